@@ -1,0 +1,3 @@
+// Package examples holds runnable programs a user can copy; each lives in its own
+// folder and imports only the SDK and the public packages.
+package examples

@@ -1,0 +1,112 @@
+// Package wire holds the bus contract that producers and the server share: NATS
+// subject names, message headers, the acknowledgement event and its error codes.
+//
+// It is the one place these names are spelled, so that the SDK (which must not
+// import server packages) and the ingest path cannot drift apart. The same layout
+// is documented for non-Go clients in docs/NATS.md; a test checks the two agree.
+//
+// It owns names and shapes only: no I/O, no NATS connection.
+package wire
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DefaultPrefix is the first token of every Sensorium subject.
+const DefaultPrefix = "sensorium"
+
+// Subject kinds: the second token of a subject.
+const (
+	KindFrag = "frag" // JetStream: one message per fragment (the ingest bus)
+	KindLive = "live" // core NATS: one message per frame, as frames are made
+	KindAck  = "ack"  // core NATS: JSON AckEvent per fragment and state
+)
+
+// SubjectToken turns a stream name into its subject token. Stream names may hold
+// '.', which NATS reads as a token separator, so each '.' becomes '~' (a character
+// stream names cannot hold, so the mapping is reversible).
+func SubjectToken(stream string) string {
+	return strings.ReplaceAll(stream, ".", "~")
+}
+
+// StreamFromToken reverses SubjectToken.
+func StreamFromToken(token string) string {
+	return strings.ReplaceAll(token, "~", ".")
+}
+
+// Subjects names the subjects of one prefix.
+type Subjects struct {
+	Prefix string
+}
+
+// NewSubjects returns the subjects under prefix, or under DefaultPrefix when it is empty.
+func NewSubjects(prefix string) Subjects {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Subjects{Prefix: prefix}
+}
+
+// Frag is the JetStream subject a stream's fragments are published to.
+func (s Subjects) Frag(stream string) string { return s.subject(KindFrag, stream) }
+
+// Live is the core NATS subject a stream's frames are published to.
+func (s Subjects) Live(stream string) string { return s.subject(KindLive, stream) }
+
+// Ack is the core NATS subject a stream's acknowledgement events are published to.
+func (s Subjects) Ack(stream string) string { return s.subject(KindAck, stream) }
+
+// FragWildcard matches every stream's fragments: the bus stream's subject filter.
+func (s Subjects) FragWildcard() string { return s.Prefix + "." + KindFrag + ".>" }
+
+// BusStream is the name of the JetStream stream that carries fragments.
+func (s Subjects) BusStream() string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.Prefix)) + "_FRAG"
+}
+
+// StreamOfFrag returns the stream name of a fragment subject, or false when the
+// subject is not one.
+func (s Subjects) StreamOfFrag(subject string) (string, bool) {
+	p := s.Prefix + "." + KindFrag + "."
+	if !strings.HasPrefix(subject, p) || len(subject) == len(p) {
+		return "", false
+	}
+	return StreamFromToken(subject[len(p):]), true
+}
+
+func (s Subjects) subject(kind, stream string) string {
+	return s.Prefix + "." + kind + "." + SubjectToken(stream)
+}
+
+// Fragment message headers (on Frag subjects).
+const (
+	// HeaderMsgID is JetStream's dedupe header: a retried publish with the same id
+	// inside the bus's duplicate window is stored once.
+	HeaderMsgID = "Nats-Msg-Id"
+	// HeaderProducerID names the producer instance. With HeaderProducerSeq it is the
+	// store's own dedupe key, which holds beyond the bus's duplicate window.
+	HeaderProducerID = "Sensorium-Producer-Id"
+	// HeaderProducerSeq is the producer's fragment sequence, decimal, from 1.
+	HeaderProducerSeq = "Sensorium-Producer-Seq"
+)
+
+// Live frame message headers (on Live subjects). The payload is the codec frame.
+const (
+	HeaderTimestamp = "Sensorium-Timestamp" // producer timestamp, ns since the Unix epoch, decimal
+	HeaderDuration  = "Sensorium-Duration"  // frame duration in ns, decimal
+	HeaderTrack     = "Sensorium-Track"     // track number, decimal
+	HeaderKey       = "Sensorium-Key"       // "1" for a key frame, else "0"
+	HeaderCodecID   = "Sensorium-Codec-Id"  // the track's MKV CodecID
+)
+
+// MsgID is the Nats-Msg-Id of a producer's fragment. attempt 0 is the first
+// publish; a later attempt gets a fresh id so that the bus stores it again and the
+// store (which dedupes on producer id and sequence) answers PERSISTED again, which
+// the bus alone would swallow as a duplicate.
+func MsgID(producerID string, seq uint64, attempt int) string {
+	if attempt == 0 {
+		return fmt.Sprintf("%s:%d", producerID, seq)
+	}
+	return fmt.Sprintf("%s:%d:r%d", producerID, seq, attempt)
+}

@@ -1,0 +1,237 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/wire"
+)
+
+// Stream statuses, as the seed service names them.
+const (
+	StatusActive   = "ACTIVE"
+	StatusDeleting = "DELETING"
+)
+
+// Limits of the catalog, as the seed service has them.
+const (
+	MaxStreamNameLen    = 256
+	MaxDeviceNameLen    = 128
+	MaxMediaTypeLen     = 128
+	MaxKMSKeyIDLen      = 2048
+	MaxTagsPerStream    = 50
+	MaxTagKeyLen        = 128
+	MaxTagValueLen      = 256
+	MaxRetentionHours   = 87600 // ten years
+	DefaultStreamsLimit = 10000
+)
+
+var (
+	streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	deviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
+	mediaTypeRE  = regexp.MustCompile(`^[\w\-\.\+]+/[\w\-\.\+]+(,[\w\-\.\+]+/[\w\-\.\+]+)*$`)
+)
+
+// StreamInfo describes a stream, with the seed service's fields.
+type StreamInfo struct {
+	Name           string
+	ARN            string
+	DeviceName     string
+	MediaType      string
+	KMSKeyID       string
+	Version        string // changes on every update
+	Status         string
+	CreationTime   time.Time
+	RetentionHours int // 0: live only, nothing kept
+	Tags           map[string]string
+}
+
+// Retention is the stream's retention as a duration.
+func (s *StreamInfo) Retention() time.Duration { return time.Duration(s.RetentionHours) * time.Hour }
+
+func (s StreamInfo) clone() StreamInfo {
+	c := s
+	c.Tags = make(map[string]string, len(s.Tags))
+	for k, v := range s.Tags {
+		c.Tags[k] = v
+	}
+	return c
+}
+
+// CreateStreamInput is what CreateStream takes.
+type CreateStreamInput struct {
+	Name           string
+	DeviceName     string
+	MediaType      string
+	KMSKeyID       string
+	RetentionHours int
+	Tags           map[string]string
+}
+
+// ValidateStreamName checks a name as the seed service does.
+func ValidateStreamName(name string) error {
+	if len(name) < 1 || len(name) > MaxStreamNameLen || !streamNameRE.MatchString(name) {
+		return wire.Errorf(wire.InvalidArgument, "StreamName %q must be 1 to %d characters of [a-zA-Z0-9_.-]", truncate(name, 300), MaxStreamNameLen)
+	}
+	return nil
+}
+
+func validateDeviceName(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > MaxDeviceNameLen || !deviceNameRE.MatchString(s) {
+		return wire.Errorf(wire.InvalidArgument, "DeviceName must be 1 to %d characters of [a-zA-Z0-9_.-]", MaxDeviceNameLen)
+	}
+	return nil
+}
+
+func validateMediaType(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > MaxMediaTypeLen || !mediaTypeRE.MatchString(s) {
+		return wire.Errorf(wire.InvalidArgument, "MediaType %q is not a media type such as video/h264 or application/x-sensorium", truncate(s, 200))
+	}
+	return nil
+}
+
+func validateTags(existing, add map[string]string) error {
+	n := len(existing)
+	for k, v := range add {
+		if len(k) < 1 || len(k) > MaxTagKeyLen {
+			return wire.Errorf(wire.InvalidArgument, "tag key %q must be 1 to %d characters", truncate(k, 200), MaxTagKeyLen)
+		}
+		if len(v) > MaxTagValueLen {
+			return wire.Errorf(wire.InvalidArgument, "tag value for %q is longer than %d characters", truncate(k, 200), MaxTagValueLen)
+		}
+		if _, ok := existing[k]; !ok {
+			n++
+		}
+	}
+	if n > MaxTagsPerStream {
+		return wire.Errorf(wire.TagsPerResourceExceeded, "a stream can have at most %d tags", MaxTagsPerStream)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ARN returns the stream ARN in the seed service's form.
+func ARN(region, account, name string, created time.Time) string {
+	return fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/%d", region, account, name, created.UnixMilli())
+}
+
+// parseARN returns the stream name of an ARN of ours.
+func parseARN(arn string) (string, error) {
+	const marker = ":stream/"
+	if !strings.HasPrefix(arn, "arn:") {
+		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not an ARN", truncate(arn, 300))
+	}
+	i := strings.Index(arn, marker)
+	if i < 0 {
+		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not a stream ARN", truncate(arn, 300))
+	}
+	rest := arn[i+len(marker):]
+	j := strings.LastIndexByte(rest, '/')
+	if j <= 0 {
+		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not a stream ARN", truncate(arn, 300))
+	}
+	if _, err := strconv.ParseInt(rest[j+1:], 10, 64); err != nil {
+		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not a stream ARN", truncate(arn, 300))
+	}
+	return rest[:j], nil
+}
+
+func newVersion() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// catalogFile is the on-disk form of the catalog (FORMAT.md, "Catalog").
+type catalogFile struct {
+	Format  int             `json:"format"`
+	Streams []catalogStream `json:"streams"`
+}
+
+type catalogStream struct {
+	Name           string            `json:"name"`
+	ARN            string            `json:"arn"`
+	DeviceName     string            `json:"deviceName,omitempty"`
+	MediaType      string            `json:"mediaType,omitempty"`
+	KMSKeyID       string            `json:"kmsKeyId,omitempty"`
+	Version        string            `json:"version"`
+	Status         string            `json:"status"`
+	CreationTime   time.Time         `json:"creationTime"`
+	RetentionHours int               `json:"retentionHours"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	Dir            string            `json:"dir"` // relative to the store's streams folder
+}
+
+const catalogFormat = 1
+
+func loadCatalog(fsys vfs.FS, path string) ([]catalogStream, error) {
+	b, err := vfs.ReadFile(fsys, path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read catalog %s: %w", path, err)
+	}
+	var cf catalogFile
+	if err := json.Unmarshal(b, &cf); err != nil {
+		return nil, fmt.Errorf("store: parse catalog %s: %w", path, err)
+	}
+	if cf.Format != catalogFormat {
+		return nil, fmt.Errorf("store: catalog %s has format %d; this build reads %d", path, cf.Format, catalogFormat)
+	}
+	return cf.Streams, nil
+}
+
+func saveCatalog(fsys vfs.FS, path string, streams []catalogStream) error {
+	sort.Slice(streams, func(i, j int) bool { return streams[i].Name < streams[j].Name })
+	b, err := json.MarshalIndent(catalogFile{Format: catalogFormat, Streams: streams}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store: encode catalog: %w", err)
+	}
+	if err := vfs.WriteFileAtomic(fsys, path, append(b, '\n'), 0o640); err != nil {
+		return fmt.Errorf("store: save catalog: %w", err)
+	}
+	return nil
+}
+
+// streamDirName is the folder of one incarnation of a stream. A name can be 256
+// bytes, past most file systems' 255-byte limit once the suffix is added, so a
+// long name is cut and made unique with a hash of the whole.
+func streamDirName(name string, created time.Time) string {
+	const keep = 180
+	if len(name) > keep {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:keep] + "~" + hex.EncodeToString(sum[:8])
+	}
+	return name + "@" + strconv.FormatInt(created.UnixMilli(), 10)
+}
+
+func (s *Store) streamDir(rel string) string { return filepath.Join(s.dir, "streams", rel) }

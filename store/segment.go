@@ -1,0 +1,281 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sensorium-io/sensorium/internal/vfs"
+)
+
+// Segment file layout (FORMAT.md): a 32-byte header, then records back to back.
+const (
+	segmentMagic      = "SNSRSEG1"
+	segmentHeaderSize = 32
+	segmentVersion    = 1
+	segmentExt        = ".seg"
+	indexExt          = ".idx"
+
+	// writeBufferSize is how much the active segment gathers before a write(2).
+	writeBufferSize = 1 << 20
+)
+
+func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
+
+// parseSegmentName returns the first fragment number of a segment file name.
+func parseSegmentName(name string) (uint64, bool) {
+	base, ok := strings.CutSuffix(name, segmentExt)
+	if !ok || len(base) != 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(base, 10, 64)
+	return n, err == nil
+}
+
+func appendSegmentHeader(dst []byte, first uint64) []byte {
+	var h [segmentHeaderSize]byte
+	copy(h[:8], segmentMagic)
+	le := binary.LittleEndian
+	le.PutUint16(h[8:], segmentVersion)
+	le.PutUint64(h[16:], first)
+	le.PutUint32(h[28:], crc32.Checksum(h[:28], castagnoli))
+	return append(dst, h[:]...)
+}
+
+func checkSegmentHeader(h []byte) error {
+	if len(h) < segmentHeaderSize {
+		return errShortHeader
+	}
+	if string(h[:8]) != segmentMagic {
+		return errors.New("not a segment file (bad magic)")
+	}
+	le := binary.LittleEndian
+	if le.Uint32(h[28:]) != crc32.Checksum(h[:28], castagnoli) {
+		return errBadChecksum
+	}
+	if v := le.Uint16(h[8:]); v != segmentVersion {
+		return fmt.Errorf("segment format version %d is not supported", v)
+	}
+	return nil
+}
+
+// segmentWriter appends records to the active segment file. After a failed
+// write or fsync it refuses further appends (a sticky error) until rollback
+// cuts the file back to what was last synced.
+type segmentWriter struct {
+	fs     vfs.FS
+	path   string
+	f      vfs.File
+	size   int64  // bytes appended, including those still in buf
+	synced int64  // file length at the last successful fsync
+	buf    []byte // appended bytes not yet written to f
+	err    error  // sticky
+}
+
+// createSegment creates a new segment file whose first fragment is first.
+func createSegment(fsys vfs.FS, dir string, first uint64) (*segmentWriter, error) {
+	path := filepath.Join(dir, segmentName(first)+segmentExt)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("store: create segment %s: %w", path, err)
+	}
+	w := &segmentWriter{fs: fsys, path: path, f: f, buf: make([]byte, 0, writeBufferSize)}
+	w.buf = appendSegmentHeader(w.buf, first)
+	w.size = int64(len(w.buf))
+	// The file and its directory entry must be durable before any record in it is
+	// acknowledged; the first sync does the file, this does the entry.
+	if err := fsys.SyncDir(dir); err != nil {
+		f.Close()
+		_ = fsys.Remove(path)
+		return nil, fmt.Errorf("store: create segment %s: sync dir: %w", path, err)
+	}
+	return w, nil
+}
+
+// openSegmentForAppend reopens an existing segment whose valid content ends at
+// size (after repair), positioned to append.
+func openSegmentForAppend(fsys vfs.FS, path string, size int64) (*segmentWriter, error) {
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("store: open segment %s: %w", path, err)
+	}
+	if _, err := f.Seek(size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("store: open segment %s: seek: %w", path, err)
+	}
+	return &segmentWriter{fs: fsys, path: path, f: f, size: size, synced: size, buf: make([]byte, 0, writeBufferSize)}, nil
+}
+
+// append adds an encoded record; it returns the record's offset.
+func (w *segmentWriter) append(rec *fragmentRecord) (int64, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	off := w.size
+	w.buf = appendFragmentRecord(w.buf, rec)
+	w.size += int64(rec.encodedSize())
+	if len(w.buf) >= writeBufferSize {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return off, nil
+}
+
+func (w *segmentWriter) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if _, err := w.f.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("store: write segment %s: %w", w.path, err)
+		return w.err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// sync writes what is buffered and fsyncs the file.
+func (w *segmentWriter) sync() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.synced == w.size {
+		return nil
+	}
+	if err := w.f.Sync(); err != nil {
+		w.err = fmt.Errorf("store: fsync segment %s: %w", w.path, err)
+		return w.err
+	}
+	w.synced = w.size
+	return nil
+}
+
+// rollback cuts the file back to its last synced length and clears the sticky
+// error, so that appends can start again from a known-good end. What was
+// appended since the last sync is gone; the bus still holds it (unacked).
+func (w *segmentWriter) rollback() error {
+	w.buf = w.buf[:0]
+	if err := w.f.Truncate(w.synced); err != nil {
+		w.err = fmt.Errorf("store: truncate segment %s to %d: %w", w.path, w.synced, err)
+		return w.err
+	}
+	if _, err := w.f.Seek(w.synced, io.SeekStart); err != nil {
+		w.err = fmt.Errorf("store: seek segment %s: %w", w.path, err)
+		return w.err
+	}
+	w.size = w.synced
+	w.err = nil
+	return nil
+}
+
+func (w *segmentWriter) close() error {
+	err := w.sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// scannedRecord is a record found by scanSegment.
+type scannedRecord struct {
+	Offset     int64
+	Length     int
+	PayloadLen int
+	Rec        fragmentRecord // Payload is not retained
+}
+
+// scanSegment reads a segment from the start, verifying every record, and calls
+// fn for each valid one. It stops at the first bad record and returns the
+// offset where the valid data ends, plus a *CorruptionError describing what
+// stopped it (nil at a clean end of file). Records are read one at a time, so
+// memory stays bounded by the largest record.
+func scanSegment(fsys vfs.FS, path string, fn func(scannedRecord)) (validEnd int64, fileSize int64, cerr *CorruptionError, err error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("store: open segment %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("store: stat segment %s: %w", path, err)
+	}
+	fileSize = st.Size()
+	br := bufio.NewReaderSize(f, 1<<20)
+	hdr := make([]byte, segmentHeaderSize)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return 0, fileSize, &CorruptionError{Path: path, Offset: 0, Err: errShortHeader}, nil
+	}
+	if err := checkSegmentHeader(hdr); err != nil {
+		return 0, fileSize, &CorruptionError{Path: path, Offset: 0, Err: err}, nil
+	}
+	off := int64(segmentHeaderSize)
+	var rec []byte
+	for {
+		if off == fileSize {
+			return off, fileSize, nil, nil
+		}
+		if fileSize-off < recordHeaderSize {
+			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: errShortHeader}, nil
+		}
+		rec = resize(rec, recordHeaderSize)
+		if _, err := io.ReadFull(br, rec); err != nil {
+			return off, fileSize, nil, fmt.Errorf("store: read segment %s at %d: %w", path, off, err)
+		}
+		bodyLen, _, herr := parseRecordHeader(rec)
+		if herr != nil {
+			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: herr}, nil
+		}
+		if int64(bodyLen) > fileSize-off-recordHeaderSize {
+			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: errShortRecord}, nil
+		}
+		rec = resize(rec, recordHeaderSize+bodyLen)
+		if _, err := io.ReadFull(br, rec[recordHeaderSize:]); err != nil {
+			return off, fileSize, nil, fmt.Errorf("store: read segment %s at %d: %w", path, off, err)
+		}
+		r, derr := decodeFragmentRecord(rec)
+		if derr != nil {
+			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: derr}, nil
+		}
+		pl := len(r.Payload)
+		r.Payload = nil
+		fn(scannedRecord{Offset: off, Length: len(rec), PayloadLen: pl, Rec: r})
+		off += int64(len(rec))
+	}
+}
+
+// readRecord reads and verifies one record at off of length n from an open segment.
+func readRecord(f vfs.File, path string, off int64, n int, buf []byte) (fragmentRecord, []byte, error) {
+	buf = resize(buf, n)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fragmentRecord{}, buf, &CorruptionError{Path: path, Offset: off, Err: errShortRecord}
+		}
+		return fragmentRecord{}, buf, fmt.Errorf("store: read %s at %d: %w", path, off, err)
+	}
+	r, err := decodeFragmentRecord(buf)
+	if err != nil {
+		return r, buf, &CorruptionError{Path: path, Offset: off, Err: err}
+	}
+	return r, buf, nil
+}
+
+// resize returns b with length n, reusing its array when it is big enough.
+// The first min(len(b), n) bytes are kept.
+func resize(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	nb := make([]byte, n)
+	copy(nb, b)
+	return nb
+}

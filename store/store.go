@@ -1,0 +1,243 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/wire"
+)
+
+// Options configure a Store. Zero values take the documented defaults.
+type Options struct {
+	Dir    string       // required: the store's folder
+	FS     vfs.FS       // default vfs.OS; tests inject faults here
+	Logger *slog.Logger // default slog.Default()
+	Now    func() time.Time
+
+	Region  string // for ARNs; default "us-east-1"
+	Account string // for ARNs; default "000000000000"
+
+	SegmentMaxBytes     int64         // seal a segment past this size; default 128 MiB
+	SegmentMaxAge       time.Duration // seal a segment whose first fragment is older; default 1 h
+	SegmentMaxFragments int           // seal a segment with this many fragments; default 262144
+	IndexCacheEntries   int           // sealed index entries kept in memory; default 1<<20 (64 MiB)
+	RetentionInterval   time.Duration // how often retention runs; default 1 min; < 0 disables the timer
+	DedupeHorizon       time.Duration // forget producers silent for longer; default 30 days
+	MaxStreams          int           // default DefaultStreamsLimit
+}
+
+func (o *Options) setDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.OS
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.Account == "" {
+		o.Account = "000000000000"
+	}
+	if o.SegmentMaxBytes <= 0 {
+		o.SegmentMaxBytes = 128 << 20
+	}
+	if o.SegmentMaxAge <= 0 {
+		o.SegmentMaxAge = time.Hour
+	}
+	if o.SegmentMaxFragments <= 0 {
+		o.SegmentMaxFragments = 1 << 18
+	}
+	if o.IndexCacheEntries <= 0 {
+		o.IndexCacheEntries = 1 << 20
+	}
+	if o.RetentionInterval == 0 {
+		o.RetentionInterval = time.Minute
+	}
+	if o.DedupeHorizon <= 0 {
+		o.DedupeHorizon = 30 * 24 * time.Hour
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultStreamsLimit
+	}
+}
+
+// Store is the durable home of every stream's catalog entry and fragments.
+// It is safe for concurrent use; appends to one stream must come from one
+// goroutine in bus order.
+type Store struct {
+	opts    Options
+	dir     string
+	fs      vfs.FS
+	log     *slog.Logger
+	cache   *indexCache
+	metrics *metrics
+
+	mu      sync.RWMutex       // guards streams and the catalog file
+	streams map[string]*stream // by name, including streams being deleted
+
+	closing chan struct{}
+	wg      sync.WaitGroup
+	Repairs []RepairReport // what start-up repair did, for the log and for tests
+}
+
+// Open opens (or creates) the store in opts.Dir: it reads the catalog, opens
+// every stream, repairs torn segment tails and finishes interrupted deletions.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("store: Options.Dir is required")
+	}
+	opts.setDefaults()
+	s := &Store{
+		opts:    opts,
+		dir:     opts.Dir,
+		fs:      opts.FS,
+		log:     opts.Logger,
+		cache:   newIndexCache(opts.FS, opts.IndexCacheEntries),
+		metrics: newMetrics(),
+		streams: map[string]*stream{},
+		closing: make(chan struct{}),
+	}
+	if err := s.fs.MkdirAll(filepath.Join(s.dir, "streams"), 0o750); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", s.dir, err)
+	}
+	entries, err := loadCatalog(s.fs, s.catalogPath())
+	if err != nil {
+		return nil, err
+	}
+	var unfinished []catalogStream
+	for _, c := range entries {
+		if c.Status == StatusDeleting {
+			unfinished = append(unfinished, c)
+			continue
+		}
+		info := StreamInfo{
+			Name: c.Name, ARN: c.ARN, DeviceName: c.DeviceName, MediaType: c.MediaType, KMSKeyID: c.KMSKeyID,
+			Version: c.Version, Status: c.Status, CreationTime: c.CreationTime, RetentionHours: c.RetentionHours, Tags: c.Tags,
+		}
+		if info.Tags == nil {
+			info.Tags = map[string]string{}
+		}
+		st, reports, err := s.openStream(info, s.streamDir(c.Dir))
+		if err != nil {
+			s.closeStreams()
+			return nil, err
+		}
+		s.Repairs = append(s.Repairs, reports...)
+		s.streams[c.Name] = st
+	}
+	for _, c := range unfinished {
+		if err := s.fs.RemoveAll(s.streamDir(c.Dir)); err != nil {
+			s.closeStreams()
+			return nil, fmt.Errorf("store: finish deleting stream %s: %w", c.Name, err)
+		}
+		s.log.Info("store: finished an interrupted stream deletion", "stream", c.Name)
+	}
+	if len(unfinished) > 0 {
+		if err := s.saveCatalogLocked(); err != nil {
+			s.closeStreams()
+			return nil, err
+		}
+	}
+	if opts.RetentionInterval > 0 {
+		s.wg.Add(1)
+		go s.retentionLoop()
+	}
+	return s, nil
+}
+
+func (s *Store) catalogPath() string { return filepath.Join(s.dir, "catalog.json") }
+
+func (s *Store) now() time.Time { return s.opts.Now() }
+
+// Close makes everything appended durable and closes the files. Appends after
+// Close fail.
+func (s *Store) Close() error {
+	select {
+	case <-s.closing:
+		return nil
+	default:
+	}
+	close(s.closing)
+	s.wg.Wait()
+	return s.closeStreams()
+}
+
+func (s *Store) closeStreams() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, st := range s.streams {
+		errs = append(errs, st.close())
+	}
+	return errors.Join(errs...)
+}
+
+// close syncs and closes the active segment and refuses further work.
+func (st *stream) close() error {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	var err error
+	if st.w != nil {
+		err = st.syncLocked()
+		if st.w != nil {
+			if cerr := st.w.f.Close(); err == nil {
+				err = cerr
+			}
+			st.w = nil
+		}
+	}
+	st.mu.Lock()
+	st.deleted = true
+	st.notifyLocked()
+	st.mu.Unlock()
+	return err
+}
+
+// stream returns the named stream, or ResourceNotFound.
+func (s *Store) stream(name string) (*stream, error) {
+	s.mu.RLock()
+	st := s.streams[name]
+	s.mu.RUnlock()
+	if st == nil {
+		return nil, wire.Errorf(wire.ResourceNotFound, "stream %s not found", name)
+	}
+	st.mu.RLock()
+	deleting := st.info.Status == StatusDeleting || st.deleted
+	st.mu.RUnlock()
+	if deleting {
+		return nil, wire.Errorf(wire.ResourceNotFound, "stream %s not found (it is being deleted)", name)
+	}
+	return st, nil
+}
+
+// saveCatalogLocked writes the catalog from the streams in memory. s.mu held.
+func (s *Store) saveCatalogLocked() error {
+	out := make([]catalogStream, 0, len(s.streams))
+	for _, st := range s.streams {
+		st.mu.RLock()
+		in := st.info
+		st.mu.RUnlock()
+		rel, err := filepath.Rel(filepath.Join(s.dir, "streams"), st.dir)
+		if err != nil {
+			return fmt.Errorf("store: stream dir %s: %w", st.dir, err)
+		}
+		out = append(out, catalogStream{
+			Name: in.Name, ARN: in.ARN, DeviceName: in.DeviceName, MediaType: in.MediaType, KMSKeyID: in.KMSKeyID,
+			Version: in.Version, Status: in.Status, CreationTime: in.CreationTime, RetentionHours: in.RetentionHours,
+			Tags: in.Tags, Dir: rel,
+		})
+	}
+	return saveCatalog(s.fs, s.catalogPath(), out)
+}
+
+// Dir is the store's folder.
+func (s *Store) Dir() string { return s.dir }

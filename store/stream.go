@@ -1,0 +1,295 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/sensorium-io/sensorium/internal/vfs"
+)
+
+// segment is one segment file and what the store knows of it.
+type segment struct {
+	path    string // the .seg file
+	idxPath string // its .idx sidecar, valid once sealed
+	sealed  bool   // immutable: its index file is written
+
+	// Guarded by stream.mu. For the active segment entries holds every index
+	// entry (durable or not); for a sealed one entries is nil and the index
+	// cache serves them.
+	sum     segmentSummary
+	entries []FragmentInfo
+}
+
+// stream is the data of one stream: its segments and write state.
+//
+// Lock order: wmu before mu. wmu serialises writers (append, sync, roll,
+// retention) so that an fsync can run without blocking readers; mu guards the
+// state readers see.
+type stream struct {
+	s   *Store
+	dir string
+	log *slog.Logger
+
+	wmu sync.Mutex
+	// Guarded by wmu: only writers use them.
+	w       *segmentWriter // the active segment's writer; nil when none is open
+	dedupe  *dedupeState   // keys of durable fragments
+	pending []dedupeKey    // keys appended since the last sync
+	recent  *recentKeys    // key → fragment number of recent fragments, to answer duplicates
+
+	mu       sync.RWMutex
+	info     StreamInfo
+	segments []*segment // ascending; only the last may be unsealed
+	// last is the newest appended fragment (durable or not); hasLast is false
+	// for a stream that never had one. Written under wmu and mu.
+	last    FragmentInfo
+	hasLast bool
+	// durable is the number of the newest fragment on disk after fsync;
+	// readers see fragments up to it and no further.
+	durable     uint64
+	durableLast FragmentInfo // the fragment numbered durable
+	hasDurable  bool
+	changed     chan struct{} // closed and replaced whenever durable advances or the stream goes away
+	live        *liveRing     // retention 0: fragments held in memory for live readers only
+	deleted     bool
+}
+
+type dedupeKey struct {
+	producer string
+	seq      uint64
+	number   uint64
+	server   int64
+}
+
+// RepairReport says what start-up repair found and did.
+type RepairReport struct {
+	Stream  string
+	Segment string
+	Offset  int64  // where valid data ended
+	Dropped int64  // bytes cut from the end
+	Reason  string // why the tail was not valid
+	Saved   string // where the cut bytes were kept, if anywhere
+}
+
+func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport, error) {
+	st := &stream{
+		s:       s,
+		dir:     dir,
+		log:     s.log.With("stream", info.Name),
+		info:    info,
+		dedupe:  newDedupeState(),
+		recent:  newRecentKeys(recentKeysCap),
+		changed: make(chan struct{}),
+	}
+	if err := s.fs.MkdirAll(dir, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("store: create stream dir %s: %w", dir, err)
+	}
+	ents, err := s.fs.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: list %s: %w", dir, err)
+	}
+	var firsts []uint64
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") { // an atomic write that did not finish
+			_ = s.fs.Remove(filepath.Join(dir, name))
+			continue
+		}
+		if n, ok := parseSegmentName(name); ok {
+			firsts = append(firsts, n)
+		}
+	}
+	sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
+	var reports []RepairReport
+	for i, first := range firsts {
+		seg := &segment{
+			path:    filepath.Join(dir, segmentName(first)+segmentExt),
+			idxPath: filepath.Join(dir, segmentName(first)+indexExt),
+		}
+		lastOne := i == len(firsts)-1
+		rep, err := st.loadSegment(seg, lastOne)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rep != nil {
+			reports = append(reports, *rep)
+		}
+		if seg.sum.count == 0 {
+			if lastOne {
+				// An active segment with no records: nothing to keep.
+				_ = s.fs.Remove(seg.path)
+			}
+			continue
+		}
+		st.segments = append(st.segments, seg)
+	}
+	if n := len(st.segments); n > 0 {
+		lastSeg := st.segments[n-1]
+		e, err := st.entriesOf(lastSeg)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.last, st.hasLast = e[len(e)-1], true
+		st.durable, st.durableLast, st.hasDurable = st.last.Number, st.last, true
+	}
+	return st, reports, nil
+}
+
+// loadSegment fills seg's summary: from its index when it is sealed and the
+// index is sound, else by scanning (and, for the last segment, repairing) it.
+func (st *stream) loadSegment(seg *segment, isLast bool) (*RepairReport, error) {
+	fsys := st.s.fs
+	segInfo, err := fsys.Stat(seg.path)
+	if err != nil {
+		return nil, fmt.Errorf("store: stat %s: %w", seg.path, err)
+	}
+	ih, ierr := readIndexHeader(fsys, seg.idxPath)
+	if ierr == nil && ih.sum.size == segInfo.Size() {
+		d, derr := readIndexDedupe(fsys, seg.idxPath)
+		if derr == nil {
+			seg.sealed, seg.sum = true, ih.sum
+			st.dedupe = d // cumulative: it supersedes what earlier segments said
+			return nil, nil
+		}
+		ierr = derr
+	}
+	if ierr != nil && !errors.Is(ierr, fs.ErrNotExist) {
+		st.log.Warn("store: index unusable, rebuilding it from its segment", "index", seg.idxPath, "err", ierr)
+	}
+	_ = fsys.Remove(seg.idxPath) // stale or damaged; rebuilt below when sealed
+
+	var entries []FragmentInfo
+	validEnd, fileSize, cerr, err := scanSegment(fsys, seg.path, func(r scannedRecord) {
+		e := FragmentInfo{
+			Number: r.Rec.Number, ServerTime: r.Rec.ServerTime, ProducerTime: r.Rec.ProducerTime,
+			Duration: r.Rec.Duration, Size: r.PayloadLen, offset: r.Offset, recordLen: uint32(r.Length),
+		}
+		entries = append(entries, e)
+		if r.Rec.ProducerID != "" {
+			st.dedupe.add(r.Rec.ProducerID, r.Rec.ProducerSeq, r.Rec.ServerTime)
+			st.recent.add(r.Rec.ProducerID, r.Rec.ProducerSeq, r.Rec.Number)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	var rep *RepairReport
+	if cerr != nil {
+		rep = &RepairReport{Stream: st.info.Name, Segment: seg.path, Offset: validEnd, Dropped: fileSize - validEnd, Reason: cerr.Err.Error()}
+		if !isLast {
+			// Corruption inside a sealed segment is damage, not a torn write: keep
+			// the file as it is, serve what precedes the damage, and say so.
+			st.log.Error("store: segment is damaged; fragments after the damage are unreadable", "segment", seg.path, "offset", validEnd, "err", cerr)
+		} else if err := st.cutTail(seg.path, validEnd, fileSize, rep); err != nil {
+			return nil, err
+		}
+	}
+	seg.entries = entries
+	seg.sum = summarize(entries, validEnd)
+	if !isLast && len(entries) > 0 {
+		if err := writeIndexFile(fsys, seg.idxPath, entries, validEnd, st.dedupe); err != nil {
+			return rep, err
+		}
+		seg.sealed, seg.entries = true, nil
+	}
+	return rep, nil
+}
+
+// cutTail saves the bytes after validEnd beside the segment (as etcd keeps a
+// .broken copy) and truncates the segment there. Those bytes were never
+// acknowledged: acknowledgement follows fsync, and fsync follows the write of
+// every byte before them. The bus still holds the fragments and redelivers them.
+func (st *stream) cutTail(path string, validEnd, fileSize int64, rep *RepairReport) error {
+	fsys := st.s.fs
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("store: repair %s: %w", path, err)
+	}
+	defer f.Close()
+	tail := make([]byte, min(fileSize-validEnd, 64<<20))
+	if _, err := f.ReadAt(tail, validEnd); err == nil && !isZero(tail) {
+		saved := fmt.Sprintf("%s.broken-%d", path, validEnd)
+		if err := vfs.WriteFileAtomic(fsys, saved, tail, 0o640); err == nil {
+			rep.Saved = saved
+		}
+	}
+	if validEnd < segmentHeaderSize {
+		validEnd = 0 // not even a header: the file is removed by the caller
+	}
+	if err := f.Truncate(validEnd); err != nil {
+		return fmt.Errorf("store: repair %s: truncate to %d: %w", path, validEnd, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("store: repair %s: fsync: %w", path, err)
+	}
+	st.log.Warn("store: cut a torn tail from a segment", "segment", path, "offset", validEnd,
+		"dropped_bytes", rep.Dropped, "reason", rep.Reason, "saved", rep.Saved)
+	return nil
+}
+
+// entriesOf returns a segment's index entries: the live slice of the active
+// segment, or the sealed segment's entries from the cache.
+func (st *stream) entriesOf(seg *segment) ([]FragmentInfo, error) {
+	st.mu.RLock()
+	if !seg.sealed {
+		e := seg.entries
+		st.mu.RUnlock()
+		return e, nil
+	}
+	path := seg.idxPath
+	st.mu.RUnlock()
+	return st.s.cache.get(path)
+}
+
+// notifyLocked wakes every waiter. Call with mu held for writing.
+func (st *stream) notifyLocked() {
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// recentKeys maps the keys of the newest fragments to their numbers, so that a
+// duplicate can be answered with the number it was stored under. Older
+// duplicates are still recognised (dedupeState) but answered without a number.
+type recentKeys struct {
+	m    map[recentKey]uint64
+	ring []recentKey
+	next int
+}
+
+type recentKey struct {
+	producer string
+	seq      uint64
+}
+
+const recentKeysCap = 4096
+
+func newRecentKeys(n int) *recentKeys {
+	return &recentKeys{m: make(map[recentKey]uint64, n), ring: make([]recentKey, 0, n)}
+}
+
+func (r *recentKeys) add(producer string, seq, number uint64) {
+	k := recentKey{producer, seq}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.m, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.m[k] = number
+}
+
+func (r *recentKeys) get(producer string, seq uint64) (uint64, bool) {
+	n, ok := r.m[recentKey{producer, seq}]
+	return n, ok
+}
+
+// now returns the store's clock in ns.
+func (st *stream) now() int64 { return st.s.now().UnixNano() }
