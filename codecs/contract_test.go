@@ -1,0 +1,70 @@
+package codecs
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// TestCodecContract runs every registered codec through what the Codec
+// interface promises, so a new codec is held to it by registering.
+func TestCodecContract(t *testing.T) {
+	for _, c := range Registered() {
+		t.Run(c.Name(), func(t *testing.T) { testCodecContract(t, c) })
+	}
+}
+
+func testCodecContract(t *testing.T, c Codec) {
+	for _, st := range signals.SampleTypes() {
+		for _, shape := range []struct{ channels, n int }{{1, 0}, {1, 1}, {3, 2560}, {5, 17}} {
+			t.Run(fmt.Sprintf("%s/%dx%d", st, shape.channels, shape.n), func(t *testing.T) {
+				desc := testDesc(st, shape.channels)
+				in := testSamples(st, shape.channels, shape.n, 3)
+
+				// Round trip, bit for bit, appending after existing bytes.
+				prefix := []byte("prefix")
+				body, err := c.AppendEncoded(append([]byte(nil), prefix...), in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(body[:len(prefix)]) != string(prefix) {
+					t.Fatal("AppendEncoded overwrote dst")
+				}
+				body = body[len(prefix):]
+				out := &signals.Samples{Start: in.Start}
+				if err := c.Decode(body, desc, shape.n, out); err != nil {
+					t.Fatal(err)
+				}
+				sameSamples(t, out, in)
+
+				// Decoding into a used Samples of another shape gives the same.
+				reused := testSamples(signals.Float64, 9, 100, 4)
+				reused.Start = in.Start
+				if err := c.Decode(body, desc, shape.n, reused); err != nil {
+					t.Fatal(err)
+				}
+				sameSamples(t, reused, in)
+
+				// Every truncation is an error, never a panic.
+				for cut := range body {
+					if err := c.Decode(body[:cut], desc, shape.n, out); !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("body cut to %d of %d bytes: %v", cut, len(body), err)
+					}
+				}
+				// Flipped bytes may decode or fail, but never panic.
+				for i := 0; i < len(body); i += 1 + len(body)/64 {
+					bad := append([]byte(nil), body...)
+					bad[i] ^= 0xa5
+					_ = c.Decode(bad, desc, shape.n, out)
+				}
+				// A forged sample count fails without allocating for it.
+				fresh := &signals.Samples{}
+				if n := allocatedBytes(func() { _ = c.Decode(body, desc, 1<<30, fresh) }); n > 4096 {
+					t.Errorf("a forged count of 2³⁰ samples allocated %d bytes", n)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package codecs
+
+import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// These tests hold FORMAT.md against the constants and the registry, so the
+// specification cannot drift from the code.
+
+func readFormat(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("FORMAT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// docTable returns the rows (header first, separator dropped, cells trimmed and
+// without backticks) of the first Markdown table after the line heading.
+func docTable(t *testing.T, doc, heading string) [][]string {
+	t.Helper()
+	lines := strings.Split(doc, "\n")
+	at := -1
+	for i, l := range lines {
+		if strings.TrimSpace(l) == heading {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		t.Fatalf("FORMAT.md has no heading %q", heading)
+	}
+	var rows [][]string
+	for _, l := range lines[at+1:] {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "|") {
+			if len(rows) > 0 {
+				break
+			}
+			if strings.HasPrefix(l, "#") {
+				t.Fatalf("no table under %q", heading)
+			}
+			continue
+		}
+		if strings.HasPrefix(l, "|---") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), "|")
+		for i, c := range cells {
+			cells[i] = strings.Trim(strings.TrimSpace(c), "`")
+		}
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+func TestFormatDocScalarFrame(t *testing.T) {
+	itoa := strconv.Itoa
+	want := [][]string{
+		{itoa(offCodec), "1", "u8", "codec"},
+		{itoa(offVersion), "1", "u8", "version", itoa(ScalarFrameVersion)},
+		{itoa(offFlags), "2", "u16", "flags", "0"},
+		{itoa(offN), "4", "u32", "n", "samples per channel, 0 to " + strconv.FormatUint(MaxScalarFrameSamples, 10)},
+		{itoa(offStart), "8", "i64", "start"},
+		{itoa(ScalarHeaderSize), "variable", "bytes", "body"},
+	}
+	rows := docTable(t, readFormat(t), "## Scalar frame")[1:]
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows in FORMAT.md, %d in the code", len(rows), len(want))
+	}
+	for i, w := range want {
+		for j, cell := range w {
+			if rows[i][j] != cell {
+				t.Errorf("row %d: FORMAT.md says %q, the code %q", i, rows[i], w)
+				break
+			}
+		}
+	}
+	// The offsets tile the header exactly.
+	if offVersion != offCodec+1 || offFlags != offVersion+1 || offN != offFlags+2 || offStart != offN+4 || ScalarHeaderSize != offStart+8 {
+		t.Error("header fields overlap or leave gaps")
+	}
+}
+
+// Every registered codec has its row, and every row a codec (except 0).
+func TestFormatDocCodecs(t *testing.T) {
+	rows := docTable(t, readFormat(t), "## Codecs")[1:]
+	documented := map[int]string{}
+	for _, r := range rows {
+		id, err := strconv.Atoi(r[0])
+		if err != nil {
+			t.Fatalf("codec row %q: %v", r, err)
+		}
+		documented[id] = r[1]
+	}
+	if documented[0] != "(reserved)" {
+		t.Errorf("id 0 must be documented as reserved, is %q", documented[0])
+	}
+	delete(documented, 0)
+	for _, c := range Registered() {
+		if name, ok := documented[int(c.ID())]; !ok || name != c.Name() {
+			t.Errorf("codec %d %q is documented as %q", c.ID(), c.Name(), name)
+		}
+		delete(documented, int(c.ID()))
+	}
+	for id, name := range documented {
+		t.Errorf("FORMAT.md lists codec %d %q, which is not registered", id, name)
+	}
+}
+
+// The example in FORMAT.md is the golden float32 frame.
+func TestFormatDocExample(t *testing.T) {
+	_, after, ok := strings.Cut(readFormat(t), "### Example")
+	if !ok {
+		t.Fatal("no example")
+	}
+	parts := strings.SplitN(after, "```", 3)
+	if len(parts) < 3 {
+		t.Fatal("no code block in the example")
+	}
+	doced, err := hex.DecodeString(strings.Join(strings.Fields(parts[1]), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := readHex(filepath.Join("testdata", "golden", "plain_float32.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(doced, golden) {
+		t.Errorf("FORMAT.md example:\n%x\ngolden:\n%x", doced, golden)
+	}
+}

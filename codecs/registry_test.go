@@ -1,0 +1,102 @@
+package codecs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// fakeCodec is a codec for registry tests; it never encodes anything.
+type fakeCodec struct {
+	id   ID
+	name string
+}
+
+func (f fakeCodec) ID() ID       { return f.id }
+func (f fakeCodec) Name() string { return f.name }
+func (fakeCodec) AppendEncoded(dst []byte, _ *signals.Samples) ([]byte, error) {
+	return dst, nil
+}
+func (fakeCodec) Decode([]byte, *signals.Scalar, int, *signals.Samples) error { return nil }
+
+func TestBuiltinRegistry(t *testing.T) {
+	c, err := Lookup(Plain)
+	if err != nil || c.ID() != Plain || c.Name() != "plain" {
+		t.Fatalf("Lookup(Plain) = %v, %v", c, err)
+	}
+	if c, err := LookupName("plain"); err != nil || c.ID() != Plain {
+		t.Errorf("LookupName(plain) = %v, %v", c, err)
+	}
+	for _, id := range []ID{0, 2, 255} {
+		if _, err := Lookup(id); !errors.Is(err, ErrUnknownCodec) {
+			t.Errorf("Lookup(%d) = %v", id, err)
+		}
+	}
+	if _, err := LookupName("zstd-plain"); !errors.Is(err, ErrUnknownCodec) {
+		t.Errorf("LookupName of an unknown codec: %v", err)
+	}
+	if Plain.String() != "plain" || ID(200).String() != "codec(200)" {
+		t.Errorf("ID.String: %v %v", Plain, ID(200))
+	}
+	if err := Register(fakeCodec{Plain, "other"}); err == nil {
+		t.Error("Register took a second codec with the plain codec's ID")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = Lookup(Plain) }); allocs != 0 {
+		t.Errorf("Lookup allocates %v times", allocs)
+	}
+}
+
+func TestRegister(t *testing.T) {
+	var r registry
+	if err := r.register(fakeCodec{1, "one"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		c   Codec
+		msg string
+	}{
+		{nil, "nil codec"},
+		{fakeCodec{0, "zero"}, "id 0 is reserved"},
+		{fakeCodec{2, ""}, "empty name"},
+		{fakeCodec{1, "uno"}, `id 1 is taken by "one"`},
+		{fakeCodec{2, "one"}, `name "one" is taken by id 1`},
+	} {
+		if err := r.register(tt.c); err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("register(%v) = %v, want %q", tt.c, err, tt.msg)
+		}
+	}
+	if err := r.register(fakeCodec{255, "last"}); err != nil {
+		t.Fatal(err)
+	}
+	all := r.all()
+	if len(all) != 2 || all[0].ID() != 1 || all[1].ID() != 255 {
+		t.Errorf("all() = %v", all)
+	}
+}
+
+// Lookups run while codecs register; run with -race.
+func TestRegistryConcurrent(t *testing.T) {
+	var r registry
+	var wg sync.WaitGroup
+	for i := 1; i <= 50; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := r.register(fakeCodec{ID(i), fmt.Sprint("c", i)}); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			_, _ = r.lookup(ID(i))
+		}()
+	}
+	wg.Wait()
+	if len(r.all()) != 50 {
+		t.Errorf("%d codecs registered, want 50", len(r.all()))
+	}
+}

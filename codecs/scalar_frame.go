@@ -1,0 +1,117 @@
+package codecs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// A scalar frame is a fixed header followed by the codec body (FORMAT.md,
+// "Scalar frame"). The header carries what MKV cannot: the exact start time in
+// ns (MKV block timecodes are ms) and the sample count, so that a frame decodes
+// on its own, from a NATS live message as well as from a stored fragment.
+//
+// These constants are the format; a test checks them against FORMAT.md.
+const (
+	ScalarHeaderSize   = 16
+	ScalarFrameVersion = 1
+
+	offCodec   = 0 // u8 codec ID
+	offVersion = 1 // u8 frame format version
+	offFlags   = 2 // u16 flags, none defined: must be 0
+	offN       = 4 // u32 samples per channel
+	offStart   = 8 // i64 ns since the Unix epoch of sample 0
+)
+
+// MaxScalarFrameSamples is the largest sample count per channel a header can
+// carry.
+const MaxScalarFrameSamples = math.MaxUint32
+
+// ScalarHeader is the decoded header of a scalar frame.
+type ScalarHeader struct {
+	Codec ID
+	N     int   // samples per channel
+	Start int64 // ns since the Unix epoch of sample 0
+}
+
+// ParseScalarHeader reads the header of a scalar frame without decoding the
+// body: a cheap peek for indexing and routing. It checks the version, the flags
+// and that the codec ID is not 0; whether the codec exists and the body matches
+// is left to DecodeScalarFrame.
+func ParseScalarHeader(src []byte) (ScalarHeader, error) {
+	h, err := parseScalarHeader(src)
+	if err != nil {
+		return ScalarHeader{}, fmt.Errorf("codecs: parse scalar header: %w", err)
+	}
+	return h, nil
+}
+
+func parseScalarHeader(src []byte) (ScalarHeader, error) {
+	if len(src) < ScalarHeaderSize {
+		return ScalarHeader{}, fmt.Errorf("%w: %d bytes, the header needs %d", ErrCorrupt, len(src), ScalarHeaderSize)
+	}
+	if v := src[offVersion]; v != ScalarFrameVersion {
+		return ScalarHeader{}, fmt.Errorf("%w: frame version %d at offset %d, want %d", ErrCorrupt, v, offVersion, ScalarFrameVersion)
+	}
+	// A flag this reader does not know may change how the body reads, so any
+	// set flag is refused rather than ignored.
+	if f := binary.LittleEndian.Uint16(src[offFlags:]); f != 0 {
+		return ScalarHeader{}, fmt.Errorf("%w: flags %#04x at offset %d, none are defined", ErrCorrupt, f, offFlags)
+	}
+	id := ID(src[offCodec])
+	if id == 0 {
+		return ScalarHeader{}, fmt.Errorf("%w: codec id 0 at offset %d is reserved", ErrCorrupt, offCodec)
+	}
+	n := uint64(binary.LittleEndian.Uint32(src[offN:]))
+	if n > math.MaxInt { // only where int is 32 bits
+		return ScalarHeader{}, fmt.Errorf("%w: %d samples do not fit an int here", ErrCorrupt, n)
+	}
+	return ScalarHeader{Codec: id, N: int(n), Start: int64(binary.LittleEndian.Uint64(src[offStart:]))}, nil
+}
+
+// AppendScalarFrame appends a scalar frame holding s, encoded with the codec id,
+// to dst. s must be a valid block of desc (signals.Samples.Validate) with at
+// most MaxScalarFrameSamples samples. On error dst is returned unchanged.
+func AppendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id ID) ([]byte, error) {
+	c, err := Lookup(id)
+	if err != nil {
+		return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
+	}
+	if err := s.Validate(desc); err != nil {
+		return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
+	}
+	if uint64(s.N) > MaxScalarFrameSamples {
+		return dst, fmt.Errorf("codecs: append scalar frame: %d samples per channel, a frame holds at most %d", s.N, uint64(MaxScalarFrameSamples))
+	}
+	out := append(dst, byte(id), ScalarFrameVersion, 0, 0)
+	out = binary.LittleEndian.AppendUint32(out, uint32(s.N))
+	out = binary.LittleEndian.AppendUint64(out, uint64(s.Start))
+	out, err = c.AppendEncoded(out, s)
+	if err != nil {
+		return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
+	}
+	return out, nil
+}
+
+// DecodeScalarFrame decodes a scalar frame of the track described by desc into
+// s, reusing its buffers: it parses the header, looks the codec up, decodes the
+// body and sets s.Start to the header's start. Errors wrap ErrCorrupt or
+// ErrUnknownCodec; on error the contents of s are unspecified. Once s has grown
+// to the largest frame it does not allocate.
+func DecodeScalarFrame(src []byte, desc *signals.Scalar, s *signals.Samples) error {
+	h, err := parseScalarHeader(src)
+	if err != nil {
+		return fmt.Errorf("codecs: decode scalar frame: %w", err)
+	}
+	c, err := Lookup(h.Codec)
+	if err != nil {
+		return fmt.Errorf("codecs: decode scalar frame: %w", err)
+	}
+	if err := c.Decode(src[ScalarHeaderSize:], desc, h.N, s); err != nil {
+		return fmt.Errorf("codecs: decode scalar frame: %w", err)
+	}
+	s.Start = h.Start
+	return nil
+}
