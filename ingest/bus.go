@@ -1,0 +1,123 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+)
+
+// BusConfig is how the fragment stream is laid out in JetStream.
+type BusConfig struct {
+	Subjects wire.Subjects
+	// Storage of the bus: file (default) or memory. The durability point is the
+	// store's fsync, not the bus (DESIGN.md), so memory is a valid choice on one
+	// node; file storage survives a restart with fragments not yet applied.
+	Storage  jetstream.StorageType
+	Replicas int // default 1
+	// MaxBytes caps what the bus holds while the store catches up; a publish
+	// past it is refused (the producer keeps the fragment and retries) rather
+	// than an older fragment being dropped. Default 4 GiB.
+	MaxBytes int64
+	// MaxAge is a safety cap on how long an unapplied fragment may wait; default 7 days.
+	MaxAge time.Duration
+	// DuplicateWindow is the bus's Nats-Msg-Id window; default 2 min.
+	DuplicateWindow time.Duration
+	// MaxMsgSize is the largest fragment message; default 8 MiB (the embedded
+	// server's max payload is set to match).
+	MaxMsgSize int32
+	// Consumer is the durable consumer name of this store replica; default "store".
+	Consumer string
+}
+
+func (c *BusConfig) setDefaults() {
+	if c.Subjects.Prefix == "" {
+		c.Subjects = wire.NewSubjects("")
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 4 << 30
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 7 * 24 * time.Hour
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.MaxMsgSize <= 0 {
+		c.MaxMsgSize = 8 << 20
+	}
+	if c.Consumer == "" {
+		c.Consumer = "store"
+	}
+}
+
+// EnsureBus creates the fragment stream and the store's durable consumer, or
+// updates them to the given settings; it is idempotent. storeMax is the highest
+// fragment number the store holds: a bus created anew starts its sequence
+// above it, so fragment numbers keep increasing even if the bus's own files
+// were lost.
+func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, storeMax uint64) (jetstream.Stream, jetstream.Consumer, error) {
+	cfg.setDefaults()
+	sc := jetstream.StreamConfig{
+		Name:        cfg.Subjects.BusStream(),
+		Description: "Sensorium fragments: the ingest bus and write-ahead log",
+		Subjects:    []string{cfg.Subjects.FragWildcard()},
+		// Interest: a fragment stays until every store replica's consumer acked
+		// it, which each does only after its own fsync.
+		Retention:  jetstream.InterestPolicy,
+		Discard:    jetstream.DiscardNew,
+		Storage:    cfg.Storage,
+		Replicas:   cfg.Replicas,
+		MaxBytes:   cfg.MaxBytes,
+		MaxAge:     cfg.MaxAge,
+		MaxMsgSize: cfg.MaxMsgSize,
+		Duplicates: cfg.DuplicateWindow,
+	}
+	stream, err := js.Stream(ctx, sc.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		sc.FirstSeq = storeMax + 1
+		stream, err = js.CreateStream(ctx, sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ingest: create bus stream %s: %w", sc.Name, err)
+		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("ingest: look up bus stream %s: %w", sc.Name, err)
+	default:
+		info := stream.CachedInfo()
+		if info.State.LastSeq < storeMax {
+			return nil, nil, fmt.Errorf("ingest: bus stream %s ends at sequence %d but the store already holds fragment %d; "+
+				"the bus was recreated by hand, and new fragments would reuse old numbers. Delete the bus stream "+
+				"(nats stream rm %s) and restart: it is recreated above the store's numbers", sc.Name, info.State.LastSeq, storeMax, sc.Name)
+		}
+		if info.Config.Storage != sc.Storage {
+			// JetStream cannot change storage in place; keep what exists and say so.
+			sc.Storage = info.Config.Storage
+		}
+		stream, err = js.UpdateStream(ctx, sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ingest: update bus stream %s: %w", sc.Name, err)
+		}
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       cfg.Consumer,
+		Description:   "Sensorium store: applies fragments, acks after fsync",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: 8192,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: cfg.Subjects.FragWildcard(),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingest: create consumer %s: %w", cfg.Consumer, err)
+	}
+	return stream, cons, nil
+}

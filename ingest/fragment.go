@@ -1,0 +1,264 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+)
+
+// Fragment is a validated fragment in the canonical form the store keeps:
+// one MKV document — EBML header, Segment of unknown size, Info, Tracks, the
+// producer's Tags if any, and one Cluster of known size — so that a reader can
+// insert its own tags before the Cluster (at ClusterOffset) and copy the rest.
+type Fragment struct {
+	ProducerTime  int64 // ns: the cluster timecode
+	Duration      int64 // ns
+	ClusterOffset uint32
+	Payload       []byte
+	Tracks        int
+	Frames        int
+	Tags          []mkv.SimpleTag
+}
+
+// FragmentError is a refusal with the seed service's numeric code.
+type FragmentError struct {
+	Code wire.ErrorCode
+	Msg  string
+}
+
+func (e *FragmentError) Error() string { return fmt.Sprintf("%s (%d): %s", e.Code, int(e.Code), e.Msg) }
+
+func refuse(code wire.ErrorCode, format string, args ...any) *FragmentError {
+	return &FragmentError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// reservedTagPrefix is the prefix of the tags the server adds on read; a
+// producer tag with it would be indistinguishable from the server's.
+const reservedTagPrefix = "AWS_KINESISVIDEO_"
+
+// ParseFragment validates one bus message as a fragment and returns its
+// canonical form. now is the server's clock, for the producer-timestamp check.
+func ParseFragment(data []byte, lim Limits, now time.Time) (*Fragment, *FragmentError) {
+	lim.setDefaults()
+	if len(data) > lim.MaxFragmentSize {
+		return nil, refuse(wire.ErrMaxFragmentSize, "fragment is %d bytes; the limit is %d", len(data), lim.MaxFragmentSize)
+	}
+	p := fragmentParser{lim: lim, data: data, r: mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(lim.MaxFragmentSize)))}
+	if ferr := p.run(); ferr != nil {
+		return nil, ferr
+	}
+	return p.finish(now)
+}
+
+type fragmentParser struct {
+	lim  Limits
+	data []byte
+	r    *mkv.Reader
+
+	header, info, tracks []byte // raw elements
+	tags                 []mkv.SimpleTag
+	tagsRaw              [][]byte
+	scale                uint64
+	infoDuration         float64
+	trackNums            map[uint64]*mkv.TrackEntry
+	clusterStart         int64
+	clusterEnd           int64
+	clusterKnown         bool
+	clusterTimecode      uint64
+	blocks               []mkv.Block // only kept when the cluster must be re-encoded
+	frames               int
+	firstTime, lastTime  int64
+	lastTrack            uint64
+	clusters             int
+	segmentEnded         bool
+}
+
+func (p *fragmentParser) run() *FragmentError {
+	for {
+		it, err := p.r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return refuse(wire.ErrInvalidMKVData, "%v", err)
+		}
+		if p.segmentEnded && it.Kind != mkv.ItemSegmentEnd {
+			return refuse(wire.ErrInvalidMKVData, "a fragment is one MKV document; found more after its segment")
+		}
+		if ferr := p.item(it); ferr != nil {
+			return ferr
+		}
+	}
+	switch {
+	case p.header == nil:
+		return refuse(wire.ErrInvalidMKVData, "no EBML header")
+	case p.tracks == nil:
+		return refuse(wire.ErrInvalidMKVData, "no Tracks element before the cluster")
+	case p.clusters == 0:
+		return refuse(wire.ErrInvalidMKVData, "no Cluster")
+	case p.frames == 0:
+		return refuse(wire.ErrInvalidMKVData, "the cluster holds no frames")
+	}
+	return nil
+}
+
+func (p *fragmentParser) item(it mkv.Item) *FragmentError {
+	switch it.Kind {
+	case mkv.ItemEBMLHeader:
+		if p.header != nil {
+			return refuse(wire.ErrInvalidMKVData, "a fragment is one MKV document; found a second EBML header")
+		}
+		if dt := it.Header.DocType; dt != "matroska" && dt != "webm" {
+			return refuse(wire.ErrInvalidMKVData, "DocType %q is not matroska or webm", dt)
+		}
+		p.header = p.data[it.Offset : it.Offset+it.Size]
+	case mkv.ItemInfo:
+		p.info = it.Raw
+		p.scale = it.Info.TimecodeScale
+		if p.scale == 0 {
+			p.scale = mkv.DefaultTimecodeScale
+		}
+		p.infoDuration = it.Info.Duration
+	case mkv.ItemTracks:
+		return p.onTracks(it)
+	case mkv.ItemTags:
+		p.tags = append(p.tags, it.Tags...)
+		p.tagsRaw = append(p.tagsRaw, it.Raw)
+	case mkv.ItemClusterStart:
+		return p.onCluster(it)
+	case mkv.ItemBlock:
+		return p.onBlock(it)
+	case mkv.ItemClusterEnd:
+		p.clusterEnd = it.Offset
+	case mkv.ItemSegmentEnd:
+		p.segmentEnded = true
+	}
+	return nil
+}
+
+func (p *fragmentParser) onTracks(it mkv.Item) *FragmentError {
+	if p.tracks != nil {
+		return refuse(wire.ErrInvalidMKVData, "more than one Tracks element")
+	}
+	if len(it.Tracks) == 0 {
+		return refuse(wire.ErrInvalidMKVData, "Tracks holds no track")
+	}
+	if len(it.Tracks) > p.lim.MaxTracks {
+		return refuse(wire.ErrMoreThanAllowedTracks, "%d tracks; at most %d are allowed", len(it.Tracks), p.lim.MaxTracks)
+	}
+	p.trackNums = map[uint64]*mkv.TrackEntry{}
+	for i := range it.Tracks {
+		t := &it.Tracks[i]
+		if t.Number == 0 {
+			return refuse(wire.ErrInvalidMKVData, "track number 0")
+		}
+		if _, dup := p.trackNums[t.Number]; dup {
+			return refuse(wire.ErrInvalidMKVData, "track number %d appears twice", t.Number)
+		}
+		if t.CodecID == "" {
+			return refuse(wire.ErrInvalidMKVData, "track %d has no CodecID", t.Number)
+		}
+		p.trackNums[t.Number] = t
+	}
+	p.tracks = it.Raw
+	return nil
+}
+
+func (p *fragmentParser) onCluster(it mkv.Item) *FragmentError {
+	if p.tracks == nil || p.info == nil {
+		return refuse(wire.ErrInvalidMKVData, "a Cluster comes before Info and Tracks")
+	}
+	p.clusters++
+	if p.clusters > 1 {
+		return refuse(wire.ErrInvalidMKVData, "a fragment holds one Cluster; this one has more")
+	}
+	p.clusterStart = it.Offset
+	p.clusterKnown = it.Size != mkv.UnknownSize
+	p.clusterTimecode = it.Timecode
+	return nil
+}
+
+func (p *fragmentParser) onBlock(it mkv.Item) *FragmentError {
+	b := it.Block
+	if _, ok := p.trackNums[b.Track]; !ok {
+		return refuse(wire.ErrTrackNumberMismatch, "a frame names track %d, which Tracks does not declare", b.Track)
+	}
+	if p.frames == 0 {
+		if !b.Keyframe {
+			return refuse(wire.ErrInvalidMKVData, "a fragment must start with a key frame")
+		}
+		p.firstTime = it.Time
+	}
+	p.frames++
+	p.lastTime, p.lastTrack = it.Time, b.Track
+	if !p.clusterKnown {
+		blk := *b
+		blk.Data = append([]byte(nil), b.Data...) // Data is only valid until the next item
+		p.blocks = append(p.blocks, blk)
+	}
+	return nil
+}
+
+func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
+	producer := int64(p.clusterTimecode) * int64(p.scale)
+	if p.clusterTimecode == 0 || producer <= 0 {
+		return nil, refuse(wire.ErrInvalidProducerTimestamp, "the cluster timecode must be an absolute time after the Unix epoch")
+	}
+	if ahead := time.Duration(producer - now.UnixNano()); ahead > p.lim.MaxClockAhead {
+		return nil, refuse(wire.ErrInvalidProducerTimestamp, "the producer timestamp %s is %s ahead of the server clock",
+			time.Unix(0, producer).UTC().Format(time.RFC3339Nano), ahead.Round(time.Second))
+	}
+	dur := int64(p.infoDuration * float64(p.scale))
+	if dur <= 0 {
+		dur = p.lastTime - p.firstTime
+		if t := p.trackNums[p.lastTrack]; t != nil {
+			dur += int64(t.DefaultDuration)
+		}
+	}
+	if dur < 0 {
+		dur = 0
+	}
+	if time.Duration(dur) > p.lim.MaxFragmentDuration {
+		return nil, refuse(wire.ErrMaxFragmentDuration, "fragment spans %s; the limit is %s", time.Duration(dur), p.lim.MaxFragmentDuration)
+	}
+	if len(p.tags) > p.lim.MaxFragmentTags {
+		return nil, refuse(wire.ErrFragmentMetadataLimit, "%d metadata tags; at most %d are allowed", len(p.tags), p.lim.MaxFragmentTags)
+	}
+	for _, t := range p.tags {
+		if strings.HasPrefix(t.Name, reservedTagPrefix) {
+			return nil, refuse(wire.ErrFragmentMetadataLimit, "tag name %q uses the reserved prefix %s", t.Name, reservedTagPrefix)
+		}
+		if len(t.Name) > p.lim.MaxTagLength || len(t.Value) > p.lim.MaxTagLength {
+			return nil, refuse(wire.ErrFragmentMetadataLimit, "tag %q is longer than %d bytes", t.Name, p.lim.MaxTagLength)
+		}
+	}
+	payload := make([]byte, 0, len(p.data)+16)
+	payload = append(payload, p.header...)
+	payload = mkv.AppendSegmentStart(payload)
+	payload = append(payload, p.info...)
+	payload = append(payload, p.tracks...)
+	for _, raw := range p.tagsRaw {
+		payload = append(payload, raw...)
+	}
+	clusterOffset := len(payload)
+	if p.clusterKnown {
+		payload = append(payload, p.data[p.clusterStart:p.clusterEnd]...)
+	} else {
+		payload = mkv.AppendCluster(payload, p.clusterTimecode, p.blocks)
+	}
+	return &Fragment{
+		ProducerTime:  producer,
+		Duration:      dur,
+		ClusterOffset: uint32(clusterOffset),
+		Payload:       payload,
+		Tracks:        len(p.trackNums),
+		Frames:        p.frames,
+		Tags:          p.tags,
+	}, nil
+}

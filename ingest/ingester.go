@@ -1,0 +1,403 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// Options configure an Ingester.
+type Options struct {
+	Store    *store.Store
+	NC       *nats.Conn         // for acknowledgement events
+	Stream   jetstream.Stream   // the bus stream, from EnsureBus
+	Consumer jetstream.Consumer // the store's durable consumer, from EnsureBus
+	Subjects wire.Subjects
+	Limits   Limits
+	Logger   *slog.Logger
+	Now      func() time.Time
+
+	// A batch is what one fsync covers: as many messages as have arrived, up to
+	// these bounds. Defaults: 32 MiB, 2048 messages.
+	BatchMaxBytes int
+	BatchMaxMsgs  int
+}
+
+// Ingester applies fragments from the bus to the store, one batch and one
+// fsync per stream at a time, and answers each with an acknowledgement event.
+type Ingester struct {
+	opts  Options
+	log   *slog.Logger
+	stats Stats
+	mu    sync.Mutex // guards stats.Errors
+}
+
+// New returns an Ingester; Run starts it.
+func New(opts Options) *Ingester {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Subjects.Prefix == "" {
+		opts.Subjects = wire.NewSubjects("")
+	}
+	if opts.BatchMaxBytes <= 0 {
+		opts.BatchMaxBytes = 32 << 20
+	}
+	if opts.BatchMaxMsgs <= 0 {
+		opts.BatchMaxMsgs = 2048
+	}
+	opts.Limits.setDefaults()
+	in := &Ingester{opts: opts, log: opts.Logger}
+	in.stats.Errors = map[wire.ErrorCode]int64{}
+	return in
+}
+
+// busMsg is one fragment message, from the consumer or, at start-up, read
+// directly from the stream (then m is nil: it cannot be acked, and will be
+// redelivered and recognised as already applied).
+type busMsg struct {
+	subject string
+	header  nats.Header
+	data    []byte
+	seq     uint64
+	ts      time.Time
+	m       jetstream.Msg
+}
+
+func fromJS(m jetstream.Msg) (*busMsg, error) {
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return &busMsg{subject: m.Subject(), header: m.Headers(), data: m.Data(), seq: md.Sequence.Stream, ts: md.Timestamp, m: m}, nil
+}
+
+// Run consumes until ctx is done. It first applies what the previous run had
+// received but not acknowledged, in order, so that new fragments never overtake
+// old ones. When ctx is done it finishes the batch in hand, fsyncs and returns.
+func (in *Ingester) Run(ctx context.Context) error {
+	if err := in.catchUp(ctx); err != nil {
+		return err
+	}
+	msgs := make(chan jetstream.Msg, 4096)
+	stopped := make(chan struct{})
+	defer close(stopped)
+	cc, err := in.opts.Consumer.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-stopped:
+		}
+	},
+		jetstream.PullMaxBytes(64<<20),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				in.log.Warn("ingest: consume", "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("ingest: consume: %w", err)
+	}
+	defer cc.Stop()
+	for {
+		var first jetstream.Msg
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			in.drain(msgs)
+			return nil
+		case first = <-msgs:
+		}
+		in.processBatch(ctx, in.collect(first, msgs))
+	}
+}
+
+// collect takes first and whatever else has already arrived, up to the batch bounds.
+func (in *Ingester) collect(first jetstream.Msg, msgs chan jetstream.Msg) []*busMsg {
+	var batch []*busMsg
+	size := 0
+	add := func(m jetstream.Msg) {
+		bm, err := fromJS(m)
+		if err != nil {
+			in.log.Error("ingest: message without JetStream metadata", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			return
+		}
+		batch = append(batch, bm)
+		size += len(bm.data)
+	}
+	add(first)
+	for len(batch) < in.opts.BatchMaxMsgs && size < in.opts.BatchMaxBytes {
+		select {
+		case m := <-msgs:
+			add(m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain applies what was already received when Run was asked to stop.
+func (in *Ingester) drain(msgs chan jetstream.Msg) {
+	for {
+		select {
+		case m := <-msgs:
+			in.processBatch(context.Background(), in.collect(m, msgs))
+		default:
+			return
+		}
+	}
+}
+
+// catchUp applies every message the consumer delivered before but that was
+// never acknowledged (the previous process died between its write and its
+// fsync, or before its ack). JetStream would redeliver them only after the ack
+// wait, behind newer messages; applying them first keeps each stream in bus
+// order, which the store's "already applied" check relies on.
+func (in *Ingester) catchUp(ctx context.Context) error {
+	ci, err := in.opts.Consumer.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ingest: consumer info: %w", err)
+	}
+	floor, delivered := ci.AckFloor.Stream, ci.Delivered.Stream
+	if delivered <= floor {
+		return nil
+	}
+	n := 0
+	var batch []*busMsg
+	for seq := floor + 1; seq <= delivered; seq++ {
+		raw, err := in.opts.Stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // acked (and so removed) or refused
+		}
+		if err != nil {
+			return fmt.Errorf("ingest: catch up: get message %d: %w", seq, err)
+		}
+		batch = append(batch, &busMsg{subject: raw.Subject, header: raw.Header, data: raw.Data, seq: raw.Sequence, ts: raw.Time})
+		n++
+		if len(batch) == 256 {
+			in.processBatch(ctx, batch)
+			batch = nil
+		}
+	}
+	if len(batch) > 0 {
+		in.processBatch(ctx, batch)
+	}
+	if n > 0 {
+		in.log.Info("ingest: applied fragments left unacknowledged by the previous run", "fragments", n, "from", floor+1, "to", delivered)
+	}
+	return ctx.Err()
+}
+
+// result is what became of one message.
+type result struct {
+	stream   string
+	event    *wire.AckEvent // published after the batch is durable; nil: none
+	term     bool           // refused: terminate instead of ack
+	storeErr error          // the store failed: the stream's group is retried
+	skip     bool           // leave unacknowledged (shutting down mid-retry)
+	persist  time.Duration  // bus → PERSISTED, for the latency metric
+	bytes    int
+}
+
+func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
+	results := make([]result, len(batch))
+	groups := map[string][]int{}
+	var order []string
+	for i, m := range batch {
+		name, ok := in.opts.Subjects.StreamOfFrag(m.subject)
+		if !ok {
+			name = ""
+		}
+		if _, seen := groups[name]; !seen {
+			order = append(order, name)
+		}
+		groups[name] = append(groups[name], i)
+	}
+	for _, name := range order {
+		in.applyGroup(ctx, name, batch, results, groups[name])
+	}
+	in.finish(batch, results)
+}
+
+// applyGroup applies one stream's messages of a batch in order and fsyncs
+// them. When the store fails (a full disk, a failed fsync) it has rolled the
+// stream back to its last sync; the group is retried with backoff, holding the
+// messages (and telling the bus they are in progress), until it succeeds or
+// the ingester stops. Nothing is acknowledged that is not on disk.
+func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg, results []result, idx []int) {
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		var failed error
+		for _, i := range idx {
+			results[i] = in.apply(name, batch[i])
+			if results[i].storeErr != nil {
+				failed = results[i].storeErr
+				break
+			}
+		}
+		if failed == nil && name != "" {
+			failed = in.opts.Store.Sync(name)
+			if errors.Is(failed, wire.ErrResourceNotFound) {
+				failed = nil // deleted meanwhile: the events already say so or will on redelivery
+			}
+		}
+		if failed == nil {
+			return
+		}
+		in.log.Error("ingest: store failed; holding the stream's fragments and retrying", "stream", name, "attempt", attempt+1, "err", failed)
+		in.stats.StoreFailures.Add(1)
+		for _, i := range idx {
+			if m := batch[i].m; m != nil {
+				_ = m.InProgress()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			for _, i := range idx {
+				results[i] = result{stream: name, skip: true}
+			}
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// apply validates one message and appends it to the store (not yet durable).
+func (in *Ingester) apply(name string, m *busMsg) result {
+	r := result{stream: name, bytes: len(m.data)}
+	if name == "" || store.ValidateStreamName(name) != nil {
+		in.log.Warn("ingest: fragment on a subject that names no valid stream", "subject", m.subject)
+		r.term = true
+		return r
+	}
+	errorEvent := func(code wire.ErrorCode, timecode int64, msg string) result {
+		ev := wire.ErrorEvent(code, timecode, msg)
+		ev.ProducerID, ev.ProducerSequence = producerKey(m.header)
+		r.event, r.term = &ev, true
+		return r
+	}
+	info, err := in.opts.Store.DescribeStream(store.StreamRef{Name: name})
+	if err != nil {
+		return errorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s does not exist (ResourceNotFoundException); create it first", name))
+	}
+	if info.Status != store.StatusActive {
+		return errorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s is %s", name, info.Status))
+	}
+	frag, ferr := ParseFragment(m.data, in.opts.Limits, in.opts.Now())
+	if ferr != nil {
+		return errorEvent(ferr.Code, 0, ferr.Msg)
+	}
+	pid, pseq := producerKey(m.header)
+	res, err := in.opts.Store.Append(name, &store.Fragment{
+		Number: m.seq, ServerTime: m.ts.UnixNano(), ProducerTime: frag.ProducerTime, Duration: frag.Duration,
+		ProducerID: pid, ProducerSeq: pseq, ClusterOffset: frag.ClusterOffset, Payload: frag.Payload,
+	})
+	timecode := frag.ProducerTime / int64(time.Millisecond)
+	switch {
+	case errors.Is(err, store.ErrTimecodeBackwards):
+		return errorEvent(wire.ErrFragmentTimecodeLesser, timecode, err.Error())
+	case errors.Is(err, wire.ErrResourceNotFound):
+		return errorEvent(wire.ErrStreamNotActive, timecode, fmt.Sprintf("stream %s was deleted", name))
+	case err != nil:
+		r.storeErr = err
+		return r
+	}
+	ev := wire.AckEvent{
+		EventType: wire.EventPersisted, FragmentTimecode: timecode, ProducerID: pid, ProducerSequence: pseq,
+		FragmentNumber: strconv.FormatUint(res.Number, 10), ServerTimestamp: res.ServerTime / int64(time.Millisecond),
+	}
+	switch res.Status {
+	case store.Duplicate:
+		ev.Duplicate = true
+		if res.Number == 0 {
+			ev.FragmentNumber = ""
+		}
+	case store.LiveOnly:
+		ev.EventType = wire.EventReceived
+		retained := false
+		ev.Retained = &retained
+	}
+	r.event = &ev
+	r.persist = in.opts.Now().Sub(m.ts)
+	return r
+}
+
+func producerKey(h nats.Header) (string, uint64) {
+	id := h.Get(wire.HeaderProducerID)
+	if id == "" || len(id) > 256 {
+		return "", 0
+	}
+	seq, err := strconv.ParseUint(h.Get(wire.HeaderProducerSeq), 10, 64)
+	if err != nil {
+		return "", 0
+	}
+	return id, seq
+}
+
+// finish publishes each event and then acknowledges each message: PERSISTED
+// goes out before the bus forgets the fragment, so a crash between the two
+// only repeats an event.
+func (in *Ingester) finish(batch []*busMsg, results []result) {
+	for i, r := range results {
+		m := batch[i]
+		if r.skip {
+			continue
+		}
+		if r.event != nil {
+			in.count(r)
+			if b, err := json.Marshal(r.event); err == nil {
+				if err := in.opts.NC.Publish(in.opts.Subjects.Ack(r.stream), b); err != nil {
+					in.log.Warn("ingest: publish ack event", "stream", r.stream, "err", err)
+				}
+			}
+		}
+		if m.m == nil {
+			continue
+		}
+		var err error
+		if r.term {
+			err = m.m.Term()
+		} else {
+			err = m.m.Ack()
+		}
+		if err != nil {
+			in.log.Warn("ingest: ack bus message", "seq", m.seq, "err", err)
+		}
+	}
+}
+
+func (in *Ingester) count(r result) {
+	switch r.event.EventType {
+	case wire.EventPersisted:
+		if r.event.Duplicate {
+			in.stats.Duplicates.Add(1)
+		} else {
+			in.stats.Persisted.Add(1)
+			in.stats.PersistedBytes.Add(int64(r.bytes))
+			in.stats.observeLatency(r.persist)
+		}
+	case wire.EventReceived:
+		in.stats.LiveOnly.Add(1)
+	case wire.EventError:
+		in.mu.Lock()
+		in.stats.Errors[r.event.ErrorID]++
+		in.mu.Unlock()
+		in.log.Info("ingest: fragment refused", "stream", r.stream, "code", r.event.ErrorCode, "reason", r.event.Message)
+	}
+}

@@ -1,0 +1,53 @@
+package ingest
+
+import "time"
+
+// Limits bound what one fragment may be. The defaults follow the seed service
+// where it has a number (tracks, metadata tags, duration) and the bus where it
+// does not (size: one fragment is one bus message).
+type Limits struct {
+	MaxFragmentSize     int           // bytes of the MKV fragment; default 8 MiB
+	MaxFragmentDuration time.Duration // default 10 s… plus slack, see DefaultLimits
+	MaxTracks           int           // default 3
+	MaxFragmentTags     int           // producer metadata tags per fragment; default 10
+	MaxTagLength        int           // bytes of a tag name or value; default 1024
+	// MaxClockAhead refuses a producer timestamp further ahead of the server's
+	// clock than this (INVALID_PRODUCER_TIMESTAMP); default 24 h.
+	MaxClockAhead time.Duration
+}
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFragmentSize: 8 << 20,
+		// The seed service refuses fragments past about 10 s of timecode span;
+		// producers that close at 10 s still add their last frame's duration.
+		MaxFragmentDuration: 20 * time.Second,
+		MaxTracks:           3,
+		MaxFragmentTags:     10,
+		MaxTagLength:        1024,
+		MaxClockAhead:       24 * time.Hour,
+	}
+}
+
+func (l *Limits) setDefaults() {
+	d := DefaultLimits()
+	if l.MaxFragmentSize <= 0 {
+		l.MaxFragmentSize = d.MaxFragmentSize
+	}
+	if l.MaxFragmentDuration <= 0 {
+		l.MaxFragmentDuration = d.MaxFragmentDuration
+	}
+	if l.MaxTracks <= 0 {
+		l.MaxTracks = d.MaxTracks
+	}
+	if l.MaxFragmentTags <= 0 {
+		l.MaxFragmentTags = d.MaxFragmentTags
+	}
+	if l.MaxTagLength <= 0 {
+		l.MaxTagLength = d.MaxTagLength
+	}
+	if l.MaxClockAhead <= 0 {
+		l.MaxClockAhead = d.MaxClockAhead
+	}
+}

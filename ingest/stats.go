@@ -1,0 +1,53 @@
+package ingest
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+)
+
+// Stats are the ingester's counters, exported by the server as metrics.
+type Stats struct {
+	Persisted      atomic.Int64
+	PersistedBytes atomic.Int64
+	Duplicates     atomic.Int64
+	LiveOnly       atomic.Int64
+	StoreFailures  atomic.Int64
+	Errors         map[wire.ErrorCode]int64 // guarded by Ingester.mu
+
+	latencyNanos atomic.Int64
+	latencyCount atomic.Int64
+}
+
+func (s *Stats) observeLatency(d time.Duration) {
+	s.latencyNanos.Add(int64(d))
+	s.latencyCount.Add(1)
+}
+
+// Snapshot is a copy of the counters.
+type Snapshot struct {
+	Persisted, PersistedBytes, Duplicates, LiveOnly, StoreFailures int64
+	Errors                                                         map[wire.ErrorCode]int64
+	// MeanPersistLatency is the mean time from the bus accepting a fragment to
+	// its PERSISTED event.
+	MeanPersistLatency time.Duration
+}
+
+// Stats returns a copy of the counters.
+func (in *Ingester) Stats() Snapshot {
+	s := &in.stats
+	out := Snapshot{
+		Persisted: s.Persisted.Load(), PersistedBytes: s.PersistedBytes.Load(), Duplicates: s.Duplicates.Load(),
+		LiveOnly: s.LiveOnly.Load(), StoreFailures: s.StoreFailures.Load(), Errors: map[wire.ErrorCode]int64{},
+	}
+	if n := s.latencyCount.Load(); n > 0 {
+		out.MeanPersistLatency = time.Duration(s.latencyNanos.Load() / n)
+	}
+	in.mu.Lock()
+	for k, v := range s.Errors {
+		out.Errors[k] = v
+	}
+	in.mu.Unlock()
+	return out
+}

@@ -1,0 +1,122 @@
+// Package api is Sensorium's HTTP API: the seed service's control plane,
+// media and archived-media operations at its paths, with its field names,
+// error names and status codes, plus Arrow range queries (POST /v1/query),
+// health and metrics. It translates HTTP to calls on the store and the query
+// service; it holds no state of its own.
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/query"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// Options configure the API.
+type Options struct {
+	Store  *store.Store
+	Query  *query.Service
+	Logger *slog.Logger
+	// DataEndpoint is the URL GetDataEndpoint answers: this server's own.
+	DataEndpoint func() string
+	// Metrics serves /metrics; nil leaves the path unrouted.
+	Metrics http.Handler
+}
+
+type api struct {
+	st   *store.Store
+	q    *query.Service
+	log  *slog.Logger
+	opts Options
+}
+
+// New returns the API's handler.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o}
+	mux := http.NewServeMux()
+	ops := map[string]http.HandlerFunc{
+		"/createStream":            a.createStream,
+		"/describeStream":          a.describeStream,
+		"/listStreams":             a.listStreams,
+		"/updateStream":            a.updateStream,
+		"/updateDataRetention":     a.updateDataRetention,
+		"/deleteStream":            a.deleteStream,
+		"/tagStream":               a.tagStream,
+		"/untagStream":             a.untagStream,
+		"/listTagsForStream":       a.listTagsForStream,
+		"/getDataEndpoint":         a.getDataEndpoint,
+		"/getMedia":                a.getMedia,
+		"/listFragments":           a.listFragments,
+		"/getMediaForFragmentList": a.getMediaForFragmentList,
+		"/v1/query":                a.query,
+	}
+	for path, h := range ops {
+		mux.HandleFunc("POST "+path, h)
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, wire.Errorf(wire.InvalidArgument, "%s takes POST, not %s", path, r.Method))
+		})
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, wire.Errorf(wire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
+	})
+	return a.logged(mux)
+}
+
+// statusWriter remembers the status for the access log and passes Flush on.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logged adds a request id (as the seed service's x-amzn-RequestId) and an
+// access log line. Bodies and headers are not logged: they may hold secrets.
+func (a *api) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		w.Header().Set("x-amzn-RequestId", hex.EncodeToString(id[:]))
+		sw := &statusWriter{ResponseWriter: w}
+		t0 := time.Now()
+		next.ServeHTTP(sw, r)
+		level := slog.LevelDebug
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		a.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"bytes", sw.bytes, "duration", time.Since(t0).Round(time.Microsecond), "remote", r.RemoteAddr)
+	})
+}

@@ -1,0 +1,120 @@
+// Package natsembed runs the NATS server with JetStream inside the Sensorium
+// process: the embedded default that makes one binary enough on one machine.
+// Tests use it too, so that they exercise the same configuration as serve.
+package natsembed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultMaxPayload is the embedded server's largest message. nats-server's
+// default is 1 MB; one fragment is one message, so we raise it deliberately —
+// to 8 MiB, the size nats-server still recommends, well below the 32 MB where
+// users report trouble (nats-server#6797). A larger fragment is refused with
+// MAX_FRAGMENT_SIZE_REACHED.
+const DefaultMaxPayload = 8 << 20
+
+// Options configure the embedded server.
+type Options struct {
+	StoreDir   string // JetStream file storage; required
+	Host       string // default 127.0.0.1
+	Port       int    // default 4222; -1 picks a free port
+	MaxPayload int32  // default DefaultMaxPayload
+	// SyncAlways makes JetStream fsync every message (sync_always). The store's
+	// own fsync is the durability point, so this is off by default; the
+	// benchmark turns it on for the like-for-like peer.
+	SyncAlways bool
+	// DontListen serves in-process connections only (no TCP port).
+	DontListen bool
+	Logger     *slog.Logger
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	*server.Server
+	opts Options
+}
+
+// Start starts the server and waits until it accepts connections.
+func Start(o Options) (*Server, error) {
+	if o.StoreDir == "" {
+		return nil, errors.New("natsembed: StoreDir is required")
+	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Port == 0 {
+		o.Port = 4222
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = DefaultMaxPayload
+	}
+	sopts := &server.Options{
+		ServerName:         "sensorium",
+		Host:               o.Host,
+		Port:               o.Port,
+		JetStream:          true,
+		StoreDir:           o.StoreDir,
+		MaxPayload:         o.MaxPayload,
+		MaxPending:         int64(o.MaxPayload) * 8,
+		SyncAlways:         o.SyncAlways,
+		DontListen:         o.DontListen,
+		NoSigs:             true, // the Sensorium process owns signal handling
+		JetStreamMaxMemory: -1,
+		JetStreamMaxStore:  -1,
+	}
+	ns, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(&logAdapter{l: o.Logger.With("component", "nats")}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("natsembed: server not ready within 30s (is %s:%d free?)", o.Host, o.Port)
+	}
+	return &Server{Server: ns, opts: o}, nil
+}
+
+// URL is the client URL of the server ("" when it does not listen).
+func (s *Server) URL() string {
+	if s.opts.DontListen {
+		return ""
+	}
+	addr, ok := s.Addr().(*net.TCPAddr)
+	if !ok {
+		return s.ClientURL()
+	}
+	return "nats://" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))
+}
+
+// Connect opens an in-process client connection.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.Server)}, opts...)
+	return nats.Connect("", opts...)
+}
+
+// Stop shuts the server down and waits for it.
+func (s *Server) Stop() {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+type logAdapter struct{ l *slog.Logger }
+
+func (a *logAdapter) Noticef(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Warnf(format string, v ...any)   { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Fatalf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Errorf(format string, v ...any)  { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Debugf(format string, v ...any)  { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a *logAdapter) Tracef(format string, v ...any)  {}

@@ -1,0 +1,302 @@
+// Package server wires one Sensorium process: the embedded (or an external)
+// NATS server, the store, the ingester that applies the bus to the store, the
+// query service and the HTTP API, and shuts them down in the order that loses
+// nothing: stop accepting, drain, fsync, close.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sensorium-io/sensorium/ingest"
+	"github.com/sensorium-io/sensorium/internal/api"
+	"github.com/sensorium-io/sensorium/internal/natsembed"
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/query"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// Config configures a server. Zero values take the defaults of `sensorium serve`.
+type Config struct {
+	DataDir    string // default ./data
+	NATSListen string // embedded NATS client address; default 127.0.0.1:4222; "127.0.0.1:0" picks a port
+	NATSURL    string // connect to this NATS instead of embedding one
+	HTTPListen string // default 127.0.0.1:8080
+	Prefix     string // subject prefix; default "sensorium"
+	Region     string // for ARNs
+	Account    string // for ARNs
+	// BusStorage is "file" (default) or "memory"; BusSyncAlways makes the
+	// embedded JetStream fsync every message (the benchmark's peer setting).
+	BusStorage    string
+	BusSyncAlways bool
+	Limits        ingest.Limits
+	Logger        *slog.Logger
+	// StoreOptions, when set, adjusts the store's options (tests shorten timers).
+	StoreOptions func(*store.Options)
+}
+
+// Server is a running Sensorium process.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	lock    *os.File
+	ns      *natsembed.Server // nil with an external NATS
+	nc      *nats.Conn
+	st      *store.Store
+	in      *ingest.Ingester
+	q       *query.Service
+	http    *http.Server
+	ln      net.Listener
+	natsURL string
+
+	stopIngest context.CancelFunc
+	stopReads  context.CancelFunc
+	ingestDone chan error
+	once       sync.Once
+}
+
+// Start starts every part and returns once the server accepts requests.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.NATSListen == "" {
+		cfg.NATSListen = "127.0.0.1:4222"
+	}
+	if cfg.HTTPListen == "" {
+		cfg.HTTPListen = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeAll()
+		}
+	}()
+	if err := s.startStorage(); err != nil {
+		return nil, err
+	}
+	if err := s.startBus(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startHTTP(); err != nil {
+		return nil, err
+	}
+	ok = true
+	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "data", cfg.DataDir)
+	return s, nil
+}
+
+func (s *Server) startStorage() error {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("server: create data dir: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(s.cfg.DataDir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("server: lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return fmt.Errorf("server: data dir %s is in use by another sensorium process", s.cfg.DataDir)
+	}
+	s.lock = lock
+	so := store.Options{Dir: filepath.Join(s.cfg.DataDir, "store"), Logger: s.log, Region: s.cfg.Region, Account: s.cfg.Account}
+	if s.cfg.StoreOptions != nil {
+		s.cfg.StoreOptions(&so)
+	}
+	st, err := store.Open(so)
+	if err != nil {
+		return err
+	}
+	s.st = st
+	for _, r := range st.Repairs {
+		s.log.Warn("sensorium: start-up repair", "stream", r.Stream, "segment", r.Segment, "offset", r.Offset,
+			"dropped_bytes", r.Dropped, "reason", r.Reason, "saved", r.Saved)
+	}
+	s.q = query.New(query.Options{Store: st, Logger: s.log})
+	return nil
+}
+
+func (s *Server) startBus(ctx context.Context) error {
+	var err error
+	if s.cfg.NATSURL != "" {
+		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("sensorium-server"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("server: connect to NATS %s: %w", s.cfg.NATSURL, err)
+		}
+		s.natsURL = s.cfg.NATSURL
+	} else {
+		host, portStr, err := net.SplitHostPort(s.cfg.NATSListen)
+		if err != nil {
+			return fmt.Errorf("server: --nats %q: %w", s.cfg.NATSListen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("server: --nats %q: bad port", s.cfg.NATSListen)
+		}
+		if port == 0 {
+			port = -1 // nats-server's "pick a free port"
+		}
+		s.ns, err = natsembed.Start(natsembed.Options{
+			StoreDir: filepath.Join(s.cfg.DataDir, "nats"), Host: host, Port: port,
+			SyncAlways: s.cfg.BusSyncAlways, Logger: s.log,
+		})
+		if err != nil {
+			return err
+		}
+		s.natsURL = s.ns.URL()
+		if s.nc, err = s.ns.Connect(nats.Name("sensorium-server")); err != nil {
+			return fmt.Errorf("server: connect to the embedded NATS: %w", err)
+		}
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("server: JetStream: %w", err)
+	}
+	storage := jetstream.FileStorage
+	switch s.cfg.BusStorage {
+	case "", "file":
+	case "memory":
+		storage = jetstream.MemoryStorage
+	default:
+		return fmt.Errorf("server: bus storage %q is not file or memory", s.cfg.BusStorage)
+	}
+	var storeMax uint64
+	infos, _, err := s.st.ListStreams("", 10000, "")
+	if err != nil {
+		return err
+	}
+	for _, i := range infos {
+		if f, ok, _ := s.st.Durable(i.Name); ok && f.Number > storeMax {
+			storeMax = f.Number
+		}
+	}
+	subjects := wire.NewSubjects(s.cfg.Prefix)
+	busStream, cons, err := ingest.EnsureBus(ctx, js, ingest.BusConfig{Subjects: subjects, Storage: storage}, storeMax)
+	if err != nil {
+		return err
+	}
+	s.in = ingest.New(ingest.Options{
+		Store: s.st, NC: s.nc, Stream: busStream, Consumer: cons, Subjects: subjects, Limits: s.cfg.Limits, Logger: s.log,
+	})
+	ictx, cancel := context.WithCancel(context.Background())
+	s.stopIngest, s.ingestDone = cancel, make(chan error, 1)
+	go func() { s.ingestDone <- s.in.Run(ictx) }()
+	return nil
+}
+
+func (s *Server) startHTTP() error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.HTTPListen, err)
+	}
+	s.ln = ln
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(s), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	readCtx, cancel := context.WithCancel(context.Background())
+	s.stopReads = cancel
+	s.http = &http.Server{
+		Handler: api.New(api.Options{
+			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// Every request's context ends at shutdown, so that followed GetMedia
+		// responses and long queries end instead of holding shutdown up.
+		BaseContext: func(net.Listener) context.Context { return readCtx },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("sensorium: HTTP server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// HTTPURL is the base URL of the HTTP API.
+func (s *Server) HTTPURL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// NATSURL is the URL producers connect to.
+func (s *Server) NATSURL() string { return s.natsURL }
+
+// Store is the server's store (tests inspect it).
+func (s *Server) Store() *store.Store { return s.st }
+
+// IngestStats are the ingester's counters.
+func (s *Server) IngestStats() ingest.Snapshot { return s.in.Stats() }
+
+// Shutdown stops accepting requests and producers, applies what the bus has
+// already delivered, fsyncs and closes everything. ctx bounds the wait for
+// HTTP requests in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.once.Do(func() { err = s.shutdown(ctx) })
+	return err
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		s.stopReads()
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: HTTP shutdown: %w", err))
+		}
+	}
+	if s.stopIngest != nil {
+		s.stopIngest()
+		if err := <-s.ingestDone; err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, s.closeAll())
+	s.log.Info("sensorium: stopped")
+	return errors.Join(errs...)
+}
+
+// closeAll closes whatever was started, store first so that its last fsync
+// happens while the bus still holds anything unacknowledged.
+func (s *Server) closeAll() error {
+	var errs []error
+	if s.st != nil {
+		errs = append(errs, s.st.Close())
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.ns != nil {
+		s.ns.Stop()
+	}
+	if s.ln != nil && s.http == nil {
+		s.ln.Close()
+	}
+	if s.lock != nil {
+		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+		s.lock.Close()
+	}
+	return errors.Join(errs...)
+}
