@@ -23,11 +23,11 @@ func KVSTimestamp(ns int64) string {
 	if ns < 0 && ns%int64(time.Millisecond) != 0 {
 		ms-- // floor, not truncation toward zero
 	}
-	sec, frac := ms/1000, ms%1000
-	if frac < 0 {
-		sec, frac = sec-1, frac+1000
+	sign := ""
+	if ms < 0 {
+		sign, ms = "-", -ms
 	}
-	return fmt.Sprintf("%d.%03d", sec, frac)
+	return fmt.Sprintf("%s%d.%03d", sign, ms/1000, ms%1000)
 }
 
 // ContinuationToken is the token after a fragment: a reader that resumes with

@@ -93,7 +93,7 @@ func TestCrashLosesOnlyUnsynced(t *testing.T) {
 	s := newTestStore(t, dir, ffs, func(o *Options) { o.SegmentMaxBytes = 3000 })
 	mustCreate(t, s, "a", 1)
 	appendN(t, s, "a", 1, 30, 4) // synced
-	for i := 31; i <= 35; i++ {   // appended, never synced
+	for i := 31; i <= 35; i++ {  // appended, never synced
 		if _, err := s.Append("a", frag(i, "p1")); err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 	s.Close()
 	idx, _ := filepath.Glob(filepath.Join(dir, "streams", "*", "*.idx"))
 	writeAt(t, idx[0], 20, []byte{0x99}) // header CRC fails
-	truncateFile(t, idx[1], 100)             // cut short
+	truncateFile(t, idx[1], 100)         // cut short
 	s = newTestStore(t, dir, nil, tweak)
 	defer s.Close()
 	checkAll(t, s, "a", 1, 30)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/query"
 )
 
 // Timestamp is a point in time on the wire. In requests it accepts what the
@@ -67,18 +68,11 @@ func epochSecondsToNS(s string) (int64, error) {
 
 // MarshalJSON implements json.Marshaler.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
-	ms := t.NS / int64(time.Millisecond)
-	if t.NS < 0 && t.NS%int64(time.Millisecond) != 0 {
-		ms--
-	}
-	sec, frac := ms/1000, ms%1000
-	if frac < 0 {
-		sec, frac = sec-1, frac+1000
-	}
-	if frac == 0 {
-		return []byte(strconv.FormatInt(sec, 10)), nil
-	}
-	return []byte(strings.TrimRight(fmt.Sprintf("%d.%03d", sec, frac), "0")), nil
+	// The seed service's precision is the millisecond: floor to it, then print
+	// seconds, trimming trailing zeros.
+	s := query.KVSTimestamp(t.NS)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return []byte(s), nil
 }
 
 func ts(ns int64) Timestamp { return Timestamp{NS: ns, Set: true} }

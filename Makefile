@@ -1,0 +1,35 @@
+# Sensorium. `make demo` runs the whole thing on this machine; `make test` runs
+# every test (CI runs exactly that, through .ci/run).
+
+GO       ?= go
+FUZZTIME ?= 60s
+# Long-running targets keep the race detector for tests, where it earns its cost.
+TESTFLAGS ?= -race -timeout 20m
+
+.PHONY: all build demo test vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/sensorium ./cmd/sensorium
+
+demo:
+	$(GO) run ./cmd/sensorium demo
+
+test: vet
+	bash scripts/install-test-deps.sh
+	$(GO) test $(TESTFLAGS) ./...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) run ./cmd/sensorium-bench
+
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin data data-demo

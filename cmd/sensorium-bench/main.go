@@ -1,0 +1,285 @@
+// Command sensorium-bench is `make bench`: it measures Sensorium's ingest path
+// against raw JetStream publish of the same bytes, in the same run, and prints
+// the ratios (machines here are shared and noisy: compare ratios, not seconds).
+//
+//	SDK → PERSISTED        fragments through the SDK, acknowledged after the store's fsync
+//	JetStream sync_always  raw async publish to a file stream that fsyncs every message
+//	                       (the same promise: on disk before the ack)
+//	JetStream default      raw async publish with JetStream's default sync (the bus alone)
+//
+// Latency: one fragment at a time, PutFrame → PERSISTED, against a raw
+// synchronous publish.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/natsembed"
+	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+func main() {
+	fragKiB := flag.Int("fragment-kib", 256, "fragment size in KiB")
+	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
+	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
+	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after)")
+	flag.Parse()
+	if *dir == "" {
+		d, err := os.MkdirTemp(".", ".bench-")
+		if err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	b := &bench{dir: *dir, fragBytes: *fragKiB << 10, fragments: (*totalMiB << 20) / (*fragKiB << 10), latencyN: *latencyN}
+	if err := b.run(); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "sensorium-bench:", err)
+	os.Exit(1)
+}
+
+type bench struct {
+	dir       string
+	fragBytes int
+	fragments int
+	latencyN  int
+	seq       int
+}
+
+// framesPerFragment splits a fragment into frames the way a producer would.
+const framesPerFragment = 8
+
+func (b *bench) run() error {
+	fmt.Printf("Sensorium ingest benchmark: %d fragments × %d KiB (%d MiB) per run, same bytes on every path\n\n",
+		b.fragments, b.fragBytes>>10, b.fragments*b.fragBytes>>20)
+	payloads := b.payloads()
+	syncAlways, syncLat, err := b.rawJetStream(payloads, true)
+	if err != nil {
+		return err
+	}
+	def, defLat, err := b.rawJetStream(payloads, false)
+	if err != nil {
+		return err
+	}
+	ours, ourLat, err := b.sdk()
+	if err != nil {
+		return err
+	}
+	mb := func(bps float64) string { return fmt.Sprintf("%7.0f MB/s", bps/1e6) }
+	fmt.Printf("%-46s %s\n", "raw JetStream publish, file, sync_always", mb(syncAlways))
+	fmt.Printf("%-46s %s\n", "raw JetStream publish, file, default sync", mb(def))
+	fmt.Printf("%-46s %s   ratio %.2f× vs sync_always, %.2f× vs default\n\n", "SDK → PERSISTED (store fsync, group commit)", mb(ours), ours/syncAlways, ours/def)
+	fmt.Printf("%-46s %9s %9s\n", "latency, one fragment at a time", "p50", "p99")
+	pr := func(name string, l []time.Duration) {
+		fmt.Printf("%-46s %9s %9s\n", name, pct(l, 50), pct(l, 99))
+	}
+	pr("raw JetStream sync publish, sync_always", syncLat)
+	pr("raw JetStream sync publish, default sync", defLat)
+	pr("SDK PutFrame → PERSISTED", ourLat)
+	return nil
+}
+
+// payloads builds the fragments every path sends: MKV fragments of
+// framesPerFragment frames of pseudo-random bytes, as the SDK would make them.
+func (b *bench) payloads() [][]byte {
+	frame := b.frameBytes()
+	out := make([][]byte, b.fragments)
+	base := uint64(time.Now().Add(-time.Hour).UnixMilli())
+	for i := range out {
+		buf := mkv.AppendEBMLHeader(nil, "matroska")
+		buf = mkv.AppendSegmentStart(buf)
+		buf = mkv.AppendInfo(buf, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, Duration: framesPerFragment * 10})
+		buf = mkv.AppendTracks(buf, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE"}})
+		var blocks []mkv.Block
+		for f := 0; f < framesPerFragment; f++ {
+			blocks = append(blocks, mkv.Block{Track: 1, Timecode: int16(f * 10), Keyframe: true, Data: frame})
+		}
+		out[i] = mkv.AppendCluster(buf, base+uint64(i*framesPerFragment*10), blocks)
+	}
+	return out
+}
+
+func (b *bench) frameBytes() []byte {
+	frame := make([]byte, b.fragBytes/framesPerFragment-64)
+	x := uint32(2463534242)
+	for i := range frame {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		frame[i] = byte(x)
+	}
+	return frame
+}
+
+func (b *bench) scratch(name string) string {
+	b.seq++
+	return fmt.Sprintf("%s/%02d-%s", b.dir, b.seq, name)
+}
+
+// rawJetStream publishes the payloads to a file stream like the bus and
+// returns bytes/s and sync-publish latencies.
+func (b *bench) rawJetStream(payloads [][]byte, syncAlways bool) (float64, []time.Duration, error) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: b.scratch("jetstream"), DontListen: true, SyncAlways: syncAlways})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer ns.Stop()
+	nc, err := ns.Connect()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer nc.Close()
+	// The same window of publishes in flight as the SDK uses; an unbounded one
+	// makes JetStream time some of them out under this load.
+	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(sdk.MaxPublishesInFlight), jetstream.WithPublishAsyncTimeout(30*time.Second))
+	ctx := context.Background()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage,
+		MaxMsgSize: natsembed.DefaultMaxPayload, Duplicates: 2 * time.Minute, Discard: jetstream.DiscardNew,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	var bytes int64
+	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
+	t0 := time.Now()
+	for i, p := range payloads {
+		msg := nats.NewMsg("bench.s")
+		msg.Data = p
+		msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("raw:%d", i))
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			return 0, nil, err
+		}
+		futures = append(futures, f)
+		bytes += int64(len(p))
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(5 * time.Minute):
+		return 0, nil, fmt.Errorf("raw publish did not complete")
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return 0, nil, fmt.Errorf("raw publish failed: %w", err)
+		}
+	}
+	rate := float64(bytes) / time.Since(t0).Seconds()
+	lat := make([]time.Duration, 0, b.latencyN)
+	for i := 0; i < b.latencyN; i++ {
+		msg := nats.NewMsg("bench.l")
+		msg.Data = payloads[i%len(payloads)]
+		msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("lat:%d", i))
+		t := time.Now()
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			return 0, nil, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	return rate, lat, nil
+}
+
+// sdk runs our path: a server with the embedded bus (default settings), the
+// SDK producer making the same fragments, throughput to the last PERSISTED.
+func (b *bench) sdk() (float64, []time.Duration, error) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.Start(context.Background(), server.Config{DataDir: b.scratch("sensorium"), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	for _, s := range []string{"bench", "latency"} {
+		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: s, DataRetentionInHours: 1}); err != nil {
+			return 0, nil, err
+		}
+	}
+	nc, err := nats.Connect(srv.NATSURL())
+	if err != nil {
+		return 0, nil, err
+	}
+	defer nc.Close()
+	frame := b.frameBytes()
+	newProducer := func(stream string) (*sdk.Producer, error) {
+		return sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+			Stream: stream, Tracks: []sdk.Track{{Number: 1, CodecID: "S_SENSORIUM/OPAQUE"}},
+			// Close fragments by size: framesPerFragment frames each.
+			MinFragmentDuration: 25 * time.Second, MaxFragmentDuration: 30 * time.Second,
+			MaxFragmentSize: b.fragBytes + 1024, BufferBytes: 256 << 20, NoLive: true, Logger: quiet,
+		})
+	}
+	p, err := newProducer("bench")
+	if err != nil {
+		return 0, nil, err
+	}
+	base := time.Now().Add(-time.Hour).UnixNano()
+	t0 := time.Now()
+	for i := 0; i < b.fragments*framesPerFragment; i++ {
+		f := sdk.Frame{Track: 1, Timestamp: base + int64(i)*int64(10*time.Millisecond), Duration: int64(10 * time.Millisecond), Key: true, Data: frame}
+		if err := p.PutFrame(ctx, f); err != nil {
+			return 0, nil, err
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		return 0, nil, err
+	}
+	elapsed := time.Since(t0)
+	st := srv.IngestStats()
+	rate := float64(st.PersistedBytes) / elapsed.Seconds()
+
+	lp, err := newProducer("latency")
+	if err != nil {
+		return 0, nil, err
+	}
+	lat := make([]time.Duration, 0, b.latencyN)
+	for i := 0; i < b.latencyN; i++ {
+		t := time.Now()
+		for k := 0; k < framesPerFragment; k++ {
+			j := i*framesPerFragment + k
+			f := sdk.Frame{Track: 1, Timestamp: base + int64(j)*int64(10*time.Millisecond), Duration: int64(10 * time.Millisecond), Key: true, Data: frame}
+			if err := lp.PutFrame(ctx, f); err != nil {
+				return 0, nil, err
+			}
+		}
+		if err := lp.Flush(ctx); err != nil {
+			return 0, nil, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	if err := lp.Close(ctx); err != nil {
+		return 0, nil, err
+	}
+	return rate, lat, nil
+}
+
+func pct(l []time.Duration, p int) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	s := append([]time.Duration(nil), l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := min(len(s)-1, len(s)*p/100)
+	return s[i].Round(10 * time.Microsecond).String()
+}

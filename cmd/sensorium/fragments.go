@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+func newFragmentsCmd() *cobra.Command {
+	var start, end, basis string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "fragments NAME",
+		Short: "List a stream's fragments (ListFragments)",
+		Example: `  sensorium fragments pump-1
+  sensorium fragments pump-1 --start -10m --end now
+  sensorium fragments pump-1 --basis server --start 2026-11-24T12:00:00Z --end 2026-11-24T13:00:00Z`,
+		Args: exactArgs(1, "a stream name"),
+	}
+	client := addEndpoint(cmd)
+	f := cmd.Flags()
+	f.StringVar(&start, "start", "", "first time (inclusive); with --end selects by time")
+	f.StringVar(&end, "end", "now", "last time (inclusive)")
+	f.StringVar(&basis, "basis", "producer", "time basis: producer or server")
+	f.IntVar(&limit, "limit", 0, "list at most this many (0: all)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		in := sdk.ListFragmentsInput{Stream: sdk.ByName(args[0]), MaxResults: 1000}
+		if start != "" {
+			now := time.Now()
+			var err error
+			if in.Start, err = parseTime(start, now); err != nil {
+				return err
+			}
+			if in.End, err = parseTime(end, now); err != nil {
+				return err
+			}
+			switch basis {
+			case "producer":
+				in.Selector = "PRODUCER_TIMESTAMP"
+			case "server":
+				in.Selector = "SERVER_TIMESTAMP"
+			default:
+				return usagef("--basis must be producer or server")
+			}
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "FRAGMENT\tPRODUCER TIME\tSERVER TIME\tDURATION\tBYTES\t")
+		n := 0
+		for {
+			frags, next, err := client().ListFragments(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			for _, fr := range frags {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%d\t\n", fr.FragmentNumber,
+					fr.ProducerTimestamp.Format("2006-01-02T15:04:05.000Z"), fr.ServerTimestamp.Format("2006-01-02T15:04:05.000Z"),
+					fr.FragmentLengthInMilliseconds, fr.FragmentSizeInBytes)
+				n++
+				if limit > 0 && n >= limit {
+					return tw.Flush()
+				}
+			}
+			if next == "" {
+				break
+			}
+			in.NextToken = next
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%d fragments\n", n)
+		return nil
+	}
+	return cmd
+}

@@ -1,0 +1,550 @@
+package sdk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+)
+
+// Acknowledgement events, re-exported so that users never need internal/wire.
+type (
+	AckEvent  = wire.AckEvent
+	EventType = wire.EventType
+	ErrorCode = wire.ErrorCode
+)
+
+// Event types.
+const (
+	EventBuffering = wire.EventBuffering
+	EventReceived  = wire.EventReceived
+	EventPersisted = wire.EventPersisted
+	EventError     = wire.EventError
+	EventIdle      = wire.EventIdle
+)
+
+// BufferPolicy says what PutFrame does when the buffer of unacknowledged
+// fragments is full.
+type BufferPolicy int
+
+const (
+	// Block makes PutFrame wait (bounded by its context) until acknowledgements
+	// free room: nothing is lost, the producer slows down. The seed SDK's
+	// offline mode.
+	Block BufferPolicy = iota
+	// DropOldest drops the oldest fragments not yet PERSISTED to make room, even
+	// if they are on the wire, and reports each through OnDrop: the newest data
+	// wins. The seed SDK's real-time mode.
+	DropOldest
+)
+
+// Dropped describes a fragment given up under DropOldest (or when a blocked
+// PutFrame's context ended): its frames will never be PERSISTED.
+type Dropped struct {
+	Sequence   uint64
+	Start, End int64 // producer time span, ns
+	Frames     int
+	Bytes      int
+}
+
+// ProducerConfig configures a Producer. Zero values take the defaults.
+type ProducerConfig struct {
+	Stream              string
+	Prefix              string        // subject prefix; default "sensorium"
+	ProducerID          string        // default: random "p-" + 16 hex digits
+	Tracks              []Track       // 1 to 3
+	MinFragmentDuration time.Duration // close at a key frame once this long; default 2 s
+	MaxFragmentDuration time.Duration // close at this length in any case; default 10 s, at most 30 s
+	MaxFragmentSize     int           // bytes; default 4 MiB, at most 8 MiB − 4 KiB
+	BufferBytes         int64         // fragments not yet PERSISTED; default 64 MiB
+	Policy              BufferPolicy
+	// PersistTimeout re-sends a fragment that the bus has (RECEIVED) but whose
+	// PERSISTED has not come this long after; default 15 s.
+	PersistTimeout time.Duration
+	NoLive         bool           // do not publish frames on the live subject
+	OnAck          func(AckEvent) // every event of every fragment, in order, from one goroutine
+	OnDrop         func(Dropped)  // from the same goroutine as OnAck
+	Logger         *slog.Logger
+}
+
+// MaxPublishesInFlight is how many fragment publishes a producer has on the
+// wire before it waits for their publish acks.
+const MaxPublishesInFlight = 32
+
+// Limits of the configuration.
+const (
+	MaxFragmentDurationLimit = 30 * time.Second // MKV block timecodes are int16 ms
+	MaxFragmentSizeLimit     = 8<<20 - 4<<10    // the embedded bus's max payload, less headers
+	maxTracks                = 3                // the seed service's limit
+	defaultBufferBytes       = 64 << 20
+	publishTimeout           = 10 * time.Second
+)
+
+func (c *ProducerConfig) check() error {
+	if c.Stream == "" {
+		return errors.New("sdk: ProducerConfig.Stream is required")
+	}
+	if n := len(c.Tracks); n < 1 || n > maxTracks {
+		return fmt.Errorf("sdk: a producer has 1 to %d tracks, not %d", maxTracks, n)
+	}
+	seen := map[uint64]bool{}
+	for _, t := range c.Tracks {
+		if t.Number == 0 || seen[t.Number] {
+			return fmt.Errorf("sdk: track numbers must be unique and not 0 (%d)", t.Number)
+		}
+		if t.CodecID == "" {
+			return fmt.Errorf("sdk: track %d needs a CodecID", t.Number)
+		}
+		seen[t.Number] = true
+	}
+	if c.MinFragmentDuration == 0 {
+		c.MinFragmentDuration = 2 * time.Second
+	}
+	if c.MaxFragmentDuration == 0 {
+		c.MaxFragmentDuration = 10 * time.Second
+	}
+	if c.MaxFragmentDuration > MaxFragmentDurationLimit || c.MinFragmentDuration < 0 || c.MinFragmentDuration > c.MaxFragmentDuration {
+		return fmt.Errorf("sdk: need 0 ≤ MinFragmentDuration ≤ MaxFragmentDuration ≤ %s", MaxFragmentDurationLimit)
+	}
+	if c.MaxFragmentSize == 0 {
+		c.MaxFragmentSize = 4 << 20
+	}
+	if c.MaxFragmentSize < 4<<10 || c.MaxFragmentSize > MaxFragmentSizeLimit {
+		return fmt.Errorf("sdk: MaxFragmentSize must be 4 KiB to %d bytes", MaxFragmentSizeLimit)
+	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = defaultBufferBytes
+	}
+	if c.BufferBytes < int64(c.MaxFragmentSize) {
+		return fmt.Errorf("sdk: BufferBytes must hold at least one fragment (MaxFragmentSize)")
+	}
+	if c.PersistTimeout == 0 {
+		c.PersistTimeout = 15 * time.Second
+	}
+	if c.ProducerID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.ProducerID = "p-" + hex.EncodeToString(b[:])
+	}
+	if len(c.ProducerID) > 256 {
+		return errors.New("sdk: ProducerID is longer than 256 bytes")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return nil
+}
+
+// ProducerStats are a producer's counters.
+type ProducerStats struct {
+	Fragments     int64 // made
+	Published     int64 // publishes, re-sends included
+	Resent        int64 // re-sends after an error, a reconnect or a PERSISTED timeout
+	Persisted     int64
+	Errors        int64 // fragments refused with an ERROR event
+	Dropped       int64
+	Buffered      int // fragments not yet PERSISTED
+	BufferedBytes int64
+}
+
+type fragState uint8
+
+const (
+	stateQueued   fragState = iota // to be published
+	stateInFlight                  // published, no publish ack yet
+	stateReceived                  // the bus has it; waiting for PERSISTED
+)
+
+// outFragment is a fragment held until it is terminal.
+type outFragment struct {
+	seq        uint64
+	data       []byte
+	start, end int64
+	frames     int
+	state      fragState
+	attempt    int // bumped for a re-send that must get past the bus's dedupe
+	gen        int // bumped on every publish, to ignore a stale failure
+	receivedAt time.Time
+	number     string
+}
+
+func (f *outFragment) timecodeMS() int64 { return floorMS(f.start) }
+
+// Producer turns frames into fragments and delivers them to a stream over
+// NATS JetStream. Every fragment is kept until the server says PERSISTED (or
+// refuses it with ERROR) and re-sent until then:
+//   - a publish that fails or gets no publish ack is re-sent with the same
+//     Nats-Msg-Id, so the bus stores it once;
+//   - after a reconnect, and when PERSISTED has not come PersistTimeout after
+//     RECEIVED (the event is core NATS and is lost while disconnected), the
+//     fragment is re-sent with a fresh Nats-Msg-Id; the store recognises it by
+//     producer id and sequence and answers PERSISTED again (Duplicate: true),
+//     however late;
+//   - an ERROR is final: the fragment is not re-sent.
+//
+// Fragments are published in order. One caveat: if the bus refuses a fragment
+// but takes the next one, the re-send arrives after it and the server answers
+// FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS for it.
+//
+// PutFrame and PutFragmentMetadata are for one goroutine at a time; Flush,
+// Close and Stats may be called from any.
+type Producer struct {
+	cfg       ProducerConfig
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	subs      wire.Subjects
+	tracks    map[uint64]*trackState
+	tracksRaw []byte
+	fixed     int // encoded bytes of a fragment besides its frames
+	log       *slog.Logger
+
+	// put guards the open fragment: PutFrame, Flush and the wall-clock closer.
+	put      sync.Mutex
+	open     openFragment
+	openedAt time.Time
+	tags     fragmentTags
+	seq      uint64 // sequence of the last fragment made
+
+	mu         sync.Mutex // guards everything below
+	pending    []*outFragment
+	bytes      int64
+	changed    chan struct{} // closed and replaced whenever pending shrinks
+	stats      ProducerStats
+	reconnects uint64
+	closed     bool
+
+	events *eventQueue
+	sub    *nats.Subscription
+	wake   chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+type trackState struct {
+	Track
+	last int64 // timestamp of the last frame
+}
+
+// NewProducer starts a producer on nc. It subscribes to the stream's
+// acknowledgement subject before anything is published.
+func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Producer, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxPublishesInFlight), jetstream.WithPublishAsyncTimeout(publishTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("sdk: new producer: %w", err)
+	}
+	p := &Producer{
+		cfg: cfg, nc: nc, js: js, subs: wire.NewSubjects(cfg.Prefix), tracks: map[uint64]*trackState{},
+		log:     cfg.Logger.With("stream", cfg.Stream, "producer", cfg.ProducerID),
+		changed: make(chan struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		reconnects: nc.Stats().Reconnects,
+	}
+	for _, t := range cfg.Tracks {
+		p.tracks[t.Number] = &trackState{Track: t, last: -1 << 63}
+	}
+	p.tracksRaw = encodeTracks(cfg.Tracks)
+	p.fixed = len(p.tracksRaw) + fragmentOverhead
+	p.events = newEventQueue(cfg.OnAck, cfg.OnDrop)
+	p.sub, err = nc.Subscribe(p.subs.Ack(cfg.Stream), p.onAckMsg)
+	if err != nil {
+		p.events.close()
+		return nil, fmt.Errorf("sdk: subscribe to acknowledgements: %w", err)
+	}
+	_ = p.sub.SetPendingLimits(-1, -1) // a producer must not miss its own acks for being busy
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := nc.FlushWithContext(fctx); err != nil {
+		p.sub.Unsubscribe()
+		p.events.close()
+		return nil, fmt.Errorf("sdk: subscribe to acknowledgements: %w", err)
+	}
+	p.wg.Add(2)
+	go p.sendLoop()
+	go p.closeLoop()
+	return p, nil
+}
+
+// PutFrame adds a frame. It may close the open fragment (at a key frame once
+// it is MinFragmentDuration long, or when the frame would take it past
+// MaxFragmentDuration or MaxFragmentSize) and hand it to the sender; under the
+// Block policy that waits for room in the buffer, bounded by ctx.
+func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
+	t := p.tracks[f.Track]
+	switch {
+	case t == nil:
+		return fmt.Errorf("sdk: put frame: track %d is not one of the producer's", f.Track)
+	case len(f.Data)+blockOverhead+p.fixed > p.cfg.MaxFragmentSize:
+		return fmt.Errorf("sdk: put frame: a %d-byte frame does not fit a fragment of at most %d bytes (MAX_FRAGMENT_SIZE_REACHED)", len(f.Data), p.cfg.MaxFragmentSize)
+	case f.Duration < 0 || f.Duration > int64(p.cfg.MaxFragmentDuration):
+		return fmt.Errorf("sdk: put frame: duration %s is not within 0 and MaxFragmentDuration", time.Duration(f.Duration))
+	}
+	p.put.Lock()
+	defer p.put.Unlock()
+	if f.Timestamp < t.last {
+		return fmt.Errorf("sdk: put frame: track %d goes back in time (%d < %d)", f.Track, f.Timestamp, t.last)
+	}
+	if !p.open.empty() {
+		span := max(p.open.end, f.Timestamp+f.Duration) - p.open.start
+		must := span > int64(p.cfg.MaxFragmentDuration) || p.open.size+len(f.Data)+blockOverhead+p.fixed > p.cfg.MaxFragmentSize
+		if must && !f.Key {
+			return fmt.Errorf("sdk: put frame: the fragment is full and the frame is not a key frame; key frames must come at least every %s", p.cfg.MaxFragmentDuration)
+		}
+		if must || f.Key && f.Timestamp-p.open.start >= int64(p.cfg.MinFragmentDuration) {
+			if err := p.closeOpenLocked(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if p.open.empty() {
+		if !f.Key {
+			return errors.New("sdk: put frame: a fragment must start with a key frame")
+		}
+		p.openedAt = time.Now()
+	}
+	p.open.add(&f)
+	t.last = f.Timestamp
+	if !p.cfg.NoLive {
+		p.publishLive(&f, t)
+	}
+	return nil
+}
+
+// publishLive sends the frame on the live subject: best effort, never waits.
+func (p *Producer) publishLive(f *Frame, t *trackState) {
+	m := &nats.Msg{Subject: p.subs.Live(p.cfg.Stream), Data: f.Data, Header: nats.Header{}}
+	m.Header.Set(wire.HeaderTimestamp, strconv.FormatInt(f.Timestamp, 10))
+	m.Header.Set(wire.HeaderDuration, strconv.FormatInt(f.Duration, 10))
+	m.Header.Set(wire.HeaderTrack, strconv.FormatUint(f.Track, 10))
+	key := "0"
+	if f.Key {
+		key = "1"
+	}
+	m.Header.Set(wire.HeaderKey, key)
+	m.Header.Set(wire.HeaderCodecID, t.CodecID)
+	_ = p.nc.PublishMsg(m)
+}
+
+// PutFragmentMetadata adds a tag to the next fragment, or with persistent to
+// every fragment from the next on (the seed SDK's putFragmentMetadata). At
+// most 10 per fragment; names may not start with AWS_KINESISVIDEO_.
+func (p *Producer) PutFragmentMetadata(name, value string, persistent bool) error {
+	p.put.Lock()
+	defer p.put.Unlock()
+	return p.tags.put(name, value, persistent)
+}
+
+// closeOpenLocked turns the open fragment into an outFragment and queues it.
+// p.put held.
+func (p *Producer) closeOpenLocked(ctx context.Context) error {
+	if p.open.empty() {
+		return nil
+	}
+	data := p.open.encode(p.tracksRaw, p.tags.take())
+	p.seq++
+	f := &outFragment{seq: p.seq, data: data, start: p.open.start, end: p.open.end, frames: len(p.open.frames)}
+	p.open.reset()
+	return p.enqueue(ctx, f)
+}
+
+// enqueue adds a fragment to the buffer, applying the buffer policy.
+func (p *Producer) enqueue(ctx context.Context, f *outFragment) error {
+	p.mu.Lock()
+	p.stats.Fragments++
+	for p.bytes+int64(len(f.data)) > p.cfg.BufferBytes && len(p.pending) > 0 {
+		if p.cfg.Policy == DropOldest {
+			p.dropLocked(0)
+			continue
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.reportDropLocked(f)
+			p.mu.Unlock()
+			return fmt.Errorf("sdk: buffer full, fragment %d dropped: %w", f.seq, ctx.Err())
+		case <-p.stop:
+			p.mu.Lock()
+			p.reportDropLocked(f)
+			p.mu.Unlock()
+			return errors.New("sdk: producer closed")
+		}
+		p.mu.Lock()
+	}
+	p.pending = append(p.pending, f)
+	p.bytes += int64(len(f.data))
+	p.mu.Unlock()
+	p.kick()
+	return nil
+}
+
+func (p *Producer) dropLocked(i int) {
+	f := p.pending[i]
+	p.removeLocked(i)
+	p.reportDropLocked(f)
+}
+
+func (p *Producer) reportDropLocked(f *outFragment) {
+	p.stats.Dropped++
+	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data)})
+}
+
+func (p *Producer) removeLocked(i int) {
+	p.bytes -= int64(len(p.pending[i].data))
+	p.pending = append(p.pending[:i], p.pending[i+1:]...)
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *Producer) findLocked(seq uint64) (*outFragment, int) {
+	for i, f := range p.pending { // short: the fragments not yet PERSISTED
+		if f.seq == seq {
+			return f, i
+		}
+	}
+	return nil, -1
+}
+
+func (p *Producer) kick() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush closes the open fragment and waits until every fragment made so far
+// is PERSISTED, refused or dropped, or ctx ends.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.put.Lock()
+	err := p.closeOpenLocked(ctx)
+	last := p.seq
+	p.put.Unlock()
+	if err != nil {
+		return err
+	}
+	for {
+		p.mu.Lock()
+		done := len(p.pending) == 0 || p.pending[0].seq > last
+		n, ch := len(p.pending), p.changed
+		p.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("sdk: flush: %d fragments not yet PERSISTED: %w", n, ctx.Err())
+		}
+	}
+}
+
+// Close flushes (bounded by ctx) and stops the producer. Its error says how
+// many fragments were not PERSISTED or were refused.
+func (p *Producer) Close(ctx context.Context) error {
+	ferr := p.Flush(ctx)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.stop)
+	p.wg.Wait()
+	_ = p.sub.Unsubscribe()
+	p.events.close()
+	st := p.Stats()
+	var errs []error
+	if st.Buffered > 0 {
+		errs = append(errs, fmt.Errorf("sdk: close: %d fragments not PERSISTED: %w", st.Buffered, ferr))
+	}
+	if st.Errors > 0 {
+		errs = append(errs, fmt.Errorf("sdk: close: the server refused %d fragments (see the ERROR events)", st.Errors))
+	}
+	if st.Dropped > 0 {
+		errs = append(errs, fmt.Errorf("sdk: close: %d fragments were dropped", st.Dropped))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the producer's counters.
+func (p *Producer) Stats() ProducerStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Buffered, s.BufferedBytes = len(p.pending), p.bytes
+	return s
+}
+
+// closeLoop closes a fragment that has been open MaxFragmentDuration of wall
+// time, so that a producer that pauses does not sit on its data.
+func (p *Producer) closeLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(min(p.cfg.MaxFragmentDuration/4, time.Second))
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-p.stop; cancel() }()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.put.Lock()
+			if !p.open.empty() && time.Since(p.openedAt) >= p.cfg.MaxFragmentDuration {
+				if err := p.closeOpenLocked(ctx); err != nil {
+					p.log.Warn("sdk: closing an idle fragment", "err", err)
+				}
+			}
+			p.put.Unlock()
+		}
+	}
+}
+
+// onAckMsg handles an acknowledgement event from the server.
+func (p *Producer) onAckMsg(m *nats.Msg) {
+	var ev AckEvent
+	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ProducerID != p.cfg.ProducerID {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, i := p.findLocked(ev.ProducerSequence)
+	if f == nil {
+		return // already terminal: a repeat after a re-send
+	}
+	if !ev.Terminal() {
+		p.events.push(ev)
+		return
+	}
+	if f.state != stateReceived && ev.EventType == EventPersisted {
+		// The publish ack is still on its way: say RECEIVED first, so that the
+		// caller always sees RECEIVED before PERSISTED.
+		p.events.push(AckEvent{EventType: EventReceived, FragmentTimecode: f.timecodeMS(), FragmentNumber: ev.FragmentNumber,
+			ProducerID: p.cfg.ProducerID, ProducerSequence: f.seq})
+	}
+	switch ev.EventType {
+	case EventPersisted:
+		p.stats.Persisted++
+	case EventError:
+		p.stats.Errors++
+		p.log.Warn("sdk: fragment refused", "sequence", f.seq, "code", ev.ErrorCode, "reason", ev.Message)
+	}
+	p.removeLocked(i)
+	p.events.push(ev)
+}

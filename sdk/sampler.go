@@ -1,0 +1,127 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// SampleWriterOptions configure a SampleWriter.
+type SampleWriterOptions struct {
+	Origin       int64     // ns since the Unix epoch: the time of sample 0
+	FrameSamples int       // samples per channel per frame; default SampleRate/10 (100 ms), at least 1
+	Codec        codecs.ID // default codecs.Plain
+}
+
+// SampleWriter turns a continuous run of multichannel samples into frames of
+// a scalar track: sample k (counted from 0 over the writer's life) has time
+// desc.SampleTime(Origin, k), so frames are contiguous and a reader recovers
+// every sample's exact time. Every frame is a key frame.
+type SampleWriter struct {
+	p     *Producer
+	track uint64
+	desc  *signals.Scalar
+	opts  SampleWriterOptions
+	n     int64 // samples per channel written into frames so far
+	buf   signals.Samples
+	fill  int // samples per channel in buf
+	frame []byte
+}
+
+// NewSampleWriter returns a writer of track's samples; the track must be a
+// scalar track of the producer with this description.
+func NewSampleWriter(p *Producer, track uint64, desc *signals.Scalar, o SampleWriterOptions) (*SampleWriter, error) {
+	if err := desc.Validate(); err != nil {
+		return nil, fmt.Errorf("sdk: sample writer: %w", err)
+	}
+	t := p.tracks[track]
+	if t == nil || t.CodecID != signals.CodecIDScalar {
+		return nil, fmt.Errorf("sdk: sample writer: track %d is not a scalar track of the producer", track)
+	}
+	if o.FrameSamples <= 0 {
+		o.FrameSamples = max(1, int(desc.SampleRate/10))
+	}
+	if o.Codec == 0 {
+		o.Codec = codecs.Plain
+	}
+	if _, err := codecs.Lookup(o.Codec); err != nil {
+		return nil, fmt.Errorf("sdk: sample writer: %w", err)
+	}
+	w := &SampleWriter{p: p, track: track, desc: desc, opts: o}
+	w.buf.Reset(desc.SampleType, len(desc.Channels), o.FrameSamples)
+	return w, nil
+}
+
+// WriteFloat32 writes interleaved float32 samples (a multiple of the channel count).
+func (w *SampleWriter) WriteFloat32(ctx context.Context, v []float32) error {
+	return writeSamples(ctx, w, signals.Float32, v, func(s *signals.Samples) []float32 { return s.F32 })
+}
+
+// WriteFloat64 writes interleaved float64 samples.
+func (w *SampleWriter) WriteFloat64(ctx context.Context, v []float64) error {
+	return writeSamples(ctx, w, signals.Float64, v, func(s *signals.Samples) []float64 { return s.F64 })
+}
+
+// WriteInt16 writes interleaved int16 samples.
+func (w *SampleWriter) WriteInt16(ctx context.Context, v []int16) error {
+	return writeSamples(ctx, w, signals.Int16, v, func(s *signals.Samples) []int16 { return s.I16 })
+}
+
+// WriteInt32 writes interleaved int32 samples.
+func (w *SampleWriter) WriteInt32(ctx context.Context, v []int32) error {
+	return writeSamples(ctx, w, signals.Int32, v, func(s *signals.Samples) []int32 { return s.I32 })
+}
+
+func writeSamples[T any](ctx context.Context, w *SampleWriter, typ signals.SampleType, v []T, slice func(*signals.Samples) []T) error {
+	ch := len(w.desc.Channels)
+	if typ != w.desc.SampleType {
+		return fmt.Errorf("sdk: write samples: the track holds %s, not %s", w.desc.SampleType, typ)
+	}
+	if len(v)%ch != 0 {
+		return fmt.Errorf("sdk: write samples: %d values are not a whole number of %d-channel samples", len(v), ch)
+	}
+	for len(v) > 0 {
+		dst := slice(&w.buf)
+		n := copy(dst[w.fill*ch:], v)
+		w.fill += n / ch
+		v = v[n:]
+		if w.fill == w.opts.FrameSamples {
+			if err := w.emit(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// emit encodes the buffered samples as one frame and puts it.
+func (w *SampleWriter) emit(ctx context.Context) error {
+	if w.fill == 0 {
+		return nil
+	}
+	s := w.buf
+	s.N = w.fill
+	ch := len(w.desc.Channels)
+	s.I16, s.I32, s.F32, s.F64 = s.I16[:min(len(s.I16), w.fill*ch)], s.I32[:min(len(s.I32), w.fill*ch)], s.F32[:min(len(s.F32), w.fill*ch)], s.F64[:min(len(s.F64), w.fill*ch)]
+	s.Start = w.desc.SampleTime(w.opts.Origin, int(w.n))
+	end := w.desc.SampleTime(w.opts.Origin, int(w.n)+w.fill)
+	var err error
+	w.frame, err = codecs.AppendScalarFrame(w.frame[:0], w.desc, &s, w.opts.Codec)
+	if err != nil {
+		return fmt.Errorf("sdk: encode frame: %w", err)
+	}
+	if err := w.p.PutFrame(ctx, Frame{Track: w.track, Timestamp: s.Start, Duration: end - s.Start, Key: true, Data: w.frame}); err != nil {
+		return err
+	}
+	w.n += int64(w.fill)
+	w.fill = 0
+	return nil
+}
+
+// Flush emits the samples of a partial frame.
+func (w *SampleWriter) Flush(ctx context.Context) error { return w.emit(ctx) }
+
+// Written is the number of samples per channel handed to the producer so far.
+func (w *SampleWriter) Written() int64 { return w.n }

@@ -1,0 +1,141 @@
+package sdk
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+)
+
+// sendLoop publishes queued fragments in order and re-queues the ones that
+// need a re-send: after a failed publish, after a reconnect, and when
+// PERSISTED is overdue.
+func (p *Producer) sendLoop() {
+	defer p.wg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.wake:
+		case <-tick.C:
+			p.requeue(time.Now())
+		}
+		p.sendQueued()
+	}
+}
+
+// requeue marks for re-sending what a reconnect or a silence calls for.
+func (p *Producer) requeue(now time.Time) {
+	reconnects := p.nc.Stats().Reconnects
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	reconnected := reconnects != p.reconnects
+	p.reconnects = reconnects
+	for _, f := range p.pending {
+		switch {
+		case f.state == stateReceived && (reconnected || now.Sub(f.receivedAt) >= p.cfg.PersistTimeout):
+			// The bus has it; its PERSISTED was lost or the server restarted
+			// before applying it. A fresh msg id gets it past the bus's dedupe;
+			// the store answers PERSISTED (Duplicate) or stores it now.
+			f.attempt++
+			f.state = stateQueued
+			p.stats.Resent++
+		case f.state == stateInFlight && reconnected:
+			f.state = stateQueued // same msg id: the bus stores it once
+			p.stats.Resent++
+		}
+	}
+}
+
+// sendQueued publishes every queued fragment, oldest first.
+func (p *Producer) sendQueued() {
+	for {
+		p.mu.Lock()
+		var f *outFragment
+		for _, q := range p.pending {
+			if q.state == stateQueued {
+				f = q
+				break
+			}
+		}
+		if f == nil || p.closedLocked() {
+			p.mu.Unlock()
+			return
+		}
+		f.state, f.gen = stateInFlight, f.gen+1
+		seq, gen, attempt, data := f.seq, f.gen, f.attempt, f.data
+		p.stats.Published++
+		p.mu.Unlock()
+
+		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data, Header: nats.Header{}}
+		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(p.cfg.ProducerID, seq, attempt))
+		msg.Header.Set(wire.HeaderProducerID, p.cfg.ProducerID)
+		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
+		fut, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			// Too many publishes in flight, or no connection: put it back and let
+			// the next tick try again rather than spin.
+			p.publishFailed(seq, gen, err)
+			return
+		}
+		p.wg.Add(1)
+		go p.await(seq, gen, fut)
+	}
+}
+
+func (p *Producer) closedLocked() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// await waits for one publish ack.
+func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
+	defer p.wg.Done()
+	select {
+	case ack := <-fut.Ok():
+		p.received(seq, ack)
+	case err := <-fut.Err():
+		p.publishFailed(seq, gen, err)
+	case <-p.stop:
+	}
+}
+
+// received records a publish ack: any attempt's ack means the bus has it.
+func (p *Producer) received(seq uint64, ack *jetstream.PubAck) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, _ := p.findLocked(seq)
+	if f == nil || f.state == stateReceived {
+		return
+	}
+	first := f.number == ""
+	f.state, f.receivedAt = stateReceived, time.Now()
+	f.number = strconv.FormatUint(ack.Sequence, 10)
+	if first {
+		p.events.push(AckEvent{EventType: EventReceived, FragmentTimecode: f.timecodeMS(), FragmentNumber: f.number,
+			ProducerID: p.cfg.ProducerID, ProducerSequence: f.seq})
+	}
+}
+
+// publishFailed puts a fragment back in the queue, unless a later publish of
+// it is already on its way.
+func (p *Producer) publishFailed(seq uint64, gen int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, _ := p.findLocked(seq)
+	if f == nil || f.gen != gen || f.state != stateInFlight {
+		return
+	}
+	f.state = stateQueued
+	p.stats.Resent++
+	p.log.Debug("sdk: publish failed; will re-send", "sequence", seq, "err", err)
+}
