@@ -172,7 +172,13 @@ func TestIngestPersistsAndRefuses(t *testing.T) {
 			}
 		})
 	}
-	// The stream still takes good fragments.
+	// The stream still takes good fragments, and so does another one.
+	if _, err := r.st.CreateStream(store.CreateStreamInput{Name: "other", RetentionHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := r.publish("other", fragmentBytes(now, 2, nil), "p2", 1); ev.EventType != wire.EventPersisted {
+		t.Fatalf("other stream after bad input: %+v", ev)
+	}
 	ev = r.publish("pump.1", fragmentBytes(now+5000, 3, nil), "p1", 2)
 	if ev.EventType != wire.EventPersisted {
 		t.Fatalf("after bad input: %+v", ev)

@@ -1,0 +1,355 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+func opaque(n int) sdk.Track {
+	return sdk.Track{Number: uint64(n), CodecID: "S_TEST/OPAQUE", Name: fmt.Sprint("t", n)}
+}
+
+func TestFragmentBoundaries(t *testing.T) {
+	type frame struct {
+		at, dur int64 // ms from t0
+		key     bool
+		size    int
+	}
+	every := func(n int, stepMS int64, keyEvery int, size int) []frame {
+		var out []frame
+		for i := 0; i < n; i++ {
+			out = append(out, frame{at: int64(i) * stepMS, dur: stepMS, key: i%keyEvery == 0, size: size})
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		cfg    sdk.ProducerConfig
+		frames []frame
+		want   []int // frames per fragment
+	}{
+		{"key frames, min 1 s", sdk.ProducerConfig{MinFragmentDuration: time.Second}, every(25, 100, 1, 10), []int{10, 10, 5}},
+		{"key every 4th, min 1 s", sdk.ProducerConfig{MinFragmentDuration: time.Second}, every(30, 100, 4, 10), []int{12, 12, 6}},
+		{"max duration", sdk.ProducerConfig{MinFragmentDuration: 2 * time.Second, MaxFragmentDuration: 2 * time.Second}, every(45, 100, 1, 10), []int{20, 20, 5}},
+		{"max duration, sparse keys", sdk.ProducerConfig{MinFragmentDuration: 2 * time.Second, MaxFragmentDuration: 2 * time.Second}, every(45, 100, 5, 10), []int{20, 20, 5}},
+		{"max size", sdk.ProducerConfig{MinFragmentDuration: 10 * time.Second, MaxFragmentSize: 64 << 10}, every(20, 10, 1, 10<<10), []int{6, 6, 6, 2}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, false)
+			cfg := tc.cfg
+			cfg.Stream, cfg.Tracks, cfg.NoLive = "s", []sdk.Track{opaque(1)}, true
+			p, err := sdk.NewProducer(context.Background(), r.client(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range tc.frames {
+				data := make([]byte, f.size)
+				data[0] = byte(i)
+				if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0 + f.at*ms + 123456, Duration: f.dur * ms, Key: f.key, Data: data}); err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			_ = p.Flush(ctx) // no ingester: nothing becomes PERSISTED
+			cancel()
+			var frags []parsedFragment
+			eventually(t, 5*time.Second, "fragments on the bus", func() bool {
+				frags = r.busFragments()
+				return len(frags) == len(tc.want)
+			})
+			next := 0
+			for i, f := range frags {
+				if len(f.blocks) != tc.want[i] {
+					t.Fatalf("fragment %d has %d frames, want %d", i, len(f.blocks), tc.want[i])
+				}
+				first := tc.frames[next]
+				if f.cluster != uint64((t0+first.at*ms+123456)/ms) || !f.blocks[0].Keyframe {
+					t.Fatalf("fragment %d: cluster %d, first key %v", i, f.cluster, f.blocks[0].Keyframe)
+				}
+				last := tc.frames[next+len(f.blocks)-1]
+				if want := float64(last.at+last.dur-first.at) * 1; f.duration != want {
+					t.Fatalf("fragment %d: duration %v ms, want %v", i, f.duration, want)
+				}
+				for j, b := range f.blocks {
+					fr := tc.frames[next+j]
+					if int(b.Data[0]) != (next+j)%256 || b.Keyframe != fr.key || f.times[j] != (t0+fr.at*ms+123456)/ms*ms {
+						t.Fatalf("fragment %d block %d: %+v at %d", i, j, b, f.times[j])
+					}
+				}
+				if f.producerSeq != fmt.Sprint(i+1) || !strings.HasSuffix(f.msgID, fmt.Sprintf(":%d", i+1)) {
+					t.Fatalf("fragment %d headers: seq %s msg id %s", i, f.producerSeq, f.msgID)
+				}
+				next += len(f.blocks)
+			}
+		})
+	}
+}
+
+func TestPutFrameRefusals(t *testing.T) {
+	r := newRig(t, false)
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MaxFragmentDuration: time.Second, MinFragmentDuration: 100 * time.Millisecond, MaxFragmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(ts int64, key bool, size int) error {
+		return p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: t0 + ts*ms, Duration: 10 * ms, Key: key, Data: make([]byte, size)})
+	}
+	if err := put(0, false, 10); err == nil || !strings.Contains(err.Error(), "key frame") {
+		t.Fatalf("first frame not key: %v", err)
+	}
+	if err := put(0, true, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(-5, true, 10); err == nil || !strings.Contains(err.Error(), "back in time") {
+		t.Fatalf("backwards: %v", err)
+	}
+	if err := p.PutFrame(ctx, sdk.Frame{Track: 9, Timestamp: t0, Key: true}); err == nil {
+		t.Fatal("unknown track accepted")
+	}
+	if err := put(10, true, 70<<10); err == nil || !strings.Contains(err.Error(), "MAX_FRAGMENT_SIZE_REACHED") {
+		t.Fatalf("oversize frame: %v", err)
+	}
+	if err := put(20, false, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(1500, false, 10); err == nil || !strings.Contains(err.Error(), "key frames must come") {
+		t.Fatalf("non-key frame at max duration: %v", err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := p.PutFragmentMetadata(fmt.Sprint("k", i), "v", i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.PutFragmentMetadata("k10", "v", false); err == nil {
+		t.Fatal("an 11th tag accepted")
+	}
+	if err := p.PutFragmentMetadata("AWS_KINESISVIDEO_X", "v", false); err == nil {
+		t.Fatal("reserved tag name accepted")
+	}
+}
+
+func TestProducerConfigRefusals(t *testing.T) {
+	r := newRig(t, false)
+	nc := r.client()
+	cases := map[string]sdk.ProducerConfig{
+		"no stream":        {Tracks: []sdk.Track{opaque(1)}},
+		"no tracks":        {Stream: "s"},
+		"four tracks":      {Stream: "s", Tracks: []sdk.Track{opaque(1), opaque(2), opaque(3), opaque(4)}},
+		"duplicate tracks": {Stream: "s", Tracks: []sdk.Track{opaque(1), opaque(1)}},
+		"track 0":          {Stream: "s", Tracks: []sdk.Track{opaque(0)}},
+		"max over 30 s":    {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentDuration: 31 * time.Second},
+		"min over max":     {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MinFragmentDuration: 5 * time.Second, MaxFragmentDuration: 2 * time.Second},
+		"size over 8 MiB":  {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: 9 << 20},
+		"tiny buffer":      {Stream: "s", Tracks: []sdk.Track{opaque(1)}, BufferBytes: 1024},
+	}
+	for name, cfg := range cases {
+		if _, err := sdk.NewProducer(context.Background(), nc, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// produce closes n fragments of one 1 KiB key frame each (with a tiny
+// MinFragmentDuration each frame closes the one before) and leaves one more open.
+func produce(t *testing.T, p *sdk.Producer, from, n int) {
+	t.Helper()
+	for i := from; i < from+n+1; i++ { // the frame after the last closes it
+		if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0 + int64(i)*100*ms, Duration: 100 * ms, Key: true, Data: make([]byte, 1024)}); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+}
+
+func TestEventsAndClose(t *testing.T) {
+	r := newRig(t, true)
+	a := &acks{}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MinFragmentDuration: time.Nanosecond, OnAck: a.onAck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 0, 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.count(sdk.EventReceived) != 21 || a.count(sdk.EventPersisted) != 21 {
+		t.Fatalf("events: %d RECEIVED, %d PERSISTED", a.count(sdk.EventReceived), a.count(sdk.EventPersisted))
+	}
+	seen := map[uint64]sdk.EventType{}
+	for _, e := range a.events {
+		if e.EventType == sdk.EventPersisted && seen[e.ProducerSequence] != sdk.EventReceived {
+			t.Fatalf("PERSISTED before RECEIVED for %d", e.ProducerSequence)
+		}
+		seen[e.ProducerSequence] = e.EventType
+	}
+	if st := p.Stats(); st.Persisted != 21 || st.Buffered != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestUnknownStreamIsReported(t *testing.T) {
+	r := newRig(t, true)
+	a := &acks{}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "nope", Tracks: []sdk.Track{opaque(1)}, MinFragmentDuration: time.Nanosecond, OnAck: a.onAck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 0, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err == nil || !strings.Contains(err.Error(), "refused 4") {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, e := range a.events {
+		if e.EventType == sdk.EventError && e.ErrorID != wire.ErrStreamNotActive {
+			t.Fatalf("error event %+v", e)
+		}
+	}
+	if a.count(sdk.EventError) != 4 {
+		t.Fatalf("%d ERROR events", a.count(sdk.EventError))
+	}
+}
+
+// Block: with nothing acknowledging, PutFrame waits once the buffer is full,
+// and gives up with the context, reporting the fragment it could not keep.
+func TestBlockPolicy(t *testing.T) {
+	r := newRig(t, false)
+	a := &acks{}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, MaxFragmentSize: 16 << 10, BufferBytes: 16 << 10, OnDrop: a.onDrop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 0, 10) // ~1.3 KiB fragments: about 12 fit
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var blocked error
+	for i := 11; i < 40 && blocked == nil; i++ {
+		blocked = p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: t0 + int64(i)*100*ms, Duration: 100 * ms, Key: true, Data: make([]byte, 1024)})
+	}
+	if !errors.Is(blocked, context.DeadlineExceeded) {
+		t.Fatalf("PutFrame with a full buffer: %v", blocked)
+	}
+	if st := p.Stats(); st.BufferedBytes > 16<<10 || st.Dropped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	eventually(t, 5*time.Second, "the drop notice", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return len(a.dropped) == 1 })
+}
+
+// DropOldest: the newest data wins, memory stays bounded, drops are reported.
+func TestDropOldestPolicy(t *testing.T) {
+	r := newRig(t, false)
+	a := &acks{}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, MaxFragmentSize: 16 << 10, BufferBytes: 16 << 10, Policy: sdk.DropOldest, OnDrop: a.onDrop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 0, 100)
+	st := p.Stats()
+	if st.BufferedBytes > 16<<10 || st.Dropped < 80 {
+		t.Fatalf("stats %+v", st)
+	}
+	eventually(t, 5*time.Second, "drop notices", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return int64(len(a.dropped)) == st.Dropped })
+	for i, d := range a.dropped {
+		if d.Sequence != uint64(i+1) || d.Frames != 1 {
+			t.Fatalf("drop %d: %+v", i, d)
+		}
+	}
+}
+
+// PERSISTED that never comes (no ingester while producing) is re-sent after
+// PersistTimeout with a fresh msg id; the store keeps each fragment once.
+func TestPersistTimeoutResends(t *testing.T) {
+	r := newRig(t, false)
+	a := &acks{}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, PersistTimeout: 300 * time.Millisecond, OnAck: a.onAck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 0, 9)
+	eventually(t, 5*time.Second, "RECEIVED", func() bool { return a.count(sdk.EventReceived) == 9 })
+	time.Sleep(700 * time.Millisecond) // past PersistTimeout: re-sends go out
+	r.startIngest()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	frags, err := r.st.Fragments("s", 0, 100)
+	if err != nil || len(frags) != 10 {
+		t.Fatalf("store holds %d fragments, want 10 (%v)", len(frags), err)
+	}
+	if st := p.Stats(); st.Resent == 0 {
+		t.Fatalf("no re-sends: %+v", st)
+	}
+}
+
+func TestLiveFrames(t *testing.T) {
+	r := newRig(t, false)
+	sub, err := r.nc.SubscribeSync(wire.NewSubjects("").Live("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0 + 5, Duration: 7, Key: true, Data: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := nats.Header{}
+	for k, v := range map[string]string{wire.HeaderTimestamp: fmt.Sprint(t0 + 5), wire.HeaderDuration: "7", wire.HeaderTrack: "1", wire.HeaderKey: "1", wire.HeaderCodecID: "S_TEST/OPAQUE"} {
+		want.Set(k, v)
+		if m.Header.Get(k) != v {
+			t.Fatalf("header %s = %q, want %q", k, m.Header.Get(k), v)
+		}
+	}
+	if string(m.Data) != "hello" {
+		t.Fatalf("payload %q", m.Data)
+	}
+}
+
+func TestMetadataTags(t *testing.T) {
+	r := newRig(t, false)
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MinFragmentDuration: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = p.PutFragmentMetadata("site", "A", true)
+	_ = p.PutFragmentMetadata("event", "start", false)
+	produce(t, p, 0, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_ = p.Flush(ctx) // closes the third; nothing is ingesting, so it returns at the deadline
+	cancel()
+	var frags []parsedFragment
+	eventually(t, 5*time.Second, "fragments", func() bool { frags = r.busFragments(); return len(frags) == 3 })
+	got := func(f parsedFragment) string {
+		var s []string
+		for _, tg := range f.tags {
+			s = append(s, tg.Name+"="+tg.Value)
+		}
+		return strings.Join(s, ",")
+	}
+	if got(frags[0]) != "site=A,event=start" || got(frags[1]) != "site=A" || got(frags[2]) != "site=A" {
+		t.Fatalf("tags: %q %q %q", got(frags[0]), got(frags[1]), got(frags[2]))
+	}
+}

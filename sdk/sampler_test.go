@@ -1,0 +1,90 @@
+package sdk_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+func TestSampleWriter(t *testing.T) {
+	r := newRig(t, false)
+	desc := &signals.Scalar{SampleRate: 44100, SampleType: signals.Int16, Channels: []signals.Channel{{Name: "l"}, {Name: "r"}}}
+	track, err := sdk.ScalarTrack(2, "audio", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{track}, MinFragmentDuration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdk.NewSampleWriter(p, 1, desc, sdk.SampleWriterOptions{}); err == nil {
+		t.Fatal("a writer for a track the producer does not have")
+	}
+	w, err := sdk.NewSampleWriter(p, 2, desc, sdk.SampleWriterOptions{Origin: t0, FrameSamples: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := w.WriteFloat32(ctx, []float32{1, 2}); err == nil || !strings.Contains(err.Error(), "int16") {
+		t.Fatalf("wrong type: %v", err)
+	}
+	if err := w.WriteInt16(ctx, []int16{1, 2, 3}); err == nil {
+		t.Fatal("3 values accepted for 2 channels")
+	}
+	// 2.5 s in uneven writes: frames must be 1000 samples, contiguous, exact.
+	var k int16 // values wrap around, as int16 does
+	for written, step := 0, 0; written < 110250; step++ {
+		n := min(1+(step*37)%777, 110250-written)
+		v := make([]int16, 2*n)
+		for i := range v {
+			v[i] = k
+			k++
+		}
+		if err := w.WriteInt16(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		written += n
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_ = p.Flush(fctx)
+	cancel()
+	var frags []parsedFragment
+	eventually(t, 5*time.Second, "fragments", func() bool {
+		frags = r.busFragments()
+		n := 0
+		for _, f := range frags {
+			n += len(f.blocks)
+		}
+		return n == 111 // 110 full frames and one of 250 samples
+	})
+	var s signals.Samples
+	next, want := 0, int16(0)
+	for _, f := range frags {
+		for _, b := range f.blocks {
+			if err := codecs.DecodeScalarFrame(b.Data, desc, &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Start != desc.SampleTime(t0, next) {
+				t.Fatalf("frame at sample %d starts at %d", next, s.Start)
+			}
+			for _, v := range s.I16 {
+				if v != want {
+					t.Fatalf("sample value %d, want %d", v, want)
+				}
+				want++
+			}
+			next += s.N
+		}
+	}
+	if next != 110250 || w.Written() != 110250 {
+		t.Fatalf("%d samples in frames, %d written", next, w.Written())
+	}
+}
