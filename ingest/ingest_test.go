@@ -90,8 +90,19 @@ func fragmentBytes(ms uint64, n int, tags []mkv.SimpleTag) []byte {
 	return mkv.AppendCluster(b, ms, blocks)
 }
 
-// publish sends a fragment and waits for its terminal ack event.
+// publish sends a fragment and waits for its first server event.
 func (r *rig) publish(stream string, data []byte, producer string, seq uint64, attempt ...int) wire.AckEvent {
+	r.t.Helper()
+	a := 0
+	if len(attempt) > 0 {
+		a = attempt[0]
+	}
+	return r.publishWith(stream, data, producer, seq, a, 0)
+}
+
+// publishWith sends a fragment with a msg id attempt and a predecessor (0:
+// none) and waits for its first server event.
+func (r *rig) publishWith(stream string, data []byte, producer string, seq uint64, attempt int, prev uint64) wire.AckEvent {
 	r.t.Helper()
 	sub, err := r.nc.SubscribeSync(r.subs.Ack(stream))
 	if err != nil {
@@ -103,11 +114,10 @@ func (r *rig) publish(stream string, data []byte, producer string, seq uint64, a
 	if producer != "" {
 		msg.Header.Set(wire.HeaderProducerID, producer)
 		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-		a := 0
-		if len(attempt) > 0 {
-			a = attempt[0]
+		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(producer, seq, attempt))
+		if prev > 0 {
+			msg.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(prev, 10))
 		}
-		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(producer, seq, a))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -196,5 +206,39 @@ func TestIngestLiveOnlyStream(t *testing.T) {
 	ev := r.publish("live", fragmentBytes(uint64(time.Now().UnixMilli()), 2, nil), "p", 1)
 	if ev.EventType != wire.EventReceived || ev.Retained == nil || *ev.Retained || !ev.Terminal() {
 		t.Fatalf("live-only: %+v", ev)
+	}
+}
+
+// A fragment that must follow one the server has not seen is held back with
+// RETRY, not stored out of order; once its predecessor is stored (or refused)
+// it goes through.
+func TestIngestHoldsBackFragmentsWhosePredecessorIsMissing(t *testing.T) {
+	r := newRig(t, t.TempDir(), t.TempDir())
+	if _, err := r.st.CreateStream(store.CreateStreamInput{Name: "s", RetentionHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	now := uint64(time.Now().UnixMilli())
+	withPrev := func(seq, prev uint64, attempt int, data []byte) wire.AckEvent {
+		return r.publishWith("s", data, "p", seq, attempt, prev)
+	}
+	ev := withPrev(2, 1, 0, fragmentBytes(now+1000, 2, nil))
+	if ev.EventType != wire.EventRetry || ev.After != 1 || ev.Terminal() {
+		t.Fatalf("fragment 2 before 1: %+v", ev)
+	}
+	if ev := withPrev(1, 0, 0, fragmentBytes(now, 2, nil)); ev.EventType != wire.EventPersisted {
+		t.Fatalf("fragment 1: %+v", ev)
+	}
+	if ev := withPrev(2, 1, 1, fragmentBytes(now+1000, 2, nil)); ev.EventType != wire.EventPersisted {
+		t.Fatalf("fragment 2 after 1: %+v", ev)
+	}
+	// A predecessor that was refused does not hold its successor back.
+	if ev := withPrev(3, 2, 0, []byte("garbage")); ev.EventType != wire.EventError {
+		t.Fatalf("fragment 3: %+v", ev)
+	}
+	if ev := withPrev(4, 3, 0, fragmentBytes(now+3000, 2, nil)); ev.EventType != wire.EventPersisted {
+		t.Fatalf("fragment 4 after a refused 3: %+v", ev)
+	}
+	if frags, _ := r.st.Fragments("s", 0, 10); len(frags) != 3 {
+		t.Fatalf("stored %d fragments, want 3", len(frags))
 	}
 }

@@ -41,7 +41,21 @@ type Ingester struct {
 	log   *slog.Logger
 	stats Stats
 	mu    sync.Mutex // guards stats.Errors
+	// refused remembers recently refused producer keys, so that a fragment
+	// that must follow a refused one is not held back (see HeaderProducerPrev).
+	// Only the Run goroutine uses it.
+	refused map[producerKeyOf]struct{}
 }
+
+type producerKeyOf struct {
+	stream, producer string
+	seq              uint64
+}
+
+// maxRefusedKeys bounds the memory of refusals; past it the memory restarts,
+// and a producer whose predecessor it forgot is asked to re-send without the
+// constraint (the SDK does so when it knows the predecessor is final).
+const maxRefusedKeys = 1 << 16
 
 // New returns an Ingester; Run starts it.
 func New(opts Options) *Ingester {
@@ -61,7 +75,7 @@ func New(opts Options) *Ingester {
 		opts.BatchMaxMsgs = 2048
 	}
 	opts.Limits.setDefaults()
-	in := &Ingester{opts: opts, log: opts.Logger}
+	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}}
 	in.stats.Errors = map[wire.ErrorCode]int64{}
 	return in
 }
@@ -290,6 +304,9 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 		ev := wire.ErrorEvent(code, timecode, msg)
 		ev.ProducerID, ev.ProducerSequence = producerKey(m.header)
 		r.event, r.term = &ev, true
+		if ev.ProducerID != "" {
+			in.rememberRefused(name, ev.ProducerID, ev.ProducerSequence)
+		}
 		return r
 	}
 	info, err := in.opts.Store.DescribeStream(store.StreamRef{Name: name})
@@ -304,6 +321,9 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 		return errorEvent(ferr.Code, 0, ferr.Msg)
 	}
 	pid, pseq := producerKey(m.header)
+	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {
+		return r
+	}
 	res, err := in.opts.Store.Append(name, &store.Fragment{
 		Number: m.seq, ServerTime: m.ts.UnixNano(), ProducerTime: frag.ProducerTime, Duration: frag.Duration,
 		ProducerID: pid, ProducerSeq: pseq, ClusterOffset: frag.ClusterOffset, Payload: frag.Payload,
@@ -336,6 +356,40 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	r.event = &ev
 	r.persist = in.opts.Now().Sub(m.ts)
 	return r
+}
+
+// mustWait holds back a fragment whose predecessor (HeaderProducerPrev) has
+// been neither stored nor refused: it answers RETRY and drops the message, and
+// the producer re-sends it after the predecessor. A duplicate of a stored
+// fragment is never held back.
+func (in *Ingester) mustWait(name string, info store.StreamInfo, h nats.Header, pid string, pseq uint64, frag *Fragment) (result, bool) {
+	prev, err := strconv.ParseUint(h.Get(wire.HeaderProducerPrev), 10, 64)
+	if err != nil || prev == 0 || pid == "" || info.RetentionHours == 0 {
+		return result{}, false
+	}
+	if _, refused := in.refused[producerKeyOf{name, pid, prev}]; refused {
+		return result{}, false
+	}
+	if seen, err := in.opts.Store.Seen(name, pid, prev); err != nil || seen {
+		return result{}, false
+	}
+	if seen, _ := in.opts.Store.Seen(name, pid, pseq); seen {
+		return result{}, false // a re-send of a stored fragment: answer PERSISTED
+	}
+	in.stats.Retries.Add(1)
+	ev := wire.AckEvent{
+		EventType: wire.EventRetry, FragmentTimecode: frag.ProducerTime / int64(time.Millisecond),
+		ProducerID: pid, ProducerSequence: pseq, After: prev,
+		Message: fmt.Sprintf("fragment %d must follow fragment %d, which has not arrived; re-send it after that one", pseq, prev),
+	}
+	return result{stream: name, event: &ev, term: true}, true
+}
+
+func (in *Ingester) rememberRefused(stream, producer string, seq uint64) {
+	if len(in.refused) >= maxRefusedKeys {
+		in.refused = map[producerKeyOf]struct{}{}
+	}
+	in.refused[producerKeyOf{stream, producer, seq}] = struct{}{}
 }
 
 func producerKey(h nats.Header) (string, uint64) {
@@ -394,6 +448,8 @@ func (in *Ingester) count(r result) {
 		}
 	case wire.EventReceived:
 		in.stats.LiveOnly.Add(1)
+	case wire.EventRetry:
+		in.log.Debug("ingest: fragment held back for its predecessor", "stream", r.stream, "reason", r.event.Message)
 	case wire.EventError:
 		in.mu.Lock()
 		in.stats.Errors[r.event.ErrorID]++

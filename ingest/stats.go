@@ -14,6 +14,7 @@ type Stats struct {
 	Duplicates     atomic.Int64
 	LiveOnly       atomic.Int64
 	StoreFailures  atomic.Int64
+	Retries        atomic.Int64             // fragments held back for a predecessor that had not arrived
 	Errors         map[wire.ErrorCode]int64 // guarded by Ingester.mu
 
 	latencyNanos atomic.Int64
@@ -27,8 +28,8 @@ func (s *Stats) observeLatency(d time.Duration) {
 
 // Snapshot is a copy of the counters.
 type Snapshot struct {
-	Persisted, PersistedBytes, Duplicates, LiveOnly, StoreFailures int64
-	Errors                                                         map[wire.ErrorCode]int64
+	Persisted, PersistedBytes, Duplicates, LiveOnly, StoreFailures, Retries int64
+	Errors                                                                  map[wire.ErrorCode]int64
 	// MeanPersistLatency is the mean time from the bus accepting a fragment to
 	// its PERSISTED event.
 	MeanPersistLatency time.Duration
@@ -39,7 +40,7 @@ func (in *Ingester) Stats() Snapshot {
 	s := &in.stats
 	out := Snapshot{
 		Persisted: s.Persisted.Load(), PersistedBytes: s.PersistedBytes.Load(), Duplicates: s.Duplicates.Load(),
-		LiveOnly: s.LiveOnly.Load(), StoreFailures: s.StoreFailures.Load(), Errors: map[wire.ErrorCode]int64{},
+		LiveOnly: s.LiveOnly.Load(), StoreFailures: s.StoreFailures.Load(), Retries: s.Retries.Load(), Errors: map[wire.ErrorCode]int64{},
 	}
 	if n := s.latencyCount.Load(); n > 0 {
 		out.MeanPersistLatency = time.Duration(s.latencyNanos.Load() / n)

@@ -26,8 +26,11 @@ type (
 	ErrorCode = wire.ErrorCode
 )
 
-// Event types.
+// Event types. EventRetry is Sensorium's: the server held a fragment back
+// because the one before it had not arrived (it was lost in a crash while a
+// later one survived); the producer re-sends it after that one.
 const (
+	EventRetry     = wire.EventRetry
 	EventBuffering = wire.EventBuffering
 	EventReceived  = wire.EventReceived
 	EventPersisted = wire.EventPersisted
@@ -154,6 +157,7 @@ type ProducerStats struct {
 	Resent        int64 // re-sends after an error, a reconnect or a PERSISTED timeout
 	Persisted     int64
 	Errors        int64 // fragments refused with an ERROR event
+	Retries       int64 // RETRY answers: a fragment arrived before the one it follows
 	Dropped       int64
 	Buffered      int // fragments not yet PERSISTED
 	BufferedBytes int64
@@ -178,6 +182,15 @@ type outFragment struct {
 	gen        int // bumped on every publish, to ignore a stale failure
 	receivedAt time.Time
 	number     string
+	// prev is the sequence this fragment must follow on the server (sent as
+	// Sensorium-Producer-Prev); 0 once that fragment is dropped or refused.
+	prev uint64
+	// waitFor holds a re-send back until that fragment is RECEIVED (after the
+	// server answered RETRY).
+	waitFor uint64
+	// retrying is set by a RETRY answer until the re-send goes out: a late
+	// publish ack of the refused copy must not mark it RECEIVED.
+	retrying bool
 }
 
 func (f *outFragment) timecodeMS() int64 { return floorMS(f.start) }
@@ -194,9 +207,11 @@ func (f *outFragment) timecodeMS() int64 { return floorMS(f.start) }
 //     however late;
 //   - an ERROR is final: the fragment is not re-sent.
 //
-// Fragments are published in order. One caveat: if the bus refuses a fragment
-// but takes the next one, the re-send arrives after it and the server answers
-// FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS for it.
+// Fragments are published in order, and each names the one it follows
+// (Sensorium-Producer-Prev). When a connection or a server dies, a fragment can
+// be lost while the next one survives in the client's write buffer and arrives
+// first; the server then answers RETRY instead of storing it out of order, and
+// the producer re-sends it once its predecessor is RECEIVED.
 //
 // PutFrame and PutFragmentMetadata are for one goroutine at a time; Flush,
 // Close and Stats may be called from any.
@@ -355,7 +370,7 @@ func (p *Producer) closeOpenLocked(ctx context.Context) error {
 	}
 	data := p.open.encode(p.tracksRaw, p.tags.take())
 	p.seq++
-	f := &outFragment{seq: p.seq, data: data, start: p.open.start, end: p.open.end, frames: len(p.open.frames)}
+	f := &outFragment{seq: p.seq, data: data, start: p.open.start, end: p.open.end, frames: len(p.open.frames), prev: p.seq - 1}
 	p.open.reset()
 	return p.enqueue(ctx, f)
 }
@@ -399,7 +414,21 @@ func (p *Producer) dropLocked(i int) {
 	p.reportDropLocked(f)
 }
 
+// goneLocked lifts the ordering constraint on fragments that were to follow a
+// fragment that will never be stored (dropped or refused).
+func (p *Producer) goneLocked(seq uint64) {
+	for _, f := range p.pending {
+		if f.prev == seq {
+			f.prev = 0
+		}
+		if f.waitFor == seq {
+			f.waitFor = 0
+		}
+	}
+}
+
 func (p *Producer) reportDropLocked(f *outFragment) {
+	p.goneLocked(f.seq)
 	p.stats.Dropped++
 	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data)})
 }
@@ -528,6 +557,9 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	if f == nil {
 		return // already terminal: a repeat after a re-send
 	}
+	if ev.EventType == wire.EventRetry {
+		p.retryLocked(f, ev.After)
+	}
 	if !ev.Terminal() {
 		p.events.push(ev)
 		return
@@ -543,6 +575,7 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 		p.stats.Persisted++
 	case EventError:
 		p.stats.Errors++
+		p.goneLocked(f.seq)
 		p.log.Warn("sdk: fragment refused", "sequence", f.seq, "code", ev.ErrorCode, "reason", ev.Message)
 	}
 	p.removeLocked(i)

@@ -63,12 +63,12 @@ func (p *Producer) sendQueued() {
 				break
 			}
 		}
-		if f == nil || p.closedLocked() {
+		if f == nil || p.closedLocked() || p.mustWaitLocked(f) {
 			p.mu.Unlock()
 			return
 		}
-		f.state, f.gen = stateInFlight, f.gen+1
-		seq, gen, attempt, data := f.seq, f.gen, f.attempt, f.data
+		f.state, f.gen, f.retrying = stateInFlight, f.gen+1, false
+		seq, gen, attempt, data, prev := f.seq, f.gen, f.attempt, f.data, f.prev
 		p.stats.Published++
 		p.mu.Unlock()
 
@@ -76,6 +76,9 @@ func (p *Producer) sendQueued() {
 		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(p.cfg.ProducerID, seq, attempt))
 		msg.Header.Set(wire.HeaderProducerID, p.cfg.ProducerID)
 		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
+		if prev > 0 {
+			msg.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(prev, 10))
+		}
 		fut, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
 			// Too many publishes in flight, or no connection: put it back and let
@@ -86,6 +89,35 @@ func (p *Producer) sendQueued() {
 		p.wg.Add(1)
 		go p.await(seq, gen, fut)
 	}
+}
+
+// mustWaitLocked holds a re-send back until the fragment it must follow is
+// RECEIVED, so that the bus gets them in order this time. Later fragments
+// wait behind it.
+func (p *Producer) mustWaitLocked(f *outFragment) bool {
+	if f.waitFor == 0 {
+		return false
+	}
+	if w, _ := p.findLocked(f.waitFor); w != nil && w.state != stateReceived {
+		return true
+	}
+	f.waitFor = 0
+	return false
+}
+
+// retryLocked handles a RETRY answer: the fragment arrived before the one it
+// follows. Re-send it (with a fresh msg id, past the bus's dedupe) after that
+// one, or without the constraint when that one is already final.
+func (p *Producer) retryLocked(f *outFragment, after uint64) {
+	p.stats.Retries++
+	f.attempt++
+	f.state, f.retrying = stateQueued, true
+	if w, _ := p.findLocked(after); w != nil {
+		f.waitFor = after
+	} else {
+		f.prev = 0 // PERSISTED meanwhile, or refused or dropped: no reason to wait
+	}
+	p.kick()
 }
 
 func (p *Producer) closedLocked() bool {
@@ -114,7 +146,7 @@ func (p *Producer) received(seq uint64, ack *jetstream.PubAck) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f, _ := p.findLocked(seq)
-	if f == nil || f.state == stateReceived {
+	if f == nil || f.state == stateReceived || f.retrying {
 		return
 	}
 	first := f.number == ""
@@ -124,6 +156,7 @@ func (p *Producer) received(seq uint64, ack *jetstream.PubAck) {
 		p.events.push(AckEvent{EventType: EventReceived, FragmentTimecode: f.timecodeMS(), FragmentNumber: f.number,
 			ProducerID: p.cfg.ProducerID, ProducerSequence: f.seq})
 	}
+	p.kick() // a re-send may have been waiting for this one
 }
 
 // publishFailed puts a fragment back in the queue, unless a later publish of

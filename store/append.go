@@ -286,3 +286,15 @@ func (st *stream) sealLocked() error {
 	st.s.cache.put(act.idxPath, entries)
 	return nil
 }
+
+// Seen reports whether the stream holds (or has appended since its last
+// Sync) the fragment with this producer key.
+func (s *Store) Seen(streamName, producer string, seq uint64) (bool, error) {
+	st, err := s.stream(streamName)
+	if err != nil {
+		return false, err
+	}
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	return st.seenLocked(producer, seq), nil
+}

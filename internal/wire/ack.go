@@ -10,6 +10,9 @@ const (
 	EventPersisted EventType = "PERSISTED" // the store has it on disk, after fsync
 	EventError     EventType = "ERROR"     // refused; ErrorId says why
 	EventIdle      EventType = "IDLE"      // keep-alive while no data flows (PutMedia)
+	// EventRetry is Sensorium's: the fragment was not applied because the one it
+	// must follow (HeaderProducerPrev) has not arrived; re-send it after that one.
+	EventRetry EventType = "RETRY"
 )
 
 // AckEvent is one acknowledgement: the JSON object published on Ack subjects and
@@ -29,6 +32,8 @@ type AckEvent struct {
 	// Duplicate is true when the store already had this fragment (a re-send after
 	// a lost acknowledgement); the event still means the fragment is durable.
 	Duplicate bool `json:"Duplicate,omitempty"`
+	// After is the producer sequence a RETRY is waiting for.
+	After uint64 `json:"After,omitempty"`
 	// Retained is false on the server-side RECEIVED event of a stream whose
 	// retention is 0: the fragment reached live readers and will not be stored, so
 	// no PERSISTED follows. It is absent on every other event.

@@ -89,6 +89,12 @@ const (
 	HeaderProducerID = "Sensorium-Producer-Id"
 	// HeaderProducerSeq is the producer's fragment sequence, decimal, from 1.
 	HeaderProducerSeq = "Sensorium-Producer-Seq"
+	// HeaderProducerPrev is the producer sequence of the fragment this one must
+	// follow; absent or 0 means no constraint. If that fragment has been neither
+	// stored nor refused, the server does not apply this one and answers RETRY:
+	// fragments lost in a crash must not be overtaken by later ones that
+	// survived in a client's write buffer.
+	HeaderProducerPrev = "Sensorium-Producer-Prev"
 )
 
 // Live frame message headers (on Live subjects). The payload is the codec frame.
