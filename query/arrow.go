@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -23,14 +23,15 @@ import (
 // ArrowContentType is the media type of an Arrow IPC stream.
 const ArrowContentType = "application/vnd.apache.arrow.stream"
 
-// Request is an Arrow range query over one stream's scalar track.
+// Request is an Arrow range query over one track of a stream.
 type Request struct {
 	Stream     string
 	Start, End int64 // ns; start inclusive, end exclusive
 	Basis      store.TimeBasis
-	Channels   []string // empty: all, in description order
-	Track      uint64   // 0: the first track that carries scalar samples
-	BatchRows  int      // rows per record batch; default 65536
+	Fields     []string      // the kind's fields (channels, point fields …); empty: all
+	Layout     codecs.Layout // rows per element, or rows per frame with list columns
+	Track      uint64        // 0: the first track of a kind this server knows
+	BatchRows  int           // rows per record batch; default 65536
 	Allocator  memory.Allocator
 }
 
@@ -38,15 +39,13 @@ type Request struct {
 // so that errors are clean responses rather than broken streams.
 type Prepared struct {
 	req     Request
-	desc    *signals.Scalar
+	dec     codecs.ArrowDecoder
 	descRaw []byte
 	track   uint64
-	schema  *arrow.Schema
-	chans   []int
 }
 
-// Schema is the result's schema: time, then one column per channel.
-func (p *Prepared) Schema() *arrow.Schema { return p.schema }
+// Schema is the result's schema.
+func (p *Prepared) Schema() *arrow.Schema { return p.dec.Schema() }
 
 // PrepareQuery validates a query and finds the signal description of the
 // track it reads (from the first fragment in range, or the newest one).
@@ -94,19 +93,15 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query: fragment %d: %w", f.Number, err)
 	}
-	t, err := pickTrack(tracks, req.Track)
+	t, desc, err := pickTrack(tracks, req.Track)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := signals.ParseScalar(t.CodecPrivate)
-	if err != nil {
-		return nil, fmt.Errorf("query: track %d of fragment %d: %w", t.Number, f.Number, err)
-	}
-	schema, chans, err := desc.ArrowSchema(req.Channels)
+	dec, err := codecs.NewArrowDecoder(desc, codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout})
 	if err != nil {
 		return nil, wire.Errorf(wire.InvalidArgument, "%v", err)
 	}
-	return &Prepared{req: req, desc: desc, descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number, schema: schema, chans: chans}, nil
+	return &Prepared{req: req, dec: dec, descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number}, nil
 }
 
 func readTracks(payload []byte) ([]mkv.TrackEntry, error) {
@@ -122,28 +117,35 @@ func readTracks(payload []byte) ([]mkv.TrackEntry, error) {
 	}
 }
 
-func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, error) {
+// pickTrack finds the track a query reads: the one asked for, or the first
+// whose kind this server knows.
+func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.Description, error) {
 	for i := range tracks {
 		t := &tracks[i]
-		if want == 0 && t.CodecID == signals.CodecIDScalar || want != 0 && t.Number == want {
-			if t.CodecID != signals.CodecIDScalar {
-				return nil, wire.Errorf(wire.InvalidArgument, "track %d carries %s, not scalar samples", t.Number, t.CodecID)
-			}
-			return t, nil
+		if want != 0 && t.Number != want {
+			continue
+		}
+		desc, err := signals.ParseDescription(t.CodecID, t.CodecPrivate)
+		switch {
+		case err == nil:
+			return t, desc, nil
+		case want != 0:
+			return nil, nil, wire.Errorf(wire.InvalidArgument, "track %d cannot be read as Arrow: %v", t.Number, err)
 		}
 	}
 	if want != 0 {
-		return nil, wire.Errorf(wire.InvalidArgument, "the stream has no track %d", want)
+		return nil, nil, wire.Errorf(wire.InvalidArgument, "the stream has no track %d", want)
 	}
-	return nil, wire.Errorf(wire.InvalidArgument, "the stream has no track of scalar samples (%s)", signals.CodecIDScalar)
+	return nil, nil, wire.Errorf(wire.InvalidArgument, "the stream has no track of a kind this server can read as Arrow (%s)", strings.Join(signals.KnownCodecIDs(), ", "))
 }
 
 // Query writes the result as an Arrow IPC stream, one record batch at a time:
 // memory stays bounded by one fragment and one batch whatever the range. It
 // stops when ctx is done (the client went away).
 func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
-	iw := ipc.NewWriter(w, ipc.WithSchema(p.schema), ipc.WithAllocator(p.req.Allocator))
-	rb := array.NewRecordBuilder(p.req.Allocator, p.schema)
+	schema := p.dec.Schema()
+	iw := ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(p.req.Allocator))
+	rb := array.NewRecordBuilder(p.req.Allocator, schema)
 	defer rb.Release()
 	q := &rangeReader{s: s, p: p, rb: rb, iw: iw}
 	err := q.run(ctx)
@@ -158,13 +160,11 @@ func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
 
 // rangeReader decodes the fragments of a range into record batches.
 type rangeReader struct {
-	s      *Service
-	p      *Prepared
-	rb     *array.RecordBuilder
-	iw     *ipc.Writer
-	rows   int
-	times  []int64
-	sample signals.Samples
+	s    *Service
+	p    *Prepared
+	rb   *array.RecordBuilder
+	iw   *ipc.Writer
+	rows int
 }
 
 func (q *rangeReader) run(ctx context.Context) error {
@@ -201,6 +201,9 @@ func (q *rangeReader) run(ctx context.Context) error {
 
 // fragment decodes the query's track of one fragment.
 func (q *rangeReader) fragment(f store.StoredFragment) error {
+	req := q.p.req
+	rng := codecs.TimeRange{Start: req.Start, End: req.End, All: req.Basis == store.ServerTime}
+	fc := &codecs.FragmentContext{Number: f.Number, Tags: map[string]string{}}
 	mr := mkv.NewReader(bytes.NewReader(f.Payload))
 	for {
 		it, err := mr.Next()
@@ -212,77 +215,30 @@ func (q *rangeReader) fragment(f store.StoredFragment) error {
 		}
 		switch it.Kind {
 		case mkv.ItemTracks:
-			t, err := pickTrack(it.Tracks, q.p.track)
-			if err != nil {
-				return err
+			for _, t := range it.Tracks {
+				if t.Number == q.p.track && !bytes.Equal(t.CodecPrivate, q.p.descRaw) {
+					return wire.Errorf(wire.InvalidArgument, "the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
+				}
 			}
-			if !bytes.Equal(t.CodecPrivate, q.p.descRaw) {
-				return wire.Errorf(wire.InvalidArgument, "the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
+		case mkv.ItemTags:
+			for _, t := range it.Tags {
+				fc.Tags[t.Name] = t.Value
 			}
 		case mkv.ItemBlock:
 			if it.Block.Track != q.p.track {
 				continue
 			}
-			if err := codecs.DecodeScalarFrame(it.Block.Data, q.p.desc, &q.sample); err != nil {
+			n, err := q.p.dec.Append(q.rb, codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}, rng)
+			if err != nil {
 				return err
 			}
-			if err := q.frame(); err != nil {
-				return err
+			q.rows += n
+			if q.rows >= req.BatchRows {
+				if err := q.flush(); err != nil {
+					return err
+				}
 			}
 		}
-	}
-}
-
-// frame appends the decoded frame's samples that fall in range.
-func (q *rangeReader) frame() error {
-	s := &q.sample
-	q.times = q.p.desc.SampleTimes(q.times[:0], s.Start, s.N)
-	lo, hi := 0, s.N
-	if q.p.req.Basis == store.ProducerTime {
-		// Sample times increase within a frame: cut at the range edges.
-		lo = sort.Search(s.N, func(i int) bool { return q.times[i] >= q.p.req.Start })
-		hi = sort.Search(s.N, func(i int) bool { return q.times[i] >= q.p.req.End })
-	}
-	if lo >= hi {
-		return nil
-	}
-	tb := q.rb.Field(0).(*array.TimestampBuilder)
-	tb.Reserve(hi - lo)
-	for _, t := range q.times[lo:hi] {
-		tb.UnsafeAppend(arrow.Timestamp(t))
-	}
-	for col, c := range q.p.chans {
-		b := q.rb.Field(col + 1)
-		switch s.Type {
-		case signals.Float32:
-			appendChannel(b.(*array.Float32Builder), s.F32, s.Channels, c, lo, hi)
-		case signals.Float64:
-			appendChannel(b.(*array.Float64Builder), s.F64, s.Channels, c, lo, hi)
-		case signals.Int16:
-			appendChannel(b.(*array.Int16Builder), s.I16, s.Channels, c, lo, hi)
-		case signals.Int32:
-			appendChannel(b.(*array.Int32Builder), s.I32, s.Channels, c, lo, hi)
-		default:
-			return fmt.Errorf("sample type %v has no Arrow column", s.Type)
-		}
-	}
-	q.rows += hi - lo
-	if q.rows >= q.p.req.BatchRows {
-		return q.flush()
-	}
-	return nil
-}
-
-type unsafeAppender[T any] interface {
-	Reserve(int)
-	UnsafeAppend(T)
-}
-
-// appendChannel appends channel c of interleaved samples lo..hi to b.
-func appendChannel[T any, B unsafeAppender[T]](b B, vals []T, channels, c, lo, hi int) {
-	b.Reserve(hi - lo)
-	for i := lo; i < hi; i++ {
-		b.UnsafeAppend(vals[i*channels+c])
 	}
 }
 

@@ -14,14 +14,27 @@ var ErrInvalid = errors.New("invalid signal description")
 // the description format (FORMAT.md): never renumber them.
 type Kind uint8
 
-// The kinds. Later kinds (IMU, audio, LIDAR, RADAR, video) take the next values.
-const KindScalar Kind = 1
+// The kinds. The numbers are part of the description format.
+const (
+	KindScalar     Kind = 1 // N channels sampled together at one rate
+	KindIMU        Kind = 2 // accelerometer, gyroscope and optional magnetometer axes
+	KindAudio      Kind = 3 // PCM audio, carried as MKV A_PCM so that players play it
+	KindPointCloud Kind = 4 // LIDAR sweeps: points with x, y, z, intensity, ring, time offset …
+	KindDetections Kind = 5 // RADAR scans: detections with range, azimuth, elevation, velocity, RCS, SNR
+	KindArray      Kind = 6 // a 2-D array per frame: RADAR range × Doppler cube, depth or thermal image
+	KindVideo      Kind = 7 // H.264 access units, passed through
+	KindOpaque     Kind = 8 // bytes with a media type
+)
+
+var kindNames = map[Kind]string{
+	KindScalar: "scalar", KindIMU: "imu", KindAudio: "audio", KindPointCloud: "pointcloud",
+	KindDetections: "detections", KindArray: "array", KindVideo: "video", KindOpaque: "opaque",
+}
 
 // String returns the kind's name, or "kind(N)" for an unknown one.
 func (k Kind) String() string {
-	switch k {
-	case KindScalar:
-		return "scalar"
+	if n, ok := kindNames[k]; ok {
+		return n
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -169,7 +169,7 @@ func TestParseScalarErrors(t *testing.T) {
 		{"wrong magic", append([]byte("SNSX"), good[4:]...), "magic"},
 		{"unknown version", rawScalar(2, 1, 3, 0, 25600, 1, "x", ""), "unsupported version 2"},
 		{"version 0", rawScalar(0, 1, 3, 0, 25600, 1, "x", ""), "unsupported version 0"},
-		{"other kind", rawScalar(1, 2, 3, 0, 25600, 1, "x", ""), "kind kind(2)"},
+		{"other kind", rawScalar(1, 2, 3, 0, 25600, 1, "x", ""), "kind imu"},
 		{"reserved set", rawScalar(1, 1, 3, 1, 25600, 1, "x", ""), "reserved byte"},
 		{"unknown type", rawScalar(1, 1, 9, 0, 25600, 1, "x", ""), "unknown sample type 9"},
 		{"rate NaN", rawScalar(1, 1, 3, 0, math.NaN(), 1, "x", ""), "sample rate NaN"},

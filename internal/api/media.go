@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
@@ -184,6 +185,8 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 		End       queryTime `json:"end"`
 		Basis     string    `json:"basis"`
 		Channels  []string  `json:"channels"`
+		Fields    []string  `json:"fields"`
+		Layout    string    `json:"layout"`
 		Track     uint64    `json:"track"`
 		BatchRows int       `json:"batch_rows"`
 	}
@@ -191,7 +194,15 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := query.Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Channels: in.Channels, Track: in.Track, BatchRows: in.BatchRows}
+	req := query.Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
+	switch in.Layout {
+	case "", "rows":
+	case "frames":
+		req.Layout = codecs.LayoutFrames
+	default:
+		writeError(w, wire.Errorf(wire.InvalidArgument, "layout must be rows or frames, not %q", in.Layout))
+		return
+	}
 	switch in.Basis {
 	case "", "producer":
 		req.Basis = store.ProducerTime

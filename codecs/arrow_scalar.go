@@ -1,0 +1,93 @@
+package codecs
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+func init() {
+	RegisterArrowDecoder(signals.KindScalar, newScalarArrowDecoder)
+}
+
+// scalarArrow decodes scalar frames into a time column and one column per
+// selected channel: one row per sample (the only layout a scalar signal has).
+type scalarArrow struct {
+	desc   *signals.Scalar
+	schema *arrow.Schema
+	chans  []int
+	s      signals.Samples
+	times  []int64
+}
+
+func newScalarArrowDecoder(d signals.Description, opts ArrowOptions) (ArrowDecoder, error) {
+	desc, ok := d.(*signals.Scalar)
+	if !ok {
+		return nil, fmt.Errorf("codecs: scalar decoder for a %T", d)
+	}
+	if opts.Layout != LayoutRows {
+		return nil, fmt.Errorf("codecs: %w: scalar signals have one row per sample; there is no frames layout", ErrBadOptions)
+	}
+	schema, chans, err := desc.ArrowSchema(opts.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("codecs: %w: %v", ErrBadOptions, err)
+	}
+	return &scalarArrow{desc: desc, schema: schema, chans: chans}, nil
+}
+
+func (a *scalarArrow) Schema() *arrow.Schema { return a.schema }
+
+func (a *scalarArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, error) {
+	if err := DecodeScalarFrame(f.Data, a.desc, &a.s); err != nil {
+		return 0, err
+	}
+	s := &a.s
+	a.times = a.desc.SampleTimes(a.times[:0], s.Start, s.N)
+	lo, hi := 0, s.N
+	if !r.All {
+		// Sample times increase within a frame: cut at the range edges.
+		lo = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.Start })
+		hi = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.End })
+	}
+	if lo >= hi {
+		return 0, nil
+	}
+	tb := b.Field(0).(*array.TimestampBuilder)
+	tb.Reserve(hi - lo)
+	for _, t := range a.times[lo:hi] {
+		tb.UnsafeAppend(arrow.Timestamp(t))
+	}
+	for col, c := range a.chans {
+		fb := b.Field(col + 1)
+		switch s.Type {
+		case signals.Float32:
+			appendChannel(fb.(*array.Float32Builder), s.F32, s.Channels, c, lo, hi)
+		case signals.Float64:
+			appendChannel(fb.(*array.Float64Builder), s.F64, s.Channels, c, lo, hi)
+		case signals.Int16:
+			appendChannel(fb.(*array.Int16Builder), s.I16, s.Channels, c, lo, hi)
+		case signals.Int32:
+			appendChannel(fb.(*array.Int32Builder), s.I32, s.Channels, c, lo, hi)
+		default:
+			return 0, fmt.Errorf("codecs: sample type %v has no Arrow column", s.Type)
+		}
+	}
+	return hi - lo, nil
+}
+
+type unsafeAppender[T any] interface {
+	Reserve(int)
+	UnsafeAppend(T)
+}
+
+// appendChannel appends channel c of interleaved samples lo..hi to b.
+func appendChannel[T any, B unsafeAppender[T]](b B, vals []T, channels, c, lo, hi int) {
+	b.Reserve(hi - lo)
+	for i := lo; i < hi; i++ {
+		b.UnsafeAppend(vals[i*channels+c])
+	}
+}
