@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sensorium-io/sensorium/internal/codecbench"
 	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/internal/server"
 	"github.com/sensorium-io/sensorium/mkv"
@@ -35,7 +36,18 @@ func main() {
 	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
 	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
 	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after)")
+	only := flag.String("only", "", "run only this part: ingest or codecs")
 	flag.Parse()
+	if *only == "" || *only == "codecs" {
+		codecbench.Print(os.Stdout, codecbench.Run())
+		fmt.Println()
+		if *only == "codecs" {
+			return
+		}
+	}
+	if *only != "" && *only != "ingest" {
+		fail(fmt.Errorf("--only %q: want ingest or codecs", *only))
+	}
 	if *dir == "" {
 		d, err := os.MkdirTemp(".", ".bench-")
 		if err != nil {
