@@ -104,6 +104,10 @@ func TestFormatDocCodecs(t *testing.T) {
 		t.Errorf("id 0 must be documented as reserved, is %q", documented[0])
 	}
 	delete(documented, 0)
+	if documented[int(Auto)] != "(auto)" {
+		t.Errorf("id %d must be documented as (auto), is %q", Auto, documented[int(Auto)])
+	}
+	delete(documented, int(Auto))
 	for _, c := range Registered() {
 		if name, ok := documented[int(c.ID())]; !ok || name != c.Name() {
 			t.Errorf("codec %d %q is documented as %q", c.ID(), c.Name(), name)

@@ -38,8 +38,8 @@ func (r *registry) register(c Codec) error {
 		return fmt.Errorf("codecs: register: nil codec")
 	}
 	id, name := c.ID(), c.Name()
-	if id == 0 {
-		return fmt.Errorf("codecs: register %q: id 0 is reserved", name)
+	if id == 0 || id == Auto {
+		return fmt.Errorf("codecs: register %q: id %d is reserved", name, id)
 	}
 	if name == "" {
 		return fmt.Errorf("codecs: register id %d: empty name", id)

@@ -31,7 +31,7 @@ func TestBuiltinRegistry(t *testing.T) {
 	if c, err := LookupName("plain"); err != nil || c.ID() != Plain {
 		t.Errorf("LookupName(plain) = %v, %v", c, err)
 	}
-	for _, id := range []ID{0, 2, 255} {
+	for _, id := range []ID{0, 200, Auto} {
 		if _, err := Lookup(id); !errors.Is(err, ErrUnknownCodec) {
 			t.Errorf("Lookup(%d) = %v", id, err)
 		}
@@ -61,6 +61,7 @@ func TestRegister(t *testing.T) {
 	}{
 		{nil, "nil codec"},
 		{fakeCodec{0, "zero"}, "id 0 is reserved"},
+		{fakeCodec{Auto, "auto"}, "id 255 is reserved"},
 		{fakeCodec{2, ""}, "empty name"},
 		{fakeCodec{1, "uno"}, `id 1 is taken by "one"`},
 		{fakeCodec{2, "one"}, `name "one" is taken by id 1`},
@@ -69,11 +70,11 @@ func TestRegister(t *testing.T) {
 			t.Errorf("register(%v) = %v, want %q", tt.c, err, tt.msg)
 		}
 	}
-	if err := r.register(fakeCodec{255, "last"}); err != nil {
+	if err := r.register(fakeCodec{254, "last"}); err != nil {
 		t.Fatal(err)
 	}
 	all := r.all()
-	if len(all) != 2 || all[0].ID() != 1 || all[1].ID() != 255 {
+	if len(all) != 2 || all[0].ID() != 1 || all[1].ID() != 254 {
 		t.Errorf("all() = %v", all)
 	}
 }

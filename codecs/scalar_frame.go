@@ -29,6 +29,13 @@ const (
 // carry.
 const MaxScalarFrameSamples = math.MaxUint32
 
+// MaxScalarFrameBytes bounds the samples of one frame, n × channels × sample
+// size: 32 MiB, four times the largest fragment. Writers refuse to make a
+// larger frame and readers refuse one before decoding it, so that a forged or
+// corrupt header cannot make a reader allocate without bound however well its
+// codec compresses.
+const MaxScalarFrameBytes = 32 << 20
+
 // ScalarHeader is the decoded header of a scalar frame.
 type ScalarHeader struct {
 	Codec ID
@@ -72,12 +79,16 @@ func parseScalarHeader(src []byte) (ScalarHeader, error) {
 }
 
 // AppendScalarFrame appends a scalar frame holding s, encoded with the codec id,
-// to dst. s must be a valid block of desc (signals.Samples.Validate) with at
-// most MaxScalarFrameSamples samples. On error dst is returned unchanged.
+// to dst; id Auto picks, for this frame, the codec that makes it smallest. s
+// must be a valid block of desc (signals.Samples.Validate) with at most
+// MaxScalarFrameSamples samples. On error dst is returned unchanged.
 func AppendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id ID) ([]byte, error) {
-	c, err := Lookup(id)
-	if err != nil {
-		return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
+	var c Codec
+	if id != Auto {
+		var err error
+		if c, err = Lookup(id); err != nil {
+			return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
+		}
 	}
 	if err := s.Validate(desc); err != nil {
 		return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
@@ -85,10 +96,20 @@ func AppendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id 
 	if uint64(s.N) > MaxScalarFrameSamples {
 		return dst, fmt.Errorf("codecs: append scalar frame: %d samples per channel, a frame holds at most %d", s.N, uint64(MaxScalarFrameSamples))
 	}
+	if size := s.Len() * s.Type.Size(); size > MaxScalarFrameBytes {
+		return dst, fmt.Errorf("codecs: append scalar frame: %d bytes of samples, a frame holds at most %d: write shorter frames", size, MaxScalarFrameBytes)
+	}
+	start := len(dst)
 	out := append(dst, byte(id), ScalarFrameVersion, 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(s.N))
 	out = binary.LittleEndian.AppendUint64(out, uint64(s.Start))
-	out, err = c.AppendEncoded(out, s)
+	var err error
+	if c == nil {
+		out, id, err = appendAuto(out, s)
+		out[start+offCodec] = byte(id) // the frame names the codec that was picked
+	} else {
+		out, err = c.AppendEncoded(out, s)
+	}
 	if err != nil {
 		return dst, fmt.Errorf("codecs: append scalar frame: %w", err)
 	}
@@ -108,6 +129,12 @@ func DecodeScalarFrame(src []byte, desc *signals.Scalar, s *signals.Samples) err
 	c, err := Lookup(h.Codec)
 	if err != nil {
 		return fmt.Errorf("codecs: decode scalar frame: %w", err)
+	}
+	if desc != nil && desc.SampleType.Valid() {
+		if size := uint64(h.N) * uint64(len(desc.Channels)) * uint64(desc.SampleType.Size()); size > MaxScalarFrameBytes {
+			return fmt.Errorf("codecs: decode scalar frame: %w: %d samples × %d channels are %d bytes, a frame holds at most %d",
+				ErrCorrupt, h.N, len(desc.Channels), size, MaxScalarFrameBytes)
+		}
 	}
 	if err := c.Decode(src[ScalarHeaderSize:], desc, h.N, s); err != nil {
 		return fmt.Errorf("codecs: decode scalar frame: %w", err)

@@ -12,7 +12,7 @@ import (
 type SampleWriterOptions struct {
 	Origin       int64     // ns since the Unix epoch: the time of sample 0
 	FrameSamples int       // samples per channel per frame; default SampleRate/10 (100 ms), at least 1
-	Codec        codecs.ID // default codecs.Plain
+	Codec        codecs.ID // default codecs.Auto: per frame, the codec that makes it smallest
 }
 
 // SampleWriter turns a continuous run of multichannel samples into frames of
@@ -44,9 +44,9 @@ func NewSampleWriter(p *Producer, track uint64, desc *signals.Scalar, o SampleWr
 		o.FrameSamples = max(1, int(desc.SampleRate/10))
 	}
 	if o.Codec == 0 {
-		o.Codec = codecs.Plain
+		o.Codec = codecs.Auto
 	}
-	if _, err := codecs.Lookup(o.Codec); err != nil {
+	if _, err := codecs.Lookup(o.Codec); err != nil && o.Codec != codecs.Auto {
 		return nil, fmt.Errorf("sdk: sample writer: %w", err)
 	}
 	w := &SampleWriter{p: p, track: track, desc: desc, opts: o}

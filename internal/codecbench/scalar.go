@@ -19,14 +19,20 @@ type scalarInput struct {
 }
 
 func init() {
-	Register(Case{
-		Name:           "vibration float32, plain (pump 3×25.6 kHz, 60 s)",
-		Data:           func() ([]byte, any, error) { return pumpData(codecs.Plain) },
-		Encode:         encodeScalar,
-		Decode:         decodeScalar,
-		Verify:         verifyScalar,
-		DecodeGoalMBps: 500,
-	})
+	for _, c := range []struct {
+		id   codecs.ID
+		goal float64
+	}{{codecs.Plain, 0}, {codecs.Numeric, 0.6}} {
+		Register(Case{
+			Name:           "vibration float32, " + c.id.String() + " (pump 3×25.6 kHz, 60 s)",
+			Data:           func() ([]byte, any, error) { return pumpData(c.id) },
+			Encode:         encodeScalar,
+			Decode:         decodeScalar,
+			Verify:         verifyScalar,
+			Goal:           c.goal,
+			DecodeGoalMBps: 500,
+		})
+	}
 }
 
 // pumpData is 60 s of the demo pump, in 100 ms frames.

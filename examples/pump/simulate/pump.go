@@ -5,6 +5,13 @@
 // frequency (BPFO) that ring the housing's resonance around 3 kHz. It is the
 // data of `sensorium demo` and of the predictive-maintenance example.
 //
+// The samples go through the measurement chain of a real DAQ: an IEPE
+// accelerometer of 100 mV/g into a 24-bit ADC with a ±5 V range, so every value
+// is a whole number of ADC counts times the chain's resolution in g, converted
+// to float32 the way a DAQ driver hands samples to software. That is what makes
+// real vibration data compressible (and what our float codecs exploit): a
+// float32 with a random 24-bit mantissa is not a sample any sensor produces.
+//
 // The signal is deterministic for a given seed, so that tests and benchmarks
 // see the same samples every run.
 package simulate
@@ -43,6 +50,27 @@ func New(rate float64, faultAfter int64, seed uint64) *Pump {
 	}
 }
 
+// The measurement chain.
+const (
+	SensitivityVoltsPerG = 0.1        // IEPE accelerometer, 100 mV/g
+	ADCBits              = 24         // bits of the converter
+	ADCRangeVolts        = 10.0       // ±5 V input range
+	maxCount             = 1<<23 - 1  // largest positive count of a 24-bit ADC
+	minCount             = -(1 << 23) // most negative count
+)
+
+// GPerCount is the resolution of the chain: one ADC count in g.
+const GPerCount = ADCRangeVolts / (1 << ADCBits) / SensitivityVoltsPerG
+
+// digitize is what the ADC and the driver do to an acceleration in g: the
+// nearest count (clipped at the converter's range), scaled back to g and
+// rounded to float32.
+func digitize(g float64) float32 {
+	c := int32(math.Max(minCount, math.Min(maxCount, math.Round(g/GPerCount))))
+	return float32(float64(c) * GPerCount) // from an integer count: never -0
+
+}
+
 // Axes are the accelerometer's axes, the channel names of the stream.
 var Axes = []string{"x", "y", "z"}
 
@@ -69,7 +97,7 @@ func (p *Pump) Fill(dst []float32) {
 		axes := [3]float64{0.12 * shaft, 0.08 * shaft, 0.03 * shaft}
 		for a := 0; a < 3; a++ {
 			v := axes[a] + vane*[3]float64{1, 0.6, 0.3}[a] + 0.02*p.rng.NormFloat64() + p.ringAmp[a]*ring
-			dst[i+a] = float32(v)
+			dst[i+a] = digitize(v)
 			p.ringAmp[a] *= decay
 		}
 		p.n++

@@ -1,0 +1,223 @@
+package codecs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// Numeric is the codec for numbers as sensors make them (FORMAT.md, "Numeric
+// body"). Each channel is coded on its own, because channels of one block are
+// different signals and mixing them hides each one's regularity:
+//
+//  1. Map the values to integers k. Integer samples are their own k. Floats
+//     are tried as decimals (v = k / 10^e, a logger that prints 0.01 °C) and
+//     as multiples of a scale (v = k × s, ADC counts times the chain's
+//     sensitivity, found from the data); values that do not map exactly — NaN,
+//     ±Inf, -0, a stray subnormal — are stored verbatim as exceptions. When
+//     too many values are exceptions the channel uses the xor mode instead:
+//     each float's bits XOR the previous float's (the Gorilla / Chimp family).
+//  2. Predict each k from the previous ones (order 0, 1 or 2, whichever leaves
+//     the smallest residuals for this block) and code the residuals
+//     (residuals.go).
+//
+// Every value survives bit for bit: the encoder checks each mapped value
+// decodes to exactly the original bits, else it is an exception.
+const Numeric ID = 5
+
+type numeric struct{}
+
+func init() {
+	if err := Register(numeric{}); err != nil {
+		panic(err)
+	}
+}
+
+func (numeric) ID() ID       { return Numeric }
+func (numeric) Name() string { return "numeric" }
+
+// Channel modes (FORMAT.md, "Numeric body").
+const (
+	modeInt     = 0 // int16, int32: k is the sample
+	modeScale   = 1 // float: v = float(k × scale)
+	modeDecimal = 2 // float: v = float(k / 10^e)
+	modeXor     = 3 // float: residual = bits XOR previous bits
+)
+
+// maxExceptionShare: when more than 1/maxExceptionShare of a channel's values
+// would be exceptions, the mapping is not the data's and xor is used.
+const maxExceptionShare = 8
+
+// numericScratch is one encode's or decode's working memory, pooled.
+type numericScratch struct {
+	k       []int64  // the channel's integers
+	r       []uint64 // residuals
+	f       []float64
+	exc     []int    // exception indexes
+	excBits []uint64 // their values' bits (decode)
+}
+
+var numericPool = sync.Pool{New: func() any { return new(numericScratch) }}
+
+func (numeric) AppendEncoded(dst []byte, s *signals.Samples) ([]byte, error) {
+	if err := s.CheckLengths(); err != nil {
+		return dst, fmt.Errorf("codecs: numeric: encode: %w", err)
+	}
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	for c := 0; c < s.Channels; c++ {
+		dst = appendNumericChannel(dst, s, c, sc)
+	}
+	return dst, nil
+}
+
+func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScratch) []byte {
+	n := s.N
+	sc.k = resizeSlice(sc.k, n)
+	switch s.Type {
+	case signals.Int16:
+		for i := range n {
+			sc.k[i] = int64(s.I16[i*s.Channels+c])
+		}
+		return appendPredicted(append(dst, modeInt), sc)
+	case signals.Int32:
+		for i := range n {
+			sc.k[i] = int64(s.I32[i*s.Channels+c])
+		}
+		return appendPredicted(append(dst, modeInt), sc)
+	}
+	sc.f = resizeSlice(sc.f, n)
+	for i := range n {
+		if s.Type == signals.Float32 {
+			sc.f[i] = float64(s.F32[i*s.Channels+c])
+		} else {
+			sc.f[i] = s.F64[i*s.Channels+c]
+		}
+	}
+	m := chooseFloatMapping(sc.f, s.Type == signals.Float32)
+	if m.mode == modeXor {
+		return appendXor(dst, s, c, sc)
+	}
+	sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], s.Type == signals.Float32)
+	dst = append(dst, m.mode)
+	if m.mode == modeScale {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(m.scale))
+	} else {
+		dst = append(dst, m.exp)
+	}
+	dst = appendExceptions(dst, s, c, sc.exc)
+	return appendPredicted(dst, sc)
+}
+
+// appendExceptions writes the count, then each index as the gap from the
+// previous one and the value's bits verbatim.
+func appendExceptions(dst []byte, s *signals.Samples, c int, exc []int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(exc)))
+	prev := -1
+	for _, i := range exc {
+		dst = binary.AppendUvarint(dst, uint64(i-prev-1))
+		prev = i
+		if s.Type == signals.Float32 {
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(s.F32[i*s.Channels+c]))
+		} else {
+			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.F64[i*s.Channels+c]))
+		}
+	}
+	return dst
+}
+
+// appendPredicted picks the prediction order, writes it, the warm-up values
+// and the residual stream.
+func appendPredicted(dst []byte, sc *numericScratch) []byte {
+	k := sc.k
+	order := chooseOrder(k)
+	dst = append(dst, byte(order))
+	warm := min(order, len(k))
+	for i := range warm {
+		dst = binary.AppendUvarint(dst, zigzag(k[i]))
+	}
+	sc.r = resizeSlice(sc.r, len(k)-warm)
+	residuals(k, order, sc.r)
+	return appendResiduals(dst, sc.r)
+}
+
+// chooseOrder returns the prediction order whose residuals take the fewest
+// bits, estimated by their bit lengths (what the residual coder pays).
+func chooseOrder(k []int64) int {
+	var cost [3]int
+	for i := range k {
+		var p1, p2 int64
+		if i >= 1 {
+			p1 = k[i-1]
+		}
+		if i >= 2 {
+			p2 = 2*k[i-1] - k[i-2]
+		} else {
+			p2 = p1
+		}
+		cost[0] += bitLen(zigzag(k[i]))
+		cost[1] += bitLen(zigzag(k[i] - p1))
+		cost[2] += bitLen(zigzag(k[i] - p2))
+	}
+	best := 0
+	for o := 1; o < 3; o++ {
+		if cost[o] < cost[best] {
+			best = o
+		}
+	}
+	return best
+}
+
+// residuals writes the order-o prediction residuals of k[o:] to r, zig-zagged.
+// Arithmetic wraps, so decoding inverts it exactly whatever the values.
+func residuals(k []int64, order int, r []uint64) {
+	switch order {
+	case 0:
+		for i, v := range k {
+			r[i] = zigzag(v)
+		}
+	case 1:
+		for i := 1; i < len(k); i++ {
+			r[i-1] = zigzag(k[i] - k[i-1])
+		}
+	case 2:
+		for i := 2; i < len(k); i++ {
+			r[i-2] = zigzag(k[i] - 2*k[i-1] + k[i-2])
+		}
+	}
+}
+
+// appendXor codes a float channel as the XOR of each value's bits with the
+// previous value's.
+func appendXor(dst []byte, s *signals.Samples, c int, sc *numericScratch) []byte {
+	dst = append(dst, modeXor)
+	sc.r = resizeSlice(sc.r, s.N)
+	var prev uint64
+	for i := range s.N {
+		var b uint64
+		if s.Type == signals.Float32 {
+			b = uint64(math.Float32bits(s.F32[i*s.Channels+c]))
+		} else {
+			b = math.Float64bits(s.F64[i*s.Channels+c])
+		}
+		sc.r[i] = b ^ prev
+		prev = b
+	}
+	return appendResiduals(dst, sc.r)
+}
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+func bitLen(u uint64) int { return bits.Len64(u) }
+
+func resizeSlice[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
+}

@@ -1,0 +1,242 @@
+package codecs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+func (numeric) Decode(src []byte, desc *signals.Scalar, n int, s *signals.Samples) error {
+	t, channels, err := bodyShape(desc, n)
+	if err != nil {
+		return fmt.Errorf("codecs: numeric: decode: %w", err)
+	}
+	// Checked before Reset allocates: every channel takes at least a mode, an
+	// order and its residual stream's minimum (FORMAT.md, "Numeric body").
+	if min := channels * (1 + minResidualBytes(n)); len(src) < min {
+		return fmt.Errorf("codecs: numeric: decode: %w: body of %d bytes cannot hold %d samples × %d channels (at least %d bytes)",
+			ErrCorrupt, len(src), n, channels, min)
+	}
+	s.Reset(t, channels, n)
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	for c := range channels {
+		if src, err = decodeNumericChannel(src, s, c, sc); err != nil {
+			return fmt.Errorf("codecs: numeric: decode channel %d: %w", c, err)
+		}
+	}
+	if len(src) != 0 {
+		return fmt.Errorf("codecs: numeric: decode: %w: %d bytes after the last channel", ErrCorrupt, len(src))
+	}
+	return nil
+}
+
+func decodeNumericChannel(src []byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
+	if len(src) < 1 {
+		return nil, fmt.Errorf("%w: truncated", ErrCorrupt)
+	}
+	mode, src := src[0], src[1:]
+	isFloat := s.Type == signals.Float32 || s.Type == signals.Float64
+	switch {
+	case mode == modeInt && !isFloat:
+		return decodeIntChannel(src, s, c, sc)
+	case mode == modeXor && isFloat:
+		return decodeXorChannel(src, s, c, sc)
+	case (mode == modeScale || mode == modeDecimal) && isFloat:
+		return decodeMappedChannel(src, mode, s, c, sc)
+	}
+	return nil, fmt.Errorf("%w: mode %d for %s samples", ErrCorrupt, mode, s.Type)
+}
+
+func decodeIntChannel(src []byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
+	src, err := decodePredicted(src, s.N, sc)
+	if err != nil {
+		return nil, err
+	}
+	ch := s.Channels
+	if s.Type == signals.Int16 {
+		for i, k := range sc.k {
+			if k != int64(int16(k)) {
+				return nil, fmt.Errorf("%w: value %d at sample %d is not an int16", ErrCorrupt, k, i)
+			}
+			s.I16[i*ch+c] = int16(k)
+		}
+		return src, nil
+	}
+	for i, k := range sc.k {
+		if k != int64(int32(k)) {
+			return nil, fmt.Errorf("%w: value %d at sample %d is not an int32", ErrCorrupt, k, i)
+		}
+		s.I32[i*ch+c] = int32(k)
+	}
+	return src, nil
+}
+
+func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
+	m := floatMapping{mode: mode}
+	if mode == modeScale {
+		if len(src) < 8 {
+			return nil, fmt.Errorf("%w: truncated scale", ErrCorrupt)
+		}
+		m.scale = math.Float64frombits(binary.LittleEndian.Uint64(src))
+		src = src[8:]
+		if !(m.scale > 0) || math.IsInf(m.scale, 0) {
+			return nil, fmt.Errorf("%w: scale %v", ErrCorrupt, m.scale)
+		}
+	} else {
+		if len(src) < 1 || int(src[0]) >= len(pow10) {
+			return nil, fmt.Errorf("%w: decimal exponent", ErrCorrupt)
+		}
+		m.exp, src = src[0], src[1:]
+	}
+	src, err := readExceptions(src, s, sc)
+	if err != nil {
+		return nil, err
+	}
+	if src, err = decodePredicted(src, s.N, sc); err != nil {
+		return nil, err
+	}
+	ch := s.Channels
+	if s.Type == signals.Float32 {
+		storeMapped(s.F32, sc.k, c, ch, m)
+		for j, i := range sc.exc {
+			s.F32[i*ch+c] = math.Float32frombits(uint32(sc.excBits[j]))
+		}
+		return src, nil
+	}
+	storeMapped(s.F64, sc.k, c, ch, m)
+	for j, i := range sc.exc {
+		s.F64[i*ch+c] = math.Float64frombits(sc.excBits[j])
+	}
+	return src, nil
+}
+
+// storeMapped writes the floats k maps to into channel c of dst. The loops
+// are split by mode and kept free of calls: this is the decoder's hot path.
+func storeMapped[T float32 | float64](dst []T, k []int64, c, ch int, m floatMapping) {
+	if m.mode == modeScale {
+		for i, x := range k {
+			dst[i*ch+c] = T(float64(x) * m.scale)
+		}
+		return
+	}
+	p := pow10[m.exp]
+	for i, x := range k {
+		dst[i*ch+c] = T(float64(x) / p)
+	}
+}
+
+// readExceptions reads the exception list into sc.exc and sc.excBits.
+func readExceptions(src []byte, s *signals.Samples, sc *numericScratch) ([]byte, error) {
+	count, k := binary.Uvarint(src)
+	if k <= 0 || count > uint64(s.N) {
+		return nil, fmt.Errorf("%w: exception count", ErrCorrupt)
+	}
+	src = src[k:]
+	size := s.Type.Size()
+	if count > uint64(len(src)/(size+1)) { // each takes at least a gap byte and the value
+		return nil, fmt.Errorf("%w: %d exceptions in %d bytes", ErrCorrupt, count, len(src))
+	}
+	sc.exc, sc.excBits = sc.exc[:0], sc.excBits[:0]
+	next := uint64(0) // the smallest index the next exception may have
+	for range count {
+		gap, k := binary.Uvarint(src)
+		if k <= 0 || gap >= uint64(s.N)-next || len(src)-k < size {
+			return nil, fmt.Errorf("%w: exception list", ErrCorrupt)
+		}
+		i := next + gap
+		src = src[k:]
+		var b uint64
+		if size == 4 {
+			b = uint64(binary.LittleEndian.Uint32(src))
+		} else {
+			b = binary.LittleEndian.Uint64(src)
+		}
+		src = src[size:]
+		sc.exc, sc.excBits = append(sc.exc, int(i)), append(sc.excBits, b)
+		next = i + 1
+	}
+	return src, nil
+}
+
+// decodePredicted reads an order, the warm-up values and the residuals of n
+// values into sc.k.
+func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, error) {
+	if len(src) < 1 || src[0] > 2 {
+		return nil, fmt.Errorf("%w: prediction order", ErrCorrupt)
+	}
+	order := int(src[0])
+	src = src[1:]
+	sc.k = resizeSlice(sc.k, n)
+	warm := min(order, n)
+	for i := range warm {
+		u, k := binary.Uvarint(src)
+		if k <= 0 {
+			return nil, fmt.Errorf("%w: warm-up value", ErrCorrupt)
+		}
+		sc.k[i] = unzigzag(u)
+		src = src[k:]
+	}
+	sc.r = resizeSlice(sc.r, n-warm)
+	src, err := decodeResiduals(src, sc.r)
+	if err != nil {
+		return nil, err
+	}
+	integrate(sc.k, sc.r, order)
+	return src, nil
+}
+
+// integrate inverts residuals: k[warm:] from the residuals and k[:warm].
+func integrate(k []int64, r []uint64, order int) {
+	switch order {
+	case 0:
+		for i, u := range r {
+			k[i] = unzigzag(u)
+		}
+	case 1:
+		if len(k) < 1 {
+			return
+		}
+		prev := k[0]
+		for i, u := range r {
+			prev += unzigzag(u)
+			k[i+1] = prev
+		}
+	case 2:
+		if len(k) < 2 {
+			return
+		}
+		a, b := k[0], k[1]
+		for i, u := range r {
+			a, b = b, 2*b-a+unzigzag(u)
+			k[i+2] = b
+		}
+	}
+}
+
+func decodeXorChannel(src []byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
+	sc.r = resizeSlice(sc.r, s.N)
+	src, err := decodeResiduals(src, sc.r)
+	if err != nil {
+		return nil, err
+	}
+	ch := s.Channels
+	var prev uint64
+	if s.Type == signals.Float32 {
+		for i, u := range sc.r {
+			prev ^= u
+			if prev > math.MaxUint32 {
+				return nil, fmt.Errorf("%w: float32 bits %#x at sample %d", ErrCorrupt, prev, i)
+			}
+			s.F32[i*ch+c] = math.Float32frombits(uint32(prev))
+		}
+		return src, nil
+	}
+	for i, u := range sc.r {
+		prev ^= u
+		s.F64[i*ch+c] = math.Float64frombits(prev)
+	}
+	return src, nil
+}

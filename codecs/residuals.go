@@ -1,0 +1,281 @@
+package codecs
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync"
+
+	"github.com/klauspost/compress/huff0"
+)
+
+// Residual coding: how the numeric codec stores a channel's prediction
+// residuals (FORMAT.md, "Residual stream").
+//
+// Each residual is an unsigned integer (zig-zag for signed residuals, the XOR
+// of float bits for the xor mode). Its token is its bit length (0 for 0, 1 for
+// 1, 64 at most); the tokens are entropy coded with huff0 — zstd's Huffman
+// coder, whose bytes RFC 8878 specifies — and the bits below each value's
+// leading 1 follow as a packed bit stream. A Gaussian residual of standard
+// deviation σ costs about log2(σ) + 2 bits this way, within a few tenths of a
+// bit of its entropy, and one outlier costs only its own bits (a byte-plane
+// layout would make every value pay for the widest one).
+//
+// Decoding is two tight loops: huff0's assembly decoder fills the tokens, then
+// a branch-light bit reader rebuilds the values.
+
+const (
+	residualBlock = 1 << 14 // tokens per entropy-coded block: bounds a body's expansion (see minResidualBytes)
+
+	tokRaw   = 0 // the block's tokens as bytes
+	tokRLE   = 1 // one token repeated over the block
+	tokHuff1 = 2 // huff0 single stream
+	tokHuff4 = 3 // huff0 four streams (blocks of 1 KiB tokens or more)
+
+	huff4Min = 1024 // below this the 4-stream jump table costs more than it saves
+)
+
+// minResidualBytes is the fewest bytes a stream of n residuals can take: one
+// RLE block header per block plus the empty bit stream's length. A decoder
+// checks it before allocating n values.
+func minResidualBytes(n int) int { return 2*((n+residualBlock-1)/residualBlock) + 1 }
+
+// residualScratch holds the buffers of one encode or decode; pooled so that a
+// steady stream of frames does not allocate.
+type residualScratch struct {
+	huff huff0.Scratch
+	tok  []byte
+	bits []byte
+}
+
+var residualPool = sync.Pool{New: func() any { return new(residualScratch) }}
+
+// appendResiduals appends the residual stream of r to dst.
+func appendResiduals(dst []byte, r []uint64) []byte {
+	sc := residualPool.Get().(*residualScratch)
+	defer residualPool.Put(sc)
+	tok := grow(sc.tok, len(r))
+	sc.tok = tok
+	var w bitWriter
+	w.buf = sc.bits[:0]
+	for i, v := range r {
+		n := bits.Len64(v)
+		tok[i] = byte(n)
+		if n > 1 {
+			w.write(v, uint(n-1)) // the leading 1 is implied by the token
+		}
+	}
+	sc.bits = w.flush()
+	for start := 0; start < len(tok); start += residualBlock {
+		dst = appendTokenBlock(dst, tok[start:min(start+residualBlock, len(tok))], &sc.huff)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(sc.bits)))
+	return append(dst, sc.bits...)
+}
+
+func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
+	h.Reuse = huff0.ReusePolicyNone
+	var out []byte
+	var err error
+	enc := byte(tokHuff1)
+	if len(tok) >= huff4Min {
+		enc = tokHuff4
+		out, _, err = huff0.Compress4X(tok, h)
+	} else {
+		out, _, err = huff0.Compress1X(tok, h)
+	}
+	switch {
+	case errors.Is(err, huff0.ErrUseRLE):
+		return append(dst, tokRLE, tok[0])
+	case err != nil || len(out) >= len(tok): // incompressible, or too small to gain
+		dst = append(dst, tokRaw)
+		return append(dst, tok...)
+	}
+	dst = append(dst, enc)
+	dst = binary.AppendUvarint(dst, uint64(len(out)))
+	return append(dst, out...)
+}
+
+// decodeResiduals reads a residual stream of exactly len(r) values from src
+// into r and returns what follows it. Errors wrap ErrCorrupt.
+func decodeResiduals(src []byte, r []uint64) ([]byte, error) {
+	sc := residualPool.Get().(*residualScratch)
+	defer residualPool.Put(sc)
+	tok := grow(sc.tok, len(r))
+	sc.tok = tok
+	var err error
+	for start := 0; start < len(tok); start += residualBlock {
+		if src, err = decodeTokenBlock(src, tok[start:min(start+residualBlock, len(tok))], &sc.huff); err != nil {
+			return nil, err
+		}
+	}
+	size, k := binary.Uvarint(src)
+	if k <= 0 || size > uint64(len(src)-k) {
+		return nil, fmt.Errorf("%w: residual bit stream length", ErrCorrupt)
+	}
+	packed, rest := src[k:k+int(size)], src[k+int(size):]
+	var need uint64
+	for _, t := range tok {
+		if t > 64 {
+			return nil, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+		}
+		need += uint64(max(t, 1) - 1)
+	}
+	if (need+7)/8 != size {
+		return nil, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need %d bits", ErrCorrupt, size, need)
+	}
+	readResidualBits(packed, tok, r)
+	return rest, nil
+}
+
+func decodeTokenBlock(src, tok []byte, h *huff0.Scratch) ([]byte, error) {
+	if len(src) < 1 {
+		return nil, fmt.Errorf("%w: residual block truncated", ErrCorrupt)
+	}
+	enc, src := src[0], src[1:]
+	switch enc {
+	case tokRaw:
+		if len(src) < len(tok) {
+			return nil, fmt.Errorf("%w: raw residual block truncated", ErrCorrupt)
+		}
+		copy(tok, src)
+		return src[len(tok):], nil
+	case tokRLE:
+		if len(src) < 1 {
+			return nil, fmt.Errorf("%w: rle residual block truncated", ErrCorrupt)
+		}
+		for i := range tok {
+			tok[i] = src[0]
+		}
+		return src[1:], nil
+	case tokHuff1, tokHuff4:
+		size, k := binary.Uvarint(src)
+		if k <= 0 || size > uint64(len(src)-k) {
+			return nil, fmt.Errorf("%w: huffman block length", ErrCorrupt)
+		}
+		if err := huffDecode(src[k:k+int(size)], tok, enc == tokHuff4, h); err != nil {
+			return nil, err
+		}
+		return src[k+int(size):], nil
+	}
+	return nil, fmt.Errorf("%w: residual block encoding %d", ErrCorrupt, enc)
+}
+
+// huffDecode fills tok exactly from one huff0 block.
+func huffDecode(src, tok []byte, four bool, h *huff0.Scratch) error {
+	h.MaxDecodedSize = len(tok)
+	s, rest, err := huff0.ReadTable(src, h)
+	if err != nil {
+		return fmt.Errorf("%w: huffman table: %v", ErrCorrupt, err)
+	}
+	var out []byte
+	if four {
+		out, err = s.Decoder().Decompress4X(tok[:0:len(tok)], rest)
+	} else {
+		out, err = s.Decoder().Decompress1X(tok[:0:len(tok)], rest)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: huffman block: %v", ErrCorrupt, err)
+	}
+	if len(out) != len(tok) {
+		return fmt.Errorf("%w: huffman block holds %d tokens, want %d", ErrCorrupt, len(out), len(tok))
+	}
+	if &out[0] != &tok[0] { // the decoder wrote elsewhere; never seen, but cheap to honour
+		copy(tok, out)
+	}
+	return nil
+}
+
+// readResidualBits rebuilds r from the tokens and the packed bits; the caller
+// has checked that packed holds exactly the bits the tokens need.
+func readResidualBits(packed, tok []byte, r []uint64) {
+	rd := bitReader{src: packed}
+	r = r[:len(tok)]
+	for i, t := range tok {
+		switch {
+		case t <= 1:
+			r[i] = uint64(t)
+		case t <= 57:
+			n := uint(t - 1)
+			r[i] = 1<<n | rd.read56(n)
+		default: // 57..63 raw bits: two reads
+			n := uint(t - 1)
+			lo := rd.read56(32)
+			r[i] = 1<<n | rd.read56(n-32)<<32 | lo
+		}
+	}
+}
+
+// bitWriter packs values LSB first.
+type bitWriter struct {
+	buf   []byte
+	acc   uint64
+	nbits uint
+}
+
+// write appends the low n bits of v (n ≤ 63; v has no bits above n).
+func (w *bitWriter) write(v uint64, n uint) {
+	v &= 1<<n - 1
+	w.acc |= v << w.nbits
+	if w.nbits+n >= 64 {
+		w.buf = binary.LittleEndian.AppendUint64(w.buf, w.acc)
+		w.acc = v >> (64 - w.nbits) // Go defines a shift by 64 as 0
+		w.nbits = w.nbits + n - 64
+		return
+	}
+	w.nbits += n
+}
+
+func (w *bitWriter) flush() []byte {
+	for w.nbits > 0 {
+		w.buf = append(w.buf, byte(w.acc))
+		w.acc >>= 8
+		w.nbits -= min(w.nbits, 8)
+	}
+	return w.buf
+}
+
+// bitReader reads LSB-first bits. Reads past the end return zero bits (the
+// caller has checked the length, so that only happens in the last refill).
+type bitReader struct {
+	src  []byte
+	pos  int // next byte to load
+	acc  uint64
+	nacc uint
+}
+
+// read56 returns the next n ≤ 56 bits.
+func (r *bitReader) read56(n uint) uint64 {
+	if r.nacc < n {
+		r.refill()
+	}
+	v := r.acc & (1<<n - 1)
+	r.acc >>= n
+	r.nacc -= n
+	return v
+}
+
+// refill tops the accumulator up to at least 56 bits (fewer at the end).
+func (r *bitReader) refill() {
+	if r.pos+8 <= len(r.src) {
+		r.acc |= binary.LittleEndian.Uint64(r.src[r.pos:]) << r.nacc
+		step := (63 - r.nacc) >> 3
+		r.pos += int(step)
+		r.nacc += step << 3
+		return
+	}
+	for r.nacc <= 56 && r.pos < len(r.src) {
+		r.acc |= uint64(r.src[r.pos]) << r.nacc
+		r.pos++
+		r.nacc += 8
+	}
+}
+
+// grow returns b resized to n, reusing its capacity.
+func grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b[:n]
+	}
+	return make([]byte, n)
+}
