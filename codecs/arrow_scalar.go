@@ -20,6 +20,10 @@ type scalarArrow struct {
 	desc   *signals.Scalar
 	schema *arrow.Schema
 	chans  []int
+	// scales, when set, holds per column the physical value of one count
+	// (IMU sensors sending raw counts): such a column is float64 count × scale.
+	// 0 leaves a column as the samples are.
+	scales []float64
 	s      signals.Samples
 	times  []int64
 }
@@ -63,6 +67,10 @@ func (a *scalarArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int,
 	}
 	for col, c := range a.chans {
 		fb := b.Field(col + 1)
+		if a.scales != nil && a.scales[col] != 0 {
+			appendScaled(fb.(*array.Float64Builder), s, c, lo, hi, a.scales[col])
+			continue
+		}
 		switch s.Type {
 		case signals.Float32:
 			appendChannel(fb.(*array.Float32Builder), s.F32, s.Channels, c, lo, hi)
@@ -89,5 +97,25 @@ func appendChannel[T any, B unsafeAppender[T]](b B, vals []T, channels, c, lo, h
 	b.Reserve(hi - lo)
 	for i := lo; i < hi; i++ {
 		b.UnsafeAppend(vals[i*channels+c])
+	}
+}
+
+// appendScaled appends channel c of samples lo..hi, as count × scale.
+func appendScaled(b *array.Float64Builder, s *signals.Samples, c, lo, hi int, scale float64) {
+	b.Reserve(hi - lo)
+	for i := lo; i < hi; i++ {
+		j := i*s.Channels + c
+		var v float64
+		switch s.Type {
+		case signals.Int16:
+			v = float64(s.I16[j])
+		case signals.Int32:
+			v = float64(s.I32[j])
+		case signals.Float32:
+			v = float64(s.F32[j])
+		case signals.Float64:
+			v = s.F64[j]
+		}
+		b.UnsafeAppend(v * scale)
 	}
 }

@@ -3,6 +3,7 @@ package codecs
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,5 +140,34 @@ func TestFormatDocExample(t *testing.T) {
 	}
 	if !bytes.Equal(doced, golden) {
 		t.Errorf("FORMAT.md example:\n%x\ngolden:\n%x", doced, golden)
+	}
+}
+
+// The numeric body's tables name the code's modes and block encodings.
+func TestFormatDocNumeric(t *testing.T) {
+	doc := readFormat(t)
+	modes := map[string]int{"int": modeInt, "scale": modeScale, "decimal": modeDecimal, "xor": modeXor}
+	_, numeric, ok := strings.Cut(doc, "## Numeric body")
+	if !ok {
+		t.Fatal("no numeric section")
+	}
+	rows := docTable(t, numeric, "| mode | name | for | value of sample i |")
+	for _, r := range rows {
+		if want, ok := modes[r[1]]; ok {
+			if got, _ := strconv.Atoi(r[0]); got != want {
+				t.Errorf("mode %s documented as %s, code has %d", r[1], r[0], want)
+			}
+			delete(modes, r[1])
+		}
+	}
+	if len(modes) != 0 {
+		t.Errorf("modes not documented: %v", modes)
+	}
+	encs := fmt.Sprintf("0 raw, 1 rle, 2 huff0 one stream, 3 huff0 four streams, %d packed", tokPacked)
+	if tokRaw != 0 || tokRLE != 1 || tokHuff1 != 2 || tokHuff4 != 3 || !strings.Contains(numeric, encs) {
+		t.Errorf("the residual block encodings differ from %q", encs)
+	}
+	if !strings.Contains(numeric, fmt.Sprintf("blocks of\n%d", residualBlock)) && !strings.Contains(numeric, fmt.Sprintf("blocks of %d", residualBlock)) {
+		t.Errorf("FORMAT.md does not give the block length %d", residualBlock)
 	}
 }

@@ -51,10 +51,11 @@ func decodeNumericChannel(src []byte, s *signals.Samples, c int, sc *numericScra
 }
 
 func decodeIntChannel(src []byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
-	src, err := decodePredicted(src, s.N, sc)
+	src, order, err := decodePredicted(src, s.N, sc)
 	if err != nil {
 		return nil, err
 	}
+	integrate(sc.k, sc.r, order)
 	ch := s.Channels
 	if s.Type == signals.Int16 {
 		for i, k := range sc.k {
@@ -95,37 +96,86 @@ func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *n
 	if err != nil {
 		return nil, err
 	}
-	if src, err = decodePredicted(src, s.N, sc); err != nil {
+	src, order, err := decodePredicted(src, s.N, sc)
+	if err != nil {
 		return nil, err
 	}
+	warm := sc.k[:min(order, s.N)]
 	ch := s.Channels
 	if s.Type == signals.Float32 {
-		storeMapped(s.F32, sc.k, c, ch, m)
+		storeMapped(s.F32, c, ch, warm, sc.r, order, m)
 		for j, i := range sc.exc {
 			s.F32[i*ch+c] = math.Float32frombits(uint32(sc.excBits[j]))
 		}
 		return src, nil
 	}
-	storeMapped(s.F64, sc.k, c, ch, m)
+	storeMapped(s.F64, c, ch, warm, sc.r, order, m)
 	for j, i := range sc.exc {
 		s.F64[i*ch+c] = math.Float64frombits(sc.excBits[j])
 	}
 	return src, nil
 }
 
-// storeMapped writes the floats k maps to into channel c of dst. The loops
-// are split by mode and kept free of calls: this is the decoder's hot path.
-func storeMapped[T float32 | float64](dst []T, k []int64, c, ch int, m floatMapping) {
+// storeMapped writes channel c of dst from the warm-up values and the
+// residuals: it integrates, unzigzags, maps and stores in one pass. This is
+// the decoder's hot path, so each order and mapping has its own call-free
+// loop.
+func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, r []uint64, order int, m floatMapping) {
+	f32 := isFloat32[T]()
+	for i, k := range warm {
+		dst[i*ch+c] = T(m.value(k, f32))
+	}
+	var a, b int64 // k[i-2], k[i-1]
+	if len(warm) > 0 {
+		b = warm[len(warm)-1]
+	}
+	if len(warm) > 1 {
+		a = warm[0]
+	}
+	base := len(warm)
 	if m.mode == modeScale {
-		for i, x := range k {
-			dst[i*ch+c] = T(float64(x) * m.scale)
+		sc := m.scale
+		switch order {
+		case 0:
+			for i, u := range r {
+				dst[i*ch+c] = T(float64(unzigzag(u)) * sc)
+			}
+		case 1:
+			for i, u := range r {
+				b += unzigzag(u)
+				dst[(base+i)*ch+c] = T(float64(b) * sc)
+			}
+		case 2:
+			for i, u := range r {
+				a, b = b, 2*b-a+unzigzag(u)
+				dst[(base+i)*ch+c] = T(float64(b) * sc)
+			}
 		}
 		return
 	}
 	p := pow10[m.exp]
-	for i, x := range k {
-		dst[i*ch+c] = T(float64(x) / p)
+	switch order {
+	case 0:
+		for i, u := range r {
+			dst[i*ch+c] = T(float64(unzigzag(u)) / p)
+		}
+	case 1:
+		for i, u := range r {
+			b += unzigzag(u)
+			dst[(base+i)*ch+c] = T(float64(b) / p)
+		}
+	case 2:
+		for i, u := range r {
+			a, b = b, 2*b-a+unzigzag(u)
+			dst[(base+i)*ch+c] = T(float64(b) / p)
+		}
 	}
+}
+
+func isFloat32[T float32 | float64]() bool {
+	var x T
+	_, ok := any(x).(float32)
+	return ok
 }
 
 // readExceptions reads the exception list into sc.exc and sc.excBits.
@@ -161,11 +211,11 @@ func readExceptions(src []byte, s *signals.Samples, sc *numericScratch) ([]byte,
 	return src, nil
 }
 
-// decodePredicted reads an order, the warm-up values and the residuals of n
-// values into sc.k.
-func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, error) {
+// decodePredicted reads an order, the warm-up values (into sc.k) and the
+// residuals (into sc.r) of n values; the caller integrates.
+func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, int, error) {
 	if len(src) < 1 || src[0] > 2 {
-		return nil, fmt.Errorf("%w: prediction order", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: prediction order", ErrCorrupt)
 	}
 	order := int(src[0])
 	src = src[1:]
@@ -174,7 +224,7 @@ func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, error) {
 	for i := range warm {
 		u, k := binary.Uvarint(src)
 		if k <= 0 {
-			return nil, fmt.Errorf("%w: warm-up value", ErrCorrupt)
+			return nil, 0, fmt.Errorf("%w: warm-up value", ErrCorrupt)
 		}
 		sc.k[i] = unzigzag(u)
 		src = src[k:]
@@ -182,10 +232,9 @@ func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, error) {
 	sc.r = resizeSlice(sc.r, n-warm)
 	src, err := decodeResiduals(src, sc.r)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	integrate(sc.k, sc.r, order)
-	return src, nil
+	return src, order, nil
 }
 
 // integrate inverts residuals: k[warm:] from the residuals and k[:warm].

@@ -142,7 +142,7 @@ func probeValues(f []float64, n int) []float64 {
 // the interval every probed value allows: v was rounded from k·s, so s lies
 // within half an ulp of v, divided by k.
 func detectScale(f []float64, f32 bool) (float64, bool) {
-	vals := distinctFinite(f, 4096)
+	vals := distinctFinite(f, 512)
 	if len(vals) < 2 {
 		return 0, false
 	}
@@ -151,7 +151,9 @@ func detectScale(f []float64, f32 bool) (float64, bool) {
 		return 0, false
 	}
 	s = refineScale(vals, s)
-	s = narrowScale(vals, s, f32)
+	// The sample fixes s to a few parts in 10^10; every value of the channel
+	// narrows it further, so few are left as exceptions.
+	s = narrowScale(f, s, f32)
 	if !(s > 0) || math.IsInf(s, 0) || math.IsNaN(s) {
 		return 0, false
 	}
@@ -228,26 +230,34 @@ func unitGap(vals []float64, gap float64) float64 {
 func refineScale(vals []float64, s float64) float64 {
 	for lim := 16.0; lim < 16*maxMappedInt; lim *= 16 {
 		var num, den float64
+		wider := false // a value on the scale was left out: widen and repeat
 		for _, v := range vals {
-			if k, ok := onScale(v, s); ok && math.Abs(k) <= lim {
+			k, ok := onScale(v, s)
+			switch {
+			case ok && math.Abs(k) <= lim:
 				num += v * k
 				den += k * k
+			case ok:
+				wider = true
 			}
 		}
 		if den > 0 {
 			s = num / den
 		}
+		if !wider {
+			return s
+		}
 	}
 	return s
 }
 
-// narrowScale intersects, over every value, the interval of scales that
+// narrowScale intersects, over every finite value, the interval of scales that
 // round k·s to exactly that value, and returns its middle; if the values
 // disagree (some are not multiples) it returns s unchanged.
 func narrowScale(vals []float64, s float64, f32 bool) float64 {
 	lo, hi := 0.0, math.Inf(1)
 	for _, v := range vals {
-		k, ok := onScale(v, s)
+		k, ok := onScale(v, s) // false for NaN and ±Inf too
 		if !ok {
 			continue
 		}

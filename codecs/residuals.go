@@ -28,10 +28,17 @@ import (
 const (
 	residualBlock = 1 << 14 // tokens per entropy-coded block: bounds a body's expansion (see minResidualBytes)
 
-	tokRaw   = 0 // the block's tokens as bytes
-	tokRLE   = 1 // one token repeated over the block
-	tokHuff1 = 2 // huff0 single stream
-	tokHuff4 = 3 // huff0 four streams (blocks of 1 KiB tokens or more)
+	tokRaw    = 0 // the block's tokens as bytes
+	tokRLE    = 1 // one token repeated over the block
+	tokHuff1  = 2 // huff0 single stream
+	tokHuff4  = 3 // huff0 four streams (blocks of 1 KiB tokens or more)
+	tokPacked = 4 // tokens minus the block's smallest, in a fixed number of bits
+
+	// huffGain: Huffman must save this share over fixed-width packing to be
+	// used, because reading its table costs decode time on every block; on
+	// short blocks (an IMU's 100-sample frames) packing is about as small and
+	// several times faster.
+	huffGain = 0.9
 
 	huff4Min = 1024 // below this the 4-stream jump table costs more than it saves
 )
@@ -75,6 +82,12 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 }
 
 func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
+	lo, hi := tok[0], tok[0]
+	for _, t := range tok {
+		lo, hi = min(lo, t), max(hi, t)
+	}
+	width := uint(bits.Len8(hi - lo))
+	packed := 2 + (len(tok)*int(width)+7)/8
 	h.Reuse = huff0.ReusePolicyNone
 	var out []byte
 	var err error
@@ -86,15 +99,23 @@ func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
 		out, _, err = huff0.Compress1X(tok, h)
 	}
 	switch {
-	case errors.Is(err, huff0.ErrUseRLE):
+	case width == 0 || errors.Is(err, huff0.ErrUseRLE):
 		return append(dst, tokRLE, tok[0])
-	case err != nil || len(out) >= len(tok): // incompressible, or too small to gain
-		dst = append(dst, tokRaw)
-		return append(dst, tok...)
+	case err == nil && float64(len(out)+2) < huffGain*float64(min(packed, len(tok))):
+		dst = append(dst, enc)
+		dst = binary.AppendUvarint(dst, uint64(len(out)))
+		return append(dst, out...)
+	case packed < len(tok):
+		dst = append(dst, tokPacked, lo, byte(width))
+		var w bitWriter
+		w.buf = dst
+		for _, t := range tok {
+			w.write(uint64(t-lo), width)
+		}
+		return w.flush()
 	}
-	dst = append(dst, enc)
-	dst = binary.AppendUvarint(dst, uint64(len(out)))
-	return append(dst, out...)
+	dst = append(dst, tokRaw)
+	return append(dst, tok...)
 }
 
 // decodeResiduals reads a residual stream of exactly len(r) values from src
@@ -149,6 +170,25 @@ func decodeTokenBlock(src, tok []byte, h *huff0.Scratch) ([]byte, error) {
 			tok[i] = src[0]
 		}
 		return src[1:], nil
+	case tokPacked:
+		if len(src) < 2 || src[1] < 1 || src[1] > 7 {
+			return nil, fmt.Errorf("%w: packed residual block header", ErrCorrupt)
+		}
+		lo, width := src[0], uint(src[1])
+		src = src[2:]
+		n := (len(tok)*int(width) + 7) / 8
+		if len(src) < n {
+			return nil, fmt.Errorf("%w: packed residual block truncated", ErrCorrupt)
+		}
+		rd := bitReader{src: src[:n]}
+		for i := range tok {
+			t := lo + byte(rd.read56(width))
+			if t > 64 || t < lo {
+				return nil, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+			}
+			tok[i] = t
+		}
+		return src[n:], nil
 	case tokHuff1, tokHuff4:
 		size, k := binary.Uvarint(src)
 		if k <= 0 || size > uint64(len(src)-k) {
@@ -188,22 +228,44 @@ func huffDecode(src, tok []byte, four bool, h *huff0.Scratch) error {
 }
 
 // readResidualBits rebuilds r from the tokens and the packed bits; the caller
-// has checked that packed holds exactly the bits the tokens need.
+// has checked that packed holds exactly the bits the tokens need. The bit
+// reader lives in locals so that the loop keeps it in registers: this loop
+// and huff0's are most of a decoder's time.
 func readResidualBits(packed, tok []byte, r []uint64) {
-	rd := bitReader{src: packed}
 	r = r[:len(tok)]
+	var acc uint64 // bits not yet used, LSB first
+	var nacc uint  // how many
+	pos := 0       // next byte of packed to load
 	for i, t := range tok {
-		switch {
-		case t <= 1:
+		if t <= 1 {
 			r[i] = uint64(t)
-		case t <= 57:
-			n := uint(t - 1)
-			r[i] = 1<<n | rd.read56(n)
-		default: // 57..63 raw bits: two reads
-			n := uint(t - 1)
+			continue
+		}
+		n := uint(t - 1)
+		if n > 56 { // rare: only xor residuals of float64 get here
+			rd := bitReader{src: packed, pos: pos, acc: acc, nacc: nacc}
 			lo := rd.read56(32)
 			r[i] = 1<<n | rd.read56(n-32)<<32 | lo
+			pos, acc, nacc = rd.pos, rd.acc, rd.nacc
+			continue
 		}
+		if nacc < n {
+			if pos+8 <= len(packed) {
+				acc |= binary.LittleEndian.Uint64(packed[pos:]) << nacc
+				step := (63 - nacc) >> 3
+				pos += int(step)
+				nacc += step << 3
+			} else {
+				for nacc <= 56 && pos < len(packed) {
+					acc |= uint64(packed[pos]) << nacc
+					pos++
+					nacc += 8
+				}
+			}
+		}
+		r[i] = 1<<n | acc&(1<<n-1)
+		acc >>= n
+		nacc -= n
 	}
 }
 

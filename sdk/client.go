@@ -363,8 +363,10 @@ type QueryInput struct {
 	Stream    string    `json:"stream"`
 	Start     time.Time `json:"-"`
 	End       time.Time `json:"-"`
-	Basis     string    `json:"basis,omitempty"` // "producer" (default) or "server"
-	Channels  []string  `json:"channels,omitempty"`
+	Basis     string    `json:"basis,omitempty"`    // "producer" (default) or "server"
+	Channels  []string  `json:"channels,omitempty"` // the fields of a scalar or IMU track (an alias of Fields)
+	Fields    []string  `json:"fields,omitempty"`   // the kind's fields to return (channels, point fields …); empty: all
+	Layout    string    `json:"layout,omitempty"`   // "rows" (default: a row per sample, point, detection) or "frames" (a row per frame, list columns)
 	Track     uint64    `json:"track,omitempty"`
 	BatchRows int       `json:"batch_rows,omitempty"`
 }

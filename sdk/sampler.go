@@ -11,7 +11,7 @@ import (
 // SampleWriterOptions configure a SampleWriter.
 type SampleWriterOptions struct {
 	Origin       int64     // ns since the Unix epoch: the time of sample 0
-	FrameSamples int       // samples per channel per frame; default SampleRate/10 (100 ms), at least 1
+	FrameSamples int       // samples per channel per frame; default DefaultFrameSamples(SampleRate)
 	Codec        codecs.ID // default codecs.Auto: per frame, the codec that makes it smallest
 }
 
@@ -30,18 +30,35 @@ type SampleWriter struct {
 	frame []byte
 }
 
+// DefaultFrameSamples is the frame length a SampleWriter uses unless told:
+// 100 ms of samples, but at least 100 samples and at most 10 s. Fast signals
+// reach readers of the live subject within 100 ms; slow ones (a temperature
+// at 10 Hz) get frames long enough for the codecs to find their structure,
+// since a frame's header and each channel's tables cost the same whatever
+// its length.
+func DefaultFrameSamples(rate float64) int {
+	n := max(int(rate/10), min(100, int(rate*10)))
+	return max(1, n)
+}
+
 // NewSampleWriter returns a writer of track's samples; the track must be a
 // scalar track of the producer with this description.
 func NewSampleWriter(p *Producer, track uint64, desc *signals.Scalar, o SampleWriterOptions) (*SampleWriter, error) {
+	return newSampleWriter(p, track, desc, signals.CodecIDScalar, o)
+}
+
+// newSampleWriter is NewSampleWriter for any kind whose frames are scalar
+// frames (scalar, IMU), on a track of that kind's codecID.
+func newSampleWriter(p *Producer, track uint64, desc *signals.Scalar, codecID string, o SampleWriterOptions) (*SampleWriter, error) {
 	if err := desc.Validate(); err != nil {
 		return nil, fmt.Errorf("sdk: sample writer: %w", err)
 	}
 	t := p.tracks[track]
-	if t == nil || t.CodecID != signals.CodecIDScalar {
-		return nil, fmt.Errorf("sdk: sample writer: track %d is not a scalar track of the producer", track)
+	if t == nil || t.CodecID != codecID {
+		return nil, fmt.Errorf("sdk: sample writer: track %d is not a %s track of the producer", track, codecID)
 	}
 	if o.FrameSamples <= 0 {
-		o.FrameSamples = max(1, int(desc.SampleRate/10))
+		o.FrameSamples = DefaultFrameSamples(desc.SampleRate)
 	}
 	if o.Codec == 0 {
 		o.Codec = codecs.Auto

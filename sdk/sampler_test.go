@@ -88,3 +88,14 @@ func TestSampleWriter(t *testing.T) {
 		t.Fatalf("%d samples in frames, %d written", next, w.Written())
 	}
 }
+
+func TestDefaultFrameSamples(t *testing.T) {
+	for _, tt := range []struct {
+		rate float64
+		want int
+	}{{25600, 2560}, {1000, 100}, {500, 100}, {10, 100}, {1, 10}, {0.01, 1}} {
+		if got := sdk.DefaultFrameSamples(tt.rate); got != tt.want {
+			t.Errorf("DefaultFrameSamples(%g) = %d, want %d", tt.rate, got, tt.want)
+		}
+	}
+}

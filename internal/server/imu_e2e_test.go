@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/nats-io/nats.go"
+
+	imusim "github.com/sensorium-io/sensorium/examples/imu/simulate"
+	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// An IMU streamed as raw int16 counts through the SDK comes back from a
+// query in m/s² and rad/s, sample for sample, with exact times.
+func TestIMUEndToEnd(t *testing.T) {
+	srv := startServer(t, "")
+	ctx := context.Background()
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "imu-1", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	desc := &signals.IMU{SampleRate: 1000, SampleType: signals.Int16, Sensors: []signals.IMUSensor{
+		{Type: signals.Accelerometer, Unit: "m/s²", Scale: imusim.AccelScale},
+		{Type: signals.Gyroscope, Unit: "rad/s", Scale: imusim.GyroScale},
+	}}
+	track, err := sdk.IMUTrack(1, "imu", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "imu-1", Tracks: []sdk.Track{track},
+		MinFragmentDuration: time.Second, MaxFragmentDuration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := time.Now().Add(-time.Minute).Truncate(time.Second).UnixNano() + 123_456
+	w, err := sdk.NewIMUWriter(p, 1, desc, sdk.SampleWriterOptions{Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := imusim.New(1000, 3)
+	sent := make([]int16, 6*3500) // 3.5 s
+	sim.Fill(sent)
+	if err := w.WriteInt16(ctx, sent); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+
+	scalar := desc.Scalar()
+	lo, hi := 250, 3100
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	res, err := client.Query(ctx, sdk.QueryInput{Stream: "imu-1", Fields: []string{"accel_z", "gyro_x"},
+		Start: time.Unix(0, scalar.SampleTime(origin, lo)), End: time.Unix(0, scalar.SampleTime(origin, hi))}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if s := res.Schema(); s.NumFields() != 3 || s.Field(1).Name != "accel_z" || s.Field(1).Type.ID() != arrow.FLOAT64 {
+		t.Fatalf("schema %v", s)
+	}
+	i := lo
+	for res.Next() {
+		rec := res.RecordBatch()
+		tc, az, gx := rec.Column(0).(*array.Timestamp), rec.Column(1).(*array.Float64), rec.Column(2).(*array.Float64)
+		for r := 0; r < int(rec.NumRows()); r++ {
+			if int64(tc.Value(r)) != scalar.SampleTime(origin, i) {
+				t.Fatalf("row %d: time %d, want %d", i, tc.Value(r), scalar.SampleTime(origin, i))
+			}
+			if want := float64(sent[6*i+2]) * imusim.AccelScale; az.Value(r) != want {
+				t.Fatalf("row %d: accel_z %v, want %v", i, az.Value(r), want)
+			}
+			if want := float64(sent[6*i+3]) * imusim.GyroScale; gx.Value(r) != want {
+				t.Fatalf("row %d: gyro_x %v, want %v", i, gx.Value(r), want)
+			}
+			i++
+		}
+	}
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if i != hi {
+		t.Fatalf("query returned samples %d..%d, want %d..%d", lo, i, lo, hi)
+	}
+}
