@@ -131,6 +131,13 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 		Number: f.Number, ServerTime: server, ProducerTime: f.ProducerTime, Duration: f.Duration,
 		ProducerSeq: f.ProducerSeq, ClusterOffset: f.ClusterOffset, ProducerID: f.ProducerID, Payload: f.Payload,
 	}
+	keyID, key, err := st.keys.forAppend(st.s.now(), st.s.opts.KeyRotation)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if st.sealBuf, st.aadBuf, err = sealRecord(&rec, keyID, key, st.sealBuf, st.aadBuf); err != nil {
+		return AppendResult{}, err
+	}
 	off, err := st.w.append(&rec)
 	if err != nil {
 		st.rollbackLocked()

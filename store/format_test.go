@@ -28,6 +28,8 @@ func TestFormatDocMatchesCode(t *testing.T) {
 		"indexVersion":       fmt.Sprint(indexVersion),
 		"indexHeaderSize":    fmt.Sprint(indexHeaderSize),
 		"indexEntrySize":     fmt.Sprint(indexEntrySize),
+		"dataKeysFormat":     fmt.Sprint(dataKeysFormat),
+		"keyringFormat":      fmt.Sprint(keyringFormat),
 	}
 	rows := regexp.MustCompile(`(?m)^\| (\w+) \| (\S+) \|$`).FindAllSubmatch(doc, -1)
 	seen := map[string]bool{}

@@ -279,6 +279,8 @@ type Reader struct {
 	path string
 	f    vfs.File
 	buf  []byte
+	// plain and aad hold the opened payload of an encrypted record.
+	plain, aad []byte
 }
 
 // NewReader returns a reader of the stream's fragments. Close it.
@@ -330,6 +332,18 @@ func (r *Reader) Read(info FragmentInfo) (StoredFragment, error) {
 	}
 	if rec.Number != info.Number {
 		return StoredFragment{}, &CorruptionError{Path: r.path, Offset: info.offset, Err: fmt.Errorf("record holds fragment %d, index says %d", rec.Number, info.Number)}
+	}
+	if rec.KeyID != 0 {
+		g, ok := r.st.keys.get(rec.KeyID)
+		if !ok {
+			return StoredFragment{}, &CorruptionError{Path: r.path, Offset: info.offset, Err: fmt.Errorf("data key %d of fragment %d is not in %s", rec.KeyID, info.Number, r.st.keys.path)}
+		}
+		r.aad = recordAAD(r.aad[:0], &rec)
+		plain, err := g.Open(r.plain[:0], rec.Nonce[:], rec.Payload, r.aad)
+		if err != nil {
+			return StoredFragment{}, &CorruptionError{Path: r.path, Offset: info.offset, Err: errDecrypt}
+		}
+		r.plain, rec.Payload = plain, plain
 	}
 	return StoredFragment{
 		FragmentInfo:  info,

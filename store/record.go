@@ -42,14 +42,26 @@ func (r *fragmentRecord) encodedSize() int {
 	return recordHeaderSize + fragmentFixedSize + len(r.ProducerID) + len(r.Payload)
 }
 
-// appendFragmentRecord appends r's encoding to dst.
+// appendFragmentRecord appends r's encoding to dst. When r is encrypted its
+// Payload is already the sealed payload (see sealRecord).
 func appendFragmentRecord(dst []byte, r *fragmentRecord) []byte {
 	start := len(dst)
-	bodyLen := fragmentFixedSize + len(r.ProducerID) + len(r.Payload)
+	h := recordPrefix(r, fragmentFixedSize+len(r.ProducerID)+len(r.Payload))
+	dst = append(dst, h[:]...)
+	dst = append(dst, r.ProducerID...)
+	dst = append(dst, r.Payload...)
+	crc := crc32.Checksum(dst[start+8:], castagnoli)
+	binary.LittleEndian.PutUint32(dst[start+4:], crc)
+	return dst
+}
+
+// recordPrefix returns the record header and the fixed part of the fragment
+// body, with a zero CRC.
+func recordPrefix(r *fragmentRecord, bodyLen int) [recordHeaderSize + fragmentFixedSize]byte {
 	var h [recordHeaderSize + fragmentFixedSize]byte
 	le := binary.LittleEndian
 	le.PutUint32(h[0:], uint32(bodyLen))
-	// h[4:8] is the CRC, filled in below.
+	// h[4:8] is the CRC, filled in by the caller.
 	h[8] = recordTypeFragment
 	h[9] = recordVersion
 	le.PutUint16(h[10:], 0)
@@ -65,12 +77,7 @@ func appendFragmentRecord(dst []byte, r *fragmentRecord) []byte {
 	le.PutUint32(b[40:], r.ClusterOffset)
 	le.PutUint16(b[44:], uint16(len(r.ProducerID)))
 	le.PutUint16(b[46:], 0)
-	dst = append(dst, h[:]...)
-	dst = append(dst, r.ProducerID...)
-	dst = append(dst, r.Payload...)
-	crc := crc32.Checksum(dst[start+8:], castagnoli)
-	le.PutUint32(dst[start+4:], crc)
-	return dst
+	return h
 }
 
 // Reasons a record is rejected. They are wrapped in a *CorruptionError.

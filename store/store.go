@@ -29,6 +29,13 @@ type Options struct {
 	RetentionInterval   time.Duration // how often retention runs; default 1 min; < 0 disables the timer
 	DedupeHorizon       time.Duration // forget producers silent for longer; default 30 days
 	MaxStreams          int           // default DefaultStreamsLimit
+
+	// Keyring holds the master keys that wrap the streams' data keys; default:
+	// the keyring file keyring.json in Dir, created at first start.
+	Keyring *Keyring
+	// KeyRotation is how long a stream's data key seals new records before a
+	// new one replaces it; default 45 minutes.
+	KeyRotation time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -67,6 +74,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultStreamsLimit
+	}
+	if o.KeyRotation <= 0 {
+		o.KeyRotation = 45 * time.Minute
 	}
 }
 
@@ -108,6 +118,13 @@ func Open(opts Options) (*Store, error) {
 	}
 	if err := s.fs.MkdirAll(filepath.Join(s.dir, "streams"), 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", s.dir, err)
+	}
+	if s.opts.Keyring == nil {
+		k, err := LoadKeyring(s.fs, filepath.Join(s.dir, "keyring.json"))
+		if err != nil {
+			return nil, err
+		}
+		s.opts.Keyring = k
 	}
 	entries, err := loadCatalog(s.fs, s.catalogPath())
 	if err != nil {

@@ -43,6 +43,10 @@ type stream struct {
 	dedupe  *dedupeState   // keys of durable fragments
 	pending []dedupeKey    // keys appended since the last sync
 	recent  *recentKeys    // key → fragment number of recent fragments, to answer duplicates
+	sealBuf []byte         // the sealed payload of the record being appended
+	aadBuf  []byte
+
+	keys *dataKeys // safe for concurrent use
 
 	mu       sync.RWMutex
 	info     StreamInfo
@@ -91,6 +95,11 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 	if err := s.fs.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("store: create stream dir %s: %w", dir, err)
 	}
+	keys, err := openDataKeys(s.fs, dir, s.opts.Keyring, info.KMSKeyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.keys = keys
 	ents, err := s.fs.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: list %s: %w", dir, err)
@@ -170,6 +179,9 @@ func (st *stream) loadSegment(seg *segment, isLast bool) (*RepairReport, error) 
 		e := FragmentInfo{
 			Number: r.Rec.Number, ServerTime: r.Rec.ServerTime, ProducerTime: r.Rec.ProducerTime,
 			Duration: r.Rec.Duration, Size: r.PayloadLen, offset: r.Offset, recordLen: uint32(r.Length),
+		}
+		if r.Rec.KeyID != 0 { // the size of a fragment is its plaintext's
+			e.Size -= gcmOverhead
 		}
 		entries = append(entries, e)
 		if r.Rec.ProducerID != "" {

@@ -23,6 +23,15 @@ func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
 	if len(in.KMSKeyID) > MaxKMSKeyIDLen {
 		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "KmsKeyId is longer than %d characters", MaxKMSKeyIDLen)
 	}
+	// The master key is fixed at creation: an empty KmsKeyId takes the
+	// keyring's default, which DescribeStream then shows.
+	if in.KMSKeyID == "" {
+		in.KMSKeyID = s.opts.Keyring.Default
+	}
+	if !s.opts.Keyring.Has(in.KMSKeyID) {
+		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "KmsKeyId %q is not a master key of this server's keyring (it has %s)",
+			truncate(in.KMSKeyID, 128), strings.Join(s.opts.Keyring.IDs(), ", "))
+	}
 	if in.RetentionHours < 0 || in.RetentionHours > MaxRetentionHours {
 		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "DataRetentionInHours must be 0 to %d", MaxRetentionHours)
 	}

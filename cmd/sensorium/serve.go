@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/store"
 )
 
 func newServeCmd() *cobra.Command {
@@ -52,6 +53,8 @@ it stops accepting, applies what it has received, fsyncs and exits 0.`,
 	f.StringVar(&cfg.BusStorage, "bus-storage", "file", "JetStream storage of the ingest bus: file or memory")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "region in stream ARNs")
 	f.StringVar(&cfg.Account, "account", "000000000000", "account in stream ARNs")
+	f.StringVar(&cfg.Keyring, "keyring", "", "master keyring file (default <data>/keyring.json, created at first start; $"+store.KeyringEnv+" overrides it)")
+	f.DurationVar(&cfg.KeyRotation, "key-rotation", 45*time.Minute, "how long a stream's data key seals new fragments before it is replaced")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

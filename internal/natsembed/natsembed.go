@@ -32,6 +32,10 @@ type Options struct {
 	// own fsync is the durability point, so this is off by default; the
 	// benchmark turns it on for the like-for-like peer.
 	SyncAlways bool
+	// JetStreamKey, when set, makes JetStream encrypt its files at rest
+	// (AES-GCM, keys derived from this value by nats-server), so the bus
+	// holds fragments on disk only as ciphertext until the store has them.
+	JetStreamKey string
 	// DontListen serves in-process connections only (no TCP port).
 	DontListen bool
 	Logger     *slog.Logger
@@ -70,6 +74,9 @@ func Start(o Options) (*Server, error) {
 		NoSigs:             true, // the Sensorium process owns signal handling
 		JetStreamMaxMemory: -1,
 		JetStreamMaxStore:  -1,
+	}
+	if o.JetStreamKey != "" {
+		sopts.JetStreamKey, sopts.JetStreamCipher = o.JetStreamKey, server.AES
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {

@@ -259,7 +259,11 @@ func checkServedByGetMedia(t *testing.T, url, stream string) {
 
 func checkStoredExactlyOnce(t *testing.T, dir, stream string, log *persistedLog) {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: dir, RetentionInterval: -1, Logger: testLogger(t)})
+	ring, err := store.LoadKeyring(nil, filepath.Join(filepath.Dir(dir), "keyring.json")) // the server's default place
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: dir, RetentionInterval: -1, Logger: testLogger(t), Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}

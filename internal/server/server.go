@@ -48,6 +48,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// StoreOptions, when set, adjusts the store's options (tests shorten timers).
 	StoreOptions func(*store.Options)
+	// Keyring is the master keyring file; default <DataDir>/keyring.json,
+	// created at first start. store.KeyringEnv in the environment overrides it.
+	Keyring string
+	// KeyRotation is the data-key lifetime; default 45 minutes.
+	KeyRotation time.Duration
 }
 
 // Server is a running Sensorium process.
@@ -58,6 +63,7 @@ type Server struct {
 	ns      *natsembed.Server // nil with an external NATS
 	nc      *nats.Conn
 	st      *store.Store
+	ring    *store.Keyring
 	in      *ingest.Ingester
 	q       *query.Service
 	http    *http.Server
@@ -118,7 +124,13 @@ func (s *Server) startStorage() error {
 		return fmt.Errorf("server: data dir %s is in use by another sensorium process", s.cfg.DataDir)
 	}
 	s.lock = lock
-	so := store.Options{Dir: filepath.Join(s.cfg.DataDir, "store"), Logger: s.log, Region: s.cfg.Region, Account: s.cfg.Account}
+	ring, err := s.loadKeyring()
+	if err != nil {
+		return err
+	}
+	s.ring = ring
+	so := store.Options{Dir: filepath.Join(s.cfg.DataDir, "store"), Logger: s.log, Region: s.cfg.Region, Account: s.cfg.Account,
+		Keyring: ring, KeyRotation: s.cfg.KeyRotation}
 	if s.cfg.StoreOptions != nil {
 		s.cfg.StoreOptions(&so)
 	}
@@ -155,9 +167,13 @@ func (s *Server) startBus(ctx context.Context) error {
 		if port == 0 {
 			port = -1 // nats-server's "pick a free port"
 		}
+		jsKey, err := s.ring.JetStreamKey()
+		if err != nil {
+			return err
+		}
 		s.ns, err = natsembed.Start(natsembed.Options{
 			StoreDir: filepath.Join(s.cfg.DataDir, "nats"), Host: host, Port: port,
-			SyncAlways: s.cfg.BusSyncAlways, Logger: s.log,
+			SyncAlways: s.cfg.BusSyncAlways, Logger: s.log, JetStreamKey: jsKey,
 		})
 		if err != nil {
 			return err
@@ -299,4 +315,29 @@ func (s *Server) closeAll() error {
 		s.lock.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// loadKeyring loads the master keys: from the environment when
+// store.KeyringEnv is set, else from the keyring file (created when absent).
+// It logs where they came from and which is the default, never the keys.
+func (s *Server) loadKeyring() (*store.Keyring, error) {
+	var ring *store.Keyring
+	var err error
+	if v := os.Getenv(store.KeyringEnv); v != "" {
+		ring, err = store.KeyringFromEnv(v)
+	} else {
+		path := s.cfg.Keyring
+		if path == "" {
+			path = filepath.Join(s.cfg.DataDir, "keyring.json")
+		}
+		ring, err = store.LoadKeyring(nil, path)
+		if err == nil && s.cfg.Keyring == "" {
+			s.log.Warn("sensorium: the master keyring is in the data folder; in production keep it elsewhere (--keyring or $"+store.KeyringEnv+") so that the data folder alone cannot be read", "keyring", path)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("sensorium: encryption at rest", "keyring", ring.Source, "default_master_key", ring.Default, "master_keys", len(ring.IDs()))
+	return ring, nil
 }

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// Samples of a known pattern, sent uncompressed through the bus into the
+// store, appear in no file of the data folder once the server has them: not
+// in segments or indexes (sealed by the store), not in JetStream's files
+// (encrypted by nats-server with a key derived from the master key). And
+// they read back after a restart.
+func TestNoPlaintextInDataFolder(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	ctx := context.Background()
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "secret", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	desc := &signals.Scalar{SampleRate: 1000, SampleType: signals.Int32, Channels: []signals.Channel{{Name: "v"}}}
+	track, _ := sdk.ScalarTrack(1, "v", desc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "secret", Tracks: []sdk.Track{track}, MinFragmentDuration: time.Second, MaxFragmentDuration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, desc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Minute).UnixNano(), Codec: codecs.Plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "SENSITIVE-PLANT!" as four little-endian int32 values, over and over.
+	pattern := []byte("SENSITIVE-PLANT!")
+	words := make([]int32, 4)
+	for i := range words {
+		words[i] = int32(binary.LittleEndian.Uint32(pattern[4*i:]))
+	}
+	values := make([]int32, 0, 4000)
+	for len(values) < cap(values) {
+		values = append(values, words...)
+	}
+	if err := w.WriteInt32(ctx, values); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, pattern[:8]) {
+			t.Errorf("%s holds plaintext sample bytes", path)
+		}
+		found++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found < 3 {
+		t.Fatalf("only %d files in the data folder: the test looked at nothing", found)
+	}
+	// The bus deletes what the store acknowledged, so the walk above cannot
+	// prove JetStream encrypts what it holds meanwhile; its key files can
+	// (nats-server writes one per encrypted stream and message block).
+	if keys, _ := filepath.Glob(filepath.Join(dir, "nats", "jetstream", "*", "streams", "*", "meta.key")); len(keys) == 0 {
+		t.Error("JetStream's stream folder has no meta.key: the bus is not encrypted at rest")
+	}
+
+	// Restarted on the same folder and keyring, the samples read back.
+	srv = startServer(t, dir)
+	client = sdk.NewClient(srv.HTTPURL(), nil)
+	body, err := client.GetMedia(ctx, sdk.ByName("secret"), sdk.StartEarliest(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	mr := sdk.NewMediaReader(body)
+	var s signals.Samples
+	got := 0
+	for {
+		f, err := mr.Next()
+		if err != nil {
+			break
+		}
+		if err := codecs.DecodeScalarFrame(f.Data, desc, &s); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range s.I32 {
+			if v != values[got+i] {
+				t.Fatalf("sample %d = %#x, want %#x", got+i, v, values[got+i])
+			}
+		}
+		got += len(s.I32)
+	}
+	if got != len(values) {
+		t.Fatalf("read back %d samples, sent %d", got, len(values))
+	}
+}
