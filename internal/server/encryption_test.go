@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
@@ -25,15 +23,7 @@ func TestNoPlaintextInDataFolder(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir)
 	ctx := context.Background()
-	client := sdk.NewClient(srv.HTTPURL(), nil)
-	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "secret", DataRetentionInHours: 1}); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	client, nc := newStream(t, srv, "secret", 1)
 	desc := &signals.Scalar{SampleRate: 1000, SampleType: signals.Int32, Channels: []signals.Channel{{Name: "v"}}}
 	track, _ := sdk.ScalarTrack(1, "v", desc)
 	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "secret", Tracks: []sdk.Track{track}, MinFragmentDuration: time.Second, MaxFragmentDuration: time.Second})

@@ -18,8 +18,25 @@ import (
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
+
+// newStream creates a stream on srv and returns an API client and a NATS
+// connection for producing into it (closed when the test ends).
+func newStream(t *testing.T, srv *Server, name string, retentionHours int) (*sdk.Client, *nats.Conn) {
+	t.Helper()
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	if _, err := client.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: retentionHours}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return client, nc
+}
 
 type testWriter struct{ t *testing.T }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/nats-io/nats.go"
 
 	imusim "github.com/sensorium-io/sensorium/examples/imu/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -20,15 +19,7 @@ import (
 func TestIMUEndToEnd(t *testing.T) {
 	srv := startServer(t, "")
 	ctx := context.Background()
-	client := sdk.NewClient(srv.HTTPURL(), nil)
-	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "imu-1", DataRetentionInHours: 1}); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(srv.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	client, nc := newStream(t, srv, "imu-1", 1)
 	desc := &signals.IMU{SampleRate: 1000, SampleType: signals.Int16, Sensors: []signals.IMUSensor{
 		{Type: signals.Accelerometer, Unit: "m/s²", Scale: imusim.AccelScale},
 		{Type: signals.Gyroscope, Unit: "rad/s", Scale: imusim.GyroScale},
