@@ -171,3 +171,19 @@ func TestFormatDocNumeric(t *testing.T) {
 		t.Errorf("FORMAT.md does not give the block length %d", residualBlock)
 	}
 }
+
+// The columnar frame's header and format IDs are the code's.
+func TestFormatDocColumnar(t *testing.T) {
+	_, sec, ok := strings.Cut(readFormat(t), "## Columnar frame")
+	if !ok {
+		t.Fatal("no columnar section")
+	}
+	if !strings.Contains(sec, "a 16-byte header") || ColumnarHeaderSize != 16 {
+		t.Error("the header size differs")
+	}
+	for _, want := range []string{fmt.Sprintf("LIDAR sweeps (format %d)", FormatPointCloud), fmt.Sprintf("(format %d)", FormatDetections), fmt.Sprintf("(format %d)", FormatArray)} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("FORMAT.md lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package codecs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// A columnar frame holds a set of elements — the detections of a RADAR scan,
+// the points of a LIDAR sweep, the cells of a 2-D array — as one column per
+// field (FORMAT.md, "Columnar frame"). Each column is coded alone with the
+// numeric codec's per-channel coding, behind a length so that a query that
+// projects fields skips the others without decoding them.
+
+// ColumnarHeaderSize is the fixed header of a columnar frame.
+const ColumnarHeaderSize = 16
+
+// ColumnarFrameVersion is the version byte of the layout below.
+const ColumnarFrameVersion = 1
+
+// Format IDs of columnar frames: byte 0, in the codec ID namespace.
+const (
+	FormatDetections ID = 24 // RADAR detections (signals.Detections)
+	FormatArray      ID = 25 // a 2-D array (signals.Array)
+	FormatPointCloud ID = 16 // a LIDAR sweep (signals.PointCloud)
+)
+
+// Column is one field's values; exactly the slice of its type is used.
+type Column struct {
+	Type signals.SampleType
+	I16  []int16
+	I32  []int32
+	F32  []float32
+	F64  []float64
+}
+
+// Len is the number of values.
+func (c *Column) Len() int { return len(c.I16) + len(c.I32) + len(c.F32) + len(c.F64) }
+
+// Reset makes c hold n values of type t, reusing its capacity.
+func (c *Column) Reset(t signals.SampleType, n int) {
+	c.Type = t
+	c.I16, c.I32, c.F32, c.F64 = c.I16[:0], c.I32[:0], c.F32[:0], c.F64[:0]
+	switch t {
+	case signals.Int16:
+		c.I16 = resizeSlice(c.I16, n)
+	case signals.Int32:
+		c.I32 = resizeSlice(c.I32, n)
+	case signals.Float32:
+		c.F32 = resizeSlice(c.F32, n)
+	case signals.Float64:
+		c.F64 = resizeSlice(c.F64, n)
+	}
+}
+
+// samples views c as a one-channel block (no copy).
+func (c *Column) samples() signals.Samples {
+	return signals.Samples{N: c.Len(), Channels: 1, Type: c.Type, I16: c.I16, I32: c.I32, F32: c.F32, F64: c.F64}
+}
+
+// ColumnarHeader is the decoded header of a columnar frame.
+type ColumnarHeader struct {
+	Format ID
+	Count  int   // elements
+	Time   int64 // ns since the Unix epoch (a scan's or a sweep's start)
+}
+
+// AppendColumnarFrame appends a frame of the given format holding cols (all
+// of count values) to dst.
+func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column) ([]byte, error) {
+	if uint64(count) > math.MaxUint32 {
+		return dst, fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
+	}
+	total := 0
+	for i := range cols {
+		if n := cols[i].Len(); n != count || !cols[i].Type.Valid() {
+			return dst, fmt.Errorf("codecs: columnar frame: column %d holds %d %s values, want %d", i, n, cols[i].Type, count)
+		}
+		total += count * cols[i].Type.Size()
+	}
+	if total > MaxScalarFrameBytes {
+		return dst, fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
+	}
+	out := append(dst, byte(format), ColumnarFrameVersion, 0, 0)
+	out = binary.LittleEndian.AppendUint32(out, uint32(count))
+	out = binary.LittleEndian.AppendUint64(out, uint64(t))
+	for i := range cols {
+		s := cols[i].samples()
+		at := len(out)
+		out = append(out, 0, 0, 0, 0) // the column's length, below
+		var err error
+		if out, err = (numeric{}).AppendEncoded(out, &s); err != nil {
+			return dst, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
+		}
+		binary.LittleEndian.PutUint32(out[at:], uint32(len(out)-at-4))
+	}
+	return out, nil
+}
+
+// ParseColumnarHeader reads a columnar frame's header.
+func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
+	if len(src) < ColumnarHeaderSize {
+		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: %d bytes, the header needs %d", ErrCorrupt, len(src), ColumnarHeaderSize)
+	}
+	if src[1] != ColumnarFrameVersion || src[2] != 0 || src[3] != 0 {
+		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: version %d, flags %#x", ErrCorrupt, src[1], binary.LittleEndian.Uint16(src[2:]))
+	}
+	n := uint64(binary.LittleEndian.Uint32(src[4:]))
+	if n > math.MaxInt {
+		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: count %d", ErrCorrupt, n)
+	}
+	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: int64(binary.LittleEndian.Uint64(src[8:]))}, nil
+}
+
+// DecodeColumnarFrame decodes a frame of the given format whose columns have
+// the given types. want, when not nil, says which columns to decode (the
+// others are skipped, and their Column left empty); cols is resized to
+// len(types) and reused. Errors wrap ErrCorrupt.
+func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want []bool, cols []Column) (ColumnarHeader, []Column, error) {
+	h, err := ParseColumnarHeader(src)
+	if err != nil {
+		return h, cols, err
+	}
+	if h.Format != format {
+		return h, cols, fmt.Errorf("codecs: columnar frame: %w: format %d, want %d", ErrCorrupt, h.Format, format)
+	}
+	total := uint64(0)
+	for _, t := range types {
+		total += uint64(h.Count) * uint64(t.Size())
+	}
+	if total > MaxScalarFrameBytes {
+		return h, cols, fmt.Errorf("codecs: columnar frame: %w: %d elements of %d columns exceed %d bytes", ErrCorrupt, h.Count, len(types), MaxScalarFrameBytes)
+	}
+	cols = resizeSlice(cols, len(types))
+	body := src[ColumnarHeaderSize:]
+	desc := signals.Scalar{SampleRate: 1, Channels: []signals.Channel{{Name: "c"}}}
+	for i, t := range types {
+		if len(body) < 4 {
+			return h, cols, fmt.Errorf("codecs: columnar frame: %w: column %d truncated", ErrCorrupt, i)
+		}
+		n := binary.LittleEndian.Uint32(body)
+		if uint64(n) > uint64(len(body)-4) {
+			return h, cols, fmt.Errorf("codecs: columnar frame: %w: column %d of %d bytes, %d left", ErrCorrupt, i, n, len(body)-4)
+		}
+		col := body[4 : 4+n]
+		body = body[4+n:]
+		if want != nil && !want[i] {
+			cols[i].Reset(t, 0)
+			continue
+		}
+		desc.SampleType = t
+		s := cols[i].samples()
+		if err := (numeric{}).Decode(col, &desc, h.Count, &s); err != nil {
+			return h, cols, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
+		}
+		cols[i] = Column{Type: t, I16: s.I16, I32: s.I32, F32: s.F32, F64: s.F64}
+	}
+	if len(body) != 0 {
+		return h, cols, fmt.Errorf("codecs: columnar frame: %w: %d bytes after the last column", ErrCorrupt, len(body))
+	}
+	return h, cols, nil
+}
+
+// ColumnSizes returns the encoded size of each column of a columnar frame,
+// in stored order (for benchmarks and diagnostics).
+func ColumnSizes(src []byte) ([]int, error) {
+	if _, err := ParseColumnarHeader(src); err != nil {
+		return nil, err
+	}
+	var sizes []int
+	for body := src[ColumnarHeaderSize:]; len(body) > 0; {
+		if len(body) < 4 || uint64(binary.LittleEndian.Uint32(body)) > uint64(len(body)-4) {
+			return nil, fmt.Errorf("codecs: columnar frame: %w: column %d truncated", ErrCorrupt, len(sizes))
+		}
+		n := int(binary.LittleEndian.Uint32(body))
+		sizes = append(sizes, 4+n)
+		body = body[4+n:]
+	}
+	return sizes, nil
+}

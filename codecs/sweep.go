@@ -1,0 +1,200 @@
+package codecs
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// LIDAR sweeps (format_lidar.md). A sweep is stored ring by ring, each ring
+// in firing order, so that every point is predicted from the previous point
+// of its own beam — the neighbour on the same surface — by the numeric
+// codec's order-1/2 prediction on the quantised coordinates. The producer's
+// point order is kept as a permutation column, which costs next to nothing
+// for a driver's regular firing order.
+
+// Point is one LIDAR return.
+type Point struct {
+	X, Y, Z    float32 // metres
+	Intensity  int16
+	Ring       int16
+	TimeOffset int32 // ns after the sweep's start
+}
+
+// Sweep is one frame of a LIDAR track.
+type Sweep struct {
+	Time   int64 // ns since the Unix epoch: the sweep's start
+	Points []Point
+	Extra  []Column // one per extra field of the description, len(Points) values each
+}
+
+// The stored columns of a sweep, in order, then the extra fields.
+const (
+	sweepPerm = iota // int32: the producer's index of each stored point
+	sweepX
+	sweepY
+	sweepZ
+	sweepIntensity
+	sweepRing
+	sweepTime
+	sweepFixed
+)
+
+func sweepStoredTypes(d *signals.PointCloud) []signals.SampleType {
+	t := []signals.SampleType{signals.Int32, signals.Int32, signals.Int32, signals.Int32, signals.Int16, signals.Int16, signals.Int32}
+	for _, f := range d.Extra {
+		t = append(t, f.Type)
+	}
+	return t
+}
+
+// Quantize returns x in units of res, or false when it does not fit an int32
+// (or is not finite).
+func Quantize(x float32, res float64) (int32, bool) {
+	k := math.Round(float64(x) / res)
+	if !(k >= math.MinInt32 && k <= math.MaxInt32) {
+		return 0, false
+	}
+	return int32(k), true
+}
+
+// AppendSweepFrame appends the frame of sweep s.
+func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, error) {
+	n := len(s.Points)
+	if len(s.Extra) != len(d.Extra) {
+		return dst, fmt.Errorf("codecs: sweep: %d extra columns, the description has %d", len(s.Extra), len(d.Extra))
+	}
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	// Ring by ring, each in firing order; stable, so equal keys keep the
+	// producer's order.
+	slices.SortStableFunc(order, func(a, b int32) int {
+		pa, pb := &s.Points[a], &s.Points[b]
+		if pa.Ring != pb.Ring {
+			return int(pa.Ring) - int(pb.Ring)
+		}
+		return cmpInt32(pa.TimeOffset, pb.TimeOffset)
+	})
+	cols := make([]Column, sweepFixed, sweepFixed+len(s.Extra))
+	for i, t := range sweepStoredTypes(d)[:sweepFixed] {
+		cols[i].Reset(t, n)
+	}
+	for j, i := range order {
+		p := &s.Points[i]
+		x, okx := Quantize(p.X, d.Resolution)
+		y, oky := Quantize(p.Y, d.Resolution)
+		z, okz := Quantize(p.Z, d.Resolution)
+		if !okx || !oky || !okz {
+			return dst, fmt.Errorf("codecs: sweep: point %d (%g, %g, %g) is not finite or beyond ±%g m at %g m resolution; drop points without a return",
+				i, p.X, p.Y, p.Z, math.MaxInt32*d.Resolution, d.Resolution)
+		}
+		cols[sweepPerm].I32[j] = i
+		cols[sweepX].I32[j], cols[sweepY].I32[j], cols[sweepZ].I32[j] = x, y, z
+		cols[sweepIntensity].I16[j], cols[sweepRing].I16[j], cols[sweepTime].I32[j] = p.Intensity, p.Ring, p.TimeOffset
+	}
+	for e, c := range s.Extra {
+		if c.Type != d.Extra[e].Type || c.Len() != n {
+			return dst, fmt.Errorf("codecs: sweep: extra field %q holds %d %s values, want %d %s", d.Extra[e].Name, c.Len(), c.Type, n, d.Extra[e].Type)
+		}
+		var p Column
+		p.Reset(c.Type, n)
+		for j, i := range order {
+			permute(&p, &c, j, int(i))
+		}
+		cols = append(cols, p)
+	}
+	return AppendColumnarFrame(dst, FormatPointCloud, s.Time, n, cols)
+}
+
+func cmpInt32(a, b int32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// permute sets dst[j] = src[i].
+func permute(dst, src *Column, j, i int) {
+	switch src.Type {
+	case signals.Int16:
+		dst.I16[j] = src.I16[i]
+	case signals.Int32:
+		dst.I32[j] = src.I32[i]
+	case signals.Float32:
+		dst.F32[j] = src.F32[i]
+	case signals.Float64:
+		dst.F64[j] = src.F64[i]
+	}
+}
+
+// DecodeSweepFrame decodes a sweep into s (its slices reused), in the
+// producer's point order, with coordinates at the description's resolution.
+func DecodeSweepFrame(src []byte, d *signals.PointCloud, s *Sweep) error {
+	h, cols, err := DecodeColumnarFrame(src, FormatPointCloud, sweepStoredTypes(d), nil, nil)
+	if err != nil {
+		return err
+	}
+	inv, err := inversePermutation(cols[sweepPerm].I32, nil)
+	if err != nil {
+		return err
+	}
+	s.Time = h.Time
+	s.Points = resizeSlice(s.Points, h.Count)
+	res := d.Resolution
+	for i := range s.Points {
+		j := inv[i]
+		s.Points[i] = Point{
+			X: float32(float64(cols[sweepX].I32[j]) * res), Y: float32(float64(cols[sweepY].I32[j]) * res), Z: float32(float64(cols[sweepZ].I32[j]) * res),
+			Intensity: cols[sweepIntensity].I16[j], Ring: cols[sweepRing].I16[j], TimeOffset: cols[sweepTime].I32[j],
+		}
+	}
+	s.Extra = s.Extra[:0]
+	for e := range d.Extra {
+		c := &cols[sweepFixed+e]
+		var out Column
+		out.Reset(c.Type, h.Count)
+		for i := 0; i < h.Count; i++ {
+			permute(&out, c, i, int(inv[i]))
+		}
+		s.Extra = append(s.Extra, out)
+	}
+	return nil
+}
+
+// inversePermutation returns inv with inv[perm[j]] = j, checking that perm is
+// a permutation of 0..len-1.
+func inversePermutation(perm []int32, inv []int32) ([]int32, error) {
+	inv = resizeSlice(inv, len(perm))
+	for i := range inv {
+		inv[i] = -1
+	}
+	for j, p := range perm {
+		if p < 0 || int(p) >= len(perm) || inv[p] >= 0 {
+			return inv, fmt.Errorf("codecs: sweep: %w: the point order is not a permutation (entry %d is %d)", ErrCorrupt, j, p)
+		}
+		inv[p] = int32(j)
+	}
+	return inv, nil
+}
+
+func init() {
+	RegisterArrowDecoder(signals.KindPointCloud, func(desc signals.Description, opts ArrowOptions) (ArrowDecoder, error) {
+		d, ok := desc.(*signals.PointCloud)
+		if !ok {
+			return nil, fmt.Errorf("codecs: pointcloud decoder for a %T", desc)
+		}
+		stored := sweepStoredTypes(d)
+		fs := d.Fields()
+		k := columnarKind{format: FormatPointCloud, fields: fs, stored: stored[1:], timeField: sweepTime - 1,
+			scale: make([]float64, len(fs)), perm: true}
+		k.scale[sweepX-1], k.scale[sweepY-1], k.scale[sweepZ-1] = d.Resolution, d.Resolution, d.Resolution
+		return newColumnarArrow(k, opts)
+	})
+}

@@ -1,0 +1,125 @@
+package signals
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func testKindDescriptions() []Description {
+	return []Description{
+		&Detections{},
+		&Detections{Extra: []Field{{Name: "track_id", Type: Int32}, {Name: "prob", Type: Float32, Unit: "1"}}},
+		&Array{ElemType: Float32, Rows: 256, Cols: 64, Unit: "dB",
+			RowAxis: Axis{Name: "range", Unit: "m", Start: 0, Step: 0.39}, ColAxis: Axis{Name: "doppler", Unit: "m/s", Start: -16, Step: 0.5}},
+		&Array{ElemType: Int16, Rows: 480, Cols: 640},
+		&PointCloud{Rings: 32, Resolution: 0.001},
+		&PointCloud{Rings: 128, Resolution: 0.0005, Extra: []Field{{Name: "reflectivity", Type: Int16}, {Name: "ambient", Type: Int32}}},
+	}
+}
+
+// Every description survives AppendBinary → ParseDescription, and every
+// truncation or trailing byte is an error wrapping ErrInvalid.
+func TestKindDescriptionsRoundTrip(t *testing.T) {
+	for _, d := range testKindDescriptions() {
+		b, err := d.AppendBinary(nil)
+		if err != nil {
+			t.Fatalf("%T: %v", d, err)
+		}
+		got, err := ParseDescription(d.CodecID(), b)
+		if err != nil {
+			t.Fatalf("%T: %v", d, err)
+		}
+		if !reflect.DeepEqual(normalize(got), normalize(d)) {
+			t.Errorf("%T: got %+v, want %+v", d, got, d)
+		}
+		for cut := range b {
+			if _, err := ParseDescription(d.CodecID(), b[:cut]); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("%T cut to %d: %v", d, cut, err)
+			}
+		}
+		if _, err := ParseDescription(d.CodecID(), append(b, 0)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%T with a trailing byte: %v", d, err)
+		}
+	}
+}
+
+// normalize makes nil and empty field lists compare equal.
+func normalize(d Description) Description {
+	switch x := d.(type) {
+	case *Detections:
+		if len(x.Extra) == 0 {
+			return &Detections{}
+		}
+	case *PointCloud:
+		if len(x.Extra) == 0 {
+			c := *x
+			c.Extra = nil
+			return &c
+		}
+	}
+	return d
+}
+
+func TestKindDescriptionsInvalid(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		d    Description
+	}{
+		{"extra field named like a standard one", &Detections{Extra: []Field{{Name: "range", Type: Float32}}}},
+		{"reserved field name", &Detections{Extra: []Field{{Name: "index", Type: Int32}}}},
+		{"field without a type", &Detections{Extra: []Field{{Name: "x"}}}},
+		{"empty array", &Array{ElemType: Float32, Rows: 0, Cols: 4}},
+		{"huge array", &Array{ElemType: Float32, Rows: 1 << 16, Cols: 1 << 16}},
+		{"array of nothing", &Array{Rows: 2, Cols: 2}},
+		{"no rings", &PointCloud{Resolution: 0.001}},
+		{"no resolution", &PointCloud{Rings: 16}},
+		{"long unit", &Array{ElemType: Int16, Rows: 1, Cols: 1, Unit: strings.Repeat("u", 300)}},
+	} {
+		if err := tt.d.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate = %v", tt.name, err)
+		}
+		if _, err := tt.d.AppendBinary(nil); err == nil {
+			t.Errorf("%s: AppendBinary accepted it", tt.name)
+		}
+	}
+}
+
+// format_kinds.md names the versions and fields the code has.
+func TestKindFormatDoc(t *testing.T) {
+	b, err := os.ReadFile("format_kinds.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, f := range append(append([]Field(nil), DetectionFields...), PointFields...) {
+		row := "| " + f.Name + " | " + f.Type.String() + " | " + f.Unit + " |"
+		if !strings.Contains(doc, row) {
+			t.Errorf("format_kinds.md lacks the row %q", row)
+		}
+	}
+	for _, id := range []string{CodecIDDetections, CodecIDArray, CodecIDPointCloud} {
+		if !strings.Contains(doc, id) {
+			t.Errorf("format_kinds.md does not name %s", id)
+		}
+	}
+}
+
+func FuzzParseKindDescriptions(f *testing.F) {
+	for _, d := range testKindDescriptions() {
+		b, _ := d.AppendBinary(nil)
+		f.Add(d.CodecID(), b)
+	}
+	f.Fuzz(func(t *testing.T, id string, b []byte) {
+		d, err := ParseDescription(id, b)
+		if err != nil {
+			return
+		}
+		again, err := d.AppendBinary(nil)
+		if err != nil || string(again) != string(b) {
+			t.Fatalf("%T re-encodes differently: %x vs %x (%v)", d, again, b, err)
+		}
+	})
+}
