@@ -86,15 +86,15 @@ func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Colum
 	out := append(dst, byte(format), ColumnarFrameVersion, 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(count))
 	out = binary.LittleEndian.AppendUint64(out, uint64(t))
+	var body []byte
 	for i := range cols {
 		s := cols[i].samples()
-		at := len(out)
-		out = append(out, 0, 0, 0, 0) // the column's length, below
 		var err error
-		if out, err = (numeric{}).AppendEncoded(out, &s); err != nil {
+		if body, err = (numeric{}).AppendEncoded(body[:0], &s); err != nil {
 			return dst, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
 		}
-		binary.LittleEndian.PutUint32(out[at:], uint32(len(out)-at-4))
+		out = binary.AppendUvarint(out, uint64(len(body)))
+		out = append(out, body...)
 	}
 	return out, nil
 }
@@ -137,15 +137,12 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 	body := src[ColumnarHeaderSize:]
 	desc := signals.Scalar{SampleRate: 1, Channels: []signals.Channel{{Name: "c"}}}
 	for i, t := range types {
-		if len(body) < 4 {
+		n, k := binary.Uvarint(body)
+		if k <= 0 || n > uint64(len(body)-k) {
 			return h, cols, fmt.Errorf("codecs: columnar frame: %w: column %d truncated", ErrCorrupt, i)
 		}
-		n := binary.LittleEndian.Uint32(body)
-		if uint64(n) > uint64(len(body)-4) {
-			return h, cols, fmt.Errorf("codecs: columnar frame: %w: column %d of %d bytes, %d left", ErrCorrupt, i, n, len(body)-4)
-		}
-		col := body[4 : 4+n]
-		body = body[4+n:]
+		col := body[k : k+int(n)]
+		body = body[k+int(n):]
 		if want != nil && !want[i] {
 			cols[i].Reset(t, 0)
 			continue
@@ -171,12 +168,12 @@ func ColumnSizes(src []byte) ([]int, error) {
 	}
 	var sizes []int
 	for body := src[ColumnarHeaderSize:]; len(body) > 0; {
-		if len(body) < 4 || uint64(binary.LittleEndian.Uint32(body)) > uint64(len(body)-4) {
+		n, k := binary.Uvarint(body)
+		if k <= 0 || n > uint64(len(body)-k) {
 			return nil, fmt.Errorf("codecs: columnar frame: %w: column %d truncated", ErrCorrupt, len(sizes))
 		}
-		n := int(binary.LittleEndian.Uint32(body))
-		sizes = append(sizes, 4+n)
-		body = body[4+n:]
+		sizes = append(sizes, k+int(n))
+		body = body[k+int(n):]
 	}
 	return sizes, nil
 }

@@ -114,13 +114,39 @@ func chooseFloatMapping(f []float64, f32 bool) floatMapping {
 	if s, ok := detectScale(f, f32); ok {
 		cands = append(cands, floatMapping{mode: modeScale, scale: s})
 	}
-	best, bestExc := floatMapping{mode: modeXor}, len(f)/maxExceptionShare+1
-	for _, m := range cands { // on a tie the decimal, tried first, wins
-		if e := m.exceptions(f, f32); e < bestExc {
-			best, bestExc = m, e
+	// Score each by what it will cost: the bits of its integers (a decimal
+	// 10^-8 and a scale 2^-8 may both be exact, with very different k) plus
+	// its exceptions, stored verbatim.
+	best, bestCost := floatMapping{mode: modeXor}, math.Inf(1)
+	size := 8.0
+	if f32 {
+		size = 4
+	}
+	for _, m := range cands {
+		exc, bitsK := m.cost(f, f32)
+		if exc > len(f)/maxExceptionShare {
+			continue
+		}
+		if c := bitsK + float64(exc)*(size+1)*8; c < bestCost {
+			best, bestCost = m, c
 		}
 	}
 	return best
+}
+
+// cost returns how many values of f m leaves as exceptions and the bit
+// lengths of the integers it maps the others to, summed.
+func (m floatMapping) cost(f []float64, f32 bool) (int, float64) {
+	exc, total := 0, 0.0
+	for _, v := range f {
+		k, ok := m.toInt(v, f32)
+		if !ok {
+			exc++
+			continue
+		}
+		total += float64(bitLen(zigzag(k)))
+	}
+	return exc, total
 }
 
 // probeValues returns up to n finite values spread evenly over f.

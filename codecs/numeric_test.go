@@ -69,7 +69,7 @@ func numericInputs() []struct {
 		add(name+"/two", t, 3, 2, -1, func(i, c int) float64 { return float64(i - c) })
 		add(name+"/constant", t, 2, 3000, intMode(modeDecimal), func(i, c int) float64 { return 42 })
 		add(name+"/zero", t, 1, 100, intMode(modeDecimal), func(i, c int) float64 { return 0 })
-		add(name+"/step", t, 2, 5000, intMode(modeDecimal), func(i, c int) float64 { return float64(100 * (i / 1000)) })
+		add(name+"/step", t, 2, 5000, intMode(-1), func(i, c int) float64 { return float64(100 * (i / 1000)) })
 		add(name+"/ramp", t, 1, 40000, intMode(modeDecimal), func(i, c int) float64 { return float64(i%30000 - 15000) })
 		add(name+"/white noise", t, 3, 2560, intMode(modeDecimal), func(i, c int) float64 { return math.Round(1000 * rng.NormFloat64()) })
 		if !isInt {

@@ -43,10 +43,19 @@ const (
 	huff4Min = 1024 // below this the 4-stream jump table costs more than it saves
 )
 
-// minResidualBytes is the fewest bytes a stream of n residuals can take: one
-// RLE block header per block plus the empty bit stream's length. A decoder
-// checks it before allocating n values.
-func minResidualBytes(n int) int { return 2*((n+residualBlock-1)/residualBlock) + 1 }
+// The two layouts of a residual stream, its first byte.
+const (
+	residualsTokens = 0 // bit-length tokens, then the bits below each leading 1
+	residualsFixed  = 1 // every value in the same width (1 to 64 bits)
+)
+
+// minResidualBytes is the fewest bytes a stream of n residuals can take: the
+// layout byte, then either an RLE block header per token block plus the
+// empty bit stream's length, or a width and n bits. A decoder checks it
+// before allocating n values.
+func minResidualBytes(n int) int {
+	return 1 + min(2*((n+residualBlock-1)/residualBlock)+1, 1+(n+7)/8)
+}
 
 // residualScratch holds the buffers of one encode or decode; pooled so that a
 // steady stream of frames does not allocate.
@@ -58,7 +67,10 @@ type residualScratch struct {
 
 var residualPool = sync.Pool{New: func() any { return new(residualScratch) }}
 
-// appendResiduals appends the residual stream of r to dst.
+// appendResiduals appends the residual stream of r to dst: tokens, or the
+// values in one fixed width when that is smaller — short streams (a RADAR
+// scan's thirty detections) and flat distributions, where a token per value
+// and a table cost more than they save.
 func appendResiduals(dst []byte, r []uint64) []byte {
 	sc := residualPool.Get().(*residualScratch)
 	defer residualPool.Put(sc)
@@ -66,19 +78,33 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	sc.tok = tok
 	var w bitWriter
 	w.buf = sc.bits[:0]
+	width := 0
 	for i, v := range r {
 		n := bits.Len64(v)
 		tok[i] = byte(n)
+		width = max(width, n)
 		if n > 1 {
 			w.write(v, uint(n-1)) // the leading 1 is implied by the token
 		}
 	}
 	sc.bits = w.flush()
-	for start := 0; start < len(tok); start += residualBlock {
-		dst = appendTokenBlock(dst, tok[start:min(start+residualBlock, len(tok))], &sc.huff)
+	start := len(dst)
+	dst = append(dst, residualsTokens)
+	for at := 0; at < len(tok); at += residualBlock {
+		dst = appendTokenBlock(dst, tok[at:min(at+residualBlock, len(tok))], &sc.huff)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(sc.bits)))
-	return append(dst, sc.bits...)
+	dst = append(dst, sc.bits...)
+	if fixed := 2 + (len(r)*width+7)/8; width > 0 && fixed < len(dst)-start {
+		dst = append(dst[:start], residualsFixed, byte(width))
+		var fw bitWriter
+		fw.buf = dst
+		for _, v := range r {
+			fw.writeWide(v, uint(width))
+		}
+		dst = fw.flush()
+	}
+	return dst
 }
 
 func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
@@ -121,6 +147,17 @@ func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
 // decodeResiduals reads a residual stream of exactly len(r) values from src
 // into r and returns what follows it. Errors wrap ErrCorrupt.
 func decodeResiduals(src []byte, r []uint64) ([]byte, error) {
+	if len(src) < 1 {
+		return nil, fmt.Errorf("%w: residual stream truncated", ErrCorrupt)
+	}
+	layout, src := src[0], src[1:]
+	switch layout {
+	case residualsFixed:
+		return decodeFixedResiduals(src, r)
+	case residualsTokens:
+	default:
+		return nil, fmt.Errorf("%w: residual layout %d", ErrCorrupt, layout)
+	}
 	sc := residualPool.Get().(*residualScratch)
 	defer residualPool.Put(sc)
 	tok := grow(sc.tok, len(r))
@@ -269,6 +306,30 @@ func readResidualBits(packed, tok []byte, r []uint64) {
 	}
 }
 
+// decodeFixedResiduals reads a width and len(r) values of that width.
+func decodeFixedResiduals(src []byte, r []uint64) ([]byte, error) {
+	if len(src) < 1 || src[0] < 1 || src[0] > 64 {
+		return nil, fmt.Errorf("%w: residual width", ErrCorrupt)
+	}
+	width := uint(src[0])
+	n := (uint64(len(r))*uint64(width) + 7) / 8
+	if n > uint64(len(src)-1) {
+		return nil, fmt.Errorf("%w: %d residuals of %d bits need %d bytes, %d left", ErrCorrupt, len(r), width, n, len(src)-1)
+	}
+	rd := bitReader{src: src[1 : 1+n]}
+	if width <= 56 {
+		for i := range r {
+			r[i] = rd.read56(width)
+		}
+	} else {
+		for i := range r {
+			lo := rd.read56(32)
+			r[i] = rd.read56(width-32)<<32 | lo
+		}
+	}
+	return src[1+n:], nil
+}
+
 // bitWriter packs values LSB first.
 type bitWriter struct {
 	buf   []byte
@@ -287,6 +348,16 @@ func (w *bitWriter) write(v uint64, n uint) {
 		return
 	}
 	w.nbits += n
+}
+
+// writeWide appends the low n bits of v, n up to 64.
+func (w *bitWriter) writeWide(v uint64, n uint) {
+	if n <= 63 {
+		w.write(v&(1<<n-1), n)
+		return
+	}
+	w.write(v&(1<<32-1), 32)
+	w.write(v>>32, 32)
 }
 
 func (w *bitWriter) flush() []byte {

@@ -14,16 +14,19 @@ import (
 )
 
 func newQueryCmd() *cobra.Command {
-	var out, start, end, basis, channels string
+	var out, start, end, basis, channels, layout string
 	var track uint64
 	cmd := &cobra.Command{
 		Use:   "query NAME",
 		Short: "Read a time range of a stream's samples as Apache Arrow",
 		Long: `Read the samples of a time range (start inclusive, end exclusive) as an
 Arrow IPC stream: a "time" column (timestamp[ns, UTC]) and one column per
-channel, exactly as they were produced.`,
+channel or field, exactly as they were produced. RADAR detections and LIDAR
+points come one row per element (with frame_time and index), or with
+--layout frames one row per scan or sweep with list columns.`,
 		Example: `  sensorium query pump-1 --start -1h -o last-hour.arrow
   sensorium query pump-1 --start 2026-11-24T12:00:00Z --end 2026-11-24T12:01:00Z --channels x,z -o minute.arrow
+  sensorium query lidar-1 --start -10s --channels x,y,z,intensity --layout frames -o sweeps.arrow
   python -c "import pyarrow as pa; print(pa.ipc.open_stream('minute.arrow').read_all())"`,
 		Args: exactArgs(1, "a stream name"),
 	}
@@ -33,8 +36,9 @@ channel, exactly as they were produced.`,
 	f.StringVar(&start, "start", "", "first time, inclusive (RFC 3339, -1h, Unix seconds); required")
 	f.StringVar(&end, "end", "now", "end time, exclusive")
 	f.StringVar(&basis, "basis", "producer", "time basis: producer or server")
-	f.StringVar(&channels, "channels", "", "comma-separated channels (default: all)")
-	f.Uint64Var(&track, "track", 0, "track number (default: the first scalar track)")
+	f.StringVar(&channels, "channels", "", "comma-separated channels or fields (default: all)")
+	f.StringVar(&layout, "layout", "rows", "rows (one per sample, detection, point) or frames (one per frame, list columns)")
+	f.Uint64Var(&track, "track", 0, "track number (default: the first track of a kind the server reads)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if start == "" {
 			return usagef("--start is required (e.g. --start -1h)")
@@ -43,7 +47,7 @@ channel, exactly as they were produced.`,
 			return usagef("-o %s: only Arrow IPC (.arrow) output is supported so far", out)
 		}
 		now := time.Now()
-		in := sdk.QueryInput{Stream: args[0], Basis: basis, Track: track}
+		in := sdk.QueryInput{Stream: args[0], Basis: basis, Track: track, Layout: layout}
 		var err error
 		if in.Start, err = parseTime(start, now); err != nil {
 			return err
