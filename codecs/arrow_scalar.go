@@ -57,6 +57,13 @@ func (a *scalarArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int,
 		lo = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.Start })
 		hi = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.End })
 	}
+	return a.appendRows(b, lo, hi)
+}
+
+// appendRows appends samples lo..hi of the decoded block a.s, whose times are
+// in a.times.
+func (a *scalarArrow) appendRows(b *array.RecordBuilder, lo, hi int) (int, error) {
+	s := &a.s
 	if lo >= hi {
 		return 0, nil
 	}

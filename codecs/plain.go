@@ -82,3 +82,7 @@ func bodyShape(desc *signals.Scalar, n int) (signals.SampleType, int, error) {
 	}
 	return desc.SampleType, len(desc.Channels), nil
 }
+
+// AppendPlainBody appends the plain body of s — its samples interleaved,
+// little endian — to dst: the bytes of a PCM audio frame.
+func AppendPlainBody(dst []byte, s *signals.Samples) ([]byte, error) { return plain{}.AppendEncoded(dst, s) }

@@ -99,3 +99,23 @@ func TestDefaultFrameSamples(t *testing.T) {
 		}
 	}
 }
+
+// SplitAnnexB never panics on arbitrary bytes.
+func FuzzSplitAnnexB(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 0x67, 0x64, 0, 0x1e, 0xac, 0, 0, 1, 0x68, 0xee, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84})
+	f.Add([]byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		aus, avcC, err := sdk.SplitAnnexB(b)
+		if err != nil {
+			return
+		}
+		if len(avcC) < 7 {
+			t.Fatalf("avcC of %d bytes", len(avcC))
+		}
+		for _, au := range aus {
+			if len(au.Data) < 5 {
+				t.Fatalf("access unit of %d bytes", len(au.Data))
+			}
+		}
+	})
+}

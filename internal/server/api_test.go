@@ -331,14 +331,7 @@ func fragmentsIn(t *testing.T, r io.Reader) []string {
 // GetMedia output must be what Matroska tools accept: ffprobe reads it and
 // mkvinfo parses it, KVS tags included.
 func TestGetMediaAcceptedByFFprobeAndMkvinfo(t *testing.T) {
-	for _, tool := range []string{"ffprobe", "mkvinfo"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s missing: run scripts/install-test-deps.sh", tool)
-			}
-			t.Skipf("%s missing: run scripts/install-test-deps.sh", tool)
-		}
-	}
+	needTools(t, "ffprobe", "mkvinfo")
 	srv := startServer(t, "")
 	fill(t, srv, "pump-1", 3)
 	c := sdk.NewClient(srv.HTTPURL(), nil)

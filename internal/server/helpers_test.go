@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -21,6 +23,20 @@ import (
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
+
+// needTools skips the test when a tool is missing, or fails it under CI
+// (where scripts/install-test-deps.sh must have installed it).
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s missing: run scripts/install-test-deps.sh", tool)
+			}
+			t.Skipf("%s missing: run scripts/install-test-deps.sh", tool)
+		}
+	}
+}
 
 // newStream creates a stream on srv and returns an API client and a NATS
 // connection for producing into it (closed when the test ends).

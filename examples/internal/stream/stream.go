@@ -38,6 +38,7 @@ func Flags(defaultStream string) *Config {
 // Session is a running producer.
 type Session struct {
 	P         *sdk.Producer
+	Start     time.Time // when the session started: the examples' origin
 	cfg       *Config
 	start     time.Time
 	persisted atomic.Int64
@@ -62,13 +63,20 @@ func Run(ctx context.Context, cfg *Config, descs []signals.Description, produce 
 	defer nc.Close()
 	var tracks []sdk.Track
 	for i, d := range descs {
-		t, err := sdk.DescriptionTrack(uint64(i+1), d.Kind().String(), d)
+		var t sdk.Track
+		var err error
+		if a, ok := d.(*signals.Audio); ok { // players need its Audio element
+			t, err = sdk.AudioTrack(uint64(i+1), "audio", a)
+		} else {
+			t, err = sdk.DescriptionTrack(uint64(i+1), d.Kind().String(), d)
+		}
 		if err != nil {
 			return err
 		}
 		tracks = append(tracks, t)
 	}
 	s := &Session{cfg: cfg, start: time.Now()}
+	s.Start = s.start
 	s.P, err = sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
 		Stream: cfg.Stream, Tracks: tracks,
 		OnAck: func(ev sdk.AckEvent) {
