@@ -85,4 +85,6 @@ func bodyShape(desc *signals.Scalar, n int) (signals.SampleType, int, error) {
 
 // AppendPlainBody appends the plain body of s — its samples interleaved,
 // little endian — to dst: the bytes of a PCM audio frame.
-func AppendPlainBody(dst []byte, s *signals.Samples) ([]byte, error) { return plain{}.AppendEncoded(dst, s) }
+func AppendPlainBody(dst []byte, s *signals.Samples) ([]byte, error) {
+	return plain{}.AppendEncoded(dst, s)
+}
