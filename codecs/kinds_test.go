@@ -1,9 +1,13 @@
 package codecs
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -247,8 +251,14 @@ func FuzzDecodeColumnarFrame(f *testing.F) {
 	pc := &signals.PointCloud{Rings: 32, Resolution: 0.001}
 	sw, _ := AppendSweepFrame(nil, pc, testSweep(64, 1))
 	f.Add(sw)
+	arr := &signals.Array{ElemType: signals.Float32, Rows: 3, Cols: 3}
+	af, _ := AppendArrayFrame(nil, arr, 1, Column{Type: signals.Float32, F32: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}})
+	f.Add(af)
 	var s Sweep
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, _, err := DecodeArrayFrame(b, arr, Column{}); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("array: error without ErrCorrupt: %v", err)
+		}
 		if _, _, _, err := DecodeDetectionsFrame(b, d, nil); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("detections: error without ErrCorrupt: %v", err)
 		}
@@ -262,4 +272,58 @@ func FuzzDecodeColumnarFrame(f *testing.F) {
 // of b itself.
 func quantErr(a, b float32) float64 {
 	return math.Abs(float64(a-b)) - math.Abs(float64(a))*0x1p-23
+}
+
+// Golden columnar frames: a change of their format fails here; run with
+// -update only for a deliberate, versioned change.
+func TestColumnarGolden(t *testing.T) {
+	dets := &signals.Detections{Extra: []signals.Field{{Name: "track_id", Type: signals.Int32}}}
+	d, extra := testDetections(12, 7)
+	detFrame, err := AppendDetectionsFrame(nil, dets, goldenStart, d, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &signals.PointCloud{Rings: 32, Resolution: 0.001}
+	sweepFrame, err := AppendSweepFrame(nil, pc, testSweep(70, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arr := &signals.Array{ElemType: signals.Int16, Rows: 4, Cols: 5}
+	var v Column
+	v.Reset(signals.Int16, 20)
+	for i := range v.I16 {
+		v.I16[i] = int16(i*i - 50)
+	}
+	arrFrame, err := AppendArrayFrame(nil, arr, goldenStart, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []struct {
+		file  string
+		frame []byte
+	}{{"columnar_detections.hex", detFrame}, {"columnar_sweep.hex", sweepFrame}, {"columnar_array.hex", arrFrame}} {
+		path := filepath.Join("testdata", "golden", g.file)
+		if *update {
+			var b bytes.Buffer
+			fmt.Fprintf(&b, "# columnar frame %s\n# regenerate with: go test ./codecs -run Golden -update\n", g.file)
+			for i := 0; i < len(g.frame); i += 32 {
+				fmt.Fprintf(&b, "%x\n", g.frame[i:min(i+32, len(g.frame))])
+			}
+			if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := readHex(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(g.frame, want) {
+			t.Errorf("%s: the columnar format changed:\n got %x\nwant %x", g.file, g.frame, want)
+		}
+	}
+	// The goldens decode to what made them.
+	got, _ := readHex(filepath.Join("testdata", "golden", "columnar_array.hex"))
+	if _, vals, err := DecodeArrayFrame(got, arr, Column{}); err != nil || vals.I16[19] != 19*19-50 {
+		t.Errorf("golden array: %v", err)
+	}
 }
