@@ -26,6 +26,7 @@ vet:
 	$(GO) vet ./...
 
 bench:
+	bash scripts/install-bench-deps.sh
 	$(GO) run ./cmd/sensorium-bench
 
 fuzz:
