@@ -85,3 +85,24 @@ func (p *Producer) checkTrack(track uint64, codecID string) error {
 	}
 	return nil
 }
+
+// PutSamples puts one block of samples of a scalar (or IMU) track as one key
+// frame, encoded with codec (codecs.Auto picks per frame). s.Start is the
+// time of its first sample. A SampleWriter does this for a continuous run of
+// samples; PutSamples is for blocks the caller has already cut (a DAQ's
+// buffer, an offline file).
+func (p *Producer) PutSamples(ctx context.Context, track uint64, d *signals.Scalar, s *signals.Samples, codec codecs.ID) error {
+	t := p.tracks[track]
+	if t == nil || (t.CodecID != signals.CodecIDScalar && t.CodecID != signals.CodecIDIMU) {
+		return fmt.Errorf("sdk: put samples: track %d is not a scalar or IMU track of the producer", track)
+	}
+	if codec == 0 {
+		codec = codecs.Auto
+	}
+	data, err := codecs.AppendScalarFrame(nil, d, s, codec)
+	if err != nil {
+		return fmt.Errorf("sdk: put samples: %w", err)
+	}
+	end := d.SampleTime(s.Start, s.N)
+	return p.PutFrame(ctx, Frame{Track: track, Timestamp: s.Start, Duration: end - s.Start, Key: true, Data: data})
+}

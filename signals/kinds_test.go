@@ -1,8 +1,11 @@
 package signals
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -134,4 +137,34 @@ func FuzzParseKindDescriptions(f *testing.F) {
 			t.Fatalf("%T re-encodes differently: %x vs %x (%v)", d, again, b, err)
 		}
 	})
+}
+
+// Golden descriptions of every other kind: a change of a description's bytes
+// fails here. Run with -update only for a deliberate, versioned change.
+func TestGoldenKindDescriptions(t *testing.T) {
+	imu, _ := (&IMU{SampleRate: 1000, SampleType: Int16, Sensors: []IMUSensor{
+		{Type: Accelerometer, Unit: "m/s²", Scale: 9.80665 / 8192}, {Type: Gyroscope, Unit: "rad/s", Scale: 0.0002663}}}).AppendBinary(nil)
+	golden := map[string][]byte{"imu_v1.hex": imu}
+	for i, d := range testKindDescriptions() {
+		b, err := d.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden[fmt.Sprintf("%s_v1_%d.hex", d.Kind(), i)] = b
+	}
+	for file, got := range golden {
+		path := filepath.Join("testdata", "golden", file)
+		if *update {
+			if err := writeHex(path, "description "+file, got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := readHex(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the description's bytes changed:\n got %x\nwant %x", file, got, want)
+		}
+	}
 }

@@ -90,3 +90,50 @@ func TestIMUEndToEnd(t *testing.T) {
 		t.Fatalf("query returned samples %d..%d, want %d..%d", lo, i, lo, hi)
 	}
 }
+
+// PutSamples puts caller-cut blocks; they read back through a query.
+func TestPutSamples(t *testing.T) {
+	srv := startServer(t, "")
+	ctx := context.Background()
+	client, nc := newStream(t, srv, "blocks", 1)
+	desc := &signals.Scalar{SampleRate: 100, SampleType: signals.Float64, Channels: []signals.Channel{{Name: "t", Unit: "°C"}}}
+	track, _ := sdk.ScalarTrack(1, "temperature", desc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "blocks", Tracks: []sdk.Track{track}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := time.Now().Add(-time.Minute).Truncate(time.Second).UnixNano()
+	for b := 0; b < 5; b++ {
+		s := &signals.Samples{Start: desc.SampleTime(origin, b*100)}
+		s.Reset(signals.Float64, 1, 100)
+		for i := range s.F64 {
+			s.F64[i] = float64(b*100+i) / 100
+		}
+		if err := p.PutSamples(ctx, 1, desc, s, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Query(ctx, sdk.QueryInput{Stream: "blocks", Start: time.Unix(0, origin), End: time.Unix(0, origin+int64(time.Hour))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	n := 0
+	for res.Next() {
+		v := res.RecordBatch().Column(1).(*array.Float64)
+		for r := 0; r < v.Len(); r++ {
+			if v.Value(r) != float64(n)/100 {
+				t.Fatalf("sample %d = %v", n, v.Value(r))
+			}
+			n++
+		}
+	}
+	if n != 500 {
+		t.Fatalf("%d samples, want 500", n)
+	}
+}
