@@ -82,14 +82,28 @@ const maxJSONBody = 1 << 20
 
 // decode reads a JSON request body into v. An empty body is an empty object.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// readBody reads a request body of at most maxJSONBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return wire.Errorf(wire.InvalidArgument, "request body is larger than %d bytes", maxJSONBody)
+		return nil, wire.Errorf(wire.InvalidArgument, "request body is larger than %d bytes", maxJSONBody)
 	}
 	if err != nil {
-		return wire.Errorf(wire.InvalidArgument, "reading the request body: %v", err)
+		return nil, wire.Errorf(wire.InvalidArgument, "reading the request body: %v", err)
 	}
+	return body, nil
+}
+
+// decodeBody unmarshals a JSON body into v; an empty body leaves v as it is.
+func decodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}

@@ -178,21 +178,25 @@ func (q *queryTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (a *api) query(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Stream    string    `json:"stream"`
-		Start     queryTime `json:"start"`
-		End       queryTime `json:"end"`
-		Basis     string    `json:"basis"`
-		Channels  []string  `json:"channels"`
-		Fields    []string  `json:"fields"`
-		Layout    string    `json:"layout"`
-		Track     uint64    `json:"track"`
-		BatchRows int       `json:"batch_rows"`
-	}
-	if err := decode(w, r, &in); err != nil {
-		writeError(w, err)
-		return
+// queryBody is the JSON of POST /v1/query.
+type queryBody struct {
+	Stream    string    `json:"stream"`
+	Start     queryTime `json:"start"`
+	End       queryTime `json:"end"`
+	Basis     string    `json:"basis"`
+	Channels  []string  `json:"channels"`
+	Fields    []string  `json:"fields"`
+	Layout    string    `json:"layout"`
+	Track     uint64    `json:"track"`
+	BatchRows int       `json:"batch_rows"`
+}
+
+// parseQuery turns a request body into a query request; every error is an
+// InvalidArgumentException naming what is wrong.
+func parseQuery(body []byte) (query.Request, error) {
+	var in queryBody
+	if err := decodeBody(body, &in); err != nil {
+		return query.Request{}, err
 	}
 	req := query.Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
 	switch in.Layout {
@@ -200,8 +204,7 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	case "frames":
 		req.Layout = codecs.LayoutFrames
 	default:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "layout must be rows or frames, not %q", in.Layout))
-		return
+		return req, wire.Errorf(wire.InvalidArgument, "layout must be rows or frames, not %q", truncate(in.Layout, 64))
 	}
 	switch in.Basis {
 	case "", "producer":
@@ -209,18 +212,35 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	case "server":
 		req.Basis = store.ServerTime
 	default:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "basis must be producer or server, not %q", in.Basis))
-		return
+		return req, wire.Errorf(wire.InvalidArgument, "basis must be producer or server, not %q", truncate(in.Basis, 64))
 	}
 	switch {
 	case in.Stream == "":
-		writeError(w, wire.Errorf(wire.InvalidArgument, "stream is required"))
-		return
+		return req, wire.Errorf(wire.InvalidArgument, "stream is required")
 	case !in.Start.Set || !in.End.Set:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "start and end are required"))
-		return
+		return req, wire.Errorf(wire.InvalidArgument, "start and end are required")
 	case in.BatchRows < 0 || in.BatchRows > 1<<24:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "batch_rows must be 1 to %d", 1<<24))
+		return req, wire.Errorf(wire.InvalidArgument, "batch_rows must be 1 to %d", 1<<24)
+	}
+	return req, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func (a *api) query(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req, err := parseQuery(body)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	p, err := a.q.PrepareQuery(req)
@@ -234,7 +254,7 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	if err := a.q.Query(r.Context(), p, w); err != nil && !errors.Is(err, r.Context().Err()) {
 		// The stream has started: the status is sent. The trailer tells a client
 		// that reads it; any Arrow reader sees a stream without its end marker.
-		a.log.Warn("api: query ended with an error", "stream", in.Stream, "err", err)
+		a.log.Warn("api: query ended with an error", "stream", req.Stream, "err", err)
 		w.Header().Set("Sensorium-Error", wire.AsAPIError(err).Error())
 	}
 }
