@@ -6,7 +6,7 @@ FUZZTIME ?= 60s
 # Long-running targets keep the race detector for tests, where it earns its cost.
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build demo test vet bench fuzz clean
+.PHONY: all build demo test vet bench fuzz soak clean
 
 all: build
 
@@ -28,6 +28,12 @@ vet:
 bench:
 	bash scripts/install-bench-deps.sh
 	$(GO) run ./cmd/sensorium-bench
+
+# SOAK_KILLS SIGKILLs of the server while 3 producers stream into it; prints
+# acked, found, lost, duplicated, corrupt. 200 for the release check.
+SOAK_KILLS ?= 50
+soak:
+	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/server -run '^TestSoak$$' -count=1 -v -timeout 90m
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

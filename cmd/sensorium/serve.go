@@ -55,6 +55,9 @@ it stops accepting, applies what it has received, fsyncs and exits 0.`,
 	f.StringVar(&cfg.Account, "account", "000000000000", "account in stream ARNs")
 	f.StringVar(&cfg.Keyring, "keyring", "", "master keyring file (default <data>/keyring.json, created at first start; $"+store.KeyringEnv+" overrides it)")
 	f.DurationVar(&cfg.KeyRotation, "key-rotation", 45*time.Minute, "how long a stream's data key seals new fragments before it is replaced")
+	f.StringVar(&cfg.NATSAuth, "nats-auth", "", "users of the embedded NATS and the streams each may produce into or consume (JSON, mode 600; docs/NATS.md)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -120,10 +120,10 @@ func run(c Case) Result {
 
 // Print writes the table.
 func Print(w io.Writer, rs []Result) {
-	fmt.Fprintf(w, "%-46s %9s %9s %8s %8s %10s %10s  %s\n", "codec table (raw = samples as written)", "raw MB", "zstd MB", "ours MB", "× zstd", "enc MB/s", "dec MB/s", "peers / goals")
+	fmt.Fprintf(w, "%-58s %9s %9s %8s %8s %10s %10s  %s\n", "codec table (raw = samples as written)", "raw MB", "zstd MB", "ours MB", "× zstd", "enc MB/s", "dec MB/s", "peers / goals")
 	for _, r := range rs {
 		if r.Err != nil {
-			fmt.Fprintf(w, "%-46s error: %v\n", r.Case.Name, r.Err)
+			fmt.Fprintf(w, "%-58s error: %v\n", r.Case.Name, r.Err)
 			continue
 		}
 		note := ""
@@ -141,7 +141,7 @@ func Print(w io.Writer, rs []Result) {
 		if r.Case.DecodeGoalMBps > 0 {
 			note += fmt.Sprintf("decode goal ≥ %.0f MB/s: %s", r.Case.DecodeGoalMBps, met(r.DecodeGoalMet))
 		}
-		fmt.Fprintf(w, "%-46s %9.2f %9.2f %8.2f %8.3f %10.0f %10.0f  %s\n", r.Case.Name,
+		fmt.Fprintf(w, "%-58s %9.2f %9.2f %8.2f %8.3f %10.0f %10.0f  %s\n", r.Case.Name,
 			float64(r.Raw)/1e6, float64(r.Zstd)/1e6, float64(r.Encoded)/1e6, r.Ratio(), r.EncodeMBps, r.DecodeMBps, note)
 	}
 }

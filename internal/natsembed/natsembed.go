@@ -4,6 +4,7 @@
 package natsembed
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,19 @@ type Options struct {
 	// DontListen serves in-process connections only (no TCP port).
 	DontListen bool
 	Logger     *slog.Logger
+	// Users, when not empty, turns authentication on: only these users may
+	// connect, each with its permissions. Connect (in-process) then logs in
+	// as Users[0], which should be the server's own, unrestricted user.
+	Users []User
+	// TLS, when set, makes the client port require TLS.
+	TLS *tls.Config
+}
+
+// User is a NATS login and what it may publish and subscribe to (subject
+// patterns; nil allows everything).
+type User struct {
+	Name, Password     string // the password may be a bcrypt hash ("$2a$…")
+	Publish, Subscribe []string
 }
 
 // Server is a running embedded NATS server.
@@ -78,6 +92,19 @@ func Start(o Options) (*Server, error) {
 	if o.JetStreamKey != "" {
 		sopts.JetStreamKey, sopts.JetStreamCipher = o.JetStreamKey, server.AES
 	}
+	for _, u := range o.Users {
+		su := &server.User{Username: u.Name, Password: u.Password}
+		if u.Publish != nil || u.Subscribe != nil {
+			su.Permissions = &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: u.Publish},
+				Subscribe: &server.SubjectPermission{Allow: u.Subscribe},
+			}
+		}
+		sopts.Users = append(sopts.Users, su)
+	}
+	if o.TLS != nil {
+		sopts.TLSConfig, sopts.TLS, sopts.TLSVerify = o.TLS, true, o.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
@@ -108,6 +135,9 @@ func (s *Server) URL() string {
 // Connect opens an in-process client connection.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	opts = append([]nats.Option{nats.InProcessServer(s.Server)}, opts...)
+	if len(s.opts.Users) > 0 {
+		opts = append(opts, nats.UserInfo(s.opts.Users[0].Name, s.opts.Users[0].Password))
+	}
 	return nats.Connect("", opts...)
 }
 

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,13 @@ type Config struct {
 	Keyring string
 	// KeyRotation is the data-key lifetime; default 45 minutes.
 	KeyRotation time.Duration
+	// NATSAuth is the authorization file of the embedded NATS server (users
+	// and the streams each may produce into or consume); empty: no
+	// authentication (fine on loopback, said at start-up otherwise).
+	NATSAuth string
+	// TLSCert and TLSKey, when set, make both the HTTP API and the embedded
+	// NATS server require TLS with this certificate.
+	TLSCert, TLSKey string
 }
 
 // Server is a running Sensorium process.
@@ -64,6 +72,7 @@ type Server struct {
 	nc      *nats.Conn
 	st      *store.Store
 	ring    *store.Keyring
+	tls     *tls.Config // nil: plain TCP
 	in      *ingest.Ingester
 	q       *query.Service
 	http    *http.Server
@@ -97,6 +106,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.closeAll()
 		}
 	}()
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("server: --tls-cert/--tls-key: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if err := s.startStorage(); err != nil {
 		return nil, err
 	}
@@ -149,6 +165,9 @@ func (s *Server) startStorage() error {
 
 func (s *Server) startBus(ctx context.Context) error {
 	var err error
+	if s.cfg.NATSURL != "" && s.cfg.NATSAuth != "" {
+		return fmt.Errorf("server: --nats-auth configures the embedded NATS server; with --nats-url, set up your NATS cluster's own authorization")
+	}
 	if s.cfg.NATSURL != "" {
 		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("sensorium-server"), nats.MaxReconnects(-1))
 		if err != nil {
@@ -171,9 +190,18 @@ func (s *Server) startBus(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var users []natsembed.User
+		if s.cfg.NATSAuth != "" {
+			if users, err = loadNATSAuth(s.cfg.NATSAuth, wire.NewSubjects(s.cfg.Prefix)); err != nil {
+				return err
+			}
+			s.log.Info("sensorium: NATS requires authentication", "users", len(users)-1, "file", s.cfg.NATSAuth)
+		} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			s.log.Warn("sensorium: the embedded NATS server listens beyond loopback without authentication: anyone who reaches it may produce into any stream; use --nats-auth", "nats", s.cfg.NATSListen)
+		}
 		s.ns, err = natsembed.Start(natsembed.Options{
 			StoreDir: filepath.Join(s.cfg.DataDir, "nats"), Host: host, Port: port,
-			SyncAlways: s.cfg.BusSyncAlways, Logger: s.log, JetStreamKey: jsKey,
+			SyncAlways: s.cfg.BusSyncAlways, Logger: s.log, JetStreamKey: jsKey, Users: users, TLS: s.tls,
 		})
 		if err != nil {
 			return err
@@ -224,6 +252,9 @@ func (s *Server) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", s.cfg.HTTPListen, err)
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	s.ln = ln
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(s), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -253,6 +284,9 @@ func (s *Server) startHTTP() error {
 func (s *Server) HTTPURL() string {
 	if s.ln == nil {
 		return ""
+	}
+	if s.tls != nil {
+		return "https://" + s.ln.Addr().String()
 	}
 	return "http://" + s.ln.Addr().String()
 }
