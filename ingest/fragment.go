@@ -196,6 +196,11 @@ func (p *fragmentParser) onBlock(it mkv.Item) *FragmentError {
 		p.firstTime = it.Time
 	}
 	p.frames++
+	if p.frames > p.lim.MaxFragmentFrames {
+		// The seed service has no frame count limit of its own; a fragment of
+		// more frames than this is oversized for its content, hence its code.
+		return refuse(wire.ErrMaxFragmentSize, "more than %d frames in one fragment; close fragments sooner", p.lim.MaxFragmentFrames)
+	}
 	p.lastTime, p.lastTrack = it.Time, b.Track
 	if !p.clusterKnown {
 		blk := *b

@@ -114,7 +114,7 @@ func (r *rig) publishWith(stream string, data []byte, producer string, seq uint6
 	if producer != "" {
 		msg.Header.Set(wire.HeaderProducerID, producer)
 		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(producer, seq, attempt))
+		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(stream, producer, seq, attempt))
 		if prev > 0 {
 			msg.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(prev, 10))
 		}

@@ -9,6 +9,7 @@ type Limits struct {
 	MaxFragmentSize     int           // bytes of the MKV fragment; default 8 MiB
 	MaxFragmentDuration time.Duration // default 10 s… plus slack, see DefaultLimits
 	MaxTracks           int           // default 3
+	MaxFragmentFrames   int           // blocks per fragment; default 100000 (10 s of 10 kHz frames)
 	MaxFragmentTags     int           // producer metadata tags per fragment; default 10
 	MaxTagLength        int           // bytes of a tag name or value; default 1024
 	// MaxClockAhead refuses a producer timestamp further ahead of the server's
@@ -24,6 +25,7 @@ func DefaultLimits() Limits {
 		// producers that close at 10 s still add their last frame's duration.
 		MaxFragmentDuration: 20 * time.Second,
 		MaxTracks:           3,
+		MaxFragmentFrames:   100_000,
 		MaxFragmentTags:     10,
 		MaxTagLength:        1024,
 		MaxClockAhead:       24 * time.Hour,
@@ -40,6 +42,9 @@ func (l *Limits) setDefaults() {
 	}
 	if l.MaxTracks <= 0 {
 		l.MaxTracks = d.MaxTracks
+	}
+	if l.MaxFragmentFrames <= 0 {
+		l.MaxFragmentFrames = d.MaxFragmentFrames
 	}
 	if l.MaxFragmentTags <= 0 {
 		l.MaxFragmentTags = d.MaxFragmentTags

@@ -73,7 +73,7 @@ func (p *Producer) sendQueued() {
 		p.mu.Unlock()
 
 		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data, Header: nats.Header{}}
-		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(p.cfg.ProducerID, seq, attempt))
+		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(p.cfg.Stream, p.cfg.ProducerID, seq, attempt))
 		msg.Header.Set(wire.HeaderProducerID, p.cfg.ProducerID)
 		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
 		if prev > 0 {

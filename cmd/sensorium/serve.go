@@ -58,6 +58,7 @@ it stops accepting, applies what it has received, fsyncs and exits 0.`,
 	f.StringVar(&cfg.NATSAuth, "nats-auth", "", "users of the embedded NATS and the streams each may produce into or consume (JSON, mode 600; docs/NATS.md)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
+	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

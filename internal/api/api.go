@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
@@ -26,6 +27,9 @@ type Options struct {
 	DataEndpoint func() string
 	// Metrics serves /metrics; nil leaves the path unrouted.
 	Metrics http.Handler
+	// MaxMediaConnections bounds the GetMedia responses open at once per
+	// stream (ConnectionLimitExceededException past it); default 16.
+	MaxMediaConnections int
 }
 
 type api struct {
@@ -33,6 +37,9 @@ type api struct {
 	q    *query.Service
 	log  *slog.Logger
 	opts Options
+
+	mediaMu    sync.Mutex
+	mediaConns map[string]int // open GetMedia responses per stream
 }
 
 // New returns the API's handler.
@@ -40,7 +47,10 @@ func New(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o}
+	if o.MaxMediaConnections <= 0 {
+		o.MaxMediaConnections = 16
+	}
+	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}}
 	mux := http.NewServeMux()
 	ops := map[string]http.HandlerFunc{
 		"/createStream":            a.createStream,
@@ -119,4 +129,22 @@ func (a *api) logged(next http.Handler) http.Handler {
 		a.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"bytes", sw.bytes, "duration", time.Since(t0).Round(time.Microsecond), "remote", r.RemoteAddr)
 	})
+}
+
+// holdMediaConnection counts an open GetMedia response on a stream, refusing
+// one past the limit; the caller calls the returned release when done.
+func (a *api) holdMediaConnection(stream string) (func(), error) {
+	a.mediaMu.Lock()
+	defer a.mediaMu.Unlock()
+	if a.mediaConns[stream] >= a.opts.MaxMediaConnections {
+		return nil, wire.Errorf(wire.ConnectionLimitExceeded, "stream %s already has %d GetMedia connections open, the limit", stream, a.opts.MaxMediaConnections)
+	}
+	a.mediaConns[stream]++
+	return func() {
+		a.mediaMu.Lock()
+		defer a.mediaMu.Unlock()
+		if a.mediaConns[stream]--; a.mediaConns[stream] == 0 {
+			delete(a.mediaConns, stream)
+		}
+	}, nil
 }

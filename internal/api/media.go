@@ -54,6 +54,12 @@ func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	release, err := a.holdMediaConnection(info.Name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer release()
 	w.Header().Set("Content-Type", mediaContentType(info))
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)

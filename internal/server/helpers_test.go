@@ -155,7 +155,7 @@ func publish(t *testing.T, nc *nats.Conn, stream string, data []byte, producer s
 	msg.Data = data
 	msg.Header.Set(wire.HeaderProducerID, producer)
 	msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-	msg.Header.Set(wire.HeaderMsgID, wire.MsgID(producer, seq, 0))
+	msg.Header.Set(wire.HeaderMsgID, wire.MsgID(stream, producer, seq, 0))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := js.PublishMsg(ctx, msg); err != nil {

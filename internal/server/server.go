@@ -61,6 +61,9 @@ type Config struct {
 	// TLSCert and TLSKey, when set, make both the HTTP API and the embedded
 	// NATS server require TLS with this certificate.
 	TLSCert, TLSKey string
+	// MaxMediaConnections bounds the GetMedia responses open at once per
+	// stream; default 16.
+	MaxMediaConnections int
 }
 
 // Server is a running Sensorium process.
@@ -263,7 +266,7 @@ func (s *Server) startHTTP() error {
 	s.http = &http.Server{
 		Handler: api.New(api.Options{
 			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -25,7 +25,7 @@ func TestNATSDocMatchesCode(t *testing.T) {
 		"`" + HeaderTimestamp + "`", "`" + HeaderDuration + "`", "`" + HeaderTrack + "`",
 		"`" + HeaderKey + "`", "`" + HeaderCodecID + "`",
 		"`" + SubjectToken("pump.1") + "`",
-		MsgID("<producer id>", 0, 0)[:len("<producer id>:")],
+		MsgID("<stream>", "<producer id>", 0, 0)[:len("<stream>/<producer id>:")],
 	}
 	for _, c := range []ErrorCode{ErrMaxFragmentSize, ErrMaxFragmentDuration, ErrFragmentTimecodeLesser, ErrMoreThanAllowedTracks,
 		ErrInvalidMKVData, ErrInvalidProducerTimestamp, ErrStreamNotActive, ErrFragmentMetadataLimit, ErrTrackNumberMismatch} {

@@ -106,13 +106,16 @@ const (
 	HeaderCodecID   = "Sensorium-Codec-Id"  // the track's MKV CodecID
 )
 
-// MsgID is the Nats-Msg-Id of a producer's fragment. attempt 0 is the first
-// publish; a later attempt gets a fresh id so that the bus stores it again and the
-// store (which dedupes on producer id and sequence) answers PERSISTED again, which
-// the bus alone would swallow as a duplicate.
-func MsgID(producerID string, seq uint64, attempt int) string {
+// MsgID is the Nats-Msg-Id of a producer's fragment. It names the stream:
+// JetStream dedupes ids across the whole bus, and one producer id may feed
+// several streams (a gateway's), whose sequences start at 1 each — without
+// the stream, the second stream's fragments would be dropped as duplicates.
+// attempt 0 is the first publish; a later attempt gets a fresh id so that the
+// bus stores it again and the store (which dedupes on producer id and
+// sequence) answers PERSISTED again, which the bus alone would swallow.
+func MsgID(stream, producerID string, seq uint64, attempt int) string {
 	if attempt == 0 {
-		return fmt.Sprintf("%s:%d", producerID, seq)
+		return fmt.Sprintf("%s/%s:%d", stream, producerID, seq)
 	}
-	return fmt.Sprintf("%s:%d:r%d", producerID, seq, attempt)
+	return fmt.Sprintf("%s/%s:%d:r%d", stream, producerID, seq, attempt)
 }

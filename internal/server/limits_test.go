@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+// GetMedia connections per stream are bounded: one past the limit is a
+// ConnectionLimitExceededException, and a closed one frees its place.
+func TestGetMediaConnectionLimit(t *testing.T) {
+	srv, err := Start(context.Background(), Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		Logger: testLogger(t), MaxMediaConnections: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	fill(t, srv, "cams", 1)
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var open []interface{ Close() error }
+	for range 2 {
+		body, err := client.GetMedia(ctx, sdk.ByName("cams"), sdk.StartNow(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, body)
+	}
+	_, err = client.GetMedia(ctx, sdk.ByName("cams"), sdk.StartNow(), true)
+	var apiErr *sdk.APIError
+	if !errors.As(err, &apiErr) || apiErr.Name != "ConnectionLimitExceededException" {
+		t.Fatalf("a third GetMedia: %v", err)
+	}
+	// Another stream is not affected.
+	fill(t, srv, "other", 1)
+	if body, err := client.GetMedia(ctx, sdk.ByName("other"), sdk.StartEarliest(), false); err != nil {
+		t.Fatalf("GetMedia on another stream: %v", err)
+	} else {
+		body.Close()
+	}
+	open[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, err := client.GetMedia(ctx, sdk.ByName("cams"), sdk.StartNow(), true)
+		if err == nil {
+			body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a place did not free up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	open[1].Close()
+}
+
+// One producer id may feed several streams (a gateway's): JetStream dedupes
+// message ids across the bus, so the ids must name the stream, or the second
+// stream's fragments would vanish as duplicates of the first's.
+func TestOneProducerIDManyStreams(t *testing.T) {
+	srv := startServer(t, "")
+	ctx := context.Background()
+	_, nc := newStream(t, srv, "line-1", 1)
+	client, _ := newStream(t, srv, "line-2", 1)
+	for _, stream := range []string{"line-1", "line-2"} {
+		track, _ := sdk.ScalarTrack(1, "v", pumpDesc)
+		p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: stream, Tracks: []sdk.Track{track}, ProducerID: "gateway-7"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _ := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Minute).UnixNano()})
+		if err := w.WriteFloat32(ctx, make([]float32, 3*3000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := p.Close(cctx); err != nil {
+			t.Fatalf("%s: %v", stream, err)
+		}
+		cancel()
+	}
+	for _, stream := range []string{"line-1", "line-2"} {
+		frags, _, err := client.ListFragments(ctx, sdk.ListFragmentsInput{Stream: sdk.ByName(stream), MaxResults: 100})
+		if err != nil || len(frags) == 0 {
+			t.Fatalf("%s: %d fragments (%v)", stream, len(frags), err)
+		}
+	}
+}
