@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,14 @@ func TestOneProducerIDManyStreams(t *testing.T) {
 		if err != nil || len(frags) == 0 {
 			t.Fatalf("%s: %d fragments (%v)", stream, len(frags), err)
 		}
+	}
+}
+
+// A request body past 1 MiB is refused before it is parsed.
+func TestRequestBodyLimit(t *testing.T) {
+	srv := startServer(t, "")
+	status, typ, body := call(t, srv, "createStream", map[string]string{"StreamName": "x", "DeviceName": strings.Repeat("d", 2<<20)})
+	if status != 400 || typ != "InvalidArgumentException" || !strings.Contains(string(body), "larger than") {
+		t.Fatalf("a 2 MiB body: %d %s %s", status, typ, body)
 	}
 }
