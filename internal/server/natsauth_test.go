@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,9 +54,14 @@ func TestNATSAuthorization(t *testing.T) {
 	if _, err := nats.Connect(srv.NATSURL()); err == nil {
 		t.Fatal("an anonymous client connected")
 	}
-	var denied []error
+	var mu sync.Mutex
+	var denied []error // from the client's callback goroutine
 	nc, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-a", "secret-a"),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { denied = append(denied, err) }))
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			mu.Lock()
+			denied = append(denied, err)
+			mu.Unlock()
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +93,11 @@ func TestNATSAuthorization(t *testing.T) {
 	if err != nil || len(frags) != 0 {
 		t.Fatalf("line.b holds %d fragments (%v)", len(frags), err)
 	}
+	mu.Lock()
 	if len(denied) == 0 || !strings.Contains(strings.ToLower(denied[0].Error()), "permissions violation") {
 		t.Errorf("no permissions violation reported: %v", denied)
 	}
+	mu.Unlock()
 	// The consumer may read live frames but not publish fragments.
 	ml, err := nats.Connect(srv.NATSURL(), nats.UserInfo("ml", "secret-ml"))
 	if err != nil {
