@@ -155,32 +155,10 @@ func TestCrashLosesNothingPersisted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Produce in the background: 1 kHz × 3 channels, as fast as the buffer allows.
+	// Produce in the background, as fast as the buffer allows: fragments
+	// every ~0.5 ms, so the kills land mid-write.
 	stop := make(chan struct{})
-	produced := make(chan error, 1)
-	go func() {
-		buf := make([]float32, 300)
-		var i int64
-		for {
-			select {
-			case <-stop:
-				produced <- w.Flush(ctx)
-				return
-			default:
-			}
-			for k := 0; k < 100; k++ {
-				for ch := 0; ch < 3; ch++ {
-					buf[k*3+ch] = sampleValue(i+int64(k), ch)
-				}
-			}
-			i += 100
-			if err := w.WriteFloat32(ctx, buf); err != nil {
-				produced <- err
-				return
-			}
-			time.Sleep(200 * time.Microsecond) // fragments every ~0.5 ms: the kills land mid-write
-		}
-	}()
+	produced := produceUntil(ctx, w, 200*time.Microsecond, stop, nil)
 	const rounds = 6
 	midFlight := 0 // kills that caught fragments on their way to PERSISTED
 	for round := 0; round < rounds; round++ {

@@ -52,32 +52,9 @@ func TestProducerSurvivesNetworkFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, produced := make(chan struct{}), make(chan error, 1)
-	maxBuffered := int64(0)
-	go func() {
-		buf := make([]float32, 300)
-		var i int64
-		for {
-			select {
-			case <-stop:
-				produced <- w.Flush(ctx)
-				return
-			default:
-			}
-			for k := range 100 {
-				for ch := range 3 {
-					buf[k*3+ch] = sampleValue(i+int64(k), ch)
-				}
-			}
-			i += 100
-			if err := w.WriteFloat32(ctx, buf); err != nil {
-				produced <- err
-				return
-			}
-			maxBuffered = max(maxBuffered, p.Stats().BufferedBytes)
-			time.Sleep(300 * time.Microsecond)
-		}
-	}()
+	stop := make(chan struct{})
+	var maxBuffered int64 // written by the producing goroutine until produced ends
+	produced := produceUntil(ctx, w, 300*time.Microsecond, stop, func() { maxBuffered = max(maxBuffered, p.Stats().BufferedBytes) })
 	waitFor := func(more int, what string) {
 		t.Helper()
 		want := log.count() + more

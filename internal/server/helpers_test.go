@@ -177,3 +177,36 @@ func publish(t *testing.T, nc *nats.Conn, stream string, data []byte, producer s
 }
 
 func f32eq(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+// produceUntil writes pump samples through w in 100-sample blocks, pausing
+// between blocks, until stop is closed; then it flushes. The channel gets the
+// flush's error, or the first write error. each, when set, runs after every
+// block (to sample the producer's state).
+func produceUntil(ctx context.Context, w *sdk.SampleWriter, pause time.Duration, stop <-chan struct{}, each func()) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]float32, 300)
+		for n := int64(0); ; n += 100 {
+			select {
+			case <-stop:
+				done <- w.Flush(ctx)
+				return
+			default:
+			}
+			for k := range 100 {
+				for ch := range 3 {
+					buf[k*3+ch] = sampleValue(n+int64(k), ch)
+				}
+			}
+			if err := w.WriteFloat32(ctx, buf); err != nil {
+				done <- err
+				return
+			}
+			if each != nil {
+				each()
+			}
+			time.Sleep(pause)
+		}
+	}()
+	return done
+}

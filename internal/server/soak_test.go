@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,8 +40,7 @@ func TestSoak(t *testing.T) {
 	logs := make([]*persistedLog, producers)
 	prods := make([]*sdk.Producer, producers)
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, producers)
+	var producing []<-chan error
 	for i := range producers {
 		name := fmt.Sprintf("soak-%d", i)
 		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: 24}); err != nil {
@@ -68,29 +66,7 @@ func TestSoak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]float32, 300)
-			for n := int64(0); ; n += 100 {
-				select {
-				case <-stop:
-					errs <- w.Flush(ctx)
-					return
-				default:
-				}
-				for k := range 100 {
-					for ch := range 3 {
-						buf[k*3+ch] = sampleValue(n+int64(k), ch)
-					}
-				}
-				if err := w.WriteFloat32(ctx, buf); err != nil {
-					errs <- err
-					return
-				}
-				time.Sleep(3 * time.Millisecond) // ~100 fragments/s per producer: data grows, restarts stay quick
-			}
-		}()
+		producing = append(producing, produceUntil(ctx, w, 3*time.Millisecond, stop, nil)) // ~100 fragments/s: data grows, restarts stay quick
 	}
 	total := func() int {
 		n := 0
@@ -113,9 +89,8 @@ func TestSoak(t *testing.T) {
 		c = startChild(t, dir, natsAddr, httpAddr)
 	}
 	close(stop)
-	wg.Wait()
-	for range producers {
-		if err := <-errs; err != nil {
+	for _, done := range producing {
+		if err := <-done; err != nil {
 			t.Fatalf("producing: %v", err)
 		}
 	}

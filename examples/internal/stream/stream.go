@@ -65,9 +65,10 @@ func Run(ctx context.Context, cfg *Config, descs []signals.Description, produce 
 	for i, d := range descs {
 		var t sdk.Track
 		var err error
-		if a, ok := d.(*signals.Audio); ok { // players need its Audio element
-			t, err = sdk.AudioTrack(uint64(i+1), "audio", a)
-		} else {
+		switch d := d.(type) {
+		case *signals.Audio: // players need its Audio element
+			t, err = sdk.AudioTrack(uint64(i+1), "audio", d)
+		default:
 			t, err = sdk.DescriptionTrack(uint64(i+1), d.Kind().String(), d)
 		}
 		if err != nil {
