@@ -27,12 +27,14 @@ points come one row per element (with frame_time and index), or with
 		Example: `  sensorium query pump-1 --start -1h -o last-hour.arrow
   sensorium query pump-1 --start 2026-11-24T12:00:00Z --end 2026-11-24T12:01:00Z --channels x,z -o minute.arrow
   sensorium query lidar-1 --start -10s --channels x,y,z,intensity --layout frames -o sweeps.arrow
+  sensorium query pump-1 --start -1h -o last-hour.parquet     # zstd Parquet, for pandas, Spark, DuckDB
+  sensorium query imu-1 --start -1m -o last-minute.csv
   python -c "import pyarrow as pa; print(pa.ipc.open_stream('minute.arrow').read_all())"`,
 		Args: exactArgs(1, "a stream name"),
 	}
 	client := addEndpoint(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&out, "output", "o", "-", "file to write (.arrow), - for stdout")
+	f.StringVarP(&out, "output", "o", "-", "file to write: .arrow (Arrow IPC), .parquet (zstd) or .csv; - for Arrow on stdout")
 	f.StringVar(&start, "start", "", "first time, inclusive (RFC 3339, -1h, Unix seconds); required")
 	f.StringVar(&end, "end", "now", "end time, exclusive")
 	f.StringVar(&basis, "basis", "producer", "time basis: producer or server")
@@ -43,8 +45,15 @@ points come one row per element (with frame_time and index), or with
 		if start == "" {
 			return usagef("--start is required (e.g. --start -1h)")
 		}
-		if ext := strings.ToLower(filepath.Ext(out)); out != "-" && ext != ".arrow" && ext != ".arrows" && ext != ".ipc" {
-			return usagef("-o %s: only Arrow IPC (.arrow) output is supported so far", out)
+		format := formatArrow
+		switch ext := strings.ToLower(filepath.Ext(out)); {
+		case out == "-" || ext == ".arrow" || ext == ".arrows" || ext == ".ipc":
+		case ext == ".parquet":
+			format = formatParquet
+		case ext == ".csv":
+			format = formatCSV
+		default:
+			return usagef("-o %s: write .arrow, .parquet or .csv", out)
 		}
 		now := time.Now()
 		in := sdk.QueryInput{Stream: args[0], Basis: basis, Track: track, Layout: layout}
@@ -67,9 +76,23 @@ points come one row per element (with frame_time and index), or with
 		if err != nil {
 			return err
 		}
-		pw, done := progress(w, "query "+args[0])
-		n, err := io.Copy(pw, body)
-		done()
+		var n int64
+		if format == formatArrow {
+			pw, done := progress(w, "query "+args[0])
+			n, err = io.Copy(pw, body)
+			done()
+		} else {
+			pr, done := progress(io.Discard, "query "+args[0]) // counts what arrives
+			var rows int64
+			rows, err = convertTable(format, io.TeeReader(body, pr), w)
+			done()
+			if err == nil && isFile {
+				fmt.Fprintf(os.Stderr, "%d rows\n", rows)
+			}
+			if fi, serr := os.Stat(out); serr == nil {
+				n = fi.Size()
+			}
+		}
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
