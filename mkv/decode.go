@@ -72,16 +72,25 @@ func decodeUint(c child) (uint64, error) {
 	return beUint(c.body), nil
 }
 
+// decodeFloat reads a float element. The float elements we read (Duration,
+// SamplingFrequency) have finite ranges in the Matroska specification, so
+// NaN and ±Inf are malformed data rather than values to pass on.
 func decodeFloat(c child) (float64, error) {
+	var v float64
 	switch len(c.body) {
 	case 0:
 		return 0, nil
 	case 4:
-		return float64(math.Float32frombits(uint32(beUint(c.body)))), nil
+		v = float64(math.Float32frombits(uint32(beUint(c.body))))
 	case 8:
-		return math.Float64frombits(beUint(c.body)), nil
+		v = math.Float64frombits(beUint(c.body))
+	default:
+		return 0, syntaxErr(c.off, "float %s has %d bytes; EBML floats have 0, 4 or 8", elementName(c.id), len(c.body))
 	}
-	return 0, syntaxErr(c.off, "float %s has %d bytes; EBML floats have 0, 4 or 8", elementName(c.id), len(c.body))
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, syntaxErr(c.off, "float %s is %v; it must be finite", elementName(c.id), v)
+	}
+	return v, nil
 }
 
 // decodeString ends the string at its first zero byte: EBML lets writers
