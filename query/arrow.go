@@ -143,27 +143,37 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 // memory stays bounded by one fragment and one batch whatever the range. It
 // stops when ctx is done (the client went away).
 func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
-	schema := p.dec.Schema()
-	iw := ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(p.req.Allocator))
-	rb := array.NewRecordBuilder(p.req.Allocator, schema)
-	defer rb.Release()
-	q := &rangeReader{s: s, p: p, rb: rb, iw: iw}
-	err := q.run(ctx)
-	if err == nil {
-		err = q.flush()
-	}
+	iw := ipc.NewWriter(w, ipc.WithSchema(p.Schema()), ipc.WithAllocator(p.req.Allocator))
+	err := s.QueryBatches(ctx, p, iw.Write)
 	if cerr := iw.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
+// QueryBatches runs a prepared query and hands each record batch to emit as
+// it is made (emit must not keep it past its return); transports other than
+// the IPC stream (Arrow Flight) use it.
+func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
+	rb := array.NewRecordBuilder(p.req.Allocator, p.Schema())
+	defer rb.Release()
+	q := &rangeReader{s: s, p: p, rb: rb, emit: emit}
+	err := q.run(ctx)
+	if err == nil {
+		err = q.flush()
+	}
+	return err
+}
+
+// Request returns the prepared request.
+func (p *Prepared) Request() Request { return p.req }
+
 // rangeReader decodes the fragments of a range into record batches.
 type rangeReader struct {
 	s    *Service
 	p    *Prepared
 	rb   *array.RecordBuilder
-	iw   *ipc.Writer
+	emit func(arrow.RecordBatch) error
 	rows int
 }
 
@@ -249,5 +259,5 @@ func (q *rangeReader) flush() error {
 	rec := q.rb.NewRecordBatch()
 	defer rec.Release()
 	q.rows = 0
-	return q.iw.Write(rec)
+	return q.emit(rec)
 }

@@ -1,0 +1,99 @@
+package query
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// queryTime is a query bound: an RFC 3339 string, or an integer of ns since
+// the Unix epoch.
+type queryTime struct {
+	NS  int64
+	Set bool
+}
+
+func (q *queryTime) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		return nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		t, err := time.Parse(time.RFC3339Nano, strings.Trim(s, `"`))
+		if err != nil {
+			return fmt.Errorf("time %s is not RFC 3339 (e.g. 2026-11-24T12:00:00.5Z)", s)
+		}
+		q.NS, q.Set = t.UnixNano(), true
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("time %s is neither RFC 3339 nor integer ns since the Unix epoch", s)
+	}
+	q.NS, q.Set = n, true
+	return nil
+}
+
+// queryBody is the JSON of POST /v1/query.
+type queryBody struct {
+	Stream    string    `json:"stream"`
+	Start     queryTime `json:"start"`
+	End       queryTime `json:"end"`
+	Basis     string    `json:"basis"`
+	Channels  []string  `json:"channels"`
+	Fields    []string  `json:"fields"`
+	Layout    string    `json:"layout"`
+	Track     uint64    `json:"track"`
+	BatchRows int       `json:"batch_rows"`
+}
+
+// ParseRequest turns the JSON body of a query (POST /v1/query, an Arrow
+// Flight descriptor or ticket) into a Request; every error is an
+// InvalidArgumentException naming what is wrong.
+func ParseRequest(body []byte) (Request, error) {
+	var in queryBody
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return Request{}, wire.Errorf(wire.InvalidArgument, "the query is not valid JSON: %v", err)
+		}
+	}
+	req := Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
+	switch in.Layout {
+	case "", "rows":
+	case "frames":
+		req.Layout = codecs.LayoutFrames
+	default:
+		return req, wire.Errorf(wire.InvalidArgument, "layout must be rows or frames, not %q", truncate(in.Layout, 64))
+	}
+	switch in.Basis {
+	case "", "producer":
+		req.Basis = store.ProducerTime
+	case "server":
+		req.Basis = store.ServerTime
+	default:
+		return req, wire.Errorf(wire.InvalidArgument, "basis must be producer or server, not %q", truncate(in.Basis, 64))
+	}
+	switch {
+	case in.Stream == "":
+		return req, wire.Errorf(wire.InvalidArgument, "stream is required")
+	case !in.Start.Set || !in.End.Set:
+		return req, wire.Errorf(wire.InvalidArgument, "start and end are required")
+	case in.BatchRows < 0 || in.BatchRows > 1<<24:
+		return req, wire.Errorf(wire.InvalidArgument, "batch_rows must be 1 to %d", 1<<24)
+	}
+	return req, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
