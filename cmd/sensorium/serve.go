@@ -49,6 +49,7 @@ it stops accepting, applies what it has received, fsyncs and exits 0.`,
 	f.StringVar(&cfg.NATSListen, "nats", "127.0.0.1:4222", "client address of the embedded NATS server")
 	f.StringVar(&cfg.NATSURL, "nats-url", "", "connect to this NATS (cluster) instead of embedding one")
 	f.StringVar(&cfg.HTTPListen, "http", "127.0.0.1:8080", "address of the HTTP API")
+	f.StringVar(&cfg.FlightListen, "flight", "127.0.0.1:8815", "address of the Arrow Flight service (empty: off)")
 	f.StringVar(&cfg.Prefix, "prefix", "sensorium", "first token of every NATS subject")
 	f.StringVar(&cfg.BusStorage, "bus-storage", "file", "JetStream storage of the ingest bus: file or memory")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "region in stream ARNs")

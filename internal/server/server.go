@@ -23,9 +23,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/api"
+	"github.com/sensorium-io/sensorium/internal/flightsrv"
 	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/query"
@@ -64,6 +67,9 @@ type Config struct {
 	// MaxMediaConnections bounds the GetMedia responses open at once per
 	// stream; default 16.
 	MaxMediaConnections int
+	// FlightListen is the address of the Arrow Flight service; empty: none.
+	// (`serve` defaults it to 127.0.0.1:8815.)
+	FlightListen string
 }
 
 // Server is a running Sensorium process.
@@ -76,6 +82,7 @@ type Server struct {
 	st      *store.Store
 	ring    *store.Keyring
 	tls     *tls.Config // nil: plain TCP
+	flight  *flightsrv.Service
 	in      *ingest.Ingester
 	q       *query.Service
 	http    *http.Server
@@ -125,8 +132,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.startHTTP(); err != nil {
 		return nil, err
 	}
+	if cfg.FlightListen != "" {
+		ln, err := net.Listen("tcp", cfg.FlightListen)
+		if err != nil {
+			return nil, fmt.Errorf("server: --flight %s: %w", cfg.FlightListen, err)
+		}
+		var opts []grpc.ServerOption
+		if s.tls != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+		}
+		s.flight = flightsrv.Start(ln, s.st, s.q, s.log.With("component", "flight"), opts...)
+	}
 	ok = true
-	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "data", cfg.DataDir)
+	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir)
 	return s, nil
 }
 
@@ -320,6 +338,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("server: HTTP shutdown: %w", err))
 		}
 	}
+	if s.flight != nil {
+		s.flight.Stop()
+	}
 	if s.stopIngest != nil {
 		s.stopIngest()
 		if err := <-s.ingestDone; err != nil && !errors.Is(err, context.Canceled) {
@@ -377,4 +398,12 @@ func (s *Server) loadKeyring() (*store.Keyring, error) {
 	}
 	s.log.Info("sensorium: encryption at rest", "keyring", ring.Source, "default_master_key", ring.Default, "master_keys", len(ring.IDs()))
 	return ring, nil
+}
+
+// FlightURL is the location of the Arrow Flight service ("" when off).
+func (s *Server) FlightURL() string {
+	if s.flight == nil {
+		return ""
+	}
+	return s.flight.Location()
 }

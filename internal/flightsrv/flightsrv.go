@@ -1,0 +1,217 @@
+// Package flightsrv serves queries over Arrow Flight, so that a training job
+// on N workers can split one read without coordinating: GetFlightInfo answers
+// a query with N endpoints covering disjoint time partitions of its range,
+// and each worker DoGets its own. The query is the JSON of POST /v1/query
+// (see query.ParseRequest), as the command of a flight descriptor; a
+// "partitions" field asks for a number of endpoints.
+package flightsrv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/query"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// MaxPartitions bounds the endpoints of one query.
+const MaxPartitions = 256
+
+// partitionSpan is the range one endpoint covers when the query does not
+// say how many it wants: ten minutes of data (a few hundred MB of vibration).
+const partitionSpan = 10 * time.Minute
+
+// Service is the Flight service of a server.
+type Service struct {
+	flight.BaseFlightServer
+	st   *store.Store
+	q    *query.Service
+	log  *slog.Logger
+	addr string // the location endpoints name
+	grpc *grpc.Server
+}
+
+// Start serves Flight on ln.
+func Start(ln net.Listener, st *store.Store, q *query.Service, log *slog.Logger, opts ...grpc.ServerOption) *Service {
+	s := &Service{st: st, q: q, log: log, addr: "grpc+tcp://" + ln.Addr().String(), grpc: grpc.NewServer(opts...)}
+	flight.RegisterFlightServiceServer(s.grpc, s)
+	go func() {
+		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("flight: server stopped", "err", err)
+		}
+	}()
+	return s
+}
+
+// Location is the URI clients connect to.
+func (s *Service) Location() string { return s.addr }
+
+// Stop ends every call and closes the listener.
+func (s *Service) Stop() { s.grpc.Stop() }
+
+// descriptorQuery reads a query from a descriptor: its command is the query
+// JSON, plus "partitions".
+func descriptorQuery(d *flight.FlightDescriptor) (query.Request, int, error) {
+	if d == nil || d.Type != flight.DescriptorCMD {
+		return query.Request{}, 0, status.Error(codes.InvalidArgument, `the descriptor must be a command holding the query JSON, e.g. {"stream": "pump-1", "start": …, "end": …, "partitions": 8}`)
+	}
+	req, err := query.ParseRequest(d.Cmd)
+	if err != nil {
+		return req, 0, toStatus(err)
+	}
+	var extra struct {
+		Partitions int `json:"partitions"`
+	}
+	_ = json.Unmarshal(d.Cmd, &extra) // ParseRequest has checked it is JSON
+	if extra.Partitions < 0 || extra.Partitions > MaxPartitions {
+		return req, 0, status.Errorf(codes.InvalidArgument, "partitions must be 1 to %d", MaxPartitions)
+	}
+	return req, extra.Partitions, nil
+}
+
+// GetFlightInfo answers a query with its schema and one endpoint per time
+// partition: [start, end) cut into equal spans, so each row is in exactly
+// one partition.
+func (s *Service) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	req, n, err := descriptorQuery(d)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.q.PrepareQuery(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	span := req.End - req.Start
+	if n == 0 {
+		n = int(min(MaxPartitions, max(1, span/int64(partitionSpan))))
+	}
+	n = int(min(int64(n), span)) // a partition spans at least 1 ns
+	info := &flight.FlightInfo{
+		Schema: flight.SerializeSchema(p.Schema(), memory.DefaultAllocator), FlightDescriptor: d,
+		TotalRecords: -1, TotalBytes: -1, Ordered: true,
+	}
+	for i := 0; i < n; i++ {
+		part := req
+		part.Start = req.Start + span*int64(i)/int64(n)
+		part.End = req.Start + span*int64(i+1)/int64(n)
+		ticket, err := ticketOf(part)
+		if err != nil {
+			return nil, err
+		}
+		info.Endpoint = append(info.Endpoint, &flight.FlightEndpoint{
+			Ticket: &flight.Ticket{Ticket: ticket}, Location: []*flight.Location{{Uri: s.addr}},
+		})
+	}
+	return info, nil
+}
+
+// ticketOf is the query of one partition, as JSON.
+func ticketOf(r query.Request) ([]byte, error) {
+	basis := "producer"
+	if r.Basis == store.ServerTime {
+		basis = "server"
+	}
+	layout := "rows"
+	if r.Layout != 0 {
+		layout = "frames"
+	}
+	return json.Marshal(map[string]any{
+		"stream": r.Stream, "start": r.Start, "end": r.End, "basis": basis, "fields": r.Fields,
+		"layout": layout, "track": r.Track, "batch_rows": r.BatchRows,
+	})
+}
+
+// GetSchema answers a query's schema without reading any row.
+func (s *Service) GetSchema(ctx context.Context, d *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	req, _, err := descriptorQuery(d)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.q.PrepareQuery(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(p.Schema(), memory.DefaultAllocator)}, nil
+}
+
+// DoGet streams the rows of one ticket (a partition's query).
+func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) error {
+	req, err := query.ParseRequest(t.GetTicket())
+	if err != nil {
+		return toStatus(err)
+	}
+	p, err := s.q.PrepareQuery(req)
+	if err != nil {
+		return toStatus(err)
+	}
+	w := flight.NewRecordWriter(fs, ipcSchema(p.Schema()))
+	defer w.Close()
+	if err := s.q.QueryBatches(fs.Context(), p, w.Write); err != nil {
+		if fs.Context().Err() != nil {
+			return status.FromContextError(fs.Context().Err()).Err()
+		}
+		s.log.Warn("flight: DoGet ended with an error", "stream", req.Stream, "err", err)
+		return toStatus(err)
+	}
+	return nil
+}
+
+// ListFlights lists every stream as a flight: its descriptor is the query of
+// its whole range, its schema that of its first readable track.
+func (s *Service) ListFlights(c *flight.Criteria, fs flight.FlightService_ListFlightsServer) error {
+	var token string
+	for {
+		streams, next, err := s.st.ListStreams("", 1000, token)
+		if err != nil {
+			return toStatus(err)
+		}
+		for _, st := range streams {
+			cmd, _ := json.Marshal(map[string]any{"stream": st.Name, "start": 0, "end": time.Now().UnixNano()})
+			d := &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd, Path: []string{st.Name}}
+			info := &flight.FlightInfo{FlightDescriptor: d, TotalRecords: -1, TotalBytes: -1}
+			if req, _, err := descriptorQuery(d); err == nil {
+				if p, err := s.q.PrepareQuery(req); err == nil {
+					info.Schema = flight.SerializeSchema(p.Schema(), memory.DefaultAllocator)
+				}
+			}
+			if err := fs.Send(info); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		token = next
+	}
+}
+
+// toStatus maps our errors to gRPC codes, keeping the service's error name.
+func toStatus(err error) error {
+	ae := wire.AsAPIError(err)
+	code := codes.Internal
+	switch ae.Name {
+	case wire.InvalidArgument:
+		code = codes.InvalidArgument
+	case wire.ResourceNotFound:
+		code = codes.NotFound
+	case wire.ClientLimitExceeded, wire.ConnectionLimitExceeded:
+		code = codes.ResourceExhausted
+	}
+	return status.Error(code, fmt.Sprintf("%s: %s", ae.Name, ae.Message))
+}
+
+func ipcSchema(s *arrow.Schema) ipc.Option { return ipc.WithSchema(s) }
