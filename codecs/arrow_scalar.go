@@ -3,6 +3,7 @@ package codecs
 import (
 	"fmt"
 	"sort"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -26,6 +27,11 @@ type scalarArrow struct {
 	scales []float64
 	s      signals.Samples
 	times  []int64
+	// per-type scratch columns for appendChannel
+	f32 []float32
+	f64 []float64
+	i16 []int16
+	i32 []int32
 }
 
 func newScalarArrowDecoder(d signals.Description, opts ArrowOptions) (ArrowDecoder, error) {
@@ -67,11 +73,9 @@ func (a *scalarArrow) appendRows(b *array.RecordBuilder, lo, hi int) (int, error
 	if lo >= hi {
 		return 0, nil
 	}
-	tb := b.Field(0).(*array.TimestampBuilder)
-	tb.Reserve(hi - lo)
-	for _, t := range a.times[lo:hi] {
-		tb.UnsafeAppend(arrow.Timestamp(t))
-	}
+	// Whole slices go in with AppendValues — a copy and a bulk validity
+	// bitmap — which is several times faster than a call per value.
+	b.Field(0).(*array.TimestampBuilder).AppendValues(timestamps(a.times[lo:hi]), nil)
 	for col, c := range a.chans {
 		fb := b.Field(col + 1)
 		if a.scales != nil && a.scales[col] != 0 {
@@ -80,13 +84,13 @@ func (a *scalarArrow) appendRows(b *array.RecordBuilder, lo, hi int) (int, error
 		}
 		switch s.Type {
 		case signals.Float32:
-			appendChannel(fb.(*array.Float32Builder), s.F32, s.Channels, c, lo, hi)
+			a.f32 = appendChannel(fb.(*array.Float32Builder), a.f32, s.F32, s.Channels, c, lo, hi)
 		case signals.Float64:
-			appendChannel(fb.(*array.Float64Builder), s.F64, s.Channels, c, lo, hi)
+			a.f64 = appendChannel(fb.(*array.Float64Builder), a.f64, s.F64, s.Channels, c, lo, hi)
 		case signals.Int16:
-			appendChannel(fb.(*array.Int16Builder), s.I16, s.Channels, c, lo, hi)
+			a.i16 = appendChannel(fb.(*array.Int16Builder), a.i16, s.I16, s.Channels, c, lo, hi)
 		case signals.Int32:
-			appendChannel(fb.(*array.Int32Builder), s.I32, s.Channels, c, lo, hi)
+			a.i32 = appendChannel(fb.(*array.Int32Builder), a.i32, s.I32, s.Channels, c, lo, hi)
 		default:
 			return 0, fmt.Errorf("codecs: sample type %v has no Arrow column", s.Type)
 		}
@@ -99,12 +103,32 @@ type unsafeAppender[T any] interface {
 	UnsafeAppend(T)
 }
 
-// appendChannel appends channel c of interleaved samples lo..hi to b.
-func appendChannel[T any, B unsafeAppender[T]](b B, vals []T, channels, c, lo, hi int) {
-	b.Reserve(hi - lo)
-	for i := lo; i < hi; i++ {
-		b.UnsafeAppend(vals[i*channels+c])
+type valuesAppender[T any] interface {
+	AppendValues([]T, []bool)
+}
+
+// appendChannel appends channel c of interleaved samples lo..hi to b, through
+// col, a reused scratch column (returned, grown): one strided gather, then
+// one bulk append.
+func appendChannel[T any, B valuesAppender[T]](b B, col, vals []T, channels, c, lo, hi int) []T {
+	col = resizeSlice(col, hi-lo)
+	if channels == 1 {
+		copy(col, vals[lo:hi])
+	} else {
+		for i := range col {
+			col[i] = vals[(lo+i)*channels+c]
+		}
 	}
+	b.AppendValues(col, nil)
+	return col
+}
+
+// timestamps views ns times as Arrow timestamps (the same int64s).
+func timestamps(t []int64) []arrow.Timestamp {
+	if len(t) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*arrow.Timestamp)(unsafe.Pointer(&t[0])), len(t))
 }
 
 // appendScaled appends channel c of samples lo..hi, as count × scale.

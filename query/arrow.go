@@ -157,6 +157,8 @@ func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
 func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
 	rb := array.NewRecordBuilder(p.req.Allocator, p.Schema())
 	defer rb.Release()
+	// Each batch's buffers are sized once, not grown (and copied) by doubling.
+	rb.Reserve(p.req.BatchRows)
 	q := &rangeReader{s: s, p: p, rb: rb, emit: emit}
 	err := q.run(ctx)
 	if err == nil {
@@ -259,5 +261,6 @@ func (q *rangeReader) flush() error {
 	rec := q.rb.NewRecordBatch()
 	defer rec.Release()
 	q.rows = 0
+	q.rb.Reserve(q.p.req.BatchRows)
 	return q.emit(rec)
 }

@@ -36,7 +36,8 @@ func main() {
 	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
 	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
 	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after)")
-	only := flag.String("only", "", "run only this part: ingest or codecs")
+	only := flag.String("only", "", "run only this part: ingest, codecs or arrow")
+	arrowMinutes := flag.Int("arrow-minutes", 60, "minutes of 3-axis 25.6 kHz vibration for the Arrow read benchmark (60: about 1.1 GB raw)")
 	flag.Parse()
 	if *only == "" || *only == "codecs" {
 		codecbench.Print(os.Stdout, codecbench.Run())
@@ -45,8 +46,8 @@ func main() {
 			return
 		}
 	}
-	if *only != "" && *only != "ingest" {
-		fail(fmt.Errorf("--only %q: want ingest or codecs", *only))
+	if *only != "" && *only != "ingest" && *only != "arrow" {
+		fail(fmt.Errorf("--only %q: want ingest, codecs or arrow", *only))
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp(".", ".bench-")
@@ -55,6 +56,15 @@ func main() {
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	}
+	if *only == "" || *only == "arrow" {
+		if err := arrowBench(*dir, *arrowMinutes); err != nil {
+			fail(err)
+		}
+		fmt.Println()
+		if *only == "arrow" {
+			return
+		}
 	}
 	b := &bench{dir: *dir, fragBytes: *fragKiB << 10, fragments: (*totalMiB << 20) / (*fragKiB << 10), latencyN: *latencyN}
 	if err := b.run(); err != nil {
