@@ -62,8 +62,8 @@ func arrowBench(dir string, minutes int) error {
 	fi, _ := os.Stat(pq)
 
 	type result struct {
-		name       string
-		rows       int64
+		name        string
+		rows        int64
 		took, took1 time.Duration
 	}
 	var results []result
