@@ -25,13 +25,9 @@ type scalarArrow struct {
 	// (IMU sensors sending raw counts): such a column is float64 count × scale.
 	// 0 leaves a column as the samples are.
 	scales []float64
-	s      signals.Samples
+	s      signals.Samples // scratch for codecs that decode interleaved
+	cols   []Column        // the current frame, one slice per channel
 	times  []int64
-	// per-type scratch columns for appendChannel
-	f32 []float32
-	f64 []float64
-	i16 []int16
-	i32 []int32
 }
 
 func newScalarArrowDecoder(d signals.Description, opts ArrowOptions) (ArrowDecoder, error) {
@@ -52,24 +48,24 @@ func newScalarArrowDecoder(d signals.Description, opts ArrowOptions) (ArrowDecod
 func (a *scalarArrow) Schema() *arrow.Schema { return a.schema }
 
 func (a *scalarArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, error) {
-	if err := DecodeScalarFrame(f.Data, a.desc, &a.s); err != nil {
+	h, cols, err := DecodeScalarColumns(f.Data, a.desc, a.cols, &a.s)
+	a.cols = cols
+	if err != nil {
 		return 0, err
 	}
-	s := &a.s
-	a.times = a.desc.SampleTimes(a.times[:0], s.Start, s.N)
-	lo, hi := 0, s.N
-	if !r.All {
-		// Sample times increase within a frame: cut at the range edges.
-		lo = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.Start })
-		hi = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.End })
-	}
-	return a.appendRows(b, lo, hi)
+	return a.appendRange(b, h.Start, h.N, r)
 }
 
-// appendRows appends samples lo..hi of the decoded block a.s, whose times are
-// in a.times.
-func (a *scalarArrow) appendRows(b *array.RecordBuilder, lo, hi int) (int, error) {
-	s := &a.s
+// appendRange appends the decoded columns' samples whose times, from start at
+// the signal's rate, are in r.
+func (a *scalarArrow) appendRange(b *array.RecordBuilder, start int64, n int, r TimeRange) (int, error) {
+	a.times = a.desc.SampleTimes(a.times[:0], start, n)
+	lo, hi := 0, n
+	if !r.All {
+		// Sample times increase within a frame: cut at the range edges.
+		lo = sort.Search(n, func(i int) bool { return a.times[i] >= r.Start })
+		hi = sort.Search(n, func(i int) bool { return a.times[i] >= r.End })
+	}
 	if lo >= hi {
 		return 0, nil
 	}
@@ -77,22 +73,22 @@ func (a *scalarArrow) appendRows(b *array.RecordBuilder, lo, hi int) (int, error
 	// bitmap — which is several times faster than a call per value.
 	b.Field(0).(*array.TimestampBuilder).AppendValues(timestamps(a.times[lo:hi]), nil)
 	for col, c := range a.chans {
-		fb := b.Field(col + 1)
+		fb, vals := b.Field(col+1), &a.cols[c]
 		if a.scales != nil && a.scales[col] != 0 {
-			appendScaled(fb.(*array.Float64Builder), s, c, lo, hi, a.scales[col])
+			appendScaled(fb.(*array.Float64Builder), vals, lo, hi, a.scales[col])
 			continue
 		}
-		switch s.Type {
+		switch vals.Type {
 		case signals.Float32:
-			a.f32 = appendChannel(fb.(*array.Float32Builder), a.f32, s.F32, s.Channels, c, lo, hi)
+			fb.(*array.Float32Builder).AppendValues(vals.F32[lo:hi], nil)
 		case signals.Float64:
-			a.f64 = appendChannel(fb.(*array.Float64Builder), a.f64, s.F64, s.Channels, c, lo, hi)
+			fb.(*array.Float64Builder).AppendValues(vals.F64[lo:hi], nil)
 		case signals.Int16:
-			a.i16 = appendChannel(fb.(*array.Int16Builder), a.i16, s.I16, s.Channels, c, lo, hi)
+			fb.(*array.Int16Builder).AppendValues(vals.I16[lo:hi], nil)
 		case signals.Int32:
-			a.i32 = appendChannel(fb.(*array.Int32Builder), a.i32, s.I32, s.Channels, c, lo, hi)
+			fb.(*array.Int32Builder).AppendValues(vals.I32[lo:hi], nil)
 		default:
-			return 0, fmt.Errorf("codecs: sample type %v has no Arrow column", s.Type)
+			return 0, fmt.Errorf("codecs: sample type %v has no Arrow column", vals.Type)
 		}
 	}
 	return hi - lo, nil
@@ -103,26 +99,6 @@ type unsafeAppender[T any] interface {
 	UnsafeAppend(T)
 }
 
-type valuesAppender[T any] interface {
-	AppendValues([]T, []bool)
-}
-
-// appendChannel appends channel c of interleaved samples lo..hi to b, through
-// col, a reused scratch column (returned, grown): one strided gather, then
-// one bulk append.
-func appendChannel[T any, B valuesAppender[T]](b B, col, vals []T, channels, c, lo, hi int) []T {
-	col = resizeSlice(col, hi-lo)
-	if channels == 1 {
-		copy(col, vals[lo:hi])
-	} else {
-		for i := range col {
-			col[i] = vals[(lo+i)*channels+c]
-		}
-	}
-	b.AppendValues(col, nil)
-	return col
-}
-
 // timestamps views ns times as Arrow timestamps (the same int64s).
 func timestamps(t []int64) []arrow.Timestamp {
 	if len(t) == 0 {
@@ -131,21 +107,20 @@ func timestamps(t []int64) []arrow.Timestamp {
 	return unsafe.Slice((*arrow.Timestamp)(unsafe.Pointer(&t[0])), len(t))
 }
 
-// appendScaled appends channel c of samples lo..hi, as count × scale.
-func appendScaled(b *array.Float64Builder, s *signals.Samples, c, lo, hi int, scale float64) {
+// appendScaled appends values lo..hi of a column as count × scale.
+func appendScaled(b *array.Float64Builder, c *Column, lo, hi int, scale float64) {
 	b.Reserve(hi - lo)
 	for i := lo; i < hi; i++ {
-		j := i*s.Channels + c
 		var v float64
-		switch s.Type {
+		switch c.Type {
 		case signals.Int16:
-			v = float64(s.I16[j])
+			v = float64(c.I16[i])
 		case signals.Int32:
-			v = float64(s.I32[j])
+			v = float64(c.I32[i])
 		case signals.Float32:
-			v = float64(s.F32[j])
+			v = float64(c.F32[i])
 		case signals.Float64:
-			v = s.F64[j]
+			v = c.F64[i]
 		}
 		b.UnsafeAppend(v * scale)
 	}

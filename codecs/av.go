@@ -2,7 +2,6 @@ package codecs
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -53,14 +52,8 @@ func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, 
 	if err := (plain{}).Decode(f.Data, a.desc, len(f.Data)/stride, s); err != nil {
 		return 0, err
 	}
-	s.Start = f.Time
-	a.times = a.desc.SampleTimes(a.times[:0], s.Start, s.N)
-	lo, hi := 0, s.N
-	if !r.All {
-		lo = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.Start })
-		hi = sort.Search(s.N, func(i int) bool { return a.times[i] >= r.End })
-	}
-	return a.appendRows(b, lo, hi)
+	a.cols = splitChannels(s, a.cols)
+	return a.appendRange(b, f.Time, s.N, r)
 }
 
 // bytesArrow returns one row per frame: time, key and the frame's bytes (an

@@ -1,0 +1,76 @@
+package codecs
+
+import (
+	"fmt"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// DecodeScalarColumns decodes a scalar frame into one contiguous slice per
+// channel — the layout of Arrow columns — instead of interleaved samples.
+// cols is resized to the channel count and its slices reused. The numeric
+// codec, which stores channels one after the other, decodes each straight
+// into its column; other codecs decode interleaved and are split after.
+// It returns the frame's header. Errors are those of DecodeScalarFrame.
+func DecodeScalarColumns(src []byte, desc *signals.Scalar, cols []Column, scratch *signals.Samples) (ScalarHeader, []Column, error) {
+	h, err := parseScalarHeader(src)
+	if err != nil {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
+	}
+	if h.Codec != Numeric {
+		if err := DecodeScalarFrame(src, desc, scratch); err != nil {
+			return h, cols, err
+		}
+		return h, splitChannels(scratch, cols), nil
+	}
+	t, channels, err := bodyShape(desc, h.N)
+	if err != nil {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
+	}
+	body := src[ScalarHeaderSize:]
+	if size := uint64(h.N) * uint64(channels) * uint64(t.Size()); size > MaxScalarFrameBytes {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w: %d bytes of samples, a frame holds at most %d", ErrCorrupt, size, MaxScalarFrameBytes)
+	}
+	if min := channels * (1 + minResidualBytes(h.N)); len(body) < min {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w: body of %d bytes cannot hold %d samples × %d channels", ErrCorrupt, len(body), h.N, channels)
+	}
+	cols = resizeSlice(cols, channels)
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	for c := range channels {
+		cols[c].Reset(t, h.N)
+		view := signals.Samples{N: h.N, Channels: 1, Type: t, I16: cols[c].I16, I32: cols[c].I32, F32: cols[c].F32, F64: cols[c].F64}
+		if body, err = decodeNumericChannel(body, &view, 0, sc); err != nil {
+			return h, cols, fmt.Errorf("codecs: decode scalar columns: channel %d: %w", c, err)
+		}
+	}
+	if len(body) != 0 {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w: %d bytes after the last channel", ErrCorrupt, len(body))
+	}
+	return h, cols, nil
+}
+
+// splitChannels copies interleaved samples into one slice per channel.
+func splitChannels(s *signals.Samples, cols []Column) []Column {
+	cols = resizeSlice(cols, s.Channels)
+	for c := range cols {
+		cols[c].Reset(s.Type, s.N)
+		switch s.Type {
+		case signals.Int16:
+			gatherChannel(cols[c].I16, s.I16, s.Channels, c)
+		case signals.Int32:
+			gatherChannel(cols[c].I32, s.I32, s.Channels, c)
+		case signals.Float32:
+			gatherChannel(cols[c].F32, s.F32, s.Channels, c)
+		case signals.Float64:
+			gatherChannel(cols[c].F64, s.F64, s.Channels, c)
+		}
+	}
+	return cols
+}
+
+func gatherChannel[T any](dst, src []T, channels, c int) {
+	for i := range dst {
+		dst[i] = src[i*channels+c]
+	}
+}
