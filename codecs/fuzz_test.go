@@ -45,7 +45,14 @@ func FuzzDecodeScalarFrame(f *testing.F) {
 			SampleType: signals.SampleType(st),
 			Channels:   allChannels[:int(channels)%signals.MaxChannels+1],
 		}
+		cols, colErr := decodeColumnsOf(frame, desc)
 		err := DecodeScalarFrame(frame, desc, s)
+		if (err == nil) != (colErr == nil) {
+			t.Fatalf("DecodeScalarFrame says %v, DecodeScalarColumns says %v", err, colErr)
+		}
+		if err == nil && !sameAsColumns(s, cols) {
+			t.Fatalf("DecodeScalarColumns decodes other samples than DecodeScalarFrame")
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownCodec) && !errors.Is(err, signals.ErrInvalid) {
 				t.Fatalf("error without a sentinel: %v", err)
@@ -92,6 +99,37 @@ func sameBits(a, b *signals.Samples) bool {
 			}
 		}
 	case signals.Float64:
+		for i := range a.F64 {
+			if math.Float64bits(a.F64[i]) != math.Float64bits(b.F64[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func decodeColumnsOf(frame []byte, desc *signals.Scalar) ([]Column, error) {
+	var scratch signals.Samples
+	_, cols, err := DecodeScalarColumns(frame, desc, nil, &scratch)
+	return cols, err
+}
+
+// sameAsColumns reports whether cols holds s channel by channel, bit for bit.
+func sameAsColumns(s *signals.Samples, cols []Column) bool {
+	split := splitChannels(s, nil)
+	if len(split) != len(cols) {
+		return false
+	}
+	for c := range cols {
+		a, b := &split[c], &cols[c]
+		if !slices.Equal(a.I16, b.I16) || !slices.Equal(a.I32, b.I32) || len(a.F32) != len(b.F32) || len(a.F64) != len(b.F64) {
+			return false
+		}
+		for i := range a.F32 {
+			if math.Float32bits(a.F32[i]) != math.Float32bits(b.F32[i]) {
+				return false
+			}
+		}
 		for i := range a.F64 {
 			if math.Float64bits(a.F64[i]) != math.Float64bits(b.F64[i]) {
 				return false
