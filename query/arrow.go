@@ -32,7 +32,11 @@ type Request struct {
 	Layout     codecs.Layout // rows per element, or rows per frame with list columns
 	Track      uint64        // 0: the first track of a kind this server knows
 	BatchRows  int           // rows per record batch; default 65536
-	Allocator  memory.Allocator
+	// Shape is "samples" (default: a row per sample, point …) or
+	// "windows" (a row per Window of a scalar signal).
+	Shape     string
+	Window    Window
+	Allocator memory.Allocator
 }
 
 // Prepared is a validated query: its schema is known before any row is read,
@@ -97,9 +101,21 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec, err := codecs.NewArrowDecoder(desc, codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout})
-	if err != nil {
-		return nil, wire.Errorf(wire.InvalidArgument, "%v", err)
+	var dec codecs.ArrowDecoder
+	switch req.Shape {
+	case "", "samples":
+		if dec, err = codecs.NewArrowDecoder(desc, codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout}); err != nil {
+			return nil, wire.Errorf(wire.InvalidArgument, "%v", err)
+		}
+	case "windows":
+		if req.Layout != codecs.LayoutRows {
+			return nil, wire.Errorf(wire.InvalidArgument, "the windows shape has one row per window; leave layout out")
+		}
+		if dec, err = newWindowDecoder(desc, req.Fields, req.Window); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, wire.Errorf(wire.InvalidArgument, "shape must be samples or windows, not %q", truncate(req.Shape, 64))
 	}
 	return &Prepared{req: req, dec: dec, descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number}, nil
 }

@@ -52,6 +52,11 @@ type queryBody struct {
 	Layout    string    `json:"layout"`
 	Track     uint64    `json:"track"`
 	BatchRows int       `json:"batch_rows"`
+	Shape     string    `json:"shape"`
+	Window    *struct {
+		Length int `json:"length"`
+		Hop    int `json:"hop"`
+	} `json:"window"`
 }
 
 // ParseRequest turns the JSON body of a query (POST /v1/query, an Arrow
@@ -65,6 +70,16 @@ func ParseRequest(body []byte) (Request, error) {
 		}
 	}
 	req := Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
+	req.Shape = in.Shape
+	if in.Window != nil {
+		req.Window = Window{Length: in.Window.Length, Hop: in.Window.Hop}
+		if req.Window.Hop == 0 {
+			req.Window.Hop = req.Window.Length
+		}
+	}
+	if req.Shape == "windows" && in.Window == nil {
+		return req, wire.Errorf(wire.InvalidArgument, `the windows shape needs "window": {"length": samples, "hop": samples}`)
+	}
 	switch in.Layout {
 	case "", "rows":
 	case "frames":

@@ -360,15 +360,25 @@ func (c *Client) GetMediaForFragmentList(ctx context.Context, ref StreamRef, fra
 
 // QueryInput is an Arrow range query.
 type QueryInput struct {
-	Stream    string    `json:"stream"`
-	Start     time.Time `json:"-"`
-	End       time.Time `json:"-"`
-	Basis     string    `json:"basis,omitempty"`    // "producer" (default) or "server"
-	Channels  []string  `json:"channels,omitempty"` // the fields of a scalar or IMU track (an alias of Fields)
-	Fields    []string  `json:"fields,omitempty"`   // the kind's fields to return (channels, point fields …); empty: all
-	Layout    string    `json:"layout,omitempty"`   // "rows" (default: a row per sample, point, detection) or "frames" (a row per frame, list columns)
-	Track     uint64    `json:"track,omitempty"`
-	BatchRows int       `json:"batch_rows,omitempty"`
+	Stream   string    `json:"stream"`
+	Start    time.Time `json:"-"`
+	End      time.Time `json:"-"`
+	Basis    string    `json:"basis,omitempty"`    // "producer" (default) or "server"
+	Channels []string  `json:"channels,omitempty"` // the fields of a scalar or IMU track (an alias of Fields)
+	Fields   []string  `json:"fields,omitempty"`   // the kind's fields to return (channels, point fields …); empty: all
+	Layout   string    `json:"layout,omitempty"`   // "rows" (default: a row per sample, point, detection) or "frames" (a row per frame, list columns)
+	Track    uint64    `json:"track,omitempty"`
+	// Shape "windows" returns a row per Window of a scalar signal: its start,
+	// its source fragments and a fixed-size list per channel.
+	Shape     string       `json:"shape,omitempty"`
+	Window    *QueryWindow `json:"window,omitempty"`
+	BatchRows int          `json:"batch_rows,omitempty"`
+}
+
+// QueryWindow is the length and hop of the windows shape, in samples.
+type QueryWindow struct {
+	Length int `json:"length"`
+	Hop    int `json:"hop,omitempty"` // default: Length (back to back)
 }
 
 // QueryRaw runs a query and returns the Arrow IPC stream's bytes. Close it.

@@ -129,10 +129,15 @@ func ticketOf(r query.Request) ([]byte, error) {
 	if r.Layout != 0 {
 		layout = "frames"
 	}
-	return json.Marshal(map[string]any{
+	m := map[string]any{
 		"stream": r.Stream, "start": r.Start, "end": r.End, "basis": basis, "fields": r.Fields,
 		"layout": layout, "track": r.Track, "batch_rows": r.BatchRows,
-	})
+	}
+	if r.Shape != "" {
+		m["shape"] = r.Shape
+		m["window"] = map[string]int{"length": r.Window.Length, "hop": r.Window.Hop}
+	}
+	return json.Marshal(m)
 }
 
 // GetSchema answers a query's schema without reading any row.
