@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Installs the external tools the tests check our output with — ffprobe and
-# ffmpeg (with libx264) from ffmpeg, mkvinfo from mkvtoolnix — when they are
-# missing. Tests that need a tool fail under CI=true when it is missing and
-# are skipped (saying so) elsewhere.
+# ffmpeg (with libx264) from ffmpeg, mkvinfo from mkvtoolnix, Node.js and the
+# apache-arrow npm package — when they are missing. Tests that need a tool
+# fail under CI=true when it is missing and are skipped (saying so) elsewhere.
 set -euo pipefail
-exec bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix
+bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix node=nodejs npm=npm
+
+# apache-arrow from npm: an Arrow implementation we did not write reads our
+# query results (internal/server/arrowjs_test.go). Pinned by package-lock.json.
+js="$(dirname "$0")/../internal/server/testdata/arrowjs"
+if command -v npm >/dev/null 2>&1 && [ ! -d "$js/node_modules/apache-arrow" ]; then
+  (cd "$js" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the apache-arrow test will be skipped (or fail under CI)" >&2
+fi
