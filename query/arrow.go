@@ -37,6 +37,10 @@ type Request struct {
 	Shape     string
 	Window    Window
 	Allocator memory.Allocator
+	// Inputs and Align make the "aligned" shape: several streams on one
+	// clock (Stream is then unused).
+	Inputs []Input
+	Align  Align
 }
 
 // Prepared is a validated query: its schema is known before any row is read,
@@ -46,10 +50,18 @@ type Prepared struct {
 	dec     codecs.ArrowDecoder
 	descRaw []byte
 	track   uint64
+	desc    signals.Description
+	aligned *alignedPlan  // the aligned shape
+	schema  *arrow.Schema // when not the decoder's (aligned)
 }
 
 // Schema is the result's schema.
-func (p *Prepared) Schema() *arrow.Schema { return p.dec.Schema() }
+func (p *Prepared) Schema() *arrow.Schema {
+	if p.schema != nil {
+		return p.schema
+	}
+	return p.dec.Schema()
+}
 
 // PrepareQuery validates a query and finds the signal description of the
 // track it reads (from the first fragment in range, or the newest one).
@@ -65,6 +77,9 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	}
 	if req.Allocator == nil {
 		req.Allocator = memory.DefaultAllocator
+	}
+	if req.Shape == "aligned" {
+		return s.prepareAligned(req)
 	}
 	info, err := s.st.DescribeStream(store.StreamRef{Name: req.Stream})
 	if err != nil {
@@ -117,7 +132,7 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	default:
 		return nil, wire.Errorf(wire.InvalidArgument, "shape must be samples or windows, not %q", truncate(req.Shape, 64))
 	}
-	return &Prepared{req: req, dec: dec, descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number}, nil
+	return &Prepared{req: req, dec: dec, descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number, desc: desc}, nil
 }
 
 func readTracks(payload []byte) ([]mkv.TrackEntry, error) {
@@ -171,6 +186,9 @@ func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
 // it is made (emit must not keep it past its return); transports other than
 // the IPC stream (Arrow Flight) use it.
 func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
+	if p.aligned != nil {
+		return s.runAligned(ctx, p, emit)
+	}
 	rb := array.NewRecordBuilder(p.req.Allocator, p.Schema())
 	defer rb.Release()
 	// Each batch's buffers are sized once, not grown (and copied) by doubling.

@@ -53,7 +53,17 @@ type queryBody struct {
 	Track     uint64    `json:"track"`
 	BatchRows int       `json:"batch_rows"`
 	Shape     string    `json:"shape"`
-	Window    *struct {
+	Inputs    []struct {
+		Stream string   `json:"stream"`
+		Fields []string `json:"fields"`
+		Track  uint64   `json:"track"`
+	} `json:"inputs"`
+	Align *struct {
+		Rate          float64 `json:"rate"`
+		Reference     int     `json:"reference"`
+		Interpolation string  `json:"interpolation"`
+	} `json:"align"`
+	Window *struct {
 		Length int `json:"length"`
 		Hop    int `json:"hop"`
 	} `json:"window"`
@@ -77,6 +87,15 @@ func ParseRequest(body []byte) (Request, error) {
 			req.Window.Hop = req.Window.Length
 		}
 	}
+	for _, x := range in.Inputs {
+		req.Inputs = append(req.Inputs, Input{Stream: x.Stream, Fields: x.Fields, Track: x.Track})
+	}
+	if in.Align != nil {
+		req.Align = Align{Rate: in.Align.Rate, Reference: in.Align.Reference, Interpolation: in.Align.Interpolation}
+	}
+	if req.Shape == "aligned" && (len(in.Inputs) == 0 || in.Align == nil) {
+		return req, wire.Errorf(wire.InvalidArgument, `the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …] and "align": {"rate": Hz or "reference": input, "interpolation": "none", "previous" or "linear"}`)
+	}
 	if req.Shape == "windows" && in.Window == nil {
 		return req, wire.Errorf(wire.InvalidArgument, `the windows shape needs "window": {"length": samples, "hop": samples}`)
 	}
@@ -96,7 +115,7 @@ func ParseRequest(body []byte) (Request, error) {
 		return req, wire.Errorf(wire.InvalidArgument, "basis must be producer or server, not %q", truncate(in.Basis, 64))
 	}
 	switch {
-	case in.Stream == "":
+	case in.Stream == "" && req.Shape != "aligned":
 		return req, wire.Errorf(wire.InvalidArgument, "stream is required")
 	case !in.Start.Set || !in.End.Set:
 		return req, wire.Errorf(wire.InvalidArgument, "start and end are required")
@@ -111,4 +130,31 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// MarshalJSON writes r as the body ParseRequest reads back to the same
+// request (times as integer ns): what an Arrow Flight ticket holds.
+func (r Request) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"stream": r.Stream, "start": r.Start, "end": r.End, "fields": r.Fields, "track": r.Track, "batch_rows": r.BatchRows}
+	if r.Basis == store.ServerTime {
+		m["basis"] = "server"
+	}
+	if r.Layout == codecs.LayoutFrames {
+		m["layout"] = "frames"
+	}
+	if r.Shape != "" {
+		m["shape"] = r.Shape
+	}
+	if r.Shape == "windows" {
+		m["window"] = map[string]int{"length": r.Window.Length, "hop": r.Window.Hop}
+	}
+	if r.Shape == "aligned" {
+		var in []map[string]any
+		for _, x := range r.Inputs {
+			in = append(in, map[string]any{"stream": x.Stream, "fields": x.Fields, "track": x.Track})
+		}
+		m["inputs"] = in
+		m["align"] = map[string]any{"rate": r.Align.Rate, "reference": r.Align.Reference, "interpolation": r.Align.Interpolation}
+	}
+	return json.Marshal(m)
 }

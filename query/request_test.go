@@ -25,8 +25,30 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if req.Stream == "" || req.BatchRows < 0 {
+		if (req.Stream == "" && len(req.Inputs) == 0) || req.BatchRows < 0 {
 			t.Fatalf("accepted %+v", req)
 		}
 	})
+}
+
+// A request survives MarshalJSON → ParseRequest, for every shape.
+func TestRequestJSONRoundTrip(t *testing.T) {
+	for _, r := range []Request{
+		{Stream: "a", Start: 1, End: 2, Fields: []string{"x"}, Track: 2, BatchRows: 10},
+		{Stream: "a", Start: 1, End: 9, Shape: "windows", Window: Window{Length: 5, Hop: 3}},
+		{Start: 1, End: 9, Shape: "aligned", Inputs: []Input{{Stream: "a", Fields: []string{"x"}}, {Stream: "b"}}, Align: Align{Rate: 100, Interpolation: "linear"}},
+	} {
+		b, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseRequest(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if got.Stream != r.Stream || got.Start != r.Start || got.End != r.End || got.Shape != r.Shape || got.Window != r.Window ||
+			got.Align != r.Align || len(got.Inputs) != len(r.Inputs) || got.Track != r.Track {
+			t.Errorf("%s → %+v, want %+v", b, got, r)
+		}
+	}
 }

@@ -373,6 +373,27 @@ type QueryInput struct {
 	Shape     string       `json:"shape,omitempty"`
 	Window    *QueryWindow `json:"window,omitempty"`
 	BatchRows int          `json:"batch_rows,omitempty"`
+	// Shape "aligned" puts the Inputs on one clock: Align's rate, or the
+	// sample times of its reference input (Stream is then unused).
+	Inputs []QueryInputStream `json:"inputs,omitempty"`
+	Align  *QueryAlign        `json:"align,omitempty"`
+}
+
+// QueryInputStream is one stream of an aligned query.
+type QueryInputStream struct {
+	Stream string   `json:"stream"`
+	Fields []string `json:"fields,omitempty"`
+	Track  uint64   `json:"track,omitempty"`
+}
+
+// QueryAlign says how an aligned query aligns its inputs: on a grid at Rate
+// Hz, or (Rate 0) on the sample times of input Reference; Interpolation is
+// "none", "previous" or "linear", and a value is null rather than filled
+// across a gap (no sample within 1.5 sample periods).
+type QueryAlign struct {
+	Rate          float64 `json:"rate,omitempty"`
+	Reference     int     `json:"reference,omitempty"`
+	Interpolation string  `json:"interpolation"`
 }
 
 // QueryWindow is the length and hop of the windows shape, in samples.

@@ -120,25 +120,7 @@ func (s *Service) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor)
 }
 
 // ticketOf is the query of one partition, as JSON.
-func ticketOf(r query.Request) ([]byte, error) {
-	basis := "producer"
-	if r.Basis == store.ServerTime {
-		basis = "server"
-	}
-	layout := "rows"
-	if r.Layout != 0 {
-		layout = "frames"
-	}
-	m := map[string]any{
-		"stream": r.Stream, "start": r.Start, "end": r.End, "basis": basis, "fields": r.Fields,
-		"layout": layout, "track": r.Track, "batch_rows": r.BatchRows,
-	}
-	if r.Shape != "" {
-		m["shape"] = r.Shape
-		m["window"] = map[string]int{"length": r.Window.Length, "hop": r.Window.Hop}
-	}
-	return json.Marshal(m)
-}
+func ticketOf(r query.Request) ([]byte, error) { return json.Marshal(r) }
 
 // GetSchema answers a query's schema without reading any row.
 func (s *Service) GetSchema(ctx context.Context, d *flight.FlightDescriptor) (*flight.SchemaResult, error) {
