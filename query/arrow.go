@@ -34,8 +34,12 @@ type Request struct {
 	BatchRows  int           // rows per record batch; default 65536
 	// Shape is "samples" (default: a row per sample, point …) or
 	// "windows" (a row per Window of a scalar signal).
-	Shape     string
-	Window    Window
+	Shape  string
+	Window Window
+	// Follow keeps the query open at the end of the stored data: new
+	// fragments in range are read as they become durable, until End (which
+	// may be math.MaxInt64) or until the context ends.
+	Follow    bool
 	Allocator memory.Allocator
 	// Inputs and Align make the "aligned" shape: several streams on one
 	// clock (Stream is then unused).
@@ -227,7 +231,13 @@ func (q *rangeReader) run(ctx context.Context) error {
 			return err
 		}
 		if len(infos) == 0 {
-			return nil
+			if !req.Follow {
+				return nil
+			}
+			if from, err = q.waitForMore(ctx, from); err != nil {
+				return err
+			}
+			continue
 		}
 		for _, info := range infos {
 			if err := ctx.Err(); err != nil {
@@ -297,4 +307,19 @@ func (q *rangeReader) flush() error {
 	q.rows = 0
 	q.rb.Reserve(q.p.req.BatchRows)
 	return q.emit(rec)
+}
+
+// waitForMore, in a live query, hands over the rows so far and waits until a
+// fragment newer than any seen is durable; it returns the fragment number to
+// read from. Fragments outside the range are passed over, not waited on.
+func (q *rangeReader) waitForMore(ctx context.Context, from uint64) (uint64, error) {
+	if err := q.flush(); err != nil {
+		return from, err
+	}
+	if last, ok, err := q.s.st.Durable(q.p.req.Stream); err != nil {
+		return from, err
+	} else if ok && last.Number+1 > from {
+		from = last.Number + 1
+	}
+	return from, q.s.st.Wait(ctx, q.p.req.Stream, from)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,7 @@ type queryBody struct {
 	Track     uint64    `json:"track"`
 	BatchRows int       `json:"batch_rows"`
 	Shape     string    `json:"shape"`
+	Follow    bool      `json:"follow"`
 	Inputs    []struct {
 		Stream string   `json:"stream"`
 		Fields []string `json:"fields"`
@@ -80,6 +82,12 @@ func ParseRequest(body []byte) (Request, error) {
 		}
 	}
 	req := Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
+	if in.Follow {
+		req.Follow = true
+		if !in.End.Set {
+			req.End = math.MaxInt64
+		}
+	}
 	req.Shape = in.Shape
 	if in.Window != nil {
 		req.Window = Window{Length: in.Window.Length, Hop: in.Window.Hop}
@@ -117,8 +125,8 @@ func ParseRequest(body []byte) (Request, error) {
 	switch {
 	case in.Stream == "" && req.Shape != "aligned":
 		return req, wire.Errorf(wire.InvalidArgument, "stream is required")
-	case !in.Start.Set || !in.End.Set:
-		return req, wire.Errorf(wire.InvalidArgument, "start and end are required")
+	case !in.Start.Set || (!in.End.Set && !in.Follow):
+		return req, wire.Errorf(wire.InvalidArgument, "start and end are required (or follow: true for a live query without an end)")
 	case in.BatchRows < 0 || in.BatchRows > 1<<24:
 		return req, wire.Errorf(wire.InvalidArgument, "batch_rows must be 1 to %d", 1<<24)
 	}
@@ -144,6 +152,9 @@ func (r Request) MarshalJSON() ([]byte, error) {
 	}
 	if r.Shape != "" {
 		m["shape"] = r.Shape
+	}
+	if r.Follow {
+		m["follow"] = true
 	}
 	if r.Shape == "windows" {
 		m["window"] = map[string]int{"length": r.Window.Length, "hop": r.Window.Hop}

@@ -370,7 +370,10 @@ type QueryInput struct {
 	Track    uint64    `json:"track,omitempty"`
 	// Shape "windows" returns a row per Window of a scalar signal: its start,
 	// its source fragments and a fixed-size list per channel.
-	Shape     string       `json:"shape,omitempty"`
+	Shape string `json:"shape,omitempty"`
+	// Follow keeps the query open: it returns the range's stored rows, then
+	// new ones as they are stored, until End (zero: no end) or ctx ends.
+	Follow    bool         `json:"follow,omitempty"`
 	Window    *QueryWindow `json:"window,omitempty"`
 	BatchRows int          `json:"batch_rows,omitempty"`
 	// Shape "aligned" puts the Inputs on one clock: Align's rate, or the
@@ -406,10 +409,15 @@ type QueryWindow struct {
 func (c *Client) QueryRaw(ctx context.Context, in QueryInput) (io.ReadCloser, error) {
 	type wireQuery struct {
 		QueryInput
-		StartNS int64 `json:"start"`
-		EndNS   int64 `json:"end"`
+		StartNS int64  `json:"start"`
+		EndNS   *int64 `json:"end,omitempty"` // none: a live query without an end
 	}
-	resp, err := c.post(ctx, "v1/query", wireQuery{in, in.Start.UnixNano(), in.End.UnixNano()})
+	q := wireQuery{QueryInput: in, StartNS: in.Start.UnixNano()}
+	if !in.End.IsZero() {
+		end := in.End.UnixNano()
+		q.EndNS = &end
+	}
+	resp, err := c.post(ctx, "v1/query", q)
 	if err != nil {
 		return nil, err
 	}

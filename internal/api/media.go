@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -173,10 +174,30 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", query.ArrowContentType)
 	w.Header().Set("Trailer", "Sensorium-Error")
 	w.WriteHeader(http.StatusOK)
-	if err := a.q.Query(r.Context(), p, w); err != nil && !errors.Is(err, r.Context().Err()) {
+	var out io.Writer = w
+	if req.Follow { // a live query: every batch goes out as it is made
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		out = flushWriter{w: w, rc: rc}
+	}
+	if err := a.q.Query(r.Context(), p, out); err != nil && !errors.Is(err, r.Context().Err()) {
 		// The stream has started: the status is sent. The trailer tells a client
 		// that reads it; any Arrow reader sees a stream without its end marker.
 		a.log.Warn("api: query ended with an error", "stream", req.Stream, "err", err)
 		w.Header().Set("Sensorium-Error", wire.AsAPIError(err).Error())
 	}
+}
+
+// flushWriter flushes the response after every write.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
 }
