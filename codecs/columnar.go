@@ -55,6 +55,20 @@ func (c *Column) Reset(t signals.SampleType, n int) {
 	}
 }
 
+// CopyValue sets value j of c to value i of src (same type).
+func (c *Column) CopyValue(j int, src *Column, i int) {
+	switch src.Type {
+	case signals.Int16:
+		c.I16[j] = src.I16[i]
+	case signals.Int32:
+		c.I32[j] = src.I32[i]
+	case signals.Float32:
+		c.F32[j] = src.F32[i]
+	case signals.Float64:
+		c.F64[j] = src.F64[i]
+	}
+}
+
 // samples views c as a one-channel block (no copy).
 func (c *Column) samples() signals.Samples {
 	return signals.Samples{N: c.Len(), Channels: 1, Type: c.Type, I16: c.I16, I32: c.I32, F32: c.F32, F64: c.F64}

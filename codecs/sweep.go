@@ -103,7 +103,7 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 		var p Column
 		p.Reset(c.Type, n)
 		for j, i := range order {
-			permute(&p, &c, j, int(i))
+			p.CopyValue(j, &c, int(i))
 		}
 		cols = append(cols, p)
 	}
@@ -118,20 +118,6 @@ func cmpInt32(a, b int32) int {
 		return 1
 	}
 	return 0
-}
-
-// permute sets dst[j] = src[i].
-func permute(dst, src *Column, j, i int) {
-	switch src.Type {
-	case signals.Int16:
-		dst.I16[j] = src.I16[i]
-	case signals.Int32:
-		dst.I32[j] = src.I32[i]
-	case signals.Float32:
-		dst.F32[j] = src.F32[i]
-	case signals.Float64:
-		dst.F64[j] = src.F64[i]
-	}
 }
 
 // DecodeSweepFrame decodes a sweep into s (its slices reused), in the
@@ -161,7 +147,7 @@ func DecodeSweepFrame(src []byte, d *signals.PointCloud, s *Sweep) error {
 		var out Column
 		out.Reset(c.Type, h.Count)
 		for i := 0; i < h.Count; i++ {
-			permute(&out, c, i, int(inv[i]))
+			out.CopyValue(i, c, int(inv[i]))
 		}
 		s.Extra = append(s.Extra, out)
 	}

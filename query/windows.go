@@ -112,7 +112,7 @@ func (d *windowDecoder) Append(b *array.RecordBuilder, f codecs.Frame, r codecs.
 		}
 		d.bufFrag[d.bufN], d.bufTime[d.bufN] = frag, t
 		for k, c := range d.chans {
-			copyValue(&d.buf[k], d.bufN, &d.cols[c], i)
+			d.buf[k].CopyValue(d.bufN, &d.cols[c], i)
 		}
 		d.bufN++
 		if d.bufN == d.w.Length {
@@ -167,19 +167,6 @@ func (d *windowDecoder) advance() {
 	copy(d.bufFrag, d.bufFrag[d.w.Hop:])
 	copy(d.bufTime, d.bufTime[d.w.Hop:])
 	d.bufN = keep
-}
-
-func copyValue(dst *codecs.Column, j int, src *codecs.Column, i int) {
-	switch src.Type {
-	case signals.Float32:
-		dst.F32[j] = src.F32[i]
-	case signals.Float64:
-		dst.F64[j] = src.F64[i]
-	case signals.Int16:
-		dst.I16[j] = src.I16[i]
-	case signals.Int32:
-		dst.I32[j] = src.I32[i]
-	}
 }
 
 // shiftColumn moves the last keep values from position from to the front.
