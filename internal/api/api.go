@@ -8,6 +8,8 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -30,6 +32,10 @@ type Options struct {
 	// MaxMediaConnections bounds the GetMedia responses open at once per
 	// stream (ConnectionLimitExceededException past it); default 16.
 	MaxMediaConnections int
+	// NATS and Subjects are the bus PutMedia publishes fragments to; nil
+	// turns PutMedia off.
+	NATS     *nats.Conn
+	Subjects wire.Subjects
 }
 
 type api struct {
@@ -37,6 +43,8 @@ type api struct {
 	q    *query.Service
 	log  *slog.Logger
 	opts Options
+
+	js jetstream.JetStream // PutMedia's publisher, when NATS is set
 
 	mediaMu    sync.Mutex
 	mediaConns map[string]int // open GetMedia responses per stream
@@ -51,6 +59,9 @@ func New(o Options) http.Handler {
 		o.MaxMediaConnections = 16
 	}
 	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}}
+	if o.NATS != nil {
+		a.js, _ = jetstream.New(o.NATS) // fails only on a nil connection
+	}
 	mux := http.NewServeMux()
 	ops := map[string]http.HandlerFunc{
 		"/createStream":            a.createStream,
@@ -64,6 +75,7 @@ func New(o Options) http.Handler {
 		"/listTagsForStream":       a.listTagsForStream,
 		"/getDataEndpoint":         a.getDataEndpoint,
 		"/getMedia":                a.getMedia,
+		"/putMedia":                a.putMedia,
 		"/listFragments":           a.listFragments,
 		"/getMediaForFragmentList": a.getMediaForFragmentList,
 		"/v1/query":                a.query,

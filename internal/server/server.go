@@ -285,6 +285,7 @@ func (s *Server) startHTTP() error {
 		Handler: api.New(api.Options{
 			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
+			NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

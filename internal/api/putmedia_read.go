@@ -1,0 +1,134 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+)
+
+// maxPutMediaCluster bounds one Cluster, the largest fragment the bus takes.
+const maxPutMediaCluster = 8 << 20
+
+// run reads the MKV body cluster by cluster and publishes each as a fragment,
+// then waits for the fragments still on their way to be PERSISTED.
+func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
+	rd := mkv.NewReader(body, mkv.MaxElementSize(maxPutMediaCluster))
+	var info, tracks, tags []byte
+	var blocks []mkv.Block
+	var tc int64
+	seq := uint64(0)
+	for {
+		it, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			code := wire.ErrInvalidMKVData
+			if errors.Is(err, mkv.ErrTooLarge) {
+				code = wire.ErrMaxFragmentSize
+			}
+			s.errorEvent(code, tc, err.Error())
+			return
+		}
+		switch it.Kind {
+		case mkv.ItemInfo:
+			if it.Info.TimecodeScale != mkv.DefaultTimecodeScale {
+				s.errorEvent(wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
+				return
+			}
+			info = it.Raw
+		case mkv.ItemTracks:
+			tracks = it.Raw
+		case mkv.ItemTags:
+			tags = it.Raw
+		case mkv.ItemClusterStart:
+			tc, blocks = int64(it.Timecode)+s.startMS, blocks[:0]
+			s.send(wire.AckEvent{EventType: wire.EventBuffering, FragmentTimecode: tc})
+		case mkv.ItemBlock:
+			b := *it.Block
+			b.Data = append([]byte(nil), b.Data...) // the reader reuses its buffer
+			blocks = append(blocks, b)
+		case mkv.ItemClusterEnd:
+			if info == nil || tracks == nil {
+				s.errorEvent(wire.ErrInvalidMKVData, tc, "a Cluster before Info and Tracks")
+				return
+			}
+			seq++
+			frag := mkv.AppendEBMLHeader(nil, "matroska")
+			frag = mkv.AppendSegmentStart(frag)
+			frag = append(append(append(frag, info...), tracks...), tags...)
+			frag = mkv.AppendCluster(frag, uint64(tc), blocks)
+			if err := s.publish(ctx, seq, tc, frag); err != nil {
+				s.errorEvent(wire.ErrInternal, tc, "the bus did not take the fragment: "+err.Error())
+				return
+			}
+			if s.hasFailed() {
+				return // an ERROR ends the session, as the seed service does
+			}
+		}
+	}
+	s.waitPersisted(ctx, 30*time.Second)
+}
+
+// publish puts one fragment on the bus as the SDK does (message id, producer
+// id, sequence, predecessor) and answers RECEIVED once the bus has it. The
+// session lock is held meanwhile so that the store's PERSISTED, which may
+// come back before the publish acknowledgement, is written after RECEIVED.
+func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, frag []byte) error {
+	m := nats.NewMsg(s.a.opts.Subjects.Frag(s.stream))
+	m.Data = frag
+	m.Header.Set(wire.HeaderMsgID, wire.MsgID(s.stream, s.producer, seq, 0))
+	m.Header.Set(wire.HeaderProducerID, s.producer)
+	m.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
+	if seq > 1 {
+		m.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(seq-1, 10))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open[seq] = true
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.a.js.PublishMsg(pctx, m); err != nil {
+		delete(s.open, seq)
+		return err
+	}
+	ev := wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.producer, ProducerSequence: seq}
+	b, _ := jsonLine(ev)
+	_, _ = s.w.Write(b)
+	_ = s.rc.Flush()
+	return nil
+}
+
+func (s *putMediaSession) hasFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// waitPersisted waits until every published fragment has its terminal event.
+func (s *putMediaSession) waitPersisted(ctx context.Context, limit time.Duration) {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.open)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-s.persist:
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		}
+	}
+}

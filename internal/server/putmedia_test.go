@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+// putMedia posts body to /putMedia with the headers and returns the events
+// the response streamed.
+func putMedia(t *testing.T, srv *Server, headers map[string]string, body func() (interface{ Read([]byte) (int, error) }, func() error)) (int, []wire.AckEvent) {
+	t.Helper()
+	r, wait := body()
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", r)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var evs []wire.AckEvent
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var ev wire.AckEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not an event: %q", sc.Text())
+		}
+		evs = append(evs, ev)
+	}
+	if wait != nil {
+		_ = wait()
+	}
+	return resp.StatusCode, evs
+}
+
+// ffmpeg as an external producer: it writes MKV (H.264 video and PCM audio)
+// to stdout, which goes to PutMedia as it is made; every cluster comes back
+// RECEIVED then PERSISTED, and GetMedia serves what ffprobe decodes to the
+// same 150 video frames.
+func TestPutMediaFromFFmpeg(t *testing.T) {
+	needTools(t, "ffmpeg", "ffprobe")
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "cam-9", 1)
+	start := time.Now().Add(-time.Minute)
+	var sent bytes.Buffer // what ffmpeg wrote, to compare frames with
+	status, evs := putMedia(t, srv, map[string]string{
+		"x-amzn-stream-name": "cam-9", "x-amzn-fragment-timecode-type": "RELATIVE",
+		"x-amzn-producer-start-timestamp": fmt.Sprintf("%.3f", float64(start.UnixMilli())/1000),
+	}, func() (interface{ Read([]byte) (int, error) }, func() error) {
+		cmd := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
+			"-t", "6", "-c:v", "libx264", "-g", "50", "-bf", "0", "-c:a", "pcm_s16le", "-f", "matroska",
+			// Piped, ffmpeg cuts a cluster every 32 KiB; bigger limits make it cut at video
+			// key frames, as a fragment must start (the seed service's producers do this too).
+			"-cluster_size_limit", "8000000", "-cluster_time_limit", "5000", "-")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return io.TeeReader(out, &sent), cmd.Wait
+	})
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	counts := map[wire.EventType]int{}
+	for _, ev := range evs {
+		counts[ev.EventType]++
+		if ev.EventType == wire.EventError {
+			t.Fatalf("ERROR event: %+v", ev)
+		}
+	}
+	if counts[wire.EventPersisted] == 0 || counts[wire.EventPersisted] != counts[wire.EventReceived] || counts[wire.EventBuffering] != counts[wire.EventReceived] {
+		t.Fatalf("events: %v", counts)
+	}
+	frags, _, err := client.ListFragments(context.Background(), sdk.ListFragmentsInput{Stream: sdk.ByName("cam-9"), MaxResults: 100})
+	if err != nil || len(frags) != counts[wire.EventPersisted] {
+		t.Fatalf("%d fragments listed, %d PERSISTED (%v)", len(frags), counts[wire.EventPersisted], err)
+	}
+	path := getMediaFile(t, client, "cam-9")
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "h264,150" {
+		t.Fatalf("ffprobe: %q, want h264,150", got)
+	}
+	// Every frame comes back byte for byte, in order, on its track.
+	var want [][]byte
+	rd := mkv.NewReader(bytes.NewReader(sent.Bytes()))
+	for {
+		it, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if it.Kind == mkv.ItemBlock {
+			want = append(want, append([]byte{byte(it.Block.Track)}, it.Block.Data...))
+		}
+	}
+	body, err := client.GetMedia(context.Background(), sdk.ByName("cam-9"), sdk.StartEarliest(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	mr := sdk.NewMediaReader(body)
+	n := 0
+	for {
+		f, err := mr.Next()
+		if err != nil {
+			break
+		}
+		if n >= len(want) || !bytes.Equal(append([]byte{byte(f.Track.Number)}, f.Data...), want[n]) {
+			t.Fatalf("frame %d differs from what ffmpeg sent", n)
+		}
+		n++
+	}
+	if n != len(want) || n < 150 {
+		t.Fatalf("GetMedia returned %d frames, ffmpeg sent %d", n, len(want))
+	}
+	t.Logf("ffmpeg → PutMedia: %d clusters, all PERSISTED; GetMedia decodes 150 frames", counts[wire.EventPersisted])
+}
+
+// Bad PutMedia sessions: each gets its error, and the stream takes a good
+// session afterwards.
+func TestPutMediaBadInput(t *testing.T) {
+	srv := startServer(t, "")
+	newStream(t, srv, "s", 1)
+	str := func(s string) func() (interface{ Read([]byte) (int, error) }, func() error) {
+		return func() (interface{ Read([]byte) (int, error) }, func() error) { return strings.NewReader(s), nil }
+	}
+	if status, _ := putMedia(t, srv, map[string]string{}, str("x")); status != http.StatusBadRequest {
+		t.Errorf("no stream header: status %d", status)
+	}
+	if status, _ := putMedia(t, srv, map[string]string{"x-amzn-stream-name": "nope"}, str("x")); status != http.StatusNotFound && status != http.StatusBadRequest {
+		t.Errorf("unknown stream: status %d", status)
+	}
+	status, evs := putMedia(t, srv, map[string]string{"x-amzn-stream-name": "s"}, str("garbage, not matroska"))
+	if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventError || evs[len(evs)-1].ErrorID != wire.ErrInvalidMKVData {
+		t.Errorf("garbage: %d %+v", status, evs)
+	}
+}
