@@ -47,7 +47,8 @@ type api struct {
 	js jetstream.JetStream // PutMedia's publisher, when NATS is set
 
 	mediaMu    sync.Mutex
-	mediaConns map[string]int // open GetMedia responses per stream
+	mediaConns map[string]int  // open GetMedia responses per stream
+	putting    map[string]bool // streams with a PutMedia session open
 }
 
 // New returns the API's handler.
@@ -58,7 +59,7 @@ func New(o Options) http.Handler {
 	if o.MaxMediaConnections <= 0 {
 		o.MaxMediaConnections = 16
 	}
-	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}}
+	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}, putting: map[string]bool{}}
 	if o.NATS != nil {
 		a.js, _ = jetstream.New(o.NATS) // fails only on a nil connection
 	}

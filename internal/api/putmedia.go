@@ -62,6 +62,20 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// One PutMedia session per stream, as the seed service allows.
+	a.mediaMu.Lock()
+	busy := a.putting[info.Name]
+	a.putting[info.Name] = true
+	a.mediaMu.Unlock()
+	if busy {
+		writeError(w, wire.Errorf(wire.ConnectionLimitExceeded, "stream %s already has a PutMedia connection", info.Name))
+		return
+	}
+	defer func() {
+		a.mediaMu.Lock()
+		delete(a.putting, info.Name)
+		a.mediaMu.Unlock()
+	}()
 	s := &putMediaSession{a: a, w: w, rc: http.NewResponseController(w), stream: info.Name, open: map[uint64]bool{}, persist: make(chan struct{}, 1)}
 	switch tt := r.Header.Get(headerTimecodeType); tt {
 	case "", "ABSOLUTE":

@@ -23,6 +23,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 	var info, tracks, tags []byte
 	var blocks []mkv.Block
 	var tc int64
+	last := int64(-1) // the previous cluster's timecode
 	seq := uint64(0)
 	for {
 		it, err := rd.Next()
@@ -50,6 +51,15 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			tags = it.Raw
 		case mkv.ItemClusterStart:
 			tc, blocks = int64(it.Timecode)+s.startMS, blocks[:0]
+			if tc < last {
+				// Refused here, before it reaches the bus, so that the session
+				// ends at it (the store would refuse it too, but only after the
+				// clusters behind it were on their way).
+				s.waitPersisted(ctx, 30*time.Second) // the ERROR is the session's last event
+				s.errorEvent(wire.ErrFragmentTimecodeLesser, tc, "the cluster timecode is earlier than the previous one")
+				return
+			}
+			last = tc
 			s.send(wire.AckEvent{EventType: wire.EventBuffering, FragmentTimecode: tc})
 		case mkv.ItemBlock:
 			b := *it.Block

@@ -154,3 +154,69 @@ func TestPutMediaBadInput(t *testing.T) {
 		t.Errorf("garbage: %d %+v", status, evs)
 	}
 }
+
+// A cluster whose timecode goes back is refused with
+// FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS and ends the session; a second
+// concurrent session on a stream is a ConnectionLimitExceededException; the
+// stream then takes a good session.
+func TestPutMediaRules(t *testing.T) {
+	srv := startServer(t, "")
+	newStream(t, srv, "r", 1)
+	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	doc := func(clusters ...uint64) []byte {
+		b := mkv.AppendEBMLHeader(nil, "matroska")
+		b = mkv.AppendSegmentStart(b)
+		b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+		b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+		for _, c := range clusters {
+			b = mkv.AppendCluster(b, c, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+		}
+		return b
+	}
+	body := func(b []byte) func() (interface{ Read([]byte) (int, error) }, func() error) {
+		return func() (interface{ Read([]byte) (int, error) }, func() error) { return bytes.NewReader(b), nil }
+	}
+	h := map[string]string{"x-amzn-stream-name": "r"}
+	_, evs := putMedia(t, srv, h, body(doc(now, now+1000, now+500, now+2000)))
+	var persisted int
+	var last wire.AckEvent
+	for _, ev := range evs {
+		if ev.EventType == wire.EventPersisted {
+			persisted++
+		}
+		last = ev
+	}
+	if persisted != 2 || last.EventType != wire.EventError || last.ErrorID != wire.ErrFragmentTimecodeLesser {
+		t.Fatalf("backwards cluster: %d PERSISTED, last %+v", persisted, last)
+	}
+
+	// A session that stays open (a pipe nobody writes to yet) holds the stream.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", pr)
+	req.Header.Set("x-amzn-stream-name", "r")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	_, _ = pw.Write(doc()[:10]) // the session has started
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _ := putMedia(t, srv, h, body(doc(now+3000)))
+		if status == http.StatusBadRequest {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a second session was let in (status %d)", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pw.Close()
+	<-done
+	if _, evs := putMedia(t, srv, h, body(doc(now+5000, now+6000))); len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventPersisted {
+		t.Fatalf("a good session afterwards: %+v", evs)
+	}
+}
