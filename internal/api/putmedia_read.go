@@ -35,13 +35,13 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			if errors.Is(err, mkv.ErrTooLarge) {
 				code = wire.ErrMaxFragmentSize
 			}
-			s.errorEvent(code, tc, err.Error())
+			s.fail(ctx, code, tc, err.Error())
 			return
 		}
 		switch it.Kind {
 		case mkv.ItemInfo:
 			if it.Info.TimecodeScale != mkv.DefaultTimecodeScale {
-				s.errorEvent(wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
+				s.fail(ctx, wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
 				return
 			}
 			info = it.Raw
@@ -55,8 +55,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 				// Refused here, before it reaches the bus, so that the session
 				// ends at it (the store would refuse it too, but only after the
 				// clusters behind it were on their way).
-				s.waitPersisted(ctx, 30*time.Second) // the ERROR is the session's last event
-				s.errorEvent(wire.ErrFragmentTimecodeLesser, tc, "the cluster timecode is earlier than the previous one")
+				s.fail(ctx, wire.ErrFragmentTimecodeLesser, tc, "the cluster timecode is earlier than the previous one")
 				return
 			}
 			last = tc
@@ -67,7 +66,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			blocks = append(blocks, b)
 		case mkv.ItemClusterEnd:
 			if info == nil || tracks == nil {
-				s.errorEvent(wire.ErrInvalidMKVData, tc, "a Cluster before Info and Tracks")
+				s.fail(ctx, wire.ErrInvalidMKVData, tc, "a Cluster before Info and Tracks")
 				return
 			}
 			seq++
@@ -76,7 +75,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			frag = append(append(append(frag, info...), tracks...), tags...)
 			frag = mkv.AppendCluster(frag, uint64(tc), blocks)
 			if err := s.publish(ctx, seq, tc, frag); err != nil {
-				s.errorEvent(wire.ErrInternal, tc, "the bus did not take the fragment: "+err.Error())
+				s.fail(ctx, wire.ErrInternal, tc, "the bus did not take the fragment: "+err.Error())
 				return
 			}
 			if s.hasFailed() {
@@ -141,4 +140,12 @@ func (s *putMediaSession) waitPersisted(ctx context.Context, limit time.Duration
 			return
 		}
 	}
+}
+
+// fail ends the session with an ERROR event, after the events of the
+// fragments already on their way: nothing PERSISTED goes unreported, and the
+// ERROR is the last event.
+func (s *putMediaSession) fail(ctx context.Context, code wire.ErrorCode, tc int64, msg string) {
+	s.waitPersisted(ctx, 30*time.Second)
+	s.errorEvent(code, tc, msg)
 }

@@ -220,3 +220,40 @@ func TestPutMediaRules(t *testing.T) {
 		t.Fatalf("a good session afterwards: %+v", evs)
 	}
 }
+
+// A cluster larger than a fragment may be is MAX_FRAGMENT_SIZE_REACHED; a
+// body cut in the middle of a cluster is INVALID_MKV_DATA for that cluster,
+// while the clusters before it stay PERSISTED.
+func TestPutMediaOversizeAndTruncated(t *testing.T) {
+	srv := startServer(t, "")
+	newStream(t, srv, "o", 1)
+	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	head := func() []byte {
+		b := mkv.AppendEBMLHeader(nil, "matroska")
+		b = mkv.AppendSegmentStart(b)
+		b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+		return mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	}
+	body := func(b []byte) func() (interface{ Read([]byte) (int, error) }, func() error) {
+		return func() (interface{ Read([]byte) (int, error) }, func() error) { return bytes.NewReader(b), nil }
+	}
+	h := map[string]string{"x-amzn-stream-name": "o"}
+	big := mkv.AppendCluster(head(), now, []mkv.Block{{Track: 1, Keyframe: true, Data: make([]byte, 9<<20)}})
+	if _, evs := putMedia(t, srv, h, body(big)); len(evs) == 0 || evs[len(evs)-1].ErrorID != wire.ErrMaxFragmentSize {
+		t.Fatalf("a 9 MiB cluster: %+v", evs)
+	}
+	good := mkv.AppendCluster(head(), now+1000, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("one")}})
+	good = mkv.AppendCluster(good, now+2000, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("two")}})
+	cut := mkv.AppendCluster(append([]byte(nil), good...), now+3000, []mkv.Block{{Track: 1, Keyframe: true, Data: bytes.Repeat([]byte("three"), 100)}})
+	cut = cut[:len(cut)-50]
+	_, evs := putMedia(t, srv, h, body(cut))
+	persisted := 0
+	for _, ev := range evs {
+		if ev.EventType == wire.EventPersisted {
+			persisted++
+		}
+	}
+	if persisted != 2 || evs[len(evs)-1].ErrorID != wire.ErrInvalidMKVData {
+		t.Fatalf("a truncated body: %d PERSISTED, events %+v", persisted, evs)
+	}
+}
