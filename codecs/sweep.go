@@ -8,8 +8,8 @@ import (
 	"github.com/sensorium-io/sensorium/signals"
 )
 
-// LIDAR sweeps (format_lidar.md). A sweep is stored ring by ring, each ring
-// in firing order, so that every point is predicted from the previous point
+// LIDAR sweeps (signals/format_kinds.md; codecs/FORMAT.md, "Columnar frame").
+// A sweep is stored ring by ring, each ring in firing order, so that every point is predicted from the previous point
 // of its own beam — the neighbour on the same surface — by the numeric
 // codec's order-1/2 prediction on the quantised coordinates. The producer's
 // point order is kept as a permutation column, which costs next to nothing

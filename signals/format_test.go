@@ -93,7 +93,17 @@ func TestFormatDocPreamble(t *testing.T) {
 func TestFormatDocKinds(t *testing.T) {
 	checkTable(t, readFormat(t), "## Kinds", [][]string{
 		{itoa(int(KindScalar)), KindScalar.String(), CodecIDScalar, itoa(scalarVersion)},
+		{itoa(int(KindIMU)), KindIMU.String(), CodecIDIMU, itoa(imuVersion)},
+		{itoa(int(KindAudio)), KindAudio.String(), CodecIDPCMInt + ", " + CodecIDPCMFloat, itoa(audioVersion)},
+		{itoa(int(KindPointCloud)), KindPointCloud.String(), CodecIDPointCloud, itoa(pointCloudVersion)},
+		{itoa(int(KindDetections)), KindDetections.String(), CodecIDDetections, itoa(detectionsVersion)},
+		{itoa(int(KindArray)), KindArray.String(), CodecIDArray, itoa(arrayVersion)},
+		{itoa(int(KindVideo)), KindVideo.String(), CodecIDH264, "none"},
+		{itoa(int(KindOpaque)), KindOpaque.String(), CodecIDOpaque, itoa(opaqueVersion)},
 	})
+	if len(kindNames) != 8 {
+		t.Errorf("%d kinds in the code, 8 in the table: add the new kind's row", len(kindNames))
+	}
 }
 
 func TestFormatDocScalar(t *testing.T) {

@@ -2,11 +2,14 @@ package signals
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -165,6 +168,92 @@ func TestGoldenKindDescriptions(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: the description's bytes changed:\n got %x\nwant %x", file, got, want)
+		}
+	}
+}
+
+// The offset tables of format_kinds.md say where the code writes each field:
+// a description with known values is encoded and every documented fixed
+// offset is read back from its bytes.
+func TestKindFormatDocOffsets(t *testing.T) {
+	b, err := os.ReadFile("format_kinds.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	u16 := func(b []byte) string { return strconv.Itoa(int(binary.LittleEndian.Uint16(b))) }
+	u32 := func(b []byte) string { return strconv.Itoa(int(binary.LittleEndian.Uint32(b))) }
+	f64 := func(b []byte) string {
+		return strconv.FormatFloat(math.Float64frombits(binary.LittleEndian.Uint64(b)), 'g', -1, 64)
+	}
+	str := func(b []byte) string { return string(b[1 : 1+int(b[0])]) }
+	u8 := func(b []byte) string { return strconv.Itoa(int(b[0])) }
+	for _, tt := range []struct {
+		heading string
+		desc    Description
+		// per documented offset: how to read the field there and the value
+		// the description holds
+		want map[int]func([]byte) string
+		vals map[int]string
+	}{
+		{
+			heading: "## 2-D array: `S_SENSORIUM/ARRAY` (kind 6, version 1)",
+			desc:    &Array{ElemType: Float32, Rows: 256, Cols: 64, Unit: "dB", RowAxis: Axis{Name: "range", Unit: "m", Step: 0.5}, ColAxis: Axis{Name: "doppler", Unit: "m/s", Start: -16, Step: 0.5}},
+			want:    map[int]func([]byte) string{6: u8, 7: u32, 11: u32, 15: str},
+			vals:    map[int]string{6: strconv.Itoa(int(Float32)), 7: "256", 11: "64", 15: "dB"},
+		},
+		{
+			heading: "## LIDAR point cloud: `S_SENSORIUM/POINTCLOUD` (kind 4, version 1)",
+			desc:    &PointCloud{Rings: 32, Resolution: 0.001, Extra: []Field{{Name: "reflectivity", Type: Int16}}},
+			want:    map[int]func([]byte) string{6: u16, 8: f64, 16: u16},
+			vals:    map[int]string{6: "32", 8: "0.001", 16: "1"},
+		},
+		{
+			heading: "## PCM audio: `A_PCM/INT/LIT` and `A_PCM/FLOAT/IEEE` (kind 3, version 1)",
+			desc:    &Audio{SampleRate: 16000, SampleType: Int16, Channels: []string{"left", "right"}},
+			want:    map[int]func([]byte) string{6: f64, 14: u8, 15: u8, 16: str},
+			vals:    map[int]string{6: "16000", 14: strconv.Itoa(int(Int16)), 15: "2", 16: "left"},
+		},
+		{
+			heading: "## Opaque: `S_SENSORIUM/OPAQUE` (kind 8, version 1)",
+			desc:    &Opaque{MediaType: "application/json"},
+			want:    map[int]func([]byte) string{6: str},
+			vals:    map[int]string{6: "application/json"},
+		},
+		{
+			heading: "## Field list",
+			// a detections description is the preamble then a field list
+			desc: &Detections{Extra: []Field{{Name: "track_id", Type: Int32, Unit: "1"}}},
+			want: map[int]func([]byte) string{0: u16, 2: str},
+			vals: map[int]string{0: "1", 2: "track_id"},
+		},
+	} {
+		enc, err := tt.desc.AppendBinary(nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.heading, err)
+		}
+		base := 0
+		if tt.heading == "## Field list" {
+			base = descPreambleSz
+		}
+		var offsets []int
+		for _, row := range docTable(t, doc, tt.heading)[1:] {
+			if off, err := strconv.Atoi(row[0]); err == nil {
+				offsets = append(offsets, off)
+			}
+		}
+		if len(offsets) != len(tt.want) {
+			t.Errorf("%s: the doc has fixed offsets %v, the test knows %d", tt.heading, offsets, len(tt.want))
+		}
+		for _, off := range offsets {
+			read, ok := tt.want[off]
+			if !ok {
+				t.Errorf("%s: offset %d in the doc is not where the code writes a field", tt.heading, off)
+				continue
+			}
+			if got := read(enc[base+off:]); got != tt.vals[off] {
+				t.Errorf("%s: at offset %d the code wrote %q, the description holds %q", tt.heading, off, got, tt.vals[off])
+			}
 		}
 	}
 }

@@ -55,7 +55,7 @@ func (d *PointCloud) Validate() error {
 
 const pointCloudVersion = 1
 
-// AppendBinary writes the description (format_lidar.md).
+// AppendBinary writes the description (signals/format_kinds.md).
 func (d *PointCloud) AppendBinary(dst []byte) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return dst, err

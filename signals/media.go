@@ -19,7 +19,7 @@ const (
 // Audio describes PCM audio: frames are the interleaved little-endian
 // samples and nothing else, so that ffmpeg, VLC and every Matroska player
 // play a GetMedia output. The description travels in CodecPrivate, which
-// players ignore for PCM (format_media.md); the track's Audio element says
+// players ignore for PCM (format_kinds.md); the track's Audio element says
 // the same rate, channels and bit depth for them.
 type Audio struct {
 	SampleRate float64

@@ -25,7 +25,7 @@ var DetectionFields = []Field{
 
 // Detections describes a RADAR that reports a list of detections per scan:
 // the DetectionFields, then any extra fields the sensor has (a track id, an
-// ambiguity flag…). One frame per scan (format_radar.md).
+// ambiguity flag…). One frame per scan (format_kinds.md).
 type Detections struct {
 	Extra []Field
 }
@@ -124,7 +124,7 @@ func (d *Array) Validate() error {
 
 const arrayVersion = 1
 
-// AppendBinary writes the array description (format_radar.md).
+// AppendBinary writes the array description (format_kinds.md).
 func (d *Array) AppendBinary(dst []byte) ([]byte, error) {
 	if err := d.Validate(); err != nil {
 		return dst, err
