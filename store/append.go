@@ -145,6 +145,9 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 	}
 	info.offset, info.recordLen = off, uint32(rec.encodedSize())
 	st.mu.Lock()
+	// Retention was raised from 0: the live buffer ends where storing begins,
+	// so that no buffered fragment is older than a stored one (live.go).
+	st.live = nil
 	act := st.segments[len(st.segments)-1]
 	act.entries = append(act.entries, info)
 	act.sum.add(&info, st.w.size)
@@ -189,6 +192,19 @@ func (st *stream) prepareSegmentLocked(f *Fragment, server int64) error {
 	}
 	if st.w != nil {
 		return nil
+	}
+	// Only the newest segment may be unsealed. The one found at start-up is
+	// sealed there; if that failed, it is sealed now or nothing is appended.
+	st.mu.RLock()
+	var idle *segment
+	if n := len(st.segments); n > 0 && !st.segments[n-1].sealed {
+		idle = st.segments[n-1]
+	}
+	st.mu.RUnlock()
+	if idle != nil {
+		if err := st.sealIdle(idle); err != nil {
+			return err
+		}
 	}
 	w, err := createSegment(st.s.fs, st.dir, f.Number)
 	if err != nil {
@@ -291,6 +307,25 @@ func (st *stream) sealLocked() error {
 	act.sealed, act.entries = true, nil
 	st.mu.Unlock()
 	st.s.cache.put(act.idxPath, entries)
+	return nil
+}
+
+// sealIdle writes the index of an unsealed segment that no writer holds: the
+// newest segment found at start-up. Appends after a start go to a new segment
+// (they never reopen an old one), so it is immutable already; the index makes
+// it sealed, as FORMAT.md says every segment but the active one is. wmu held,
+// or the stream not yet shared (Open).
+func (st *stream) sealIdle(seg *segment) error {
+	st.mu.RLock()
+	entries, size := seg.entries, seg.sum.size
+	st.mu.RUnlock()
+	if err := writeIndexFile(st.s.fs, seg.idxPath, entries, size, st.dedupe); err != nil {
+		return fmt.Errorf("store: seal %s: %w", seg.path, err)
+	}
+	st.mu.Lock()
+	seg.sealed, seg.entries = true, nil
+	st.mu.Unlock()
+	st.s.cache.put(seg.idxPath, entries)
 	return nil
 }
 

@@ -61,7 +61,7 @@ func (st *stream) view() (readView, error) {
 		v.segs[i] = segView{seg: seg, sum: seg.sum}
 	}
 	if st.live != nil {
-		v.live = append([]liveItem(nil), st.live.items...)
+		v.live = append([]liveItem(nil), st.live.fresh(st.liveCutoff())...)
 	}
 	return v, nil
 }
@@ -80,26 +80,34 @@ func (v *readView) durableEntries(seg *segment) ([]FragmentInfo, error) {
 	return e[:n], nil
 }
 
-// walk calls fn for every durable fragment with number ≥ from, in order, until
-// fn returns false. Live-only fragments (retention 0) come after stored ones.
+// walk calls fn for every durable fragment with number ≥ from, in number
+// order, until fn returns false. Live-only fragments (retention 0) are newer
+// than every stored one (see live.go), so they come after them; the check on
+// next keeps the order strict whatever a view holds.
 func (v *readView) walk(from uint64, fn func(FragmentInfo) bool) error {
+	next := from // every fragment handed to fn is numbered ≥ next
 	i := sort.Search(len(v.segs), func(i int) bool { return v.segs[i].sum.last >= from })
 	for ; i < len(v.segs); i++ {
 		e, err := v.durableEntries(v.segs[i].seg)
 		if err != nil {
 			return err
 		}
-		j := sort.Search(len(e), func(k int) bool { return e[k].Number >= from })
+		j := sort.Search(len(e), func(k int) bool { return e[k].Number >= next })
 		for ; j < len(e); j++ {
 			if !fn(e[j]) {
 				return nil
 			}
+			next = e[j].Number + 1
 		}
 	}
 	for _, it := range v.live {
-		if it.frag.Number >= from && !fn(it.frag.FragmentInfo) {
+		if it.frag.Number < next {
+			continue
+		}
+		if !fn(it.frag.FragmentInfo) {
 			return nil
 		}
+		next = it.frag.Number + 1
 	}
 	return nil
 }
@@ -298,11 +306,12 @@ func (s *Store) NewReader(name string) (*Reader, error) {
 // ErrFragmentGone.
 func (r *Reader) Read(info FragmentInfo) (StoredFragment, error) {
 	if info.offset < 0 {
+		cutoff := r.st.liveCutoff()
 		r.st.mu.RLock()
 		var f StoredFragment
 		ok := false
 		if r.st.live != nil {
-			f, ok = r.st.live.find(info.Number)
+			f, ok = r.st.live.find(info.Number, cutoff)
 		}
 		r.st.mu.RUnlock()
 		if !ok {

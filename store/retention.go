@@ -54,6 +54,7 @@ func (st *stream) enforceRetention(now int64, dedupeHorizon time.Duration) int {
 		return 0
 	}
 	st.dedupe.prune(now - int64(dedupeHorizon))
+	st.expireLive()
 	removed := 0
 	for {
 		st.mu.RLock()
@@ -67,13 +68,17 @@ func (st *stream) enforceRetention(now int64, dedupeHorizon time.Duration) int {
 		if sum.lastServer >= cutoff {
 			break
 		}
-		if !sealed {
-			// The active segment has expired whole: seal it so that it can go.
+		if !sealed && st.w != nil && st.w.path == seg.path {
+			// The active segment has expired whole: seal it (which closes its
+			// writer) so that it can go.
 			if err := st.sealLocked(); err != nil {
 				st.log.Error("store: retention: seal expired segment", "segment", seg.path, "err", err)
 				break
 			}
 		}
+		// An unsealed segment that no writer holds (the newest one found at
+		// start-up, when its seal failed) has nothing to close: it just goes. The
+		// active segment, if any, is another one and is left alone.
 		st.mu.Lock()
 		st.segments = st.segments[1:]
 		st.mu.Unlock()

@@ -256,7 +256,8 @@ func TestWaitWakesOnSync(t *testing.T) {
 
 func TestLiveOnlyStream(t *testing.T) {
 	dir := t.TempDir()
-	s := newTestStore(t, dir, nil, nil)
+	clock := &testClock{t: time.Unix(0, frag(100, "").ServerTime)} // the live buffer ages by server time
+	s := newTestStore(t, dir, nil, func(o *Options) { o.Now = clock.Now })
 	mustCreate(t, s, "live", 0)
 	for i := 1; i <= 100; i++ {
 		res, err := s.Append("live", frag(i, "p"))

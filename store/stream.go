@@ -141,6 +141,14 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 	}
 	if n := len(st.segments); n > 0 {
 		lastSeg := st.segments[n-1]
+		if !lastSeg.sealed {
+			// The next append starts a new segment, so the newest one found is
+			// sealed now (FORMAT.md, Start-up). Should that fail, the segment is
+			// still served from memory and the first append tries again.
+			if err := st.sealIdle(lastSeg); err != nil {
+				st.log.Warn("store: cannot seal the newest segment at start-up; the first append retries", "segment", lastSeg.path, "err", err)
+			}
+		}
 		e, err := st.entriesOf(lastSeg)
 		if err != nil {
 			return nil, nil, err
