@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -102,30 +103,107 @@ func (c *byteCodec) Decode(src []byte, desc *signals.Scalar, n int, s *signals.S
 const maxByteCodecExpansion = 4096
 
 // The zstd encoder and decoder are safe for concurrent EncodeAll/DecodeAll
-// and expensive to build, so there is one of each.
+// and expensive to build, so there is one of each. The decoder decodes into
+// the caller's slice and never past its capacity (WithDecodeAllCapLimit),
+// and never more than a frame may hold: DecodeAll would otherwise grow its
+// output for as long as the input's blocks say, which a frame without a
+// content size, or a second frame after the first, makes unbounded.
 var (
 	zstdEnc, _ = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	zstdDec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(MaxScalarFrameBytes), zstd.WithDecodeAllCapLimit(true))
 )
 
 func zstdCompress(dst, src []byte) []byte { return zstdEnc.EncodeAll(src, dst) }
 
+// zstdDecompress decodes src, which must be exactly one zstd frame, into dst,
+// whose length is the size the frame must decode to.
 func zstdDecompress(dst, src []byte) error {
-	var h zstd.Header
-	if err := h.Decode(src); err != nil {
+	if err := checkZstdFrame(src, len(dst)); err != nil {
 		return err
 	}
-	// The encoder writes the content size except for tiny inputs; when it is
-	// there it must be right, and the output check below covers the rest.
-	if h.HasFCS && h.FrameContentSize != uint64(len(dst)) {
-		return fmt.Errorf("zstd frame holds %d bytes, want %d", h.FrameContentSize, len(dst))
-	}
-	out, err := zstdDec.DecodeAll(src, dst[:0])
+	// The full slice expression sets the capacity the decoder may fill: a
+	// pooled buffer may have more.
+	out, err := zstdDec.DecodeAll(src, dst[:0:len(dst)])
 	if err != nil {
 		return err
 	}
 	if len(out) != len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
 		return fmt.Errorf("zstd frame decoded to %d bytes, want %d", len(out), len(dst))
+	}
+	return nil
+}
+
+// Block fields of a zstd frame (RFC 8878, section 3.1.1.2).
+const (
+	zstdBlockHeaderSize = 3
+	zstdMaxBlockSize    = 128 << 10
+	zstdChecksumSize    = 4
+	zstdBlockRaw        = 0
+	zstdBlockRLE        = 1
+	zstdBlockReserved   = 3
+)
+
+// checkZstdFrame walks the headers of src's blocks, without decoding them,
+// and fails unless src is exactly one zstd frame that may hold want bytes:
+// the content size, when the frame has one, is want; raw and RLE blocks,
+// whose sizes their headers state, add up to no more than want; nothing
+// follows the frame (a second frame, even an empty or skippable one, is not
+// what a writer makes). A frame of RLE blocks expands 32768 times, so this
+// refuses such a bomb before anything is decoded; compressed blocks are
+// bounded by the decoder's capacity limit.
+func checkZstdFrame(src []byte, want int) error {
+	var h zstd.Header
+	rest, err := h.DecodeAndStrip(src)
+	if err != nil {
+		return err
+	}
+	if h.Skippable {
+		return errors.New("a skippable frame, not a zstd frame")
+	}
+	if h.HasFCS && h.FrameContentSize != uint64(want) {
+		return fmt.Errorf("zstd frame holds %d bytes, want %d", h.FrameContentSize, want)
+	}
+	known := 0 // bytes the raw and RLE blocks so far decode to
+	for {
+		off := len(src) - len(rest)
+		if len(rest) < zstdBlockHeaderSize {
+			return fmt.Errorf("zstd block header at offset %d truncated", off)
+		}
+		bh := int(rest[0]) | int(rest[1])<<8 | int(rest[2])<<16
+		rest = rest[zstdBlockHeaderSize:]
+		last, typ, size := bh&1 != 0, (bh>>1)&3, bh>>3
+		if size > zstdMaxBlockSize {
+			return fmt.Errorf("zstd block at offset %d of %d bytes, at most %d", off, size, zstdMaxBlockSize)
+		}
+		stored := size
+		switch typ {
+		case zstdBlockRaw:
+			known += size
+		case zstdBlockRLE:
+			known, stored = known+size, 1
+		case zstdBlockReserved:
+			return fmt.Errorf("zstd block at offset %d has the reserved type", off)
+		}
+		if known > want {
+			return fmt.Errorf("zstd frame holds more than the %d bytes wanted (block at offset %d)", want, off)
+		}
+		if stored > len(rest) {
+			return fmt.Errorf("zstd block at offset %d truncated", off)
+		}
+		rest = rest[stored:]
+		if last {
+			break
+		}
+	}
+	if h.HasCheckSum {
+		if len(rest) < zstdChecksumSize {
+			return errors.New("zstd frame checksum truncated")
+		}
+		rest = rest[zstdChecksumSize:]
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%d bytes after the zstd frame", len(rest))
 	}
 	return nil
 }
