@@ -17,9 +17,16 @@ type registry struct {
 // builtin holds the codecs of this build; the package functions use it.
 var builtin registry
 
-// Register adds c to the registry. It fails on a nil codec, on ID 0, on an empty
-// name and when the ID or the name is taken. The built-in codecs register
-// themselves in init.
+// maxCodecID is the largest ID of a scalar codec: FORMAT.md ("Codecs") keeps
+// 6 to 15 for further scalar codecs and gives 16 and up to the frame formats
+// of the other kinds (16 a LIDAR sweep, 24 detections, 25 an array) and 255
+// to Auto, so that byte 0 of any frame says what it is.
+const maxCodecID ID = 15
+
+// Register adds c to the registry. It fails on a nil codec, on ID 0, on an ID
+// above 15 (the frame formats of other kinds, and Auto), on an empty name and
+// when the ID or the name is taken. The built-in codecs register themselves in
+// init.
 func Register(c Codec) error { return builtin.register(c) }
 
 // Lookup returns the codec registered under id, or an error wrapping
@@ -38,8 +45,11 @@ func (r *registry) register(c Codec) error {
 		return fmt.Errorf("codecs: register: nil codec")
 	}
 	id, name := c.ID(), c.Name()
-	if id == 0 || id == Auto {
-		return fmt.Errorf("codecs: register %q: id %d is reserved", name, id)
+	if id == 0 {
+		return fmt.Errorf("codecs: register %q: id 0 is reserved, it is not a codec", name)
+	}
+	if id > maxCodecID {
+		return fmt.Errorf("codecs: register %q: id %d is not a scalar codec's: scalar codecs take 1 to %d; 16 and up name frame formats of other kinds, 255 is auto", name, id, maxCodecID)
 	}
 	if name == "" {
 		return fmt.Errorf("codecs: register id %d: empty name", id)

@@ -61,7 +61,12 @@ func TestRegister(t *testing.T) {
 	}{
 		{nil, "nil codec"},
 		{fakeCodec{0, "zero"}, "id 0 is reserved"},
-		{fakeCodec{Auto, "auto"}, "id 255 is reserved"},
+		{fakeCodec{Auto, "auto"}, "id 255 is not a scalar codec's"},
+		{fakeCodec{16, "sweep"}, "id 16 is not a scalar codec's: scalar codecs take 1 to 15"},
+		{fakeCodec{FormatPointCloud, "pointcloud"}, "id 16 is not"},
+		{fakeCodec{FormatDetections, "detections"}, "id 24 is not"},
+		{fakeCodec{FormatArray, "array"}, "id 25 is not"},
+		{fakeCodec{254, "last"}, "id 254 is not"},
 		{fakeCodec{2, ""}, "empty name"},
 		{fakeCodec{1, "uno"}, `id 1 is taken by "one"`},
 		{fakeCodec{2, "one"}, `name "one" is taken by id 1`},
@@ -70,12 +75,37 @@ func TestRegister(t *testing.T) {
 			t.Errorf("register(%v) = %v, want %q", tt.c, err, tt.msg)
 		}
 	}
-	if err := r.register(fakeCodec{254, "last"}); err != nil {
+	// 6 to 15 are kept for further scalar codecs: the last of them registers.
+	if err := r.register(fakeCodec{15, "last"}); err != nil {
 		t.Fatal(err)
 	}
 	all := r.all()
-	if len(all) != 2 || all[0].ID() != 1 || all[1].ID() != 254 {
+	if len(all) != 2 || all[0].ID() != 1 || all[1].ID() != 15 {
 		t.Errorf("all() = %v", all)
+	}
+	// No ID above 15 registers, whatever its name.
+	for id := 16; id <= 255; id++ {
+		if err := r.register(fakeCodec{ID(id), fmt.Sprint("c", id)}); err == nil {
+			t.Errorf("register took id %d", id)
+		}
+	}
+}
+
+// The package's own registry refuses the frame formats of other kinds too,
+// and every built-in codec is a scalar codec's ID.
+func TestRegisterFrameFormatIDs(t *testing.T) {
+	for _, id := range []ID{FormatPointCloud, FormatDetections, FormatArray, Auto} {
+		if err := Register(fakeCodec{id, fmt.Sprint("format", int(id))}); err == nil || !strings.Contains(err.Error(), "not a scalar codec's") {
+			t.Errorf("Register(id %d) = %v", id, err)
+		}
+		if _, err := Lookup(id); !errors.Is(err, ErrUnknownCodec) {
+			t.Errorf("Lookup(%d) = %v after a refused Register", id, err)
+		}
+	}
+	for _, c := range Registered() {
+		if c.ID() == 0 || c.ID() > 15 {
+			t.Errorf("built-in codec %q has id %d", c.Name(), c.ID())
+		}
 	}
 }
 
@@ -83,7 +113,7 @@ func TestRegister(t *testing.T) {
 func TestRegistryConcurrent(t *testing.T) {
 	var r registry
 	var wg sync.WaitGroup
-	for i := 1; i <= 50; i++ {
+	for i := 1; i <= 15; i++ {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -97,7 +127,7 @@ func TestRegistryConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(r.all()) != 50 {
-		t.Errorf("%d codecs registered, want 50", len(r.all()))
+	if len(r.all()) != 15 {
+		t.Errorf("%d codecs registered, want 15", len(r.all()))
 	}
 }
