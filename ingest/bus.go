@@ -30,7 +30,9 @@ type BusConfig struct {
 	// MaxMsgSize is the largest fragment message; default 8 MiB (the embedded
 	// server's max payload is set to match).
 	MaxMsgSize int32
-	// Consumer is the durable consumer name of this store replica; default "store".
+	// Consumer is the durable consumer name of this store replica; default
+	// "store" (DefaultReplica). Each replica that consumes the bus needs its
+	// own (ValidateReplica says which names are valid).
 	Consumer string
 }
 
@@ -54,7 +56,47 @@ func (c *BusConfig) setDefaults() {
 		c.MaxMsgSize = 8 << 20
 	}
 	if c.Consumer == "" {
-		c.Consumer = "store"
+		c.Consumer = DefaultReplica
+	}
+}
+
+// StreamConfig is the JetStream configuration of the bus stream for cfg.
+// EnsureBus creates the bus from it, and the benchmark builds its raw
+// JetStream peer from it, so that the two cannot drift apart.
+func (c BusConfig) StreamConfig() jetstream.StreamConfig {
+	c.setDefaults()
+	return jetstream.StreamConfig{
+		Name:        c.Subjects.BusStream(),
+		Description: "Sensorium fragments: the ingest bus and write-ahead log",
+		Subjects:    []string{c.Subjects.FragWildcard()},
+		// Interest: a fragment stays until every store replica's consumer acked
+		// it, which each does only after its own fsync. (Work-queue retention
+		// would allow one consumer only, so one store replica.)
+		Retention:  jetstream.InterestPolicy,
+		Discard:    jetstream.DiscardNew,
+		Storage:    c.Storage,
+		Replicas:   c.Replicas,
+		MaxBytes:   c.MaxBytes,
+		MaxAge:     c.MaxAge,
+		MaxMsgSize: c.MaxMsgSize,
+		Duplicates: c.DuplicateWindow,
+	}
+}
+
+// ConsumerConfig is the durable consumer of this store replica (c.Consumer).
+// Every replica has its own, so each receives every fragment; replicas that
+// shared one would split the fragments between them.
+func (c BusConfig) ConsumerConfig() jetstream.ConsumerConfig {
+	c.setDefaults()
+	return jetstream.ConsumerConfig{
+		Durable:       c.Consumer,
+		Description:   "Sensorium store replica " + c.Consumer + ": applies fragments, acks after fsync",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: 8192,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: c.Subjects.FragWildcard(),
 	}
 }
 
@@ -63,23 +105,12 @@ func (c *BusConfig) setDefaults() {
 // fragment number the store holds: a bus created anew starts its sequence
 // above it, so fragment numbers keep increasing even if the bus's own files
 // were lost.
+//
+// EnsureBus does not check that no other process consumes with the same
+// consumer: ClaimReplica does, and the server calls it first.
 func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, storeMax uint64) (jetstream.Stream, jetstream.Consumer, error) {
 	cfg.setDefaults()
-	sc := jetstream.StreamConfig{
-		Name:        cfg.Subjects.BusStream(),
-		Description: "Sensorium fragments: the ingest bus and write-ahead log",
-		Subjects:    []string{cfg.Subjects.FragWildcard()},
-		// Interest: a fragment stays until every store replica's consumer acked
-		// it, which each does only after its own fsync.
-		Retention:  jetstream.InterestPolicy,
-		Discard:    jetstream.DiscardNew,
-		Storage:    cfg.Storage,
-		Replicas:   cfg.Replicas,
-		MaxBytes:   cfg.MaxBytes,
-		MaxAge:     cfg.MaxAge,
-		MaxMsgSize: cfg.MaxMsgSize,
-		Duplicates: cfg.DuplicateWindow,
-	}
+	sc := cfg.StreamConfig()
 	stream, err := js.Stream(ctx, sc.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
@@ -106,16 +137,7 @@ func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, store
 			return nil, nil, fmt.Errorf("ingest: update bus stream %s: %w", sc.Name, err)
 		}
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       cfg.Consumer,
-		Description:   "Sensorium store: applies fragments, acks after fsync",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    -1,
-		MaxAckPending: 8192,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: cfg.Subjects.FragWildcard(),
-	})
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg.ConsumerConfig())
 	if err != nil {
 		return nil, nil, fmt.Errorf("ingest: create consumer %s: %w", cfg.Consumer, err)
 	}

@@ -27,6 +27,8 @@ type Options struct {
 	Limits   Limits
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Replica is this store replica's name (its consumer), for messages; default "store".
+	Replica string
 
 	// A batch is what one fsync covers: as many messages as have arrived, up to
 	// these bounds. Defaults: 32 MiB, 2048 messages.
@@ -73,6 +75,9 @@ func New(opts Options) *Ingester {
 	}
 	if opts.BatchMaxMsgs <= 0 {
 		opts.BatchMaxMsgs = 2048
+	}
+	if opts.Replica == "" {
+		opts.Replica = DefaultReplica
 	}
 	opts.Limits.setDefaults()
 	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}}
@@ -311,7 +316,11 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	}
 	info, err := in.opts.Store.DescribeStream(store.StreamRef{Name: name})
 	if err != nil {
-		return errorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s does not exist (ResourceNotFoundException); create it first", name))
+		// Catalogs are per replica. With one server this is the producer's
+		// mistake; with several, the operator's: replicas must share the
+		// catalog (docs/NATS.md). Each replica refuses only its own copy, on
+		// its own consumer; the others still store theirs.
+		return errorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s does not exist in the catalog of store replica %q (ResourceNotFoundException); create it first, on every replica", name, in.opts.Replica))
 	}
 	if info.Status != store.StatusActive {
 		return errorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s is %s", name, info.Status))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -22,10 +23,18 @@ func newServeCmd() *cobra.Command {
 		Long: `Run a Sensorium server: an embedded NATS server with JetStream (or a
 connection to an external one), the durable store, the ingester that applies
 fragments from the bus, and the HTTP API. SIGINT or SIGTERM stops it cleanly:
-it stops accepting, applies what it has received, fsyncs and exits 0.`,
+it stops accepting, applies what it has received, fsyncs and exits 0.
+
+Store replicas: several servers, each with its own data folder, may consume
+one bus (--nats-url to the same NATS, the same --prefix), each under its own
+--replica name, and so each keep every fragment. They must be given the same
+streams (create each stream on every replica). A second process with a
+--replica that a live one already holds is refused at start-up: on one
+consumer the two would split the fragments between their stores.`,
 		Example: `  sensorium serve
   sensorium serve --data /var/lib/sensorium --http 0.0.0.0:8080 --nats 0.0.0.0:4222
-  sensorium serve --nats-url nats://nats-1:4222,nats://nats-2:4222`,
+  sensorium serve --nats-url nats://nats-1:4222,nats://nats-2:4222
+  sensorium serve --nats-url nats://nats-1:4222 --replica store-b --data /var/lib/sensorium-b`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel, logFormat)
@@ -34,14 +43,23 @@ it stops accepting, applies what it has received, fsyncs and exits 0.`,
 			}
 			cfg.Logger = log
 			srv, err := server.Start(cmd.Context(), cfg)
+			var bad *server.ConfigError
+			if errors.As(err, &bad) {
+				return usagef("%s", bad.Err) // exit 2, like any bad flag value
+			}
 			if err != nil {
 				return err
 			}
-			<-cmd.Context().Done()
+			var failed error
+			select {
+			case <-cmd.Context().Done():
+			case failed = <-srv.Failed():
+				log.Error("sensorium: " + failed.Error())
+			}
 			log.Info("sensorium: stopping")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			return srv.Shutdown(ctx)
+			return errors.Join(failed, srv.Shutdown(ctx))
 		},
 	}
 	f := cmd.Flags()
@@ -52,6 +70,7 @@ it stops accepting, applies what it has received, fsyncs and exits 0.`,
 	f.StringVar(&cfg.FlightListen, "flight", "127.0.0.1:8815", "address of the Arrow Flight service (empty: off)")
 	f.StringVar(&cfg.Prefix, "prefix", "sensorium", "first token of every NATS subject")
 	f.StringVar(&cfg.BusStorage, "bus-storage", "file", "JetStream storage of the ingest bus: file or memory")
+	f.StringVar(&cfg.Replica, "replica", "store", "name of this store replica: its durable consumer of the bus; replicas that each keep a copy consume one bus under different names")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "region in stream ARNs")
 	f.StringVar(&cfg.Account, "account", "000000000000", "account in stream ARNs")
 	f.StringVar(&cfg.Keyring, "keyring", "", "master keyring file (default <data>/keyring.json, created at first start; $"+store.KeyringEnv+" overrides it)")

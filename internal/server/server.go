@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -70,6 +71,11 @@ type Config struct {
 	// FlightListen is the address of the Arrow Flight service; empty: none.
 	// (`serve` defaults it to 127.0.0.1:8815.)
 	FlightListen string
+	// Replica names this process's durable consumer of the bus; default
+	// "store". Store replicas that each keep a full copy consume the same bus
+	// under different names; a second process with a name already held on
+	// the same NATS and prefix is refused at start-up (docs/NATS.md).
+	Replica string
 }
 
 // Server is a running Sensorium process.
@@ -88,6 +94,14 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	natsURL string
+	users   []natsembed.User // of the embedded NATS (--nats-auth); nil: no authentication
+	claim   *ingest.ReplicaClaim
+	bus     ingest.BusConfig
+	js      jetstream.JetStream
+
+	// failed gets the reason when the server can no longer do its job while
+	// it still runs (it lost its replica claim); see Failed.
+	failed chan error
 
 	stopIngest context.CancelFunc
 	stopReads  context.CancelFunc
@@ -96,35 +110,37 @@ type Server struct {
 }
 
 // Start starts every part and returns once the server accepts requests.
+// Every setting is checked before anything is written: a bad one returns an
+// error and leaves the disk as it was.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.DataDir == "" {
-		cfg.DataDir = "data"
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1)}
+	if err := s.checkConfig(); err != nil {
+		return nil, &ConfigError{Err: err}
 	}
-	if cfg.NATSListen == "" {
-		cfg.NATSListen = "127.0.0.1:4222"
-	}
-	if cfg.HTTPListen == "" {
-		cfg.HTTPListen = "127.0.0.1:8080"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
 	ok := false
 	defer func() {
 		if !ok {
+			s.stopIngesting()
 			s.closeAll()
 		}
 	}()
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("server: --tls-cert/--tls-key: %w", err)
+	// With an external NATS the replica is claimed before the data folder is
+	// touched: a second process on a held replica changes nothing on disk.
+	// The embedded NATS needs the keyring (its files are encrypted with a key
+	// from it), so there the folder comes first.
+	if cfg.NATSURL != "" {
+		if err := s.connectExternal(ctx); err != nil {
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if err := s.startStorage(); err != nil {
 		return nil, err
+	}
+	if cfg.NATSURL == "" {
+		if err := s.startEmbedded(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.startBus(ctx); err != nil {
 		return nil, err
@@ -144,8 +160,116 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.flight = flightsrv.Start(ln, s.st, s.q, s.log.With("component", "flight"), opts...)
 	}
 	ok = true
-	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir)
+	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir, "replica", s.bus.Consumer)
 	return s, nil
+}
+
+// ConfigError is a setting Start refused before it changed anything (a bad
+// flag value, to `serve`).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.NATSListen == "" {
+		c.NATSListen = "127.0.0.1:4222"
+	}
+	if c.HTTPListen == "" {
+		c.HTTPListen = "127.0.0.1:8080"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Replica == "" {
+		c.Replica = ingest.DefaultReplica
+	}
+}
+
+// prefixPattern: one or more subject tokens of which a JetStream stream name
+// can also be made (BusStream).
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// checkConfig validates every setting and reads (never writes) the files
+// named by them: TLS certificate, NATS authorization, keyring from the
+// environment. It runs before anything touches the disk.
+func (s *Server) checkConfig() error {
+	c := &s.cfg
+	checkAddr := func(flag, addr string) error {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("server: %s %q: %w", flag, addr, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("server: %s %q: bad port", flag, addr)
+		}
+		return nil
+	}
+	storage := jetstream.FileStorage
+	switch c.BusStorage {
+	case "", "file":
+	case "memory":
+		storage = jetstream.MemoryStorage
+	default:
+		return fmt.Errorf("server: --bus-storage %q is not file or memory", c.BusStorage)
+	}
+	if !prefixPattern.MatchString(c.Prefix) && c.Prefix != "" {
+		return fmt.Errorf("server: --prefix %q must be NATS subject tokens of A-Z a-z 0-9 _ - separated by dots", c.Prefix)
+	}
+	if err := ingest.ValidateReplica(c.Replica); err != nil {
+		return fmt.Errorf("server: --replica: %w", err)
+	}
+	s.bus = ingest.BusConfig{Subjects: wire.NewSubjects(c.Prefix), Storage: storage, Consumer: c.Replica}
+	if err := checkAddr("--http", c.HTTPListen); err != nil {
+		return err
+	}
+	if c.FlightListen != "" {
+		if err := checkAddr("--flight", c.FlightListen); err != nil {
+			return err
+		}
+	}
+	if c.NATSURL != "" {
+		if c.NATSAuth != "" {
+			return fmt.Errorf("server: --nats-auth configures the embedded NATS server; with --nats-url, set up your NATS cluster's own authorization")
+		}
+		if c.BusSyncAlways {
+			return fmt.Errorf("server: sync_always configures the embedded NATS server; with --nats-url, set it in your NATS server's configuration")
+		}
+	} else if err := checkAddr("--nats", c.NATSListen); err != nil {
+		return err
+	}
+	if c.KeyRotation < 0 {
+		return fmt.Errorf("server: --key-rotation %s is negative", c.KeyRotation)
+	}
+	if c.MaxMediaConnections < 0 {
+		return fmt.Errorf("server: --max-media-connections %d is negative", c.MaxMediaConnections)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("server: --tls-cert and --tls-key go together")
+	}
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return fmt.Errorf("server: --tls-cert/--tls-key: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if c.NATSAuth != "" {
+		users, err := loadNATSAuth(c.NATSAuth, s.bus.Subjects)
+		if err != nil {
+			return err
+		}
+		s.users = users
+	}
+	if v := os.Getenv(store.KeyringEnv); v != "" {
+		if _, err := store.KeyringFromEnv(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) startStorage() error {
@@ -184,66 +308,68 @@ func (s *Server) startStorage() error {
 	return nil
 }
 
-func (s *Server) startBus(ctx context.Context) error {
+// connectExternal connects to the NATS of --nats-url and claims the replica.
+func (s *Server) connectExternal(ctx context.Context) error {
 	var err error
-	if s.cfg.NATSURL != "" && s.cfg.NATSAuth != "" {
-		return fmt.Errorf("server: --nats-auth configures the embedded NATS server; with --nats-url, set up your NATS cluster's own authorization")
-	}
-	if s.cfg.NATSURL != "" {
-		s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("sensorium-server"), nats.MaxReconnects(-1))
-		if err != nil {
-			return fmt.Errorf("server: connect to NATS %s: %w", s.cfg.NATSURL, err)
-		}
-		s.natsURL = s.cfg.NATSURL
-	} else {
-		host, portStr, err := net.SplitHostPort(s.cfg.NATSListen)
-		if err != nil {
-			return fmt.Errorf("server: --nats %q: %w", s.cfg.NATSListen, err)
-		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil {
-			return fmt.Errorf("server: --nats %q: bad port", s.cfg.NATSListen)
-		}
-		if port == 0 {
-			port = -1 // nats-server's "pick a free port"
-		}
-		jsKey, err := s.ring.JetStreamKey()
-		if err != nil {
-			return err
-		}
-		var users []natsembed.User
-		if s.cfg.NATSAuth != "" {
-			if users, err = loadNATSAuth(s.cfg.NATSAuth, wire.NewSubjects(s.cfg.Prefix)); err != nil {
-				return err
-			}
-			s.log.Info("sensorium: NATS requires authentication", "users", len(users)-1, "file", s.cfg.NATSAuth)
-		} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			s.log.Warn("sensorium: the embedded NATS server listens beyond loopback without authentication: anyone who reaches it may produce into any stream; use --nats-auth", "nats", s.cfg.NATSListen)
-		}
-		s.ns, err = natsembed.Start(natsembed.Options{
-			StoreDir: filepath.Join(s.cfg.DataDir, "nats"), Host: host, Port: port,
-			SyncAlways: s.cfg.BusSyncAlways, Logger: s.log, JetStreamKey: jsKey, Users: users, TLS: s.tls,
-		})
-		if err != nil {
-			return err
-		}
-		s.natsURL = s.ns.URL()
-		if s.nc, err = s.ns.Connect(nats.Name("sensorium-server")); err != nil {
-			return fmt.Errorf("server: connect to the embedded NATS: %w", err)
-		}
-	}
-	js, err := jetstream.New(s.nc)
+	s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("sensorium-server"), nats.MaxReconnects(-1))
 	if err != nil {
+		return fmt.Errorf("server: connect to NATS %s: %w", s.cfg.NATSURL, err)
+	}
+	s.natsURL = s.cfg.NATSURL
+	return s.claimReplica(ctx)
+}
+
+// startEmbedded starts the embedded NATS server, connects to it and claims
+// the replica (another process may use this NATS through --nats-url).
+func (s *Server) startEmbedded(ctx context.Context) error {
+	host, portStr, _ := net.SplitHostPort(s.cfg.NATSListen) // checked by checkConfig
+	port, _ := strconv.Atoi(portStr)
+	if port == 0 {
+		port = -1 // nats-server's "pick a free port"
+	}
+	jsKey, err := s.ring.JetStreamKey()
+	if err != nil {
+		return err
+	}
+	if s.users != nil {
+		s.log.Info("sensorium: NATS requires authentication", "users", len(s.users)-1, "file", s.cfg.NATSAuth)
+	} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		s.log.Warn("sensorium: the embedded NATS server listens beyond loopback without authentication: anyone who reaches it may produce into any stream; use --nats-auth", "nats", s.cfg.NATSListen)
+	}
+	s.ns, err = natsembed.Start(natsembed.Options{
+		StoreDir: filepath.Join(s.cfg.DataDir, "nats"), Host: host, Port: port,
+		SyncAlways: s.cfg.BusSyncAlways, Logger: s.log, JetStreamKey: jsKey, Users: s.users, TLS: s.tls,
+	})
+	if err != nil {
+		return err
+	}
+	s.natsURL = s.ns.URL()
+	if s.nc, err = s.ns.Connect(nats.Name("sensorium-server")); err != nil {
+		return fmt.Errorf("server: connect to the embedded NATS: %w", err)
+	}
+	return s.claimReplica(ctx)
+}
+
+// claimReplica makes sure no other live process consumes the bus as this
+// replica (ingest.ClaimReplica), and holds the claim until shutdown.
+func (s *Server) claimReplica(ctx context.Context) error {
+	var err error
+	if s.js, err = jetstream.New(s.nc); err != nil {
 		return fmt.Errorf("server: JetStream: %w", err)
 	}
-	storage := jetstream.FileStorage
-	switch s.cfg.BusStorage {
-	case "", "file":
-	case "memory":
-		storage = jetstream.MemoryStorage
-	default:
-		return fmt.Errorf("server: bus storage %q is not file or memory", s.cfg.BusStorage)
+	s.claim, err = ingest.ClaimReplica(ctx, s.nc, s.js, s.bus, s.log)
+	if err != nil {
+		if errors.Is(err, ingest.ErrReplicaInUse) {
+			return fmt.Errorf("server: %w", err)
+		}
+		return fmt.Errorf("server: claim replica %s: %w", s.bus.Consumer, err)
 	}
+	return nil
+}
+
+// startBus ensures the bus stream and this replica's consumer, and starts
+// the ingester.
+func (s *Server) startBus(ctx context.Context) error {
 	var storeMax uint64
 	infos, _, err := s.st.ListStreams("", 10000, "")
 	if err != nil {
@@ -254,17 +380,51 @@ func (s *Server) startBus(ctx context.Context) error {
 			storeMax = f.Number
 		}
 	}
-	subjects := wire.NewSubjects(s.cfg.Prefix)
-	busStream, cons, err := ingest.EnsureBus(ctx, js, ingest.BusConfig{Subjects: subjects, Storage: storage}, storeMax)
+	busStream, cons, err := ingest.EnsureBus(ctx, s.js, s.bus, storeMax)
 	if err != nil {
 		return err
 	}
 	s.in = ingest.New(ingest.Options{
-		Store: s.st, NC: s.nc, Stream: busStream, Consumer: cons, Subjects: subjects, Limits: s.cfg.Limits, Logger: s.log,
+		Store: s.st, NC: s.nc, Stream: busStream, Consumer: cons, Subjects: s.bus.Subjects, Limits: s.cfg.Limits, Logger: s.log,
+		Replica: s.bus.Consumer,
 	})
 	ictx, cancel := context.WithCancel(context.Background())
 	s.stopIngest, s.ingestDone = cancel, make(chan error, 1)
-	go func() { s.ingestDone <- s.in.Run(ictx) }()
+	exited := make(chan struct{})
+	go func() {
+		err := s.in.Run(ictx)
+		close(exited)
+		s.ingestDone <- err
+	}()
+	go func() {
+		select {
+		case <-ictx.Done():
+		case <-s.claim.Lost():
+			// Another process consumes as this replica now; consuming on would
+			// split the fragments between the two stores.
+			cancel()
+			<-exited
+			s.failed <- fmt.Errorf("server: lost the claim on replica %q to another process: stopped consuming the bus; "+
+				"give one of the two another --replica", s.bus.Consumer)
+		}
+	}()
+	return nil
+}
+
+// Failed receives an error when the server can no longer ingest while it
+// still serves (another process took its replica over). `serve` exits on it.
+func (s *Server) Failed() <-chan error { return s.failed }
+
+// stopIngesting stops the ingester (if it runs) and waits for it.
+func (s *Server) stopIngesting() error {
+	if s.stopIngest == nil {
+		return nil
+	}
+	s.stopIngest()
+	s.stopIngest = nil
+	if err := <-s.ingestDone; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
 	return nil
 }
 
@@ -342,11 +502,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if s.flight != nil {
 		s.flight.Stop()
 	}
-	if s.stopIngest != nil {
-		s.stopIngest()
-		if err := <-s.ingestDone; err != nil && !errors.Is(err, context.Canceled) {
-			errs = append(errs, err)
-		}
+	if err := s.stopIngesting(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, s.closeAll())
 	s.log.Info("sensorium: stopped")
@@ -359,6 +516,12 @@ func (s *Server) closeAll() error {
 	var errs []error
 	if s.st != nil {
 		errs = append(errs, s.st.Close())
+	}
+	if s.claim != nil {
+		// After the ingester stopped: until then this process consumes as the replica.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.claim.Release(ctx))
+		cancel()
 	}
 	if s.nc != nil {
 		s.nc.Close()

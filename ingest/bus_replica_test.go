@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/natsembed"
+)
+
+// claimer is one "process": its own connection to a shared NATS server.
+func claimer(t *testing.T, ns *natsembed.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+func quietLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func TestReplicaClaim(t *testing.T) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	ctx := context.Background()
+	cfg := BusConfig{Consumer: "r1"}
+
+	nc1, js1 := claimer(t, ns)
+	c1, err := ClaimReplica(ctx, nc1, js1, cfg, quietLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A live holder: a second process is refused and told what to do.
+	nc2, js2 := claimer(t, ns)
+	if _, err := ClaimReplica(ctx, nc2, js2, cfg, quietLog(t)); !errors.Is(err, ErrReplicaInUse) {
+		t.Fatalf("second claim of a held replica: %v, want ErrReplicaInUse", err)
+	}
+	// Another name is another replica.
+	c2, err := ClaimReplica(ctx, nc2, js2, BusConfig{Consumer: "r2"}, quietLog(t))
+	if err != nil {
+		t.Fatalf("claim of another replica name: %v", err)
+	}
+
+	// Released: the next process gets it at once.
+	if err := c1.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nc3, js3 := claimer(t, ns)
+	c3, err := ClaimReplica(ctx, nc3, js3, cfg, quietLog(t))
+	if err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+
+	// A holder that died without releasing (its connection is gone, the key
+	// is still there) is taken over, and the old claim is marked lost.
+	nc3.Close()
+	nc4, js4 := claimer(t, ns)
+	c4, err := ClaimReplica(ctx, nc4, js4, cfg, quietLog(t))
+	if err != nil {
+		t.Fatalf("claim over a dead holder: %v", err)
+	}
+	if c4.Holder.ID == c3.Holder.ID {
+		t.Fatal("same claim id twice")
+	}
+
+	// A holder whose key is taken over while it runs learns it from Lost.
+	select {
+	case <-c2.Lost():
+		t.Fatal("claim r2 lost with nobody taking it")
+	default:
+	}
+	kv, err := js4.KeyValue(ctx, ReplicaBucket(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "r2", []byte(`{"id":"someone-else"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c2.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a claim taken over by another process was not reported lost")
+	}
+	// Releasing a lost claim leaves the new holder's key alone.
+	if err := c2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "r2"); err != nil || string(e.Value()) != `{"id":"someone-else"}` {
+		t.Fatalf("after releasing a lost claim the key is %v, %v", e, err)
+	}
+	if err := c4.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateReplica(t *testing.T) {
+	for _, ok := range []string{"store", "store-b", "R_2", DefaultReplica} {
+		if err := ValidateReplica(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a.b", "a b", "a*", "a>", "a/b", strings.Repeat("a", 65)} {
+		if err := ValidateReplica(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
