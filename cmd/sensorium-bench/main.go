@@ -9,6 +9,25 @@
 //
 // Latency: one fragment at a time, PutFrame → PERSISTED, against a raw
 // synchronous publish.
+//
+// The raw peer is the bus without Sensorium around it, so it is set up as the
+// bus is: its stream is built by ingest.BusConfig.StreamConfig, the function
+// that builds the real bus (interest retention, discard-new at the byte cap,
+// the age cap, the max message size, the duplicate window), on an embedded
+// server started through natsembed with JetStream's at-rest encryption keyed
+// from a keyring as serve does, and the publisher reaches it over loopback TCP
+// as the SDK does, not through an in-process connection.
+//
+// Interest retention keeps a message only while a consumer is interested in
+// it: with no consumer at all, nats-server does not store the message (it
+// skips the sequence and still acknowledges the publish), and the peer would
+// time a publish that never reaches the disk. So the peer also has the
+// store's durable consumer (ingest.BusConfig.ConsumerConfig), which never
+// pulls: every message is kept, as the real bus keeps a fragment until the
+// store acks it, and the run checks that the stream holds every message it
+// published. What the peer does not do is the consuming side — the ack and
+// the delete after it, the store's own write and fsync — which is exactly
+// the work the ratios put a price on.
 package main
 
 import (
@@ -18,17 +37,21 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/codecbench"
 	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/store"
 )
 
 func main() {
@@ -155,15 +178,28 @@ func (b *bench) scratch(name string) string {
 	return fmt.Sprintf("%s/%02d-%s", b.dir, b.seq, name)
 }
 
-// rawJetStream publishes the payloads to a file stream like the bus and
-// returns bytes/s and sync-publish latencies.
+// rawJetStream publishes the payloads to a stream configured like the bus
+// (see the package comment) and returns bytes/s and sync-publish latencies.
 func (b *bench) rawJetStream(payloads [][]byte, syncAlways bool) (float64, []time.Duration, error) {
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: b.scratch("jetstream"), DontListen: true, SyncAlways: syncAlways})
+	dir := b.scratch("jetstream")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, nil, err
+	}
+	ring, err := store.LoadKeyring(nil, filepath.Join(dir, "keyring.json"))
+	if err != nil {
+		return 0, nil, err
+	}
+	jsKey, err := ring.JetStreamKey()
+	if err != nil {
+		return 0, nil, err
+	}
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: filepath.Join(dir, "nats"), Host: "127.0.0.1", Port: -1,
+		SyncAlways: syncAlways, JetStreamKey: jsKey})
 	if err != nil {
 		return 0, nil, err
 	}
 	defer ns.Stop()
-	nc, err := ns.Connect()
+	nc, err := nats.Connect(ns.URL()) // TCP, like the SDK's connection
 	if err != nil {
 		return 0, nil, err
 	}
@@ -172,21 +208,25 @@ func (b *bench) rawJetStream(payloads [][]byte, syncAlways bool) (float64, []tim
 	// makes JetStream time some of them out under this load.
 	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(sdk.MaxPublishesInFlight), jetstream.WithPublishAsyncTimeout(30*time.Second))
 	ctx := context.Background()
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage,
-		MaxMsgSize: natsembed.DefaultMaxPayload, Duplicates: 2 * time.Minute, Discard: jetstream.DiscardNew,
-	})
+	bus := ingest.BusConfig{}
+	stream, err := js.CreateStream(ctx, bus.StreamConfig())
 	if err != nil {
 		return 0, nil, err
 	}
+	if _, err := stream.CreateOrUpdateConsumer(ctx, bus.ConsumerConfig()); err != nil {
+		return 0, nil, err
+	}
+	subjects := wire.NewSubjects("")
 	var bytes int64
 	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
 	t0 := time.Now()
 	for i, p := range payloads {
-		msg := nats.NewMsg("bench.s")
+		msg := nats.NewMsg(subjects.Frag("bench"))
 		msg.Data = p
 		msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("raw:%d", i))
-		f, err := js.PublishMsgAsync(msg)
+		// A full window waits for a free slot (the SDK waits too, and
+		// re-tries); the default 200 ms stall wait gives up under this load.
+		f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -206,9 +246,14 @@ func (b *bench) rawJetStream(payloads [][]byte, syncAlways bool) (float64, []tim
 		}
 	}
 	rate := float64(bytes) / time.Since(t0).Seconds()
+	if info, err := stream.Info(ctx); err != nil {
+		return 0, nil, err
+	} else if info.State.Msgs != uint64(len(payloads)) {
+		return 0, nil, fmt.Errorf("raw peer: the stream kept %d of %d messages; the peer must keep what it acknowledged", info.State.Msgs, len(payloads))
+	}
 	lat := make([]time.Duration, 0, b.latencyN)
 	for i := 0; i < b.latencyN; i++ {
-		msg := nats.NewMsg("bench.l")
+		msg := nats.NewMsg(subjects.Frag("latency"))
 		msg.Data = payloads[i%len(payloads)]
 		msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("lat:%d", i))
 		t := time.Now()
