@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -35,28 +37,175 @@ var (
 // Client calls a Sensorium server's HTTP API: the control plane, the media and
 // archived-media operations, and Arrow queries.
 type Client struct {
-	base string
-	hc   *http.Client
+	base    string
+	hc      *http.Client
+	timeout time.Duration // ClientOptions.Timeout resolved; 0: none
+}
+
+// Defaults of ClientOptions.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultDialTimeout = 10 * time.Second
+)
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// HTTPClient sends the requests. nil: a client whose transport dials with
+	// DialTimeout. It must not have a Timeout of its own if GetMedia is to
+	// follow a stream (http.Client.Timeout also cuts a streaming body).
+	HTTPClient *http.Client
+	// Timeout bounds every call, so that a server that accepts a connection
+	// but never answers cannot hang the caller. A control-plane call
+	// (CreateStream, ListStreams, ListFragments …) must be answered in full
+	// within it. A streaming call (GetMedia, GetMediaForFragmentList, Query)
+	// must get its response headers within it; once the body streams, only
+	// ctx ends it, so a followed GetMedia or a long query is never cut off.
+	// A live query (QueryInput.Follow) is the exception: the server sends its
+	// headers with the first batch, which may be hours in coming, so only
+	// the dial is bounded. 0: DefaultTimeout; negative: none.
+	Timeout time.Duration
+	// DialTimeout bounds connecting to the server (TCP and TLS) when
+	// HTTPClient is nil. 0: DefaultDialTimeout; negative: none.
+	DialTimeout time.Duration
 }
 
 // NewClient returns a client of the server at baseURL (e.g.
-// "http://127.0.0.1:8080"). hc may be nil for http.DefaultClient; it must not
-// have a Timeout if GetMedia is to follow a stream.
+// "http://127.0.0.1:8080") with the default timeouts. hc may be nil; see
+// ClientOptions.HTTPClient.
 func NewClient(baseURL string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	return NewClientWithOptions(baseURL, ClientOptions{HTTPClient: hc})
 }
 
+// NewClientWithOptions returns a client of the server at baseURL.
+func NewClientWithOptions(baseURL string, o ClientOptions) *Client {
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: o.HTTPClient, timeout: o.Timeout}
+	switch {
+	case c.timeout == 0:
+		c.timeout = DefaultTimeout
+	case c.timeout < 0:
+		c.timeout = 0
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: transportFor(o.DialTimeout)}
+	}
+	return c
+}
+
+// defaultTransport is shared by the clients with the default dial timeout,
+// as http.DefaultTransport is, so that a program that makes a Client per call
+// (the CLI does) reuses connections instead of leaking idle ones.
+var defaultTransport = sync.OnceValue(func() *http.Transport { return newTransport(DefaultDialTimeout) })
+
+func transportFor(dial time.Duration) *http.Transport {
+	switch {
+	case dial == 0 || dial == DefaultDialTimeout:
+		return defaultTransport()
+	case dial < 0:
+		dial = 0
+	}
+	return newTransport(dial)
+}
+
+func newTransport(dial time.Duration) *http.Transport {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok { // a program replaced it: start from the documented defaults
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true, MaxIdleConns: 100,
+			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second, ExpectContinueTimeout: time.Second}
+	}
+	t = t.Clone()
+	t.DialContext = (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext
+	if dial > 0 {
+		t.TLSHandshakeTimeout = dial
+	}
+	return t
+}
+
+// TimeoutError is a call that the server did not answer within
+// ClientOptions.Timeout. errors.Is(err, context.DeadlineExceeded) holds.
+type TimeoutError struct {
+	Op    string        // the API operation, e.g. "listStreams"
+	URL   string        // where it was sent
+	After time.Duration // the timeout that ran out
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("sdk: %s: no answer from %s within %v", e.Op, e.URL, e.After)
+}
+
+// Timeout reports true, as a net.Error that timed out does.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Unwrap makes errors.Is(err, context.DeadlineExceeded) true.
+func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+// HTTPError is an answer other than 200 that carries no API error type (no
+// x-amzn-ErrorType header and no __type in a JSON body): the answer of
+// something that is not a Sensorium server — a wrong endpoint, a proxy in
+// between — rather than an *APIError of the server.
+type HTTPError struct {
+	Op         string // the API operation, e.g. "listStreams"
+	URL        string // where it was sent
+	StatusCode int
+	Status     string // e.g. "404 Not Found"
+	Body       string // the start of the body, on one line; may be ""
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("sdk: %s: %s answered %s without an API error type", e.Op, e.URL, e.Status)
+	if e.Body == "" {
+		return s + " (empty body)"
+	}
+	return s + ": " + e.Body
+}
+
+// bound is how long a call may wait for the server.
+type bound int
+
+const (
+	boundHeaders bound = iota // the response headers within Client.timeout; the body streams unbounded
+	boundDial                 // only the dial (a live query: its headers come with its first batch)
+)
+
 // post sends a JSON request and returns the response when it is 200; any
-// other answer becomes an *APIError.
-func (c *Client) post(ctx context.Context, op string, in any) (*http.Response, error) {
+// other answer becomes an *APIError (or an *HTTPError). With boundHeaders
+// the response headers must arrive within the client's timeout; the
+// response's body then streams for as long as ctx lasts, and closing it
+// releases what post set up.
+func (c *Client) post(ctx context.Context, op string, in any, b bound) (*http.Response, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: %s: encode: %w", op, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+op, bytes.NewReader(body))
+	url := c.base + "/" + op
+	if b == boundDial || c.timeout <= 0 {
+		return c.send(ctx, op, url, body)
+	}
+	// A timer rather than http.Transport.ResponseHeaderTimeout: it works with
+	// any HTTPClient and it covers the dial and the request too.
+	tctx, cancel := context.WithCancelCause(ctx)
+	te := &TimeoutError{Op: op, URL: url, After: c.timeout}
+	timer := time.AfterFunc(c.timeout, func() { cancel(te) })
+	resp, err := c.send(tctx, op, url, body)
+	if !timer.Stop() { // the timer fired: the headers came too late or not at all
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel(nil)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("sdk: %s: %w", op, ctx.Err())
+		}
+		return nil, te
+	}
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+func (c *Client) send(ctx context.Context, op, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("sdk: %s: %w", op, err)
 	}
@@ -69,10 +218,22 @@ func (c *Client) post(ctx context.Context, op string, in any) (*http.Response, e
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	return nil, decodeAPIError(resp)
+	return nil, decodeAPIError(resp, op, url)
 }
 
-func decodeAPIError(resp *http.Response) error {
+// cancelOnClose releases a streaming call's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+func decodeAPIError(resp *http.Response, op, url string) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var body struct {
 		Type    string `json:"__type"`
@@ -87,29 +248,65 @@ func decodeAPIError(resp *http.Response) error {
 	if name == "" {
 		name = body.Type
 	}
+	if name == "" {
+		status := resp.Status
+		if status == "" {
+			status = strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
+		}
+		return &HTTPError{Op: op, URL: url, StatusCode: resp.StatusCode, Status: status, Body: snippet(b, 200)}
+	}
 	msg := body.Message
 	if msg == "" {
 		msg = body.Msg2
 	}
-	if name == "" {
-		name, msg = fmt.Sprintf("HTTP%d", resp.StatusCode), strings.TrimSpace(string(b))
-	}
 	return &APIError{Name: name, Message: msg}
 }
 
-// call posts in and decodes the JSON answer into out (nil: ignore it).
+// snippet is the start of b on one line, for an error message.
+func snippet(b []byte, n int) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
+}
+
+// call posts in and decodes the JSON answer into out (nil: ignore it). The
+// whole answer must come within the client's timeout.
 func (c *Client) call(ctx context.Context, op string, in, out any) error {
-	resp, err := c.post(ctx, op, in)
+	var te *TimeoutError
+	if c.timeout > 0 {
+		te = &TimeoutError{Op: op, URL: c.base + "/" + op, After: c.timeout}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, te)
+		defer cancel()
+	}
+	err := c.decode(ctx, op, in, out)
+	if err != nil && te != nil && context.Cause(ctx) == error(te) {
+		return te
+	}
+	return err
+}
+
+func (c *Client) decode(ctx context.Context, op string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("sdk: %s: encode: %w", op, err)
+	}
+	resp, err := c.send(ctx, op, c.base+"/"+op, body)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
+		_, err := io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			return fmt.Errorf("sdk: %s: read response: %w", op, err)
+		}
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("sdk: %s: decode response: %w", op, err)
+		return fmt.Errorf("sdk: %s: decode the answer of %s (%s, %s): %w", op, resp.Request.URL, resp.Status, resp.Header.Get("Content-Type"), err)
 	}
 	return nil
 }
@@ -340,7 +537,7 @@ func StartAtServerTime(t time.Time) StartSelector {
 func (c *Client) GetMedia(ctx context.Context, ref StreamRef, start StartSelector, follow bool) (io.ReadCloser, error) {
 	req := map[string]any{"StartSelector": start, "Follow": follow}
 	addRef(req, ref)
-	resp, err := c.post(ctx, "getMedia", req)
+	resp, err := c.post(ctx, "getMedia", req, boundHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +548,7 @@ func (c *Client) GetMedia(ctx context.Context, ref StreamRef, start StartSelecto
 func (c *Client) GetMediaForFragmentList(ctx context.Context, ref StreamRef, fragments []string) (io.ReadCloser, error) {
 	req := map[string]any{"Fragments": fragments}
 	addRef(req, ref)
-	resp, err := c.post(ctx, "getMediaForFragmentList", req)
+	resp, err := c.post(ctx, "getMediaForFragmentList", req, boundHeaders)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +614,11 @@ func (c *Client) QueryRaw(ctx context.Context, in QueryInput) (io.ReadCloser, er
 		end := in.End.UnixNano()
 		q.EndNS = &end
 	}
-	resp, err := c.post(ctx, "v1/query", q)
+	b := boundHeaders
+	if in.Follow {
+		b = boundDial // see ClientOptions.Timeout
+	}
+	resp, err := c.post(ctx, "v1/query", q, b)
 	if err != nil {
 		return nil, err
 	}

@@ -167,8 +167,11 @@ func (c *Client) Follow(ctx context.Context, ref StreamRef, start StartSelector,
 	for {
 		body, err := c.GetMedia(ctx, ref, start, true)
 		if err != nil {
+			// An answer of the server (or of something that is not one) is
+			// final; a dropped connection or a TimeoutError is retried.
 			var apiErr *APIError
-			if errors.As(err, &apiErr) || ctx.Err() != nil {
+			var httpErr *HTTPError
+			if errors.As(err, &apiErr) || errors.As(err, &httpErr) || ctx.Err() != nil {
 				return err
 			}
 		} else {
