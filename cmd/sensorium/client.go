@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,14 +18,55 @@ import (
 
 const endpointEnv = "SENSORIUM_ENDPOINT"
 
-// addEndpoint adds --endpoint to a client command and returns a getter of the client.
-func addEndpoint(cmd *cobra.Command) func() *sdk.Client {
+// addEndpoint adds --endpoint and --timeout to a client command and returns
+// a getter of the client, which fails with a usage error when either is wrong.
+func addEndpoint(cmd *cobra.Command) func() (*sdk.Client, error) {
 	def := os.Getenv(endpointEnv)
 	if def == "" {
 		def = "http://127.0.0.1:8080"
 	}
 	ep := cmd.Flags().String("endpoint", def, "URL of the server's HTTP API (or $"+endpointEnv+")")
-	return func() *sdk.Client { return sdk.NewClient(*ep, nil) }
+	timeout := cmd.Flags().Duration("timeout", sdk.DefaultTimeout,
+		"how long to wait for the server's answer (for get and query: for the start of it; a download is never cut off); 0: no limit")
+	return func() (*sdk.Client, error) {
+		if err := checkEndpoint(*ep); err != nil {
+			return nil, err
+		}
+		o := sdk.ClientOptions{Timeout: *timeout}
+		switch {
+		case *timeout < 0:
+			return nil, usagef("--timeout %v is negative (0 waits without a limit)", *timeout)
+		case *timeout == 0:
+			o.Timeout = -1 // no limit, in the SDK's terms
+		}
+		return sdk.NewClientWithOptions(*ep, o), nil
+	}
+}
+
+// checkEndpoint rejects an endpoint that is not an http(s) URL with a host,
+// which would otherwise fail later with a puzzling message
+// ("unsupported protocol scheme" for 127.0.0.1:8080).
+func checkEndpoint(ep string) error {
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--endpoint %q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080", ep)
+	}
+	return nil
+}
+
+// exclusive returns a usage error when more than one of the flags names is
+// given; why says what makes them conflict.
+func exclusive(cmd *cobra.Command, why string, names ...string) error {
+	var set []string
+	for _, n := range names {
+		if cmd.Flags().Changed(n) {
+			set = append(set, "--"+n)
+		}
+	}
+	if len(set) > 1 {
+		return usagef("%s cannot be given together: %s", strings.Join(set, " and "), why)
+	}
+	return nil
 }
 
 // parseTime reads a time given on the command line: RFC 3339
@@ -52,10 +94,10 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 
 // output opens the destination of a download: a file, or stdout for "-".
 func output(path string) (io.WriteCloser, bool, error) {
+	if err := refuseTerminal(path); err != nil {
+		return nil, false, err
+	}
 	if path == "" || path == "-" {
-		if term.IsTerminal(int(os.Stdout.Fd())) {
-			return nil, false, usagef("refusing to write binary data to a terminal; use -o FILE or redirect stdout")
-		}
 		return nopCloser{os.Stdout}, false, nil
 	}
 	f, err := os.Create(path)
@@ -63,6 +105,15 @@ func output(path string) (io.WriteCloser, bool, error) {
 		return nil, false, err
 	}
 	return f, true, nil
+}
+
+// refuseTerminal is output's check, for a command to make before it asks the
+// server for anything.
+func refuseTerminal(path string) error {
+	if (path == "" || path == "-") && term.IsTerminal(int(os.Stdout.Fd())) {
+		return usagef("refusing to write binary data to a terminal; use -o FILE or redirect stdout")
+	}
+	return nil
 }
 
 type nopCloser struct{ io.Writer }

@@ -24,13 +24,31 @@ func newFragmentsCmd() *cobra.Command {
 	}
 	client := addEndpoint(cmd)
 	f := cmd.Flags()
-	f.StringVar(&start, "start", "", "first time (inclusive); with --end selects by time")
-	f.StringVar(&end, "end", "now", "last time (inclusive)")
-	f.StringVar(&basis, "basis", "producer", "time basis: producer or server")
+	f.StringVar(&start, "start", "", "first time (inclusive); selects by time, up to --end (default: every fragment)")
+	f.StringVar(&end, "end", "now", "last time (inclusive); needs --start")
+	f.StringVar(&basis, "basis", "producer", "time basis of --start and --end: producer or server")
 	f.IntVar(&limit, "limit", 0, "list at most this many (0: all)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		in := sdk.ListFragmentsInput{Stream: sdk.ByName(args[0]), MaxResults: 1000}
-		if start != "" {
+		var selector string
+		switch basis {
+		case "producer":
+			selector = "PRODUCER_TIMESTAMP"
+		case "server":
+			selector = "SERVER_TIMESTAMP"
+		default:
+			return usagef("--basis must be producer or server, not %q", basis)
+		}
+		if limit < 0 {
+			return usagef("--limit %d is negative (0 lists all)", limit)
+		}
+		if limit > 0 && limit < in.MaxResults {
+			in.MaxResults = limit
+		}
+		switch {
+		case cmd.Flags().Changed("start") && start == "":
+			return usagef("--start is empty")
+		case start != "":
 			now := time.Now()
 			var err error
 			if in.Start, err = parseTime(start, now); err != nil {
@@ -39,20 +57,24 @@ func newFragmentsCmd() *cobra.Command {
 			if in.End, err = parseTime(end, now); err != nil {
 				return err
 			}
-			switch basis {
-			case "producer":
-				in.Selector = "PRODUCER_TIMESTAMP"
-			case "server":
-				in.Selector = "SERVER_TIMESTAMP"
-			default:
-				return usagef("--basis must be producer or server")
+			if in.End.Before(in.Start) {
+				return usagef("--end %s is before --start %s", end, start)
 			}
+			in.Selector = selector
+		case cmd.Flags().Changed("end"):
+			return usagef("--end needs --start: without a time range every fragment is listed")
+		case cmd.Flags().Changed("basis"):
+			return usagef("--basis needs --start: it says which timestamps --start and --end are")
+		}
+		c, err := client()
+		if err != nil {
+			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "FRAGMENT\tPRODUCER TIME\tSERVER TIME\tDURATION\tBYTES\t")
 		n := 0
 		for {
-			frags, next, err := client().ListFragments(cmd.Context(), in)
+			frags, next, err := c.ListFragments(cmd.Context(), in)
 			if err != nil {
 				return err
 			}

@@ -40,29 +40,60 @@ the stream live until interrupted.`,
 	f.BoolVar(&follow, "follow", false, "keep following the stream live")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ref := sdk.ByName(args[0])
-		c := client()
-		var body io.ReadCloser
-		var err error
-		if fragments != "" {
-			body, err = c.GetMediaForFragmentList(cmd.Context(), ref, strings.Split(fragments, ","))
-		} else {
-			var sel sdk.StartSelector
-			switch {
-			case fragment != "":
-				sel = sdk.StartAtFragment(fragment)
-			case token != "":
-				sel = sdk.StartAfterToken(token)
-			case from == "earliest":
-				sel = sdk.StartEarliest()
-			case from == "now":
-				sel = sdk.StartNow()
-			default:
-				t, perr := parseTime(from, time.Now())
-				if perr != nil {
-					return perr
-				}
-				sel = sdk.StartAtProducerTime(t)
+		if err := exclusive(cmd, "each says where to start", "from", "fragment", "after-token"); err != nil {
+			return err
+		}
+		for _, other := range []string{"from", "fragment", "after-token", "follow"} {
+			if err := exclusive(cmd, "--fragments fetches just the fragments it lists", "fragments", other); err != nil {
+				return err
 			}
+		}
+		if err := refuseTerminal(out); err != nil {
+			return err
+		}
+		var list []string
+		var sel sdk.StartSelector
+		switch {
+		case cmd.Flags().Changed("fragments"):
+			for _, n := range strings.Split(fragments, ",") {
+				if n = strings.TrimSpace(n); n == "" {
+					return usagef("--fragments %q has an empty fragment number", fragments)
+				}
+				list = append(list, n)
+			}
+		case cmd.Flags().Changed("fragment"):
+			if fragment == "" {
+				return usagef("--fragment is empty")
+			}
+			sel = sdk.StartAtFragment(fragment)
+		case cmd.Flags().Changed("after-token"):
+			if token == "" {
+				return usagef("--after-token is empty")
+			}
+			sel = sdk.StartAfterToken(token)
+		case from == "earliest":
+			sel = sdk.StartEarliest()
+		case from == "now":
+			if !follow {
+				// Without --follow the response ends once it has caught up: at once.
+				return usagef("--from now gets nothing without --follow")
+			}
+			sel = sdk.StartNow()
+		default:
+			t, err := parseTime(from, time.Now())
+			if err != nil {
+				return err
+			}
+			sel = sdk.StartAtProducerTime(t)
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		var body io.ReadCloser
+		if list != nil {
+			body, err = c.GetMediaForFragmentList(cmd.Context(), ref, list)
+		} else {
 			body, err = c.GetMedia(cmd.Context(), ref, sel, follow)
 		}
 		if err != nil {

@@ -7,29 +7,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/sdk"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed (the server said no, the network, a file)
+	exitUsage   = 2 // the command line is wrong: nothing was done
+)
+
+// run runs the command line args and returns the exit status, with a
+// failure told on stderr in one line. stdout and stderr take cobra's own
+// output (help); the commands write their results to os.Stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return
+		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "sensorium: "+oneLine(err))
+	fmt.Fprintln(stderr, "sensorium: "+oneLine(err))
 	var ue *usageError
 	if errors.As(err, &ue) {
-		os.Exit(2)
+		return exitUsage
 	}
-	os.Exit(1)
+	return exitFailure
 }
 
 // usageError is a mistake in the command line: exit status 2.
@@ -39,13 +60,24 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// oneLine renders an error for a person: an API error by its name and message.
+// oneLine renders an error for a person: an API error by its name and
+// message, an answer that is not the API's with a hint about the endpoint.
 func oneLine(err error) string {
 	var ae *wire.APIError
-	if errors.As(err, &ae) {
+	var he *sdk.HTTPError
+	var te *sdk.TimeoutError
+	switch {
+	case errors.As(err, &ae):
+		if ae.Message == "" {
+			return ae.Name
+		}
 		return ae.Message + " (" + ae.Name + ")"
+	case errors.As(err, &he):
+		return err.Error() + "; is --endpoint a Sensorium server?"
+	case errors.As(err, &te):
+		return err.Error() + " (see --timeout and --endpoint)"
 	}
-	return err.Error()
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func newRoot() *cobra.Command {
@@ -66,6 +98,59 @@ Apache Arrow.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%v (see %s --help)", err, c.CommandPath())
 	})
+	// Cobra checks required flags and flag groups after this hook and
+	// reports them as plain errors; checked here they are usage errors.
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if err := c.ValidateRequiredFlags(); err != nil {
+			return usagef("%v (see %s --help)", err, c.CommandPath())
+		}
+		if err := c.ValidateFlagGroups(); err != nil {
+			return usagef("%v (see %s --help)", err, c.CommandPath())
+		}
+		return nil
+	}
+	requireSubcommand(root)
 	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd())
+	usageArgs(root)
 	return root
+}
+
+// requireSubcommand makes cmd, which only groups subcommands, print its
+// help when called alone and answer an unknown subcommand with a usage
+// error (cobra would print the help and exit 0 for a group below the root,
+// and a message of several lines for the root).
+func requireSubcommand(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+		}
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return usagef("%s (see %s --help)", msg, c.CommandPath())
+	}
+}
+
+// usageArgs makes the positional-argument check of every command in the
+// tree report a usage error, whoever wrote the check (cobra.NoArgs returns a
+// plain error).
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			err := check(c, args)
+			var ue *usageError
+			if err != nil && !errors.As(err, &ue) {
+				return usagef("%v (see %s --help)", err, c.CommandPath())
+			}
+			return err
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		usageArgs(sub)
+	}
 }

@@ -55,6 +55,14 @@ points come one row per element (with frame_time and index), or with
 		default:
 			return usagef("-o %s: write .arrow, .parquet or .csv", out)
 		}
+		// The server checks these too; checked here they are usage errors
+		// (exit 2) that cost no request.
+		if basis != "producer" && basis != "server" {
+			return usagef("--basis must be producer or server, not %q", basis)
+		}
+		if layout != "rows" && layout != "frames" {
+			return usagef("--layout must be rows or frames, not %q", layout)
+		}
 		now := time.Now()
 		in := sdk.QueryInput{Stream: args[0], Basis: basis, Track: track, Layout: layout}
 		var err error
@@ -64,10 +72,25 @@ points come one row per element (with frame_time and index), or with
 		if in.End, err = parseTime(end, now); err != nil {
 			return err
 		}
-		if channels != "" {
-			in.Channels = strings.Split(channels, ",")
+		if !in.End.After(in.Start) {
+			return usagef("--end %s is not after --start %s (the range is start inclusive, end exclusive)", end, start)
 		}
-		body, err := client().QueryRaw(cmd.Context(), in)
+		if cmd.Flags().Changed("channels") {
+			for _, ch := range strings.Split(channels, ",") {
+				if ch = strings.TrimSpace(ch); ch == "" {
+					return usagef("--channels %q has an empty channel name", channels)
+				}
+				in.Channels = append(in.Channels, ch)
+			}
+		}
+		if err := refuseTerminal(out); err != nil {
+			return err
+		}
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		body, err := c.QueryRaw(cmd.Context(), in)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,7 @@ func newStreamCmd() *cobra.Command {
   sensorium stream update-retention pump-1 --change +48
   sensorium stream delete pump-1`,
 	}
+	requireSubcommand(cmd)
 	cmd.AddCommand(newStreamCreateCmd(), newStreamDescribeCmd(), newStreamListCmd(), newStreamRetentionCmd(), newStreamDeleteCmd())
 	return cmd
 }
@@ -45,7 +47,14 @@ func newStreamCreateCmd() *cobra.Command {
 	f.StringVar(&in.KmsKeyID, "kms-key-id", "", "id of the master key to encrypt this stream's data with")
 	f.StringArrayVar(&tags, "tag", nil, "tag as KEY=VALUE (repeatable)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := client()
+		if err != nil {
+			return err
+		}
 		in.StreamName = args[0]
+		if in.DataRetentionInHours < 0 {
+			return usagef("--retention-hours %d is negative (0 keeps nothing)", in.DataRetentionInHours)
+		}
 		if len(tags) > 0 {
 			in.Tags = map[string]string{}
 			for _, t := range tags {
@@ -53,10 +62,13 @@ func newStreamCreateCmd() *cobra.Command {
 				if !ok || k == "" {
 					return usagef("--tag %q is not KEY=VALUE", t)
 				}
+				if _, dup := in.Tags[k]; dup {
+					return usagef("--tag %s is given twice", k)
+				}
 				in.Tags[k] = v
 			}
 		}
-		arn, err := client().CreateStream(cmd.Context(), in)
+		arn, err := c.CreateStream(cmd.Context(), in)
 		if err != nil {
 			return err
 		}
@@ -75,7 +87,10 @@ func newStreamDescribeCmd() *cobra.Command {
 	}
 	client := addEndpoint(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c := client()
+		c, err := client()
+		if err != nil {
+			return err
+		}
 		info, err := c.DescribeStream(cmd.Context(), sdk.ByName(args[0]))
 		if err != nil {
 			return err
@@ -107,11 +122,15 @@ func newStreamListCmd() *cobra.Command {
 	client := addEndpoint(cmd)
 	cmd.Flags().StringVar(&prefix, "prefix", "", "only streams whose names begin with this")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := client()
+		if err != nil {
+			return err
+		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATUS\tRETENTION\tMEDIA TYPE\tCREATED")
 		token := ""
 		for {
-			infos, next, err := client().ListStreams(cmd.Context(), prefix, 1000, token)
+			infos, next, err := c.ListStreams(cmd.Context(), prefix, 1000, token)
 			if err != nil {
 				return err
 			}
@@ -139,11 +158,15 @@ func newStreamRetentionCmd() *cobra.Command {
 	client := addEndpoint(cmd)
 	cmd.Flags().StringVar(&change, "change", "", "hours to add (+N) or remove (-N)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		var hours int
-		if _, err := fmt.Sscanf(change, "%d", &hours); err != nil || hours == 0 || (change[0] != '+' && change[0] != '-') {
-			return usagef("--change must be +HOURS or -HOURS, e.g. +24")
+		// Atoi alone would take "48" (no sign) and Sscanf "+48x".
+		hours, err := strconv.Atoi(change)
+		if err != nil || hours == 0 || (change[0] != '+' && change[0] != '-') {
+			return usagef("--change must be +HOURS or -HOURS, e.g. +24, not %q", change)
 		}
-		c := client()
+		c, err := client()
+		if err != nil {
+			return err
+		}
 		info, err := c.DescribeStream(cmd.Context(), sdk.ByName(args[0]))
 		if err != nil {
 			return err
@@ -166,7 +189,11 @@ func newStreamDeleteCmd() *cobra.Command {
 	}
 	client := addEndpoint(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := client().DeleteStream(cmd.Context(), sdk.ByName(args[0]), ""); err != nil {
+		c, err := client()
+		if err != nil {
+			return err
+		}
+		if err := c.DeleteStream(cmd.Context(), sdk.ByName(args[0]), ""); err != nil {
 			return err
 		}
 		fmt.Printf("%s: deleted\n", args[0])
