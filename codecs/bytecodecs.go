@@ -28,16 +28,20 @@ type byteCodec struct {
 	name    string
 	shuffle bool
 	comp    func(dst, src []byte) []byte
-	// decomp decodes src into dst, whose length is the exact decoded size
-	// the frame header promises; more or less is corrupt.
+	// check fails unless src can decode to exactly size bytes, judging by
+	// what its format states without decoding: it runs before the output is
+	// allocated.
+	check func(src []byte, size int) error
+	// decomp decodes src, which passed check, into dst, whose length is the
+	// exact decoded size the frame header promises; more or less is corrupt.
 	decomp func(dst, src []byte) error
 }
 
 func init() {
 	for _, c := range []*byteCodec{
-		{id: Zstd, name: "zstd", comp: zstdCompress, decomp: zstdDecompress},
-		{id: S2, name: "s2", comp: s2Compress, decomp: s2Decompress},
-		{id: ShuffleZstd, name: "shuffle-zstd", shuffle: true, comp: zstdCompress, decomp: zstdDecompress},
+		{id: Zstd, name: "zstd", comp: zstdCompress, check: checkZstdFrame, decomp: zstdDecompress},
+		{id: S2, name: "s2", comp: s2Compress, check: checkS2Block, decomp: s2Decompress},
+		{id: ShuffleZstd, name: "shuffle-zstd", shuffle: true, comp: zstdCompress, check: checkZstdFrame, decomp: zstdDecompress},
 	} {
 		if err := Register(c); err != nil {
 			panic(err)
@@ -75,11 +79,15 @@ func (c *byteCodec) Decode(src []byte, desc *signals.Scalar, n int, s *signals.S
 		return fmt.Errorf("codecs: %s: decode: %w", c.name, err)
 	}
 	size := uint64(n) * uint64(channels) * uint64(t.Size())
-	// Both formats bound what they expand to; a frame that claims more than
-	// maxByteCodecExpansion times its size is refused before anything is
-	// allocated.
-	if size > uint64(len(src))*maxByteCodecExpansion+64 {
-		return fmt.Errorf("codecs: %s: decode: %w: %d bytes cannot hold %d samples × %d channels", c.name, ErrCorrupt, len(src), n, channels)
+	// No ratio bounds these formats usefully (s2 writes 32 MiB of a constant
+	// in 18 bytes, zstd an RLE block of 128 KiB in 4), so the output is
+	// bounded by what a frame may hold and by what the body states about its
+	// own size, both checked before anything is allocated.
+	if size > MaxScalarFrameBytes {
+		return fmt.Errorf("codecs: %s: decode: %w: %d samples × %d channels are %d bytes, a frame holds at most %d", c.name, ErrCorrupt, n, channels, size, MaxScalarFrameBytes)
+	}
+	if err := c.check(src, int(size)); err != nil {
+		return fmt.Errorf("codecs: %s: decode: %w: %d bytes cannot hold %d samples × %d channels: %v", c.name, ErrCorrupt, len(src), n, channels, err)
 	}
 	bp := byteScratch.Get().(*[]byte)
 	defer byteScratch.Put(bp)
@@ -97,11 +105,6 @@ func (c *byteCodec) Decode(src []byte, desc *signals.Scalar, n int, s *signals.S
 	return plain{}.Decode(body, desc, n, s)
 }
 
-// maxByteCodecExpansion bounds the decoded size of a byte-codec body: zstd's
-// best case is a little over 1000:1 per block of repeats; beyond this the
-// frame is not one a writer made.
-const maxByteCodecExpansion = 4096
-
 // The zstd encoder and decoder are safe for concurrent EncodeAll/DecodeAll
 // and expensive to build, so there is one of each. The decoder decodes into
 // the caller's slice and never past its capacity (WithDecodeAllCapLimit),
@@ -116,12 +119,9 @@ var (
 
 func zstdCompress(dst, src []byte) []byte { return zstdEnc.EncodeAll(src, dst) }
 
-// zstdDecompress decodes src, which must be exactly one zstd frame, into dst,
-// whose length is the size the frame must decode to.
+// zstdDecompress decodes src, one zstd frame that passed checkZstdFrame,
+// into dst, whose length is the size the frame must decode to.
 func zstdDecompress(dst, src []byte) error {
-	if err := checkZstdFrame(src, len(dst)); err != nil {
-		return err
-	}
 	// The full slice expression sets the capacity the decoder may fill: a
 	// pooled buffer may have more.
 	out, err := zstdDec.DecodeAll(src, dst[:0:len(dst)])
@@ -147,11 +147,12 @@ const (
 // checkZstdFrame walks the headers of src's blocks, without decoding them,
 // and fails unless src is exactly one zstd frame that may hold want bytes:
 // the content size, when the frame has one, is want; raw and RLE blocks,
-// whose sizes their headers state, add up to no more than want; nothing
-// follows the frame (a second frame, even an empty or skippable one, is not
-// what a writer makes). A frame of RLE blocks expands 32768 times, so this
-// refuses such a bomb before anything is decoded; compressed blocks are
-// bounded by the decoder's capacity limit.
+// whose sizes their headers state, add up to no more than want, and the
+// blocks, of at most 128 KiB each, to at least want; nothing follows the
+// frame (a second frame, even an empty or skippable one, is not what a
+// writer makes). A frame of RLE blocks expands 32768 times, so this refuses
+// such a bomb before anything is decoded; what compressed blocks decode to
+// is bounded by the decoder's capacity limit.
 func checkZstdFrame(src []byte, want int) error {
 	var h zstd.Header
 	rest, err := h.DecodeAndStrip(src)
@@ -165,6 +166,7 @@ func checkZstdFrame(src []byte, want int) error {
 		return fmt.Errorf("zstd frame holds %d bytes, want %d", h.FrameContentSize, want)
 	}
 	known := 0 // bytes the raw and RLE blocks so far decode to
+	most := 0  // bytes the blocks so far may decode to
 	for {
 		off := len(src) - len(rest)
 		if len(rest) < zstdBlockHeaderSize {
@@ -177,6 +179,7 @@ func checkZstdFrame(src []byte, want int) error {
 			return fmt.Errorf("zstd block at offset %d of %d bytes, at most %d", off, size, zstdMaxBlockSize)
 		}
 		stored := size
+		most += zstdMaxBlockSize
 		switch typ {
 		case zstdBlockRaw:
 			known += size
@@ -205,6 +208,9 @@ func checkZstdFrame(src []byte, want int) error {
 	if len(rest) != 0 {
 		return fmt.Errorf("%d bytes after the zstd frame", len(rest))
 	}
+	if most < want {
+		return fmt.Errorf("zstd frame of %d blocks holds less than the %d bytes wanted", most/zstdMaxBlockSize, want)
+	}
 	return nil
 }
 
@@ -216,16 +222,30 @@ func s2Compress(dst, src []byte) []byte {
 	return dst[:n+len(out)]
 }
 
-func s2Decompress(dst, src []byte) error {
+// checkS2Block fails unless the s2 block src states that it decodes to size
+// bytes: its header says so before anything is decoded, and the decoder
+// holds it to that.
+func checkS2Block(src []byte, size int) error {
 	n, err := s2.DecodedLen(src)
 	if err != nil {
 		return err
 	}
-	if n != len(dst) {
-		return fmt.Errorf("s2 block holds %d bytes, want %d", n, len(dst))
+	if n != size {
+		return fmt.Errorf("s2 block holds %d bytes, want %d", n, size)
 	}
-	_, err = s2.Decode(dst, src)
-	return err
+	return nil
+}
+
+// s2Decompress decodes src, which passed checkS2Block, into dst.
+func s2Decompress(dst, src []byte) error {
+	out, err := s2.Decode(dst, src)
+	if err != nil {
+		return err
+	}
+	if len(out) != len(dst) || (len(out) > 0 && &out[0] != &dst[0]) {
+		return fmt.Errorf("s2 block decoded to %d bytes, want %d", len(out), len(dst))
+	}
+	return nil
 }
 
 // shuffleBytes writes src — interleaved values of size bytes over channels —

@@ -132,6 +132,49 @@ func TestByteCodecsBoundedDecode(t *testing.T) {
 	}
 }
 
+// Every codec decodes the frames it writes, however well they compress: a
+// constant signal of the largest frame a writer makes compresses by a
+// factor of thousands (zstd) to millions (s2), and a reader that bounded the
+// ratio refused such frames.
+func TestByteCodecsDecodeWhatTheyWrite(t *testing.T) {
+	ids := []ID{Auto}
+	for _, c := range Registered() {
+		ids = append(ids, c.ID())
+	}
+	for _, tc := range []struct {
+		name        string
+		t           signals.SampleType
+		channels, n int
+	}{
+		{"float32 zeros, 32 MiB", signals.Float32, 1, MaxScalarFrameBytes / 4},
+		{"int16 constant, 1 MiB", signals.Int16, 2, 1 << 18},
+		{"float64 constant, 80 KB", signals.Float64, 1, 10000},
+	} {
+		in := &signals.Samples{Start: goldenStart}
+		in.Reset(tc.t, tc.channels, tc.n)
+		for i := range in.I16 {
+			in.I16[i] = -1234
+		}
+		for i := range in.F64 {
+			in.F64[i] = 3.25
+		}
+		desc := testDesc(tc.t, tc.channels)
+		for _, id := range ids {
+			t.Run(fmt.Sprintf("%s/%s", tc.name, id), func(t *testing.T) {
+				frame, err := AppendScalarFrame(nil, desc, in, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := &signals.Samples{}
+				if err := DecodeScalarFrame(frame, desc, out); err != nil {
+					t.Fatalf("a %d-byte frame of %d bytes of samples: %v", len(frame), in.Len()*tc.t.Size(), err)
+				}
+				sameSamples(t, out, in)
+			})
+		}
+	}
+}
+
 // s2 states its decoded length up front: a body whose length differs from
 // the header's is refused before the samples are allocated.
 func TestS2BoundedDecode(t *testing.T) {
