@@ -24,10 +24,10 @@ var autoScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // appendAuto appends the smallest encoding of s among the numeric codec,
 // shuffle+zstd and plain, and returns the ID it used.
-func appendAuto(dst []byte, s *signals.Samples) ([]byte, ID, error) {
+func appendAuto(dst []byte, s *signals.Samples, hints []mappingHint) ([]byte, ID, error) {
 	start := len(dst)
 	raw := s.Len() * s.Type.Size()
-	out, err := numeric{}.AppendEncoded(dst, s)
+	out, err := appendNumeric(dst, s, hints)
 	if err != nil {
 		return dst, 0, fmt.Errorf("codecs: auto: %w", err)
 	}

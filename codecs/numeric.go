@@ -48,10 +48,6 @@ const (
 	modeXor     = 3 // float: residual = bits XOR previous bits
 )
 
-// maxExceptionShare: when more than 1/maxExceptionShare of a channel's values
-// would be exceptions, the mapping is not the data's and xor is used.
-const maxExceptionShare = 8
-
 // numericScratch is one encode's or decode's working memory, pooled.
 type numericScratch struct {
 	k       []int64  // the channel's integers
@@ -64,18 +60,28 @@ type numericScratch struct {
 var numericPool = sync.Pool{New: func() any { return new(numericScratch) }}
 
 func (numeric) AppendEncoded(dst []byte, s *signals.Samples) ([]byte, error) {
+	return appendNumeric(dst, s, nil)
+}
+
+// appendNumeric encodes s; hints, when not nil, holds one mappingHint per
+// channel, read and updated (see ScalarEncoder).
+func appendNumeric(dst []byte, s *signals.Samples, hints []mappingHint) ([]byte, error) {
 	if err := s.CheckLengths(); err != nil {
 		return dst, fmt.Errorf("codecs: numeric: encode: %w", err)
 	}
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
 	for c := 0; c < s.Channels; c++ {
-		dst = appendNumericChannel(dst, s, c, sc)
+		var h *mappingHint
+		if c < len(hints) {
+			h = &hints[c]
+		}
+		dst = appendNumericChannel(dst, s, c, sc, h)
 	}
 	return dst, nil
 }
 
-func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScratch) []byte {
+func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScratch, hint *mappingHint) []byte {
 	n := s.N
 	sc.k = resizeSlice(sc.k, n)
 	switch s.Type {
@@ -98,7 +104,7 @@ func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScra
 			sc.f[i] = s.F64[i*s.Channels+c]
 		}
 	}
-	m := chooseFloatMapping(sc.f, s.Type == signals.Float32)
+	m := hint.choose(sc.f, s.Type == signals.Float32)
 	if m.mode == modeXor {
 		return appendXor(dst, s, c, sc)
 	}

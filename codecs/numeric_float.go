@@ -98,6 +98,52 @@ func (m floatMapping) exceptions(probe []float64, f32 bool) int {
 	return n
 }
 
+// mappingHint is what the encoder of one channel of a track remembers from
+// frame to frame: the mapping the last frame used. A sensor's scale or
+// decimal step does not change between frames, and finding it costs more than
+// coding the frame, so a frame first tries the remembered mapping and
+// searches again only when it leaves too many exceptions. A channel whose
+// values fit no mapping (xor) searches again every xorRetry frames, in case
+// the signal changed. The zero value remembers nothing.
+type mappingHint struct {
+	m     floatMapping // the last mapping found (not xor)
+	valid bool         // m is set
+	xor   bool         // the last search found no mapping: xor
+	since int          // frames coded with xor since that search
+}
+
+const xorRetry = 16
+
+// choose returns the mapping for f; h may be nil (no memory). A remembered
+// mapping is tried even after frames that needed xor (a NaN gap, a burst of
+// saturation), since it costs one pass to check.
+func (h *mappingHint) choose(f []float64, f32 bool) floatMapping {
+	if h == nil {
+		return chooseFloatMapping(f, f32)
+	}
+	if h.valid {
+		if exc, _ := h.m.cost(f, f32); exc <= len(f)/maxHintExceptionShare {
+			return h.m
+		}
+	}
+	if h.xor && h.since < xorRetry {
+		h.since++
+		return floatMapping{mode: modeXor}
+	}
+	m := chooseFloatMapping(f, f32)
+	if m.mode == modeXor {
+		h.xor, h.since = true, 0
+	} else {
+		h.m, h.valid, h.xor = m, true, false
+	}
+	return m
+}
+
+// maxHintExceptionShare: a remembered mapping is kept while it leaves at most
+// 1/64 of a frame's values as exceptions (NaN gaps, saturation), well below
+// the 1/8 at which a mapping is given up.
+const maxHintExceptionShare = 64
+
 // chooseFloatMapping tries a decimal and a scale mapping on a probe of the
 // channel and returns the one with the fewest exceptions over the whole
 // channel, or xor when both leave too many.
@@ -114,20 +160,21 @@ func chooseFloatMapping(f []float64, f32 bool) floatMapping {
 	if s, ok := detectScale(f, f32); ok {
 		cands = append(cands, floatMapping{mode: modeScale, scale: s})
 	}
-	// Score each by what it will cost: the bits of its integers (a decimal
-	// 10^-8 and a scale 2^-8 may both be exact, with very different k) plus
-	// its exceptions, stored verbatim.
-	best, bestCost := floatMapping{mode: modeXor}, math.Inf(1)
+	// Score each by what it will cost: the bits of its integers' steps (a
+	// decimal 10^-8 and a scale 2^-8 may both be exact, with very different
+	// k) plus its exceptions, stored verbatim — against what xor costs. NaN
+	// gaps and saturated runs make exceptions; they decide by their cost,
+	// not by their number.
 	size := 8.0
 	if f32 {
 		size = 4
 	}
+	best, bestCost := floatMapping{mode: modeXor}, xorCost(f, f32)
 	for _, m := range cands {
 		exc, bitsK := m.cost(f, f32)
-		if exc > len(f)/maxExceptionShare {
-			continue
-		}
-		if c := bitsK + float64(exc)*(size+1)*8; c < bestCost {
+		// On a tie the first mapping wins over a later one, any mapping over
+		// xor (a constant costs 0 bits either way).
+		if c := bitsK + float64(exc)*(size+1)*8; c < bestCost || (c == bestCost && best.mode == modeXor) {
 			best, bestCost = m, c
 		}
 	}
@@ -135,18 +182,37 @@ func chooseFloatMapping(f []float64, f32 bool) floatMapping {
 }
 
 // cost returns how many values of f m leaves as exceptions and the bit
-// lengths of the integers it maps the others to, summed.
+// lengths of the steps between the integers it maps the others to, summed:
+// about what the residuals of an order-1 prediction cost.
 func (m floatMapping) cost(f []float64, f32 bool) (int, float64) {
-	exc, total := 0, 0.0
+	exc, total := 0, 0
+	var prev int64
 	for _, v := range f {
 		k, ok := m.toInt(v, f32)
 		if !ok {
 			exc++
 			continue
 		}
-		total += float64(bitLen(zigzag(k)))
+		total += bitLen(zigzag(k - prev))
+		prev = k
 	}
-	return exc, total
+	return exc, float64(total)
+}
+
+// xorCost is the bit lengths of the XORs of neighbouring values, summed:
+// what the xor mode's residuals cost.
+func xorCost(f []float64, f32 bool) float64 {
+	total := 0
+	var prev uint64
+	for _, v := range f {
+		b := math.Float64bits(v)
+		if f32 {
+			b = uint64(math.Float32bits(float32(v)))
+		}
+		total += bitLen(b ^ prev)
+		prev = b
+	}
+	return float64(total)
 }
 
 // probeValues returns up to n finite values spread evenly over f.
@@ -162,24 +228,36 @@ func probeValues(f []float64, n int) []float64 {
 }
 
 // detectScale finds s such that the channel's values are integers times s,
-// rounded to the sample type — the shape of every ADC's output. It starts
-// from the smallest gap between distinct values (a few counts), divides it
-// down to one count, refines it by least squares, and finally narrows it to
-// the interval every probed value allows: v was rounded from k·s, so s lies
-// within half an ulp of v, divided by k.
+// rounded to the sample type — the shape of every ADC's output, whatever the
+// chain's sensitivity (9.80665/2²³ g per count as readily as 2⁻¹⁰). It finds
+// the unit from the gaps between neighbouring distinct values (unitFromGaps),
+// refines it by least squares, and finally narrows it to the interval every
+// value allows: v was rounded from k·s, so s lies within half an ulp of v,
+// divided by k.
 func detectScale(f []float64, f32 bool) (float64, bool) {
-	vals := distinctFinite(f, 512)
+	vals := distinctFinite(f, maxScaleProbe)
 	if len(vals) < 2 {
 		return 0, false
 	}
-	s := unitGap(vals, smallGap(vals))
+	s, rel := unitFromGaps(vals, f32)
 	if !(s > 0) || math.IsInf(s, 0) {
 		return 0, false
 	}
-	s = refineScale(vals, s)
-	// The sample fixes s to a few parts in 10^10; every value of the channel
-	// narrows it further, so few are left as exceptions.
-	s = narrowScale(f, s, f32)
+	// The gaps fix s to a few parts in 10^7: enough to know k for values of
+	// up to some 10^5 counts. Those narrow s to the interval they allow,
+	// which tells k for larger values, which narrow it further, until every
+	// value of the channel has had its say and few are left as exceptions.
+	for range 8 {
+		next, nextRel, ok := narrowScale(f, s, rel, f32)
+		if !ok {
+			break
+		}
+		done := nextRel >= rel
+		s, rel = next, nextRel
+		if done {
+			break
+		}
+	}
 	if !(s > 0) || math.IsInf(s, 0) || math.IsNaN(s) {
 		return 0, false
 	}
@@ -193,16 +271,151 @@ func detectScale(f []float64, f32 bool) (float64, bool) {
 	return best, true
 }
 
-// smallGap is a small gap between neighbouring distinct values: the 1st
-// percentile rather than the minimum, so that a stray subnormal next to 0 or
-// another outlier does not decide the unit.
-func smallGap(vals []float64) float64 {
-	gaps := make([]float64, 0, len(vals)-1)
+// maxScaleProbe bounds the values detectScale sorts: enough that a frame of
+// a high-amplitude signal still shows gaps of a few counts, few enough that
+// sorting them costs less than coding the frame.
+const maxScaleProbe = 1024
+
+// A gap is the distance between two neighbouring distinct values, and err
+// how far off it may be: both values were rounded to the sample type, by up
+// to half an ulp each. Gaps near zero are exact to a tiny fraction of a count
+// while gaps between large values may be off by a whole count (a float32
+// holding 2²³ counts has no bits left), so the unit is found from the precise
+// gaps and checked only against gaps precise enough to tell.
+type gap struct{ g, err float64 }
+
+// unitFromGaps returns the largest s of which (nearly) every precise gap is a
+// whole multiple, or 0 when the values are not on a grid. The smallest
+// precise gap is a few counts: d counts for the smallest d (1 to
+// maxUnitDivisor) that makes the others whole multiples too, so gaps of 3 and
+// 5 counts give 1 count even when no two values are 1 count apart.
+func unitFromGaps(vals []float64, f32 bool) (s, rel float64) {
+	gaps := make([]gap, 0, len(vals)-1)
 	for i := 1; i < len(vals); i++ {
-		gaps = append(gaps, vals[i]-vals[i-1])
+		g := vals[i] - vals[i-1]
+		err := halfULP(vals[i], f32) + halfULP(vals[i-1], f32)
+		if !f32 {
+			err += halfULP(g, false) // the subtraction rounds too
+		}
+		if g > 0 && err < g*maxGapError {
+			gaps = append(gaps, gap{g, err})
+		}
 	}
-	slices.Sort(gaps)
-	return gaps[len(gaps)/100]
+	if len(gaps) == 0 {
+		return 0, 0
+	}
+	// The reference gap: among the smallest (from the 1st percentile up, so
+	// that a stray subnormal next to 0 or another outlier does not decide the
+	// unit), the one known to the smallest fraction of a count — between
+	// values near zero, whose rounding is tiny.
+	sizes := make([]float64, len(gaps))
+	for i, g := range gaps {
+		sizes[i] = g.g
+	}
+	slices.Sort(sizes)
+	at := len(sizes) / 100
+	small := sizes[min(len(sizes)-1, at+maxGapChecks/2)]
+	q0, refMax := gap{err: math.Inf(1)}, sizes[min(len(sizes)-1, at+refCandidates)]
+	for _, g := range gaps {
+		if g.g >= sizes[at] && g.g <= refMax && (g.err < q0.err || (g.err == q0.err && g.g < q0.g)) {
+			q0 = g
+		}
+	}
+	rel = q0.err / q0.g
+	// The checks: the small gaps (the few counts apart that pin the unit)
+	// and a spread of the rest (a unit of 3 counts fits all the small ones of
+	// a signal that moves in steps of 3).
+	checks := make([]gap, 0, maxGapChecks+1)
+	step := max(1, len(gaps)/(maxGapChecks/2))
+	for i, g := range gaps {
+		if (g.g <= small && len(checks) < maxGapChecks/2) || i%step == 0 {
+			checks = append(checks, g)
+		}
+	}
+	for d := 1; d <= maxUnitDivisor; d++ {
+		s := q0.g / float64(d)
+		if fitsUnit(checks, s, rel) {
+			return refineUnit(gaps, s, rel)
+		}
+	}
+	return 0, 0
+}
+
+// refineUnit improves s, known to a relative error rel, by least squares
+// over the gaps whose multiple of s is certain at that precision, widening to
+// larger gaps as the estimate sharpens: a unit from one gap of a few counts is
+// good to 10⁻⁴, hundreds of gaps make it good to 10⁻⁹, which is what values
+// of millions of counts need.
+func refineUnit(gaps []gap, s, rel float64) (float64, float64) {
+	for range 8 {
+		var num, den, errSum float64
+		used, left := 0, 0
+		for _, g := range gaps {
+			x := g.g / s
+			if x*rel+g.err/s > 0.05 {
+				left++
+				continue
+			}
+			m := math.Round(x)
+			num += g.g * m
+			den += m * m
+			errSum += g.err * m
+			used++
+		}
+		if den == 0 {
+			return s, rel
+		}
+		s = num / den
+		rel = max(errSum/den/s, 1e-15)
+		if left == 0 {
+			break
+		}
+	}
+	return s, rel
+}
+
+// fitsUnit reports whether at least 90 % of the gaps that can tell (whose
+// multiple of s is known to better than ±0.1) are whole multiples of s,
+// within what their rounding allows, and enough of them can tell. rel is the
+// relative error of s itself. It gives up early on a clear no: most trial
+// units fail on the first few gaps.
+func fitsUnit(gaps []gap, s, rel float64) bool {
+	told, bad := 0, 0
+	for _, g := range gaps {
+		x := g.g / s
+		u := x*rel + g.err/s // how far off x may be
+		if u > 0.1 {
+			continue
+		}
+		told++
+		if math.Abs(x-math.Round(x)) > max(2*u, 1e-9) {
+			bad++
+			if bad >= 3 && bad*4 > told {
+				return false
+			}
+		}
+	}
+	// A channel of a few levels has only a few gaps; what the mapping costs
+	// decides then, after it is checked value by value.
+	return told >= min(minGapEvidence, len(gaps)) && bad*10 <= told
+}
+
+const (
+	maxGapError    = 1e-3 // a gap off by more than this share of itself is no evidence
+	minGapEvidence = 8    // precise gaps needed to trust a unit
+	maxGapChecks   = 128  // gaps checked against each trial unit
+	maxUnitDivisor = 1024 // the smallest precise gap may be up to this many counts
+	refCandidates  = 8    // the reference gap is one of the smallest few
+)
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // onScale reports whether v is within 1 % of a whole multiple of s, not too
@@ -227,64 +440,16 @@ func distinctFinite(f []float64, n int) []float64 {
 	return slices.Compact(out)
 }
 
-// unitGap divides the smallest gap by the smallest d (1..8) for which most
-// small gaps are whole multiples of gap/d: the smallest gap seen may be two
-// or three counts when the frame is short.
-func unitGap(vals []float64, gap float64) float64 {
-	for d := 1.0; d <= 8; d++ {
-		s := gap / d
-		good, total := 0, 0
-		for i := 1; i < len(vals) && total < 512; i++ {
-			x := (vals[i] - vals[i-1]) / s
-			if x > 1000 {
-				continue // relative rounding error grows with the gap
-			}
-			total++
-			if math.Abs(x-math.Round(x)) < 0.02 {
-				good++
-			}
-		}
-		if total > 0 && good*10 >= total*9 {
-			return s
-		}
-	}
-	return 0
-}
-
-// refineScale re-estimates s by least squares over the values whose k is
-// small enough to be right at the current precision, widening as s improves.
-func refineScale(vals []float64, s float64) float64 {
-	for lim := 16.0; lim < 16*maxMappedInt; lim *= 16 {
-		var num, den float64
-		wider := false // a value on the scale was left out: widen and repeat
-		for _, v := range vals {
-			k, ok := onScale(v, s)
-			switch {
-			case ok && math.Abs(k) <= lim:
-				num += v * k
-				den += k * k
-			case ok:
-				wider = true
-			}
-		}
-		if den > 0 {
-			s = num / den
-		}
-		if !wider {
-			return s
-		}
-	}
-	return s
-}
-
-// narrowScale intersects, over every finite value, the interval of scales that
-// round k·s to exactly that value, and returns its middle; if the values
-// disagree (some are not multiples) it returns s unchanged.
-func narrowScale(vals []float64, s float64, f32 bool) float64 {
+// narrowScale intersects, over the values whose k is certain at s's relative
+// error rel, the interval of scales that round k·s to exactly that value, and
+// returns its middle and its half-width relative to it; ok is false if the
+// values disagree (some are not multiples).
+func narrowScale(vals []float64, s, rel float64, f32 bool) (float64, float64, bool) {
 	lo, hi := 0.0, math.Inf(1)
+	limit := 0.05 / rel // the largest |k| whose rounding s cannot get wrong
 	for _, v := range vals {
 		k, ok := onScale(v, s) // false for NaN and ±Inf too
-		if !ok {
+		if !ok || math.Abs(k) > limit {
 			continue
 		}
 		h := halfULP(v, f32)
@@ -295,9 +460,10 @@ func narrowScale(vals []float64, s float64, f32 bool) float64 {
 		lo, hi = max(lo, a), min(hi, b)
 	}
 	if lo > hi || math.IsInf(hi, 0) {
-		return s
+		return s, rel, false
 	}
-	return lo + (hi-lo)/2
+	mid := lo + (hi-lo)/2
+	return mid, max((hi-lo)/2/mid, 1e-17), true
 }
 
 // halfULP is half the spacing of the sample type's floats at v.

@@ -266,7 +266,8 @@ func TestAuto(t *testing.T) {
 	}
 }
 
-// Golden numeric frames: a change of the numeric format fails here.
+// Golden numeric frames: a change of the numeric format fails here, and so
+// does an encoder that codes them larger than it once did.
 func TestNumericGolden(t *testing.T) {
 	for _, tt := range numericInputs() {
 		file := map[string]string{
@@ -304,14 +305,18 @@ func TestNumericGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("the numeric codec no longer writes the golden bytes:\n got %x\nwant %x", got, want)
-			}
+			// The golden bytes pin the format: they must decode to the samples
+			// forever. The encoder may find a better encoding than it did when
+			// they were written (it searches harder for a scale), never a
+			// larger one.
 			out := &signals.Samples{}
 			if err := DecodeScalarFrame(want, desc, out); err != nil {
 				t.Fatal(err)
 			}
 			sameSamples(t, out, s)
+			if len(got) > len(want) {
+				t.Errorf("the numeric codec now writes %d bytes for what took %d:\n got %x\nwant %x", len(got), len(want), got, want)
+			}
 		})
 	}
 }

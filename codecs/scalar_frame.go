@@ -83,6 +83,10 @@ func parseScalarHeader(src []byte) (ScalarHeader, error) {
 // must be a valid block of desc (signals.Samples.Validate) with at most
 // MaxScalarFrameSamples samples. On error dst is returned unchanged.
 func AppendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id ID) ([]byte, error) {
+	return appendScalarFrame(dst, desc, s, id, nil)
+}
+
+func appendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id ID, hints []mappingHint) ([]byte, error) {
 	var c Codec
 	if id != Auto {
 		var err error
@@ -104,10 +108,13 @@ func AppendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id 
 	out = binary.LittleEndian.AppendUint32(out, uint32(s.N))
 	out = binary.LittleEndian.AppendUint64(out, uint64(s.Start))
 	var err error
-	if c == nil {
-		out, id, err = appendAuto(out, s)
+	switch {
+	case c == nil:
+		out, id, err = appendAuto(out, s, hints)
 		out[start+offCodec] = byte(id) // the frame names the codec that was picked
-	} else {
+	case id == Numeric:
+		out, err = appendNumeric(out, s, hints)
+	default:
 		out, err = c.AppendEncoded(out, s)
 	}
 	if err != nil {
