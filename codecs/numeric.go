@@ -53,8 +53,9 @@ type numericScratch struct {
 	k       []int64  // the channel's integers
 	r       []uint64 // residuals
 	f       []float64
-	exc     []int    // exception indexes
-	excBits []uint64 // their values' bits (decode)
+	exc     []int          // exception indexes
+	excBits []uint64       // their values' bits (decode)
+	rr      residualReader // decode: the channel's residual stream
 }
 
 var numericPool = sync.Pool{New: func() any { return new(numericScratch) }}

@@ -55,24 +55,65 @@ func decodeIntChannel(src []byte, s *signals.Samples, c int, sc *numericScratch)
 	if err != nil {
 		return nil, err
 	}
-	integrate(sc.k, sc.r, order)
-	ch := s.Channels
+	defer sc.rr.release()
 	if s.Type == signals.Int16 {
-		for i, k := range sc.k {
-			if k != int64(int16(k)) {
-				return nil, fmt.Errorf("%w: value %d at sample %d is not an int16", ErrCorrupt, k, i)
+		return src, integrateInto(s.I16, c, s.Channels, order, sc, math.MinInt16, math.MaxInt16)
+	}
+	return src, integrateInto(s.I32, c, s.Channels, order, sc, math.MinInt32, math.MaxInt32)
+}
+
+// integrateInto writes channel c of dst from the warm-up values and the
+// residuals, block by block: integrate, range-check and narrow in one pass.
+func integrateInto[T int16 | int32](dst []T, c, ch, order int, sc *numericScratch, lo, hi int64) error {
+	warm := sc.k[:min(order, len(dst)/max(ch, 1))]
+	for i, k := range warm {
+		if k < lo || k > hi {
+			return fmt.Errorf("%w: value %d at sample %d is out of range", ErrCorrupt, k, i)
+		}
+		dst[i*ch+c] = T(k)
+	}
+	var a, b int64 // k[i-2], k[i-1]
+	if len(warm) > 0 {
+		b = warm[len(warm)-1]
+	}
+	if len(warm) > 1 {
+		a = warm[0]
+	}
+	for i := len(warm); i < len(dst)/max(ch, 1); {
+		n, err := sc.rr.next(sc.r)
+		if err != nil {
+			return err
+		}
+		out, r := dst[i*ch:], sc.r[:n]
+		// One loop per order, with the range check folded into a flag, keeps
+		// the loop free of branches the predictor could miss.
+		bad := false
+		switch order {
+		case 0:
+			for j, u := range r {
+				b = unzigzag(u)
+				bad = bad || b < lo || b > hi
+				out[j*ch+c] = T(b)
 			}
-			s.I16[i*ch+c] = int16(k)
+		case 1:
+			for j, u := range r {
+				b += unzigzag(u)
+				bad = bad || b < lo || b > hi
+				out[j*ch+c] = T(b)
+			}
+		default:
+			for j, u := range r {
+				a, b = b, 2*b-a+unzigzag(u)
+				bad = bad || b < lo || b > hi
+				out[j*ch+c] = T(b)
+			}
 		}
-		return src, nil
-	}
-	for i, k := range sc.k {
-		if k != int64(int32(k)) {
-			return nil, fmt.Errorf("%w: value %d at sample %d is not an int32", ErrCorrupt, k, i)
+		if bad {
+			return fmt.Errorf("%w: a value of samples %d to %d is out of range", ErrCorrupt, i, i+n-1)
 		}
-		s.I32[i*ch+c] = int32(k)
+		i += n
 	}
-	return src, nil
+	return nil
 }
 
 func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
@@ -100,16 +141,21 @@ func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *n
 	if err != nil {
 		return nil, err
 	}
+	defer sc.rr.release()
 	warm := sc.k[:min(order, s.N)]
 	ch := s.Channels
 	if s.Type == signals.Float32 {
-		storeMapped(s.F32, c, ch, warm, sc.r, order, m)
+		if err := storeMapped(s.F32, c, ch, warm, sc, order, m); err != nil {
+			return nil, err
+		}
 		for j, i := range sc.exc {
 			s.F32[i*ch+c] = math.Float32frombits(uint32(sc.excBits[j]))
 		}
 		return src, nil
 	}
-	storeMapped(s.F64, c, ch, warm, sc.r, order, m)
+	if err := storeMapped(s.F64, c, ch, warm, sc, order, m); err != nil {
+		return nil, err
+	}
 	for j, i := range sc.exc {
 		s.F64[i*ch+c] = math.Float64frombits(sc.excBits[j])
 	}
@@ -117,10 +163,10 @@ func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *n
 }
 
 // storeMapped writes channel c of dst from the warm-up values and the
-// residuals: it integrates, unzigzags, maps and stores in one pass. This is
-// the decoder's hot path, so each order and mapping has its own call-free
-// loop.
-func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, r []uint64, order int, m floatMapping) {
+// residuals, block by block: it integrates, unzigzags, maps and stores in one
+// pass. This is the decoder's hot path, so each order and mapping has its own
+// call-free loop.
+func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, sc *numericScratch, order int, m floatMapping) error {
 	f32 := isFloat32[T]()
 	for i, k := range warm {
 		dst[i*ch+c] = T(m.value(k, f32))
@@ -132,44 +178,47 @@ func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, r []uint
 	if len(warm) > 1 {
 		a = warm[0]
 	}
-	base := len(warm)
-	if m.mode == modeScale {
-		sc := m.scale
-		switch order {
-		case 0:
-			for i, u := range r {
-				dst[i*ch+c] = T(float64(unzigzag(u)) * sc)
+	n := len(dst) / max(ch, 1)
+	mul, div := m.scale, pow10[m.exp] // v = k × mul (scale) or k / div (decimal)
+	for i := len(warm); i < n; {
+		cnt, err := sc.rr.next(sc.r)
+		if err != nil {
+			return err
+		}
+		out, r := dst[i*ch:], sc.r[:cnt]
+		switch {
+		case m.mode == modeScale && order == 0:
+			for j, u := range r {
+				out[j*ch+c] = T(float64(unzigzag(u)) * mul)
 			}
-		case 1:
-			for i, u := range r {
+		case m.mode == modeScale && order == 1:
+			for j, u := range r {
 				b += unzigzag(u)
-				dst[(base+i)*ch+c] = T(float64(b) * sc)
+				out[j*ch+c] = T(float64(b) * mul)
 			}
-		case 2:
-			for i, u := range r {
+		case m.mode == modeScale:
+			for j, u := range r {
 				a, b = b, 2*b-a+unzigzag(u)
-				dst[(base+i)*ch+c] = T(float64(b) * sc)
+				out[j*ch+c] = T(float64(b) * mul)
+			}
+		case order == 0:
+			for j, u := range r {
+				out[j*ch+c] = T(float64(unzigzag(u)) / div)
+			}
+		case order == 1:
+			for j, u := range r {
+				b += unzigzag(u)
+				out[j*ch+c] = T(float64(b) / div)
+			}
+		default:
+			for j, u := range r {
+				a, b = b, 2*b-a+unzigzag(u)
+				out[j*ch+c] = T(float64(b) / div)
 			}
 		}
-		return
+		i += cnt
 	}
-	p := pow10[m.exp]
-	switch order {
-	case 0:
-		for i, u := range r {
-			dst[i*ch+c] = T(float64(unzigzag(u)) / p)
-		}
-	case 1:
-		for i, u := range r {
-			b += unzigzag(u)
-			dst[(base+i)*ch+c] = T(float64(b) / p)
-		}
-	case 2:
-		for i, u := range r {
-			a, b = b, 2*b-a+unzigzag(u)
-			dst[(base+i)*ch+c] = T(float64(b) / p)
-		}
-	}
+	return nil
 }
 
 func isFloat32[T float32 | float64]() bool {
@@ -211,16 +260,18 @@ func readExceptions(src []byte, s *signals.Samples, sc *numericScratch) ([]byte,
 	return src, nil
 }
 
-// decodePredicted reads an order, the warm-up values (into sc.k) and the
-// residuals (into sc.r) of n values; the caller integrates.
+// decodePredicted reads an order and the warm-up values (into sc.k), and
+// opens the residual stream of the other n − warm values in sc.rr (a block of
+// sc.r at a time); the caller integrates and releases sc.rr. It returns what
+// follows the channel.
 func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, int, error) {
 	if len(src) < 1 || src[0] > 2 {
 		return nil, 0, fmt.Errorf("%w: prediction order", ErrCorrupt)
 	}
 	order := int(src[0])
 	src = src[1:]
-	sc.k = resizeSlice(sc.k, n)
 	warm := min(order, n)
+	sc.k = resizeSlice(sc.k, warm)
 	for i := range warm {
 		u, k := binary.Uvarint(src)
 		if k <= 0 {
@@ -229,63 +280,45 @@ func decodePredicted(src []byte, n int, sc *numericScratch) ([]byte, int, error)
 		sc.k[i] = unzigzag(u)
 		src = src[k:]
 	}
-	sc.r = resizeSlice(sc.r, n-warm)
-	src, err := decodeResiduals(src, sc.r)
+	sc.r = resizeSlice(sc.r, residualBlock)
+	src, err := sc.rr.init(src, n-warm)
 	if err != nil {
 		return nil, 0, err
 	}
 	return src, order, nil
 }
 
-// integrate inverts residuals: k[warm:] from the residuals and k[:warm].
-func integrate(k []int64, r []uint64, order int) {
-	switch order {
-	case 0:
-		for i, u := range r {
-			k[i] = unzigzag(u)
-		}
-	case 1:
-		if len(k) < 1 {
-			return
-		}
-		prev := k[0]
-		for i, u := range r {
-			prev += unzigzag(u)
-			k[i+1] = prev
-		}
-	case 2:
-		if len(k) < 2 {
-			return
-		}
-		a, b := k[0], k[1]
-		for i, u := range r {
-			a, b = b, 2*b-a+unzigzag(u)
-			k[i+2] = b
-		}
-	}
-}
-
 func decodeXorChannel(src []byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
-	sc.r = resizeSlice(sc.r, s.N)
-	src, err := decodeResiduals(src, sc.r)
+	sc.r = resizeSlice(sc.r, residualBlock)
+	src, err := sc.rr.init(src, s.N)
 	if err != nil {
 		return nil, err
 	}
+	defer sc.rr.release()
 	ch := s.Channels
 	var prev uint64
-	if s.Type == signals.Float32 {
-		for i, u := range sc.r {
-			prev ^= u
-			if prev > math.MaxUint32 {
-				return nil, fmt.Errorf("%w: float32 bits %#x at sample %d", ErrCorrupt, prev, i)
-			}
-			s.F32[i*ch+c] = math.Float32frombits(uint32(prev))
+	for i := 0; i < s.N; {
+		n, err := sc.rr.next(sc.r)
+		if err != nil {
+			return nil, err
 		}
-		return src, nil
-	}
-	for i, u := range sc.r {
-		prev ^= u
-		s.F64[i*ch+c] = math.Float64frombits(prev)
+		if s.Type == signals.Float32 {
+			out := s.F32[i*ch:]
+			for j, u := range sc.r[:n] {
+				prev ^= u
+				if prev > math.MaxUint32 {
+					return nil, fmt.Errorf("%w: float32 bits %#x at sample %d", ErrCorrupt, prev, i+j)
+				}
+				out[j*ch+c] = math.Float32frombits(uint32(prev))
+			}
+		} else {
+			out := s.F64[i*ch:]
+			for j, u := range sc.r[:n] {
+				prev ^= u
+				out[j*ch+c] = math.Float64frombits(prev)
+			}
+		}
+		i += n
 	}
 	return src, nil
 }

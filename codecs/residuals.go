@@ -145,46 +145,172 @@ func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
 }
 
 // decodeResiduals reads a residual stream of exactly len(r) values from src
-// into r and returns what follows it. Errors wrap ErrCorrupt.
+// and returns what follows it.
 func decodeResiduals(src []byte, r []uint64) ([]byte, error) {
+	var rr residualReader
+	defer rr.release()
+	rest, err := rr.init(src, len(r))
+	if err != nil {
+		return nil, err
+	}
+	for done := 0; done < len(r); {
+		n, err := rr.next(r[done:min(done+residualBlock, len(r))])
+		if err != nil {
+			return nil, err
+		}
+		done += n
+	}
+	return rest, nil
+}
+
+// residualReader yields the values of a residual stream one token block at a
+// time, so that a decoder's working memory is one block (residualBlock
+// values) whatever a frame claims to hold: a forged length costs the output
+// it names, never eight bytes of scratch per value on top.
+type residualReader struct {
+	m, done int // values in the stream, values yielded
+
+	fixed bool
+	width uint
+	rd    bitReader // fixed: the values; tokens: the bit stream
+
+	blocks   []byte // tokens: the token blocks not yet read
+	bitsSize uint64 // tokens: bytes of the bit stream
+	need     uint64 // tokens: bits the tokens read so far use
+	sc       *residualScratch
+}
+
+// init reads the stream's layout and finds its parts; it returns what follows
+// the stream. The token blocks are walked, not decoded, to find where the bit
+// stream starts.
+func (rr *residualReader) init(src []byte, m int) ([]byte, error) {
+	*rr = residualReader{m: m}
 	if len(src) < 1 {
 		return nil, fmt.Errorf("%w: residual stream truncated", ErrCorrupt)
 	}
 	layout, src := src[0], src[1:]
 	switch layout {
 	case residualsFixed:
-		return decodeFixedResiduals(src, r)
+		if len(src) < 1 || src[0] < 1 || src[0] > 64 {
+			return nil, fmt.Errorf("%w: residual width", ErrCorrupt)
+		}
+		rr.fixed, rr.width = true, uint(src[0])
+		n := (uint64(m)*uint64(rr.width) + 7) / 8
+		if n > uint64(len(src)-1) {
+			return nil, fmt.Errorf("%w: %d residuals of %d bits need %d bytes, %d left", ErrCorrupt, m, rr.width, n, len(src)-1)
+		}
+		rr.rd = bitReader{src: src[1 : 1+n]}
+		return src[1+n:], nil
 	case residualsTokens:
 	default:
 		return nil, fmt.Errorf("%w: residual layout %d", ErrCorrupt, layout)
 	}
-	sc := residualPool.Get().(*residualScratch)
-	defer residualPool.Put(sc)
-	tok := grow(sc.tok, len(r))
-	sc.tok = tok
-	var err error
-	for start := 0; start < len(tok); start += residualBlock {
-		if src, err = decodeTokenBlock(src, tok[start:min(start+residualBlock, len(tok))], &sc.huff); err != nil {
+	start := src
+	for left := m; left > 0; left -= residualBlock {
+		size, err := tokenBlockSize(src, min(left, residualBlock))
+		if err != nil {
 			return nil, err
 		}
+		src = src[size:]
 	}
+	rr.blocks = start[:len(start)-len(src)]
 	size, k := binary.Uvarint(src)
 	if k <= 0 || size > uint64(len(src)-k) {
 		return nil, fmt.Errorf("%w: residual bit stream length", ErrCorrupt)
 	}
-	packed, rest := src[k:k+int(size)], src[k+int(size):]
+	rr.bitsSize = size
+	rr.rd = bitReader{src: src[k : k+int(size)]}
+	rr.sc = residualPool.Get().(*residualScratch)
+	return src[k+int(size):], nil
+}
+
+// release returns the reader's scratch to its pool.
+func (rr *residualReader) release() {
+	if rr.sc != nil {
+		residualPool.Put(rr.sc)
+		rr.sc = nil
+	}
+}
+
+// tokenBlockSize is the size of the token block of n tokens at the start of
+// src, from its header alone.
+func tokenBlockSize(src []byte, n int) (int, error) {
+	if len(src) < 1 {
+		return 0, fmt.Errorf("%w: residual block truncated", ErrCorrupt)
+	}
+	var size int
+	switch src[0] {
+	case tokRaw:
+		size = 1 + n
+	case tokRLE:
+		size = 2
+	case tokPacked:
+		if len(src) < 3 || src[2] < 1 || src[2] > 7 {
+			return 0, fmt.Errorf("%w: packed residual block header", ErrCorrupt)
+		}
+		size = 3 + (n*int(src[2])+7)/8
+	case tokHuff1, tokHuff4:
+		hs, k := binary.Uvarint(src[1:])
+		if k <= 0 || hs > uint64(len(src)-1-k) {
+			return 0, fmt.Errorf("%w: huffman block length", ErrCorrupt)
+		}
+		size = 1 + k + int(hs)
+	default:
+		return 0, fmt.Errorf("%w: residual block encoding %d", ErrCorrupt, src[0])
+	}
+	if size > len(src) {
+		return 0, fmt.Errorf("%w: residual block truncated", ErrCorrupt)
+	}
+	return size, nil
+}
+
+// next fills r with the next block of values (residualBlock of them, fewer
+// at the end of the stream) and returns how many; r must have room for them.
+// After the stream's last value it checks that the bit stream held exactly
+// the bits the tokens use.
+func (rr *residualReader) next(r []uint64) (int, error) {
+	n := min(residualBlock, rr.m-rr.done)
+	if len(r) < n {
+		return 0, fmt.Errorf("codecs: residual reader: %d values asked for, the block holds %d", len(r), n)
+	}
+	if rr.fixed {
+		rd, w := &rr.rd, rr.width
+		if w <= 56 {
+			for i := range n {
+				r[i] = rd.read56(w)
+			}
+		} else {
+			for i := range n {
+				lo := rd.read56(32)
+				r[i] = rd.read56(w-32)<<32 | lo
+			}
+		}
+		rr.done += n
+		return n, nil
+	}
+	tok := grow(rr.sc.tok, n)
+	rr.sc.tok = tok
+	var err error
+	if rr.blocks, err = decodeTokenBlock(rr.blocks, tok, &rr.sc.huff); err != nil {
+		return 0, err
+	}
 	var need uint64
 	for _, t := range tok {
 		if t > 64 {
-			return nil, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+			return 0, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
 		}
 		need += uint64(max(t, 1) - 1)
 	}
-	if (need+7)/8 != size {
-		return nil, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need %d bits", ErrCorrupt, size, need)
+	rr.need += need
+	if rr.need > rr.bitsSize*8 {
+		return 0, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need more", ErrCorrupt, rr.bitsSize)
 	}
-	readResidualBits(packed, tok, r)
-	return rest, nil
+	readResidualBits(&rr.rd, tok, r[:n])
+	rr.done += n
+	if rr.done == rr.m && (rr.need+7)/8 != rr.bitsSize {
+		return 0, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need %d bits", ErrCorrupt, rr.bitsSize, rr.need)
+	}
+	return n, nil
 }
 
 func decodeTokenBlock(src, tok []byte, h *huff0.Scratch) ([]byte, error) {
@@ -264,15 +390,15 @@ func huffDecode(src, tok []byte, four bool, h *huff0.Scratch) error {
 	return nil
 }
 
-// readResidualBits rebuilds r from the tokens and the packed bits; the caller
-// has checked that packed holds exactly the bits the tokens need. The bit
-// reader lives in locals so that the loop keeps it in registers: this loop
-// and huff0's are most of a decoder's time.
-func readResidualBits(packed, tok []byte, r []uint64) {
+// readResidualBits rebuilds r from the tokens and the packed bits that rd
+// reads from, continuing where the previous block stopped; the caller has
+// checked that the bit stream holds the bits the tokens need. The reader's
+// state lives in locals so that the loop keeps it in registers: this loop and
+// huff0's are most of a decoder's time.
+func readResidualBits(rd *bitReader, tok []byte, r []uint64) {
 	r = r[:len(tok)]
-	var acc uint64 // bits not yet used, LSB first
-	var nacc uint  // how many
-	pos := 0       // next byte of packed to load
+	packed := rd.src
+	acc, nacc, pos := rd.acc, rd.nacc, rd.pos // bits not yet used (LSB first), how many, next byte to load
 	for i, t := range tok {
 		if t <= 1 {
 			r[i] = uint64(t)
@@ -280,10 +406,10 @@ func readResidualBits(packed, tok []byte, r []uint64) {
 		}
 		n := uint(t - 1)
 		if n > 56 { // rare: only xor residuals of float64 get here
-			rd := bitReader{src: packed, pos: pos, acc: acc, nacc: nacc}
-			lo := rd.read56(32)
-			r[i] = 1<<n | rd.read56(n-32)<<32 | lo
-			pos, acc, nacc = rd.pos, rd.acc, rd.nacc
+			wide := bitReader{src: packed, pos: pos, acc: acc, nacc: nacc}
+			lo := wide.read56(32)
+			r[i] = 1<<n | wide.read56(n-32)<<32 | lo
+			pos, acc, nacc = wide.pos, wide.acc, wide.nacc
 			continue
 		}
 		if nacc < n {
@@ -304,30 +430,7 @@ func readResidualBits(packed, tok []byte, r []uint64) {
 		acc >>= n
 		nacc -= n
 	}
-}
-
-// decodeFixedResiduals reads a width and len(r) values of that width.
-func decodeFixedResiduals(src []byte, r []uint64) ([]byte, error) {
-	if len(src) < 1 || src[0] < 1 || src[0] > 64 {
-		return nil, fmt.Errorf("%w: residual width", ErrCorrupt)
-	}
-	width := uint(src[0])
-	n := (uint64(len(r))*uint64(width) + 7) / 8
-	if n > uint64(len(src)-1) {
-		return nil, fmt.Errorf("%w: %d residuals of %d bits need %d bytes, %d left", ErrCorrupt, len(r), width, n, len(src)-1)
-	}
-	rd := bitReader{src: src[1 : 1+n]}
-	if width <= 56 {
-		for i := range r {
-			r[i] = rd.read56(width)
-		}
-	} else {
-		for i := range r {
-			lo := rd.read56(32)
-			r[i] = rd.read56(width-32)<<32 | lo
-		}
-	}
-	return src[1+n:], nil
+	rd.acc, rd.nacc, rd.pos = acc, nacc, pos
 }
 
 // bitWriter packs values LSB first.
