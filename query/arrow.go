@@ -177,13 +177,22 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 // Query writes the result as an Arrow IPC stream, one record batch at a time:
 // memory stays bounded by one fragment and one batch whatever the range. It
 // stops when ctx is done (the client went away).
+//
+// Nothing is written before the first record batch, so a query that fails
+// before it leaves w untouched and the HTTP layer can still answer with an
+// error status. A query that fails later ends w without the IPC end-of-stream
+// marker, so that a reader does not stop at a marker that says "complete" but
+// reads on to the end of the body, where the transport says what went wrong
+// (the Sensorium-Error trailer, which the SDK turns into an error).
 func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
 	iw := ipc.NewWriter(w, ipc.WithSchema(p.Schema()), ipc.WithAllocator(p.req.Allocator))
-	err := s.QueryBatches(ctx, p, iw.Write)
-	if cerr := iw.Close(); err == nil {
-		err = cerr
+	if err := s.QueryBatches(ctx, p, iw.Write); err != nil {
+		// Not iw.Close: it would write the schema (when no batch was) and the
+		// end-of-stream marker. The writer holds no allocations between batches
+		// (our schemas have no dictionaries), so dropping it leaks nothing.
+		return err
 	}
-	return err
+	return iw.Close()
 }
 
 // QueryBatches runs a prepared query and hands each record batch to emit as
@@ -245,13 +254,66 @@ func (q *rangeReader) run(ctx context.Context) error {
 			}
 			f, err := r.Read(info)
 			if err != nil {
-				return fmt.Errorf("query: read fragment %d: %w", info.Number, err)
+				return q.readError(info.Number, err)
 			}
 			if err := q.fragment(f); err != nil {
-				return fmt.Errorf("query: fragment %d: %w", info.Number, err)
+				return q.decodeError(info.Number, err)
 			}
 			from = info.Number + 1
 		}
+	}
+}
+
+// fragmentError is a query that failed at one fragment. Its API error (which
+// the HTTP and Flight layers send) names the stream, the fragment number and
+// the track, and says what went wrong as far as a client may be told; the
+// cause stays in the chain for errors.Is and in Error for the server log.
+type fragmentError struct {
+	API    *wire.APIError
+	Stream string
+	Number uint64
+	Track  uint64
+	Err    error // the cause
+}
+
+func (e *fragmentError) Error() string {
+	if strings.Contains(e.API.Message, e.Err.Error()) {
+		return "query: " + e.API.Error()
+	}
+	return "query: " + e.API.Error() + " (" + e.Err.Error() + ")"
+}
+
+// Unwrap gives the API error (wire.AsAPIError finds it) and the cause.
+func (e *fragmentError) Unwrap() []error { return []error{e.API, e.Err} }
+
+// decodeError names the fragment whose track did not decode. A request error
+// found in the data (the signal description changed mid-range) keeps its
+// name; anything else, a frame that does not decode, is an InternalFailure
+// whose message is the decoder's (it names bytes, not files).
+func (q *rangeReader) decodeError(number uint64, err error) error {
+	api, ok := errors.AsType[*wire.APIError](err)
+	if !ok {
+		api = &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d does not decode: %v", q.p.req.Stream, number, q.p.track, err)}
+	}
+	return &fragmentError{API: api, Stream: q.p.req.Stream, Number: number, Track: q.p.track, Err: err}
+}
+
+// readError names the fragment the store could not give back. Its text names
+// files, so the client is told what happened and the log gets the rest.
+func (q *rangeReader) readError(number uint64, err error) error {
+	what := "cannot be read from the store (the server log has the details)"
+	switch {
+	case errors.Is(err, store.ErrFragmentGone):
+		what = "was removed (retention or deletion) while the query read it"
+	case errors.As(err, new(*store.CorruptionError)):
+		what = "is damaged on disk (the server log names the file)"
+	}
+	if api, ok := errors.AsType[*wire.APIError](err); ok { // the stream was deleted meanwhile
+		return &fragmentError{API: api, Stream: q.p.req.Stream, Number: number, Track: q.p.track, Err: err}
+	}
+	return &fragmentError{
+		API:    &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d %s", q.p.req.Stream, number, q.p.track, what)},
+		Stream: q.p.req.Stream, Number: number, Track: q.p.track, Err: err,
 	}
 }
 

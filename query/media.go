@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/store"
@@ -66,6 +68,15 @@ func (s *Service) start(name string, sel StartSelector) (uint64, error) {
 		n, err := strconv.ParseUint(sel.AfterFragmentNumber, 10, 64)
 		if err != nil {
 			return 0, wire.Errorf(wire.InvalidArgument, "AfterFragmentNumber %q is not a fragment number", sel.AfterFragmentNumber)
+		}
+		// As the seed service does, a number the stream does not hold is
+		// ResourceNotFound, not an empty response (or, following, a wait for a
+		// fragment that may never come: numbers are not contiguous).
+		if _, err := s.st.Fragment(name, n); err != nil {
+			if errors.Is(err, wire.ErrResourceNotFound) {
+				return 0, wire.Errorf(wire.ResourceNotFound, "stream %s holds no fragment %d (AfterFragmentNumber must name a stored fragment; ListFragments lists them)", name, n)
+			}
+			return 0, err
 		}
 		return n, nil
 	case ContinuationTok:
@@ -227,8 +238,29 @@ func (s *Service) GetMediaForFragmentList(name string, frags []store.FragmentInf
 
 // FragmentSelector is ListFragments' selector.
 type FragmentSelector struct {
-	Basis      store.TimeBasis
-	Start, End int64 // ns, both inclusive, as the seed service's TimestampRange
+	Basis store.TimeBasis
+	// Start and End are ns, both inclusive, as the seed service's
+	// TimestampRange. An End on a whole millisecond covers that whole
+	// millisecond (see exclusiveEnd).
+	Start, End int64
+}
+
+// exclusiveEnd turns a TimestampRange's inclusive end into the exclusive end
+// store.Range takes. The seed service's timestamps are seconds with a
+// millisecond fraction, and ListFragments reports times floored to the
+// millisecond while the store keeps them to the ns: so an end with
+// millisecond precision covers its whole millisecond, and an end copied from
+// a listed ServerTimestamp or ProducerTimestamp includes that fragment. An end
+// with finer digits is taken to the ns.
+func exclusiveEnd(end int64) int64 {
+	const ms = int64(time.Millisecond)
+	switch {
+	case end > math.MaxInt64-ms:
+		return math.MaxInt64
+	case end%ms != 0:
+		return end + 1
+	}
+	return end + ms
 }
 
 // DefaultListResults and MaxListResults bound ListFragments pages.
@@ -267,7 +299,7 @@ func (s *Service) ListFragments(ref store.StreamRef, sel *FragmentSelector, maxR
 		if sel.End < sel.Start {
 			return nil, "", wire.Errorf(wire.InvalidArgument, "TimestampRange.EndTimestamp is before StartTimestamp")
 		}
-		frags, err = s.st.Range(info.Name, sel.Basis, sel.Start, sel.End+1, from, maxResults+1)
+		frags, err = s.st.Range(info.Name, sel.Basis, sel.Start, exclusiveEnd(sel.End), from, maxResults+1)
 	}
 	if err != nil {
 		return nil, "", err

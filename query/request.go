@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -69,17 +70,25 @@ type queryBody struct {
 		Length int `json:"length"`
 		Hop    int `json:"hop"`
 	} `json:"window"`
+	// Partitions is the Arrow Flight server's (how many endpoints
+	// GetFlightInfo answers); it reads it from the same body, so it is a known
+	// key here and ignored.
+	Partitions int `json:"partitions"`
 }
+
+// queryKeys lists the keys of queryBody for the error that names an unknown
+// one; keep it in step with queryBody and the README.
+const queryKeys = `stream, start, end, basis, fields (or its alias channels), layout, track, batch_rows, ` +
+	`shape, window {length, hop}, inputs [{stream, fields, track}], align {rate, reference, interpolation}, follow, ` +
+	`and for Arrow Flight partitions`
 
 // ParseRequest turns the JSON body of a query (POST /v1/query, an Arrow
 // Flight descriptor or ticket) into a Request; every error is an
 // InvalidArgumentException naming what is wrong.
 func ParseRequest(body []byte) (Request, error) {
-	var in queryBody
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &in); err != nil {
-			return Request{}, wire.Errorf(wire.InvalidArgument, "the query is not valid JSON: %v", err)
-		}
+	in, err := decodeQueryBody(body)
+	if err != nil {
+		return Request{}, err
 	}
 	req := Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
 	if in.Follow {
@@ -131,6 +140,31 @@ func ParseRequest(body []byte) (Request, error) {
 		return req, wire.Errorf(wire.InvalidArgument, "batch_rows must be 1 to %d", 1<<24)
 	}
 	return req, nil
+}
+
+// decodeQueryBody reads the JSON of a query strictly: a key it does not know
+// (a misspelt "feilds", at any depth) is an error naming it rather than a
+// setting silently left at its default. Keys match case-insensitively, as
+// encoding/json matches them.
+func decodeQueryBody(body []byte) (queryBody, error) {
+	var in queryBody
+	if len(bytes.TrimSpace(body)) == 0 {
+		return in, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		// encoding/json has no typed error for an unknown field; its message is
+		// `json: unknown field "name"`.
+		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return in, wire.Errorf(wire.InvalidArgument, "the query has an unknown key %s; the keys are %s", truncate(key, 80), queryKeys)
+		}
+		return in, wire.Errorf(wire.InvalidArgument, "the query is not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return in, wire.Errorf(wire.InvalidArgument, "the query is not valid JSON: there is more after its object")
+	}
+	return in, nil
 }
 
 func truncate(s string, n int) string {
