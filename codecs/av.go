@@ -2,6 +2,7 @@ package codecs
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -56,25 +57,54 @@ func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, 
 	return a.appendRange(b, f.Time, s.N, r)
 }
 
-// bytesArrow returns one row per frame: time, key and the frame's bytes (an
-// access unit in AVC form, or an opaque payload), as they were sent.
-type bytesArrow struct{ schema *arrow.Schema }
+// bytesArrow returns one row per frame: time, then the selected fields of
+// key (the key-frame flag) and data (the frame's bytes: an access unit in AVC
+// form, or an opaque payload, as they were sent); both, in that order, when
+// none is named. As for every kind, time is always the first column.
+type bytesArrow struct {
+	schema *arrow.Schema
+	cols   []int // per column after time: bytesKey or bytesData
+}
+
+// The fields of a bytes track, in their default order.
+const (
+	bytesKey = iota
+	bytesData
+)
+
+var bytesFields = [...]string{bytesKey: "key", bytesData: "data"}
 
 func newBytesArrow(d signals.Description, opts ArrowOptions) (ArrowDecoder, error) {
-	for _, f := range opts.Fields {
-		if f != "data" && f != "key" {
-			return nil, fmt.Errorf("codecs: %w: unknown field %q (a %s track has key and data)", ErrBadOptions, f, d.Kind())
+	// Either layout is a row per frame: a frame is the element.
+	a := &bytesArrow{}
+	if len(opts.Fields) == 0 {
+		a.cols = []int{bytesKey, bytesData}
+	}
+	for _, name := range opts.Fields {
+		i := slices.Index(bytesFields[:], name)
+		if i < 0 {
+			return nil, fmt.Errorf("codecs: %w: unknown field %q (the fields of a %s track are key, data; time is always the first column)", ErrBadOptions, name, d.Kind())
 		}
+		if slices.Contains(a.cols, i) {
+			return nil, fmt.Errorf("codecs: %w: field %q selected twice (the fields of a %s track are key, data)", ErrBadOptions, name, d.Kind())
+		}
+		a.cols = append(a.cols, i)
 	}
 	md := arrow.Metadata{}
 	if o, ok := d.(*signals.Opaque); ok {
 		md = arrow.NewMetadata([]string{"sensorium.media_type"}, []string{o.MediaType})
 	}
-	return &bytesArrow{schema: arrow.NewSchema([]arrow.Field{
-		{Name: signals.TimeField, Type: arrow.FixedWidthTypes.Timestamp_ns},
-		{Name: "key", Type: arrow.FixedWidthTypes.Boolean},
-		{Name: "data", Type: arrow.BinaryTypes.Binary, Metadata: md},
-	}, nil)}, nil
+	fields := []arrow.Field{{Name: signals.TimeField, Type: arrow.FixedWidthTypes.Timestamp_ns}}
+	for _, c := range a.cols {
+		switch c {
+		case bytesKey:
+			fields = append(fields, arrow.Field{Name: "key", Type: arrow.FixedWidthTypes.Boolean})
+		case bytesData:
+			fields = append(fields, arrow.Field{Name: "data", Type: arrow.BinaryTypes.Binary, Metadata: md})
+		}
+	}
+	a.schema = arrow.NewSchema(fields, nil)
+	return a, nil
 }
 
 func (a *bytesArrow) Schema() *arrow.Schema { return a.schema }
@@ -84,7 +114,13 @@ func (a *bytesArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, 
 		return 0, nil
 	}
 	b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(f.Time))
-	b.Field(1).(*array.BooleanBuilder).Append(f.Key)
-	b.Field(2).(*array.BinaryBuilder).Append(f.Data)
+	for i, c := range a.cols {
+		switch c {
+		case bytesKey:
+			b.Field(1 + i).(*array.BooleanBuilder).Append(f.Key)
+		case bytesData:
+			b.Field(1 + i).(*array.BinaryBuilder).Append(f.Data)
+		}
+	}
 	return 1, nil
 }
