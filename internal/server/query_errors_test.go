@@ -71,7 +71,7 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 			first int64 // sample the query starts at
 			rows  int64 // rows before the error
 		}{
-			{"after batches", 0, 3900},     // 3 good fragments, 9 good frames of the bad one
+			{"after batches", 0, 3900},      // 3 good fragments, 9 good frames of the bad one
 			{"before any batch", 3000, 900}, // the first fragment read is the bad one
 		} {
 			t.Run(tc.name, func(t *testing.T) {
