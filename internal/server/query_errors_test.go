@@ -67,21 +67,19 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 
 	t.Run("corrupt frame", func(t *testing.T) {
 		for _, tc := range []struct {
-			name  string
-			first int64 // sample the query starts at
-			rows  int64 // rows before the error
+			name      string
+			first     int64 // sample the query starts at
+			batchRows int
+			rows      int64 // rows before the error
 		}{
-			{"after batches", 0, 3900},      // 3 good fragments, 9 good frames of the bad one
-			{"before any batch", 3000, 900}, // the first fragment read is the bad one
+			{"after batches", 0, 100, 3900},        // 3 good fragments, 9 good frames of the bad one
+			{"before any batch", 3000, 1 << 20, 0}, // the bad fragment is read before a batch is full
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 				defer mem.AssertSize(t, 0)
 				in := sdk.QueryInput{Stream: "err-1", Start: time.Unix(0, pumpDesc.SampleTime(origin, int(tc.first))),
-					End: time.Unix(0, pumpDesc.SampleTime(origin, 5000)), BatchRows: 100, Fields: []string{"x"}}
-				if tc.rows == 900 {
-					in.BatchRows = 1 << 20 // nothing is flushed before the error
-				}
+					End: time.Unix(0, pumpDesc.SampleTime(origin, 5000)), BatchRows: tc.batchRows, Fields: []string{"x"}}
 				res, err := c.Query(ctx, in, mem)
 				var rows int64
 				if err == nil {
@@ -99,7 +97,7 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 						t.Errorf("error %q does not say %q", err, want)
 					}
 				}
-				if tc.rows == 3900 && rows != tc.rows {
+				if rows != tc.rows {
 					t.Errorf("%d rows before the error, want %d", rows, tc.rows)
 				}
 			})
