@@ -146,7 +146,7 @@ func TestFormatDocExample(t *testing.T) {
 // The numeric body's tables name the code's modes and block encodings.
 func TestFormatDocNumeric(t *testing.T) {
 	doc := readFormat(t)
-	modes := map[string]int{"int": modeInt, "scale": modeScale, "decimal": modeDecimal, "xor": modeXor}
+	modes := map[string]int{"int": modeInt, "scale": modeScale, "decimal": modeDecimal, "xor": modeXor, "affine": modeAffine}
 	_, numeric, ok := strings.Cut(doc, "## Numeric body")
 	if !ok {
 		t.Fatal("no numeric section")

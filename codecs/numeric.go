@@ -46,16 +46,21 @@ const (
 	modeScale   = 1 // float: v = float(k × scale)
 	modeDecimal = 2 // float: v = float(k / 10^e)
 	modeXor     = 3 // float: residual = bits XOR previous bits
+	modeAffine  = 4 // float: v = float(k × scale + offset), moved by a correction in ulps
 )
 
 // numericScratch is one encode's or decode's working memory, pooled.
 type numericScratch struct {
 	k       []int64  // the channel's integers
 	r       []uint64 // residuals
+	corr    []uint64 // affine corrections (encode)
+	corrR   []uint64 // a block of them (decode)
+	kBlock  []int64  // decode: k for the current block of corrections
 	f       []float64
 	exc     []int          // exception indexes
 	excBits []uint64       // their values' bits (decode)
 	rr      residualReader // decode: the channel's residual stream
+	corrRR  residualReader // decode: an affine channel's corrections
 }
 
 var numericPool = sync.Pool{New: func() any { return new(numericScratch) }}
@@ -106,8 +111,11 @@ func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScra
 		}
 	}
 	m := hint.choose(sc.f, s.Type == signals.Float32)
-	if m.mode == modeXor {
+	switch m.mode {
+	case modeXor:
 		return appendXor(dst, s, c, sc)
+	case modeAffine:
+		return appendAffine(dst, m, s, c, sc)
 	}
 	sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], s.Type == signals.Float32)
 	dst = append(dst, m.mode)

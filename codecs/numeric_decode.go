@@ -46,6 +46,8 @@ func decodeNumericChannel(src []byte, s *signals.Samples, c int, sc *numericScra
 		return decodeXorChannel(src, s, c, sc)
 	case (mode == modeScale || mode == modeDecimal) && isFloat:
 		return decodeMappedChannel(src, mode, s, c, sc)
+	case mode == modeAffine && isFloat:
+		return decodeAffineChannel(src, s, c, sc)
 	}
 	return nil, fmt.Errorf("%w: mode %d for %s samples", ErrCorrupt, mode, s.Type)
 }

@@ -34,9 +34,10 @@ const maxMappedInt = 1 << 53
 
 // floatMapping is how a float channel maps to integers.
 type floatMapping struct {
-	mode  byte // modeScale, modeDecimal or modeXor
-	scale float64
-	exp   byte
+	mode   byte // modeScale, modeDecimal, modeAffine or modeXor
+	scale  float64
+	offset float64 // modeAffine
+	exp    byte
 }
 
 // value is what k decodes to, widened to float64; the caller narrows to
@@ -122,7 +123,11 @@ func (h *mappingHint) choose(f []float64, f32 bool) floatMapping {
 		return chooseFloatMapping(f, f32)
 	}
 	if h.valid {
-		if exc, _ := h.m.cost(f, f32); exc <= len(f)/maxHintExceptionShare {
+		if h.m.mode == modeAffine {
+			if _, corr := affineCost(f, h.m.scale, h.m.offset, f32); corr <= maxHintCorrectionBits*float64(len(f)) {
+				return h.m
+			}
+		} else if exc, _ := h.m.cost(f, f32); exc <= len(f)/maxHintExceptionShare {
 			return h.m
 		}
 	}
@@ -144,6 +149,11 @@ func (h *mappingHint) choose(f []float64, f32 bool) floatMapping {
 // the 1/8 at which a mapping is given up.
 const maxHintExceptionShare = 64
 
+// maxHintCorrectionBits: a remembered affine mapping is kept while its
+// corrections average at most this many bits a value (a fitted channel's
+// are mostly 0 and ±1).
+const maxHintCorrectionBits = 3
+
 // chooseFloatMapping tries a decimal and a scale mapping on a probe of the
 // channel and returns the one with the fewest exceptions over the whole
 // channel, or xor when both leave too many.
@@ -157,7 +167,9 @@ func chooseFloatMapping(f []float64, f32 bool) floatMapping {
 			break
 		}
 	}
-	if s, ok := detectScale(f, f32); ok {
+	vals := distinctFinite(f, maxScaleProbe)
+	unit, rel := unitFromGaps(vals, f32)
+	if s, ok := exactScale(f, vals, unit, rel, f32); ok {
 		cands = append(cands, floatMapping{mode: modeScale, scale: s})
 	}
 	// Score each by what it will cost: the bits of its integers' steps (a
@@ -170,12 +182,31 @@ func chooseFloatMapping(f []float64, f32 bool) floatMapping {
 		size = 4
 	}
 	best, bestCost := floatMapping{mode: modeXor}, xorCost(f, f32)
+	exact := false // a mapping gives back nearly every value exactly
 	for _, m := range cands {
 		exc, bitsK := m.cost(f, f32)
 		// On a tie the first mapping wins over a later one, any mapping over
 		// xor (a constant costs 0 bits either way).
 		if c := bitsK + float64(exc)*(size+1)*8; c < bestCost || (c == bestCost && best.mode == modeXor) {
 			best, bestCost = m, c
+			exact = exc <= len(f)/maxHintExceptionShare
+		}
+	}
+	if exact {
+		return best
+	}
+	if scale, offset, ok := fitAffine(vals, unit, rel); ok {
+		cands := []floatMapping{{mode: modeAffine, scale: scale, offset: offset}}
+		if s, o, ok := extremeSlope(vals, scale, offset); ok {
+			cands = append(cands, floatMapping{mode: modeAffine, scale: s, offset: o})
+		}
+		for _, m := range cands {
+			steps, corr := affineCost(f, m.scale, m.offset, f32)
+			// The affine mode pays 8 more bytes and a second stream; it must
+			// beat the others by more than that.
+			if c := steps + corr + 64; c < bestCost {
+				best, bestCost = m, c
+			}
 		}
 	}
 	return best
@@ -227,19 +258,14 @@ func probeValues(f []float64, n int) []float64 {
 	return out
 }
 
-// detectScale finds s such that the channel's values are integers times s,
+// exactScale finds s such that the channel's values are integers times s,
 // rounded to the sample type — the shape of every ADC's output, whatever the
-// chain's sensitivity (9.80665/2²³ g per count as readily as 2⁻¹⁰). It finds
-// the unit from the gaps between neighbouring distinct values (unitFromGaps),
-// refines it by least squares, and finally narrows it to the interval every
-// value allows: v was rounded from k·s, so s lies within half an ulp of v,
-// divided by k.
-func detectScale(f []float64, f32 bool) (float64, bool) {
-	vals := distinctFinite(f, maxScaleProbe)
-	if len(vals) < 2 {
-		return 0, false
-	}
-	s, rel := unitFromGaps(vals, f32)
+// chain's sensitivity (9.80665/2²³ g per count as readily as 2⁻¹⁰). It starts
+// from the unit of the gaps between neighbouring distinct values
+// (unitFromGaps, known to the relative error rel) and narrows it to the
+// interval every value allows: v was rounded from k·s, so s lies within half
+// an ulp of v, divided by k.
+func exactScale(f, vals []float64, s, rel float64, f32 bool) (float64, bool) {
 	if !(s > 0) || math.IsInf(s, 0) {
 		return 0, false
 	}
@@ -290,6 +316,9 @@ type gap struct{ g, err float64 }
 // maxUnitDivisor) that makes the others whole multiples too, so gaps of 3 and
 // 5 counts give 1 count even when no two values are 1 count apart.
 func unitFromGaps(vals []float64, f32 bool) (s, rel float64) {
+	if len(vals) < 2 {
+		return 0, 0
+	}
 	gaps := make([]gap, 0, len(vals)-1)
 	for i := 1; i < len(vals); i++ {
 		g := vals[i] - vals[i-1]

@@ -1,6 +1,8 @@
 package codecs
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -135,4 +137,162 @@ func mustEncode(t *testing.T, enc *ScalarEncoder, s *signals.Samples) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A calibration offset (v = counts × sensitivity + zero), and float64 values
+// computed in two steps (counts × gain × sensitivity, each rounded), fit no
+// exact scale; the affine mode codes them nearly as well as their counts,
+// every value bit for bit — specials included.
+func TestNumericAffine(t *testing.T) {
+	const n, frames = 2560, 12
+	sens := 4 * 9.80665 / (1 << 23) * 1.0123
+	for _, tt := range []struct {
+		name string
+		typ  signals.SampleType
+		v    func(k float64) float64
+	}{
+		{"float32 with offset", signals.Float32, func(k float64) float64 { return float64(float32(k*sens + 0.0123)) }},
+		{"float64 with offset", signals.Float64, func(k float64) float64 { return k*sens - 273.15 }},
+		{"float64 in two steps", signals.Float64, func(k float64) float64 { return k * 1.0123 * (4 * 9.80665 / (1 << 23)) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 5))
+			desc := testDesc(tt.typ, 1)
+			enc, err := NewScalarEncoder(desc, Auto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			affine, ours, asCounts := 0, 0, 0
+			for f := range frames {
+				s := &signals.Samples{Start: int64(f) * 1e8}
+				s.Reset(tt.typ, 1, n)
+				c := &signals.Samples{Start: s.Start}
+				c.Reset(signals.Int32, 1, n)
+				for i := range n {
+					x := float64(f*n + i)
+					k := math.Round((0.3*math.Sin(x/140) + 0.03*rng.NormFloat64()) * 9.80665 / sens)
+					c.I32[i] = int32(k)
+					if tt.typ == signals.Float32 {
+						s.F32[i] = float32(tt.v(k))
+					} else {
+						s.F64[i] = tt.v(k)
+					}
+				}
+				if f == frames-1 { // the adversarial values among them
+					for i, b := range specialF32 {
+						if tt.typ == signals.Float32 {
+							s.F32[i*97] = math.Float32frombits(b)
+						}
+					}
+					for i, b := range specialF64 {
+						if tt.typ == signals.Float64 {
+							s.F64[i*97] = math.Float64frombits(b)
+						}
+					}
+				}
+				frame := mustEncode(t, enc, s)
+				got := &signals.Samples{}
+				if err := DecodeScalarFrame(frame, desc, got); err != nil {
+					t.Fatal(err)
+				}
+				sameSamples(t, got, s)
+				if frame[0] == byte(Numeric) && frame[ScalarHeaderSize] == modeAffine {
+					affine++
+				}
+				ours += len(frame)
+				asCounts += len(mustFrame(t, testDesc(signals.Int32, 1), c))
+			}
+			if affine < frames-1 {
+				t.Errorf("%d of %d frames affine", affine, frames)
+			}
+			if limit := 1.15 * float64(asCounts); float64(ours) > limit {
+				t.Errorf("%d bytes, the counts as int32 take %d", ours, asCounts)
+			}
+			t.Logf("%d bytes, the counts as int32 %d (%.3f)", ours, asCounts, float64(ours)/float64(asCounts))
+		})
+	}
+}
+
+// The ordered integers number the floats in order and are their own
+// inverse: the affine mode's corrections are distances in representable
+// values.
+func TestOrderedFloats(t *testing.T) {
+	f32 := []float32{float32(math.Inf(-1)), -math.MaxFloat32, -1, -math.SmallestNonzeroFloat32, float32(math.Copysign(0, -1)), 0, math.SmallestNonzeroFloat32, 1, math.MaxFloat32, float32(math.Inf(1))}
+	for i, v := range f32 {
+		b := math.Float32bits(v)
+		if unordered32(ordered32(b)) != b {
+			t.Errorf("float32 %v: not its own inverse", v)
+		}
+		if i > 0 && ordered32(b)-ordered32(math.Float32bits(f32[i-1])) < 1 {
+			t.Errorf("float32 %v does not order after %v", v, f32[i-1])
+		}
+	}
+	if d := ordered32(math.Float32bits(math.Nextafter32(1, 2))) - ordered32(math.Float32bits(1)); d != 1 {
+		t.Errorf("the float32 after 1 is %d steps away", d)
+	}
+	f64 := []float64{math.Inf(-1), -math.MaxFloat64, -1, -math.SmallestNonzeroFloat64, math.Copysign(0, -1), 0, math.SmallestNonzeroFloat64, 1, math.MaxFloat64, math.Inf(1)}
+	for i, v := range f64 {
+		b := math.Float64bits(v)
+		if unordered64(ordered64(b)) != b {
+			t.Errorf("float64 %v: not its own inverse", v)
+		}
+		if i > 0 && ordered64(b)-ordered64(math.Float64bits(f64[i-1])) < 1 {
+			t.Errorf("float64 %v does not order after %v", v, f64[i-1])
+		}
+	}
+}
+
+// Corrupt affine channels are errors wrapping ErrCorrupt.
+func TestNumericAffineCorrupt(t *testing.T) {
+	desc := testDesc(signals.Float32, 1)
+	s := &signals.Samples{}
+	s.Reset(signals.Float32, 1, 200)
+	for i := range s.F32 {
+		s.F32[i] = float32(math.Round(3000*math.Sin(float64(i)/9))*0.0012345 - 40)
+	}
+	good, err := numeric{}.AppendEncoded(nil, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if good[0] != modeAffine {
+		t.Fatalf("mode %d, want affine", good[0])
+	}
+	edit := func(f func(b []byte)) []byte {
+		b := append([]byte(nil), good...)
+		f(b)
+		return b
+	}
+	putF64 := func(b []byte, at int, v float64) {
+		bits := math.Float64bits(v)
+		for i := range 8 {
+			b[at+i] = byte(bits >> (8 * i))
+		}
+	}
+	// One sample whose correction, 2⁴⁰ steps, leaves float32: k = 0 in one
+	// fixed-width bit, the correction in 64.
+	huge := []byte{modeAffine}
+	huge = binary.LittleEndian.AppendUint64(huge, math.Float64bits(1))
+	huge = binary.LittleEndian.AppendUint64(huge, 0)
+	huge = append(huge, 0, residualsFixed, 1, 0, residualsFixed, 64)
+	huge = binary.LittleEndian.AppendUint64(huge, zigzag(1<<40))
+	for _, tt := range []struct {
+		name string
+		body []byte
+	}{
+		{"zero scale", edit(func(b []byte) { putF64(b, 1, 0) })},
+		{"infinite scale", edit(func(b []byte) { putF64(b, 1, math.Inf(1)) })},
+		{"NaN offset", edit(func(b []byte) { putF64(b, 9, math.NaN()) })},
+		{"truncated mapping", good[:12]},
+		{"truncated corrections", good[:len(good)-3]},
+		{"trailing bytes", append(append([]byte(nil), good...), 0)},
+		{"corrections out of float32", huge},
+	} {
+		n := 200
+		if tt.name == "corrections out of float32" {
+			n = 1
+		}
+		if err := (numeric{}).Decode(tt.body, desc, n, &signals.Samples{}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", tt.name, err)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package codecs
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -76,6 +77,15 @@ func numericInputs() []struct {
 			add(name+"/adc vibration", t, 3, 2560, modeScale, adc)
 			add(name+"/decimal temperature", t, 1, 600, modeDecimal, func(i, c int) float64 {
 				return math.Round(2000+100*math.Sin(float64(i)/100)) / 100
+			})
+			// A calibrated chain: counts × sensitivity + zero; and for float64
+			// counts × gain × sensitivity, rounded twice.
+			add(name+"/calibrated", t, 1, 200, modeAffine, func(i, c int) float64 {
+				k := math.Round(3000 * math.Sin(float64(i)/9))
+				if t == signals.Float32 {
+					return float64(float32(k*0.0012345 - 40))
+				}
+				return k * 1.0123 * 0.0012345
 			})
 			add(name+"/random floats", t, 2, 1000, map[bool]int{true: -1, false: modeXor}[t == signals.Float32], func(i, c int) float64 { return rng.Float64()*2 - 1 })
 			add(name+"/huge and tiny", t, 1, 100, -1, func(i, c int) float64 { return math.Ldexp(rng.Float64(), rng.IntN(200)-100) })
@@ -266,6 +276,10 @@ func TestAuto(t *testing.T) {
 	}
 }
 
+// writeMissing writes the golden files that do not exist yet, leaving the
+// others as they are: the way to add a golden without rewriting the old ones.
+var writeMissing = flag.Bool("write-missing-goldens", false, "write only the golden files in testdata/golden that do not exist yet")
+
 // Golden numeric frames: a change of the numeric format fails here, and so
 // does an encoder that codes them larger than it once did.
 func TestNumericGolden(t *testing.T) {
@@ -277,6 +291,8 @@ func TestNumericGolden(t *testing.T) {
 			"int16/white noise":           "numeric_int16_noise.hex",
 			"int32/ramp":                  "numeric_int32_ramp.hex",
 			"float64/random floats":       "numeric_float64_xor.hex",
+			"float32/calibrated":          "numeric_float32_affine.hex",
+			"float64/calibrated":          "numeric_float64_affine.hex",
 		}[tt.name]
 		if file == "" {
 			continue
@@ -290,7 +306,7 @@ func TestNumericGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join("testdata", "golden", file)
-			if *update {
+			if _, err := os.Stat(path); *update || errors.Is(err, os.ErrNotExist) && *writeMissing {
 				comment := fmt.Sprintf("# numeric scalar frame: %s, %d channels, %d samples\n# regenerate with: go test ./codecs -run Golden -update\n", tt.name, s.Channels, s.N)
 				var b bytes.Buffer
 				b.WriteString(comment)
