@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"io/fs"
 	"time"
 )
 
@@ -85,7 +87,7 @@ func (st *stream) enforceRetention(now int64, dedupeHorizon time.Duration) int {
 		st.s.cache.drop(seg.idxPath)
 		// The index goes first: a segment without an index is rebuilt at start-up,
 		// an index without its segment would describe data that is not there.
-		if err := st.s.fs.Remove(seg.idxPath); err != nil {
+		if err := st.s.fs.Remove(seg.idxPath); err != nil && !errors.Is(err, fs.ErrNotExist) { // an unsealed segment has none
 			st.log.Error("store: retention: remove index", "index", seg.idxPath, "err", err)
 		}
 		if err := st.s.fs.Remove(seg.path); err != nil {
