@@ -7,6 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/sensorium-io/sensorium/signals"
 )
 
@@ -137,4 +140,240 @@ func sameAsColumns(s *signals.Samples, cols []Column) bool {
 		}
 	}
 	return true
+}
+
+// The Arrow decoders' Append paths get frames straight from storage, so
+// they are fuzzed as decoders: arbitrary frame bytes, frame times and time
+// ranges, every field selection and layout. An Append must not panic; when
+// it fails the error wraps ErrCorrupt and the builder holds what it held
+// before (no half-appended row); when it succeeds every column grew by the
+// rows it reports, and a second Append of the same frame reports as many;
+// and nothing leaks from the checked allocator. (A scalar frame may also
+// name a codec this build does not have: ErrUnknownCodec.) Seeds live in
+// testdata/fuzz/<target>.
+
+// arrowFuzzInput is what the Arrow fuzz targets take after the frame.
+type arrowFuzzInput struct {
+	frameTime, start, end int64
+	all                   bool
+	sel                   uint16 // bit i: select field i (none: all); bit 15: the frames layout
+}
+
+// fuzzArrowAppend runs one decoder over one frame as described above.
+func fuzzArrowAppend(t *testing.T, kind string, dec ArrowDecoder, frame []byte, in arrowFuzzInput) {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b := array.NewRecordBuilder(mem, dec.Schema())
+	defer b.Release()
+	lens := func() []int {
+		out := make([]int, len(b.Fields()))
+		for i, fb := range b.Fields() {
+			out[i] = fb.Len()
+		}
+		return out
+	}
+	r := TimeRange{Start: in.start, End: in.end, All: in.all}
+	f := Frame{Data: frame, Time: in.frameTime}
+	before := lens()
+	n, err := dec.Append(b, f, r)
+	after := lens()
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownCodec) {
+			t.Fatalf("%s: error without ErrCorrupt: %v", kind, err)
+		}
+		if n != 0 || !slices.Equal(before, after) {
+			t.Fatalf("%s: a failed Append reported %d rows and changed the columns from %v to %v", kind, n, before, after)
+		}
+		return
+	}
+	for i := range after {
+		if after[i]-before[i] != n {
+			t.Fatalf("%s: Append reported %d rows, column %d grew by %d", kind, n, i, after[i]-before[i])
+		}
+	}
+	// Decoders keep scratch between frames: the same frame again gives the
+	// same rows.
+	again, err := dec.Append(b, f, r)
+	if err != nil || again != n {
+		t.Fatalf("%s: the same frame again: %d rows, %v; first %d rows", kind, again, err, n)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if rec.NumRows() != int64(2*n) {
+		t.Fatalf("%s: a record of %d rows after two Appends of %d", kind, rec.NumRows(), n)
+	}
+}
+
+// selectFields returns the fields of fs that sel selects (nil: all) and the
+// layout it asks for.
+func selectFields(fs []string, sel uint16) ArrowOptions {
+	var opts ArrowOptions
+	for i, name := range fs {
+		if i < 15 && sel&(1<<i) != 0 {
+			opts.Fields = append(opts.Fields, name)
+		}
+	}
+	if sel&(1<<15) != 0 {
+		opts.Layout = LayoutFrames
+	}
+	return opts
+}
+
+func fieldNamesOf(fs []signals.Field) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// Descriptions of the Arrow fuzz targets.
+var (
+	fuzzDetections = &signals.Detections{Extra: []signals.Field{
+		{Name: "track_id", Type: signals.Int32}, {Name: "class", Type: signals.Int16}, {Name: "covariance", Type: signals.Float64},
+	}}
+	fuzzPointCloud = &signals.PointCloud{Rings: 32, Resolution: 0.001, Extra: []signals.Field{
+		{Name: "reflectivity", Type: signals.Int16}, {Name: "range", Type: signals.Float32},
+	}}
+	fuzzArrays = []*signals.Array{
+		{ElemType: signals.Float32, Rows: 3, Cols: 3},
+		{ElemType: signals.Int32, Rows: 4, Cols: 5},
+	}
+	fuzzAudios = []*signals.Audio{
+		{SampleRate: 48000, SampleType: signals.Int16, Channels: []string{"left", "right"}},
+		{SampleRate: 44100, SampleType: signals.Float32, Channels: []string{"mono"}},
+		{SampleRate: 8000, SampleType: signals.Int32, Channels: []string{"a", "b", "c"}},
+	}
+	fuzzIMU = &signals.IMU{SampleRate: 1000, SampleType: signals.Int16, Sensors: []signals.IMUSensor{
+		{Type: signals.Accelerometer, Unit: "m/s²", Scale: 9.80665 / 8192},
+		{Type: signals.Gyroscope, Unit: "rad/s", Scale: 0.001},
+		{Type: signals.Magnetometer, Unit: "µT"},
+	}}
+)
+
+// columnarArrowSeeds are real frames of the columnar kinds, with ranges that
+// cut through them.
+func columnarArrowSeeds() [][]byte {
+	var out [][]byte
+	dets, _ := testDetections(30, 2)
+	extra := []Column{familyValues("noise", signals.Int32, 30, 1), familyValues("specials", signals.Int16, 30, 2), familyValues("specials", signals.Float64, 30, 3)}
+	if fr, err := AppendDetectionsFrame(nil, fuzzDetections, 5_000, dets, extra); err == nil {
+		out = append(out, fr)
+	}
+	sw := testSweep(96, 3)
+	sw.Extra = []Column{familyValues("step", signals.Int16, 96, 1), familyValues("noise", signals.Float32, 96, 2)}
+	if fr, err := AppendSweepFrame(nil, fuzzPointCloud, sw); err == nil {
+		out = append(out, fr)
+	}
+	for _, a := range fuzzArrays {
+		if fr, err := AppendArrayFrame(nil, a, 7_000, familyValues("noise", a.ElemType, int(a.Rows*a.Cols), 4)); err == nil {
+			out = append(out, fr)
+		}
+	}
+	return out
+}
+
+func FuzzColumnarArrow(f *testing.F) {
+	for _, fr := range columnarArrowSeeds() {
+		f.Add(fr, int64(0), int64(0), int64(0), true, uint16(0))
+		f.Add(fr, int64(0), testSweep(1, 1).Time+5*55_296, testSweep(1, 1).Time+9*55_296, false, uint16(0x0013))
+		f.Add(fr, int64(0), int64(0), int64(10_000), false, uint16(1<<15|0x0006))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, frameTime, start, end int64, all bool, sel uint16) {
+		in := arrowFuzzInput{frameTime, start, end, all, sel}
+		for _, d := range []signals.Description{fuzzDetections, fuzzPointCloud} {
+			var fs []signals.Field
+			switch d := d.(type) {
+			case *signals.Detections:
+				fs = d.Fields()
+			case *signals.PointCloud:
+				fs = d.Fields()
+			}
+			dec, err := NewArrowDecoder(d, selectFields(fieldNamesOf(fs), sel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzArrowAppend(t, d.Kind().String(), dec, frame, in)
+		}
+		for _, a := range fuzzArrays {
+			dec, err := NewArrowDecoder(a, selectFields([]string{"data"}, sel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzArrowAppend(t, "array "+a.ElemType.String(), dec, frame, in)
+		}
+	})
+}
+
+// audioArrowSeeds are PCM frames of each fuzzed audio description.
+func audioArrowSeeds() [][]byte {
+	var out [][]byte
+	for _, a := range fuzzAudios {
+		for _, family := range []string{"noise", "specials"} {
+			if body, err := AppendPlainBody(nil, familySamples(family, a.SampleType, len(a.Channels), 48)); err == nil {
+				out = append(out, body)
+			}
+		}
+	}
+	return out
+}
+
+func FuzzAudioArrow(f *testing.F) {
+	for _, fr := range audioArrowSeeds() {
+		f.Add(fr, int64(1_000_000_000), int64(0), int64(0), true, uint16(0))
+		f.Add(fr, int64(1_000_000_000), int64(1_000_100_000), int64(1_000_500_000), false, uint16(1))
+		f.Add(fr, int64(-1), int64(-1_000_000), int64(1), false, uint16(1<<15))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, frameTime, start, end int64, all bool, sel uint16) {
+		in := arrowFuzzInput{frameTime, start, end, all, sel &^ (1 << 15)}
+		for _, a := range fuzzAudios {
+			dec, err := NewArrowDecoder(a, selectFields(a.Channels, in.sel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzArrowAppend(t, "audio "+a.SampleType.String(), dec, frame, in)
+		}
+	})
+}
+
+// imuArrowSeeds are IMU frames in each codec.
+func imuArrowSeeds() [][]byte {
+	var out [][]byte
+	desc := fuzzIMU.Scalar()
+	for _, family := range []string{"noise", "step", "specials"} {
+		s := familySamples(family, desc.SampleType, len(desc.Channels), 64)
+		s.Start = 1_000_000_000
+		for _, id := range []ID{Plain, Zstd, S2, ShuffleZstd, Numeric} {
+			if fr, err := AppendScalarFrame(nil, desc, s, id); err == nil {
+				out = append(out, fr)
+			}
+		}
+	}
+	return out
+}
+
+func FuzzIMUArrow(f *testing.F) {
+	for _, fr := range imuArrowSeeds() {
+		f.Add(fr, int64(0), int64(0), int64(0), true, uint16(0))
+		f.Add(fr, int64(0), int64(1_010_000_000), int64(1_030_000_000), false, uint16(0x0111))
+	}
+	desc := fuzzIMU.Scalar()
+	names := make([]string, len(desc.Channels))
+	for i, c := range desc.Channels {
+		names[i] = c.Name
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, frameTime, start, end int64, all bool, sel uint16) {
+		in := arrowFuzzInput{frameTime, start, end, all, sel &^ (1 << 15)}
+		opts := selectFields(names, in.sel)
+		// The IMU decoder scales counts; the scalar decoder of the same
+		// frames does not.
+		for _, d := range []signals.Description{fuzzIMU, desc} {
+			dec, err := NewArrowDecoder(d, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzArrowAppend(t, d.Kind().String(), dec, frame, in)
+		}
+	})
 }
