@@ -12,6 +12,20 @@
 // PERSISTED or ERROR. SampleWriter makes frames of a scalar signal with exact
 // sample times.
 //
+// MaxFragmentSize counts every encoded byte of a fragment, its metadata tags
+// included, and a fragment is one NATS message: NewProducer refuses a
+// MaxFragmentSize that with PublishHeaderBytes of headers exceeds the server's
+// max_payload (a stock nats-server takes 1 MB, the embedded one 8 MiB), and
+// the default shrinks to fit. Should the producer reconnect to a server that
+// takes less, a fragment the bus refuses as too large is final: an ERROR event
+// with MAX_FRAGMENT_SIZE_REACHED (4001), and it leaves the buffer.
+//
+// Close flushes within its context and stops the producer; from the moment it
+// is called, every put and Flush returns ErrClosed, so no data is taken and
+// then lost. Waiting for a PutFrame blocked on a full buffer is bounded by
+// Close's context too: when it ends, that PutFrame returns ErrClosed and its
+// fragment is reported through OnDrop.
+//
 // NewMediaReader reads GetMedia and GetMediaForFragmentList output frame by
 // frame with the track and fragment metadata (number, producer and server
 // timestamps, tags); Client.Follow follows a stream live and resumes from the

@@ -133,7 +133,22 @@ func encodeTracks(tracks []Track) []byte {
 type fragmentTags struct {
 	persistent []mkv.SimpleTag
 	once       []mkv.SimpleTag
+	bytes      int // encoded size of the next fragment's Tags element
 }
+
+func (t *fragmentTags) clone() fragmentTags {
+	return fragmentTags{persistent: append([]mkv.SimpleTag(nil), t.persistent...), once: append([]mkv.SimpleTag(nil), t.once...), bytes: t.bytes}
+}
+
+// next is the tags of the next fragment.
+func (t *fragmentTags) next() []mkv.SimpleTag {
+	if len(t.persistent)+len(t.once) == 0 {
+		return nil
+	}
+	return append(append([]mkv.SimpleTag(nil), t.persistent...), t.once...)
+}
+
+func (t *fragmentTags) measure() { t.bytes = len(mkv.AppendTags(nil, t.next())) }
 
 func (t *fragmentTags) put(name, value string, persistent bool) error {
 	switch {
@@ -148,6 +163,7 @@ func (t *fragmentTags) put(name, value string, persistent bool) error {
 	if persistent {
 		list = &t.persistent
 	}
+	defer t.measure()
 	for i := range *list {
 		if (*list)[i].Name == name {
 			(*list)[i].Value = value
@@ -163,10 +179,10 @@ func (t *fragmentTags) put(name, value string, persistent bool) error {
 
 // take returns the tags of the next fragment and forgets the one-shot ones.
 func (t *fragmentTags) take() []mkv.SimpleTag {
-	if len(t.persistent)+len(t.once) == 0 {
-		return nil
+	out := t.next()
+	if len(t.once) > 0 {
+		t.once = t.once[:0]
+		t.measure()
 	}
-	out := append(append([]mkv.SimpleTag(nil), t.persistent...), t.once...)
-	t.once = t.once[:0]
 	return out
 }

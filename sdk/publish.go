@@ -38,6 +38,13 @@ const (
 	EventIdle      = wire.EventIdle
 )
 
+// ErrClosed is what PutFrame, Flush, PutFragmentMetadata, the typed puts and
+// the sample writers return once Close has been called: the producer takes
+// no more data. A PutFrame that was waiting for room in the buffer when
+// Close gave up (its context ended) returns it too, and its fragment is
+// reported through OnDrop.
+var ErrClosed = errors.New("sdk: producer closed")
+
 // BufferPolicy says what PutFrame does when the buffer of unacknowledged
 // fragments is full.
 type BufferPolicy int
@@ -70,9 +77,14 @@ type ProducerConfig struct {
 	Tracks              []Track       // 1 to 3
 	MinFragmentDuration time.Duration // close at a key frame once this long; default 2 s
 	MaxFragmentDuration time.Duration // close at this length in any case; default 10 s, at most 30 s
-	MaxFragmentSize     int           // bytes; default 4 MiB, at most 8 MiB − 4 KiB
-	BufferBytes         int64         // fragments not yet PERSISTED; default 64 MiB
-	Policy              BufferPolicy
+	// MaxFragmentSize bounds a fragment's encoded bytes, its metadata tags
+	// included; default 4 MiB, or less if the NATS server's max_payload is
+	// smaller (a stock nats-server takes 1 MB); at most 8 MiB − 4 KiB, and at
+	// most the server's max_payload less PublishHeaderBytes: NewProducer
+	// refuses more.
+	MaxFragmentSize int
+	BufferBytes     int64 // fragments not yet PERSISTED; default 64 MiB
+	Policy          BufferPolicy
 	// PersistTimeout re-sends a fragment that the bus has (RECEIVED) but whose
 	// PERSISTED has not come this long after; default 15 s.
 	PersistTimeout time.Duration
@@ -88,14 +100,23 @@ const MaxPublishesInFlight = 32
 
 // Limits of the configuration.
 const (
-	MaxFragmentDurationLimit = 30 * time.Second // MKV block timecodes are int16 ms
-	MaxFragmentSizeLimit     = 8<<20 - 4<<10    // the embedded bus's max payload, less headers
-	maxTracks                = 3                // the seed service's limit
-	defaultBufferBytes       = 64 << 20
-	publishTimeout           = 10 * time.Second
+	MaxFragmentDurationLimit = 30 * time.Second           // MKV block timecodes are int16 ms
+	MaxFragmentSizeLimit     = 8<<20 - PublishHeaderBytes // the embedded bus's max payload, less headers
+	// PublishHeaderBytes is what a fragment's message may need besides the
+	// fragment: its NATS headers (msg id, producer id of up to 256 bytes,
+	// sequences) with room to spare. A fragment fits the bus when
+	// MaxFragmentSize + PublishHeaderBytes ≤ the server's max_payload.
+	PublishHeaderBytes  = 4 << 10
+	defaultFragmentSize = 4 << 20
+	minFragmentSize     = 4 << 10
+	maxTracks           = 3 // the seed service's limit
+	defaultBufferBytes  = 64 << 20
+	publishTimeout      = 10 * time.Second
 )
 
-func (c *ProducerConfig) check() error {
+// check fills in the defaults and checks the configuration against the
+// limits and against maxPayload, the server's max_payload (0: not known yet).
+func (c *ProducerConfig) check(maxPayload int64) error {
 	if c.Stream == "" {
 		return errors.New("sdk: ProducerConfig.Stream is required")
 	}
@@ -122,10 +143,20 @@ func (c *ProducerConfig) check() error {
 		return fmt.Errorf("sdk: need 0 ≤ MinFragmentDuration ≤ MaxFragmentDuration ≤ %s", MaxFragmentDurationLimit)
 	}
 	if c.MaxFragmentSize == 0 {
-		c.MaxFragmentSize = 4 << 20
+		c.MaxFragmentSize = defaultFragmentSize
+		if maxPayload > 0 && int64(c.MaxFragmentSize)+PublishHeaderBytes > maxPayload {
+			c.MaxFragmentSize = int(max(maxPayload-PublishHeaderBytes, minFragmentSize))
+		}
 	}
-	if c.MaxFragmentSize < 4<<10 || c.MaxFragmentSize > MaxFragmentSizeLimit {
-		return fmt.Errorf("sdk: MaxFragmentSize must be 4 KiB to %d bytes", MaxFragmentSizeLimit)
+	if c.MaxFragmentSize < minFragmentSize || c.MaxFragmentSize > MaxFragmentSizeLimit {
+		return fmt.Errorf("sdk: MaxFragmentSize must be %d to %d bytes", minFragmentSize, MaxFragmentSizeLimit)
+	}
+	if maxPayload > 0 && int64(c.MaxFragmentSize)+PublishHeaderBytes > maxPayload {
+		// The bus would refuse every full fragment (nats.ErrMaxPayload): say so
+		// now rather than at the first large fragment.
+		return fmt.Errorf("sdk: MaxFragmentSize is %d bytes, and with %d bytes of headers a fragment would exceed the NATS server's max_payload of %d bytes: "+
+			"set MaxFragmentSize to at most %d (or leave it 0 for the largest that fits), or raise max_payload in the server's configuration",
+			c.MaxFragmentSize, PublishHeaderBytes, maxPayload, maxPayload-PublishHeaderBytes)
 	}
 	if c.BufferBytes == 0 {
 		c.BufferBytes = defaultBufferBytes
@@ -222,11 +253,15 @@ type Producer struct {
 	subs      wire.Subjects
 	tracks    map[uint64]*trackState
 	tracksRaw []byte
-	fixed     int // encoded bytes of a fragment besides its frames
+	fixed     int // encoded bytes of a fragment besides its frames and tags
 	log       *slog.Logger
 
-	// put guards the open fragment: PutFrame, Flush and the wall-clock closer.
-	put      sync.Mutex
+	// putLock guards the open fragment (PutFrame, PutFragmentMetadata, Flush
+	// and the wall-clock closer): whoever holds it has put a token in. A
+	// channel rather than a mutex, so that waiting for it is bounded by a
+	// context: a PutFrame blocked on a full buffer holds it, and Flush and
+	// Close must still honour their deadlines. Close keeps it for good.
+	putLock  chan struct{}
 	open     openFragment
 	openedAt time.Time
 	tags     fragmentTags
@@ -238,12 +273,13 @@ type Producer struct {
 	changed    chan struct{} // closed and replaced whenever pending shrinks
 	stats      ProducerStats
 	reconnects uint64
-	closed     bool
+	closing    bool // Close was called: puts return ErrClosed
 
 	events *eventQueue
 	sub    *nats.Subscription
 	wake   chan struct{}
-	stop   chan struct{}
+	stop   chan struct{} // closed when Close stops the producer
+	closed chan struct{} // closed when Close has finished
 	wg     sync.WaitGroup
 }
 
@@ -255,7 +291,7 @@ type trackState struct {
 // NewProducer starts a producer on nc. It subscribes to the stream's
 // acknowledgement subject before anything is published.
 func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Producer, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.check(nc.MaxPayload()); err != nil {
 		return nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxPublishesInFlight), jetstream.WithPublishAsyncTimeout(publishTimeout))
@@ -265,7 +301,8 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 	p := &Producer{
 		cfg: cfg, nc: nc, js: js, subs: wire.NewSubjects(cfg.Prefix), tracks: map[uint64]*trackState{},
 		log:     cfg.Logger.With("stream", cfg.Stream, "producer", cfg.ProducerID),
-		changed: make(chan struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		putLock: make(chan struct{}, 1),
+		changed: make(chan struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{}), closed: make(chan struct{}),
 		reconnects: nc.Stats().Reconnects,
 	}
 	for _, t := range cfg.Tracks {
@@ -293,28 +330,65 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 	return p, nil
 }
 
+// lockPut takes putLock, waiting at most until ctx ends or the producer
+// stops.
+func (p *Producer) lockPut(ctx context.Context) error {
+	select {
+	case p.putLock <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case p.putLock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.stop:
+		return ErrClosed
+	}
+}
+
+func (p *Producer) unlockPut() { <-p.putLock }
+
+func (p *Producer) isClosing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
+}
+
 // PutFrame adds a frame. It may close the open fragment (at a key frame once
 // it is MinFragmentDuration long, or when the frame would take it past
 // MaxFragmentDuration or MaxFragmentSize) and hand it to the sender; under the
-// Block policy that waits for room in the buffer, bounded by ctx.
+// Block policy that waits for room in the buffer, bounded by ctx. After Close
+// it returns ErrClosed.
 func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 	t := p.tracks[f.Track]
 	switch {
 	case t == nil:
 		return fmt.Errorf("sdk: put frame: track %d is not one of the producer's", f.Track)
-	case len(f.Data)+blockOverhead+p.fixed > p.cfg.MaxFragmentSize:
-		return fmt.Errorf("sdk: put frame: a %d-byte frame does not fit a fragment of at most %d bytes (MAX_FRAGMENT_SIZE_REACHED)", len(f.Data), p.cfg.MaxFragmentSize)
 	case f.Duration < 0 || f.Duration > int64(p.cfg.MaxFragmentDuration):
 		return fmt.Errorf("sdk: put frame: duration %s is not within 0 and MaxFragmentDuration", time.Duration(f.Duration))
+	case p.isClosing():
+		return fmt.Errorf("sdk: put frame: %w", ErrClosed)
 	}
-	p.put.Lock()
-	defer p.put.Unlock()
+	if err := p.lockPut(ctx); err != nil {
+		return fmt.Errorf("sdk: put frame: %w", err)
+	}
+	defer p.unlockPut()
+	if p.isClosing() {
+		return fmt.Errorf("sdk: put frame: %w", ErrClosed)
+	}
+	fixed := p.fixed + p.tags.bytes
+	if len(f.Data)+blockOverhead+fixed > p.cfg.MaxFragmentSize {
+		return fmt.Errorf("sdk: put frame: a %d-byte frame does not fit a fragment of at most %d bytes with %d bytes of tracks and tags (MAX_FRAGMENT_SIZE_REACHED)",
+			len(f.Data), p.cfg.MaxFragmentSize, fixed)
+	}
 	if f.Timestamp < t.last {
 		return fmt.Errorf("sdk: put frame: track %d goes back in time (%d < %d)", f.Track, f.Timestamp, t.last)
 	}
 	if !p.open.empty() {
 		span := max(p.open.end, f.Timestamp+f.Duration) - p.open.start
-		must := span > int64(p.cfg.MaxFragmentDuration) || p.open.size+len(f.Data)+blockOverhead+p.fixed > p.cfg.MaxFragmentSize
+		must := span > int64(p.cfg.MaxFragmentDuration) || p.open.size+len(f.Data)+blockOverhead+fixed > p.cfg.MaxFragmentSize
 		if must && !f.Key {
 			return fmt.Errorf("sdk: put frame: the fragment is full and the frame is not a key frame; key frames must come at least every %s", p.cfg.MaxFragmentDuration)
 		}
@@ -355,15 +429,31 @@ func (p *Producer) publishLive(f *Frame, t *trackState) {
 
 // PutFragmentMetadata adds a tag to the next fragment, or with persistent to
 // every fragment from the next on (the seed SDK's putFragmentMetadata). At
-// most 10 per fragment; names may not start with AWS_KINESISVIDEO_.
+// most 10 per fragment; names may not start with AWS_KINESISVIDEO_. Tags
+// count towards MaxFragmentSize: a tag that would take the open fragment past
+// it is refused. It waits while a PutFrame holds the open fragment.
 func (p *Producer) PutFragmentMetadata(name, value string, persistent bool) error {
-	p.put.Lock()
-	defer p.put.Unlock()
-	return p.tags.put(name, value, persistent)
+	if p.isClosing() {
+		return fmt.Errorf("sdk: put fragment metadata: %w", ErrClosed)
+	}
+	if err := p.lockPut(context.Background()); err != nil {
+		return fmt.Errorf("sdk: put fragment metadata: %w", err)
+	}
+	defer p.unlockPut()
+	next := p.tags.clone()
+	if err := next.put(name, value, persistent); err != nil {
+		return err
+	}
+	if !p.open.empty() && p.open.size+p.fixed+next.bytes > p.cfg.MaxFragmentSize {
+		return fmt.Errorf("sdk: fragment metadata %q: with %d bytes of tags the open fragment would exceed MaxFragmentSize (%d bytes) (MAX_FRAGMENT_SIZE_REACHED)",
+			name, next.bytes, p.cfg.MaxFragmentSize)
+	}
+	p.tags = next
+	return nil
 }
 
 // closeOpenLocked turns the open fragment into an outFragment and queues it.
-// p.put held.
+// putLock held.
 func (p *Producer) closeOpenLocked(ctx context.Context) error {
 	if p.open.empty() {
 		return nil
@@ -397,7 +487,7 @@ func (p *Producer) enqueue(ctx context.Context, f *outFragment) error {
 			p.mu.Lock()
 			p.reportDropLocked(f)
 			p.mu.Unlock()
-			return errors.New("sdk: producer closed")
+			return fmt.Errorf("sdk: buffer full, fragment %d dropped: %w", f.seq, ErrClosed)
 		}
 		p.mu.Lock()
 	}
@@ -457,12 +547,23 @@ func (p *Producer) kick() {
 }
 
 // Flush closes the open fragment and waits until every fragment made so far
-// is PERSISTED, refused or dropped, or ctx ends.
+// is PERSISTED, refused or dropped, or ctx ends. While a PutFrame waits for
+// room in the buffer, Flush waits for it (bounded by ctx). After Close it
+// returns ErrClosed.
 func (p *Producer) Flush(ctx context.Context) error {
-	p.put.Lock()
+	if p.isClosing() {
+		return fmt.Errorf("sdk: flush: %w", ErrClosed)
+	}
+	return p.flush(ctx)
+}
+
+func (p *Producer) flush(ctx context.Context) error {
+	if err := p.lockPut(ctx); err != nil {
+		return fmt.Errorf("sdk: flush: %w", err)
+	}
 	err := p.closeOpenLocked(ctx)
 	last := p.seq
-	p.put.Unlock()
+	p.unlockPut()
 	if err != nil {
 		return err
 	}
@@ -482,25 +583,47 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}
 }
 
-// Close flushes (bounded by ctx) and stops the producer. Its error says how
-// many fragments were not PERSISTED or were refused.
+// Close stops the producer: from its call on, puts and Flush return
+// ErrClosed. It first flushes what was put (bounded by ctx: a PutFrame
+// blocked on a full buffer may still get its room meanwhile), then stops; a
+// PutFrame still blocked then returns ErrClosed and its fragment is dropped.
+// Its error says how many fragments were not PERSISTED, were refused or were
+// dropped. A second Close waits for the first (bounded by its ctx) and
+// returns nil.
 func (p *Producer) Close(ctx context.Context) error {
-	ferr := p.Flush(ctx)
 	p.mu.Lock()
-	if p.closed {
+	if p.closing {
 		p.mu.Unlock()
-		return nil
+		select {
+		case <-p.closed:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("sdk: close: %w", ctx.Err())
+		}
 	}
-	p.closed = true
+	p.closing = true
 	p.mu.Unlock()
+	defer close(p.closed)
+	ferr := p.flush(ctx)
 	close(p.stop)
+	// Every holder of putLock returns promptly once stop is closed (a blocked
+	// enqueue wakes on it); holding it from now on means no put is half done
+	// when Close returns, and its drop notice is delivered.
+	p.putLock <- struct{}{}
+	unsent := len(p.open.frames)
 	p.wg.Wait()
 	_ = p.sub.Unsubscribe()
 	p.events.close()
 	st := p.Stats()
 	var errs []error
 	if st.Buffered > 0 {
-		errs = append(errs, fmt.Errorf("sdk: close: %d fragments not PERSISTED: %w", st.Buffered, ferr))
+		errs = append(errs, fmt.Errorf("sdk: close: %d fragments not PERSISTED", st.Buffered))
+	}
+	if unsent > 0 {
+		errs = append(errs, fmt.Errorf("sdk: close: %d frames of the open fragment were never sent", unsent))
+	}
+	if len(errs) > 0 && ferr != nil {
+		errs = append(errs, ferr)
 	}
 	if st.Errors > 0 {
 		errs = append(errs, fmt.Errorf("sdk: close: the server refused %d fragments (see the ERROR events)", st.Errors))
@@ -534,13 +657,15 @@ func (p *Producer) closeLoop() {
 		case <-p.stop:
 			return
 		case <-t.C:
-			p.put.Lock()
+			if p.lockPut(ctx) != nil {
+				return
+			}
 			if !p.open.empty() && time.Since(p.openedAt) >= p.cfg.MaxFragmentDuration {
 				if err := p.closeOpenLocked(ctx); err != nil {
 					p.log.Warn("sdk: closing an idle fragment", "err", err)
 				}
 			}
-			p.put.Unlock()
+			p.unlockPut()
 		}
 	}
 }

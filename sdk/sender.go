@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -80,6 +82,12 @@ func (p *Producer) sendQueued() {
 			msg.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(prev, 10))
 		}
 		fut, err := p.js.PublishMsgAsync(msg)
+		if errors.Is(err, nats.ErrMaxPayload) {
+			// Final: no re-send will fit (the server we reconnected to takes less
+			// than the one NewProducer checked against). Refuse it and go on.
+			p.tooLarge(seq, gen, len(data), err)
+			continue
+		}
 		if err != nil {
 			// Too many publishes in flight, or no connection: put it back and let
 			// the next tick try again rather than spin.
@@ -136,6 +144,10 @@ func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
 	case ack := <-fut.Ok():
 		p.received(seq, ack)
 	case err := <-fut.Err():
+		if errors.Is(err, nats.ErrMaxPayload) {
+			p.tooLarge(seq, gen, len(fut.Msg().Data), err)
+			return
+		}
 		p.publishFailed(seq, gen, err)
 	case <-p.stop:
 	}
@@ -171,4 +183,27 @@ func (p *Producer) publishFailed(seq uint64, gen int, err error) {
 	f.state = stateQueued
 	p.stats.Resent++
 	p.log.Debug("sdk: publish failed; will re-send", "sequence", seq, "err", err)
+}
+
+// tooLarge gives a fragment up when the bus refuses its size: it is dropped
+// from the buffer and reported as an ERROR event with MAX_FRAGMENT_SIZE_REACHED,
+// as the server would have refused it. Re-sending could only fail again.
+func (p *Producer) tooLarge(seq uint64, gen int, size int, err error) {
+	maxPayload := p.nc.MaxPayload()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, i := p.findLocked(seq)
+	if f == nil || f.gen != gen || f.state != stateInFlight {
+		return
+	}
+	msg := fmt.Sprintf("a fragment of %d bytes is too large for the NATS server's max_payload of %d bytes (%v): "+
+		"lower MaxFragmentSize to at most %d, or raise max_payload in the server's configuration",
+		size, maxPayload, err, maxPayload-PublishHeaderBytes)
+	ev := wire.ErrorEvent(wire.ErrMaxFragmentSize, f.timecodeMS(), msg)
+	ev.ProducerID, ev.ProducerSequence = p.cfg.ProducerID, f.seq
+	p.stats.Errors++
+	p.goneLocked(f.seq)
+	p.removeLocked(i)
+	p.log.Warn("sdk: fragment refused", "sequence", f.seq, "code", ev.ErrorCode, "reason", msg)
+	p.events.push(ev)
 }
