@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -128,13 +129,15 @@ func fitAffine(vals []float64, s, rel float64) (scale, offset float64, ok bool) 
 		return 0, 0, false
 	}
 	mid := vals[len(vals)/2]
-	for range 8 {
-		limit := 0.05 / rel
-		var n, sk, sv, skk, skv float64
-		maxK := 0.0
+	fitted := false
+	for range 10 {
+		limit := 0.05 / rel // |k| up to this is certain at s's precision
+		var n, sk, sv, skk, skv, maxK float64
+		left := 0
 		for _, v := range vals {
 			k := math.Round((v - mid) / s)
 			if math.Abs(k) > limit {
+				left++
 				continue
 			}
 			n++
@@ -146,27 +149,38 @@ func fitAffine(vals []float64, s, rel float64) (scale, offset float64, ok bool) 
 		}
 		den := n*skk - sk*sk
 		if n < 2 || den <= 0 {
-			return 0, 0, false
+			break
 		}
 		slope := (n*skv - sk*sv) / den
 		icpt := (sv - slope*sk) / n
-		// The largest residual bounds how wrong the slope can be over the
-		// k used; beyond them it may be wrong by that much per maxK counts.
+		// A wrong k (the estimate was not as good as rel said) puts its
+		// value a whole step off the line, where rounding puts none: then
+		// keep the last good fit. The largest miss bounds how wrong the slope
+		// can be at the largest k used.
 		var worst float64
+		consistent := true
 		for _, v := range vals {
 			k := math.Round((v - mid) / s)
-			if math.Abs(k) <= limit {
-				worst = max(worst, math.Abs(v-mid-(k*slope+icpt)))
+			if math.Abs(k) > limit {
+				continue
+			}
+			miss := math.Abs(v - mid - (k*slope + icpt))
+			worst = max(worst, miss)
+			if miss > slope/4 {
+				consistent = false
 			}
 		}
-		s, mid = slope, mid+icpt
-		next := max(2*worst/(maxK*s+s), 1e-17)
-		if limit >= maxK*2 || next >= rel { // every value was used, or no sharper
+		if !consistent {
+			break
+		}
+		s, mid, fitted = slope, mid+icpt, true
+		next := max(4*worst/(maxK*s+s), 1e-17)
+		if left == 0 || next >= rel { // every value was used, or no sharper
 			break
 		}
 		rel = next
 	}
-	if !(s > 0) || math.IsInf(s, 0) || math.IsNaN(mid) || math.IsInf(mid, 0) {
+	if !fitted || !(s > 0) || math.IsInf(s, 0) || math.IsNaN(mid) || math.IsInf(mid, 0) {
 		return 0, 0, false
 	}
 	return s, mid, true
@@ -212,7 +226,7 @@ func decodeAffineChannel(src []byte, s *signals.Samples, c int, sc *numericScrat
 	}
 	scale := math.Float64frombits(binary.LittleEndian.Uint64(src))
 	offset := math.Float64frombits(binary.LittleEndian.Uint64(src[8:]))
-	if !(scale > 0) || math.IsInf(scale, 0) || math.IsNaN(offset) || math.IsInf(offset, 0) {
+	if !(floatMapping{scale: scale, offset: offset}).validAffine() {
 		return nil, fmt.Errorf("%w: affine mapping %v, %v", ErrCorrupt, scale, offset)
 	}
 	src, order, err := decodePredicted(src[16:], s.N, sc)
@@ -295,4 +309,47 @@ func storeAffine[T float32 | float64](dst []T, c, ch, order int, sc *numericScra
 	}
 	sc.kBlock = ks[:0]
 	return nil
+}
+
+// narrowOffset re-anchors a fitted affine mapping at the channel's value of
+// smallest magnitude and narrows its offset to what the values allow. A float
+// is most precise near zero (a value of 0.001 has an ulp 3000 times finer
+// than one of 3), and a least-squares offset is only as good as the average
+// value: off by more than the small values' ulps, it would cost them
+// corrections of several steps. Walking outward from zero, each value bounds
+// the offset to within half its ulp of v − k·s; the walk stops at the first
+// value that disagrees (an outlier, or the slope's own error showing).
+func narrowOffset(vals []float64, s, o float64, f32 bool) float64 {
+	// vals is sorted: start at the value nearest zero and walk outward.
+	right, _ := slices.BinarySearch(vals, 0)
+	left := right - 1
+	k0 := math.NaN()
+	lo, hi := math.Inf(-1), math.Inf(1)
+	for left >= 0 || right < len(vals) {
+		var v float64
+		if right >= len(vals) || (left >= 0 && -vals[left] < vals[right]) {
+			v, left = vals[left], left-1
+		} else {
+			v, right = vals[right], right+1
+		}
+		k := math.Round((v - o) / s)
+		if math.IsNaN(k0) {
+			k0 = k // the anchor: k counts from here
+		}
+		h := halfULP(v, f32)
+		a, b := v-h-(k-k0)*s, v+h-(k-k0)*s
+		if a > hi || b < lo {
+			break
+		}
+		lo, hi = max(lo, a), min(hi, b)
+	}
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		return o
+	}
+	return lo + (hi-lo)/2
+}
+
+// validAffine reports whether m is an affine mapping a decoder accepts.
+func (m floatMapping) validAffine() bool {
+	return m.scale > 0 && !math.IsInf(m.scale, 0) && !math.IsNaN(m.offset) && !math.IsInf(m.offset, 0)
 }

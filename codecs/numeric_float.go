@@ -196,11 +196,14 @@ func chooseFloatMapping(f []float64, f32 bool) floatMapping {
 		return best
 	}
 	if scale, offset, ok := fitAffine(vals, unit, rel); ok {
-		cands := []floatMapping{{mode: modeAffine, scale: scale, offset: offset}}
+		cands := []floatMapping{{mode: modeAffine, scale: scale, offset: narrowOffset(vals, scale, offset, f32)}}
 		if s, o, ok := extremeSlope(vals, scale, offset); ok {
-			cands = append(cands, floatMapping{mode: modeAffine, scale: s, offset: o})
+			cands = append(cands, floatMapping{mode: modeAffine, scale: s, offset: narrowOffset(vals, s, o, f32)})
 		}
 		for _, m := range cands {
+			if !m.validAffine() { // extremes of ±MaxFloat64 overflow the fit
+				continue
+			}
 			steps, corr := affineCost(f, m.scale, m.offset, f32)
 			// The affine mode pays 8 more bytes and a second stream; it must
 			// beat the others by more than that.

@@ -39,6 +39,12 @@ func init() {
 			baseline: []codecs.ID{codecs.ShuffleZstd}},
 		{name: "IMU int16 counts (6×1 kHz, 5 min)", make: imuFrames,
 			baseline: []codecs.ID{codecs.ShuffleZstd}},
+		// The pump as real acquisition chains deliver it, not as the
+		// simulator's power-of-two scale makes it easy.
+		{name: "vibration f32, int24 ADC × calibrated m/s² (pump, 60 s)", make: calibratedPumpFrames(false), goal: 0.6},
+		{name: "vibration f32, the same + zero offset", make: calibratedPumpFrames(true)},
+		{name: "vibration f32, low-pass filtered in float32 (pump, 60 s)", make: filteredPumpFrames},
+		{name: "strain f64, counts × gain × sensitivity (2×1 kHz, 10 min)", make: strainFrames},
 	} {
 		register(d, codecs.Auto, d.goal, d.decGoal)
 		for _, id := range d.baseline {
@@ -112,6 +118,71 @@ func pumpFrames() (*signals.Scalar, []signals.Samples) {
 	return desc, frames(desc, seconds, func(s *signals.Samples) { p.Fill(s.F32) })
 }
 
+// calibratedPumpFrames is the pump in m/s² from a ±4 g int24 converter whose
+// sensitivity was calibrated (no power of two), as float32 — with a zero
+// offset when offset is set.
+func calibratedPumpFrames(offset bool) func() (*signals.Scalar, []signals.Samples) {
+	return func() (*signals.Scalar, []signals.Samples) {
+		desc, fr := pumpFrames()
+		sens := 4 * 9.80665 / (1 << 23) * 1.0123 // m/s² per count
+		zero := 0.0
+		if offset {
+			zero = 0.0417
+		}
+		for i := range fr {
+			for j, g := range fr[i].F32 {
+				k := math.Round(float64(g) * 9.80665 / sens)
+				fr[i].F32[j] = float32(k*sens + zero)
+			}
+		}
+		for c := range desc.Channels {
+			desc.Channels[c].Unit = "m/s²"
+		}
+		return desc, fr
+	}
+}
+
+// filteredPumpFrames is the pump after a float32 low-pass filter (a
+// biquad at 8 kHz): full-mantissa floats on no grid, near their entropy.
+func filteredPumpFrames() (*signals.Scalar, []signals.Samples) {
+	desc, fr := pumpFrames()
+	w := 2 * math.Pi * 8000 / desc.SampleRate
+	alpha, cw := math.Sin(w)/math.Sqrt2, math.Cos(w)
+	a0 := 1 + alpha
+	b0, b1, a1, a2 := float32((1-cw)/2/a0), float32((1-cw)/a0), float32(-2*cw/a0), float32((1-alpha)/a0)
+	var x1, x2, y1, y2 [3]float32
+	for i := range fr {
+		for j, x := range fr[i].F32 {
+			c := j % 3
+			y := b0*x + b1*x1[c] + b0*x2[c] - a1*y1[c] - a2*y2[c]
+			x2[c], x1[c], y2[c], y1[c] = x1[c], x, y1[c], y
+			fr[i].F32[j] = y
+		}
+	}
+	return desc, fr
+}
+
+// strainFrames is two strain gauges' 24-bit counts scaled to µm/m in float64
+// in two rounded steps (counts × bridge gain × gauge factor), as a DAQ
+// driver computes them.
+func strainFrames() (*signals.Scalar, []signals.Samples) {
+	const rate, seconds = 1000, 600
+	desc := &signals.Scalar{SampleRate: rate, SampleType: signals.Float64,
+		Channels: []signals.Channel{{Name: "s1", Unit: "µm/m"}, {Name: "s2", Unit: "µm/m"}}}
+	rng := rand.New(rand.NewPCG(11, 11))
+	n := 0
+	return desc, frames(desc, seconds, func(s *signals.Samples) {
+		for i := 0; i < s.N; i++ {
+			t := float64(n) / rate
+			for c := 0; c < 2; c++ {
+				k := math.Round(1e6 + 50000*math.Sin(2*math.Pi*0.2*t+float64(c)) + 40*rng.NormFloat64())
+				s.F64[i*2+c] = k * 1.1920929e-7 * 2087.3
+			}
+			n++
+		}
+	})
+}
+
 // temperatureFrames is four process temperatures logged at 10 Hz with
 // 0.01 °C resolution, as float64 parsed from the logger's decimal text: a slow
 // drift, a 1 Hz ripple from a controller, and sensor noise.
@@ -152,8 +223,12 @@ func encodeScalar(input any) (int, error) {
 	in := input.(*scalarInput)
 	in.encoded = in.encoded[:0]
 	n := 0
+	enc, err := codecs.NewScalarEncoder(in.desc, in.codec) // as the SDK encodes a track
+	if err != nil {
+		return 0, err
+	}
 	for i := range in.frames {
-		buf, err := codecs.AppendScalarFrame(nil, in.desc, &in.frames[i], in.codec)
+		buf, err := enc.AppendFrame(nil, &in.frames[i])
 		if err != nil {
 			return 0, err
 		}
