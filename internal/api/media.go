@@ -173,19 +173,49 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", query.ArrowContentType)
 	w.Header().Set("Trailer", "Sensorium-Error")
-	w.WriteHeader(http.StatusOK)
-	var out io.Writer = w
+	// The status goes out with the first bytes of the result, so that a query
+	// that fails before its first batch (a corrupt frame) answers with its
+	// error and status, not 200 and an empty body. A live query sends its
+	// status at once instead: its first batch may be a long time coming, and
+	// the client waits for the headers with a timeout.
+	hw := &statusOnWrite{w: w}
+	var out io.Writer = hw
 	if req.Follow { // a live query: every batch goes out as it is made
 		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{})
-		out = flushWriter{w: w, rc: rc}
+		hw.start()
+		_ = rc.Flush()
+		out = flushWriter{w: hw, rc: rc}
 	}
 	if err := a.q.Query(r.Context(), p, out); err != nil && !errors.Is(err, r.Context().Err()) {
+		a.log.Warn("api: query ended with an error", "stream", req.Stream, "err", err)
+		if !hw.started {
+			w.Header().Del("Trailer")
+			writeError(w, err)
+			return
+		}
 		// The stream has started: the status is sent. The trailer tells a client
 		// that reads it; any Arrow reader sees a stream without its end marker.
-		a.log.Warn("api: query ended with an error", "stream", req.Stream, "err", err)
 		w.Header().Set("Sensorium-Error", wire.AsAPIError(err).Error())
 	}
+}
+
+// statusOnWrite sends a 200 status just before the first bytes of a body.
+type statusOnWrite struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *statusOnWrite) start() {
+	if !s.started {
+		s.started = true
+		s.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (s *statusOnWrite) Write(p []byte) (int, error) {
+	s.start()
+	return s.w.Write(p)
 }
 
 // flushWriter flushes the response after every write.

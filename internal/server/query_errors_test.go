@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,17 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 					t.Errorf("%d rows before the error, want %d", rows, tc.rows)
 				}
 			})
+		}
+	})
+
+	// Before the first batch nothing has been sent: the answer is the error
+	// itself, with its status, not 200 and an empty body.
+	t.Run("corrupt frame before any batch: the status says so", func(t *testing.T) {
+		body := fmt.Sprintf(`{"stream":"err-1","start":%d,"end":%d,"fields":["x"]}`,
+			pumpDesc.SampleTime(origin, 3000), pumpDesc.SampleTime(origin, 5000))
+		status, typ, out := call(t, srv, "v1/query", body)
+		if status != 500 || typ != wire.InternalFailure || !strings.Contains(string(out), "fragment "+bad.FragmentNumber) {
+			t.Fatalf("%d %s %s", status, typ, out)
 		}
 	})
 
