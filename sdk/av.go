@@ -44,12 +44,11 @@ type PCMWriter struct {
 
 // NewPCMWriter returns a writer of track's samples from origin (ns since the
 // Unix epoch, cut to a millisecond), in frames of about frame (default
-// 20 ms). The sample rate must be a whole number of Hz.
+// 20 ms). The sample rate must be a whole number of Hz. d may be nil;
+// otherwise it must equal the track's description (its CodecPrivate).
 func NewPCMWriter(p *Producer, track uint64, d *signals.Audio, origin int64, frame time.Duration) (*PCMWriter, error) {
-	if err := d.Validate(); err != nil {
-		return nil, fmt.Errorf("sdk: pcm writer: %w", err)
-	}
-	if err := p.checkTrack(track, d.CodecID()); err != nil {
+	d, err := trackDescription(p, "pcm writer", track, d, signals.CodecIDPCMInt, signals.CodecIDPCMFloat)
+	if err != nil {
 		return nil, err
 	}
 	if d.SampleRate != math.Trunc(d.SampleRate) || d.SampleRate < 1 {
@@ -85,6 +84,11 @@ func (w *PCMWriter) WriteFloat32(ctx context.Context, v []float32) error {
 	return writePCM(ctx, w, signals.Float32, codecs.Column{Type: signals.Float32, F32: v})
 }
 
+// WriteFloat64 writes interleaved float64 samples.
+func (w *PCMWriter) WriteFloat64(ctx context.Context, v []float64) error {
+	return writePCM(ctx, w, signals.Float64, codecs.Column{Type: signals.Float64, F64: v})
+}
+
 func writePCM(ctx context.Context, w *PCMWriter, t signals.SampleType, c codecs.Column) error {
 	if t != w.desc.SampleType {
 		return fmt.Errorf("sdk: pcm writer: the track holds %s, not %s", w.desc.SampleType, t)
@@ -93,7 +97,7 @@ func writePCM(ctx context.Context, w *PCMWriter, t signals.SampleType, c codecs.
 	if c.Len()%ch != 0 {
 		return fmt.Errorf("sdk: pcm writer: %d values are not a whole number of %d-channel samples", c.Len(), ch)
 	}
-	s := signals.Samples{N: c.Len() / ch, Channels: ch, Type: t, I16: c.I16, I32: c.I32, F32: c.F32}
+	s := signals.Samples{N: c.Len() / ch, Channels: ch, Type: t, I16: c.I16, I32: c.I32, F32: c.F32, F64: c.F64}
 	var err error
 	if w.buf, err = codecs.AppendPlainBody(w.buf, &s); err != nil {
 		return fmt.Errorf("sdk: pcm writer: %w", err)

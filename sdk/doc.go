@@ -26,6 +26,18 @@
 // Close's context too: when it ends, that PutFrame returns ErrClosed and its
 // fragment is reported through OnDrop.
 //
+// The typed puts (PutSamples, PutRadarScan, PutArray, PutPointCloud) and the
+// writers (NewSampleWriter, NewIMUWriter, NewPCMWriter) encode frames with
+// the track's own description, which the producer parses from each track's
+// CodecPrivate when it is made: the description they take may be nil, and
+// one that differs from the track's is refused, since readers decode with
+// the track's. They also refuse data the description does not allow: samples
+// of another channel count or type, a LIDAR point on a ring the sensor does
+// not have or before the sweep's start, RADAR extra columns that are not the
+// declared extra fields. A LIDAR frame lasts at least to its last point
+// (largest time_offset + 1 ns), whatever the period, so that a query over the
+// end of a sweep finds it.
+//
 // NewMediaReader reads GetMedia and GetMediaForFragmentList output frame by
 // frame with the track and fragment metadata (number, producer and server
 // timestamps, tags); Client.Follow follows a stream live and resumes from the

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/sensorium-io/sensorium/mkv"
@@ -98,12 +99,27 @@ func (o *openFragment) encode(tracks []byte, tags []mkv.SimpleTag) []byte {
 	out = mkv.AppendSegmentStart(out)
 	out = mkv.AppendInfo(out, mkv.Info{
 		TimecodeScale: mkv.DefaultTimecodeScale,
-		Duration:      float64(o.end-o.start) / 1e6,
+		Duration:      infoDurationMS(o.end - clusterMS*1e6),
 		MuxingApp:     "sensorium-sdk", WritingApp: "sensorium-sdk",
 	})
 	out = append(out, tracks...)
 	out = mkv.AppendTags(out, tags)
 	return mkv.AppendCluster(out, uint64(clusterMS), blocks)
+}
+
+// infoDurationMS is the Info Duration (ms, a float) that makes the server's
+// fragment span [cluster time, cluster time + Duration) reach the end of the
+// last frame: the server takes the cluster timecode — the first frame's time
+// cut to a millisecond — as the fragment's producer timestamp, and
+// int64(Duration × 1e6) as its length in ns, and a query picks fragments by
+// that span. So the duration counts from the cut time, not from the first
+// frame, and is rounded up until the truncation gives back at least ns.
+func infoDurationMS(ns int64) float64 {
+	d := float64(ns) / 1e6
+	for int64(d*1e6) < ns {
+		d = math.Nextafter(d, math.Inf(1))
+	}
+	return d
 }
 
 func floorMS(ns int64) int64 {

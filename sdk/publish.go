@@ -286,10 +286,13 @@ type Producer struct {
 type trackState struct {
 	Track
 	last int64 // timestamp of the last frame
+	describedTrack
 }
 
 // NewProducer starts a producer on nc. It subscribes to the stream's
-// acknowledgement subject before anything is published.
+// acknowledgement subject before anything is published. It parses the
+// description of every track of a known kind from its CodecPrivate once, for
+// the typed puts.
 func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Producer, error) {
 	if err := cfg.check(nc.MaxPayload()); err != nil {
 		return nil, err
@@ -306,7 +309,7 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 		reconnects: nc.Stats().Reconnects,
 	}
 	for _, t := range cfg.Tracks {
-		p.tracks[t.Number] = &trackState{Track: t, last: -1 << 63}
+		p.tracks[t.Number] = &trackState{Track: t, last: -1 << 63, describedTrack: describe(t)}
 	}
 	p.tracksRaw = encodeTracks(cfg.Tracks)
 	p.fixed = len(p.tracksRaw) + fragmentOverhead

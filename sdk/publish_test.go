@@ -76,9 +76,12 @@ func TestFragmentBoundaries(t *testing.T) {
 				if f.cluster != uint64((t0+first.at*ms+123456)/ms) || !f.blocks[0].Keyframe {
 					t.Fatalf("fragment %d: cluster %d, first key %v", i, f.cluster, f.blocks[0].Keyframe)
 				}
+				// The server spans a fragment from its cluster time, the first
+				// frame's cut to a millisecond: the duration counts from there
+				// to the end of the last frame.
 				last := tc.frames[next+len(f.blocks)-1]
-				if want := float64(last.at+last.dur-first.at) * 1; f.duration != want {
-					t.Fatalf("fragment %d: duration %v ms, want %v", i, f.duration, want)
+				if want := t0 + (last.at+last.dur)*ms + 123456 - int64(f.cluster)*ms; int64(f.duration*1e6) != want {
+					t.Fatalf("fragment %d: duration %v ms, want %v ns", i, f.duration, want)
 				}
 				for j, b := range f.blocks {
 					fr := tc.frames[next+j]

@@ -42,7 +42,8 @@ func DefaultFrameSamples(rate float64) int {
 }
 
 // NewSampleWriter returns a writer of track's samples; the track must be a
-// scalar track of the producer with this description.
+// scalar track of the producer. desc may be nil; otherwise it must equal the
+// track's description (its CodecPrivate), which the frames are encoded with.
 func NewSampleWriter(p *Producer, track uint64, desc *signals.Scalar, o SampleWriterOptions) (*SampleWriter, error) {
 	return newSampleWriter(p, track, desc, signals.CodecIDScalar, o)
 }
@@ -50,12 +51,9 @@ func NewSampleWriter(p *Producer, track uint64, desc *signals.Scalar, o SampleWr
 // newSampleWriter is NewSampleWriter for any kind whose frames are scalar
 // frames (scalar, IMU), on a track of that kind's codecID.
 func newSampleWriter(p *Producer, track uint64, desc *signals.Scalar, codecID string, o SampleWriterOptions) (*SampleWriter, error) {
-	if err := desc.Validate(); err != nil {
-		return nil, fmt.Errorf("sdk: sample writer: %w", err)
-	}
-	t := p.tracks[track]
-	if t == nil || t.CodecID != codecID {
-		return nil, fmt.Errorf("sdk: sample writer: track %d is not a %s track of the producer", track, codecID)
+	desc, err := p.trackScalar("sample writer", track, desc, codecID)
+	if err != nil {
+		return nil, err
 	}
 	if o.FrameSamples <= 0 {
 		o.FrameSamples = DefaultFrameSamples(desc.SampleRate)
