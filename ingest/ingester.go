@@ -361,6 +361,17 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 		ev.EventType = wire.EventReceived
 		retained := false
 		ev.Retained = &retained
+	case store.PassedOver:
+		// A redelivered message the stream passed over when it first came
+		// (held back for its predecessor, or refused): its fragment is not
+		// stored. The producer re-sends it if it still has it.
+		in.stats.Retries.Add(1)
+		prev, _ := strconv.ParseUint(m.header.Get(wire.HeaderProducerPrev), 10, 64)
+		ev = wire.AckEvent{
+			EventType: wire.EventRetry, FragmentTimecode: timecode, ProducerID: pid, ProducerSequence: pseq, After: prev,
+			Message: fmt.Sprintf("fragment %d was not stored when it first came; re-send it", pseq),
+		}
+		r.term = true
 	}
 	r.event = &ev
 	r.persist = in.opts.Now().Sub(m.ts)

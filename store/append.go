@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
@@ -37,6 +39,11 @@ const (
 	// LiveOnly: the stream keeps nothing (retention 0); held in memory for live
 	// readers and never written.
 	LiveOnly
+	// PassedOver: a redelivered bus message below the stream's last number that
+	// the stream does not hold — it was refused or held back (RETRY) when it
+	// first came, and the stream has moved on; nothing written. Its fragment is
+	// not stored under this number and never will be.
+	PassedOver
 )
 
 func (a AppendStatus) String() string {
@@ -49,6 +56,8 @@ func (a AppendStatus) String() string {
 		return "already-applied"
 	case LiveOnly:
 		return "live-only"
+	case PassedOver:
+		return "passed-over"
 	}
 	return "unknown"
 }
@@ -104,12 +113,36 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 	if deleted {
 		return AppendResult{}, wire.Errorf(wire.ResourceNotFound, "stream %s was deleted", st.info.Name)
 	}
-	if hasLast && f.Number <= last.Number {
-		return AppendResult{Status: AlreadyApplied, Number: f.Number}, nil
+	seen := func() (AppendResult, bool) {
+		if f.ProducerID != "" && f.ProducerSeq != 0 && st.seenLocked(f.ProducerID, f.ProducerSeq) {
+			n, _ := st.recent.get(f.ProducerID, f.ProducerSeq)
+			return AppendResult{Status: Duplicate, Number: n}, true
+		}
+		return AppendResult{}, false
 	}
-	if f.ProducerID != "" && f.ProducerSeq != 0 && st.seenLocked(f.ProducerID, f.ProducerSeq) {
-		n, _ := st.recent.get(f.ProducerID, f.ProducerSeq)
-		return AppendResult{Status: Duplicate, Number: n}, nil
+	if hasLast && f.Number <= last.Number {
+		// A redelivery: the bus lost the ack of a message it had delivered (a
+		// crash between the fsync and the ack). The message was stored only if
+		// the stream holds its number: one that was refused or held back for
+		// its predecessor is below the last number too, and saying it was
+		// stored would acknowledge a fragment that is not on disk.
+		held, expired, err := st.holds(f.Number, retention)
+		if err != nil {
+			return AppendResult{}, err
+		}
+		if held {
+			return AppendResult{Status: AlreadyApplied, Number: f.Number}, nil
+		}
+		if r, ok := seen(); ok {
+			return r, nil
+		}
+		if expired { // older than anything kept: the store cannot tell
+			return AppendResult{Status: AlreadyApplied, Number: f.Number}, nil
+		}
+		return AppendResult{Status: PassedOver, Number: f.Number}, nil
+	}
+	if r, ok := seen(); ok {
+		return r, nil
 	}
 	if hasLast && f.ProducerTime < last.ProducerTime {
 		return AppendResult{}, fmt.Errorf("%w: %s < %s", ErrTimecodeBackwards,
@@ -157,6 +190,43 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 		st.pending = append(st.pending, dedupeKey{f.ProducerID, f.ProducerSeq, f.Number, server})
 	}
 	return AppendResult{Status: Appended, Number: f.Number, ServerTime: server}, nil
+}
+
+// holds reports whether the stream holds fragment number n; expired, that n
+// is below the first number the stream keeps (retention may have deleted
+// it). A retention-0 stream holds nothing. wmu held.
+func (st *stream) holds(n uint64, retention int) (held, expired bool, err error) {
+	if retention == 0 {
+		return false, false, nil
+	}
+	st.mu.RLock()
+	segs := append([]*segment(nil), st.segments...)
+	sums := make([]segmentSummary, len(segs))
+	for i, seg := range segs {
+		sums[i] = seg.sum
+	}
+	st.mu.RUnlock()
+	first := true
+	for i, seg := range segs {
+		sum := sums[i]
+		if sum.count == 0 {
+			continue
+		}
+		if first && n < sum.first {
+			return false, true, nil
+		}
+		first = false
+		if n < sum.first || n > sum.last {
+			continue
+		}
+		entries, err := st.entriesOf(seg)
+		if err != nil {
+			return false, false, fmt.Errorf("store: %s: index of %s: %w", st.info.Name, seg.path, err)
+		}
+		_, found := slices.BinarySearchFunc(entries, n, func(e FragmentInfo, n uint64) int { return cmp.Compare(e.Number, n) })
+		return found, false, nil
+	}
+	return false, first, nil
 }
 
 // seenLocked reports whether a producer key is stored or pending. wmu held.
