@@ -14,9 +14,20 @@
 //     subset of Matroska below.
 //
 // It does not own what frames mean (package codecs), how fragments are
-// stored (store) or served (query). Element IDs from ebml-go's table are
-// checked against ours in tests; the reader is our own because ebml-go's
-// block reader stops after the first document of a stream.
+// stored (store) or served (query).
+//
+// ebml-go (DESIGN.md's choice) is used where it holds: its element table is
+// checked against our IDs, and its reader is a test oracle for what we write.
+// The reader is our own because ebml-go's block reader stops after the first
+// document of a stream and deadlocks when one track is read to its end first.
+// The writer is our own too, for three reasons measured here: ebml-go's
+// marshaller writes a Segment from a whole Go struct, so it cannot emit an
+// unknown-size Segment that goes out before its Clusters are known, nor
+// splice KVS's tags into a stored fragment without decoding it; it builds
+// each element through reflection, an allocation per element on the path
+// every GetMedia chunk takes; and the few elements a chunk needs (the table
+// below) are a page of append functions, checked by ffprobe, mkvinfo and
+// ebml-go's own reader in tests.
 //
 // # What the writer writes
 //
