@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -69,7 +70,11 @@ the fault.`,
 
 func runDemo(ctx context.Context, out io.Writer, dataDir string, seconds int) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.Start(ctx, server.Config{DataDir: dataDir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: log})
+	// The keyring is named explicitly, in the demo's own folder: the demo's
+	// data is not production data, and the server's warning about a keyring
+	// kept beside the data would be the first line a newcomer reads.
+	srv, err := server.Start(ctx, server.Config{DataDir: dataDir, Keyring: filepath.Join(dataDir, "keyring.json"),
+		NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: log})
 	if err != nil {
 		return err
 	}
