@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -61,7 +62,18 @@ func main() {
 	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after)")
 	only := flag.String("only", "", "run only this part: ingest, codecs or arrow")
 	arrowMinutes := flag.Int("arrow-minutes", 60, "minutes of 3-axis 25.6 kHz vibration for the Arrow read benchmark (60: about 1.1 GB raw)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *only == "" || *only == "codecs" {
 		codecbench.Print(os.Stdout, codecbench.Run())
 		fmt.Println()
