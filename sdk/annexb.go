@@ -12,6 +12,13 @@ import (
 type AccessUnit struct {
 	Data []byte
 	Key  bool // holds an IDR slice
+	// Order is the picture's place in presentation order, counted from 0
+	// over the stream, derived from its picture order count; -1 when
+	// SplitAnnexB could not derive it (a slice header it cannot read). In a
+	// stream without B-frames it is the access unit's index. For a constant
+	// frame rate, its presentation time is origin + Order × frame duration
+	// (see PutH264).
+	Order int
 }
 
 // NAL unit types this splitter looks at (ITU-T H.264, table 7-1).
@@ -26,16 +33,26 @@ const (
 
 // SplitAnnexB splits an H.264 elementary stream in Annex B form (start codes,
 // as `ffmpeg -f h264` and most cameras write it) into access units in AVC
-// form, and builds the avcC record (CodecPrivate) from its first SPS and PPS.
-// A new access unit starts at an access unit delimiter, or at an SPS, PPS,
-// SEI or at a slice whose first_mb_in_slice is 0 once the current unit has a
-// slice. The SPS and PPS stay in the access units too (in-band), so every
-// fragment that starts at an IDR decodes on its own.
+// form, in decode order, and builds the avcC record (CodecPrivate) from its
+// first SPS and PPS. A new access unit starts at an access unit delimiter, or
+// at an SPS, PPS, SEI or at a slice whose first_mb_in_slice is 0 once the
+// current unit has a slice. The SPS and PPS stay in the access units too
+// (in-band), so every fragment that starts at an IDR decodes on its own.
+// Each access unit's Order is its place in presentation order, from the
+// picture order counts of its first slice (all three pic_order_cnt_types;
+// memory_management_control_operation 5, which encoders rarely use, is not
+// looked for).
 func SplitAnnexB(stream []byte) ([]AccessUnit, []byte, error) {
 	var aus []AccessUnit
 	var cur AccessUnit
 	hasSlice := false
-	var sps, pps []byte
+	var firstSPS, firstPPS []byte
+	var first *sps
+	st := pocState{spss: map[uint32]*sps{}, ppss: map[uint32]uint32{}}
+	// The order count of each access unit's picture, from its first slice.
+	var pocs []int64
+	var idrs []bool
+	var pocErr error
 	flush := func() {
 		if len(cur.Data) > 0 {
 			aus = append(aus, cur)
@@ -55,34 +72,61 @@ func SplitAnnexB(stream []byte) ([]AccessUnit, []byte, error) {
 		}
 		switch typ {
 		case nalSPS:
-			if sps == nil {
-				sps = nal
+			s, err := parseSPS(nal)
+			switch {
+			case err != nil && firstSPS == nil:
+				return nil, nil, fmt.Errorf("sdk: annex b: %w", err) // the avcC record needs it
+			case err != nil:
+				pocErr = err
+			default:
+				st.spss[s.id] = s
+			}
+			if firstSPS == nil {
+				firstSPS, first = nal, s
 			}
 		case nalPPS:
-			if pps == nil {
-				pps = nal
+			id, spsID, err := parsePPS(nal)
+			if err != nil {
+				pocErr = err
+			}
+			st.ppss[id] = spsID
+			if firstPPS == nil {
+				firstPPS = nal
 			}
 		case nalSlice, nalIDR:
+			if !hasSlice && pocErr == nil { // the first slice of a picture
+				poc, idr, err := st.poc(nal)
+				pocs, idrs, pocErr = append(pocs, poc), append(idrs, idr || len(pocs) == 0), err
+			}
 			hasSlice = true
 			cur.Key = cur.Key || typ == nalIDR
 		}
 		cur.Data = binary.BigEndian.AppendUint32(cur.Data, uint32(len(nal)))
 		cur.Data = append(cur.Data, nal...)
 	}
+	if !hasSlice && len(aus) > 0 { // NAL units after the last picture (an SEI, end of stream) belong to it
+		aus[len(aus)-1].Data = append(aus[len(aus)-1].Data, cur.Data...)
+		cur = AccessUnit{}
+	}
 	flush()
-	if sps == nil || pps == nil {
+	if firstSPS == nil || firstPPS == nil {
 		return nil, nil, errors.New("sdk: annex b: the stream has no SPS or no PPS")
 	}
-	if len(sps) < 4 || len(sps) > 0xffff || len(pps) > 0xffff {
-		return nil, nil, fmt.Errorf("sdk: annex b: parameter sets of %d and %d bytes", len(sps), len(pps))
+	if len(firstSPS) > 0xffff || len(firstPPS) > 0xffff {
+		return nil, nil, fmt.Errorf("sdk: annex b: parameter sets of %d and %d bytes", len(firstSPS), len(firstPPS))
 	}
-	avcC := []byte{1, sps[1], sps[2], sps[3], 0xff, 0xe1} // 4-byte lengths, one SPS
-	avcC = binary.BigEndian.AppendUint16(avcC, uint16(len(sps)))
-	avcC = append(avcC, sps...)
-	avcC = append(avcC, 1)
-	avcC = binary.BigEndian.AppendUint16(avcC, uint16(len(pps)))
-	avcC = append(avcC, pps...)
-	return aus, avcC, nil
+	// Every access unit holds one picture, so pocs has one count per unit
+	// when all slice headers were read.
+	if pocErr == nil && len(pocs) == len(aus) {
+		for i, o := range presentationOrder(pocs, idrs) {
+			aus[i].Order = o
+		}
+	} else {
+		for i := range aus {
+			aus[i].Order = -1
+		}
+	}
+	return aus, appendAVCC(nil, firstSPS, firstPPS, first), nil
 }
 
 // annexBNALs returns the NAL units between start codes (00 00 01 or

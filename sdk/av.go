@@ -145,13 +145,25 @@ func H264Track(number uint64, name string, avcC []byte, width, height int) (Trac
 }
 
 // PutH264 puts one access unit in AVC form (length-prefixed NAL units, as
-// SplitAnnexB makes them) at ts (ns) lasting dur; key marks an IDR access
-// unit, where fragments may start.
-func (p *Producer) PutH264(ctx context.Context, track uint64, ts, dur int64, au []byte, key bool) error {
+// SplitAnnexB makes them) presented at pts (ns) and lasting dur; key marks an
+// IDR access unit, where fragments may start.
+//
+// Call it in decode order — the order of the bitstream — with each access
+// unit's presentation time: Matroska block times are presentation times, and
+// a player reorders by them. With B-frames these go back and forth (decode
+// order I0 P3 B1 B2 …), which a video track allows within a group of
+// pictures: an access unit may be earlier than the one before it, never
+// earlier than the IDR that starts its group (see PutFrame). SplitAnnexB
+// derives each access unit's place in presentation order (AccessUnit.Order)
+// from the bitstream's picture order counts, so for a constant frame rate
+// pts = origin + Order × frame duration; a container demuxer (MP4, MPEG-TS,
+// RTP) gives the presentation time of each packet directly. Without
+// B-frames presentation order is decode order.
+func (p *Producer) PutH264(ctx context.Context, track uint64, pts, dur int64, au []byte, key bool) error {
 	if err := p.checkTrack(track, signals.CodecIDH264); err != nil {
 		return err
 	}
-	return p.PutFrame(ctx, Frame{Track: track, Timestamp: ts, Duration: dur, Key: key, Data: au})
+	return p.PutFrame(ctx, Frame{Track: track, Timestamp: pts, Duration: dur, Key: key, Data: au})
 }
 
 // OpaqueTrack describes a track of opaque bytes of a media type.

@@ -38,6 +38,16 @@
 // (largest time_offset + 1 ns), whatever the period, so that a query over the
 // end of a sweep finds it.
 //
+// A track's frames come in time order, except on a video track: there a
+// frame's timestamp is its presentation time (Matroska block times are) and
+// frames come in decode order, so with B-frames a frame that is not a key
+// frame may be earlier than the one before it — but never earlier than the
+// key frame (IDR) that starts its group, nor than its fragment's first
+// frame, whose time is the fragment's producer timestamp. SplitAnnexB gives
+// each access unit's place in presentation order (AccessUnit.Order, from the
+// picture order counts) for PutH264's presentation time, and builds the avcC
+// record with the chroma format and bit depths High profiles need.
+//
 // NewMediaReader reads GetMedia and GetMediaForFragmentList output frame by
 // frame with the track and fragment metadata (number, producer and server
 // timestamps, tags); Client.Follow follows a stream live and resumes from the

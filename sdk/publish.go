@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/mkv"
 )
 
 // Acknowledgement events, re-exported so that users never need internal/wire.
@@ -285,7 +286,8 @@ type Producer struct {
 
 type trackState struct {
 	Track
-	last int64 // timestamp of the last frame
+	last    int64 // latest timestamp of the track's frames
+	lastKey int64 // timestamp of the track's last key frame
 	describedTrack
 }
 
@@ -309,7 +311,7 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 		reconnects: nc.Stats().Reconnects,
 	}
 	for _, t := range cfg.Tracks {
-		p.tracks[t.Number] = &trackState{Track: t, last: -1 << 63, describedTrack: describe(t)}
+		p.tracks[t.Number] = &trackState{Track: t, last: -1 << 63, lastKey: -1 << 63, describedTrack: describe(t)}
 	}
 	p.tracksRaw = encodeTracks(cfg.Tracks)
 	p.fixed = len(p.tracksRaw) + fragmentOverhead
@@ -364,6 +366,15 @@ func (p *Producer) isClosing() bool {
 // MaxFragmentDuration or MaxFragmentSize) and hand it to the sender; under the
 // Block policy that waits for room in the buffer, bounded by ctx. After Close
 // it returns ErrClosed.
+//
+// A track's frames come in time order, with one exception: on a video track
+// (Type mkv.TrackTypeVideo) Timestamp is the presentation time and frames
+// come in decode order, so a frame that is not a key frame (a B-frame) may be
+// earlier than the one before it, but never earlier than the track's last key
+// frame nor than the open fragment's first frame: a fragment's producer
+// timestamp is its first frame's, and nothing in it may come before. A key
+// frame is never earlier than any frame of its track before it (H.264 IDR
+// pictures start closed groups, as encoders make them by default).
 func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 	t := p.tracks[f.Track]
 	switch {
@@ -386,8 +397,8 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 		return fmt.Errorf("sdk: put frame: a %d-byte frame does not fit a fragment of at most %d bytes with %d bytes of tracks and tags (MAX_FRAGMENT_SIZE_REACHED)",
 			len(f.Data), p.cfg.MaxFragmentSize, fixed)
 	}
-	if f.Timestamp < t.last {
-		return fmt.Errorf("sdk: put frame: track %d goes back in time (%d < %d)", f.Track, f.Timestamp, t.last)
+	if err := p.checkTimeLocked(t, &f); err != nil {
+		return err
 	}
 	if !p.open.empty() {
 		span := max(p.open.end, f.Timestamp+f.Duration) - p.open.start
@@ -408,9 +419,31 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 		p.openedAt = time.Now()
 	}
 	p.open.add(&f)
-	t.last = f.Timestamp
+	t.last = max(t.last, f.Timestamp)
+	if f.Key {
+		t.lastKey = f.Timestamp
+	}
 	if !p.cfg.NoLive {
 		p.publishLive(&f, t)
+	}
+	return nil
+}
+
+// checkTimeLocked applies PutFrame's rule on time order. putLock held.
+func (p *Producer) checkTimeLocked(t *trackState, f *Frame) error {
+	if f.Timestamp >= t.last {
+		return nil
+	}
+	if t.Type != mkv.TrackTypeVideo {
+		return fmt.Errorf("sdk: put frame: track %d goes back in time (%d < %d)", f.Track, f.Timestamp, t.last)
+	}
+	if f.Key {
+		return fmt.Errorf("sdk: put frame: video track %d: a key frame at %d is earlier than a frame before it (%d); a key frame must start a closed group of pictures",
+			f.Track, f.Timestamp, t.last)
+	}
+	if floor := max(t.lastKey, p.open.start); p.open.empty() || f.Timestamp < floor {
+		return fmt.Errorf("sdk: put frame: video track %d: a frame at %d is earlier than its key frame or its fragment's first frame (%d); "+
+			"frames in decode order may step back in presentation time, but not before the key frame that starts their group", f.Track, f.Timestamp, floor)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -100,10 +101,16 @@ func TestDefaultFrameSamples(t *testing.T) {
 	}
 }
 
-// SplitAnnexB never panics on arbitrary bytes.
+// SplitAnnexB never panics on arbitrary bytes, and the presentation order it
+// derives is a permutation of the access units (or unknown for all).
 func FuzzSplitAnnexB(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0x67, 0x64, 0, 0x1e, 0xac, 0, 0, 1, 0x68, 0xee, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84})
 	f.Add([]byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a})
+	for _, name := range []string{"h264-bframes.h264", "h264-baseline.h264"} {
+		if b, err := os.ReadFile("testdata/" + name); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		aus, avcC, err := sdk.SplitAnnexB(b)
 		if err != nil {
@@ -112,9 +119,17 @@ func FuzzSplitAnnexB(f *testing.F) {
 		if len(avcC) < 7 {
 			t.Fatalf("avcC of %d bytes", len(avcC))
 		}
-		for _, au := range aus {
+		seen := make([]bool, len(aus))
+		for i, au := range aus {
 			if len(au.Data) < 5 {
 				t.Fatalf("access unit of %d bytes", len(au.Data))
+			}
+			switch {
+			case au.Order == -1 && aus[0].Order == -1:
+			case au.Order < 0 || au.Order >= len(aus) || seen[au.Order]:
+				t.Fatalf("access unit %d has Order %d: not a permutation of %d", i, au.Order, len(aus))
+			default:
+				seen[au.Order] = true
 			}
 		}
 	})
