@@ -36,7 +36,10 @@
 // not have or before the sweep's start, RADAR extra columns that are not the
 // declared extra fields. A LIDAR frame lasts at least to its last point
 // (largest time_offset + 1 ns), whatever the period, so that a query over the
-// end of a sweep finds it.
+// end of a sweep finds it: queries pick fragments by their span, which runs
+// from the cluster time (the first frame's, cut to a millisecond) for the
+// fragment's Info Duration, and the SDK writes that duration to reach the end
+// of the latest frame.
 //
 // A track's frames come in time order, except on a video track: there a
 // frame's timestamp is its presentation time (Matroska block times are) and
