@@ -143,10 +143,30 @@ func (p *Producer) PutSamples(ctx context.Context, track uint64, d *signals.Scal
 	if codec == 0 {
 		codec = codecs.Auto
 	}
-	data, err := codecs.AppendScalarFrame(nil, own, s, codec)
+	data, err := p.tracks[track].encodeSamples(own, s, codec)
 	if err != nil {
 		return fmt.Errorf("sdk: %s: track %d: %w", op, track, err)
 	}
 	end := own.SampleTime(s.Start, s.N)
 	return p.PutFrame(ctx, Frame{Track: track, Timestamp: s.Start, Duration: end - s.Start, Key: true, Data: data})
+}
+
+// encodeSamples encodes s as a scalar frame of the track with codec, with the
+// track's encoder for that codec: the numeric codec's search for what a float
+// channel was counted in then runs once per track, not once per frame.
+func (t *trackState) encodeSamples(desc *signals.Scalar, s *signals.Samples, codec codecs.ID) ([]byte, error) {
+	t.encMu.Lock()
+	defer t.encMu.Unlock()
+	enc := t.encoders[codec]
+	if enc == nil {
+		var err error
+		if enc, err = codecs.NewScalarEncoder(desc, codec); err != nil {
+			return nil, err
+		}
+		if t.encoders == nil {
+			t.encoders = map[codecs.ID]*codecs.ScalarEncoder{}
+		}
+		t.encoders[codec] = enc
+	}
+	return enc.AppendFrame(nil, s)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
@@ -286,8 +287,13 @@ type Producer struct {
 
 type trackState struct {
 	Track
-	last    int64 // latest timestamp of the track's frames
-	lastKey int64 // timestamp of the track's last key frame
+	// encoders are PutSamples' per-codec scalar encoders of the track, which
+	// remember each channel's mapping from frame to frame; guarded by encMu
+	// (PutSamples may be called from several goroutines).
+	encMu    sync.Mutex
+	encoders map[codecs.ID]*codecs.ScalarEncoder
+	last     int64 // latest timestamp of the track's frames
+	lastKey  int64 // timestamp of the track's last key frame
 	describedTrack
 }
 

@@ -28,6 +28,7 @@ type SampleWriter struct {
 	buf   signals.Samples
 	fill  int // samples per channel in buf
 	frame []byte
+	enc   *codecs.ScalarEncoder // remembers each channel's mapping across frames
 }
 
 // DefaultFrameSamples is the frame length a SampleWriter uses unless told:
@@ -61,10 +62,11 @@ func newSampleWriter(p *Producer, track uint64, desc *signals.Scalar, codecID st
 	if o.Codec == 0 {
 		o.Codec = codecs.Auto
 	}
-	if _, err := codecs.Lookup(o.Codec); err != nil && o.Codec != codecs.Auto {
+	enc, err := codecs.NewScalarEncoder(desc, o.Codec)
+	if err != nil {
 		return nil, fmt.Errorf("sdk: sample writer: %w", err)
 	}
-	w := &SampleWriter{p: p, track: track, desc: desc, opts: o}
+	w := &SampleWriter{p: p, track: track, desc: desc, opts: o, enc: enc}
 	w.buf.Reset(desc.SampleType, len(desc.Channels), o.FrameSamples)
 	return w, nil
 }
@@ -123,7 +125,7 @@ func (w *SampleWriter) emit(ctx context.Context) error {
 	s.Start = w.desc.SampleTime(w.opts.Origin, int(w.n))
 	end := w.desc.SampleTime(w.opts.Origin, int(w.n)+w.fill)
 	var err error
-	w.frame, err = codecs.AppendScalarFrame(w.frame[:0], w.desc, &s, w.opts.Codec)
+	w.frame, err = w.enc.AppendFrame(w.frame[:0], &s)
 	if err != nil {
 		return fmt.Errorf("sdk: encode frame: %w", err)
 	}
