@@ -171,7 +171,11 @@ func OpaqueTrack(number uint64, name, mediaType string) (Track, error) {
 	return DescriptionTrack(number, name, &signals.Opaque{MediaType: mediaType})
 }
 
-// PutOpaque puts one opaque frame at ts (ns).
+// PutOpaque puts one opaque frame at ts (ns). Frames are timed to the
+// millisecond, as every MKV block is: a query returns ts cut to the
+// millisecond, so frames less than 1 ms apart share a time. A payload that
+// needs finer timing carries it inside (the scalar kinds do: their frames
+// hold the exact start in ns).
 func (p *Producer) PutOpaque(ctx context.Context, track uint64, ts, dur int64, data []byte, key bool) error {
 	if err := p.checkTrack(track, signals.CodecIDOpaque); err != nil {
 		return err

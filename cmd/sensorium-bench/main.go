@@ -299,9 +299,13 @@ func (b *bench) sdk() (float64, []time.Duration, error) {
 	}
 	defer nc.Close()
 	frame := b.frameBytes()
+	track, err := sdk.OpaqueTrack(1, "payload", "application/octet-stream")
+	if err != nil {
+		return 0, nil, err
+	}
 	newProducer := func(stream string) (*sdk.Producer, error) {
 		return sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
-			Stream: stream, Tracks: []sdk.Track{{Number: 1, CodecID: "S_SENSORIUM/OPAQUE"}},
+			Stream: stream, Tracks: []sdk.Track{track},
 			// Close fragments by size: framesPerFragment frames each.
 			MinFragmentDuration: 25 * time.Second, MaxFragmentDuration: 30 * time.Second,
 			MaxFragmentSize: b.fragBytes + 1024, BufferBytes: 256 << 20, NoLive: true, Logger: quiet,
