@@ -1,7 +1,8 @@
 // Package stream is what every example producer does around its simulator:
 // flags for the server and the stream, creating the stream when it is
-// missing, a producer with one track per description, pacing in real time,
-// and a clean close that waits for PERSISTED.
+// missing, a producer with one track per description (Run) or with tracks
+// the example made itself (RunTracks: video, opaque bytes), pacing in real
+// time, and a clean close that waits for PERSISTED.
 package stream
 
 import (
@@ -23,6 +24,9 @@ import (
 type Config struct {
 	NATS, Endpoint, Stream string
 	Duration               time.Duration
+	// MediaType is the stream's media type when Run creates it (GetMedia
+	// answers with it); default application/x-sensorium. Set it after Flags.
+	MediaType string
 }
 
 // Flags registers the common flags; call flag.Parse after.
@@ -47,20 +51,6 @@ type Session struct {
 // Run creates the stream if needed, starts a producer with track i+1 for
 // descs[i], runs produce, then flushes and waits for PERSISTED.
 func Run(ctx context.Context, cfg *Config, descs []signals.Description, produce func(ctx context.Context, s *Session) error) error {
-	client := sdk.NewClient(cfg.Endpoint, nil)
-	if _, err := client.DescribeStream(ctx, sdk.ByName(cfg.Stream)); errors.Is(err, sdk.ErrResourceNotFound) {
-		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: cfg.Stream, DataRetentionInHours: 24, MediaType: "application/x-sensorium"}); err != nil {
-			return err
-		}
-		log.Printf("created stream %s (retention 24 h)", cfg.Stream)
-	} else if err != nil {
-		return err
-	}
-	nc, err := nats.Connect(cfg.NATS, nats.Name("example-"+cfg.Stream), nats.MaxReconnects(-1))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	var tracks []sdk.Track
 	for i, d := range descs {
 		var t sdk.Track
@@ -76,6 +66,30 @@ func Run(ctx context.Context, cfg *Config, descs []signals.Description, produce 
 		}
 		tracks = append(tracks, t)
 	}
+	return RunTracks(ctx, cfg, tracks, produce)
+}
+
+// RunTracks is Run with tracks the caller made (sdk.H264Track,
+// sdk.OpaqueTrack, …), each with its own number.
+func RunTracks(ctx context.Context, cfg *Config, tracks []sdk.Track, produce func(ctx context.Context, s *Session) error) error {
+	client := sdk.NewClient(cfg.Endpoint, nil)
+	mediaType := cfg.MediaType
+	if mediaType == "" {
+		mediaType = "application/x-sensorium"
+	}
+	if _, err := client.DescribeStream(ctx, sdk.ByName(cfg.Stream)); errors.Is(err, sdk.ErrResourceNotFound) {
+		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: cfg.Stream, DataRetentionInHours: 24, MediaType: mediaType}); err != nil {
+			return err
+		}
+		log.Printf("created stream %s (retention 24 h, %s)", cfg.Stream, mediaType)
+	} else if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATS, nats.Name("example-"+cfg.Stream), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
 	s := &Session{cfg: cfg, start: time.Now()}
 	s.Start = s.start
 	s.P, err = sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
