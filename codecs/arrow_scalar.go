@@ -28,6 +28,13 @@ type scalarArrow struct {
 	s      signals.Samples // scratch for codecs that decode interleaved
 	cols   []Column        // the current frame, one slice per channel
 	times  []int64
+
+	// The batch path (BatchDecoder): the batch being built, which column
+	// each channel goes to (-1: not returned), and scratch for the channels
+	// that are decoded but not stored as they are.
+	batch   directBatch
+	colOf   []int
+	scratch []Column
 }
 
 func newScalarArrowDecoder(d signals.Description, opts ArrowOptions) (ArrowDecoder, error) {

@@ -57,6 +57,16 @@ func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, 
 	return a.appendRange(b, f.Time, s.N, r)
 }
 
+// AppendToBatch decodes a PCM frame into the batch: a plain body without a
+// header, starting at the frame's block time (BatchDecoder).
+func (a *audioArrow) AppendToBatch(f Frame, r TimeRange) (int, error) {
+	stride := a.desc.SampleType.Size() * len(a.desc.Channels)
+	if len(f.Data)%stride != 0 {
+		return 0, fmt.Errorf("codecs: pcm frame: %w: %d bytes are not whole samples of %d bytes", ErrCorrupt, len(f.Data), stride)
+	}
+	return a.appendToBatch(ScalarHeader{Codec: Plain, N: len(f.Data) / stride, Start: f.Time}, f.Data, r)
+}
+
 // bytesArrow returns one row per frame: time, then the selected fields of
 // key (the key-frame flag) and data (the frame's bytes: an access unit in AVC
 // form, or an opaque payload, as they were sent); both, in that order, when

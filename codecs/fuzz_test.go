@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -178,6 +179,9 @@ func fuzzArrowAppend(t *testing.T, kind string, dec ArrowDecoder, frame []byte, 
 	before := lens()
 	n, err := dec.Append(b, f, r)
 	after := lens()
+	if bd, ok := dec.(BatchDecoder); ok {
+		fuzzBatchPath(t, kind, bd, mem, f, r, n, err)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownCodec) {
 			t.Fatalf("%s: error without ErrCorrupt: %v", kind, err)
@@ -203,6 +207,73 @@ func fuzzArrowAppend(t *testing.T, kind string, dec ArrowDecoder, frame []byte, 
 	if rec.NumRows() != int64(2*n) {
 		t.Fatalf("%s: a record of %d rows after two Appends of %d", kind, rec.NumRows(), n)
 	}
+}
+
+// fuzzBatchPath holds a decoder's batch path (BatchDecoder) to its builder
+// path on the same frame: the same verdict, the same rows; a failed frame
+// leaves the batch as it was (a good frame after it comes out alone).
+func fuzzBatchPath(t *testing.T, kind string, bd BatchDecoder, mem memory.Allocator, f Frame, r TimeRange, wantN int, wantErr error) {
+	t.Helper()
+	bd.StartBatches(mem, 16) // small: a frame overruns it and the buffers grow
+	defer bd.Release()
+	n, err := bd.AppendToBatch(f, r)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("%s: batch path %v, builder path %v", kind, err, wantErr)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnknownCodec) {
+			t.Fatalf("%s: batch path error without ErrCorrupt: %v", kind, err)
+		}
+		if rec := bd.NewRecordBatch(); rec != nil {
+			rec.Release()
+			t.Fatalf("%s: a failed frame left rows in the batch", kind)
+		}
+		return
+	}
+	if n != wantN {
+		t.Fatalf("%s: batch path %d rows, builder path %d", kind, n, wantN)
+	}
+	rec := bd.NewRecordBatch()
+	if n == 0 {
+		if rec != nil {
+			rec.Release()
+			t.Fatalf("%s: a batch of no rows", kind)
+		}
+		return
+	}
+	defer rec.Release()
+	b := array.NewRecordBuilder(mem, bd.Schema())
+	defer b.Release()
+	if _, err := bd.Append(b, f, r); err != nil {
+		t.Fatal(err)
+	}
+	want := b.NewRecordBatch()
+	defer want.Release()
+	if !sameRecordBits(rec, want) {
+		t.Fatalf("%s: the batch path's record differs from the builder's:\n%v\n%v", kind, rec, want)
+	}
+}
+
+// sameRecordBits reports whether two records of fixed-width columns without
+// nulls hold the same schema and the same value bits (NaN payloads included,
+// which Arrow's own comparison does not tell apart).
+func sameRecordBits(a, b arrow.RecordBatch) bool {
+	if !a.Schema().Equal(b.Schema()) || a.NumRows() != b.NumRows() {
+		return false
+	}
+	for i := range int(a.NumCols()) {
+		ca, cb := a.Column(i).Data(), b.Column(i).Data()
+		w := ca.DataType().(arrow.FixedWidthDataType).Bytes()
+		if ca.NullN() != 0 || cb.NullN() != 0 {
+			return false
+		}
+		va := ca.Buffers()[1].Bytes()[ca.Offset()*w : (ca.Offset()+ca.Len())*w]
+		vb := cb.Buffers()[1].Bytes()[cb.Offset()*w : (cb.Offset()+cb.Len())*w]
+		if !bytes.Equal(va, vb) {
+			return false
+		}
+	}
+	return true
 }
 
 // selectFields returns the fields of fs that sel selects (nil: all) and the

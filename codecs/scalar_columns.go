@@ -23,31 +23,57 @@ func DecodeScalarColumns(src []byte, desc *signals.Scalar, cols []Column, scratc
 		}
 		return h, splitChannels(scratch, cols), nil
 	}
-	t, channels, err := bodyShape(desc, h.N)
+	t, channels, err := numericBodyShape(len(src)-ScalarHeaderSize, desc, h)
 	if err != nil {
 		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
 	}
-	body := src[ScalarHeaderSize:]
-	if size := uint64(h.N) * uint64(channels) * uint64(t.Size()); size > MaxScalarFrameBytes {
-		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w: %d bytes of samples, a frame holds at most %d", ErrCorrupt, size, MaxScalarFrameBytes)
-	}
-	if min := channels * (1 + minResidualBytes(h.N)); len(body) < min {
-		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w: body of %d bytes cannot hold %d samples × %d channels", ErrCorrupt, len(body), h.N, channels)
-	}
 	cols = resizeSlice(cols, channels)
+	err = decodeNumericColumns(src[ScalarHeaderSize:], t, channels, h.N, func(c int) *Column {
+		cols[c].Reset(t, h.N)
+		return &cols[c]
+	})
+	if err != nil {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
+	}
+	return h, cols, nil
+}
+
+// numericBodyShape checks, before anything is allocated, that a numeric
+// frame's samples are within the frame limit and that its body can hold
+// them; it returns the sample type and channel count.
+func numericBodyShape(bodyLen int, desc *signals.Scalar, h ScalarHeader) (signals.SampleType, int, error) {
+	t, channels, err := bodyShape(desc, h.N)
+	if err != nil {
+		return 0, 0, err
+	}
+	if size := uint64(h.N) * uint64(channels) * uint64(t.Size()); size > MaxScalarFrameBytes {
+		return 0, 0, fmt.Errorf("%w: %d bytes of samples, a frame holds at most %d", ErrCorrupt, size, MaxScalarFrameBytes)
+	}
+	if min := channels * (1 + minResidualBytes(h.N)); bodyLen < min {
+		return 0, 0, fmt.Errorf("%w: body of %d bytes cannot hold %d samples × %d channels", ErrCorrupt, bodyLen, h.N, channels)
+	}
+	return t, channels, nil
+}
+
+// decodeNumericColumns decodes a numeric body channel by channel, each into
+// the column into(c) returns: n values of type t that the caller has sized
+// (the numeric codec stores channels one after the other, so each goes
+// straight where it belongs).
+func decodeNumericColumns(body []byte, t signals.SampleType, channels, n int, into func(c int) *Column) error {
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
+	var err error
 	for c := range channels {
-		cols[c].Reset(t, h.N)
-		view := signals.Samples{N: h.N, Channels: 1, Type: t, I16: cols[c].I16, I32: cols[c].I32, F32: cols[c].F32, F64: cols[c].F64}
+		col := into(c)
+		view := signals.Samples{N: n, Channels: 1, Type: t, I16: col.I16, I32: col.I32, F32: col.F32, F64: col.F64}
 		if body, err = decodeNumericChannel(body, &view, 0, sc); err != nil {
-			return h, cols, fmt.Errorf("codecs: decode scalar columns: channel %d: %w", c, err)
+			return fmt.Errorf("channel %d: %w", c, err)
 		}
 	}
 	if len(body) != 0 {
-		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w: %d bytes after the last channel", ErrCorrupt, len(body))
+		return fmt.Errorf("%w: %d bytes after the last channel", ErrCorrupt, len(body))
 	}
-	return h, cols, nil
+	return nil
 }
 
 // splitChannels copies interleaved samples into one slice per channel.

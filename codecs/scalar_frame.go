@@ -133,6 +133,11 @@ func DecodeScalarFrame(src []byte, desc *signals.Scalar, s *signals.Samples) err
 	if err != nil {
 		return fmt.Errorf("codecs: decode scalar frame: %w", err)
 	}
+	return decodeScalarBody(src[ScalarHeaderSize:], desc, h, s)
+}
+
+// decodeScalarBody decodes the body of a frame whose header is h.
+func decodeScalarBody(body []byte, desc *signals.Scalar, h ScalarHeader, s *signals.Samples) error {
 	c, err := Lookup(h.Codec)
 	if err != nil {
 		return fmt.Errorf("codecs: decode scalar frame: %w", err)
@@ -143,7 +148,7 @@ func DecodeScalarFrame(src []byte, desc *signals.Scalar, s *signals.Samples) err
 				ErrCorrupt, h.N, len(desc.Channels), size, MaxScalarFrameBytes)
 		}
 	}
-	if err := c.Decode(src[ScalarHeaderSize:], desc, h.N, s); err != nil {
+	if err := c.Decode(body, desc, h.N, s); err != nil {
 		return fmt.Errorf("codecs: decode scalar frame: %w", err)
 	}
 	s.Start = h.Start

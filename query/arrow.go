@@ -202,11 +202,19 @@ func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow
 	if p.aligned != nil {
 		return s.runAligned(ctx, p, emit)
 	}
-	rb := array.NewRecordBuilder(p.req.Allocator, p.Schema())
-	defer rb.Release()
-	// Each batch's buffers are sized once, not grown (and copied) by doubling.
-	rb.Reserve(p.req.BatchRows)
-	q := &rangeReader{s: s, p: p, rb: rb, emit: emit}
+	q := &rangeReader{s: s, p: p, emit: emit}
+	if bd, ok := p.dec.(codecs.BatchDecoder); ok {
+		// The decoder builds the batches itself, decoding straight into
+		// their arrays' buffers.
+		bd.StartBatches(p.req.Allocator, p.req.BatchRows)
+		defer bd.Release()
+		q.bd = bd
+	} else {
+		q.rb = array.NewRecordBuilder(p.req.Allocator, p.Schema())
+		defer q.rb.Release()
+		// Each batch's buffers are sized once, not grown (and copied) by doubling.
+		q.rb.Reserve(p.req.BatchRows)
+	}
 	err := q.run(ctx)
 	if err == nil {
 		err = q.flush()
@@ -221,7 +229,8 @@ func (p *Prepared) Request() Request { return p.req }
 type rangeReader struct {
 	s    *Service
 	p    *Prepared
-	rb   *array.RecordBuilder
+	rb   *array.RecordBuilder // the batch, unless bd builds it
+	bd   codecs.BatchDecoder
 	emit func(arrow.RecordBatch) error
 	rows int
 }
@@ -346,7 +355,13 @@ func (q *rangeReader) fragment(f store.StoredFragment) error {
 			if it.Block.Track != q.p.track {
 				continue
 			}
-			n, err := q.p.dec.Append(q.rb, codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}, rng)
+			frame := codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}
+			var n int
+			if q.bd != nil {
+				n, err = q.bd.AppendToBatch(frame, rng)
+			} else {
+				n, err = q.p.dec.Append(q.rb, frame, rng)
+			}
 			if err != nil {
 				return err
 			}
@@ -364,10 +379,15 @@ func (q *rangeReader) flush() error {
 	if q.rows == 0 {
 		return nil
 	}
-	rec := q.rb.NewRecordBatch()
+	var rec arrow.RecordBatch
+	if q.bd != nil {
+		rec = q.bd.NewRecordBatch()
+	} else {
+		rec = q.rb.NewRecordBatch()
+		q.rb.Reserve(q.p.req.BatchRows)
+	}
 	defer rec.Release()
 	q.rows = 0
-	q.rb.Reserve(q.p.req.BatchRows)
 	return q.emit(rec)
 }
 
