@@ -14,6 +14,19 @@
 // codec table of FORMAT.md (a test fails until the row is there). IDs are one
 // namespace for every kind of signal and are never reused.
 //
+// Writers encode a track through a ScalarEncoder, which remembers what each
+// float channel was counted in (its scale, offset or decimal step) from frame
+// to frame, so that only a signal that changes pays for the search; every
+// frame still carries its own mapping.
+//
+// Queries decode frames into Arrow (ArrowDecoder, one per kind of signal,
+// registered like the codecs). The scalar, IMU and audio decoders are
+// BatchDecoders too: they build each record batch themselves and decode
+// every channel straight into its array's buffer, with no builder in between
+// and no copy once decoded. The multi-element kinds (detections, points)
+// gather their rows into builders, since a sweep's points are stored ring by
+// ring and come back in the producer's order.
+//
 // Decoders treat their input as hostile: a corrupt or inconsistent frame is an
 // error wrapping ErrCorrupt, never a panic, and a decoder allocates only what
 // the length of its input justifies, so a forged sample count cannot make a
