@@ -19,6 +19,7 @@ demo:
 test: vet
 	bash scripts/install-test-deps.sh
 	$(GO) test $(TESTFLAGS) ./...
+	GO=$(GO) bash scripts/test-fma.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -93,7 +93,7 @@ type directBatch struct {
 // into a larger buffer (after the first, which learns the frame length).
 func (b *directBatch) start(mem memory.Allocator, reserve int, schema *arrow.Schema) {
 	b.mem, b.reserve, b.rows = mem, max(reserve, 1), 0
-	room := b.reserve + b.maxFrame
+	room := b.reserve + min(b.maxFrame, b.reserve) // a giant frame grows its batch once, not every batch after it
 	b.times = columnBuffer{buf: memory.NewResizableBuffer(mem), size: 8}
 	b.times.buf.Reserve(room * 8)
 	b.cols = b.cols[:0]
@@ -184,7 +184,6 @@ func (a *scalarArrow) appendToBatch(h ScalarHeader, body []byte, r TimeRange) (i
 	} else if err := decodeScalarBody(body, a.desc, h, &a.s); err != nil {
 		return 0, err
 	}
-	b.maxFrame = max(b.maxFrame, h.N) // checked above: at most a frame's worth
 	times := tail[int64](&b.times, have, n)
 	if h.Codec == Numeric {
 		a.scratch = resizeSlice(a.scratch, channels)
@@ -223,6 +222,7 @@ func (a *scalarArrow) appendToBatch(h ScalarHeader, body []byte, r TimeRange) (i
 		lo = sort.Search(h.N, func(i int) bool { return times[i] >= r.Start })
 		hi = sort.Search(h.N, func(i int) bool { return times[i] >= r.End })
 	}
+	b.maxFrame = max(b.maxFrame, h.N) // a frame that decoded: room for the next like it
 	if lo >= hi {
 		return 0, nil
 	}

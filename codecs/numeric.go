@@ -15,18 +15,23 @@ import (
 // different signals and mixing them hides each one's regularity:
 //
 //  1. Map the values to integers k. Integer samples are their own k. Floats
-//     are tried as decimals (v = k / 10^e, a logger that prints 0.01 °C) and
-//     as multiples of a scale (v = k × s, ADC counts times the chain's
-//     sensitivity, found from the data); values that do not map exactly — NaN,
-//     ±Inf, -0, a stray subnormal — are stored verbatim as exceptions. When
-//     too many values are exceptions the channel uses the xor mode instead:
-//     each float's bits XOR the previous float's (the Gorilla / Chimp family).
+//     are tried as decimals (v = k / 10^e, a logger that prints 0.01 °C), as
+//     multiples of a scale (v = k × s, ADC counts times the chain's
+//     sensitivity, found from the data), and as an affine map with per-value
+//     corrections in ulps (v = k × s + offset, for calibration offsets and
+//     float64 chains rounded in several steps). In the first two, values the
+//     mapping does not give back exactly — NaN, ±Inf, -0, a stray subnormal
+//     — are stored verbatim as exceptions; in the affine mode they are
+//     corrections. Whichever of these, or the xor mode (each float's bits
+//     XOR the previous float's, the Gorilla / Chimp family), is estimated to
+//     cost the fewest bits codes the channel.
 //  2. Predict each k from the previous ones (order 0, 1 or 2, whichever leaves
 //     the smallest residuals for this block) and code the residuals
 //     (residuals.go).
 //
-// Every value survives bit for bit: the encoder checks each mapped value
-// decodes to exactly the original bits, else it is an exception.
+// Every value survives bit for bit: the encoder checks that each value a
+// scale or decimal mapping gives back is exactly the original, else it is an
+// exception, and the affine mode's correction is the exact distance to it.
 const Numeric ID = 5
 
 type numeric struct{}

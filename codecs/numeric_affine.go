@@ -49,7 +49,11 @@ func unordered64(o int64) uint64 { return uint64(o ^ (o>>63)&math.MaxInt64) }
 // affineOrdered is what k gives before its correction, as the ordered integer
 // of the sample type.
 func affineOrdered(k int64, scale, offset float64, f32 bool) int64 {
-	v := float64(k)*scale + offset
+	// The conversion rounds the product before the add: without it the
+	// compiler may fuse the two into one FMA (arm64 and amd64 v3 do), which
+	// rounds once, and a frame written on one machine would read back a ulp
+	// off on another. FORMAT.md specifies two roundings.
+	v := float64(float64(k)*scale) + offset
 	if f32 {
 		return ordered32(math.Float32bits(float32(v)))
 	}

@@ -57,3 +57,27 @@ func TestNumericDecodeMemoryIsTheOutput(t *testing.T) {
 		}
 	}
 }
+
+// A residual stream of no values (a channel of one sample with an order-1
+// prediction) has no token that asks for a bit; bytes in its bit stream are
+// junk, and the frame is corrupt.
+func TestNumericEmptyResidualStreamHasNoBits(t *testing.T) {
+	desc := testDesc(signals.Int16, 1)
+	for _, tt := range []struct {
+		name string
+		body []byte
+		ok   bool
+	}{
+		{"empty bit stream", []byte{modeInt, 1, 14, residualsTokens, 0}, true},
+		{"three junk bytes", []byte{modeInt, 1, 14, residualsTokens, 3, 0xde, 0xad, 0xbe}, false},
+	} {
+		var out signals.Samples
+		err := (numeric{}).Decode(tt.body, desc, 1, &out)
+		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrCorrupt)) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if tt.ok && out.I16[0] != 7 {
+			t.Errorf("%s: sample %d, want 7", tt.name, out.I16[0])
+		}
+	}
+}

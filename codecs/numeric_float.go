@@ -300,7 +300,7 @@ func exactScale(f, vals []float64, s, rel float64, f32 bool) (float64, bool) {
 	return best, true
 }
 
-// maxScaleProbe bounds the values detectScale sorts: enough that a frame of
+// maxScaleProbe bounds the values chooseFloatMapping sorts: enough that a frame of
 // a high-amplitude signal still shows gaps of a few counts, few enough that
 // sorting them costs less than coding the frame.
 const maxScaleProbe = 1024
@@ -381,7 +381,7 @@ func unitFromGaps(vals []float64, f32 bool) (s, rel float64) {
 func refineUnit(gaps []gap, s, rel float64) (float64, float64) {
 	for range 8 {
 		var num, den, errSum float64
-		used, left := 0, 0
+		left := 0
 		for _, g := range gaps {
 			x := g.g / s
 			if x*rel+g.err/s > 0.05 {
@@ -392,7 +392,6 @@ func refineUnit(gaps []gap, s, rel float64) (float64, float64) {
 			num += g.g * m
 			den += m * m
 			errSum += g.err * m
-			used++
 		}
 		if den == 0 {
 			return s, rel
@@ -439,16 +438,6 @@ const (
 	maxUnitDivisor = 1024 // the smallest precise gap may be up to this many counts
 	refCandidates  = 8    // the reference gap is one of the smallest few
 )
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // onScale reports whether v is within 1 % of a whole multiple of s, not too
 // large for its k to be exact: outliers (specials, values from elsewhere)

@@ -219,6 +219,9 @@ func (rr *residualReader) init(src []byte, m int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: residual bit stream length", ErrCorrupt)
 	}
 	rr.bitsSize = size
+	if m == 0 && size != 0 { // no token asks for a bit: next never runs to check it
+		return nil, fmt.Errorf("%w: a bit stream of %d bytes for no values", ErrCorrupt, size)
+	}
 	rr.rd = bitReader{src: src[k : k+int(size)]}
 	rr.sc = residualPool.Get().(*residualScratch)
 	return src[k+int(size):], nil
