@@ -59,10 +59,10 @@ type ClientOptions struct {
 	// (CreateStream, ListStreams, ListFragments …) must be answered in full
 	// within it. A streaming call (GetMedia, GetMediaForFragmentList, Query)
 	// must get its response headers within it; once the body streams, only
-	// ctx ends it, so a followed GetMedia or a long query is never cut off.
-	// A live query (QueryInput.Follow) is the exception: the server sends its
-	// headers with the first batch, which may be hours in coming, so only
-	// the dial is bounded. 0: DefaultTimeout; negative: none.
+	// ctx ends it, so a followed GetMedia or a long or live query is never
+	// cut off. (The server sends a query's headers with its first batch, or
+	// within 2 s when that is slow in coming, and a live query's at once.)
+	// 0: DefaultTimeout; negative: none.
 	Timeout time.Duration
 	// DialTimeout bounds connecting to the server (TCP and TLS) when
 	// HTTPClient is nil. 0: DefaultDialTimeout; negative: none.
@@ -158,26 +158,17 @@ func (e *HTTPError) Error() string {
 	return s + ": " + e.Body
 }
 
-// bound is how long a call may wait for the server.
-type bound int
-
-const (
-	boundHeaders bound = iota // the response headers within Client.timeout; the body streams unbounded
-	boundDial                 // only the dial (a live query: its headers come with its first batch)
-)
-
 // post sends a JSON request and returns the response when it is 200; any
-// other answer becomes an *APIError (or an *HTTPError). With boundHeaders
-// the response headers must arrive within the client's timeout; the
-// response's body then streams for as long as ctx lasts, and closing it
-// releases what post set up.
-func (c *Client) post(ctx context.Context, op string, in any, b bound) (*http.Response, error) {
+// other answer becomes an *APIError (or an *HTTPError). The response headers
+// must arrive within the client's timeout; the response's body then streams
+// for as long as ctx lasts, and closing it releases what post set up.
+func (c *Client) post(ctx context.Context, op string, in any) (*http.Response, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: %s: encode: %w", op, err)
 	}
 	url := c.base + "/" + op
-	if b == boundDial || c.timeout <= 0 {
+	if c.timeout <= 0 {
 		return c.send(ctx, op, url, body)
 	}
 	// A timer rather than http.Transport.ResponseHeaderTimeout: it works with
@@ -537,7 +528,7 @@ func StartAtServerTime(t time.Time) StartSelector {
 func (c *Client) GetMedia(ctx context.Context, ref StreamRef, start StartSelector, follow bool) (io.ReadCloser, error) {
 	req := map[string]any{"StartSelector": start, "Follow": follow}
 	addRef(req, ref)
-	resp, err := c.post(ctx, "getMedia", req, boundHeaders)
+	resp, err := c.post(ctx, "getMedia", req)
 	if err != nil {
 		return nil, err
 	}
@@ -548,7 +539,7 @@ func (c *Client) GetMedia(ctx context.Context, ref StreamRef, start StartSelecto
 func (c *Client) GetMediaForFragmentList(ctx context.Context, ref StreamRef, fragments []string) (io.ReadCloser, error) {
 	req := map[string]any{"Fragments": fragments}
 	addRef(req, ref)
-	resp, err := c.post(ctx, "getMediaForFragmentList", req, boundHeaders)
+	resp, err := c.post(ctx, "getMediaForFragmentList", req)
 	if err != nil {
 		return nil, err
 	}
@@ -614,11 +605,7 @@ func (c *Client) QueryRaw(ctx context.Context, in QueryInput) (io.ReadCloser, er
 		end := in.End.UnixNano()
 		q.EndNS = &end
 	}
-	b := boundHeaders
-	if in.Follow {
-		b = boundDial // see ClientOptions.Timeout
-	}
-	resp, err := c.post(ctx, "v1/query", q, b)
+	resp, err := c.post(ctx, "v1/query", q) // see ClientOptions.Timeout
 	if err != nil {
 		return nil, err
 	}

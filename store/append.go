@@ -120,13 +120,19 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 		}
 		return AppendResult{}, false
 	}
+	if hasLast && f.Number <= last.Number && retention == 0 {
+		// A redelivery to a live-only stream: it was delivered live when it
+		// first came, or it was refused; either way nothing is kept, and
+		// saying so again is the truth.
+		return AppendResult{Status: LiveOnly, Number: f.Number, ServerTime: last.ServerTime}, nil
+	}
 	if hasLast && f.Number <= last.Number {
 		// A redelivery: the bus lost the ack of a message it had delivered (a
 		// crash between the fsync and the ack). The message was stored only if
 		// the stream holds its number: one that was refused or held back for
 		// its predecessor is below the last number too, and saying it was
 		// stored would acknowledge a fragment that is not on disk.
-		held, expired, err := st.holds(f.Number, retention)
+		held, expired, err := st.holds(f.Number)
 		if err != nil {
 			return AppendResult{}, err
 		}
@@ -194,11 +200,8 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 
 // holds reports whether the stream holds fragment number n; expired, that n
 // is below the first number the stream keeps (retention may have deleted
-// it). A retention-0 stream holds nothing. wmu held.
-func (st *stream) holds(n uint64, retention int) (held, expired bool, err error) {
-	if retention == 0 {
-		return false, false, nil
-	}
+// it). wmu held.
+func (st *stream) holds(n uint64) (held, expired bool, err error) {
 	st.mu.RLock()
 	segs := append([]*segment(nil), st.segments...)
 	sums := make([]segmentSummary, len(segs))

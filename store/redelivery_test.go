@@ -52,3 +52,20 @@ func TestRedeliveryBelowTheLastNumber(t *testing.T) {
 		t.Fatalf("after a restart: %v %v, want already applied", res.Status, err)
 	}
 }
+
+// A live-only stream keeps nothing: a redelivered message is answered live
+// only again, never as stored and never as passed over (which would make the
+// producer re-send what live readers already had).
+func TestRedeliveryToALiveOnlyStream(t *testing.T) {
+	s := newTestStore(t, t.TempDir(), nil, nil)
+	defer s.Close()
+	mustCreate(t, s, "live", 0)
+	for _, n := range []int{1, 2} {
+		if res, err := s.Append("live", frag(n, "p")); err != nil || res.Status != LiveOnly {
+			t.Fatalf("append %d: %v %v", n, res.Status, err)
+		}
+	}
+	if res, err := s.Append("live", frag(2, "p")); err != nil || res.Status != LiveOnly {
+		t.Fatalf("redelivered: %v %v, want live-only", res.Status, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/wire"
@@ -175,21 +176,26 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Trailer", "Sensorium-Error")
 	// The status goes out with the first bytes of the result, so that a query
 	// that fails before its first batch (a corrupt frame) answers with its
-	// error and status, not 200 and an empty body. A live query sends its
-	// status at once instead: its first batch may be a long time coming, and
-	// the client waits for the headers with a timeout.
-	hw := &statusOnWrite{w: w}
+	// error and status, not 200 and an empty body — or after statusGrace
+	// when the first batch is slow in coming (a sparse range, a windows
+	// query), since clients wait for the headers with a timeout. A live
+	// query sends its status at once: its first batch may be hours away.
+	rc := http.NewResponseController(w)
+	hw := &statusOnWrite{w: w, rc: rc}
 	var out io.Writer = hw
 	if req.Follow { // a live query: every batch goes out as it is made
-		rc := http.NewResponseController(w)
 		_ = rc.SetWriteDeadline(time.Time{})
-		hw.start()
-		_ = rc.Flush()
+		hw.sendStatus()
 		out = flushWriter{w: hw, rc: rc}
+	} else {
+		grace := time.AfterFunc(statusGrace, hw.sendStatus)
+		defer grace.Stop()
 	}
-	if err := a.q.Query(r.Context(), p, out); err != nil && !errors.Is(err, r.Context().Err()) {
+	err = a.q.Query(r.Context(), p, out)
+	started := hw.finish() // from here on the handler alone touches w
+	if err != nil && !errors.Is(err, r.Context().Err()) {
 		a.log.Warn("api: query ended with an error", "stream", req.Stream, "err", err)
-		if !hw.started {
+		if !started {
 			w.Header().Del("Trailer")
 			writeError(w, err)
 			return
@@ -200,22 +206,52 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// statusOnWrite sends a 200 status just before the first bytes of a body.
+// statusGrace is how long a query may take to its first batch before its
+// status is sent anyway; well inside a client's header timeout (30 s by
+// default).
+const statusGrace = 2 * time.Second
+
+// statusOnWrite sends a 200 status just before the first bytes of a body, or
+// when sendStatus is called (a timer's goroutine may call it). finish ends
+// that: afterwards nothing but the handler touches the ResponseWriter.
 type statusOnWrite struct {
-	w       http.ResponseWriter
-	started bool
+	w  http.ResponseWriter
+	rc *http.ResponseController
+
+	mu      sync.Mutex
+	started bool // the status is sent
+	done    bool // finish was called
 }
 
-func (s *statusOnWrite) start() {
+// sendStatus sends the status and flushes it, unless it went out already or
+// the handler has finished.
+func (s *statusOnWrite) sendStatus() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.done {
+		return
+	}
+	s.started = true
+	s.w.WriteHeader(http.StatusOK)
+	_ = s.rc.Flush()
+}
+
+func (s *statusOnWrite) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.started {
 		s.started = true
 		s.w.WriteHeader(http.StatusOK)
 	}
+	return s.w.Write(p)
 }
 
-func (s *statusOnWrite) Write(p []byte) (int, error) {
-	s.start()
-	return s.w.Write(p)
+// finish reports whether the status was sent, and stops sendStatus.
+func (s *statusOnWrite) finish() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	return s.started
 }
 
 // flushWriter flushes the response after every write.
