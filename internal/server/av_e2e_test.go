@@ -149,21 +149,8 @@ func TestAudioEndToEnd(t *testing.T) {
 // SplitAnnexB comes back from GetMedia as Matroska that ffprobe decodes to
 // the same number of frames, and a query returns every access unit as sent.
 func TestH264EndToEnd(t *testing.T) {
-	needTools(t, "ffmpeg", "ffprobe")
-	dir := t.TempDir()
-	clip := filepath.Join(dir, "clip.h264")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "6",
-		"-c:v", "libx264", "-g", "50", "-bf", "0", "-f", "h264", clip).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
-	stream, err := os.ReadFile(clip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, avcC, err := sdk.SplitAnnexB(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	needLibx264(t)
+	_, aus, avcC := h264Clip(t, "testsrc=size=320x240:rate=25", 6, 50, 0)
 	if len(aus) != 150 || !aus[0].Key || !aus[50].Key || aus[1].Key {
 		t.Fatalf("%d access units (key: %v %v %v), want 150 with an IDR every 50", len(aus), aus[0].Key, aus[50].Key, aus[1].Key)
 	}

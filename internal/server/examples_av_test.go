@@ -3,9 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -107,19 +104,7 @@ func TestExampleCANBusEndToEnd(t *testing.T) {
 // GetMedia's output as 2 × len pictures at 640×360.
 func TestExampleCameraEndToEnd(t *testing.T) {
 	needLibx264(t)
-	clip := filepath.Join(t.TempDir(), "clip.h264")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "2",
-		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-bf", "2", "-f", "h264", clip).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
-	stream, err := os.ReadFile(clip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, avcC, err := sdk.SplitAnnexB(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, aus, avcC := h264Clip(t, "testsrc2=size=640x360:rate=25", 2, 25, 2)
 	reordered := false
 	for i, au := range aus {
 		if au.Order < 0 {

@@ -29,6 +29,30 @@ func needLibx264(t *testing.T) {
 	t.Skip("ffmpeg has no libx264: run scripts/install-test-deps.sh")
 }
 
+// h264Clip encodes a test clip with ffmpeg's lavfi source (e.g.
+// "testsrc=size=320x240:rate=25"), seconds long, with an IDR every gop
+// pictures and up to bframes B-frames between references, as an Annex B
+// stream in a temporary file; it returns the file and its access units and
+// avcC. The caller checks for the tools (needLibx264).
+func h264Clip(t *testing.T, source string, seconds, gop, bframes int) (string, []sdk.AccessUnit, []byte) {
+	t.Helper()
+	clip := filepath.Join(t.TempDir(), "clip.h264")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-t", strconv.Itoa(seconds),
+		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", strconv.Itoa(gop), "-bf", strconv.Itoa(bframes),
+		"-bsf:v", "h264_mp4toannexb", "-f", "h264", clip).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	stream, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus, avcC, err := sdk.SplitAnnexB(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clip, aus, avcC
+}
+
 // ffprobeLines runs ffprobe and returns its output's lines and its stderr.
 func ffprobeLines(t *testing.T, args ...string) ([]string, string) {
 	t.Helper()
@@ -70,21 +94,9 @@ func ints(t *testing.T, lines []string) []int64 {
 func TestSDKH264BFramesEndToEnd(t *testing.T) {
 	needLibx264(t)
 	dir := t.TempDir()
-	clip := filepath.Join(dir, "x.h264")
 	// Two B-frames, and an IDR every second so that a fragment starts at the
 	// second one.
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=duration=2:size=320x240:rate=25",
-		"-c:v", "libx264", "-bf", "2", "-g", "25", "-bsf:v", "h264_mp4toannexb", "-f", "h264", clip).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
-	stream, err := os.ReadFile(clip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, avcC, err := sdk.SplitAnnexB(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clip, aus, avcC := h264Clip(t, "testsrc=size=320x240:rate=25", 2, 25, 2)
 	// ffprobe's presentation order: pictures come out in it, and their
 	// packets' positions rank them in decode order.
 	lines, _ := ffprobeLines(t, "-v", "error", "-show_frames", "-show_entries", "frame=pkt_pos", "-of", "csv=p=0", clip)
