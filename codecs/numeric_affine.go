@@ -53,7 +53,11 @@ func affineOrdered(k int64, scale, offset float64, f32 bool) int64 {
 	// compiler may fuse the two into one FMA (arm64 and amd64 v3 do), which
 	// rounds once, and a frame written on one machine would read back a ulp
 	// off on another. FORMAT.md specifies two roundings.
-	v := float64(float64(k)*scale) + offset
+	return orderedValue(float64(float64(k)*scale)+offset, f32)
+}
+
+// orderedValue is the ordered integer of v rounded to the sample type.
+func orderedValue(v float64, f32 bool) int64 {
 	if f32 {
 		return ordered32(math.Float32bits(float32(v)))
 	}
@@ -101,13 +105,7 @@ func affineCost(f []float64, scale, offset float64, f32 bool) (steps, corr float
 		k := affineK(v, scale, offset, prev)
 		ks += bitLen(zigzag(k - prev))
 		prev = k
-		var o int64
-		if f32 {
-			o = ordered32(math.Float32bits(float32(v)))
-		} else {
-			o = ordered64(math.Float64bits(v))
-		}
-		d := bitLen(zigzag(o - affineOrdered(k, scale, offset, f32)))
+		d := bitLen(zigzag(orderedValue(v, f32) - affineOrdered(k, scale, offset, f32)))
 		cs += d
 		if d > 0 {
 			nonzero++
