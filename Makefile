@@ -19,12 +19,14 @@ demo:
 test: vet
 	bash scripts/install-test-deps.sh
 	$(GO) test $(TESTFLAGS) ./...
+	cd compat && $(GO) test $(TESTFLAGS) ./...
 	GO=$(GO) bash scripts/test-fma.sh
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd compat && $(GO) vet ./...
 
 bench:
 	bash scripts/install-bench-deps.sh
