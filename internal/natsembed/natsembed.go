@@ -23,6 +23,14 @@ import (
 // MAX_FRAGMENT_SIZE_REACHED.
 const DefaultMaxPayload = 8 << 20
 
+// ServerInboxPrefix is the inbox prefix of the server's own connections
+// (Connect). Its JetStream pull consumer receives every fragment of every
+// stream on inbox subjects, and producers are allowed to subscribe to
+// "_INBOX.>" (JetStream answers their publishes there): were the server's
+// inboxes under "_INBOX" too, any producer could read every stream. No user
+// of an authorization file is ever given this prefix.
+const ServerInboxPrefix = "_SENSORIUM_INBOX"
+
 // Options configure the embedded server.
 type Options struct {
 	StoreDir   string // JetStream file storage; required
@@ -132,9 +140,10 @@ func (s *Server) URL() string {
 	return "nats://" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))
 }
 
-// Connect opens an in-process client connection.
+// Connect opens an in-process client connection for the server itself,
+// with its private inbox prefix (ServerInboxPrefix).
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.InProcessServer(s.Server)}, opts...)
+	opts = append([]nats.Option{nats.InProcessServer(s.Server), nats.CustomInboxPrefix(ServerInboxPrefix)}, opts...)
 	if len(s.opts.Users) > 0 {
 		opts = append(opts, nats.UserInfo(s.opts.Users[0].Name, s.opts.Users[0].Password))
 	}

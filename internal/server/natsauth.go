@@ -72,7 +72,10 @@ func loadNATSAuth(path string, subj wire.Subjects) ([]natsembed.User, error) {
 			nu.Subscribe = append(nu.Subscribe, subj.Prefix+"."+wire.KindAck+"."+tok)
 		}
 		if len(u.Produce) > 0 {
-			nu.Subscribe = append(nu.Subscribe, "_INBOX.>") // JetStream's publish acknowledgements
+			// JetStream's publish acknowledgements. The server's own inboxes,
+			// where its consumer gets every stream's fragments, are elsewhere
+			// (natsembed.ServerInboxPrefix).
+			nu.Subscribe = append(nu.Subscribe, "_INBOX.>")
 		}
 		for _, s := range u.Consume {
 			tok, err := streamToken(s)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,7 +22,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
@@ -189,4 +193,82 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// A producer may subscribe to _INBOX.> (JetStream answers its publishes
+// there), but the inboxes the server itself uses — where its pull consumer
+// receives every fragment of every stream — must not be among them: a
+// producer of one stream must not read another stream's fragments.
+func TestNATSProducerCannotReadOtherStreams(t *testing.T) {
+	dir := t.TempDir()
+	auth := filepath.Join(dir, "nats-auth.json")
+	if err := os.WriteFile(auth, []byte(`{"users": [
+		{"user": "gw-a", "password": "secret-a", "produce": ["line.a"]},
+		{"user": "gw-b", "password": "secret-b", "produce": ["line.b"]}
+	]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Start(context.Background(), Config{DataDir: filepath.Join(dir, "data"), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		Logger: testLogger(t), NATSAuth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	for _, name := range []string{"line.a", "line.b"} {
+		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spy, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-a", "secret-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	secret := []byte("LINE-B-CONFIDENTIAL")
+	var mu sync.Mutex
+	var leaked []string
+	for _, subj := range []string{"_INBOX.>", ">"} {
+		_, _ = spy.Subscribe(subj, func(m *nats.Msg) {
+			if bytes.Contains(m.Data, secret) {
+				mu.Lock()
+				leaked = append(leaked, m.Subject)
+				mu.Unlock()
+			}
+		})
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	gwB, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-b", "secret-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwB.Close()
+	js, err := jetstream.New(gwB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		// Not a valid fragment: the store refuses it, but only after its
+		// consumer has received it, which is what the spy would see.
+		if _, err := js.Publish(ctx, "sensorium.frag.line~b", append([]byte(fmt.Sprint(i)), secret...)); err != nil {
+			t.Fatalf("gw-b publishing into its own stream: %v", err)
+		}
+	}
+	// The store has consumed them once it has refused each (not MKV).
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if n := srv.IngestStats().Errors[wire.ErrInvalidMKVData]; n >= 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = spy.Flush()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) > 0 {
+		t.Fatalf("gw-a read line.b's fragments on %v", leaked)
+	}
 }
