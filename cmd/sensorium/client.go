@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sensorium-io/sensorium/internal/awsauth"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
@@ -28,11 +29,16 @@ func addEndpoint(cmd *cobra.Command) func() (*sdk.Client, error) {
 	ep := cmd.Flags().String("endpoint", def, "URL of the server's HTTP API (or $"+endpointEnv+")")
 	timeout := cmd.Flags().Duration("timeout", sdk.DefaultTimeout,
 		"how long to wait for the server's answer (for get and query: for the start of it; a download is never cut off); 0: no limit")
+	signing := addSigning(cmd)
 	return func() (*sdk.Client, error) {
 		if err := checkEndpoint(*ep); err != nil {
 			return nil, err
 		}
-		o := sdk.ClientOptions{Timeout: *timeout}
+		creds, err := signing()
+		if err != nil {
+			return nil, err
+		}
+		o := sdk.ClientOptions{Timeout: *timeout, Credentials: creds}
 		switch {
 		case *timeout < 0:
 			return nil, usagef("--timeout %v is negative (0 waits without a limit)", *timeout)
@@ -40,6 +46,33 @@ func addEndpoint(cmd *cobra.Command) func() (*sdk.Client, error) {
 			o.Timeout = -1 // no limit, in the SDK's terms
 		}
 		return sdk.NewClientWithOptions(*ep, o), nil
+	}
+}
+
+// addSigning adds --profile and --region and returns a getter of the
+// credentials that sign the command's requests, found as the AWS CLI finds
+// them: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the profile of
+// ~/.aws/credentials ($AWS_SHARED_CREDENTIALS_FILE). With none, requests go
+// unsigned (a server without --credentials).
+func addSigning(cmd *cobra.Command) func() (*sdk.Credentials, error) {
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	if region == "" {
+		region = "us-east-1"
+	}
+	profile := cmd.Flags().String("profile", "", "profile of ~/.aws/credentials ($AWS_SHARED_CREDENTIALS_FILE) that signs the requests (default $AWS_PROFILE, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or [default])")
+	reg := cmd.Flags().String("region", region, "region the server signs for (its --region; default $AWS_REGION)")
+	return func() (*sdk.Credentials, error) {
+		key, ok, err := awsauth.ClientKey(*profile)
+		if err != nil {
+			return nil, usagef("--profile: %v", err)
+		}
+		if !ok {
+			return nil, nil
+		}
+		return &sdk.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Region: *reg}, nil
 	}
 }
 

@@ -110,7 +110,7 @@ Apache Arrow.`,
 		return nil
 	}
 	requireSubcommand(root)
-	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd(), newPresignCmd())
 	usageArgs(root)
 	return root
 }

@@ -30,8 +30,21 @@ one bus (--nats-url to the same NATS, the same --prefix), each under its own
 --replica name, and so each keep every fragment. They must be given the same
 streams (create each stream on every replica). A second process with a
 --replica that a live one already holds is refused at start-up: on one
-consumer the two would split the fragments between their stores.`,
+consumer the two would split the fragments between their stores.
+
+Authentication: with --credentials FILE every HTTP request must be signed
+with AWS Signature Version 4 (service kinesisvideo, the --region), by an
+access key of FILE, as the AWS SDKs and CLI sign for Kinesis Video Streams.
+FILE has the format of ~/.aws/credentials:
+
+  [camera-1]
+  aws_access_key_id = AKIDCAMERA1EXAMPLE
+  aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+
+Without it the API answers anyone, which is meant for development on
+loopback; start-up says so.`,
 		Example: `  sensorium serve
+  sensorium serve --credentials /etc/sensorium/credentials --http 0.0.0.0:8080
   sensorium serve --data /var/lib/sensorium --http 0.0.0.0:8080 --nats 0.0.0.0:4222
   sensorium serve --nats-url nats://nats-1:4222,nats://nats-2:4222
   sensorium serve --nats-url nats://nats-1:4222 --replica store-b --data /var/lib/sensorium-b`,
@@ -75,6 +88,7 @@ consumer the two would split the fragments between their stores.`,
 	f.StringVar(&cfg.Account, "account", "000000000000", "account in stream ARNs")
 	f.StringVar(&cfg.Keyring, "keyring", "", "master keyring file (default <data>/keyring.json, created at first start; $"+store.KeyringEnv+" overrides it)")
 	f.DurationVar(&cfg.KeyRotation, "key-rotation", 45*time.Minute, "how long a stream's data key seals new fragments before it is replaced")
+	f.StringVar(&cfg.Credentials, "credentials", "", "access keys the HTTP API accepts, in the AWS shared credentials file format (mode 600); every request must then be SigV4-signed. Empty: no authentication, for loopback only")
 	f.StringVar(&cfg.NATSAuth, "nats-auth", "", "users of the embedded NATS and the streams each may produce into or consume (JSON, mode 600; docs/NATS.md)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")

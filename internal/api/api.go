@@ -6,15 +6,20 @@
 package api
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/awsauth"
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
@@ -36,6 +41,9 @@ type Options struct {
 	// turns PutMedia off.
 	NATS     *nats.Conn
 	Subjects wire.Subjects
+	// Auth verifies the SigV4 signature of every request but GET /healthz
+	// and GET /metrics; nil: requests are not authenticated.
+	Auth *awsauth.Verifier
 }
 
 type api struct {
@@ -97,7 +105,49 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, wire.Errorf(wire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
 	})
-	return a.logged(mux)
+	return a.logged(a.authenticated(mux))
+}
+
+// authenticated refuses a request whose SigV4 signature does not verify,
+// with the seed service's error (403 for a wrong key or secret), and logs
+// the refusal with the access key id but never a secret or a signature.
+// The health check and the metrics hold no stream data and are left open,
+// for load balancers and Prometheus, which do not sign.
+func (a *api) authenticated(next http.Handler) http.Handler {
+	v := a.opts.Auth
+	if v == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var body awsauth.BodyHash
+		if r.URL.Path != "/putMedia" { // PutMedia's body streams for hours
+			body = func() ([]byte, error) {
+				b, err := readBody(w, r)
+				if err != nil {
+					return nil, err
+				}
+				r.Body = io.NopCloser(bytes.NewReader(b))
+				sum := sha256.Sum256(b)
+				return sum[:], nil
+			}
+		}
+		who, err := v.Verify(r, body)
+		if err != nil {
+			e := wire.AsAPIError(err)
+			a.log.Warn("http: request refused", "error", e.Name, "reason", e.Message, "access_key", who.AccessKeyID,
+				"profile", who.Profile, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeError(w, err)
+			return
+		}
+		if who.BodySHA256 != nil {
+			r.Body = awsauth.CheckedBody(r.Body, who.BodySHA256)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // statusWriter remembers the status for the access log and passes Flush on.

@@ -16,10 +16,26 @@ import (
 // maxPutMediaCluster bounds one Cluster, the largest fragment the bus takes.
 const maxPutMediaCluster = 8 << 20
 
+// bodyReader remembers the first error of the request body other than its
+// end, so that a failed read is told apart from bad MKV.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
 // run reads the MKV body cluster by cluster and publishes each as a fragment,
 // then waits for the fragments still on their way to be PERSISTED.
 func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
-	rd := mkv.NewReader(body, mkv.MaxElementSize(maxPutMediaCluster))
+	src := &bodyReader{r: body}
+	rd := mkv.NewReader(src, mkv.MaxElementSize(maxPutMediaCluster))
 	var info, tracks, tags []byte
 	var blocks []mkv.Block
 	var tc int64
@@ -31,11 +47,14 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			break
 		}
 		if err != nil {
-			code := wire.ErrInvalidMKVData
-			if errors.Is(err, mkv.ErrTooLarge) {
+			code, msg := wire.ErrInvalidMKVData, err.Error()
+			switch {
+			case src.err != nil: // the body itself failed: the connection, or a signed hash that does not match
+				code, msg = wire.ErrStreamRead, "reading the request body: "+src.err.Error()
+			case errors.Is(err, mkv.ErrTooLarge):
 				code = wire.ErrMaxFragmentSize
 			}
-			s.fail(ctx, code, tc, err.Error())
+			s.fail(ctx, code, tc, msg)
 			return
 		}
 		switch it.Kind {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/api"
+	"github.com/sensorium-io/sensorium/internal/awsauth"
 	"github.com/sensorium-io/sensorium/internal/flightsrv"
 	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/internal/wire"
@@ -43,7 +45,7 @@ type Config struct {
 	NATSURL    string // connect to this NATS instead of embedding one
 	HTTPListen string // default 127.0.0.1:8080
 	Prefix     string // subject prefix; default "sensorium"
-	Region     string // for ARNs
+	Region     string // for ARNs, and the region requests are signed for; default us-east-1
 	Account    string // for ARNs
 	// BusStorage is "file" (default) or "memory"; BusSyncAlways makes the
 	// embedded JetStream fsync every message (the benchmark's peer setting).
@@ -62,6 +64,11 @@ type Config struct {
 	// and the streams each may produce into or consume); empty: no
 	// authentication (fine on loopback, said at start-up otherwise).
 	NATSAuth string
+	// Credentials is the file of the access keys the HTTP API accepts (the
+	// AWS shared credentials file format, mode 600); every request must then
+	// be signed with AWS Signature Version 4 (internal/awsauth). Empty: no
+	// authentication, for local development on loopback (said at start-up).
+	Credentials string
 	// TLSCert and TLSKey, when set, make both the HTTP API and the embedded
 	// NATS server require TLS with this certificate.
 	TLSCert, TLSKey string
@@ -94,7 +101,8 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	natsURL string
-	users   []natsembed.User // of the embedded NATS (--nats-auth); nil: no authentication
+	users   []natsembed.User  // of the embedded NATS (--nats-auth); nil: no authentication
+	auth    *awsauth.Verifier // of the HTTP API (--credentials); nil: no authentication
 	claim   *ingest.ReplicaClaim
 	bus     ingest.BusConfig
 	js      jetstream.JetStream
@@ -172,6 +180,9 @@ func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 func (c *Config) setDefaults() {
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
@@ -247,6 +258,13 @@ func (s *Server) checkConfig() error {
 	if c.MaxMediaConnections < 0 {
 		return fmt.Errorf("server: --max-media-connections %d is negative", c.MaxMediaConnections)
 	}
+	if c.Credentials != "" {
+		keys, err := awsauth.LoadKeysFile(c.Credentials)
+		if err != nil {
+			return fmt.Errorf("server: --credentials: %w", err)
+		}
+		s.auth = &awsauth.Verifier{Keys: keys, Region: c.Region}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("server: --tls-cert and --tls-key go together")
 	}
@@ -319,6 +337,16 @@ func (s *Server) connectExternal(ctx context.Context) error {
 	return s.claimReplica(ctx)
 }
 
+// isLoopback tells whether a listen host is loopback only ("localhost",
+// 127.0.0.1, ::1); an empty host listens on every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // startEmbedded starts the embedded NATS server, connects to it and claims
 // the replica (another process may use this NATS through --nats-url).
 func (s *Server) startEmbedded(ctx context.Context) error {
@@ -333,7 +361,7 @@ func (s *Server) startEmbedded(ctx context.Context) error {
 	}
 	if s.users != nil {
 		s.log.Info("sensorium: NATS requires authentication", "users", len(s.users)-1, "file", s.cfg.NATSAuth)
-	} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+	} else if !isLoopback(host) {
 		s.log.Warn("sensorium: the embedded NATS server listens beyond loopback without authentication: anyone who reaches it may produce into any stream; use --nats-auth", "nats", s.cfg.NATSListen)
 	}
 	s.ns, err = natsembed.Start(natsembed.Options{
@@ -437,6 +465,14 @@ func (s *Server) startHTTP() error {
 		ln = tls.NewListener(ln, s.tls)
 	}
 	s.ln = ln
+	if s.auth != nil {
+		s.log.Info("sensorium: the HTTP API requires AWS Signature Version 4", "keys", s.auth.Keys.Len(), "profiles", strings.Join(s.auth.Keys.Profiles(), ","),
+			"file", s.cfg.Credentials, "region", s.cfg.Region, "service", awsauth.Service)
+	} else if host, _, _ := net.SplitHostPort(s.cfg.HTTPListen); isLoopback(host) {
+		s.log.Info("sensorium: the HTTP API does not authenticate requests (no --credentials): fine for local development on loopback", "http", s.cfg.HTTPListen)
+	} else {
+		s.log.Warn("sensorium: the HTTP API listens beyond loopback without authentication: anyone who reaches it may read and delete every stream; use --credentials", "http", s.cfg.HTTPListen)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(s), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	readCtx, cancel := context.WithCancel(context.Background())
@@ -445,7 +481,7 @@ func (s *Server) startHTTP() error {
 		Handler: api.New(api.Options{
 			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
-			NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix),
+			NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

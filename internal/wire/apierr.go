@@ -49,6 +49,9 @@ const (
 	InternalFailure            = "InternalFailure"
 	UnsupportedStreamMediaType = "UnsupportedStreamMediaTypeException"
 	MissingAuthenticationToken = "MissingAuthenticationTokenException"
+	IncompleteSignature        = "IncompleteSignatureException"
+	UnrecognizedClient         = "UnrecognizedClientException"
+	InvalidSignature           = "InvalidSignatureException"
 	ServiceUnavailable         = "ServiceUnavailableException"
 )
 
@@ -67,6 +70,9 @@ var apiStatus = map[string]int{
 	NoDataRetention:            http.StatusBadRequest,
 	UnsupportedStreamMediaType: http.StatusBadRequest,
 	MissingAuthenticationToken: http.StatusForbidden,
+	IncompleteSignature:        http.StatusBadRequest,
+	UnrecognizedClient:         http.StatusForbidden,
+	InvalidSignature:           http.StatusForbidden,
 	InternalFailure:            http.StatusInternalServerError,
 	ServiceUnavailable:         http.StatusServiceUnavailable,
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sensorium-io/sensorium/internal/awsauth"
+)
+
+// presignable are the operations a presigned URL may be made for.
+var presignable = []string{
+	"putMedia", "getMedia", "getMediaForFragmentList", "listFragments",
+	"createStream", "describeStream", "listStreams", "updateStream", "updateDataRetention", "deleteStream",
+	"tagStream", "untagStream", "listTagsForStream", "getDataEndpoint",
+}
+
+func newPresignCmd() *cobra.Command {
+	var expires time.Duration
+	cmd := &cobra.Command{
+		Use:   "presign OPERATION",
+		Short: "Print a presigned URL, for a producer that cannot sign (ffmpeg, a camera)",
+		Long: `Print a URL of OPERATION (putMedia, getMedia, listFragments …) that carries
+its own AWS Signature Version 4 in the query string, for a server started
+with --credentials. Whoever holds the URL may call that operation until it
+expires, with any body and any x-amzn-* headers (the signature covers the
+method, the path and the host, as an S3 presigned URL does), so give it to
+one producer and keep --expires short.
+
+The signing key is found as the AWS CLI finds it: --profile, or
+$AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile of
+~/.aws/credentials.`,
+		Example: `  sensorium presign putMedia --expires 12h
+  ffmpeg -re -i camera.mp4 -c copy -f matroska -method POST \
+    -headers $'x-amzn-stream-name: camera-1\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\n' \
+    "$(sensorium presign putMedia)"`,
+		Args: cobra.ExactArgs(1),
+	}
+	def := os.Getenv(endpointEnv)
+	if def == "" {
+		def = "http://127.0.0.1:8080"
+	}
+	ep := cmd.Flags().String("endpoint", def, "URL of the server's HTTP API (or $"+endpointEnv+")")
+	cmd.Flags().DurationVar(&expires, "expires", time.Hour, "how long the URL is valid (1s to 168h)")
+	signing := addSigning(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		op := args[0]
+		if !slices.Contains(presignable, op) {
+			return usagef("operation %q is not one of %s", op, strings.Join(presignable, ", "))
+		}
+		if err := checkEndpoint(*ep); err != nil {
+			return err
+		}
+		if expires < time.Second || expires > awsauth.MaxPresignExpiry {
+			return usagef("--expires %v must be from 1s to %v", expires, awsauth.MaxPresignExpiry)
+		}
+		creds, err := signing()
+		if err != nil {
+			return err
+		}
+		if creds == nil {
+			return usagef("presign needs an access key of the server's credentials file: --profile, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY")
+		}
+		req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*ep, "/")+"/"+op, nil)
+		if err != nil {
+			return usagef("--endpoint: %v", err)
+		}
+		key := awsauth.Key{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}
+		if err := awsauth.Presign(req, key, creds.Region, time.Now(), expires); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(cmd.OutOrStdout(), req.URL.String())
+		return err
+	}
+	return cmd
+}
