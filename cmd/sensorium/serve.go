@@ -93,6 +93,7 @@ loopback; start-up says so.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
+	f.DurationVar(&cfg.MaxPutMediaDuration, "max-putmedia-duration", 24*time.Hour, "a PutMedia session ends at its first cluster after this long (MAX_CONNECTION_DURATION_REACHED, 4003); the producer reconnects")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -41,6 +41,13 @@ type Options struct {
 	// turns PutMedia off.
 	NATS     *nats.Conn
 	Subjects wire.Subjects
+	// MaxPutMediaDuration ends a PutMedia session that has lasted this
+	// long with MAX_CONNECTION_DURATION_REACHED (4003), at the next cluster
+	// boundary; the producer reconnects and carries on. Default 24 h.
+	MaxPutMediaDuration time.Duration
+	// PutMediaIdle is how long a PutMedia body may bring nothing before the
+	// session sends an IDLE event, the seed service's keep-alive. Default 3 s.
+	PutMediaIdle time.Duration
 	// Auth verifies the SigV4 signature of every request but GET /healthz
 	// and GET /metrics; nil: requests are not authenticated.
 	Auth *awsauth.Verifier
@@ -59,6 +66,10 @@ type api struct {
 	putting    map[string]bool // streams with a PutMedia session open
 }
 
+// DefaultMaxPutMediaDuration is Options.MaxPutMediaDuration's default: long
+// enough for a recording of hours to be uploaded in one session.
+const DefaultMaxPutMediaDuration = 24 * time.Hour
+
 // New returns the API's handler.
 func New(o Options) http.Handler {
 	if o.Logger == nil {
@@ -66,6 +77,12 @@ func New(o Options) http.Handler {
 	}
 	if o.MaxMediaConnections <= 0 {
 		o.MaxMediaConnections = 16
+	}
+	if o.MaxPutMediaDuration <= 0 {
+		o.MaxPutMediaDuration = DefaultMaxPutMediaDuration
+	}
+	if o.PutMediaIdle <= 0 {
+		o.PutMediaIdle = 3 * time.Second
 	}
 	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}, putting: map[string]bool{}}
 	if o.NATS != nil {

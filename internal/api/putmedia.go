@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,9 @@ type putMediaSession struct {
 	stream   string
 	producer string
 	startMS  int64 // added to cluster timecodes when they are RELATIVE
+
+	deadline time.Time    // the session ends at the first cluster after it (MaxPutMediaDuration)
+	lastRead atomic.Int64 // unix ns of the body's latest bytes, for IDLE
 
 	mu      sync.Mutex // guards the response and the counts
 	open    map[uint64]bool
@@ -111,8 +115,38 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_ = s.rc.SetWriteDeadline(time.Time{})
-	_ = s.rc.SetReadDeadline(time.Time{})
+	// Past its duration the session ends at the next cluster boundary; a
+	// body that brings no boundary in the grace after it is cut there.
+	s.deadline = time.Now().Add(a.opts.MaxPutMediaDuration)
+	_ = s.rc.SetReadDeadline(s.deadline.Add(putMediaDurationGrace))
+	s.lastRead.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	defer close(done)
+	go s.keepAlive(done)
 	s.run(r.Context(), r.Body)
+}
+
+// putMediaDurationGrace is how long past MaxPutMediaDuration a session may
+// take to reach its next cluster boundary before its body is cut.
+const putMediaDurationGrace = 15 * time.Second
+
+// keepAlive sends IDLE while the body brings nothing, as the seed service
+// does, so that a producer between fragments (and any proxy in between) sees
+// a live connection.
+func (s *putMediaSession) keepAlive(done <-chan struct{}) {
+	every := s.a.opts.PutMediaIdle
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, s.lastRead.Load())) >= every {
+				s.send(wire.AckEvent{EventType: wire.EventIdle})
+			}
+		}
+	}
 }
 
 // send writes one event to the response and flushes it.

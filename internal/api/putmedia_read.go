@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,12 +20,16 @@ const maxPutMediaCluster = 8 << 20
 // bodyReader remembers the first error of the request body other than its
 // end, so that a failed read is told apart from bad MKV.
 type bodyReader struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	err  error
+	last *atomic.Int64 // unix ns of the latest bytes
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	if n > 0 {
+		b.last.Store(time.Now().UnixNano())
+	}
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
 	}
@@ -34,7 +39,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // run reads the MKV body cluster by cluster and publishes each as a fragment,
 // then waits for the fragments still on their way to be PERSISTED.
 func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
-	src := &bodyReader{r: body}
+	src := &bodyReader{r: body, last: &s.lastRead}
 	rd := mkv.NewReader(src, mkv.MaxElementSize(maxPutMediaCluster))
 	var info, tracks, tags []byte
 	var blocks []mkv.Block
@@ -49,6 +54,8 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 		if err != nil {
 			code, msg := wire.ErrInvalidMKVData, err.Error()
 			switch {
+			case src.err != nil && time.Now().After(s.deadline):
+				code, msg = wire.ErrMaxConnectionDuration, s.durationMessage()
 			case src.err != nil: // the body itself failed: the connection, or a signed hash that does not match
 				code, msg = wire.ErrStreamRead, "reading the request body: "+src.err.Error()
 			case errors.Is(err, mkv.ErrTooLarge):
@@ -70,6 +77,12 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			tags = it.Raw
 		case mkv.ItemClusterStart:
 			tc, blocks = int64(it.Timecode)+s.startMS, blocks[:0]
+			if time.Now().After(s.deadline) {
+				// Ended before this cluster: nothing of it was taken, so the
+				// producer re-sends it whole in its next session.
+				s.fail(ctx, wire.ErrMaxConnectionDuration, tc, s.durationMessage())
+				return
+			}
 			if tc < last {
 				// Refused here, before it reaches the bus, so that the session
 				// ends at it (the store would refuse it too, but only after the
@@ -103,6 +116,10 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 		}
 	}
 	s.waitPersisted(ctx, 30*time.Second)
+}
+
+func (s *putMediaSession) durationMessage() string {
+	return "the session reached its maximum duration of " + s.a.opts.MaxPutMediaDuration.String() + "; reconnect to go on"
 }
 
 // publish puts one fragment on the bus as the SDK does (message id, producer

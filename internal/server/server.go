@@ -75,6 +75,11 @@ type Config struct {
 	// MaxMediaConnections bounds the GetMedia responses open at once per
 	// stream; default 16.
 	MaxMediaConnections int
+	// MaxPutMediaDuration ends a PutMedia session after this long
+	// (MAX_CONNECTION_DURATION_REACHED); default api.DefaultMaxPutMediaDuration.
+	MaxPutMediaDuration time.Duration
+	// PutMediaIdle is the silence after which PutMedia sends IDLE; default 3 s.
+	PutMediaIdle time.Duration
 	// FlightListen is the address of the Arrow Flight service; empty: none.
 	// (`serve` defaults it to 127.0.0.1:8815.)
 	FlightListen string
@@ -254,6 +259,9 @@ func (s *Server) checkConfig() error {
 	}
 	if c.KeyRotation < 0 {
 		return fmt.Errorf("server: --key-rotation %s is negative", c.KeyRotation)
+	}
+	if c.MaxPutMediaDuration < 0 {
+		return fmt.Errorf("server: --max-putmedia-duration %s is negative", c.MaxPutMediaDuration)
 	}
 	if c.MaxMediaConnections < 0 {
 		return fmt.Errorf("server: --max-media-connections %d is negative", c.MaxMediaConnections)
@@ -482,6 +490,7 @@ func (s *Server) startHTTP() error {
 			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
 			NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
+			MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+)
+
+// A PutMedia session that brings nothing for a while gets IDLE keep-alives;
+// one that outlasts its maximum duration ends at its next cluster with
+// MAX_CONNECTION_DURATION_REACHED, after everything before it is PERSISTED,
+// and the connection closes cleanly; a new session then goes on.
+func TestPutMediaIdleAndMaxDuration(t *testing.T) {
+	srv, err := Start(context.Background(), Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		Logger: testLogger(t), MaxPutMediaDuration: 1500 * time.Millisecond, PutMediaIdle: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	newStream(t, srv, "cam", 1)
+
+	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	head := mkv.AppendEBMLHeader(nil, "matroska")
+	head = mkv.AppendSegmentStart(head)
+	head = mkv.AppendInfo(head, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+	head = mkv.AppendTracks(head, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	cluster := func(tc uint64) []byte {
+		return mkv.AppendCluster(nil, tc, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+	}
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", pr)
+	req.Header.Set("x-amzn-stream-name", "cam")
+	events := make(chan wire.AckEvent, 100)
+	go func() {
+		defer close(events)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			var ev wire.AckEvent
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				events <- ev
+			}
+		}
+	}()
+	// Two clusters: the first is complete once the second starts.
+	_, _ = pw.Write(append(append(append([]byte(nil), head...), cluster(now)...), cluster(now+1000)...))
+	var seen []wire.EventType
+	idle, persisted := 0, 0
+	wait := time.After(10 * time.Second)
+	for idle < 2 || persisted < 1 {
+		select {
+		case ev := <-events:
+			seen = append(seen, ev.EventType)
+			switch ev.EventType {
+			case wire.EventIdle:
+				idle++
+			case wire.EventPersisted:
+				persisted++
+			}
+		case <-wait:
+			t.Fatalf("no IDLE while the body is silent, or no PERSISTED: %v", seen)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // past the session's duration
+	_, _ = pw.Write(cluster(now + 2000))
+	var last wire.AckEvent
+	for ev := range events { // ends when the server closes the response
+		if ev.EventType != wire.EventIdle {
+			last = ev
+		}
+		seen = append(seen, ev.EventType)
+	}
+	_ = pw.Close()
+	if last.EventType != wire.EventError || last.ErrorID != wire.ErrMaxConnectionDuration || last.ErrorCode != "MAX_CONNECTION_DURATION_REACHED" {
+		t.Fatalf("last event %+v, want ERROR 4003 MAX_CONNECTION_DURATION_REACHED (events %v)", last, seen)
+	}
+	persisted = 0
+	for _, e := range seen {
+		if e == wire.EventPersisted {
+			persisted++
+		}
+	}
+	if persisted != 2 {
+		t.Fatalf("%d PERSISTED before the end, want the 2 clusters sent in time (events %v)", persisted, seen)
+	}
+	// The cluster refused at the limit goes through in the next session.
+	_, evs := putMedia(t, srv, map[string]string{"x-amzn-stream-name": "cam"}, func() (interface{ Read([]byte) (int, error) }, func() error) {
+		return &sliceReader{b: append(append([]byte(nil), head...), cluster(now+2000)...)}, nil
+	})
+	if len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventPersisted {
+		t.Fatalf("the next session: %+v", evs)
+	}
+}
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
