@@ -81,6 +81,7 @@ func (st *stream) enforceRetention(now int64, dedupeHorizon time.Duration) int {
 		// An unsealed segment that no writer holds (the newest one found at
 		// start-up, when its seal failed) has nothing to close: it just goes. The
 		// active segment, if any, is another one and is left alone.
+		st.idxMu.Lock() // no index rebuild writes this segment's index from now on
 		st.mu.Lock()
 		st.segments = st.segments[1:]
 		st.mu.Unlock()
@@ -93,6 +94,7 @@ func (st *stream) enforceRetention(now int64, dedupeHorizon time.Duration) int {
 		if err := st.s.fs.Remove(seg.path); err != nil {
 			st.log.Error("store: retention: remove segment", "segment", seg.path, "err", err)
 		}
+		st.idxMu.Unlock()
 		removed++
 		st.s.metrics.segmentsExpired.Add(1)
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +48,10 @@ func appendSegmentHeader(dst []byte, first uint64) []byte {
 	return append(dst, h[:]...)
 }
 
+// errSegmentVersion is a sound segment header of another format version:
+// not damage, and never repaired away.
+var errSegmentVersion = errors.New("segment format version is not supported")
+
 func checkSegmentHeader(h []byte) error {
 	if len(h) < segmentHeaderSize {
 		return errShortHeader
@@ -61,7 +64,7 @@ func checkSegmentHeader(h []byte) error {
 		return errBadChecksum
 	}
 	if v := le.Uint16(h[8:]); v != segmentVersion {
-		return fmt.Errorf("segment format version %d is not supported", v)
+		return fmt.Errorf("%w: %d (this build reads %d)", errSegmentVersion, v, segmentVersion)
 	}
 	return nil
 }
@@ -184,73 +187,6 @@ func (w *segmentWriter) close() error {
 		err = cerr
 	}
 	return err
-}
-
-// scannedRecord is a record found by scanSegment.
-type scannedRecord struct {
-	Offset     int64
-	Length     int
-	PayloadLen int
-	Rec        fragmentRecord // Payload is not retained
-}
-
-// scanSegment reads a segment from the start, verifying every record, and calls
-// fn for each valid one. It stops at the first bad record and returns the
-// offset where the valid data ends, plus a *CorruptionError describing what
-// stopped it (nil at a clean end of file). Records are read one at a time, so
-// memory stays bounded by the largest record.
-func scanSegment(fsys vfs.FS, path string, fn func(scannedRecord)) (validEnd int64, fileSize int64, cerr *CorruptionError, err error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("store: open segment %s: %w", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, 0, nil, fmt.Errorf("store: stat segment %s: %w", path, err)
-	}
-	fileSize = st.Size()
-	br := bufio.NewReaderSize(f, 1<<20)
-	hdr := make([]byte, segmentHeaderSize)
-	if _, err := io.ReadFull(br, hdr); err != nil {
-		return 0, fileSize, &CorruptionError{Path: path, Offset: 0, Err: errShortHeader}, nil
-	}
-	if err := checkSegmentHeader(hdr); err != nil {
-		return 0, fileSize, &CorruptionError{Path: path, Offset: 0, Err: err}, nil
-	}
-	off := int64(segmentHeaderSize)
-	var rec []byte
-	for {
-		if off == fileSize {
-			return off, fileSize, nil, nil
-		}
-		if fileSize-off < recordHeaderSize {
-			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: errShortHeader}, nil
-		}
-		rec = resize(rec, recordHeaderSize)
-		if _, err := io.ReadFull(br, rec); err != nil {
-			return off, fileSize, nil, fmt.Errorf("store: read segment %s at %d: %w", path, off, err)
-		}
-		bodyLen, _, herr := parseRecordHeader(rec)
-		if herr != nil {
-			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: herr}, nil
-		}
-		if int64(bodyLen) > fileSize-off-recordHeaderSize {
-			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: errShortRecord}, nil
-		}
-		rec = resize(rec, recordHeaderSize+bodyLen)
-		if _, err := io.ReadFull(br, rec[recordHeaderSize:]); err != nil {
-			return off, fileSize, nil, fmt.Errorf("store: read segment %s at %d: %w", path, off, err)
-		}
-		r, derr := decodeFragmentRecord(rec)
-		if derr != nil {
-			return off, fileSize, &CorruptionError{Path: path, Offset: off, Err: derr}, nil
-		}
-		pl := len(r.Payload)
-		r.Payload = nil
-		fn(scannedRecord{Offset: off, Length: len(rec), PayloadLen: pl, Rec: r})
-		off += int64(len(rec))
-	}
 }
 
 // readRecord reads and verifies one record at off of length n from an open segment.

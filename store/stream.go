@@ -3,10 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,7 +24,8 @@ type segment struct {
 
 	// Guarded by stream.mu. For the active segment entries holds every index
 	// entry (durable or not); for a sealed one entries is nil and the index
-	// cache serves them.
+	// cache serves them, unless its index was damaged and rebuilt from the
+	// segment (rebuildIndex): then entries holds them.
 	sum     segmentSummary
 	entries []FragmentInfo
 }
@@ -47,6 +50,11 @@ type stream struct {
 	aadBuf  []byte
 
 	keys *dataKeys // safe for concurrent use
+
+	// idxMu serialises rebuilding a damaged index (rebuildIndex) with
+	// retention's removal of segments, so that a rebuilt index is never
+	// written for a segment that is gone. Lock order: wmu, idxMu, mu.
+	idxMu sync.Mutex
 
 	mu       sync.RWMutex
 	info     StreamInfo
@@ -76,10 +84,13 @@ type dedupeKey struct {
 type RepairReport struct {
 	Stream  string
 	Segment string
-	Offset  int64  // where valid data ended
-	Dropped int64  // bytes cut from the end
+	Offset  int64  // where valid data ended (or the damage inside starts)
+	Dropped int64  // bytes cut from the end (or skipped inside)
 	Reason  string // why the tail was not valid
 	Saved   string // where the cut bytes were kept, if anywhere
+	// Inside is damage followed by valid records: its bytes (Dropped of
+	// them, from Offset) are left in the segment and skipped, nothing is cut.
+	Inside bool
 }
 
 func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport, error) {
@@ -123,13 +134,11 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 			idxPath: filepath.Join(dir, segmentName(first)+indexExt),
 		}
 		lastOne := i == len(firsts)-1
-		rep, err := st.loadSegment(seg, lastOne)
+		reps, err := st.loadSegment(seg, lastOne)
 		if err != nil {
 			return nil, nil, err
 		}
-		if rep != nil {
-			reports = append(reports, *rep)
-		}
+		reports = append(reports, reps...)
 		if seg.sum.count == 0 {
 			if lastOne {
 				// An active segment with no records: nothing to keep.
@@ -161,7 +170,7 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 
 // loadSegment fills seg's summary: from its index when it is sealed and the
 // index is sound, else by scanning (and, for the last segment, repairing) it.
-func (st *stream) loadSegment(seg *segment, isLast bool) (*RepairReport, error) {
+func (st *stream) loadSegment(seg *segment, isLast bool) ([]RepairReport, error) {
 	fsys := st.s.fs
 	segInfo, err := fsys.Stat(seg.path)
 	if err != nil {
@@ -182,8 +191,9 @@ func (st *stream) loadSegment(seg *segment, isLast bool) (*RepairReport, error) 
 	}
 	_ = fsys.Remove(seg.idxPath) // stale or damaged; rebuilt below when sealed
 
+	first, _ := parseSegmentName(filepath.Base(seg.path))
 	var entries []FragmentInfo
-	validEnd, fileSize, cerr, err := scanSegment(fsys, seg.path, func(r scannedRecord) {
+	scan, err := scanSegment(fsys, seg.path, first, func(r scannedRecord) {
 		e := FragmentInfo{
 			Number: r.Rec.Number, ServerTime: r.Rec.ServerTime, ProducerTime: r.Rec.ProducerTime,
 			Duration: r.Rec.Duration, Size: r.PayloadLen, offset: r.Offset, recordLen: uint32(r.Length),
@@ -200,26 +210,40 @@ func (st *stream) loadSegment(seg *segment, isLast bool) (*RepairReport, error) 
 	if err != nil {
 		return nil, err
 	}
-	var rep *RepairReport
-	if cerr != nil {
-		rep = &RepairReport{Stream: st.info.Name, Segment: seg.path, Offset: validEnd, Dropped: fileSize - validEnd, Reason: cerr.Err.Error()}
+	var reps []RepairReport
+	for _, d := range scan.damaged {
+		// Damage inside, not a torn write: valid records follow it, and they
+		// may have been acknowledged. Nothing is cut; the fragment (or header)
+		// in the damaged span is lost, its neighbours are served.
+		reps = append(reps, RepairReport{Stream: st.info.Name, Segment: seg.path, Offset: d.Err.Offset,
+			Dropped: d.next - d.Err.Offset, Reason: d.Err.Err.Error(), Inside: true})
+		st.log.Error("store: segment is damaged; the records around the damage are served, the damaged span is skipped",
+			"segment", seg.path, "offset", d.Err.Offset, "bytes", d.next-d.Err.Offset, "err", d.Err)
+	}
+	validEnd := scan.end
+	if cerr := scan.tail; cerr != nil {
+		rep := RepairReport{Stream: st.info.Name, Segment: seg.path, Offset: validEnd, Dropped: scan.fileSize - validEnd, Reason: cerr.Err.Error()}
 		if !isLast {
-			// Corruption inside a sealed segment is damage, not a torn write: keep
-			// the file as it is, serve what precedes the damage, and say so.
-			st.log.Error("store: segment is damaged; fragments after the damage are unreadable", "segment", seg.path, "offset", validEnd, "err", cerr)
-		} else if err := st.cutTail(seg.path, validEnd, fileSize, rep); err != nil {
-			return nil, err
+			// Only the newest segment was being written: what ends an older
+			// one early is damage, and the file is kept as it is.
+			st.log.Error("store: segment is damaged at its end; the fragments before the damage are served", "segment", seg.path, "offset", validEnd, "err", cerr)
+		} else if err := st.cutTail(seg.path, validEnd, scan.fileSize, &rep); err != nil {
+			return reps, err
 		}
+		reps = append(reps, rep)
 	}
 	seg.entries = entries
 	seg.sum = summarize(entries, validEnd)
 	if !isLast && len(entries) > 0 {
-		if err := writeIndexFile(fsys, seg.idxPath, entries, validEnd, st.dedupe); err != nil {
-			return rep, err
+		// The whole file, damage included, is what the index describes: it
+		// stays sound across restarts and the segment is not scanned again.
+		seg.sum.size = scan.fileSize
+		if err := writeIndexFile(fsys, seg.idxPath, entries, scan.fileSize, st.dedupe); err != nil {
+			return reps, err
 		}
 		seg.sealed, seg.entries = true, nil
 	}
-	return rep, nil
+	return reps, nil
 }
 
 // cutTail saves the bytes after validEnd beside the segment (as etcd keeps a
@@ -233,12 +257,12 @@ func (st *stream) cutTail(path string, validEnd, fileSize int64, rep *RepairRepo
 		return fmt.Errorf("store: repair %s: %w", path, err)
 	}
 	defer f.Close()
-	tail := make([]byte, min(fileSize-validEnd, 64<<20))
-	if _, err := f.ReadAt(tail, validEnd); err == nil && !isZero(tail) {
-		saved := fmt.Sprintf("%s.broken-%d", path, validEnd)
-		if err := vfs.WriteFileAtomic(fsys, saved, tail, 0o640); err == nil {
-			rep.Saved = saved
-		}
+	saved := fmt.Sprintf("%s.broken-%d", path, validEnd)
+	switch ok, err := saveTail(fsys, f, validEnd, fileSize, saved); {
+	case err != nil:
+		st.log.Warn("store: could not keep a copy of a torn tail", "segment", path, "err", err)
+	case ok:
+		rep.Saved = saved
 	}
 	if validEnd < segmentHeaderSize {
 		validEnd = 0 // not even a header: the file is removed by the caller
@@ -254,18 +278,116 @@ func (st *stream) cutTail(path string, validEnd, fileSize int64, rep *RepairRepo
 	return nil
 }
 
+// saveTail copies the bytes of f from off to size into path, durably, unless
+// they are all zero (a preallocated or never-written tail holds nothing to
+// inspect). It streams: a tail may be as large as a segment.
+func saveTail(fsys vfs.FS, f vfs.File, off, size int64, path string) (bool, error) {
+	buf := make([]byte, min(size-off, 1<<20))
+	zero := true
+	for p := off; p < size && zero; p += int64(len(buf)) {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-p)], p)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		zero = isZero(buf[:n])
+	}
+	if zero {
+		return false, nil
+	}
+	tmp := path + ".tmp"
+	out, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return false, err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f, off, size-off))
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = fsys.Remove(tmp)
+		return false, err
+	}
+	return true, fsys.SyncDir(filepath.Dir(path))
+}
+
 // entriesOf returns a segment's index entries: the live slice of the active
-// segment, or the sealed segment's entries from the cache.
+// segment, or the sealed segment's entries from the cache. A sealed index
+// whose entries turn out damaged is rebuilt from its segment (rebuildIndex),
+// so a flipped byte in an index costs no fragment.
 func (st *stream) entriesOf(seg *segment) ([]FragmentInfo, error) {
 	st.mu.RLock()
-	if !seg.sealed {
+	if !seg.sealed || seg.entries != nil {
 		e := seg.entries
 		st.mu.RUnlock()
 		return e, nil
 	}
 	path := seg.idxPath
 	st.mu.RUnlock()
-	return st.s.cache.get(path)
+	e, err := st.s.cache.get(path)
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		return st.rebuildIndex(seg, ce)
+	}
+	return e, err
+}
+
+// rebuildIndex replaces a sealed segment's damaged index entries with ones
+// scanned from the segment. The entries stay in memory with the segment (it
+// never reads its index again while the store runs); the index file is
+// rewritten with them and its own producer table when that is sound, so that
+// the next start finds a sound index. Start-up checks an index's header and
+// producer table, not every entry: this is where a damaged entry is found.
+func (st *stream) rebuildIndex(seg *segment, damage *CorruptionError) ([]FragmentInfo, error) {
+	st.idxMu.Lock()
+	defer st.idxMu.Unlock()
+	st.mu.RLock()
+	e, gone := seg.entries, !slices.Contains(st.segments, seg)
+	st.mu.RUnlock()
+	switch {
+	case e != nil:
+		return e, nil // another reader rebuilt it meanwhile
+	case gone:
+		return nil, fs.ErrNotExist // retention removed it: no entries, as for any removed segment
+	}
+	st.log.Error("store: index entries damaged; rebuilding them from the segment", "index", seg.idxPath, "err", damage)
+	first, _ := parseSegmentName(filepath.Base(seg.path))
+	var entries []FragmentInfo
+	scan, err := scanSegment(st.s.fs, seg.path, first, func(r scannedRecord) {
+		e := FragmentInfo{Number: r.Rec.Number, ServerTime: r.Rec.ServerTime, ProducerTime: r.Rec.ProducerTime,
+			Duration: r.Rec.Duration, Size: r.PayloadLen, offset: r.Offset, recordLen: uint32(r.Length)}
+		if r.Rec.KeyID != 0 {
+			e.Size -= gcmOverhead
+		}
+		entries = append(entries, e)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: rebuild index %s: %w", seg.idxPath, err)
+	}
+	if entries == nil {
+		entries = []FragmentInfo{} // non-nil: rebuilt, even if empty
+	}
+	if d, derr := readIndexDedupe(st.s.fs, seg.idxPath); derr == nil {
+		if werr := writeIndexFile(st.s.fs, seg.idxPath, entries, scan.fileSize, d); werr != nil {
+			st.log.Warn("store: cannot rewrite a damaged index; its entries are served from memory", "index", seg.idxPath, "err", werr)
+		}
+	} else {
+		// Without its producer table the index cannot be rewritten as it was;
+		// removed, it is rebuilt from the segment (and the dedupe state from
+		// the segments) at the next start.
+		st.log.Warn("store: damaged index removed; the next start rebuilds it", "index", seg.idxPath, "err", derr)
+		_ = st.s.fs.Remove(seg.idxPath)
+	}
+	st.s.cache.drop(seg.idxPath)
+	st.mu.Lock()
+	seg.entries = entries
+	st.mu.Unlock()
+	return entries, nil
 }
 
 // notifyLocked wakes every waiter. Call with mu held for writing.
