@@ -216,3 +216,70 @@ func TestKeyringFile(t *testing.T) {
 		}
 	}
 }
+
+// The data keys are kept twice: one copy damaged or gone costs nothing (it
+// is rewritten from the other at the next start); a key damaged in both is
+// an error that names the stream, not unreadable data discovered later.
+func TestDataKeysSurviveOneDamagedCopy(t *testing.T) {
+	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+	tweak := func(o *Options) { o.Now = clock.Now; o.KeyRotation = time.Minute }
+	setup := func(t *testing.T) (dir, primary, backup string) {
+		dir = t.TempDir()
+		s := newTestStore(t, dir, nil, tweak)
+		mustCreate(t, s, "a", 24)
+		for i := 1; i <= 6; i++ {
+			appendN(t, s, "a", i, i, 1)
+			clock.t = clock.t.Add(40 * time.Second)
+		}
+		st, _ := s.stream("a")
+		primary, backup = st.keys.path, st.keys.backupPath()
+		s.Close()
+		return dir, primary, backup
+	}
+	flip := func(t *testing.T, path string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, []byte(`"wrapped": "`)) + 20 // inside the first wrapped key
+		b[i] ^= 0x01
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, primary, backup string)
+	}{
+		{"primary flipped", func(t *testing.T, p, _ string) { flip(t, p) }},
+		{"backup flipped", func(t *testing.T, _, b string) { flip(t, b) }},
+		{"primary gone", func(t *testing.T, p, _ string) { os.Remove(p) }},
+		{"backup gone (a store from before the backup)", func(t *testing.T, _, b string) { os.Remove(b) }},
+		{"primary not JSON", func(t *testing.T, p, _ string) { os.WriteFile(p, []byte("{garbage"), 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, primary, backup := setup(t)
+			good, _ := os.ReadFile(primary)
+			if bytes.Contains([]byte(tc.name), []byte("primary")) {
+				good, _ = os.ReadFile(backup)
+			}
+			tc.damage(t, primary, backup)
+			s := newTestStore(t, dir, nil, tweak)
+			checkAll(t, s, "a", 1, 6)
+			s.Close()
+			for _, p := range []string{primary, backup} {
+				if b, err := os.ReadFile(p); err != nil || !bytes.Equal(b, good) {
+					t.Errorf("%s was not healed: %v", filepath.Base(p), err)
+				}
+			}
+		})
+	}
+	t.Run("both flipped", func(t *testing.T) {
+		dir, primary, backup := setup(t)
+		flip(t, primary)
+		flip(t, backup)
+		if _, err := Open(Options{Dir: dir, RetentionInterval: -1}); err == nil || !strings.Contains(err.Error(), "unwrap data key 1") {
+			t.Fatalf("Open with the first key damaged in both copies: %v", err)
+		}
+	})
+}

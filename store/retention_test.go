@@ -43,7 +43,7 @@ func TestRetentionDeletesWholeSegments(t *testing.T) {
 		t.Fatalf("retention 0 kept %d fragments", len(got))
 	}
 	segs, _ := filepath.Glob(filepath.Join(dir, "streams", "*", "*.*"))
-	segs = slices.DeleteFunc(segs, func(p string) bool { return filepath.Base(p) == dataKeysFile }) // data keys stay for new records
+	segs = slices.DeleteFunc(segs, func(p string) bool { return filepath.Base(p) == dataKeysFile || filepath.Base(p) == dataKeysBackupFile }) // data keys stay for new records
 	if len(segs) != 0 {
 		t.Fatalf("files left: %v", segs)
 	}

@@ -106,7 +106,7 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 	if err := s.fs.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("store: create stream dir %s: %w", dir, err)
 	}
-	keys, err := openDataKeys(s.fs, dir, s.opts.Keyring, info.KMSKeyID)
+	keys, err := openDataKeys(s.fs, dir, s.opts.Keyring, info.KMSKeyID, st.log)
 	if err != nil {
 		return nil, nil, err
 	}
