@@ -31,6 +31,7 @@ import (
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/api"
 	"github.com/sensorium-io/sensorium/internal/awsauth"
+	"github.com/sensorium-io/sensorium/internal/flightauth"
 	"github.com/sensorium-io/sensorium/internal/flightsrv"
 	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/internal/wire"
@@ -169,6 +170,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		var opts []grpc.ServerOption
 		if s.tls != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+		}
+		if s.auth != nil { // the HTTP API's access keys, as Flight Basic credentials and bearer tokens
+			fa := &flightauth.Authenticator{Keys: s.auth.Keys, Log: s.log.With("component", "flight")}
+			opts = append(opts, fa.ServerOptions()...)
 		}
 		s.flight = flightsrv.Start(ln, s.st, s.q, s.log.With("component", "flight"), opts...)
 	}
