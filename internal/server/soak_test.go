@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/signals"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -23,9 +28,10 @@ const soakEnv = "SENSORIUM_SOAK_KILLS"
 
 // TestSoak ingests from several producers into several streams while the
 // server is SIGKILLed and restarted again and again, then checks every
-// PERSISTED fragment: present exactly once, in order, with its timestamps,
-// decodable; GetMedia and an Arrow query of each stream must succeed. It
-// prints the counts.
+// PERSISTED fragment: present exactly once, in producer order, under the
+// number and producer timestamp its PERSISTED event gave, decodable; GetMedia
+// from EARLIEST must serve every stored frame and an Arrow query every stored
+// sample. It prints the counts.
 func TestSoak(t *testing.T) {
 	kills, _ := strconv.Atoi(os.Getenv(soakEnv))
 	if kills <= 0 {
@@ -101,31 +107,81 @@ func TestSoak(t *testing.T) {
 		}
 		cancel()
 	}
+	// Every read path serves what the store holds: GetMedia from EARLIEST
+	// (every frame) and an Arrow query over all time (every sample).
+	served := make([]soakServed, producers)
 	for i := range producers {
-		name := fmt.Sprintf("soak-%d", i)
-		checkServedByGetMedia(t, c.http, name)
-		res, err := sdk.NewClient(c.http, nil).Query(ctx, sdk.QueryInput{Stream: name, Start: time.Unix(0, 0), End: time.Now()}, nil)
-		if err != nil {
-			t.Fatalf("query %s: %v", name, err)
-		}
-		for res.Next() {
-		}
-		if err := res.Err(); err != nil {
-			t.Fatalf("query %s: %v", name, err)
-		}
-		res.Close()
+		served[i] = soakRead(t, c.http, fmt.Sprintf("soak-%d", i))
 	}
 	c.stop(t)
-	acked, found, lost, dup, corrupt := soakCount(t, filepath.Join(dir, "store"), logs)
-	fmt.Printf("soak: %d SIGKILLs in %s, %d producers: acked %d, found %d, lost %d, duplicated %d, corrupt %d\n",
-		kills, time.Since(start).Round(time.Second), producers, acked, found, lost, dup, corrupt)
-	if lost+dup+corrupt > 0 {
-		t.Fatalf("lost %d, duplicated %d, corrupt %d", lost, dup, corrupt)
+	n := soakCount(t, filepath.Join(dir, "store"), logs, served)
+	var frames, samples int64
+	for _, sv := range served {
+		frames, samples = frames+sv.frames, samples+sv.samples
+	}
+	fmt.Printf("soak: %d SIGKILLs in %s, %d producers: acked %d, found %d, lost %d, duplicated %d, out of order %d, corrupt %d; "+
+		"stored %d frames of %d samples, GetMedia served %d frames, Arrow %d samples\n",
+		kills, time.Since(start).Round(time.Second), producers, n.acked, n.found, n.lost, n.dup, n.misordered, n.corrupt,
+		n.frames, n.samples, frames, samples)
+	if n.lost+n.dup+n.misordered+n.corrupt > 0 {
+		t.Fatalf("lost %d, duplicated %d, out of order %d, corrupt %d", n.lost, n.dup, n.misordered, n.corrupt)
 	}
 }
 
-// soakCount compares the stores' contents with what the producers were told.
-func soakCount(t *testing.T, dir string, logs []*persistedLog) (acked, found, lost, dup, corrupt int) {
+// soakServed is what the read paths gave for one stream.
+type soakServed struct{ frames, samples int64 }
+
+// soakRead reads a stream back through GetMedia and an Arrow query.
+func soakRead(t *testing.T, url, name string) soakServed {
+	t.Helper()
+	ctx := context.Background()
+	client := sdk.NewClient(url, nil)
+	var out soakServed
+	body, err := client.GetMedia(ctx, sdk.ByName(name), sdk.StartEarliest(), false)
+	if err != nil {
+		t.Fatalf("GetMedia %s: %v", name, err)
+	}
+	mr := sdk.NewMediaReader(body)
+	var s signals.Samples
+	for {
+		f, err := mr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("GetMedia %s, frame %d: %v", name, out.frames, err)
+		}
+		if err := codecs.DecodeScalarFrame(f.Data, pumpDesc, &s); err != nil {
+			t.Fatalf("GetMedia %s, frame %d: %v", name, out.frames, err)
+		}
+		out.frames++
+	}
+	body.Close()
+	res, err := client.Query(ctx, sdk.QueryInput{Stream: name, Start: time.Unix(0, 0), End: time.Now()}, nil)
+	if err != nil {
+		t.Fatalf("query %s: %v", name, err)
+	}
+	for res.Next() {
+		out.samples += res.RecordBatch().NumRows()
+	}
+	if err := res.Err(); err != nil {
+		t.Fatalf("query %s: %v", name, err)
+	}
+	res.Close()
+	return out
+}
+
+// soakCounts are the soak's verdict.
+type soakCounts struct {
+	acked, found, lost, dup, misordered, corrupt int
+	frames, samples                              int64
+}
+
+// soakCount compares the stores' contents with what the producers were told
+// and what the read paths served. A stored fragment is corrupt when it does
+// not read or decode, or when it is not where its PERSISTED event said (its
+// number, its producer timestamp).
+func soakCount(t *testing.T, dir string, logs []*persistedLog, served []soakServed) (n soakCounts) {
 	t.Helper()
 	ring, err := store.LoadKeyring(nil, filepath.Join(filepath.Dir(dir), "keyring.json"))
 	if err != nil {
@@ -145,29 +201,75 @@ func soakCount(t *testing.T, dir string, logs []*persistedLog) (acked, found, lo
 		r, _ := st.NewReader(name)
 		seen := map[uint64]bool{}
 		var last uint64
+		var frames, samples int64
 		for _, info := range infos {
 			f, err := r.Read(info)
 			if err != nil {
-				corrupt++
+				n.corrupt++
+				t.Errorf("%s: fragment %d: %v", name, info.Number, err)
 				continue
 			}
-			if _, err := decodeFrames(f.Payload); err != nil {
-				corrupt++
+			nf, ns, err := decodeSamples(f.Payload)
+			if err != nil {
+				n.corrupt++
+				t.Errorf("%s: fragment %d: %v", name, info.Number, err)
 			}
-			if seen[f.ProducerSeq] || f.ProducerSeq <= last {
-				dup++
+			frames, samples = frames+int64(nf), samples+int64(ns)
+			switch {
+			case seen[f.ProducerSeq]:
+				n.dup++
+				t.Errorf("%s: producer sequence %d stored twice", name, f.ProducerSeq)
+			case f.ProducerSeq <= last:
+				n.misordered++
+				t.Errorf("%s: producer sequence %d stored after %d", name, f.ProducerSeq, last)
+			}
+			if ev, ok := l.persisted[f.ProducerSeq]; ok {
+				if ev.FragmentTimecode != info.ProducerTime/int64(time.Millisecond) || !ev.Duplicate && ev.FragmentNumber != fmt.Sprint(info.Number) {
+					n.corrupt++
+					t.Errorf("%s: producer sequence %d stored as fragment %d at %d ms; PERSISTED said fragment %s at %d ms",
+						name, f.ProducerSeq, info.Number, info.ProducerTime/int64(time.Millisecond), ev.FragmentNumber, ev.FragmentTimecode)
+				}
 			}
 			seen[f.ProducerSeq], last = true, max(last, f.ProducerSeq)
-			found++
+			n.found++
 		}
 		r.Close()
 		for seq, ev := range l.persisted {
-			acked++
+			n.acked++
 			if !seen[seq] {
-				lost++
+				n.lost++
 				t.Errorf("%s: producer sequence %d (%s) PERSISTED but not stored", name, seq, ev.FragmentNumber)
 			}
 		}
+		if served[i].frames != frames || served[i].samples != samples {
+			t.Errorf("%s: the store holds %d frames and %d samples; GetMedia served %d frames, the Arrow query %d samples",
+				name, frames, samples, served[i].frames, served[i].samples)
+		}
+		n.frames += frames
+		n.samples += samples
 	}
-	return
+	return n
+}
+
+// decodeSamples decodes every scalar frame of a stored fragment and counts
+// frames and samples.
+func decodeSamples(payload []byte) (frames, samples int, err error) {
+	r := mkv.NewReader(bytes.NewReader(payload))
+	var s signals.Samples
+	for {
+		it, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return frames, samples, nil
+		}
+		if err != nil {
+			return frames, samples, err
+		}
+		if it.Kind == mkv.ItemBlock {
+			if err := codecs.DecodeScalarFrame(it.Block.Data, pumpDesc, &s); err != nil {
+				return frames, samples, err
+			}
+			frames++
+			samples += s.N
+		}
+	}
 }
