@@ -21,7 +21,11 @@ type BusConfig struct {
 	Replicas int // default 1
 	// MaxBytes caps what the bus holds while the store catches up; a publish
 	// past it is refused (the producer keeps the fragment and retries) rather
-	// than an older fragment being dropped. Default 4 GiB.
+	// than an older fragment being dropped. Default 4 GiB. When the NATS
+	// server cannot reserve that much (JetStream refuses a stream larger than
+	// its storage limit, by default 75% of the disk's free space), EnsureBus
+	// halves it until the server accepts, down to minBusBytes: a gateway with
+	// a small disk still starts, with a smaller bus.
 	MaxBytes int64
 	// MaxAge is a safety cap on how long an unapplied fragment may wait; default 7 days.
 	MaxAge time.Duration
@@ -115,7 +119,7 @@ func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, store
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		sc.FirstSeq = storeMax + 1
-		stream, err = js.CreateStream(ctx, sc)
+		stream, err = shrinkToFit(&sc, func(sc jetstream.StreamConfig) (jetstream.Stream, error) { return js.CreateStream(ctx, sc) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingest: create bus stream %s: %w", sc.Name, err)
 		}
@@ -132,7 +136,7 @@ func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, store
 			// JetStream cannot change storage in place; keep what exists and say so.
 			sc.Storage = info.Config.Storage
 		}
-		stream, err = js.UpdateStream(ctx, sc)
+		stream, err = shrinkToFit(&sc, func(sc jetstream.StreamConfig) (jetstream.Stream, error) { return js.UpdateStream(ctx, sc) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingest: update bus stream %s: %w", sc.Name, err)
 		}
@@ -142,4 +146,28 @@ func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, store
 		return nil, nil, fmt.Errorf("ingest: create consumer %s: %w", cfg.Consumer, err)
 	}
 	return stream, cons, nil
+}
+
+// errCodeInsufficientStorage is JetStream's "insufficient storage resources
+// available" (JSStorageResourcesExceededErr): the stream's MaxBytes exceeds
+// what the server may still reserve.
+const errCodeInsufficientStorage jetstream.ErrorCode = 10047
+
+// minBusBytes is the smallest bus shrinkToFit settles for: a few fragments.
+const minBusBytes = 4 * (8 << 20)
+
+// shrinkToFit applies sc, halving its MaxBytes while the server answers that
+// it has not the storage for it.
+func shrinkToFit(sc *jetstream.StreamConfig, apply func(jetstream.StreamConfig) (jetstream.Stream, error)) (jetstream.Stream, error) {
+	for {
+		stream, err := apply(*sc)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeInsufficientStorage || sc.MaxBytes/2 < minBusBytes {
+			if err != nil && apiErr != nil && apiErr.ErrorCode == errCodeInsufficientStorage {
+				return nil, fmt.Errorf("%w (a bus of %d MiB does not fit the NATS server's storage: free disk space, or raise its max_file_store)", err, sc.MaxBytes>>20)
+			}
+			return stream, err
+		}
+		sc.MaxBytes /= 2
+	}
 }

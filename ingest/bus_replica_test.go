@@ -123,3 +123,32 @@ func TestValidateReplica(t *testing.T) {
 		}
 	}
 }
+
+// A NATS server with less storage than the default bus asks for (a gateway
+// with a small disk) still gets a bus: a smaller one, which it can hold.
+func TestBusShrinksToFitStorage(t *testing.T) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true, MaxStore: 300 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	for range 2 { // created, then updated at the next start
+		bs, _, err := EnsureBus(ctx, js, BusConfig{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bs.CachedInfo().Config.MaxBytes; got > 300<<20 || got < 100<<20 {
+			t.Fatalf("bus MaxBytes %d MiB on a server with 300 MiB of storage", got>>20)
+		}
+	}
+	if _, _, err := EnsureBus(ctx, js, BusConfig{MaxBytes: 16 << 20, Consumer: "other"}, 0); err != nil {
+		t.Fatalf("a bus already small enough: %v", err)
+	}
+}

@@ -34,6 +34,13 @@ type Options struct {
 	// these bounds. Defaults: 32 MiB, 2048 messages.
 	BatchMaxBytes int
 	BatchMaxMsgs  int
+
+	// DiskPath is where the disk guard measures free space (diskguard.go);
+	// default the store's folder. DiskReserve is the free space below which
+	// the bus takes no new fragments; default DefaultDiskReserve, < 0 turns
+	// the guard off.
+	DiskPath    string
+	DiskReserve int64
 }
 
 // Ingester applies fragments from the bus to the store, one batch and one
@@ -79,6 +86,12 @@ func New(opts Options) *Ingester {
 	if opts.Replica == "" {
 		opts.Replica = DefaultReplica
 	}
+	if opts.DiskPath == "" && opts.Store != nil {
+		opts.DiskPath = opts.Store.Dir()
+	}
+	if opts.DiskReserve == 0 {
+		opts.DiskReserve = DefaultDiskReserve
+	}
 	opts.Limits.setDefaults()
 	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}}
 	in.stats.Errors = map[wire.ErrorCode]int64{}
@@ -109,6 +122,10 @@ func fromJS(m jetstream.Msg) (*busMsg, error) {
 // received but not acknowledged, in order, so that new fragments never overtake
 // old ones. When ctx is done it finishes the batch in hand, fsyncs and returns.
 func (in *Ingester) Run(ctx context.Context) error {
+	gctx, stopGuard := context.WithCancel(ctx)
+	guarded := make(chan struct{})
+	go func() { defer close(guarded); in.guardDisk(gctx) }()
+	defer func() { stopGuard(); <-guarded }()
 	if err := in.catchUp(ctx); err != nil {
 		return err
 	}

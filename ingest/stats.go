@@ -15,6 +15,8 @@ type Stats struct {
 	LiveOnly       atomic.Int64
 	StoreFailures  atomic.Int64
 	Retries        atomic.Int64             // fragments held back for a predecessor that had not arrived
+	DiskFull       atomic.Bool              // the disk guard has closed the bus to new fragments
+	DiskFullPauses atomic.Int64             // how often it did
 	Errors         map[wire.ErrorCode]int64 // guarded by Ingester.mu
 
 	latencyNanos atomic.Int64
@@ -30,6 +32,10 @@ func (s *Stats) observeLatency(d time.Duration) {
 type Snapshot struct {
 	Persisted, PersistedBytes, Duplicates, LiveOnly, StoreFailures, Retries int64
 	Errors                                                                  map[wire.ErrorCode]int64
+	// DiskFull is true while the disk guard keeps new fragments out of the
+	// bus; DiskFullPauses counts how often it has.
+	DiskFull       bool
+	DiskFullPauses int64
 	// MeanPersistLatency is the mean time from the bus accepting a fragment to
 	// its PERSISTED event.
 	MeanPersistLatency time.Duration
@@ -41,6 +47,7 @@ func (in *Ingester) Stats() Snapshot {
 	out := Snapshot{
 		Persisted: s.Persisted.Load(), PersistedBytes: s.PersistedBytes.Load(), Duplicates: s.Duplicates.Load(),
 		LiveOnly: s.LiveOnly.Load(), StoreFailures: s.StoreFailures.Load(), Retries: s.Retries.Load(), Errors: map[wire.ErrorCode]int64{},
+		DiskFull: s.DiskFull.Load(), DiskFullPauses: s.DiskFullPauses.Load(),
 	}
 	if n := s.latencyCount.Load(); n > 0 {
 		out.MeanPersistLatency = time.Duration(s.latencyNanos.Load() / n)

@@ -45,6 +45,9 @@ type Options struct {
 	// (AES-GCM, keys derived from this value by nats-server), so the bus
 	// holds fragments on disk only as ciphertext until the store has them.
 	JetStreamKey string
+	// MaxStore caps JetStream's file storage (max_file_store); default
+	// nats-server's: 75% of the disk's free space when it starts.
+	MaxStore int64
 	// DontListen serves in-process connections only (no TCP port).
 	DontListen bool
 	Logger     *slog.Logger
@@ -96,6 +99,9 @@ func Start(o Options) (*Server, error) {
 		NoSigs:             true, // the Sensorium process owns signal handling
 		JetStreamMaxMemory: -1,
 		JetStreamMaxStore:  -1,
+	}
+	if o.MaxStore > 0 {
+		sopts.JetStreamMaxStore = o.MaxStore
 	}
 	if o.JetStreamKey != "" {
 		sopts.JetStreamKey, sopts.JetStreamCipher = o.JetStreamKey, server.AES

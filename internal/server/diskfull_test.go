@@ -5,12 +5,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/vfs"
 	"github.com/sensorium-io/sensorium/internal/vfs/faultfs"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -119,4 +122,126 @@ func metrics(t *testing.T, srv *Server) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// mountTmpfs mounts a tmpfs of the given size on a new folder (root only:
+// skipped elsewhere) and returns the folder and a function that resizes it.
+func mountTmpfs(t *testing.T, size string) (string, func(string)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a size-limited file system needs root (mount -t tmpfs)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return dir, func(size string) {
+		t.Helper()
+		if out, err := exec.Command("mount", "-o", "remount,size="+size, dir).CombinedOutput(); err != nil {
+			t.Fatalf("resize the tmpfs: %v %s", err, out)
+		}
+	}
+}
+
+// A real full disk: the data folder on a small tmpfs that the producer fills.
+// The bus and the store share it, as they do with the embedded server. While
+// it is full nothing more is PERSISTED, no ERROR tells the producer to give a
+// fragment up, and what was stored reads back intact; when space returns,
+// every fragment the producer made is PERSISTED exactly once.
+func TestRealDiskFullHoldsThenResumes(t *testing.T) {
+	// 160 MiB: JetStream may take 75% of the free space, so the bus shrinks
+	// to fit (64 MiB); the fragments fill the rest, down to the disk guard's
+	// reserve (64 MiB).
+	dir, resize := mountTmpfs(t, "160m")
+	srv, err := Start(context.Background(), Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.Shutdown(context.Background())
+		}
+	}()
+	ctx := context.Background()
+	client, nc := newStream(t, srv, "full", 24)
+	log := &persistedLog{persisted: map[uint64]sdk.AckEvent{}}
+	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "full", Tracks: []sdk.Track{track}, OnAck: log.onAck,
+		MinFragmentDuration: time.Second, MaxFragmentDuration: time.Second, PersistTimeout: 500 * time.Millisecond,
+		BufferBytes: 32 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(),
+		FrameSamples: 100, Codec: codecs.Plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1,000 samples × 3 channels × 4 bytes ≈ 12 KB a fragment, uncompressed:
+	// the disk fills after a few thousand.
+	var sample int64
+	write := func(fragments int) {
+		t.Helper()
+		buf := make([]float32, 0, 3*1000*fragments)
+		for range 1000 * fragments {
+			for ch := range 3 {
+				buf = append(buf, sampleValue(sample, ch))
+			}
+			sample++
+		}
+		if err := w.WriteFloat32(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := func() bool { st := srv.IngestStats(); return st.DiskFull || st.StoreFailures > 0 }
+	deadline := time.Now().Add(60 * time.Second)
+	for !full() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the disk never filled: %d PERSISTED", log.count())
+		}
+		write(100)
+		time.Sleep(20 * time.Millisecond)
+	}
+	write(50) // more while full
+	time.Sleep(2 * time.Second)
+	before := log.count()
+	time.Sleep(time.Second)
+	if n := log.count(); n != before {
+		t.Fatalf("PERSISTED went on while the disk was full: %d then %d", before, n)
+	}
+	if len(log.errors) != 0 {
+		t.Fatalf("ERROR events for a full disk: %+v", log.errors)
+	}
+	if frags, err := srv.Store().Fragments("full", 0, 1<<20); err != nil || len(frags) != before {
+		t.Fatalf("while full: %d fragments stored for %d PERSISTED (%v)", len(frags), before, err)
+	}
+	checkServedByGetMedia(t, srv.HTTPURL(), "full")
+	_ = client
+	t.Logf("disk full after %d fragments PERSISTED", before)
+
+	resize("512m") // space returns
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("after space returned: %v; ERROR events %+v", err, log.errors)
+	}
+	st := p.Stats()
+	if int64(log.count()) != st.Fragments || log.count() <= before {
+		t.Fatalf("%d fragments made, %d PERSISTED (%d before space returned)", st.Fragments, log.count(), before)
+	}
+	nc.Close()
+	stopped = true
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkStoredExactlyOnce(t, filepath.Join(dir, "store"), "full", log)
 }
