@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,9 +33,14 @@ type Align struct {
 	Rate      float64 // Hz of the grid; 0: the reference input's sample times
 	Reference int     // the input whose sample times are the grid, when Rate is 0
 	// Interpolation is "none" (only a sample exactly at the grid time),
-	// "previous" (the last sample at or before it) or "linear" (between
-	// the samples around it).
+	// "previous" (the last sample at or before it, for one sample period)
+	// or "linear" (between the samples around it, when they are neighbours).
 	Interpolation string
+	// Anchor is the time of grid point 0 of a rate grid (ns); 0: Start. The
+	// grid's times are SampleTime(Anchor, k) at Rate (signals.SampleTime),
+	// those in [Start, End). A job that resumes a query, and each Arrow
+	// Flight partition, passes the first query's start to stay on its grid.
+	Anchor int64
 }
 
 // alignedPlan is a prepared aligned query.
@@ -58,46 +65,76 @@ func (s *Service) prepareAligned(req Request) (*Prepared, error) {
 	if a.Rate < 0 || a.Rate > signals.MaxSampleRate || (a.Rate == 0 && (a.Reference < 0 || a.Reference >= len(req.Inputs))) {
 		return nil, wire.Errorf(wire.InvalidArgument, "align needs a rate (Hz) or the index of a reference input")
 	}
+	if a.Anchor == 0 {
+		a.Anchor = req.Start
+	}
+	req.Align = a
 	plan := &alignedPlan{align: a}
 	fields := []arrow.Field{{Name: signals.TimeField, Type: signals.TimeType()}}
+	named := map[string]int{}
 	for i, in := range req.Inputs {
-		sub := Request{Stream: in.Stream, Fields: in.Fields, Track: in.Track, Basis: req.Basis, BatchRows: req.BatchRows, Allocator: req.Allocator,
-			Start: req.Start, End: req.End}
+		sub := Request{Stream: in.Stream, Fields: in.Fields, Track: in.Track, Basis: req.Basis, Allocator: req.Allocator,
+			Start: req.Start, End: req.End, Follow: req.Follow}
 		probe, err := s.PrepareQuery(sub)
 		if err != nil {
 			return nil, fmt.Errorf("input %d (%s): %w", i, in.Stream, err)
 		}
-		desc, ok := probe.desc.(*signals.Scalar)
-		if !ok {
-			return nil, wire.Errorf(wire.InvalidArgument, "input %d (%s) is a %s track; the aligned shape reads scalar signals", i, in.Stream, probe.desc.Kind())
+		if probe.rate <= 0 {
+			return nil, wire.Errorf(wire.InvalidArgument, "input %d (%s) is a %s track; the aligned shape reads sampled signals (scalar, IMU, audio)", i, in.Stream, probe.desc.Kind())
 		}
-		gap := int64(1.5e9 / desc.SampleRate)
+		gap := int64(1.5e9 / probe.rate)
 		// Read a little around the range so that the first and last grid
 		// times have their neighbours.
-		sub.Start, sub.End = req.Start-gap, req.End+gap
+		sub.Start, sub.End = satAdd(req.Start, -gap), satAdd(req.End, gap)
 		p, err := s.PrepareQuery(sub)
 		if err != nil {
 			return nil, err
 		}
-		plan.inputs, plan.gaps, plan.period = append(plan.inputs, p), append(plan.gaps, gap), append(plan.period, 1e9/desc.SampleRate)
+		plan.inputs, plan.gaps, plan.period = append(plan.inputs, p), append(plan.gaps, gap), append(plan.period, 1e9/probe.rate)
 		var names []string
 		for _, f := range p.Schema().Fields()[1:] {
+			switch f.Type.ID() {
+			case arrow.FLOAT32, arrow.FLOAT64, arrow.INT16, arrow.INT32:
+			default:
+				return nil, wire.Errorf(wire.InvalidArgument, "input %d (%s): the aligned shape cannot resample the %s column %q", i, in.Stream, f.Type, f.Name)
+			}
 			name := in.Stream + "." + f.Name
+			if j, dup := named[name]; dup {
+				return nil, wire.Errorf(wire.InvalidArgument, "inputs %d and %d both give the column %q: name different fields", j, i, name)
+			}
+			named[name] = i
 			names = append(names, name)
 			fields = append(fields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true, Metadata: f.Metadata})
 		}
 		plan.names = append(plan.names, names)
 	}
-	first := plan.inputs[0]
-	return &Prepared{req: req, dec: first.dec, aligned: plan, schema: arrow.NewSchema(fields, nil)}, nil
+	md := arrow.NewMetadata([]string{"sensorium.align_interpolation", "sensorium.align_rate", "sensorium.align_anchor"},
+		[]string{a.Interpolation, strconv.FormatFloat(a.Rate, 'g', -1, 64), strconv.FormatInt(a.Anchor, 10)})
+	return &Prepared{req: req, aligned: plan, schema: arrow.NewSchema(fields, &md)}, nil
+}
+
+// satAdd is a + d, held inside the int64 range (a live query's end is
+// math.MaxInt64).
+func satAdd(a, d int64) int64 {
+	switch {
+	case d > 0 && a > math.MaxInt64-d:
+		return math.MaxInt64
+	case d < 0 && a < math.MinInt64-d:
+		return math.MinInt64
+	}
+	return a + d
 }
 
 // cursor walks one input's samples in time order.
 type cursor struct {
 	batches <-chan arrow.RecordBatch
-	rec     arrow.RecordBatch
-	row     int
-	done    bool
+	err     error // why the input's query ended; read once batches is closed
+	// wait, when set, is called before the cursor blocks for a batch (a
+	// live query hands on the rows so far).
+	wait func() error
+	rec  arrow.RecordBatch
+	row  int
+	done bool
 	// prev is the last sample at or before the grid time, next the first
 	// after it; valid when their flags are set.
 	prevT, nextT     int64
@@ -106,13 +143,16 @@ type cursor struct {
 }
 
 // at moves the cursor to grid time t: prev is then the last sample ≤ t.
-func (c *cursor) at(t int64) {
+func (c *cursor) at(t int64) error {
 	for {
-		if !c.hasNext && !c.fill() {
-			return
+		if !c.hasNext {
+			ok, err := c.fill()
+			if err != nil || !ok {
+				return err
+			}
 		}
 		if c.nextT > t {
-			return
+			return nil
 		}
 		c.prevT, c.hasPrev = c.nextT, true
 		c.prevV, c.nextV = c.nextV, c.prevV
@@ -120,20 +160,26 @@ func (c *cursor) at(t int64) {
 	}
 }
 
-// fill loads the next sample into next; false at the end.
-func (c *cursor) fill() bool {
+// fill loads the next sample into next; false at the end of the input.
+func (c *cursor) fill() (bool, error) {
 	for c.rec == nil || c.row >= int(c.rec.NumRows()) {
 		if c.rec != nil {
 			c.rec.Release()
 			c.rec = nil
 		}
 		if c.done {
-			return false
+			return false, nil
 		}
-		rec, ok := <-c.batches
+		rec, ok, err := c.receive()
+		if err != nil {
+			return false, err
+		}
 		if !ok {
+			// The input's query ended: at the end of its range, or with an
+			// error (context.Canceled only when the reader went away: the
+			// grid cancels its inputs once it is done with them).
 			c.done = true
-			return false
+			return false, c.err
 		}
 		c.rec, c.row = rec, 0
 	}
@@ -144,7 +190,23 @@ func (c *cursor) fill() bool {
 	}
 	c.row++
 	c.hasNext = true
-	return true
+	return true, nil
+}
+
+// receive takes the input's next batch, calling wait first if it must block.
+func (c *cursor) receive() (arrow.RecordBatch, bool, error) {
+	if c.wait != nil {
+		select {
+		case rec, ok := <-c.batches:
+			return rec, ok, nil
+		default:
+			if err := c.wait(); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	rec, ok := <-c.batches
+	return rec, ok, nil
 }
 
 func valueAt(a arrow.Array, i int) float64 {
@@ -176,18 +238,17 @@ func (c *cursor) value(t int64, f int, policy string, gap int64, period float64)
 }
 
 // runAligned reads every input concurrently and emits the grid in batches.
-func (s *Service) runAligned(ctx context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
+func (s *Service) runAligned(parent context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
 	plan := p.aligned
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	errc := make(chan error, len(plan.inputs))
 	cursors := make([]*cursor, len(plan.inputs))
 	for i, in := range plan.inputs {
 		ch := make(chan arrow.RecordBatch, 2)
-		cursors[i] = &cursor{batches: ch}
+		c := &cursor{batches: ch}
+		cursors[i] = c
 		go func() {
-			defer close(ch)
-			errc <- s.QueryBatches(ctx, in, func(rec arrow.RecordBatch) error {
+			c.err = s.QueryBatches(ctx, in, func(rec arrow.RecordBatch) error {
 				rec.Retain()
 				select {
 				case ch <- rec:
@@ -197,6 +258,7 @@ func (s *Service) runAligned(ctx context.Context, p *Prepared, emit func(arrow.R
 					return ctx.Err()
 				}
 			})
+			close(ch) // after c.err: a receive that sees the close sees the error
 		}()
 	}
 	defer func() {
@@ -214,16 +276,40 @@ func (s *Service) runAligned(ctx context.Context, p *Prepared, emit func(arrow.R
 	defer rb.Release()
 	req := p.req
 	rows := 0
+	flush := func() error {
+		if err := parent.Err(); err != nil { // the reader went away
+			return err
+		}
+		if rows == 0 {
+			return nil
+		}
+		rows = 0
+		return emitBatch(rb, emit)
+	}
+	if req.Follow { // hand on the rows so far whenever an input has to wait
+		for _, c := range cursors {
+			c.wait = flush
+		}
+	}
 	next := gridFrom(plan, cursors, req.Start)
 	for {
-		t, ok := next()
+		t, ok, err := next()
+		if err != nil {
+			return err
+		}
 		if !ok || t >= req.End {
 			break
+		}
+		// Every cursor moves first: one that waits for data (a live query)
+		// may hand on the rows so far, and this row is not begun.
+		for _, c := range cursors {
+			if err := c.at(t); err != nil {
+				return err
+			}
 		}
 		rb.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(t))
 		col := 1
 		for i, c := range cursors {
-			c.at(t)
 			for f := range plan.names[i] {
 				fb := rb.Field(col).(*array.Float64Builder)
 				if v, ok := c.value(t, f, plan.align.Interpolation, plan.gaps[i], plan.period[i]); ok {
@@ -235,21 +321,26 @@ func (s *Service) runAligned(ctx context.Context, p *Prepared, emit func(arrow.R
 			}
 		}
 		if rows++; rows >= req.BatchRows {
-			if err := emitBatch(rb, emit); err != nil {
+			if err := flush(); err != nil {
 				return err
 			}
-			rows = 0
 		}
 	}
-	if rows > 0 {
-		if err := emitBatch(rb, emit); err != nil {
-			return err
-		}
+	if err := flush(); err != nil {
+		return err
 	}
+	// The grid is done; an input that failed says so even if the grid did not
+	// need the rest of it.
 	cancel()
-	for range plan.inputs {
-		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-			return err
+	if err := parent.Err(); err != nil {
+		return err
+	}
+	for _, c := range cursors {
+		for rec := range c.batches {
+			rec.Release()
+		}
+		if c.err != nil && !errors.Is(c.err, context.Canceled) {
+			return c.err
 		}
 	}
 	return nil
@@ -261,27 +352,42 @@ func emitBatch(rb *array.RecordBuilder, emit func(arrow.RecordBatch) error) erro
 	return emit(rec)
 }
 
-// gridFrom returns the grid's times from start: at the rate, or the
-// reference input's sample times (read through its own cursor's lookahead).
-func gridFrom(plan *alignedPlan, cursors []*cursor, start int64) func() (int64, bool) {
-	if plan.align.Rate > 0 {
-		k := 0
-		return func() (int64, bool) {
-			t := start + int64(float64(k)*1e9/plan.align.Rate+0.5)
+// gridFrom returns the grid's times from start: at the rate from the
+// anchor, or the reference input's sample times (read through its own
+// cursor's lookahead).
+func gridFrom(plan *alignedPlan, cursors []*cursor, start int64) func() (int64, bool, error) {
+	if rate := plan.align.Rate; rate > 0 {
+		clock := &signals.Scalar{SampleRate: rate}
+		anchor := plan.align.Anchor
+		// The first grid point at or after start.
+		k := int(math.Floor(float64(start-anchor) * rate / 1e9))
+		for clock.SampleTime(anchor, k) >= start {
+			k--
+		}
+		for clock.SampleTime(anchor, k) < start {
 			k++
-			return t, true
+		}
+		return func() (int64, bool, error) {
+			t := clock.SampleTime(anchor, k)
+			k++
+			return t, true, nil
 		}
 	}
 	ref := cursors[plan.align.Reference]
-	return func() (int64, bool) {
+	return func() (int64, bool, error) {
 		for {
-			if !ref.hasNext && !ref.fill() {
-				return 0, false
+			if !ref.hasNext {
+				ok, err := ref.fill()
+				if err != nil || !ok {
+					return 0, false, err
+				}
 			}
 			if ref.nextT >= start {
-				return ref.nextT, true
+				return ref.nextT, true, nil
 			}
-			ref.at(ref.nextT)
+			if err := ref.at(ref.nextT); err != nil {
+				return 0, false, err
+			}
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -31,9 +30,11 @@ type Request struct {
 	Fields     []string      // the kind's fields (channels, point fields …); empty: all
 	Layout     codecs.Layout // rows per element, or rows per frame with list columns
 	Track      uint64        // 0: the first track of a kind this server knows
-	BatchRows  int           // rows per record batch; default 65536
-	// Shape is "samples" (default: a row per sample, point …) or
-	// "windows" (a row per Window of a scalar signal).
+	// BatchRows is about how many rows a record batch holds; default 65536
+	// (for windows: as many windows as hold about 2²⁰ values).
+	BatchRows int
+	// Shape is "samples" (default: a row per sample, point …),
+	// "windows" (a row per Window of a sampled signal) or "aligned".
 	Shape  string
 	Window Window
 	// Follow keeps the query open at the end of the stored data: new
@@ -50,22 +51,22 @@ type Request struct {
 // Prepared is a validated query: its schema is known before any row is read,
 // so that errors are clean responses rather than broken streams.
 type Prepared struct {
-	req     Request
-	dec     codecs.ArrowDecoder
-	descRaw []byte
-	track   uint64
-	desc    signals.Description
-	aligned *alignedPlan  // the aligned shape
-	schema  *arrow.Schema // when not the decoder's (aligned)
+	req    Request
+	schema *arrow.Schema // the result's
+	// newDecoder makes a decoder of the track's samples (its rows layout
+	// for windows), one per decode worker; samples is their schema.
+	newDecoder func() (codecs.ArrowDecoder, error)
+	samples    *arrow.Schema
+	descRaw    []byte
+	track      uint64
+	desc       signals.Description
+	rate       float64 // samples per second, for the kinds that have one; else 0
+	win        *windowPlan
+	aligned    *alignedPlan
 }
 
 // Schema is the result's schema.
-func (p *Prepared) Schema() *arrow.Schema {
-	if p.schema != nil {
-		return p.schema
-	}
-	return p.dec.Schema()
-}
+func (p *Prepared) Schema() *arrow.Schema { return p.schema }
 
 // PrepareQuery validates a query and finds the signal description of the
 // track it reads (from the first fragment in range, or the newest one).
@@ -76,13 +77,21 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	if req.Basis == 0 {
 		req.Basis = store.ProducerTime
 	}
-	if req.BatchRows <= 0 {
-		req.BatchRows = 1 << 16
-	}
 	if req.Allocator == nil {
 		req.Allocator = memory.DefaultAllocator
 	}
+	switch req.Shape {
+	case "", "samples", "windows", "aligned":
+	default:
+		return nil, wire.Errorf(wire.InvalidArgument, "shape must be samples, windows or aligned, not %q", truncate(req.Shape, 64))
+	}
+	if req.Shape != "" && req.Shape != "samples" && req.Basis == store.ServerTime {
+		return nil, wire.Errorf(wire.InvalidArgument, "the %s shape cuts by the samples' own time: leave basis out (server time selects whole fragments, for the samples shape)", req.Shape)
+	}
 	if req.Shape == "aligned" {
+		if req.BatchRows <= 0 {
+			req.BatchRows = 1 << 16
+		}
 		return s.prepareAligned(req)
 	}
 	info, err := s.st.DescribeStream(store.StreamRef{Name: req.Stream})
@@ -120,23 +129,44 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	var dec codecs.ArrowDecoder
-	switch req.Shape {
-	case "", "samples":
-		if dec, err = codecs.NewArrowDecoder(desc, codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout}); err != nil {
-			return nil, wire.Errorf(wire.InvalidArgument, "%v", err)
-		}
-	case "windows":
-		if req.Layout != codecs.LayoutRows {
-			return nil, wire.Errorf(wire.InvalidArgument, "the windows shape has one row per window; leave layout out")
-		}
-		if dec, err = newWindowDecoder(desc, req.Fields, req.Window); err != nil {
+	opts := codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout}
+	if req.Shape == "windows" && req.Layout != codecs.LayoutRows {
+		return nil, wire.Errorf(wire.InvalidArgument, "the windows shape has one row per window; leave layout out")
+	}
+	dec, err := codecs.NewArrowDecoder(desc, opts)
+	if err != nil {
+		return nil, wire.Errorf(wire.InvalidArgument, "%v", err)
+	}
+	p := &Prepared{req: req, schema: dec.Schema(), samples: dec.Schema(), descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number, desc: desc,
+		newDecoder: func() (codecs.ArrowDecoder, error) { return codecs.NewArrowDecoder(desc, opts) }}
+	p.rate, _ = sampleRate(desc)
+	if req.Shape == "windows" {
+		if p.win, err = newWindowPlan(p); err != nil {
 			return nil, err
 		}
-	default:
-		return nil, wire.Errorf(wire.InvalidArgument, "shape must be samples or windows, not %q", truncate(req.Shape, 64))
+		p.schema = p.win.schema
 	}
-	return &Prepared{req: req, dec: dec, descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number, desc: desc}, nil
+	if p.req.BatchRows <= 0 {
+		p.req.BatchRows = 1 << 16
+		if p.win != nil {
+			p.req.BatchRows = max(1, (1<<20)/(p.win.length*len(p.win.cols)))
+		}
+	}
+	return p, nil
+}
+
+// sampleRate is the sample rate of the kinds that are sampled at one: the
+// rows of their samples shape are a time column and one column per channel.
+func sampleRate(d signals.Description) (float64, bool) {
+	switch d := d.(type) {
+	case *signals.Scalar:
+		return d.SampleRate, true
+	case *signals.IMU:
+		return d.SampleRate, true
+	case *signals.Audio:
+		return d.Scalar().SampleRate, true
+	}
+	return 0, false
 }
 
 func readTracks(payload []byte) ([]mkv.TrackEntry, error) {
@@ -175,8 +205,9 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 }
 
 // Query writes the result as an Arrow IPC stream, one record batch at a time:
-// memory stays bounded by one fragment and one batch whatever the range. It
-// stops when ctx is done (the client went away).
+// memory stays bounded by a few fragments and batches whatever the range
+// (fragments are decoded in parallel ahead of the writer; see pipeline.go).
+// It stops when ctx is done (the client went away).
 //
 // Nothing is written before the first record batch, so a query that fails
 // before it leaves w untouched and the HTTP layer can still answer with an
@@ -196,82 +227,25 @@ func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
 }
 
 // QueryBatches runs a prepared query and hands each record batch to emit as
-// it is made (emit must not keep it past its return); transports other than
-// the IPC stream (Arrow Flight) use it.
+// it is made (emit must not keep it past its return without retaining it);
+// transports other than the IPC stream (Arrow Flight) use it.
 func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
-	if p.aligned != nil {
+	switch {
+	case p.aligned != nil:
 		return s.runAligned(ctx, p, emit)
+	case p.win != nil:
+		return s.runWindows(ctx, p, emit)
 	}
-	q := &rangeReader{s: s, p: p, emit: emit}
-	if bd, ok := p.dec.(codecs.BatchDecoder); ok {
-		// The decoder builds the batches itself, decoding straight into
-		// their arrays' buffers.
-		bd.StartBatches(p.req.Allocator, p.req.BatchRows)
-		defer bd.Release()
-		q.bd = bd
-	} else {
-		q.rb = array.NewRecordBuilder(p.req.Allocator, p.Schema())
-		defer q.rb.Release()
-		// Each batch's buffers are sized once, not grown (and copied) by doubling.
-		q.rb.Reserve(p.req.BatchRows)
-	}
-	err := q.run(ctx)
-	if err == nil {
-		err = q.flush()
-	}
-	return err
+	return s.decode(ctx, p, false, func(pc piece) error {
+		if pc.rec == nil { // a live query caught up: nothing is held back
+			return nil
+		}
+		return emit(pc.rec)
+	})
 }
 
 // Request returns the prepared request.
 func (p *Prepared) Request() Request { return p.req }
-
-// rangeReader decodes the fragments of a range into record batches.
-type rangeReader struct {
-	s    *Service
-	p    *Prepared
-	rb   *array.RecordBuilder // the batch, unless bd builds it
-	bd   codecs.BatchDecoder
-	emit func(arrow.RecordBatch) error
-	rows int
-}
-
-func (q *rangeReader) run(ctx context.Context) error {
-	req := q.p.req
-	r, err := q.s.st.NewReader(req.Stream)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	var from uint64
-	for {
-		infos, err := q.s.st.Range(req.Stream, req.Basis, req.Start, req.End, from, 64)
-		if err != nil {
-			return err
-		}
-		if len(infos) == 0 {
-			if !req.Follow {
-				return nil
-			}
-			if from, err = q.waitForMore(ctx, from); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, info := range infos {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			f, err := r.Read(info)
-			if err != nil {
-				return q.readError(info.Number, err)
-			}
-			if err := q.fragment(f); err != nil {
-				return q.decodeError(info.Number, err)
-			}
-			from = info.Number + 1
-		}
-	}
-}
 
 // fragmentError is a query that failed at one fragment. Its API error (which
 // the HTTP and Flight layers send) names the stream, the fragment number and
@@ -299,17 +273,17 @@ func (e *fragmentError) Unwrap() []error { return []error{e.API, e.Err} }
 // found in the data (the signal description changed mid-range) keeps its
 // name; anything else, a frame that does not decode, is an InternalFailure
 // whose message is the decoder's (it names bytes, not files).
-func (q *rangeReader) decodeError(number uint64, err error) error {
+func (p *Prepared) decodeError(number uint64, err error) error {
 	api, ok := errors.AsType[*wire.APIError](err)
 	if !ok {
-		api = &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d does not decode: %v", q.p.req.Stream, number, q.p.track, err)}
+		api = &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d does not decode: %v", p.req.Stream, number, p.track, err)}
 	}
-	return &fragmentError{API: api, Stream: q.p.req.Stream, Number: number, Track: q.p.track, Err: err}
+	return &fragmentError{API: api, Stream: p.req.Stream, Number: number, Track: p.track, Err: err}
 }
 
 // readError names the fragment the store could not give back. Its text names
 // files, so the client is told what happened and the log gets the rest.
-func (q *rangeReader) readError(number uint64, err error) error {
+func (p *Prepared) readError(number uint64, err error) error {
 	what := "cannot be read from the store (the server log has the details)"
 	switch {
 	case errors.Is(err, store.ErrFragmentGone):
@@ -318,90 +292,10 @@ func (q *rangeReader) readError(number uint64, err error) error {
 		what = "is damaged on disk (the server log names the file)"
 	}
 	if api, ok := errors.AsType[*wire.APIError](err); ok { // the stream was deleted meanwhile
-		return &fragmentError{API: api, Stream: q.p.req.Stream, Number: number, Track: q.p.track, Err: err}
+		return &fragmentError{API: api, Stream: p.req.Stream, Number: number, Track: p.track, Err: err}
 	}
 	return &fragmentError{
-		API:    &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d %s", q.p.req.Stream, number, q.p.track, what)},
-		Stream: q.p.req.Stream, Number: number, Track: q.p.track, Err: err,
+		API:    &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d %s", p.req.Stream, number, p.track, what)},
+		Stream: p.req.Stream, Number: number, Track: p.track, Err: err,
 	}
-}
-
-// fragment decodes the query's track of one fragment.
-func (q *rangeReader) fragment(f store.StoredFragment) error {
-	req := q.p.req
-	rng := codecs.TimeRange{Start: req.Start, End: req.End, All: req.Basis == store.ServerTime}
-	fc := &codecs.FragmentContext{Number: f.Number, Tags: map[string]string{}}
-	mr := mkv.NewReader(bytes.NewReader(f.Payload))
-	for {
-		it, err := mr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch it.Kind {
-		case mkv.ItemTracks:
-			for _, t := range it.Tracks {
-				if t.Number == q.p.track && !bytes.Equal(t.CodecPrivate, q.p.descRaw) {
-					return wire.Errorf(wire.InvalidArgument, "the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
-				}
-			}
-		case mkv.ItemTags:
-			for _, t := range it.Tags {
-				fc.Tags[t.Name] = t.Value
-			}
-		case mkv.ItemBlock:
-			if it.Block.Track != q.p.track {
-				continue
-			}
-			frame := codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}
-			var n int
-			if q.bd != nil {
-				n, err = q.bd.AppendToBatch(frame, rng)
-			} else {
-				n, err = q.p.dec.Append(q.rb, frame, rng)
-			}
-			if err != nil {
-				return err
-			}
-			q.rows += n
-			if q.rows >= req.BatchRows {
-				if err := q.flush(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-}
-
-func (q *rangeReader) flush() error {
-	if q.rows == 0 {
-		return nil
-	}
-	var rec arrow.RecordBatch
-	if q.bd != nil {
-		rec = q.bd.NewRecordBatch()
-	} else {
-		rec = q.rb.NewRecordBatch()
-		q.rb.Reserve(q.p.req.BatchRows)
-	}
-	defer rec.Release()
-	q.rows = 0
-	return q.emit(rec)
-}
-
-// waitForMore, in a live query, hands over the rows so far and waits until a
-// fragment newer than any seen is durable; it returns the fragment number to
-// read from. Fragments outside the range are passed over, not waited on.
-func (q *rangeReader) waitForMore(ctx context.Context, from uint64) (uint64, error) {
-	if err := q.flush(); err != nil {
-		return from, err
-	}
-	if last, ok, err := q.s.st.Durable(q.p.req.Stream); err != nil {
-		return from, err
-	} else if ok && last.Number+1 > from {
-		from = last.Number + 1
-	}
-	return from, q.s.st.Wait(ctx, q.p.req.Stream, from)
 }

@@ -27,6 +27,56 @@
 //     outside [start, end), and two back-to-back server-time ranges split the
 //     data at a fragment boundary with no row lost or repeated.
 //
+// # Shapes
+//
+// One query model serves every transport (POST /v1/query, Arrow Flight, the
+// CLI); ParseRequest reads its JSON.
+//
+//   - samples (the default): a row per sample, detection or point, or per
+//     frame with layout "frames".
+//   - windows: a row per fixed-length window of a sampled signal (scalar,
+//     IMU, audio): its start, the fragments its samples came from, and one
+//     FixedSizeList tensor per channel. Windows sit on a grid of times from
+//     an anchor (Window has the definition), so windows of different streams,
+//     of a resumed query and of Flight partitions line up, and a gap drops
+//     the windows it cuts without moving the ones after it.
+//   - aligned: several sampled streams (or tracks) on one clock — a rate
+//     grid from an anchor, or a reference input's sample times — with the
+//     interpolation policy the request states (none, previous, linear);
+//     Align says what each gives, and a gap comes back as nulls.
+//
+// The windows and aligned shapes cut by the samples' own time, so they take
+// basis producer only.
+//
+// # Reading: the decode pipeline
+//
+// A range is read as jobs of consecutive fragments that a few workers
+// (Options.DecodeWorkers, default GOMAXPROCS up to 4) decode in parallel,
+// ahead of the writer, each into its own record batches; the batches go out
+// in fragment order (pipeline.go). Memory is bounded whatever the range — a
+// few jobs in flight, a few batches each — and the work stops when the
+// context ends (the client went away) or the writer fails. Batches hold about
+// batch_rows rows, ending on a frame; each job's last batch holds what is left
+// of it, so some batches are smaller.
+//
+// # Partitions
+//
+// Prepared.Partitions cuts a query into disjoint parts that together return
+// exactly its rows (Arrow Flight's endpoints): equal time spans, with the cuts
+// of a windows query halfway between grid times and every part keeping the
+// query's anchor. A live query is not split.
+//
+// # Live queries and continuation
+//
+// With follow (and no end) a query returns the stored rows, then new ones as
+// their fragments become durable, until the client goes away. Whenever it
+// has caught up it hands on what it holds (a part-filled windows or aligned
+// batch). A job that stops and resumes continues from what it consumed: start
+// at the last row's time + 1 ns (samples), or at the next window's grid time
+// with the same window anchor (windows), or the next grid time with the same
+// align anchor (aligned). Rows come in fragment order, which is time order
+// while the producer's clock runs forward.
+//
 // # GetMedia start selectors
 //
 // FRAGMENT_NUMBER must name a fragment the stream holds (ResourceNotFound

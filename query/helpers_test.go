@@ -12,7 +12,7 @@ import (
 	"github.com/sensorium-io/sensorium/store"
 )
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
@@ -21,7 +21,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // newTestService opens a real store in a temp dir with one stream (retention
 // 1 h) and returns it with a Service reading it.
-func newTestService(t *testing.T, stream string) (*store.Store, *Service) {
+func newTestService(t testing.TB, stream string) (*store.Store, *Service) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: log, RetentionInterval: -1})

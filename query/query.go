@@ -2,6 +2,7 @@ package query
 
 import (
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/sensorium-io/sensorium/store"
@@ -12,13 +13,17 @@ type Options struct {
 	Store  *store.Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// DecodeWorkers is how many goroutines of one query decode fragments in
+	// parallel, ahead of the writer; default GOMAXPROCS, at most 4.
+	DecodeWorkers int
 }
 
 // Service answers the read APIs from a store.
 type Service struct {
-	st  *store.Store
-	log *slog.Logger
-	now func() time.Time
+	st      *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	workers int
 }
 
 // New returns a Service.
@@ -29,5 +34,8 @@ func New(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{st: o.Store, log: o.Logger, now: o.Now}
+	if o.DecodeWorkers <= 0 {
+		o.DecodeWorkers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	return &Service{st: o.Store, log: o.Logger, now: o.Now, workers: o.DecodeWorkers}
 }

@@ -62,13 +62,16 @@ type queryBody struct {
 		Track  uint64   `json:"track"`
 	} `json:"inputs"`
 	Align *struct {
-		Rate          float64 `json:"rate"`
-		Reference     int     `json:"reference"`
-		Interpolation string  `json:"interpolation"`
+		Rate          float64   `json:"rate"`
+		Reference     int       `json:"reference"`
+		Interpolation string    `json:"interpolation"`
+		Anchor        queryTime `json:"anchor"`
 	} `json:"align"`
 	Window *struct {
-		Length int `json:"length"`
-		Hop    int `json:"hop"`
+		Length       int       `json:"length"`
+		Hop          int       `json:"hop"`
+		Anchor       queryTime `json:"anchor"`
+		StartsBefore queryTime `json:"starts_before"`
 	} `json:"window"`
 	// Partitions is the Arrow Flight server's (how many endpoints
 	// GetFlightInfo answers); it reads it from the same body, so it is a known
@@ -79,7 +82,8 @@ type queryBody struct {
 // queryKeys lists the keys of queryBody for the error that names an unknown
 // one; keep it in step with queryBody and the README.
 const queryKeys = `stream, start, end, basis, fields (or its alias channels), layout, track, batch_rows, ` +
-	`shape, window {length, hop}, inputs [{stream, fields, track}], align {rate, reference, interpolation}, follow, ` +
+	`shape, window {length, hop, anchor, starts_before}, inputs [{stream, fields, track}], ` +
+	`align {rate, reference, interpolation, anchor}, follow, ` +
 	`and for Arrow Flight partitions`
 
 // ParseRequest turns the JSON body of a query (POST /v1/query, an Arrow
@@ -99,7 +103,7 @@ func ParseRequest(body []byte) (Request, error) {
 	}
 	req.Shape = in.Shape
 	if in.Window != nil {
-		req.Window = Window{Length: in.Window.Length, Hop: in.Window.Hop}
+		req.Window = Window{Length: in.Window.Length, Hop: in.Window.Hop, Anchor: in.Window.Anchor.NS, StartsBefore: in.Window.StartsBefore.NS}
 		if req.Window.Hop == 0 {
 			req.Window.Hop = req.Window.Length
 		}
@@ -108,7 +112,7 @@ func ParseRequest(body []byte) (Request, error) {
 		req.Inputs = append(req.Inputs, Input{Stream: x.Stream, Fields: x.Fields, Track: x.Track})
 	}
 	if in.Align != nil {
-		req.Align = Align{Rate: in.Align.Rate, Reference: in.Align.Reference, Interpolation: in.Align.Interpolation}
+		req.Align = Align{Rate: in.Align.Rate, Reference: in.Align.Reference, Interpolation: in.Align.Interpolation, Anchor: in.Align.Anchor.NS}
 	}
 	if req.Shape == "aligned" && (len(in.Inputs) == 0 || in.Align == nil) {
 		return req, wire.Errorf(wire.InvalidArgument, `the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …] and "align": {"rate": Hz or "reference": input, "interpolation": "none", "previous" or "linear"}`)
@@ -191,7 +195,14 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		m["follow"] = true
 	}
 	if r.Shape == "windows" {
-		m["window"] = map[string]int{"length": r.Window.Length, "hop": r.Window.Hop}
+		w := map[string]any{"length": r.Window.Length, "hop": r.Window.Hop}
+		if r.Window.Anchor != 0 {
+			w["anchor"] = r.Window.Anchor
+		}
+		if r.Window.StartsBefore != 0 {
+			w["starts_before"] = r.Window.StartsBefore
+		}
+		m["window"] = w
 	}
 	if r.Shape == "aligned" {
 		var in []map[string]any
@@ -199,7 +210,11 @@ func (r Request) MarshalJSON() ([]byte, error) {
 			in = append(in, map[string]any{"stream": x.Stream, "fields": x.Fields, "track": x.Track})
 		}
 		m["inputs"] = in
-		m["align"] = map[string]any{"rate": r.Align.Rate, "reference": r.Align.Reference, "interpolation": r.Align.Interpolation}
+		a := map[string]any{"rate": r.Align.Rate, "reference": r.Align.Reference, "interpolation": r.Align.Interpolation}
+		if r.Align.Anchor != 0 {
+			a["anchor"] = r.Align.Anchor
+		}
+		m["align"] = a
 	}
 	return json.Marshal(m)
 }

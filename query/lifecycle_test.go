@@ -1,0 +1,272 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// peakAllocator is a checked allocator that also keeps the most bytes it
+// had out at once.
+type peakAllocator struct {
+	*memory.CheckedAllocator
+	mu   sync.Mutex
+	now  int
+	peak int
+}
+
+func newPeakAllocator() *peakAllocator {
+	return &peakAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+}
+
+func (a *peakAllocator) Allocate(n int) []byte {
+	a.add(n)
+	return a.CheckedAllocator.Allocate(n)
+}
+
+func (a *peakAllocator) Reallocate(n int, b []byte) []byte {
+	a.add(n - len(b))
+	return a.CheckedAllocator.Reallocate(n, b)
+}
+
+func (a *peakAllocator) Free(b []byte) {
+	a.add(-len(b))
+	a.CheckedAllocator.Free(b)
+}
+
+func (a *peakAllocator) add(n int) {
+	a.mu.Lock()
+	a.now += n
+	a.peak = max(a.peak, a.now)
+	a.mu.Unlock()
+}
+
+// seconds appends n fragments of 1 s (1000 samples of testDesc, 10 frames)
+// from second `from` on.
+func seconds(t *testing.T, st *store.Store, stream string, from, n int) {
+	t.Helper()
+	sec := int64(time.Second)
+	var frags []*store.Fragment
+	for i := from; i < from+n; i++ {
+		frags = append(frags, testFragment(t, uint64(10*(i+1)), queryBase+int64(i)*sec, queryBase+int64(i)*sec, i*1000, 10, false))
+	}
+	appendAll(t, st, stream, frags...)
+}
+
+// The memory a query holds does not grow with its range: the pipeline holds
+// a bounded number of batches, however many fragments there are and however
+// slowly the reader takes them.
+func TestQueryMemoryBounded(t *testing.T) {
+	st, _ := newTestService(t, "m")
+	seconds(t, st, "m", 0, 200)
+	for _, shape := range []string{"samples", "windows"} {
+		peaks := map[int]int{}
+		for _, secs := range []int{20, 200} {
+			svc := New(Options{Store: st, DecodeWorkers: 3})
+			mem := newPeakAllocator()
+			req := Request{Stream: "m", Start: queryBase, End: queryBase + int64(secs)*int64(time.Second), BatchRows: 500, Allocator: mem, Shape: shape}
+			if shape == "windows" {
+				req.Window, req.BatchRows = Window{Length: 250, Hop: 100}, 20
+			}
+			p, err := svc.PrepareQuery(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := 0
+			err = svc.QueryBatches(context.Background(), p, func(rec arrow.RecordBatch) error {
+				rows += int(rec.NumRows())
+				time.Sleep(100 * time.Microsecond) // a slow reader: the workers run ahead as far as they may
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem.AssertSize(t, 0)
+			peaks[secs] = mem.peak
+			t.Logf("%s, %d s: %d rows, peak %d bytes", shape, secs, rows, mem.peak)
+		}
+		if peaks[200] > peaks[20]*5/4 {
+			t.Errorf("%s: peak %d bytes over 200 s, %d over 20 s: memory grows with the range", shape, peaks[200], peaks[20])
+		}
+	}
+}
+
+// waitGoroutines waits until at most n goroutines run.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// When the reader goes away — emit fails, or the context ends while the
+// query reads or while a live query waits — the query returns at once, its
+// workers stop, and every batch is released.
+func TestQueryStopsWhenClientGoesAway(t *testing.T) {
+	st, _ := newTestService(t, "c")
+	seconds(t, st, "c", 0, 100)
+	gone := errors.New("client went away")
+	cases := []struct {
+		name   string
+		req    Request
+		cancel bool // cancel the context at the first batch, rather than fail emit
+	}{
+		{"samples, emit fails", Request{}, false},
+		{"samples, cancelled", Request{}, true},
+		{"windows, emit fails", Request{Shape: "windows", Window: Window{Length: 100, Hop: 50}}, false},
+		{"aligned, cancelled", Request{Shape: "aligned", Inputs: []Input{{Stream: "c"}}, Align: Align{Rate: 500, Interpolation: "linear"}}, true},
+		{"live, cancelled while waiting", Request{Follow: true}, true},
+		{"live aligned, cancelled while waiting", Request{Follow: true, Shape: "aligned", Inputs: []Input{{Stream: "c"}}, Align: Align{Rate: 50, Interpolation: "previous"}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			svc := New(Options{Store: st, DecodeWorkers: 3})
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			req := tc.req
+			req.Stream, req.Start, req.End, req.BatchRows, req.Allocator = "c", queryBase, queryBase+int64(100*time.Second), 100, mem
+			if req.Follow {
+				req.End = math.MaxInt64
+			}
+			p, err := svc.PrepareQuery(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var batches atomic.Int64
+			done := make(chan error, 1)
+			go func() {
+				done <- svc.QueryBatches(ctx, p, func(rec arrow.RecordBatch) error {
+					n := batches.Add(1)
+					if req.Follow {
+						// A live query: the stored rows first; cancel once it waits.
+						if int64(rec.Column(0).(*array.Timestamp).Value(int(rec.NumRows())-1)) >= queryBase+int64(99*time.Second) {
+							go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+						}
+						return nil
+					}
+					if n == 1 {
+						if tc.cancel {
+							cancel()
+							return nil
+						}
+						return gone
+					}
+					return nil
+				})
+			}()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the query did not stop")
+			}
+			want := gone
+			if tc.cancel {
+				want = context.Canceled
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("error %v, want %v", err, want)
+			}
+			if n := batches.Load(); !req.Follow && n > 3 {
+				t.Errorf("%d batches handed on after the reader went away", n-1)
+			}
+			waitGoroutines(t, before)
+			mem.AssertSize(t, 0)
+		})
+	}
+}
+
+// A live query follows the stream: the stored rows, then the new ones as
+// their fragments become durable, for each shape; the windows and aligned
+// shapes hand on what they have whenever the query waits for data (it
+// does not hold rows back for a full batch).
+func TestLiveShapes(t *testing.T) {
+	cases := []struct {
+		name string
+		req  Request
+		rows func(secs int) int // rows once the first secs seconds are in
+	}{
+		{"samples", Request{}, func(s int) int { return s * 1000 }},
+		{"windows", Request{Shape: "windows", Window: Window{Length: 500, Hop: 500}}, func(s int) int { return 2 * s }},
+		{"aligned", Request{Shape: "aligned", Inputs: []Input{{Stream: "live"}}, Align: Align{Rate: 10, Interpolation: "previous"}}, func(s int) int { return 10 * s }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, svc := newTestService(t, "live")
+			seconds(t, st, "live", 0, 3)
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			req := tc.req
+			req.Stream, req.Start, req.End, req.Follow, req.Allocator = "live", queryBase, math.MaxInt64, true, mem
+			p, err := svc.PrepareQuery(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			rows := make(chan []int64, 100)
+			done := make(chan error, 1)
+			go func() {
+				done <- svc.QueryBatches(ctx, p, func(rec arrow.RecordBatch) error {
+					tc := rec.Column(0).(*array.Timestamp)
+					var ts []int64
+					for i := range tc.Len() {
+						ts = append(ts, int64(tc.Value(i)))
+					}
+					rows <- ts
+					return nil
+				})
+			}()
+			var got []int64
+			await := func(secs int) {
+				t.Helper()
+				// The aligned grid's point at the end of the stored data
+				// waits for the next sample: it may still come at that time.
+				want := tc.rows(secs)
+				timeout := time.After(10 * time.Second)
+				for len(got) < want {
+					select {
+					case ts := <-rows:
+						got = append(got, ts...)
+					case <-timeout:
+						t.Fatalf("%d rows after %d s of data, want %d", len(got), secs, want)
+					}
+				}
+				if len(got) != want {
+					t.Fatalf("%d rows after %d s of data, want %d", len(got), secs, want)
+				}
+			}
+			await(3)
+			seconds(t, st, "live", 3, 2)
+			await(5)
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("the live query ended with %v", err)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i] <= got[i-1] {
+					t.Fatalf("row %d at %d after %d: out of order or repeated", i, got[i], got[i-1])
+				}
+			}
+			if got[0] != queryBase {
+				t.Fatalf("first row at %d, want %d", got[0], queryBase)
+			}
+		})
+	}
+}

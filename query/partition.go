@@ -1,0 +1,68 @@
+package query
+
+import "github.com/sensorium-io/sensorium/internal/wire"
+
+// Partitions splits a prepared query into at most n queries over disjoint
+// parts of its range that together return exactly its rows, in order: what
+// Arrow Flight's GetFlightInfo hands to n workers, which then read without
+// coordinating.
+//
+//   - samples: [start, end) is cut into n equal spans. On basis server the
+//     spans select fragments by server time, so each fragment is in one.
+//   - windows: each cut falls halfway between two grid times, and a window
+//     is in the partition its grid time is in (Window.StartsBefore ends a
+//     partition's windows). A partition reads on past its cut for the
+//     samples of its last windows, which may overlap the next partition's.
+//     Every partition keeps the query's anchor, so the grid is the same.
+//   - aligned: the grid's times are cut into spans; every partition keeps
+//     the query's anchor and reads its inputs a little around its span, as
+//     the whole query does.
+//
+// A live query (Follow) is not split: its one partition follows the stream.
+// Fewer than n come back when the range holds fewer grid times or ns than n.
+func (p *Prepared) Partitions(n int) ([]Request, error) {
+	req := p.req
+	switch {
+	case n < 1:
+		return nil, wire.Errorf(wire.InvalidArgument, "partitions must be at least 1")
+	case req.Follow && n > 1:
+		return nil, wire.Errorf(wire.InvalidArgument, "a live query (follow) reads its stream in order and is not split: ask for 1 partition")
+	case req.Follow || n == 1:
+		return []Request{req}, nil
+	}
+	at := func(i int) int64 { return req.Start + int64(float64(req.End-req.Start)*float64(i)/float64(n)) }
+	var out []Request
+	prev := req.Start
+	for i := 1; i <= n; i++ {
+		part := req
+		part.Start = prev
+		cut := req.End
+		switch {
+		case p.win != nil:
+			plan := p.win
+			cut = plan.before
+			if i < n {
+				k := plan.firstAtOrAfter(at(i))
+				g0, g1 := plan.grid(k-1), plan.grid(k)
+				cut = min(g0+(g1-g0)/2, plan.before)
+				// Read on for the samples of the partition's last windows: a
+				// window's first sample is within a period of its grid time,
+				// and no step between its samples is over 1.5 periods.
+				part.End = min(req.End, satAdd(cut, int64(plan.period*(1.5*float64(plan.length)+2))))
+			}
+			part.Window.Anchor, part.Window.StartsBefore = plan.anchor, cut
+		case i < n:
+			cut = at(i)
+			part.End = cut
+		}
+		if cut <= prev {
+			continue
+		}
+		if p.aligned != nil {
+			part.Align.Anchor = p.aligned.align.Anchor
+		}
+		out = append(out, part)
+		prev = cut
+	}
+	return out, nil
+}

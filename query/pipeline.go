@@ -1,0 +1,421 @@
+package query
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// The decode pipeline. A range is read as jobs — runs of consecutive
+// fragments expected to hold about BatchRows rows — that a few workers
+// decode in parallel, each with its own store reader and decoder, while the
+// caller's goroutine hands the batches on in fragment order:
+//
+//	dispatcher ──jobs──► workers (Service.workers) ──batches──► collector (emit)
+//	     └──────── the same jobs, in order (at most workers+1) ───────┘
+//
+// Memory is bounded whatever the range: at most workers+1 jobs are in flight
+// and a worker holds at most jobBatches finished batches of a job before the
+// collector takes them. A batch never spans two jobs, so each job ends with a
+// batch of the rows left over (batches hold about BatchRows rows, never
+// fewer than one frame's unless the job has fewer). The work stops when ctx
+// is done, or when emit fails: the workers are cancelled and every batch not
+// handed on is released.
+
+// jobBatches is how many finished batches a worker may hold for its job.
+const jobBatches = 4
+
+// maxJobFragments bounds a job (and is the store listing's page).
+const maxJobFragments = 64
+
+// piece is what the pipeline hands on: a record batch and the fragment its
+// rows came from (when batches are cut at fragments: the windows shape), or
+// an idle mark (rec nil): a live query has caught up with the stored data
+// and is waiting for more, so a consumer that holds rows back hands them on.
+type piece struct {
+	rec  arrow.RecordBatch
+	frag uint64
+}
+
+// decodeJob is a run of fragments one worker decodes.
+type decodeJob struct {
+	infos []store.FragmentInfo
+	idle  bool       // no fragments: the idle mark, in order
+	out   chan piece // its batches, in order; closed when the job is done
+	err   error      // why it stopped, set before out is closed
+}
+
+// pipeline is one run of the decode pipeline.
+type pipeline struct {
+	s    *Service
+	p    *Prepared
+	cut  bool // cut batches at fragment boundaries (pieces carry their fragment)
+	jobs chan *decodeJob
+	work chan *decodeJob
+	// rowsPerFragment is what the fragments decoded so far held (rows ×
+	// 1024, a running average); 0 before any. It sizes jobs of kinds whose
+	// rows a fragment's duration does not tell.
+	rowsPerFragment atomic.Int64
+}
+
+// decode runs the pipeline over p's range and calls emit in order for each
+// batch (and for each idle mark of a live query). emit must not keep a
+// batch past its return without retaining it.
+func (s *Service) decode(ctx context.Context, p *Prepared, cut bool, emit func(piece) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	workers := max(1, s.workers)
+	pl := &pipeline{s: s, p: p, cut: cut, jobs: make(chan *decodeJob, workers+1), work: make(chan *decodeJob, workers+1)}
+	var wg sync.WaitGroup
+	wg.Go(func() { pl.dispatch(ctx) })
+	for range workers {
+		wg.Go(func() { pl.worker(ctx) })
+	}
+	var current *decodeJob
+	err := pl.collect(ctx, emit, &current)
+	cancel()
+	wg.Wait()
+	// Every goroutine is done: release what is left in the queues.
+	if current != nil {
+		drain(current.out)
+	}
+	for j := range pl.jobs {
+		drain(j.out)
+	}
+	return err
+}
+
+// collect hands on the jobs' batches in order; current is the job it is at.
+func (pl *pipeline) collect(ctx context.Context, emit func(piece) error, current **decodeJob) error {
+	for j := range pl.jobs {
+		*current = j
+		if j.idle {
+			if err := emit(piece{}); err != nil {
+				return err
+			}
+			continue
+		}
+		for pc := range j.out {
+			if err := ctx.Err(); err != nil {
+				pc.rec.Release()
+				return err
+			}
+			err := emit(pc)
+			pc.rec.Release()
+			if err != nil {
+				return err
+			}
+		}
+		if j.err != nil {
+			return j.err
+		}
+	}
+	return ctx.Err()
+}
+
+// drain releases the batches left in a finished job's queue.
+func drain(out chan piece) {
+	for {
+		select {
+		case pc, ok := <-out:
+			if !ok {
+				return
+			}
+			pc.rec.Release()
+		default:
+			return
+		}
+	}
+}
+
+// dispatch lists the range's fragments and hands them out as jobs; in a live
+// query it then waits for new ones. It closes both queues when it returns.
+func (pl *pipeline) dispatch(ctx context.Context) {
+	defer close(pl.jobs)
+	defer close(pl.work)
+	req := pl.p.req
+	send := func(j *decodeJob) bool {
+		select {
+		case pl.jobs <- j:
+		case <-ctx.Done():
+			return false
+		}
+		if j.idle || j.err != nil {
+			close(j.out)
+			return true
+		}
+		select {
+		case pl.work <- j:
+			return true
+		case <-ctx.Done():
+			j.err = ctx.Err()
+			close(j.out)
+			return false
+		}
+	}
+	fail := func(err error) { send(&decodeJob{out: make(chan piece), err: err}) }
+	var from uint64
+	for ctx.Err() == nil {
+		infos, err := pl.s.st.Range(req.Stream, req.Basis, req.Start, req.End, from, maxJobFragments)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if len(infos) == 0 {
+			if !req.Follow {
+				return
+			}
+			if !send(&decodeJob{idle: true, out: make(chan piece)}) {
+				return
+			}
+			if from, err = pl.waitForMore(ctx, from); err != nil {
+				fail(err)
+				return
+			}
+			continue
+		}
+		from = infos[len(infos)-1].Number + 1
+		for len(infos) > 0 {
+			n := pl.jobLength(infos)
+			if !send(&decodeJob{infos: infos[:n], out: make(chan piece, jobBatches)}) {
+				return
+			}
+			infos = infos[n:]
+		}
+	}
+}
+
+// jobLength is how many of the listed fragments make the next job: enough
+// for about one batch, by the signal's rate and the fragments' durations or
+// by what the fragments decoded so far held. A job never waits for
+// fragments not yet listed, so a live query hands on what it has.
+func (pl *pipeline) jobLength(infos []store.FragmentInfo) int {
+	want := float64(pl.p.req.BatchRows)
+	var rows float64
+	for i := range infos {
+		switch avg := pl.rowsPerFragment.Load(); {
+		case pl.p.rate > 0:
+			rows += float64(infos[i].Duration) * pl.p.rate / 1e9
+		case avg > 0:
+			rows += float64(avg) / 1024
+		default:
+			return 1
+		}
+		if rows >= want {
+			return i + 1
+		}
+	}
+	return len(infos)
+}
+
+// waitForMore, in a live query, waits until a fragment newer than any seen
+// is durable; it returns the fragment number to list from. Fragments outside
+// the range are passed over, not waited on.
+func (pl *pipeline) waitForMore(ctx context.Context, from uint64) (uint64, error) {
+	st, name := pl.s.st, pl.p.req.Stream
+	if last, ok, err := st.Durable(name); err != nil {
+		return from, err
+	} else if ok && last.Number+1 > from {
+		from = last.Number + 1
+	}
+	return from, st.Wait(ctx, name, from)
+}
+
+// worker decodes jobs with its own reader and decoder.
+type worker struct {
+	pl   *pipeline
+	r    *store.Reader
+	dec  codecs.ArrowDecoder
+	bd   codecs.BatchDecoder  // dec, when it builds batches itself
+	rb   *array.RecordBuilder // the batch, unless bd builds it
+	rows int                  // in the batch
+	fc   codecs.FragmentContext
+}
+
+func (pl *pipeline) worker(ctx context.Context) {
+	w, err := pl.newWorker()
+	if err != nil {
+		for j := range pl.work {
+			j.err = err
+			close(j.out)
+		}
+		return
+	}
+	defer w.close()
+	for j := range pl.work {
+		j.err = w.job(ctx, j)
+		close(j.out)
+	}
+}
+
+func (pl *pipeline) newWorker() (*worker, error) {
+	p := pl.p
+	dec, err := p.newDecoder()
+	if err != nil {
+		return nil, err
+	}
+	r, err := pl.s.st.NewReader(p.req.Stream)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{pl: pl, r: r, dec: dec}
+	if bd, ok := dec.(codecs.BatchDecoder); ok {
+		// The decoder builds the batches itself, decoding straight into
+		// their arrays' buffers.
+		bd.StartBatches(p.req.Allocator, p.req.BatchRows)
+		w.bd = bd
+	} else {
+		w.rb = array.NewRecordBuilder(p.req.Allocator, dec.Schema())
+		// Each batch's buffers are sized once, not grown (and copied) by doubling.
+		w.rb.Reserve(p.req.BatchRows)
+	}
+	return w, nil
+}
+
+func (w *worker) close() {
+	if w.bd != nil {
+		w.bd.Release()
+	} else {
+		w.rb.Release()
+	}
+	w.r.Close()
+}
+
+// job decodes a job's fragments and sends its batches.
+func (w *worker) job(ctx context.Context, j *decodeJob) error {
+	p := w.pl.p
+	for _, info := range j.infos {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := w.r.Read(info)
+		if err != nil {
+			w.discard()
+			return p.readError(info.Number, err)
+		}
+		before := w.rows
+		sent, err := w.fragment(ctx, j.out, f)
+		if err != nil {
+			w.discard()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return p.decodeError(info.Number, err)
+		}
+		w.pl.learnRows(sent + w.rows - before)
+		if w.pl.cut {
+			if err := w.flush(ctx, j.out, info.Number); err != nil {
+				return err
+			}
+		}
+	}
+	return w.flush(ctx, j.out, 0)
+}
+
+// fragment decodes the query's track of one fragment, sending each batch it
+// fills; it returns the rows of the batches it sent.
+func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFragment) (int, error) {
+	p := w.pl.p
+	req := p.req
+	rng := codecs.TimeRange{Start: req.Start, End: req.End, All: req.Basis == store.ServerTime}
+	// A new context per fragment: decoders keep state across the frames of
+	// one fragment and reset it when the pointer changes.
+	fc := &codecs.FragmentContext{Number: f.Number, Tags: map[string]string{}}
+	mr := mkv.NewReader(bytes.NewReader(f.Payload))
+	sent := 0
+	for {
+		it, err := mr.Next()
+		if errors.Is(err, io.EOF) {
+			return sent, nil
+		}
+		if err != nil {
+			return sent, err
+		}
+		switch it.Kind {
+		case mkv.ItemTracks:
+			for _, t := range it.Tracks {
+				if t.Number == p.track && !bytes.Equal(t.CodecPrivate, p.descRaw) {
+					return sent, wire.Errorf(wire.InvalidArgument, "the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
+				}
+			}
+		case mkv.ItemTags:
+			for _, t := range it.Tags {
+				fc.Tags[t.Name] = t.Value
+			}
+		case mkv.ItemBlock:
+			if it.Block.Track != p.track {
+				continue
+			}
+			frame := codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}
+			var n int
+			if w.bd != nil {
+				n, err = w.bd.AppendToBatch(frame, rng)
+			} else {
+				n, err = w.dec.Append(w.rb, frame, rng)
+			}
+			if err != nil {
+				return sent, err
+			}
+			w.rows += n
+			if w.rows >= req.BatchRows {
+				sent += w.rows
+				if err := w.flush(ctx, out, f.Number); err != nil {
+					return sent, err
+				}
+			}
+		}
+	}
+}
+
+// flush sends the batch, if it has rows.
+func (w *worker) flush(ctx context.Context, out chan piece, frag uint64) error {
+	if w.rows == 0 {
+		return nil
+	}
+	rec := w.record()
+	select {
+	case out <- piece{rec: rec, frag: frag}:
+		return nil
+	case <-ctx.Done():
+		rec.Release()
+		return ctx.Err()
+	}
+}
+
+// record hands out the batch and starts the next.
+func (w *worker) record() arrow.RecordBatch {
+	w.rows = 0
+	if w.bd != nil {
+		return w.bd.NewRecordBatch()
+	}
+	rec := w.rb.NewRecordBatch()
+	w.rb.Reserve(w.pl.p.req.BatchRows)
+	return rec
+}
+
+// discard drops the rows of an unfinished batch (the job failed).
+func (w *worker) discard() {
+	if w.rows > 0 {
+		w.record().Release()
+	}
+}
+
+// learnRows keeps the running average of rows per fragment.
+func (pl *pipeline) learnRows(rows int) {
+	old := pl.rowsPerFragment.Load()
+	v := int64(rows) * 1024
+	if old > 0 {
+		v = (7*old + v) / 8
+	}
+	pl.rowsPerFragment.Store(max(v, 1))
+}
