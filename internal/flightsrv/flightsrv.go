@@ -1,9 +1,22 @@
 // Package flightsrv serves queries over Arrow Flight, so that a training job
 // on N workers can split one read without coordinating: GetFlightInfo answers
-// a query with N endpoints covering disjoint time partitions of its range,
-// and each worker DoGets its own. The query is the JSON of POST /v1/query
-// (see query.ParseRequest), as the command of a flight descriptor; a
-// "partitions" field asks for a number of endpoints.
+// a query with N endpoints covering disjoint time partitions of its range
+// (query.Prepared.Partitions: together exactly the rows of the one query, for
+// every shape), and each worker DoGets its own. The query is the JSON of POST
+// /v1/query (see query.ParseRequest), as the command of a flight descriptor; a
+// "partitions" field asks for a number of endpoints, else there is one per
+// ten minutes of the range (at most MaxPartitions; a live query has one).
+//
+// Each endpoint's ticket is the JSON of its partition's query, and its
+// location is flight.LocationReuseConnection: the worker redeems it on the
+// connection it already has, which holds through TLS, proxies and a server
+// listening on 0.0.0.0 (an address the server could name would not).
+//
+// It owns no authentication: Start takes gRPC server options, so a
+// middleware is a pair of interceptors (grpc.ChainUnaryInterceptor for
+// GetFlightInfo, GetSchema; grpc.ChainStreamInterceptor for DoGet,
+// ListFlights, Handshake) that read the caller's metadata ("authorization:
+// Bearer …", or SigV4's headers) and answer codes.Unauthenticated.
 package flightsrv
 
 import (
@@ -84,8 +97,7 @@ func descriptorQuery(d *flight.FlightDescriptor) (query.Request, int, error) {
 }
 
 // GetFlightInfo answers a query with its schema and one endpoint per time
-// partition: [start, end) cut into equal spans, so each row is in exactly
-// one partition.
+// partition; each row of the query is in exactly one.
 func (s *Service) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	req, n, err := descriptorQuery(d)
 	if err != nil {
@@ -95,25 +107,27 @@ func (s *Service) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	span := req.End - req.Start
 	if n == 0 {
-		n = int(min(MaxPartitions, max(1, span/int64(partitionSpan))))
+		n = 1
+		if !req.Follow {
+			n = int(min(MaxPartitions, max(1, (req.End-req.Start)/int64(partitionSpan))))
+		}
 	}
-	n = int(min(int64(n), span)) // a partition spans at least 1 ns
+	parts, err := p.Partitions(n)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	info := &flight.FlightInfo{
 		Schema: flight.SerializeSchema(p.Schema(), memory.DefaultAllocator), FlightDescriptor: d,
 		TotalRecords: -1, TotalBytes: -1, Ordered: true,
 	}
-	for i := 0; i < n; i++ {
-		part := req
-		part.Start = req.Start + span*int64(i)/int64(n)
-		part.End = req.Start + span*int64(i+1)/int64(n)
+	for _, part := range parts {
 		ticket, err := ticketOf(part)
 		if err != nil {
 			return nil, err
 		}
 		info.Endpoint = append(info.Endpoint, &flight.FlightEndpoint{
-			Ticket: &flight.Ticket{Ticket: ticket}, Location: []*flight.Location{{Uri: s.addr}},
+			Ticket: &flight.Ticket{Ticket: ticket}, Location: []*flight.Location{{Uri: flight.LocationReuseConnection}},
 		})
 	}
 	return info, nil
@@ -135,7 +149,10 @@ func (s *Service) GetSchema(ctx context.Context, d *flight.FlightDescriptor) (*f
 	return &flight.SchemaResult{Schema: flight.SerializeSchema(p.Schema(), memory.DefaultAllocator)}, nil
 }
 
-// DoGet streams the rows of one ticket (a partition's query).
+// DoGet streams the rows of one ticket (a partition's query). A query that
+// fails after its first batch ends the stream with the error's status (a
+// Flight stream's end is its gRPC status), so a reader does not take the rows
+// so far for the whole answer.
 func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) error {
 	req, err := query.ParseRequest(t.GetTicket())
 	if err != nil {
@@ -146,7 +163,6 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 		return toStatus(err)
 	}
 	w := flight.NewRecordWriter(fs, ipcSchema(p.Schema()))
-	defer w.Close()
 	if err := s.q.QueryBatches(fs.Context(), p, w.Write); err != nil {
 		if fs.Context().Err() != nil {
 			return status.FromContextError(fs.Context().Err()).Err()
@@ -154,7 +170,7 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 		s.log.Warn("flight: DoGet ended with an error", "stream", req.Stream, "err", err)
 		return toStatus(err)
 	}
-	return nil
+	return w.Close()
 }
 
 // ListFlights lists every stream as a flight: its descriptor is the query of
