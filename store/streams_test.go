@@ -33,6 +33,13 @@ func TestCreateStreamValidation(t *testing.T) {
 		{"huge retention", CreateStreamInput{Name: "r2", RetentionHours: MaxRetentionHours + 1}, wire.ErrInvalidArgument},
 		{"bad media type", CreateStreamInput{Name: "m1", MediaType: "nonsense"}, wire.ErrInvalidArgument},
 		{"too many tags", CreateStreamInput{Name: "t1", Tags: tooManyTags}, wire.ErrTagsLimit},
+		{"longest device name", CreateStreamInput{Name: "d1", DeviceName: strings.Repeat("d", MaxDeviceNameLen)}, nil},
+		{"device name too long", CreateStreamInput{Name: "d2", DeviceName: strings.Repeat("d", MaxDeviceNameLen+1)}, wire.ErrInvalidArgument},
+		{"media type too long", CreateStreamInput{Name: "m2", MediaType: "application/" + strings.Repeat("x", MaxMediaTypeLen)}, wire.ErrInvalidArgument},
+		{"KmsKeyId too long", CreateStreamInput{Name: "k1", KMSKeyID: strings.Repeat("k", MaxKMSKeyIDLen+1)}, wire.ErrInvalidArgument},
+		{"longest tag key and value", CreateStreamInput{Name: "t2", Tags: map[string]string{strings.Repeat("k", MaxTagKeyLen): strings.Repeat("v", MaxTagValueLen)}}, nil},
+		{"tag key too long", CreateStreamInput{Name: "t3", Tags: map[string]string{strings.Repeat("k", MaxTagKeyLen+1): "v"}}, wire.ErrInvalidArgument},
+		{"tag value too long", CreateStreamInput{Name: "t4", Tags: map[string]string{"k": strings.Repeat("v", MaxTagValueLen+1)}}, wire.ErrInvalidArgument},
 		{"exists", CreateStreamInput{Name: "pump-1.vib_x"}, wire.ErrResourceInUse},
 	}
 	for _, tc := range cases {
@@ -196,4 +203,21 @@ func TestInterruptedDeleteIsFinished(t *testing.T) {
 	if _, err := s.DescribeStream(StreamRef{Name: "b"}); err != nil {
 		t.Fatalf("the other stream: %v", err)
 	}
+}
+
+// The number of streams is bounded: one past the limit is
+// AccountStreamLimitExceededException, and a deleted stream frees its place.
+func TestStreamsLimit(t *testing.T) {
+	s := newTestStore(t, t.TempDir(), nil, func(o *Options) { o.MaxStreams = 3 })
+	defer s.Close()
+	for i := range 3 {
+		mustCreate(t, s, fmt.Sprint("s", i), 1)
+	}
+	if _, err := s.CreateStream(CreateStreamInput{Name: "s3", RetentionHours: 1}); !errors.Is(err, wire.ErrStreamLimit) {
+		t.Fatalf("a fourth stream with MaxStreams 3: %v", err)
+	}
+	if err := s.DeleteStream(StreamRef{Name: "s0"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "s3", 1)
 }

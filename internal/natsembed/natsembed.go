@@ -48,6 +48,10 @@ type Options struct {
 	// MaxStore caps JetStream's file storage (max_file_store); default
 	// nats-server's: 75% of the disk's free space when it starts.
 	MaxStore int64
+	// MaxConnections bounds the client connections open at once; a client
+	// past it is refused ("maximum connections exceeded"). Default
+	// nats-server's, 65536.
+	MaxConnections int
 	// DontListen serves in-process connections only (no TCP port).
 	DontListen bool
 	Logger     *slog.Logger
@@ -99,6 +103,9 @@ func Start(o Options) (*Server, error) {
 		NoSigs:             true, // the Sensorium process owns signal handling
 		JetStreamMaxMemory: -1,
 		JetStreamMaxStore:  -1,
+	}
+	if o.MaxConnections > 0 {
+		sopts.MaxConn = o.MaxConnections
 	}
 	if o.MaxStore > 0 {
 		sopts.JetStreamMaxStore = o.MaxStore

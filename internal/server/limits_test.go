@@ -3,11 +3,17 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/ingest"
+	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/store"
 )
 
 // GetMedia connections per stream are bounded: one past the limit is a
@@ -100,5 +106,54 @@ func TestRequestBodyLimit(t *testing.T) {
 	status, typ, body := call(t, srv, "createStream", map[string]string{"StreamName": "x", "DeviceName": strings.Repeat("d", 2<<20)})
 	if status != 400 || typ != "InvalidArgumentException" || !strings.Contains(string(body), "larger than") {
 		t.Fatalf("a 2 MiB body: %d %s %s", status, typ, body)
+	}
+}
+
+// docs/LIMITS.md states the defaults the code has: each row's default cell
+// must hold the value computed from the code's constant.
+func TestLimitsDocMatchesCode(t *testing.T) {
+	b, err := os.ReadFile("../../docs/LIMITS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // first cell → second cell, spaces removed
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		rows[strings.TrimSpace(cells[1])] = strings.ReplaceAll(cells[2], " ", "")
+	}
+	l := ingest.DefaultLimits()
+	mib := func(n int64) string { return fmt.Sprintf("%dMiB", n>>20) }
+	for label, want := range map[string]string{
+		"fragment size":                                        mib(int64(l.MaxFragmentSize)),
+		"fragment duration (timecode span)":                    fmt.Sprintf("%ds", int(l.MaxFragmentDuration.Seconds())),
+		"frames per fragment":                                  fmt.Sprint(l.MaxFragmentFrames),
+		"tracks per fragment":                                  fmt.Sprint(l.MaxTracks),
+		"metadata tags per fragment":                           fmt.Sprint(l.MaxFragmentTags),
+		"tag name or value":                                    fmt.Sprintf("%dbytes", l.MaxTagLength),
+		"producer clock ahead of the server":                   fmt.Sprintf("%dh", int(l.MaxClockAhead.Hours())),
+		"samples of one frame":                                 mib(codecs.MaxScalarFrameBytes),
+		"NATS message (the embedded server's max payload)":     mib(natsembed.DefaultMaxPayload),
+		"free disk below which the bus takes no new fragments": mib(ingest.DefaultDiskReserve),
+		"streams":                 fmt.Sprint(store.DefaultStreamsLimit),
+		"stream name":             fmt.Sprintf("1–%d", store.MaxStreamNameLen),
+		"device name, media type": fmt.Sprintf("%dcharacters", store.MaxDeviceNameLen),
+		"KmsKeyId":                fmt.Sprintf("%dcharacters", store.MaxKMSKeyIDLen),
+		"tags per stream":         fmt.Sprintf("%d;key%d,value%dcharacters", store.MaxTagsPerStream, store.MaxTagKeyLen, store.MaxTagValueLen),
+		"retention":               fmt.Sprintf("0to%dhours", store.MaxRetentionHours),
+	} {
+		got, ok := rows[label]
+		if !ok {
+			t.Errorf("LIMITS.md has no row %q", label)
+			continue
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("LIMITS.md row %q says %q; the code's default is %q", label, got, want)
+		}
+	}
+	if store.MaxDeviceNameLen != store.MaxMediaTypeLen {
+		t.Error("LIMITS.md gives device name and media type one length")
 	}
 }
