@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,25 @@ const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultDialTimeout = 10 * time.Second
 )
+
+// LoadCredentials finds the key to sign with the way the AWS CLI does:
+// profile (or $AWS_PROFILE) of the shared credentials file
+// ($AWS_SHARED_CREDENTIALS_FILE, default ~/.aws/credentials), or
+// $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile;
+// the region is $AWS_REGION (or $AWS_DEFAULT_REGION). It returns nil, nil
+// when none is configured (a server without --credentials takes unsigned
+// requests), and an error for a profile that was asked for and is not there.
+func LoadCredentials(profile string) (*Credentials, error) {
+	key, ok, err := awsauth.ClientKey(profile)
+	if err != nil || !ok {
+		return nil, err
+	}
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	return &Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Region: region}, nil
+}
 
 // ClientOptions configure a Client.
 type ClientOptions struct {

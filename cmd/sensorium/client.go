@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/sensorium-io/sensorium/internal/awsauth"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
@@ -65,14 +64,14 @@ func addSigning(cmd *cobra.Command) func() (*sdk.Credentials, error) {
 	profile := cmd.Flags().String("profile", "", "profile of ~/.aws/credentials ($AWS_SHARED_CREDENTIALS_FILE) that signs the requests (default $AWS_PROFILE, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or [default])")
 	reg := cmd.Flags().String("region", region, "region the server signs for (its --region; default $AWS_REGION)")
 	return func() (*sdk.Credentials, error) {
-		key, ok, err := awsauth.ClientKey(*profile)
+		creds, err := sdk.LoadCredentials(*profile)
 		if err != nil {
 			return nil, usagef("--profile: %v", err)
 		}
-		if !ok {
-			return nil, nil
+		if creds != nil {
+			creds.Region = *reg
 		}
-		return &sdk.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey, Region: *reg}, nil
+		return creds, nil
 	}
 }
 

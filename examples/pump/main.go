@@ -43,7 +43,11 @@ func main() {
 
 func run(ctx context.Context, natsURL, endpoint, stream string, faultAfter, duration time.Duration) error {
 	const rate = 25600.0
-	client := sdk.NewClient(endpoint, nil)
+	creds, err := sdk.LoadCredentials("") // for a server with --credentials; none: unsigned
+	if err != nil {
+		return err
+	}
+	client := sdk.NewClientWithOptions(endpoint, sdk.ClientOptions{Credentials: creds})
 	if _, err := client.DescribeStream(ctx, sdk.ByName(stream)); errors.Is(err, sdk.ErrResourceNotFound) {
 		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: stream, DataRetentionInHours: 24, MediaType: "application/x-sensorium"}); err != nil {
 			return err

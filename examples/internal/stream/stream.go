@@ -72,7 +72,11 @@ func Run(ctx context.Context, cfg *Config, descs []signals.Description, produce 
 // RunTracks is Run with tracks the caller made (sdk.H264Track,
 // sdk.OpaqueTrack, …), each with its own number.
 func RunTracks(ctx context.Context, cfg *Config, tracks []sdk.Track, produce func(ctx context.Context, s *Session) error) error {
-	client := sdk.NewClient(cfg.Endpoint, nil)
+	creds, err := sdk.LoadCredentials("") // for a server with --credentials; none: unsigned
+	if err != nil {
+		return err
+	}
+	client := sdk.NewClientWithOptions(cfg.Endpoint, sdk.ClientOptions{Credentials: creds})
 	mediaType := cfg.MediaType
 	if mediaType == "" {
 		mediaType = "application/x-sensorium"
