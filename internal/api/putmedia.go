@@ -120,9 +120,9 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	s.deadline = time.Now().Add(a.opts.MaxPutMediaDuration)
 	_ = s.rc.SetReadDeadline(s.deadline.Add(putMediaDurationGrace))
 	s.lastRead.Store(time.Now().UnixNano())
-	done := make(chan struct{})
-	defer close(done)
-	go s.keepAlive(done)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(stopped); s.keepAlive(done) }()
+	defer func() { close(done); <-stopped }() // no IDLE may be written once the handler returns
 	s.run(r.Context(), r.Body)
 }
 
