@@ -7,7 +7,22 @@
 // buffer until the server answers PERSISTED (after its fsync) or ERROR, and is
 // re-sent after failed publishes, reconnects and overdue PERSISTED events; the
 // server's dedupe makes re-sends harmless. When the buffer is full, Block makes
-// PutFrame wait and DropOldest drops the oldest fragments and reports them.
+// PutFrame wait and DropOldest drops the oldest fragments and reports each
+// through OnDrop (sequence, producer time span, frames, bytes). A fragment
+// dropped after it was published may still reach the store: its notice says
+// so (Dropped.OnTheWire), and if the server stores it its PERSISTED still
+// reaches OnAck, so the caller learns the truth either way.
+//
+// Memory. BufferBytes bounds the fragments the producer holds. Besides them
+// it holds the open fragment (at most MaxFragmentSize); a fragment dropped
+// while its publish was on the wire stays referenced by that publish until
+// the bus answers or it times out (10 s), at most MaxPublishesInFlight of
+// them; and the NATS client keeps what it is asked to write while
+// disconnected, up to its nats.ReconnectBufSize (8 MiB by default; those are
+// copies of fragments in the buffer). So at most BufferBytes +
+// (1 + MaxPublishesInFlight) × MaxFragmentSize + ReconnectBufSize.
+// TestProducerSurvivesNetworkFaults and TestProducerDropOldestUnderStall
+// (internal/server) hold the buffer to BufferBytes behind a faulty link.
 // Acknowledgement events reach OnAck in order: RECEIVED (the bus has it), then
 // PERSISTED or ERROR. SampleWriter makes frames of a scalar signal with exact
 // sample times.

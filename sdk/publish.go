@@ -63,13 +63,24 @@ const (
 )
 
 // Dropped describes a fragment given up under DropOldest (or when a blocked
-// PutFrame's context ended): its frames will never be PERSISTED.
+// PutFrame's context ended): the producer no longer holds it and never
+// re-sends it.
 type Dropped struct {
 	Sequence   uint64
 	Start, End int64 // producer time span, ns
 	Frames     int
 	Bytes      int
+	// OnTheWire is set when the fragment had been published before it was
+	// dropped: the bus may have it, and the server may still store it. If it
+	// does, its PERSISTED event still reaches OnAck, after this notice (as
+	// long as the producer is connected when it comes: events are core
+	// NATS). A fragment dropped before it was ever sent is never stored.
+	OnTheWire bool
 }
+
+// maxDroppedOnTheWire bounds how many dropped-while-published fragments a
+// producer keeps listening for.
+const maxDroppedOnTheWire = 4096
 
 // ProducerConfig configures a Producer. Zero values take the defaults.
 type ProducerConfig struct {
@@ -185,15 +196,19 @@ func (c *ProducerConfig) check(maxPayload int64) error {
 
 // ProducerStats are a producer's counters.
 type ProducerStats struct {
-	Fragments     int64 // made
-	Published     int64 // publishes, re-sends included
-	Resent        int64 // re-sends after an error, a reconnect or a PERSISTED timeout
-	Persisted     int64
-	Errors        int64 // fragments refused with an ERROR event
-	Retries       int64 // RETRY answers: a fragment arrived before the one it follows
-	Dropped       int64
-	Buffered      int // fragments not yet PERSISTED
-	BufferedBytes int64
+	Fragments int64 // made
+	Published int64 // publishes, re-sends included
+	Resent    int64 // re-sends after an error, a reconnect or a PERSISTED timeout
+	Persisted int64
+	Errors    int64 // fragments refused with an ERROR event
+	Retries   int64 // RETRY answers: a fragment arrived before the one it follows
+	Dropped   int64
+	// PersistedAfterDrop counts fragments dropped while on the wire that the
+	// server stored anyway (their PERSISTED came after the drop notice); they
+	// are in Persisted too.
+	PersistedAfterDrop int64
+	Buffered           int // fragments not yet PERSISTED
+	BufferedBytes      int64
 }
 
 type fragState uint8
@@ -276,6 +291,9 @@ type Producer struct {
 	stats      ProducerStats
 	reconnects uint64
 	closing    bool // Close was called: puts return ErrClosed
+	// droppedSent are fragments dropped after they were published, whose
+	// PERSISTED may still come (Dropped.OnTheWire).
+	droppedSent map[uint64]struct{}
 
 	events *eventQueue
 	sub    *nats.Subscription
@@ -562,7 +580,17 @@ func (p *Producer) goneLocked(seq uint64) {
 func (p *Producer) reportDropLocked(f *outFragment) {
 	p.goneLocked(f.seq)
 	p.stats.Dropped++
-	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data)})
+	sent := f.gen > 0 // published at least once
+	if sent {
+		if p.droppedSent == nil {
+			p.droppedSent = map[uint64]struct{}{}
+		}
+		if len(p.droppedSent) >= maxDroppedOnTheWire {
+			clear(p.droppedSent) // the oldest are long settled; forgetting them only hides a late PERSISTED
+		}
+		p.droppedSent[f.seq] = struct{}{}
+	}
+	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data), OnTheWire: sent})
 }
 
 func (p *Producer) removeLocked(i int) {
@@ -722,7 +750,17 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	defer p.mu.Unlock()
 	f, i := p.findLocked(ev.ProducerSequence)
 	if f == nil {
-		return // already terminal: a repeat after a re-send
+		// Already terminal: a repeat after a re-send, or the verdict on a
+		// fragment dropped while it was on the wire, which the caller hears.
+		if _, ok := p.droppedSent[ev.ProducerSequence]; ok && ev.Terminal() {
+			delete(p.droppedSent, ev.ProducerSequence)
+			if ev.EventType == EventPersisted {
+				p.stats.Persisted++
+				p.stats.PersistedAfterDrop++
+			}
+			p.events.push(ev)
+		}
+		return
 	}
 	if ev.EventType == wire.EventRetry {
 		p.retryLocked(f, ev.After)

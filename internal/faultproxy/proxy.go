@@ -24,6 +24,7 @@ type Proxy struct {
 	wg    sync.WaitGroup
 
 	stallUntil atomic.Int64 // unix ns: no byte moves before it
+	cutAfter   atomic.Int64 // client→server bytes still let through before every connection is cut; < 0: off
 	rate       atomic.Int64 // bytes per second per direction; 0: unlimited
 	accepted   atomic.Int64
 	closed     atomic.Bool
@@ -38,6 +39,7 @@ func Start(target string) (*Proxy, error) {
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
 	p := &Proxy{ln: ln, target: target, conns: map[*pair]struct{}{}}
+	p.cutAfter.Store(-1)
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -67,14 +69,15 @@ func (p *Proxy) accept() {
 		p.conns[pr] = struct{}{}
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(pr, pr.server, pr.client)
-		go p.pipe(pr, pr.client, pr.server)
+		go p.pipe(pr, pr.server, pr.client, true)
+		go p.pipe(pr, pr.client, pr.server, false)
 	}
 }
 
-// pipe copies src to dst, honouring stalls and the rate, until either side
-// ends; then it closes both.
-func (p *Proxy) pipe(pr *pair, dst, src *net.TCPConn) {
+// pipe copies src to dst, honouring stalls, the rate and an armed cut,
+// until either side ends; then it closes both. up is the client→server
+// direction.
+func (p *Proxy) pipe(pr *pair, dst, src *net.TCPConn, up bool) {
 	defer p.wg.Done()
 	defer p.drop(pr)
 	buf := make([]byte, 16<<10)
@@ -82,6 +85,13 @@ func (p *Proxy) pipe(pr *pair, dst, src *net.TCPConn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.wait(n)
+			if up {
+				if left, cut := p.takeCut(n); cut {
+					_, _ = dst.Write(buf[:left])
+					p.Cut()
+					return
+				}
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -144,6 +154,28 @@ func (p *Proxy) Reset() int {
 		pr.client.Close()
 		pr.server.Close()
 	})
+}
+
+// CutAfter lets n more bytes pass from clients to the server and then cuts
+// every connection, whatever is on the wire: a message (a fragment being
+// published) arrives cut in the middle.
+func (p *Proxy) CutAfter(n int64) { p.cutAfter.Store(n) }
+
+// takeCut accounts n bytes against an armed cut; when they reach it, it
+// disarms it and says how many of them may still pass.
+func (p *Proxy) takeCut(n int) (int, bool) {
+	for {
+		left := p.cutAfter.Load()
+		if left < 0 || left >= int64(n) {
+			if left >= 0 && !p.cutAfter.CompareAndSwap(left, left-int64(n)) {
+				continue
+			}
+			return n, false
+		}
+		if p.cutAfter.CompareAndSwap(left, -1) {
+			return int(left), true
+		}
+	}
 }
 
 // Stall stops every byte in both directions for d, keeping the connections

@@ -98,3 +98,51 @@ func TestProxyFaults(t *testing.T) {
 		t.Errorf("accepted %d connections, want 2", p.Accepted())
 	}
 }
+
+// CutAfter lets exactly n more client bytes through, then cuts the
+// connection in the middle of whatever was being sent.
+func TestCutAfter(t *testing.T) {
+	got := make(chan int, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		got <- int(n)
+	}()
+	p, err := Start(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the 100 bytes pass before the cut is armed
+	p.CutAfter(1000)
+	for i := 0; i < 100; i++ { // 7,000 bytes in 70-byte writes: the cut falls inside one
+		if _, err := c.Write(make([]byte, 70)); err != nil {
+			break
+		}
+	}
+	select {
+	case n := <-got:
+		if n != 1100 {
+			t.Fatalf("the server got %d bytes, want 100 + 1000", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection was not cut")
+	}
+}

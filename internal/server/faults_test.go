@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/faultproxy"
 	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/store"
 )
 
 // A producer behind a faulty network — its connection cut, reset, stalled
-// for seconds and throttled to a trickle, mid-fragment — still gets every
+// for seconds, throttled to a trickle, cut in the middle of a message — still gets every
 // fragment it made PERSISTED exactly once, in order, and keeps its buffer
 // within its bound.
 func TestProducerSurvivesNetworkFaults(t *testing.T) {
@@ -75,6 +77,11 @@ func TestProducerSurvivesNetworkFaults(t *testing.T) {
 		{"stall 3 s", func() { proxy.Stall(3 * time.Second) }},
 		{"slow link", func() { proxy.SetRate(64 << 10); time.Sleep(2 * time.Second); proxy.SetRate(0) }},
 		{"cut again", func() { proxy.Cut() }},
+		// Fragments are a few KiB, frames on the live subject ~1 KiB: a cut
+		// after an odd number of bytes lands inside a message, most likely a
+		// fragment's publish.
+		{"cut mid-message", func() { proxy.CutAfter(2777) }},
+		{"cut mid-message again", func() { proxy.CutAfter(10_001) }},
 	}
 	waitFor(20, "start")
 	for _, f := range faults {
@@ -100,7 +107,7 @@ func TestProducerSurvivesNetworkFaults(t *testing.T) {
 	if maxBuffered > bufferBytes {
 		t.Errorf("the buffer held %d bytes, bound %d", maxBuffered, bufferBytes)
 	}
-	if proxy.Accepted() < 4 { // the first connection, then one after each cut and the reset
+	if proxy.Accepted() < 6 { // the first connection, then one after each cut and the reset
 		t.Errorf("the producer connected %d times: the faults did not break its connections", proxy.Accepted())
 	}
 	nc.Close()
@@ -110,4 +117,150 @@ func TestProducerSurvivesNetworkFaults(t *testing.T) {
 	checkStoredExactlyOnce(t, filepath.Join(dir, "store"), "faulty", log)
 	t.Logf("%d fragments PERSISTED through %d faults over %d connections; %d re-sends; buffer peak %d KiB",
 		log.count(), len(faults), proxy.Accepted(), st.Resent, maxBuffered>>10)
+}
+
+// DropOldest behind a stalled link: the buffer stays within its bound, and
+// the caller learns the fate of every fragment it handed over — PERSISTED,
+// or reported through OnDrop with its frames and time span; both only for a
+// fragment dropped while on the wire (Dropped.OnTheWire) that the server
+// stored anyway. What is stored is every PERSISTED fragment once, in order;
+// a stored fragment the caller was not told is PERSISTED must be one it was
+// told may be stored (OnTheWire: its event can be lost while disconnected).
+func TestProducerDropOldestUnderStall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault loop: not in -short")
+	}
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	ctx := context.Background()
+	newStream(t, srv, "lossy", 24)
+	proxy, err := faultproxy.Start(strings.TrimPrefix(srv.NATSURL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	nc, err := nats.Connect("nats://"+proxy.Addr(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	log := &persistedLog{persisted: map[uint64]sdk.AckEvent{}}
+	var mu sync.Mutex
+	dropped := map[uint64]sdk.Dropped{}
+	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+	const bufferBytes = 64 << 10
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+		Stream: "lossy", Tracks: []sdk.Track{track}, OnAck: log.onAck, BufferBytes: bufferBytes, MaxFragmentSize: 16 << 10, Policy: sdk.DropOldest,
+		OnDrop: func(d sdk.Dropped) {
+			mu.Lock()
+			dropped[d.Sequence] = d
+			mu.Unlock()
+		},
+		MinFragmentDuration: 100 * time.Millisecond, MaxFragmentDuration: 100 * time.Millisecond, PersistTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var maxBuffered int64
+	produced := produceUntil(ctx, w, 500*time.Microsecond, stop, func() { maxBuffered = max(maxBuffered, p.Stats().BufferedBytes) })
+	for log.count() < 20 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	proxy.Stall(4 * time.Second)
+	time.Sleep(5 * time.Second)
+	for start := log.count(); log.count() < start+20; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	if err := <-produced; err != nil {
+		t.Fatalf("producing: %v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cerr := p.Close(cctx)
+	st := p.Stats()
+	if st.Dropped == 0 {
+		t.Fatalf("nothing dropped in a 4 s stall with a %d KiB buffer: the test proves nothing (%+v)", bufferBytes>>10, st)
+	}
+	if cerr == nil || !strings.Contains(cerr.Error(), "dropped") || strings.Contains(cerr.Error(), "not PERSISTED") {
+		t.Fatalf("Close: %v, want it to say fragments were dropped and nothing else is pending", cerr)
+	}
+	if maxBuffered > bufferBytes {
+		t.Errorf("the buffer held %d bytes, bound %d", maxBuffered, bufferBytes)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for seq := uint64(1); seq <= uint64(st.Fragments); seq++ {
+		_, ok := log.persisted[seq]
+		d, gone := dropped[seq]
+		switch {
+		case ok && gone && !d.OnTheWire:
+			t.Fatalf("fragment %d was PERSISTED, and dropped before it was ever sent", seq)
+		case !ok && !gone:
+			t.Fatalf("fragment %d was neither PERSISTED nor reported dropped", seq)
+		case gone && (d.Frames == 0 || d.End <= d.Start || d.Bytes == 0):
+			t.Fatalf("drop notice without the frames it lost: %+v", d)
+		}
+	}
+	nc.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored := storedSequences(t, filepath.Join(dir, "store"), "lossy")
+	late := 0
+	for seq := range stored {
+		if _, ok := log.persisted[seq]; !ok {
+			if d, gone := dropped[seq]; !gone || !d.OnTheWire {
+				t.Fatalf("producer sequence %d is stored, but the caller was told neither PERSISTED nor that it may be (%+v)", seq, d)
+			}
+			late++
+		}
+	}
+	for seq := range log.persisted {
+		if !stored[seq] {
+			t.Fatalf("LOST: producer sequence %d PERSISTED but not stored", seq)
+		}
+	}
+	t.Logf("%d fragments: %d PERSISTED (%d of them after their drop notice), %d dropped, %d stored without a PERSISTED the producer heard; buffer peak %d KiB of %d",
+		st.Fragments, len(log.persisted), st.PersistedAfterDrop, len(dropped), late, maxBuffered>>10, bufferBytes>>10)
+}
+
+// storedSequences opens a stopped server's store and returns the producer
+// sequences of a stream's fragments, checking each is stored once, in order.
+func storedSequences(t *testing.T, dir, stream string) map[uint64]bool {
+	t.Helper()
+	ring, err := store.LoadKeyring(nil, filepath.Join(filepath.Dir(dir), "keyring.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: dir, RetentionInterval: -1, Logger: testLogger(t), Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	infos, err := st.Fragments(stream, 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := st.NewReader(stream)
+	defer r.Close()
+	out := map[uint64]bool{}
+	var last uint64
+	for _, info := range infos {
+		f, err := r.Read(info)
+		if err != nil {
+			t.Fatalf("fragment %d: %v", info.Number, err)
+		}
+		if out[f.ProducerSeq] || f.ProducerSeq <= last {
+			t.Fatalf("producer sequence %d stored twice or out of order (after %d)", f.ProducerSeq, last)
+		}
+		out[f.ProducerSeq], last = true, f.ProducerSeq
+	}
+	return out
 }
