@@ -97,7 +97,9 @@ type dataKeyJSON struct {
 
 const dataKeysBackupFile = "keys.backup.json"
 
-func (d *dataKeys) backupPath() string { return filepath.Join(filepath.Dir(d.path), dataKeysBackupFile) }
+func (d *dataKeys) backupPath() string {
+	return filepath.Join(filepath.Dir(d.path), dataKeysBackupFile)
+}
 
 // openDataKeys reads a stream's data keys (none yet is fine: the first
 // append makes one). master is used only when the stream has no keys file.
