@@ -3,6 +3,7 @@ package codecs
 import (
 	"fmt"
 	"sort"
+	"sync"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -77,13 +78,76 @@ func columnTail(c *columnBuffer, t signals.SampleType, have, n int) Column {
 	return col
 }
 
+// bufferPool is the allocator of a batch decoder's column buffers. A buffer
+// its batch's last reader frees (after the IPC writer sent it, typically on
+// another goroutine) comes back for a later batch instead of becoming garbage
+// that the next batch's allocation must zero and the collector must sweep:
+// a range read allocates its first few batches and then none. A pooled buffer
+// is handed out as it was left, not zeroed: the batch writes every value it
+// counts and readers see only those (Arrow's writers pad with zeros of their
+// own), so only the batch path may take it, never an Arrow builder.
+//
+// Buffers stay allocated from mem while pooled; close gives them back, and
+// from then on Free passes straight to mem.
+type bufferPool struct {
+	mem memory.Allocator
+
+	mu     sync.Mutex // guards free and closed
+	free   [][]byte
+	closed bool
+}
+
+// maxPooledBuffers bounds a pool: a few batches' columns, for the batches the
+// query's pipeline holds at once.
+const maxPooledBuffers = 48
+
+func (p *bufferPool) Allocate(size int) []byte {
+	p.mu.Lock()
+	for i, b := range p.free {
+		// Any buffer with room, but not one far larger (the first batch's,
+		// before the frame length was known, may be smaller than the rest).
+		if cap(b) >= size && cap(b) <= 2*size+64 {
+			p.free[i] = p.free[len(p.free)-1]
+			p.free = p.free[:len(p.free)-1]
+			p.mu.Unlock()
+			return p.mem.Reallocate(size, b) // within its capacity: no copy, and mem's accounts stay right
+		}
+	}
+	p.mu.Unlock()
+	return p.mem.Allocate(size)
+}
+
+func (p *bufferPool) Reallocate(size int, b []byte) []byte { return p.mem.Reallocate(size, b) }
+
+func (p *bufferPool) Free(b []byte) {
+	p.mu.Lock()
+	if !p.closed && len(p.free) < maxPooledBuffers && cap(b) > 0 {
+		p.free = append(p.free, b)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.mem.Free(b)
+}
+
+// close frees the pooled buffers; later frees go straight to mem.
+func (p *bufferPool) close() {
+	p.mu.Lock()
+	free := p.free
+	p.free, p.closed = nil, true
+	p.mu.Unlock()
+	for _, b := range free {
+		p.mem.Free(b)
+	}
+}
+
 // directBatch is the batch a scalarArrow builds itself.
 type directBatch struct {
-	mem      memory.Allocator
-	reserve  int          // rows each batch has room for before it grows
-	maxFrame int          // the most samples a frame has had: room kept beyond reserve
-	rows     int          // rows in the batch
-	times    columnBuffer // timestamps, int64 ns
+	mem      memory.Allocator // a *bufferPool
+	reserve  int              // rows each batch has room for before it grows
+	maxFrame int              // the most samples a frame has had: room kept beyond reserve
+	rows     int              // rows in the batch
+	times    columnBuffer     // timestamps, int64 ns
 	cols     []columnBuffer
 }
 
@@ -139,8 +203,9 @@ func (b *directBatch) record(schema *arrow.Schema) arrow.RecordBatch {
 }
 
 func (a *scalarArrow) StartBatches(mem memory.Allocator, rows int) {
-	a.batch.release()
-	a.batch.start(mem, rows, a.schema)
+	a.Release()
+	a.pool = &bufferPool{mem: mem}
+	a.batch.start(a.pool, rows, a.schema)
 	a.colOf = make([]int, len(a.desc.Channels))
 	for c := range a.colOf {
 		a.colOf[c] = -1
@@ -150,7 +215,13 @@ func (a *scalarArrow) StartBatches(mem memory.Allocator, rows int) {
 	}
 }
 
-func (a *scalarArrow) Release() { a.batch.release() }
+func (a *scalarArrow) Release() {
+	a.batch.release()
+	if a.pool != nil {
+		a.pool.close()
+		a.pool = nil
+	}
+}
 
 func (a *scalarArrow) NewRecordBatch() arrow.RecordBatch { return a.batch.record(a.schema) }
 

@@ -135,3 +135,81 @@ func TestBatchPathMatchesBuilderPath(t *testing.T) {
 		})
 	}
 }
+
+// countingAllocator counts the allocations that reach it.
+type countingAllocator struct {
+	memory.Allocator
+	n int
+}
+
+func (a *countingAllocator) Allocate(size int) []byte {
+	a.n++
+	return a.Allocator.Allocate(size)
+}
+
+// A batch decoder reuses the buffers of the batches its readers have
+// released: after the first few batches a long read allocates nothing, a
+// batch still held is never written over, and everything is freed once the
+// decoder and the last batch are released.
+func TestBatchBuffersRecycled(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	mem := &countingAllocator{Allocator: checked}
+	d := testDesc(signals.Float32, 3)
+	enc, err := NewScalarEncoder(d, Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := int64(1_700_000_000_000_000_000)
+	frame := func(k int) []byte {
+		s := &signals.Samples{Start: d.SampleTime(start, k*100)}
+		s.Reset(signals.Float32, 3, 100)
+		for i := range s.F32 {
+			s.F32[i] = float32(k*300 + i)
+		}
+		b, err := enc.AppendFrame(nil, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	dec, err := NewArrowDecoder(d, ArrowOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := dec.(BatchDecoder)
+	bd.StartBatches(mem, 250)
+	var kept []arrow.RecordBatch
+	var keptFirst []int // the frame each kept batch starts at
+	allocsAfter := 0
+	all := TimeRange{All: true}
+	for k := 0; k < 300; k += 3 { // three frames a batch
+		for f := k; f < k+3; f++ {
+			if _, err := bd.AppendToBatch(Frame{Data: frame(f)}, all); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec := bd.NewRecordBatch()
+		if k%30 == 0 { // held on to: its buffers must not be reused
+			kept, keptFirst = append(kept, rec), append(keptFirst, k)
+		} else {
+			rec.Release()
+		}
+		if k == 30 {
+			allocsAfter = mem.n
+		}
+	}
+	if extra := mem.n - allocsAfter; extra > 4*len(kept) {
+		t.Errorf("%d allocations after the first batches (%d batches held): the buffers are not reused", extra, len(kept))
+	}
+	bd.Release()
+	for i, rec := range kept {
+		x := rec.Column(1).(*array.Float32)
+		for r := range x.Len() {
+			if want := float32(keptFirst[i]*300 + r*3); x.Value(r) != want {
+				t.Fatalf("a held batch was written over: row %d of the batch at frame %d is %v, want %v", r, keptFirst[i], x.Value(r), want)
+			}
+		}
+		rec.Release()
+	}
+}

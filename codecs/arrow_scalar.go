@@ -33,6 +33,7 @@ type scalarArrow struct {
 	// each channel goes to (-1: not returned), and scratch for the channels
 	// that are decoded but not stored as they are.
 	batch   directBatch
+	pool    *bufferPool // the batch's buffers
 	colOf   []int
 	scratch []Column
 }
