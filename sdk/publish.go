@@ -202,7 +202,11 @@ type ProducerStats struct {
 	Persisted int64
 	Errors    int64 // fragments refused with an ERROR event
 	Retries   int64 // RETRY answers: a fragment arrived before the one it follows
-	Dropped   int64
+	// PublishFailures counts publishes that failed and were put back to be
+	// re-sent: no connection, no publish ack in time, or the bus refused the
+	// message (it is full, or the server closed it while its disk is full).
+	PublishFailures int64
+	Dropped         int64
 	// PersistedAfterDrop counts fragments dropped while on the wire that the
 	// server stored anyway (their PERSISTED came after the drop notice); they
 	// are in Persisted too.
@@ -284,13 +288,14 @@ type Producer struct {
 	tags     fragmentTags
 	seq      uint64 // sequence of the last fragment made
 
-	mu         sync.Mutex // guards everything below
-	pending    []*outFragment
-	bytes      int64
-	changed    chan struct{} // closed and replaced whenever pending shrinks
-	stats      ProducerStats
-	reconnects uint64
-	closing    bool // Close was called: puts return ErrClosed
+	mu             sync.Mutex // guards everything below
+	pending        []*outFragment
+	bytes          int64
+	changed        chan struct{} // closed and replaced whenever pending shrinks
+	stats          ProducerStats
+	reconnects     uint64
+	closing        bool      // Close was called: puts return ErrClosed
+	lastRefusalLog time.Time // when a refusal by the bus was last logged
 	// droppedSent are fragments dropped after they were published, whose
 	// PERSISTED may still come (Dropped.OnTheWire).
 	droppedSent map[uint64]struct{}

@@ -182,6 +182,16 @@ func (p *Producer) publishFailed(seq uint64, gen int, err error) {
 	}
 	f.state = stateQueued
 	p.stats.Resent++
+	p.stats.PublishFailures++
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && time.Since(p.lastRefusalLog) > 10*time.Second {
+		// The bus itself refused it (full, or closed by the server's disk
+		// guard while its disk is full): worth saying, once in a while. The
+		// fragment stays in the buffer and is re-sent.
+		p.lastRefusalLog = time.Now()
+		p.log.Warn("sdk: the bus refuses fragments; keeping them and retrying", "sequence", seq, "err", err)
+		return
+	}
 	p.log.Debug("sdk: publish failed; will re-send", "sequence", seq, "err", err)
 }
 

@@ -223,6 +223,9 @@ func TestRealDiskFullHoldsThenResumes(t *testing.T) {
 	}
 	checkServedByGetMedia(t, srv.HTTPURL(), "full")
 	_ = client
+	if st := p.Stats(); srv.IngestStats().DiskFull && st.PublishFailures == 0 {
+		t.Errorf("the bus is closed, yet the producer saw no publish refused: %+v", st)
+	}
 	t.Logf("disk full after %d fragments PERSISTED", before)
 
 	resize("512m") // space returns
