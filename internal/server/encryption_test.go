@@ -6,12 +6,17 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/vfs/faultfs"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/store"
 )
 
 // Samples of a known pattern, sent uncompressed through the bus into the
@@ -115,5 +120,84 @@ func TestNoPlaintextInDataFolder(t *testing.T) {
 	}
 	if got != len(values) {
 		t.Fatalf("read back %d samples, sent %d", got, len(values))
+	}
+}
+
+// While the store cannot take fragments (its disk fails), they wait in the
+// bus: JetStream's files hold them then, and must hold them as ciphertext.
+func TestBusHoldsNoPlaintext(t *testing.T) {
+	dir := t.TempDir()
+	ffs := faultfs.New(vfs.OS)
+	ffs.SetFault(func(op faultfs.Op, name string) error {
+		if op == faultfs.OpWrite && filepath.Ext(name) == ".seg" {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	srv, err := Start(context.Background(), Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: testLogger(t),
+		StoreOptions: func(o *store.Options) { o.FS = ffs }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	ctx := context.Background()
+	_, nc := newStream(t, srv, "held", 1)
+	desc := &signals.Scalar{SampleRate: 1000, SampleType: signals.Int32, Channels: []signals.Channel{{Name: "v"}}}
+	track, _ := sdk.ScalarTrack(1, "v", desc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "held", Tracks: []sdk.Track{track}, MinFragmentDuration: time.Second, MaxFragmentDuration: time.Second,
+		NoLive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, desc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Minute).UnixNano(), Codec: codecs.Plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pattern := []byte("SENSITIVE-PLANT!")
+	values := make([]int32, 0, 8000)
+	for len(values) < cap(values) {
+		values = append(values, int32(binary.LittleEndian.Uint32(pattern[len(values)%4*4:])))
+	}
+	if err := w.WriteInt32(ctx, values); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_ = w.Flush(fctx) // nothing becomes PERSISTED while the store fails
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.IngestStats().StoreFailures == 0 || p.Stats().Published < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fragments did not reach the bus: %+v", p.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	busFiles := 0
+	err = filepath.WalkDir(filepath.Join(dir, "nats"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, pattern[:8]) {
+			t.Errorf("%s holds plaintext sample bytes", path)
+		}
+		if strings.HasSuffix(path, ".blk") && len(b) > 8000 {
+			busFiles++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busFiles == 0 {
+		t.Fatal("no JetStream message block holds the fragments: the test looked at nothing")
+	}
+	ffs.SetFault(nil)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("after the store recovered: %v", err)
 	}
 }
