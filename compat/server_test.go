@@ -19,7 +19,8 @@ import (
 	"time"
 )
 
-// sensoriumBin is the server binary TestMain builds from the parent module.
+// sensoriumBin is the server binary TestMain builds from the parent module,
+// or $SENSORIUM_BIN (a release build to check).
 var sensoriumBin string
 
 // authOn says whether this build's serve takes --credentials; the suite
@@ -37,18 +38,21 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	sensoriumBin = filepath.Join(dir, "sensorium")
-	gobin := "go"
-	if g := os.Getenv("GO"); g != "" {
-		gobin = g
-	}
-	// The parent folder is the main module; this one must not import it.
-	build := exec.Command(gobin, "build", "-o", sensoriumBin, "./cmd/sensorium")
-	build.Dir = ".."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "compat: building sensorium:", err)
-		return 1
+	sensoriumBin = os.Getenv("SENSORIUM_BIN")
+	if sensoriumBin == "" {
+		sensoriumBin = filepath.Join(dir, "sensorium")
+		gobin := "go"
+		if g := os.Getenv("GO"); g != "" {
+			gobin = g
+		}
+		// The parent folder is the main module; this one must not import it.
+		build := exec.Command(gobin, "build", "-o", sensoriumBin, "./cmd/sensorium")
+		build.Dir = ".."
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "compat: building sensorium:", err)
+			return 1
+		}
 	}
 	help, err := exec.Command(sensoriumBin, "serve", "--help").CombinedOutput()
 	if err != nil {
@@ -94,7 +98,7 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--nats", "127.0.0.1:0",
-		"--flight", "", "--log-format", "json", "--region", s.Region}
+		"--flight", "", "--log-format", "json", "--log-level", "debug", "--region", s.Region}
 	if authOn {
 		args = append(args, "--credentials", s.CredentialsFile)
 	}
@@ -210,4 +214,14 @@ func needTool(t *testing.T, name string) string {
 	}
 	t.Skipf("%s is not on PATH; scripts/install-test-deps.sh installs it", name)
 	return ""
+}
+
+// knownIssue skips a test of a server bug that is not fixed yet, unless
+// $SENSORIUM_COMPAT_KNOWN_ISSUES is set: the test is the bug's reproduction,
+// and its skip goes when the fix lands.
+func knownIssue(t *testing.T, issue string) {
+	t.Helper()
+	if os.Getenv("SENSORIUM_COMPAT_KNOWN_ISSUES") == "" {
+		t.Skipf("known server issue (SENSORIUM_COMPAT_KNOWN_ISSUES=1 runs it): %s", issue)
+	}
 }
