@@ -45,7 +45,7 @@ func TestFlippedByteAnywhere(t *testing.T) {
 				rel, _ := filepath.Rel(pristine, file)
 				size := fileSize(t, file)
 				failed := 0
-				for off := int64(0); off < size && failed < 3; off += 7 {
+				for off := int64(0); off < size && failed < 3; off += 11 {
 					cases++
 					dir := t.TempDir()
 					if err := os.CopyFS(dir, os.DirFS(pristine)); err != nil {

@@ -3,8 +3,9 @@
 // index by producer and by server timestamp.
 //
 // Lifecycle. Open reads the catalog, opens every stream, repairs a torn tail
-// of each stream's newest segment and seals it (see FORMAT.md): the first
-// append after a start begins a new segment. The ingest path calls Append
+// of each stream's newest segment and seals it if a crash left it unsealed
+// (Close seals it on a clean stop; see FORMAT.md): the first append after a
+// start begins a new segment. The ingest path calls Append
 // for each fragment in bus order and then Sync once per batch: one fsync covers
 // every fragment of the batch (group commit), and only then do readers see them
 // and may the caller acknowledge them. An error from Append or Sync discards what

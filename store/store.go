@@ -193,18 +193,29 @@ func (s *Store) closeStreams() error {
 	defer s.mu.Unlock()
 	var errs []error
 	for _, st := range s.streams {
-		errs = append(errs, st.close())
+		errs = append(errs, st.close(true))
 	}
 	return errors.Join(errs...)
 }
 
-// close syncs and closes the active segment and refuses further work.
-func (st *stream) close() error {
+// close syncs and closes the active segment and refuses further work. With
+// seal (a clean stop) it seals the active segment too: the next start finds
+// a sound index for every segment, so a byte damaged while the store was
+// down is an error for its one fragment when read, not a record that the
+// start-up scan must skip. A deleted stream needs no index.
+func (st *stream) close(seal bool) error {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	var err error
+	if st.w != nil && seal {
+		if err = st.sealLocked(); err != nil {
+			st.log.Warn("store: cannot seal the active segment at close; the next start seals it", "err", err)
+		}
+	}
 	if st.w != nil {
-		err = st.syncLocked()
+		if serr := st.syncLocked(); err == nil {
+			err = serr
+		}
 		if st.w != nil {
 			if cerr := st.w.f.Close(); err == nil {
 				err = cerr

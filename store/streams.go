@@ -295,7 +295,7 @@ func (s *Store) DeleteStream(ref StreamRef, currentVersion string) error {
 	}
 	s.mu.Unlock()
 
-	cerr := st.close() // waits for an append in progress; wakes every reader
+	cerr := st.close(false) // waits for an append in progress; wakes every reader
 	if cerr != nil {
 		s.log.Warn("store: closing a deleted stream", "stream", name, "err", cerr)
 	}
