@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -263,4 +264,82 @@ func storedSequences(t *testing.T, dir, stream string) map[uint64]bool {
 		out[f.ProducerSeq], last = true, f.ProducerSeq
 	}
 	return out
+}
+
+// A stalled server — the process frozen (SIGSTOP), its connections open and
+// silent — once briefly and once past the SDK's publish timeout: the
+// producer waits or re-sends, and when the server thaws every fragment is
+// PERSISTED exactly once, in order.
+func TestProducerSurvivesStalledServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault loop: not in -short")
+	}
+	dir := t.TempDir()
+	natsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	c := startChild(t, dir, natsAddr, httpAddr)
+	ctx := context.Background()
+	if _, err := sdk.NewClient(c.http, nil).CreateStream(ctx, sdk.CreateStreamInput{StreamName: "frozen", DataRetentionInHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(c.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	log := &persistedLog{persisted: map[uint64]sdk.AckEvent{}}
+	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+		Stream: "frozen", Tracks: []sdk.Track{track}, OnAck: log.onAck, Policy: sdk.Block,
+		MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	produced := produceUntil(ctx, w, time.Millisecond, stop, nil)
+	waitFor := func(more int, what string) {
+		t.Helper()
+		want := log.count() + more
+		deadline := time.Now().Add(60 * time.Second)
+		for log.count() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stuck at %d PERSISTED", what, log.count())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	freeze := func(d time.Duration) {
+		_ = c.cmd.Process.Signal(syscall.SIGSTOP)
+		time.Sleep(d)
+		_ = c.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	waitFor(20, "start")
+	freeze(2 * time.Second)
+	waitFor(20, "after a 2 s stall")
+	freeze(12 * time.Second) // past the 10 s publish timeout: publishes fail and are re-sent
+	waitFor(20, "after a 12 s stall")
+	close(stop)
+	if err := <-produced; err != nil {
+		t.Fatalf("producing: %v", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("producer close: %v; ERROR events: %+v", err, log.errors)
+	}
+	if len(log.errors) > 0 {
+		t.Fatalf("ERROR events: %+v", log.errors)
+	}
+	st := p.Stats()
+	if int64(log.count()) != st.Fragments {
+		t.Fatalf("%d fragments made, %d PERSISTED", st.Fragments, log.count())
+	}
+	c.stop(t)
+	checkStoredExactlyOnce(t, filepath.Join(dir, "store"), "frozen", log)
+	t.Logf("%d fragments PERSISTED across two stalls; %d re-sends, %d failed publishes", log.count(), st.Resent, st.PublishFailures)
 }
