@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
@@ -63,13 +64,22 @@ func (s *server) client(t *testing.T) *kinesisvideo.Client {
 // v1Session is a v1 SDK session for endpoint (a data endpoint from
 // GetDataEndpoint), signing with the server's key; no retries.
 func (s *server) v1Session(t *testing.T, endpoint string) *session.Session {
+	return s.v1SessionWith(t, endpoint, s.Key)
+}
+
+// v1SessionWith is a v1 SDK session signing with key.
+func (s *server) v1SessionWith(t *testing.T, endpoint string, key keyPair) *session.Session {
 	t.Helper()
 	sess, err := session.NewSessionWithOptions(session.Options{
 		Config: awsv1.Config{
 			Region:      awsv1.String(s.Region),
 			Endpoint:    awsv1.String(endpoint),
-			Credentials: credsv1.NewStaticCredentials(s.Key.ID, s.Key.Secret, ""),
+			Credentials: credsv1.NewStaticCredentials(key.ID, key.Secret, ""),
 			MaxRetries:  awsv1.Int(0),
+			// A client of its own: with $AWS_CA_BUNDLE set the v1 SDK installs
+			// its CA pool in the session's client, which is otherwise the
+			// shared http.DefaultClient (a data race between sessions).
+			HTTPClient: &http.Client{},
 		},
 		SharedConfigState: session.SharedConfigDisable,
 		SharedConfigFiles: []string{},

@@ -19,22 +19,36 @@ import (
 
 // presign is a URL for POST endpoint+path signed with the v1 SDK's SigV4
 // signer in its query string: SignedHeaders=host, valid for expires from at.
-// It is what a producer that cannot sign (ffmpeg) is given.
+// The v1 signer signs the empty body's hash, since it is given none. It is
+// what a producer that cannot sign (ffmpeg) is given.
 func (s *server) presign(t *testing.T, key keyPair, endpoint, path string, at time.Time, expires time.Duration) string {
+	t.Helper()
+	u, h := s.presignWith(t, key, endpoint, path, at, expires, false)
+	if len(h) != 0 || !strings.Contains(u, "X-Amz-SignedHeaders=host&") {
+		t.Fatalf("the v1 signer's presigned URL %s signs headers %v besides host", u, h)
+	}
+	return u
+}
+
+// presignWith presigns as presign does or, with unsignedPayload, signs
+// UNSIGNED-PAYLOAD, which the v1 signer then puts in a signed header the
+// caller must send (returned).
+func (s *server) presignWith(t *testing.T, key keyPair, endpoint, path string, at time.Time, expires time.Duration, unsignedPayload bool) (string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, endpoint+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer := v4.NewSigner(credsv1.NewStaticCredentials(key.ID, key.Secret, ""))
-	if _, err := signer.Presign(req, nil, "kinesisvideo", s.Region, expires, at); err != nil {
+	signer := v4.NewSigner(credsv1.NewStaticCredentials(key.ID, key.Secret, ""), func(sg *v4.Signer) { sg.UnsignedPayload = unsignedPayload })
+	h, err := signer.Presign(req, nil, "kinesisvideo", s.Region, expires, at)
+	if err != nil {
 		t.Fatalf("presign: %v", err)
 	}
 	u := req.URL.String()
-	if !strings.Contains(u, "X-Amz-Signature=") || !strings.Contains(u, "X-Amz-SignedHeaders=host") {
-		t.Fatalf("the v1 signer's presigned URL %s lacks X-Amz-Signature or SignedHeaders=host", u)
+	if !strings.Contains(u, "X-Amz-Signature=") {
+		t.Fatalf("the v1 signer's presigned URL %s has no X-Amz-Signature", u)
 	}
-	return u
+	return u, h
 }
 
 // ackEvent is one PutMedia acknowledgement, the service's field names.

@@ -23,10 +23,6 @@ import (
 // or $SENSORIUM_BIN (a release build to check).
 var sensoriumBin string
 
-// authOn says whether this build's serve takes --credentials; the suite
-// signs every request either way, and checks the refusals only when it does.
-var authOn bool
-
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -46,7 +42,11 @@ func runMain(m *testing.M) int {
 			gobin = g
 		}
 		// The parent folder is the main module; this one must not import it.
-		build := exec.Command(gobin, "build", "-o", sensoriumBin, "./cmd/sensorium")
+		args := []string{"build", "-o", sensoriumBin}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		build := exec.Command(gobin, append(args, "./cmd/sensorium")...)
 		build.Dir = ".."
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
@@ -54,12 +54,6 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 	}
-	help, err := exec.Command(sensoriumBin, "serve", "--help").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "compat: sensorium serve --help: %v\n%s", err, help)
-		return 1
-	}
-	authOn = strings.Contains(string(help), "--credentials")
 	return m.Run()
 }
 
@@ -72,7 +66,8 @@ type keyPair struct {
 type server struct {
 	URL    string // base URL of the HTTP API, from its "serving" log line
 	Region string
-	Key    keyPair // a key in its credentials file
+	Key    keyPair // a key in its credentials file (profile "compat")
+	Other  keyPair // another (profile "other")
 	// CredentialsFile is the shared-credentials file the server was given;
 	// profile "compat" holds Key.
 	CredentialsFile string
@@ -90,18 +85,18 @@ const testRegion = "eu-west-3"
 func startServer(t *testing.T) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{Region: testRegion, Key: keyPair{ID: "AKIA" + strings.ToUpper(randHex(t, 8)), Secret: randHex(t, 20)}}
+	s := &server{Region: testRegion,
+		Key:   keyPair{ID: "AKIA" + strings.ToUpper(randHex(t, 8)), Secret: randHex(t, 20)},
+		Other: keyPair{ID: "AKIA" + strings.ToUpper(randHex(t, 8)), Secret: randHex(t, 20)},
+	}
 	s.CredentialsFile = filepath.Join(dir, "credentials")
-	ini := fmt.Sprintf("# compat test keys\n[compat]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n[other]\naws_access_key_id = AKIAOTHER%s\naws_secret_access_key = %s\n",
-		s.Key.ID, s.Key.Secret, strings.ToUpper(randHex(t, 4)), randHex(t, 20))
+	ini := fmt.Sprintf("# compat test keys\n[compat]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n[other]\naws_access_key_id=%s\naws_secret_access_key=%s\n",
+		s.Key.ID, s.Key.Secret, s.Other.ID, s.Other.Secret)
 	if err := os.WriteFile(s.CredentialsFile, []byte(ini), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--nats", "127.0.0.1:0",
-		"--flight", "", "--log-format", "json", "--log-level", "debug", "--region", s.Region}
-	if authOn {
-		args = append(args, "--credentials", s.CredentialsFile)
-	}
+		"--flight", "", "--log-format", "json", "--log-level", "debug", "--region", s.Region, "--credentials", s.CredentialsFile}
 	s.cmd = exec.Command(sensoriumBin, args...)
 	s.logs = &lineLog{}
 	stderr, err := s.cmd.StderrPipe()
