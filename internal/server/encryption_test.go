@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/vfs"
@@ -272,5 +275,61 @@ func TestFlippedByteThroughTheAPI(t *testing.T) {
 	}
 	if chunkErrors != 1 || got != (fragments-1)*frames {
 		t.Fatalf("GetMedia: %d frames and %d error chunks, want %d frames and 1", got, chunkErrors, (fragments-1)*frames)
+	}
+}
+
+// Master keys from outside the data folder — the environment here, as a
+// secret manager would supply them — and a stream that names its own
+// (KmsKeyId): it is stored under that key, DescribeStream says so, the data
+// reads back after a restart with the same keys, and a restart without that
+// key refuses to start, naming it, rather than serve what it cannot open.
+// The data folder never holds a keyring.
+func TestMasterKeysFromTheEnvironment(t *testing.T) {
+	key := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
+	t.Setenv(store.KeyringEnv, "site-a="+key(1)+",site-b="+key(2))
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	ctx := context.Background()
+	client := sdk.NewClient(srv.HTTPURL(), nil)
+	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "own-key", KmsKeyID: "site-b", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "bad-key", KmsKeyID: "site-z", DataRetentionInHours: 1}); err == nil {
+		t.Fatal("a stream was created under a master key the keyring does not have")
+	}
+	nc, err := nats.Connect(srv.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := time.Now().Add(-time.Minute).Truncate(time.Second).UnixNano()
+	for f := range 3 {
+		if ev := publish(t, nc, "own-key", scalarFragment(t, origin, int64(f)*1000, 10), "test", uint64(f+1)); ev.EventType != wire.EventPersisted {
+			t.Fatalf("fragment %d: %+v", f, ev)
+		}
+	}
+	nc.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keyring.json")); err == nil {
+		t.Error("a keyring was written into the data folder although the keys came from the environment")
+	}
+
+	srv = startServer(t, dir)
+	client = sdk.NewClient(srv.HTTPURL(), nil)
+	if info, err := client.DescribeStream(ctx, sdk.ByName("own-key")); err != nil || info.KmsKeyID != "site-b" {
+		t.Fatalf("DescribeStream: %+v, %v", info, err)
+	}
+	checkServedByGetMedia(t, srv.HTTPURL(), "own-key")
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Setenv(store.KeyringEnv, "site-a="+key(1))
+	if srv, err := Start(ctx, Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: testLogger(t)}); err == nil {
+		_ = srv.Shutdown(ctx)
+		t.Fatal("started without the master key of a stream")
+	} else if !strings.Contains(err.Error(), "site-b") {
+		t.Fatalf("start without site-b: %v, want it named", err)
 	}
 }
