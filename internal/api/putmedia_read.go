@@ -38,7 +38,14 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 // run reads the MKV body cluster by cluster and publishes each as a fragment,
 // then waits for the fragments still on their way to be PERSISTED.
+//
+// ctx is the request's, which ends when the client goes away, even if it
+// sent its whole body first: ffmpeg's HTTP output closes without reading the
+// acknowledgements, which resets the connection and cancels ctx while its
+// last clusters are still being read. A cluster read in full is published
+// all the same (pub), and the events are still written as far as they go.
 func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
+	pub := context.WithoutCancel(ctx)
 	src := &bodyReader{r: body, last: &s.lastRead}
 	rd := mkv.NewReader(src, mkv.MaxElementSize(maxPutMediaCluster))
 	var info, tracks, tags []byte
@@ -70,7 +77,10 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 				s.fail(ctx, wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
 				return
 			}
-			info = it.Raw
+			// A recording's Info may say its whole length (ffmpeg -t, or a
+			// Matroska file copied), which would be each fragment's length:
+			// a fragment's Info keeps only what holds for the fragment.
+			info = mkv.AppendInfo(nil, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, MuxingApp: it.Info.MuxingApp, WritingApp: it.Info.WritingApp, Title: it.Info.Title})
 		case mkv.ItemTracks:
 			tracks = it.Raw
 		case mkv.ItemTags:
@@ -106,7 +116,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			frag = mkv.AppendSegmentStart(frag)
 			frag = append(append(append(frag, info...), tracks...), tags...)
 			frag = mkv.AppendCluster(frag, uint64(tc), blocks)
-			if err := s.publish(ctx, seq, tc, frag); err != nil {
+			if err := s.publish(pub, seq, tc, frag); err != nil {
 				s.fail(ctx, wire.ErrInternal, tc, "the bus did not take the fragment: "+err.Error())
 				return
 			}

@@ -338,7 +338,7 @@ func payloadHashes(r *http.Request, s signature, body BodyHash) (candidates [][]
 		if err != nil {
 			return nil, nil, err
 		}
-		return [][]byte{got, []byte(unsignedPayload)}, nil, nil
+		return [][]byte{got, []byte(unsignedPayload), emptySHA256}, nil, nil
 	case body == nil:
 		return nil, nil, wire.Errorf(wire.InvalidSignature, "%s streams its body, so its signature cannot cover a hash computed at the end: sign it with X-Amz-Content-Sha256 set to UNSIGNED-PAYLOAD or to the body's SHA-256, or presign the URL", r.URL.Path)
 	}
