@@ -112,18 +112,9 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		}
 		probe = []store.FragmentInfo{last}
 	}
-	r, err := s.st.NewReader(info.Name)
+	tracks, err := s.tracksOf(info, probe[0])
 	if err != nil {
 		return nil, err
-	}
-	defer r.Close()
-	f, err := r.Read(probe[0])
-	if err != nil {
-		return nil, fmt.Errorf("query: read fragment %d: %w", probe[0].Number, err)
-	}
-	tracks, err := readTracks(f.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("query: fragment %d: %w", f.Number, err)
 	}
 	t, desc, err := pickTrack(tracks, req.Track)
 	if err != nil {
@@ -167,6 +158,50 @@ func sampleRate(d signals.Description) (float64, bool) {
 		return d.Scalar().SampleRate, true
 	}
 	return 0, false
+}
+
+// tracksOf reads the tracks of a fragment, or remembers them: a fragment
+// never changes, and reading one (a whole record, decrypted) is most of what
+// preparing a query costs — Arrow Flight prepares each query once per
+// GetFlightInfo and once per DoGet.
+func (s *Service) tracksOf(info store.StreamInfo, f store.FragmentInfo) ([]mkv.TrackEntry, error) {
+	// The stream's creation time is in the key: a stream deleted and made
+	// again under its name numbers its fragments anew.
+	key := trackKey{stream: info.Name, created: info.CreationTime.UnixNano(), number: f.Number}
+	s.tracksMu.Lock()
+	tracks, ok := s.tracks[key]
+	s.tracksMu.Unlock()
+	if ok {
+		return tracks, nil
+	}
+	r, err := s.st.NewReader(info.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	sf, err := r.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("query: read fragment %d: %w", f.Number, err)
+	}
+	if tracks, err = readTracks(sf.Payload); err != nil {
+		return nil, fmt.Errorf("query: fragment %d: %w", f.Number, err)
+	}
+	s.tracksMu.Lock()
+	if len(s.tracks) >= maxCachedTracks {
+		clear(s.tracks)
+	}
+	s.tracks[key] = tracks
+	s.tracksMu.Unlock()
+	return tracks, nil
+}
+
+// maxCachedTracks bounds the fragments whose tracks a Service remembers.
+const maxCachedTracks = 4096
+
+type trackKey struct {
+	stream  string
+	created int64
+	number  uint64
 }
 
 func readTracks(payload []byte) ([]mkv.TrackEntry, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -39,6 +40,14 @@ const jobBatches = 4
 // maxJobFragments bounds a job (and is the store listing's page).
 const maxJobFragments = 64
 
+// firstBatchRows bounds a query's first batch, so that a reader has rows
+// (and an HTTP client its status) within a few ms of asking, whatever the
+// batch size: a 65536-row batch of 3-axis float32 takes a few ms to decode
+// on a core shared with the other workers. The batches after it double up to
+// BatchRows, so that while the reader takes its first rows (it needs a core
+// for that, perhaps this one) the worker hands over the core often.
+const firstBatchRows = 4096
+
 // piece is what the pipeline hands on: a record batch and the fragment its
 // rows came from (when batches are cut at fragments: the windows shape), or
 // an idle mark (rec nil): a live query has caught up with the stored data
@@ -51,6 +60,7 @@ type piece struct {
 // decodeJob is a run of fragments one worker decodes.
 type decodeJob struct {
 	infos []store.FragmentInfo
+	first bool       // the query's first job: its first batch is small
 	idle  bool       // no fragments: the idle mark, in order
 	out   chan piece // its batches, in order; closed when the job is done
 	err   error      // why it stopped, set before out is closed
@@ -63,6 +73,11 @@ type pipeline struct {
 	cut  bool // cut batches at fragment boundaries (pieces carry their fragment)
 	jobs chan *decodeJob
 	work chan *decodeJob
+	// started is closed once the first batch is handed on: until then one
+	// worker decodes, so that the first batch does not wait for a core
+	// behind the others (Go preempts a busy goroutine only every 10 ms, and
+	// the writer and the client need a core too).
+	started chan struct{}
 	// rowsPerFragment is what the fragments decoded so far held (rows ×
 	// 1024, a running average); 0 before any. It sizes jobs of kinds whose
 	// rows a fragment's duration does not tell.
@@ -75,11 +90,11 @@ type pipeline struct {
 func (s *Service) decode(ctx context.Context, p *Prepared, cut bool, emit func(piece) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := max(1, s.workers)
-	pl := &pipeline{s: s, p: p, cut: cut, jobs: make(chan *decodeJob, workers+1), work: make(chan *decodeJob, workers+1)}
+	pl := &pipeline{s: s, p: p, cut: cut, jobs: make(chan *decodeJob, workers+1), work: make(chan *decodeJob, workers+1), started: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { pl.dispatch(ctx) })
-	for range workers {
-		wg.Go(func() { pl.worker(ctx) })
+	for i := range workers {
+		wg.Go(func() { pl.worker(ctx, i == 0) })
 	}
 	var current *decodeJob
 	err := pl.collect(ctx, emit, &current)
@@ -97,6 +112,13 @@ func (s *Service) decode(ctx context.Context, p *Prepared, cut bool, emit func(p
 
 // collect hands on the jobs' batches in order; current is the job it is at.
 func (pl *pipeline) collect(ctx context.Context, emit func(piece) error, current **decodeJob) error {
+	defer pl.start()
+	inner := emit
+	emit = func(pc piece) error {
+		err := inner(pc)
+		pl.start()
+		return err
+	}
 	for j := range pl.jobs {
 		*current = j
 		if j.idle {
@@ -121,6 +143,15 @@ func (pl *pipeline) collect(ctx context.Context, emit func(piece) error, current
 		}
 	}
 	return ctx.Err()
+}
+
+// start lets every worker decode.
+func (pl *pipeline) start() {
+	select {
+	case <-pl.started:
+	default:
+		close(pl.started)
+	}
 }
 
 // drain releases the batches left in a finished job's queue.
@@ -165,6 +196,7 @@ func (pl *pipeline) dispatch(ctx context.Context) {
 	}
 	fail := func(err error) { send(&decodeJob{out: make(chan piece), err: err}) }
 	var from uint64
+	first := true
 	for ctx.Err() == nil {
 		infos, err := pl.s.st.Range(req.Stream, req.Basis, req.Start, req.End, from, maxJobFragments)
 		if err != nil {
@@ -187,9 +219,10 @@ func (pl *pipeline) dispatch(ctx context.Context) {
 		from = infos[len(infos)-1].Number + 1
 		for len(infos) > 0 {
 			n := pl.jobLength(infos)
-			if !send(&decodeJob{infos: infos[:n], out: make(chan piece, jobBatches)}) {
+			if !send(&decodeJob{infos: infos[:n], first: first, out: make(chan piece, jobBatches)}) {
 				return
 			}
+			first = false
 			infos = infos[n:]
 		}
 	}
@@ -233,16 +266,22 @@ func (pl *pipeline) waitForMore(ctx context.Context, from uint64) (uint64, error
 
 // worker decodes jobs with its own reader and decoder.
 type worker struct {
-	pl   *pipeline
-	r    *store.Reader
-	dec  codecs.ArrowDecoder
-	bd   codecs.BatchDecoder  // dec, when it builds batches itself
-	rb   *array.RecordBuilder // the batch, unless bd builds it
-	rows int                  // in the batch
-	fc   codecs.FragmentContext
+	pl    *pipeline
+	r     *store.Reader
+	dec   codecs.ArrowDecoder
+	bd    codecs.BatchDecoder  // dec, when it builds batches itself
+	rb    *array.RecordBuilder // the batch, unless bd builds it
+	rows  int                  // in the batch
+	limit int                  // rows that fill the batch
 }
 
-func (pl *pipeline) worker(ctx context.Context) {
+func (pl *pipeline) worker(ctx context.Context, first bool) {
+	if !first {
+		select {
+		case <-pl.started:
+		case <-ctx.Done():
+		}
+	}
 	w, err := pl.newWorker()
 	if err != nil {
 		for j := range pl.work {
@@ -294,6 +333,10 @@ func (w *worker) close() {
 // job decodes a job's fragments and sends its batches.
 func (w *worker) job(ctx context.Context, j *decodeJob) error {
 	p := w.pl.p
+	w.limit = p.req.BatchRows
+	if j.first {
+		w.limit = min(w.limit, firstBatchRows)
+	}
 	for _, info := range j.infos {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -367,11 +410,12 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 				return sent, err
 			}
 			w.rows += n
-			if w.rows >= req.BatchRows {
+			if w.rows >= w.limit {
 				sent += w.rows
 				if err := w.flush(ctx, out, f.Number); err != nil {
 					return sent, err
 				}
+				w.limit = min(2*w.limit, req.BatchRows)
 			}
 		}
 	}
@@ -385,6 +429,10 @@ func (w *worker) flush(ctx context.Context, out chan piece, frag uint64) error {
 	rec := w.record()
 	select {
 	case out <- piece{rec: rec, frag: frag}:
+		// The collector is now runnable on this P, behind a worker that would
+		// decode on for its whole time slice (10 ms) while the other cores
+		// are busy too: let it hand the batch on first.
+		runtime.Gosched()
 		return nil
 	case <-ctx.Done():
 		rec.Release()

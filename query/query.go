@@ -3,8 +3,10 @@ package query
 import (
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 
+	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -24,6 +26,9 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	workers int
+
+	tracksMu sync.Mutex // guards tracks
+	tracks   map[trackKey][]mkv.TrackEntry
 }
 
 // New returns a Service.
@@ -37,5 +42,5 @@ func New(o Options) *Service {
 	if o.DecodeWorkers <= 0 {
 		o.DecodeWorkers = min(runtime.GOMAXPROCS(0), 4)
 	}
-	return &Service{st: o.Store, log: o.Logger, now: o.Now, workers: o.DecodeWorkers}
+	return &Service{st: o.Store, log: o.Logger, now: o.Now, workers: o.DecodeWorkers, tracks: map[trackKey][]mkv.TrackEntry{}}
 }
