@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,162 +36,17 @@ func TestAuth(t *testing.T) {
 	const stream = "auth-stream"
 	createStream(t, kv, stream, "video/h264")
 	ctx := testContext(t, 60*time.Second)
-	unknown := keyPair{ID: "AKIA" + strings.ToUpper(randHex(t, 8)), Secret: s.Key.Secret}
-	wrongSecret := keyPair{ID: s.Key.ID, Secret: s.Other.Secret}
+	a := &authTest{s: s, kv: kv, ctx: ctx, stream: stream,
+		unknown:      keyPair{ID: "AKIA" + strings.ToUpper(randHex(t, 8)), Secret: s.Key.Secret},
+		wrongSecret:  keyPair{ID: s.Key.ID, Secret: s.Other.Secret},
+		describeBody: []byte(`{"StreamName":"` + stream + `"}`),
+	}
 
-	t.Run("SDK v2", func(t *testing.T) {
-		for _, tc := range []struct {
-			name   string
-			key    keyPair
-			region string
-			code   string // "" for success
-		}{
-			{"key of the other profile", s.Other, s.Region, ""},
-			{"wrong secret", wrongSecret, s.Region, "InvalidSignatureException"},
-			{"unknown access key", unknown, s.Region, "UnrecognizedClientException"},
-			{"signed for another region", s.Key, "us-west-2", "InvalidSignatureException"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				c := s.controlClient(t, tc.key, tc.region)
-				_, err := c.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: awsv2.String(stream)})
-				if tc.code == "" {
-					if err != nil {
-						t.Fatalf("DescribeStream: %v", err)
-					}
-					return
-				}
-				wantV2Code(t, err, tc.code, http.StatusForbidden)
-				// A refused call changes nothing.
-				name := "refused-" + strings.ReplaceAll(tc.name, " ", "-")
-				_, err = c.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: &name})
-				wantV2Code(t, err, tc.code, http.StatusForbidden)
-				_, err = kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: &name})
-				wantAPIError[*kvtypes.ResourceNotFoundException](t, err, 404)
-			})
-		}
-	})
-
-	t.Run("SDK v1", func(t *testing.T) {
-		endpoint := dataEndpoint(t, kv, stream, kvtypes.APINameListFragments)
-		for _, tc := range []struct {
-			name string
-			key  keyPair
-			code string
-		}{
-			{"right key", s.Key, ""},
-			{"wrong secret", wrongSecret, "InvalidSignatureException"},
-			{"unknown access key", unknown, "UnrecognizedClientException"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				am := kinesisvideoarchivedmedia.New(s.v1SessionWith(t, endpoint, tc.key))
-				_, err := am.ListFragmentsWithContext(ctx, &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: awsv1.String(stream)})
-				if tc.code == "" {
-					if err != nil {
-						t.Fatalf("ListFragments: %v", err)
-					}
-					return
-				}
-				var rf awserr.RequestFailure
-				if !errors.As(err, &rf) {
-					t.Fatalf("error %v (%T), want an awserr.RequestFailure", err, err)
-				}
-				if rf.Code() != tc.code || rf.StatusCode() != http.StatusForbidden {
-					t.Errorf("Code %q HTTP %d, want %q 403 (%v)", rf.Code(), rf.StatusCode(), tc.code, err)
-				}
-			})
-		}
-	})
-
-	describeBody := []byte(`{"StreamName":"` + stream + `"}`)
-	t.Run("unsigned", func(t *testing.T) {
-		for _, path := range []string{"/describeStream", "/listStreams", "/putMedia", "/getMedia", "/listFragments"} {
-			t.Run(path, func(t *testing.T) {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+path, bytes.NewReader(describeBody))
-				req.Header.Set("x-amzn-stream-name", stream)
-				wantRefusal(t, req, "MissingAuthenticationTokenException")
-			})
-		}
-	})
-
-	t.Run("clock skew", func(t *testing.T) {
-		for _, tc := range []struct {
-			name string
-			skew time.Duration
-			code string
-		}{
-			{"2 minutes slow", -2 * time.Minute, ""},
-			{"2 minutes fast", 2 * time.Minute, ""},
-			{"10 minutes slow", -10 * time.Minute, "InvalidSignatureException"},
-			{"10 minutes fast", 10 * time.Minute, "InvalidSignatureException"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/describeStream", nil)
-				req.Header.Set("Content-Type", "application/json")
-				signer := v4.NewSigner(credsv1.NewStaticCredentials(s.Key.ID, s.Key.Secret, ""))
-				if _, err := signer.Sign(req, bytes.NewReader(describeBody), "kinesisvideo", s.Region, time.Now().Add(tc.skew)); err != nil {
-					t.Fatal(err)
-				}
-				if tc.code != "" {
-					wantRefusal(t, req, tc.code)
-					return
-				}
-				wantOK(t, req)
-			})
-		}
-	})
-
-	t.Run("presigned", func(t *testing.T) {
-		now := time.Now()
-		listURL := s.presign(t, s.Key, s.URL, "/listStreams", now, time.Minute)
-		unsignedURL, unsignedHeader := s.presignWith(t, s.Key, s.URL, "/listStreams", now, time.Minute, true)
-		for _, tc := range []struct {
-			name   string
-			url    string
-			header http.Header
-			path   string // posted to, when not the URL's
-			body   []byte
-			code   string // "" for success
-			issue  string // a known server issue, which skips the case
-		}{
-			{name: "valid, empty body", url: listURL},
-			{name: "valid, UNSIGNED-PAYLOAD", url: unsignedURL, header: unsignedHeader, body: describeBody},
-			{name: "empty body's hash, with a body", url: listURL, body: describeBody,
-				issue: "a presigned URL signed with the empty body's hash (the v1 SDK's Presign without a body) is refused for an operation that has a body; internal/awsauth/doc.go says presigned URLs do not cover the body and accept that hash"},
-			{name: "expired", url: s.presign(t, s.Key, s.URL, "/listStreams", now.Add(-10*time.Minute), time.Minute), code: "InvalidSignatureException"},
-			{name: "expired PutMedia", url: s.presign(t, s.Key, s.URL, "/putMedia", now.Add(-10*time.Minute), time.Minute), code: "InvalidSignatureException"},
-			{name: "wrong secret", url: s.presign(t, wrongSecret, s.URL, "/listStreams", now, time.Minute), code: "InvalidSignatureException"},
-			{name: "unknown access key", url: s.presign(t, unknown, s.URL, "/listStreams", now, time.Minute), code: "UnrecognizedClientException"},
-			{name: "another operation's URL", url: listURL, path: "/deleteStream", body: []byte(`{"StreamName":"` + stream + `"}`), code: "InvalidSignatureException"},
-			{name: "altered signature", url: alterSignature(listURL), code: "InvalidSignatureException"},
-			{name: "UNSIGNED-PAYLOAD without its signed header", url: unsignedURL, code: "InvalidSignatureException"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				if tc.issue != "" {
-					knownIssue(t, tc.issue)
-				}
-				u := tc.url
-				if tc.path != "" {
-					u = strings.Replace(u, "/listStreams?", tc.path+"?", 1)
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(tc.body))
-				for k, v := range tc.header {
-					req.Header[k] = v
-				}
-				req.Header.Set("x-amzn-stream-name", stream)
-				if tc.code != "" {
-					wantRefusal(t, req, tc.code)
-					return
-				}
-				body := wantOK(t, req)
-				var out struct{ StreamInfoList []struct{ StreamName string } }
-				if err := json.Unmarshal(body, &out); err != nil || len(out.StreamInfoList) == 0 || out.StreamInfoList[0].StreamName != stream {
-					t.Errorf("ListStreams through a presigned URL: %s (%v)", body, err)
-				}
-			})
-		}
-		// The refused DeleteStream left the stream.
-		describe(t, kv, stream)
-	})
+	t.Run("SDK v2", a.sdkV2)
+	t.Run("SDK v1", a.sdkV1)
+	t.Run("unsigned", a.unsigned)
+	t.Run("clock skew", a.clockSkew)
+	t.Run("presigned", a.presigned)
 
 	// The server logs the key id of a refusal, never a secret.
 	for _, secret := range []string{s.Key.Secret, s.Other.Secret} {
@@ -198,6 +54,177 @@ func TestAuth(t *testing.T) {
 			t.Error("the server log holds a secret access key")
 		}
 	}
+}
+
+// sdkV2 calls with the v2 SDK signing with a key of the other profile, a
+// wrong secret, an unknown key and another region.
+func (a *authTest) sdkV2(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		key    keyPair
+		region string
+		code   string // "" for success
+	}{
+		{"key of the other profile", a.s.Other, a.s.Region, ""},
+		{"wrong secret", a.wrongSecret, a.s.Region, "InvalidSignatureException"},
+		{"unknown access key", a.unknown, a.s.Region, "UnrecognizedClientException"},
+		{"signed for another region", a.s.Key, "us-west-2", "InvalidSignatureException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := a.s.controlClient(t, tc.key, tc.region)
+			_, err := c.DescribeStream(a.ctx, &kinesisvideo.DescribeStreamInput{StreamName: awsv2.String(a.stream)})
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("DescribeStream: %v", err)
+				}
+				return
+			}
+			wantV2Code(t, err, tc.code, http.StatusForbidden)
+			// A refused call changes nothing.
+			name := "refused-" + strings.ReplaceAll(tc.name, " ", "-")
+			_, err = c.CreateStream(a.ctx, &kinesisvideo.CreateStreamInput{StreamName: &name})
+			wantV2Code(t, err, tc.code, http.StatusForbidden)
+			_, err = a.kv.DescribeStream(a.ctx, &kinesisvideo.DescribeStreamInput{StreamName: &name})
+			wantAPIError[*kvtypes.ResourceNotFoundException](t, err, 404)
+		})
+	}
+}
+
+// sdkV1 calls ListFragments with the v1 SDK and good and bad keys.
+func (a *authTest) sdkV1(t *testing.T) {
+	endpoint := dataEndpoint(t, a.kv, a.stream, kvtypes.APINameListFragments)
+	for _, tc := range []struct {
+		name string
+		key  keyPair
+		code string
+	}{
+		{"right key", a.s.Key, ""},
+		{"wrong secret", a.wrongSecret, "InvalidSignatureException"},
+		{"unknown access key", a.unknown, "UnrecognizedClientException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			am := kinesisvideoarchivedmedia.New(a.s.v1SessionWith(t, endpoint, tc.key))
+			_, err := am.ListFragmentsWithContext(a.ctx, &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: awsv1.String(a.stream)})
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("ListFragments: %v", err)
+				}
+				return
+			}
+			var rf awserr.RequestFailure
+			if !errors.As(err, &rf) {
+				t.Fatalf("error %v (%T), want an awserr.RequestFailure", err, err)
+			}
+			if rf.Code() != tc.code || rf.StatusCode() != http.StatusForbidden {
+				t.Errorf("Code %q HTTP %d, want %q 403 (%v)", rf.Code(), rf.StatusCode(), tc.code, err)
+			}
+		})
+	}
+}
+
+// unsigned posts to operations without a signature.
+func (a *authTest) unsigned(t *testing.T) {
+	for _, path := range []string{"/describeStream", "/listStreams", "/putMedia", "/getMedia", "/listFragments"} {
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(a.ctx, http.MethodPost, a.s.URL+path, bytes.NewReader(a.describeBody))
+			req.Header.Set("x-amzn-stream-name", a.stream)
+			wantRefusal(t, req, "MissingAuthenticationTokenException")
+		})
+	}
+}
+
+// clockSkew signs with the v1 signer at times off the server's clock.
+func (a *authTest) clockSkew(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		skew time.Duration
+		code string
+	}{
+		{"2 minutes slow", -2 * time.Minute, ""},
+		{"2 minutes fast", 2 * time.Minute, ""},
+		{"10 minutes slow", -10 * time.Minute, "InvalidSignatureException"},
+		{"10 minutes fast", 10 * time.Minute, "InvalidSignatureException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(a.ctx, http.MethodPost, a.s.URL+"/describeStream", nil)
+			req.Header.Set("Content-Type", "application/json")
+			signer := v4.NewSigner(credsv1.NewStaticCredentials(a.s.Key.ID, a.s.Key.Secret, ""))
+			if _, err := signer.Sign(req, bytes.NewReader(a.describeBody), "kinesisvideo", a.s.Region, time.Now().Add(tc.skew)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.code != "" {
+				wantRefusal(t, req, tc.code)
+				return
+			}
+			wantOK(t, req)
+		})
+	}
+}
+
+// presigned uses URLs presigned with the v1 signer, good, expired and
+// altered.
+func (a *authTest) presigned(t *testing.T) {
+	now := time.Now()
+	listURL := a.s.presign(t, a.s.Key, a.s.URL, "/listStreams", now, time.Minute)
+	unsignedURL, unsignedHeader := a.s.presignWith(t, a.s.Key, a.s.URL, "/listStreams", now, time.Minute, true)
+	for _, tc := range []struct {
+		name   string
+		url    string
+		header http.Header
+		path   string // posted to, when not the URL's
+		body   []byte
+		code   string // "" for success
+		issue  string // a known server issue, which skips the case
+	}{
+		{name: "valid, empty body", url: listURL},
+		{name: "valid, UNSIGNED-PAYLOAD", url: unsignedURL, header: unsignedHeader, body: a.describeBody},
+		{name: "empty body's hash, with a body", url: listURL, body: a.describeBody,
+			issue: "a presigned URL signed with the empty body's hash (the v1 SDK's Presign without a body) is refused for an operation that has a body; internal/awsauth/doc.go says presigned URLs do not cover the body and accept that hash"},
+		{name: "expired", url: a.s.presign(t, a.s.Key, a.s.URL, "/listStreams", now.Add(-10*time.Minute), time.Minute), code: "InvalidSignatureException"},
+		{name: "expired PutMedia", url: a.s.presign(t, a.s.Key, a.s.URL, "/putMedia", now.Add(-10*time.Minute), time.Minute), code: "InvalidSignatureException"},
+		{name: "wrong secret", url: a.s.presign(t, a.wrongSecret, a.s.URL, "/listStreams", now, time.Minute), code: "InvalidSignatureException"},
+		{name: "unknown access key", url: a.s.presign(t, a.unknown, a.s.URL, "/listStreams", now, time.Minute), code: "UnrecognizedClientException"},
+		{name: "another operation's URL", url: listURL, path: "/deleteStream", body: []byte(`{"StreamName":"` + a.stream + `"}`), code: "InvalidSignatureException"},
+		{name: "altered signature", url: alterSignature(listURL), code: "InvalidSignatureException"},
+		{name: "UNSIGNED-PAYLOAD without its signed header", url: unsignedURL, code: "InvalidSignatureException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.issue != "" {
+				knownIssue(t, tc.issue)
+			}
+			u := tc.url
+			if tc.path != "" {
+				u = strings.Replace(u, "/listStreams?", tc.path+"?", 1)
+			}
+			req, _ := http.NewRequestWithContext(a.ctx, http.MethodPost, u, bytes.NewReader(tc.body))
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			req.Header.Set("x-amzn-stream-name", a.stream)
+			if tc.code != "" {
+				wantRefusal(t, req, tc.code)
+				return
+			}
+			body := wantOK(t, req)
+			var out struct{ StreamInfoList []struct{ StreamName string } }
+			if err := json.Unmarshal(body, &out); err != nil || len(out.StreamInfoList) == 0 || out.StreamInfoList[0].StreamName != a.stream {
+				t.Errorf("ListStreams through a presigned URL: %s (%v)", body, err)
+			}
+		})
+	}
+	// The refused DeleteStream left the stream.
+	describe(t, a.kv, a.stream)
+}
+
+// authTest is the server and the keys TestAuth's subtests sign with.
+type authTest struct {
+	s            *server
+	kv           *kinesisvideo.Client
+	ctx          context.Context
+	stream       string
+	unknown      keyPair // an access key the server does not know
+	wrongSecret  keyPair // the server's key id with another secret
+	describeBody []byte  // a DescribeStream body for stream
 }
 
 // TestCredentialsFileMode checks serve refuses a credentials file that its

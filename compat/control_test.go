@@ -61,6 +61,20 @@ func checkARN(t *testing.T, arn, region, stream string) (creationMillis int64) {
 	return ms
 }
 
+// controlTest is one stream through the control plane, each operation a
+// subtest in turn.
+type controlTest struct {
+	s         *server
+	kv        *kinesisvideo.Client
+	ctx       context.Context
+	name, arn string
+	arnMillis int64              // the creation time in the ARN
+	before    time.Time          // just before CreateStream
+	info      kvtypes.StreamInfo // DescribeStream's right after it
+}
+
+// TestControlPlane takes one stream through every control-plane operation
+// of the v2 SDK, and the errors the service answers.
 func TestControlPlane(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -80,250 +94,273 @@ func TestControlPlane(t *testing.T) {
 		t.Fatalf("CreateStream: %v", err)
 	}
 	arn := awsv2.ToString(created.StreamARN)
-	arnMillis := checkARN(t, arn, s.Region, name)
-
-	info := describe(t, kv, name)
-	t.Run("DescribeStream", func(t *testing.T) {
-		if got := awsv2.ToString(info.StreamName); got != name {
-			t.Errorf("StreamName %q, want %q", got, name)
-		}
-		if got := awsv2.ToString(info.StreamARN); got != arn {
-			t.Errorf("StreamARN %q, want CreateStream's %q", got, arn)
-		}
-		if got := awsv2.ToString(info.DeviceName); got != "front-door" {
-			t.Errorf("DeviceName %q, want front-door", got)
-		}
-		if got := awsv2.ToString(info.MediaType); got != "video/h264" {
-			t.Errorf("MediaType %q, want video/h264", got)
-		}
-		if got := awsv2.ToInt32(info.DataRetentionInHours); got != 24 {
-			t.Errorf("DataRetentionInHours %d, want 24", got)
-		}
-		if info.Status != kvtypes.StatusActive {
-			t.Errorf("Status %q, want ACTIVE", info.Status)
-		}
-		if awsv2.ToString(info.Version) == "" {
-			t.Error("Version is empty")
-		}
-		// The SDK parses CreationTime from the service's epoch-seconds number:
-		// a wrong encoding shows as 1970 or a parse error.
-		ct := awsv2.ToTime(info.CreationTime)
-		if ct.Before(before.Add(-2*time.Second)) || ct.After(time.Now().Add(2*time.Second)) {
-			t.Errorf("CreationTime %v, want a time between %v and now", ct, before)
-		}
-		if ct.UnixMilli() != arnMillis {
-			t.Errorf("CreationTime %d ms, the ARN says %d ms", ct.UnixMilli(), arnMillis)
-		}
-		byARN, err := kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamARN: &arn})
-		if err != nil {
-			t.Fatalf("DescribeStream by ARN: %v", err)
-		}
-		if got := awsv2.ToString(byARN.StreamInfo.StreamName); got != name {
-			t.Errorf("DescribeStream by ARN: StreamName %q, want %q", got, name)
-		}
-	})
-
-	t.Run("UpdateStream", func(t *testing.T) {
-		v0 := awsv2.ToString(describe(t, kv, name).Version)
-		_, err := kv.UpdateStream(ctx, &kinesisvideo.UpdateStreamInput{
-			StreamName: awsv2.String(name), CurrentVersion: &v0,
-			DeviceName: awsv2.String("back-door"), MediaType: awsv2.String("video/h265"),
-		})
-		if err != nil {
-			t.Fatalf("UpdateStream: %v", err)
-		}
-		got := describe(t, kv, name)
-		if awsv2.ToString(got.DeviceName) != "back-door" || awsv2.ToString(got.MediaType) != "video/h265" {
-			t.Errorf("after UpdateStream: DeviceName %q MediaType %q, want back-door video/h265",
-				awsv2.ToString(got.DeviceName), awsv2.ToString(got.MediaType))
-		}
-		if awsv2.ToString(got.Version) == v0 {
-			t.Errorf("Version %q did not change on UpdateStream", v0)
-		}
-		// v0 is stale now.
-		_, err = kv.UpdateStream(ctx, &kinesisvideo.UpdateStreamInput{StreamARN: &arn, CurrentVersion: &v0, DeviceName: awsv2.String("x")})
-		wantAPIError[*kvtypes.VersionMismatchException](t, err, 400)
-		if d := awsv2.ToString(describe(t, kv, name).DeviceName); d != "back-door" {
-			t.Errorf("a refused UpdateStream changed DeviceName to %q", d)
-		}
-	})
-
-	t.Run("UpdateDataRetention", func(t *testing.T) {
-		for _, tc := range []struct {
-			op     kvtypes.UpdateDataRetentionOperation
-			change int32
-			want   int32
-		}{
-			{kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, 48, 72},
-			{kvtypes.UpdateDataRetentionOperationDecreaseDataRetention, 60, 12},
-		} {
-			v := awsv2.ToString(describe(t, kv, name).Version)
-			_, err := kv.UpdateDataRetention(ctx, &kinesisvideo.UpdateDataRetentionInput{
-				StreamName: awsv2.String(name), CurrentVersion: &v, Operation: tc.op, DataRetentionChangeInHours: &tc.change,
-			})
-			if err != nil {
-				t.Fatalf("UpdateDataRetention %s %d: %v", tc.op, tc.change, err)
-			}
-			got := describe(t, kv, name)
-			if r := awsv2.ToInt32(got.DataRetentionInHours); r != tc.want {
-				t.Errorf("after %s %d: DataRetentionInHours %d, want %d", tc.op, tc.change, r, tc.want)
-			}
-			if awsv2.ToString(got.Version) == v {
-				t.Errorf("Version %q did not change on UpdateDataRetention", v)
-			}
-			_, err = kv.UpdateDataRetention(ctx, &kinesisvideo.UpdateDataRetentionInput{
-				StreamName: awsv2.String(name), CurrentVersion: &v, Operation: tc.op, DataRetentionChangeInHours: awsv2.Int32(1),
-			})
-			wantAPIError[*kvtypes.VersionMismatchException](t, err, 400)
-		}
-	})
-
-	t.Run("Tags", func(t *testing.T) {
-		listTags := func() map[string]string {
-			t.Helper()
-			out, err := kv.ListTagsForStream(ctx, &kinesisvideo.ListTagsForStreamInput{StreamName: awsv2.String(name)})
-			if err != nil {
-				t.Fatalf("ListTagsForStream: %v", err)
-			}
-			if out.NextToken != nil {
-				t.Errorf("ListTagsForStream of %d tags gave NextToken %q", len(out.Tags), *out.NextToken)
-			}
-			return out.Tags
-		}
-		if got, want := listTags(), map[string]string{"site": "lab", "owner": "compat"}; !maps.Equal(got, want) {
-			t.Errorf("tags from CreateStream: %v, want %v", got, want)
-		}
-		if _, err := kv.TagStream(ctx, &kinesisvideo.TagStreamInput{StreamARN: &arn, Tags: map[string]string{"site": "roof", "env": "test"}}); err != nil {
-			t.Fatalf("TagStream: %v", err)
-		}
-		if got, want := listTags(), map[string]string{"site": "roof", "owner": "compat", "env": "test"}; !maps.Equal(got, want) {
-			t.Errorf("after TagStream: %v, want %v", got, want)
-		}
-		if _, err := kv.UntagStream(ctx, &kinesisvideo.UntagStreamInput{StreamName: awsv2.String(name), TagKeyList: []string{"owner", "absent"}}); err != nil {
-			t.Fatalf("UntagStream: %v", err)
-		}
-		if got, want := listTags(), map[string]string{"site": "roof", "env": "test"}; !maps.Equal(got, want) {
-			t.Errorf("after UntagStream: %v, want %v", got, want)
-		}
-		many := map[string]string{}
-		for i := range 51 {
-			many[fmt.Sprintf("k%02d", i)] = "v"
-		}
-		_, err := kv.TagStream(ctx, &kinesisvideo.TagStreamInput{StreamName: awsv2.String(name), Tags: many})
-		wantAPIError[*kvtypes.TagsPerResourceExceededLimitException](t, err, 400)
-	})
-
-	t.Run("GetDataEndpoint", func(t *testing.T) {
-		for _, api := range kvtypes.APIName("").Values() {
-			out, err := kv.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: awsv2.String(name), APIName: api})
-			if err != nil {
-				t.Errorf("GetDataEndpoint %s: %v", api, err)
-				continue
-			}
-			if got := awsv2.ToString(out.DataEndpoint); got != s.URL {
-				t.Errorf("GetDataEndpoint %s: %q, want the server's own %q", api, got, s.URL)
-			}
-		}
-		_, err := kv.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: awsv2.String(name), APIName: "GET_EVERYTHING"})
-		wantAPIError[*kvtypes.InvalidArgumentException](t, err, 400)
-	})
-
-	t.Run("Errors", func(t *testing.T) {
-		_, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: awsv2.String(name), DataRetentionInHours: awsv2.Int32(1)})
-		wantAPIError[*kvtypes.ResourceInUseException](t, err, 400)
-
-		for _, bad := range []string{"has space", "slash/name", "colon:name", strings.Repeat("n", 257), ""} {
-			_, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: awsv2.String(bad)})
-			if err == nil {
-				t.Errorf("CreateStream %q succeeded", bad)
-				continue
-			}
-			wantAPIError[*kvtypes.InvalidArgumentException](t, err, 400)
-		}
-		_, err = kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: awsv2.String(strings.Repeat("n", 256))})
-		if err != nil {
-			t.Errorf("CreateStream of a 256-character name: %v", err)
-		}
-
-		const missing = "no-such-stream"
-		missingARN := "arn:aws:kinesisvideo:" + s.Region + ":000000000000:stream/" + missing + "/1700000000000"
-		calls := []struct {
-			op   string
-			call func() error
-		}{
-			{"DescribeStream", func() error {
-				_, err := kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: awsv2.String(missing)})
-				return err
-			}},
-			{"DescribeStream by ARN", func() error {
-				_, err := kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamARN: &missingARN})
-				return err
-			}},
-			{"UpdateStream", func() error {
-				_, err := kv.UpdateStream(ctx, &kinesisvideo.UpdateStreamInput{StreamName: awsv2.String(missing), CurrentVersion: awsv2.String("1"), DeviceName: awsv2.String("d")})
-				return err
-			}},
-			{"UpdateDataRetention", func() error {
-				_, err := kv.UpdateDataRetention(ctx, &kinesisvideo.UpdateDataRetentionInput{StreamName: awsv2.String(missing), CurrentVersion: awsv2.String("1"),
-					Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: awsv2.Int32(1)})
-				return err
-			}},
-			{"DeleteStream", func() error {
-				_, err := kv.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: &missingARN})
-				return err
-			}},
-			{"TagStream", func() error {
-				_, err := kv.TagStream(ctx, &kinesisvideo.TagStreamInput{StreamName: awsv2.String(missing), Tags: map[string]string{"a": "b"}})
-				return err
-			}},
-			{"UntagStream", func() error {
-				_, err := kv.UntagStream(ctx, &kinesisvideo.UntagStreamInput{StreamName: awsv2.String(missing), TagKeyList: []string{"a"}})
-				return err
-			}},
-			{"ListTagsForStream", func() error {
-				_, err := kv.ListTagsForStream(ctx, &kinesisvideo.ListTagsForStreamInput{StreamName: awsv2.String(missing)})
-				return err
-			}},
-			{"GetDataEndpoint", func() error {
-				_, err := kv.GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: awsv2.String(missing), APIName: kvtypes.APINameGetMedia})
-				return err
-			}},
-		}
-		for _, c := range calls {
-			t.Run(c.op, func(t *testing.T) {
-				e := wantAPIError[*kvtypes.ResourceNotFoundException](t, c.call(), 404)
-				if e.ErrorMessage() == "" {
-					t.Error("the error has no message")
-				}
-			})
-		}
-	})
-
-	t.Run("DeleteStream", func(t *testing.T) {
-		v := awsv2.ToString(describe(t, kv, name).Version)
-		_, err := kv.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: &arn, CurrentVersion: awsv2.String("stale-" + v)})
-		wantAPIError[*kvtypes.VersionMismatchException](t, err, 400)
-		if _, err := kv.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: &arn, CurrentVersion: &v}); err != nil {
-			t.Fatalf("DeleteStream: %v", err)
-		}
-		// The service may show DELETING for a while; then the stream is gone.
-		waitFor(t, 10*time.Second, func() error {
-			out, err := kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: awsv2.String(name)})
-			if err == nil {
-				return fmt.Errorf("stream still there, status %s", out.StreamInfo.Status)
-			}
-			var nf *kvtypes.ResourceNotFoundException
-			if errors.As(err, &nf) {
-				return nil
-			}
-			t.Fatalf("DescribeStream after DeleteStream: %v", err)
-			return nil
-		})
-		// The name is free again.
-		createStream(t, kv, name, "video/h264")
-	})
+	c := &controlTest{s: s, kv: kv, ctx: ctx, name: name, arn: arn, arnMillis: checkARN(t, arn, s.Region, name),
+		before: before, info: describe(t, kv, name)}
+	t.Run("DescribeStream", c.describeStream)
+	t.Run("UpdateStream", c.updateStream)
+	t.Run("UpdateDataRetention", c.updateDataRetention)
+	t.Run("Tags", c.tags)
+	t.Run("GetDataEndpoint", c.getDataEndpoint)
+	t.Run("CreateStream errors", c.createErrors)
+	t.Run("unknown stream", c.unknownStream)
+	t.Run("DeleteStream", c.deleteStream)
 }
 
+// describeStream checks every StreamInfo field of the new stream.
+func (c *controlTest) describeStream(t *testing.T) {
+	if got := awsv2.ToString(c.info.StreamName); got != c.name {
+		t.Errorf("StreamName %q, want %q", got, c.name)
+	}
+	if got := awsv2.ToString(c.info.StreamARN); got != c.arn {
+		t.Errorf("StreamARN %q, want CreateStream's %q", got, c.arn)
+	}
+	if got := awsv2.ToString(c.info.DeviceName); got != "front-door" {
+		t.Errorf("DeviceName %q, want front-door", got)
+	}
+	if got := awsv2.ToString(c.info.MediaType); got != "video/h264" {
+		t.Errorf("MediaType %q, want video/h264", got)
+	}
+	if got := awsv2.ToInt32(c.info.DataRetentionInHours); got != 24 {
+		t.Errorf("DataRetentionInHours %d, want 24", got)
+	}
+	if c.info.Status != kvtypes.StatusActive {
+		t.Errorf("Status %q, want ACTIVE", c.info.Status)
+	}
+	if awsv2.ToString(c.info.Version) == "" {
+		t.Error("Version is empty")
+	}
+	// The SDK parses CreationTime from the service's epoch-seconds number:
+	// a wrong encoding shows as 1970 or a parse error.
+	ct := awsv2.ToTime(c.info.CreationTime)
+	if ct.Before(c.before.Add(-2*time.Second)) || ct.After(time.Now().Add(2*time.Second)) {
+		t.Errorf("CreationTime %v, want a time between %v and now", ct, c.before)
+	}
+	if ct.UnixMilli() != c.arnMillis {
+		t.Errorf("CreationTime %d ms, the ARN says %d ms", ct.UnixMilli(), c.arnMillis)
+	}
+	byARN, err := c.kv.DescribeStream(c.ctx, &kinesisvideo.DescribeStreamInput{StreamARN: &c.arn})
+	if err != nil {
+		t.Fatalf("DescribeStream by ARN: %v", err)
+	}
+	if got := awsv2.ToString(byARN.StreamInfo.StreamName); got != c.name {
+		t.Errorf("DescribeStream by ARN: StreamName %q, want %q", got, c.name)
+	}
+}
+
+// updateStream changes the device name and media type, then tries a stale
+// version.
+func (c *controlTest) updateStream(t *testing.T) {
+	v0 := awsv2.ToString(describe(t, c.kv, c.name).Version)
+	_, err := c.kv.UpdateStream(c.ctx, &kinesisvideo.UpdateStreamInput{
+		StreamName: awsv2.String(c.name), CurrentVersion: &v0,
+		DeviceName: awsv2.String("back-door"), MediaType: awsv2.String("video/h265"),
+	})
+	if err != nil {
+		t.Fatalf("UpdateStream: %v", err)
+	}
+	got := describe(t, c.kv, c.name)
+	if awsv2.ToString(got.DeviceName) != "back-door" || awsv2.ToString(got.MediaType) != "video/h265" {
+		t.Errorf("after UpdateStream: DeviceName %q MediaType %q, want back-door video/h265",
+			awsv2.ToString(got.DeviceName), awsv2.ToString(got.MediaType))
+	}
+	if awsv2.ToString(got.Version) == v0 {
+		t.Errorf("Version %q did not change on UpdateStream", v0)
+	}
+	// v0 is stale now.
+	_, err = c.kv.UpdateStream(c.ctx, &kinesisvideo.UpdateStreamInput{StreamARN: &c.arn, CurrentVersion: &v0, DeviceName: awsv2.String("x")})
+	wantAPIError[*kvtypes.VersionMismatchException](t, err, 400)
+	if d := awsv2.ToString(describe(t, c.kv, c.name).DeviceName); d != "back-door" {
+		t.Errorf("a refused UpdateStream changed DeviceName to %q", d)
+	}
+}
+
+// updateDataRetention raises and lowers the retention, each change with
+// the version before it and then again with that stale version.
+func (c *controlTest) updateDataRetention(t *testing.T) {
+	for _, tc := range []struct {
+		op     kvtypes.UpdateDataRetentionOperation
+		change int32
+		want   int32
+	}{
+		{kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, 48, 72},
+		{kvtypes.UpdateDataRetentionOperationDecreaseDataRetention, 60, 12},
+	} {
+		v := awsv2.ToString(describe(t, c.kv, c.name).Version)
+		_, err := c.kv.UpdateDataRetention(c.ctx, &kinesisvideo.UpdateDataRetentionInput{
+			StreamName: awsv2.String(c.name), CurrentVersion: &v, Operation: tc.op, DataRetentionChangeInHours: &tc.change,
+		})
+		if err != nil {
+			t.Fatalf("UpdateDataRetention %s %d: %v", tc.op, tc.change, err)
+		}
+		got := describe(t, c.kv, c.name)
+		if r := awsv2.ToInt32(got.DataRetentionInHours); r != tc.want {
+			t.Errorf("after %s %d: DataRetentionInHours %d, want %d", tc.op, tc.change, r, tc.want)
+		}
+		if awsv2.ToString(got.Version) == v {
+			t.Errorf("Version %q did not change on UpdateDataRetention", v)
+		}
+		_, err = c.kv.UpdateDataRetention(c.ctx, &kinesisvideo.UpdateDataRetentionInput{
+			StreamName: awsv2.String(c.name), CurrentVersion: &v, Operation: tc.op, DataRetentionChangeInHours: awsv2.Int32(1),
+		})
+		wantAPIError[*kvtypes.VersionMismatchException](t, err, 400)
+	}
+}
+
+// tags adds, replaces, removes and lists tags, and goes past the limit.
+func (c *controlTest) tags(t *testing.T) {
+	listTags := func() map[string]string {
+		t.Helper()
+		out, err := c.kv.ListTagsForStream(c.ctx, &kinesisvideo.ListTagsForStreamInput{StreamName: awsv2.String(c.name)})
+		if err != nil {
+			t.Fatalf("ListTagsForStream: %v", err)
+		}
+		if out.NextToken != nil {
+			t.Errorf("ListTagsForStream of %d tags gave NextToken %q", len(out.Tags), *out.NextToken)
+		}
+		return out.Tags
+	}
+	if got, want := listTags(), map[string]string{"site": "lab", "owner": "compat"}; !maps.Equal(got, want) {
+		t.Errorf("tags from CreateStream: %v, want %v", got, want)
+	}
+	if _, err := c.kv.TagStream(c.ctx, &kinesisvideo.TagStreamInput{StreamARN: &c.arn, Tags: map[string]string{"site": "roof", "env": "test"}}); err != nil {
+		t.Fatalf("TagStream: %v", err)
+	}
+	if got, want := listTags(), map[string]string{"site": "roof", "owner": "compat", "env": "test"}; !maps.Equal(got, want) {
+		t.Errorf("after TagStream: %v, want %v", got, want)
+	}
+	if _, err := c.kv.UntagStream(c.ctx, &kinesisvideo.UntagStreamInput{StreamName: awsv2.String(c.name), TagKeyList: []string{"owner", "absent"}}); err != nil {
+		t.Fatalf("UntagStream: %v", err)
+	}
+	if got, want := listTags(), map[string]string{"site": "roof", "env": "test"}; !maps.Equal(got, want) {
+		t.Errorf("after UntagStream: %v, want %v", got, want)
+	}
+	many := map[string]string{}
+	for i := range 51 {
+		many[fmt.Sprintf("k%02d", i)] = "v"
+	}
+	_, err := c.kv.TagStream(c.ctx, &kinesisvideo.TagStreamInput{StreamName: awsv2.String(c.name), Tags: many})
+	wantAPIError[*kvtypes.TagsPerResourceExceededLimitException](t, err, 400)
+}
+
+// getDataEndpoint asks for every data API the SDK knows.
+func (c *controlTest) getDataEndpoint(t *testing.T) {
+	for _, api := range kvtypes.APIName("").Values() {
+		out, err := c.kv.GetDataEndpoint(c.ctx, &kinesisvideo.GetDataEndpointInput{StreamName: awsv2.String(c.name), APIName: api})
+		if err != nil {
+			t.Errorf("GetDataEndpoint %s: %v", api, err)
+			continue
+		}
+		if got := awsv2.ToString(out.DataEndpoint); got != c.s.URL {
+			t.Errorf("GetDataEndpoint %s: %q, want the server's own %q", api, got, c.s.URL)
+		}
+	}
+	_, err := c.kv.GetDataEndpoint(c.ctx, &kinesisvideo.GetDataEndpointInput{StreamName: awsv2.String(c.name), APIName: "GET_EVERYTHING"})
+	wantAPIError[*kvtypes.InvalidArgumentException](t, err, 400)
+}
+
+// createErrors creates a stream that exists, and streams with bad names.
+func (c *controlTest) createErrors(t *testing.T) {
+	_, err := c.kv.CreateStream(c.ctx, &kinesisvideo.CreateStreamInput{StreamName: awsv2.String(c.name), DataRetentionInHours: awsv2.Int32(1)})
+	wantAPIError[*kvtypes.ResourceInUseException](t, err, 400)
+
+	for _, bad := range []string{"has space", "slash/name", "colon:name", strings.Repeat("n", 257), ""} {
+		_, err := c.kv.CreateStream(c.ctx, &kinesisvideo.CreateStreamInput{StreamName: awsv2.String(bad)})
+		if err == nil {
+			t.Errorf("CreateStream %q succeeded", bad)
+			continue
+		}
+		wantAPIError[*kvtypes.InvalidArgumentException](t, err, 400)
+	}
+	_, err = c.kv.CreateStream(c.ctx, &kinesisvideo.CreateStreamInput{StreamName: awsv2.String(strings.Repeat("n", 256))})
+	if err != nil {
+		t.Errorf("CreateStream of a 256-character name: %v", err)
+	}
+}
+
+// unknownStream calls every operation that takes a stream on one that does
+// not exist.
+func (c *controlTest) unknownStream(t *testing.T) {
+	const missing = "no-such-stream"
+	missingARN := "arn:aws:kinesisvideo:" + c.s.Region + ":000000000000:stream/" + missing + "/1700000000000"
+	calls := []struct {
+		op   string
+		call func() error
+	}{
+		{"DescribeStream", func() error {
+			_, err := c.kv.DescribeStream(c.ctx, &kinesisvideo.DescribeStreamInput{StreamName: awsv2.String(missing)})
+			return err
+		}},
+		{"DescribeStream by ARN", func() error {
+			_, err := c.kv.DescribeStream(c.ctx, &kinesisvideo.DescribeStreamInput{StreamARN: &missingARN})
+			return err
+		}},
+		{"UpdateStream", func() error {
+			_, err := c.kv.UpdateStream(c.ctx, &kinesisvideo.UpdateStreamInput{StreamName: awsv2.String(missing), CurrentVersion: awsv2.String("1"), DeviceName: awsv2.String("d")})
+			return err
+		}},
+		{"UpdateDataRetention", func() error {
+			_, err := c.kv.UpdateDataRetention(c.ctx, &kinesisvideo.UpdateDataRetentionInput{StreamName: awsv2.String(missing), CurrentVersion: awsv2.String("1"),
+				Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: awsv2.Int32(1)})
+			return err
+		}},
+		{"DeleteStream", func() error {
+			_, err := c.kv.DeleteStream(c.ctx, &kinesisvideo.DeleteStreamInput{StreamARN: &missingARN})
+			return err
+		}},
+		{"TagStream", func() error {
+			_, err := c.kv.TagStream(c.ctx, &kinesisvideo.TagStreamInput{StreamName: awsv2.String(missing), Tags: map[string]string{"a": "b"}})
+			return err
+		}},
+		{"UntagStream", func() error {
+			_, err := c.kv.UntagStream(c.ctx, &kinesisvideo.UntagStreamInput{StreamName: awsv2.String(missing), TagKeyList: []string{"a"}})
+			return err
+		}},
+		{"ListTagsForStream", func() error {
+			_, err := c.kv.ListTagsForStream(c.ctx, &kinesisvideo.ListTagsForStreamInput{StreamName: awsv2.String(missing)})
+			return err
+		}},
+		{"GetDataEndpoint", func() error {
+			_, err := c.kv.GetDataEndpoint(c.ctx, &kinesisvideo.GetDataEndpointInput{StreamName: awsv2.String(missing), APIName: kvtypes.APINameGetMedia})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.op, func(t *testing.T) {
+			e := wantAPIError[*kvtypes.ResourceNotFoundException](t, c.call(), 404)
+			if e.ErrorMessage() == "" {
+				t.Error("the error has no message")
+			}
+		})
+	}
+}
+
+// deleteStream deletes the stream (a stale version first) and makes it anew.
+func (c *controlTest) deleteStream(t *testing.T) {
+	v := awsv2.ToString(describe(t, c.kv, c.name).Version)
+	_, err := c.kv.DeleteStream(c.ctx, &kinesisvideo.DeleteStreamInput{StreamARN: &c.arn, CurrentVersion: awsv2.String("stale-" + v)})
+	wantAPIError[*kvtypes.VersionMismatchException](t, err, 400)
+	if _, err := c.kv.DeleteStream(c.ctx, &kinesisvideo.DeleteStreamInput{StreamARN: &c.arn, CurrentVersion: &v}); err != nil {
+		t.Fatalf("DeleteStream: %v", err)
+	}
+	// The service may show DELETING for a while; then the stream is gone.
+	waitFor(t, 10*time.Second, func() error {
+		out, err := c.kv.DescribeStream(c.ctx, &kinesisvideo.DescribeStreamInput{StreamName: awsv2.String(c.name)})
+		if err == nil {
+			return fmt.Errorf("stream still there, status %s", out.StreamInfo.Status)
+		}
+		var nf *kvtypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return nil
+		}
+		t.Fatalf("DescribeStream after DeleteStream: %v", err)
+		return nil
+	})
+	// The name is free again.
+	createStream(t, c.kv, c.name, "video/h264")
+}
+
+// TestListStreams pages through streams with MaxResults and a
+// BEGINS_WITH condition.
 func TestListStreams(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
