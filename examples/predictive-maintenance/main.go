@@ -1,16 +1,18 @@
 // Command predictive-maintenance watches a pump for a bearing fault: it reads
 // the pump's vibration as 1-second windows through the query API, computes
 // RMS, kurtosis and 2–4 kHz band energy per window, and flags the fault when
-// it appears; with --follow it keeps polling for new windows, and a restart
-// goes on from its checkpoint.
+// it appears. With --follow it then follows the stream live — one query that
+// hands on each window as it is stored — and keeps flagging; it checkpoints
+// after every batch of windows, so a restart goes on where it stopped.
 //
 //	sensorium serve &
 //	go run ./examples/pump --stream pump-1 --fault-after 1m &
-//	go run ./examples/predictive-maintenance --stream pump-1 --from -2m --follow
+//	go run ./examples/predictive-maintenance --stream pump-1 --from 2m --follow
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -29,11 +31,16 @@ func main() {
 	from := flag.Duration("from", 10*time.Minute, "how far back to start when there is no checkpoint")
 	rate := flag.Float64("rate", 25600, "samples per second of the stream")
 	checkpoint := flag.String("checkpoint", "pm-checkpoint.json", "file that keeps the position across restarts")
-	follow := flag.Bool("follow", false, "keep watching for new windows")
+	follow := flag.Bool("follow", false, "after the stored windows, follow the stream live")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &detect.Detector{Client: sdk.NewClient(*endpoint, nil), Stream: *stream, Rate: *rate, Window: int(*rate), Checkpoint: *checkpoint}
+	creds, err := sdk.LoadCredentials("") // for a server with --credentials; none: unsigned
+	if err != nil {
+		log.Fatal("predictive-maintenance: ", err)
+	}
+	d := &detect.Detector{Client: sdk.NewClientWithOptions(*endpoint, sdk.ClientOptions{Credentials: creds}),
+		Stream: *stream, Rate: *rate, Window: int(*rate), Checkpoint: *checkpoint}
 	if err := d.Load(); err != nil {
 		log.Fatal("predictive-maintenance: ", err)
 	}
@@ -44,18 +51,27 @@ func main() {
 		}
 		fmt.Printf("%s %s  rms %.3f g  kurtosis %5.2f  band %.4f g  %s\n", mark, v.Start.Format(time.RFC3339), v.Features.RMS, v.Features.Kurtosis, v.Features.BandRMS, v.Why)
 	}
-	for {
-		// Stop 2 s short of now: the newest fragments may still be on their way.
-		if err := d.Run(ctx, time.Now().Add(-*from), time.Now().Add(-2*time.Second), report); err != nil && ctx.Err() == nil {
-			log.Print("predictive-maintenance: ", err)
+	start := time.Now().Add(-*from)
+	if !*follow {
+		if err := d.Run(ctx, start, time.Now(), report); err != nil && ctx.Err() == nil {
+			log.Fatal("predictive-maintenance: ", err)
 		}
-		if !*follow || ctx.Err() != nil {
+		return
+	}
+	for {
+		err := d.Follow(ctx, start, report)
+		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, sdk.ErrInvalidArgument) || errors.Is(err, sdk.ErrResourceNotFound) {
+			log.Fatal("predictive-maintenance: ", err) // retrying would not help
+		}
+		// The server went away (a restart): go on from the checkpoint.
+		log.Printf("predictive-maintenance: %v; resuming from the checkpoint in 2 s", err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(5 * time.Second):
+		case <-time.After(2 * time.Second):
 		}
 	}
 }
