@@ -31,6 +31,12 @@ const (
 	headerStreamARN     = "x-amzn-stream-arn"
 	headerTimecodeType  = "x-amzn-fragment-timecode-type"
 	headerProducerStart = "x-amzn-producer-start-timestamp"
+	// headerAcks "none" (Sensorium's) leaves the acknowledgements out of the
+	// response, for a producer that never reads it: ffmpeg's HTTP output
+	// closes its connection with the events unread, and a socket closed with
+	// unread data is reset, which throws away what it had not yet sent, the
+	// last fragments. Refusals then go to the server log.
+	headerAcks = "x-sensorium-acks"
 )
 
 // putMediaSession is one PutMedia connection.
@@ -49,6 +55,7 @@ type putMediaSession struct {
 	open    map[uint64]bool
 	persist chan struct{} // signalled on every terminal event
 	failed  bool          // an ERROR ended the session
+	quiet   bool          // headerAcks "none": no events in the response
 }
 
 func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
@@ -81,6 +88,14 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 		a.mediaMu.Unlock()
 	}()
 	s := &putMediaSession{a: a, w: w, rc: http.NewResponseController(w), stream: info.Name, open: map[uint64]bool{}, persist: make(chan struct{}, 1)}
+	switch acks := r.Header.Get(headerAcks); acks {
+	case "", "all":
+	case "none":
+		s.quiet = true
+	default:
+		writeError(w, wire.Errorf(wire.InvalidArgument, "%s must be all or none, not %q", headerAcks, acks))
+		return
+	}
 	switch tt := r.Header.Get(headerTimecodeType); tt {
 	case "", "ABSOLUTE":
 	case "RELATIVE":
@@ -151,9 +166,22 @@ func (s *putMediaSession) keepAlive(done <-chan struct{}) {
 
 // send writes one event to the response and flushes it.
 func (s *putMediaSession) send(ev wire.AckEvent) {
-	b, _ := jsonLine(ev)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.writeLocked(ev)
+}
+
+// writeLocked writes an event with s.mu held; with acknowledgements off the
+// session's ERROR goes to the log instead, the only place left to say it.
+func (s *putMediaSession) writeLocked(ev wire.AckEvent) {
+	if s.quiet {
+		if ev.EventType == wire.EventError {
+			s.a.log.Warn("putMedia: session ended", "stream", s.stream, "error", ev.ErrorCode, "code", int(ev.ErrorID),
+				"fragment_timecode", ev.FragmentTimecode, "reason", ev.Message)
+		}
+		return
+	}
+	b, _ := jsonLine(ev)
 	_, _ = s.w.Write(b)
 	_ = s.rc.Flush()
 }

@@ -154,10 +154,7 @@ func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, fra
 		delete(s.open, seq)
 		return err
 	}
-	ev := wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.producer, ProducerSequence: seq}
-	b, _ := jsonLine(ev)
-	_, _ = s.w.Write(b)
-	_ = s.rc.Flush()
+	s.writeLocked(wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.producer, ProducerSequence: seq})
 	return nil
 }
 

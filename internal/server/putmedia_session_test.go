@@ -11,6 +11,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/sdk"
 )
 
 // A PutMedia session that brings nothing for a while gets IDLE keep-alives;
@@ -114,4 +115,41 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
+}
+
+// With x-sensorium-acks: none (for ffmpeg's HTTP output, which never reads
+// the response) the session writes no events, its fragments are stored all
+// the same, and a bad value is refused before the session starts.
+func TestPutMediaWithoutAcks(t *testing.T) {
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "quiet", 1)
+	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	for i := uint64(0); i < 3; i++ {
+		b = mkv.AppendCluster(b, now+1000*i, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+	}
+	status, typ, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "none"}, b)
+	if status != http.StatusOK || typ != "" || len(evs) != 0 {
+		t.Fatalf("quiet session: %d %s, events %+v", status, typ, evs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		frags, _, err := client.ListFragments(context.Background(), sdk.ListFragmentsInput{Stream: sdk.ByName("quiet")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(frags) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fragments stored, want 3", len(frags))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, typ, _ := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "some"}, b); status != http.StatusBadRequest || typ != wire.InvalidArgument {
+		t.Fatalf("a bad x-sensorium-acks: %d %s", status, typ)
+	}
 }
