@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,122 +16,237 @@ import (
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
+// queryFlags are the flags of `sensorium query`.
+type queryFlags struct {
+	out, start, end, basis, channels, layout, shape string
+	track                                           uint64
+	window, hop, batchRows                          int
+	inputs                                          []string
+	rate                                            float64
+	reference                                       int
+	interpolation                                   string
+	follow                                          bool
+}
+
 func newQueryCmd() *cobra.Command {
-	var out, start, end, basis, channels, layout string
-	var track uint64
+	var q queryFlags
 	cmd := &cobra.Command{
-		Use:   "query NAME",
+		Use:   "query [NAME]",
 		Short: "Read a time range of a stream's samples as Apache Arrow",
 		Long: `Read the samples of a time range (start inclusive, end exclusive) as an
 Arrow IPC stream: a "time" column (timestamp[ns, UTC]) and one column per
 channel or field, exactly as they were produced. RADAR detections and LIDAR
 points come one row per element (with frame_time and index), or with
---layout frames one row per scan or sweep with list columns.`,
+--layout frames one row per scan or sweep with list columns.
+
+--shape windows returns a row per window of --window samples every --hop
+samples: its start, its source fragments and a fixed-size list (a tensor)
+per channel. Windows sit on a grid from --start, so the windows of several
+streams line up; a gap in the samples drops the windows it cuts.
+
+--shape aligned puts several streams on one clock: the stream NAME (with
+--channels) and each --input, on a grid of --rate Hz or on the sample times
+of input --reference, with the --interpolation you choose (none, previous,
+linear); a gap comes back as nulls, never filled.
+
+--follow keeps the query open: the stored rows, then new ones as they are
+stored, until --end or Ctrl-C; the file written so far is then complete.`,
 		Example: `  sensorium query pump-1 --start -1h -o last-hour.arrow
   sensorium query pump-1 --start 2026-11-24T12:00:00Z --end 2026-11-24T12:01:00Z --channels x,z -o minute.arrow
   sensorium query lidar-1 --start -10s --channels x,y,z,intensity --layout frames -o sweeps.arrow
   sensorium query pump-1 --start -1h -o last-hour.parquet     # zstd Parquet, for pandas, Spark, DuckDB
   sensorium query imu-1 --start -1m -o last-minute.csv
+  sensorium query pump-1 --start -7d --shape windows --window 25600 --channels x -o windows.parquet
+  sensorium query pump-1 --channels x --input motor-1:current --shape aligned --rate 1000 --interpolation linear --start -1h -o aligned.arrow
+  sensorium query pump-1 --start -1m --follow -o live.arrow      # until Ctrl-C
   python -c "import pyarrow as pa; print(pa.ipc.open_stream('minute.arrow').read_all())"`,
-		Args: exactArgs(1, "a stream name"),
+		Args: cobra.MaximumNArgs(1),
 	}
 	client := addEndpoint(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&out, "output", "o", "-", "file to write: .arrow (Arrow IPC), .parquet (zstd) or .csv; - for Arrow on stdout")
-	f.StringVar(&start, "start", "", "first time, inclusive (RFC 3339, -1h, Unix seconds); required")
-	f.StringVar(&end, "end", "now", "end time, exclusive")
-	f.StringVar(&basis, "basis", "producer", "time basis: producer or server")
-	f.StringVar(&channels, "channels", "", "comma-separated channels or fields (default: all)")
-	f.StringVar(&layout, "layout", "rows", "rows (one per sample, detection, point) or frames (one per frame, list columns)")
-	f.Uint64Var(&track, "track", 0, "track number (default: the first track of a kind the server reads)")
+	f.StringVarP(&q.out, "output", "o", "-", "file to write: .arrow (Arrow IPC), .parquet (zstd) or .csv; - for Arrow on stdout")
+	f.StringVar(&q.start, "start", "", "first time, inclusive (RFC 3339, -1h, Unix seconds); required")
+	f.StringVar(&q.end, "end", "now", "end time, exclusive (with --follow: none unless given)")
+	f.StringVar(&q.basis, "basis", "producer", "time basis: producer or server (samples only)")
+	f.StringVar(&q.channels, "channels", "", "comma-separated channels or fields (default: all)")
+	f.StringVar(&q.layout, "layout", "rows", "rows (one per sample, detection, point) or frames (one per frame, list columns)")
+	f.Uint64Var(&q.track, "track", 0, "track number (default: the first track of a kind the server reads)")
+	f.StringVar(&q.shape, "shape", "samples", "samples, windows or aligned")
+	f.IntVar(&q.window, "window", 0, "windows: samples per window")
+	f.IntVar(&q.hop, "hop", 0, "windows: samples from one window's start to the next (default: --window)")
+	f.StringArrayVar(&q.inputs, "input", nil, "aligned: another stream, as STREAM or STREAM:field,field (repeatable)")
+	f.Float64Var(&q.rate, "rate", 0, "aligned: the grid's rate in Hz (default: the sample times of input --reference)")
+	f.IntVar(&q.reference, "reference", 0, "aligned, without --rate: the input whose sample times are the grid (0 is NAME)")
+	f.StringVar(&q.interpolation, "interpolation", "", "aligned: none, previous or linear")
+	f.BoolVar(&q.follow, "follow", false, "keep reading new rows as they are stored, until --end or Ctrl-C")
+	f.IntVar(&q.batchRows, "batch-rows", 0, "rows per record batch (default: the server's)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if start == "" {
-			return usagef("--start is required (e.g. --start -1h)")
-		}
-		format := formatArrow
-		switch ext := strings.ToLower(filepath.Ext(out)); {
-		case out == "-" || ext == ".arrow" || ext == ".arrows" || ext == ".ipc":
-		case ext == ".parquet":
-			format = formatParquet
-		case ext == ".csv":
-			format = formatCSV
-		default:
-			return usagef("-o %s: write .arrow, .parquet or .csv", out)
-		}
-		// The server checks these too; checked here they are usage errors
-		// (exit 2) that cost no request.
-		if basis != "producer" && basis != "server" {
-			return usagef("--basis must be producer or server, not %q", basis)
-		}
-		if layout != "rows" && layout != "frames" {
-			return usagef("--layout must be rows or frames, not %q", layout)
-		}
-		now := time.Now()
-		in := sdk.QueryInput{Stream: args[0], Basis: basis, Track: track, Layout: layout}
-		var err error
-		if in.Start, err = parseTime(start, now); err != nil {
+		in, format, err := q.input(args, cmd.Flags().Changed("end"), cmd.Flags().Changed("channels"))
+		if err != nil {
 			return err
 		}
-		if in.End, err = parseTime(end, now); err != nil {
-			return err
-		}
-		if !in.End.After(in.Start) {
-			return usagef("--end %s is not after --start %s (the range is start inclusive, end exclusive)", end, start)
-		}
-		if cmd.Flags().Changed("channels") {
-			for _, ch := range strings.Split(channels, ",") {
-				if ch = strings.TrimSpace(ch); ch == "" {
-					return usagef("--channels %q has an empty channel name", channels)
-				}
-				in.Channels = append(in.Channels, ch)
-			}
-		}
-		if err := refuseTerminal(out); err != nil {
+		if err := refuseTerminal(q.out); err != nil {
 			return err
 		}
 		c, err := client()
 		if err != nil {
 			return err
 		}
-		body, err := c.QueryRaw(cmd.Context(), in)
-		if err != nil {
-			return err
+		name := in.Stream
+		if name == "" {
+			name = in.Inputs[0].Stream
 		}
-		defer body.Close()
-		w, isFile, err := output(out)
-		if err != nil {
-			return err
-		}
-		var n int64
-		if format == formatArrow {
-			pw, done := progress(w, "query "+args[0])
-			n, err = io.Copy(pw, body)
-			done()
-		} else {
-			pr, done := progress(io.Discard, "query "+args[0]) // counts what arrives
-			var rows int64
-			rows, err = convertTable(format, io.TeeReader(body, pr), w)
-			done()
-			if err == nil && isFile {
-				fmt.Fprintf(os.Stderr, "%d rows\n", rows)
-			}
-			if fi, serr := os.Stat(out); serr == nil {
-				n = fi.Size()
-			}
-		}
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			if isFile {
-				os.Remove(out) // a cut-off Arrow stream is worse than none
-			}
-			return fmt.Errorf("query %s: %w", args[0], err)
-		}
-		if isFile {
-			fmt.Fprintf(os.Stderr, "wrote %s to %s\n", humanBytes(n), out)
-		}
-		return nil
+		return runQuery(cmd.Context(), c, in, format, q.out, name)
 	}
 	return cmd
+}
+
+// input checks the flags (usage errors, exit 2, cost no request; the server
+// checks them too) and builds the query.
+func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryInput, string, error) {
+	var in sdk.QueryInput
+	if q.start == "" {
+		return in, "", usagef("--start is required (e.g. --start -1h)")
+	}
+	format := formatArrow
+	switch ext := strings.ToLower(filepath.Ext(q.out)); {
+	case q.out == "-" || ext == ".arrow" || ext == ".arrows" || ext == ".ipc":
+	case ext == ".parquet":
+		format = formatParquet
+	case ext == ".csv":
+		format = formatCSV
+	default:
+		return in, "", usagef("-o %s: write .arrow, .parquet or .csv", q.out)
+	}
+	if q.basis != "producer" && q.basis != "server" {
+		return in, "", usagef("--basis must be producer or server, not %q", q.basis)
+	}
+	if q.layout != "rows" && q.layout != "frames" {
+		return in, "", usagef("--layout must be rows or frames, not %q", q.layout)
+	}
+	var fields []string
+	if channelsSet {
+		for _, ch := range strings.Split(q.channels, ",") {
+			if ch = strings.TrimSpace(ch); ch == "" {
+				return in, "", usagef("--channels %q has an empty channel name", q.channels)
+			}
+			fields = append(fields, ch)
+		}
+	}
+	in = sdk.QueryInput{Basis: q.basis, Layout: q.layout, Follow: q.follow, BatchRows: q.batchRows}
+	if q.basis == "producer" {
+		in.Basis = ""
+	}
+	if q.layout == "rows" {
+		in.Layout = ""
+	}
+	switch q.shape {
+	case "samples", "windows":
+		if len(args) != 1 {
+			return in, "", usagef("sensorium query takes a stream name (see sensorium query --help)")
+		}
+		if len(q.inputs) > 0 || q.rate != 0 || q.interpolation != "" {
+			return in, "", usagef("--input, --rate and --interpolation are for --shape aligned")
+		}
+		in.Stream, in.Track, in.Channels = args[0], q.track, fields
+		if q.shape == "windows" {
+			if q.window < 1 || q.hop < 0 {
+				return in, "", usagef("--shape windows needs --window N (samples per window, e.g. 25600), and --hop ≥ 1 if given")
+			}
+			in.Shape, in.Window = "windows", &sdk.QueryWindow{Length: q.window, Hop: q.hop}
+		} else if q.window != 0 || q.hop != 0 {
+			return in, "", usagef("--window and --hop are for --shape windows")
+		}
+	case "aligned":
+		if len(args) == 1 {
+			in.Inputs = append(in.Inputs, sdk.QueryInputStream{Stream: args[0], Fields: fields, Track: q.track})
+		} else if channelsSet || q.track != 0 {
+			return in, "", usagef("--channels and --track are NAME's; name the stream, or give each --input its fields")
+		}
+		for _, s := range q.inputs {
+			stream, list, _ := strings.Cut(s, ":")
+			if stream == "" {
+				return in, "", usagef("--input %q: want STREAM or STREAM:field,field", s)
+			}
+			x := sdk.QueryInputStream{Stream: stream}
+			if list != "" {
+				x.Fields = strings.Split(list, ",")
+			}
+			in.Inputs = append(in.Inputs, x)
+		}
+		switch {
+		case len(in.Inputs) == 0:
+			return in, "", usagef("--shape aligned needs streams: NAME and/or --input STREAM[:fields]")
+		case q.interpolation != "none" && q.interpolation != "previous" && q.interpolation != "linear":
+			return in, "", usagef("--shape aligned needs --interpolation none, previous or linear")
+		case q.rate < 0 || (q.rate == 0 && (q.reference < 0 || q.reference >= len(in.Inputs))):
+			return in, "", usagef("--shape aligned needs --rate HZ, or --reference 0 to %d (the input whose sample times are the grid)", len(in.Inputs)-1)
+		}
+		in.Shape, in.Align = "aligned", &sdk.QueryAlign{Rate: q.rate, Reference: q.reference, Interpolation: q.interpolation}
+	default:
+		return in, "", usagef("--shape must be samples, windows or aligned, not %q", q.shape)
+	}
+	now := time.Now()
+	var err error
+	if in.Start, err = parseTime(q.start, now); err != nil {
+		return in, "", err
+	}
+	if !q.follow || endSet {
+		if in.End, err = parseTime(q.end, now); err != nil {
+			return in, "", err
+		}
+		if !in.End.After(in.Start) {
+			return in, "", usagef("--end %s is not after --start %s (the range is start inclusive, end exclusive)", q.end, q.start)
+		}
+	}
+	return in, format, nil
+}
+
+// runQuery runs the query and writes its result to out.
+func runQuery(ctx context.Context, c *sdk.Client, in sdk.QueryInput, format, out, name string) error {
+	body, err := c.QueryRaw(ctx, in)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	w, isFile, err := output(out)
+	if err != nil {
+		return err
+	}
+	var n, rows int64
+	switch {
+	case format == formatArrow && !in.Follow:
+		// The bytes as they come: the server's IPC stream is the file.
+		pw, done := progress(w, "query "+name)
+		n, err = io.Copy(pw, body)
+		done()
+	default:
+		// Batch by batch, so that a live query stopped with Ctrl-C leaves a
+		// complete file of the batches so far.
+		pr, done := progress(io.Discard, "query "+name) // counts what arrives
+		rows, err = convertTable(format, io.TeeReader(body, pr), w)
+		done()
+		if in.Follow && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = nil // the user stopped it: what came is written
+		}
+		if err == nil && isFile {
+			fmt.Fprintf(os.Stderr, "%s rows\n", strconv.FormatInt(rows, 10))
+		}
+		if fi, serr := os.Stat(out); serr == nil {
+			n = fi.Size()
+		}
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if isFile {
+			os.Remove(out) // a cut-off Arrow stream is worse than none
+		}
+		return fmt.Errorf("query %s: %w", name, err)
+	}
+	if isFile {
+		fmt.Fprintf(os.Stderr, "wrote %s to %s\n", humanBytes(n), out)
+	}
+	return nil
 }

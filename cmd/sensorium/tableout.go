@@ -21,8 +21,11 @@ const (
 
 // convertTable reads an Arrow IPC stream and writes it as Parquet (zstd,
 // one row group per batch, the Arrow schema kept so that readers get the
-// same types and metadata back) or CSV (a header line; timestamps in RFC
-// 3339). It returns the rows written.
+// same types and metadata back), CSV (a header line; timestamps in RFC
+// 3339) or Arrow IPC again (batch by batch). It returns the rows written.
+// When the stream fails part way, what was written is still finished (the
+// Parquet footer, the IPC end-of-stream marker): a live query stopped by
+// the user keeps its rows; the caller removes the file of one that failed.
 func convertTable(format string, in io.Reader, out io.Writer) (int64, error) {
 	r, err := ipc.NewReader(in)
 	if err != nil {
@@ -32,6 +35,9 @@ func convertTable(format string, in io.Reader, out io.Writer) (int64, error) {
 	var write func(arrow.RecordBatch) error
 	var finish func() error
 	switch format {
+	case formatArrow:
+		w := ipc.NewWriter(out, ipc.WithSchema(r.Schema()))
+		write, finish = w.Write, w.Close
 	case formatParquet:
 		props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(false))
 		// The writer would close a sink that is an io.Closer; the caller owns it.
@@ -43,7 +49,7 @@ func convertTable(format string, in io.Reader, out io.Writer) (int64, error) {
 	case formatCSV:
 		for _, f := range r.Schema().Fields() {
 			if _, nested := f.Type.(arrow.NestedType); nested {
-				return 0, fmt.Errorf("csv cannot hold the list column %q: query with --layout rows, or write .parquet or .arrow", f.Name)
+				return 0, fmt.Errorf("csv cannot hold the list column %q: query with --layout rows and the samples shape, or write .parquet or .arrow", f.Name)
 			}
 		}
 		w := csv.NewWriter(out, r.Schema(), csv.WithHeader(true))
@@ -59,8 +65,9 @@ func convertTable(format string, in io.Reader, out io.Writer) (int64, error) {
 		}
 		rows += rec.NumRows()
 	}
+	ferr := finish()
 	if err := r.Err(); err != nil {
 		return rows, err
 	}
-	return rows, finish()
+	return rows, ferr
 }
