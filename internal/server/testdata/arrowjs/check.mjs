@@ -1,22 +1,32 @@
 // Reads an Arrow IPC stream (a Sensorium query result) with apache-arrow and
-// prints what the Go test checks: the schema, the row count, and a few
-// values, as JSON.
+// prints what the Go test checks, as JSON: the schema, the row count, and per
+// column its null count, the sum of its values (a list column's values
+// flattened) and its first, second and last values (a list as an array).
 import { readFileSync } from "node:fs";
 import { tableFromIPC } from "apache-arrow";
 
 const table = tableFromIPC(readFileSync(process.argv[2]));
+const num = (v) => (v === null ? null : typeof v === "object" && v[Symbol.iterator] ? Array.from(v, Number) : Number(v));
 const out = {
   fields: table.schema.fields.map((f) => ({ name: f.name, type: String(f.type), unit: f.metadata.get("unit") ?? null })),
   rows: table.numRows,
   firstTimeNs: String(table.getChildAt(0).get(0)),
   sums: {},
+  nulls: {},
   samples: {},
 };
 for (const f of table.schema.fields.slice(1)) {
   const col = table.getChild(f.name);
   let s = 0;
-  for (const v of col) s += v;
+  let nulls = 0;
+  for (const v of col) {
+    const n = num(v);
+    if (n === null) nulls++;
+    else if (Array.isArray(n)) for (const x of n) s += x;
+    else s += n;
+  }
   out.sums[f.name] = s;
-  out.samples[f.name] = [col.get(0), col.get(1), col.get(table.numRows - 1)];
+  out.nulls[f.name] = nulls;
+  out.samples[f.name] = [num(col.get(0)), num(col.get(1)), num(col.get(table.numRows - 1))];
 }
 console.log(JSON.stringify(out));
