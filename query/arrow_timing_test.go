@@ -69,17 +69,22 @@ func pumpFragments(tb testing.TB, st *store.Store, stream string, seconds int) (
 }
 
 // BenchmarkQueryPump is the server's half of make bench's Arrow read: a
-// minute of the pump decoded into record batches (decode), and written as an
-// Arrow IPC stream (ipc). Rows per second are what to compare.
+// minute of the pump decoded into record batches (decode), written as an
+// Arrow IPC stream (ipc), and as 1 s windows (windows). Rows (samples) per
+// second are what to compare.
 func BenchmarkQueryPump(b *testing.B) {
 	st, svc := newTestService(b, "pump")
 	const seconds = 60
 	start, end := pumpFragments(b, st, "pump", seconds)
 	rows := int64(seconds * 25600)
-	run := func(b *testing.B, write func(p *Prepared) error) {
+	run := func(b *testing.B, write func(p *Prepared) error, shape ...Request) {
 		b.SetBytes(rows * 20)
+		req := Request{Stream: "pump", Start: start, End: end}
+		if len(shape) > 0 {
+			req.Shape, req.Window = shape[0].Shape, shape[0].Window
+		}
 		for b.Loop() {
-			p, err := svc.PrepareQuery(Request{Stream: "pump", Start: start, End: end})
+			p, err := svc.PrepareQuery(req)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -101,5 +106,11 @@ func BenchmarkQueryPump(b *testing.B) {
 	})
 	b.Run("ipc", func(b *testing.B) {
 		run(b, func(p *Prepared) error { return svc.Query(context.Background(), p, io.Discard) })
+	})
+	// 1 s windows of the three axes, as the predictive-maintenance job reads
+	// them (Mrows/s counts samples).
+	b.Run("windows", func(b *testing.B) {
+		run(b, func(p *Prepared) error { return svc.Query(context.Background(), p, io.Discard) },
+			Request{Shape: "windows", Window: Window{Length: 25600, Hop: 25600}})
 	})
 }

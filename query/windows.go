@@ -175,11 +175,22 @@ func newWindower(p *Prepared) *windower {
 	for _, t := range plan.cols {
 		w.cols = append(w.cols, newWinColumn(t))
 	}
+	w.reserve()
 	w.k = w.plan.firstAtOrAfter(p.req.Start - 1)
 	for w.grid(); w.g < p.req.Start; w.grid() { // the first window at or after Start
 		w.k++
 	}
 	return w
+}
+
+// reserve sizes the batch's builders for a whole batch, tensors included,
+// so that they are not grown (and copied) by doubling.
+func (w *windower) reserve() {
+	w.b.Reserve(w.rows)
+	w.b.Field(1).(*array.ListBuilder).ValueBuilder().Reserve(w.rows)
+	for c := range w.cols {
+		w.b.Field(c + 2).(*array.FixedSizeListBuilder).ValueBuilder().Reserve(w.rows * w.plan.length)
+	}
 }
 
 // grid sets g to window k's time.
@@ -302,6 +313,7 @@ func (w *windower) flush(emit func(arrow.RecordBatch) error) error {
 	rec := w.b.NewRecordBatch()
 	defer rec.Release()
 	w.n = 0
+	w.reserve()
 	return emit(rec)
 }
 
