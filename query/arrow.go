@@ -24,7 +24,10 @@ const ArrowContentType = "application/vnd.apache.arrow.stream"
 
 // Request is an Arrow range query over one track of a stream.
 type Request struct {
-	Stream     string
+	Stream string
+	// Streams, instead of Stream, reads several streams' tracks of one
+	// schema under a first column naming the stream (streams.go).
+	Streams    []string
 	Start, End int64 // ns; start inclusive, end exclusive
 	Basis      store.TimeBasis
 	Fields     []string      // the kind's fields (channels, point fields …); empty: all
@@ -63,6 +66,7 @@ type Prepared struct {
 	rate       float64 // samples per second, for the kinds that have one; else 0
 	win        *windowPlan
 	aligned    *alignedPlan
+	multi      *multiPlan
 }
 
 // Schema is the result's schema.
@@ -89,10 +93,19 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		return nil, wire.Errorf(wire.InvalidArgument, "the %s shape cuts by the samples' own time: leave basis out (server time selects whole fragments, for the samples shape)", req.Shape)
 	}
 	if req.Shape == "aligned" {
+		if len(req.Streams) > 0 {
+			return nil, wire.Errorf(wire.InvalidArgument, `the aligned shape names its streams in "inputs", not "streams"`)
+		}
 		if req.BatchRows <= 0 {
 			req.BatchRows = 1 << 16
 		}
 		return s.prepareAligned(req)
+	}
+	if len(req.Streams) > 0 {
+		if req.Stream != "" {
+			return nil, wire.Errorf(wire.InvalidArgument, `give "stream" or "streams", not both`)
+		}
+		return s.prepareStreams(req)
 	}
 	info, err := s.st.DescribeStream(store.StreamRef{Name: req.Stream})
 	if err != nil {
@@ -251,14 +264,29 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 // reads on to the end of the body, where the transport says what went wrong
 // (the Sensorium-Error trailer, which the SDK turns into an error).
 func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
-	iw := ipc.NewWriter(w, ipc.WithSchema(p.Schema()), ipc.WithAllocator(p.req.Allocator))
+	cw := &cutWriter{w: w}
+	iw := ipc.NewWriter(cw, ipc.WithSchema(p.Schema()), ipc.WithAllocator(p.req.Allocator))
 	if err := s.QueryBatches(ctx, p, iw.Write); err != nil {
-		// Not iw.Close: it would write the schema (when no batch was) and the
-		// end-of-stream marker. The writer holds no allocations between batches
-		// (our schemas have no dictionaries), so dropping it leaks nothing.
+		// Close frees the writer's dictionaries, but would write the schema
+		// (when no batch was) and the end-of-stream marker: cut w off first.
+		cw.cut = true
+		iw.Close()
 		return err
 	}
 	return iw.Close()
+}
+
+// cutWriter passes writes on until cut, then drops them.
+type cutWriter struct {
+	w   io.Writer
+	cut bool
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if c.cut {
+		return len(p), nil
+	}
+	return c.w.Write(p)
 }
 
 // QueryBatches runs a prepared query and hands each record batch to emit as
@@ -266,6 +294,8 @@ func (s *Service) Query(ctx context.Context, p *Prepared, w io.Writer) error {
 // transports other than the IPC stream (Arrow Flight) use it.
 func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow.RecordBatch) error) error {
 	switch {
+	case p.multi != nil:
+		return s.runStreams(ctx, p, emit)
 	case p.aligned != nil:
 		return s.runAligned(ctx, p, emit)
 	case p.win != nil:

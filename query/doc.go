@@ -48,6 +48,13 @@
 // The windows and aligned shapes cut by the samples' own time, so they take
 // basis producer only.
 //
+// # Streams
+//
+// A samples or windows query reads one stream ("stream") or several
+// ("streams", of one schema): then a first column, "stream", dictionary
+// encoded, names each row's stream (streams.go). The aligned shape names its
+// streams in its inputs.
+//
 // # Reading: the decode pipeline
 //
 // A range is read as jobs of consecutive fragments that a few workers
@@ -62,9 +69,9 @@
 // # Partitions
 //
 // Prepared.Partitions cuts a query into disjoint parts that together return
-// exactly its rows (Arrow Flight's endpoints): equal time spans, with the cuts
-// of a windows query halfway between grid times and every part keeping the
-// query's anchor. A live query is not split.
+// exactly its rows (Arrow Flight's endpoints): by stream, then in equal time
+// spans, with the cuts of a windows query halfway between grid times and
+// every part keeping the query's anchor. A live query is not split in time.
 //
 // # Live queries and continuation
 //

@@ -22,6 +22,9 @@ import "github.com/sensorium-io/sensorium/internal/wire"
 // Fewer than n come back when the range holds fewer grid times or ns than n.
 func (p *Prepared) Partitions(n int) ([]Request, error) {
 	req := p.req
+	if p.multi != nil {
+		return p.multi.partitions(n)
+	}
 	switch {
 	case n < 1:
 		return nil, wire.Errorf(wire.InvalidArgument, "partitions must be at least 1")
@@ -63,6 +66,31 @@ func (p *Prepared) Partitions(n int) ([]Request, error) {
 		}
 		out = append(out, part)
 		prev = cut
+	}
+	return out, nil
+}
+
+// partitions of a query of several streams: each stream is its own
+// partition, cut in time when more than one per stream is asked for; each
+// keeps the stream column (a one-name "streams").
+func (m *multiPlan) partitions(n int) ([]Request, error) {
+	if n < 1 {
+		return nil, wire.Errorf(wire.InvalidArgument, "partitions must be at least 1")
+	}
+	per := max(1, (n+len(m.parts)-1)/len(m.parts))
+	var out []Request
+	for _, part := range m.parts {
+		if part.req.Follow {
+			per = 1 // a live query's partitions are its streams
+		}
+		reqs, err := part.Partitions(per)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range reqs {
+			r.Streams, r.Stream = []string{r.Stream}, ""
+			out = append(out, r)
+		}
 	}
 	return out, nil
 }

@@ -46,6 +46,7 @@ func (q *queryTime) UnmarshalJSON(b []byte) error {
 // queryBody is the JSON of POST /v1/query.
 type queryBody struct {
 	Stream    string    `json:"stream"`
+	Streams   []string  `json:"streams"`
 	Start     queryTime `json:"start"`
 	End       queryTime `json:"end"`
 	Basis     string    `json:"basis"`
@@ -81,7 +82,7 @@ type queryBody struct {
 
 // queryKeys lists the keys of queryBody for the error that names an unknown
 // one; keep it in step with queryBody and the README.
-const queryKeys = `stream, start, end, basis, fields (or its alias channels), layout, track, batch_rows, ` +
+const queryKeys = `stream (or streams), start, end, basis, fields (or its alias channels), layout, track, batch_rows, ` +
 	`shape, window {length, hop, anchor, starts_before}, inputs [{stream, fields, track}], ` +
 	`align {rate, reference, interpolation, anchor}, follow, ` +
 	`and for Arrow Flight partitions`
@@ -94,7 +95,7 @@ func ParseRequest(body []byte) (Request, error) {
 	if err != nil {
 		return Request{}, err
 	}
-	req := Request{Stream: in.Stream, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
+	req := Request{Stream: in.Stream, Streams: in.Streams, Start: in.Start.NS, End: in.End.NS, Fields: append(in.Fields, in.Channels...), Track: in.Track, BatchRows: in.BatchRows}
 	if in.Follow {
 		req.Follow = true
 		if !in.End.Set {
@@ -136,8 +137,8 @@ func ParseRequest(body []byte) (Request, error) {
 		return req, wire.Errorf(wire.InvalidArgument, "basis must be producer or server, not %q", truncate(in.Basis, 64))
 	}
 	switch {
-	case in.Stream == "" && req.Shape != "aligned":
-		return req, wire.Errorf(wire.InvalidArgument, "stream is required")
+	case in.Stream == "" && len(in.Streams) == 0 && req.Shape != "aligned":
+		return req, wire.Errorf(wire.InvalidArgument, "stream (or streams) is required")
 	case !in.Start.Set || (!in.End.Set && !in.Follow):
 		return req, wire.Errorf(wire.InvalidArgument, "start and end are required (or follow: true for a live query without an end)")
 	case in.BatchRows < 0 || in.BatchRows > 1<<24:
@@ -181,7 +182,12 @@ func truncate(s string, n int) string {
 // MarshalJSON writes r as the body ParseRequest reads back to the same
 // request (times as integer ns): what an Arrow Flight ticket holds.
 func (r Request) MarshalJSON() ([]byte, error) {
-	m := map[string]any{"stream": r.Stream, "start": r.Start, "end": r.End, "fields": r.Fields, "track": r.Track, "batch_rows": r.BatchRows}
+	m := map[string]any{"start": r.Start, "end": r.End, "fields": r.Fields, "track": r.Track, "batch_rows": r.BatchRows}
+	if len(r.Streams) > 0 {
+		m["streams"] = r.Streams
+	} else {
+		m["stream"] = r.Stream
+	}
 	if r.Basis == store.ServerTime {
 		m["basis"] = "server"
 	}

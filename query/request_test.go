@@ -30,7 +30,7 @@ func FuzzParseRequest(f *testing.F) {
 			}
 			return
 		}
-		if (req.Stream == "" && len(req.Inputs) == 0) || req.BatchRows < 0 {
+		if (req.Stream == "" && len(req.Streams) == 0 && len(req.Inputs) == 0) || req.BatchRows < 0 {
 			t.Fatalf("accepted %+v", req)
 		}
 		// What it accepts has only known keys (matched as encoding/json matches
@@ -48,7 +48,7 @@ func FuzzParseRequest(f *testing.F) {
 
 // topLevelKeys are the query's documented keys (README, "POST /v1/query" and
 // "Arrow Flight").
-var topLevelKeys = []string{"stream", "start", "end", "basis", "fields", "channels", "layout", "track", "batch_rows",
+var topLevelKeys = []string{"stream", "streams", "start", "end", "basis", "fields", "channels", "layout", "track", "batch_rows",
 	"shape", "window", "inputs", "align", "follow", "partitions"}
 
 // Every documented key and alias is accepted; a misspelt one, at any depth, is
@@ -60,6 +60,8 @@ func TestParseRequestKeys(t *testing.T) {
 	}{
 		{"samples", `{"stream":"a","start":1,"end":2,"basis":"server","fields":["x"],"layout":"frames","track":2,"batch_rows":10}`, ""},
 		{"channels alias", `{"stream":"a","start":"2026-11-24T12:00:00Z","end":2000000000000000000,"channels":["x","y"]}`, ""},
+		{"streams", `{"streams":["a","b"],"start":1,"end":2,"shape":"windows","window":{"length":8,"anchor":1,"starts_before":2}}`, ""},
+		{"aligned anchor", `{"start":1,"end":2,"shape":"aligned","inputs":[{"stream":"a"}],"align":{"rate":1,"interpolation":"none","anchor":"2026-11-24T12:00:00Z"}}`, ""},
 		{"windows", `{"stream":"a","start":1,"end":2,"shape":"windows","window":{"length":8,"hop":4}}`, ""},
 		{"aligned", `{"start":1,"end":2,"shape":"aligned","inputs":[{"stream":"a","fields":["x"],"track":1},{"stream":"b"}],` +
 			`"align":{"rate":100,"reference":0,"interpolation":"linear"}}`, ""},
@@ -98,7 +100,8 @@ func TestRequestJSONRoundTrip(t *testing.T) {
 	for _, r := range []Request{
 		{Stream: "a", Start: 1, End: 2, Fields: []string{"x"}, Track: 2, BatchRows: 10},
 		{Stream: "a", Start: 1, End: 9, Shape: "windows", Window: Window{Length: 5, Hop: 3}},
-		{Start: 1, End: 9, Shape: "aligned", Inputs: []Input{{Stream: "a", Fields: []string{"x"}}, {Stream: "b"}}, Align: Align{Rate: 100, Interpolation: "linear"}},
+		{Streams: []string{"a", "b"}, Start: 1, End: 9, Shape: "windows", Window: Window{Length: 5, Hop: 3, Anchor: -4, StartsBefore: 7}},
+		{Start: 1, End: 9, Shape: "aligned", Inputs: []Input{{Stream: "a", Fields: []string{"x"}}, {Stream: "b"}}, Align: Align{Rate: 100, Interpolation: "linear", Anchor: 3}},
 	} {
 		b, err := r.MarshalJSON()
 		if err != nil {
@@ -108,7 +111,7 @@ func TestRequestJSONRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", b, err)
 		}
-		if got.Stream != r.Stream || got.Start != r.Start || got.End != r.End || got.Shape != r.Shape || got.Window != r.Window ||
+		if got.Stream != r.Stream || !slices.Equal(got.Streams, r.Streams) || got.Start != r.Start || got.End != r.End || got.Shape != r.Shape || got.Window != r.Window ||
 			got.Align != r.Align || len(got.Inputs) != len(r.Inputs) || got.Track != r.Track {
 			t.Errorf("%s → %+v, want %+v", b, got, r)
 		}

@@ -38,7 +38,7 @@ import (
 // windows of one query.
 type Window struct {
 	Length int // samples per window
-	Hop    int // samples from one window's start to the next; = Length: back to back
+	Hop    int // samples from one window's start to the next; 0 or Length: back to back
 	// Anchor is the time of window 0 on the grid (ns); 0: Start.
 	Anchor int64
 	// StartsBefore ends the windows returned: only those whose grid time is
@@ -75,6 +75,9 @@ type windowPlan struct {
 }
 
 func newWindowPlan(p *Prepared) (*windowPlan, error) {
+	if p.req.Window.Hop == 0 {
+		p.req.Window.Hop = p.req.Window.Length // back to back
+	}
 	w, rate := p.req.Window, p.rate
 	if rate <= 0 {
 		return nil, wire.Errorf(wire.InvalidArgument, "the windows shape reads sampled signals (scalar, IMU, audio); this track holds %s", p.desc.Kind())

@@ -5,7 +5,9 @@
 // every shape), and each worker DoGets its own. The query is the JSON of POST
 // /v1/query (see query.ParseRequest), as the command of a flight descriptor; a
 // "partitions" field asks for a number of endpoints, else there is one per
-// ten minutes of the range (at most MaxPartitions; a live query has one).
+// ten minutes of the range (at most MaxPartitions; a live query has one per
+// stream). A query of several streams ("streams") has at least one endpoint
+// per stream.
 //
 // Each endpoint's ticket is the JSON of its partition's query, and its
 // location is flight.LocationReuseConnection: the worker redeems it on the

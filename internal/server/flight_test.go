@@ -273,3 +273,50 @@ func TestFlightErrorMidStream(t *testing.T) {
 		t.Fatalf("after %d rows: %v, want an Internal status naming the fragment that does not decode", rows, err)
 	}
 }
+
+// A Flight query of several streams ("streams", the pumps of a plant) has an
+// endpoint per stream (or more): together they return each stream's rows
+// once, each row named by its stream column.
+func TestFlightStreams(t *testing.T) {
+	srv, fc := startFlight(t)
+	origins := map[string]int64{}
+	for _, name := range []string{"pump-a", "pump-b", "pump-c"} {
+		origins[name], _ = fill(t, srv, name, 3)
+	}
+	ctx := context.Background()
+	lo := min(origins["pump-a"], origins["pump-b"], origins["pump-c"])
+	for _, parts := range []int{1, 3, 6} {
+		cmd, _ := json.Marshal(map[string]any{"streams": []string{"pump-b", "pump-a", "pump-c"}, "fields": []string{"x"},
+			"start": lo, "end": lo + int64(time.Hour), "partitions": parts})
+		info, err := fc.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Endpoint) != max(parts, 3) {
+			t.Fatalf("%d endpoints for %d partitions of 3 streams", len(info.Endpoint), parts)
+		}
+		rows := map[string]int{}
+		for _, ep := range info.Endpoint {
+			recs, err := doGet(ctx, fc, ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range recs {
+				names := rec.Column(0).(*array.Dictionary)
+				tc, x := rec.Column(1).(*array.Timestamp), rec.Column(2).(*array.Float32)
+				for i := range int(rec.NumRows()) {
+					name := names.Dictionary().(*array.String).Value(names.GetValueIndex(i))
+					k := (int64(tc.Value(i)) - origins[name]) / int64(time.Millisecond)
+					if x.Value(i) != sampleValue(k, 0) {
+						t.Fatalf("%s sample %d: x = %v", name, k, x.Value(i))
+					}
+					rows[name]++
+				}
+				rec.Release()
+			}
+		}
+		if rows["pump-a"] != 3000 || rows["pump-b"] != 3000 || rows["pump-c"] != 3000 {
+			t.Fatalf("%d partitions: rows per stream %v, want 3000 each", parts, rows)
+		}
+	}
+}
