@@ -59,9 +59,10 @@ func main() {
 	fragKiB := flag.Int("fragment-kib", 256, "fragment size in KiB")
 	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
 	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
-	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after)")
+	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after); a folder kept from an earlier run reuses its Arrow data")
 	only := flag.String("only", "", "run only this part: ingest, codecs or arrow")
 	arrowMinutes := flag.Int("arrow-minutes", 60, "minutes of 3-axis 25.6 kHz vibration for the Arrow read benchmark (60: about 1.1 GB raw)")
+	arrowCores := flag.String("arrow-cores", "2,1", "GOMAXPROCS of the Arrow read tables, comma-separated (2: both sides parallel, 1: both on one core)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -93,7 +94,7 @@ func main() {
 		*dir = d
 	}
 	if *only == "" || *only == "arrow" {
-		if err := arrowBench(*dir, *arrowMinutes); err != nil {
+		if err := arrowBench(*dir, *arrowMinutes, *arrowCores); err != nil {
 			fail(err)
 		}
 		fmt.Println()
