@@ -196,10 +196,9 @@ func checkAcks(t *testing.T, acks []ackEvent, sent []mkvCluster, offset int64) m
 // (the presigned URL names the relay's address, so the signed Host is
 // right) and keeps the server's answer, the acknowledgements, for the test
 // instead of passing it back. A producer that never reads its response,
-// such as ffmpeg's HTTP output, then closes cleanly: closing a socket with
-// unread data resets the connection, and the server, whose acknowledgement
-// write fails, drops the clusters it had not yet published (see
-// TestPutMediaFFmpegDirect).
+// such as ffmpeg's HTTP output, then closes cleanly, at full speed too:
+// closing a socket with unread data resets the connection, discarding what
+// is still in its send buffer (see TestPutMediaFFmpegDirect).
 type relay struct {
 	URL  string // http://<relay address>
 	acks chan relayResult
