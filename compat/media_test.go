@@ -294,8 +294,6 @@ func TestMediaErrors(t *testing.T) {
 // already on the bus come back as the session ends. It takes a race to
 // fail, so it runs sessions back to back.
 func TestPutMediaRefusedFragments(t *testing.T) {
-	knownIssue(t, "the store's ERROR events reach PutMedia's NATS callback (onAck) after the handler has returned; "+
-		"it writes and flushes the finished response and the server panics (nil bufio.Writer in http.(*response).FlushError)")
 	t.Parallel()
 	ffmpeg := needTool(t, "ffmpeg")
 	s := startServer(t)

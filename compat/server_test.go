@@ -210,13 +210,3 @@ func needTool(t *testing.T, name string) string {
 	t.Skipf("%s is not on PATH; scripts/install-test-deps.sh installs it", name)
 	return ""
 }
-
-// knownIssue skips a test of a server bug that is not fixed yet, unless
-// $SENSORIUM_COMPAT_KNOWN_ISSUES is set: the test is the bug's reproduction,
-// and its skip goes when the fix lands.
-func knownIssue(t *testing.T, issue string) {
-	t.Helper()
-	if os.Getenv("SENSORIUM_COMPAT_KNOWN_ISSUES") == "" {
-		t.Skipf("known server issue (SENSORIUM_COMPAT_KNOWN_ISSUES=1 runs it): %s", issue)
-	}
-}

@@ -56,6 +56,7 @@ type putMediaSession struct {
 	persist chan struct{} // signalled on every terminal event
 	failed  bool          // an ERROR ended the session
 	quiet   bool          // headerAcks "none": no events in the response
+	done    bool          // the handler has returned: the response is gone
 }
 
 func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +118,14 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("api: putMedia: subscribe to acknowledgements: %w", err))
 		return
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		_ = sub.Unsubscribe()
+		// An acknowledgement callback may already be running (Unsubscribe does
+		// not wait for it): nothing may be written once the handler returns.
+		s.mu.Lock()
+		s.done = true
+		s.mu.Unlock()
+	}()
 	if err := a.opts.NATS.Flush(); err != nil {
 		writeError(w, fmt.Errorf("api: putMedia: %w", err))
 		return
@@ -174,6 +182,9 @@ func (s *putMediaSession) send(ev wire.AckEvent) {
 // writeLocked writes an event with s.mu held; with acknowledgements off the
 // session's ERROR goes to the log instead, the only place left to say it.
 func (s *putMediaSession) writeLocked(ev wire.AckEvent) {
+	if s.done {
+		return
+	}
 	if s.quiet {
 		if ev.EventType == wire.EventError {
 			s.a.log.Warn("putMedia: session ended", "stream", s.stream, "error", ev.ErrorCode, "code", int(ev.ErrorID),

@@ -121,7 +121,10 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 				return
 			}
 			if s.hasFailed() {
-				return // an ERROR ends the session, as the seed service does
+				// An ERROR ends the session, as the seed service does, once the
+				// fragments already on their way have their events.
+				s.waitPersisted(ctx, 30*time.Second)
+				return
 			}
 		}
 	}

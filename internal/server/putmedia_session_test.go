@@ -153,3 +153,27 @@ func TestPutMediaWithoutAcks(t *testing.T) {
 		t.Fatalf("a bad x-sensorium-acks: %d %s", status, typ)
 	}
 }
+
+// Sessions whose fragments the store refuses (ABSOLUTE timecodes from 0, as
+// ffmpeg writes when it copies a file): each ends with an ERROR, and the
+// store's refusals of the clusters still on their way, which come back on
+// the NATS callback as the session ends, never reach the finished response
+// (they did, and the server panicked in FlushError).
+func TestPutMediaRefusedByTheStore(t *testing.T) {
+	srv := startServer(t, "")
+	newStream(t, srv, "refused", 1)
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	for i := uint64(0); i < 30; i++ {
+		b = mkv.AppendCluster(b, 0, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+	}
+	for i := 0; i < 20; i++ {
+		status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "refused"}, b)
+		if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventError || evs[len(evs)-1].ErrorID != wire.ErrInvalidProducerTimestamp {
+			t.Fatalf("session %d: %d %+v", i, status, evs)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the last refusals come back
+}
