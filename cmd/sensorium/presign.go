@@ -36,8 +36,15 @@ The signing key is found as the AWS CLI finds it: --profile, or
 $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile of
 ~/.aws/credentials.`,
 		Example: `  sensorium presign putMedia --expires 12h
-  ffmpeg -re -i camera.mp4 -c copy -f matroska -method POST \
-    -headers $'x-amzn-stream-name: camera-1\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\n' \
+
+  # ffmpeg's own HTTP output: wall-clock timecodes, a cluster per key frame
+  # (a fragment must start with one), and no acknowledgements, which ffmpeg
+  # never reads (unread, they make its close a reset that loses its last
+  # fragment)
+  ffmpeg -re -i camera.mp4 -c copy -map_metadata -1 \
+    -output_ts_offset "$(date +%s.%N)" \
+    -f matroska -cluster_size_limit 50000000 -cluster_time_limit 10000 \
+    -method POST -headers $'x-amzn-stream-name: camera-1\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\nx-sensorium-acks: none\r\n' \
     "$(sensorium presign putMedia)"`,
 		Args: cobra.ExactArgs(1),
 	}
