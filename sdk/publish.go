@@ -99,7 +99,12 @@ type ProducerConfig struct {
 	BufferBytes     int64 // fragments not yet PERSISTED; default 64 MiB
 	Policy          BufferPolicy
 	// PersistTimeout re-sends a fragment that the bus has (RECEIVED) but whose
-	// PERSISTED has not come this long after; default 15 s.
+	// PERSISTED has not come this long after, while the server has said
+	// nothing about the producer's fragments for as long; the wait doubles
+	// with each re-send of the fragment, up to 16 × PersistTimeout, which is
+	// also how long a fragment waits at most while events for others keep
+	// coming. After a reconnect every RECEIVED fragment is re-sent at once.
+	// Default 15 s.
 	PersistTimeout time.Duration
 	NoLive         bool           // do not publish frames on the live subject
 	OnAck          func(AckEvent) // every event of every fragment, in order, from one goroutine
@@ -233,6 +238,7 @@ type outFragment struct {
 	attempt    int // bumped for a re-send that must get past the bus's dedupe
 	gen        int // bumped on every publish, to ignore a stale failure
 	receivedAt time.Time
+	resends    int // re-sends for an overdue PERSISTED: each doubles the next wait
 	number     string
 	// prev is the sequence this fragment must follow on the server (sent as
 	// Sensorium-Producer-Prev); 0 once that fragment is dropped or refused.
@@ -296,6 +302,7 @@ type Producer struct {
 	reconnects     uint64
 	closing        bool      // Close was called: puts return ErrClosed
 	lastRefusalLog time.Time // when a refusal by the bus was last logged
+	lastEvent      time.Time // when the server last said anything about this producer's fragments
 	// droppedSent are fragments dropped after they were published, whose
 	// PERSISTED may still come (Dropped.OnTheWire).
 	droppedSent map[uint64]struct{}
@@ -753,6 +760,7 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastEvent = time.Now() // the server is at work on this producer's fragments
 	f, i := p.findLocked(ev.ProducerSequence)
 	if f == nil {
 		// Already terminal: a repeat after a re-send, or the verdict on a

@@ -356,3 +356,28 @@ func TestMetadataTags(t *testing.T) {
 		t.Fatalf("tags: %q %q %q", got(frags[0]), got(frags[1]), got(frags[2]))
 	}
 }
+
+// A server that says nothing gets each overdue fragment again after
+// PersistTimeout, then after twice that, four times … (up to 16 times): a
+// silent or overloaded server is not buried in copies.
+func TestPersistTimeoutBacksOff(t *testing.T) {
+	r := newRig(t, false)
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, PersistTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, p, 0, 4) // 4 fragments close; nothing ingests
+	time.Sleep(3 * time.Second)
+	// Without backoff: 30 re-sends each. With it: at 0.1, 0.3, 0.7, 1.5 and
+	// 3.1 s, so 4 each.
+	if st := p.Stats(); st.Resent < 4*3 || st.Resent > 4*6 {
+		t.Fatalf("%d re-sends of 4 fragments in 3 s with a 100 ms PersistTimeout: %+v", st.Resent, st)
+	}
+	r.startIngest()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

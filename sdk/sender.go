@@ -31,7 +31,21 @@ func (p *Producer) sendLoop() {
 	}
 }
 
+// maxPersistBackoff caps how far a fragment's wait for PERSISTED grows:
+// PersistTimeout doubles with each re-send up to 16 times it.
+const maxPersistBackoff = 4
+
 // requeue marks for re-sending what a reconnect or a silence calls for.
+//
+// A RECEIVED fragment is re-sent when the server has said nothing about this
+// producer's fragments for its wait — PersistTimeout, doubled with each
+// re-send of it — or when it has waited 16 × PersistTimeout in any case. The
+// server applies a stream's fragments in bus order: while events for earlier
+// fragments keep coming, the later ones are queued in the bus, and re-sending
+// them would only add copies for the server to wade through. Re-sending each
+// overdue fragment every PersistTimeout whatever the server was doing made a
+// slow server slower: after a run of restarts the bus held a million re-sent
+// copies and the soak's producers waited minutes for PERSISTED.
 func (p *Producer) requeue(now time.Time) {
 	reconnects := p.nc.Stats().Reconnects
 	p.mu.Lock()
@@ -39,11 +53,19 @@ func (p *Producer) requeue(now time.Time) {
 	reconnected := reconnects != p.reconnects
 	p.reconnects = reconnects
 	for _, f := range p.pending {
+		wait := p.cfg.PersistTimeout << min(f.resends, maxPersistBackoff)
+		quiet := now.Sub(f.receivedAt) >= wait && now.Sub(p.lastEvent) >= wait
+		stale := now.Sub(f.receivedAt) >= p.cfg.PersistTimeout<<maxPersistBackoff
 		switch {
-		case f.state == stateReceived && (reconnected || now.Sub(f.receivedAt) >= p.cfg.PersistTimeout):
+		case f.state == stateReceived && (reconnected || quiet || stale):
 			// The bus has it; its PERSISTED was lost or the server restarted
 			// before applying it. A fresh msg id gets it past the bus's dedupe;
-			// the store answers PERSISTED (Duplicate) or stores it now.
+			// the store answers PERSISTED (Duplicate) or stores it now. After a
+			// reconnect every RECEIVED fragment goes again at once: events sent
+			// while disconnected are lost.
+			if !reconnected {
+				f.resends++
+			}
 			f.attempt++
 			f.state = stateQueued
 			p.stats.Resent++

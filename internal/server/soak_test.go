@@ -103,7 +103,7 @@ func TestSoak(t *testing.T) {
 	for i, p := range prods {
 		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		if err := p.Close(cctx); err != nil {
-			t.Errorf("producer %d close: %v", i, err)
+			t.Errorf("producer %d close: %v; stats %+v", i, err, p.Stats())
 		}
 		cancel()
 	}
