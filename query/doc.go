@@ -64,8 +64,9 @@
 // few jobs in flight, a few batches each — and the work stops when the
 // context ends (the client went away) or the writer fails. Batches hold about
 // batch_rows rows, ending on a frame; each job's last batch holds what is left
-// of it, so some batches are smaller. The first batch holds at most 4096 rows
-// and the next ones double up to batch_rows, and one worker decodes until the
+// of it, so some batches are smaller. The first batch holds at most 48 KiB
+// of rows (4096 rows of a kind with lists) and the next ones double up to
+// batch_rows, and one worker decodes until the
 // first batch is out, so that the first rows come within a few ms whatever
 // the range.
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,5 +269,29 @@ func TestLiveShapes(t *testing.T) {
 				t.Fatalf("first row at %d, want %d", got[0], queryBase)
 			}
 		})
+	}
+}
+
+// The first batch is small — 48 KiB of rows, so that a reader has it in a
+// few ms and it fits HTTP/2's first flow-control window — and the batches
+// after it grow to batch_rows, never past it by more than a frame.
+func TestFirstBatchSmall(t *testing.T) {
+	st, svc := newTestService(t, "f")
+	seconds(t, st, "f", 0, 200)
+	p, err := svc.PrepareQuery(Request{Stream: "f", Start: queryBase, End: queryBase + int64(200*time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	err = svc.QueryBatches(context.Background(), p, func(rec arrow.RecordBatch) error {
+		sizes = append(sizes, rec.NumRows())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int64((48 << 10) / 12) // a time and one float32 a row
+	if sizes[0] < first || sizes[0] > first+100 || sizes[1] <= sizes[0] || slices.Max(sizes) > 65536+100 || slices.Max(sizes) < 60000 {
+		t.Fatalf("batch sizes %v: want a first of %d rows (and a frame), then growing to about 65536", sizes, first)
 	}
 }

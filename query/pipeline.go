@@ -40,13 +40,29 @@ const jobBatches = 4
 // maxJobFragments bounds a job (and is the store listing's page).
 const maxJobFragments = 64
 
-// firstBatchRows bounds a query's first batch, so that a reader has rows
+// firstBatchBytes bounds a query's first batch, so that a reader has rows
 // (and an HTTP client its status) within a few ms of asking, whatever the
 // batch size: a 65536-row batch of 3-axis float32 takes a few ms to decode
-// on a core shared with the other workers. The batches after it double up to
-// BatchRows, so that while the reader takes its first rows (it needs a core
-// for that, perhaps this one) the worker hands over the core often.
-const firstBatchRows = 4096
+// on a core shared with the other workers, and a first Arrow Flight message
+// larger than HTTP/2's initial 64 KiB window waits a round trip for the
+// client's window update. The batches after it double up to BatchRows, so
+// that while the reader takes its first rows (it needs a core for that,
+// perhaps this one) the worker hands over the core often.
+const firstBatchBytes = 48 << 10
+
+// firstBatchRows is the rows of the first batch: firstBatchBytes of rows of
+// fixed width, or 4096 rows of others.
+func firstBatchRows(s *arrow.Schema) int {
+	width := 0
+	for _, f := range s.Fields() {
+		fw, ok := f.Type.(arrow.FixedWidthDataType)
+		if !ok {
+			return 4096
+		}
+		width += max(1, fw.BitWidth()/8)
+	}
+	return max(256, firstBatchBytes/max(1, width))
+}
 
 // piece is what the pipeline hands on: a record batch and the fragment its
 // rows came from (when batches are cut at fragments: the windows shape), or
@@ -335,7 +351,7 @@ func (w *worker) job(ctx context.Context, j *decodeJob) error {
 	p := w.pl.p
 	w.limit = p.req.BatchRows
 	if j.first {
-		w.limit = min(w.limit, firstBatchRows)
+		w.limit = min(w.limit, firstBatchRows(p.samples))
 	}
 	for _, info := range j.infos {
 		if err := ctx.Err(); err != nil {
@@ -398,6 +414,9 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 		case mkv.ItemBlock:
 			if it.Block.Track != p.track {
 				continue
+			}
+			if err := ctx.Err(); err != nil { // the reader went away: stop within a frame
+				return sent, err
 			}
 			frame := codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}
 			var n int
