@@ -99,7 +99,7 @@ type bufferPool struct {
 
 // maxPooledBuffers bounds a pool: a few batches' columns, for the batches the
 // query's pipeline holds at once.
-const maxPooledBuffers = 48
+const maxPooledBuffers = 16
 
 func (p *bufferPool) Allocate(size int) []byte {
 	p.mu.Lock()

@@ -60,6 +60,10 @@ type Prepared struct {
 	// for windows), one per decode worker; samples is their schema.
 	newDecoder func() (codecs.ArrowDecoder, error)
 	samples    *arrow.Schema
+	// decodeRows is about how many rows the decode pipeline's batches hold:
+	// the result's batch rows for the samples shape, 65536 samples when the
+	// windows shape cuts them into windows (its batch rows count windows).
+	decodeRows int
 	descRaw    []byte
 	track      uint64
 	desc       signals.Description
@@ -150,11 +154,15 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		}
 		p.schema = p.win.schema
 	}
+	p.decodeRows = p.req.BatchRows
 	if p.req.BatchRows <= 0 {
-		p.req.BatchRows = 1 << 16
+		p.req.BatchRows, p.decodeRows = 1<<16, 1<<16
 		if p.win != nil {
 			p.req.BatchRows = max(1, (1<<20)/(p.win.length*len(p.win.cols)))
 		}
+	}
+	if p.win != nil {
+		p.decodeRows = 1 << 16
 	}
 	return p, nil
 }

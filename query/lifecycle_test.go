@@ -70,11 +70,13 @@ func seconds(t *testing.T, st *store.Store, stream string, from, n int) {
 // slowly the reader takes them.
 func TestQueryMemoryBounded(t *testing.T) {
 	st, _ := newTestService(t, "m")
-	seconds(t, st, "m", 0, 200)
+	seconds(t, st, "m", 0, 2000)
 	for _, shape := range []string{"samples", "windows"} {
+		// The shorter range holds more than the pipeline may hold at once (2
+		// workers, 5 batches each, of 500 rows or, cut into windows, 65536).
 		peaks := map[int]int{}
-		for _, secs := range []int{20, 200} {
-			svc := New(Options{Store: st, DecodeWorkers: 3})
+		for _, secs := range []int{500, 2000} {
+			svc := New(Options{Store: st, DecodeWorkers: 2})
 			mem := newPeakAllocator()
 			req := Request{Stream: "m", Start: queryBase, End: queryBase + int64(secs)*int64(time.Second), BatchRows: 500, Allocator: mem, Shape: shape}
 			if shape == "windows" {
@@ -87,7 +89,7 @@ func TestQueryMemoryBounded(t *testing.T) {
 			rows := 0
 			err = svc.QueryBatches(context.Background(), p, func(rec arrow.RecordBatch) error {
 				rows += int(rec.NumRows())
-				time.Sleep(100 * time.Microsecond) // a slow reader: the workers run ahead as far as they may
+				time.Sleep(20 * time.Microsecond) // a slow reader: the workers run ahead as far as they may
 				return nil
 			})
 			if err != nil {
@@ -97,8 +99,8 @@ func TestQueryMemoryBounded(t *testing.T) {
 			peaks[secs] = mem.peak
 			t.Logf("%s, %d s: %d rows, peak %d bytes", shape, secs, rows, mem.peak)
 		}
-		if peaks[200] > peaks[20]*5/4 {
-			t.Errorf("%s: peak %d bytes over 200 s, %d over 20 s: memory grows with the range", shape, peaks[200], peaks[20])
+		if peaks[2000] > peaks[500]*5/4 {
+			t.Errorf("%s: peak %d bytes over 2000 s, %d over 500 s: memory grows with the range", shape, peaks[2000], peaks[500])
 		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // The decode pipeline. A range is read as jobs — runs of consecutive
-// fragments expected to hold about BatchRows rows — that a few workers
+// fragments expected to hold about a batch of rows — that a few workers
 // decode in parallel, each with its own store reader and decoder, while the
 // caller's goroutine hands the batches on in fragment order:
 //
@@ -29,7 +29,7 @@ import (
 // Memory is bounded whatever the range: at most workers+1 jobs are in flight
 // and a worker holds at most jobBatches finished batches of a job before the
 // collector takes them. A batch never spans two jobs, so each job ends with a
-// batch of the rows left over (batches hold about BatchRows rows, never
+// batch of the rows left over (batches hold about Prepared.decodeRows rows, never
 // fewer than one frame's unless the job has fewer). The work stops when ctx
 // is done, or when emit fails: the workers are cancelled and every batch not
 // handed on is released.
@@ -45,7 +45,7 @@ const maxJobFragments = 64
 // batch size: a 65536-row batch of 3-axis float32 takes a few ms to decode
 // on a core shared with the other workers, and a first Arrow Flight message
 // larger than HTTP/2's initial 64 KiB window waits a round trip for the
-// client's window update. The batches after it double up to BatchRows, so
+// client's window update. The batches after it double up to decodeRows, so
 // that while the reader takes its first rows (it needs a core for that,
 // perhaps this one) the worker hands over the core often.
 const firstBatchBytes = 48 << 10
@@ -249,7 +249,7 @@ func (pl *pipeline) dispatch(ctx context.Context) {
 // by what the fragments decoded so far held. A job never waits for
 // fragments not yet listed, so a live query hands on what it has.
 func (pl *pipeline) jobLength(infos []store.FragmentInfo) int {
-	want := float64(pl.p.req.BatchRows)
+	want := float64(pl.p.decodeRows)
 	var rows float64
 	for i := range infos {
 		switch avg := pl.rowsPerFragment.Load(); {
@@ -327,12 +327,12 @@ func (pl *pipeline) newWorker() (*worker, error) {
 	if bd, ok := dec.(codecs.BatchDecoder); ok {
 		// The decoder builds the batches itself, decoding straight into
 		// their arrays' buffers.
-		bd.StartBatches(p.req.Allocator, p.req.BatchRows)
+		bd.StartBatches(p.req.Allocator, p.decodeRows)
 		w.bd = bd
 	} else {
 		w.rb = array.NewRecordBuilder(p.req.Allocator, dec.Schema())
 		// Each batch's buffers are sized once, not grown (and copied) by doubling.
-		w.rb.Reserve(p.req.BatchRows)
+		w.rb.Reserve(p.decodeRows)
 	}
 	return w, nil
 }
@@ -349,7 +349,7 @@ func (w *worker) close() {
 // job decodes a job's fragments and sends its batches.
 func (w *worker) job(ctx context.Context, j *decodeJob) error {
 	p := w.pl.p
-	w.limit = p.req.BatchRows
+	w.limit = p.decodeRows
 	if j.first {
 		w.limit = min(w.limit, firstBatchRows(p.samples))
 	}
@@ -434,7 +434,7 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 				if err := w.flush(ctx, out, f.Number); err != nil {
 					return sent, err
 				}
-				w.limit = min(2*w.limit, req.BatchRows)
+				w.limit = min(2*w.limit, p.decodeRows)
 			}
 		}
 	}
@@ -466,7 +466,7 @@ func (w *worker) record() arrow.RecordBatch {
 		return w.bd.NewRecordBatch()
 	}
 	rec := w.rb.NewRecordBatch()
-	w.rb.Reserve(w.pl.p.req.BatchRows)
+	w.rb.Reserve(w.pl.p.decodeRows)
 	return rec
 }
 
