@@ -593,7 +593,10 @@ func (c *Client) GetMediaForFragmentList(ctx context.Context, ref StreamRef, fra
 
 // QueryInput is an Arrow range query.
 type QueryInput struct {
-	Stream   string    `json:"stream"`
+	Stream string `json:"stream,omitempty"`
+	// Streams reads several streams of one schema (samples and windows
+	// shapes) instead of Stream; a first column, "stream", names each row's.
+	Streams  []string  `json:"streams,omitempty"`
 	Start    time.Time `json:"-"`
 	End      time.Time `json:"-"`
 	Basis    string    `json:"basis,omitempty"`    // "producer" (default) or "server"
@@ -601,8 +604,9 @@ type QueryInput struct {
 	Fields   []string  `json:"fields,omitempty"`   // the kind's fields to return (channels, point fields …); empty: all
 	Layout   string    `json:"layout,omitempty"`   // "rows" (default: a row per sample, point, detection) or "frames" (a row per frame, list columns)
 	Track    uint64    `json:"track,omitempty"`
-	// Shape "windows" returns a row per Window of a scalar signal: its start,
-	// its source fragments and a fixed-size list per channel.
+	// Shape "windows" returns a row per Window of a sampled signal (scalar,
+	// IMU, audio): its start, its source fragments and a fixed-size list per
+	// channel.
 	Shape string `json:"shape,omitempty"`
 	// Follow keeps the query open: it returns the range's stored rows, then
 	// new ones as they are stored, until End (zero: no end) or ctx ends.
@@ -623,19 +627,58 @@ type QueryInputStream struct {
 }
 
 // QueryAlign says how an aligned query aligns its inputs: on a grid at Rate
-// Hz, or (Rate 0) on the sample times of input Reference; Interpolation is
-// "none", "previous" or "linear", and a value is null rather than filled
-// across a gap (no sample within 1.5 sample periods).
+// Hz, or (Rate 0) on the sample times of input Reference. Interpolation is
+// "none" (a sample exactly at the grid time), "previous" (the latest sample,
+// held for one sample period) or "linear" (between two samples at most 1.5
+// sample periods apart); anything else is null, never filled across a gap.
 type QueryAlign struct {
 	Rate          float64 `json:"rate,omitempty"`
 	Reference     int     `json:"reference,omitempty"`
 	Interpolation string  `json:"interpolation"`
+	// Anchor is a time of the rate grid (zero: the query's start): a job
+	// that resumes passes the same one to stay on the same grid.
+	Anchor time.Time `json:"-"`
+}
+
+// MarshalJSON implements json.Marshaler (Anchor as ns, when set).
+func (a QueryAlign) MarshalJSON() ([]byte, error) {
+	type plain QueryAlign
+	return json.Marshal(struct {
+		plain
+		Anchor *int64 `json:"anchor,omitempty"`
+	}{plain(a), nsOrNil(a.Anchor)})
 }
 
 // QueryWindow is the length and hop of the windows shape, in samples.
+// Windows start on a grid: Anchor + k·Hop sample periods.
 type QueryWindow struct {
 	Length int `json:"length"`
 	Hop    int `json:"hop,omitempty"` // default: Length (back to back)
+	// Anchor is the start of window 0 of the grid (zero: the query's
+	// start); a job that resumes passes its first query's Anchor so that
+	// its windows are the same ones.
+	Anchor time.Time `json:"-"`
+	// StartsBefore ends the windows returned at those starting before it
+	// (zero: the query's end).
+	StartsBefore time.Time `json:"-"`
+}
+
+// MarshalJSON implements json.Marshaler (the times as ns, when set).
+func (w QueryWindow) MarshalJSON() ([]byte, error) {
+	type plain QueryWindow
+	return json.Marshal(struct {
+		plain
+		Anchor       *int64 `json:"anchor,omitempty"`
+		StartsBefore *int64 `json:"starts_before,omitempty"`
+	}{plain(w), nsOrNil(w.Anchor), nsOrNil(w.StartsBefore)})
+}
+
+func nsOrNil(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	ns := t.UnixNano()
+	return &ns
 }
 
 // QueryRaw runs a query and returns the Arrow IPC stream's bytes. Close it.
