@@ -342,7 +342,10 @@ func (s *Server) startStorage() error {
 // connectExternal connects to the NATS of --nats-url and claims the replica.
 func (s *Server) connectExternal(ctx context.Context) error {
 	var err error
-	s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("sensorium-server"), nats.MaxReconnects(-1))
+	// The private inbox prefix keeps the pull consumer's deliveries (every
+	// stream's fragments) off _INBOX.>, which a cluster may grant producers
+	// for their publish acknowledgements.
+	s.nc, err = nats.Connect(s.cfg.NATSURL, nats.Name("sensorium-server"), nats.MaxReconnects(-1), nats.CustomInboxPrefix(natsembed.ServerInboxPrefix))
 	if err != nil {
 		return fmt.Errorf("server: connect to NATS %s: %w", s.cfg.NATSURL, err)
 	}
