@@ -24,8 +24,11 @@
 // TestProducerSurvivesNetworkFaults and TestProducerDropOldestUnderStall
 // (internal/server) hold the buffer to BufferBytes behind a faulty link.
 // Acknowledgement events reach OnAck in order: RECEIVED (the bus has it), then
-// PERSISTED or ERROR. SampleWriter makes frames of a scalar signal with exact
-// sample times.
+// PERSISTED or ERROR. An ERROR with Retriable set is not the end: the bus
+// refused the fragment (ARCHIVAL_ERROR, 5001, told once per fragment: the
+// server's disk is nearly full), the producer keeps it and sends it again,
+// and PERSISTED follows; AckEvent.Terminal tells the two apart. SampleWriter
+// makes frames of a scalar signal with exact sample times.
 //
 // MaxFragmentSize counts every encoded byte of a fragment, its metadata tags
 // included, and a fragment is one NATS message: NewProducer refuses a

@@ -249,6 +249,9 @@ type outFragment struct {
 	// retrying is set by a RETRY answer until the re-send goes out: a late
 	// publish ack of the refused copy must not mark it RECEIVED.
 	retrying bool
+	// refusalReported is set once OnAck has been told that the bus refuses
+	// this fragment (a retriable ERROR), so that a re-send says it once.
+	refusalReported bool
 }
 
 func (f *outFragment) timecodeMS() int64 { return floorMS(f.start) }

@@ -206,12 +206,22 @@ func (p *Producer) publishFailed(seq uint64, gen int, err error) {
 	p.stats.Resent++
 	p.stats.PublishFailures++
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && time.Since(p.lastRefusalLog) > 10*time.Second {
+	if errors.As(err, &apiErr) {
 		// The bus itself refused it (full, or closed by the server's disk
-		// guard while its disk is full): worth saying, once in a while. The
-		// fragment stays in the buffer and is re-sent.
-		p.lastRefusalLog = time.Now()
-		p.log.Warn("sdk: the bus refuses fragments; keeping them and retrying", "sequence", seq, "err", err)
+		// guard while its disk is full). The fragment stays in the buffer and
+		// is re-sent; OnAck hears it once per fragment as a retriable ERROR,
+		// the log once in a while.
+		if !f.refusalReported {
+			f.refusalReported = true
+			ev := wire.ErrorEvent(wire.ErrArchival, f.timecodeMS(), "the bus refuses the fragment ("+apiErr.Description+
+				"): the server's disk may be nearly full; the fragment is kept and sent again, and PERSISTED follows once the server takes it")
+			ev.ProducerID, ev.ProducerSequence, ev.Retriable = p.cfg.ProducerID, f.seq, true
+			p.events.push(ev)
+		}
+		if time.Since(p.lastRefusalLog) > 10*time.Second {
+			p.lastRefusalLog = time.Now()
+			p.log.Warn("sdk: the bus refuses fragments; keeping them and retrying", "sequence", seq, "err", err)
+		}
 		return
 	}
 	p.log.Debug("sdk: publish failed; will re-send", "sequence", seq, "err", err)

@@ -97,7 +97,8 @@ func (c *child) stop(t *testing.T) {
 type persistedLog struct {
 	mu        sync.Mutex
 	persisted map[uint64]sdk.AckEvent // producer sequence → PERSISTED event
-	errors    []sdk.AckEvent
+	errors    []sdk.AckEvent          // ERRORs that ended a fragment
+	retriable []sdk.AckEvent          // ERRORs after which the fragment is sent again
 }
 
 func (l *persistedLog) onAck(ev sdk.AckEvent) {
@@ -109,7 +110,11 @@ func (l *persistedLog) onAck(ev sdk.AckEvent) {
 			l.persisted[ev.ProducerSequence] = ev
 		}
 	case sdk.EventError:
-		l.errors = append(l.errors, ev)
+		if ev.Retriable {
+			l.retriable = append(l.retriable, ev)
+		} else {
+			l.errors = append(l.errors, ev)
+		}
 	}
 }
 

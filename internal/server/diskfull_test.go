@@ -16,6 +16,7 @@ import (
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/vfs"
 	"github.com/sensorium-io/sensorium/internal/vfs/faultfs"
+	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -232,7 +233,17 @@ func TestRealDiskFullHoldsThenResumes(t *testing.T) {
 	if st := p.Stats(); srv.IngestStats().DiskFull && st.PublishFailures == 0 {
 		t.Errorf("the bus is closed, yet the producer saw no publish refused: %+v", st)
 	}
-	t.Logf("disk full after %d fragments PERSISTED", before)
+	// The caller is told, with a clear code, and that the fragment is kept.
+	log.mu.Lock()
+	told := append([]sdk.AckEvent(nil), log.retriable...)
+	log.mu.Unlock()
+	if len(told) == 0 {
+		t.Fatalf("the producer's caller heard nothing of the full disk")
+	}
+	if ev := told[0]; ev.ErrorID != wire.ErrArchival || ev.ErrorCode != "ARCHIVAL_ERROR" || !strings.Contains(ev.Message, "disk") || ev.Terminal() {
+		t.Fatalf("the full disk was told as %+v, want a retriable ARCHIVAL_ERROR naming the disk", ev)
+	}
+	t.Logf("disk full after %d fragments PERSISTED; %d fragments reported refused by the bus", before, len(told))
 
 	resize("512m") // space returns
 	if err := w.Flush(ctx); err != nil {
@@ -246,6 +257,11 @@ func TestRealDiskFullHoldsThenResumes(t *testing.T) {
 	st := p.Stats()
 	if int64(log.count()) != st.Fragments || log.count() <= before {
 		t.Fatalf("%d fragments made, %d PERSISTED (%d before space returned)", st.Fragments, log.count(), before)
+	}
+	for _, ev := range told {
+		if _, ok := log.persisted[ev.ProducerSequence]; !ok {
+			t.Fatalf("fragment %d was reported refused and never PERSISTED", ev.ProducerSequence)
+		}
 	}
 	nc.Close()
 	stopped = true

@@ -38,14 +38,21 @@ type AckEvent struct {
 	// retention is 0: the fragment reached live readers and will not be stored, so
 	// no PERSISTED follows. It is absent on every other event.
 	Retained *bool `json:"Retained,omitempty"`
+	// Retriable marks an ERROR that does not end the fragment: the producer
+	// keeps it and sends it again, and a later event (PERSISTED) follows.
+	// The SDK reports so when the bus refuses fragments while the server's
+	// disk is full (ARCHIVAL_ERROR).
+	Retriable bool `json:"Retriable,omitempty"`
 }
 
 // Terminal reports whether no further event will follow for this fragment: the
 // producer can forget it.
 func (e *AckEvent) Terminal() bool {
 	switch e.EventType {
-	case EventPersisted, EventError:
+	case EventPersisted:
 		return true
+	case EventError:
+		return !e.Retriable
 	case EventReceived:
 		return e.Retained != nil && !*e.Retained
 	}
