@@ -243,6 +243,9 @@ func TestRealDiskFullHoldsThenResumes(t *testing.T) {
 	if ev := told[0]; ev.ErrorID != wire.ErrArchival || ev.ErrorCode != "ARCHIVAL_ERROR" || !strings.Contains(ev.Message, "disk") || ev.Terminal() {
 		t.Fatalf("the full disk was told as %+v, want a retriable ARCHIVAL_ERROR naming the disk", ev)
 	}
+	if m := metrics(t, srv); !strings.Contains(m, "sensorium_ingest_disk_full 1\n") {
+		t.Errorf("/metrics does not show the disk full:\n%s", m)
+	}
 	t.Logf("disk full after %d fragments PERSISTED; %d fragments reported refused by the bus", before, len(told))
 
 	resize("512m") // space returns
@@ -257,6 +260,9 @@ func TestRealDiskFullHoldsThenResumes(t *testing.T) {
 	st := p.Stats()
 	if int64(log.count()) != st.Fragments || log.count() <= before {
 		t.Fatalf("%d fragments made, %d PERSISTED (%d before space returned)", st.Fragments, log.count(), before)
+	}
+	if m := metrics(t, srv); !strings.Contains(m, "sensorium_ingest_disk_full 0\n") || strings.Contains(m, "sensorium_ingest_disk_full_pauses_total 0\n") {
+		t.Errorf("/metrics after space returned:\n%s", m)
 	}
 	for _, ev := range told {
 		if _, ok := log.persisted[ev.ProducerSequence]; !ok {

@@ -12,6 +12,7 @@ type collector struct {
 	fsyncs, fsyncSeconds, expired                         *prometheus.Desc
 	persisted, persistedBytes, duplicates, liveOnly       *prometheus.Desc
 	storeFailures, refused, persistLatency                *prometheus.Desc
+	diskFull, diskFullPauses                              *prometheus.Desc
 	streamBytes, streamFragments, streamSegments, streams *prometheus.Desc
 }
 
@@ -31,6 +32,8 @@ func newCollector(s *Server) *collector {
 		storeFailures:   d("ingest_store_failures_total", "Times the store failed a batch (full disk, failed fsync); the batch was retried."),
 		refused:         d("ingest_fragments_refused_total", "Fragments refused, by error code.", "code"),
 		persistLatency:  d("ingest_persist_latency_mean_seconds", "Mean time from the bus accepting a fragment to PERSISTED."),
+		diskFull:        d("ingest_disk_full", "1 while the store's disk is nearly full and the bus takes no new fragments, else 0."),
+		diskFullPauses:  d("ingest_disk_full_pauses_total", "Times the bus was closed to new fragments for a nearly full disk."),
 		streamBytes:     d("stream_stored_bytes", "Bytes of segments a stream holds on disk.", "stream"),
 		streamFragments: d("stream_stored_fragments", "Fragments a stream holds.", "stream"),
 		streamSegments:  d("stream_segments", "Segment files a stream holds.", "stream"),
@@ -40,7 +43,7 @@ func newCollector(s *Server) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.persisted, c.persistedBytes, c.duplicates,
-		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.streamBytes, c.streamFragments, c.streamSegments, c.streams} {
+		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams} {
 		ch <- d
 	}
 }
@@ -64,6 +67,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.liveOnly, prometheus.CounterValue, float64(in.LiveOnly))
 	ch <- prometheus.MustNewConstMetric(c.storeFailures, prometheus.CounterValue, float64(in.StoreFailures))
 	ch <- prometheus.MustNewConstMetric(c.persistLatency, prometheus.GaugeValue, in.MeanPersistLatency.Seconds())
+	full := 0.0
+	if in.DiskFull {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.diskFull, prometheus.GaugeValue, full)
+	ch <- prometheus.MustNewConstMetric(c.diskFullPauses, prometheus.CounterValue, float64(in.DiskFullPauses))
 	for code, n := range in.Errors {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), code.String())
 	}
