@@ -30,6 +30,9 @@ type Fragment struct {
 type FragmentError struct {
 	Code wire.ErrorCode
 	Msg  string
+	// TimecodeMS is the refused cluster's timecode in ms, when the parser
+	// got as far as it (0 otherwise): the ERROR event's FragmentTimecode.
+	TimecodeMS int64
 }
 
 func (e *FragmentError) Error() string { return fmt.Sprintf("%s (%d): %s", e.Code, int(e.Code), e.Msg) }
@@ -50,10 +53,37 @@ func ParseFragment(data []byte, lim Limits, now time.Time) (*Fragment, *Fragment
 		return nil, refuse(wire.ErrMaxFragmentSize, "fragment is %d bytes; the limit is %d", len(data), lim.MaxFragmentSize)
 	}
 	p := fragmentParser{lim: lim, data: data, r: mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(lim.MaxFragmentSize)))}
-	if ferr := p.run(); ferr != nil {
-		return nil, ferr
+	ferr := p.run()
+	var frag *Fragment
+	if ferr == nil {
+		frag, ferr = p.finish(now)
 	}
-	return p.finish(now)
+	if ferr != nil {
+		ferr.TimecodeMS = clusterTimecodeMS(data, lim.MaxFragmentSize)
+	}
+	return frag, ferr
+}
+
+// clusterTimecodeMS finds a refused fragment's cluster timecode in ms, for
+// its ERROR event, reading past what the refusal was about (the cluster may
+// come after a Tracks element that was refused); 0 when it has none.
+func clusterTimecodeMS(data []byte, maxSize int) int64 {
+	r := mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(maxSize)))
+	scale := uint64(mkv.DefaultTimecodeScale)
+	for {
+		it, err := r.Next()
+		if err != nil {
+			return 0
+		}
+		switch it.Kind {
+		case mkv.ItemInfo:
+			if it.Info.TimecodeScale != 0 {
+				scale = it.Info.TimecodeScale
+			}
+		case mkv.ItemClusterStart:
+			return int64(it.Timecode) * int64(scale) / int64(time.Millisecond)
+		}
+	}
 }
 
 type fragmentParser struct {

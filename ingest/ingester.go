@@ -344,7 +344,7 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	}
 	frag, ferr := ParseFragment(m.data, in.opts.Limits, in.opts.Now())
 	if ferr != nil {
-		return errorEvent(ferr.Code, 0, ferr.Msg)
+		return errorEvent(ferr.Code, ferr.TimecodeMS, ferr.Msg)
 	}
 	pid, pseq := producerKey(m.header)
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {

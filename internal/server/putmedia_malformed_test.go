@@ -52,6 +52,7 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 		errorType string         // x-amzn-ErrorType when status is not 200
 		code      wire.ErrorCode // the ERROR event's code when status is 200
 		persisted int            // PERSISTED events before the ERROR
+		atCluster bool           // the ERROR names the refused cluster's timecode
 	}{
 		{name: "no stream header", headers: map[string]string{}, body: func() []byte { return head(ms) }, status: 400, errorType: wire.InvalidArgument},
 		{name: "both name and ARN", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-stream-arn": info.ARN}, body: func() []byte { return head(ms) }, status: 400, errorType: wire.InvalidArgument},
@@ -74,13 +75,13 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 		}, status: 200, code: wire.ErrMaxFragmentSize},
 		{name: "fragment longer than the limit", headers: std, body: func() []byte {
 			return mkv.AppendCluster(head(ms), next(), []mkv.Block{frame(1, 0, "a"), frame(1, 30000, "b")})
-		}, status: 200, code: wire.ErrMaxFragmentDuration},
+		}, status: 200, code: wire.ErrMaxFragmentDuration, atCluster: true},
 		{name: "four tracks", headers: std, body: func() []byte {
 			return mkv.AppendCluster(head(ms, opaque(1), opaque(2), opaque(3), opaque(4)), next(), []mkv.Block{frame(1, 0, "a")})
-		}, status: 200, code: wire.ErrMoreThanAllowedTracks},
+		}, status: 200, code: wire.ErrMoreThanAllowedTracks, atCluster: true},
 		{name: "a frame of an undeclared track", headers: std, body: func() []byte {
 			return mkv.AppendCluster(head(ms), next(), []mkv.Block{frame(7, 0, "a")})
-		}, status: 200, code: wire.ErrTrackNumberMismatch},
+		}, status: 200, code: wire.ErrTrackNumberMismatch, atCluster: true},
 		{name: "TimecodeScale not 1 ms", headers: std, body: func() []byte {
 			return mkv.AppendCluster(head(1000), next(), []mkv.Block{frame(1, 0, "a")})
 		}, status: 200, code: wire.ErrInvalidMKVData},
@@ -90,11 +91,12 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 				tags = append(tags, mkv.SimpleTag{Name: fmt.Sprintf("tag-%d", i), Value: "v"})
 			}
 			return mkv.AppendCluster(mkv.AppendTags(head(ms), tags), next(), []mkv.Block{frame(1, 0, "a")})
-		}, status: 200, code: wire.ErrFragmentMetadataLimit},
+		}, status: 200, code: wire.ErrFragmentMetadataLimit, atCluster: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, errorType, evs := putMediaSession(t, srv, c.headers, c.body())
+			body := c.body()
+			status, errorType, evs := putMediaSession(t, srv, c.headers, body)
 			persisted := 0
 			for _, ev := range evs {
 				if ev.EventType == wire.EventPersisted {
@@ -108,6 +110,9 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 				last := evs[len(evs)-1]
 				if last.EventType != wire.EventError || last.ErrorID != c.code || last.ErrorCode != c.code.String() || last.Message == "" {
 					t.Fatalf("last event %+v, want ERROR %d %s with a message", last, c.code, c.code)
+				}
+				if c.atCluster && last.FragmentTimecode != int64(tc) {
+					t.Fatalf("the ERROR's FragmentTimecode is %d, want the refused cluster's %d", last.FragmentTimecode, tc)
 				}
 				if persisted != c.persisted {
 					t.Fatalf("%d PERSISTED before the ERROR, want %d: %+v", persisted, c.persisted, evs)
