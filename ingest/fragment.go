@@ -104,6 +104,10 @@ type fragmentParser struct {
 	blocks               []mkv.Block // only kept when the cluster must be re-encoded
 	frames               int
 	firstTime, lastTime  int64
+	// trackLast and trackGap are, per track number below 8, the time of the
+	// track's latest frame and its gap to the one before: the last frame's
+	// length when its track has no DefaultDuration.
+	trackLast, trackGap [8]int64
 	lastTrack            uint64
 	clusters             int
 	segmentEnded         bool
@@ -232,6 +236,12 @@ func (p *fragmentParser) onBlock(it mkv.Item) *FragmentError {
 		return refuse(wire.ErrMaxFragmentSize, "more than %d frames in one fragment; close fragments sooner", p.lim.MaxFragmentFrames)
 	}
 	p.lastTime, p.lastTrack = it.Time, b.Track
+	if b.Track < uint64(len(p.trackLast)) {
+		if prev := p.trackLast[b.Track]; prev != 0 {
+			p.trackGap[b.Track] = it.Time - prev
+		}
+		p.trackLast[b.Track] = it.Time
+	}
 	if !p.clusterKnown {
 		blk := *b
 		blk.Data = append([]byte(nil), b.Data...) // Data is only valid until the next item
@@ -252,8 +262,12 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 	dur := int64(p.infoDuration * float64(p.scale))
 	if dur <= 0 {
 		dur = p.lastTime - p.firstTime
-		if t := p.trackNums[p.lastTrack]; t != nil {
+		if t := p.trackNums[p.lastTrack]; t != nil && t.DefaultDuration > 0 {
 			dur += int64(t.DefaultDuration)
+		} else if p.lastTrack < uint64(len(p.trackGap)) && p.trackGap[p.lastTrack] > 0 {
+			// No DefaultDuration (ffmpeg writes none for PCM): the last
+			// frame lasts as long as the gap before it.
+			dur += p.trackGap[p.lastTrack]
 		}
 	}
 	if dur < 0 {

@@ -1,0 +1,48 @@
+package ingest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/mkv"
+)
+
+// A fragment's length is its last frame's end: with the track's
+// DefaultDuration when it has one, else (ffmpeg writes none for PCM) with
+// the gap before that frame; a fragment's Info Duration wins over both.
+func TestFragmentDuration(t *testing.T) {
+	now := time.Now()
+	tc := uint64(now.Add(-time.Minute).UnixMilli())
+	cases := []struct {
+		name            string
+		defaultDuration uint64
+		infoDuration    float64
+		times           []int16
+		want            time.Duration
+	}{
+		{"default duration", uint64(25 * time.Millisecond), 0, []int16{0, 20, 40}, 65 * time.Millisecond},
+		{"no default duration: the gap", 0, 0, []int16{0, 20, 40}, 60 * time.Millisecond},
+		{"one frame, no default duration", 0, 0, []int16{0}, 0},
+		{"info duration", 0, 500, []int16{0, 20, 40}, 500 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := mkv.AppendEBMLHeader(nil, "matroska")
+			b = mkv.AppendSegmentStart(b)
+			b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, Duration: c.infoDuration})
+			b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x"), DefaultDuration: c.defaultDuration}})
+			var blocks []mkv.Block
+			for _, at := range c.times {
+				blocks = append(blocks, mkv.Block{Track: 1, Timecode: at, Keyframe: true, Data: []byte("f")})
+			}
+			b = mkv.AppendCluster(b, tc, blocks)
+			f, ferr := ParseFragment(b, Limits{}, now)
+			if ferr != nil {
+				t.Fatal(ferr)
+			}
+			if time.Duration(f.Duration) != c.want {
+				t.Fatalf("duration %v, want %v", time.Duration(f.Duration), c.want)
+			}
+		})
+	}
+}
