@@ -108,9 +108,9 @@ type fragmentParser struct {
 	// track's latest frame and its gap to the one before: the last frame's
 	// length when its track has no DefaultDuration.
 	trackLast, trackGap [8]int64
-	lastTrack            uint64
-	clusters             int
-	segmentEnded         bool
+	lastTrack           uint64
+	clusters            int
+	segmentEnded        bool
 }
 
 func (p *fragmentParser) run() *FragmentError {
