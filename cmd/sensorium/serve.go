@@ -92,6 +92,7 @@ loopback; start-up says so.`,
 	f.StringVar(&cfg.NATSAuth, "nats-auth", "", "users of the embedded NATS and the streams each may produce into or consume (JSON, mode 600; docs/NATS.md)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
+	f.IntVar(&cfg.MaxRequests, "max-requests", 4096, "HTTP requests served at once, long-lived ones included (ClientLimitExceededException past it)")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
 	f.DurationVar(&cfg.MaxPutMediaDuration, "max-putmedia-duration", 24*time.Hour, "a PutMedia session ends at its first cluster after this long (MAX_CONNECTION_DURATION_REACHED, 4003); the producer reconnects")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

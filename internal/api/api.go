@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,6 +38,11 @@ type Options struct {
 	// MaxMediaConnections bounds the GetMedia responses open at once per
 	// stream (ConnectionLimitExceededException past it); default 16.
 	MaxMediaConnections int
+	// MaxRequests bounds the requests served at once, long-lived ones
+	// (PutMedia, GetMedia, live queries) included: past it a request is a
+	// ClientLimitExceededException, so that a flood of connections cannot
+	// exhaust the server. GET /healthz is not counted. Default 4096.
+	MaxRequests int
 	// NATS and Subjects are the bus PutMedia publishes fragments to; nil
 	// turns PutMedia off.
 	NATS     *nats.Conn
@@ -61,6 +67,8 @@ type api struct {
 
 	js jetstream.JetStream // PutMedia's publisher, when NATS is set
 
+	inFlight atomic.Int64 // requests being served (MaxRequests)
+
 	mediaMu    sync.Mutex
 	mediaConns map[string]int  // open GetMedia responses per stream
 	putting    map[string]bool // streams with a PutMedia session open
@@ -77,6 +85,9 @@ func New(o Options) http.Handler {
 	}
 	if o.MaxMediaConnections <= 0 {
 		o.MaxMediaConnections = 16
+	}
+	if o.MaxRequests <= 0 {
+		o.MaxRequests = DefaultMaxRequests
 	}
 	if o.MaxPutMediaDuration <= 0 {
 		o.MaxPutMediaDuration = DefaultMaxPutMediaDuration
@@ -122,7 +133,27 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, wire.Errorf(wire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
 	})
-	return a.logged(a.authenticated(mux))
+	return a.logged(a.bounded(a.authenticated(mux)))
+}
+
+// DefaultMaxRequests is Options.MaxRequests's default.
+const DefaultMaxRequests = 4096
+
+// bounded refuses a request past Options.MaxRequests in flight.
+func (a *api) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if n := a.inFlight.Add(1); n > int64(a.opts.MaxRequests) {
+			a.inFlight.Add(-1)
+			writeError(w, wire.Errorf(wire.ClientLimitExceeded, "the server already serves %d requests, its limit (serve --max-requests); try again later", a.opts.MaxRequests))
+			return
+		}
+		defer a.inFlight.Add(-1)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authenticated refuses a request whose SigV4 signature does not verify,

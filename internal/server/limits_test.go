@@ -11,6 +11,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/ingest"
+	"github.com/sensorium-io/sensorium/internal/api"
 	"github.com/sensorium-io/sensorium/internal/natsembed"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/store"
@@ -137,12 +138,14 @@ func TestLimitsDocMatchesCode(t *testing.T) {
 		"samples of one frame":                                 mib(codecs.MaxScalarFrameBytes),
 		"NATS message (the embedded server's max payload)":     mib(natsembed.DefaultMaxPayload),
 		"free disk below which the bus takes no new fragments": mib(ingest.DefaultDiskReserve),
-		"streams":                 fmt.Sprint(store.DefaultStreamsLimit),
-		"stream name":             fmt.Sprintf("1–%d", store.MaxStreamNameLen),
-		"device name, media type": fmt.Sprintf("%dcharacters", store.MaxDeviceNameLen),
-		"KmsKeyId":                fmt.Sprintf("%dcharacters", store.MaxKMSKeyIDLen),
-		"tags per stream":         fmt.Sprintf("%d;key%d,value%dcharacters", store.MaxTagsPerStream, store.MaxTagKeyLen, store.MaxTagValueLen),
-		"retention":               fmt.Sprintf("0to%dhours", store.MaxRetentionHours),
+		"streams":                   fmt.Sprint(store.DefaultStreamsLimit),
+		"stream name":               fmt.Sprintf("1–%d", store.MaxStreamNameLen),
+		"device name, media type":   fmt.Sprintf("%dcharacters", store.MaxDeviceNameLen),
+		"KmsKeyId":                  fmt.Sprintf("%dcharacters", store.MaxKMSKeyIDLen),
+		"tags per stream":           fmt.Sprintf("%d;key%d,value%dcharacters", store.MaxTagsPerStream, store.MaxTagKeyLen, store.MaxTagValueLen),
+		"retention":                 fmt.Sprintf("0to%dhours", store.MaxRetentionHours),
+		"PutMedia session duration": fmt.Sprintf("%dh", int(api.DefaultMaxPutMediaDuration.Hours())),
+		"HTTP requests served at once (long-lived ones included; not `/healthz`)": fmt.Sprint(api.DefaultMaxRequests),
 	} {
 		got, ok := rows[label]
 		if !ok {

@@ -76,6 +76,9 @@ type Config struct {
 	// MaxMediaConnections bounds the GetMedia responses open at once per
 	// stream; default 16.
 	MaxMediaConnections int
+	// MaxRequests bounds the HTTP requests served at once; default
+	// api.DefaultMaxRequests.
+	MaxRequests int
 	// MaxPutMediaDuration ends a PutMedia session after this long
 	// (MAX_CONNECTION_DURATION_REACHED); default api.DefaultMaxPutMediaDuration.
 	MaxPutMediaDuration time.Duration
@@ -267,6 +270,9 @@ func (s *Server) checkConfig() error {
 	}
 	if c.MaxPutMediaDuration < 0 {
 		return fmt.Errorf("server: --max-putmedia-duration %s is negative", c.MaxPutMediaDuration)
+	}
+	if c.MaxRequests < 0 {
+		return fmt.Errorf("server: --max-requests %d is negative", c.MaxRequests)
 	}
 	if c.MaxMediaConnections < 0 {
 		return fmt.Errorf("server: --max-media-connections %d is negative", c.MaxMediaConnections)
@@ -498,7 +504,7 @@ func (s *Server) startHTTP() error {
 			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
 			NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
-			MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle,
+			MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle, MaxRequests: s.cfg.MaxRequests,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
