@@ -54,7 +54,7 @@ func TestCLISignsAndPresigns(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"presign", "putMedia", "--endpoint", ep, "--expires", "10m"}, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"presign", "putMedia", "--stream", "cam", "--endpoint", ep, "--expires", "10m"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("presign: exit %d: %s", code, stderr.String())
 	}
 	url := strings.TrimSpace(stdout.String())
@@ -85,8 +85,19 @@ func TestCLISignsAndPresigns(t *testing.T) {
 		t.Fatalf("PutMedia to the presigned URL: %d, PERSISTED %v", resp.StatusCode, persisted)
 	}
 
+	// The URL is bound to its stream: naming another breaks the signature.
+	other, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	other.Header.Set("x-amzn-stream-name", "another")
+	if resp, err := http.DefaultClient.Do(other); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the URL used for another stream: %v %v, want 403", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	for _, bad := range [][]string{
-		{"presign", "putMedia", "--endpoint", ep, "--expires", "200h"},
+		{"presign", "putMedia", "--stream", "cam", "--endpoint", ep, "--expires", "200h"},
+		{"presign", "putMedia", "--endpoint", ep},
+		{"presign", "listStreams", "--stream", "cam", "--endpoint", ep},
+		{"presign", "deleteStream", "--endpoint", ep},
 		{"presign", "bogus", "--endpoint", ep},
 	} {
 		if code, _ := runCLI(t, bad...); code != 2 {
@@ -95,7 +106,7 @@ func TestCLISignsAndPresigns(t *testing.T) {
 	}
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "absent"))
-	if code, stderr := runCLI(t, "presign", "putMedia", "--endpoint", ep); code != 2 || !strings.Contains(stderr, "needs an access key") {
+	if code, stderr := runCLI(t, "presign", "putMedia", "--stream", "cam", "--endpoint", ep); code != 2 || !strings.Contains(stderr, "needs an access key") {
 		t.Fatalf("presign without a key: exit %d: %s", code, stderr)
 	}
 }

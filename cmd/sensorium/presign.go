@@ -14,10 +14,12 @@ import (
 )
 
 // presignable are the operations a presigned URL may be made for.
+// A presigned URL does not cover the body, so whoever holds it may name any
+// stream in one: only PutMedia, whose stream is a signed header, and the
+// operations that only read are offered.
 var presignable = []string{
 	"putMedia", "getMedia", "getMediaForFragmentList", "listFragments",
-	"createStream", "describeStream", "listStreams", "updateStream", "updateDataRetention", "deleteStream",
-	"tagStream", "untagStream", "listTagsForStream", "getDataEndpoint",
+	"describeStream", "listStreams", "listTagsForStream", "getDataEndpoint",
 }
 
 func newPresignCmd() *cobra.Command {
@@ -28,14 +30,16 @@ func newPresignCmd() *cobra.Command {
 		Long: `Print a URL of OPERATION (putMedia, getMedia, listFragments …) that carries
 its own AWS Signature Version 4 in the query string, for a server started
 with --credentials. Whoever holds the URL may call that operation until it
-expires, with any body and any x-amzn-* headers (the signature covers the
-method, the path and the host, as an S3 presigned URL does), so give it to
-one producer and keep --expires short.
+expires. The signature covers the method, the path, the host and, for
+putMedia, the stream (--stream: the producer must send that
+x-amzn-stream-name), but not the body, as with an S3 presigned URL; so only
+putMedia and the operations that read are offered. Give a URL to one
+producer and keep --expires short.
 
 The signing key is found as the AWS CLI finds it: --profile, or
 $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile of
 ~/.aws/credentials.`,
-		Example: `  sensorium presign putMedia --expires 12h
+		Example: `  sensorium presign putMedia --stream camera-1 --expires 12h
 
   # ffmpeg's own HTTP output: wall-clock timecodes, a cluster per key frame
   # (a fragment must start with one), and no acknowledgements, which ffmpeg
@@ -45,7 +49,7 @@ $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile of
     -output_ts_offset "$(date +%s.%N)" \
     -f matroska -cluster_size_limit 50000000 -cluster_time_limit 10000 \
     -method POST -headers $'x-amzn-stream-name: camera-1\r\nx-amzn-fragment-timecode-type: ABSOLUTE\r\nx-sensorium-acks: none\r\n' \
-    "$(sensorium presign putMedia)"`,
+    "$(sensorium presign putMedia --stream camera-1)"`,
 		Args: cobra.ExactArgs(1),
 	}
 	def := os.Getenv(endpointEnv)
@@ -54,6 +58,7 @@ $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile of
 	}
 	ep := cmd.Flags().String("endpoint", def, "URL of the server's HTTP API (or $"+endpointEnv+")")
 	cmd.Flags().DurationVar(&expires, "expires", time.Hour, "how long the URL is valid (1s to 168h)")
+	stream := cmd.Flags().String("stream", "", "putMedia: the stream the URL may write to (its x-amzn-stream-name header is signed; the producer must send it)")
 	signing := addSigning(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		op := args[0]
@@ -73,9 +78,18 @@ $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, or the [default] profile of
 		if creds == nil {
 			return usagef("presign needs an access key of the server's credentials file: --profile, or $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY")
 		}
+		switch {
+		case op == "putMedia" && *stream == "":
+			return usagef("presign putMedia needs --stream: the URL is bound to that stream")
+		case op != "putMedia" && *stream != "":
+			return usagef("--stream is for putMedia; a presigned URL does not cover the body that names the stream of %s", op)
+		}
 		req, err := http.NewRequest(http.MethodPost, strings.TrimRight(*ep, "/")+"/"+op, nil)
 		if err != nil {
 			return usagef("--endpoint: %v", err)
+		}
+		if *stream != "" {
+			req.Header.Set("x-amzn-stream-name", *stream)
 		}
 		key := awsauth.Key{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}
 		if err := awsauth.Presign(req, key, creds.Region, time.Now(), expires); err != nil {

@@ -136,13 +136,16 @@ func New(o Options) http.Handler {
 	return a.logged(a.bounded(a.authenticated(mux)))
 }
 
+// preAuthBodyTimeout bounds reading a body whose hash the signature covers.
+const preAuthBodyTimeout = 30 * time.Second
+
 // DefaultMaxRequests is Options.MaxRequests's default.
 const DefaultMaxRequests = 4096
 
 // bounded refuses a request past Options.MaxRequests in flight.
 func (a *api) bounded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/healthz" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -167,13 +170,19 @@ func (a *api) authenticated(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics") {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics") {
 			next.ServeHTTP(w, r)
 			return
 		}
 		var body awsauth.BodyHash
 		if r.URL.Path != "/putMedia" { // PutMedia's body streams for hours
 			body = func() ([]byte, error) {
+				// Read before the signature is known good: bounded in time as
+				// in size, so that a client trickling a body cannot hold a
+				// request's place (MaxRequests) for long.
+				rc := http.NewResponseController(w)
+				_ = rc.SetReadDeadline(time.Now().Add(preAuthBodyTimeout))
+				defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 				b, err := readBody(w, r)
 				if err != nil {
 					return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/smithy-go/aws-http-auth/credentials"
@@ -27,7 +28,8 @@ func SignUnsignedPayload(req *http.Request, key Key, region string, at time.Time
 }
 
 // Presign adds a signature valid for expires to req's URL query, covering
-// the method, the path, the query and the host but not the body
+// the method, the path, the query, the host and the x-amzn-* headers set on
+// req (which the producer must then send as they are) but not the body
 // (UNSIGNED-PAYLOAD): a URL to give to a producer that cannot sign.
 func Presign(req *http.Request, key Key, region string, at time.Time, expires time.Duration) error {
 	if expires < time.Second || expires > MaxPresignExpiry {
@@ -43,6 +45,7 @@ func sign(req *http.Request, key Key, region string, payload []byte, at time.Tim
 	signer := sigv4.New(func(o *v4.SignerOptions) {
 		o.DisableImplicitPayloadHashing = true
 		o.AddPayloadHashHeader = typ == v4.SignatureTypeHeader
+		o.HeaderRules = clientRules{}
 	})
 	err := signer.SignRequest(&sigv4.SignRequestInput{
 		Request:       req,
@@ -57,4 +60,14 @@ func sign(req *http.Request, key Key, region string, payload []byte, at time.Tim
 		return fmt.Errorf("awsauth: sign %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
+}
+
+// clientRules sign the host, the X-Amz-* headers and the seed service's own
+// x-amzn-* headers (PutMedia's stream name, timecode type and start), so that
+// a signed or presigned PutMedia is bound to its stream: changing the header
+// breaks the signature.
+type clientRules struct{}
+
+func (clientRules) IsSigned(h string) bool {
+	return h == "host" || strings.HasPrefix(h, "x-amz-") || strings.HasPrefix(h, "x-amzn-")
 }

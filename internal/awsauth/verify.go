@@ -83,10 +83,10 @@ func (v *Verifier) Verify(r *http.Request, body BodyHash) (Verified, error) {
 	if err != nil {
 		return Verified{}, err
 	}
-	out := Verified{Identity: Identity{AccessKeyID: s.keyID}}
+	out := Verified{Identity: Identity{AccessKeyID: truncate(s.keyID)}}
 	key, ok := v.Keys.Lookup(s.keyID)
 	if !ok {
-		return out, wire.Errorf(wire.UnrecognizedClient, "The security token included in the request is invalid: access key id %s is not in this server's credentials file", s.keyID)
+		return out, wire.Errorf(wire.UnrecognizedClient, "The security token included in the request is invalid: access key id %q is not in this server's credentials file", truncate(s.keyID))
 	}
 	out.Profile = key.Profile
 	if err := v.checkScope(s); err != nil {
@@ -214,7 +214,7 @@ func parseQuery(q map[string][]string) (signature, error) {
 	}
 	s.at = t
 	secs, err := strconv.ParseInt(get("X-Amz-Expires"), 10, 64)
-	if err != nil || secs < 1 || time.Duration(secs)*time.Second > MaxPresignExpiry {
+	if err != nil || secs < 1 || secs > int64(MaxPresignExpiry/time.Second) {
 		return signature{}, wire.Errorf(wire.IncompleteSignature, "X-Amz-Expires %q must be a whole number of seconds from 1 to %d", truncate(get("X-Amz-Expires")), int64(MaxPresignExpiry/time.Second))
 	}
 	s.expires = time.Duration(secs) * time.Second
@@ -311,6 +311,10 @@ func payloadHashes(r *http.Request, s signature, body BodyHash) (candidates [][]
 		return h, nil
 	}
 	switch {
+	case declared == unsignedPayload && body != nil && !s.presigned:
+		// A body the server reads whole must be covered: an unsigned one
+		// could be replaced (another stream named) by anyone replaying it.
+		return nil, nil, wire.Errorf(wire.InvalidSignature, "UNSIGNED-PAYLOAD is for PutMedia's streamed body; sign this request's body (its SHA-256)")
 	case declared == unsignedPayload:
 		return [][]byte{[]byte(unsignedPayload)}, nil, nil
 	case strings.HasPrefix(declared, "STREAMING-"):

@@ -162,6 +162,16 @@ func TestVerify(t *testing.T) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "SignedHeaders=host;", "SignedHeaders=", 1))
 		}), wire.IncompleteSignature, "host"},
 		{"chunk-signed body", signed(func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") }), wire.InvalidSignature, "not supported"},
+		{"a read body, UNSIGNED-PAYLOAD", func() *http.Request {
+			r := post("/deleteStream", body)
+			_ = SignUnsignedPayload(r, goodKey, "us-east-1", now)
+			return r
+		}, wire.InvalidSignature, "UNSIGNED-PAYLOAD is for PutMedia"},
+		{"a huge unknown key id", func() *http.Request {
+			r := post("/describeStream", body)
+			_ = Sign(r, Key{AccessKeyID: "AKID" + strings.Repeat("X", 100000), SecretAccessKey: goodKey.SecretAccessKey}, "us-east-1", body, now)
+			return r
+		}, wire.UnrecognizedClient, "XXX…"},
 		{"streamed body, UNSIGNED-PAYLOAD", func() *http.Request {
 			r := post("/putMedia", []byte("matroska..."))
 			_ = SignUnsignedPayload(r, goodKey, "us-east-1", now)
@@ -236,6 +246,7 @@ func TestVerifyPresigned(t *testing.T) {
 		{"signature changed", strings.Replace(presigned(now, time.Hour), "X-Amz-Signature=", "X-Amz-Signature=0", 1), nil, wire.InvalidSignature},
 		{"expiry stretched", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=7200", 1), nil, wire.InvalidSignature},
 		{"expiry past 7 days", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=604801", 1), nil, wire.IncompleteSignature},
+		{"expiry that overflows", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=36028797018967568", 1), nil, wire.IncompleteSignature},
 		{"without its signature", removeQuery(presigned(now, time.Hour), "X-Amz-Signature"), nil, wire.IncompleteSignature},
 		{"with an Authorization header too", presigned(now, time.Hour), func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 x") }, wire.IncompleteSignature},
 	}

@@ -177,6 +177,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if s.auth != nil { // the HTTP API's access keys, as Flight Basic credentials and bearer tokens
 			fa := &flightauth.Authenticator{Keys: s.auth.Keys, Log: s.log.With("component", "flight")}
 			opts = append(opts, fa.ServerOptions()...)
+			if host, _, _ := net.SplitHostPort(cfg.FlightListen); s.tls == nil && !isLoopback(host) {
+				s.log.Warn("sensorium: Flight clients send their secret access key (Basic) or a bearer token in the clear: give --tls-cert and --tls-key when --flight is beyond loopback", "flight", cfg.FlightListen)
+			}
 		}
 		s.flight = flightsrv.Start(ln, s.st, s.q, s.log.With("component", "flight"), opts...)
 	}
