@@ -108,7 +108,10 @@ func TestProducerSurvivesNetworkFaults(t *testing.T) {
 	if maxBuffered > bufferBytes {
 		t.Errorf("the buffer held %d bytes, bound %d", maxBuffered, bufferBytes)
 	}
-	if proxy.Accepted() < 6 { // the first connection, then one after each cut and the reset
+	// The first connection, then one after each fault that met a live one; a
+	// fault that comes while the producer is still reconnecting meets none,
+	// so fewer than one per fault is no failure, but some must have broken.
+	if proxy.Accepted() < 3 {
 		t.Errorf("the producer connected %d times: the faults did not break its connections", proxy.Accepted())
 	}
 	nc.Close()

@@ -190,29 +190,32 @@ func TestPutMediaRules(t *testing.T) {
 		t.Fatalf("backwards cluster: %d PERSISTED, last %+v", persisted, last)
 	}
 
-	// A session that stays open (a pipe nobody writes to yet) holds the stream.
+	// A session that stays open (a pipe that brings nothing after its first
+	// cluster) holds the stream. Its response's headers, which come with the
+	// first event, say the session has started; the cluster is larger than
+	// the client's write buffer, so that the request is on the wire at once.
 	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() }) // before the server's shutdown, which waits for the session
 	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", pr)
 	req.Header.Set("x-amzn-stream-name", "r")
-	done := make(chan struct{})
+	started, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
+			close(started)
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
 	}()
-	_, _ = pw.Write(doc()[:10]) // the session has started
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		status, _ := putMedia(t, srv, h, body(doc(now+3000)))
-		if status == http.StatusBadRequest {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a second session was let in (status %d)", status)
-		}
-		time.Sleep(20 * time.Millisecond)
+	first := mkv.AppendCluster(doc(), now+2500, []mkv.Block{{Track: 1, Keyframe: true, Data: make([]byte, 16<<10)}})
+	go func() { _, _ = pw.Write(first) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held session did not start")
+	}
+	if status, _ := putMedia(t, srv, h, body(doc(now+3000))); status != http.StatusBadRequest {
+		t.Fatalf("a second session was let in (status %d)", status)
 	}
 	pw.Close()
 	<-done
