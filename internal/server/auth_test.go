@@ -18,7 +18,6 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/awsauth"
 	"github.com/sensorium-io/sensorium/internal/wire"
-	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
@@ -156,16 +155,7 @@ func TestPutMediaSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
-	doc := func(clusters ...uint64) []byte {
-		b := mkv.AppendEBMLHeader(nil, "matroska")
-		b = mkv.AppendSegmentStart(b)
-		b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
-		b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
-		for _, c := range clusters {
-			b = mkv.AppendCluster(b, c, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
-		}
-		return b
-	}
+	doc := opaqueMKV
 	send := func(req *http.Request) (int, string, []wire.AckEvent) {
 		req.Header.Set("x-amzn-stream-name", "cam")
 		resp, err := http.DefaultClient.Do(req)

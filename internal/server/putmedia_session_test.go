@@ -28,13 +28,8 @@ func TestPutMediaIdleAndMaxDuration(t *testing.T) {
 	newStream(t, srv, "cam", 1)
 
 	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
-	head := mkv.AppendEBMLHeader(nil, "matroska")
-	head = mkv.AppendSegmentStart(head)
-	head = mkv.AppendInfo(head, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
-	head = mkv.AppendTracks(head, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
-	cluster := func(tc uint64) []byte {
-		return mkv.AppendCluster(nil, tc, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
-	}
+	head := opaqueMKV()
+	cluster := func(tc uint64) []byte { return opaqueMKV(tc)[len(head):] }
 
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", pr)
@@ -124,13 +119,7 @@ func TestPutMediaWithoutAcks(t *testing.T) {
 	srv := startServer(t, "")
 	client, _ := newStream(t, srv, "quiet", 1)
 	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
-	b := mkv.AppendEBMLHeader(nil, "matroska")
-	b = mkv.AppendSegmentStart(b)
-	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
-	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
-	for i := uint64(0); i < 3; i++ {
-		b = mkv.AppendCluster(b, now+1000*i, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
-	}
+	b := opaqueMKV(now, now+1000, now+2000)
 	status, typ, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "none"}, b)
 	if status != http.StatusOK || typ != "" || len(evs) != 0 {
 		t.Fatalf("quiet session: %d %s, events %+v", status, typ, evs)
@@ -162,13 +151,7 @@ func TestPutMediaWithoutAcks(t *testing.T) {
 func TestPutMediaRefusedByTheStore(t *testing.T) {
 	srv := startServer(t, "")
 	newStream(t, srv, "refused", 1)
-	b := mkv.AppendEBMLHeader(nil, "matroska")
-	b = mkv.AppendSegmentStart(b)
-	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
-	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
-	for i := uint64(0); i < 30; i++ {
-		b = mkv.AppendCluster(b, 0, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
-	}
+	b := opaqueMKV(make([]uint64, 30)...) // 30 clusters at timecode 0
 	for i := 0; i < 20; i++ {
 		status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "refused"}, b)
 		if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventError || evs[len(evs)-1].ErrorID != wire.ErrInvalidProducerTimestamp {
@@ -176,4 +159,17 @@ func TestPutMediaRefusedByTheStore(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // the last refusals come back
+}
+
+// opaqueMKV is a PutMedia body: one opaque track, and a cluster of one frame
+// at each timecode (ms).
+func opaqueMKV(clusters ...uint64) []byte {
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	for _, c := range clusters {
+		b = mkv.AppendCluster(b, c, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+	}
+	return b
 }
