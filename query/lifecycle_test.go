@@ -99,7 +99,10 @@ func TestQueryMemoryBounded(t *testing.T) {
 			peaks[secs] = mem.peak
 			t.Logf("%s, %d s: %d rows, peak %d bytes", shape, secs, rows, mem.peak)
 		}
-		if peaks[2000] > peaks[500]*5/4 {
+		// Memory that grew with the range would be about 4× here; how far
+		// the workers run ahead of a slow reader varies with the machine's
+		// load (a windows query's peak moved from 13 to 18 MB between runs).
+		if peaks[2000] > peaks[500]*2 {
 			t.Errorf("%s: peak %d bytes over 2000 s, %d over 500 s: memory grows with the range", shape, peaks[2000], peaks[500])
 		}
 	}
