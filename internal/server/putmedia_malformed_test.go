@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -126,29 +124,8 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 	}
 }
 
-// putMediaSession posts one PutMedia body and returns the status, the error
-// type of a refused session and the events of an accepted one.
+// putMediaSession posts one whole PutMedia body (postPutMedia).
 func putMediaSession(t *testing.T, srv *Server, headers map[string]string, body []byte) (int, string, []wire.AckEvent) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", bytes.NewReader(body))
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var evs []wire.AckEvent
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		var ev wire.AckEvent
-		if resp.StatusCode == http.StatusOK {
-			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-				t.Fatalf("not an event: %q", sc.Text())
-			}
-			evs = append(evs, ev)
-		}
-	}
-	return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), evs
+	return postPutMedia(t, srv, headers, bytes.NewReader(body))
 }

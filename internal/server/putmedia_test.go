@@ -23,7 +23,18 @@ import (
 func putMedia(t *testing.T, srv *Server, headers map[string]string, body func() (interface{ Read([]byte) (int, error) }, func() error)) (int, []wire.AckEvent) {
 	t.Helper()
 	r, wait := body()
-	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", r)
+	status, _, evs := postPutMedia(t, srv, headers, r)
+	if wait != nil {
+		_ = wait()
+	}
+	return status, evs
+}
+
+// postPutMedia posts one PutMedia body and returns the status, the error
+// type of a refused session and the events of an accepted one.
+func postPutMedia(t *testing.T, srv *Server, headers map[string]string, body io.Reader) (int, string, []wire.AckEvent) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", body)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -34,17 +45,14 @@ func putMedia(t *testing.T, srv *Server, headers map[string]string, body func() 
 	defer resp.Body.Close()
 	var evs []wire.AckEvent
 	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
+	for sc.Scan() && resp.StatusCode == http.StatusOK {
 		var ev wire.AckEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("not an event: %q", sc.Text())
 		}
 		evs = append(evs, ev)
 	}
-	if wait != nil {
-		_ = wait()
-	}
-	return resp.StatusCode, evs
+	return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), evs
 }
 
 // ffmpeg as an external producer: it writes MKV (H.264 video and PCM audio)
