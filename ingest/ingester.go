@@ -288,7 +288,7 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 		}
 		if failed == nil && name != "" {
 			failed = in.opts.Store.Sync(name)
-			if errors.Is(failed, wire.ErrResourceNotFound) {
+			if errors.Is(failed, store.ErrStreamNotFound) {
 				failed = nil // deleted meanwhile: the events already say so or will on redelivery
 			}
 		}
@@ -358,7 +358,7 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	switch {
 	case errors.Is(err, store.ErrTimecodeBackwards):
 		return errorEvent(wire.ErrFragmentTimecodeLesser, timecode, err.Error())
-	case errors.Is(err, wire.ErrResourceNotFound):
+	case errors.Is(err, store.ErrStreamNotFound):
 		return errorEvent(wire.ErrStreamNotActive, timecode, fmt.Sprintf("stream %s was deleted", name))
 	case err != nil:
 		r.storeErr = err

@@ -5,8 +5,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
 // CreateStream adds a stream to the catalog and makes its folder.
@@ -21,7 +19,7 @@ func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
 		return StreamInfo{}, err
 	}
 	if len(in.KMSKeyID) > MaxKMSKeyIDLen {
-		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "KmsKeyId is longer than %d characters", MaxKMSKeyIDLen)
+		return StreamInfo{}, invalid("KmsKeyId is longer than %d characters", MaxKMSKeyIDLen)
 	}
 	// The master key is fixed at creation: an empty KmsKeyId takes the
 	// keyring's default, which DescribeStream then shows.
@@ -29,11 +27,11 @@ func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
 		in.KMSKeyID = s.opts.Keyring.Default
 	}
 	if !s.opts.Keyring.Has(in.KMSKeyID) {
-		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "KmsKeyId %q is not a master key of this server's keyring (it has %s)",
+		return StreamInfo{}, invalid("KmsKeyId %q is not a master key of this server's keyring (it has %s)",
 			truncate(in.KMSKeyID, 128), strings.Join(s.opts.Keyring.IDs(), ", "))
 	}
 	if in.RetentionHours < 0 || in.RetentionHours > MaxRetentionHours {
-		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "DataRetentionInHours must be 0 to %d", MaxRetentionHours)
+		return StreamInfo{}, invalid("DataRetentionInHours must be 0 to %d", MaxRetentionHours)
 	}
 	if err := validateTags(nil, in.Tags); err != nil {
 		return StreamInfo{}, err
@@ -41,10 +39,10 @@ func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.streams[in.Name]; ok {
-		return StreamInfo{}, wire.Errorf(wire.ResourceInUse, "stream %s already exists", in.Name)
+		return StreamInfo{}, refuse(ErrStreamExists, "stream %s already exists", in.Name)
 	}
 	if len(s.streams) >= s.opts.MaxStreams {
-		return StreamInfo{}, wire.Errorf(wire.AccountStreamLimitExceeded, "this server holds at most %d streams", s.opts.MaxStreams)
+		return StreamInfo{}, refuse(ErrTooManyStreams, "this server holds at most %d streams", s.opts.MaxStreams)
 	}
 	created := s.now().UTC().Truncate(time.Millisecond)
 	info := StreamInfo{
@@ -80,7 +78,7 @@ func (s *Store) resolve(ref StreamRef) (*stream, error) {
 	name := ref.Name
 	switch {
 	case ref.Name != "" && ref.ARN != "":
-		return nil, wire.Errorf(wire.InvalidArgument, "give StreamName or StreamARN, not both")
+		return nil, invalid("give StreamName or StreamARN, not both")
 	case ref.ARN != "":
 		n, err := parseARN(ref.ARN)
 		if err != nil {
@@ -88,7 +86,7 @@ func (s *Store) resolve(ref StreamRef) (*stream, error) {
 		}
 		name = n
 	case ref.Name == "":
-		return nil, wire.Errorf(wire.InvalidArgument, "StreamName or StreamARN is required")
+		return nil, invalid("StreamName or StreamARN is required")
 	default:
 		if err := ValidateStreamName(ref.Name); err != nil {
 			return nil, err
@@ -103,7 +101,7 @@ func (s *Store) resolve(ref StreamRef) (*stream, error) {
 		arn := st.info.ARN
 		st.mu.RUnlock()
 		if arn != ref.ARN {
-			return nil, wire.Errorf(wire.ResourceNotFound, "stream %s not found", ref.ARN)
+			return nil, refuse(ErrStreamNotFound, "stream %s not found", ref.ARN)
 		}
 	}
 	return st, nil
@@ -125,13 +123,13 @@ func (s *Store) DescribeStream(ref StreamRef) (StreamInfo, error) {
 // the listing ("" at the end).
 func (s *Store) ListStreams(prefix string, limit int, nextToken string) ([]StreamInfo, string, error) {
 	if limit <= 0 || limit > 10000 {
-		return nil, "", wire.Errorf(wire.InvalidArgument, "MaxResults must be 1 to 10000")
+		return nil, "", invalid("MaxResults must be 1 to 10000")
 	}
 	after := ""
 	if nextToken != "" {
 		b, err := base64.RawURLEncoding.DecodeString(nextToken)
 		if err != nil || !strings.HasPrefix(string(b), "s:") {
-			return nil, "", wire.Errorf(wire.InvalidArgument, "NextToken is not one this server issued")
+			return nil, "", invalid("NextToken is not one this server issued")
 		}
 		after = string(b[2:])
 	}
@@ -174,7 +172,7 @@ func (s *Store) update(ref StreamRef, currentVersion string, fn func(*StreamInfo
 	old := st.info.clone()
 	if currentVersion != "" && currentVersion != st.info.Version {
 		st.mu.Unlock()
-		return wire.Errorf(wire.VersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
+		return refuse(ErrVersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
 	}
 	next := st.info.clone()
 	if err := fn(&next); err != nil {
@@ -196,7 +194,7 @@ func (s *Store) update(ref StreamRef, currentVersion string, fn func(*StreamInfo
 // UpdateStream changes a stream's device name and media type (nil: unchanged).
 func (s *Store) UpdateStream(ref StreamRef, currentVersion string, deviceName, mediaType *string) error {
 	if currentVersion == "" {
-		return wire.Errorf(wire.InvalidArgument, "CurrentVersion is required")
+		return invalid("CurrentVersion is required")
 	}
 	if deviceName != nil {
 		if err := validateDeviceName(*deviceName); err != nil {
@@ -222,10 +220,10 @@ func (s *Store) UpdateStream(ref StreamRef, currentVersion string, deviceName, m
 // UpdateDataRetention raises or lowers a stream's retention by changeHours.
 func (s *Store) UpdateDataRetention(ref StreamRef, currentVersion string, increase bool, changeHours int) error {
 	if currentVersion == "" {
-		return wire.Errorf(wire.InvalidArgument, "CurrentVersion is required")
+		return invalid("CurrentVersion is required")
 	}
 	if changeHours < 1 {
-		return wire.Errorf(wire.InvalidArgument, "DataRetentionChangeInHours must be at least 1")
+		return invalid("DataRetentionChangeInHours must be at least 1")
 	}
 	return s.update(ref, currentVersion, func(in *StreamInfo) error {
 		h := in.RetentionHours - changeHours
@@ -233,7 +231,7 @@ func (s *Store) UpdateDataRetention(ref StreamRef, currentVersion string, increa
 			h = in.RetentionHours + changeHours
 		}
 		if h < 0 || h > MaxRetentionHours {
-			return wire.Errorf(wire.InvalidArgument, "retention would become %d hours; it must be 0 to %d", h, MaxRetentionHours)
+			return invalid("retention would become %d hours; it must be 0 to %d", h, MaxRetentionHours)
 		}
 		in.RetentionHours = h
 		return nil
@@ -243,7 +241,7 @@ func (s *Store) UpdateDataRetention(ref StreamRef, currentVersion string, increa
 // TagStream adds or replaces tags.
 func (s *Store) TagStream(ref StreamRef, tags map[string]string) error {
 	if len(tags) == 0 {
-		return wire.Errorf(wire.InvalidArgument, "Tags must hold at least one tag")
+		return invalid("Tags must hold at least one tag")
 	}
 	return s.update(ref, "", func(in *StreamInfo) error {
 		if err := validateTags(in.Tags, tags); err != nil {
@@ -259,7 +257,7 @@ func (s *Store) TagStream(ref StreamRef, tags map[string]string) error {
 // UntagStream removes tags by key; absent keys are ignored.
 func (s *Store) UntagStream(ref StreamRef, keys []string) error {
 	if len(keys) == 0 {
-		return wire.Errorf(wire.InvalidArgument, "TagKeyList must hold at least one key")
+		return invalid("TagKeyList must hold at least one key")
 	}
 	return s.update(ref, "", func(in *StreamInfo) error {
 		for _, k := range keys {
@@ -281,7 +279,7 @@ func (s *Store) DeleteStream(ref StreamRef, currentVersion string) error {
 	if currentVersion != "" && currentVersion != st.info.Version {
 		st.mu.Unlock()
 		s.mu.Unlock()
-		return wire.Errorf(wire.VersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
+		return refuse(ErrVersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
 	}
 	name := st.info.Name
 	st.info.Status = StatusDeleting
@@ -305,7 +303,7 @@ func (s *Store) DeleteStream(ref StreamRef, currentVersion string) error {
 	}
 	st.mu.RUnlock()
 	if err := s.fs.RemoveAll(st.dir); err != nil {
-		return wire.Errorf(wire.InternalFailure, "deleting the data of stream %s failed; it will be retried at the next start", name)
+		return refuse(ErrDataNotDeleted, "deleting the data of stream %s failed; it will be retried at the next start", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -194,7 +194,7 @@ func (a *api) authenticated(next http.Handler) http.Handler {
 		}
 		who, err := v.Verify(r, body)
 		if err != nil {
-			e := wire.AsAPIError(err)
+			e := ErrorOf(err)
 			a.log.Warn("http: request refused", "error", e.Name, "reason", e.Message, "access_key", who.AccessKeyID,
 				"profile", who.Profile, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeError(w, err)

@@ -131,7 +131,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // writeError answers an error the way the AWS SDKs parse it: the status of
 // the error's name, x-amzn-ErrorType, and a JSON body with the type and message.
 func writeError(w http.ResponseWriter, err error) {
-	e := wire.AsAPIError(err)
+	e := ErrorOf(err)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("x-amzn-ErrorType", e.Name)
 	w.WriteHeader(e.Status())

@@ -202,7 +202,7 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 		}
 		// The stream has started: the status is sent. The trailer tells a client
 		// that reads it; any Arrow reader sees a stream without its end marker.
-		w.Header().Set("Sensorium-Error", wire.AsAPIError(err).Error())
+		w.Header().Set("Sensorium-Error", ErrorOf(err).Error())
 	}
 }
 

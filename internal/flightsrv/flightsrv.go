@@ -38,7 +38,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/api"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -204,18 +204,19 @@ func (s *Service) ListFlights(c *flight.Criteria, fs flight.FlightService_ListFl
 	}
 }
 
-// toStatus maps our errors to gRPC codes, keeping the service's error name.
+// toStatus maps the errors of the query service and the store to gRPC
+// codes: the one place Flight decides them. The message is the HTTP API's
+// name and message of the error (api.ErrorOf), so that a client reads the
+// same words on both transports and an unknown error leaks no text.
 func toStatus(err error) error {
-	ae := wire.AsAPIError(err)
 	code := codes.Internal
-	switch ae.Name {
-	case wire.InvalidArgument:
+	switch {
+	case errors.Is(err, query.ErrInvalidRequest), errors.Is(err, store.ErrInvalidArgument):
 		code = codes.InvalidArgument
-	case wire.ResourceNotFound:
+	case errors.Is(err, store.ErrStreamNotFound), errors.Is(err, store.ErrFragmentNotFound):
 		code = codes.NotFound
-	case wire.ClientLimitExceeded, wire.ConnectionLimitExceeded:
-		code = codes.ResourceExhausted
 	}
+	ae := api.ErrorOf(err)
 	return status.Error(code, fmt.Sprintf("%s: %s", ae.Name, ae.Message))
 }
 
