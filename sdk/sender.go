@@ -96,13 +96,8 @@ func (p *Producer) sendQueued() {
 		p.stats.Published++
 		p.mu.Unlock()
 
-		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data, Header: nats.Header{}}
-		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(p.cfg.Stream, p.cfg.ProducerID, seq, attempt))
-		msg.Header.Set(wire.HeaderProducerID, p.cfg.ProducerID)
-		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-		if prev > 0 {
-			msg.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(prev, 10))
-		}
+		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data,
+			Header: wire.FragmentHeader(p.cfg.Stream, p.cfg.ProducerID, seq, prev, attempt)}
 		fut, err := p.js.PublishMsgAsync(msg)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			// Final: no re-send will fit (the server we reconnected to takes less

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -140,14 +139,8 @@ func (s *putMediaSession) durationMessage() string {
 // session lock is held meanwhile so that the store's PERSISTED, which may
 // come back before the publish acknowledgement, is written after RECEIVED.
 func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, frag []byte) error {
-	m := nats.NewMsg(s.a.opts.Subjects.Frag(s.stream))
-	m.Data = frag
-	m.Header.Set(wire.HeaderMsgID, wire.MsgID(s.stream, s.producer, seq, 0))
-	m.Header.Set(wire.HeaderProducerID, s.producer)
-	m.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-	if seq > 1 {
-		m.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(seq-1, 10))
-	}
+	m := &nats.Msg{Subject: s.a.opts.Subjects.Frag(s.stream), Data: frag,
+		Header: wire.FragmentHeader(s.stream, s.producer, seq, seq-1, 0)} // seq is from 1: prev 0 is none
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open[seq] = true

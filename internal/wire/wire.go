@@ -5,12 +5,16 @@
 // import server packages) and the ingest path cannot drift apart. The same layout
 // is documented for non-Go clients in docs/NATS.md; a test checks the two agree.
 //
-// It owns names and shapes only: no I/O, no NATS connection.
+// It owns names and shapes only: no I/O, no NATS connection (it uses
+// nats.Header as a type).
 package wire
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/nats-io/nats.go"
 )
 
 // DefaultPrefix is the first token of every Sensorium subject.
@@ -118,4 +122,20 @@ func MsgID(stream, producerID string, seq uint64, attempt int) string {
 		return fmt.Sprintf("%s/%s:%d", stream, producerID, seq)
 	}
 	return fmt.Sprintf("%s/%s:%d:r%d", stream, producerID, seq, attempt)
+}
+
+// FragmentHeader returns the headers of a producer's fragment message on its
+// Frag subject: the message id (MsgID), the producer id and sequence, and,
+// when prev is not 0, the producer sequence this fragment must follow. The
+// SDK's producer and the HTTP PutMedia gateway both publish through it, so
+// that the store's dedupe and ordering see one protocol.
+func FragmentHeader(stream, producerID string, seq, prev uint64, attempt int) nats.Header {
+	h := nats.Header{}
+	h.Set(HeaderMsgID, MsgID(stream, producerID, seq, attempt))
+	h.Set(HeaderProducerID, producerID)
+	h.Set(HeaderProducerSeq, strconv.FormatUint(seq, 10))
+	if prev > 0 {
+		h.Set(HeaderProducerPrev, strconv.FormatUint(prev, 10))
+	}
+	return h
 }
