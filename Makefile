@@ -36,7 +36,7 @@ bench:
 # acked, found, lost, duplicated, corrupt. 200 for the release check.
 SOAK_KILLS ?= 50
 soak:
-	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/server -run '^TestSoak$$' -count=1 -v -timeout 90m
+	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/service/server -run '^TestSoak$$' -count=1 -v -timeout 90m
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

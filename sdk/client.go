@@ -19,8 +19,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sensorium-io/sensorium/internal/awsauth"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // APIError is an error answered by the server, named as the seed service

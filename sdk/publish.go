@@ -17,11 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 
-// Acknowledgement events, re-exported so that users never need internal/wire.
+// Acknowledgement events, re-exported so that users never need internal/platform/wire.
 type (
 	AckEvent  = wire.AckEvent
 	EventType = wire.EventType

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Stream statuses, as the seed service names them.

@@ -8,7 +8,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // TimeBasis selects which timestamp a time range or a seek is about.

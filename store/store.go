@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Options configure a Store. Zero values take the documented defaults.

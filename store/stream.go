@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // segment is one segment file and what the store knows of it.

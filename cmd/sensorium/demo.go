@@ -18,7 +18,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/examples/pump/simulate"
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
