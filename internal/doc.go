@@ -3,10 +3,11 @@
 //
 //   - platform: contracts and seams at the bottom, which the public packages
 //     (store, ingest, query, sdk) may import: the NATS bus contract shared by
-//     the server and the SDK (platform/wire), the store's file-system seam
-//     and its fault-injecting file system (platform/vfs,
-//     platform/vfs/faultfs), and SigV4 signing and verification
-//     (platform/awsauth).
+//     the server and the SDK (platform/wire), the HTTP API's contract, its
+//     request and response shapes and error names (platform/httpwire), the
+//     store's file-system seam and its fault-injecting file system
+//     (platform/vfs, platform/vfs/faultfs), and SigV4 signing and
+//     verification (platform/awsauth).
 //   - service: the server's wiring at the top: the process (service/server),
 //     its HTTP API (service/api), the Arrow Flight service and its
 //     authentication (service/flightsrv, service/flightauth), and the

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/smithy-go/aws-http-auth/sigv4"
 	v4 "github.com/aws/smithy-go/aws-http-auth/v4"
 
-	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 )
 
 // Service is the signing name of the seed service, for every one of its APIs
@@ -73,7 +73,7 @@ type BodyHash func() ([]byte, error)
 
 // Verify checks r's signature. body is nil for an operation whose body
 // streams (PutMedia): such a request must declare its payload hash. The
-// error is a *wire.APIError named as the AWS services name it
+// error is a *httpwire.APIError named as the AWS services name it
 // (MissingAuthenticationTokenException, IncompleteSignatureException,
 // UnrecognizedClientException, InvalidSignatureException), whose message
 // holds no secret; the Identity is filled in as far as the request said it,
@@ -86,7 +86,7 @@ func (v *Verifier) Verify(r *http.Request, body BodyHash) (Verified, error) {
 	out := Verified{Identity: Identity{AccessKeyID: truncate(s.keyID)}}
 	key, ok := v.Keys.Lookup(s.keyID)
 	if !ok {
-		return out, wire.Errorf(wire.UnrecognizedClient, "The security token included in the request is invalid: access key id %q is not in this server's credentials file", truncate(s.keyID))
+		return out, httpwire.Errorf(httpwire.UnrecognizedClient, "The security token included in the request is invalid: access key id %q is not in this server's credentials file", truncate(s.keyID))
 	}
 	out.Profile = key.Profile
 	if err := v.checkScope(s); err != nil {
@@ -103,7 +103,7 @@ func (v *Verifier) Verify(r *http.Request, body BodyHash) (Verified, error) {
 		for _, p := range payloads {
 			want, err := v.sign(r, s, key, host, p)
 			if err != nil {
-				return out, wire.Errorf(wire.InternalFailure, "verifying the signature: %v", err)
+				return out, httpwire.Errorf(httpwire.InternalFailure, "verifying the signature: %v", err)
 			}
 			if hmac.Equal([]byte(want), []byte(s.signature)) {
 				out.BodySHA256 = streamSum
@@ -111,7 +111,7 @@ func (v *Verifier) Verify(r *http.Request, body BodyHash) (Verified, error) {
 			}
 		}
 	}
-	return out, wire.Errorf(wire.InvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+	return out, httpwire.Errorf(httpwire.InvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 }
 
 // signature is what a request says about its own signature.
@@ -132,13 +132,13 @@ func parseSignature(r *http.Request) (signature, error) {
 	presigned := q.Has("X-Amz-Signature") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Algorithm")
 	switch {
 	case auth != "" && presigned:
-		return signature{}, wire.Errorf(wire.IncompleteSignature, "the request has both an Authorization header and a presigned query string; send one")
+		return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "the request has both an Authorization header and a presigned query string; send one")
 	case auth != "":
 		return parseHeader(r, auth)
 	case presigned:
 		return parseQuery(q)
 	}
-	return signature{}, wire.Errorf(wire.MissingAuthenticationToken, "Missing Authentication Token: this server requires AWS Signature Version 4 (an Authorization header or a presigned URL)")
+	return signature{}, httpwire.Errorf(httpwire.MissingAuthenticationToken, "Missing Authentication Token: this server requires AWS Signature Version 4 (an Authorization header or a presigned URL)")
 }
 
 func parseHeader(r *http.Request, auth string) (signature, error) {
@@ -150,14 +150,14 @@ func parseHeader(r *http.Request, auth string) (signature, error) {
 	for _, f := range strings.Split(rest, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(f), "=")
 		if !ok {
-			return signature{}, wire.Errorf(wire.IncompleteSignature, "Authorization header field %q is not key=value", truncate(f))
+			return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "Authorization header field %q is not key=value", truncate(f))
 		}
 		fields[k] = val
 	}
 	s := signature{}
 	for _, k := range []string{"Credential", "SignedHeaders", "Signature"} {
 		if fields[k] == "" {
-			return signature{}, wire.Errorf(wire.IncompleteSignature, "Authorization header requires a '%s' parameter", k)
+			return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "Authorization header requires a '%s' parameter", k)
 		}
 	}
 	if err := s.setCredential(fields["Credential"]); err != nil {
@@ -171,17 +171,17 @@ func parseHeader(r *http.Request, auth string) (signature, error) {
 	case d != "":
 		t, err := time.Parse(timeFormat, d)
 		if err != nil {
-			return signature{}, wire.Errorf(wire.IncompleteSignature, "X-Amz-Date %q is not in the form 20060102T150405Z", truncate(d))
+			return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "X-Amz-Date %q is not in the form 20060102T150405Z", truncate(d))
 		}
 		s.at = t
 	case r.Header.Get("Date") != "":
 		t, err := http.ParseTime(r.Header.Get("Date"))
 		if err != nil {
-			return signature{}, wire.Errorf(wire.IncompleteSignature, "Date header %q is not an HTTP date", truncate(r.Header.Get("Date")))
+			return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "Date header %q is not an HTTP date", truncate(r.Header.Get("Date")))
 		}
 		s.at = t.UTC()
 	default:
-		return signature{}, wire.Errorf(wire.IncompleteSignature, "a signed request needs an X-Amz-Date (or Date) header")
+		return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "a signed request needs an X-Amz-Date (or Date) header")
 	}
 	return s, nil
 }
@@ -195,7 +195,7 @@ func parseQuery(q map[string][]string) (signature, error) {
 	}
 	for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
 		if get(k) == "" {
-			return signature{}, wire.Errorf(wire.IncompleteSignature, "a presigned URL requires the query parameter %s", k)
+			return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "a presigned URL requires the query parameter %s", k)
 		}
 	}
 	if err := checkAlgorithm(get("X-Amz-Algorithm")); err != nil {
@@ -210,12 +210,12 @@ func parseQuery(q map[string][]string) (signature, error) {
 	}
 	t, err := time.Parse(timeFormat, get("X-Amz-Date"))
 	if err != nil {
-		return signature{}, wire.Errorf(wire.IncompleteSignature, "X-Amz-Date %q is not in the form 20060102T150405Z", truncate(get("X-Amz-Date")))
+		return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "X-Amz-Date %q is not in the form 20060102T150405Z", truncate(get("X-Amz-Date")))
 	}
 	s.at = t
 	secs, err := strconv.ParseInt(get("X-Amz-Expires"), 10, 64)
 	if err != nil || secs < 1 || secs > int64(MaxPresignExpiry/time.Second) {
-		return signature{}, wire.Errorf(wire.IncompleteSignature, "X-Amz-Expires %q must be a whole number of seconds from 1 to %d", truncate(get("X-Amz-Expires")), int64(MaxPresignExpiry/time.Second))
+		return signature{}, httpwire.Errorf(httpwire.IncompleteSignature, "X-Amz-Expires %q must be a whole number of seconds from 1 to %d", truncate(get("X-Amz-Expires")), int64(MaxPresignExpiry/time.Second))
 	}
 	s.expires = time.Duration(secs) * time.Second
 	return s, nil
@@ -226,16 +226,16 @@ func checkAlgorithm(alg string) error {
 	case algorithm:
 		return nil
 	case "AWS4-ECDSA-P256-SHA256":
-		return wire.Errorf(wire.IncompleteSignature, "Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported; sign with AWS4-HMAC-SHA256")
+		return httpwire.Errorf(httpwire.IncompleteSignature, "Signature Version 4A (AWS4-ECDSA-P256-SHA256) is not supported; sign with AWS4-HMAC-SHA256")
 	}
-	return wire.Errorf(wire.IncompleteSignature, "unsupported signing algorithm %q; sign with AWS Signature Version 4 (AWS4-HMAC-SHA256)", truncate(alg))
+	return httpwire.Errorf(httpwire.IncompleteSignature, "unsupported signing algorithm %q; sign with AWS Signature Version 4 (AWS4-HMAC-SHA256)", truncate(alg))
 }
 
 // setCredential parses <key id>/<date>/<region>/<service>/aws4_request.
 func (s *signature) setCredential(c string) error {
 	parts := strings.Split(c, "/")
 	if len(parts) != 5 || parts[0] == "" {
-		return wire.Errorf(wire.IncompleteSignature, "Credential %q is not <access key id>/<date>/<region>/<service>/aws4_request", truncate(c))
+		return httpwire.Errorf(httpwire.IncompleteSignature, "Credential %q is not <access key id>/<date>/<region>/<service>/aws4_request", truncate(c))
 	}
 	s.keyID, s.date, s.region, s.service, s.term = parts[0], parts[1], parts[2], parts[3], parts[4]
 	return nil
@@ -246,12 +246,12 @@ func (s *signature) setSignedHeaders(h string) error {
 	host := false
 	for _, n := range s.signedHeaders {
 		if n == "" || n != strings.ToLower(n) {
-			return wire.Errorf(wire.IncompleteSignature, "SignedHeaders %q must be lower-case header names separated by ';'", truncate(h))
+			return httpwire.Errorf(httpwire.IncompleteSignature, "SignedHeaders %q must be lower-case header names separated by ';'", truncate(h))
 		}
 		host = host || n == "host"
 	}
 	if !host {
-		return wire.Errorf(wire.IncompleteSignature, "SignedHeaders must include host")
+		return httpwire.Errorf(httpwire.IncompleteSignature, "SignedHeaders must include host")
 	}
 	return nil
 }
@@ -266,13 +266,13 @@ func (v *Verifier) service() string {
 func (v *Verifier) checkScope(s signature) error {
 	switch {
 	case s.term != scopeTerminator:
-		return wire.Errorf(wire.IncompleteSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not %q", truncate(s.term))
+		return httpwire.Errorf(httpwire.IncompleteSignature, "Credential should be scoped with a valid terminator: 'aws4_request', not %q", truncate(s.term))
 	case s.service != v.service():
-		return wire.Errorf(wire.InvalidSignature, "Credential should be scoped to correct service: '%s', not %q", v.service(), truncate(s.service))
+		return httpwire.Errorf(httpwire.InvalidSignature, "Credential should be scoped to correct service: '%s', not %q", v.service(), truncate(s.service))
 	case s.region != v.Region:
-		return wire.Errorf(wire.InvalidSignature, "Credential should be scoped to a valid region: this server's region is '%s' (serve --region), the request is signed for %q", v.Region, truncate(s.region))
+		return httpwire.Errorf(httpwire.InvalidSignature, "Credential should be scoped to a valid region: this server's region is '%s' (serve --region), the request is signed for %q", v.Region, truncate(s.region))
 	case s.date != s.at.Format(dateFormat):
-		return wire.Errorf(wire.InvalidSignature, "Credential should be scoped to the request's date %s, not %q", s.at.Format(dateFormat), truncate(s.date))
+		return httpwire.Errorf(httpwire.InvalidSignature, "Credential should be scoped to the request's date %s, not %q", s.at.Format(dateFormat), truncate(s.date))
 	}
 	return nil
 }
@@ -290,11 +290,11 @@ func (v *Verifier) checkTime(s signature) error {
 	at := s.at.Format(timeFormat)
 	switch {
 	case s.at.After(t.Add(skew)):
-		return wire.Errorf(wire.InvalidSignature, "Signature not yet current: %s is still later than %s (%s + %v of clock skew); check the client's clock", at, t.Add(skew).Format(timeFormat), t.Format(timeFormat), skew)
+		return httpwire.Errorf(httpwire.InvalidSignature, "Signature not yet current: %s is still later than %s (%s + %v of clock skew); check the client's clock", at, t.Add(skew).Format(timeFormat), t.Format(timeFormat), skew)
 	case s.presigned && t.After(s.at.Add(s.expires)):
-		return wire.Errorf(wire.InvalidSignature, "Signature expired: the presigned URL was valid from %s for %v, it is now %s", at, s.expires, t.Format(timeFormat))
+		return httpwire.Errorf(httpwire.InvalidSignature, "Signature expired: the presigned URL was valid from %s for %v, it is now %s", at, s.expires, t.Format(timeFormat))
 	case !s.presigned && s.at.Before(t.Add(-skew)):
-		return wire.Errorf(wire.InvalidSignature, "Signature expired: %s is now earlier than %s (%s - %v of clock skew); check the client's clock", at, t.Add(-skew).Format(timeFormat), t.Format(timeFormat), skew)
+		return httpwire.Errorf(httpwire.InvalidSignature, "Signature expired: %s is now earlier than %s (%s - %v of clock skew); check the client's clock", at, t.Add(-skew).Format(timeFormat), t.Format(timeFormat), skew)
 	}
 	return nil
 }
@@ -306,7 +306,7 @@ func payloadHashes(r *http.Request, s signature, body BodyHash) (candidates [][]
 	actual := func() ([]byte, error) {
 		h, err := body()
 		if err != nil {
-			return nil, wire.Errorf(wire.InvalidArgument, "reading the request body: %v", err)
+			return nil, httpwire.Errorf(httpwire.InvalidArgument, "reading the request body: %v", err)
 		}
 		return h, nil
 	}
@@ -314,15 +314,15 @@ func payloadHashes(r *http.Request, s signature, body BodyHash) (candidates [][]
 	case declared == unsignedPayload && body != nil && !s.presigned:
 		// A body the server reads whole must be covered: an unsigned one
 		// could be replaced (another stream named) by anyone replaying it.
-		return nil, nil, wire.Errorf(wire.InvalidSignature, "UNSIGNED-PAYLOAD is for PutMedia's streamed body; sign this request's body (its SHA-256)")
+		return nil, nil, httpwire.Errorf(httpwire.InvalidSignature, "UNSIGNED-PAYLOAD is for PutMedia's streamed body; sign this request's body (its SHA-256)")
 	case declared == unsignedPayload:
 		return [][]byte{[]byte(unsignedPayload)}, nil, nil
 	case strings.HasPrefix(declared, "STREAMING-"):
-		return nil, nil, wire.Errorf(wire.InvalidSignature, "X-Amz-Content-Sha256 %s (chunk-signed bodies) is not supported; sign with UNSIGNED-PAYLOAD or the body's SHA-256", truncate(declared))
+		return nil, nil, httpwire.Errorf(httpwire.InvalidSignature, "X-Amz-Content-Sha256 %s (chunk-signed bodies) is not supported; sign with UNSIGNED-PAYLOAD or the body's SHA-256", truncate(declared))
 	case declared != "":
 		sum, herr := hex.DecodeString(declared)
 		if herr != nil || len(sum) != sha256.Size {
-			return nil, nil, wire.Errorf(wire.IncompleteSignature, "X-Amz-Content-Sha256 %q is neither a hex SHA-256 nor UNSIGNED-PAYLOAD", truncate(declared))
+			return nil, nil, httpwire.Errorf(httpwire.IncompleteSignature, "X-Amz-Content-Sha256 %q is neither a hex SHA-256 nor UNSIGNED-PAYLOAD", truncate(declared))
 		}
 		if body == nil {
 			return [][]byte{sum}, sum, nil
@@ -332,7 +332,7 @@ func payloadHashes(r *http.Request, s signature, body BodyHash) (candidates [][]
 			return nil, nil, err
 		}
 		if !hmac.Equal(got, sum) {
-			return nil, nil, wire.Errorf(wire.InvalidSignature, "the SHA-256 of the request body does not match X-Amz-Content-Sha256")
+			return nil, nil, httpwire.Errorf(httpwire.InvalidSignature, "the SHA-256 of the request body does not match X-Amz-Content-Sha256")
 		}
 		return [][]byte{sum}, nil, nil
 	case s.presigned && body == nil:
@@ -344,7 +344,7 @@ func payloadHashes(r *http.Request, s signature, body BodyHash) (candidates [][]
 		}
 		return [][]byte{got, []byte(unsignedPayload), emptySHA256}, nil, nil
 	case body == nil:
-		return nil, nil, wire.Errorf(wire.InvalidSignature, "%s streams its body, so its signature cannot cover a hash computed at the end: sign it with X-Amz-Content-Sha256 set to UNSIGNED-PAYLOAD or to the body's SHA-256, or presign the URL", r.URL.Path)
+		return nil, nil, httpwire.Errorf(httpwire.InvalidSignature, "%s streams its body, so its signature cannot cover a hash computed at the end: sign it with X-Amz-Content-Sha256 set to UNSIGNED-PAYLOAD or to the body's SHA-256, or presign the URL", r.URL.Path)
 	}
 	got, err := actual()
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 )
 
 // The AWS Signature Version 4 test suite's get-vanilla case: an answer
@@ -36,7 +36,7 @@ func TestVerifyAWSTestSuiteGetVanilla(t *testing.T) {
 		t.Fatalf("identity %+v", got.Identity)
 	}
 	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "5fa00", "5fa01", 1))
-	if _, err := v.Verify(r, func() ([]byte, error) { return emptySHA256, nil }); !isAPIError(err, wire.InvalidSignature) {
+	if _, err := v.Verify(r, func() ([]byte, error) { return emptySHA256, nil }); !isAPIError(err, httpwire.InvalidSignature) {
 		t.Fatalf("a changed signature: %v, want InvalidSignatureException", err)
 	}
 }
@@ -62,7 +62,7 @@ func verifyServer(t *testing.T, v *Verifier) *httptest.Server {
 		got, err := v.Verify(r, body)
 		out := map[string]string{"profile": got.Profile, "key": got.AccessKeyID}
 		if err != nil {
-			e := wire.AsAPIError(err)
+			e := httpwire.AsAPIError(err)
 			out["error"], out["message"] = e.Name, e.Message
 		} else if got.BodySHA256 != nil {
 			_, rerr := io.ReadAll(CheckedBody(r.Body, got.BodySHA256))
@@ -109,40 +109,40 @@ func TestVerify(t *testing.T) {
 	}{
 		{"signed", signed(nil), "", ""},
 		{"an unsigned header added after signing", signed(func(r *http.Request) { r.Header.Set("User-Agent", "curl/8") }), "", ""},
-		{"no signature", func() *http.Request { return post("/describeStream", body) }, wire.MissingAuthenticationToken, "Signature Version 4"},
+		{"no signature", func() *http.Request { return post("/describeStream", body) }, httpwire.MissingAuthenticationToken, "Signature Version 4"},
 		{"wrong secret", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, Key{AccessKeyID: goodKey.AccessKeyID, SecretAccessKey: "not-the-secret-of-this-key"}, "us-east-1", body, now)
 			return r
-		}, wire.InvalidSignature, "does not match"},
+		}, httpwire.InvalidSignature, "does not match"},
 		{"unknown access key", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, Key{AccessKeyID: "AKIDNOBODYKNOWSME", SecretAccessKey: goodKey.SecretAccessKey}, "us-east-1", body, now)
 			return r
-		}, wire.UnrecognizedClient, "AKIDNOBODYKNOWSME"},
+		}, httpwire.UnrecognizedClient, "AKIDNOBODYKNOWSME"},
 		{"another key's secret", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, Key{AccessKeyID: otherKey.AccessKeyID, SecretAccessKey: goodKey.SecretAccessKey}, "us-east-1", body, now)
 			return r
-		}, wire.InvalidSignature, ""},
+		}, httpwire.InvalidSignature, ""},
 		{"body changed after signing", signed(func(r *http.Request) {
 			withBody(r, []byte(`{"StreamName":"pump-2"}`))
 			r.Header.Del("X-Amz-Content-Sha256")
-		}), wire.InvalidSignature, "does not match"},
-		{"body changed, hash header kept", signed(func(r *http.Request) { withBody(r, []byte(`{"StreamName":"pump-2"}`)) }), wire.InvalidSignature, "X-Amz-Content-Sha256"},
-		{"signed header changed", signed(func(r *http.Request) { r.Header.Set("X-Amz-Date", now.Add(time.Second).Format(timeFormat)) }), wire.InvalidSignature, ""},
-		{"path changed", signed(func(r *http.Request) { r.URL.Path = "/deleteStream" }), wire.InvalidSignature, ""},
-		{"query added", signed(func(r *http.Request) { r.URL.RawQuery = "a=b" }), wire.InvalidSignature, ""},
+		}), httpwire.InvalidSignature, "does not match"},
+		{"body changed, hash header kept", signed(func(r *http.Request) { withBody(r, []byte(`{"StreamName":"pump-2"}`)) }), httpwire.InvalidSignature, "X-Amz-Content-Sha256"},
+		{"signed header changed", signed(func(r *http.Request) { r.Header.Set("X-Amz-Date", now.Add(time.Second).Format(timeFormat)) }), httpwire.InvalidSignature, ""},
+		{"path changed", signed(func(r *http.Request) { r.URL.Path = "/deleteStream" }), httpwire.InvalidSignature, ""},
+		{"query added", signed(func(r *http.Request) { r.URL.RawQuery = "a=b" }), httpwire.InvalidSignature, ""},
 		{"clock 6 min behind", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, goodKey, "us-east-1", body, now.Add(-6*time.Minute))
 			return r
-		}, wire.InvalidSignature, "Signature expired"},
+		}, httpwire.InvalidSignature, "Signature expired"},
 		{"clock 6 min ahead", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, goodKey, "us-east-1", body, now.Add(6*time.Minute))
 			return r
-		}, wire.InvalidSignature, "not yet current"},
+		}, httpwire.InvalidSignature, "not yet current"},
 		{"clock 4 min behind", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, goodKey, "us-east-1", body, now.Add(-4*time.Minute))
@@ -152,26 +152,26 @@ func TestVerify(t *testing.T) {
 			r := post("/describeStream", body)
 			_ = Sign(r, goodKey, "eu-west-1", body, now)
 			return r
-		}, wire.InvalidSignature, "region"},
-		{"not SigV4", signed(func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }), wire.IncompleteSignature, "AWS4-HMAC-SHA256"},
+		}, httpwire.InvalidSignature, "region"},
+		{"not SigV4", signed(func(r *http.Request) { r.Header.Set("Authorization", "Basic dXNlcjpwYXNz") }), httpwire.IncompleteSignature, "AWS4-HMAC-SHA256"},
 		{"Authorization without a signature", signed(func(r *http.Request) {
 			a := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", a[:strings.Index(a, ", Signature=")])
-		}), wire.IncompleteSignature, "'Signature'"},
+		}), httpwire.IncompleteSignature, "'Signature'"},
 		{"host not signed", signed(func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "SignedHeaders=host;", "SignedHeaders=", 1))
-		}), wire.IncompleteSignature, "host"},
-		{"chunk-signed body", signed(func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") }), wire.InvalidSignature, "not supported"},
+		}), httpwire.IncompleteSignature, "host"},
+		{"chunk-signed body", signed(func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD") }), httpwire.InvalidSignature, "not supported"},
 		{"a read body, UNSIGNED-PAYLOAD", func() *http.Request {
 			r := post("/deleteStream", body)
 			_ = SignUnsignedPayload(r, goodKey, "us-east-1", now)
 			return r
-		}, wire.InvalidSignature, "UNSIGNED-PAYLOAD is for PutMedia"},
+		}, httpwire.InvalidSignature, "UNSIGNED-PAYLOAD is for PutMedia"},
 		{"a huge unknown key id", func() *http.Request {
 			r := post("/describeStream", body)
 			_ = Sign(r, Key{AccessKeyID: "AKID" + strings.Repeat("X", 100000), SecretAccessKey: goodKey.SecretAccessKey}, "us-east-1", body, now)
 			return r
-		}, wire.UnrecognizedClient, "XXX…"},
+		}, httpwire.UnrecognizedClient, "XXX…"},
 		{"streamed body, UNSIGNED-PAYLOAD", func() *http.Request {
 			r := post("/putMedia", []byte("matroska..."))
 			_ = SignUnsignedPayload(r, goodKey, "us-east-1", now)
@@ -182,7 +182,7 @@ func TestVerify(t *testing.T) {
 			_ = SignUnsignedPayload(r, goodKey, "us-east-1", now)
 			r.Header.Del("X-Amz-Content-Sha256")
 			return r
-		}, wire.InvalidSignature, "UNSIGNED-PAYLOAD"},
+		}, httpwire.InvalidSignature, "UNSIGNED-PAYLOAD"},
 		{"streamed body, declared hash matches", func() *http.Request {
 			b := []byte("matroska...")
 			r := post("/putMedia", b)
@@ -241,14 +241,14 @@ func TestVerifyPresigned(t *testing.T) {
 	}{
 		{"fresh", presigned(now, time.Hour), nil, ""},
 		{"signed an hour ago for two", presigned(now.Add(-time.Hour), 2*time.Hour), nil, ""},
-		{"expired", presigned(now.Add(-2*time.Hour), time.Hour), nil, wire.InvalidSignature},
-		{"from the future", presigned(now.Add(10*time.Minute), time.Hour), nil, wire.InvalidSignature},
-		{"signature changed", strings.Replace(presigned(now, time.Hour), "X-Amz-Signature=", "X-Amz-Signature=0", 1), nil, wire.InvalidSignature},
-		{"expiry stretched", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=7200", 1), nil, wire.InvalidSignature},
-		{"expiry past 7 days", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=604801", 1), nil, wire.IncompleteSignature},
-		{"expiry that overflows", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=36028797018967568", 1), nil, wire.IncompleteSignature},
-		{"without its signature", removeQuery(presigned(now, time.Hour), "X-Amz-Signature"), nil, wire.IncompleteSignature},
-		{"with an Authorization header too", presigned(now, time.Hour), func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 x") }, wire.IncompleteSignature},
+		{"expired", presigned(now.Add(-2*time.Hour), time.Hour), nil, httpwire.InvalidSignature},
+		{"from the future", presigned(now.Add(10*time.Minute), time.Hour), nil, httpwire.InvalidSignature},
+		{"signature changed", strings.Replace(presigned(now, time.Hour), "X-Amz-Signature=", "X-Amz-Signature=0", 1), nil, httpwire.InvalidSignature},
+		{"expiry stretched", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=7200", 1), nil, httpwire.InvalidSignature},
+		{"expiry past 7 days", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=604801", 1), nil, httpwire.IncompleteSignature},
+		{"expiry that overflows", strings.Replace(presigned(now, time.Hour), "X-Amz-Expires=3600", "X-Amz-Expires=36028797018967568", 1), nil, httpwire.IncompleteSignature},
+		{"without its signature", removeQuery(presigned(now, time.Hour), "X-Amz-Signature"), nil, httpwire.IncompleteSignature},
+		{"with an Authorization header too", presigned(now, time.Hour), func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 x") }, httpwire.IncompleteSignature},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -290,7 +290,7 @@ func removeQuery(u, key string) string {
 }
 
 func isAPIError(err error, name string) bool {
-	var e *wire.APIError
+	var e *httpwire.APIError
 	return errors.As(err, &e) && e.Name == name
 }
 

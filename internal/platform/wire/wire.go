@@ -6,7 +6,7 @@
 // is documented for non-Go clients in docs/NATS.md; a test checks the two agree.
 //
 // It owns names and shapes only: no I/O, no NATS connection (it uses
-// nats.Header as a type).
+// nats.Header as a type). The HTTP API's contract is package httpwire's.
 package wire
 
 import (

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
@@ -121,7 +122,7 @@ func New(o Options) http.Handler {
 	for path, h := range ops {
 		mux.HandleFunc("POST "+path, h)
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, wire.Errorf(wire.InvalidArgument, "%s takes POST, not %s", path, r.Method))
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s takes POST, not %s", path, r.Method))
 		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -132,7 +133,7 @@ func New(o Options) http.Handler {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, wire.Errorf(wire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
+		writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
 	})
 	return a.logged(a.bounded(a.authenticated(mux)))
 }
@@ -152,7 +153,7 @@ func (a *api) bounded(next http.Handler) http.Handler {
 		}
 		if n := a.inFlight.Add(1); n > int64(a.opts.MaxRequests) {
 			a.inFlight.Add(-1)
-			writeError(w, wire.Errorf(wire.ClientLimitExceeded, "the server already serves %d requests, its limit (serve --max-requests); try again later", a.opts.MaxRequests))
+			writeError(w, httpwire.Errorf(httpwire.ClientLimitExceeded, "the server already serves %d requests, its limit (serve --max-requests); try again later", a.opts.MaxRequests))
 			return
 		}
 		defer a.inFlight.Add(-1)
@@ -258,7 +259,7 @@ func (a *api) holdMediaConnection(stream string) (func(), error) {
 	a.mediaMu.Lock()
 	defer a.mediaMu.Unlock()
 	if a.mediaConns[stream] >= a.opts.MaxMediaConnections {
-		return nil, wire.Errorf(wire.ConnectionLimitExceeded, "stream %s already has %d GetMedia connections open, the limit", stream, a.opts.MaxMediaConnections)
+		return nil, httpwire.Errorf(httpwire.ConnectionLimitExceeded, "stream %s already has %d GetMedia connections open, the limit", stream, a.opts.MaxMediaConnections)
 	}
 	a.mediaConns[stream]++
 	return func() {

@@ -3,48 +3,24 @@ package api
 import (
 	"net/http"
 
-	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
-// streamRef is the StreamName / StreamARN pair most operations take.
-type streamRef struct {
-	StreamName string `json:"StreamName,omitempty"`
-	StreamARN  string `json:"StreamARN,omitempty"`
-}
-
-func (s streamRef) ref() store.StreamRef {
+// ref is the store's name of a stream reference.
+func ref(s httpwire.StreamRef) store.StreamRef {
 	return store.StreamRef{Name: s.StreamName, ARN: s.StreamARN}
 }
 
-type streamInfo struct {
-	CreationTime         Timestamp `json:"CreationTime"`
-	DataRetentionInHours int       `json:"DataRetentionInHours"`
-	DeviceName           string    `json:"DeviceName,omitempty"`
-	KmsKeyID             string    `json:"KmsKeyId,omitempty"`
-	MediaType            string    `json:"MediaType,omitempty"`
-	Status               string    `json:"Status"`
-	StreamARN            string    `json:"StreamARN"`
-	StreamName           string    `json:"StreamName"`
-	Version              string    `json:"Version"`
-}
-
-func toStreamInfo(in store.StreamInfo) streamInfo {
-	return streamInfo{
-		CreationTime: ts(in.CreationTime.UnixNano()), DataRetentionInHours: in.RetentionHours, DeviceName: in.DeviceName,
+func toStreamInfo(in store.StreamInfo) httpwire.StreamInfo {
+	return httpwire.StreamInfo{
+		CreationTime: httpwire.At(in.CreationTime.UnixNano()), DataRetentionInHours: in.RetentionHours, DeviceName: in.DeviceName,
 		KmsKeyID: in.KMSKeyID, MediaType: in.MediaType, Status: in.Status, StreamARN: in.ARN, StreamName: in.Name, Version: in.Version,
 	}
 }
 
 func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		DeviceName           string            `json:"DeviceName"`
-		StreamName           string            `json:"StreamName"`
-		MediaType            string            `json:"MediaType"`
-		KmsKeyID             string            `json:"KmsKeyId"`
-		DataRetentionInHours int               `json:"DataRetentionInHours"`
-		Tags                 map[string]string `json:"Tags"`
-	}
+	var in httpwire.CreateStreamInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
@@ -57,32 +33,25 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"StreamARN": info.ARN})
+	writeJSON(w, httpwire.CreateStreamOutput{StreamARN: info.ARN})
 }
 
 func (a *api) describeStream(w http.ResponseWriter, r *http.Request) {
-	var in streamRef
+	var in httpwire.StreamRef
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	info, err := a.st.DescribeStream(in.ref())
+	info, err := a.st.DescribeStream(ref(in))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, map[string]any{"StreamInfo": toStreamInfo(info)})
+	writeJSON(w, httpwire.DescribeStreamOutput{StreamInfo: toStreamInfo(info)})
 }
 
 func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		MaxResults          *int   `json:"MaxResults"`
-		NextToken           string `json:"NextToken"`
-		StreamNameCondition *struct {
-			ComparisonOperator string `json:"ComparisonOperator"`
-			ComparisonValue    string `json:"ComparisonValue"`
-		} `json:"StreamNameCondition"`
-	}
+	var in httpwire.ListStreamsInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
@@ -92,8 +61,8 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 		limit = *in.MaxResults
 	}
 	if c := in.StreamNameCondition; c != nil {
-		if c.ComparisonOperator != "" && c.ComparisonOperator != "BEGINS_WITH" {
-			writeError(w, wire.Errorf(wire.InvalidArgument, "ComparisonOperator must be BEGINS_WITH"))
+		if c.ComparisonOperator != "" && c.ComparisonOperator != httpwire.BeginsWith {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "ComparisonOperator must be BEGINS_WITH"))
 			return
 		}
 		prefix = c.ComparisonValue
@@ -103,10 +72,7 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	out := struct {
-		NextToken      string       `json:"NextToken,omitempty"`
-		StreamInfoList []streamInfo `json:"StreamInfoList"`
-	}{NextToken: next, StreamInfoList: []streamInfo{}}
+	out := httpwire.ListStreamsOutput{NextToken: next, StreamInfoList: []httpwire.StreamInfo{}}
 	for _, i := range infos {
 		out.StreamInfoList = append(out.StreamInfoList, toStreamInfo(i))
 	}
@@ -114,17 +80,12 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) updateStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		CurrentVersion string  `json:"CurrentVersion"`
-		DeviceName     *string `json:"DeviceName"`
-		MediaType      *string `json:"MediaType"`
-	}
+	var in httpwire.UpdateStreamInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.UpdateStream(in.ref(), in.CurrentVersion, in.DeviceName, in.MediaType); err != nil {
+	if err := a.st.UpdateStream(ref(in.StreamRef), in.CurrentVersion, in.DeviceName, in.MediaType); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -132,26 +93,21 @@ func (a *api) updateStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) updateDataRetention(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		CurrentVersion             string `json:"CurrentVersion"`
-		Operation                  string `json:"Operation"`
-		DataRetentionChangeInHours int    `json:"DataRetentionChangeInHours"`
-	}
+	var in httpwire.UpdateDataRetentionInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
 	var increase bool
 	switch in.Operation {
-	case "INCREASE_DATA_RETENTION":
+	case httpwire.IncreaseDataRetention:
 		increase = true
-	case "DECREASE_DATA_RETENTION":
+	case httpwire.DecreaseDataRetention:
 	default:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "Operation must be INCREASE_DATA_RETENTION or DECREASE_DATA_RETENTION"))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "Operation must be INCREASE_DATA_RETENTION or DECREASE_DATA_RETENTION"))
 		return
 	}
-	if err := a.st.UpdateDataRetention(in.ref(), in.CurrentVersion, increase, in.DataRetentionChangeInHours); err != nil {
+	if err := a.st.UpdateDataRetention(ref(in.StreamRef), in.CurrentVersion, increase, in.DataRetentionChangeInHours); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -159,15 +115,12 @@ func (a *api) updateDataRetention(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) deleteStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		CurrentVersion string `json:"CurrentVersion"`
-	}
+	var in httpwire.DeleteStreamInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.DeleteStream(in.ref(), in.CurrentVersion); err != nil {
+	if err := a.st.DeleteStream(ref(in.StreamRef), in.CurrentVersion); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -175,15 +128,12 @@ func (a *api) deleteStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) tagStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		Tags map[string]string `json:"Tags"`
-	}
+	var in httpwire.TagStreamInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.TagStream(in.ref(), in.Tags); err != nil {
+	if err := a.st.TagStream(ref(in.StreamRef), in.Tags); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -191,15 +141,12 @@ func (a *api) tagStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) untagStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		TagKeyList []string `json:"TagKeyList"`
-	}
+	var in httpwire.UntagStreamInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.UntagStream(in.ref(), in.TagKeyList); err != nil {
+	if err := a.st.UntagStream(ref(in.StreamRef), in.TagKeyList); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -207,25 +154,22 @@ func (a *api) untagStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) listTagsForStream(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		NextToken string `json:"NextToken"`
-	}
+	var in httpwire.ListTagsForStreamInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
 	if in.NextToken != "" {
 		// Every tag fits one page (at most 50), so no token is ever issued.
-		writeError(w, wire.Errorf(wire.InvalidArgument, "NextToken is not one this server issued"))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "NextToken is not one this server issued"))
 		return
 	}
-	info, err := a.st.DescribeStream(in.ref())
+	info, err := a.st.DescribeStream(ref(in.StreamRef))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, map[string]any{"Tags": info.Tags})
+	writeJSON(w, httpwire.ListTagsForStreamOutput{Tags: info.Tags})
 }
 
 var dataAPIs = map[string]bool{
@@ -234,19 +178,16 @@ var dataAPIs = map[string]bool{
 }
 
 func (a *api) getDataEndpoint(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		APIName string `json:"APIName"`
-	}
+	var in httpwire.GetDataEndpointInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
 	if !dataAPIs[in.APIName] {
-		writeError(w, wire.Errorf(wire.InvalidArgument, "APIName %q is not a data API of this service", in.APIName))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "APIName %q is not a data API of this service", in.APIName))
 		return
 	}
-	if _, err := a.st.DescribeStream(in.ref()); err != nil {
+	if _, err := a.st.DescribeStream(ref(in.StreamRef)); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -257,5 +198,5 @@ func (a *api) getDataEndpoint(w http.ResponseWriter, r *http.Request) {
 	if endpoint == "" {
 		endpoint = "http://" + r.Host
 	}
-	writeJSON(w, map[string]string{"DataEndpoint": endpoint})
+	writeJSON(w, httpwire.GetDataEndpointOutput{DataEndpoint: endpoint})
 }

@@ -3,7 +3,7 @@ package api
 import (
 	"errors"
 
-	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -11,22 +11,22 @@ import (
 // ErrorOf names err as the seed service does: the one place where the
 // errors of the store and of the query service get the service's error name
 // (and so its HTTP status). The API's own refusals (a malformed body, a
-// limit, a bad signature) are *wire.APIError already and pass as they are.
+// limit, a bad signature) are *httpwire.APIError already and pass as they are.
 // Anything else is an InternalFailure that does not leak err's text, which
 // may name files or hosts. Arrow Flight reports the same names.
-func ErrorOf(err error) *wire.APIError {
+func ErrorOf(err error) *httpwire.APIError {
 	if e, ok := errors.AsType[*query.RequestError](err); ok {
-		return &wire.APIError{Name: wire.InvalidArgument, Message: e.Message}
+		return &httpwire.APIError{Name: httpwire.InvalidArgument, Message: e.Message}
 	}
 	if e, ok := errors.AsType[*store.Error](err); ok {
 		if name := storeErrorName(e.Kind); name != "" {
-			return &wire.APIError{Name: name, Message: e.Message}
+			return &httpwire.APIError{Name: name, Message: e.Message}
 		}
 	}
 	if e, ok := errors.AsType[*query.FragmentError](err); ok {
-		return &wire.APIError{Name: wire.InternalFailure, Message: e.Message}
+		return &httpwire.APIError{Name: httpwire.InternalFailure, Message: e.Message}
 	}
-	return wire.AsAPIError(err)
+	return httpwire.AsAPIError(err)
 }
 
 // storeErrorName is the service's name of a kind of store error; "" for one
@@ -34,19 +34,19 @@ func ErrorOf(err error) *wire.APIError {
 func storeErrorName(kind error) string {
 	switch kind {
 	case store.ErrInvalidArgument:
-		return wire.InvalidArgument
+		return httpwire.InvalidArgument
 	case store.ErrStreamNotFound, store.ErrFragmentNotFound:
-		return wire.ResourceNotFound
+		return httpwire.ResourceNotFound
 	case store.ErrStreamExists:
-		return wire.ResourceInUse
+		return httpwire.ResourceInUse
 	case store.ErrVersionMismatch:
-		return wire.VersionMismatch
+		return httpwire.VersionMismatch
 	case store.ErrTooManyStreams:
-		return wire.AccountStreamLimitExceeded
+		return httpwire.AccountStreamLimitExceeded
 	case store.ErrTooManyTags:
-		return wire.TagsPerResourceExceeded
+		return httpwire.TagsPerResourceExceeded
 	case store.ErrDataNotDeleted:
-		return wire.InternalFailure // its message says what to expect
+		return httpwire.InternalFailure // its message says what to expect
 	}
 	return ""
 }

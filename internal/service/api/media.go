@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -24,18 +24,7 @@ func mediaContentType(info store.StreamInfo) string {
 }
 
 func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		StartSelector struct {
-			StartSelectorType   string    `json:"StartSelectorType"`
-			AfterFragmentNumber string    `json:"AfterFragmentNumber"`
-			StartTimestamp      Timestamp `json:"StartTimestamp"`
-			ContinuationToken   string    `json:"ContinuationToken"`
-		} `json:"StartSelector"`
-		// Follow is Sensorium's: false ends the response once it has caught up
-		// (the seed service always follows).
-		Follow *bool `json:"Follow"`
-	}
+	var in httpwire.GetMediaInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
@@ -43,7 +32,7 @@ func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
 	sel := in.StartSelector
 	follow := in.Follow == nil || *in.Follow
 	info, from, err := a.q.PrepareGetMedia(query.GetMediaInput{
-		Stream: in.ref(),
+		Stream: ref(in.StreamRef),
 		Start: query.StartSelector{
 			Type: query.SelectorType(sel.StartSelectorType), AfterFragmentNumber: sel.AfterFragmentNumber,
 			StartTimestamp: sel.StartTimestamp.NS, ContinuationToken: sel.ContinuationToken,
@@ -73,15 +62,12 @@ func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		Fragments []string `json:"Fragments"`
-	}
+	var in httpwire.GetMediaForFragmentListInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
-	info, frags, err := a.q.PrepareFragmentList(in.ref(), in.Fragments)
+	info, frags, err := a.q.PrepareFragmentList(ref(in.StreamRef), in.Fragments)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -93,27 +79,8 @@ func (a *api) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-type fragmentOut struct {
-	FragmentLengthInMilliseconds int64     `json:"FragmentLengthInMilliseconds"`
-	FragmentNumber               string    `json:"FragmentNumber"`
-	FragmentSizeInBytes          int       `json:"FragmentSizeInBytes"`
-	ProducerTimestamp            Timestamp `json:"ProducerTimestamp"`
-	ServerTimestamp              Timestamp `json:"ServerTimestamp"`
-}
-
 func (a *api) listFragments(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		streamRef
-		MaxResults       int    `json:"MaxResults"`
-		NextToken        string `json:"NextToken"`
-		FragmentSelector *struct {
-			FragmentSelectorType string `json:"FragmentSelectorType"`
-			TimestampRange       struct {
-				StartTimestamp Timestamp `json:"StartTimestamp"`
-				EndTimestamp   Timestamp `json:"EndTimestamp"`
-			} `json:"TimestampRange"`
-		} `json:"FragmentSelector"`
-	}
+	var in httpwire.ListFragmentsInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
@@ -127,30 +94,27 @@ func (a *api) listFragments(w http.ResponseWriter, r *http.Request) {
 		case "SERVER_TIMESTAMP":
 			sel.Basis = store.ServerTime
 		default:
-			writeError(w, wire.Errorf(wire.InvalidArgument, "FragmentSelectorType must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"))
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "FragmentSelectorType must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP"))
 			return
 		}
 		if !fs.TimestampRange.StartTimestamp.Set || !fs.TimestampRange.EndTimestamp.Set {
-			writeError(w, wire.Errorf(wire.InvalidArgument, "TimestampRange needs StartTimestamp and EndTimestamp"))
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "TimestampRange needs StartTimestamp and EndTimestamp"))
 			return
 		}
 	}
-	frags, next, err := a.q.ListFragments(in.ref(), sel, in.MaxResults, in.NextToken)
+	frags, next, err := a.q.ListFragments(ref(in.StreamRef), sel, in.MaxResults, in.NextToken)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	out := struct {
-		Fragments []fragmentOut `json:"Fragments"`
-		NextToken string        `json:"NextToken,omitempty"`
-	}{Fragments: []fragmentOut{}, NextToken: next}
+	out := httpwire.ListFragmentsOutput{Fragments: []httpwire.Fragment{}, NextToken: next}
 	for _, f := range frags {
-		out.Fragments = append(out.Fragments, fragmentOut{
+		out.Fragments = append(out.Fragments, httpwire.Fragment{
 			FragmentLengthInMilliseconds: f.Duration / int64(time.Millisecond),
 			FragmentNumber:               strconv.FormatUint(f.Number, 10),
-			FragmentSizeInBytes:          f.Size,
-			ProducerTimestamp:            ts(f.ProducerTime),
-			ServerTimestamp:              ts(f.ServerTime),
+			FragmentSizeInBytes:          int64(f.Size),
+			ProducerTimestamp:            httpwire.At(f.ProducerTime),
+			ServerTimestamp:              httpwire.At(f.ServerTime),
 		})
 	}
 	writeJSON(w, out)

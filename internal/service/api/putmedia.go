@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -61,12 +62,12 @@ type putMediaSession struct {
 
 func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	if a.opts.NATS == nil {
-		writeError(w, wire.Errorf(wire.InvalidArgument, "this server takes PutMedia only with its bus connected"))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "this server takes PutMedia only with its bus connected"))
 		return
 	}
 	ref := store.StreamRef{Name: r.Header.Get(headerStreamName), ARN: r.Header.Get(headerStreamARN)}
 	if ref.Name == "" && ref.ARN == "" {
-		writeError(w, wire.Errorf(wire.InvalidArgument, "PutMedia needs the %s or %s header", headerStreamName, headerStreamARN))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "PutMedia needs the %s or %s header", headerStreamName, headerStreamARN))
 		return
 	}
 	info, err := a.st.DescribeStream(ref)
@@ -80,7 +81,7 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	a.putting[info.Name] = true
 	a.mediaMu.Unlock()
 	if busy {
-		writeError(w, wire.Errorf(wire.ConnectionLimitExceeded, "stream %s already has a PutMedia connection", info.Name))
+		writeError(w, httpwire.Errorf(httpwire.ConnectionLimitExceeded, "stream %s already has a PutMedia connection", info.Name))
 		return
 	}
 	defer func() {
@@ -94,7 +95,7 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	case "none":
 		s.quiet = true
 	default:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "%s must be all or none, not %q", headerAcks, acks))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be all or none, not %q", headerAcks, acks))
 		return
 	}
 	switch tt := r.Header.Get(headerTimecodeType); tt {
@@ -102,12 +103,12 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	case "RELATIVE":
 		start, err := strconv.ParseFloat(r.Header.Get(headerProducerStart), 64)
 		if err != nil || start <= 0 || math.IsInf(start, 0) {
-			writeError(w, wire.Errorf(wire.InvalidArgument, "RELATIVE timecodes need %s in seconds since the Unix epoch", headerProducerStart))
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "RELATIVE timecodes need %s in seconds since the Unix epoch", headerProducerStart))
 			return
 		}
 		s.startMS = int64(start * 1000)
 	default:
-		writeError(w, wire.Errorf(wire.InvalidArgument, "%s must be ABSOLUTE or RELATIVE, not %q", headerTimecodeType, tt))
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be ABSOLUTE or RELATIVE, not %q", headerTimecodeType, tt))
 		return
 	}
 	id := make([]byte, 8)

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -47,16 +48,16 @@ func TestControlPlaneShapes(t *testing.T) {
 		status   int
 		errType  string
 	}{
-		{"unknown stream", "describeStream", map[string]any{"StreamName": "nope"}, 404, wire.ResourceNotFound},
-		{"invalid name", "createStream", map[string]any{"StreamName": "bad/name"}, 400, wire.InvalidArgument},
-		{"exists", "createStream", map[string]any{"StreamName": "pump-1"}, 400, wire.ResourceInUse},
-		{"stale version", "updateDataRetention", map[string]any{"StreamName": "pump-1", "CurrentVersion": "old", "Operation": "INCREASE_DATA_RETENTION", "DataRetentionChangeInHours": 1}, 400, wire.VersionMismatch},
-		{"bad operation", "updateDataRetention", map[string]any{"StreamName": "pump-1", "CurrentVersion": version, "Operation": "MORE", "DataRetentionChangeInHours": 1}, 400, wire.InvalidArgument},
-		{"bad json", "createStream", `{"StreamName": `, 400, wire.InvalidArgument},
-		{"name and arn", "describeStream", map[string]any{"StreamName": "pump-1", "StreamARN": "arn:aws:kinesisvideo:x:y:stream/pump-1/1"}, 400, wire.InvalidArgument},
-		{"too many tags", "tagStream", map[string]any{"StreamName": "pump-1", "Tags": manyTags(60)}, 400, wire.TagsPerResourceExceeded},
-		{"bad data API", "getDataEndpoint", map[string]any{"StreamName": "pump-1", "APIName": "NOPE"}, 400, wire.InvalidArgument},
-		{"unknown path", "nothingHere", map[string]any{}, 404, wire.ResourceNotFound},
+		{"unknown stream", "describeStream", map[string]any{"StreamName": "nope"}, 404, httpwire.ResourceNotFound},
+		{"invalid name", "createStream", map[string]any{"StreamName": "bad/name"}, 400, httpwire.InvalidArgument},
+		{"exists", "createStream", map[string]any{"StreamName": "pump-1"}, 400, httpwire.ResourceInUse},
+		{"stale version", "updateDataRetention", map[string]any{"StreamName": "pump-1", "CurrentVersion": "old", "Operation": "INCREASE_DATA_RETENTION", "DataRetentionChangeInHours": 1}, 400, httpwire.VersionMismatch},
+		{"bad operation", "updateDataRetention", map[string]any{"StreamName": "pump-1", "CurrentVersion": version, "Operation": "MORE", "DataRetentionChangeInHours": 1}, 400, httpwire.InvalidArgument},
+		{"bad json", "createStream", `{"StreamName": `, 400, httpwire.InvalidArgument},
+		{"name and arn", "describeStream", map[string]any{"StreamName": "pump-1", "StreamARN": "arn:aws:kinesisvideo:x:y:stream/pump-1/1"}, 400, httpwire.InvalidArgument},
+		{"too many tags", "tagStream", map[string]any{"StreamName": "pump-1", "Tags": manyTags(60)}, 400, httpwire.TagsPerResourceExceeded},
+		{"bad data API", "getDataEndpoint", map[string]any{"StreamName": "pump-1", "APIName": "NOPE"}, 400, httpwire.InvalidArgument},
+		{"unknown path", "nothingHere", map[string]any{}, 404, httpwire.ResourceNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +82,7 @@ func TestControlPlaneShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 400 || resp.Header.Get("x-amzn-ErrorType") != wire.InvalidArgument {
+	if resp.StatusCode != 400 || resp.Header.Get("x-amzn-ErrorType") != httpwire.InvalidArgument {
 		t.Fatalf("GET: %d %s", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
 	}
 	// Through the SDK client: list, retention, delete.

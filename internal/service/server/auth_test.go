@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/sdk"
 )
@@ -82,10 +83,10 @@ func TestHTTPAPIRequiresSigV4(t *testing.T) {
 		creds *sdk.Credentials
 		want  string
 	}{
-		{"unsigned", nil, wire.MissingAuthenticationToken},
-		{"wrong secret", &sdk.Credentials{AccessKeyID: authKeyID, SecretAccessKey: "not-the-secret-0123456789"}, wire.InvalidSignature},
-		{"unknown key", &sdk.Credentials{AccessKeyID: "AKIDSOMEONEELSE001", SecretAccessKey: authSecret}, wire.UnrecognizedClient},
-		{"other region", &sdk.Credentials{AccessKeyID: authKeyID, SecretAccessKey: authSecret, Region: "eu-west-1"}, wire.InvalidSignature},
+		{"unsigned", nil, httpwire.MissingAuthenticationToken},
+		{"wrong secret", &sdk.Credentials{AccessKeyID: authKeyID, SecretAccessKey: "not-the-secret-0123456789"}, httpwire.InvalidSignature},
+		{"unknown key", &sdk.Credentials{AccessKeyID: "AKIDSOMEONEELSE001", SecretAccessKey: authSecret}, httpwire.UnrecognizedClient},
+		{"other region", &sdk.Credentials{AccessKeyID: authKeyID, SecretAccessKey: authSecret, Region: "eu-west-1"}, httpwire.InvalidSignature},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -202,7 +203,7 @@ func TestPutMediaSigned(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", bytes.NewReader(doc(now+3000)))
 	_ = awsauth.SignUnsignedPayload(req, key, "us-east-1", time.Now())
 	req.Header.Del("X-Amz-Content-Sha256")
-	if status, typ, _ := send(req); status != http.StatusForbidden || typ != wire.InvalidSignature {
+	if status, typ, _ := send(req); status != http.StatusForbidden || typ != httpwire.InvalidSignature {
 		t.Fatalf("PutMedia signed without a payload hash: %d %s, want 403 InvalidSignatureException", status, typ)
 	}
 

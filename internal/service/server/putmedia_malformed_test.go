@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/store"
@@ -52,11 +53,11 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 		persisted int            // PERSISTED events before the ERROR
 		atCluster bool           // the ERROR names the refused cluster's timecode
 	}{
-		{name: "no stream header", headers: map[string]string{}, body: func() []byte { return head(ms) }, status: 400, errorType: wire.InvalidArgument},
-		{name: "both name and ARN", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-stream-arn": info.ARN}, body: func() []byte { return head(ms) }, status: 400, errorType: wire.InvalidArgument},
-		{name: "unknown stream", headers: map[string]string{"x-amzn-stream-name": "nope"}, body: func() []byte { return head(ms) }, status: 404, errorType: wire.ResourceNotFound},
-		{name: "bad timecode type", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-fragment-timecode-type": "SOMETIMES"}, body: func() []byte { return head(ms) }, status: 400, errorType: wire.InvalidArgument},
-		{name: "RELATIVE without a start", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-fragment-timecode-type": "RELATIVE"}, body: func() []byte { return head(ms) }, status: 400, errorType: wire.InvalidArgument},
+		{name: "no stream header", headers: map[string]string{}, body: func() []byte { return head(ms) }, status: 400, errorType: httpwire.InvalidArgument},
+		{name: "both name and ARN", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-stream-arn": info.ARN}, body: func() []byte { return head(ms) }, status: 400, errorType: httpwire.InvalidArgument},
+		{name: "unknown stream", headers: map[string]string{"x-amzn-stream-name": "nope"}, body: func() []byte { return head(ms) }, status: 404, errorType: httpwire.ResourceNotFound},
+		{name: "bad timecode type", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-fragment-timecode-type": "SOMETIMES"}, body: func() []byte { return head(ms) }, status: 400, errorType: httpwire.InvalidArgument},
+		{name: "RELATIVE without a start", headers: map[string]string{"x-amzn-stream-name": "m", "x-amzn-fragment-timecode-type": "RELATIVE"}, body: func() []byte { return head(ms) }, status: 400, errorType: httpwire.InvalidArgument},
 		{name: "garbage", headers: std, body: func() []byte { return []byte("garbage, not matroska") }, status: 200, code: wire.ErrInvalidMKVData},
 		{name: "truncated in a cluster", headers: std, body: func() []byte {
 			b := mkv.AppendCluster(head(ms), next(), []mkv.Block{frame(1, 0, "one")})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -138,7 +139,7 @@ func TestPutMediaWithoutAcks(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if status, typ, _ := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "some"}, b); status != http.StatusBadRequest || typ != wire.InvalidArgument {
+	if status, typ, _ := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "some"}, b); status != http.StatusBadRequest || typ != httpwire.InvalidArgument {
 		t.Fatalf("a bad x-sensorium-acks: %d %s", status, typ)
 	}
 }

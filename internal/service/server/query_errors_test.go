@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sensorium-io/sensorium/codecs"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -111,7 +112,7 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 		body := fmt.Sprintf(`{"stream":"err-1","start":%d,"end":%d,"fields":["x"]}`,
 			pumpDesc.SampleTime(origin, 3000), pumpDesc.SampleTime(origin, 5000))
 		status, typ, out := call(t, srv, "v1/query", body)
-		if status != 500 || typ != wire.InternalFailure || !strings.Contains(string(out), "fragment "+bad.FragmentNumber) {
+		if status != 500 || typ != httpwire.InternalFailure || !strings.Contains(string(out), "fragment "+bad.FragmentNumber) {
 			t.Fatalf("%d %s %s", status, typ, out)
 		}
 	})
@@ -119,14 +120,14 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 	t.Run("start at an unknown fragment", func(t *testing.T) {
 		body := map[string]any{"StreamName": "err-1", "Follow": false,
 			"StartSelector": map[string]any{"StartSelectorType": "FRAGMENT_NUMBER", "AfterFragmentNumber": "999999999"}}
-		if status, typ, out := call(t, srv, "getMedia", body); status != 404 || typ != wire.ResourceNotFound || !strings.Contains(string(out), "999999999") {
+		if status, typ, out := call(t, srv, "getMedia", body); status != 404 || typ != httpwire.ResourceNotFound || !strings.Contains(string(out), "999999999") {
 			t.Fatalf("GetMedia: %d %s %s", status, typ, out)
 		}
 		// Following, it used to wait for that number forever.
 		if _, err := c.GetMedia(ctx, sdk.ByName("err-1"), sdk.StartAtFragment("999999999"), true); !errors.Is(err, sdk.ErrResourceNotFound) {
 			t.Fatalf("GetMedia following: %v", err)
 		}
-		if status, typ, _ := call(t, srv, "getMediaForFragmentList", map[string]any{"StreamName": "err-1", "Fragments": []string{good[0].FragmentNumber, "999999999"}}); status != 404 || typ != wire.ResourceNotFound {
+		if status, typ, _ := call(t, srv, "getMediaForFragmentList", map[string]any{"StreamName": "err-1", "Fragments": []string{good[0].FragmentNumber, "999999999"}}); status != 404 || typ != httpwire.ResourceNotFound {
 			t.Fatalf("GetMediaForFragmentList: %d %s", status, typ)
 		}
 	})
@@ -146,7 +147,7 @@ func TestQueryAndArchiveErrors(t *testing.T) {
 
 	t.Run("misspelt query key", func(t *testing.T) {
 		status, typ, out := call(t, srv, "v1/query", `{"stream":"err-1","start":0,"end":1,"feilds":["x"]}`)
-		if status != 400 || typ != wire.InvalidArgument || !strings.Contains(string(out), "feilds") {
+		if status != 400 || typ != httpwire.InvalidArgument || !strings.Contains(string(out), "feilds") {
 			t.Fatalf("%d %s %s", status, typ, out)
 		}
 	})

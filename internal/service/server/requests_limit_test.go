@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 )
 
 // Past --max-requests in flight a request is a ClientLimitExceededException,
@@ -38,7 +38,7 @@ func TestMaxRequests(t *testing.T) {
 	r2, stop2 := follow()
 	defer r2.Body.Close()
 	defer stop2()
-	if status, typ, _ := call(t, srv, "listStreams", "{}"); status != http.StatusBadRequest || typ != wire.ClientLimitExceeded {
+	if status, typ, _ := call(t, srv, "listStreams", "{}"); status != http.StatusBadRequest || typ != httpwire.ClientLimitExceeded {
 		t.Fatalf("a third request: %d %s, want 400 ClientLimitExceededException", status, typ)
 	}
 	resp, err := http.Get(srv.HTTPURL() + "/healthz")

@@ -1,4 +1,4 @@
-package wire
+package httpwire
 
 import (
 	"errors"
@@ -7,9 +7,10 @@ import (
 )
 
 // APIError is an error of the HTTP API, named as the seed service names it
-// (e.g. ResourceNotFoundException). Server packages return it (or wrap it); the
-// HTTP layer writes it as status + x-amzn-ErrorType + JSON body, and the SDK
-// client turns such a response back into an *APIError.
+// (e.g. ResourceNotFoundException). The HTTP layer makes it (its own
+// refusals, and the store's and the query service's errors, which it names
+// in one function) and writes it as status + x-amzn-ErrorType + ErrorBody;
+// the SDK client turns such a response back into an *APIError.
 type APIError struct {
 	Name    string // e.g. "ResourceNotFoundException"
 	Message string
@@ -18,7 +19,7 @@ type APIError struct {
 func (e *APIError) Error() string { return e.Name + ": " + e.Message }
 
 // Is matches another *APIError with the same Name, so that
-// errors.Is(err, wire.ErrResourceNotFound) works on any message.
+// errors.Is(err, httpwire.ErrResourceNotFound) works on any message.
 func (e *APIError) Is(target error) bool {
 	var t *APIError
 	return errors.As(target, &t) && t.Name == e.Name
@@ -100,4 +101,11 @@ func AsAPIError(err error) *APIError {
 		return e
 	}
 	return &APIError{Name: InternalFailure, Message: "internal error; the server log has the details"}
+}
+
+// ErrorBody is the JSON body of an error answer, as the AWS SDKs parse it.
+// The name is also in the x-amzn-ErrorType header.
+type ErrorBody struct {
+	Type    string `json:"__type"`
+	Message string `json:"message"` // decoding also takes "Message", as some services spell it
 }
