@@ -16,10 +16,13 @@ const module = "github.com/sensorium-io/sensorium"
 // TestLayers checks the rule of doc.go against what the module's packages
 // import, directly or not (test files aside: a test may start a real
 // server): no platform package imports service or testkit, and no public
-// package imports service. It reads the sources with go/build, so that the
-// test cache knows the files it depends on.
+// package imports service. It also keeps net/http out of the store and the
+// query service, which say what went wrong and leave HTTP to the edge (as
+// far as our packages go: it does not follow other modules' imports). It
+// reads the sources with go/build, so that the test cache knows the files it
+// depends on.
 func TestLayers(t *testing.T) {
-	imports := moduleImports(t, "..")
+	imports, std := moduleImports(t, "..")
 	public := []string{"store", "ingest", "query", "sdk", "mkv", "signals", "codecs"}
 	checked := 0
 	for pkg := range imports {
@@ -42,14 +45,22 @@ func TestLayers(t *testing.T) {
 	if checked < len(public)+4 {
 		t.Fatalf("checked %d packages; the walk looks incomplete", checked)
 	}
+	for _, pkg := range []string{"store", "query"} {
+		for _, p := range append(deps(imports, pkg), pkg) {
+			if slices.Contains(std[p], "net/http") {
+				t.Errorf("%s links net/http through %s", pkg, p)
+			}
+		}
+	}
 }
 
 // moduleImports returns, for each package of the module below root, the
 // packages of the module its non-test files import, as paths relative to the
-// module ("store", "internal/platform/wire").
-func moduleImports(t *testing.T, root string) map[string][]string {
+// module ("store", "internal/platform/wire"), and the other packages they
+// import.
+func moduleImports(t *testing.T, root string) (ours, others map[string][]string) {
 	t.Helper()
-	out := map[string][]string{}
+	ours, others = map[string][]string{}, map[string][]string{}
 	err := filepath.WalkDir(root, func(dir string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return err
@@ -69,19 +80,21 @@ func moduleImports(t *testing.T, root string) map[string][]string {
 		if err != nil {
 			return err
 		}
-		var ours []string
+		pkg := path.Clean(filepath.ToSlash(rel))
+		ours[pkg] = nil // listed even when it imports nothing of ours
 		for _, imp := range p.Imports {
 			if r, ok := strings.CutPrefix(imp, module+"/"); ok {
-				ours = append(ours, r)
+				ours[pkg] = append(ours[pkg], r)
+			} else {
+				others[pkg] = append(others[pkg], imp)
 			}
 		}
-		out[path.Clean(filepath.ToSlash(rel))] = ours
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return ours, others
 }
 
 // deps returns every package of the module that pkg imports, directly or not.

@@ -5,16 +5,15 @@
 // import server packages) and the ingest path cannot drift apart. The same layout
 // is documented for non-Go clients in docs/NATS.md; a test checks the two agree.
 //
-// It owns names and shapes only: no I/O, no NATS connection (it uses
-// nats.Header as a type). The HTTP API's contract is package httpwire's.
+// It owns names and shapes only: no I/O, no NATS connection, not even the NATS
+// client's types, so that packages which need only the names (query) do not
+// link the client. The HTTP API's contract is package httpwire's.
 package wire
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/nats-io/nats.go"
 )
 
 // DefaultPrefix is the first token of every Sensorium subject.
@@ -128,14 +127,16 @@ func MsgID(stream, producerID string, seq uint64, attempt int) string {
 // Frag subject: the message id (MsgID), the producer id and sequence, and,
 // when prev is not 0, the producer sequence this fragment must follow. The
 // SDK's producer and the HTTP PutMedia gateway both publish through it, so
-// that the store's dedupe and ordering see one protocol.
-func FragmentHeader(stream, producerID string, seq, prev uint64, attempt int) nats.Header {
-	h := nats.Header{}
-	h.Set(HeaderMsgID, MsgID(stream, producerID, seq, attempt))
-	h.Set(HeaderProducerID, producerID)
-	h.Set(HeaderProducerSeq, strconv.FormatUint(seq, 10))
+// that the store's dedupe and ordering see one protocol. The map is a
+// nats.Header (assignable to nats.Msg.Header), spelt without the NATS client.
+func FragmentHeader(stream, producerID string, seq, prev uint64, attempt int) map[string][]string {
+	h := map[string][]string{
+		HeaderMsgID:       {MsgID(stream, producerID, seq, attempt)},
+		HeaderProducerID:  {producerID},
+		HeaderProducerSeq: {strconv.FormatUint(seq, 10)},
+	}
 	if prev > 0 {
-		h.Set(HeaderProducerPrev, strconv.FormatUint(prev, 10))
+		h[HeaderProducerPrev] = []string{strconv.FormatUint(prev, 10)}
 	}
 	return h
 }

@@ -7,7 +7,7 @@ func TestFragmentHeader(t *testing.T) {
 	for k, want := range map[string]string{
 		HeaderMsgID: MsgID("pump.1", "gw-7", 12, 2), HeaderProducerID: "gw-7", HeaderProducerSeq: "12", HeaderProducerPrev: "11",
 	} {
-		if got := h.Get(k); got != want {
+		if got := h[k]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
