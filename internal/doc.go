@@ -17,6 +17,6 @@
 //
 // The rule: platform imports nothing of service or testkit; service may import
 // everything; no public package (store, ingest, query, sdk, mkv, signals,
-// codecs) imports service. TestLayers checks it. This package holds
+// codecs, simulate) imports service. TestLayers checks it. This package holds
 // nothing but this comment and that test.
 package internal

@@ -15,15 +15,16 @@ const module = "github.com/sensorium-io/sensorium"
 
 // TestLayers checks the rule of doc.go against what the module's packages
 // import, directly or not (test files aside: a test may start a real
-// server): no platform package imports service or testkit, and no public
-// package imports service. It also keeps net/http out of the store and the
+// server): no platform package imports service or testkit, no public
+// package imports service, and the simulators import nothing of ours but
+// signals and codecs. It also keeps net/http out of the store and the
 // query service, which say what went wrong and leave HTTP to the edge (as
 // far as our packages go: it does not follow other modules' imports). It
 // reads the sources with go/build, so that the test cache knows the files it
 // depends on.
 func TestLayers(t *testing.T) {
 	imports, std := moduleImports(t, "..")
-	public := []string{"store", "ingest", "query", "sdk", "mkv", "signals", "codecs"}
+	public := []string{"store", "ingest", "query", "sdk", "mkv", "signals", "codecs", "simulate"}
 	checked := 0
 	for pkg := range imports {
 		var forbidden []string
@@ -44,6 +45,16 @@ func TestLayers(t *testing.T) {
 	}
 	if checked < len(public)+4 {
 		t.Fatalf("checked %d packages; the walk looks incomplete", checked)
+	}
+	for pkg := range imports {
+		if !under(pkg, "simulate") {
+			continue
+		}
+		for _, d := range deps(imports, pkg) {
+			if !underAny(d, []string{"signals", "codecs"}) {
+				t.Errorf("%s imports %s; a simulator may import signals and codecs only (see simulate/doc.go)", pkg, d)
+			}
+		}
 	}
 	for _, pkg := range []string{"store", "query"} {
 		for _, p := range append(deps(imports, pkg), pkg) {

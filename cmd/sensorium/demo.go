@@ -17,10 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
 	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 )
 
 const (
@@ -150,10 +150,10 @@ func demoProduce(ctx context.Context, natsURL string, desc *signals.Scalar, orig
 	if err != nil {
 		return 0, err
 	}
-	pump := simulate.New(demoRate, faultAt(seconds), demoSeed)
+	sim := pump.New(demoRate, faultAt(seconds), demoSeed)
 	buf := make([]float32, 3*int(demoRate)/10)
 	for i := 0; i < seconds*10; i++ {
-		pump.Fill(buf)
+		sim.Fill(buf)
 		if err := w.WriteFloat32(ctx, buf); err != nil {
 			return 0, err
 		}
@@ -201,7 +201,7 @@ func demoGetMedia(ctx context.Context, c *sdk.Client, desc *signals.Scalar, orig
 	defer body.Close()
 	mr := sdk.NewMediaReader(body)
 	var s signals.Samples
-	ref := simulate.New(demoRate, faultAt, demoSeed)
+	ref := pump.New(demoRate, faultAt, demoSeed)
 	var want []float32
 	frames, next := 0, int64(0)
 	for {
@@ -253,7 +253,7 @@ func demoQuery(ctx context.Context, out io.Writer, c *sdk.Client, origin time.Ti
 	rows := 0
 	type row struct {
 		at int
-		f  simulate.Features
+		f  pump.Features
 	}
 	var table []row
 	for res.Next() {
@@ -262,7 +262,7 @@ func demoQuery(ctx context.Context, out io.Writer, c *sdk.Client, origin time.Ti
 		for i := 0; i < col.Len(); i++ {
 			x = append(x, col.Value(i))
 			if len(x) == window {
-				table = append(table, row{at: rows / int(demoRate), f: simulate.Analyze(x, demoRate)})
+				table = append(table, row{at: rows / int(demoRate), f: pump.Analyze(x, demoRate)})
 				rows += len(x)
 				x = x[:0]
 			}

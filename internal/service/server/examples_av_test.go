@@ -10,8 +10,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	cansim "github.com/sensorium-io/sensorium/examples/can-bus/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
+	cansim "github.com/sensorium-io/sensorium/simulate/canbus"
 )
 
 // The can-bus example's simulator through PutOpaque, as the example puts it:

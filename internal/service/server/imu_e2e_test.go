@@ -9,9 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	imusim "github.com/sensorium-io/sensorium/examples/imu/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	imusim "github.com/sensorium-io/sensorium/simulate/imu"
 )
 
 // An IMU streamed as raw int16 counts through the SDK comes back from a

@@ -11,10 +11,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	radarsim "github.com/sensorium-io/sensorium/examples/automotive-radar/simulate"
-	lidarsim "github.com/sensorium-io/sensorium/examples/street-lidar/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	lidarsim "github.com/sensorium-io/sensorium/simulate/lidar"
+	radarsim "github.com/sensorium-io/sensorium/simulate/radar"
 )
 
 // RADAR detections, range-Doppler maps and LIDAR sweeps on three tracks of

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/examples/street-lidar/simulate"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/lidar"
 )
 
 // lidarInput is 2 s of the street LIDAR (20 sweeps).
@@ -38,8 +38,8 @@ func init() {
 // (PointXYZIRT): x, y, z, intensity as float32, ring as uint16, time as
 // float32 seconds from the sweep's start — 22 bytes.
 func lidarData() ([]byte, any, error) {
-	st := simulate.New(3)
-	in := &lidarInput{desc: &signals.PointCloud{Rings: simulate.Rings, Resolution: 0.001}}
+	st := lidar.New(3)
+	in := &lidarInput{desc: &signals.PointCloud{Rings: lidar.Rings, Resolution: 0.001}}
 	var raw []byte
 	for i := 0; i < 20; i++ {
 		var sw codecs.Sweep

@@ -8,8 +8,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/examples/automotive-radar/simulate"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/radar"
 )
 
 // radarInput is 60 s of the automotive RADAR: 1200 scans of detections, or
@@ -38,18 +38,18 @@ func init() {
 // radarData: the raw bytes are the detections as the sensor's structs (six
 // float32 each) or the maps as float32, little endian.
 func radarData(maps bool) ([]byte, any, error) {
-	r := simulate.New(4)
+	r := radar.New(4)
 	in := &radarInput{}
 	var raw []byte
 	scans := 1200
 	if maps {
 		scans = 200
-		in.arr = &signals.Array{ElemType: signals.Float32, Rows: simulate.RangeBins, Cols: simulate.DopplerBins, Unit: "dB",
-			RowAxis: signals.Axis{Name: "range", Unit: "m", Step: simulate.RangeStep},
-			ColAxis: signals.Axis{Name: "radial_velocity", Unit: "m/s", Start: -simulate.DopplerBins / 2 * simulate.DopplerStep, Step: simulate.DopplerStep}}
+		in.arr = &signals.Array{ElemType: signals.Float32, Rows: radar.RangeBins, Cols: radar.DopplerBins, Unit: "dB",
+			RowAxis: signals.Axis{Name: "range", Unit: "m", Step: radar.RangeStep},
+			ColAxis: signals.Axis{Name: "radial_velocity", Unit: "m/s", Start: -radar.DopplerBins / 2 * radar.DopplerStep, Step: radar.DopplerStep}}
 	}
 	for i := 0; i < scans; i++ {
-		rd := make([]float32, simulate.RangeBins*simulate.DopplerBins)
+		rd := make([]float32, radar.RangeBins*radar.DopplerBins)
 		dets := r.Scan(nil, rd)
 		if maps {
 			in.maps = append(in.maps, rd)

@@ -7,10 +7,10 @@ import (
 	"math/rand/v2"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	imusim "github.com/sensorium-io/sensorium/examples/imu/simulate"
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	imusim "github.com/sensorium-io/sensorium/simulate/imu"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 )
 
 // scalarInput is a scalar dataset cut into the frames a producer would make.
@@ -114,7 +114,7 @@ func pumpFrames() (*signals.Scalar, []signals.Samples) {
 	const rate, seconds = 25600, 60
 	desc := &signals.Scalar{SampleRate: rate, SampleType: signals.Float32,
 		Channels: []signals.Channel{{Name: "x", Unit: "g"}, {Name: "y", Unit: "g"}, {Name: "z", Unit: "g"}}}
-	p := simulate.New(rate, rate*seconds/2, 42)
+	p := pump.New(rate, rate*seconds/2, 42)
 	return desc, frames(desc, seconds, func(s *signals.Samples) { p.Fill(s.F32) })
 }
 

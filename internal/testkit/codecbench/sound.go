@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/examples/machine-audio/simulate"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/audio"
 )
 
 // soundInput is 60 s of the machine's audio at 16 kHz, int16 mono, in the
@@ -28,7 +28,7 @@ func init() {
 }
 
 func soundData() ([]byte, any, error) {
-	m := simulate.New(16000, 8)
+	m := audio.New(16000, 8)
 	s := make([]int16, 16000*60)
 	m.Fill(s)
 	in := &soundInput{}

@@ -1,4 +1,4 @@
-// Package simulate makes the traffic of a vehicle's powertrain CAN bus as a
+// Package canbus makes the traffic of a vehicle's powertrain CAN bus as a
 // SocketCAN capture (candump) would record it: four standard-ID messages sent
 // periodically by their ECUs, each a little late by a few microseconds of
 // arbitration and scheduling jitter, their signals following a repeating
@@ -50,7 +50,10 @@
 // comes first because CAN frames arrive microseconds apart while opaque
 // frames are timed to the millisecond: a query's time column is cut to the
 // millisecond and the payload carries the exact time.
-package simulate
+//
+// It is a simulated sensor for demos, tests and benchmarks (see package
+// simulate): no hardware is read.
+package canbus
 
 import (
 	"encoding/binary"

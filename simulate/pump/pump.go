@@ -1,4 +1,4 @@
-// Package simulate makes the vibration of a centrifugal pump that develops an
+// Package pump makes the vibration of a centrifugal pump that develops an
 // outer-race bearing fault, as a three-axis accelerometer on its bearing
 // housing would record it: shaft harmonics, a vane-pass tone, broadband noise
 // and — once the fault starts — impacts at the bearing's outer-race defect
@@ -14,7 +14,10 @@
 //
 // The signal is deterministic for a given seed, so that tests and benchmarks
 // see the same samples every run.
-package simulate
+//
+// It is a simulated sensor for demos, tests and benchmarks (see package
+// simulate): no hardware is read.
+package pump
 
 import (
 	"math"

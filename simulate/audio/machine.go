@@ -1,9 +1,12 @@
-// Package simulate makes 16 kHz audio of a running machine as a microphone
+// Package audio makes 16 kHz audio of a running machine as a microphone
 // next to it records it: the motor's hum (the 50 Hz mains family and the
 // 2× slot harmonic), a fan's blade-pass tone, broadband bearing noise, a
 // metallic impact now and then, and the microphone's own noise, quantised to
 // int16. It is deterministic for a seed.
-package simulate
+//
+// It is a simulated sensor for demos, tests and benchmarks (see package
+// simulate): no hardware is read.
+package audio
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package simulate
+package canbus
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package simulate
+package audio
 
 import (
 	"math"

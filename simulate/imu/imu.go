@@ -1,4 +1,4 @@
-// Package simulate makes the raw output of a 6-axis MEMS IMU bolted to a
+// Package imu makes the raw output of a 6-axis MEMS IMU bolted to a
 // running machine: gravity and a slow tilt drift on the accelerometer, the
 // machine's 1× and 2× running-speed vibration, a small rocking on the
 // gyroscope, sensor bias and white noise — quantised to the int16 counts the
@@ -6,7 +6,10 @@
 // as a driver that reads the FIFO hands them on.
 //
 // The samples are deterministic for a seed.
-package simulate
+//
+// It is a simulated sensor for demos, tests and benchmarks (see package
+// simulate): no hardware is read.
+package imu
 
 import (
 	"math"

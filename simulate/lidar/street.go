@@ -1,11 +1,14 @@
-// Package simulate makes the sweeps of a 32-beam spinning LIDAR on a car
+// Package lidar makes the sweeps of a 32-beam spinning LIDAR on a car
 // parked in a street: it casts every beam of every firing into a scene of a
 // ground plane, building façades on both sides, parked cars, poles and a car
 // driving past, and returns what the sensor's driver would publish — the
 // points that hit something within range, in firing order, with range noise,
 // a per-surface intensity, the beam (ring) and the firing time within the
 // sweep. It is deterministic for a seed.
-package simulate
+//
+// It is a simulated sensor for demos, tests and benchmarks (see package
+// simulate): no hardware is read.
+package lidar
 
 import (
 	"math"

@@ -1,10 +1,13 @@
-// Package simulate makes the output of a 77 GHz automotive RADAR on a car
+// Package radar makes the output of a 77 GHz automotive RADAR on a car
 // driving at 15 m/s: per 50 ms scan, a detection list (cars ahead and in the
 // next lanes, a pedestrian at the kerb, a guardrail, false alarms) at the
 // resolutions such sensors report on their CAN or Ethernet interface, and the
 // range × Doppler map the detections come from, in dB as Q8 fixed point. It is
 // deterministic for a seed.
-package simulate
+//
+// It is a simulated sensor for demos, tests and benchmarks (see package
+// simulate): no hardware is read.
+package radar
 
 import (
 	"math"
