@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,6 +36,14 @@ type Options struct {
 	BatchMaxBytes int
 	BatchMaxMsgs  int
 
+	// Shard is the index of the bus shard Stream is (0 when the bus is not
+	// sharded); Replication, when set, makes this a cluster node's replica.
+	Shard       int
+	Replication Replication
+	// IdleAfter is how long the shard must be quiet before Replication.Idle
+	// is called; default 500 ms.
+	IdleAfter time.Duration
+
 	// DiskPath is where the disk guard measures free space (diskguard.go);
 	// default the store's folder. DiskReserve is the free space below which
 	// the bus takes no new fragments; default DefaultDiskReserve, < 0 turns
@@ -54,7 +63,14 @@ type Ingester struct {
 	// that must follow a refused one is not held back (see HeaderProducerPrev).
 	// Only the Run goroutine uses it.
 	refused map[producerKeyOf]struct{}
+	// position is the bus sequence up to which every message this ingester
+	// was given is durable (applied and fsynced, or skipped): what a peer
+	// filling from this replica waits for (Position).
+	position atomic.Uint64
 }
+
+// Position is the ingester's durable position on its bus stream.
+func (in *Ingester) Position() uint64 { return in.position.Load() }
 
 type producerKeyOf struct {
 	stream, producer string
@@ -91,6 +107,9 @@ func New(opts Options) *Ingester {
 	}
 	if opts.DiskReserve == 0 {
 		opts.DiskReserve = DefaultDiskReserve
+	}
+	if opts.IdleAfter <= 0 {
+		opts.IdleAfter = 500 * time.Millisecond
 	}
 	opts.Limits.setDefaults()
 	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}}
@@ -148,6 +167,13 @@ func (in *Ingester) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: consume: %w", err)
 	}
 	defer cc.Stop()
+	var idle <-chan time.Time
+	if in.opts.Replication != nil {
+		t := time.NewTicker(in.opts.IdleAfter)
+		defer t.Stop()
+		idle = t.C
+	}
+	busy := false
 	for {
 		var first jetstream.Msg
 		select {
@@ -156,7 +182,14 @@ func (in *Ingester) Run(ctx context.Context) error {
 			in.drain(msgs)
 			return nil
 		case first = <-msgs:
+		case <-idle:
+			if !busy {
+				in.opts.Replication.Idle(ctx, in.opts.Shard, in.Position())
+			}
+			busy = false
+			continue
 		}
+		busy = true
 		in.processBatch(ctx, in.collect(first, msgs))
 	}
 }
@@ -210,6 +243,7 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 		return fmt.Errorf("ingest: consumer info: %w", err)
 	}
 	floor, delivered := ci.AckFloor.Stream, ci.Delivered.Stream
+	in.position.Store(floor)
 	if delivered <= floor {
 		return nil
 	}
@@ -243,6 +277,8 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 type result struct {
 	stream   string
 	event    *wire.AckEvent // published after the batch is durable; nil: none
+	unknown  bool           // event refuses a fragment of a stream that does not exist
+	stored   bool           // the store was asked to append it (the group needs a Sync)
 	term     bool           // refused: terminate instead of ack
 	storeErr error          // the store failed: the stream's group is retried
 	skip     bool           // leave unacknowledged (shutting down mid-retry)
@@ -255,9 +291,17 @@ func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 	groups := map[string][]int{}
 	var order []string
 	for i, m := range batch {
-		name, ok := in.opts.Subjects.StreamOfFrag(m.subject)
+		name, marker, ok := in.opts.Subjects.ParseBus(m.subject)
 		if !ok {
 			name = ""
+		}
+		if marker {
+			// A stream's creation marker (cluster): nothing to store.
+			if in.opts.Replication != nil {
+				in.opts.Replication.Created(ctx, name, m.header.Get(wire.HeaderStreamARN))
+			}
+			results[i] = result{stream: name}
+			continue
 		}
 		if _, seen := groups[name]; !seen {
 			order = append(order, name)
@@ -268,6 +312,15 @@ func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 		in.applyGroup(ctx, name, batch, results, groups[name])
 	}
 	in.finish(batch, results)
+	durable := true
+	top := uint64(0)
+	for i, r := range results {
+		durable = durable && !r.skip
+		top = max(top, batch[i].seq)
+	}
+	if durable && top > in.position.Load() {
+		in.position.Store(top)
+	}
 }
 
 // applyGroup applies one stream's messages of a batch in order and fsyncs
@@ -279,14 +332,16 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		var failed error
+		stored := false
 		for _, i := range idx {
-			results[i] = in.apply(name, batch[i])
+			results[i] = in.apply(ctx, name, batch[i])
+			stored = stored || results[i].stored
 			if results[i].storeErr != nil {
 				failed = results[i].storeErr
 				break
 			}
 		}
-		if failed == nil && name != "" {
+		if failed == nil && stored {
 			failed = in.opts.Store.Sync(name)
 			if errors.Is(failed, store.ErrStreamNotFound) {
 				failed = nil // deleted meanwhile: the events already say so or will on redelivery
@@ -315,12 +370,22 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 }
 
 // apply validates one message and appends it to the store (not yet durable).
-func (in *Ingester) apply(name string, m *busMsg) result {
+func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	r := result{stream: name, bytes: len(m.data)}
 	if name == "" || store.ValidateStreamName(name) != nil {
 		in.log.Warn("ingest: fragment on a subject that names no valid stream", "subject", m.subject)
 		r.term = true
 		return r
+	}
+	if rep := in.opts.Replication; rep != nil {
+		switch rep.Admit(ctx, in.opts.Shard, name, m.seq) {
+		case AdmitSkip:
+			return result{stream: name}
+		case AdmitUnknown:
+			ev := wire.ErrorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s does not exist (ResourceNotFoundException); create it first", name))
+			ev.ProducerID, ev.ProducerSequence = producerKey(m.header)
+			return result{stream: name, event: &ev, unknown: true, term: true}
+		}
 	}
 	errorEvent := func(code wire.ErrorCode, timecode int64, msg string) result {
 		ev := wire.ErrorEvent(code, timecode, msg)
@@ -350,6 +415,7 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {
 		return r
 	}
+	r.stored = true
 	res, err := in.opts.Store.Append(name, &store.Fragment{
 		Number: m.seq, ServerTime: m.ts.UnixNano(), ProducerTime: frag.ProducerTime, Duration: frag.Duration,
 		ProducerID: pid, ProducerSeq: pseq, ClusterOffset: frag.ClusterOffset, Payload: frag.Payload,
@@ -452,9 +518,16 @@ func (in *Ingester) finish(batch []*busMsg, results []result) {
 		}
 		if r.event != nil {
 			in.count(r)
-			if b, err := json.Marshal(r.event); err == nil {
-				if err := in.opts.NC.Publish(in.opts.Subjects.Ack(r.stream), b); err != nil {
-					in.log.Warn("ingest: publish ack event", "stream", r.stream, "err", err)
+			switch rep := in.opts.Replication; {
+			case rep != nil && r.unknown:
+				rep.Unknown(r.stream, *r.event)
+			case rep != nil:
+				rep.Verdict(in.opts.Shard, r.stream, m.seq, *r.event)
+			default:
+				if b, err := json.Marshal(r.event); err == nil {
+					if err := in.opts.NC.Publish(in.opts.Subjects.Ack(r.stream), b); err != nil {
+						in.log.Warn("ingest: publish ack event", "stream", r.stream, "err", err)
+					}
 				}
 			}
 		}

@@ -60,7 +60,8 @@ type StreamInfo struct {
 // Retention is the stream's retention as a duration.
 func (s *StreamInfo) Retention() time.Duration { return time.Duration(s.RetentionHours) * time.Hour }
 
-func (s StreamInfo) clone() StreamInfo {
+// Clone returns a copy that shares nothing with s.
+func (s StreamInfo) Clone() StreamInfo {
 	c := s
 	c.Tags = make(map[string]string, len(s.Tags))
 	for k, v := range s.Tags {
@@ -159,7 +160,9 @@ func parseARN(arn string) (string, error) {
 	return rest[:j], nil
 }
 
-func newVersion() string {
+// NewVersion returns a fresh stream version: the seed service's versions are
+// opaque strings that change on every update.
+func NewVersion() string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	b := make([]byte, 12)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms

@@ -49,10 +49,14 @@ func (e *Error) Error() string { return e.Message }
 // Unwrap returns the kind, for errors.Is.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// refuse returns an *Error of kind with a formatted message.
-func refuse(kind error, format string, args ...any) error {
+// Refuse returns an *Error of kind (one of the Err* sentinels) with a
+// formatted message: for code that keeps a catalog on the store's behalf
+// (the cluster's) and must refuse in the store's terms.
+func Refuse(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
+
+func refuse(kind error, format string, args ...any) error { return Refuse(kind, format, args...) }
 
 // invalid returns an *Error of kind ErrInvalidArgument.
 func invalid(format string, args ...any) error {

@@ -12,6 +12,7 @@ package wire
 
 import (
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -41,6 +42,13 @@ func StreamFromToken(token string) string {
 // Subjects names the subjects of one prefix.
 type Subjects struct {
 	Prefix string
+	// Shards is how many JetStream streams the bus is cut into (a cluster's;
+	// docs/CLUSTER.md, "The bus"). 0 or 1: one bus stream that takes
+	// Frag subjects as they are. More: producers still publish on Frag
+	// subjects, and the NATS server maps each to its shard's subject
+	// (ShardMapping), so that one stream's fragments stay on one shard, in
+	// order.
+	Shards int
 }
 
 // NewSubjects returns the subjects under prefix, or under DefaultPrefix when it is empty.
@@ -63,19 +71,95 @@ func (s Subjects) Ack(stream string) string { return s.subject(KindAck, stream) 
 // FragWildcard matches every stream's fragments: the bus stream's subject filter.
 func (s Subjects) FragWildcard() string { return s.Prefix + "." + KindFrag + ".>" }
 
-// BusStream is the name of the JetStream stream that carries fragments.
+// BusStream is the name of the JetStream stream that carries fragments
+// (of the unsharded bus; BusShard names a shard's).
 func (s Subjects) BusStream() string {
 	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(s.Prefix)) + "_FRAG"
 }
 
-// StreamOfFrag returns the stream name of a fragment subject, or false when the
-// subject is not one.
-func (s Subjects) StreamOfFrag(subject string) (string, bool) {
-	p := s.Prefix + "." + KindFrag + "."
-	if !strings.HasPrefix(subject, p) || len(subject) == len(p) {
-		return "", false
+// KindBus is the second token of a shard's subjects.
+const KindBus = "bus"
+
+// Sharded reports whether the bus is cut into several streams.
+func (s Subjects) Sharded() bool { return s.Shards > 1 }
+
+// BusShard is the name of shard k's JetStream stream (BusStream when the
+// bus is not sharded).
+func (s Subjects) BusShard(k int) string {
+	if !s.Sharded() {
+		return s.BusStream()
 	}
-	return StreamFromToken(subject[len(p):]), true
+	return s.BusStream() + "_" + strconv.Itoa(k)
+}
+
+// ShardWildcard is the subject filter of shard k's stream.
+func (s Subjects) ShardWildcard(k int) string {
+	if !s.Sharded() {
+		return s.FragWildcard()
+	}
+	return s.Prefix + "." + KindBus + "." + strconv.Itoa(k) + ".>"
+}
+
+// ShardMapping is the NATS subject mapping that sends each Frag subject to
+// its shard: source and destination as nats-server's `mappings` take them.
+func (s Subjects) ShardMapping() (src, dst string) {
+	return s.Prefix + "." + KindFrag + ".*",
+		s.Prefix + "." + KindBus + ".{{partition(" + strconv.Itoa(s.Shards) + ",1)}}.{{wildcard(1)}}"
+}
+
+// ShardOf is the shard of a stream: nats-server's partition function (FNV-1a
+// of the subject token, modulo the shard count), so that the server's
+// mapping and this agree (TestShardOfMatchesNATS).
+func (s Subjects) ShardOf(stream string) int {
+	if !s.Sharded() {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(SubjectToken(stream)))
+	return int(h.Sum32() % uint32(s.Shards))
+}
+
+// markerToken ends the subject of a stream's creation marker.
+const markerToken = "created"
+
+// Marker is the bus subject of a stream's creation marker: the server's own
+// message, published when the stream is created in a cluster, so that each
+// store replica meets it before the stream's first fragment (a producer,
+// allowed Frag subjects only, cannot publish it).
+func (s Subjects) Marker(stream string) string {
+	if !s.Sharded() {
+		return s.Frag(stream) + "." + markerToken
+	}
+	return s.Prefix + "." + KindBus + "." + strconv.Itoa(s.ShardOf(stream)) + "." + SubjectToken(stream) + "." + markerToken
+}
+
+// StreamOfFrag returns the stream name of a fragment subject, or false when the
+// subject is not one. A shard's subject counts as a fragment subject.
+func (s Subjects) StreamOfFrag(subject string) (string, bool) {
+	name, marker, ok := s.ParseBus(subject)
+	return name, ok && !marker
+}
+
+// ParseBus reads a bus subject: the stream it is about, and whether it is
+// the stream's creation marker rather than a fragment.
+func (s Subjects) ParseBus(subject string) (stream string, marker, ok bool) {
+	var rest string
+	if p := s.Prefix + "." + KindFrag + "."; strings.HasPrefix(subject, p) {
+		rest = subject[len(p):]
+	} else if p := s.Prefix + "." + KindBus + "."; strings.HasPrefix(subject, p) {
+		i := strings.IndexByte(subject[len(p):], '.')
+		if i <= 0 {
+			return "", false, false
+		}
+		rest = subject[len(p)+i+1:]
+	} else {
+		return "", false, false
+	}
+	tok, suffix, dotted := strings.Cut(rest, ".")
+	if tok == "" || (dotted && suffix != markerToken) {
+		return "", false, false
+	}
+	return StreamFromToken(tok), dotted, true
 }
 
 func (s Subjects) subject(kind, stream string) string {
@@ -99,6 +183,10 @@ const (
 	// survived in a client's write buffer.
 	HeaderProducerPrev = "Sensorium-Producer-Prev"
 )
+
+// HeaderStreamARN is on a stream's creation marker (Marker): the ARN of the
+// incarnation it was created as.
+const HeaderStreamARN = "Sensorium-Stream-Arn"
 
 // Live frame message headers (on Live subjects). The payload is the codec frame.
 const (

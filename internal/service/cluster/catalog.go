@@ -115,6 +115,9 @@ type CatalogOptions struct {
 	// deleted one; initial is set for the entries read at open. The node's
 	// replicator keeps its store in step with it.
 	OnChange func(old, new *Entry, initial bool)
+	// Marker publishes a new stream's creation marker on the bus, after its
+	// entry is written and before CreateStream returns (replica.go says why).
+	Marker func(context.Context, store.StreamInfo) error
 }
 
 // Catalog is the cluster's catalog as one node sees it.
@@ -319,6 +322,16 @@ func (c *Catalog) CreateStream(ctx context.Context, in store.CreateStreamInput) 
 			return store.StreamInfo{}, store.Refuse(store.ErrStreamExists, "stream %s already exists", info.Name)
 		}
 		return store.StreamInfo{}, fmt.Errorf("cluster: create stream %s: %w", info.Name, err)
+	}
+	if c.o.Marker != nil {
+		if err := c.o.Marker(ctx, info); err != nil {
+			// Without its marker the replicas would not know the stream
+			// starts empty: take the entry back, so the call can be retried.
+			if derr := c.o.KV.Delete(context.WithoutCancel(ctx), catalogKey(info.Name)); derr != nil {
+				c.o.Log.Error("cluster: could not take back the entry of a stream whose creation failed", "stream", info.Name, "err", derr)
+			}
+			return store.StreamInfo{}, fmt.Errorf("cluster: create stream %s: the bus did not take its creation marker: %w", info.Name, err)
+		}
 	}
 	c.o.Log.Info("cluster: stream created", "stream", info.Name, "replicas", strings.Join(e.Replicas, ","), "retention_hours", info.RetentionHours)
 	return info.Clone(), nil

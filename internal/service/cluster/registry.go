@@ -210,23 +210,23 @@ func (r *Registry) aliveLocked(v *nodeView, now time.Time) bool {
 	return v.info.Name == r.self.Name || now.Sub(v.seen) <= r.aliveWindow()
 }
 
-// Node is what the registry knows of one node.
-type Node struct {
+// Member is what the registry knows of one node.
+type Member struct {
 	NodeInfo
 	Alive    bool
 	LastSeen time.Time // local clock
 }
 
 // Nodes returns every registered node, sorted by name.
-func (r *Registry) Nodes() []Node {
+func (r *Registry) Nodes() []Member {
 	now := r.now()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]Node, 0, len(r.nodes))
+	out := make([]Member, 0, len(r.nodes))
 	for _, v := range r.nodes {
-		out = append(out, Node{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen})
+		out = append(out, Member{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen})
 	}
-	slices.SortFunc(out, func(a, b Node) int {
+	slices.SortFunc(out, func(a, b Member) int {
 		if a.Name < b.Name {
 			return -1
 		}
@@ -239,15 +239,15 @@ func (r *Registry) Nodes() []Node {
 }
 
 // Lookup returns one node.
-func (r *Registry) Lookup(name string) (Node, bool) {
+func (r *Registry) Lookup(name string) (Member, bool) {
 	now := r.now()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	v, ok := r.nodes[name]
 	if !ok {
-		return Node{}, false
+		return Member{}, false
 	}
-	return Node{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen}, true
+	return Member{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen}, true
 }
 
 // SilentFor is how long a node has not been heard from (0 for this node and

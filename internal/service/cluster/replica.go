@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -70,21 +71,6 @@ type localCopy struct {
 	filling   bool      // a background fill is running
 	lastError string    // of the last failed fill or top-up, for status
 }
-
-// Admission is what the ingester does with a message of a stream.
-type Admission uint8
-
-// Admissions.
-const (
-	// AdmitApply: this node is a live replica of the stream; apply the
-	// message and give a verdict.
-	AdmitApply Admission = iota + 1
-	// AdmitSkip: not this node's to store now (another node's stream, or a
-	// copy still filling); acknowledge it on this node's consumer only.
-	AdmitSkip
-	// AdmitUnknown: the catalog has no such stream.
-	AdmitUnknown
-)
 
 // ReplicatorOptions configure a Replicator.
 type ReplicatorOptions struct {
@@ -250,19 +236,19 @@ func (r *Replicator) drop(name string, deleted bool) {
 // Admit decides what the ingester does with message seq of stream's shard.
 // It runs on the shard ingester's goroutine, which is what lets a top-up
 // append to the copy: nothing else appends to the stream meanwhile.
-func (r *Replicator) Admit(ctx context.Context, shard int, stream string, seq uint64) Admission {
+func (r *Replicator) Admit(ctx context.Context, shard int, stream string, seq uint64) ingest.Admission {
 	e, ok, err := r.cat.Lookup(ctx, stream)
 	if err != nil {
 		// The catalog cannot be read (no JetStream quorum): leave the
 		// message to replicas that can, rather than refuse it wrongly.
 		r.log.Warn("cluster: catalog lookup failed; leaving the fragment to other replicas", "stream", stream, "err", err)
-		return AdmitSkip
+		return ingest.AdmitSkip
 	}
 	if !ok {
-		return AdmitUnknown
+		return ingest.AdmitUnknown
 	}
 	if !e.Holds(r.o.Self) {
-		return AdmitSkip
+		return ingest.AdmitSkip
 	}
 	r.mu.Lock()
 	c := r.copies[stream]
@@ -270,7 +256,7 @@ func (r *Replicator) Admit(ctx context.Context, shard int, stream string, seq ui
 	if c == nil || c.arn != e.ARN {
 		if err := r.ensure(&e, false, false); err != nil {
 			r.log.Error("cluster: cannot create the local copy of a stream", "stream", stream, "err", err)
-			return AdmitSkip
+			return ingest.AdmitSkip
 		}
 		r.mu.Lock()
 		c = r.copies[stream]
@@ -281,13 +267,13 @@ func (r *Replicator) Admit(ctx context.Context, shard int, stream string, seq ui
 	r.mu.Unlock()
 	switch p {
 	case phaseLive:
-		return AdmitApply
+		return ingest.AdmitApply
 	case phaseJoining:
 		if r.topUp(ctx, &e, shard, seq) {
-			return AdmitApply
+			return ingest.AdmitApply
 		}
 	}
-	return AdmitSkip
+	return ingest.AdmitSkip
 }
 
 // Created handles a stream's creation marker at bus position seq: a
@@ -398,8 +384,8 @@ func (r *Replicator) takeOver(e *Entry) bool {
 }
 
 // peers are the other replicas of e that say they are live for it, alive ones first.
-func (r *Replicator) peers(e *Entry) []Node {
-	var out []Node
+func (r *Replicator) peers(e *Entry) []Member {
+	var out []Member
 	for _, name := range e.Replicas {
 		if name == r.o.Self {
 			continue
@@ -424,7 +410,7 @@ func (r *Replicator) localLast(name string) uint64 {
 
 // fetchInto copies the fragments of a fill request from peer into the
 // store, syncing as it goes so that an interrupted fill keeps what it got.
-func (r *Replicator) fetchInto(ctx context.Context, peer Node, req FillRequest) (int, error) {
+func (r *Replicator) fetchInto(ctx context.Context, peer Member, req FillRequest) (int, error) {
 	pending := 0
 	n, err := r.o.Fill.fetch(ctx, peer.HTTP, req, func(f *store.Fragment) error {
 		res, err := r.o.Store.Append(req.Stream, f)
@@ -609,4 +595,28 @@ func (r *Replicator) MarkLive(name string) {
 	if c := r.copies[name]; c != nil {
 		r.setPhaseLocked(name, c, phaseLive)
 	}
+}
+
+// Rejoin turns every live copy of a shard's streams joining: this node's
+// consumer of the shard was removed (the node was taken for gone) and
+// created anew, so the bus may have dropped messages it never received.
+func (r *Replicator) Rejoin(shard int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, c := range r.copies {
+		if r.o.ShardOf(name) == shard && c.phase == phaseLive {
+			r.setPhaseLocked(name, c, phaseJoining)
+		}
+	}
+}
+
+// LastError is the last failure of a fill or top-up of a copy that is not
+// live ("" otherwise).
+func (r *Replicator) LastError(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.copies[name]; c != nil && c.phase != phaseLive {
+		return c.lastError
+	}
+	return ""
 }

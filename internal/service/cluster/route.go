@@ -1,0 +1,75 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+)
+
+// Reads from anywhere: a node that does not hold a stream, or whose copy is
+// not live, passes a read of it to a node whose copy is (proxying the HTTP
+// request, or naming that node's Flight location). A copy that is filling or
+// joining may lack fragments in the middle or at the end, and serving it
+// would show a hole as if it were the stream's end.
+
+// ErrNoLiveReplica: no replica of the stream can serve reads now.
+var ErrNoLiveReplica = errors.New("cluster: no live replica")
+
+// Route returns where a read of stream is served: local is true when this
+// node serves it; otherwise to is the node to pass it to. A stream the
+// catalog does not know is served locally (which answers that it does not
+// exist).
+func (n *Node) Route(ctx context.Context, stream string) (to Member, local bool, err error) {
+	e, ok, err := n.cat.Lookup(ctx, stream)
+	if err != nil {
+		return Member{}, false, err
+	}
+	if !ok {
+		return Member{}, true, nil
+	}
+	if e.Holds(n.o.Self.Name) && n.rep.Live(e.Name, e.ARN) {
+		return Member{}, true, nil
+	}
+	for _, name := range e.Replicas {
+		if name == n.o.Self.Name {
+			continue
+		}
+		m, ok := n.reg.Lookup(name)
+		if ok && m.Alive && m.HTTP != "" && !slices.Contains(m.Unready, e.Name) {
+			return m, false, nil
+		}
+	}
+	return Member{}, false, ErrNoLiveReplica
+}
+
+// Holders returns the nodes that serve reads of a stream now (this node
+// first when it is one), for GetDataEndpoint and Flight locations.
+func (n *Node) Holders(ctx context.Context, stream string) ([]Member, error) {
+	e, ok, err := n.cat.Lookup(ctx, stream)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var out []Member
+	for _, name := range e.Replicas {
+		m, ok := n.reg.Lookup(name)
+		if !ok || !m.Alive || slices.Contains(m.Unready, e.Name) {
+			continue
+		}
+		if name == n.o.Self.Name {
+			if !n.rep.Live(e.Name, e.ARN) {
+				continue
+			}
+			out = append([]Member{m}, out...)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Self is this node's name.
+func (n *Node) Self() string { return n.o.Self.Name }
+
+func itoa(i int) string    { return strconv.Itoa(i) }
+func utoa(u uint64) string { return strconv.FormatUint(u, 10) }
