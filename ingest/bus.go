@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -165,6 +166,9 @@ func EnsureShard(ctx context.Context, js jetstream.JetStream, cfg BusConfig, k i
 			// JetStream cannot change storage in place; keep what exists and say so.
 			sc.Storage = info.Config.Storage
 		}
+		if upToDate(info.Config, sc) {
+			break // nothing to change: in a cluster, an update is a round of Raft for every node's start
+		}
 		stream, err = shrinkToFit(&sc, func(sc jetstream.StreamConfig) (jetstream.Stream, error) { return js.UpdateStream(ctx, sc) })
 		if err != nil {
 			return Shard{}, fmt.Errorf("ingest: update bus stream %s: %w", sc.Name, err)
@@ -204,4 +208,13 @@ func shrinkToFit(sc *jetstream.StreamConfig, apply func(jetstream.StreamConfig) 
 		}
 		sc.MaxBytes /= 2
 	}
+}
+
+// upToDate reports whether an existing bus stream already has the settings
+// EnsureShard would give it. Its MaxBytes may be below the configured one
+// (shrinkToFit settled for less) but not closed by the disk guard.
+func upToDate(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention && have.Discard == want.Discard &&
+		have.Replicas == want.Replicas && have.MaxAge == want.MaxAge && have.MaxMsgSize == want.MaxMsgSize &&
+		have.Duplicates == want.Duplicates && have.MaxBytes > closedBusBytes && have.MaxBytes <= want.MaxBytes
 }

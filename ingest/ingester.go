@@ -247,6 +247,19 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 	if delivered <= floor {
 		return nil
 	}
+	// Nothing below the stream's first message is left to apply: a new
+	// consumer of a bus whose sequence starts high (a cluster's shards start
+	// at the clock's microsecond) has a floor of 0.
+	si, err := in.opts.Stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ingest: stream info: %w", err)
+	}
+	if si.State.FirstSeq > floor+1 {
+		floor = si.State.FirstSeq - 1
+		if si.State.Msgs == 0 {
+			floor = max(floor, si.State.LastSeq)
+		}
+	}
 	n := 0
 	var batch []*busMsg
 	for seq := floor + 1; seq <= delivered; seq++ {

@@ -3,7 +3,7 @@ package ingest
 import (
 	"context"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // Replication is what an ingester of a cluster's node consults (nil on a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,4 +223,24 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		m["align"] = a
 	}
 	return json.Marshal(m)
+}
+
+// StreamNames are the streams a request reads, each once, in the order the
+// request names them (a cluster node routes the request to a node that
+// holds them all).
+func (r Request) StreamNames() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	add(r.Stream)
+	for _, s := range r.Streams {
+		add(s)
+	}
+	for _, in := range r.Inputs {
+		add(in.Stream)
+	}
+	return out
 }

@@ -220,3 +220,17 @@ func validAccessKeyID(id string) bool {
 	}
 	return true
 }
+
+// Any returns one of the keys, the same one every time (the lowest access
+// key id): the key a cluster node signs its requests to the other nodes
+// with, since every node reads the same credentials file.
+func (k *Keys) Any() (Key, bool) {
+	var best Key
+	found := false
+	for id, key := range k.byID {
+		if !found || id < best.AccessKeyID {
+			best, found = key, true
+		}
+	}
+	return best, found
+}

@@ -59,13 +59,22 @@ type Options struct {
 	// Auth verifies the SigV4 signature of every request but GET /healthz
 	// and GET /metrics; nil: requests are not authenticated.
 	Auth *awsauth.Verifier
+	// Catalog is the control plane; default the store's own catalog.
+	Catalog Catalog
+	// Cluster, on a cluster node, routes reads to nodes that hold the
+	// stream and serves the cluster's routes (cluster.go).
+	Cluster Cluster
 }
 
 type api struct {
-	st   *store.Store
-	q    *query.Service
-	log  *slog.Logger
-	opts Options
+	st      *store.Store
+	cat     Catalog
+	cluster Cluster // nil on a single node
+	q       *query.Service
+	log     *slog.Logger
+	opts    Options
+
+	proxyTransport http.RoundTripper // to other nodes (routed reads)
 
 	js jetstream.JetStream // PutMedia's publisher, when NATS is set
 
@@ -97,7 +106,11 @@ func New(o Options) http.Handler {
 	if o.PutMediaIdle <= 0 {
 		o.PutMediaIdle = 3 * time.Second
 	}
-	a := &api{st: o.Store, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}, putting: map[string]bool{}}
+	a := &api{st: o.Store, cat: o.Catalog, cluster: o.Cluster, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}, putting: map[string]bool{},
+		proxyTransport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+	if a.cat == nil {
+		a.cat = storeCatalog{o.Store}
+	}
 	if o.NATS != nil {
 		a.js, _ = jetstream.New(o.NATS) // fails only on a nil connection
 	}
@@ -113,11 +126,11 @@ func New(o Options) http.Handler {
 		"/untagStream":             a.untagStream,
 		"/listTagsForStream":       a.listTagsForStream,
 		"/getDataEndpoint":         a.getDataEndpoint,
-		"/getMedia":                a.getMedia,
+		"/getMedia":                a.routed(streamOfBody, a.getMedia),
 		"/putMedia":                a.putMedia,
-		"/listFragments":           a.listFragments,
-		"/getMediaForFragmentList": a.getMediaForFragmentList,
-		"/v1/query":                a.query,
+		"/listFragments":           a.routed(streamOfBody, a.listFragments),
+		"/getMediaForFragmentList": a.routed(streamOfBody, a.getMediaForFragmentList),
+		"/v1/query":                a.routed(streamsOfQuery, a.query),
 	}
 	for path, h := range ops {
 		mux.HandleFunc("POST "+path, h)
@@ -132,6 +145,7 @@ func New(o Options) http.Handler {
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
+	a.mountCluster(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
 	})

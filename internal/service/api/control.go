@@ -25,7 +25,7 @@ func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	info, err := a.st.CreateStream(store.CreateStreamInput{
+	info, err := a.cat.CreateStream(r.Context(), store.CreateStreamInput{
 		Name: in.StreamName, DeviceName: in.DeviceName, MediaType: in.MediaType, KMSKeyID: in.KmsKeyID,
 		RetentionHours: in.DataRetentionInHours, Tags: in.Tags,
 	})
@@ -42,7 +42,7 @@ func (a *api) describeStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	info, err := a.st.DescribeStream(ref(in))
+	info, err := a.cat.DescribeStream(r.Context(), ref(in))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -67,7 +67,7 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		prefix = c.ComparisonValue
 	}
-	infos, next, err := a.st.ListStreams(prefix, limit, in.NextToken)
+	infos, next, err := a.cat.ListStreams(r.Context(), prefix, limit, in.NextToken)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -85,7 +85,7 @@ func (a *api) updateStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.UpdateStream(ref(in.StreamRef), in.CurrentVersion, in.DeviceName, in.MediaType); err != nil {
+	if err := a.cat.UpdateStream(r.Context(), ref(in.StreamRef), in.CurrentVersion, in.DeviceName, in.MediaType); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -107,7 +107,7 @@ func (a *api) updateDataRetention(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "Operation must be INCREASE_DATA_RETENTION or DECREASE_DATA_RETENTION"))
 		return
 	}
-	if err := a.st.UpdateDataRetention(ref(in.StreamRef), in.CurrentVersion, increase, in.DataRetentionChangeInHours); err != nil {
+	if err := a.cat.UpdateDataRetention(r.Context(), ref(in.StreamRef), in.CurrentVersion, increase, in.DataRetentionChangeInHours); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -120,7 +120,7 @@ func (a *api) deleteStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.DeleteStream(ref(in.StreamRef), in.CurrentVersion); err != nil {
+	if err := a.cat.DeleteStream(r.Context(), ref(in.StreamRef), in.CurrentVersion); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -133,7 +133,7 @@ func (a *api) tagStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.TagStream(ref(in.StreamRef), in.Tags); err != nil {
+	if err := a.cat.TagStream(r.Context(), ref(in.StreamRef), in.Tags); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -146,7 +146,7 @@ func (a *api) untagStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := a.st.UntagStream(ref(in.StreamRef), in.TagKeyList); err != nil {
+	if err := a.cat.UntagStream(r.Context(), ref(in.StreamRef), in.TagKeyList); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -164,7 +164,7 @@ func (a *api) listTagsForStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "NextToken is not one this server issued"))
 		return
 	}
-	info, err := a.st.DescribeStream(ref(in.StreamRef))
+	info, err := a.cat.DescribeStream(r.Context(), ref(in.StreamRef))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -187,13 +187,21 @@ func (a *api) getDataEndpoint(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "APIName %q is not a data API of this service", in.APIName))
 		return
 	}
-	if _, err := a.st.DescribeStream(ref(in.StreamRef)); err != nil {
+	info, err := a.cat.DescribeStream(r.Context(), ref(in.StreamRef))
+	if err != nil {
 		writeError(w, err)
 		return
 	}
 	endpoint := ""
 	if a.opts.DataEndpoint != nil {
 		endpoint = a.opts.DataEndpoint()
+	}
+	if a.cluster != nil && in.APIName != "PUT_MEDIA" {
+		// Reads are served by the stream's replicas (any node passes them
+		// on, but a client that asks is sent to one straight away).
+		if e, err := a.cluster.DataEndpoint(r.Context(), info.Name); err == nil && e != "" {
+			endpoint = e
+		}
 	}
 	if endpoint == "" {
 		endpoint = "http://" + r.Host

@@ -70,7 +70,7 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "PutMedia needs the %s or %s header", headerStreamName, headerStreamARN))
 		return
 	}
-	info, err := a.st.DescribeStream(ref)
+	info, err := a.cat.DescribeStream(r.Context(), ref)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -33,8 +33,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/ingest"
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -106,6 +106,10 @@ type Node struct {
 	quorumLosses   atomic.Int64
 	consumersFreed atomic.Int64
 	lastLossLog    atomic.Int64 // unix ns
+
+	pendingMu    sync.Mutex
+	pendingAt    time.Time
+	pendingCache map[string]uint64
 }
 
 // Bucket names, after the bus stream's (SENSORIUM_FRAG → SENSORIUM_CATALOG).
@@ -177,15 +181,20 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 			n.Close()
 		}
 	}()
-	kvCatalog, err := n.bucket(ctx, "CATALOG", "Sensorium: the cluster's catalog of streams", 1)
-	if err != nil {
+	var kvCatalog, kvNodes jetstream.KeyValue
+	if err := Retry(ctx, n.log, "open the catalog bucket", func() (err error) {
+		kvCatalog, err = n.bucket(ctx, "CATALOG", "Sensorium: the cluster's catalog of streams", 1)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	kvNodes, err := n.bucket(ctx, "NODES", "Sensorium: the cluster's nodes and their heartbeats", 1)
-	if err != nil {
+	if err := Retry(ctx, n.log, "open the node registry", func() (err error) {
+		kvNodes, err = n.bucket(ctx, "NODES", "Sensorium: the cluster's nodes and their heartbeats", 1)
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	if err := n.ensureShards(ctx); err != nil {
+	if err := Retry(ctx, n.log, "create the bus shards", func() error { return n.ensureShards(ctx) }); err != nil {
 		return nil, err
 	}
 	fresh := map[int]bool{}
@@ -285,6 +294,7 @@ func (n *Node) ensureShards(ctx context.Context) error {
 		}
 	}
 	firstSeq := uint64(time.Now().UnixMicro())
+	n.shards = n.shards[:0]
 	for k := 0; k < shards; k++ {
 		sh, err := ingest.EnsureShard(ctx, n.o.JS, n.o.Bus, k, storeMax[k], firstSeq)
 		if err != nil {
@@ -424,3 +434,84 @@ func (n *Node) publishMarker(ctx context.Context, info store.StreamInfo) error {
 	_, err := n.o.JS.PublishMsg(ctx, m)
 	return err
 }
+
+// Metrics are a node's counters and gauges for /metrics.
+type Metrics struct {
+	Alive, Down, Unready            int
+	Pending                         map[string]uint64 // shard stream → messages this node has not applied
+	QuorumLosses, Replacements      int64
+	ConsumersRemoved, FillFragments int64
+	FillBytes                       int64
+	PendingVerdicts                 int
+}
+
+// Metrics reads the node's metrics; the consumer counts are cached for a
+// second (each is a JetStream API request).
+func (n *Node) Metrics() Metrics {
+	m := Metrics{
+		Unready: len(n.rep.Unready()), QuorumLosses: n.quorumLosses.Load(), Replacements: n.replacements.Load(),
+		ConsumersRemoved: n.consumersFreed.Load(), FillFragments: n.rep.filledFragments.Load(), FillBytes: n.rep.filledBytes.Load(),
+		PendingVerdicts: n.quorum.Pending(), Pending: n.consumerPending(),
+	}
+	for _, mem := range n.reg.Nodes() {
+		if mem.Alive {
+			m.Alive++
+		} else {
+			m.Down++
+		}
+	}
+	return m
+}
+
+// consumerPending asks JetStream how far behind this node's consumers are.
+func (n *Node) consumerPending() map[string]uint64 {
+	n.pendingMu.Lock()
+	defer n.pendingMu.Unlock()
+	if time.Since(n.pendingAt) < time.Second && n.pendingCache != nil {
+		return n.pendingCache
+	}
+	out := map[string]uint64{}
+	for _, sh := range n.shards {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ci, err := sh.Consumer.Info(ctx)
+		cancel()
+		if err == nil {
+			out[ci.Stream] = ci.NumPending + uint64(ci.NumAckPending)
+		}
+	}
+	n.pendingCache, n.pendingAt = out, time.Now()
+	return out
+}
+
+// Retry runs fn until it succeeds or ctx ends: a cluster that has just
+// elected its meta leader may time out the first requests that create
+// replicated streams while its peers catch up. It logs every few seconds.
+func Retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	start, lastLog := time.Now(), time.Now()
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		var stop Permanent
+		if errors.As(err, &stop) {
+			return stop.Err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("cluster: %s: %w (last error: %v)", what, ctx.Err(), err)
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			log.Warn("cluster: still trying to "+what, "for", time.Since(start).Round(time.Second), "err", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Permanent stops Retry: fn's error will not go away by trying again.
+type Permanent struct{ Err error }
+
+func (p Permanent) Error() string { return p.Err.Error() }

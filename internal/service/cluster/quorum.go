@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // The quorum turns each replica's verdict on a bus message into the one
@@ -74,7 +74,7 @@ type Quorum struct {
 	onExpire func(stream string, v Verdict)
 	ttl      time.Duration
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	tallies map[msgKey]*tally
 }
 

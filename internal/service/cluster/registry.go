@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -155,6 +156,9 @@ func (r *Registry) follow(w jetstream.KeyWatcher) {
 // are not heartbeats seen now: such a node counts as seen when this node
 // started, not alive until it beats again.
 func (r *Registry) apply(e jetstream.KeyValueEntry, initial bool) {
+	if strings.HasPrefix(e.Key(), "=") {
+		return // the cluster's own records (the bus layout), not nodes
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -61,6 +62,31 @@ type Options struct {
 	Users []User
 	// TLS, when set, makes the client port require TLS.
 	TLS *tls.Config
+
+	// Name is the server's name: a cluster's node name, unique in the
+	// cluster and the same at every start (JetStream knows its peers by
+	// it). Default "sensorium".
+	Name string
+	// Cluster, when set, makes this server one node of a NATS cluster with
+	// clustered JetStream (Raft).
+	Cluster *ClusterOptions
+	// Mappings are subject mappings of the server's account, source to
+	// destination (the bus's shard mapping).
+	Mappings map[string]string
+}
+
+// ClusterOptions are the route settings of a cluster node.
+type ClusterOptions struct {
+	Name   string   // the cluster's name, the same on every node; default "sensorium"
+	Host   string   // route listener
+	Port   int      // -1 picks a free port
+	Routes []string // the other nodes' route URLs (nats://host:port)
+	// PingInterval is how often a route is pinged; a node that stops
+	// answering (SIGSTOP, a cut cable) is dropped after MaxPingsOut missed
+	// pings. Default 1 s and 3: a stalled node is noticed in seconds, not
+	// nats-server's default of minutes.
+	PingInterval time.Duration
+	MaxPingsOut  int
 }
 
 // User is a NATS login and what it may publish and subscribe to (subject
@@ -90,8 +116,11 @@ func Start(o Options) (*Server, error) {
 	if o.MaxPayload <= 0 {
 		o.MaxPayload = DefaultMaxPayload
 	}
+	if o.Name == "" {
+		o.Name = "sensorium"
+	}
 	sopts := &server.Options{
-		ServerName:         "sensorium",
+		ServerName:         o.Name,
 		Host:               o.Host,
 		Port:               o.Port,
 		JetStream:          true,
@@ -126,9 +155,33 @@ func Start(o Options) (*Server, error) {
 	if o.TLS != nil {
 		sopts.TLSConfig, sopts.TLS, sopts.TLSVerify = o.TLS, true, o.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 	}
+	if c := o.Cluster; c != nil {
+		if c.Name == "" {
+			c.Name = "sensorium"
+		}
+		if c.PingInterval <= 0 {
+			c.PingInterval = time.Second
+		}
+		if c.MaxPingsOut <= 0 {
+			c.MaxPingsOut = 3
+		}
+		sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: c.Host, Port: c.Port, PingInterval: c.PingInterval, MaxPingsOut: c.MaxPingsOut}
+		for _, r := range c.Routes {
+			u, err := url.Parse(r)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("natsembed: route %q is not a URL such as nats://10.0.0.2:6222", r)
+			}
+			sopts.Routes = append(sopts.Routes, u)
+		}
+	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: %w", err)
+	}
+	for src, dst := range o.Mappings {
+		if err := ns.GlobalAccount().AddMapping(src, dst); err != nil {
+			return nil, fmt.Errorf("natsembed: mapping %s → %s: %w", src, dst, err)
+		}
 	}
 	if o.Logger != nil {
 		ns.SetLoggerV2(&logAdapter{l: o.Logger.With("component", "nats")}, false, false, false)
@@ -162,6 +215,21 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	}
 	return nats.Connect("", opts...)
 }
+
+// ClusterURL is the URL of the route listener ("" when not clustered).
+func (s *Server) ClusterURL() string {
+	if s.opts.Cluster == nil {
+		return ""
+	}
+	addr := s.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	return "nats://" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))
+}
+
+// SetMapping replaces a subject mapping of the server's account.
+func (s *Server) SetMapping(src, dst string) error { return s.GlobalAccount().AddMapping(src, dst) }
 
 // Stop shuts the server down and waits for it.
 func (s *Server) Stop() {

@@ -60,7 +60,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstHistogram(c.fsyncSeconds, uint64(st.Fsyncs), st.FsyncTotal.Seconds(), buckets)
 
-	in := c.s.in.Stats()
+	in := c.s.IngestStats()
 	ch <- prometheus.MustNewConstMetric(c.persisted, prometheus.CounterValue, float64(in.Persisted))
 	ch <- prometheus.MustNewConstMetric(c.persistedBytes, prometheus.CounterValue, float64(in.PersistedBytes))
 	ch <- prometheus.MustNewConstMetric(c.duplicates, prometheus.CounterValue, float64(in.Duplicates))

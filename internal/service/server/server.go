@@ -32,6 +32,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/service/api"
+	"github.com/sensorium-io/sensorium/internal/service/cluster"
 	"github.com/sensorium-io/sensorium/internal/service/flightauth"
 	"github.com/sensorium-io/sensorium/internal/service/flightsrv"
 	"github.com/sensorium-io/sensorium/internal/service/natsembed"
@@ -92,29 +93,33 @@ type Config struct {
 	// under different names; a second process with a name already held on
 	// the same NATS and prefix is refused at start-up (docs/NATS.md).
 	Replica string
+	// Cluster makes the server one node of a cluster (docs/CLUSTER.md).
+	Cluster ClusterConfig
 }
 
 // Server is a running Sensorium process.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	ns      *natsembed.Server // nil with an external NATS
-	nc      *nats.Conn
-	st      *store.Store
-	ring    *store.Keyring
-	tls     *tls.Config // nil: plain TCP
-	flight  *flightsrv.Service
-	in      *ingest.Ingester
-	q       *query.Service
-	http    *http.Server
-	ln      net.Listener
-	natsURL string
-	users   []natsembed.User  // of the embedded NATS (--nats-auth); nil: no authentication
-	auth    *awsauth.Verifier // of the HTTP API (--credentials); nil: no authentication
-	claim   *ingest.ReplicaClaim
-	bus     ingest.BusConfig
-	js      jetstream.JetStream
+	cfg      Config
+	log      *slog.Logger
+	lock     *os.File
+	ns       *natsembed.Server // nil with an external NATS
+	nc       *nats.Conn
+	st       *store.Store
+	ring     *store.Keyring
+	tls      *tls.Config // nil: plain TCP
+	flight   *flightsrv.Service
+	in       *ingest.Ingester
+	q        *query.Service
+	http     *http.Server
+	ln       net.Listener
+	natsURL  string
+	users    []natsembed.User  // of the embedded NATS (--nats-auth); nil: no authentication
+	auth     *awsauth.Verifier // of the HTTP API (--credentials); nil: no authentication
+	claim    *ingest.ReplicaClaim
+	bus      ingest.BusConfig
+	js       jetstream.JetStream
+	node     *cluster.Node // nil on a single node
+	flightLn net.Listener  // the Flight listener, from listen to serve
 
 	// failed gets the reason when the server can no longer do its job while
 	// it still runs (it lost its replica claim); see Failed.
@@ -159,17 +164,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := s.startBus(ctx); err != nil {
+	if err := s.listen(); err != nil {
 		return nil, err
 	}
-	if err := s.startHTTP(); err != nil {
-		return nil, err
-	}
-	if cfg.FlightListen != "" {
-		ln, err := net.Listen("tcp", cfg.FlightListen)
-		if err != nil {
-			return nil, fmt.Errorf("server: --flight %s: %w", cfg.FlightListen, err)
+	if cfg.clustered() {
+		if err := s.startCluster(ctx); err != nil {
+			return nil, err
 		}
+	} else if err := s.startBus(ctx); err != nil {
+		return nil, err
+	}
+	s.serveHTTP()
+	if s.flightLn != nil {
 		var opts []grpc.ServerOption
 		if s.tls != nil {
 			opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
@@ -181,10 +187,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				s.log.Warn("sensorium: Flight clients send their secret access key (Basic) or a bearer token in the clear: give --tls-cert and --tls-key when --flight is beyond loopback", "flight", cfg.FlightListen)
 			}
 		}
-		s.flight = flightsrv.Start(ln, s.st, s.q, s.log.With("component", "flight"), opts...)
+		s.flight = flightsrv.Start(s.flightLn, s.st, s.q, s.log.With("component", "flight"), opts...)
+		s.flightLn = nil
 	}
 	ok = true
-	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir, "replica", s.bus.Consumer)
+	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir, "replica", s.bus.Consumer,
+		"node", cfg.Cluster.Node)
 	return s, nil
 }
 
@@ -250,6 +258,16 @@ func (s *Server) checkConfig() error {
 		return fmt.Errorf("server: --replica: %w", err)
 	}
 	s.bus = ingest.BusConfig{Subjects: wire.NewSubjects(c.Prefix), Storage: storage, Consumer: c.Replica}
+	if err := s.checkCluster(); err != nil {
+		return err
+	}
+	if c.clustered() {
+		shards, err := s.busShards()
+		if err != nil {
+			return err
+		}
+		s.bus.Subjects.Shards, s.bus.Replicas, s.bus.Consumer = shards, c.Cluster.BusReplicas, c.Cluster.Node
+	}
 	if err := checkAddr("--http", c.HTTPListen); err != nil {
 		return err
 	}
@@ -359,6 +377,10 @@ func (s *Server) connectExternal(ctx context.Context) error {
 		return fmt.Errorf("server: connect to NATS %s: %w", s.cfg.NATSURL, err)
 	}
 	s.natsURL = s.cfg.NATSURL
+	if s.cfg.clustered() {
+		s.js, err = jetstream.New(s.nc)
+		return err
+	}
 	return s.claimReplica(ctx)
 }
 
@@ -389,16 +411,26 @@ func (s *Server) startEmbedded(ctx context.Context) error {
 	} else if !isLoopback(host) {
 		s.log.Warn("sensorium: the embedded NATS server listens beyond loopback without authentication: anyone who reaches it may produce into any stream; use --nats-auth", "nats", s.cfg.NATSListen)
 	}
-	s.ns, err = natsembed.Start(natsembed.Options{
+	no := natsembed.Options{
 		StoreDir: filepath.Join(s.cfg.DataDir, "nats"), Host: host, Port: port,
 		SyncAlways: s.cfg.BusSyncAlways, Logger: s.log, JetStreamKey: jsKey, Users: s.users, TLS: s.tls,
-	})
+	}
+	if s.cfg.clustered() {
+		s.clusterNATS(&no)
+	}
+	s.ns, err = natsembed.Start(no)
 	if err != nil {
 		return err
 	}
 	s.natsURL = s.ns.URL()
 	if s.nc, err = s.ns.Connect(nats.Name("sensorium-server")); err != nil {
 		return fmt.Errorf("server: connect to the embedded NATS: %w", err)
+	}
+	if s.cfg.clustered() {
+		// A cluster node claims its name once JetStream answers, which in a
+		// fresh cluster is when a majority of the nodes is up (startCluster).
+		s.js, err = jetstream.New(s.nc)
+		return err
 	}
 	return s.claimReplica(ctx)
 }
@@ -481,7 +513,9 @@ func (s *Server) stopIngesting() error {
 	return nil
 }
 
-func (s *Server) startHTTP() error {
+// listen opens the HTTP API's and Flight's listeners: a cluster node
+// advertises their addresses before it serves (startCluster).
+func (s *Server) listen() error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", s.cfg.HTTPListen, err)
@@ -490,6 +524,18 @@ func (s *Server) startHTTP() error {
 		ln = tls.NewListener(ln, s.tls)
 	}
 	s.ln = ln
+	if s.cfg.FlightListen != "" {
+		fl, err := net.Listen("tcp", s.cfg.FlightListen)
+		if err != nil {
+			return fmt.Errorf("server: --flight %s: %w", s.cfg.FlightListen, err)
+		}
+		s.flightLn = fl
+	}
+	return nil
+}
+
+// serveHTTP serves the HTTP API on the listener listen opened.
+func (s *Server) serveHTTP() {
 	if s.auth != nil {
 		s.log.Info("sensorium: the HTTP API requires AWS Signature Version 4", "keys", s.auth.Keys.Len(), "profiles", strings.Join(s.auth.Keys.Profiles(), ","),
 			"file", s.cfg.Credentials, "region", s.cfg.Region, "service", awsauth.Service)
@@ -500,15 +546,22 @@ func (s *Server) startHTTP() error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(s), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if s.node != nil {
+		reg.MustRegister(newClusterCollector(s.node))
+	}
 	readCtx, cancel := context.WithCancel(context.Background())
 	s.stopReads = cancel
+	ao := api.Options{
+		Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
+		NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
+		MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle, MaxRequests: s.cfg.MaxRequests,
+	}
+	if s.node != nil {
+		ao.Catalog, ao.Cluster = s.node.Catalog(), &clusterAPI{s: s}
+	}
 	s.http = &http.Server{
-		Handler: api.New(api.Options{
-			Store: s.st, Query: s.q, Logger: s.log, DataEndpoint: s.HTTPURL,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
-			NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
-			MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle, MaxRequests: s.cfg.MaxRequests,
-		}),
+		Handler:           api.New(ao),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// Every request's context ends at shutdown, so that followed GetMedia
@@ -516,12 +569,12 @@ func (s *Server) startHTTP() error {
 		BaseContext: func(net.Listener) context.Context { return readCtx },
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln := s.ln
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("sensorium: HTTP server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // HTTPURL is the base URL of the HTTP API.
@@ -541,8 +594,20 @@ func (s *Server) NATSURL() string { return s.natsURL }
 // Store is the server's store (tests inspect it).
 func (s *Server) Store() *store.Store { return s.st }
 
-// IngestStats are the ingester's counters.
-func (s *Server) IngestStats() ingest.Snapshot { return s.in.Stats() }
+// IngestStats are the ingester's counters (of every shard's, on a cluster node).
+func (s *Server) IngestStats() ingest.Snapshot {
+	if s.node != nil {
+		var out ingest.Snapshot
+		for _, in := range s.node.Ingesters() {
+			out = out.Add(in.Stats())
+		}
+		return out
+	}
+	return s.in.Stats()
+}
+
+// Node is the server's part of its cluster (nil on a single node).
+func (s *Server) Node() *cluster.Node { return s.node }
 
 // Shutdown stops accepting requests and producers, applies what the bus has
 // already delivered, fsyncs and closes everything. ctx bounds the wait for
@@ -566,6 +631,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	if err := s.stopIngesting(); err != nil {
 		errs = append(errs, err)
+	}
+	if s.node != nil {
+		errs = append(errs, s.node.Close())
+		s.node = nil
 	}
 	errs = append(errs, s.closeAll())
 	s.log.Info("sensorium: stopped")
@@ -593,6 +662,9 @@ func (s *Server) closeAll() error {
 	}
 	if s.ln != nil && s.http == nil {
 		s.ln.Close()
+	}
+	if s.flightLn != nil {
+		s.flightLn.Close()
 	}
 	if s.lock != nil {
 		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)

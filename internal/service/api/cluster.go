@@ -1,0 +1,218 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/query"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// Catalog is the control plane the API serves: the store's own catalog on
+// a single node (the default), the cluster's replicated one on a cluster
+// node (internal/service/cluster).
+type Catalog interface {
+	CreateStream(ctx context.Context, in store.CreateStreamInput) (store.StreamInfo, error)
+	DescribeStream(ctx context.Context, ref store.StreamRef) (store.StreamInfo, error)
+	ListStreams(ctx context.Context, prefix string, limit int, nextToken string) ([]store.StreamInfo, string, error)
+	UpdateStream(ctx context.Context, ref store.StreamRef, currentVersion string, deviceName, mediaType *string) error
+	UpdateDataRetention(ctx context.Context, ref store.StreamRef, currentVersion string, increase bool, changeHours int) error
+	TagStream(ctx context.Context, ref store.StreamRef, tags map[string]string) error
+	UntagStream(ctx context.Context, ref store.StreamRef, keys []string) error
+	DeleteStream(ctx context.Context, ref store.StreamRef, currentVersion string) error
+}
+
+// storeCatalog is a single node's catalog: the store's.
+type storeCatalog struct{ st *store.Store }
+
+func (c storeCatalog) CreateStream(_ context.Context, in store.CreateStreamInput) (store.StreamInfo, error) {
+	return c.st.CreateStream(in)
+}
+
+func (c storeCatalog) DescribeStream(_ context.Context, ref store.StreamRef) (store.StreamInfo, error) {
+	return c.st.DescribeStream(ref)
+}
+
+func (c storeCatalog) ListStreams(_ context.Context, prefix string, limit int, token string) ([]store.StreamInfo, string, error) {
+	return c.st.ListStreams(prefix, limit, token)
+}
+
+func (c storeCatalog) UpdateStream(_ context.Context, ref store.StreamRef, v string, dev, mt *string) error {
+	return c.st.UpdateStream(ref, v, dev, mt)
+}
+
+func (c storeCatalog) UpdateDataRetention(_ context.Context, ref store.StreamRef, v string, inc bool, h int) error {
+	return c.st.UpdateDataRetention(ref, v, inc, h)
+}
+
+func (c storeCatalog) TagStream(_ context.Context, ref store.StreamRef, tags map[string]string) error {
+	return c.st.TagStream(ref, tags)
+}
+
+func (c storeCatalog) UntagStream(_ context.Context, ref store.StreamRef, keys []string) error {
+	return c.st.UntagStream(ref, keys)
+}
+
+func (c storeCatalog) DeleteStream(_ context.Context, ref store.StreamRef, v string) error {
+	return c.st.DeleteStream(ref, v)
+}
+
+// Cluster is what the API needs of a cluster node.
+type Cluster interface {
+	// Route says where reads of the streams are served: here (local), or
+	// by the node at the returned base URL.
+	Route(ctx context.Context, stream string) (url string, local bool, err error)
+	// DataEndpoint is the URL of a node that serves reads of the stream.
+	DataEndpoint(ctx context.Context, stream string) (string, error)
+	// Status is the cluster's status (GET /v1/cluster).
+	Status(ctx context.Context) any
+	// FillHandler serves other nodes' fills.
+	FillHandler() http.Handler
+	// Remove takes a stopped node out of the cluster.
+	Remove(ctx context.Context, node string) error
+	// Self is this node's name.
+	Self() string
+}
+
+// ForwardedHeader marks a request one node passed to another: the second
+// serves it from its own store rather than passing it on again.
+const ForwardedHeader = "X-Sensorium-Forwarded-By"
+
+// FillPath is where other nodes fetch a stream's fragments from this one.
+const FillPath = "/internal/v1/fill"
+
+// mountCluster adds the cluster's own routes: its status, node removal and
+// the fill endpoint (node to node, signed like any request).
+func (a *api) mountCluster(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, r *http.Request) {
+		if a.cluster == nil {
+			writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "this server is a single node, not a cluster node (serve --node)"))
+			return
+		}
+		writeJSON(w, a.cluster.Status(r.Context()))
+	})
+	mux.HandleFunc("POST /v1/cluster/remove", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Node string `json:"Node"`
+		}
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, err)
+			return
+		}
+		if a.cluster == nil {
+			writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "this server is a single node, not a cluster node (serve --node)"))
+			return
+		}
+		if err := a.cluster.Remove(r.Context(), in.Node); err != nil {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%v", err))
+			return
+		}
+		writeJSON(w, nil)
+	})
+	if a.cluster != nil {
+		mux.Handle("POST "+FillPath, a.cluster.FillHandler())
+	}
+}
+
+// routed serves a read here when this node holds a live copy of its
+// streams, and otherwise passes it, unchanged, to a node that does: the
+// same method, path, headers (the client's signature included, which covers
+// the Host header, kept as the client sent it) and body. names reads the
+// stream names from the body.
+func (a *api) routed(names func(body []byte) []string, h http.HandlerFunc) http.HandlerFunc {
+	if a.cluster == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(ForwardedHeader) != "" {
+			h(w, r)
+			return
+		}
+		body, err := readBody(w, r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		target, local := "", true
+		for _, s := range names(body) {
+			to, here, err := a.cluster.Route(r.Context(), s)
+			if err != nil {
+				writeError(w, routeError(s, err))
+				return
+			}
+			switch {
+			case here:
+			case target == "" && local:
+				target, local = to, false
+			case to != target:
+				writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "the streams of this request are stored on different nodes; query them one at a time"))
+				return
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if local {
+			h(w, r)
+			return
+		}
+		a.forward(w, r, target, body)
+	}
+}
+
+// routeError: no node can serve the stream's reads now (its replicas are
+// catching up or down, or the catalog cannot be read); the client retries.
+func routeError(stream string, err error) error {
+	return httpwire.Errorf(httpwire.ServiceUnavailable, "no replica of stream %s can serve reads now (they are catching up, or down): %v", stream, err)
+}
+
+// forward passes a request to another node and streams its answer back.
+func (a *api) forward(w http.ResponseWriter, r *http.Request, target string, body []byte) {
+	u, err := url.Parse(target)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host // the client signed its Host
+			pr.Out.Header.Set(ForwardedHeader, a.cluster.Self())
+			pr.Out.Body = io.NopCloser(bytes.NewReader(body))
+			pr.Out.ContentLength = int64(len(body))
+		},
+		FlushInterval: -1, // GetMedia and live queries stream
+		Transport:     a.proxyTransport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			a.log.Warn("http: passing a read to another node failed", "node", target, "path", r.URL.Path, "err", err)
+			writeError(w, httpwire.Errorf(httpwire.ServiceUnavailable, "the node holding this stream did not answer; retry"))
+		},
+	}
+	p.ServeHTTP(w, r)
+}
+
+// streamOfBody reads StreamName / StreamARN from a KVS request body.
+func streamOfBody(body []byte) []string {
+	var in httpwire.StreamRef
+	if json.Unmarshal(body, &in) != nil {
+		return nil // the handler answers the bad body
+	}
+	name, err := store.ResolveName(ref(in))
+	if err != nil {
+		return nil
+	}
+	return []string{name}
+}
+
+// streamsOfQuery reads the streams of a POST /v1/query body.
+func streamsOfQuery(body []byte) []string {
+	req, err := query.ParseRequest(body)
+	if err != nil {
+		return nil
+	}
+	return req.StreamNames()
+}
