@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/query"
@@ -66,8 +67,8 @@ func (c storeCatalog) DeleteStream(_ context.Context, ref store.StreamRef, v str
 // Cluster is what the API needs of a cluster node.
 type Cluster interface {
 	// Route says where reads of the streams are served: here (local), or
-	// by the node at the returned base URL.
-	Route(ctx context.Context, stream string) (url string, local bool, err error)
+	// by the node at the returned base URL (one that serves them all).
+	Route(ctx context.Context, streams []string) (url string, local bool, err error)
 	// DataEndpoint is the URL of a node that serves reads of the stream.
 	DataEndpoint(ctx context.Context, stream string) (string, error)
 	// Status is the cluster's status (GET /v1/cluster).
@@ -139,19 +140,12 @@ func (a *api) routed(names func(body []byte) []string, h http.HandlerFunc) http.
 			writeError(w, err)
 			return
 		}
+		streams := names(body)
 		target, local := "", true
-		for _, s := range names(body) {
-			to, here, err := a.cluster.Route(r.Context(), s)
-			if err != nil {
-				writeError(w, routeError(s, err))
-				return
-			}
-			switch {
-			case here:
-			case target == "" && local:
-				target, local = to, false
-			case to != target:
-				writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "the streams of this request are stored on different nodes; query them one at a time"))
+		if len(streams) > 0 {
+			var err error
+			if target, local, err = a.cluster.Route(r.Context(), streams); err != nil {
+				writeError(w, routeError(streams, err))
 				return
 			}
 		}
@@ -166,8 +160,8 @@ func (a *api) routed(names func(body []byte) []string, h http.HandlerFunc) http.
 
 // routeError: no node can serve the stream's reads now (its replicas are
 // catching up or down, or the catalog cannot be read); the client retries.
-func routeError(stream string, err error) error {
-	return httpwire.Errorf(httpwire.ServiceUnavailable, "no replica of stream %s can serve reads now (they are catching up, or down): %v", stream, err)
+func routeError(streams []string, err error) error {
+	return httpwire.Errorf(httpwire.ServiceUnavailable, "no node can serve reads of %s now (its replicas are catching up, or down): %v", strings.Join(streams, ", "), err)
 }
 
 // forward passes a request to another node and streams its answer back.

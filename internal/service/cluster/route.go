@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 )
@@ -73,3 +74,42 @@ func (n *Node) Self() string { return n.o.Self.Name }
 
 func itoa(i int) string    { return strconv.Itoa(i) }
 func utoa(u uint64) string { return strconv.FormatUint(u, 10) }
+
+// RouteAll is Route for a read of several streams (a multi-stream query):
+// this node when it serves them all, else a node that serves them all.
+func (n *Node) RouteAll(ctx context.Context, streams []string) (to Member, local bool, err error) {
+	if len(streams) == 1 {
+		return n.Route(ctx, streams[0])
+	}
+	var common []Member
+	for i, s := range streams {
+		e, ok, err := n.cat.Lookup(ctx, s)
+		if err != nil {
+			return Member{}, false, err
+		}
+		if !ok {
+			return Member{}, true, nil // answered here: no such stream
+		}
+		holders, err := n.Holders(ctx, s)
+		if err != nil {
+			return Member{}, false, err
+		}
+		if len(holders) == 0 {
+			return Member{}, false, fmt.Errorf("%w of stream %s", ErrNoLiveReplica, e.Name)
+		}
+		if i == 0 {
+			common = holders
+			continue
+		}
+		common = slices.DeleteFunc(common, func(m Member) bool {
+			return !slices.ContainsFunc(holders, func(h Member) bool { return h.Name == m.Name })
+		})
+	}
+	if len(common) == 0 {
+		return Member{}, false, fmt.Errorf("no node holds all of the streams %v: read them one at a time", streams)
+	}
+	if common[0].Name == n.o.Self.Name {
+		return Member{}, true, nil
+	}
+	return common[0], false, nil
+}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -58,6 +59,11 @@ type Service struct {
 	log  *slog.Logger
 	addr string // the location endpoints name
 	grpc *grpc.Server
+
+	router Router // nil on a single node (cluster.go)
+	lister func(ctx context.Context, prefix string, limit int, token string) ([]store.StreamInfo, string, error)
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn // to other nodes, by location
 }
 
 // Start serves Flight on ln.
@@ -76,7 +82,10 @@ func Start(ln net.Listener, st *store.Store, q *query.Service, log *slog.Logger,
 func (s *Service) Location() string { return s.addr }
 
 // Stop ends every call and closes the listener.
-func (s *Service) Stop() { s.grpc.Stop() }
+func (s *Service) Stop() {
+	s.grpc.Stop()
+	s.closeConns()
+}
 
 // descriptorQuery reads a query from a descriptor: its command is the query
 // JSON, plus "partitions".
@@ -104,6 +113,11 @@ func (s *Service) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor)
 	req, n, err := descriptorQuery(d)
 	if err != nil {
 		return nil, err
+	}
+	if c, err := s.remote(ctx, req); err != nil {
+		return nil, err
+	} else if c != nil {
+		return c.GetFlightInfo(outgoing(ctx), d)
 	}
 	p, err := s.q.PrepareQuery(req)
 	if err != nil {
@@ -144,6 +158,11 @@ func (s *Service) GetSchema(ctx context.Context, d *flight.FlightDescriptor) (*f
 	if err != nil {
 		return nil, err
 	}
+	if c, err := s.remote(ctx, req); err != nil {
+		return nil, err
+	} else if c != nil {
+		return c.GetSchema(outgoing(ctx), d)
+	}
 	p, err := s.q.PrepareQuery(req)
 	if err != nil {
 		return nil, toStatus(err)
@@ -159,6 +178,11 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 	req, err := query.ParseRequest(t.GetTicket())
 	if err != nil {
 		return toStatus(err)
+	}
+	if c, err := s.remote(fs.Context(), req); err != nil {
+		return err
+	} else if c != nil {
+		return relayDoGet(c, t, fs)
 	}
 	p, err := s.q.PrepareQuery(req)
 	if err != nil {
@@ -180,7 +204,14 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 func (s *Service) ListFlights(c *flight.Criteria, fs flight.FlightService_ListFlightsServer) error {
 	var token string
 	for {
-		streams, next, err := s.st.ListStreams("", 1000, token)
+		var streams []store.StreamInfo
+		var next string
+		var err error
+		if s.lister != nil {
+			streams, next, err = s.lister(fs.Context(), "", 1000, token)
+		} else {
+			streams, next, err = s.st.ListStreams("", 1000, token)
+		}
 		if err != nil {
 			return toStatus(err)
 		}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
@@ -430,12 +435,39 @@ func (s *Server) signPeer() func(*http.Request, []byte) error {
 // clusterAPI is the cluster as the HTTP API sees it (api.Cluster).
 type clusterAPI struct{ s *Server }
 
-func (c *clusterAPI) Route(ctx context.Context, stream string) (string, bool, error) {
-	m, local, err := c.s.node.Route(ctx, stream)
+func (c *clusterAPI) Route(ctx context.Context, streams []string) (string, bool, error) {
+	m, local, err := c.s.node.RouteAll(ctx, streams)
 	if err != nil || local {
 		return "", local, err
 	}
 	return m.HTTP, false, nil
+}
+
+// RouteFlight implements flightsrv.Router.
+func (c *clusterAPI) RouteFlight(ctx context.Context, streams []string) (string, bool, error) {
+	m, local, err := c.s.node.RouteAll(ctx, streams)
+	if err != nil || local {
+		return "", local, err
+	}
+	if m.Flight == "" {
+		return "", false, fmt.Errorf("node %s serves no Flight", m.Name)
+	}
+	return m.Flight, false, nil
+}
+
+// Dial implements flightsrv.Router: a connection to another node's Flight,
+// with TLS when this node serves TLS (the nodes share a certificate
+// authority).
+func (c *clusterAPI) Dial(_ context.Context, location string) (*grpc.ClientConn, error) {
+	u, err := url.Parse(location)
+	if err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if c.s.tls != nil || u.Scheme == "grpc+tls" {
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: c.s.peerRoots()})
+	}
+	return grpc.NewClient(u.Host, grpc.WithTransportCredentials(creds))
 }
 
 func (c *clusterAPI) DataEndpoint(ctx context.Context, stream string) (string, error) {
@@ -458,3 +490,24 @@ func (c *clusterAPI) Remove(ctx context.Context, node string) error {
 }
 
 func (c *clusterAPI) Self() string { return c.s.node.Self() }
+
+// peerRoots are the certificate authorities a node trusts when it calls
+// another: the system's, and this node's own certificate chain (a cluster
+// whose nodes share one self-signed certificate, or certificates of one
+// private authority).
+func (s *Server) peerRoots() *x509.CertPool {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if s.tls != nil {
+		for _, cert := range s.tls.Certificates {
+			for _, der := range cert.Certificate {
+				if c, err := x509.ParseCertificate(der); err == nil {
+					pool.AddCert(c)
+				}
+			}
+		}
+	}
+	return pool
+}

@@ -189,6 +189,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.flight = flightsrv.Start(s.flightLn, s.st, s.q, s.log.With("component", "flight"), opts...)
 		s.flightLn = nil
+		if s.node != nil {
+			s.flight.SetRouter(&clusterAPI{s: s})
+			s.flight.SetLister(s.node.Catalog().ListStreams)
+		}
 	}
 	ok = true
 	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir, "replica", s.bus.Consumer,
