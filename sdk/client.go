@@ -496,6 +496,15 @@ func (c *Client) ListTagsForStream(ctx context.Context, ref StreamRef) (map[stri
 	return out.Tags, err
 }
 
+// GetDataEndpoint returns the URL to send a data API's calls for a stream
+// to (apiName as the seed service names them: PUT_MEDIA, GET_MEDIA,
+// LIST_FRAGMENTS …). A cluster node answers a node that holds the stream.
+func (c *Client) GetDataEndpoint(ctx context.Context, ref StreamRef, apiName string) (string, error) {
+	var out httpwire.GetDataEndpointOutput
+	err := c.call(ctx, "getDataEndpoint", httpwire.GetDataEndpointInput{StreamRef: httpwire.StreamRef(ref), APIName: apiName}, &out)
+	return out.DataEndpoint, err
+}
+
 // Fragment is one entry of ListFragments.
 type Fragment struct {
 	FragmentNumber               string

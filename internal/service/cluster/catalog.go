@@ -1,17 +1,21 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/textproto"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/store"
@@ -100,7 +104,9 @@ func streamOfKey(key string) string { return strings.ReplaceAll(key, "=", ".") }
 
 // CatalogOptions configure a Catalog.
 type CatalogOptions struct {
-	KV       jetstream.KeyValue
+	KV jetstream.KeyValue
+	// NC reads entries from the bucket's stream leader (get).
+	NC       *nats.Conn
 	Registry *Registry
 	Keyring  *store.Keyring
 	Region   string
@@ -128,6 +134,15 @@ type Catalog struct {
 	entries map[string]Entry // by stream name
 	loads   map[string]int   // streams per node
 	ready   chan struct{}    // closed once the watch has delivered every existing key
+
+	stopWatch context.CancelFunc
+}
+
+// Close ends the catalog's watch.
+func (c *Catalog) Close() {
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
 }
 
 // OpenCatalog starts watching the bucket and returns once every existing
@@ -143,16 +158,19 @@ func OpenCatalog(ctx context.Context, o CatalogOptions) (*Catalog, error) {
 		o.MaxStreams = store.DefaultStreamsLimit
 	}
 	c := &Catalog{o: o, entries: map[string]Entry{}, loads: map[string]int{}, ready: make(chan struct{})}
-	w, err := o.KV.WatchAll(context.Background(), jetstream.IncludeHistory()) // history 1: the latest of each key
+	wctx, stop := context.WithCancel(context.Background())
+	w, err := o.KV.WatchAll(wctx, jetstream.IncludeHistory()) // history 1: the latest of each key
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("cluster: watch catalog: %w", err)
 	}
+	c.stopWatch = stop
 	go c.follow(w)
 	select {
 	case <-c.ready:
 		return c, nil
 	case <-ctx.Done():
-		_ = w.Stop()
+		stop()
 		return nil, fmt.Errorf("cluster: read catalog: %w", ctx.Err())
 	}
 }
@@ -233,20 +251,74 @@ func (c *Catalog) Lookup(ctx context.Context, name string) (Entry, bool, error) 
 	return e, true, nil
 }
 
-// get reads an entry and its revision from the bucket itself.
+// get reads an entry and its revision from the bucket's stream leader, so
+// that a call on one node sees what a call on another has just written (a
+// key-value Get may be answered by a follower that lags: direct get).
 func (c *Catalog) get(ctx context.Context, name string) (Entry, uint64, error) {
-	kve, err := c.o.KV.Get(ctx, catalogKey(name))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+	value, rev, err := leaderGet(ctx, c.o.NC, c.o.KV.Bucket(), catalogKey(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Entry{}, 0, store.Refuse(store.ErrStreamNotFound, "stream %s not found", name)
 	}
 	if err != nil {
 		return Entry{}, 0, fmt.Errorf("cluster: read catalog entry %s: %w", name, err)
 	}
-	e, err := unmarshalEntry(kve.Value())
+	e, err := unmarshalEntry(value)
 	if err != nil {
 		return Entry{}, 0, fmt.Errorf("cluster: catalog entry %s: %w", name, err)
 	}
-	return e, kve.Revision(), nil
+	return e, rev, nil
+}
+
+// leaderGet reads the latest value of a key from the bucket stream's leader
+// (JetStream's STREAM.MSG.GET API, which only the leader answers). A key
+// deleted or purged is ErrKeyNotFound.
+func leaderGet(ctx context.Context, nc *nats.Conn, bucket, key string) ([]byte, uint64, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	m, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var resp struct {
+		Message *struct {
+			Seq  uint64 `json:"seq"`
+			Hdrs []byte `json:"hdrs"`
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return nil, 0, fmt.Errorf("cluster: bucket %s: bad answer: %w", bucket, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.Code == 404 {
+			return nil, 0, jetstream.ErrKeyNotFound
+		}
+		return nil, 0, fmt.Errorf("cluster: bucket %s: %s (%d)", bucket, resp.Error.Description, resp.Error.ErrCode)
+	}
+	if resp.Message == nil {
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	if op := headerValue(resp.Message.Hdrs, "KV-Operation"); op == "DEL" || op == "PURGE" {
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	return resp.Message.Data, resp.Message.Seq, nil
+}
+
+// headerValue reads one header of a NATS message's raw header block
+// ("NATS/1.0" status line, then MIME headers).
+func headerValue(raw []byte, name string) string {
+	i := bytes.Index(raw, []byte("\r\n"))
+	if i < 0 {
+		return ""
+	}
+	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw[i+2:]))).ReadMIMEHeader()
+	return h.Get(name)
 }
 
 // resolve turns a reference into an entry and its revision, read from the
@@ -339,16 +411,11 @@ func (c *Catalog) CreateStream(ctx context.Context, in store.CreateStreamInput) 
 
 // DescribeStream returns a stream's catalog entry.
 func (c *Catalog) DescribeStream(ctx context.Context, ref store.StreamRef) (store.StreamInfo, error) {
-	name, err := store.ResolveName(ref)
+	// From the bucket, not memory: a client that updated a stream on one
+	// node and describes it on another must see its own write.
+	e, _, err := c.resolve(ctx, ref)
 	if err != nil {
 		return store.StreamInfo{}, err
-	}
-	e, ok, err := c.Lookup(ctx, name)
-	if err != nil {
-		return store.StreamInfo{}, err
-	}
-	if !ok || (ref.ARN != "" && e.ARN != ref.ARN) {
-		return store.StreamInfo{}, store.Refuse(store.ErrStreamNotFound, "stream %s not found", ref.Name+ref.ARN)
 	}
 	return e.StreamInfo, nil
 }

@@ -216,7 +216,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	n.cat, err = OpenCatalog(ctx, CatalogOptions{
-		KV: kvCatalog, Registry: n.reg, Keyring: o.Keyring, Region: o.Region, Account: o.Account,
+		KV: kvCatalog, NC: o.NC, Registry: n.reg, Keyring: o.Keyring, Region: o.Region, Account: o.Account,
 		Replicas: o.StreamReplicas, Log: n.log, OnChange: n.rep.OnChange,
 		Marker: n.publishMarker,
 	})
@@ -411,6 +411,12 @@ func (n *Node) Close() error {
 	}
 	if n.rep != nil {
 		n.rep.Close()
+	}
+	if n.cat != nil {
+		n.cat.Close()
+	}
+	if n.reg != nil {
+		n.reg.Stop()
 	}
 	return nil
 }

@@ -52,6 +52,8 @@ type Registry struct {
 	unready  func() []string // this node's unready streams, read at each beat
 	started  time.Time       // when this registry began watching (local clock)
 
+	stopWatch context.CancelFunc
+
 	mu      sync.RWMutex
 	nodes   map[string]*nodeView
 	changed []chan struct{} // closed at the next change of membership
@@ -85,15 +87,30 @@ func StartRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if err := r.beat(ctx); err != nil {
 		return nil, err
 	}
-	w, err := r.kv.WatchAll(ctx)
+	// The watch outlives ctx (which only bounds the start): Stop ends it.
+	wctx, stop := context.WithCancel(context.Background())
+	w, err := r.kv.WatchAll(wctx)
 	if err != nil {
+		stop()
 		return nil, fmt.Errorf("cluster: watch node registry: %w", err)
 	}
-	for e := range w.Updates() {
-		if e == nil {
-			break // every existing key has been delivered
+	r.stopWatch = stop
+	for initial := true; initial; {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				stop()
+				return nil, errors.New("cluster: node registry watch ended")
+			}
+			if e == nil {
+				initial = false // every existing key has been delivered
+				continue
+			}
+			r.apply(e, true)
+		case <-ctx.Done():
+			stop()
+			return nil, fmt.Errorf("cluster: read node registry: %w", ctx.Err())
 		}
-		r.apply(e, true)
 	}
 	go r.follow(w)
 	return r, nil
@@ -272,6 +289,13 @@ func (r *Registry) SilentFor(name string) (time.Duration, bool) {
 
 // Self is this node's name.
 func (r *Registry) Self() string { return r.self.Name }
+
+// Stop ends the registry's watch (Run ends with its context).
+func (r *Registry) Stop() {
+	if r.stopWatch != nil {
+		r.stopWatch()
+	}
+}
 
 // Remove deletes a node from the registry (`sensorium cluster remove`):
 // only a node that is not alive may be removed.
