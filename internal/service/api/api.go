@@ -228,7 +228,10 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	err    error // the cause of an InternalFailure answered (writeError)
 }
+
+func (s *statusWriter) recordError(err error) { s.err = err }
 
 func (s *statusWriter) WriteHeader(code int) {
 	if s.status == 0 {
@@ -262,8 +265,12 @@ func (a *api) logged(next http.Handler) http.Handler {
 		if sw.status >= 500 {
 			level = slog.LevelWarn
 		}
-		a.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"bytes", sw.bytes, "duration", time.Since(t0).Round(time.Microsecond), "remote", r.RemoteAddr)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"bytes", sw.bytes, "duration", time.Since(t0).Round(time.Microsecond), "remote", r.RemoteAddr}
+		if sw.err != nil {
+			level, attrs = slog.LevelError, append(attrs, "err", sw.err)
+		}
+		a.log.Log(r.Context(), level, "http", attrs...)
 	})
 }
 

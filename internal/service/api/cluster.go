@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -67,8 +68,9 @@ func (c storeCatalog) DeleteStream(_ context.Context, ref store.StreamRef, v str
 // Cluster is what the API needs of a cluster node.
 type Cluster interface {
 	// Route says where reads of the streams are served: here (local), or
-	// by the node at the returned base URL (one that serves them all).
-	Route(ctx context.Context, streams []string) (url string, local bool, err error)
+	// by the nodes at the returned base URLs (each serves them all), best
+	// first.
+	Route(ctx context.Context, streams []string) (urls []string, local bool, err error)
 	// DataEndpoint is the URL of a node that serves reads of the stream.
 	DataEndpoint(ctx context.Context, stream string) (string, error)
 	// Status is the cluster's status (GET /v1/cluster).
@@ -84,6 +86,12 @@ type Cluster interface {
 // ForwardedHeader marks a request one node passed to another: the second
 // serves it from its own store rather than passing it on again.
 const ForwardedHeader = "X-Sensorium-Forwarded-By"
+
+// notServedHeader marks a node's refusal of a passed-on read that it has no
+// live copy for.
+const notServedHeader = "X-Sensorium-Not-Served"
+
+var errNotServed = errors.New("no live copy there")
 
 // FillPath is where other nodes fetch a stream's fragments from this one.
 const FillPath = "/internal/v1/fill"
@@ -131,20 +139,32 @@ func (a *api) routed(names func(body []byte) []string, h http.HandlerFunc) http.
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(ForwardedHeader) != "" {
-			h(w, r)
-			return
-		}
 		body, err := readBody(w, r)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		streams := names(body)
-		target, local := "", true
+		if r.Header.Get(ForwardedHeader) != "" {
+			// Passed on by another node, whose view of this one may be a
+			// heartbeat old: serve only a live copy, else say so, and the
+			// other node tries the next replica.
+			if len(streams) > 0 {
+				if _, local, err := a.cluster.Route(r.Context(), streams); err != nil || !local {
+					w.Header().Set(notServedHeader, a.cluster.Self())
+					writeError(w, httpwire.Errorf(httpwire.ServiceUnavailable, "node %s has no live copy of %s", a.cluster.Self(), strings.Join(streams, ", ")))
+					return
+				}
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			h(w, r)
+			return
+		}
+		var targets []string
+		local := true
 		if len(streams) > 0 {
 			var err error
-			if target, local, err = a.cluster.Route(r.Context(), streams); err != nil {
+			if targets, local, err = a.cluster.Route(r.Context(), streams); err != nil {
 				writeError(w, routeError(streams, err))
 				return
 			}
@@ -154,7 +174,7 @@ func (a *api) routed(names func(body []byte) []string, h http.HandlerFunc) http.
 			h(w, r)
 			return
 		}
-		a.forward(w, r, target, body)
+		a.forward(w, r, targets, body)
 	}
 }
 
@@ -164,29 +184,45 @@ func routeError(streams []string, err error) error {
 	return httpwire.Errorf(httpwire.ServiceUnavailable, "no node can serve reads of %s now (its replicas are catching up, or down): %v", strings.Join(streams, ", "), err)
 }
 
-// forward passes a request to another node and streams its answer back.
-func (a *api) forward(w http.ResponseWriter, r *http.Request, target string, body []byte) {
-	u, err := url.Parse(target)
-	if err != nil {
-		writeError(w, err)
-		return
+// forward passes a request to another node and streams its answer back. A
+// node that cannot be reached (it stopped a moment ago) is skipped for the
+// next; once an answer has begun, it is the answer.
+func (a *api) forward(w http.ResponseWriter, r *http.Request, targets []string, body []byte) {
+	var lastErr error
+	for _, target := range targets {
+		u, err := url.Parse(target)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		var failed error
+		p := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(u)
+				pr.Out.Host = pr.In.Host // the client signed its Host
+				pr.Out.Header.Set(ForwardedHeader, a.cluster.Self())
+				pr.Out.Body = io.NopCloser(bytes.NewReader(body))
+				pr.Out.ContentLength = int64(len(body))
+			},
+			FlushInterval: -1, // GetMedia and live queries stream
+			Transport:     a.proxyTransport,
+			ModifyResponse: func(resp *http.Response) error {
+				if resp.Header.Get(notServedHeader) != "" {
+					resp.Body.Close()
+					return errNotServed
+				}
+				return nil
+			},
+			ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) { failed = err },
+		}
+		p.ServeHTTP(w, r)
+		if failed == nil || r.Context().Err() != nil {
+			return
+		}
+		a.log.Warn("http: passing a read to another node failed; trying the next replica", "node", target, "path", r.URL.Path, "err", failed)
+		lastErr = failed
 	}
-	p := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(u)
-			pr.Out.Host = pr.In.Host // the client signed its Host
-			pr.Out.Header.Set(ForwardedHeader, a.cluster.Self())
-			pr.Out.Body = io.NopCloser(bytes.NewReader(body))
-			pr.Out.ContentLength = int64(len(body))
-		},
-		FlushInterval: -1, // GetMedia and live queries stream
-		Transport:     a.proxyTransport,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			a.log.Warn("http: passing a read to another node failed", "node", target, "path", r.URL.Path, "err", err)
-			writeError(w, httpwire.Errorf(httpwire.ServiceUnavailable, "the node holding this stream did not answer; retry"))
-		},
-	}
-	p.ServeHTTP(w, r)
+	writeError(w, httpwire.Errorf(httpwire.ServiceUnavailable, "no node holding this stream answered (%v); retry", lastErr))
 }
 
 // streamOfBody reads StreamName / StreamARN from a KVS request body.

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/service/cluster"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -22,6 +23,9 @@ func ErrorOf(err error) *httpwire.APIError {
 		if name := storeErrorName(e.Kind); name != "" {
 			return &httpwire.APIError{Name: name, Message: e.Message}
 		}
+	}
+	if errors.Is(err, cluster.ErrUnavailable) {
+		return &httpwire.APIError{Name: httpwire.ServiceUnavailable, Message: "the cluster's catalog did not answer in time (a leader election, or too few nodes up); retry"}
 	}
 	if e, ok := errors.AsType[*query.FragmentError](err); ok {
 		return &httpwire.APIError{Name: httpwire.InternalFailure, Message: e.Message}

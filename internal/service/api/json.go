@@ -67,6 +67,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 // the error's name, x-amzn-ErrorType, and a JSON body with the type and message.
 func writeError(w http.ResponseWriter, err error) {
 	e := ErrorOf(err)
+	if rec, ok := w.(interface{ recordError(error) }); ok && e.Name == httpwire.InternalFailure {
+		rec.recordError(err) // the access log says what the client is not told
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("x-amzn-ErrorType", e.Name)
 	w.WriteHeader(e.Status())

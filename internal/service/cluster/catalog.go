@@ -260,7 +260,7 @@ func (c *Catalog) get(ctx context.Context, name string) (Entry, uint64, error) {
 		return Entry{}, 0, store.Refuse(store.ErrStreamNotFound, "stream %s not found", name)
 	}
 	if err != nil {
-		return Entry{}, 0, fmt.Errorf("cluster: read catalog entry %s: %w", name, err)
+		return Entry{}, 0, unavailable("read catalog entry "+name, err)
 	}
 	e, err := unmarshalEntry(value)
 	if err != nil {
@@ -393,7 +393,7 @@ func (c *Catalog) CreateStream(ctx context.Context, in store.CreateStreamInput) 
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return store.StreamInfo{}, store.Refuse(store.ErrStreamExists, "stream %s already exists", info.Name)
 		}
-		return store.StreamInfo{}, fmt.Errorf("cluster: create stream %s: %w", info.Name, err)
+		return store.StreamInfo{}, unavailable("create stream "+info.Name, err)
 	}
 	if c.o.Marker != nil {
 		if err := c.o.Marker(ctx, info); err != nil {
@@ -454,10 +454,14 @@ func (c *Catalog) ListStreams(_ context.Context, prefix string, limit int, nextT
 // bucket revision, re-reading and re-applying when another node changed the
 // entry meanwhile. A stale currentVersion is a VersionMismatch.
 func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersion string, edit func(*Entry) error) error {
+	written := "" // the version of a write whose answer was lost
 	for attempt := 0; ; attempt++ {
 		e, rev, err := c.resolve(ctx, ref)
 		if err != nil {
 			return err
+		}
+		if written != "" && e.Version == written {
+			return nil // the write whose answer timed out was applied
 		}
 		if currentVersion != "" && currentVersion != e.Version {
 			return store.Refuse(store.ErrVersionMismatch, "stream %s is at version %s, not %s", e.Name, e.Version, currentVersion)
@@ -475,11 +479,35 @@ func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersio
 		if err == nil {
 			return nil
 		}
-		// A lost compare-and-set: someone else changed the entry since we read it.
-		if !isWrongRevision(err) || attempt >= 20 {
-			return fmt.Errorf("cluster: update stream %s: %w", e.Name, err)
+		// A lost compare-and-set: someone else changed the entry since we
+		// read it; a timeout may have applied it or not: read again either way.
+		if (!isWrongRevision(err) && !transient(err)) || attempt >= 20 {
+			return unavailable("update stream "+e.Name, err)
+		}
+		if transient(err) {
+			written = next.Version
 		}
 	}
+}
+
+// ErrUnavailable: the catalog's bucket did not answer (no JetStream quorum,
+// or a leader election in progress); the call may be retried.
+var ErrUnavailable = errors.New("cluster: the catalog is unavailable")
+
+// transient tells a failure that a retry may not meet (a timeout, no
+// responders during a leader election) from a refusal.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+// unavailable wraps a transient failure so that the API answers it as one
+// the client retries (503), not an internal error.
+func unavailable(what string, err error) error {
+	if transient(err) {
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("cluster: %s: %w", what, err)
 }
 
 // isWrongRevision tells a lost compare-and-set from other failures.
@@ -548,8 +576,8 @@ func (c *Catalog) DeleteStream(ctx context.Context, ref store.StreamRef, current
 			c.o.Log.Info("cluster: stream deleted", "stream", e.Name, "replicas", strings.Join(e.Replicas, ","))
 			return nil
 		}
-		if !isWrongRevision(err) || attempt >= 20 {
-			return fmt.Errorf("cluster: delete stream %s: %w", e.Name, err)
+		if (!isWrongRevision(err) && !transient(err)) || attempt >= 20 {
+			return unavailable("delete stream "+e.Name, err)
 		}
 	}
 }

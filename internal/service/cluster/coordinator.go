@@ -35,7 +35,7 @@ func (n *Node) coordinate(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !n.coordinator() {
+		if !n.coordinator() || !n.reg.InMajority() {
 			continue
 		}
 		for _, m := range n.reg.Nodes() {

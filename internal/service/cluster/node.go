@@ -182,19 +182,19 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		}
 	}()
 	var kvCatalog, kvNodes jetstream.KeyValue
-	if err := Retry(ctx, n.log, "open the catalog bucket", func() (err error) {
+	if err := Retry(ctx, n.log, "open the catalog bucket", func(ctx context.Context) (err error) {
 		kvCatalog, err = n.bucket(ctx, "CATALOG", "Sensorium: the cluster's catalog of streams", 1)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if err := Retry(ctx, n.log, "open the node registry", func() (err error) {
+	if err := Retry(ctx, n.log, "open the node registry", func(ctx context.Context) (err error) {
 		kvNodes, err = n.bucket(ctx, "NODES", "Sensorium: the cluster's nodes and their heartbeats", 1)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	if err := Retry(ctx, n.log, "create the bus shards", func() error { return n.ensureShards(ctx) }); err != nil {
+	if err := Retry(ctx, n.log, "create the bus shards", func(ctx context.Context) error { return n.ensureShards(ctx) }); err != nil {
 		return nil, err
 	}
 	fresh := map[int]bool{}
@@ -211,7 +211,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	n.fill = &fillServer{st: o.Store, ready: n.rep.fillReady, position: n.position, maxWait: 5 * time.Second}
 	self := o.Self
 	self.Started = time.Now().UTC()
-	n.reg, err = StartRegistry(ctx, RegistryOptions{KV: kvNodes, Self: self, Interval: o.Heartbeat, Unready: n.rep.Unready, Log: n.log})
+	n.reg, err = StartRegistry(ctx, RegistryOptions{KV: kvNodes, NC: o.NC, Prefix: n.subs.Prefix, Self: self, Interval: o.Heartbeat, Unready: n.rep.Unready, Log: n.log})
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +403,13 @@ func (n *Node) Close() error {
 		n.stop()
 	}
 	n.wg.Wait()
+	if n.reg != nil && n.stop != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := n.reg.Leave(ctx); err != nil {
+			n.log.Warn("cluster: could not tell the other nodes this one stops; they notice in a few heartbeats", "err", err)
+		}
+		cancel()
+	}
 	if n.verdicts != nil {
 		_ = n.verdicts.Unsubscribe()
 	}
@@ -492,10 +499,14 @@ func (n *Node) consumerPending() map[string]uint64 {
 // Retry runs fn until it succeeds or ctx ends: a cluster that has just
 // elected its meta leader may time out the first requests that create
 // replicated streams while its peers catch up. It logs every few seconds.
-func Retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+func Retry(ctx context.Context, log *slog.Logger, what string, fn func(context.Context) error) error {
 	start, lastLog := time.Now(), time.Now()
 	for {
-		err := fn()
+		// Each attempt has its own deadline: a JetStream request that the
+		// new cluster loses would otherwise wait for ctx's.
+		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		err := fn(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -521,3 +532,6 @@ func Retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 type Permanent struct{ Err error }
 
 func (p Permanent) Error() string { return p.Err.Error() }
+
+// Replicator is the node's replicator (tests look at phases).
+func (n *Node) Replicator() *Replicator { return n.rep }

@@ -11,17 +11,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The registry is how nodes know of each other: a JetStream key-value bucket
-// (<BUS>_NODES) with one key per node, which each node rewrites every
-// heartbeat interval with its addresses and what it cannot serve yet. Every
-// node watches the whole bucket and remembers when, by its own clock, it last
-// saw each node's key change: a node is alive while its heartbeats keep
-// coming, and gone once it has been silent for the replace-after grace
-// period. Only local clocks are compared, so clock skew between machines
-// does not matter.
+// The registry is how nodes know of each other. Membership is a JetStream
+// key-value bucket (<BUS>_NODES), one key per node with its addresses,
+// written when the node starts and when it stops cleanly: the nodes that
+// exist, alive or not. Liveness is a heartbeat on core NATS
+// (<prefix>.cluster.beat.<node>, the node's NodeInfo with what it cannot
+// serve yet) every interval: it does not wait on a JetStream leader, so a
+// leader election elsewhere cannot make live nodes look dead. A node is
+// alive while its heartbeats keep coming (three intervals), and gone once it
+// has been silent for the replace-after grace period. Only local clocks are
+// compared, so clock skew between machines does not matter.
 
 // NodeInfo is what a node says of itself in the registry.
 type NodeInfo struct {
@@ -30,21 +33,26 @@ type NodeInfo struct {
 	Flight  string    `json:"flight,omitempty"` // Arrow Flight location; "" when off
 	NATS    string    `json:"nats"`             // client URL of its NATS server
 	Started time.Time `json:"started"`
-	Beat    uint64    `json:"beat"` // counts heartbeats, so that each one changes the key
+	Beat    uint64    `json:"beat"` // counts heartbeats
 	// Unready lists the streams it stores but does not yet serve reads for:
 	// it is filling them from another replica, or catching up on the bus.
 	Unready []string `json:"unready,omitempty"`
+	// Stopped is the last word of a node that stopped cleanly: the others
+	// take it for down at once, not after missing heartbeats.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // nodeView is a node as this node last saw it.
 type nodeView struct {
 	info NodeInfo
-	seen time.Time // local clock
+	seen time.Time // local clock: its last heartbeat, or when this node started
 }
 
 // Registry publishes this node's heartbeat and tracks the others'.
 type Registry struct {
 	kv       jetstream.KeyValue
+	nc       *nats.Conn
+	subject  string // heartbeat subject prefix: <prefix>.cluster.beat.
 	self     NodeInfo
 	interval time.Duration
 	log      *slog.Logger
@@ -53,6 +61,7 @@ type Registry struct {
 	started  time.Time       // when this registry began watching (local clock)
 
 	stopWatch context.CancelFunc
+	beats     *nats.Subscription
 
 	mu      sync.RWMutex
 	nodes   map[string]*nodeView
@@ -62,6 +71,8 @@ type Registry struct {
 // RegistryOptions configure a registry.
 type RegistryOptions struct {
 	KV       jetstream.KeyValue
+	NC       *nats.Conn
+	Prefix   string // subject prefix; default "sensorium"
 	Self     NodeInfo
 	Interval time.Duration   // heartbeat; default 1 s
 	Unready  func() []string // nil: always ready
@@ -69,9 +80,9 @@ type RegistryOptions struct {
 	Now      func() time.Time
 }
 
-// StartRegistry writes this node's key, starts its heartbeat and the watch
-// of the others. It returns once the watch has delivered every node already
-// registered. ctx bounds the start; Stop ends the heartbeat.
+// StartRegistry writes this node's key, subscribes to the heartbeats and
+// reads the membership. It returns once every registered node is known.
+// ctx bounds the start; Run beats; Stop ends it.
 func StartRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if o.Interval <= 0 {
 		o.Interval = time.Second
@@ -82,9 +93,17 @@ func StartRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Registry{kv: o.KV, self: o.Self, interval: o.Interval, log: o.Log, now: o.Now, unready: o.Unready,
-		started: o.Now(), nodes: map[string]*nodeView{}}
-	if err := r.beat(ctx); err != nil {
+	if o.Prefix == "" {
+		o.Prefix = "sensorium"
+	}
+	r := &Registry{kv: o.KV, nc: o.NC, subject: o.Prefix + ".cluster.beat.", self: o.Self, interval: o.Interval, log: o.Log,
+		now: o.Now, unready: o.Unready, started: o.Now(), nodes: map[string]*nodeView{}}
+	var err error
+	if r.beats, err = o.NC.Subscribe(r.subject+"*", r.onBeat); err != nil {
+		return nil, fmt.Errorf("cluster: subscribe to heartbeats: %w", err)
+	}
+	if err := r.register(ctx); err != nil {
+		_ = r.beats.Unsubscribe()
 		return nil, err
 	}
 	// The watch outlives ctx (which only bounds the start): Stop ends it.
@@ -92,6 +111,7 @@ func StartRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	w, err := r.kv.WatchAll(wctx)
 	if err != nil {
 		stop()
+		_ = r.beats.Unsubscribe()
 		return nil, fmt.Errorf("cluster: watch node registry: %w", err)
 	}
 	r.stopWatch = stop
@@ -99,16 +119,16 @@ func StartRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
-				stop()
+				r.Stop()
 				return nil, errors.New("cluster: node registry watch ended")
 			}
 			if e == nil {
 				initial = false // every existing key has been delivered
 				continue
 			}
-			r.apply(e, true)
+			r.apply(e)
 		case <-ctx.Done():
-			stop()
+			r.Stop()
 			return nil, fmt.Errorf("cluster: read node registry: %w", ctx.Err())
 		}
 	}
@@ -116,10 +136,23 @@ func StartRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	return r, nil
 }
 
-// Key is the registry key of a node (node names are key-safe: ValidateNode).
+// nodeKey is the registry key of a node (node names are key-safe: ValidateNode).
 func nodeKey(name string) string { return name }
 
-func (r *Registry) beat(ctx context.Context) error {
+// register writes this node's membership key.
+func (r *Registry) register(ctx context.Context) error {
+	b, err := json.Marshal(r.self)
+	if err != nil {
+		return err
+	}
+	if _, err := r.kv.Put(ctx, nodeKey(r.self.Name), b); err != nil {
+		return fmt.Errorf("cluster: register node %s: %w", r.self.Name, err)
+	}
+	return nil
+}
+
+// beat publishes one heartbeat.
+func (r *Registry) beat() error {
 	r.self.Beat++
 	if r.unready != nil {
 		r.self.Unready = r.unready()
@@ -128,35 +161,46 @@ func (r *Registry) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.kv.Put(ctx, nodeKey(r.self.Name), b); err != nil {
-		return fmt.Errorf("cluster: heartbeat of node %s: %w", r.self.Name, err)
-	}
-	return nil
+	return r.nc.Publish(r.subject+r.self.Name, b)
 }
 
-// Run beats until ctx ends. A failed beat (no JetStream quorum) is logged
-// once per outage; the node keeps trying.
+// Run beats until ctx ends.
 func (r *Registry) Run(ctx context.Context) {
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
-	failing := false
+	_ = r.beat()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if err := r.beat(); err != nil && ctx.Err() == nil {
+				r.log.Warn("cluster: heartbeat not sent", "err", err)
+			}
 		}
-		bctx, cancel := context.WithTimeout(ctx, 2*r.interval)
-		err := r.beat(bctx)
-		cancel()
-		switch {
-		case err != nil && !failing && ctx.Err() == nil:
-			r.log.Warn("cluster: heartbeat failed; other nodes will count this node as down until it succeeds", "err", err)
-			failing = true
-		case err == nil && failing:
-			r.log.Info("cluster: heartbeat restored")
-			failing = false
-		}
+	}
+}
+
+// onBeat records another node's heartbeat.
+func (r *Registry) onBeat(m *nats.Msg) {
+	var info NodeInfo
+	if err := json.Unmarshal(m.Data, &info); err != nil || info.Name == "" || !strings.HasSuffix(m.Subject, "."+info.Name) {
+		return
+	}
+	if info.Name == r.self.Name {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.nodes[info.Name]
+	if !ok {
+		v = &nodeView{}
+		r.nodes[info.Name] = v
+	}
+	wasAlive := ok && r.aliveLocked(v, r.now())
+	v.info, v.seen = info, r.now()
+	if !wasAlive {
+		r.notifyLocked()
 	}
 }
 
@@ -164,15 +208,14 @@ func (r *Registry) follow(w jetstream.KeyWatcher) {
 	defer func() { _ = w.Stop() }()
 	for e := range w.Updates() {
 		if e != nil {
-			r.apply(e, false)
+			r.apply(e)
 		}
 	}
 }
 
-// apply records one registry entry. Entries present when the watch starts
-// are not heartbeats seen now: such a node counts as seen when this node
-// started, not alive until it beats again.
-func (r *Registry) apply(e jetstream.KeyValueEntry, initial bool) {
+// apply records a change of membership: a node registered (its addresses),
+// stopped cleanly, or was removed.
+func (r *Registry) apply(e jetstream.KeyValueEntry) {
 	if strings.HasPrefix(e.Key(), "=") {
 		return // the cluster's own records (the bus layout), not nodes
 	}
@@ -190,19 +233,27 @@ func (r *Registry) apply(e jetstream.KeyValueEntry, initial bool) {
 		r.log.Warn("cluster: ignoring a malformed node registry entry", "key", e.Key(), "err", err)
 		return
 	}
-	seen := r.now()
-	if initial && info.Name != r.self.Name {
-		seen = r.started.Add(-r.aliveWindow())
+	if info.Name == r.self.Name {
+		info = r.self
 	}
 	v, ok := r.nodes[info.Name]
 	if !ok {
-		v = &nodeView{}
-		r.nodes[info.Name] = v
-	}
-	wasAlive := ok && r.aliveLocked(v, r.now())
-	v.info, v.seen = info, seen
-	if !ok || !wasAlive {
+		// Known from the registry only: it counts as silent since this node
+		// started, until its heartbeats come.
+		r.nodes[info.Name] = &nodeView{info: info, seen: r.started.Add(-r.aliveWindow())}
 		r.notifyLocked()
+		return
+	}
+	if info.Stopped || info.Started.After(v.info.Started) {
+		wasAlive := r.aliveLocked(v, r.now())
+		unready := v.info.Unready
+		v.info = info
+		if !info.Stopped {
+			v.info.Unready = unready
+		}
+		if wasAlive != r.aliveLocked(v, r.now()) {
+			r.notifyLocked()
+		}
 	}
 }
 
@@ -228,7 +279,10 @@ func (r *Registry) Changed() <-chan struct{} {
 func (r *Registry) aliveWindow() time.Duration { return 3 * r.interval }
 
 func (r *Registry) aliveLocked(v *nodeView, now time.Time) bool {
-	return v.info.Name == r.self.Name || now.Sub(v.seen) <= r.aliveWindow()
+	if v.info.Name == r.self.Name {
+		return true
+	}
+	return !v.info.Stopped && now.Sub(v.seen) <= r.aliveWindow()
 }
 
 // Member is what the registry knows of one node.
@@ -238,6 +292,13 @@ type Member struct {
 	LastSeen time.Time // local clock
 }
 
+func (r *Registry) memberLocked(v *nodeView, now time.Time) Member {
+	if v.info.Name == r.self.Name {
+		return Member{NodeInfo: r.self, Alive: true, LastSeen: now}
+	}
+	return Member{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen}
+}
+
 // Nodes returns every registered node, sorted by name.
 func (r *Registry) Nodes() []Member {
 	now := r.now()
@@ -245,17 +306,9 @@ func (r *Registry) Nodes() []Member {
 	defer r.mu.RUnlock()
 	out := make([]Member, 0, len(r.nodes))
 	for _, v := range r.nodes {
-		out = append(out, Member{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen})
+		out = append(out, r.memberLocked(v, now))
 	}
-	slices.SortFunc(out, func(a, b Member) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -268,7 +321,7 @@ func (r *Registry) Lookup(name string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return Member{NodeInfo: v.info, Alive: r.aliveLocked(v, now), LastSeen: v.seen}, true
+	return r.memberLocked(v, now), true
 }
 
 // SilentFor is how long a node has not been heard from (0 for this node and
@@ -287,13 +340,39 @@ func (r *Registry) SilentFor(name string) (time.Duration, bool) {
 	return now.Sub(v.seen), true
 }
 
+// InMajority reports whether this node hears a majority of the registered
+// nodes (itself included): a node cut off from the rest must not act for
+// the cluster (re-place streams, free consumers) on its lonely view.
+func (r *Registry) InMajority() bool {
+	alive, all := 0, 0
+	for _, m := range r.Nodes() {
+		all++
+		if m.Alive {
+			alive++
+		}
+	}
+	return alive*2 > all
+}
+
 // Self is this node's name.
 func (r *Registry) Self() string { return r.self.Name }
 
-// Stop ends the registry's watch (Run ends with its context).
+// Leave tells the other nodes this one is stopping (a clean shutdown):
+// they count it down at once. Its key stays: it is a node that is down.
+func (r *Registry) Leave(ctx context.Context) error {
+	r.self.Stopped = true
+	_ = r.beat()
+	return r.register(ctx)
+}
+
+// Stop ends the registry's watch and heartbeat subscription (Run ends
+// with its context).
 func (r *Registry) Stop() {
 	if r.stopWatch != nil {
 		r.stopWatch()
+	}
+	if r.beats != nil {
+		_ = r.beats.Unsubscribe()
 	}
 }
 

@@ -18,19 +18,20 @@ import (
 var ErrNoLiveReplica = errors.New("cluster: no live replica")
 
 // Route returns where a read of stream is served: local is true when this
-// node serves it; otherwise to is the node to pass it to. A stream the
+// node serves it; otherwise to lists the nodes to pass it to, best first
+// (the caller tries the next when one does not answer). A stream the
 // catalog does not know is served locally (which answers that it does not
 // exist).
-func (n *Node) Route(ctx context.Context, stream string) (to Member, local bool, err error) {
+func (n *Node) Route(ctx context.Context, stream string) (to []Member, local bool, err error) {
 	e, ok, err := n.cat.Lookup(ctx, stream)
 	if err != nil {
-		return Member{}, false, err
+		return nil, false, err
 	}
 	if !ok {
-		return Member{}, true, nil
+		return nil, true, nil
 	}
 	if e.Holds(n.o.Self.Name) && n.rep.Live(e.Name, e.ARN) {
-		return Member{}, true, nil
+		return nil, true, nil
 	}
 	for _, name := range e.Replicas {
 		if name == n.o.Self.Name {
@@ -38,10 +39,13 @@ func (n *Node) Route(ctx context.Context, stream string) (to Member, local bool,
 		}
 		m, ok := n.reg.Lookup(name)
 		if ok && m.Alive && m.HTTP != "" && !slices.Contains(m.Unready, e.Name) {
-			return m, false, nil
+			to = append(to, m)
 		}
 	}
-	return Member{}, false, ErrNoLiveReplica
+	if len(to) == 0 {
+		return nil, false, ErrNoLiveReplica
+	}
+	return to, false, nil
 }
 
 // Holders returns the nodes that serve reads of a stream now (this node
@@ -76,8 +80,8 @@ func itoa(i int) string    { return strconv.Itoa(i) }
 func utoa(u uint64) string { return strconv.FormatUint(u, 10) }
 
 // RouteAll is Route for a read of several streams (a multi-stream query):
-// this node when it serves them all, else a node that serves them all.
-func (n *Node) RouteAll(ctx context.Context, streams []string) (to Member, local bool, err error) {
+// this node when it serves them all, else the nodes that serve them all.
+func (n *Node) RouteAll(ctx context.Context, streams []string) (to []Member, local bool, err error) {
 	if len(streams) == 1 {
 		return n.Route(ctx, streams[0])
 	}
@@ -85,17 +89,17 @@ func (n *Node) RouteAll(ctx context.Context, streams []string) (to Member, local
 	for i, s := range streams {
 		e, ok, err := n.cat.Lookup(ctx, s)
 		if err != nil {
-			return Member{}, false, err
+			return nil, false, err
 		}
 		if !ok {
-			return Member{}, true, nil // answered here: no such stream
+			return nil, true, nil // answered here: no such stream
 		}
 		holders, err := n.Holders(ctx, s)
 		if err != nil {
-			return Member{}, false, err
+			return nil, false, err
 		}
 		if len(holders) == 0 {
-			return Member{}, false, fmt.Errorf("%w of stream %s", ErrNoLiveReplica, e.Name)
+			return nil, false, fmt.Errorf("%w of stream %s", ErrNoLiveReplica, e.Name)
 		}
 		if i == 0 {
 			common = holders
@@ -106,10 +110,10 @@ func (n *Node) RouteAll(ctx context.Context, streams []string) (to Member, local
 		})
 	}
 	if len(common) == 0 {
-		return Member{}, false, fmt.Errorf("no node holds all of the streams %v: read them one at a time", streams)
+		return nil, false, fmt.Errorf("no node holds all of the streams %v: read them one at a time", streams)
 	}
 	if common[0].Name == n.o.Self.Name {
-		return Member{}, true, nil
+		return nil, true, nil
 	}
-	return common[0], false, nil
+	return common, false, nil
 }

@@ -322,7 +322,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 	}
 	// The node's name is its bus consumers' name: two processes started as
 	// one node would split the fragments between their stores.
-	if err := cluster.Retry(ctx, s.log, "claim the node's name", func() error {
+	if err := cluster.Retry(ctx, s.log, "claim the node's name", func(ctx context.Context) error {
 		err := s.claimReplica(ctx)
 		if errors.Is(err, ingest.ErrReplicaInUse) {
 			return cluster.Permanent{Err: err}
@@ -332,13 +332,13 @@ func (s *Server) startCluster(ctx context.Context) error {
 		return err
 	}
 	var kv jetstream.KeyValue
-	if err := cluster.Retry(ctx, s.log, "open the node registry", func() (err error) {
+	if err := cluster.Retry(ctx, s.log, "open the node registry", func(ctx context.Context) (err error) {
 		kv, err = s.nodesBucket(ctx)
 		return err
 	}); err != nil {
 		return err
 	}
-	if err := cluster.Retry(ctx, s.log, "agree on the bus layout", func() error { return s.agreeBusLayout(ctx, kv) }); err != nil {
+	if err := cluster.Retry(ctx, s.log, "agree on the bus layout", func(ctx context.Context) error { return s.agreeBusLayout(ctx, kv) }); err != nil {
 		return err
 	}
 	if _, _, joined, _ := cluster.ReadRecord(s.cfg.DataDir); !joined {
@@ -435,24 +435,30 @@ func (s *Server) signPeer() func(*http.Request, []byte) error {
 // clusterAPI is the cluster as the HTTP API sees it (api.Cluster).
 type clusterAPI struct{ s *Server }
 
-func (c *clusterAPI) Route(ctx context.Context, streams []string) (string, bool, error) {
-	m, local, err := c.s.node.RouteAll(ctx, streams)
+func (c *clusterAPI) Route(ctx context.Context, streams []string) ([]string, bool, error) {
+	ms, local, err := c.s.node.RouteAll(ctx, streams)
 	if err != nil || local {
-		return "", local, err
+		return nil, local, err
 	}
-	return m.HTTP, false, nil
+	var urls []string
+	for _, m := range ms {
+		urls = append(urls, m.HTTP)
+	}
+	return urls, false, nil
 }
 
 // RouteFlight implements flightsrv.Router.
 func (c *clusterAPI) RouteFlight(ctx context.Context, streams []string) (string, bool, error) {
-	m, local, err := c.s.node.RouteAll(ctx, streams)
+	ms, local, err := c.s.node.RouteAll(ctx, streams)
 	if err != nil || local {
 		return "", local, err
 	}
-	if m.Flight == "" {
-		return "", false, fmt.Errorf("node %s serves no Flight", m.Name)
+	for _, m := range ms {
+		if m.Flight != "" {
+			return m.Flight, false, nil
+		}
 	}
-	return m.Flight, false, nil
+	return "", false, fmt.Errorf("no node holding %v serves Flight", streams)
 }
 
 // Dial implements flightsrv.Router: a connection to another node's Flight,

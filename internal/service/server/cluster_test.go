@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -509,4 +511,135 @@ func TestClusterReadsFromAnyNode(t *testing.T) {
 	if ep == tc.nodes[outsider].HTTPURL() {
 		t.Fatalf("GetDataEndpoint on the node without the stream named itself")
 	}
+}
+
+// copyOf is a replica's fragments of a stream as its store holds them:
+// numbers, both timestamps, duration and the payload's bytes.
+func copyOf(t *testing.T, s *Server, stream string) []string {
+	t.Helper()
+	st := s.Store()
+	infos, err := st.Fragments(stream, 0, 1<<20)
+	if err != nil {
+		return nil
+	}
+	rd, err := st.NewReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var out []string
+	for _, in := range infos {
+		f, err := rd.Read(in)
+		if err != nil {
+			t.Fatalf("read %s/%d: %v", stream, in.Number, err)
+		}
+		out = append(out, fmt.Sprintf("%d/%d/%d/%d/%s/%d/%x", f.Number, f.ServerTime, f.ProducerTime, f.Duration, f.ProducerID, f.ProducerSeq, sha256.Sum256(f.Payload)))
+	}
+	return out
+}
+
+// TestClusterPlacement: 30 streams at R3 on 5 nodes land on exactly 3
+// nodes each, every node within ±2 of the mean; when a node stays away
+// past --replace-after, each of its streams gets a new replica, filled to
+// the same fragments as the others while reads go on; the node that comes
+// back deletes its copies of the streams placed elsewhere.
+func TestClusterPlacement(t *testing.T) {
+	tc := startTestCluster(t, 5, func(_ int, c *Config) { c.Cluster.ReplaceAfter = 3 * time.Second })
+	ctx := context.Background()
+	nc, err := nats.Connect(tc.natsURLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	origin := time.Now().Add(-time.Hour).UnixNano()
+	for s := range 30 {
+		name := fmt.Sprintf("pl-%02d", s)
+		if _, err := tc.client(s%5).CreateStream(ctx, sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if ev := publish(t, nc, name, scalarFragment(t, origin, 0, 5), "p", 1); ev.EventType != wire.EventPersisted {
+			t.Fatalf("%s: %+v", name, ev)
+		}
+	}
+	load := map[string]int{}
+	for s := range 30 {
+		r := tc.replicas(0, fmt.Sprintf("pl-%02d", s))
+		if len(r) != 3 || len(slices.Compact(slices.Sorted(slices.Values(r)))) != 3 {
+			t.Fatalf("pl-%02d on %v, want 3 distinct nodes", s, r)
+		}
+		for _, n := range r {
+			load[n]++
+		}
+	}
+	for n, l := range load {
+		if l < 16 || l > 20 {
+			t.Errorf("%s holds %d streams, want 18 ± 2 (%v)", n, l, load)
+		}
+	}
+	gone := tc.cfgs[4].Cluster.Node
+	var moved []string
+	for s := range 30 {
+		if name := fmt.Sprintf("pl-%02d", s); slices.Contains(tc.replicas(0, name), gone) {
+			moved = append(moved, name)
+		}
+	}
+	tc.stop(4)
+	// Reads go on through the node's absence and the re-placement.
+	stopReads := make(chan struct{})
+	readErrs := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stopReads:
+				readErrs <- nil
+				return
+			default:
+			}
+			for _, name := range moved {
+				f, _, err := tc.client(0).ListFragments(ctx, sdk.ListFragmentsInput{Stream: sdk.ByName(name), MaxResults: 100})
+				if err != nil || len(f) != 1 {
+					readErrs <- fmt.Errorf("ListFragments %s during re-placement: %d fragments, %v", name, len(f), err)
+					return
+				}
+			}
+		}
+	}()
+	poll.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
+		for _, name := range moved {
+			r := tc.replicas(0, name)
+			if slices.Contains(r, gone) || len(r) != 3 {
+				return fmt.Errorf("%s is still on %v", name, r)
+			}
+			var want []string
+			for _, n := range r {
+				i := tc.index(n)
+				if tc.nodes[i].Node().Replicator().Phase(name) != "live" {
+					return fmt.Errorf("%s: its copy on %s is %q", name, n, tc.nodes[i].Node().Replicator().Phase(name))
+				}
+				got := copyOf(t, tc.nodes[i], name)
+				if want == nil {
+					want = got
+				} else if !slices.Equal(got, want) {
+					return fmt.Errorf("%s: the copy on %s differs: %v vs %v", name, n, got, want)
+				}
+			}
+			if len(want) != 1 {
+				return fmt.Errorf("%s: %d fragments, want 1", name, len(want))
+			}
+		}
+		return nil
+	})
+	close(stopReads)
+	if err := <-readErrs; err != nil {
+		t.Fatal(err)
+	}
+	tc.restart(4)
+	poll.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
+		for _, name := range moved {
+			if _, err := tc.nodes[4].Store().DescribeStream(store.StreamRef{Name: name}); err == nil {
+				return fmt.Errorf("%s: the node that came back still holds its copy", name)
+			}
+		}
+		return nil
+	})
 }
