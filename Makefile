@@ -6,7 +6,7 @@ FUZZTIME ?= 60s
 # Long-running targets keep the race detector for tests, where it earns its cost.
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build demo test vet bench fuzz soak clean
+.PHONY: all build demo cluster test vet bench fuzz soak clean
 
 all: build
 
@@ -15,6 +15,11 @@ build:
 
 demo:
 	$(GO) run ./cmd/sensorium demo
+
+# Three nodes as three processes; one is SIGKILLed and restarted while a pump
+# streams, and every node must then hold every PERSISTED fragment.
+cluster:
+	$(GO) run ./cmd/sensorium demo --nodes 3
 
 test: vet
 	bash scripts/install-test-deps.sh

@@ -110,7 +110,7 @@ Apache Arrow.`,
 		return nil
 	}
 	requireSubcommand(root)
-	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd(), newPresignCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd(), newPresignCmd(), newClusterCmd())
 	usageArgs(root)
 	return root
 }
