@@ -63,10 +63,13 @@ type Ingester struct {
 	// that must follow a refused one is not held back (see HeaderProducerPrev).
 	// Only the Run goroutine uses it.
 	refused map[producerKeyOf]struct{}
-	// position is the bus sequence up to which every message this ingester
-	// was given is durable (applied and fsynced, or skipped): what a peer
-	// filling from this replica waits for (Position).
+	// position is the bus sequence up to which every message of the stream
+	// is durable here (applied and fsynced, or not this replica's): what a
+	// peer filling from this replica waits for (Position).
 	position atomic.Uint64
+	// expect is the next bus sequence to apply (inOrder); only the Run
+	// goroutine uses it.
+	expect uint64
 }
 
 // Position is the ingester's durable position on its bus stream.
@@ -127,6 +130,7 @@ type busMsg struct {
 	seq     uint64
 	ts      time.Time
 	m       jetstream.Msg
+	stale   bool // a redelivery of a message already applied (inOrder)
 }
 
 func fromJS(m jetstream.Msg) (*busMsg, error) {
@@ -158,6 +162,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 		}
 	},
 		jetstream.PullMaxBytes(64<<20),
+		// Short pulls with heartbeats: when the consumer's leader changes (a
+		// cluster node died) a pull can be lost, and the client notices only
+		// when a heartbeat is missed; with the defaults that took 30 s of
+		// stalled ingest.
+		jetstream.PullExpiry(2*time.Second), jetstream.PullHeartbeat(500*time.Millisecond),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 				in.log.Warn("ingest: consume", "err", err)
@@ -244,6 +253,7 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 	}
 	floor, delivered := ci.AckFloor.Stream, ci.Delivered.Stream
 	in.position.Store(floor)
+	in.expect = floor + 1
 	if delivered <= floor {
 		return nil
 	}
@@ -259,6 +269,7 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 		if si.State.Msgs == 0 {
 			floor = max(floor, si.State.LastSeq)
 		}
+		in.expect = floor + 1
 	}
 	n := 0
 	var batch []*busMsg
@@ -300,10 +311,14 @@ type result struct {
 }
 
 func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
+	batch = in.inOrder(ctx, batch)
 	results := make([]result, len(batch))
 	groups := map[string][]int{}
 	var order []string
 	for i, m := range batch {
+		if m.stale {
+			continue // applied before: acknowledged once this batch is durable
+		}
 		name, marker, ok := in.opts.Subjects.ParseBus(m.subject)
 		if !ok {
 			name = ""
@@ -325,15 +340,76 @@ func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 		in.applyGroup(ctx, name, batch, results, groups[name])
 	}
 	in.finish(batch, results)
-	durable := true
-	top := uint64(0)
-	for i, r := range results {
-		durable = durable && !r.skip
-		top = max(top, batch[i].seq)
+	for _, r := range results {
+		if r.skip {
+			return // shutting down mid-retry: not durable
+		}
 	}
-	if durable && top > in.position.Load() {
-		in.position.Store(top)
+	if in.expect > 0 && in.expect-1 > in.position.Load() {
+		in.position.Store(in.expect - 1)
 	}
+}
+
+// inOrder puts a batch in bus order. Each stream's fragments must be applied
+// in the order of the bus (the store's numbering and its producer-order
+// checks rely on it, and a cluster's replicas must all apply the same
+// sequence), but a consumer does not always deliver in order: when its
+// leader changes (a cluster node died), the messages the old leader had sent
+// but that never arrived come again only after the ack wait, behind newer
+// ones. So the ingester keeps the next sequence it expects; a message past it
+// has the ones in between fetched from the stream first, and a message below
+// it (a late redelivery of one already applied) is only acknowledged.
+func (in *Ingester) inOrder(ctx context.Context, batch []*busMsg) []*busMsg {
+	if in.expect == 0 || len(batch) == 0 {
+		if len(batch) > 0 {
+			in.expect = batch[0].seq
+		}
+	}
+	out := make([]*busMsg, 0, len(batch))
+	for _, m := range batch {
+		switch {
+		case m.seq < in.expect:
+			m.stale = true
+			out = append(out, m)
+			continue
+		case m.seq > in.expect:
+			out = append(out, in.fetchGap(ctx, m.seq)...)
+		}
+		out = append(out, m)
+		in.expect = m.seq + 1
+	}
+	return out
+}
+
+// fetchGap reads the messages from the expected sequence up to (not
+// including) seq straight from the stream. A sequence the stream no longer
+// holds (below its first message, or removed) is passed over.
+func (in *Ingester) fetchGap(ctx context.Context, seq uint64) []*busMsg {
+	if in.opts.Stream == nil {
+		in.expect = seq
+		return nil
+	}
+	if si, err := in.opts.Stream.Info(ctx); err == nil && si.State.FirstSeq > in.expect {
+		in.expect = si.State.FirstSeq
+	}
+	var out []*busMsg
+	for s := in.expect; s < seq; s++ {
+		raw, err := in.opts.Stream.GetMsg(ctx, s)
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) {
+				in.log.Warn("ingest: fetch a message the consumer skipped; it is applied when it is redelivered", "seq", s, "err", err)
+				in.expect = s
+				return out
+			}
+			continue
+		}
+		out = append(out, &busMsg{subject: raw.Subject, header: raw.Header, data: raw.Data, seq: raw.Sequence, ts: raw.Time})
+	}
+	if len(out) > 0 {
+		in.log.Info("ingest: applying messages the consumer delivered out of order, in bus order", "from", in.expect, "to", seq-1, "fetched", len(out))
+	}
+	in.expect = seq
+	return out
 }
 
 // applyGroup applies one stream's messages of a batch in order and fsyncs

@@ -157,7 +157,11 @@ func (p *Producer) closedLocked() bool {
 // await waits for one publish ack.
 func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
 	defer p.wg.Done()
+	t := time.NewTimer(p.cfg.publishWait(len(fut.Msg().Data)))
+	defer t.Stop()
 	select {
+	case <-t.C:
+		p.publishFailed(seq, gen, errPublishTimeout)
 	case ack := <-fut.Ok():
 		p.received(seq, ack)
 	case err := <-fut.Err():
@@ -169,6 +173,9 @@ func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
 	case <-p.stop:
 	}
 }
+
+// errPublishTimeout: the bus did not acknowledge a publish in time.
+var errPublishTimeout = errors.New("sdk: no publish acknowledgement in time")
 
 // received records a publish ack: any attempt's ack means the bus has it.
 func (p *Producer) received(seq uint64, ack *jetstream.PubAck) {

@@ -93,7 +93,8 @@ func (n *Node) lost(stream string, v Verdict) {
 	now := time.Now().UnixNano()
 	if last := n.lastLossLog.Load(); now-last > int64(10*time.Second) && n.lastLossLog.CompareAndSwap(last, now) {
 		n.log.Warn("cluster: fragments stored here did not reach a quorum of their replicas in time; producers re-send them",
-			"stream", stream, "fragment", v.Event.FragmentNumber, "quorum_losses", n.quorumLosses.Load())
+			"stream", stream, "fragment", v.Event.FragmentNumber, "verdict", v.Event.EventType, "reason", v.Event.Message,
+			"shard", v.Shard, "seq", v.Seq, "quorum_losses", n.quorumLosses.Load())
 	}
 }
 

@@ -220,10 +220,10 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		Replicas: o.StreamReplicas, Log: n.log, OnChange: n.rep.OnChange,
 		Marker: n.publishMarker,
 	})
-	n.rep.Attach(n.cat, n.reg)
 	if err != nil {
 		return nil, err
 	}
+	n.rep.Attach(n.cat, n.reg)
 	if !joined {
 		if err := n.importLocal(ctx); err != nil {
 			return nil, err

@@ -108,6 +108,7 @@ type Replicator struct {
 	filledBytes     atomic.Int64
 	fills           atomic.Int64
 	stop            chan struct{}
+	attached        chan struct{} // closed by Attach
 	wg              sync.WaitGroup
 }
 
@@ -120,7 +121,7 @@ func NewReplicator(o ReplicatorOptions) (*Replicator, error) {
 	if o.TopUpWait <= 0 {
 		o.TopUpWait = 3 * time.Second
 	}
-	r := &Replicator{o: o, log: o.Log, copies: map[string]*localCopy{}, stop: make(chan struct{})}
+	r := &Replicator{o: o, log: o.Log, copies: map[string]*localCopy{}, stop: make(chan struct{}), attached: make(chan struct{})}
 	infos, err := o.Store.AllStreams()
 	if err != nil {
 		return nil, err
@@ -136,8 +137,12 @@ func NewReplicator(o ReplicatorOptions) (*Replicator, error) {
 	return r, nil
 }
 
-// Attach sets the catalog and the registry the replicator works with.
-func (r *Replicator) Attach(cat *Catalog, reg *Registry) { r.cat, r.reg = cat, reg }
+// Attach sets the catalog and the registry the replicator works with, once
+// the catalog is open (fills started while it was read wait for it).
+func (r *Replicator) Attach(cat *Catalog, reg *Registry) {
+	r.cat, r.reg = cat, reg
+	close(r.attached)
+}
 
 // Close stops background fills and waits for them.
 func (r *Replicator) Close() {
@@ -452,6 +457,11 @@ func (r *Replicator) startFillLocked(name string, c *localCopy) {
 }
 
 func (r *Replicator) fillLoop(name string, c *localCopy) {
+	select {
+	case <-r.attached:
+	case <-r.stop:
+		return
+	}
 	defer func() {
 		r.mu.Lock()
 		c.filling = false

@@ -88,6 +88,9 @@ func (s *Server) checkCluster() error {
 		if c.Listen == "" {
 			return errors.New("server: --node needs --cluster, the address this node's NATS server takes routes from the other nodes on (e.g. 127.0.0.1:6222)")
 		}
+		if len(c.Routes) == 0 {
+			return errors.New("server: --node needs --routes, the route URLs of the other nodes (nats://host:port,…): clustered JetStream needs them, and the node waits for a majority of them; for one machine without a cluster, leave --node out")
+		}
 		if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("server: --cluster %q: %w", c.Listen, err)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {

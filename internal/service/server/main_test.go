@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -24,12 +25,19 @@ func TestMain(m *testing.M) {
 
 // runChild serves until SIGTERM (clean shutdown, exit 0) or SIGKILL.
 func runChild(dir string) int {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(os.Getenv(childEnv + "_LOG"))) // e.g. "debug" while looking into a failure
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	srv, err := Start(ctx, Config{
-		DataDir: dir, NATSListen: os.Getenv(childEnv + "_NATS"), HTTPListen: os.Getenv(childEnv + "_HTTP"), Logger: log,
-	})
+	cfg := Config{DataDir: dir, NATSListen: os.Getenv(childEnv + "_NATS"), HTTPListen: os.Getenv(childEnv + "_HTTP"), Logger: log}
+	if c := os.Getenv(childEnv + "_CLUSTER"); c != "" { // a cluster node (cluster_process_test.go)
+		if err := json.Unmarshal([]byte(c), &cfg.Cluster); err != nil {
+			fmt.Fprintln(os.Stderr, "child server: cluster config:", err)
+			return 3
+		}
+	}
+	srv, err := Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child server:", err)
 		return 3

@@ -655,8 +655,16 @@ func (s *Server) closeAll() error {
 	if s.claim != nil {
 		// After the ingester stopped: until then this process consumes as the replica.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, s.claim.Release(ctx))
+		err := s.claim.Release(ctx)
 		cancel()
+		if err != nil && s.cfg.clustered() {
+			// The last nodes of a cluster to stop have no JetStream quorum
+			// left to release in: the next start takes the claim over from a
+			// holder that no longer answers, which is what it is for.
+			s.log.Warn("sensorium: could not release this node's claim on its name (no JetStream quorum); the next start takes it over", "err", err)
+			err = nil
+		}
+		errs = append(errs, err)
 	}
 	if s.nc != nil {
 		s.nc.Close()
