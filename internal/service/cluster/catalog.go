@@ -255,7 +255,18 @@ func (c *Catalog) Lookup(ctx context.Context, name string) (Entry, bool, error) 
 // that a call on one node sees what a call on another has just written (a
 // key-value Get may be answered by a follower that lags: direct get).
 func (c *Catalog) get(ctx context.Context, name string) (Entry, uint64, error) {
-	value, rev, err := leaderGet(ctx, c.o.NC, c.o.KV.Bucket(), catalogKey(name))
+	var value []byte
+	var rev uint64
+	var err error
+	// A leader election of the bucket's stream (a node came back) makes
+	// reads fail for a moment: wait it out rather than fail the call.
+	for attempt := 0; ; attempt++ {
+		value, rev, err = leaderGet(ctx, c.o.NC, c.o.KV.Bucket(), catalogKey(name))
+		if err == nil || !transient(err) || attempt >= 25 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Entry{}, 0, store.Refuse(store.ErrStreamNotFound, "stream %s not found", name)
 	}
@@ -298,6 +309,9 @@ func leaderGet(ctx context.Context, nc *nats.Conn, bucket, key string) ([]byte, 
 	if resp.Error != nil {
 		if resp.Error.Code == 404 {
 			return nil, 0, jetstream.ErrKeyNotFound
+		}
+		if resp.Error.Code == 503 || resp.Error.ErrCode == jsTemporarilyUnavailable {
+			return nil, 0, fmt.Errorf("%w: bucket %s: %s", errLeaderless, bucket, resp.Error.Description)
 		}
 		return nil, 0, fmt.Errorf("cluster: bucket %s: %s (%d)", bucket, resp.Error.Description, resp.Error.ErrCode)
 	}
@@ -486,9 +500,17 @@ func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersio
 		}
 		if transient(err) {
 			written = next.Version
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 }
+
+// jsTemporarilyUnavailable is JetStream's "system temporarily unavailable"
+// (JSClusterNotAvailErr): no leader for the request just now.
+const jsTemporarilyUnavailable = 10008
+
+// errLeaderless: the bucket's stream has no leader for a moment.
+var errLeaderless = errors.New("cluster: no leader")
 
 // ErrUnavailable: the catalog's bucket did not answer (no JetStream quorum,
 // or a leader election in progress); the call may be retried.
@@ -497,7 +519,11 @@ var ErrUnavailable = errors.New("cluster: the catalog is unavailable")
 // transient tells a failure that a retry may not meet (a timeout, no
 // responders during a leader election) from a refusal.
 func transient(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jsTemporarilyUnavailable {
+		return true
+	}
+	return errors.Is(err, errLeaderless) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting)
 }
 
@@ -578,6 +604,9 @@ func (c *Catalog) DeleteStream(ctx context.Context, ref store.StreamRef, current
 		}
 		if (!isWrongRevision(err) && !transient(err)) || attempt >= 20 {
 			return unavailable("delete stream "+e.Name, err)
+		}
+		if transient(err) {
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 }

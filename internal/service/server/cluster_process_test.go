@@ -485,3 +485,102 @@ func firstDifference(a, b []string) string {
 	}
 	return ""
 }
+
+// TestClusterPartition freezes one node (SIGSTOP: it neither answers nor
+// closes its connections, as a node behind a cut cable) while a producer
+// writes: the other two go on acknowledging, a stream created meanwhile is
+// known everywhere once the node is back (SIGCONT), the node catches up,
+// and the three replicas hold the same fragments.
+func TestClusterPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster partition: not in -short")
+	}
+	pc := newProcCluster(t, 3)
+	ctx := context.Background()
+	client := sdk.NewClient(pc.kids[0].http, nil)
+	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "soak-0", DataRetentionInHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(pc.natsURLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(64<<20), nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	log := &timedLog{persistedLog: persistedLog{persisted: map[uint64]sdk.AckEvent{}}}
+	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+		Stream: "soak-0", Tracks: []sdk.Track{track}, OnAck: log.onAck, ProducerID: "soak-0",
+		MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := produceUntil(ctx, w, 5*time.Millisecond, stop, nil)
+	wait := func(n int) {
+		t.Helper()
+		want := log.count() + n
+		poll.Until(t, 60*time.Second, 20*time.Millisecond, func() error {
+			if c := log.count(); c < want {
+				return fmt.Errorf("%d PERSISTED, waiting for %d", c, want)
+			}
+			return nil
+		})
+	}
+	wait(20)
+	frozen := pc.kids[2]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	wait(50) // the majority goes on
+	during := time.Since(stopped)
+	c1 := sdk.NewClient(pc.kids[1].http, nil)
+	if _, err := c1.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "made-during-partition", DataRetentionInHours: 1}); err != nil {
+		t.Fatalf("CreateStream on the majority during the partition: %v", err)
+	}
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	wait(20)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("producer close: %v", err)
+	}
+	cancel()
+	pc.converged(60 * time.Second)
+	for i, k := range pc.kids {
+		if _, err := sdk.NewClient(k.http, nil).DescribeStream(ctx, sdk.ByName("made-during-partition")); err != nil {
+			t.Errorf("node %d after the partition: %v", i, err)
+		}
+	}
+	served := soakRead(t, frozen.http, "soak-0") // the node that was cut off serves it all
+	for _, k := range pc.kids {
+		k.stop(t)
+	}
+	var copies [3]map[string][]string
+	for i, dir := range pc.dirs {
+		n := soakCount(t, filepath.Join(dir, "store"), []*persistedLog{&log.persistedLog}, []soakServed{served})
+		if n.lost+n.dup+n.misordered+n.corrupt > 0 {
+			t.Errorf("node %d: lost %d, duplicated %d, out of order %d, corrupt %d", i, n.lost, n.dup, n.misordered, n.corrupt)
+		}
+		copies[i] = storeCopies(t, dir, []string{"soak-0"})
+	}
+	for i := 1; i < 3; i++ {
+		if d := firstDifference(copies[0]["soak-0"], copies[i]["soak-0"]); d != "" {
+			t.Errorf("replicas on k0 and k%d differ: %s", i, d)
+		}
+	}
+	fmt.Printf("cluster partition: one node frozen %v while 50 fragments were PERSISTED by the other two; %d fragments in all, replicas identical after it came back\n",
+		during.Round(time.Millisecond), len(copies[0]["soak-0"]))
+}
