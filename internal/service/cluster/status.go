@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Status is what `GET /v1/cluster` and `sensorium cluster status` show: the
@@ -158,9 +159,15 @@ func (n *Node) Status(ctx context.Context) Status {
 		_, ns.Responded = reports[m.Name]
 		st.Nodes = append(st.Nodes, ns)
 	}
+	// Each JetStream call has a short deadline: during a leader election
+	// (a node just died) they hang, and the status is wanted most then.
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, time.Second) }
 	for _, sh := range n.shards {
-		info, err := sh.Stream.Info(ctx)
+		ictx, cancel := short()
+		info, err := sh.Stream.Info(ictx)
+		cancel()
 		if err != nil {
+			st.Bus = append(st.Bus, ShardStatus{Name: sh.Stream.CachedInfo().Config.Name, Leader: "(no answer: electing a leader?)"})
 			continue
 		}
 		ss := ShardStatus{Name: info.Config.Name, Messages: info.State.Msgs, LastSeq: info.State.LastSeq}
@@ -173,11 +180,13 @@ func (n *Node) Status(ctx context.Context) Status {
 			slices.Sort(ss.Replicas)
 		}
 		for _, m := range members {
-			c, err := sh.Stream.Consumer(ctx, m.Name)
-			if err != nil {
-				continue
+			cctx, cancel := short()
+			c, err := sh.Stream.Consumer(cctx, m.Name)
+			var ci *jetstream.ConsumerInfo
+			if err == nil {
+				ci, err = c.Info(cctx)
 			}
-			ci, err := c.Info(ctx)
+			cancel()
 			if err != nil {
 				continue
 			}

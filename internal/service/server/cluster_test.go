@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,10 +17,13 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs/faultfs"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/mkv"
@@ -642,4 +646,83 @@ func TestClusterPlacement(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestClusterNoPersistedWithoutQuorum: PERSISTED means a majority of a
+// stream's replicas fsynced the fragment. With two of three replicas unable
+// to fsync (their disks fail), a fragment the third stored is not
+// acknowledged PERSISTED; once the disks heal, it is.
+func TestClusterNoPersistedWithoutQuorum(t *testing.T) {
+	var ffs [3]*faultfs.FS
+	tc := startTestCluster(t, 3, func(i int, c *Config) {
+		ffs[i] = faultfs.New(vfs.OS)
+		c.StoreOptions = func(o *store.Options) { o.FS = ffs[i] }
+	})
+	ctx := context.Background()
+	if _, err := tc.client(0).CreateStream(ctx, sdk.CreateStreamInput{StreamName: "q-1", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(tc.natsURLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	origin := time.Now().Add(-time.Hour).UnixNano()
+	if ev := publish(t, nc, "q-1", scalarFragment(t, origin, 0, 5), "p", 1); ev.EventType != wire.EventPersisted {
+		t.Fatalf("healthy cluster: %+v", ev)
+	}
+	failSync := func(op faultfs.Op, name string) error {
+		if op == faultfs.OpSync && strings.Contains(name, "q-1@") {
+			return errors.New("injected: the disk does not sync")
+		}
+		return nil
+	}
+	ffs[1].SetFault(failSync)
+	ffs[2].SetFault(failSync)
+	sub, err := nc.SubscribeSync(wire.NewSubjects("").Ack("q-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	js, _ := jetstream.New(nc)
+	msg := nats.NewMsg(wire.NewSubjects("").Frag("q-1"))
+	msg.Data = scalarFragment(t, origin, 500, 5)
+	msg.Header.Set(wire.HeaderProducerID, "p")
+	msg.Header.Set(wire.HeaderProducerSeq, "2")
+	msg.Header.Set(wire.HeaderMsgID, wire.MsgID("q-1", "p", 2, 0))
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	// One replica stores it; nothing may answer PERSISTED for 3 s after.
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n, _ := tc.nodes[0].Store().Fragments("q-1", 0, 10); len(n) != 2 {
+			return fmt.Errorf("node 0 has not stored the fragment yet")
+		}
+		return nil
+	})
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			break
+		}
+		var ev wire.AckEvent
+		_ = json.Unmarshal(m.Data, &ev)
+		if ev.EventType == wire.EventPersisted && ev.ProducerSequence == 2 {
+			t.Fatalf("PERSISTED with one replica of three on disk: %s", m.Data)
+		}
+	}
+	ffs[1].SetFault(nil)
+	ffs[2].SetFault(nil)
+	for {
+		m, err := sub.NextMsg(20 * time.Second)
+		if err != nil {
+			t.Fatalf("no PERSISTED after the disks healed: %v", err)
+		}
+		var ev wire.AckEvent
+		_ = json.Unmarshal(m.Data, &ev)
+		if ev.EventType == wire.EventPersisted && ev.ProducerSequence == 2 {
+			break
+		}
+	}
 }
