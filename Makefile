@@ -40,8 +40,10 @@ bench:
 # SOAK_KILLS SIGKILLs of the server while 3 producers stream into it; prints
 # acked, found, lost, duplicated, corrupt. 200 for the release check.
 SOAK_KILLS ?= 50
+CLUSTER_KILLS ?= 30
 soak:
 	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/service/server -run '^TestSoak$$' -count=1 -v -timeout 90m
+	SENSORIUM_CLUSTER_KILLS=$(CLUSTER_KILLS) $(GO) test ./internal/service/server -run '^TestClusterSurvivesKills$$' -count=1 -v -timeout 90m
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -1,11 +1,14 @@
 package natsembed
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // Connections past MaxConnections are refused with nats-server's own error,
@@ -46,5 +49,46 @@ func TestMaxConnections(t *testing.T) {
 			t.Fatalf("a closed connection did not free its place: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestShardOfMatchesNATS: the server's subject mapping (nats-server's
+// partition function) sends every stream's fragments to the shard that
+// wire.Subjects.ShardOf names, for names with dots, dashes and underscores.
+func TestShardOfMatchesNATS(t *testing.T) {
+	for _, shards := range []int{2, 3, 7} {
+		subs := wire.Subjects{Prefix: "sensorium", Shards: shards}
+		src, dst := subs.ShardMapping()
+		s, err := Start(Options{StoreDir: t.TempDir(), Port: -1, Mappings: map[string]string{src: dst}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := s.Connect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := nc.SubscribeSync(subs.Prefix + ".bus.>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			name := fmt.Sprintf("pump-%d.line_%d", i, i*7)
+			if err := nc.Publish(subs.Frag(name), nil); err != nil {
+				t.Fatal(err)
+			}
+			m, err := sub.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("%s.bus.%d.%s", subs.Prefix, subs.ShardOf(name), wire.SubjectToken(name))
+			if m.Subject != want {
+				t.Fatalf("%d shards: %s went to %s; ShardOf says %s", shards, name, m.Subject, want)
+			}
+			if got, marker, ok := subs.ParseBus(m.Subject); !ok || marker || got != name {
+				t.Fatalf("ParseBus(%s) = %q, %v, %v", m.Subject, got, marker, ok)
+			}
+		}
+		nc.Close()
+		s.Stop()
 	}
 }
