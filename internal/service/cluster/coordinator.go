@@ -38,6 +38,7 @@ func (n *Node) coordinate(ctx context.Context) {
 		if !n.coordinator() || !n.reg.InMajority() {
 			continue
 		}
+		n.growUnderReplicated(ctx)
 		for _, m := range n.reg.Nodes() {
 			if m.Alive || m.Name == n.o.Self.Name {
 				continue
@@ -87,6 +88,39 @@ func (n *Node) replaceNode(ctx context.Context, gone string) {
 		case errors.Is(err, errReplicasChanged):
 		default:
 			n.log.Warn("cluster: re-placement failed; retried", "stream", e.Name, "err", err)
+		}
+	}
+}
+
+// growUnderReplicated gives a stream held by fewer nodes than the cluster's
+// replica count (it was created, or a single node's stream imported, while
+// fewer nodes were up) the replicas it lacks, on the least-loaded alive nodes;
+// they fill their copies from the others.
+func (n *Node) growUnderReplicated(ctx context.Context) {
+	want := n.cat.replicasFor()
+	for _, e := range n.cat.Entries() {
+		if len(e.Replicas) >= want {
+			continue
+		}
+		next := slices.Clone(e.Replicas)
+		for len(next) < want {
+			to, ok := Replacement(e.Name, next, n.cat.aliveLoads())
+			if !ok {
+				break
+			}
+			next = append(next, to)
+		}
+		if len(next) == len(e.Replicas) {
+			continue
+		}
+		err := n.cat.SetReplicas(ctx, e.Name, e.Replicas, next)
+		switch {
+		case err == nil:
+			n.replacements.Add(int64(len(next) - len(e.Replicas)))
+			n.log.Info("cluster: stream given the replicas it lacked", "stream", e.Name, "replicas", next)
+		case errors.Is(err, errReplicasChanged):
+		default:
+			n.log.Warn("cluster: adding replicas failed; retried", "stream", e.Name, "err", err)
 		}
 	}
 }

@@ -107,6 +107,11 @@ type Node struct {
 	consumersFreed atomic.Int64
 	lastLossLog    atomic.Int64 // unix ns
 
+	// backlog is, per shard, the bus sequence the shard had reached when
+	// this node's ingester of it started: until the node's position reaches
+	// it, the node is catching up on what it missed (0: caught up).
+	backlog []atomic.Uint64
+
 	pendingMu    sync.Mutex
 	pendingAt    time.Time
 	pendingCache map[string]uint64
@@ -197,13 +202,14 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if err := Retry(ctx, n.log, "create the bus shards", func(ctx context.Context) error { return n.ensureShards(ctx) }); err != nil {
 		return nil, err
 	}
+	n.backlog = make([]atomic.Uint64, len(n.shards))
 	fresh := map[int]bool{}
 	for _, sh := range n.shards {
 		fresh[sh.Index] = sh.Fresh
 	}
 	n.rep, err = NewReplicator(ReplicatorOptions{
 		Self: o.Self.Name, Store: o.Store, Log: n.log, ShardOf: n.subs.ShardOf, Position: n.position,
-		FreshShards: fresh, Fill: &fillClient{http: o.HTTPClient, sign: o.Sign},
+		FreshShards: fresh, Fill: &fillClient{http: o.HTTPClient, sign: o.Sign}, Behind: n.behind,
 	})
 	if err != nil {
 		return nil, err
@@ -315,6 +321,7 @@ func (n *Node) ensureShards(ctx context.Context) error {
 func (n *Node) startIngesters(ctx context.Context) {
 	n.ingesters = make([]*ingest.Ingester, len(n.shards))
 	for i := range n.shards {
+		n.noteBacklog(i)
 		n.ingesters[i] = n.newIngester(n.shards[i])
 		n.wg.Add(1)
 		go n.runShard(ctx, i)
@@ -352,8 +359,35 @@ func (n *Node) runShard(ctx context.Context, i int) {
 			n.rep.Rejoin(i)
 		}
 		n.shards[i] = sh
+		n.noteBacklog(i)
 		n.ingesters[i] = n.newIngester(sh)
 	}
+}
+
+// noteBacklog records how far shard i's bus has gone: this node serves
+// reads of its streams once it has applied that far.
+func (n *Node) noteBacklog(i int) {
+	if info := n.shards[i].Stream.CachedInfo(); info != nil {
+		n.backlog[i].Store(info.State.LastSeq)
+	}
+}
+
+// behind reports whether this node is still applying the backlog shard k
+// had when its ingester started.
+func (n *Node) behind(k int) bool {
+	if k < 0 || k >= len(n.backlog) {
+		return false
+	}
+	target := n.backlog[k].Load()
+	if target == 0 {
+		return false
+	}
+	if n.position(k) >= target {
+		n.backlog[k].Store(0)
+		n.log.Info("cluster: caught up on the bus shard's backlog; serving its streams' reads", "shard", k)
+		return false
+	}
+	return true
 }
 
 // position is this node's durable position on shard k.

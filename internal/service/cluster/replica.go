@@ -86,6 +86,11 @@ type ReplicatorOptions struct {
 	// this start: its copies of their streams may lack what the bus dropped
 	// while the consumer was gone.
 	FreshShards map[int]bool
+	// Behind reports a shard this node is still catching up on: the bus
+	// held a backlog for it when it started, not yet applied. Its copies
+	// are complete but old, and must not serve reads as if their end were
+	// the stream's. nil: never.
+	Behind func(shard int) bool
 	// Fill fetches from peers.
 	Fill *fillClient
 	// TopUpWait bounds how long a top-up waits for a peer to reach the
@@ -547,13 +552,20 @@ func (r *Replicator) Live(name, arn string) bool {
 	return c != nil && c.phase == phaseLive && (arn == "" || c.arn == arn)
 }
 
-// Unready lists the streams whose copy here is not live, sorted.
+// Serves reports whether this node serves reads of the incarnation arn: its
+// copy is live and its shard is not catching up on a backlog.
+func (r *Replicator) Serves(name, arn string) bool {
+	return r.Live(name, arn) && (r.o.Behind == nil || !r.o.Behind(r.o.ShardOf(name)))
+}
+
+// Unready lists the streams this node does not serve reads of yet (copies
+// filling or joining, or on a shard it is catching up on), sorted.
 func (r *Replicator) Unready() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for name, c := range r.copies {
-		if c.phase != phaseLive {
+		if c.phase != phaseLive || (r.o.Behind != nil && r.o.Behind(r.o.ShardOf(name))) {
 			out = append(out, name)
 		}
 	}

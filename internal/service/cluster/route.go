@@ -30,7 +30,7 @@ func (n *Node) Route(ctx context.Context, stream string) (to []Member, local boo
 	if !ok {
 		return nil, true, nil
 	}
-	if e.Holds(n.o.Self.Name) && n.rep.Live(e.Name, e.ARN) {
+	if e.Holds(n.o.Self.Name) && n.rep.Serves(e.Name, e.ARN) {
 		return nil, true, nil
 	}
 	for _, name := range e.Replicas {
@@ -62,7 +62,7 @@ func (n *Node) Holders(ctx context.Context, stream string) ([]Member, error) {
 			continue
 		}
 		if name == n.o.Self.Name {
-			if !n.rep.Live(e.Name, e.ARN) {
+			if !n.rep.Serves(e.Name, e.ARN) {
 				continue
 			}
 			out = append([]Member{m}, out...)

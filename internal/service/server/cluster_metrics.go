@@ -23,7 +23,7 @@ func newClusterCollector(n *cluster.Node) *clusterCollector {
 		unready:         d("unready_streams", "Streams placed on this node whose copy here is not live (filling or joining)."),
 		lag:             d("replica_lag_messages", "Bus messages of a shard that this node has not yet applied (its consumer's pending count).", "shard"),
 		quorumLosses:    d("quorum_losses_total", "Fragments this node stored that no quorum of their replicas confirmed in time (the producer re-sends them)."),
-		replacements:    d("replacements_total", "Replicas this node, as coordinator, moved off a node that was gone past --replace-after."),
+		replacements:    d("replacements_total", "Replicas this node, as coordinator, placed anew: moved off a node gone past --replace-after, or added to a stream with fewer replicas than the cluster keeps."),
 		freed:           d("consumers_removed_total", "Bus consumers of gone nodes this node removed, as coordinator."),
 		fillFragments:   d("fill_fragments_total", "Fragments this node copied from other replicas (fills and top-ups)."),
 		fillBytes:       d("fill_bytes_total", "Bytes of fragments this node copied from other replicas."),

@@ -726,3 +726,63 @@ func TestClusterNoPersistedWithoutQuorum(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleNodeBecomesFirstNode: a single node's streams and data carry
+// over when it is restarted as the first node of a cluster: the same ARN,
+// the same fragments (numbers, timestamps, bytes) on every replica after
+// they fill from it, and new fragments numbered after the old ones.
+func TestSingleNodeBecomesFirstNode(t *testing.T) {
+	dir := t.TempDir()
+	single, err := Start(context.Background(), Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, nc := newStream(t, single, "old-1", 24)
+	origin := time.Now().Add(-time.Hour).UnixNano()
+	for seq := uint64(1); seq <= 5; seq++ {
+		if ev := publish(t, nc, "old-1", scalarFragment(t, origin, int64(seq-1)*500, 5), "p", seq); ev.EventType != wire.EventPersisted {
+			t.Fatalf("single node: %+v", ev)
+		}
+	}
+	info, err := client.DescribeStream(context.Background(), sdk.ByName("old-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := copyOf(t, single, "old-1")
+	nc.Close()
+	if err := single.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	tc := startTestCluster(t, 3, func(i int, c *Config) {
+		if i == 0 {
+			c.DataDir = dir
+		}
+	})
+	ctx := context.Background()
+	got, err := tc.client(2).DescribeStream(ctx, sdk.ByName("old-1"))
+	if err != nil || got.StreamARN != info.StreamARN || got.Version != info.Version {
+		t.Fatalf("after the move, on another node: %+v, %v; before %+v", got, err, info)
+	}
+	poll.Until(t, 30*time.Second, 50*time.Millisecond, func() error {
+		for i := range 3 {
+			if c := copyOf(t, tc.nodes[i], "old-1"); !slices.Equal(c, before) {
+				return fmt.Errorf("node %d holds %d fragments of the single node's %d", i, len(c), len(before))
+			}
+		}
+		return nil
+	})
+	cnc, err := nats.Connect(tc.natsURLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cnc.Close()
+	ev := publish(t, cnc, "old-1", scalarFragment(t, origin, 5*500, 5), "p", 6)
+	if ev.EventType != wire.EventPersisted {
+		t.Fatalf("in the cluster: %+v", ev)
+	}
+	oldLast := strings.Split(before[len(before)-1], "/")[0]
+	if len(ev.FragmentNumber) < len(oldLast) || (len(ev.FragmentNumber) == len(oldLast) && ev.FragmentNumber <= oldLast) {
+		t.Fatalf("the first fragment in the cluster is numbered %s, not after the single node's last %s", ev.FragmentNumber, oldLast)
+	}
+}

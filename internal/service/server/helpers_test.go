@@ -61,8 +61,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// testLogger logs to the test's output at warning level, or at
+// $SENSORIUM_TEST_LOG's (debug, info) while looking into a failure.
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(os.Getenv("SENSORIUM_TEST_LOG")))
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
 // startServer runs a server on free loopback ports in a temp dir.
