@@ -252,24 +252,21 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 		return fmt.Errorf("ingest: consumer info: %w", err)
 	}
 	floor, delivered := ci.AckFloor.Stream, ci.Delivered.Stream
-	in.position.Store(floor)
-	in.expect = floor + 1
-	if delivered <= floor {
-		return nil
-	}
-	// Nothing below the stream's first message is left to apply: a new
-	// consumer of a bus whose sequence starts high (a cluster's shards start
-	// at the clock's microsecond) has a floor of 0.
+	// Nothing below the stream's first message is left to apply (the bus
+	// removes a message once every consumer acknowledged it): a new consumer
+	// of a bus whose sequence starts high (a cluster's shards start at the
+	// clock's microsecond) has a floor of 0.
 	si, err := in.opts.Stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("ingest: stream info: %w", err)
 	}
-	if si.State.FirstSeq > floor+1 {
-		floor = si.State.FirstSeq - 1
-		if si.State.Msgs == 0 {
-			floor = max(floor, si.State.LastSeq)
-		}
-		in.expect = floor + 1
+	if si.State.FirstSeq > 0 {
+		floor = max(floor, si.State.FirstSeq-1)
+	}
+	in.position.Store(floor)
+	in.expect = floor + 1
+	if delivered <= floor {
+		return nil
 	}
 	n := 0
 	var batch []*busMsg
