@@ -1,0 +1,308 @@
+package codecs
+
+import "math/bits"
+
+// The entropy coder of the lossless audio codec (FORMAT.md, "Audio body"): a
+// binary range coder in the style of LZMA's — 32-bit range, 12-bit
+// probabilities, carries propagated through a cached byte — driving adaptive
+// models of each residual's bit length and of the top bits below its leading
+// one. Rice codes (FLAC) give each partition one parameter and pay for a
+// two-sided Laplacian with a one-sided code; an adaptive model follows the
+// signal's level sample by sample and codes each decision at its measured
+// probability, which is where most of the codec's margin over FLAC comes
+// from at the same prediction.
+//
+// Every frame starts its models afresh (frames are self-contained), so a model
+// adapts fast while it has seen little (adaptShift) and settles at 1/32 per
+// decision after that.
+
+const (
+	rcProbBits = 12
+	rcProbOne  = 1 << rcProbBits
+	rcTop      = 1 << 24
+)
+
+// rcProb is one adaptive binary model: the probability of a 0 in 12 bits and
+// how many decisions it has seen (its adaptation speeds up early on).
+type rcProb struct {
+	p uint16
+	n uint16
+}
+
+func newProb() rcProb { return rcProb{p: rcProbOne / 2} }
+
+// adaptShift is the adaptation rate by the number of decisions seen: fast at
+// first, like a count-based estimate, then an exponential window of 32.
+var adaptShift = [...]uint8{1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5}
+
+func (m *rcProb) update(bit uint32) {
+	sh := adaptShift[len(adaptShift)-1]
+	if int(m.n) < len(adaptShift)-1 {
+		sh = adaptShift[m.n]
+		m.n++
+	}
+	if bit == 0 {
+		m.p += (rcProbOne - m.p) >> sh
+	} else {
+		m.p -= m.p >> sh
+	}
+	// Keep both outcomes codable: a probability of 0 or 1 would give a
+	// decision a zero range.
+	m.p = min(max(m.p, 31), rcProbOne-31)
+}
+
+// rangeEncoder writes the coded bytes to buf.
+type rangeEncoder struct {
+	buf       []byte
+	low       uint64
+	rng       uint32
+	cache     byte
+	cacheSize int
+	start     int // where this stream's bytes begin in buf
+	first     bool
+}
+
+func (e *rangeEncoder) init(dst []byte) {
+	*e = rangeEncoder{buf: dst, rng: 0xFFFFFFFF, cacheSize: 1, start: len(dst), first: true}
+}
+
+func (e *rangeEncoder) shiftLow() {
+	if uint32(e.low) < 0xFF000000 || e.low>>32 != 0 {
+		carry := byte(e.low >> 32)
+		temp := e.cache
+		for {
+			if e.first { // the first byte is always 0: it is not written
+				e.first = false
+			} else {
+				e.buf = append(e.buf, temp+carry)
+			}
+			temp = 0xFF
+			e.cacheSize--
+			if e.cacheSize == 0 {
+				break
+			}
+		}
+		e.cache = byte(uint32(e.low) >> 24)
+	}
+	e.cacheSize++
+	e.low = uint64(uint32(e.low) << 8)
+}
+
+func (e *rangeEncoder) encodeBit(m *rcProb, bit uint32) {
+	bound := (e.rng >> rcProbBits) * uint32(m.p)
+	if bit == 0 {
+		e.rng = bound
+	} else {
+		e.low += uint64(bound)
+		e.rng -= bound
+	}
+	m.update(bit)
+	for e.rng < rcTop {
+		e.rng <<= 8
+		e.shiftLow()
+	}
+}
+
+// encodeDirect writes the low n bits of v (n ≤ 16) at probability 1/2 each.
+func (e *rangeEncoder) encodeDirect(v uint32, n uint) {
+	for n > 0 {
+		k := min(n, 8)
+		n -= k
+		e.rng >>= k
+		e.low += uint64(e.rng) * uint64((v>>n)&(1<<k-1))
+		for e.rng < rcTop {
+			e.rng <<= 8
+			e.shiftLow()
+		}
+	}
+}
+
+// finish ends the stream: it picks, within the final interval, the value
+// with the most trailing zero bytes, writes it and drops trailing zeros,
+// which the decoder supplies by reading zeros past the end.
+func (e *rangeEncoder) finish() []byte {
+	for nb := 4; nb > 0; nb-- {
+		mask := uint64(1)<<(8*nb) - 1
+		v := (e.low + mask) &^ mask
+		if v >= e.low && v-e.low < uint64(e.rng) {
+			e.low = v
+			break
+		}
+	}
+	for range 5 {
+		e.shiftLow()
+	}
+	end := len(e.buf)
+	for end > e.start && e.buf[end-1] == 0 {
+		end--
+	}
+	return e.buf[:end]
+}
+
+// rangeDecoder reads what rangeEncoder wrote; past the end of src it reads
+// zeros (the encoder drops trailing zeros). A truncated or forged stream
+// decodes to something: the caller's range checks catch what matters.
+type rangeDecoder struct {
+	src  []byte
+	pos  int
+	code uint32
+	rng  uint32
+}
+
+func (d *rangeDecoder) init(src []byte) {
+	*d = rangeDecoder{src: src, rng: 0xFFFFFFFF}
+	for range 4 {
+		d.code = d.code<<8 | uint32(d.next())
+	}
+}
+
+func (d *rangeDecoder) next() byte {
+	var b byte
+	if d.pos < len(d.src) {
+		b = d.src[d.pos]
+	}
+	d.pos++
+	return b
+}
+
+func (d *rangeDecoder) decodeBit(m *rcProb) uint32 {
+	bound := (d.rng >> rcProbBits) * uint32(m.p)
+	var bit uint32
+	if d.code < bound {
+		d.rng = bound
+	} else {
+		d.code -= bound
+		d.rng -= bound
+		bit = 1
+	}
+	m.update(bit)
+	for d.rng < rcTop {
+		d.rng <<= 8
+		d.code = d.code<<8 | uint32(d.next())
+	}
+	return bit
+}
+
+func (d *rangeDecoder) decodeDirect(n uint) uint32 {
+	var v uint32
+	for n > 0 {
+		k := min(n, 8)
+		n -= k
+		d.rng >>= k
+		q := d.code / d.rng
+		if q > 1<<k-1 { // only a corrupt stream: keep the state consistent
+			q = 1<<k - 1
+		}
+		d.code -= q * d.rng
+		v = v<<k | q
+		for d.rng < rcTop {
+			d.rng <<= 8
+			d.code = d.code<<8 | uint32(d.next())
+		}
+	}
+	return v
+}
+
+// residualModel codes one channel's residuals (zig-zagged) as their bit
+// length L — by a 6-level binary tree of models chosen by the context, the
+// running level of recent residuals — then, for L ≥ 2, the bit below the
+// leading one (modelled by L), the next one (modelled by L and the first)
+// and the rest at probability 1/2.
+type residualModel struct {
+	level uint64 // 16 × the running mean of recent residuals
+	tree  [rcContexts][64]rcProb
+	top   [maxResidualBits + 1][3]rcProb
+}
+
+const (
+	rcContexts      = 24
+	maxResidualBits = 40 // the longest residual a frame may hold (an int32 side channel's, with room)
+)
+
+// reset prepares the model for a channel whose first residuals are about
+// 2^k0.
+func (m *residualModel) reset(k0 uint8) {
+	m.level = 16 << min(k0, 40) >> 1
+	for c := range m.tree {
+		for i := range m.tree[c] {
+			m.tree[c][i] = newProb()
+		}
+	}
+	for l := range m.top {
+		for i := range m.top[l] {
+			m.top[l][i] = newProb()
+		}
+	}
+}
+
+func (m *residualModel) context() int {
+	return min(bits.Len64(m.level>>4), rcContexts-1)
+}
+
+func (m *residualModel) adapt(u uint64) {
+	m.level += min(u, 1<<44) - m.level>>4
+}
+
+func (m *residualModel) encode(e *rangeEncoder, u uint64) {
+	l := uint32(bits.Len64(u))
+	tree := &m.tree[m.context()]
+	node := uint32(1)
+	for i := 5; i >= 0; i-- {
+		b := (l >> uint(i)) & 1
+		e.encodeBit(&tree[node], b)
+		node = node<<1 | b
+	}
+	if l >= 2 {
+		top := &m.top[l]
+		n := uint(l - 1) // bits below the leading one
+		b1 := uint32(u>>(n-1)) & 1
+		e.encodeBit(&top[0], b1)
+		n--
+		if n > 0 {
+			b2 := uint32(u>>(n-1)) & 1
+			e.encodeBit(&top[1+b1], b2)
+			n--
+			for n > 16 {
+				n -= 16
+				e.encodeDirect(uint32(u>>n)&0xFFFF, 16)
+			}
+			e.encodeDirect(uint32(u)&(1<<n-1), n)
+		}
+	}
+	m.adapt(u)
+}
+
+// decode returns the next residual, or false if the stream names a bit length
+// beyond maxResidualBits (a corrupt frame).
+func (m *residualModel) decode(d *rangeDecoder) (uint64, bool) {
+	tree := &m.tree[m.context()]
+	node := uint32(1)
+	for range 6 {
+		node = node<<1 | d.decodeBit(&tree[node])
+	}
+	l := node - 64
+	var u uint64
+	switch {
+	case l <= 1:
+		u = uint64(l)
+	case l > maxResidualBits:
+		return 0, false
+	default:
+		top := &m.top[l]
+		n := uint(l - 1)
+		b1 := d.decodeBit(&top[0])
+		u = 2 | uint64(b1)
+		n--
+		if n > 0 {
+			u = u<<1 | uint64(d.decodeBit(&top[1+b1]))
+			n--
+			for n > 16 {
+				n -= 16
+				u = u<<16 | uint64(d.decodeDirect(16))
+			}
+			u = u<<n | uint64(d.decodeDirect(n))
+		}
+	}
+	m.adapt(u)
+	return u, true
+}
