@@ -280,6 +280,7 @@ func decodeAudioInts(src []byte, channels, n, bitsPer int, sc *audioScratch) ([]
 	bs, src := int(bs64), src[k:]
 	// Checked before allocating: the stream holds at least one byte per
 	// samplesPerStreamByte samples (see padStream).
+	minLen := (n*channels + samplesPerStreamByte - 1) / samplesPerStreamByte
 	if uint64(len(src))*samplesPerStreamByte < uint64(n)*uint64(channels) {
 		return nil, fmt.Errorf("%w: an audio stream of %d bytes cannot hold %d samples × %d channels", ErrCorrupt, len(src), n, channels)
 	}
@@ -335,6 +336,9 @@ func decodeAudioInts(src []byte, channels, n, bitsPer int, sc *audioScratch) ([]
 		if channels == 2 {
 			completeStereo(mode, sc.x, start, end)
 		}
+	}
+	if !dec.finished(minLen) {
+		return nil, fmt.Errorf("%w: the audio stream does not end where its samples do", ErrCorrupt)
 	}
 	return sc.x[:channels], nil
 }

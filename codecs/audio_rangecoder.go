@@ -117,31 +117,18 @@ func (e *rangeEncoder) encodeDirect(v uint32, n uint) {
 	}
 }
 
-// finish ends the stream: it picks, within the final interval, the value
-// with the most trailing zero bytes, writes it and drops trailing zeros,
-// which the decoder supplies by reading zeros past the end.
+// finish ends the stream: it writes out low, so that a decoder that has
+// read every byte ends with code 0 (as xz's LZMA decoder checks).
 func (e *rangeEncoder) finish() []byte {
-	for nb := 4; nb > 0; nb-- {
-		mask := uint64(1)<<(8*nb) - 1
-		v := (e.low + mask) &^ mask
-		if v >= e.low && v-e.low < uint64(e.rng) {
-			e.low = v
-			break
-		}
-	}
 	for range 5 {
 		e.shiftLow()
 	}
-	end := len(e.buf)
-	for end > e.start && e.buf[end-1] == 0 {
-		end--
-	}
-	return e.buf[:end]
+	return e.buf
 }
 
-// rangeDecoder reads what rangeEncoder wrote; past the end of src it reads
-// zeros (the encoder drops trailing zeros). A truncated or forged stream
-// decodes to something: the caller's range checks catch what matters.
+// rangeDecoder reads what rangeEncoder wrote. Past the end of src it reads
+// zeros, so that a truncated stream decodes to the end without a check per
+// byte; finished tells whether the stream ended where it should.
 type rangeDecoder struct {
 	src  []byte
 	pos  int
@@ -163,6 +150,22 @@ func (d *rangeDecoder) next() byte {
 	}
 	d.pos++
 	return b
+}
+
+// finished reports whether the decoder has read exactly the encoder's bytes
+// and ended on the encoder's final value — false for a truncated stream,
+// and for most corrupt ones. Zero bytes may follow the stream when they pad
+// the input to exactly minLen bytes.
+func (d *rangeDecoder) finished(minLen int) bool {
+	if d.code != 0 || d.pos > len(d.src) {
+		return false
+	}
+	for _, b := range d.src[d.pos:] {
+		if b != 0 {
+			return false
+		}
+	}
+	return d.pos == len(d.src) || len(d.src) == minLen
 }
 
 func (d *rangeDecoder) decodeBit(m *rcProb) uint32 {
