@@ -107,7 +107,7 @@ func TestCodecFamilies(t *testing.T) {
 							t.Fatal(err)
 						}
 						out := &signals.Samples{}
-						if err := DecodeScalarFrame(frame, desc, out); err != nil {
+						if err := DecodeScalarFrameAt(frame, floorMillisecond(in.Start), desc, out); err != nil {
 							t.Fatal(err)
 						}
 						sameSamples(t, out, in)

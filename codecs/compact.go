@@ -1,0 +1,518 @@
+package codecs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// Compact is the scalar codec for short frames (FORMAT.md, "Compact frame"):
+// a slow sensor sends ten values a frame (one a second), and the 16-byte
+// header and the numeric codec's per-channel fields (a mode byte, an 8-byte
+// scale, counts, a residual layout byte and width) cost more than the values.
+// A compact frame has a header of three or four bytes — the codec, the count,
+// and the start as its distance from the frame's block time (0 when the start
+// is on a millisecond, as a slow signal's is) — and one bit stream for every
+// channel: the mapping in a few bits, the first value in its own width and
+// the rest Rice-coded. Nothing refers to another frame: a frame decodes
+// alone given its block time, which every container of a frame carries (the
+// MKV block, the live message's timestamp header).
+const Compact ID = 7
+
+type compact struct{}
+
+func init() {
+	if err := Register(compact{}); err != nil {
+		panic(err)
+	}
+}
+
+func (compact) ID() ID       { return Compact }
+func (compact) Name() string { return "compact" }
+
+// Kinds of compact channel, 2 bits.
+const (
+	compactInt     = 0 // int16, int32: k is the sample
+	compactDecimal = 1 // float: k / 10^e
+	compactScale   = 2 // float: k × scale
+	compactXor     = 3 // float: bits XOR the previous value's bits
+)
+
+// Rice escape: a quotient of compactEscape or more is written as that many
+// ones and the value in a width of its own, so that an outlier costs its own
+// bits and a reader's unary run is bounded.
+const compactEscape = 16
+
+func (compact) AppendEncoded(dst []byte, s *signals.Samples) ([]byte, error) {
+	if err := s.CheckLengths(); err != nil {
+		return dst, fmt.Errorf("codecs: compact: encode: %w", err)
+	}
+	return appendCompact(dst, s, nil), nil
+}
+
+// appendCompact appends the compact body of s; hints as for the numeric
+// codec (one per channel, or nil).
+func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	var w, best, try bitWriter
+	w.buf = dst
+	n := s.N
+	for c := 0; c < s.Channels; c++ {
+		sc.k = resizeSlice(sc.k, n)
+		sc.r = resizeSlice(sc.r, n)
+		best.buf, best.acc, best.nbits = best.buf[:0], 0, 0
+		bestBits := -1
+		consider := func(enc func(bw *bitWriter)) {
+			try.buf, try.acc, try.nbits = try.buf[:0], 0, 0
+			enc(&try)
+			if b := len(try.buf)*8 + int(try.nbits); bestBits < 0 || b < bestBits {
+				bestBits = b
+				best, try = try, best
+			}
+		}
+		switch s.Type {
+		case signals.Int16, signals.Int32:
+			for i := range n {
+				if s.Type == signals.Int16 {
+					sc.k[i] = int64(s.I16[i*s.Channels+c])
+				} else {
+					sc.k[i] = int64(s.I32[i*s.Channels+c])
+				}
+			}
+			for order := range 3 {
+				consider(func(bw *bitWriter) {
+					bw.write(compactInt, 2)
+					writeCompactInts(bw, sc.k, order, sc.r)
+				})
+			}
+		default:
+			sc.f = resizeSlice(sc.f, n)
+			f32 := s.Type == signals.Float32
+			for i := range n {
+				if f32 {
+					sc.f[i] = float64(s.F32[i*s.Channels+c])
+				} else {
+					sc.f[i] = s.F64[i*s.Channels+c]
+				}
+			}
+			var h *mappingHint
+			if c < len(hints) {
+				h = &hints[c]
+			}
+			m := h.choose(sc.f, f32)
+			if m.mode == modeDecimal || m.mode == modeScale {
+				sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], f32)
+				for order := range 3 {
+					consider(func(bw *bitWriter) {
+						if m.mode == modeDecimal {
+							bw.write(compactDecimal, 2)
+							bw.write(uint64(m.exp), 5)
+						} else {
+							bw.write(compactScale, 2)
+							bw.writeWide(math.Float64bits(m.scale), 64)
+						}
+						writeGamma(bw, uint64(len(sc.exc))+1)
+						prev := -1
+						for _, i := range sc.exc {
+							writeGamma(bw, uint64(i-prev))
+							prev = i
+							if f32 {
+								bw.write(uint64(math.Float32bits(s.F32[i*s.Channels+c])), 32)
+							} else {
+								bw.writeWide(math.Float64bits(s.F64[i*s.Channels+c]), 64)
+							}
+						}
+						writeCompactInts(bw, sc.k, order, sc.r)
+					})
+				}
+			}
+			consider(func(bw *bitWriter) {
+				bw.write(compactXor, 2)
+				var prev uint64
+				for i := range n {
+					var b uint64
+					if f32 {
+						b = uint64(math.Float32bits(s.F32[i*s.Channels+c]))
+					} else {
+						b = math.Float64bits(s.F64[i*s.Channels+c])
+					}
+					sc.r[i] = b ^ prev
+					prev = b
+				}
+				writeCompactResiduals(bw, sc.r)
+			})
+		}
+		// Append the best channel's bits to the body's stream.
+		bb := best.flushCopy()
+		for j, nb := 0, bestBits; nb > 0; j++ {
+			k := min(nb, 8)
+			w.write(uint64(bb[j]), uint(k))
+			nb -= k
+		}
+	}
+	return w.flush()
+}
+
+// flushCopy returns the writer's bits as bytes without disturbing it.
+func (w *bitWriter) flushCopy() []byte {
+	c := *w
+	c.buf = append([]byte(nil), w.buf...)
+	return c.flush()
+}
+
+// writeCompactInts writes the order, then the residuals of k under it: the
+// first `order` values by the lower orders (k[0] itself, then k[1] − k[0]).
+func writeCompactInts(bw *bitWriter, k []int64, order int, r []uint64) {
+	bw.write(uint64(order), 2)
+	for i := range k {
+		var p int64
+		switch {
+		case i == 0:
+		case i == 1 || order == 1:
+			if order >= 1 {
+				p = k[i-1]
+			}
+		case order == 2:
+			p = 2*k[i-1] - k[i-2]
+		}
+		r[i] = zigzag(k[i] - p)
+	}
+	writeCompactResiduals(bw, r)
+}
+
+// writeCompactResiduals writes the first value in a width of its own (7
+// bits, then the bits), the rest Rice-coded with the parameter (6 bits) that
+// makes them smallest.
+func writeCompactResiduals(bw *bitWriter, r []uint64) {
+	if len(r) == 0 {
+		return
+	}
+	w0 := uint(bits.Len64(r[0]))
+	bw.write(uint64(w0), 7)
+	bw.writeWide(r[0], w0)
+	rest := r[1:]
+	if len(rest) == 0 {
+		return
+	}
+	bestK, bestCost := 0, -1
+	for k := range 64 {
+		cost := 0
+		for _, u := range rest {
+			cost += riceCost(u, uint(k))
+		}
+		if bestCost < 0 || cost < bestCost {
+			bestK, bestCost = k, cost
+		}
+	}
+	bw.write(uint64(bestK), 6)
+	for _, u := range rest {
+		writeRice(bw, u, uint(bestK))
+	}
+}
+
+func riceCost(u uint64, k uint) int {
+	if q := u >> k; q < compactEscape {
+		return int(q) + 1 + int(k)
+	}
+	return compactEscape + 7 + bits.Len64(u)
+}
+
+func writeRice(bw *bitWriter, u uint64, k uint) {
+	q := u >> k
+	if q >= compactEscape {
+		bw.write(1<<compactEscape-1, compactEscape)
+		w := uint(bits.Len64(u))
+		bw.write(uint64(w), 7)
+		bw.writeWide(u, w)
+		return
+	}
+	bw.write(1<<q-1, uint(q)+1) // q ones, then a zero
+	if k > 0 {
+		bw.writeWide(u&(1<<k-1), k)
+	}
+}
+
+// writeGamma writes v ≥ 1 as Elias gamma: bitlen(v) − 1 zeros, then v from
+// its top bit down, here as its width in unary and its bits below the top.
+func writeGamma(bw *bitWriter, v uint64) {
+	w := uint(bits.Len64(v))
+	bw.write(1<<(w-1)-1, w) // w−1 ones, then a zero
+	if w > 1 {
+		bw.writeWide(v&(1<<(w-1)-1), w-1)
+	}
+}
+
+// compactReader reads a compact body's bits and counts them.
+type compactReader struct {
+	bitReader
+	used uint64 // bits read
+	size uint64 // bits in the body
+}
+
+func (r *compactReader) read(n uint) uint64 {
+	r.used += uint64(n)
+	if n <= 56 {
+		return r.read56(n)
+	}
+	lo := r.read56(32)
+	return r.read56(n-32)<<32 | lo
+}
+
+// unary reads ones up to a zero, at most limit of them; it returns the count
+// and whether a zero ended it.
+func (r *compactReader) unary(limit int) (int, bool) {
+	for q := 0; q < limit; q++ {
+		if r.read(1) == 0 {
+			return q, true
+		}
+		if r.used > r.size {
+			return q, false
+		}
+	}
+	return limit, false
+}
+
+func (r *compactReader) gamma() (uint64, bool) {
+	w, ok := r.unary(64)
+	if !ok {
+		return 0, false
+	}
+	return 1<<w | r.read(uint(w)), true
+}
+
+func (r *compactReader) width() (uint, bool) {
+	w := uint(r.read(7))
+	return w, w <= 64
+}
+
+func (r *compactReader) residuals(out []uint64) error {
+	if len(out) == 0 {
+		return nil
+	}
+	w0, ok := r.width()
+	if !ok {
+		return fmt.Errorf("%w: compact value width", ErrCorrupt)
+	}
+	out[0] = r.read(w0)
+	if len(out) == 1 {
+		return nil
+	}
+	k := uint(r.read(6))
+	for i := 1; i < len(out); i++ {
+		q, ended := r.unary(compactEscape)
+		if !ended {
+			if q < compactEscape {
+				return fmt.Errorf("%w: compact stream truncated", ErrCorrupt)
+			}
+			w, ok := r.width()
+			if !ok {
+				return fmt.Errorf("%w: compact value width", ErrCorrupt)
+			}
+			out[i] = r.read(w)
+			continue
+		}
+		out[i] = uint64(q)<<k | r.read(k)
+	}
+	if r.used > r.size {
+		return fmt.Errorf("%w: compact stream truncated", ErrCorrupt)
+	}
+	return nil
+}
+
+func (compact) Decode(src []byte, desc *signals.Scalar, n int, s *signals.Samples) error {
+	t, channels, err := bodyShape(desc, n)
+	if err != nil {
+		return fmt.Errorf("codecs: compact: decode: %w", err)
+	}
+	// Checked before Reset allocates: every value but a channel's first
+	// takes at least one bit, the first at least seven.
+	if uint64(n)*uint64(channels) > uint64(len(src))*8+uint64(channels) {
+		return fmt.Errorf("codecs: compact: decode: %w: %d bytes cannot hold %d samples × %d channels", ErrCorrupt, len(src), n, channels)
+	}
+	s.Reset(t, channels, n)
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	rd := compactReader{bitReader: bitReader{src: src}, size: uint64(len(src)) * 8}
+	for c := range channels {
+		if err := decodeCompactChannel(&rd, s, c, sc); err != nil {
+			return fmt.Errorf("codecs: compact: decode channel %d: %w", c, err)
+		}
+	}
+	if rd.used > rd.size || (rd.used+7)/8 != uint64(len(src)) {
+		return fmt.Errorf("codecs: compact: decode: %w: %d bits used of a body of %d bytes", ErrCorrupt, rd.used, len(src))
+	}
+	if pad := (8 - rd.used%8) % 8; pad > 0 && rd.read(uint(pad)) != 0 { // the last byte's padding is zeros
+		return fmt.Errorf("codecs: compact: decode: %w: padding bits set", ErrCorrupt)
+	}
+	return nil
+}
+
+func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *numericScratch) error {
+	n, ch := s.N, s.Channels
+	kind := rd.read(2)
+	isFloat := s.Type == signals.Float32 || s.Type == signals.Float64
+	f32 := s.Type == signals.Float32
+	sc.r = resizeSlice(sc.r, n)
+	sc.k = resizeSlice(sc.k, n)
+	switch {
+	case kind == compactInt && !isFloat:
+		if err := readCompactInts(rd, sc, n); err != nil {
+			return err
+		}
+		lo, hi := int64(math.MinInt16), int64(math.MaxInt16)
+		if s.Type == signals.Int32 {
+			lo, hi = math.MinInt32, math.MaxInt32
+		}
+		for i, k := range sc.k {
+			if k < lo || k > hi {
+				return fmt.Errorf("%w: value %d at sample %d is out of range", ErrCorrupt, k, i)
+			}
+			if s.Type == signals.Int16 {
+				s.I16[i*ch+c] = int16(k)
+			} else {
+				s.I32[i*ch+c] = int32(k)
+			}
+		}
+		return nil
+	case kind == compactXor && isFloat:
+		if err := rd.residuals(sc.r); err != nil {
+			return err
+		}
+		var prev uint64
+		for i, u := range sc.r {
+			prev ^= u
+			if f32 {
+				if prev > math.MaxUint32 {
+					return fmt.Errorf("%w: float32 bits %#x", ErrCorrupt, prev)
+				}
+				s.F32[i*ch+c] = math.Float32frombits(uint32(prev))
+			} else {
+				s.F64[i*ch+c] = math.Float64frombits(prev)
+			}
+		}
+		return nil
+	case (kind == compactDecimal || kind == compactScale) && isFloat:
+	default:
+		return fmt.Errorf("%w: compact channel kind %d for %s samples", ErrCorrupt, kind, s.Type)
+	}
+	m := floatMapping{mode: modeDecimal}
+	if kind == compactDecimal {
+		m.exp = byte(rd.read(5))
+		if int(m.exp) >= len(pow10) {
+			return fmt.Errorf("%w: decimal exponent %d", ErrCorrupt, m.exp)
+		}
+	} else {
+		m.mode, m.scale = modeScale, math.Float64frombits(rd.read(64))
+		if !(m.scale > 0) || math.IsInf(m.scale, 0) {
+			return fmt.Errorf("%w: scale %v", ErrCorrupt, m.scale)
+		}
+	}
+	count, ok := rd.gamma()
+	if !ok || count-1 > uint64(n) {
+		return fmt.Errorf("%w: compact exception count", ErrCorrupt)
+	}
+	sc.exc, sc.excBits = sc.exc[:0], sc.excBits[:0]
+	next := -1
+	for range count - 1 {
+		gap, ok := rd.gamma()
+		if !ok || gap > uint64(n-1-next) {
+			return fmt.Errorf("%w: compact exception index", ErrCorrupt)
+		}
+		next += int(gap)
+		sc.exc = append(sc.exc, next)
+		width := uint(64)
+		if f32 {
+			width = 32
+		}
+		sc.excBits = append(sc.excBits, rd.read(width))
+		if rd.used > rd.size {
+			return fmt.Errorf("%w: compact stream truncated", ErrCorrupt)
+		}
+	}
+	if err := readCompactInts(rd, sc, n); err != nil {
+		return err
+	}
+	for i, k := range sc.k {
+		v := m.value(k, f32)
+		if f32 {
+			s.F32[i*ch+c] = float32(v)
+		} else {
+			s.F64[i*ch+c] = v
+		}
+	}
+	for j, i := range sc.exc {
+		if f32 {
+			s.F32[i*ch+c] = math.Float32frombits(uint32(sc.excBits[j]))
+		} else {
+			s.F64[i*ch+c] = math.Float64frombits(sc.excBits[j])
+		}
+	}
+	return nil
+}
+
+// readCompactInts reads an order and the residuals into sc.k.
+func readCompactInts(rd *compactReader, sc *numericScratch, n int) error {
+	order := int(rd.read(2))
+	if order > 2 {
+		return fmt.Errorf("%w: compact order %d", ErrCorrupt, order)
+	}
+	if err := rd.residuals(sc.r[:n]); err != nil {
+		return err
+	}
+	for i, u := range sc.r[:n] {
+		var p int64
+		switch {
+		case i == 0:
+		case i == 1 || order == 1:
+			if order >= 1 {
+				p = sc.k[i-1]
+			}
+		case order == 2:
+			p = 2*sc.k[i-1] - sc.k[i-2]
+		}
+		sc.k[i] = p + unzigzag(u)
+	}
+	return nil
+}
+
+// The compact frame's header: the codec byte, n (uvarint), and the start's
+// distance from the block time in ns (zig-zag varint).
+
+// appendCompactFrame appends the compact frame of s.
+func appendCompactFrame(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
+	dst = append(dst, byte(Compact))
+	dst = binary.AppendUvarint(dst, uint64(s.N))
+	dst = binary.AppendVarint(dst, s.Start-floorMillisecond(s.Start))
+	return appendCompact(dst, s, hints)
+}
+
+// floorMillisecond is t cut down to a whole millisecond: the block time of a
+// frame that starts at t (as the SDK writes it).
+func floorMillisecond(t int64) int64 {
+	ms := t / 1e6
+	if t < 0 && t%1e6 != 0 {
+		ms--
+	}
+	return ms * 1e6
+}
+
+// parseCompactHeader reads a compact frame's header; Start is the distance
+// from the block time.
+func parseCompactHeader(src []byte) (ScalarHeader, error) {
+	n, k := binary.Uvarint(src[1:])
+	if k <= 0 || n > MaxScalarFrameSamples {
+		return ScalarHeader{}, fmt.Errorf("%w: compact frame sample count", ErrCorrupt)
+	}
+	d, k2 := binary.Varint(src[1+k:])
+	if k2 <= 0 {
+		return ScalarHeader{}, fmt.Errorf("%w: compact frame start", ErrCorrupt)
+	}
+	if n > math.MaxInt {
+		return ScalarHeader{}, fmt.Errorf("%w: %d samples do not fit an int here", ErrCorrupt, n)
+	}
+	return ScalarHeader{Codec: Compact, N: int(n), Start: d, Size: 1 + k + k2, FromBlock: true}, nil
+}
