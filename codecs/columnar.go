@@ -20,6 +20,13 @@ const ColumnarHeaderSize = 16
 // ColumnarFrameVersion is the version byte of the layout below.
 const ColumnarFrameVersion = 1
 
+// ColumnarCompactVersion is the version byte of a columnar frame with a
+// compact header (varints) and columns in the compact codec's bit coding:
+// for frames of few elements — a RADAR scan's detections — whose fixed
+// header and per-column numeric fields (an 8-byte scale, counts, layout
+// bytes) cost as much as the values (FORMAT.md, "Compact columnar frame").
+const ColumnarCompactVersion = 2
+
 // Format IDs of columnar frames: byte 0, in the codec ID namespace.
 const (
 	FormatDetections ID = 24 // RADAR detections (signals.Detections)
@@ -76,9 +83,11 @@ func (c *Column) samples() signals.Samples {
 
 // ColumnarHeader is the decoded header of a columnar frame.
 type ColumnarHeader struct {
-	Format ID
-	Count  int   // elements
-	Time   int64 // ns since the Unix epoch (a scan's or a sweep's start)
+	Format  ID
+	Count   int   // elements
+	Time    int64 // ns since the Unix epoch (a scan's or a sweep's start)
+	Version byte  // ColumnarFrameVersion or ColumnarCompactVersion
+	Size    int   // bytes of the header: the columns follow
 }
 
 // AppendColumnarFrame appends a frame of the given format holding cols (all
@@ -113,8 +122,54 @@ func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Colum
 	return out, nil
 }
 
-// ParseColumnarHeader reads a columnar frame's header.
+// appendCompactColumnarFrame appends a compact columnar frame (version 2)
+// holding cols, all of count values.
+func appendCompactColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column) ([]byte, error) {
+	if err := checkColumns(count, cols); err != nil {
+		return dst, err
+	}
+	out := append(dst, byte(format), ColumnarCompactVersion)
+	out = binary.AppendUvarint(out, uint64(count))
+	ms := floorMillisecond(t)
+	out = binary.AppendVarint(out, ms/1e6)
+	out = binary.AppendUvarint(out, uint64(t-ms))
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	var body []byte
+	for i := range cols {
+		smp := cols[i].samples()
+		var w bitWriter
+		w.buf = body[:0]
+		writeCompactChannel(&w, &smp, 0, sc, nil)
+		body = w.flush()
+		out = binary.AppendUvarint(out, uint64(len(body)))
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+func checkColumns(count int, cols []Column) error {
+	if uint64(count) > math.MaxUint32 {
+		return fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
+	}
+	total := 0
+	for i := range cols {
+		if n := cols[i].Len(); n != count || !cols[i].Type.Valid() {
+			return fmt.Errorf("codecs: columnar frame: column %d holds %d %s values, want %d", i, n, cols[i].Type, count)
+		}
+		total += count * cols[i].Type.Size()
+	}
+	if total > MaxScalarFrameBytes {
+		return fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
+	}
+	return nil
+}
+
+// ParseColumnarHeader reads a columnar frame's header (either version).
 func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
+	if len(src) >= 2 && src[1] == ColumnarCompactVersion {
+		return parseCompactColumnarHeader(src)
+	}
 	if len(src) < ColumnarHeaderSize {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: %d bytes, the header needs %d", ErrCorrupt, len(src), ColumnarHeaderSize)
 	}
@@ -125,7 +180,31 @@ func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
 	if n > math.MaxInt {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: count %d", ErrCorrupt, n)
 	}
-	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: int64(binary.LittleEndian.Uint64(src[8:]))}, nil
+	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: int64(binary.LittleEndian.Uint64(src[8:])),
+		Version: ColumnarFrameVersion, Size: ColumnarHeaderSize}, nil
+}
+
+func parseCompactColumnarHeader(src []byte) (ColumnarHeader, error) {
+	bad := func(what string) (ColumnarHeader, error) {
+		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: compact header %s", ErrCorrupt, what)
+	}
+	at := 2
+	n, k := binary.Uvarint(src[at:])
+	if k <= 0 || n > math.MaxUint32 || n > math.MaxInt {
+		return bad("count")
+	}
+	at += k
+	ms, k := binary.Varint(src[at:])
+	if k <= 0 || ms > math.MaxInt64/1_000_000-1 || ms < math.MinInt64/1_000_000 {
+		return bad("time")
+	}
+	at += k
+	ns, k := binary.Uvarint(src[at:])
+	if k <= 0 || ns >= 1e6 {
+		return bad("time")
+	}
+	at += k
+	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: ms*1e6 + int64(ns), Version: ColumnarCompactVersion, Size: at}, nil
 }
 
 // DecodeColumnarFrame decodes a frame of the given format whose columns have
@@ -148,7 +227,7 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 		return h, cols, fmt.Errorf("codecs: columnar frame: %w: %d elements of %d columns exceed %d bytes", ErrCorrupt, h.Count, len(types), MaxScalarFrameBytes)
 	}
 	cols = resizeSlice(cols, len(types))
-	body := src[ColumnarHeaderSize:]
+	body := src[h.Size:]
 	desc := signals.Scalar{SampleRate: 1, Channels: []signals.Channel{{Name: "c"}}}
 	for i, t := range types {
 		n, k := binary.Uvarint(body)
@@ -163,7 +242,11 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 		}
 		desc.SampleType = t
 		s := cols[i].samples()
-		if err := (numeric{}).Decode(col, &desc, h.Count, &s); err != nil {
+		dec := Codec(numeric{})
+		if h.Version == ColumnarCompactVersion {
+			dec = compact{}
+		}
+		if err := dec.Decode(col, &desc, h.Count, &s); err != nil {
 			return h, cols, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
 		}
 		cols[i] = Column{Type: t, I16: s.I16, I32: s.I32, F32: s.F32, F64: s.F64}
@@ -177,11 +260,12 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 // ColumnSizes returns the encoded size of each column of a columnar frame,
 // in stored order (for benchmarks and diagnostics).
 func ColumnSizes(src []byte) ([]int, error) {
-	if _, err := ParseColumnarHeader(src); err != nil {
+	h, err := ParseColumnarHeader(src)
+	if err != nil {
 		return nil, err
 	}
 	var sizes []int
-	for body := src[ColumnarHeaderSize:]; len(body) > 0; {
+	for body := src[h.Size:]; len(body) > 0; {
 		n, k := binary.Uvarint(body)
 		if k <= 0 || n > uint64(len(body)-k) {
 			return nil, fmt.Errorf("codecs: columnar frame: %w: column %d truncated", ErrCorrupt, len(sizes))

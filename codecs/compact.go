@@ -58,10 +58,24 @@ func (compact) AppendEncoded(dst []byte, s *signals.Samples) ([]byte, error) {
 func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
-	var w, best, try bitWriter
+	var w bitWriter
 	w.buf = dst
-	n := s.N
 	for c := 0; c < s.Channels; c++ {
+		var h *mappingHint
+		if c < len(hints) {
+			h = &hints[c]
+		}
+		writeCompactChannel(&w, s, c, sc, h)
+	}
+	return w.flush()
+}
+
+// writeCompactChannel writes channel c of s, in whichever of its codings is
+// smallest, to w.
+func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScratch, h *mappingHint) {
+	var best, try bitWriter
+	n := s.N
+	{
 		sc.k = resizeSlice(sc.k, n)
 		sc.r = resizeSlice(sc.r, n)
 		best.buf, best.acc, best.nbits = best.buf[:0], 0, 0
@@ -99,20 +113,31 @@ func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
 					sc.f[i] = s.F64[i*s.Channels+c]
 				}
 			}
-			var h *mappingHint
-			if c < len(hints) {
-				h = &hints[c]
-			}
 			m := h.choose(sc.f, f32)
-			if m.mode == modeDecimal || m.mode == modeScale {
+			maps := []floatMapping{m}
+			if m.mode == modeScale {
+				// A scale known to float32 precision costs half: try it.
+				if s32 := float64(float32(m.scale)); s32 != m.scale && s32 > 0 && !math.IsInf(s32, 0) {
+					maps = append(maps, floatMapping{mode: modeScale, scale: s32})
+				}
+			}
+			for _, m := range maps {
+				if m.mode != modeDecimal && m.mode != modeScale {
+					continue
+				}
 				sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], f32)
 				for order := range 3 {
 					consider(func(bw *bitWriter) {
 						if m.mode == modeDecimal {
 							bw.write(compactDecimal, 2)
 							bw.write(uint64(m.exp), 5)
+						} else if s32 := float32(m.scale); float64(s32) == m.scale {
+							bw.write(compactScale, 2)
+							bw.write(0, 1)
+							bw.write(uint64(math.Float32bits(s32)), 32)
 						} else {
 							bw.write(compactScale, 2)
+							bw.write(1, 1)
 							bw.writeWide(math.Float64bits(m.scale), 64)
 						}
 						writeGamma(bw, uint64(len(sc.exc))+1)
@@ -146,7 +171,7 @@ func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
 				writeCompactResiduals(bw, sc.r)
 			})
 		}
-		// Append the best channel's bits to the body's stream.
+		// Append the best coding's bits to the stream.
 		bb := best.flushCopy()
 		for j, nb := 0, bestBits; nb > 0; j++ {
 			k := min(nb, 8)
@@ -154,7 +179,6 @@ func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
 			nb -= k
 		}
 	}
-	return w.flush()
 }
 
 // flushCopy returns the writer's bits as bytes without disturbing it.
@@ -406,7 +430,12 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 			return fmt.Errorf("%w: decimal exponent %d", ErrCorrupt, m.exp)
 		}
 	} else {
-		m.mode, m.scale = modeScale, math.Float64frombits(rd.read(64))
+		m.mode = modeScale
+		if rd.read(1) == 0 {
+			m.scale = float64(math.Float32frombits(uint32(rd.read(32))))
+		} else {
+			m.scale = math.Float64frombits(rd.read(64))
+		}
 		if !(m.scale > 0) || math.IsInf(m.scale, 0) {
 			return fmt.Errorf("%w: scale %v", ErrCorrupt, m.scale)
 		}
