@@ -135,6 +135,7 @@ func appendCompactColumnarFrame(dst []byte, format ID, t int64, count int, cols 
 	out = binary.AppendUvarint(out, uint64(t-ms))
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
+	sc.compactScale = 0 // a column may name the scale of a column before it
 	var body []byte
 	for i := range cols {
 		smp := cols[i].samples()
@@ -229,6 +230,12 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 	cols = resizeSlice(cols, len(types))
 	body := src[h.Size:]
 	desc := signals.Scalar{SampleRate: 1, Channels: []signals.Channel{{Name: "c"}}}
+	var sc *numericScratch // compact columns: the scale carried from column to column
+	if h.Version == ColumnarCompactVersion {
+		sc = numericPool.Get().(*numericScratch)
+		defer numericPool.Put(sc)
+		sc.compactScale = 0
+	}
 	for i, t := range types {
 		n, k := binary.Uvarint(body)
 		if k <= 0 || n > uint64(len(body)-k) {
@@ -242,11 +249,13 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 		}
 		desc.SampleType = t
 		s := cols[i].samples()
-		dec := Codec(numeric{})
-		if h.Version == ColumnarCompactVersion {
-			dec = compact{}
+		var err error
+		if sc != nil {
+			err = decodeCompactColumn(col, t, h.Count, &s, sc)
+		} else {
+			err = numeric{}.Decode(col, &desc, h.Count, &s)
 		}
-		if err := dec.Decode(col, &desc, h.Count, &s); err != nil {
+		if err != nil {
 			return h, cols, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
 		}
 		cols[i] = Column{Type: t, I16: s.I16, I32: s.I32, F32: s.F32, F64: s.F64}

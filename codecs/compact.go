@@ -41,6 +41,26 @@ const (
 	compactXor     = 3 // float: bits XOR the previous value's bits
 )
 
+// How a scaled channel writes its scale, 2 bits.
+const (
+	scaleF32     = 0 // 32 bits: an f32
+	scaleF64     = 1 // 64 bits: an f64
+	scaleDecimal = 2 // gamma m, 4 bits e: m / 10^e
+	scaleSame    = 3 // the scale of the previous scaled channel of the frame
+)
+
+// decimalScale finds a small m and e with m / 10^e within a part in 10^9 of
+// s: the resolution a driver was written with (0.05, 0.25).
+func decimalScale(s float64) (uint64, uint8, bool) {
+	for e := 0; e <= 9; e++ {
+		m := math.Round(s * pow10[e])
+		if m >= 1 && m < 1<<20 && math.Abs(m/pow10[e]-s) <= 1e-9*s {
+			return uint64(m), uint8(e), true
+		}
+	}
+	return 0, 0, false
+}
+
 // Rice escape: a quotient of compactEscape or more is written as that many
 // ones and the value in a width of its own, so that an outlier costs its own
 // bits and a reader's unary run is bounded.
@@ -60,6 +80,7 @@ func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
 	defer numericPool.Put(sc)
 	var w bitWriter
 	w.buf = dst
+	sc.compactScale = 0
 	for c := 0; c < s.Channels; c++ {
 		var h *mappingHint
 		if c < len(hints) {
@@ -114,31 +135,54 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 				}
 			}
 			m := h.choose(sc.f, f32)
-			maps := []floatMapping{m}
-			if m.mode == modeScale {
-				// A scale known to float32 precision costs half: try it.
-				if s32 := float64(float32(m.scale)); s32 != m.scale && s32 > 0 && !math.IsInf(s32, 0) {
-					maps = append(maps, floatMapping{mode: modeScale, scale: s32})
+			// The scale written as cheaply as it allows: a small decimal
+			// m / 10^e (0.05 m, 0.25 dB), a float32, or the scale of the
+			// frame's previous scaled channel (azimuth and elevation share
+			// theirs) — each tried for what it leaves as exceptions.
+			type scaled struct {
+				m   floatMapping
+				sel int // scaleF32, scaleF64, scaleDecimal, scaleSame
+				dm  uint64
+				de  uint8
+			}
+			var maps []scaled
+			switch m.mode {
+			case modeDecimal:
+				maps = append(maps, scaled{m: m})
+			case modeScale:
+				maps = append(maps, scaled{m: m, sel: scaleF64})
+				if s32 := float64(float32(m.scale)); s32 > 0 && !math.IsInf(s32, 0) {
+					maps = append(maps, scaled{m: floatMapping{mode: modeScale, scale: s32}, sel: scaleF32})
+				}
+				if dm, de, ok := decimalScale(m.scale); ok {
+					maps = append(maps, scaled{m: floatMapping{mode: modeScale, scale: float64(dm) / pow10[de]}, sel: scaleDecimal, dm: dm, de: de})
 				}
 			}
-			for _, m := range maps {
-				if m.mode != modeDecimal && m.mode != modeScale {
-					continue
-				}
+			if sc.compactScale > 0 {
+				maps = append(maps, scaled{m: floatMapping{mode: modeScale, scale: sc.compactScale}, sel: scaleSame})
+			}
+			chosenScale := 0.0
+			bestBitsBefore := -1
+			for _, ms := range maps {
+				m := ms.m
 				sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], f32)
 				for order := range 3 {
 					consider(func(bw *bitWriter) {
 						if m.mode == modeDecimal {
 							bw.write(compactDecimal, 2)
 							bw.write(uint64(m.exp), 5)
-						} else if s32 := float32(m.scale); float64(s32) == m.scale {
-							bw.write(compactScale, 2)
-							bw.write(0, 1)
-							bw.write(uint64(math.Float32bits(s32)), 32)
 						} else {
 							bw.write(compactScale, 2)
-							bw.write(1, 1)
-							bw.writeWide(math.Float64bits(m.scale), 64)
+							bw.write(uint64(ms.sel), 2)
+							switch ms.sel {
+							case scaleF32:
+								bw.write(uint64(math.Float32bits(float32(m.scale))), 32)
+							case scaleF64:
+								bw.writeWide(math.Float64bits(m.scale), 64)
+							case scaleDecimal:
+								writeGamma(bw, ms.dm)
+								bw.write(uint64(ms.de), 4)
+							}
 						}
 						writeGamma(bw, uint64(len(sc.exc))+1)
 						prev := -1
@@ -153,6 +197,12 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 						}
 						writeCompactInts(bw, sc.k, order, sc.r)
 					})
+				}
+				if bestBits != bestBitsBefore {
+					bestBitsBefore, chosenScale = bestBits, 0
+					if m.mode == modeScale {
+						chosenScale = m.scale
+					}
 				}
 			}
 			consider(func(bw *bitWriter) {
@@ -170,6 +220,9 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 				}
 				writeCompactResiduals(bw, sc.r)
 			})
+			if bestBits == bestBitsBefore && chosenScale > 0 {
+				sc.compactScale = chosenScale // a scaled coding won: later channels may name it
+			}
 		}
 		// Append the best coding's bits to the stream.
 		bb := best.flushCopy()
@@ -222,8 +275,14 @@ func writeCompactResiduals(bw *bitWriter, r []uint64) {
 	if len(rest) == 0 {
 		return
 	}
+	// The best parameter lies near the bit length of the mean residual.
+	var sum uint64
+	for _, u := range rest {
+		sum += min(u, 1<<56)
+	}
+	mid := bits.Len64(sum / uint64(len(rest)))
 	bestK, bestCost := 0, -1
-	for k := range 64 {
+	for k := max(mid-3, 0); k <= min(mid+2, 63); k++ {
 		cost := 0
 		for _, u := range rest {
 			cost += riceCost(u, uint(k))
@@ -360,6 +419,15 @@ func (compact) Decode(src []byte, desc *signals.Scalar, n int, s *signals.Sample
 	s.Reset(t, channels, n)
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
+	sc.compactScale = 0
+	return decodeCompactBody(src, s, sc)
+}
+
+// decodeCompactBody decodes a compact body into s (reset to its shape);
+// sc.compactScale carries the previous scale from channel to channel (and,
+// in a compact columnar frame, column to column).
+func decodeCompactBody(src []byte, s *signals.Samples, sc *numericScratch) error {
+	channels := s.Channels
 	rd := compactReader{bitReader: bitReader{src: src}, size: uint64(len(src)) * 8}
 	for c := range channels {
 		if err := decodeCompactChannel(&rd, s, c, sc); err != nil {
@@ -431,14 +499,25 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 		}
 	} else {
 		m.mode = modeScale
-		if rd.read(1) == 0 {
+		switch rd.read(2) {
+		case scaleF32:
 			m.scale = float64(math.Float32frombits(uint32(rd.read(32))))
-		} else {
+		case scaleF64:
 			m.scale = math.Float64frombits(rd.read(64))
+		case scaleDecimal:
+			dm, ok := rd.gamma()
+			de := rd.read(4)
+			if !ok || dm >= 1<<20 || de > 9 {
+				return fmt.Errorf("%w: compact decimal scale", ErrCorrupt)
+			}
+			m.scale = float64(dm) / pow10[de]
+		case scaleSame:
+			m.scale = sc.compactScale
 		}
 		if !(m.scale > 0) || math.IsInf(m.scale, 0) {
 			return fmt.Errorf("%w: scale %v", ErrCorrupt, m.scale)
 		}
+		sc.compactScale = m.scale
 	}
 	count, ok := rd.gamma()
 	if !ok || count-1 > uint64(n) {
@@ -544,4 +623,14 @@ func parseCompactHeader(src []byte) (ScalarHeader, error) {
 		return ScalarHeader{}, fmt.Errorf("%w: %d samples do not fit an int here", ErrCorrupt, n)
 	}
 	return ScalarHeader{Codec: Compact, N: int(n), Start: d, Size: 1 + k + k2, FromBlock: true}, nil
+}
+
+// decodeCompactColumn decodes one column of a compact columnar frame: a
+// compact body of one channel of n values of type t.
+func decodeCompactColumn(src []byte, t signals.SampleType, n int, s *signals.Samples, sc *numericScratch) error {
+	if uint64(n) > uint64(len(src))*8+1 {
+		return fmt.Errorf("codecs: compact: decode: %w: %d bytes cannot hold %d values", ErrCorrupt, len(src), n)
+	}
+	s.Reset(t, 1, n)
+	return decodeCompactBody(src, s, sc)
 }
