@@ -93,6 +93,10 @@ type ColumnarHeader struct {
 // AppendColumnarFrame appends a frame of the given format holding cols (all
 // of count values) to dst.
 func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column) ([]byte, error) {
+	return appendColumnarFrame(dst, format, ColumnarFrameVersion, t, count, cols)
+}
+
+func appendColumnarFrame(dst []byte, format ID, version byte, t int64, count int, cols []Column) ([]byte, error) {
 	if uint64(count) > math.MaxUint32 {
 		return dst, fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
 	}
@@ -106,7 +110,7 @@ func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Colum
 	if total > MaxScalarFrameBytes {
 		return dst, fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
 	}
-	out := append(dst, byte(format), ColumnarFrameVersion, 0, 0)
+	out := append(dst, byte(format), version, 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(count))
 	out = binary.LittleEndian.AppendUint64(out, uint64(t))
 	var body []byte
@@ -174,7 +178,7 @@ func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
 	if len(src) < ColumnarHeaderSize {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: %d bytes, the header needs %d", ErrCorrupt, len(src), ColumnarHeaderSize)
 	}
-	if src[1] != ColumnarFrameVersion || src[2] != 0 || src[3] != 0 {
+	if (src[1] != ColumnarFrameVersion && src[1] != ColumnarGeometryVersion) || src[2] != 0 || src[3] != 0 {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: version %d, flags %#x", ErrCorrupt, src[1], binary.LittleEndian.Uint16(src[2:]))
 	}
 	n := uint64(binary.LittleEndian.Uint32(src[4:]))
@@ -182,7 +186,7 @@ func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: count %d", ErrCorrupt, n)
 	}
 	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: int64(binary.LittleEndian.Uint64(src[8:])),
-		Version: ColumnarFrameVersion, Size: ColumnarHeaderSize}, nil
+		Version: src[1], Size: ColumnarHeaderSize}, nil
 }
 
 func parseCompactColumnarHeader(src []byte) (ColumnarHeader, error) {
@@ -220,6 +224,44 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 	if h.Format != format {
 		return h, cols, fmt.Errorf("codecs: columnar frame: %w: format %d, want %d", ErrCorrupt, h.Format, format)
 	}
+	if h.Version == ColumnarGeometryVersion {
+		return decodeGeometryFrame(src, h, types, want, cols)
+	}
+	return decodeColumns(src, h, types, want, cols)
+}
+
+// decodeGeometryFrame decodes a sweep frame of version 3: the columns of
+// version 1 with the geometry transform's fourth column after z, which it
+// turns back into x, y, z (decoding the ring column for it too).
+func decodeGeometryFrame(src []byte, h ColumnarHeader, types []signals.SampleType, want []bool, cols []Column) (ColumnarHeader, []Column, error) {
+	if h.Format != FormatPointCloud || len(types) < sweepFixed || types[sweepX] != signals.Int32 || types[sweepRing] != signals.Int16 {
+		return h, cols, fmt.Errorf("codecs: columnar frame: %w: version %d is for sweeps", ErrCorrupt, h.Version)
+	}
+	types3 := append(append(append(make([]signals.SampleType, 0, len(types)+1), types[:sweepZ+1]...), signals.Int32), types[sweepZ+1:]...)
+	geo := want == nil || want[sweepX] || want[sweepY] || want[sweepZ]
+	var want3 []bool
+	if want != nil {
+		want3 = append(append(append(make([]bool, 0, len(want)+1), want[:sweepZ+1]...), geo), want[sweepZ+1:]...)
+		if geo {
+			want3[sweepX], want3[sweepY], want3[sweepZ], want3[sweepRing+1] = true, true, true, true
+		}
+	}
+	h, cols, err := decodeColumns(src, h, types3, want3, cols)
+	if err != nil {
+		return h, cols, err
+	}
+	if geo {
+		x, y, z := cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32
+		if err := inverseGeometry(x, y, z, cols[sweepZ+1].I32, cols[sweepRing+1].I16, x, y, z); err != nil {
+			return h, cols, err
+		}
+	}
+	copy(cols[sweepZ+1:], cols[sweepZ+2:])
+	return h, cols[:len(types)], nil
+}
+
+// decodeColumns decodes the columns of a frame whose header is h.
+func decodeColumns(src []byte, h ColumnarHeader, types []signals.SampleType, want []bool, cols []Column) (ColumnarHeader, []Column, error) {
 	total := uint64(0)
 	for _, t := range types {
 		total += uint64(h.Count) * uint64(t.Size())
