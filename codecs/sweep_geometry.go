@@ -79,7 +79,7 @@ func (g *geometryPredictor) predict(i int, x, y, z []int32, ring []int16) (int64
 	ax, ay := float64(x[p1])/h1, float64(y[p1])/h1
 	bx, by := float64(x[p2])/h2, float64(y[p2])/h2
 	cx, cy := float64(ax*bx)+float64(ay*by), float64(ay*bx)-float64(ax*by) // the turn from p2 to p1
-	rho := h1 / r1                                                        // p1's horizontal share: its elevation
+	rho := h1 / r1                                                         // p1's horizontal share: its elevation
 	px, py := float64(ax*cx)-float64(ay*cy), float64(ax*cy)+float64(ay*cx)
 	return rhat, [3]float64{float64(rho * px), float64(rho * py), d[2]}
 }
