@@ -65,7 +65,8 @@ func fixedPrediction(x []int64, i int) int64 {
 // lpcAnalysis holds the encoder's floating-point working memory.
 type lpcAnalysis struct {
 	w    []float64 // windowed samples
-	win  []float64 // the window, cached by length
+	win  []float64 // the window, cached by length and taper
+	winT int       // the taper win was made for
 	ac   [maxLPCOrder + 1]float64
 	lpc  [maxLPCOrder][maxLPCOrder]float64 // lpc[o-1]: the coefficients of order o
 	err  [maxLPCOrder + 1]float64
@@ -73,13 +74,14 @@ type lpcAnalysis struct {
 	r    []uint64
 }
 
-// tukey fills a.win with a Tukey window of n points and taper ratio 0.5.
-func (a *lpcAnalysis) tukey(n int) []float64 {
-	if len(a.win) == n {
+// tukey fills a.win with a Tukey window of n points whose cosine tapers
+// take n/div points at each end.
+func (a *lpcAnalysis) tukey(n, div int) []float64 {
+	if len(a.win) == n && a.winT == div {
 		return a.win
 	}
-	a.win = resizeSlice(a.win, n)
-	taper := n / 4 // half of the 0.5 ratio on each side
+	a.win, a.winT = resizeSlice(a.win, n), div
+	taper := n / div
 	for i := range a.win {
 		a.win[i] = 1
 	}
@@ -93,13 +95,13 @@ func (a *lpcAnalysis) tukey(n int) []float64 {
 // analyse computes the LPC coefficients of every order up to maxOrder for x,
 // and the prediction error of each; it returns the highest order it could
 // compute (lower for short or constant blocks).
-func (a *lpcAnalysis) analyse(x []int64, maxOrder int) int {
+func (a *lpcAnalysis) analyse(x []int64, maxOrder, div int) int {
 	n := len(x)
 	maxOrder = min(maxOrder, n-1)
 	if maxOrder < 1 {
 		return 0
 	}
-	win := a.tukey(n)
+	win := a.tukey(n, div)
 	a.w = resizeSlice(a.w, n)
 	for i, v := range x {
 		a.w[i] = float64(v) * win[i]
@@ -190,12 +192,23 @@ func residualCost(r []uint64) int {
 // its history) and the estimated bits of its residuals and coefficients; r
 // is left holding those residuals.
 func (a *lpcAnalysis) chooseLPC(y []int64, hist int, r []uint64) (lpcParams, int) {
-	x := y[hist:]
-	n := len(x)
 	best := lpcParams{}
 	lpcResiduals(y, hist, &best, r)
 	bestCost := residualCost(r)
-	maxOrder := a.analyse(x, min(maxLPCOrder, n/8))
+	// Two windows, as FLAC -8 tries several: tapers of a quarter of the
+	// block at each end (Tukey 0.5), and of a twentieth.
+	for _, div := range []int{4, 20} {
+		best, bestCost = a.chooseWindowed(y, hist, r, div, best, bestCost)
+	}
+	return best, bestCost
+}
+
+// chooseWindowed is chooseLPC's search for one window; it returns the
+// better of what it finds and best.
+func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, r []uint64, div int, best lpcParams, bestCost int) (lpcParams, int) {
+	x := y[hist:]
+	n := len(x)
+	maxOrder := a.analyse(x, min(maxLPCOrder, n/8), div)
 	if maxOrder == 0 {
 		return best, bestCost
 	}
@@ -239,7 +252,7 @@ func (a *lpcAnalysis) chooseLPC(y []int64, hist int, r []uint64) (lpcParams, int
 	}
 	if best.order > 0 {
 		o := best.order
-		for _, p := range []uint8{prec - 2, prec + 2} {
+		for _, p := range []uint8{prec - 3, prec - 2, prec + 2} {
 			if p >= 5 && p <= maxLPCPrecision {
 				try(o, p)
 			}

@@ -212,7 +212,7 @@ func (d *rangeDecoder) decodeDirect(n uint) uint32 {
 // leading one (modelled by L), the next one (modelled by L and the first)
 // and the rest at probability 1/2.
 type residualModel struct {
-	level uint64 // 16 × the running mean of recent residuals
+	level uint64 // 8 × the running mean of recent residuals (a window of 8)
 	tree  [rcContexts][64]rcProb
 	top   [maxResidualBits + 1][3]rcProb
 }
@@ -225,10 +225,11 @@ const (
 // reset prepares the model for a channel whose first residuals are about
 // 2^k0.
 func (m *residualModel) reset(k0 uint8) {
-	m.level = 16 << min(k0, 40) >> 1
-	for c := range m.tree {
-		for i := range m.tree[c] {
-			m.tree[c][i] = newProb()
+	m.level = 8 << min(k0, 40) >> 1
+	m.tree = treePriors
+	for l := range m.top {
+		for i := range m.top[l] {
+			m.top[l][i] = newProb()
 		}
 	}
 	for l := range m.top {
@@ -238,12 +239,60 @@ func (m *residualModel) reset(k0 uint8) {
 	}
 }
 
+// treePriors is where each frame's bit-length models start: the
+// probabilities a geometric distribution of mean 0.75 × 2^c gives each
+// decision of context c's tree, as if each model had already seen
+// priorWeight decisions. A frame of 20 ms has too few samples to learn
+// several dozen models from even odds; starting from the shape residuals
+// have saves most of that lesson. Computed with multiplications, divisions
+// and subtractions only, each rounded on its own, so that every machine
+// computes the same table (FORMAT.md, "Residual model").
+var treePriors = func() (t [rcContexts][64]rcProb) {
+	for c := range t {
+		mu := 0.75 * float64(uint64(1)<<c)
+		if c == 0 {
+			mu = 0.5
+		}
+		q := mu / (1 + mu) // P(u ≥ m) = q^m
+		// tail[l] = P(u ≥ 2^(l−1)) = P(L ≥ l), tail[0] = 1.
+		var tail [65]float64
+		tail[0] = 1
+		pw := q // q^(2^(l−1))
+		for l := 1; l < len(tail); l++ {
+			tail[l] = pw
+			pw = float64(pw * pw)
+		}
+		// A node of depth d and value v (its path so far) covers the bit
+		// lengths v·2^(6−d) … (v+1)·2^(6−d) − 1; its 0 branch the lower half.
+		mass := func(lo, hi int) float64 { // P(lo ≤ L < hi)
+			return tail[min(lo, 64)] - tail[min(hi, 64)]
+		}
+		for node := 1; node < 64; node++ {
+			d := bits.Len(uint(node)) - 1
+			span := 64 >> d
+			lo := (node - 1<<d) * span
+			total, zero := mass(lo, lo+span), mass(lo, lo+span/2)
+			p := 0.5
+			if total > 0 {
+				p = zero / total
+			}
+			q12 := int(float64(p*rcProbOne) + 0.5)
+			t[c][node] = rcProb{p: uint16(min(max(q12, 31), rcProbOne-31)), n: priorWeight}
+		}
+	}
+	return t
+}()
+
+// priorWeight is how many decisions a prior counts for: it sets where in
+// adaptShift a model with a prior starts.
+const priorWeight = 6
+
 func (m *residualModel) context() int {
-	return min(bits.Len64(m.level>>4), rcContexts-1)
+	return min(bits.Len64(m.level>>3), rcContexts-1)
 }
 
 func (m *residualModel) adapt(u uint64) {
-	m.level += min(u, 1<<44) - m.level>>4
+	m.level += min(u, 1<<44) - m.level>>3
 }
 
 func (m *residualModel) encode(e *rangeEncoder, u uint64) {
