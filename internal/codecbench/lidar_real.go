@@ -80,13 +80,15 @@ func realScan(path string, crop bool) ([]byte, any, error) {
 		v := func(j int) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b[16*i+4*j:])) }
 		x, y, z := v(0), v(1), v(2)
 		az := math.Atan2(float64(y), float64(x))
-		if i > 0 && prevAz < 0 && az >= 0 {
-			ring++
-		}
-		prevAz = az
 		if crop && (x <= 0 || math.Abs(az) >= math.Pi/4) {
 			continue
 		}
+		// The ring is recovered from the points kept, as a reader of a
+		// cropped file would have to.
+		if len(sw.Points) > 0 && prevAz < 0 && az >= 0 {
+			ring++
+		}
+		prevAz = az
 		sw.Points = append(sw.Points, codecs.Point{X: x, Y: y, Z: z, Intensity: int16(math.Round(float64(v(3) * scale))), Ring: ring})
 		for j, c := range []float32{x, y, z} {
 			lo[j], hi[j] = min(lo[j], float64(c)), max(hi[j], float64(c))
