@@ -346,15 +346,30 @@ func (r *compactReader) read(n uint) uint64 {
 }
 
 // unary reads ones up to a zero, at most limit of them; it returns the count
-// and whether a zero ended it.
+// and whether a zero ended it. It counts a run of ones in the accumulator at
+// once; past the end of the body it reads zeros, as read does.
 func (r *compactReader) unary(limit int) (int, bool) {
-	for q := 0; q < limit; q++ {
-		if r.read(1) == 0 {
+	q := 0
+	for q < limit {
+		if r.nacc < 57 {
+			r.refill()
+		}
+		if r.nacc == 0 { // past the end: a zero
+			r.used++
 			return q, true
 		}
-		if r.used > r.size {
-			return q, false
+		avail := min(uint(limit-q), r.nacc)
+		ones := min(uint(bits.TrailingZeros64(^r.acc)), avail)
+		if ones < avail { // a zero follows the ones
+			r.acc >>= ones + 1
+			r.nacc -= ones + 1
+			r.used += uint64(ones) + 1
+			return q + int(ones), true
 		}
+		r.acc >>= ones
+		r.nacc -= ones
+		r.used += uint64(ones)
+		q += int(ones)
 	}
 	return limit, false
 }
