@@ -6,7 +6,7 @@ FUZZTIME ?= 60s
 # Long-running targets keep the race detector for tests, where it earns its cost.
 TESTFLAGS ?= -race -timeout 20m
 
-.PHONY: all build demo test vet bench fuzz soak clean
+.PHONY: all build demo cluster test vet bench fuzz soak clean
 
 all: build
 
@@ -15,6 +15,11 @@ build:
 
 demo:
 	$(GO) run ./cmd/sensorium demo
+
+# Three nodes as three processes; one is SIGKILLed and restarted while a pump
+# streams, and every node must then hold every PERSISTED fragment.
+cluster:
+	$(GO) run ./cmd/sensorium demo --nodes 3
 
 test: vet
 	bash scripts/install-test-deps.sh
@@ -35,8 +40,10 @@ bench:
 # SOAK_KILLS SIGKILLs of the server while 3 producers stream into it; prints
 # acked, found, lost, duplicated, corrupt. 200 for the release check.
 SOAK_KILLS ?= 50
+CLUSTER_KILLS ?= 30
 soak:
-	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/server -run '^TestSoak$$' -count=1 -v -timeout 90m
+	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/service/server -run '^TestSoak$$' -count=1 -v -timeout 90m
+	SENSORIUM_CLUSTER_KILLS=$(CLUSTER_KILLS) $(GO) test ./internal/service/server -run '^TestClusterSurvivesKills$$' -count=1 -v -timeout 90m
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)

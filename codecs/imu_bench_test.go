@@ -3,8 +3,8 @@ package codecs
 import (
 	"testing"
 
-	imusim "github.com/sensorium-io/sensorium/examples/imu/simulate"
 	"github.com/sensorium-io/sensorium/signals"
+	imusim "github.com/sensorium-io/sensorium/simulate/imu"
 )
 
 // Short int16 frames (100 samples × 6 axes, an IMU at 1 kHz): per-frame and

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // BusConfig is how the fragment stream is laid out in JetStream.
@@ -67,12 +68,16 @@ func (c *BusConfig) setDefaults() {
 // StreamConfig is the JetStream configuration of the bus stream for cfg.
 // EnsureBus creates the bus from it, and the benchmark builds its raw
 // JetStream peer from it, so that the two cannot drift apart.
-func (c BusConfig) StreamConfig() jetstream.StreamConfig {
+func (c BusConfig) StreamConfig() jetstream.StreamConfig { return c.ShardConfig(0) }
+
+// ShardConfig is the JetStream configuration of shard k of a sharded bus
+// (of the one bus stream when it is not sharded).
+func (c BusConfig) ShardConfig(k int) jetstream.StreamConfig {
 	c.setDefaults()
 	return jetstream.StreamConfig{
-		Name:        c.Subjects.BusStream(),
+		Name:        c.Subjects.BusShard(k),
 		Description: "Sensorium fragments: the ingest bus and write-ahead log",
-		Subjects:    []string{c.Subjects.FragWildcard()},
+		Subjects:    []string{c.Subjects.ShardWildcard(k)},
 		// Interest: a fragment stays until every store replica's consumer acked
 		// it, which each does only after its own fsync. (Work-queue retention
 		// would allow one consumer only, so one store replica.)
@@ -90,7 +95,10 @@ func (c BusConfig) StreamConfig() jetstream.StreamConfig {
 // ConsumerConfig is the durable consumer of this store replica (c.Consumer).
 // Every replica has its own, so each receives every fragment; replicas that
 // shared one would split the fragments between them.
-func (c BusConfig) ConsumerConfig() jetstream.ConsumerConfig {
+func (c BusConfig) ConsumerConfig() jetstream.ConsumerConfig { return c.ShardConsumerConfig(0) }
+
+// ShardConsumerConfig is this replica's durable consumer of shard k.
+func (c BusConfig) ShardConsumerConfig(k int) jetstream.ConsumerConfig {
 	c.setDefaults()
 	return jetstream.ConsumerConfig{
 		Durable:       c.Consumer,
@@ -100,7 +108,7 @@ func (c BusConfig) ConsumerConfig() jetstream.ConsumerConfig {
 		MaxDeliver:    -1,
 		MaxAckPending: 8192,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		FilterSubject: c.Subjects.FragWildcard(),
+		FilterSubject: c.Subjects.ShardWildcard(k),
 	}
 }
 
@@ -113,22 +121,44 @@ func (c BusConfig) ConsumerConfig() jetstream.ConsumerConfig {
 // EnsureBus does not check that no other process consumes with the same
 // consumer: ClaimReplica does, and the server calls it first.
 func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, storeMax uint64) (jetstream.Stream, jetstream.Consumer, error) {
+	sh, err := EnsureShard(ctx, js, cfg, 0, storeMax, storeMax+1)
+	return sh.Stream, sh.Consumer, err
+}
+
+// Shard is one bus stream and this replica's consumer of it.
+type Shard struct {
+	Index    int
+	Stream   jetstream.Stream
+	Consumer jetstream.Consumer
+	// Fresh is set when the consumer did not exist and was created now:
+	// the bus may have dropped messages this replica never received.
+	Fresh bool
+}
+
+// EnsureShard creates shard k of the bus and this replica's consumer of
+// it, or updates them to cfg; it is idempotent. storeMax is the highest
+// fragment number this replica's store holds of the shard's streams, and a
+// shard created anew starts its sequence at firstSeq (> storeMax): fragment
+// numbers are bus sequences, so they must not go back below what any store
+// holds. See EnsureBus.
+func EnsureShard(ctx context.Context, js jetstream.JetStream, cfg BusConfig, k int, storeMax, firstSeq uint64) (Shard, error) {
 	cfg.setDefaults()
-	sc := cfg.StreamConfig()
+	sc := cfg.ShardConfig(k)
+	firstSeq = max(firstSeq, storeMax+1)
 	stream, err := js.Stream(ctx, sc.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		sc.FirstSeq = storeMax + 1
+		sc.FirstSeq = firstSeq
 		stream, err = shrinkToFit(&sc, func(sc jetstream.StreamConfig) (jetstream.Stream, error) { return js.CreateStream(ctx, sc) })
 		if err != nil {
-			return nil, nil, fmt.Errorf("ingest: create bus stream %s: %w", sc.Name, err)
+			return Shard{}, fmt.Errorf("ingest: create bus stream %s: %w", sc.Name, err)
 		}
 	case err != nil:
-		return nil, nil, fmt.Errorf("ingest: look up bus stream %s: %w", sc.Name, err)
+		return Shard{}, fmt.Errorf("ingest: look up bus stream %s: %w", sc.Name, err)
 	default:
 		info := stream.CachedInfo()
 		if info.State.LastSeq < storeMax {
-			return nil, nil, fmt.Errorf("ingest: bus stream %s ends at sequence %d but the store already holds fragment %d; "+
+			return Shard{}, fmt.Errorf("ingest: bus stream %s ends at sequence %d but the store already holds fragment %d; "+
 				"the bus was recreated by hand, and new fragments would reuse old numbers. Delete the bus stream "+
 				"(nats stream rm %s) and restart: it is recreated above the store's numbers", sc.Name, info.State.LastSeq, storeMax, sc.Name)
 		}
@@ -136,16 +166,24 @@ func EnsureBus(ctx context.Context, js jetstream.JetStream, cfg BusConfig, store
 			// JetStream cannot change storage in place; keep what exists and say so.
 			sc.Storage = info.Config.Storage
 		}
+		if upToDate(info.Config, sc) {
+			break // nothing to change: in a cluster, an update is a round of Raft for every node's start
+		}
 		stream, err = shrinkToFit(&sc, func(sc jetstream.StreamConfig) (jetstream.Stream, error) { return js.UpdateStream(ctx, sc) })
 		if err != nil {
-			return nil, nil, fmt.Errorf("ingest: update bus stream %s: %w", sc.Name, err)
+			return Shard{}, fmt.Errorf("ingest: update bus stream %s: %w", sc.Name, err)
 		}
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg.ConsumerConfig())
-	if err != nil {
-		return nil, nil, fmt.Errorf("ingest: create consumer %s: %w", cfg.Consumer, err)
+	_, err = stream.Consumer(ctx, cfg.Consumer)
+	fresh := errors.Is(err, jetstream.ErrConsumerNotFound)
+	if err != nil && !fresh {
+		return Shard{}, fmt.Errorf("ingest: look up consumer %s of %s: %w", cfg.Consumer, sc.Name, err)
 	}
-	return stream, cons, nil
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg.ShardConsumerConfig(k))
+	if err != nil {
+		return Shard{}, fmt.Errorf("ingest: create consumer %s of %s: %w", cfg.Consumer, sc.Name, err)
+	}
+	return Shard{Index: k, Stream: stream, Consumer: cons, Fresh: fresh}, nil
 }
 
 // errCodeInsufficientStorage is JetStream's "insufficient storage resources
@@ -170,4 +208,13 @@ func shrinkToFit(sc *jetstream.StreamConfig, apply func(jetstream.StreamConfig) 
 		}
 		sc.MaxBytes /= 2
 	}
+}
+
+// upToDate reports whether an existing bus stream already has the settings
+// EnsureShard would give it. Its MaxBytes may be below the configured one
+// (shrinkToFit settled for less) but not closed by the disk guard.
+func upToDate(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention && have.Discard == want.Discard &&
+		have.Replicas == want.Replicas && have.MaxAge == want.MaxAge && have.MaxMsgSize == want.MaxMsgSize &&
+		have.Duplicates == want.Duplicates && have.MaxBytes > closedBusBytes && have.MaxBytes <= want.MaxBytes
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sensorium-io/sensorium/internal/natsembed"
+	"github.com/sensorium-io/sensorium/internal/service/natsembed"
 )
 
 // claimer is one "process": its own connection to a shared NATS server.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 

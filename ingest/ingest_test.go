@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sensorium-io/sensorium/internal/natsembed"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/natsembed"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/store"
 )

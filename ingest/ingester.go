@@ -8,12 +8,13 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -35,6 +36,14 @@ type Options struct {
 	BatchMaxBytes int
 	BatchMaxMsgs  int
 
+	// Shard is the index of the bus shard Stream is (0 when the bus is not
+	// sharded); Replication, when set, makes this a cluster node's replica.
+	Shard       int
+	Replication Replication
+	// IdleAfter is how long the shard must be quiet before Replication.Idle
+	// is called; default 500 ms.
+	IdleAfter time.Duration
+
 	// DiskPath is where the disk guard measures free space (diskguard.go);
 	// default the store's folder. DiskReserve is the free space below which
 	// the bus takes no new fragments; default DefaultDiskReserve, < 0 turns
@@ -54,7 +63,17 @@ type Ingester struct {
 	// that must follow a refused one is not held back (see HeaderProducerPrev).
 	// Only the Run goroutine uses it.
 	refused map[producerKeyOf]struct{}
+	// position is the bus sequence up to which every message of the stream
+	// is durable here (applied and fsynced, or not this replica's): what a
+	// peer filling from this replica waits for (Position).
+	position atomic.Uint64
+	// expect is the next bus sequence to apply (inOrder); only the Run
+	// goroutine uses it.
+	expect uint64
 }
+
+// Position is the ingester's durable position on its bus stream.
+func (in *Ingester) Position() uint64 { return in.position.Load() }
 
 type producerKeyOf struct {
 	stream, producer string
@@ -92,6 +111,9 @@ func New(opts Options) *Ingester {
 	if opts.DiskReserve == 0 {
 		opts.DiskReserve = DefaultDiskReserve
 	}
+	if opts.IdleAfter <= 0 {
+		opts.IdleAfter = 500 * time.Millisecond
+	}
 	opts.Limits.setDefaults()
 	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}}
 	in.stats.Errors = map[wire.ErrorCode]int64{}
@@ -108,6 +130,7 @@ type busMsg struct {
 	seq     uint64
 	ts      time.Time
 	m       jetstream.Msg
+	stale   bool // a redelivery of a message already applied (inOrder)
 }
 
 func fromJS(m jetstream.Msg) (*busMsg, error) {
@@ -139,6 +162,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 		}
 	},
 		jetstream.PullMaxBytes(64<<20),
+		// Short pulls with heartbeats: when the consumer's leader changes (a
+		// cluster node died) a pull can be lost, and the client notices only
+		// when a heartbeat is missed; with the defaults that took 30 s of
+		// stalled ingest.
+		jetstream.PullExpiry(2*time.Second), jetstream.PullHeartbeat(500*time.Millisecond),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 				in.log.Warn("ingest: consume", "err", err)
@@ -148,6 +176,13 @@ func (in *Ingester) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: consume: %w", err)
 	}
 	defer cc.Stop()
+	var idle <-chan time.Time
+	if in.opts.Replication != nil {
+		t := time.NewTicker(in.opts.IdleAfter)
+		defer t.Stop()
+		idle = t.C
+	}
+	busy := false
 	for {
 		var first jetstream.Msg
 		select {
@@ -156,7 +191,14 @@ func (in *Ingester) Run(ctx context.Context) error {
 			in.drain(msgs)
 			return nil
 		case first = <-msgs:
+		case <-idle:
+			if !busy {
+				in.opts.Replication.Idle(ctx, in.opts.Shard, in.Position())
+			}
+			busy = false
+			continue
 		}
+		busy = true
 		in.processBatch(ctx, in.collect(first, msgs))
 	}
 }
@@ -210,8 +252,24 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 		return fmt.Errorf("ingest: consumer info: %w", err)
 	}
 	floor, delivered := ci.AckFloor.Stream, ci.Delivered.Stream
+	in.position.Store(floor)
+	in.expect = floor + 1
 	if delivered <= floor {
 		return nil
+	}
+	// Nothing below the stream's first message is left to apply: a new
+	// consumer of a bus whose sequence starts high (a cluster's shards start
+	// at the clock's microsecond) has a floor of 0.
+	si, err := in.opts.Stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ingest: stream info: %w", err)
+	}
+	if si.State.FirstSeq > floor+1 {
+		floor = si.State.FirstSeq - 1
+		if si.State.Msgs == 0 {
+			floor = max(floor, si.State.LastSeq)
+		}
+		in.expect = floor + 1
 	}
 	n := 0
 	var batch []*busMsg
@@ -243,6 +301,8 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 type result struct {
 	stream   string
 	event    *wire.AckEvent // published after the batch is durable; nil: none
+	unknown  bool           // event refuses a fragment of a stream that does not exist
+	stored   bool           // the store was asked to append it (the group needs a Sync)
 	term     bool           // refused: terminate instead of ack
 	storeErr error          // the store failed: the stream's group is retried
 	skip     bool           // leave unacknowledged (shutting down mid-retry)
@@ -251,13 +311,25 @@ type result struct {
 }
 
 func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
+	batch = in.inOrder(ctx, batch)
 	results := make([]result, len(batch))
 	groups := map[string][]int{}
 	var order []string
 	for i, m := range batch {
-		name, ok := in.opts.Subjects.StreamOfFrag(m.subject)
+		if m.stale {
+			continue // applied before: acknowledged once this batch is durable
+		}
+		name, marker, ok := in.opts.Subjects.ParseBus(m.subject)
 		if !ok {
 			name = ""
+		}
+		if marker {
+			// A stream's creation marker (cluster): nothing to store.
+			if in.opts.Replication != nil {
+				in.opts.Replication.Created(ctx, name, m.header.Get(wire.HeaderStreamARN))
+			}
+			results[i] = result{stream: name}
+			continue
 		}
 		if _, seen := groups[name]; !seen {
 			order = append(order, name)
@@ -268,6 +340,76 @@ func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 		in.applyGroup(ctx, name, batch, results, groups[name])
 	}
 	in.finish(batch, results)
+	for _, r := range results {
+		if r.skip {
+			return // shutting down mid-retry: not durable
+		}
+	}
+	if in.expect > 0 && in.expect-1 > in.position.Load() {
+		in.position.Store(in.expect - 1)
+	}
+}
+
+// inOrder puts a batch in bus order. Each stream's fragments must be applied
+// in the order of the bus (the store's numbering and its producer-order
+// checks rely on it, and a cluster's replicas must all apply the same
+// sequence), but a consumer does not always deliver in order: when its
+// leader changes (a cluster node died), the messages the old leader had sent
+// but that never arrived come again only after the ack wait, behind newer
+// ones. So the ingester keeps the next sequence it expects; a message past it
+// has the ones in between fetched from the stream first, and a message below
+// it (a late redelivery of one already applied) is only acknowledged.
+func (in *Ingester) inOrder(ctx context.Context, batch []*busMsg) []*busMsg {
+	if in.expect == 0 || len(batch) == 0 {
+		if len(batch) > 0 {
+			in.expect = batch[0].seq
+		}
+	}
+	out := make([]*busMsg, 0, len(batch))
+	for _, m := range batch {
+		switch {
+		case m.seq < in.expect:
+			m.stale = true
+			out = append(out, m)
+			continue
+		case m.seq > in.expect:
+			out = append(out, in.fetchGap(ctx, m.seq)...)
+		}
+		out = append(out, m)
+		in.expect = m.seq + 1
+	}
+	return out
+}
+
+// fetchGap reads the messages from the expected sequence up to (not
+// including) seq straight from the stream. A sequence the stream no longer
+// holds (below its first message, or removed) is passed over.
+func (in *Ingester) fetchGap(ctx context.Context, seq uint64) []*busMsg {
+	if in.opts.Stream == nil {
+		in.expect = seq
+		return nil
+	}
+	if si, err := in.opts.Stream.Info(ctx); err == nil && si.State.FirstSeq > in.expect {
+		in.expect = si.State.FirstSeq
+	}
+	var out []*busMsg
+	for s := in.expect; s < seq; s++ {
+		raw, err := in.opts.Stream.GetMsg(ctx, s)
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrMsgNotFound) {
+				in.log.Warn("ingest: fetch a message the consumer skipped; it is applied when it is redelivered", "seq", s, "err", err)
+				in.expect = s
+				return out
+			}
+			continue
+		}
+		out = append(out, &busMsg{subject: raw.Subject, header: raw.Header, data: raw.Data, seq: raw.Sequence, ts: raw.Time})
+	}
+	if len(out) > 0 {
+		in.log.Info("ingest: applying messages the consumer delivered out of order, in bus order", "from", in.expect, "to", seq-1, "fetched", len(out))
+	}
+	in.expect = seq
+	return out
 }
 
 // applyGroup applies one stream's messages of a batch in order and fsyncs
@@ -279,16 +421,18 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		var failed error
+		stored := false
 		for _, i := range idx {
-			results[i] = in.apply(name, batch[i])
+			results[i] = in.apply(ctx, name, batch[i])
+			stored = stored || results[i].stored
 			if results[i].storeErr != nil {
 				failed = results[i].storeErr
 				break
 			}
 		}
-		if failed == nil && name != "" {
+		if failed == nil && stored {
 			failed = in.opts.Store.Sync(name)
-			if errors.Is(failed, wire.ErrResourceNotFound) {
+			if errors.Is(failed, store.ErrStreamNotFound) {
 				failed = nil // deleted meanwhile: the events already say so or will on redelivery
 			}
 		}
@@ -315,12 +459,22 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 }
 
 // apply validates one message and appends it to the store (not yet durable).
-func (in *Ingester) apply(name string, m *busMsg) result {
+func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	r := result{stream: name, bytes: len(m.data)}
 	if name == "" || store.ValidateStreamName(name) != nil {
 		in.log.Warn("ingest: fragment on a subject that names no valid stream", "subject", m.subject)
 		r.term = true
 		return r
+	}
+	if rep := in.opts.Replication; rep != nil {
+		switch rep.Admit(ctx, in.opts.Shard, name, m.seq) {
+		case AdmitSkip:
+			return result{stream: name}
+		case AdmitUnknown:
+			ev := wire.ErrorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s does not exist (ResourceNotFoundException); create it first", name))
+			ev.ProducerID, ev.ProducerSequence = producerKey(m.header)
+			return result{stream: name, event: &ev, unknown: true, term: true}
+		}
 	}
 	errorEvent := func(code wire.ErrorCode, timecode int64, msg string) result {
 		ev := wire.ErrorEvent(code, timecode, msg)
@@ -350,6 +504,7 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {
 		return r
 	}
+	r.stored = true
 	res, err := in.opts.Store.Append(name, &store.Fragment{
 		Number: m.seq, ServerTime: m.ts.UnixNano(), ProducerTime: frag.ProducerTime, Duration: frag.Duration,
 		ProducerID: pid, ProducerSeq: pseq, ClusterOffset: frag.ClusterOffset, Payload: frag.Payload,
@@ -358,7 +513,7 @@ func (in *Ingester) apply(name string, m *busMsg) result {
 	switch {
 	case errors.Is(err, store.ErrTimecodeBackwards):
 		return errorEvent(wire.ErrFragmentTimecodeLesser, timecode, err.Error())
-	case errors.Is(err, wire.ErrResourceNotFound):
+	case errors.Is(err, store.ErrStreamNotFound):
 		return errorEvent(wire.ErrStreamNotActive, timecode, fmt.Sprintf("stream %s was deleted", name))
 	case err != nil:
 		r.storeErr = err
@@ -452,9 +607,16 @@ func (in *Ingester) finish(batch []*busMsg, results []result) {
 		}
 		if r.event != nil {
 			in.count(r)
-			if b, err := json.Marshal(r.event); err == nil {
-				if err := in.opts.NC.Publish(in.opts.Subjects.Ack(r.stream), b); err != nil {
-					in.log.Warn("ingest: publish ack event", "stream", r.stream, "err", err)
+			switch rep := in.opts.Replication; {
+			case rep != nil && r.unknown:
+				rep.Unknown(r.stream, *r.event)
+			case rep != nil:
+				rep.Verdict(in.opts.Shard, r.stream, m.seq, *r.event)
+			default:
+				if b, err := json.Marshal(r.event); err == nil {
+					if err := in.opts.NC.Publish(in.opts.Subjects.Ack(r.stream), b); err != nil {
+						in.log.Warn("ingest: publish ack event", "stream", r.stream, "err", err)
+					}
 				}
 			}
 		}

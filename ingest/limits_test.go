@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 

@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // Stats are the ingester's counters, exported by the server as metrics.
@@ -57,5 +57,27 @@ func (in *Ingester) Stats() Snapshot {
 		out.Errors[k] = v
 	}
 	in.mu.Unlock()
+	return out
+}
+
+// Add sums two snapshots (a cluster node's shards); the mean latency is
+// weighted by the fragments persisted.
+func (a Snapshot) Add(b Snapshot) Snapshot {
+	out := Snapshot{
+		Persisted: a.Persisted + b.Persisted, PersistedBytes: a.PersistedBytes + b.PersistedBytes,
+		Duplicates: a.Duplicates + b.Duplicates, LiveOnly: a.LiveOnly + b.LiveOnly,
+		StoreFailures: a.StoreFailures + b.StoreFailures, Retries: a.Retries + b.Retries,
+		DiskFull: a.DiskFull || b.DiskFull, DiskFullPauses: a.DiskFullPauses + b.DiskFullPauses,
+		Errors: map[wire.ErrorCode]int64{},
+	}
+	for k, v := range a.Errors {
+		out.Errors[k] += v
+	}
+	for k, v := range b.Errors {
+		out.Errors[k] += v
+	}
+	if n := a.Persisted + b.Persisted; n > 0 {
+		out.MeanPersistLatency = time.Duration((int64(a.MeanPersistLatency)*a.Persisted + int64(b.MeanPersistLatency)*b.Persisted) / n)
+	}
 	return out
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/signals"
 )
 
@@ -54,16 +53,16 @@ type alignedPlan struct {
 
 func (s *Service) prepareAligned(req Request) (*Prepared, error) {
 	if len(req.Inputs) == 0 {
-		return nil, wire.Errorf(wire.InvalidArgument, `the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …]`)
+		return nil, invalid(`the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …]`)
 	}
 	a := req.Align
 	switch a.Interpolation {
 	case "none", "previous", "linear":
 	default:
-		return nil, wire.Errorf(wire.InvalidArgument, "interpolation must be none, previous or linear, not %q", truncate(a.Interpolation, 32))
+		return nil, invalid("interpolation must be none, previous or linear, not %q", truncate(a.Interpolation, 32))
 	}
 	if a.Rate < 0 || a.Rate > signals.MaxSampleRate || (a.Rate == 0 && (a.Reference < 0 || a.Reference >= len(req.Inputs))) {
-		return nil, wire.Errorf(wire.InvalidArgument, "align needs a rate (Hz) or the index of a reference input")
+		return nil, invalid("align needs a rate (Hz) or the index of a reference input")
 	}
 	if a.Anchor == 0 {
 		a.Anchor = req.Start
@@ -80,7 +79,7 @@ func (s *Service) prepareAligned(req Request) (*Prepared, error) {
 			return nil, fmt.Errorf("input %d (%s): %w", i, in.Stream, err)
 		}
 		if probe.rate <= 0 {
-			return nil, wire.Errorf(wire.InvalidArgument, "input %d (%s) is a %s track; the aligned shape reads sampled signals (scalar, IMU, audio)", i, in.Stream, probe.desc.Kind())
+			return nil, invalid("input %d (%s) is a %s track; the aligned shape reads sampled signals (scalar, IMU, audio)", i, in.Stream, probe.desc.Kind())
 		}
 		gap := int64(1.5e9 / probe.rate)
 		// Read a little around the range so that the first and last grid
@@ -96,11 +95,11 @@ func (s *Service) prepareAligned(req Request) (*Prepared, error) {
 			switch f.Type.ID() {
 			case arrow.FLOAT32, arrow.FLOAT64, arrow.INT16, arrow.INT32:
 			default:
-				return nil, wire.Errorf(wire.InvalidArgument, "input %d (%s): the aligned shape cannot resample the %s column %q", i, in.Stream, f.Type, f.Name)
+				return nil, invalid("input %d (%s): the aligned shape cannot resample the %s column %q", i, in.Stream, f.Type, f.Name)
 			}
 			name := in.Stream + "." + f.Name
 			if j, dup := named[name]; dup {
-				return nil, wire.Errorf(wire.InvalidArgument, "inputs %d and %d both give the column %q: name different fields", j, i, name)
+				return nil, invalid("inputs %d and %d both give the column %q: name different fields", j, i, name)
 			}
 			named[name] = i
 			names = append(names, name)

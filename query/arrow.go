@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/signals"
 	"github.com/sensorium-io/sensorium/store"
@@ -80,7 +79,7 @@ func (p *Prepared) Schema() *arrow.Schema { return p.schema }
 // track it reads (from the first fragment in range, or the newest one).
 func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	if req.End <= req.Start {
-		return nil, wire.Errorf(wire.InvalidArgument, "end must be after start (the range is start inclusive, end exclusive)")
+		return nil, invalid("end must be after start (the range is start inclusive, end exclusive)")
 	}
 	if req.Basis == 0 {
 		req.Basis = store.ProducerTime
@@ -91,14 +90,14 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	switch req.Shape {
 	case "", "samples", "windows", "aligned":
 	default:
-		return nil, wire.Errorf(wire.InvalidArgument, "shape must be samples, windows or aligned, not %q", truncate(req.Shape, 64))
+		return nil, invalid("shape must be samples, windows or aligned, not %q", truncate(req.Shape, 64))
 	}
 	if req.Shape != "" && req.Shape != "samples" && req.Basis == store.ServerTime {
-		return nil, wire.Errorf(wire.InvalidArgument, "the %s shape cuts by the samples' own time: leave basis out (server time selects whole fragments, for the samples shape)", req.Shape)
+		return nil, invalid("the %s shape cuts by the samples' own time: leave basis out (server time selects whole fragments, for the samples shape)", req.Shape)
 	}
 	if req.Shape == "aligned" {
 		if len(req.Streams) > 0 {
-			return nil, wire.Errorf(wire.InvalidArgument, `the aligned shape names its streams in "inputs", not "streams"`)
+			return nil, invalid(`the aligned shape names its streams in "inputs", not "streams"`)
 		}
 		if req.BatchRows <= 0 {
 			req.BatchRows = 1 << 16
@@ -107,7 +106,7 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	}
 	if len(req.Streams) > 0 {
 		if req.Stream != "" {
-			return nil, wire.Errorf(wire.InvalidArgument, `give "stream" or "streams", not both`)
+			return nil, invalid(`give "stream" or "streams", not both`)
 		}
 		return s.prepareStreams(req)
 	}
@@ -125,7 +124,7 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, wire.Errorf(wire.ResourceNotFound, "stream %s holds no fragments, so its signals are not known yet", info.Name)
+			return nil, notFound("stream %s holds no fragments, so its signals are not known yet", info.Name)
 		}
 		probe = []store.FragmentInfo{last}
 	}
@@ -139,11 +138,11 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	}
 	opts := codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout}
 	if req.Shape == "windows" && req.Layout != codecs.LayoutRows {
-		return nil, wire.Errorf(wire.InvalidArgument, "the windows shape has one row per window; leave layout out")
+		return nil, invalid("the windows shape has one row per window; leave layout out")
 	}
 	dec, err := codecs.NewArrowDecoder(desc, opts)
 	if err != nil {
-		return nil, wire.Errorf(wire.InvalidArgument, "%v", err)
+		return nil, invalid("%v", err)
 	}
 	p := &Prepared{req: req, schema: dec.Schema(), samples: dec.Schema(), descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number, desc: desc,
 		newDecoder: func() (codecs.ArrowDecoder, error) { return codecs.NewArrowDecoder(desc, opts) }}
@@ -251,13 +250,13 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 		case err == nil:
 			return t, desc, nil
 		case want != 0:
-			return nil, nil, wire.Errorf(wire.InvalidArgument, "track %d cannot be read as Arrow: %v", t.Number, err)
+			return nil, nil, invalid("track %d cannot be read as Arrow: %v", t.Number, err)
 		}
 	}
 	if want != 0 {
-		return nil, nil, wire.Errorf(wire.InvalidArgument, "the stream has no track %d", want)
+		return nil, nil, invalid("the stream has no track %d", want)
 	}
-	return nil, nil, wire.Errorf(wire.InvalidArgument, "the stream has no track of a kind this server can read as Arrow (%s)", strings.Join(signals.KnownCodecIDs(), ", "))
+	return nil, nil, invalid("the stream has no track of a kind this server can read as Arrow (%s)", strings.Join(signals.KnownCodecIDs(), ", "))
 }
 
 // Query writes the result as an Arrow IPC stream, one record batch at a time:
@@ -320,38 +319,16 @@ func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow
 // Request returns the prepared request.
 func (p *Prepared) Request() Request { return p.req }
 
-// fragmentError is a query that failed at one fragment. Its API error (which
-// the HTTP and Flight layers send) names the stream, the fragment number and
-// the track, and says what went wrong as far as a client may be told; the
-// cause stays in the chain for errors.Is and in Error for the server log.
-type fragmentError struct {
-	API    *wire.APIError
-	Stream string
-	Number uint64
-	Track  uint64
-	Err    error // the cause
-}
-
-func (e *fragmentError) Error() string {
-	if strings.Contains(e.API.Message, e.Err.Error()) {
-		return "query: " + e.API.Error()
-	}
-	return "query: " + e.API.Error() + " (" + e.Err.Error() + ")"
-}
-
-// Unwrap gives the API error (wire.AsAPIError finds it) and the cause.
-func (e *fragmentError) Unwrap() []error { return []error{e.API, e.Err} }
-
 // decodeError names the fragment whose track did not decode. A request error
-// found in the data (the signal description changed mid-range) keeps its
-// name; anything else, a frame that does not decode, is an InternalFailure
+// found in the data (the signal description changed mid-range) stays one;
+// anything else, a frame that does not decode, is a failure of the server
 // whose message is the decoder's (it names bytes, not files).
 func (p *Prepared) decodeError(number uint64, err error) error {
-	api, ok := errors.AsType[*wire.APIError](err)
+	msg, ok := told(err)
 	if !ok {
-		api = &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d does not decode: %v", p.req.Stream, number, p.track, err)}
+		msg = fmt.Sprintf("stream %s fragment %d track %d does not decode: %v", p.req.Stream, number, p.track, err)
 	}
-	return &fragmentError{API: api, Stream: p.req.Stream, Number: number, Track: p.track, Err: err}
+	return &FragmentError{Stream: p.req.Stream, Number: number, Track: p.track, Message: msg, Err: err}
 }
 
 // readError names the fragment the store could not give back. Its text names
@@ -364,11 +341,9 @@ func (p *Prepared) readError(number uint64, err error) error {
 	case errors.As(err, new(*store.CorruptionError)):
 		what = "is damaged on disk (the server log names the file)"
 	}
-	if api, ok := errors.AsType[*wire.APIError](err); ok { // the stream was deleted meanwhile
-		return &fragmentError{API: api, Stream: p.req.Stream, Number: number, Track: p.track, Err: err}
+	msg, ok := told(err) // the stream was deleted meanwhile
+	if !ok {
+		msg = fmt.Sprintf("stream %s fragment %d track %d %s", p.req.Stream, number, p.track, what)
 	}
-	return &fragmentError{
-		API:    &wire.APIError{Name: wire.InternalFailure, Message: fmt.Sprintf("stream %s fragment %d track %d %s", p.req.Stream, number, p.track, what)},
-		Stream: p.req.Stream, Number: number, Track: p.track, Err: err,
-	}
+	return &FragmentError{Stream: p.req.Stream, Number: number, Track: p.track, Message: msg, Err: err}
 }

@@ -14,13 +14,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
 var queryBase = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC).UnixNano()
 
-// A frame that does not decode ends the query with an InternalFailure naming
+// A frame that does not decode ends the query with a *FragmentError (an InternalFailure over HTTP) naming
 // the stream, fragment and track. Before the first batch nothing is written
 // (the HTTP layer can still answer with an error status); after it, the IPC
 // stream has no end-of-stream marker, so a reader reads on to the end of the
@@ -51,9 +50,9 @@ func TestQueryCorruptFrame(t *testing.T) {
 			var out bytes.Buffer
 			err = svc.Query(context.Background(), p, &out)
 			number := []string{"fragment 10", "fragment 20"}[tc.corrupt]
-			e := wire.AsAPIError(err)
-			if err == nil || e.Name != wire.InternalFailure || !errors.Is(err, codecs.ErrCorrupt) {
-				t.Fatalf("error %v, want an InternalFailure wrapping codecs.ErrCorrupt", err)
+			e, ok := errors.AsType[*FragmentError](err)
+			if !ok || !errors.Is(err, codecs.ErrCorrupt) {
+				t.Fatalf("error %v, want a *FragmentError wrapping codecs.ErrCorrupt", err)
 			}
 			for _, want := range []string{"stream pump", number, "track 1", "corrupt"} {
 				if !strings.Contains(e.Message, want) {

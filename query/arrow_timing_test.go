@@ -9,9 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -33,7 +33,7 @@ func pumpFragments(tb testing.TB, st *store.Store, stream string, seconds int) (
 		tb.Fatal(err)
 	}
 	const frameN, framesPerFragment = 2560, 100
-	pump := simulate.New(pumpDesc.SampleRate, 1<<40, 1)
+	sim := pump.New(pumpDesc.SampleRate, 1<<40, 1)
 	origin := queryBase
 	var s signals.Samples
 	frame := 0
@@ -49,7 +49,7 @@ func pumpFragments(tb testing.TB, st *store.Store, stream string, seconds int) (
 		for ; k < framesPerFragment && frame < seconds*10; k, frame = k+1, frame+1 {
 			s.Reset(signals.Float32, 3, frameN)
 			s.Start = pumpDesc.SampleTime(origin, frame*frameN)
-			pump.Fill(s.F32)
+			sim.Fill(s.F32)
 			data, err := enc.AppendFrame(nil, &s)
 			if err != nil {
 				tb.Fatal(err)

@@ -90,8 +90,8 @@
 //
 // # GetMedia start selectors
 //
-// FRAGMENT_NUMBER must name a fragment the stream holds (ResourceNotFound
-// otherwise, as in the seed service, rather than an empty response or a wait
+// FRAGMENT_NUMBER must name a fragment the stream holds (an error of kind
+// store.ErrFragmentNotFound, ResourceNotFound over HTTP, otherwise, as in the seed service, rather than an empty response or a wait
 // for a number that may never come); so must every number given to
 // GetMediaForFragmentList.
 //
@@ -106,4 +106,9 @@
 // marker, so a reader reads on to the end of the body and finds the error the
 // transport adds there (HTTP: the Sensorium-Error trailer) instead of stopping
 // at a marker that says the answer is complete.
+//
+// Errors say what went wrong, not how a transport names it (see errors.go):
+// a *RequestError for a request refused as it stands, the store's *store.Error
+// passed through, a *FragmentError for a fragment that failed mid-query. The
+// HTTP API and Arrow Flight map them to their names and codes.
 package query

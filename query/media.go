@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -63,18 +63,18 @@ func (s *Service) start(name string, sel StartSelector) (uint64, error) {
 		return last.Number + 1, nil
 	case FragmentNumber:
 		if sel.AfterFragmentNumber == "" {
-			return 0, wire.Errorf(wire.InvalidArgument, "StartSelector.AfterFragmentNumber is required for FRAGMENT_NUMBER")
+			return 0, invalid("StartSelector.AfterFragmentNumber is required for FRAGMENT_NUMBER")
 		}
 		n, err := strconv.ParseUint(sel.AfterFragmentNumber, 10, 64)
 		if err != nil {
-			return 0, wire.Errorf(wire.InvalidArgument, "AfterFragmentNumber %q is not a fragment number", sel.AfterFragmentNumber)
+			return 0, invalid("AfterFragmentNumber %q is not a fragment number", sel.AfterFragmentNumber)
 		}
 		// As the seed service does, a number the stream does not hold is
 		// ResourceNotFound, not an empty response (or, following, a wait for a
 		// fragment that may never come: numbers are not contiguous).
 		if _, err := s.st.Fragment(name, n); err != nil {
-			if errors.Is(err, wire.ErrResourceNotFound) {
-				return 0, wire.Errorf(wire.ResourceNotFound, "stream %s holds no fragment %d (AfterFragmentNumber must name a stored fragment; ListFragments lists them)", name, n)
+			if isNotFound(err) {
+				return 0, notFound("stream %s holds no fragment %d (AfterFragmentNumber must name a stored fragment; ListFragments lists them)", name, n)
 			}
 			return 0, err
 		}
@@ -82,12 +82,12 @@ func (s *Service) start(name string, sel StartSelector) (uint64, error) {
 	case ContinuationTok:
 		n, err := strconv.ParseUint(sel.ContinuationToken, 10, 64)
 		if err != nil {
-			return 0, wire.Errorf(wire.InvalidArgument, "ContinuationToken %q is not one this server issued", sel.ContinuationToken)
+			return 0, invalid("ContinuationToken %q is not one this server issued", sel.ContinuationToken)
 		}
 		return n + 1, nil
 	case ProducerTimestamp, ServerTimestamp:
 		if sel.StartTimestamp == 0 {
-			return 0, wire.Errorf(wire.InvalidArgument, "StartSelector.StartTimestamp is required for %s", sel.Type)
+			return 0, invalid("StartSelector.StartTimestamp is required for %s", sel.Type)
 		}
 		basis := store.ProducerTime
 		if sel.Type == ServerTimestamp {
@@ -107,9 +107,9 @@ func (s *Service) start(name string, sel StartSelector) (uint64, error) {
 		}
 		return last.Number + 1, nil
 	case "":
-		return 0, wire.Errorf(wire.InvalidArgument, "StartSelector.StartSelectorType is required")
+		return 0, invalid("StartSelector.StartSelectorType is required")
 	}
-	return 0, wire.Errorf(wire.InvalidArgument, "StartSelectorType %q is not one of EARLIEST, NOW, FRAGMENT_NUMBER, PRODUCER_TIMESTAMP, SERVER_TIMESTAMP, CONTINUATION_TOKEN", sel.Type)
+	return 0, invalid("StartSelectorType %q is not one of EARLIEST, NOW, FRAGMENT_NUMBER, PRODUCER_TIMESTAMP, SERVER_TIMESTAMP, CONTINUATION_TOKEN", sel.Type)
 }
 
 // PrepareGetMedia validates a request before any byte of the response is
@@ -191,17 +191,17 @@ func (s *Service) PrepareFragmentList(ref store.StreamRef, numbers []string) (st
 		return info, nil, err
 	}
 	if len(numbers) == 0 || len(numbers) > MaxFragmentList {
-		return info, nil, wire.Errorf(wire.InvalidArgument, "Fragments must list 1 to %d fragment numbers", MaxFragmentList)
+		return info, nil, invalid("Fragments must list 1 to %d fragment numbers", MaxFragmentList)
 	}
 	out := make([]store.FragmentInfo, 0, len(numbers))
 	var missing []string
 	for _, ns := range numbers {
 		n, err := strconv.ParseUint(ns, 10, 64)
 		if err != nil {
-			return info, nil, wire.Errorf(wire.InvalidArgument, "%q is not a fragment number", ns)
+			return info, nil, invalid("%q is not a fragment number", ns)
 		}
 		fi, err := s.st.Fragment(info.Name, n)
-		if errors.Is(err, wire.ErrResourceNotFound) {
+		if isNotFound(err) {
 			missing = append(missing, ns)
 			continue
 		}
@@ -214,7 +214,7 @@ func (s *Service) PrepareFragmentList(ref store.StreamRef, numbers []string) (st
 		if len(missing) > 10 {
 			missing = append(missing[:10], fmt.Sprintf("and %d more", len(missing)-10))
 		}
-		return info, nil, wire.Errorf(wire.ResourceNotFound, "stream %s has no fragment %s", info.Name, strings.Join(missing, ", "))
+		return info, nil, notFound("stream %s has no fragment %s", info.Name, strings.Join(missing, ", "))
 	}
 	return info, out, nil
 }
@@ -280,7 +280,7 @@ func (s *Service) ListFragments(ref store.StreamRef, sel *FragmentSelector, maxR
 		maxResults = DefaultListResults
 	}
 	if maxResults < 1 || maxResults > MaxListResults {
-		return nil, "", wire.Errorf(wire.InvalidArgument, "MaxResults must be 1 to %d", MaxListResults)
+		return nil, "", invalid("MaxResults must be 1 to %d", MaxListResults)
 	}
 	var from uint64
 	if nextToken != "" {
@@ -289,7 +289,7 @@ func (s *Service) ListFragments(ref store.StreamRef, sel *FragmentSelector, maxR
 			from, err = strconv.ParseUint(string(b[3:]), 10, 64)
 		}
 		if err != nil || from == 0 {
-			return nil, "", wire.Errorf(wire.InvalidArgument, "NextToken is not one this server issued")
+			return nil, "", invalid("NextToken is not one this server issued")
 		}
 	}
 	var frags []store.FragmentInfo
@@ -297,7 +297,7 @@ func (s *Service) ListFragments(ref store.StreamRef, sel *FragmentSelector, maxR
 		frags, err = s.st.Fragments(info.Name, from, maxResults+1)
 	} else {
 		if sel.End < sel.Start {
-			return nil, "", wire.Errorf(wire.InvalidArgument, "TimestampRange.EndTimestamp is before StartTimestamp")
+			return nil, "", invalid("TimestampRange.EndTimestamp is before StartTimestamp")
 		}
 		frags, err = s.st.Range(info.Name, sel.Basis, sel.Start, exclusiveEnd(sel.End), from, maxResults+1)
 	}

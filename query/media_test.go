@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -60,7 +59,7 @@ func TestListFragmentsEndBound(t *testing.T) {
 }
 
 // FRAGMENT_NUMBER naming a fragment the stream does not hold is
-// ResourceNotFound, as for GetMediaForFragmentList, not an empty response.
+// store.ErrFragmentNotFound (ResourceNotFound over HTTP), as for GetMediaForFragmentList, not an empty response.
 func TestStartAtUnknownFragment(t *testing.T) {
 	st, svc := newTestService(t, "a")
 	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC).UnixNano()
@@ -70,33 +69,33 @@ func TestStartAtUnknownFragment(t *testing.T) {
 	ref := store.StreamRef{Name: "a"}
 	for _, tc := range []struct {
 		number string
-		want   string // error name; "" for a start at that number
+		want   error // what errors.Is matches; nil for a start at that number
 	}{
-		{"10", ""},
-		{"20", ""},
-		{"15", wire.ResourceNotFound}, // numbers are not contiguous
-		{"21", wire.ResourceNotFound}, // after the newest: following would wait for it forever
-		{"0", wire.ResourceNotFound},
-		{"x", wire.InvalidArgument},
+		{"10", nil},
+		{"20", nil},
+		{"15", store.ErrFragmentNotFound}, // numbers are not contiguous
+		{"21", store.ErrFragmentNotFound}, // after the newest: following would wait for it forever
+		{"0", store.ErrFragmentNotFound},
+		{"x", ErrInvalidRequest},
 	} {
 		t.Run(tc.number, func(t *testing.T) {
 			for _, follow := range []bool{false, true} {
 				_, from, err := svc.PrepareGetMedia(GetMediaInput{Stream: ref, Start: StartSelector{Type: FragmentNumber, AfterFragmentNumber: tc.number}, Follow: follow})
-				if tc.want == "" {
+				if tc.want == nil {
 					if err != nil || strconv.FormatUint(from, 10) != tc.number {
 						t.Fatalf("follow=%v: from %d, %v", follow, from, err)
 					}
 					continue
 				}
-				if e := wire.AsAPIError(err); err == nil || e.Name != tc.want || tc.want == wire.ResourceNotFound && !strings.Contains(e.Message, "no fragment "+tc.number) {
+				if !errors.Is(err, tc.want) || tc.want == store.ErrFragmentNotFound && !strings.Contains(err.Error(), "no fragment "+tc.number) {
 					t.Fatalf("follow=%v: %v, want %s naming fragment %s", follow, err, tc.want, tc.number)
 				}
 			}
-			if tc.want == wire.InvalidArgument {
+			if tc.want == ErrInvalidRequest {
 				return
 			}
 			_, _, err := svc.PrepareFragmentList(ref, []string{"10", tc.number})
-			if (tc.want == "") != (err == nil) || err != nil && !errors.Is(err, wire.ErrResourceNotFound) {
+			if (tc.want == nil) != (err == nil) || err != nil && !errors.Is(err, store.ErrFragmentNotFound) {
 				t.Fatalf("GetMediaForFragmentList: %v", err)
 			}
 		})

@@ -1,7 +1,5 @@
 package query
 
-import "github.com/sensorium-io/sensorium/internal/wire"
-
 // Partitions splits a prepared query into at most n queries over disjoint
 // parts of its range that together return exactly its rows, in order: what
 // Arrow Flight's GetFlightInfo hands to n workers, which then read without
@@ -27,9 +25,9 @@ func (p *Prepared) Partitions(n int) ([]Request, error) {
 	}
 	switch {
 	case n < 1:
-		return nil, wire.Errorf(wire.InvalidArgument, "partitions must be at least 1")
+		return nil, invalid("partitions must be at least 1")
 	case req.Follow && n > 1:
-		return nil, wire.Errorf(wire.InvalidArgument, "a live query (follow) reads its stream in order and is not split: ask for 1 partition")
+		return nil, invalid("a live query (follow) reads its stream in order and is not split: ask for 1 partition")
 	case req.Follow || n == 1:
 		return []Request{req}, nil
 	}
@@ -75,7 +73,7 @@ func (p *Prepared) Partitions(n int) ([]Request, error) {
 // keeps the stream column (a one-name "streams").
 func (m *multiPlan) partitions(n int) ([]Request, error) {
 	if n < 1 {
-		return nil, wire.Errorf(wire.InvalidArgument, "partitions must be at least 1")
+		return nil, invalid("partitions must be at least 1")
 	}
 	per := max(1, (n+len(m.parts)-1)/len(m.parts))
 	var out []Request

@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -404,7 +403,7 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 		case mkv.ItemTracks:
 			for _, t := range it.Tracks {
 				if t.Number == p.track && !bytes.Equal(t.CodecPrivate, p.descRaw) {
-					return sent, wire.Errorf(wire.InvalidArgument, "the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
+					return sent, invalid("the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
 				}
 			}
 		case mkv.ItemTags:

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -88,8 +88,8 @@ const queryKeys = `stream (or streams), start, end, basis, fields (or its alias 
 	`and for Arrow Flight partitions`
 
 // ParseRequest turns the JSON body of a query (POST /v1/query, an Arrow
-// Flight descriptor or ticket) into a Request; every error is an
-// InvalidArgumentException naming what is wrong.
+// Flight descriptor or ticket) into a Request; every error is a
+// *RequestError naming what is wrong.
 func ParseRequest(body []byte) (Request, error) {
 	in, err := decodeQueryBody(body)
 	if err != nil {
@@ -116,17 +116,17 @@ func ParseRequest(body []byte) (Request, error) {
 		req.Align = Align{Rate: in.Align.Rate, Reference: in.Align.Reference, Interpolation: in.Align.Interpolation, Anchor: in.Align.Anchor.NS}
 	}
 	if req.Shape == "aligned" && (len(in.Inputs) == 0 || in.Align == nil) {
-		return req, wire.Errorf(wire.InvalidArgument, `the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …] and "align": {"rate": Hz or "reference": input, "interpolation": "none", "previous" or "linear"}`)
+		return req, invalid(`the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …] and "align": {"rate": Hz or "reference": input, "interpolation": "none", "previous" or "linear"}`)
 	}
 	if req.Shape == "windows" && in.Window == nil {
-		return req, wire.Errorf(wire.InvalidArgument, `the windows shape needs "window": {"length": samples, "hop": samples}`)
+		return req, invalid(`the windows shape needs "window": {"length": samples, "hop": samples}`)
 	}
 	switch in.Layout {
 	case "", "rows":
 	case "frames":
 		req.Layout = codecs.LayoutFrames
 	default:
-		return req, wire.Errorf(wire.InvalidArgument, "layout must be rows or frames, not %q", truncate(in.Layout, 64))
+		return req, invalid("layout must be rows or frames, not %q", truncate(in.Layout, 64))
 	}
 	switch in.Basis {
 	case "", "producer":
@@ -134,15 +134,15 @@ func ParseRequest(body []byte) (Request, error) {
 	case "server":
 		req.Basis = store.ServerTime
 	default:
-		return req, wire.Errorf(wire.InvalidArgument, "basis must be producer or server, not %q", truncate(in.Basis, 64))
+		return req, invalid("basis must be producer or server, not %q", truncate(in.Basis, 64))
 	}
 	switch {
 	case in.Stream == "" && len(in.Streams) == 0 && req.Shape != "aligned":
-		return req, wire.Errorf(wire.InvalidArgument, "stream (or streams) is required")
+		return req, invalid("stream (or streams) is required")
 	case !in.Start.Set || (!in.End.Set && !in.Follow):
-		return req, wire.Errorf(wire.InvalidArgument, "start and end are required (or follow: true for a live query without an end)")
+		return req, invalid("start and end are required (or follow: true for a live query without an end)")
 	case in.BatchRows < 0 || in.BatchRows > 1<<24:
-		return req, wire.Errorf(wire.InvalidArgument, "batch_rows must be 1 to %d", 1<<24)
+		return req, invalid("batch_rows must be 1 to %d", 1<<24)
 	}
 	return req, nil
 }
@@ -162,12 +162,12 @@ func decodeQueryBody(body []byte) (queryBody, error) {
 		// encoding/json has no typed error for an unknown field; its message is
 		// `json: unknown field "name"`.
 		if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return in, wire.Errorf(wire.InvalidArgument, "the query has an unknown key %s; the keys are %s", truncate(key, 80), queryKeys)
+			return in, invalid("the query has an unknown key %s; the keys are %s", truncate(key, 80), queryKeys)
 		}
-		return in, wire.Errorf(wire.InvalidArgument, "the query is not valid JSON: %v", err)
+		return in, invalid("the query is not valid JSON: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return in, wire.Errorf(wire.InvalidArgument, "the query is not valid JSON: there is more after its object")
+		return in, invalid("the query is not valid JSON: there is more after its object")
 	}
 	return in, nil
 }
@@ -223,4 +223,24 @@ func (r Request) MarshalJSON() ([]byte, error) {
 		m["align"] = a
 	}
 	return json.Marshal(m)
+}
+
+// StreamNames are the streams a request reads, each once, in the order the
+// request names them (a cluster node routes the request to a node that
+// holds them all).
+func (r Request) StreamNames() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	add(r.Stream)
+	for _, s := range r.Streams {
+		add(s)
+	}
+	for _, in := range r.Inputs {
+		add(in.Stream)
+	}
+	return out
 }

@@ -2,14 +2,13 @@ package query
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
-// FuzzParseRequest: any body gives a request or an InvalidArgumentException,
+// FuzzParseRequest: any body gives a request or an ErrInvalidRequest,
 // never a panic; what it accepts names a stream and both ends of the range.
 // Seeds live in testdata/fuzz/FuzzParseRequest.
 func FuzzParseRequest(f *testing.F) {
@@ -25,8 +24,8 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := ParseRequest(body)
 		if err != nil {
-			if e := wire.AsAPIError(err); e == nil || e.Name != wire.InvalidArgument {
-				t.Fatalf("error is not an InvalidArgumentException: %v", err)
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("error is not an ErrInvalidRequest: %v", err)
 			}
 			return
 		}
@@ -52,7 +51,7 @@ var topLevelKeys = []string{"stream", "streams", "start", "end", "basis", "field
 	"shape", "window", "inputs", "align", "follow", "partitions"}
 
 // Every documented key and alias is accepted; a misspelt one, at any depth, is
-// an InvalidArgumentException naming it.
+// an ErrInvalidRequest naming it.
 func TestParseRequestKeys(t *testing.T) {
 	cases := []struct {
 		name, body string
@@ -84,9 +83,8 @@ func TestParseRequestKeys(t *testing.T) {
 				}
 				return
 			}
-			e := wire.AsAPIError(err)
-			if err == nil || e.Name != wire.InvalidArgument || !strings.Contains(e.Message, `"`+tc.bad+`"`) || !strings.Contains(e.Message, "the keys are") {
-				t.Fatalf("error %v, want an InvalidArgumentException naming %q and listing the keys", err, tc.bad)
+			if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), `"`+tc.bad+`"`) || !strings.Contains(err.Error(), "the keys are") {
+				t.Fatalf("error %v, want an ErrInvalidRequest naming %q and listing the keys", err, tc.bad)
 			}
 		})
 	}

@@ -9,8 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
 // A samples or windows query of several streams (Request.Streams) — the
@@ -38,13 +36,13 @@ type multiPlan struct {
 
 func (s *Service) prepareStreams(req Request) (*Prepared, error) {
 	if len(req.Streams) > MaxStreams {
-		return nil, wire.Errorf(wire.InvalidArgument, "a query reads at most %d streams, not %d", MaxStreams, len(req.Streams))
+		return nil, invalid("a query reads at most %d streams, not %d", MaxStreams, len(req.Streams))
 	}
 	plan := &multiPlan{typ: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}}
 	var schema *arrow.Schema
 	for i, name := range req.Streams {
 		if slices.Contains(req.Streams[:i], name) {
-			return nil, wire.Errorf(wire.InvalidArgument, "streams names %s twice", truncate(name, 256))
+			return nil, invalid("streams names %s twice", truncate(name, 256))
 		}
 		one := req
 		one.Stream, one.Streams = name, nil
@@ -55,7 +53,7 @@ func (s *Service) prepareStreams(req Request) (*Prepared, error) {
 		if schema == nil {
 			schema = p.Schema()
 		} else if !sameColumns(schema, p.Schema()) {
-			return nil, wire.Errorf(wire.InvalidArgument, "streams %s and %s have different columns (%s; %s): query them separately, or name the fields they share",
+			return nil, invalid("streams %s and %s have different columns (%s; %s): query them separately, or name the fields they share",
 				req.Streams[0], name, columns(schema), columns(p.Schema()))
 		}
 		plan.parts = append(plan.parts, p)

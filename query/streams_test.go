@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -146,7 +145,7 @@ func TestStreamsQuery(t *testing.T) {
 		{Request{Streams: []string{"a", "nope"}, Start: start, End: end}, "nope"},
 	} {
 		_, err := svc.PrepareQuery(bad.req)
-		if e := wire.AsAPIError(err); err == nil || (e.Name != wire.InvalidArgument && e.Name != wire.ResourceNotFound) || !strings.Contains(err.Error(), bad.want) {
+		if !errors.Is(err, ErrInvalidRequest) && !errors.Is(err, store.ErrFragmentNotFound) && !errors.Is(err, store.ErrStreamNotFound) || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%+v: %v, want an error saying %q", bad.req, err, bad.want)
 		}
 	}

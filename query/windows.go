@@ -9,7 +9,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
 	"github.com/sensorium-io/sensorium/signals"
 )
 
@@ -80,11 +79,11 @@ func newWindowPlan(p *Prepared) (*windowPlan, error) {
 	}
 	w, rate := p.req.Window, p.rate
 	if rate <= 0 {
-		return nil, wire.Errorf(wire.InvalidArgument, "the windows shape reads sampled signals (scalar, IMU, audio); this track holds %s", p.desc.Kind())
+		return nil, invalid("the windows shape reads sampled signals (scalar, IMU, audio); this track holds %s", p.desc.Kind())
 	}
 	fields := p.samples.Fields()[1:]
 	if w.Length < 1 || w.Hop < 1 || w.Length*len(fields) > MaxWindowLength {
-		return nil, wire.Errorf(wire.InvalidArgument, "window length and hop must be ≥ 1, and length × channels at most %d", MaxWindowLength)
+		return nil, invalid("window length and hop must be ≥ 1, and length × channels at most %d", MaxWindowLength)
 	}
 	plan := &windowPlan{length: w.Length, hop: w.Hop, anchor: w.Anchor, before: w.StartsBefore,
 		clock: &signals.Scalar{SampleRate: rate}, period: 1e9 / rate, maxStep: int64(1.5e9 / rate)}
@@ -103,7 +102,7 @@ func newWindowPlan(p *Prepared) (*windowPlan, error) {
 		switch f.Type.ID() {
 		case arrow.FLOAT32, arrow.FLOAT64, arrow.INT16, arrow.INT32:
 		default:
-			return nil, wire.Errorf(wire.InvalidArgument, "the windows shape cannot make tensors of %s column %q", f.Type, f.Name)
+			return nil, invalid("the windows shape cannot make tensors of %s column %q", f.Type, f.Name)
 		}
 		plan.cols = append(plan.cols, f.Type)
 		f.Type = arrow.FixedSizeListOf(int32(w.Length), f.Type)

@@ -7,8 +7,8 @@ set -euo pipefail
 bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix node=nodejs npm=npm
 
 # apache-arrow from npm: an Arrow implementation we did not write reads our
-# query results (internal/server/arrowjs_test.go). Pinned by package-lock.json.
-js="$(dirname "$0")/../internal/server/testdata/arrowjs"
+# query results (internal/service/server/arrowjs_test.go). Pinned by package-lock.json.
+js="$(dirname "$0")/../internal/service/server/testdata/arrowjs"
 if command -v npm >/dev/null 2>&1 && [ ! -d "$js/node_modules/apache-arrow" ]; then
   (cd "$js" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the apache-arrow test will be skipped (or fail under CI)" >&2
 fi

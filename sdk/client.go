@@ -19,21 +19,21 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/sensorium-io/sensorium/internal/awsauth"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 )
 
 // APIError is an error answered by the server, named as the seed service
 // names it (e.g. "ResourceNotFoundException"); errors.Is matches by name
 // against the Err* sentinels below.
-type APIError = wire.APIError
+type APIError = httpwire.APIError
 
 // Sentinels for errors.Is on client errors.
 var (
-	ErrResourceNotFound = wire.ErrResourceNotFound
-	ErrResourceInUse    = wire.ErrResourceInUse
-	ErrInvalidArgument  = wire.ErrInvalidArgument
-	ErrVersionMismatch  = wire.ErrVersionMismatch
+	ErrResourceNotFound = httpwire.ErrResourceNotFound
+	ErrResourceInUse    = httpwire.ErrResourceInUse
+	ErrInvalidArgument  = httpwire.ErrInvalidArgument
+	ErrVersionMismatch  = httpwire.ErrVersionMismatch
 )
 
 // Client calls a Sensorium server's HTTP API: the control plane, the media and
@@ -271,11 +271,7 @@ func (b *cancelOnClose) Close() error {
 
 func decodeAPIError(resp *http.Response, op, url string) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var body struct {
-		Type    string `json:"__type"`
-		Message string `json:"message"`
-		Msg2    string `json:"Message"`
-	}
+	var body httpwire.ErrorBody
 	_ = json.Unmarshal(b, &body)
 	name := resp.Header.Get("x-amzn-ErrorType")
 	if i := strings.IndexByte(name, ':'); i >= 0 {
@@ -291,11 +287,7 @@ func decodeAPIError(resp *http.Response, op, url string) error {
 		}
 		return &HTTPError{Op: op, URL: url, StatusCode: resp.StatusCode, Status: status, Body: snippet(b, 200)}
 	}
-	msg := body.Message
-	if msg == "" {
-		msg = body.Msg2
-	}
-	return &APIError{Name: name, Message: msg}
+	return &APIError{Name: name, Message: body.Message}
 }
 
 // snippet is the start of b on one line, for an error message.
@@ -350,6 +342,17 @@ func (c *Client) decode(ctx context.Context, op string, in, out any) error {
 // Time is a timestamp as the API encodes it: epoch seconds, fractional.
 type Time struct{ time.Time }
 
+// timeOf is the Time of a timestamp of the wire; zero when it was absent.
+func timeOf(t httpwire.Timestamp) Time {
+	if !t.Set {
+		return Time{}
+	}
+	return Time{time.Unix(0, t.NS).UTC()}
+}
+
+// wireTime is t on the wire.
+func wireTime(t time.Time) httpwire.Timestamp { return httpwire.At(t.UnixNano()) }
+
 // UnmarshalJSON implements json.Unmarshaler.
 func (t *Time) UnmarshalJSON(b []byte) error {
 	f, err := strconv.ParseFloat(string(b), 64)
@@ -367,7 +370,7 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf("%d.%03d", ms/1000, ms%1000)), nil
 }
 
-// StreamInfo describes a stream.
+// StreamInfo describes a stream. Its JSON is the API's (httpwire.StreamInfo).
 type StreamInfo struct {
 	StreamName           string `json:"StreamName"`
 	StreamARN            string `json:"StreamARN"`
@@ -380,7 +383,27 @@ type StreamInfo struct {
 	DataRetentionInHours int    `json:"DataRetentionInHours"`
 }
 
-// CreateStreamInput is CreateStream's request.
+func streamInfoOf(in httpwire.StreamInfo) StreamInfo {
+	return StreamInfo{
+		StreamName: in.StreamName, StreamARN: in.StreamARN, DeviceName: in.DeviceName, MediaType: in.MediaType,
+		KmsKeyID: in.KmsKeyID, Version: in.Version, Status: in.Status, CreationTime: timeOf(in.CreationTime),
+		DataRetentionInHours: in.DataRetentionInHours,
+	}
+}
+
+func streamInfosOf(in []httpwire.StreamInfo) []StreamInfo {
+	if in == nil {
+		return nil
+	}
+	out := make([]StreamInfo, len(in))
+	for i, s := range in {
+		out[i] = streamInfoOf(s)
+	}
+	return out
+}
+
+// CreateStreamInput is CreateStream's request (httpwire.CreateStreamInput,
+// field for field).
 type CreateStreamInput struct {
 	StreamName           string            `json:"StreamName"`
 	DeviceName           string            `json:"DeviceName,omitempty"`
@@ -392,12 +415,13 @@ type CreateStreamInput struct {
 
 // CreateStream creates a stream and returns its ARN.
 func (c *Client) CreateStream(ctx context.Context, in CreateStreamInput) (string, error) {
-	var out struct{ StreamARN string }
-	err := c.call(ctx, "createStream", in, &out)
+	var out httpwire.CreateStreamOutput
+	err := c.call(ctx, "createStream", httpwire.CreateStreamInput(in), &out)
 	return out.StreamARN, err
 }
 
-// StreamRef names a stream by name or ARN (one of them).
+// StreamRef names a stream by name or ARN (one of them): httpwire.StreamRef,
+// field for field.
 type StreamRef struct {
 	StreamName string `json:"StreamName,omitempty"`
 	StreamARN  string `json:"StreamARN,omitempty"`
@@ -408,96 +432,77 @@ func ByName(name string) StreamRef { return StreamRef{StreamName: name} }
 
 // DescribeStream returns a stream's description.
 func (c *Client) DescribeStream(ctx context.Context, ref StreamRef) (StreamInfo, error) {
-	var out struct{ StreamInfo StreamInfo }
-	err := c.call(ctx, "describeStream", ref, &out)
-	return out.StreamInfo, err
+	var out httpwire.DescribeStreamOutput
+	err := c.call(ctx, "describeStream", httpwire.StreamRef(ref), &out)
+	return streamInfoOf(out.StreamInfo), err
 }
 
 // ListStreams returns a page of streams whose names begin with prefix.
 func (c *Client) ListStreams(ctx context.Context, prefix string, maxResults int, nextToken string) ([]StreamInfo, string, error) {
-	in := map[string]any{}
+	in := httpwire.ListStreamsInput{NextToken: nextToken}
 	if prefix != "" {
-		in["StreamNameCondition"] = map[string]string{"ComparisonOperator": "BEGINS_WITH", "ComparisonValue": prefix}
+		in.StreamNameCondition = &httpwire.StreamNameCondition{ComparisonOperator: httpwire.BeginsWith, ComparisonValue: prefix}
 	}
 	if maxResults > 0 {
-		in["MaxResults"] = maxResults
+		in.MaxResults = &maxResults
 	}
-	if nextToken != "" {
-		in["NextToken"] = nextToken
-	}
-	var out struct {
-		StreamInfoList []StreamInfo
-		NextToken      string
-	}
+	var out httpwire.ListStreamsOutput
 	err := c.call(ctx, "listStreams", in, &out)
-	return out.StreamInfoList, out.NextToken, err
+	return streamInfosOf(out.StreamInfoList), out.NextToken, err
 }
 
 // UpdateDataRetention changes a stream's retention by hours (negative: decrease).
 func (c *Client) UpdateDataRetention(ctx context.Context, ref StreamRef, currentVersion string, changeHours int) error {
-	op := "INCREASE_DATA_RETENTION"
+	op := httpwire.IncreaseDataRetention
 	if changeHours < 0 {
-		op, changeHours = "DECREASE_DATA_RETENTION", -changeHours
+		op, changeHours = httpwire.DecreaseDataRetention, -changeHours
 	}
-	return c.call(ctx, "updateDataRetention", struct {
-		StreamRef
-		CurrentVersion             string
-		Operation                  string
-		DataRetentionChangeInHours int
-	}{ref, currentVersion, op, changeHours}, nil)
+	return c.call(ctx, "updateDataRetention", httpwire.UpdateDataRetentionInput{
+		StreamRef: httpwire.StreamRef(ref), CurrentVersion: currentVersion, Operation: op, DataRetentionChangeInHours: changeHours,
+	}, nil)
 }
 
 // UpdateStream changes a stream's device name and media type ("" leaves one as it is).
 func (c *Client) UpdateStream(ctx context.Context, ref StreamRef, currentVersion, deviceName, mediaType string) error {
-	in := map[string]any{"CurrentVersion": currentVersion}
-	addRef(in, ref)
+	in := httpwire.UpdateStreamInput{StreamRef: httpwire.StreamRef(ref), CurrentVersion: currentVersion}
 	if deviceName != "" {
-		in["DeviceName"] = deviceName
+		in.DeviceName = &deviceName
 	}
 	if mediaType != "" {
-		in["MediaType"] = mediaType
+		in.MediaType = &mediaType
 	}
 	return c.call(ctx, "updateStream", in, nil)
 }
 
 // DeleteStream deletes a stream and its data. currentVersion may be "".
 func (c *Client) DeleteStream(ctx context.Context, ref StreamRef, currentVersion string) error {
-	in := map[string]any{}
-	addRef(in, ref)
-	if currentVersion != "" {
-		in["CurrentVersion"] = currentVersion
-	}
-	return c.call(ctx, "deleteStream", in, nil)
+	return c.call(ctx, "deleteStream", httpwire.DeleteStreamInput{StreamRef: httpwire.StreamRef(ref), CurrentVersion: currentVersion}, nil)
 }
 
 // TagStream adds or replaces tags.
 func (c *Client) TagStream(ctx context.Context, ref StreamRef, tags map[string]string) error {
-	in := map[string]any{"Tags": tags}
-	addRef(in, ref)
-	return c.call(ctx, "tagStream", in, nil)
+	return c.call(ctx, "tagStream", httpwire.TagStreamInput{StreamRef: httpwire.StreamRef(ref), Tags: tags}, nil)
 }
 
 // UntagStream removes tags.
 func (c *Client) UntagStream(ctx context.Context, ref StreamRef, keys []string) error {
-	in := map[string]any{"TagKeyList": keys}
-	addRef(in, ref)
-	return c.call(ctx, "untagStream", in, nil)
+	return c.call(ctx, "untagStream", httpwire.UntagStreamInput{StreamRef: httpwire.StreamRef(ref), TagKeyList: keys}, nil)
 }
 
 // ListTagsForStream returns a stream's tags.
 func (c *Client) ListTagsForStream(ctx context.Context, ref StreamRef) (map[string]string, error) {
-	var out struct{ Tags map[string]string }
-	err := c.call(ctx, "listTagsForStream", ref, &out)
+	var out httpwire.ListTagsForStreamOutput
+	err := c.call(ctx, "listTagsForStream", httpwire.ListTagsForStreamInput{StreamRef: httpwire.StreamRef(ref)}, &out)
 	return out.Tags, err
 }
 
-func addRef(m map[string]any, ref StreamRef) {
-	if ref.StreamName != "" {
-		m["StreamName"] = ref.StreamName
-	}
-	if ref.StreamARN != "" {
-		m["StreamARN"] = ref.StreamARN
-	}
+// GetDataEndpoint returns the URL to send a data API's calls for a stream
+// to (apiName as the seed service names them: PUT_MEDIA, GET_MEDIA,
+// LIST_FRAGMENTS …). A cluster node answers a node that holds the stream.
+func (c *Client) GetDataEndpoint(ctx context.Context, ref StreamRef, apiName string) (string, error) {
+	var out httpwire.GetDataEndpointOutput
+	err := c.call(ctx, "getDataEndpoint", httpwire.GetDataEndpointInput{StreamRef: httpwire.StreamRef(ref), APIName: apiName}, &out)
+	return out.DataEndpoint, err
 }
 
 // Fragment is one entry of ListFragments.
@@ -521,29 +526,31 @@ type ListFragmentsInput struct {
 
 // ListFragments returns a page of fragments and the token of the next page.
 func (c *Client) ListFragments(ctx context.Context, in ListFragmentsInput) ([]Fragment, string, error) {
-	req := map[string]any{}
-	addRef(req, in.Stream)
+	req := httpwire.ListFragmentsInput{StreamRef: httpwire.StreamRef(in.Stream), MaxResults: max(in.MaxResults, 0), NextToken: in.NextToken}
 	if in.Selector != "" {
-		req["FragmentSelector"] = map[string]any{
-			"FragmentSelectorType": in.Selector,
-			"TimestampRange":       map[string]any{"StartTimestamp": Time{in.Start}, "EndTimestamp": Time{in.End}},
+		req.FragmentSelector = &httpwire.FragmentSelector{
+			FragmentSelectorType: in.Selector,
+			TimestampRange:       httpwire.TimestampRange{StartTimestamp: wireTime(in.Start), EndTimestamp: wireTime(in.End)},
 		}
 	}
-	if in.MaxResults > 0 {
-		req["MaxResults"] = in.MaxResults
-	}
-	if in.NextToken != "" {
-		req["NextToken"] = in.NextToken
-	}
-	var out struct {
-		Fragments []Fragment
-		NextToken string
-	}
+	var out httpwire.ListFragmentsOutput
 	err := c.call(ctx, "listFragments", req, &out)
-	return out.Fragments, out.NextToken, err
+	var frags []Fragment
+	if out.Fragments != nil {
+		frags = make([]Fragment, 0, len(out.Fragments))
+	}
+	for _, f := range out.Fragments {
+		frags = append(frags, Fragment{
+			FragmentNumber: f.FragmentNumber, FragmentSizeInBytes: f.FragmentSizeInBytes,
+			ProducerTimestamp: timeOf(f.ProducerTimestamp), ServerTimestamp: timeOf(f.ServerTimestamp),
+			FragmentLengthInMilliseconds: f.FragmentLengthInMilliseconds,
+		})
+	}
+	return frags, out.NextToken, err
 }
 
-// StartSelector says where GetMedia starts (the seed service's shape).
+// StartSelector says where GetMedia starts (the seed service's shape,
+// httpwire.StartSelector).
 type StartSelector struct {
 	StartSelectorType   string `json:"StartSelectorType"`
 	AfterFragmentNumber string `json:"AfterFragmentNumber,omitempty"`
@@ -571,9 +578,13 @@ func StartAtServerTime(t time.Time) StartSelector {
 // with NewMediaReader. follow=false ends it once it has caught up (a
 // Sensorium extension; the seed service always follows). Close the body.
 func (c *Client) GetMedia(ctx context.Context, ref StreamRef, start StartSelector, follow bool) (io.ReadCloser, error) {
-	req := map[string]any{"StartSelector": start, "Follow": follow}
-	addRef(req, ref)
-	resp, err := c.post(ctx, "getMedia", req)
+	sel := httpwire.StartSelector{
+		StartSelectorType: start.StartSelectorType, AfterFragmentNumber: start.AfterFragmentNumber, ContinuationToken: start.ContinuationToken,
+	}
+	if start.StartTimestamp != nil {
+		sel.StartTimestamp = wireTime(start.StartTimestamp.Time)
+	}
+	resp, err := c.post(ctx, "getMedia", httpwire.GetMediaInput{StreamRef: httpwire.StreamRef(ref), StartSelector: sel, Follow: &follow})
 	if err != nil {
 		return nil, err
 	}
@@ -582,9 +593,7 @@ func (c *Client) GetMedia(ctx context.Context, ref StreamRef, start StartSelecto
 
 // GetMediaForFragmentList opens the chunks of the given fragments, in that order.
 func (c *Client) GetMediaForFragmentList(ctx context.Context, ref StreamRef, fragments []string) (io.ReadCloser, error) {
-	req := map[string]any{"Fragments": fragments}
-	addRef(req, ref)
-	resp, err := c.post(ctx, "getMediaForFragmentList", req)
+	resp, err := c.post(ctx, "getMediaForFragmentList", httpwire.GetMediaForFragmentListInput{StreamRef: httpwire.StreamRef(ref), Fragments: fragments})
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@
 // copies of fragments in the buffer). So at most BufferBytes +
 // (1 + MaxPublishesInFlight) × MaxFragmentSize + ReconnectBufSize.
 // TestProducerSurvivesNetworkFaults and TestProducerDropOldestUnderStall
-// (internal/server) hold the buffer to BufferBytes behind a faulty link.
+// (internal/service/server) hold the buffer to BufferBytes behind a faulty link.
 // Acknowledgement events reach OnAck in order: RECEIVED (the bus has it), then
 // PERSISTED or ERROR. An ERROR with Retriable set is not the end: the bus
 // refused the fragment (ARCHIVAL_ERROR, 5001, told once per fragment: the
@@ -75,7 +75,7 @@
 // continuation token after a dropped connection. Client calls the HTTP API:
 // the control plane, ListFragments, GetMedia and Arrow queries.
 //
-// It depends on the public packages mkv, signals and codecs (and the bus
-// contract in internal/wire), never on the server's packages, so a device can
-// link it without the server.
+// It depends on the public packages mkv, signals and codecs (and the bus and
+// HTTP contracts in internal/platform), never on the server's packages, so a
+// device can link it without the server.
 package sdk

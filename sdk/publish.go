@@ -17,11 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 
-// Acknowledgement events, re-exported so that users never need internal/wire.
+// Acknowledgement events, re-exported so that users never need internal/platform/wire.
 type (
 	AckEvent  = wire.AckEvent
 	EventType = wire.EventType
@@ -106,6 +106,12 @@ type ProducerConfig struct {
 	// coming. After a reconnect every RECEIVED fragment is re-sent at once.
 	// Default 15 s.
 	PersistTimeout time.Duration
+	// PublishTimeout is how long a fragment's publish waits for the bus's
+	// acknowledgement (RECEIVED) before it is sent again, plus one second
+	// per MiB of the fragment for the transfer itself. A cluster's bus shard
+	// whose leader died never answers the publishes it was sent; its new
+	// leader takes the re-sends (docs/CLUSTER.md). Default 3 s.
+	PublishTimeout time.Duration
 	NoLive         bool           // do not publish frames on the live subject
 	OnAck          func(AckEvent) // every event of every fragment, in order, from one goroutine
 	OnDrop         func(Dropped)  // from the same goroutine as OnAck
@@ -129,8 +135,13 @@ const (
 	minFragmentSize     = 4 << 10
 	maxTracks           = 3 // the seed service's limit
 	defaultBufferBytes  = 64 << 20
-	publishTimeout      = 10 * time.Second
 )
+
+// publishWait is how long a publish of size bytes waits for its
+// acknowledgement: the configured timeout, and a second per MiB on the wire.
+func (c *ProducerConfig) publishWait(size int) time.Duration {
+	return c.PublishTimeout + time.Duration(size)*time.Second/(1<<20)
+}
 
 // check fills in the defaults and checks the configuration against the
 // limits and against maxPayload, the server's max_payload (0: not known yet).
@@ -184,6 +195,9 @@ func (c *ProducerConfig) check(maxPayload int64) error {
 	}
 	if c.PersistTimeout == 0 {
 		c.PersistTimeout = 15 * time.Second
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 3 * time.Second
 	}
 	if c.ProducerID == "" {
 		var b [8]byte
@@ -338,7 +352,10 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 	if err := cfg.check(nc.MaxPayload()); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxPublishesInFlight), jetstream.WithPublishAsyncTimeout(publishTimeout))
+	// The client's own timeout frees a publish's slot among those in flight;
+	// each fragment's wait (await) is shorter for a small fragment.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxPublishesInFlight),
+		jetstream.WithPublishAsyncTimeout(cfg.publishWait(cfg.MaxFragmentSize)))
 	if err != nil {
 		return nil, fmt.Errorf("sdk: new producer: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 

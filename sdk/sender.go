@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 )
 
 // sendLoop publishes queued fragments in order and re-queues the ones that
@@ -96,13 +96,8 @@ func (p *Producer) sendQueued() {
 		p.stats.Published++
 		p.mu.Unlock()
 
-		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data, Header: nats.Header{}}
-		msg.Header.Set(wire.HeaderMsgID, wire.MsgID(p.cfg.Stream, p.cfg.ProducerID, seq, attempt))
-		msg.Header.Set(wire.HeaderProducerID, p.cfg.ProducerID)
-		msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-		if prev > 0 {
-			msg.Header.Set(wire.HeaderProducerPrev, strconv.FormatUint(prev, 10))
-		}
+		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data,
+			Header: wire.FragmentHeader(p.cfg.Stream, p.cfg.ProducerID, seq, prev, attempt)}
 		fut, err := p.js.PublishMsgAsync(msg)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			// Final: no re-send will fit (the server we reconnected to takes less
@@ -162,7 +157,11 @@ func (p *Producer) closedLocked() bool {
 // await waits for one publish ack.
 func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
 	defer p.wg.Done()
+	t := time.NewTimer(p.cfg.publishWait(len(fut.Msg().Data)))
+	defer t.Stop()
 	select {
+	case <-t.C:
+		p.publishFailed(seq, gen, errPublishTimeout)
 	case ack := <-fut.Ok():
 		p.received(seq, ack)
 	case err := <-fut.Err():
@@ -174,6 +173,9 @@ func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
 	case <-p.stop:
 	}
 }
+
+// errPublishTimeout: the bus did not acknowledge a publish in time.
+var errPublishTimeout = errors.New("sdk: no publish acknowledgement in time")
 
 // received records a publish ack: any attempt's ack means the bus has it.
 func (p *Producer) received(seq uint64, ack *jetstream.PubAck) {

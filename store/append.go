@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
 // Fragment is a fragment handed to Append.
@@ -111,7 +109,7 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 	deleted, retention, last, hasLast := st.deleted, st.info.RetentionHours, st.last, st.hasLast
 	st.mu.RUnlock()
 	if deleted {
-		return AppendResult{}, wire.Errorf(wire.ResourceNotFound, "stream %s was deleted", st.info.Name)
+		return AppendResult{}, refuse(ErrStreamNotFound, "stream %s was deleted", st.info.Name)
 	}
 	seen := func() (AppendResult, bool) {
 		if f.ProducerID != "" && f.ProducerSeq != 0 && st.seenLocked(f.ProducerID, f.ProducerSeq) {

@@ -15,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Stream statuses, as the seed service names them.
@@ -61,7 +60,8 @@ type StreamInfo struct {
 // Retention is the stream's retention as a duration.
 func (s *StreamInfo) Retention() time.Duration { return time.Duration(s.RetentionHours) * time.Hour }
 
-func (s StreamInfo) clone() StreamInfo {
+// Clone returns a copy that shares nothing with s.
+func (s StreamInfo) Clone() StreamInfo {
 	c := s
 	c.Tags = make(map[string]string, len(s.Tags))
 	for k, v := range s.Tags {
@@ -83,7 +83,7 @@ type CreateStreamInput struct {
 // ValidateStreamName checks a name as the seed service does.
 func ValidateStreamName(name string) error {
 	if len(name) < 1 || len(name) > MaxStreamNameLen || !streamNameRE.MatchString(name) {
-		return wire.Errorf(wire.InvalidArgument, "StreamName %q must be 1 to %d characters of [a-zA-Z0-9_.-]", truncate(name, 300), MaxStreamNameLen)
+		return invalid("StreamName %q must be 1 to %d characters of [a-zA-Z0-9_.-]", truncate(name, 300), MaxStreamNameLen)
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func validateDeviceName(s string) error {
 		return nil
 	}
 	if len(s) > MaxDeviceNameLen || !deviceNameRE.MatchString(s) {
-		return wire.Errorf(wire.InvalidArgument, "DeviceName must be 1 to %d characters of [a-zA-Z0-9_.-]", MaxDeviceNameLen)
+		return invalid("DeviceName must be 1 to %d characters of [a-zA-Z0-9_.-]", MaxDeviceNameLen)
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func validateMediaType(s string) error {
 		return nil
 	}
 	if len(s) > MaxMediaTypeLen || !mediaTypeRE.MatchString(s) {
-		return wire.Errorf(wire.InvalidArgument, "MediaType %q is not a media type such as video/h264 or application/x-sensorium", truncate(s, 200))
+		return invalid("MediaType %q is not a media type such as video/h264 or application/x-sensorium", truncate(s, 200))
 	}
 	return nil
 }
@@ -112,17 +112,17 @@ func validateTags(existing, add map[string]string) error {
 	n := len(existing)
 	for k, v := range add {
 		if len(k) < 1 || len(k) > MaxTagKeyLen {
-			return wire.Errorf(wire.InvalidArgument, "tag key %q must be 1 to %d characters", truncate(k, 200), MaxTagKeyLen)
+			return invalid("tag key %q must be 1 to %d characters", truncate(k, 200), MaxTagKeyLen)
 		}
 		if len(v) > MaxTagValueLen {
-			return wire.Errorf(wire.InvalidArgument, "tag value for %q is longer than %d characters", truncate(k, 200), MaxTagValueLen)
+			return invalid("tag value for %q is longer than %d characters", truncate(k, 200), MaxTagValueLen)
 		}
 		if _, ok := existing[k]; !ok {
 			n++
 		}
 	}
 	if n > MaxTagsPerStream {
-		return wire.Errorf(wire.TagsPerResourceExceeded, "a stream can have at most %d tags", MaxTagsPerStream)
+		return refuse(ErrTooManyTags, "a stream can have at most %d tags", MaxTagsPerStream)
 	}
 	return nil
 }
@@ -143,24 +143,26 @@ func ARN(region, account, name string, created time.Time) string {
 func parseARN(arn string) (string, error) {
 	const marker = ":stream/"
 	if !strings.HasPrefix(arn, "arn:") {
-		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not an ARN", truncate(arn, 300))
+		return "", invalid("StreamARN %q is not an ARN", truncate(arn, 300))
 	}
 	i := strings.Index(arn, marker)
 	if i < 0 {
-		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not a stream ARN", truncate(arn, 300))
+		return "", invalid("StreamARN %q is not a stream ARN", truncate(arn, 300))
 	}
 	rest := arn[i+len(marker):]
 	j := strings.LastIndexByte(rest, '/')
 	if j <= 0 {
-		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not a stream ARN", truncate(arn, 300))
+		return "", invalid("StreamARN %q is not a stream ARN", truncate(arn, 300))
 	}
 	if _, err := strconv.ParseInt(rest[j+1:], 10, 64); err != nil {
-		return "", wire.Errorf(wire.InvalidArgument, "StreamARN %q is not a stream ARN", truncate(arn, 300))
+		return "", invalid("StreamARN %q is not a stream ARN", truncate(arn, 300))
 	}
 	return rest[:j], nil
 }
 
-func newVersion() string {
+// NewVersion returns a fresh stream version: the seed service's versions are
+// opaque strings that change on every update.
+func NewVersion() string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	b := make([]byte, 12)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms

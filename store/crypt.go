@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Encryption at rest (FORMAT.md, "Encryption"). A fragment record's payload

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // walkBytes calls fn with the contents of every file under dir.
@@ -154,7 +153,7 @@ func mustOpen(t *testing.T, path string) vfs.File {
 }
 
 // A stream names its master key at creation (KmsKeyId); an unknown one is
-// refused with InvalidArgumentException, and an empty one takes the default.
+// refused with ErrInvalidArgument, and an empty one takes the default.
 func TestStreamMasterKey(t *testing.T) {
 	dir := t.TempDir()
 	k1, k2 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)), base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
@@ -164,7 +163,7 @@ func TestStreamMasterKey(t *testing.T) {
 	}
 	s := newTestStore(t, dir, nil, func(o *Options) { o.Keyring = ring })
 	defer s.Close()
-	if _, err := s.CreateStream(CreateStreamInput{Name: "x", RetentionHours: 1, KMSKeyID: "arn:aws:kms:us-east-1:1:key/nope"}); wire.AsAPIError(err) == nil || wire.AsAPIError(err).Name != wire.InvalidArgument {
+	if _, err := s.CreateStream(CreateStreamInput{Name: "x", RetentionHours: 1, KMSKeyID: "arn:aws:kms:us-east-1:1:key/nope"}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("unknown KmsKeyId: %v", err)
 	}
 	def, err := s.CreateStream(CreateStreamInput{Name: "d", RetentionHours: 1})

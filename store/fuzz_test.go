@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // The segment and index readers face whatever a crash or a bad disk left

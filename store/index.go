@@ -10,7 +10,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // FragmentInfo is what the index knows of one stored fragment.

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Master keys (FORMAT.md, "Keyring"). Every stored fragment is sealed with its

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
 // pageAll reads a stream the way GetMedia does: pages of Fragments, each from
@@ -74,7 +72,7 @@ func TestRetentionRaisedFromZeroKeepsOrder(t *testing.T) {
 			t.Errorf("Seek basis %d to fragment 37's time: %d %v %v, want 390", basis, n, ok, err)
 		}
 	}
-	if _, err := s.Fragment("a", 370); !errors.Is(err, wire.ErrResourceNotFound) {
+	if _, err := s.Fragment("a", 370); !errors.Is(err, ErrFragmentNotFound) {
 		t.Errorf("a live-only fragment after storing began: %v", err)
 	}
 	checkAll(t, s, "a", 39, 41)

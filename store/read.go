@@ -8,8 +8,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // TimeBasis selects which timestamp a time range or a seek is about.
@@ -54,7 +53,7 @@ func (st *stream) view() (readView, error) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	if st.deleted {
-		return readView{}, wire.Errorf(wire.ResourceNotFound, "stream %s was deleted", st.info.Name)
+		return readView{}, refuse(ErrStreamNotFound, "stream %s was deleted", st.info.Name)
 	}
 	v := readView{st: st, segs: make([]segView, len(st.segments)), durable: st.durable}
 	for i, seg := range st.segments {
@@ -248,7 +247,7 @@ func (s *Store) Fragment(name string, number uint64) (FragmentInfo, error) {
 		return FragmentInfo{}, err
 	}
 	if !found {
-		return FragmentInfo{}, wire.Errorf(wire.ResourceNotFound, "stream %s has no fragment %d", name, number)
+		return FragmentInfo{}, refuse(ErrFragmentNotFound, "stream %s has no fragment %d", name, number)
 	}
 	return out, nil
 }
@@ -265,7 +264,7 @@ func (s *Store) Wait(ctx context.Context, name string, from uint64) error {
 		durable, deleted, ch := st.durable, st.deleted, st.changed
 		st.mu.RUnlock()
 		if deleted {
-			return wire.Errorf(wire.ResourceNotFound, "stream %s was deleted", name)
+			return refuse(ErrStreamNotFound, "stream %s was deleted", name)
 		}
 		if durable >= from && durable > 0 {
 			return nil

@@ -8,8 +8,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/vfs/faultfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs/faultfs"
 )
 
 func activeSegment(t *testing.T, dir string) string {

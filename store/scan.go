@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Scanning a segment (FORMAT.md, "Start-up and repair"). A segment without a

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/vfs/faultfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs/faultfs"
 )
 
 // segmentFiles returns the stream folder's segment and index files by first

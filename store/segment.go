@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Segment file layout (FORMAT.md): a 32-byte header, then records back to back.

@@ -8,8 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Options configure a Store. Zero values take the documented defaults.
@@ -230,19 +229,19 @@ func (st *stream) close(seal bool) error {
 	return err
 }
 
-// stream returns the named stream, or ResourceNotFound.
+// stream returns the named stream, or an ErrStreamNotFound.
 func (s *Store) stream(name string) (*stream, error) {
 	s.mu.RLock()
 	st := s.streams[name]
 	s.mu.RUnlock()
 	if st == nil {
-		return nil, wire.Errorf(wire.ResourceNotFound, "stream %s not found", name)
+		return nil, refuse(ErrStreamNotFound, "stream %s not found", name)
 	}
 	st.mu.RLock()
 	deleting := st.info.Status == StatusDeleting || st.deleted
 	st.mu.RUnlock()
 	if deleting {
-		return nil, wire.Errorf(wire.ResourceNotFound, "stream %s not found (it is being deleted)", name)
+		return nil, refuse(ErrStreamNotFound, "stream %s not found (it is being deleted)", name)
 	}
 	return st, nil
 }

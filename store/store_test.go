@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 func TestAppendReadRestart(t *testing.T) {
@@ -89,7 +88,7 @@ func TestAppendRefusals(t *testing.T) {
 		t.Fatalf("backwards: %v", err)
 	}
 	// Unknown stream.
-	if _, err := s.Append("nope", frag(5, "p1")); !errors.Is(err, wire.ErrResourceNotFound) {
+	if _, err := s.Append("nope", frag(5, "p1")); !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("unknown stream: %v", err)
 	}
 	// A fragment without a producer key is never a duplicate.
@@ -249,7 +248,7 @@ func TestWaitWakesOnSync(t *testing.T) {
 	if err := s.DeleteStream(StreamRef{Name: "a"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, wire.ErrResourceNotFound) {
+	if err := <-done; !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("Wait on deleted stream: %v", err)
 	}
 }

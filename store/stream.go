@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sensorium-io/sensorium/internal/vfs"
+	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // segment is one segment file and what the store knows of it.
@@ -106,7 +106,17 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 	if err := s.fs.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("store: create stream dir %s: %w", dir, err)
 	}
-	keys, err := openDataKeys(s.fs, dir, s.opts.Keyring, info.KMSKeyID, st.log)
+	master := info.KMSKeyID
+	if !s.opts.Keyring.Has(master) {
+		// A copy of a stream created on another node of a cluster whose
+		// keyring differs: its data keys are wrapped by this node's default
+		// master key (docs/CLUSTER.md, "Keys"). A stream created here always
+		// names a key of this keyring.
+		st.log.Warn("store: the stream's master key is not in this node's keyring; wrapping its data keys with the default master key",
+			"kms_key_id", master, "default", s.opts.Keyring.Default)
+		master = s.opts.Keyring.Default
+	}
+	keys, err := openDataKeys(s.fs, dir, s.opts.Keyring, master, st.log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,12 +5,14 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
-// CreateStream adds a stream to the catalog and makes its folder.
-func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
+// NewStreamInfo checks a CreateStream request and returns the catalog entry
+// of the stream it makes, created at now: ARN, version and defaults filled
+// in (an empty KmsKeyId takes the keyring's default master key, which
+// DescribeStream then shows). The cluster's catalog makes its entries with
+// it too, so that both catalogs take and refuse the same requests.
+func NewStreamInfo(in CreateStreamInput, now time.Time, region, account string, ring *Keyring) (StreamInfo, error) {
 	if err := ValidateStreamName(in.Name); err != nil {
 		return StreamInfo{}, err
 	}
@@ -21,53 +23,70 @@ func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
 		return StreamInfo{}, err
 	}
 	if len(in.KMSKeyID) > MaxKMSKeyIDLen {
-		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "KmsKeyId is longer than %d characters", MaxKMSKeyIDLen)
+		return StreamInfo{}, invalid("KmsKeyId is longer than %d characters", MaxKMSKeyIDLen)
 	}
-	// The master key is fixed at creation: an empty KmsKeyId takes the
-	// keyring's default, which DescribeStream then shows.
 	if in.KMSKeyID == "" {
-		in.KMSKeyID = s.opts.Keyring.Default
+		in.KMSKeyID = ring.Default
 	}
-	if !s.opts.Keyring.Has(in.KMSKeyID) {
-		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "KmsKeyId %q is not a master key of this server's keyring (it has %s)",
-			truncate(in.KMSKeyID, 128), strings.Join(s.opts.Keyring.IDs(), ", "))
+	if !ring.Has(in.KMSKeyID) {
+		return StreamInfo{}, invalid("KmsKeyId %q is not a master key of this server's keyring (it has %s)",
+			truncate(in.KMSKeyID, 128), strings.Join(ring.IDs(), ", "))
 	}
 	if in.RetentionHours < 0 || in.RetentionHours > MaxRetentionHours {
-		return StreamInfo{}, wire.Errorf(wire.InvalidArgument, "DataRetentionInHours must be 0 to %d", MaxRetentionHours)
+		return StreamInfo{}, invalid("DataRetentionInHours must be 0 to %d", MaxRetentionHours)
 	}
 	if err := validateTags(nil, in.Tags); err != nil {
 		return StreamInfo{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.streams[in.Name]; ok {
-		return StreamInfo{}, wire.Errorf(wire.ResourceInUse, "stream %s already exists", in.Name)
-	}
-	if len(s.streams) >= s.opts.MaxStreams {
-		return StreamInfo{}, wire.Errorf(wire.AccountStreamLimitExceeded, "this server holds at most %d streams", s.opts.MaxStreams)
-	}
-	created := s.now().UTC().Truncate(time.Millisecond)
+	created := now.UTC().Truncate(time.Millisecond)
 	info := StreamInfo{
-		Name: in.Name, ARN: ARN(s.opts.Region, s.opts.Account, in.Name, created),
+		Name: in.Name, ARN: ARN(region, account, in.Name, created),
 		DeviceName: in.DeviceName, MediaType: in.MediaType, KMSKeyID: in.KMSKeyID,
-		Version: newVersion(), Status: StatusActive, CreationTime: created,
+		Version: NewVersion(), Status: StatusActive, CreationTime: created,
 		RetentionHours: in.RetentionHours, Tags: map[string]string{},
 	}
 	for k, v := range in.Tags {
 		info.Tags[k] = v
 	}
-	st, _, err := s.openStream(info, s.streamDir(streamDirName(in.Name, created)))
+	return info, nil
+}
+
+// CreateStream adds a stream to the catalog and makes its folder.
+func (s *Store) CreateStream(in CreateStreamInput) (StreamInfo, error) {
+	info, err := NewStreamInfo(in, s.now(), s.opts.Region, s.opts.Account, s.opts.Keyring)
 	if err != nil {
 		return StreamInfo{}, err
 	}
-	s.streams[in.Name] = st
-	if err := s.saveCatalogLocked(); err != nil {
-		delete(s.streams, in.Name)
-		_ = s.fs.RemoveAll(st.dir)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.streams[in.Name]; ok {
+		return StreamInfo{}, refuse(ErrStreamExists, "stream %s already exists", in.Name)
+	}
+	if len(s.streams) >= s.opts.MaxStreams {
+		return StreamInfo{}, refuse(ErrTooManyStreams, "this server holds at most %d streams", s.opts.MaxStreams)
+	}
+	if err := s.addStreamLocked(info); err != nil {
 		return StreamInfo{}, err
 	}
 	s.log.Info("store: stream created", "stream", in.Name, "retention_hours", in.RetentionHours)
-	return info.clone(), nil
+	return info.Clone(), nil
+}
+
+// addStreamLocked makes a stream's folder and records it in the catalog
+// file. s.mu held.
+func (s *Store) addStreamLocked(info StreamInfo) error {
+	st, _, err := s.openStream(info, s.streamDir(streamDirName(info.Name, info.CreationTime)))
+	if err != nil {
+		return err
+	}
+	s.streams[info.Name] = st
+	if err := s.saveCatalogLocked(); err != nil {
+		delete(s.streams, info.Name)
+		_ = st.close(false)
+		_ = s.fs.RemoveAll(st.dir)
+		return err
+	}
+	return nil
 }
 
 // StreamRef names a stream by name or by ARN (exactly one, as the seed service asks).
@@ -76,23 +95,28 @@ type StreamRef struct {
 	ARN  string
 }
 
-func (s *Store) resolve(ref StreamRef) (*stream, error) {
-	name := ref.Name
+// ResolveName checks a reference and returns the stream name it names (for
+// an ARN, the name inside it; the caller still checks that the ARN is the
+// stream's own).
+func ResolveName(ref StreamRef) (string, error) {
 	switch {
 	case ref.Name != "" && ref.ARN != "":
-		return nil, wire.Errorf(wire.InvalidArgument, "give StreamName or StreamARN, not both")
+		return "", invalid("give StreamName or StreamARN, not both")
 	case ref.ARN != "":
-		n, err := parseARN(ref.ARN)
-		if err != nil {
-			return nil, err
-		}
-		name = n
+		return parseARN(ref.ARN)
 	case ref.Name == "":
-		return nil, wire.Errorf(wire.InvalidArgument, "StreamName or StreamARN is required")
-	default:
-		if err := ValidateStreamName(ref.Name); err != nil {
-			return nil, err
-		}
+		return "", invalid("StreamName or StreamARN is required")
+	}
+	if err := ValidateStreamName(ref.Name); err != nil {
+		return "", err
+	}
+	return ref.Name, nil
+}
+
+func (s *Store) resolve(ref StreamRef) (*stream, error) {
+	name, err := ResolveName(ref)
+	if err != nil {
+		return nil, err
 	}
 	st, err := s.stream(name)
 	if err != nil {
@@ -103,7 +127,7 @@ func (s *Store) resolve(ref StreamRef) (*stream, error) {
 		arn := st.info.ARN
 		st.mu.RUnlock()
 		if arn != ref.ARN {
-			return nil, wire.Errorf(wire.ResourceNotFound, "stream %s not found", ref.ARN)
+			return nil, refuse(ErrStreamNotFound, "stream %s not found", ref.ARN)
 		}
 	}
 	return st, nil
@@ -117,23 +141,16 @@ func (s *Store) DescribeStream(ref StreamRef) (StreamInfo, error) {
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	return st.info.clone(), nil
+	return st.info.Clone(), nil
 }
 
 // ListStreams returns up to limit streams whose names begin with prefix, in
 // name order, after the position of nextToken; the returned token continues
 // the listing ("" at the end).
 func (s *Store) ListStreams(prefix string, limit int, nextToken string) ([]StreamInfo, string, error) {
-	if limit <= 0 || limit > 10000 {
-		return nil, "", wire.Errorf(wire.InvalidArgument, "MaxResults must be 1 to 10000")
-	}
-	after := ""
-	if nextToken != "" {
-		b, err := base64.RawURLEncoding.DecodeString(nextToken)
-		if err != nil || !strings.HasPrefix(string(b), "s:") {
-			return nil, "", wire.Errorf(wire.InvalidArgument, "NextToken is not one this server issued")
-		}
-		after = string(b[2:])
+	after, err := ParseListToken(limit, nextToken)
+	if err != nil {
+		return nil, "", err
 	}
 	s.mu.RLock()
 	names := make([]string, 0, len(s.streams))
@@ -148,7 +165,7 @@ func (s *Store) ListStreams(prefix string, limit int, nextToken string) ([]Strea
 		st := s.streams[n]
 		st.mu.RLock()
 		if st.info.Status != StatusDeleting {
-			out = append(out, st.info.clone())
+			out = append(out, st.info.Clone())
 		}
 		st.mu.RUnlock()
 	}
@@ -156,14 +173,35 @@ func (s *Store) ListStreams(prefix string, limit int, nextToken string) ([]Strea
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte("s:" + out[limit-1].Name))
+		next = ListToken(out[limit-1].Name)
 	}
 	return out, next, nil
 }
 
+// ListToken is the NextToken of a listing whose last stream is name.
+func ListToken(name string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s:" + name))
+}
+
+// ParseListToken checks a listing's MaxResults and NextToken, and returns
+// the name the listing continues after ("" from the start).
+func ParseListToken(limit int, nextToken string) (string, error) {
+	if limit <= 0 || limit > 10000 {
+		return "", invalid("MaxResults must be 1 to 10000")
+	}
+	if nextToken == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(nextToken)
+	if err != nil || !strings.HasPrefix(string(b), "s:") {
+		return "", invalid("NextToken is not one this server issued")
+	}
+	return string(b[2:]), nil
+}
+
 // update applies fn to a stream's info under the catalog lock after checking
 // currentVersion (when given), bumps the version and saves the catalog.
-func (s *Store) update(ref StreamRef, currentVersion string, fn func(*StreamInfo) error) error {
+func (s *Store) update(ref StreamRef, currentVersion string, fn Edit) error {
 	st, err := s.resolve(ref)
 	if err != nil {
 		return err
@@ -171,17 +209,17 @@ func (s *Store) update(ref StreamRef, currentVersion string, fn func(*StreamInfo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.mu.Lock()
-	old := st.info.clone()
+	old := st.info.Clone()
 	if currentVersion != "" && currentVersion != st.info.Version {
 		st.mu.Unlock()
-		return wire.Errorf(wire.VersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
+		return refuse(ErrVersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
 	}
-	next := st.info.clone()
+	next := st.info.Clone()
 	if err := fn(&next); err != nil {
 		st.mu.Unlock()
 		return err
 	}
-	next.Version = newVersion()
+	next.Version = NewVersion()
 	st.info = next
 	st.mu.Unlock()
 	if err := s.saveCatalogLocked(); err != nil {
@@ -193,22 +231,28 @@ func (s *Store) update(ref StreamRef, currentVersion string, fn func(*StreamInfo
 	return nil
 }
 
-// UpdateStream changes a stream's device name and media type (nil: unchanged).
-func (s *Store) UpdateStream(ref StreamRef, currentVersion string, deviceName, mediaType *string) error {
+// Edit is a change to a stream's catalog entry, checked before it is made.
+// The store and the cluster's catalog apply the same edits, each under its
+// own compare-and-set.
+type Edit func(*StreamInfo) error
+
+// EditStream checks an UpdateStream request and returns its edit: the
+// device name and media type (nil: unchanged).
+func EditStream(currentVersion string, deviceName, mediaType *string) (Edit, error) {
 	if currentVersion == "" {
-		return wire.Errorf(wire.InvalidArgument, "CurrentVersion is required")
+		return nil, invalid("CurrentVersion is required")
 	}
 	if deviceName != nil {
 		if err := validateDeviceName(*deviceName); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if mediaType != nil {
 		if err := validateMediaType(*mediaType); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return s.update(ref, currentVersion, func(in *StreamInfo) error {
+	return func(in *StreamInfo) error {
 		if deviceName != nil {
 			in.DeviceName = *deviceName
 		}
@@ -216,36 +260,36 @@ func (s *Store) UpdateStream(ref StreamRef, currentVersion string, deviceName, m
 			in.MediaType = *mediaType
 		}
 		return nil
-	})
+	}, nil
 }
 
-// UpdateDataRetention raises or lowers a stream's retention by changeHours.
-func (s *Store) UpdateDataRetention(ref StreamRef, currentVersion string, increase bool, changeHours int) error {
+// EditRetention checks an UpdateDataRetention request and returns its edit.
+func EditRetention(currentVersion string, increase bool, changeHours int) (Edit, error) {
 	if currentVersion == "" {
-		return wire.Errorf(wire.InvalidArgument, "CurrentVersion is required")
+		return nil, invalid("CurrentVersion is required")
 	}
 	if changeHours < 1 {
-		return wire.Errorf(wire.InvalidArgument, "DataRetentionChangeInHours must be at least 1")
+		return nil, invalid("DataRetentionChangeInHours must be at least 1")
 	}
-	return s.update(ref, currentVersion, func(in *StreamInfo) error {
+	return func(in *StreamInfo) error {
 		h := in.RetentionHours - changeHours
 		if increase {
 			h = in.RetentionHours + changeHours
 		}
 		if h < 0 || h > MaxRetentionHours {
-			return wire.Errorf(wire.InvalidArgument, "retention would become %d hours; it must be 0 to %d", h, MaxRetentionHours)
+			return invalid("retention would become %d hours; it must be 0 to %d", h, MaxRetentionHours)
 		}
 		in.RetentionHours = h
 		return nil
-	})
+	}, nil
 }
 
-// TagStream adds or replaces tags.
-func (s *Store) TagStream(ref StreamRef, tags map[string]string) error {
+// EditTags checks a TagStream request and returns its edit.
+func EditTags(tags map[string]string) (Edit, error) {
 	if len(tags) == 0 {
-		return wire.Errorf(wire.InvalidArgument, "Tags must hold at least one tag")
+		return nil, invalid("Tags must hold at least one tag")
 	}
-	return s.update(ref, "", func(in *StreamInfo) error {
+	return func(in *StreamInfo) error {
 		if err := validateTags(in.Tags, tags); err != nil {
 			return err
 		}
@@ -253,20 +297,57 @@ func (s *Store) TagStream(ref StreamRef, tags map[string]string) error {
 			in.Tags[k] = v
 		}
 		return nil
-	})
+	}, nil
 }
 
-// UntagStream removes tags by key; absent keys are ignored.
-func (s *Store) UntagStream(ref StreamRef, keys []string) error {
+// EditUntag checks an UntagStream request and returns its edit; absent keys
+// are ignored.
+func EditUntag(keys []string) (Edit, error) {
 	if len(keys) == 0 {
-		return wire.Errorf(wire.InvalidArgument, "TagKeyList must hold at least one key")
+		return nil, invalid("TagKeyList must hold at least one key")
 	}
-	return s.update(ref, "", func(in *StreamInfo) error {
+	return func(in *StreamInfo) error {
 		for _, k := range keys {
 			delete(in.Tags, k)
 		}
 		return nil
-	})
+	}, nil
+}
+
+// UpdateStream changes a stream's device name and media type (nil: unchanged).
+func (s *Store) UpdateStream(ref StreamRef, currentVersion string, deviceName, mediaType *string) error {
+	edit, err := EditStream(currentVersion, deviceName, mediaType)
+	if err != nil {
+		return err
+	}
+	return s.update(ref, currentVersion, edit)
+}
+
+// UpdateDataRetention raises or lowers a stream's retention by changeHours.
+func (s *Store) UpdateDataRetention(ref StreamRef, currentVersion string, increase bool, changeHours int) error {
+	edit, err := EditRetention(currentVersion, increase, changeHours)
+	if err != nil {
+		return err
+	}
+	return s.update(ref, currentVersion, edit)
+}
+
+// TagStream adds or replaces tags.
+func (s *Store) TagStream(ref StreamRef, tags map[string]string) error {
+	edit, err := EditTags(tags)
+	if err != nil {
+		return err
+	}
+	return s.update(ref, "", edit)
+}
+
+// UntagStream removes tags by key; absent keys are ignored.
+func (s *Store) UntagStream(ref StreamRef, keys []string) error {
+	edit, err := EditUntag(keys)
+	if err != nil {
+		return err
+	}
+	return s.update(ref, "", edit)
 }
 
 // DeleteStream removes a stream and all its data. The deletion is recorded
@@ -276,12 +357,16 @@ func (s *Store) DeleteStream(ref StreamRef, currentVersion string) error {
 	if err != nil {
 		return err
 	}
+	return s.deleteStream(st, currentVersion)
+}
+
+func (s *Store) deleteStream(st *stream, currentVersion string) error {
 	s.mu.Lock()
 	st.mu.Lock()
 	if currentVersion != "" && currentVersion != st.info.Version {
 		st.mu.Unlock()
 		s.mu.Unlock()
-		return wire.Errorf(wire.VersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
+		return refuse(ErrVersionMismatch, "stream %s is at version %s, not %s", st.info.Name, st.info.Version, currentVersion)
 	}
 	name := st.info.Name
 	st.info.Status = StatusDeleting
@@ -305,7 +390,7 @@ func (s *Store) DeleteStream(ref StreamRef, currentVersion string) error {
 	}
 	st.mu.RUnlock()
 	if err := s.fs.RemoveAll(st.dir); err != nil {
-		return wire.Errorf(wire.InternalFailure, "deleting the data of stream %s failed; it will be retried at the next start", name)
+		return refuse(ErrDataNotDeleted, "deleting the data of stream %s failed; it will be retried at the next start", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -315,4 +400,70 @@ func (s *Store) DeleteStream(ref StreamRef, currentVersion string) error {
 	}
 	s.log.Info("store: stream deleted", "stream", name)
 	return nil
+}
+
+// Materialize makes this store's copy of a stream whose catalog is kept
+// elsewhere (the cluster's): it creates the copy with info's ARN, creation
+// time and version when the store has none, or replaces the catalog entry of
+// the copy it has (retention, tags, version …). created reports a new copy.
+// A copy of another incarnation (another ARN) is refused: delete it first
+// (DropLocal).
+func (s *Store) Materialize(info StreamInfo) (created bool, err error) {
+	if err := ValidateStreamName(info.Name); err != nil {
+		return false, err
+	}
+	info = info.Clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.streams[info.Name]; ok {
+		st.mu.Lock()
+		if st.info.ARN != info.ARN || st.info.Status == StatusDeleting {
+			st.mu.Unlock()
+			return false, refuse(ErrStreamExists, "stream %s exists here as another incarnation (%s)", info.Name, st.info.ARN)
+		}
+		old := st.info
+		st.info = info
+		st.mu.Unlock()
+		if old.Version == info.Version && old.RetentionHours == info.RetentionHours {
+			return false, nil
+		}
+		if err := s.saveCatalogLocked(); err != nil {
+			st.mu.Lock()
+			st.info = old
+			st.mu.Unlock()
+			return false, err
+		}
+		return false, nil
+	}
+	if err := s.addStreamLocked(info); err != nil {
+		return false, err
+	}
+	s.log.Info("store: local copy of a stream created", "stream", info.Name, "arn", info.ARN)
+	return true, nil
+}
+
+// DropLocal deletes this store's copy of a stream (whatever its version):
+// the cluster deleted the stream, or placed it on other nodes.
+func (s *Store) DropLocal(name string) error {
+	st, err := s.stream(name)
+	if err != nil {
+		return err
+	}
+	return s.deleteStream(st, "")
+}
+
+// AllStreams returns the catalog entry of every stream the store holds.
+func (s *Store) AllStreams() ([]StreamInfo, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]StreamInfo, 0, len(s.streams))
+	for _, st := range s.streams {
+		st.mu.RLock()
+		if st.info.Status != StatusDeleting {
+			out = append(out, st.info.Clone())
+		}
+		st.mu.RUnlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sensorium-io/sensorium/internal/wire"
 )
 
 func TestCreateStreamValidation(t *testing.T) {
@@ -24,23 +22,23 @@ func TestCreateStreamValidation(t *testing.T) {
 		want error
 	}{
 		{"ok", CreateStreamInput{Name: "pump-1.vib_x", RetentionHours: 24, MediaType: "application/x-sensorium"}, nil},
-		{"empty name", CreateStreamInput{}, wire.ErrInvalidArgument},
-		{"bad char", CreateStreamInput{Name: "pump/1"}, wire.ErrInvalidArgument},
-		{"space", CreateStreamInput{Name: "pump 1"}, wire.ErrInvalidArgument},
-		{"too long", CreateStreamInput{Name: strings.Repeat("a", 257)}, wire.ErrInvalidArgument},
+		{"empty name", CreateStreamInput{}, ErrInvalidArgument},
+		{"bad char", CreateStreamInput{Name: "pump/1"}, ErrInvalidArgument},
+		{"space", CreateStreamInput{Name: "pump 1"}, ErrInvalidArgument},
+		{"too long", CreateStreamInput{Name: strings.Repeat("a", 257)}, ErrInvalidArgument},
 		{"longest", CreateStreamInput{Name: strings.Repeat("a", 256)}, nil},
-		{"negative retention", CreateStreamInput{Name: "r1", RetentionHours: -1}, wire.ErrInvalidArgument},
-		{"huge retention", CreateStreamInput{Name: "r2", RetentionHours: MaxRetentionHours + 1}, wire.ErrInvalidArgument},
-		{"bad media type", CreateStreamInput{Name: "m1", MediaType: "nonsense"}, wire.ErrInvalidArgument},
-		{"too many tags", CreateStreamInput{Name: "t1", Tags: tooManyTags}, wire.ErrTagsLimit},
+		{"negative retention", CreateStreamInput{Name: "r1", RetentionHours: -1}, ErrInvalidArgument},
+		{"huge retention", CreateStreamInput{Name: "r2", RetentionHours: MaxRetentionHours + 1}, ErrInvalidArgument},
+		{"bad media type", CreateStreamInput{Name: "m1", MediaType: "nonsense"}, ErrInvalidArgument},
+		{"too many tags", CreateStreamInput{Name: "t1", Tags: tooManyTags}, ErrTooManyTags},
 		{"longest device name", CreateStreamInput{Name: "d1", DeviceName: strings.Repeat("d", MaxDeviceNameLen)}, nil},
-		{"device name too long", CreateStreamInput{Name: "d2", DeviceName: strings.Repeat("d", MaxDeviceNameLen+1)}, wire.ErrInvalidArgument},
-		{"media type too long", CreateStreamInput{Name: "m2", MediaType: "application/" + strings.Repeat("x", MaxMediaTypeLen)}, wire.ErrInvalidArgument},
-		{"KmsKeyId too long", CreateStreamInput{Name: "k1", KMSKeyID: strings.Repeat("k", MaxKMSKeyIDLen+1)}, wire.ErrInvalidArgument},
+		{"device name too long", CreateStreamInput{Name: "d2", DeviceName: strings.Repeat("d", MaxDeviceNameLen+1)}, ErrInvalidArgument},
+		{"media type too long", CreateStreamInput{Name: "m2", MediaType: "application/" + strings.Repeat("x", MaxMediaTypeLen)}, ErrInvalidArgument},
+		{"KmsKeyId too long", CreateStreamInput{Name: "k1", KMSKeyID: strings.Repeat("k", MaxKMSKeyIDLen+1)}, ErrInvalidArgument},
 		{"longest tag key and value", CreateStreamInput{Name: "t2", Tags: map[string]string{strings.Repeat("k", MaxTagKeyLen): strings.Repeat("v", MaxTagValueLen)}}, nil},
-		{"tag key too long", CreateStreamInput{Name: "t3", Tags: map[string]string{strings.Repeat("k", MaxTagKeyLen+1): "v"}}, wire.ErrInvalidArgument},
-		{"tag value too long", CreateStreamInput{Name: "t4", Tags: map[string]string{"k": strings.Repeat("v", MaxTagValueLen+1)}}, wire.ErrInvalidArgument},
-		{"exists", CreateStreamInput{Name: "pump-1.vib_x"}, wire.ErrResourceInUse},
+		{"tag key too long", CreateStreamInput{Name: "t3", Tags: map[string]string{strings.Repeat("k", MaxTagKeyLen+1): "v"}}, ErrInvalidArgument},
+		{"tag value too long", CreateStreamInput{Name: "t4", Tags: map[string]string{"k": strings.Repeat("v", MaxTagValueLen+1)}}, ErrInvalidArgument},
+		{"exists", CreateStreamInput{Name: "pump-1.vib_x"}, ErrStreamExists},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +62,7 @@ func TestCatalogOperationsSurviveRestart(t *testing.T) {
 		t.Fatalf("ARN %s, want %s", info.ARN, want)
 	}
 	// Stale version.
-	if err := s.UpdateDataRetention(StreamRef{Name: "pump-1"}, "stale", true, 1); !errors.Is(err, wire.ErrVersionMismatch) {
+	if err := s.UpdateDataRetention(StreamRef{Name: "pump-1"}, "stale", true, 1); !errors.Is(err, ErrVersionMismatch) {
 		t.Fatalf("stale version: %v", err)
 	}
 	if err := s.UpdateDataRetention(StreamRef{ARN: info.ARN}, info.Version, true, 6); err != nil {
@@ -74,7 +72,7 @@ func TestCatalogOperationsSurviveRestart(t *testing.T) {
 	if d.RetentionHours != 30 || d.Version == info.Version {
 		t.Fatalf("after increase: %+v", d)
 	}
-	if err := s.UpdateDataRetention(StreamRef{Name: "pump-1"}, d.Version, false, 31); !errors.Is(err, wire.ErrInvalidArgument) {
+	if err := s.UpdateDataRetention(StreamRef{Name: "pump-1"}, d.Version, false, 31); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("decrease below 0: %v", err)
 	}
 	if err := s.UpdateDataRetention(StreamRef{Name: "pump-1"}, d.Version, false, 10); err != nil {
@@ -92,10 +90,10 @@ func TestCatalogOperationsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ARN of another incarnation does not match.
-	if _, err := s.DescribeStream(StreamRef{ARN: "arn:aws:kinesisvideo:us-east-1:000000000000:stream/pump-1/1"}); !errors.Is(err, wire.ErrResourceNotFound) {
+	if _, err := s.DescribeStream(StreamRef{ARN: "arn:aws:kinesisvideo:us-east-1:000000000000:stream/pump-1/1"}); !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("wrong ARN: %v", err)
 	}
-	if _, err := s.DescribeStream(StreamRef{Name: "pump-1", ARN: info.ARN}); !errors.Is(err, wire.ErrInvalidArgument) {
+	if _, err := s.DescribeStream(StreamRef{Name: "pump-1", ARN: info.ARN}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("both name and ARN: %v", err)
 	}
 	before, _ := s.DescribeStream(StreamRef{Name: "pump-1"})
@@ -141,10 +139,10 @@ func TestListStreamsPagination(t *testing.T) {
 	if len(names) != 25 || names[0] != "pump-00" || names[24] != "pump-24" {
 		t.Fatalf("listed %v", names)
 	}
-	if _, _, err := s.ListStreams("", 10, "garbage!"); !errors.Is(err, wire.ErrInvalidArgument) {
+	if _, _, err := s.ListStreams("", 10, "garbage!"); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, _, err := s.ListStreams("", 0, ""); !errors.Is(err, wire.ErrInvalidArgument) {
+	if _, _, err := s.ListStreams("", 0, ""); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("MaxResults 0: %v", err)
 	}
 }
@@ -156,7 +154,7 @@ func TestDeleteStreamRemovesData(t *testing.T) {
 	appendN(t, s, "a", 1, 5, 0)
 	st, _ := s.stream("a")
 	data := st.dir
-	if err := s.DeleteStream(StreamRef{ARN: info.ARN}, "stale"); !errors.Is(err, wire.ErrVersionMismatch) {
+	if err := s.DeleteStream(StreamRef{ARN: info.ARN}, "stale"); !errors.Is(err, ErrVersionMismatch) {
 		t.Fatalf("stale delete: %v", err)
 	}
 	if err := s.DeleteStream(StreamRef{ARN: info.ARN}, info.Version); err != nil {
@@ -165,7 +163,7 @@ func TestDeleteStreamRemovesData(t *testing.T) {
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Fatalf("data folder still there: %v", err)
 	}
-	if _, err := s.Fragments("a", 0, 10); !errors.Is(err, wire.ErrResourceNotFound) {
+	if _, err := s.Fragments("a", 0, 10); !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("fragments of deleted stream: %v", err)
 	}
 	// The name can be used again, for a new, empty stream.
@@ -197,7 +195,7 @@ func TestInterruptedDeleteIsFinished(t *testing.T) {
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Fatalf("data folder still there: %v", err)
 	}
-	if _, err := s.DescribeStream(StreamRef{Name: "a"}); !errors.Is(err, wire.ErrResourceNotFound) {
+	if _, err := s.DescribeStream(StreamRef{Name: "a"}); !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("describe: %v", err)
 	}
 	if _, err := s.DescribeStream(StreamRef{Name: "b"}); err != nil {
@@ -213,7 +211,7 @@ func TestStreamsLimit(t *testing.T) {
 	for i := range 3 {
 		mustCreate(t, s, fmt.Sprint("s", i), 1)
 	}
-	if _, err := s.CreateStream(CreateStreamInput{Name: "s3", RetentionHours: 1}); !errors.Is(err, wire.ErrStreamLimit) {
+	if _, err := s.CreateStream(CreateStreamInput{Name: "s3", RetentionHours: 1}); !errors.Is(err, ErrTooManyStreams) {
 		t.Fatalf("a fourth stream with MaxStreams 3: %v", err)
 	}
 	if err := s.DeleteStream(StreamRef{Name: "s0"}, ""); err != nil {

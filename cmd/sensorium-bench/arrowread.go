@@ -31,10 +31,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 )
 
 // arrowBench measures reading one range of vibration as Arrow: our HTTP
@@ -254,10 +254,10 @@ func fillPump(ctx context.Context, srv *server.Server, dir string, minutes int) 
 	if err != nil {
 		return 0, 0, err
 	}
-	pump := simulate.New(rate, int64(minutes)*60*rate/2, 1)
+	sim := pump.New(rate, int64(minutes)*60*rate/2, 1)
 	buf := make([]float32, 3*rate)
 	for range minutes * 60 {
-		pump.Fill(buf)
+		sim.Fill(buf)
 		if err := w.WriteFloat32(ctx, buf); err != nil {
 			return 0, 0, err
 		}

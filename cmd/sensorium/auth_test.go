@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sensorium-io/sensorium/internal/wire"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
@@ -63,7 +63,7 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(f
 // oneLine renders an error for a person: an API error by its name and
 // message, an answer that is not the API's with a hint about the endpoint.
 func oneLine(err error) string {
-	var ae *wire.APIError
+	var ae *httpwire.APIError
 	var he *sdk.HTTPError
 	var te *sdk.TimeoutError
 	switch {
@@ -110,7 +110,7 @@ Apache Arrow.`,
 		return nil
 	}
 	requireSubcommand(root)
-	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd(), newPresignCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd(), newPresignCmd(), newClusterCmd())
 	usageArgs(root)
 	return root
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sensorium-io/sensorium/internal/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 )
 
 // presignable are the operations a presigned URL may be made for.

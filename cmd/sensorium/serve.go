@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -42,12 +42,30 @@ FILE has the format of ~/.aws/credentials:
   aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
 
 Without it the API answers anyone, which is meant for development on
-loopback; start-up says so.`,
+loopback; start-up says so.
+
+Cluster: --node NAME makes this process one node of a cluster whose NATS
+servers route to each other (--cluster, the address this node takes routes
+on; --routes, the other nodes' route URLs). Any node takes producers,
+control-plane calls and reads; each stream is stored by 3 nodes (fewer when
+there are fewer), and PERSISTED means a majority of them fsynced it. A
+fresh cluster waits until a majority of its nodes is up. A single node's
+data and streams carry over when it is restarted as the first node of a
+cluster. docs/CLUSTER.md has the promises, the failure modes and the
+operations.`,
 		Example: `  sensorium serve
   sensorium serve --credentials /etc/sensorium/credentials --http 0.0.0.0:8080
   sensorium serve --data /var/lib/sensorium --http 0.0.0.0:8080 --nats 0.0.0.0:4222
   sensorium serve --nats-url nats://nats-1:4222,nats://nats-2:4222
-  sensorium serve --nats-url nats://nats-1:4222 --replica store-b --data /var/lib/sensorium-b`,
+  sensorium serve --nats-url nats://nats-1:4222 --replica store-b --data /var/lib/sensorium-b
+
+  # three nodes on one machine (each in its own terminal)
+  sensorium serve --node a --data ./a --http 127.0.0.1:8080 --nats 127.0.0.1:4222 --flight 127.0.0.1:8815 \
+    --cluster 127.0.0.1:6222 --routes nats://127.0.0.1:6223,nats://127.0.0.1:6224
+  sensorium serve --node b --data ./b --http 127.0.0.1:8081 --nats 127.0.0.1:4223 --flight 127.0.0.1:8816 \
+    --cluster 127.0.0.1:6223 --routes nats://127.0.0.1:6222,nats://127.0.0.1:6224
+  sensorium serve --node c --data ./c --http 127.0.0.1:8082 --nats 127.0.0.1:4224 --flight 127.0.0.1:8817 \
+    --cluster 127.0.0.1:6224 --routes nats://127.0.0.1:6222,nats://127.0.0.1:6223`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel, logFormat)
@@ -95,6 +113,17 @@ loopback; start-up says so.`,
 	f.IntVar(&cfg.MaxRequests, "max-requests", 4096, "HTTP requests served at once, long-lived ones included (ClientLimitExceededException past it)")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
 	f.DurationVar(&cfg.MaxPutMediaDuration, "max-putmedia-duration", 24*time.Hour, "a PutMedia session ends at its first cluster after this long (MAX_CONNECTION_DURATION_REACHED, 4003); the producer reconnects")
+	cc := &cfg.Cluster
+	f.StringVar(&cc.Node, "node", "", "this node's name in a cluster, unique and the same at every start (makes this process a cluster node)")
+	f.StringVar(&cc.Listen, "cluster", "", "address the embedded NATS server takes routes from the other nodes on, e.g. 127.0.0.1:6222")
+	f.StringSliceVar(&cc.Routes, "routes", nil, "the other nodes' route URLs, comma-separated: nats://host:port,…")
+	f.StringVar(&cc.Name, "cluster-name", "sensorium", "the NATS cluster's name, the same on every node")
+	f.IntVar(&cc.BusReplicas, "bus-replicas", 0, "JetStream replicas of the bus and the cluster's buckets (default min(3, nodes in --routes + 1))")
+	f.IntVar(&cc.BusShards, "bus-shards", 0, "JetStream streams the bus is cut into, fixed when the cluster is first started (default 3; 1 with --nats-url)")
+	f.IntVar(&cc.AckReplicas, "ack-replicas", 0, "replicas of a stream that must have fsynced a fragment before PERSISTED (default a majority)")
+	f.IntVar(&cc.StreamReplicas, "stream-replicas", 0, "nodes that store each new stream (default min(3, nodes))")
+	f.DurationVar(&cc.ReplaceAfter, "replace-after", 5*time.Minute, "how long a node may be silent before its streams get a new replica and its bus consumers are removed")
+	f.StringVar(&cc.Advertise, "advertise", "", "host other nodes reach this one at, when --http/--nats/--flight listen on every interface (default the host name)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

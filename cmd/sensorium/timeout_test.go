@@ -16,7 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/codecs"
-	"github.com/sensorium-io/sensorium/examples/automotive-radar/simulate"
 	"github.com/sensorium-io/sensorium/examples/internal/stream"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/radar"
 )
 
 func main() {
@@ -27,16 +27,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dets := &signals.Detections{}
-	rd := &signals.Array{ElemType: signals.Float32, Rows: simulate.RangeBins, Cols: simulate.DopplerBins, Unit: "dB",
-		RowAxis: signals.Axis{Name: "range", Unit: "m", Step: simulate.RangeStep},
-		ColAxis: signals.Axis{Name: "radial_velocity", Unit: "m/s", Start: -simulate.DopplerBins / 2 * simulate.DopplerStep, Step: simulate.DopplerStep}}
+	rd := &signals.Array{ElemType: signals.Float32, Rows: radar.RangeBins, Cols: radar.DopplerBins, Unit: "dB",
+		RowAxis: signals.Axis{Name: "range", Unit: "m", Step: radar.RangeStep},
+		ColAxis: signals.Axis{Name: "radial_velocity", Unit: "m/s", Start: -radar.DopplerBins / 2 * radar.DopplerStep, Step: radar.DopplerStep}}
 	err := stream.Run(ctx, cfg, []signals.Description{dets, rd}, func(ctx context.Context, s *stream.Session) error {
-		radar := simulate.New(uint64(time.Now().UnixNano()))
-		m := make([]float32, simulate.RangeBins*simulate.DopplerBins)
+		sensor := radar.New(uint64(time.Now().UnixNano()))
+		m := make([]float32, radar.RangeBins*radar.DopplerBins)
 		var scan []codecs.Detection
-		period := int64(time.Second / simulate.ScanHz)
+		period := int64(time.Second / radar.ScanHz)
 		return s.Every(ctx, time.Duration(period), func(t int64) error {
-			scan = radar.Scan(scan, m)
+			scan = sensor.Scan(scan, m)
 			if err := s.P.PutRadarScan(ctx, 1, dets, t, period, scan, nil); err != nil {
 				return err
 			}

@@ -6,7 +6,8 @@
 // receive time in ns (8 bytes, little-endian) followed by the 16-byte
 // SocketCAN struct can_frame; the time is in the payload because CAN frames
 // arrive microseconds apart while opaque frames are timed to the
-// millisecond. The layout and the signals are in package simulate's doc.
+// millisecond. The layout and the signals are in the doc of package
+// simulate/canbus.
 //
 //	sensorium serve &
 //	go run ./examples/can-bus --stream can-1 --duration 30s
@@ -22,9 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sensorium-io/sensorium/examples/can-bus/simulate"
 	"github.com/sensorium-io/sensorium/examples/internal/stream"
 	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/simulate/canbus"
 )
 
 func main() {
@@ -32,14 +33,14 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	track, err := sdk.OpaqueTrack(1, "can0", simulate.MediaType)
+	track, err := sdk.OpaqueTrack(1, "can0", canbus.MediaType)
 	if err != nil {
 		log.Fatal("can-bus: ", err)
 	}
 	err = stream.RunTracks(ctx, cfg, []sdk.Track{track}, func(ctx context.Context, s *stream.Session) error {
-		bus := simulate.New(s.Start.UnixNano(), uint64(s.Start.UnixNano()))
-		var frames []simulate.Frame
-		payload := make([]byte, 0, simulate.PayloadSize)
+		bus := canbus.New(s.Start.UnixNano(), uint64(s.Start.UnixNano()))
+		var frames []canbus.Frame
+		payload := make([]byte, 0, canbus.PayloadSize)
 		// Every 10 ms, the frames the bus sent since the last tick.
 		return s.Every(ctx, 10*time.Millisecond, func(t int64) error {
 			frames = bus.Until(frames[:0], t)

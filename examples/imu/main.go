@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sensorium-io/sensorium/examples/imu/simulate"
 	"github.com/sensorium-io/sensorium/examples/internal/stream"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/imu"
 )
 
 func main() {
@@ -35,10 +35,10 @@ func main() {
 		if err != nil {
 			return err
 		}
-		imu := simulate.New(*rate, uint64(s.Start.UnixNano()))
+		sim := imu.New(*rate, uint64(s.Start.UnixNano()))
 		buf := make([]int16, 6*max(1, int(*rate)/10)) // 100 ms
 		err = s.Every(ctx, 100*time.Millisecond, func(int64) error {
-			imu.Fill(buf)
+			sim.Fill(buf)
 			return w.WriteInt16(ctx, buf)
 		})
 		if ferr := w.Flush(context.Background()); err == nil {
@@ -55,7 +55,7 @@ func main() {
 // scales.
 func Description(rate float64) *signals.IMU {
 	return &signals.IMU{SampleRate: rate, SampleType: signals.Int16, Sensors: []signals.IMUSensor{
-		{Type: signals.Accelerometer, Unit: "m/s²", Scale: simulate.AccelScale},
-		{Type: signals.Gyroscope, Unit: "rad/s", Scale: simulate.GyroScale},
+		{Type: signals.Accelerometer, Unit: "m/s²", Scale: imu.AccelScale},
+		{Type: signals.Gyroscope, Unit: "rad/s", Scale: imu.GyroScale},
 	}}
 }

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/examples/internal/stream"
-	"github.com/sensorium-io/sensorium/examples/machine-audio/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/audio"
 )
 
 func main() {
@@ -33,7 +33,7 @@ func main() {
 		if err != nil {
 			return err
 		}
-		m := simulate.New(desc.SampleRate, uint64(s.Start.UnixNano()))
+		m := audio.New(desc.SampleRate, uint64(s.Start.UnixNano()))
 		buf := make([]int16, int(desc.SampleRate)/10)
 		err = s.Every(ctx, 100*time.Millisecond, func(int64) error {
 			m.Fill(buf)

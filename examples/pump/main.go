@@ -22,9 +22,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 )
 
 func main() {
@@ -88,7 +88,7 @@ func run(ctx context.Context, natsURL, endpoint, stream string, faultAfter, dura
 	if err != nil {
 		return err
 	}
-	pump := simulate.New(rate, int64(faultAfter.Seconds()*rate), uint64(start.UnixNano()))
+	sim := pump.New(rate, int64(faultAfter.Seconds()*rate), uint64(start.UnixNano()))
 	buf := make([]float32, 3*int(rate)/10) // 100 ms
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -104,8 +104,8 @@ loop:
 			log.Printf("%s: %d fragments PERSISTED, %d refused", time.Since(start).Round(time.Second), persisted.Load(), refused.Load())
 		case <-tick.C:
 			// Catch up to real time: the simulator makes exactly rate samples per second.
-			for pump.Samples() < int64(time.Since(start).Seconds()*rate)-int64(len(buf)/3) {
-				pump.Fill(buf)
+			for sim.Samples() < int64(time.Since(start).Seconds()*rate)-int64(len(buf)/3) {
+				sim.Fill(buf)
 				if err := w.WriteFloat32(ctx, buf); err != nil {
 					return err
 				}

@@ -17,8 +17,8 @@ import (
 
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/examples/internal/stream"
-	"github.com/sensorium-io/sensorium/examples/street-lidar/simulate"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/lidar"
 )
 
 func main() {
@@ -26,11 +26,11 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pc := &signals.PointCloud{Rings: simulate.Rings, Resolution: 0.001}
+	pc := &signals.PointCloud{Rings: lidar.Rings, Resolution: 0.001}
 	err := stream.Run(ctx, cfg, []signals.Description{pc}, func(ctx context.Context, s *stream.Session) error {
-		street := simulate.New(uint64(time.Now().UnixNano()))
+		street := lidar.New(uint64(time.Now().UnixNano()))
 		var sw codecs.Sweep
-		period := time.Second / simulate.SweepHz
+		period := time.Second / lidar.SweepHz
 		return s.Every(ctx, period, func(t int64) error {
 			street.Sweep(t, &sw)
 			return s.P.PutPointCloud(ctx, 1, pc, &sw, int64(period))

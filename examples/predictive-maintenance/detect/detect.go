@@ -25,15 +25,15 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 )
 
 // Verdict is the judgement of one window.
 type Verdict struct {
 	Start    time.Time
-	Features simulate.Features // of the x axis, the bearing's radial direction
+	Features pump.Features // of the x axis, the bearing's radial direction
 	Fault    bool
 	Why      string
 }
@@ -167,7 +167,7 @@ func (d *Detector) read(ctx context.Context, in sdk.QueryInput, each func(Verdic
 				x[i] = vals.Value(off + i)
 			}
 			start := int64(starts.Value(row))
-			each(d.judge(time.Unix(0, start).UTC(), simulate.Analyze(x, d.Rate)))
+			each(d.judge(time.Unix(0, start).UTC(), pump.Analyze(x, d.Rate)))
 			// The window's place on the grid: its first sample is within a
 			// sample period of its grid time.
 			k := int(math.Round(float64(start-d.State.Anchor) * d.Rate / 1e9 / float64(d.Window)))
@@ -188,7 +188,7 @@ func (d *Detector) read(ctx context.Context, in sdk.QueryInput, each func(Verdic
 
 // judge learns the baseline from the first windows, then flags a window
 // whose kurtosis or band energy leaves it.
-func (d *Detector) judge(start time.Time, f simulate.Features) Verdict {
+func (d *Detector) judge(start time.Time, f pump.Features) Verdict {
 	v := Verdict{Start: start, Features: f}
 	s := &d.State
 	if s.BaselineN < baselineWindows {

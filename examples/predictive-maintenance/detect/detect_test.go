@@ -12,10 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sensorium-io/sensorium/examples/pump/simulate"
-	"github.com/sensorium-io/sensorium/internal/server"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/simulate/pump"
 )
 
 const rate = 25600
@@ -28,7 +28,7 @@ type pumpFeed struct {
 	t    *testing.T
 	p    *sdk.Producer
 	w    *sdk.SampleWriter
-	pump *simulate.Pump
+	pump *pump.Pump
 	buf  []float32
 }
 
@@ -53,7 +53,7 @@ func newPumpFeed(t *testing.T, srv *server.Server, origin time.Time, faultAt int
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pumpFeed{t: t, p: p, w: w, pump: simulate.New(rate, int64(faultAt)*rate, 11), buf: make([]float32, 3*rate)}, client
+	return &pumpFeed{t: t, p: p, w: w, pump: pump.New(rate, int64(faultAt)*rate, 11), buf: make([]float32, 3*rate)}, client
 }
 
 // write streams seconds more of the pump and waits until they are stored.

@@ -1,0 +1,293 @@
+// Package api is Sensorium's HTTP API: the seed service's control plane,
+// media and archived-media operations at its paths, with its field names,
+// error names and status codes, plus Arrow range queries (POST /v1/query),
+// health and metrics. It translates HTTP to calls on the store and the query
+// service; it holds no state of its own. ErrorOf is the one place where the
+// errors of the store and the query service get the service's names.
+package api
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/query"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// Options configure the API.
+type Options struct {
+	Store  *store.Store
+	Query  *query.Service
+	Logger *slog.Logger
+	// DataEndpoint is the URL GetDataEndpoint answers: this server's own.
+	DataEndpoint func() string
+	// Metrics serves /metrics; nil leaves the path unrouted.
+	Metrics http.Handler
+	// MaxMediaConnections bounds the GetMedia responses open at once per
+	// stream (ConnectionLimitExceededException past it); default 16.
+	MaxMediaConnections int
+	// MaxRequests bounds the requests served at once, long-lived ones
+	// (PutMedia, GetMedia, live queries) included: past it a request is a
+	// ClientLimitExceededException, so that a flood of connections cannot
+	// exhaust the server. GET /healthz is not counted. Default 4096.
+	MaxRequests int
+	// NATS and Subjects are the bus PutMedia publishes fragments to; nil
+	// turns PutMedia off.
+	NATS     *nats.Conn
+	Subjects wire.Subjects
+	// MaxPutMediaDuration ends a PutMedia session that has lasted this
+	// long with MAX_CONNECTION_DURATION_REACHED (4003), at the next cluster
+	// boundary; the producer reconnects and carries on. Default 24 h.
+	MaxPutMediaDuration time.Duration
+	// PutMediaIdle is how long a PutMedia body may bring nothing before the
+	// session sends an IDLE event, the seed service's keep-alive. Default 3 s.
+	PutMediaIdle time.Duration
+	// Auth verifies the SigV4 signature of every request but GET /healthz
+	// and GET /metrics; nil: requests are not authenticated.
+	Auth *awsauth.Verifier
+	// Catalog is the control plane; default the store's own catalog.
+	Catalog Catalog
+	// Cluster, on a cluster node, routes reads to nodes that hold the
+	// stream and serves the cluster's routes (cluster.go).
+	Cluster Cluster
+}
+
+type api struct {
+	st      *store.Store
+	cat     Catalog
+	cluster Cluster // nil on a single node
+	q       *query.Service
+	log     *slog.Logger
+	opts    Options
+
+	proxyTransport http.RoundTripper // to other nodes (routed reads)
+
+	js jetstream.JetStream // PutMedia's publisher, when NATS is set
+
+	inFlight atomic.Int64 // requests being served (MaxRequests)
+
+	mediaMu    sync.Mutex
+	mediaConns map[string]int  // open GetMedia responses per stream
+	putting    map[string]bool // streams with a PutMedia session open
+}
+
+// DefaultMaxPutMediaDuration is Options.MaxPutMediaDuration's default: long
+// enough for a recording of hours to be uploaded in one session.
+const DefaultMaxPutMediaDuration = 24 * time.Hour
+
+// New returns the API's handler.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxMediaConnections <= 0 {
+		o.MaxMediaConnections = 16
+	}
+	if o.MaxRequests <= 0 {
+		o.MaxRequests = DefaultMaxRequests
+	}
+	if o.MaxPutMediaDuration <= 0 {
+		o.MaxPutMediaDuration = DefaultMaxPutMediaDuration
+	}
+	if o.PutMediaIdle <= 0 {
+		o.PutMediaIdle = 3 * time.Second
+	}
+	a := &api{st: o.Store, cat: o.Catalog, cluster: o.Cluster, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}, putting: map[string]bool{},
+		proxyTransport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+	if a.cat == nil {
+		a.cat = storeCatalog{o.Store}
+	}
+	if o.NATS != nil {
+		a.js, _ = jetstream.New(o.NATS) // fails only on a nil connection
+	}
+	mux := http.NewServeMux()
+	ops := map[string]http.HandlerFunc{
+		"/createStream":            a.createStream,
+		"/describeStream":          a.describeStream,
+		"/listStreams":             a.listStreams,
+		"/updateStream":            a.updateStream,
+		"/updateDataRetention":     a.updateDataRetention,
+		"/deleteStream":            a.deleteStream,
+		"/tagStream":               a.tagStream,
+		"/untagStream":             a.untagStream,
+		"/listTagsForStream":       a.listTagsForStream,
+		"/getDataEndpoint":         a.getDataEndpoint,
+		"/getMedia":                a.routed(streamOfBody, a.getMedia),
+		"/putMedia":                a.putMedia,
+		"/listFragments":           a.routed(streamOfBody, a.listFragments),
+		"/getMediaForFragmentList": a.routed(streamOfBody, a.getMediaForFragmentList),
+		"/v1/query":                a.routed(streamsOfQuery, a.query),
+	}
+	for path, h := range ops {
+		mux.HandleFunc("POST "+path, h)
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s takes POST, not %s", path, r.Method))
+		})
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	a.mountCluster(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
+	})
+	return a.logged(a.bounded(a.authenticated(mux)))
+}
+
+// preAuthBodyTimeout bounds reading a body whose hash the signature covers.
+const preAuthBodyTimeout = 30 * time.Second
+
+// DefaultMaxRequests is Options.MaxRequests's default.
+const DefaultMaxRequests = 4096
+
+// bounded refuses a request past Options.MaxRequests in flight.
+func (a *api) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if n := a.inFlight.Add(1); n > int64(a.opts.MaxRequests) {
+			a.inFlight.Add(-1)
+			writeError(w, httpwire.Errorf(httpwire.ClientLimitExceeded, "the server already serves %d requests, its limit (serve --max-requests); try again later", a.opts.MaxRequests))
+			return
+		}
+		defer a.inFlight.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticated refuses a request whose SigV4 signature does not verify,
+// with the seed service's error (403 for a wrong key or secret), and logs
+// the refusal with the access key id but never a secret or a signature.
+// The health check and the metrics hold no stream data and are left open,
+// for load balancers and Prometheus, which do not sign.
+func (a *api) authenticated(next http.Handler) http.Handler {
+	v := a.opts.Auth
+	if v == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var body awsauth.BodyHash
+		if r.URL.Path != "/putMedia" { // PutMedia's body streams for hours
+			body = func() ([]byte, error) {
+				// Read before the signature is known good: bounded in time as
+				// in size, so that a client trickling a body cannot hold a
+				// request's place (MaxRequests) for long.
+				rc := http.NewResponseController(w)
+				_ = rc.SetReadDeadline(time.Now().Add(preAuthBodyTimeout))
+				defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+				b, err := readBody(w, r)
+				if err != nil {
+					return nil, err
+				}
+				r.Body = io.NopCloser(bytes.NewReader(b))
+				sum := sha256.Sum256(b)
+				return sum[:], nil
+			}
+		}
+		who, err := v.Verify(r, body)
+		if err != nil {
+			e := ErrorOf(err)
+			a.log.Warn("http: request refused", "error", e.Name, "reason", e.Message, "access_key", who.AccessKeyID,
+				"profile", who.Profile, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeError(w, err)
+			return
+		}
+		if who.BodySHA256 != nil {
+			r.Body = awsauth.CheckedBody(r.Body, who.BodySHA256)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status for the access log and passes Flush on.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	err    error // the cause of an InternalFailure answered (writeError)
+}
+
+func (s *statusWriter) recordError(err error) { s.err = err }
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logged adds a request id (as the seed service's x-amzn-RequestId) and an
+// access log line. Bodies and headers are not logged: they may hold secrets.
+func (a *api) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		w.Header().Set("x-amzn-RequestId", hex.EncodeToString(id[:]))
+		sw := &statusWriter{ResponseWriter: w}
+		t0 := time.Now()
+		next.ServeHTTP(sw, r)
+		level := slog.LevelDebug
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"bytes", sw.bytes, "duration", time.Since(t0).Round(time.Microsecond), "remote", r.RemoteAddr}
+		if sw.err != nil {
+			level, attrs = slog.LevelError, append(attrs, "err", sw.err)
+		}
+		a.log.Log(r.Context(), level, "http", attrs...)
+	})
+}
+
+// holdMediaConnection counts an open GetMedia response on a stream, refusing
+// one past the limit; the caller calls the returned release when done.
+func (a *api) holdMediaConnection(stream string) (func(), error) {
+	a.mediaMu.Lock()
+	defer a.mediaMu.Unlock()
+	if a.mediaConns[stream] >= a.opts.MaxMediaConnections {
+		return nil, httpwire.Errorf(httpwire.ConnectionLimitExceeded, "stream %s already has %d GetMedia connections open, the limit", stream, a.opts.MaxMediaConnections)
+	}
+	a.mediaConns[stream]++
+	return func() {
+		a.mediaMu.Lock()
+		defer a.mediaMu.Unlock()
+		if a.mediaConns[stream]--; a.mediaConns[stream] == 0 {
+			delete(a.mediaConns, stream)
+		}
+	}, nil
+}

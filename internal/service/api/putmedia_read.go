@@ -1,0 +1,190 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+)
+
+// maxPutMediaCluster bounds one Cluster, the largest fragment the bus takes.
+const maxPutMediaCluster = 8 << 20
+
+// bodyReader remembers the first error of the request body other than its
+// end, so that a failed read is told apart from bad MKV.
+type bodyReader struct {
+	r    io.Reader
+	err  error
+	last *atomic.Int64 // unix ns of the latest bytes
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.last.Store(time.Now().UnixNano())
+	}
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// run reads the MKV body cluster by cluster and publishes each as a fragment,
+// then waits for the fragments still on their way to be PERSISTED.
+//
+// ctx is the request's, which ends when the client goes away, even if it
+// sent its whole body first: ffmpeg's HTTP output closes without reading the
+// acknowledgements, which resets the connection and cancels ctx while its
+// last clusters are still being read. A cluster read in full is published
+// all the same (pub), and the events are still written as far as they go.
+func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
+	pub := context.WithoutCancel(ctx)
+	src := &bodyReader{r: body, last: &s.lastRead}
+	rd := mkv.NewReader(src, mkv.MaxElementSize(maxPutMediaCluster))
+	var info, tracks, tags []byte
+	var blocks []mkv.Block
+	var tc int64
+	last := int64(-1) // the previous cluster's timecode
+	seq := uint64(0)
+	for {
+		it, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			code, msg := wire.ErrInvalidMKVData, err.Error()
+			switch {
+			case src.err != nil && time.Now().After(s.deadline):
+				code, msg = wire.ErrMaxConnectionDuration, s.durationMessage()
+			case src.err != nil: // the body itself failed: the connection, or a signed hash that does not match
+				code, msg = wire.ErrStreamRead, "reading the request body: "+src.err.Error()
+			case errors.Is(err, mkv.ErrTooLarge):
+				code = wire.ErrMaxFragmentSize
+			}
+			s.fail(ctx, code, tc, msg)
+			return
+		}
+		switch it.Kind {
+		case mkv.ItemInfo:
+			if it.Info.TimecodeScale != mkv.DefaultTimecodeScale {
+				s.fail(ctx, wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
+				return
+			}
+			// A recording's Info may say its whole length (ffmpeg -t, or a
+			// Matroska file copied), which would be each fragment's length:
+			// a fragment's Info keeps only what holds for the fragment.
+			info = mkv.AppendInfo(nil, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, MuxingApp: it.Info.MuxingApp, WritingApp: it.Info.WritingApp, Title: it.Info.Title})
+		case mkv.ItemTracks:
+			tracks = it.Raw
+		case mkv.ItemTags:
+			tags = it.Raw
+		case mkv.ItemClusterStart:
+			tc, blocks = int64(it.Timecode)+s.startMS, blocks[:0]
+			if time.Now().After(s.deadline) {
+				// Ended before this cluster: nothing of it was taken, so the
+				// producer re-sends it whole in its next session.
+				s.fail(ctx, wire.ErrMaxConnectionDuration, tc, s.durationMessage())
+				return
+			}
+			if tc < last {
+				// Refused here, before it reaches the bus, so that the session
+				// ends at it (the store would refuse it too, but only after the
+				// clusters behind it were on their way).
+				s.fail(ctx, wire.ErrFragmentTimecodeLesser, tc, "the cluster timecode is earlier than the previous one")
+				return
+			}
+			last = tc
+			s.send(wire.AckEvent{EventType: wire.EventBuffering, FragmentTimecode: tc})
+		case mkv.ItemBlock:
+			b := *it.Block
+			b.Data = append([]byte(nil), b.Data...) // the reader reuses its buffer
+			blocks = append(blocks, b)
+		case mkv.ItemClusterEnd:
+			if info == nil || tracks == nil {
+				s.fail(ctx, wire.ErrInvalidMKVData, tc, "a Cluster before Info and Tracks")
+				return
+			}
+			seq++
+			frag := mkv.AppendEBMLHeader(nil, "matroska")
+			frag = mkv.AppendSegmentStart(frag)
+			frag = append(append(append(frag, info...), tracks...), tags...)
+			frag = mkv.AppendCluster(frag, uint64(tc), blocks)
+			if err := s.publish(pub, seq, tc, frag); err != nil {
+				s.fail(ctx, wire.ErrInternal, tc, "the bus did not take the fragment: "+err.Error())
+				return
+			}
+			if s.hasFailed() {
+				// An ERROR ends the session, as the seed service does, once the
+				// fragments already on their way have their events.
+				s.waitPersisted(ctx, 30*time.Second)
+				return
+			}
+		}
+	}
+	s.waitPersisted(ctx, 30*time.Second)
+}
+
+func (s *putMediaSession) durationMessage() string {
+	return "the session reached its maximum duration of " + s.a.opts.MaxPutMediaDuration.String() + "; reconnect to go on"
+}
+
+// publish puts one fragment on the bus as the SDK does (message id, producer
+// id, sequence, predecessor) and answers RECEIVED once the bus has it. The
+// session lock is held meanwhile so that the store's PERSISTED, which may
+// come back before the publish acknowledgement, is written after RECEIVED.
+func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, frag []byte) error {
+	m := &nats.Msg{Subject: s.a.opts.Subjects.Frag(s.stream), Data: frag,
+		Header: wire.FragmentHeader(s.stream, s.producer, seq, seq-1, 0)} // seq is from 1: prev 0 is none
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open[seq] = true
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.a.js.PublishMsg(pctx, m); err != nil {
+		delete(s.open, seq)
+		return err
+	}
+	s.writeLocked(wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.producer, ProducerSequence: seq})
+	return nil
+}
+
+func (s *putMediaSession) hasFailed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// waitPersisted waits until every published fragment has its terminal event.
+func (s *putMediaSession) waitPersisted(ctx context.Context, limit time.Duration) {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.open)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-s.persist:
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+// fail ends the session with an ERROR event, after the events of the
+// fragments already on their way: nothing PERSISTED goes unreported, and the
+// ERROR is the last event.
+func (s *putMediaSession) fail(ctx context.Context, code wire.ErrorCode, tc int64, msg string) {
+	s.waitPersisted(ctx, 30*time.Second)
+	s.errorEvent(code, tc, msg)
+}

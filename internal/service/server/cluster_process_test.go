@@ -1,0 +1,586 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/cluster"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// clusterKillsEnv sets how many SIGKILLs TestClusterSurvivesKills deals
+// (make soak: many; make test: one per node).
+const clusterKillsEnv = "SENSORIUM_CLUSTER_KILLS"
+
+// procCluster is three `serve` processes (this test binary as a child
+// server) forming one cluster on loopback.
+type procCluster struct {
+	t                  *testing.T
+	dirs               []string
+	nats, http, routes []string
+	cfgs               []ClusterConfig
+	kids               []*child
+}
+
+func newProcCluster(t *testing.T, n int) *procCluster {
+	pc := &procCluster{t: t, kids: make([]*child, n)}
+	for range n {
+		pc.dirs = append(pc.dirs, t.TempDir())
+		pc.nats, pc.http, pc.routes = append(pc.nats, freeAddr(t)), append(pc.http, freeAddr(t)), append(pc.routes, freeAddr(t))
+	}
+	for i := range n {
+		c := ClusterConfig{Node: fmt.Sprintf("k%d", i), Listen: pc.routes[i], Heartbeat: 300 * time.Millisecond, ReplaceAfter: time.Hour}
+		for j := range n {
+			if j != i {
+				c.Routes = append(c.Routes, "nats://"+pc.routes[j])
+			}
+		}
+		pc.cfgs = append(pc.cfgs, c)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); pc.start(i) }()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, k := range pc.kids {
+			if k != nil && k.cmd.ProcessState == nil {
+				_ = k.cmd.Process.Signal(syscall.SIGKILL)
+				_ = k.cmd.Wait()
+			}
+		}
+	})
+	for i, k := range pc.kids {
+		if k == nil {
+			t.Fatalf("node %d did not start", i)
+		}
+	}
+	return pc
+}
+
+// start runs node i and waits until it serves (a node of a fresh cluster
+// serves once a majority is up: start them concurrently).
+func (pc *procCluster) start(i int) {
+	cfg, _ := json.Marshal(pc.cfgs[i])
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+pc.dirs[i], childEnv+"_NATS="+pc.nats[i], childEnv+"_HTTP="+pc.http[i], childEnv+"_CLUSTER="+string(cfg))
+	cmd.Stderr = testWriter{pc.t}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		pc.t.Error(err)
+		return
+	}
+	if err := cmd.Start(); err != nil {
+		pc.t.Error(err)
+		return
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "READY ") {
+				ready <- sc.Text()
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case line, ok := <-ready:
+		if !ok {
+			_ = cmd.Wait()
+			pc.t.Errorf("node %d exited before it was ready: %v", i, cmd.ProcessState)
+			return
+		}
+		f := strings.Fields(line)
+		pc.kids[i] = &child{cmd: cmd, http: f[1], url: f[2]}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		pc.t.Errorf("node %d not ready within 2 minutes", i)
+	}
+}
+
+func (pc *procCluster) natsURLs() string {
+	var u []string
+	for _, a := range pc.nats {
+		u = append(u, "nats://"+a)
+	}
+	return strings.Join(u, ",")
+}
+
+// status reads /v1/cluster from the first node that answers.
+func (pc *procCluster) status() (cluster.Status, error) {
+	var lastErr error
+	for _, k := range pc.kids {
+		if k == nil {
+			continue
+		}
+		resp, err := http.Get(k.http + "/v1/cluster")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		var st cluster.Status
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err == nil {
+			return st, nil
+		}
+		lastErr = err
+	}
+	return cluster.Status{}, lastErr
+}
+
+// converged waits until every replica of every stream is live and at the
+// same last fragment.
+func (pc *procCluster) converged(timeout time.Duration) {
+	pc.t.Helper()
+	poll.Until(pc.t, timeout, 200*time.Millisecond, func() error {
+		st, err := pc.status()
+		if err != nil {
+			return err
+		}
+		for _, s := range st.Streams {
+			last := ""
+			for i, r := range s.Replicas {
+				if r.Phase != "live" {
+					return fmt.Errorf("%s on %s is %s (%s)", s.Name, r.Node, r.Phase, r.Error)
+				}
+				if i > 0 && r.LastFragment != last {
+					return fmt.Errorf("%s: replicas at fragments %s and %s", s.Name, last, r.LastFragment)
+				}
+				last = r.LastFragment
+			}
+		}
+		return nil
+	})
+}
+
+// timedLog is a persistedLog that also knows when the latest PERSISTED came.
+type timedLog struct {
+	persistedLog
+	last atomic.Int64 // unix ns
+}
+
+func (l *timedLog) onAck(ev sdk.AckEvent) {
+	if ev.EventType == sdk.EventPersisted {
+		l.last.Store(time.Now().UnixNano())
+	}
+	l.persistedLog.onAck(ev)
+}
+
+// TestClusterSurvivesKills runs three nodes as processes, with two SDK
+// producers (connected to every node) and a PutMedia producer (to one node
+// at a time) writing all along, and SIGKILLs each node in turn; one of them
+// loses its data folder before it comes back. After each kill ingest must go
+// on within 10 s, and the node that comes back must catch up. In the end
+// every PERSISTED fragment is in every replica exactly once, in order, under
+// the number its event gave, and the three replicas hold the same
+// fragments, byte for byte.
+func TestClusterSurvivesKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster kill loop: not in -short")
+	}
+	kills := 3
+	if v, _ := strconv.Atoi(os.Getenv(clusterKillsEnv)); v > 0 {
+		kills = v
+	}
+	pc := newProcCluster(t, 3)
+	ctx := context.Background()
+	client := sdk.NewClient(pc.kids[0].http, nil)
+	names := []string{"soak-0", "soak-1", "pm-0"}
+	for _, name := range names {
+		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: 24}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const producers = 2
+	logs := make([]*timedLog, producers)
+	prods := make([]*sdk.Producer, producers)
+	stop := make(chan struct{})
+	var producing []<-chan error
+	for i := range producers {
+		nc, err := nats.Connect(pc.natsURLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+			nats.ReconnectBufSize(64<<20), nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		logs[i] = &timedLog{persistedLog: persistedLog{persisted: map[uint64]sdk.AckEvent{}}}
+		track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+		p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+			Stream: names[i], Tracks: []sdk.Track{track}, OnAck: logs[i].onAck, ProducerID: names[i],
+			MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: 2 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prods[i] = p
+		w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		producing = append(producing, produceUntil(ctx, w, 5*time.Millisecond, stop, nil))
+	}
+	pm := &putMediaLoad{stream: "pm-0", http: func() []string {
+		var out []string
+		for _, k := range pc.kids {
+			if k != nil {
+				out = append(out, k.http)
+			}
+		}
+		return out
+	}}
+	pmDone := make(chan struct{})
+	go func() { defer close(pmDone); pm.run(stop) }()
+	total := func() int {
+		n := 0
+		for _, l := range logs {
+			n += l.count()
+		}
+		return n
+	}
+	var resumes []time.Duration
+	for k := range kills {
+		want := total() + 20
+		poll.Until(t, 60*time.Second, 20*time.Millisecond, func() error {
+			if n := total(); n < want {
+				return fmt.Errorf("kill %d: %d PERSISTED, waiting for %d", k, n, want)
+			}
+			return nil
+		})
+		victim := k % 3
+		wipe := k == 1
+		pc.kids[victim].kill(t)
+		pc.kids[victim] = nil
+		killed := time.Now().UnixNano()
+		if wipe {
+			if err := os.RemoveAll(pc.dirs[victim]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Ingest goes on: every producer hears PERSISTED again.
+		poll.Until(t, 30*time.Second, 10*time.Millisecond, func() error {
+			for i, l := range logs {
+				if l.last.Load() <= killed {
+					return fmt.Errorf("kill %d (node %d): producer %d has heard no PERSISTED since", k, victim, i)
+				}
+			}
+			return nil
+		})
+		var resume time.Duration
+		for _, l := range logs {
+			resume = max(resume, time.Duration(l.last.Load()-killed))
+		}
+		resumes = append(resumes, resume)
+		pc.start(victim)
+		if pc.kids[victim] == nil {
+			t.FailNow()
+		}
+		pc.converged(90 * time.Second)
+	}
+	close(stop)
+	for _, done := range producing {
+		if err := <-done; err != nil {
+			t.Fatalf("producing: %v", err)
+		}
+	}
+	<-pmDone
+	for i, p := range prods {
+		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		if err := p.Close(cctx); err != nil {
+			t.Errorf("producer %d close: %v; stats %+v", i, err, p.Stats())
+		}
+		cancel()
+	}
+	pc.converged(60 * time.Second)
+	served := make([]soakServed, producers)
+	for i := range producers {
+		served[i] = soakRead(t, pc.kids[(i+1)%3].http, names[i])
+	}
+	for _, k := range pc.kids {
+		k.stop(t)
+	}
+	var copies [3]map[string][]string
+	var counts soakCounts
+	for i, dir := range pc.dirs {
+		pl := make([]*persistedLog, producers)
+		for j := range producers {
+			pl[j] = &logs[j].persistedLog
+		}
+		n := soakCount(t, filepath.Join(dir, "store"), pl, served)
+		if n.lost+n.dup+n.misordered+n.corrupt > 0 {
+			t.Errorf("node %d: lost %d, duplicated %d, out of order %d, corrupt %d", i, n.lost, n.dup, n.misordered, n.corrupt)
+		}
+		if i == 0 {
+			counts = n
+		}
+		copies[i] = storeCopies(t, dir, names)
+	}
+	identical := "replicas identical"
+	for _, name := range names {
+		for i := 1; i < 3; i++ {
+			if d := firstDifference(copies[0][name], copies[i][name]); d != "" {
+				identical = "REPLICAS DIFFER"
+				t.Errorf("%s: replicas on k0 and k%d differ (%d and %d fragments): %s", name, i, len(copies[0][name]), len(copies[i][name]), d)
+			}
+		}
+	}
+	pmLost := 0
+	for number := range pm.persisted() {
+		if !slices.ContainsFunc(copies[0]["pm-0"], func(s string) bool { return strings.HasPrefix(s, number+"/") }) {
+			pmLost++
+		}
+	}
+	if pmLost > 0 {
+		t.Errorf("PutMedia: %d PERSISTED fragments not stored", pmLost)
+	}
+	slices.Sort(resumes)
+	fmt.Printf("cluster kills: %d SIGKILLs (one with its data folder deleted); SDK: acked %d, found %d per replica, lost %d, duplicated %d; "+
+		"PutMedia: %d PERSISTED in %d sessions, lost %d; %s; ingest resumed after %v (worst %v)\n",
+		kills, counts.acked, counts.found, counts.lost, counts.dup, len(pm.persisted()), pm.sessions.Load(), pmLost, identical, resumes, resumes[len(resumes)-1])
+	if worst := resumes[len(resumes)-1]; worst > 10*time.Second {
+		t.Errorf("ingest resumed %v after a kill; the bar is 10 s", worst)
+	}
+}
+
+// storeCopies opens a stopped node's store and lists each stream's
+// fragments as copyOf does.
+func storeCopies(t *testing.T, dataDir string, names []string) map[string][]string {
+	t.Helper()
+	ring, err := store.LoadKeyring(nil, filepath.Join(dataDir, "keyring.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: filepath.Join(dataDir, "store"), RetentionInterval: -1, Logger: testLogger(t), Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := map[string][]string{}
+	for _, name := range names {
+		infos, err := st.Fragments(name, 0, 1<<30)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		rd, _ := st.NewReader(name)
+		for _, in := range infos {
+			f, err := rd.Read(in)
+			if err != nil {
+				t.Fatalf("%s/%d: %v", name, in.Number, err)
+			}
+			out[name] = append(out[name], fmt.Sprintf("%d/%d/%d/%d/%s/%d/%x", f.Number, f.ServerTime, f.ProducerTime, f.Duration, f.ProducerID, f.ProducerSeq, sha256.Sum256(f.Payload)))
+		}
+		rd.Close()
+	}
+	return out
+}
+
+// putMediaLoad sends short PutMedia sessions, one after the other, each to
+// the next node that is up, and remembers the fragments they were told are
+// PERSISTED. A session that breaks (its node was killed) is not retried: the
+// next one goes on with later timecodes, as a camera would.
+type putMediaLoad struct {
+	stream   string
+	http     func() []string
+	mu       sync.Mutex
+	numbers  map[string]bool
+	sessions atomic.Int64
+}
+
+func (p *putMediaLoad) persisted() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps(p.numbers)
+}
+
+func maps(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *putMediaLoad) run(stop <-chan struct{}) {
+	p.numbers = map[string]bool{}
+	tc := uint64(time.Now().Add(-30 * time.Minute).UnixMilli())
+	for s := 0; ; s++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		urls := p.http()
+		if len(urls) == 0 {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		var clusters []uint64
+		for range 5 {
+			clusters = append(clusters, tc)
+			tc += 100
+		}
+		p.session(urls[s%len(urls)], clusters)
+		p.sessions.Add(1)
+	}
+}
+
+func (p *putMediaLoad) session(url string, clusters []uint64) {
+	req, _ := http.NewRequest(http.MethodPost, url+"/putMedia", strings.NewReader(string(opaqueMKV(clusters...))))
+	req.Header.Set("x-amzn-stream-name", p.stream)
+	req.Header.Set("x-amzn-fragment-timecode-type", "ABSOLUTE")
+	c := &http.Client{Timeout: 20 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var ev wire.AckEvent
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.EventType == wire.EventPersisted {
+			p.mu.Lock()
+			p.numbers[ev.FragmentNumber] = true
+			p.mu.Unlock()
+		}
+	}
+}
+
+// firstDifference describes where two replicas' fragment lists part.
+func firstDifference(a, b []string) string {
+	for i := 0; i < min(len(a), len(b)); i++ {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at #%d: %s vs %s", i, a[i], b[i])
+		}
+	}
+	switch {
+	case len(a) > len(b):
+		return fmt.Sprintf("the first has %s and more", a[len(b)])
+	case len(b) > len(a):
+		return fmt.Sprintf("the second has %s and more", b[len(a)])
+	}
+	return ""
+}
+
+// TestClusterPartition freezes one node (SIGSTOP: it neither answers nor
+// closes its connections, as a node behind a cut cable) while a producer
+// writes: the other two go on acknowledging, a stream created meanwhile is
+// known everywhere once the node is back (SIGCONT), the node catches up,
+// and the three replicas hold the same fragments.
+func TestClusterPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster partition: not in -short")
+	}
+	pc := newProcCluster(t, 3)
+	ctx := context.Background()
+	client := sdk.NewClient(pc.kids[0].http, nil)
+	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "soak-0", DataRetentionInHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(pc.natsURLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(64<<20), nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	log := &timedLog{persistedLog: persistedLog{persisted: map[uint64]sdk.AckEvent{}}}
+	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+		Stream: "soak-0", Tracks: []sdk.Track{track}, OnAck: log.onAck, ProducerID: "soak-0",
+		MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := produceUntil(ctx, w, 5*time.Millisecond, stop, nil)
+	wait := func(n int) {
+		t.Helper()
+		want := log.count() + n
+		poll.Until(t, 60*time.Second, 20*time.Millisecond, func() error {
+			if c := log.count(); c < want {
+				return fmt.Errorf("%d PERSISTED, waiting for %d", c, want)
+			}
+			return nil
+		})
+	}
+	wait(20)
+	frozen := pc.kids[2]
+	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	wait(50) // the majority goes on
+	during := time.Since(stopped)
+	c1 := sdk.NewClient(pc.kids[1].http, nil)
+	if _, err := c1.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "made-during-partition", DataRetentionInHours: 1}); err != nil {
+		t.Fatalf("CreateStream on the majority during the partition: %v", err)
+	}
+	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	wait(20)
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("producer close: %v", err)
+	}
+	cancel()
+	pc.converged(60 * time.Second)
+	for i, k := range pc.kids {
+		if _, err := sdk.NewClient(k.http, nil).DescribeStream(ctx, sdk.ByName("made-during-partition")); err != nil {
+			t.Errorf("node %d after the partition: %v", i, err)
+		}
+	}
+	served := soakRead(t, frozen.http, "soak-0") // the node that was cut off serves it all
+	for _, k := range pc.kids {
+		k.stop(t)
+	}
+	var copies [3]map[string][]string
+	for i, dir := range pc.dirs {
+		n := soakCount(t, filepath.Join(dir, "store"), []*persistedLog{&log.persistedLog}, []soakServed{served})
+		if n.lost+n.dup+n.misordered+n.corrupt > 0 {
+			t.Errorf("node %d: lost %d, duplicated %d, out of order %d, corrupt %d", i, n.lost, n.dup, n.misordered, n.corrupt)
+		}
+		copies[i] = storeCopies(t, dir, []string{"soak-0"})
+	}
+	for i := 1; i < 3; i++ {
+		if d := firstDifference(copies[0]["soak-0"], copies[i]["soak-0"]); d != "" {
+			t.Errorf("replicas on k0 and k%d differ: %s", i, d)
+		}
+	}
+	fmt.Printf("cluster partition: one node frozen %v while 50 fragments were PERSISTED by the other two; %d fragments in all, replicas identical after it came back\n",
+		during.Round(time.Millisecond), len(copies[0]["soak-0"]))
+}

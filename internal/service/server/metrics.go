@@ -1,0 +1,94 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collector exports the store's and the ingester's counters at scrape time,
+// so that the hot paths only bump atomics and never call into Prometheus.
+type collector struct {
+	s *Server
+
+	fsyncs, fsyncSeconds, expired                         *prometheus.Desc
+	persisted, persistedBytes, duplicates, liveOnly       *prometheus.Desc
+	storeFailures, refused, persistLatency                *prometheus.Desc
+	diskFull, diskFullPauses                              *prometheus.Desc
+	streamBytes, streamFragments, streamSegments, streams *prometheus.Desc
+}
+
+func newCollector(s *Server) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("sensorium_"+name, help, labels, nil)
+	}
+	return &collector{
+		s:               s,
+		fsyncs:          d("store_fsyncs_total", "Segment fsyncs (one per stream per ingest batch)."),
+		fsyncSeconds:    d("store_fsync_seconds", "Segment fsync latency."),
+		expired:         d("store_segments_expired_total", "Segments deleted by retention."),
+		persisted:       d("ingest_fragments_persisted_total", "Fragments stored and acknowledged PERSISTED."),
+		persistedBytes:  d("ingest_bytes_persisted_total", "Bytes of fragments acknowledged PERSISTED."),
+		duplicates:      d("ingest_duplicates_total", "Re-sent fragments recognised by the store's dedupe key."),
+		liveOnly:        d("ingest_live_only_total", "Fragments of retention-0 streams passed to live readers only."),
+		storeFailures:   d("ingest_store_failures_total", "Times the store failed a batch (full disk, failed fsync); the batch was retried."),
+		refused:         d("ingest_fragments_refused_total", "Fragments refused, by error code.", "code"),
+		persistLatency:  d("ingest_persist_latency_mean_seconds", "Mean time from the bus accepting a fragment to PERSISTED."),
+		diskFull:        d("ingest_disk_full", "1 while the store's disk is nearly full and the bus takes no new fragments, else 0."),
+		diskFullPauses:  d("ingest_disk_full_pauses_total", "Times the bus was closed to new fragments for a nearly full disk."),
+		streamBytes:     d("stream_stored_bytes", "Bytes of segments a stream holds on disk.", "stream"),
+		streamFragments: d("stream_stored_fragments", "Fragments a stream holds.", "stream"),
+		streamSegments:  d("stream_segments", "Segment files a stream holds.", "stream"),
+		streams:         d("streams", "Streams in the catalog."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.persisted, c.persistedBytes, c.duplicates,
+		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.st.Stats()
+	ch <- prometheus.MustNewConstMetric(c.fsyncs, prometheus.CounterValue, float64(st.Fsyncs))
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.SegmentsExpired))
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, b := range st.FsyncBounds {
+		cum += uint64(st.FsyncBuckets[i])
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.fsyncSeconds, uint64(st.Fsyncs), st.FsyncTotal.Seconds(), buckets)
+
+	in := c.s.IngestStats()
+	ch <- prometheus.MustNewConstMetric(c.persisted, prometheus.CounterValue, float64(in.Persisted))
+	ch <- prometheus.MustNewConstMetric(c.persistedBytes, prometheus.CounterValue, float64(in.PersistedBytes))
+	ch <- prometheus.MustNewConstMetric(c.duplicates, prometheus.CounterValue, float64(in.Duplicates))
+	ch <- prometheus.MustNewConstMetric(c.liveOnly, prometheus.CounterValue, float64(in.LiveOnly))
+	ch <- prometheus.MustNewConstMetric(c.storeFailures, prometheus.CounterValue, float64(in.StoreFailures))
+	ch <- prometheus.MustNewConstMetric(c.persistLatency, prometheus.GaugeValue, in.MeanPersistLatency.Seconds())
+	full := 0.0
+	if in.DiskFull {
+		full = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.diskFull, prometheus.GaugeValue, full)
+	ch <- prometheus.MustNewConstMetric(c.diskFullPauses, prometheus.CounterValue, float64(in.DiskFullPauses))
+	for code, n := range in.Errors {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), code.String())
+	}
+
+	infos, _, err := c.s.st.ListStreams("", 10000, "")
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.streams, prometheus.GaugeValue, float64(len(infos)))
+	for _, i := range infos {
+		u, err := c.s.st.Usage(i.Name)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.streamBytes, prometheus.GaugeValue, float64(u.Bytes), i.Name)
+		ch <- prometheus.MustNewConstMetric(c.streamFragments, prometheus.GaugeValue, float64(u.Fragments), i.Name)
+		ch <- prometheus.MustNewConstMetric(c.streamSegments, prometheus.GaugeValue, float64(u.Segments), i.Name)
+	}
+}

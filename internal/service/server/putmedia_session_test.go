@@ -1,0 +1,176 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+// A PutMedia session that brings nothing for a while gets IDLE keep-alives;
+// one that outlasts its maximum duration ends at its next cluster with
+// MAX_CONNECTION_DURATION_REACHED, after everything before it is PERSISTED,
+// and the connection closes cleanly; a new session then goes on.
+func TestPutMediaIdleAndMaxDuration(t *testing.T) {
+	srv, err := Start(context.Background(), Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		Logger: testLogger(t), MaxPutMediaDuration: 1500 * time.Millisecond, PutMediaIdle: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	newStream(t, srv, "cam", 1)
+
+	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	head := opaqueMKV()
+	cluster := func(tc uint64) []byte { return opaqueMKV(tc)[len(head):] }
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/putMedia", pr)
+	req.Header.Set("x-amzn-stream-name", "cam")
+	events := make(chan wire.AckEvent, 100)
+	go func() {
+		defer close(events)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			var ev wire.AckEvent
+			if json.Unmarshal(sc.Bytes(), &ev) == nil {
+				events <- ev
+			}
+		}
+	}()
+	// Two clusters: the first is complete once the second starts.
+	_, _ = pw.Write(append(append(append([]byte(nil), head...), cluster(now)...), cluster(now+1000)...))
+	var seen []wire.EventType
+	idle, persisted := 0, 0
+	wait := time.After(10 * time.Second)
+	for idle < 2 || persisted < 1 {
+		select {
+		case ev := <-events:
+			seen = append(seen, ev.EventType)
+			switch ev.EventType {
+			case wire.EventIdle:
+				idle++
+			case wire.EventPersisted:
+				persisted++
+			}
+		case <-wait:
+			t.Fatalf("no IDLE while the body is silent, or no PERSISTED: %v", seen)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond) // past the session's duration
+	_, _ = pw.Write(cluster(now + 2000))
+	var last wire.AckEvent
+	for ev := range events { // ends when the server closes the response
+		if ev.EventType != wire.EventIdle {
+			last = ev
+		}
+		seen = append(seen, ev.EventType)
+	}
+	_ = pw.Close()
+	if last.EventType != wire.EventError || last.ErrorID != wire.ErrMaxConnectionDuration || last.ErrorCode != "MAX_CONNECTION_DURATION_REACHED" {
+		t.Fatalf("last event %+v, want ERROR 4003 MAX_CONNECTION_DURATION_REACHED (events %v)", last, seen)
+	}
+	persisted = 0
+	for _, e := range seen {
+		if e == wire.EventPersisted {
+			persisted++
+		}
+	}
+	if persisted != 2 {
+		t.Fatalf("%d PERSISTED before the end, want the 2 clusters sent in time (events %v)", persisted, seen)
+	}
+	// The cluster refused at the limit goes through in the next session.
+	_, evs := putMedia(t, srv, map[string]string{"x-amzn-stream-name": "cam"}, func() (interface{ Read([]byte) (int, error) }, func() error) {
+		return &sliceReader{b: append(append([]byte(nil), head...), cluster(now+2000)...)}, nil
+	})
+	if len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventPersisted {
+		t.Fatalf("the next session: %+v", evs)
+	}
+}
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// With x-sensorium-acks: none (for ffmpeg's HTTP output, which never reads
+// the response) the session writes no events, its fragments are stored all
+// the same, and a bad value is refused before the session starts.
+func TestPutMediaWithoutAcks(t *testing.T) {
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "quiet", 1)
+	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
+	b := opaqueMKV(now, now+1000, now+2000)
+	status, typ, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "none"}, b)
+	if status != http.StatusOK || typ != "" || len(evs) != 0 {
+		t.Fatalf("quiet session: %d %s, events %+v", status, typ, evs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		frags, _, err := client.ListFragments(context.Background(), sdk.ListFragmentsInput{Stream: sdk.ByName("quiet")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(frags) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d fragments stored, want 3", len(frags))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if status, typ, _ := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "quiet", "x-sensorium-acks": "some"}, b); status != http.StatusBadRequest || typ != httpwire.InvalidArgument {
+		t.Fatalf("a bad x-sensorium-acks: %d %s", status, typ)
+	}
+}
+
+// Sessions whose fragments the store refuses (ABSOLUTE timecodes from 0, as
+// ffmpeg writes when it copies a file): each ends with an ERROR, and the
+// store's refusals of the clusters still on their way, which come back on
+// the NATS callback as the session ends, never reach the finished response
+// (they did, and the server panicked in FlushError).
+func TestPutMediaRefusedByTheStore(t *testing.T) {
+	srv := startServer(t, "")
+	newStream(t, srv, "refused", 1)
+	b := opaqueMKV(make([]uint64, 30)...) // 30 clusters at timecode 0
+	for i := 0; i < 20; i++ {
+		status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "refused"}, b)
+		if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventError || evs[len(evs)-1].ErrorID != wire.ErrInvalidProducerTimestamp {
+			t.Fatalf("session %d: %d %+v", i, status, evs)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the last refusals come back
+}
+
+// opaqueMKV is a PutMedia body: one opaque track, and a cluster of one frame
+// at each timecode (ms).
+func opaqueMKV(clusters ...uint64) []byte {
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	for _, c := range clusters {
+		b = mkv.AppendCluster(b, c, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+	}
+	return b
+}
