@@ -53,6 +53,11 @@ type Frame struct {
 	Time     int64 // ns: the MKV block time (millisecond resolution)
 	Key      bool
 	Fragment *FragmentContext
+	// Codec says how Data is encoded for the kinds whose frames carry no
+	// header of their own (PCM audio): 0 as the kind defines its frames,
+	// LosslessAudio for an audio frame EncodeAudioFrame made. Kinds whose
+	// frames name their codec ignore it.
+	Codec ID
 }
 
 // ArrowDecoder decodes the frames of one track into Arrow record batches,

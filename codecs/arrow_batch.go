@@ -230,11 +230,11 @@ func (a *scalarArrow) NewRecordBatch() arrow.RecordBatch { return a.batch.record
 // its column (other codecs decode interleaved and are gathered into it), and
 // only a frame cut by the range's edges is moved down to its first row.
 func (a *scalarArrow) AppendToBatch(f Frame, r TimeRange) (int, error) {
-	h, err := ParseScalarHeader(f.Data)
+	h, err := ParseScalarHeaderAt(f.Data, f.Time)
 	if err != nil {
 		return 0, err
 	}
-	return a.appendToBatch(h, f.Data[ScalarHeaderSize:], r)
+	return a.appendToBatch(h, f.Data[h.Size:], r)
 }
 
 // appendToBatch adds the samples of a frame body (h: its codec, sample

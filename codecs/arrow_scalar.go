@@ -56,7 +56,7 @@ func newScalarArrowDecoder(d signals.Description, opts ArrowOptions) (ArrowDecod
 func (a *scalarArrow) Schema() *arrow.Schema { return a.schema }
 
 func (a *scalarArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, error) {
-	h, cols, err := DecodeScalarColumns(f.Data, a.desc, a.cols, &a.s)
+	h, cols, err := DecodeScalarColumnsAt(f.Data, f.Time, a.desc, a.cols, &a.s)
 	a.cols = cols
 	if err != nil {
 		return 0, err

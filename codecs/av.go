@@ -46,6 +46,17 @@ func newAudioArrow(d signals.Description, opts ArrowOptions) (ArrowDecoder, erro
 
 func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, error) {
 	s := &a.s
+	if f.Codec == LosslessAudio {
+		h, body, err := a.audioFrame(f)
+		if err != nil {
+			return 0, err
+		}
+		if err := decodeScalarBody(body, a.desc, h, s); err != nil {
+			return 0, err
+		}
+		a.cols = splitChannels(s, a.cols)
+		return a.appendRange(b, f.Time, s.N, r)
+	}
 	stride := a.desc.SampleType.Size() * len(a.desc.Channels)
 	if len(f.Data)%stride != 0 {
 		return 0, fmt.Errorf("codecs: pcm frame: %w: %d bytes are not whole samples of %d bytes", ErrCorrupt, len(f.Data), stride)
@@ -60,11 +71,32 @@ func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, 
 // AppendToBatch decodes a PCM frame into the batch: a plain body without a
 // header, starting at the frame's block time (BatchDecoder).
 func (a *audioArrow) AppendToBatch(f Frame, r TimeRange) (int, error) {
+	if f.Codec == LosslessAudio {
+		h, body, err := a.audioFrame(f)
+		if err != nil {
+			return 0, err
+		}
+		return a.appendToBatch(h, body, r)
+	}
 	stride := a.desc.SampleType.Size() * len(a.desc.Channels)
 	if len(f.Data)%stride != 0 {
 		return 0, fmt.Errorf("codecs: pcm frame: %w: %d bytes are not whole samples of %d bytes", ErrCorrupt, len(f.Data), stride)
 	}
 	return a.appendToBatch(ScalarHeader{Codec: Plain, N: len(f.Data) / stride, Start: f.Time}, f.Data, r)
+}
+
+// audioFrame reads the header of a compressed audio frame (Frame.Codec
+// LosslessAudio), checks it against the track, and returns the header of
+// the equivalent scalar frame and the body.
+func (a *audioArrow) audioFrame(f Frame) (ScalarHeader, []byte, error) {
+	pf, n, body, err := ParseAudioFrameHeader(f.Data)
+	if err != nil {
+		return ScalarHeader{}, nil, err
+	}
+	if want := PCMFormatOf(a.audio); pf != want {
+		return ScalarHeader{}, nil, fmt.Errorf("codecs: audio frame: %w: %d channels of pcm type %d, the track has %d of %d", ErrCorrupt, pf.Channels, pf.Type, want.Channels, want.Type)
+	}
+	return ScalarHeader{Codec: LosslessAudio, N: n, Start: f.Time}, body, nil
 }
 
 // bytesArrow returns one row per frame: time, then the selected fields of

@@ -20,6 +20,13 @@ const ColumnarHeaderSize = 16
 // ColumnarFrameVersion is the version byte of the layout below.
 const ColumnarFrameVersion = 1
 
+// ColumnarCompactVersion is the version byte of a columnar frame with a
+// compact header (varints) and columns in the compact codec's bit coding:
+// for frames of few elements — a RADAR scan's detections — whose fixed
+// header and per-column numeric fields (an 8-byte scale, counts, layout
+// bytes) cost as much as the values (FORMAT.md, "Compact columnar frame").
+const ColumnarCompactVersion = 2
+
 // Format IDs of columnar frames: byte 0, in the codec ID namespace.
 const (
 	FormatDetections ID = 24 // RADAR detections (signals.Detections)
@@ -76,14 +83,20 @@ func (c *Column) samples() signals.Samples {
 
 // ColumnarHeader is the decoded header of a columnar frame.
 type ColumnarHeader struct {
-	Format ID
-	Count  int   // elements
-	Time   int64 // ns since the Unix epoch (a scan's or a sweep's start)
+	Format  ID
+	Count   int   // elements
+	Time    int64 // ns since the Unix epoch (a scan's or a sweep's start)
+	Version byte  // ColumnarFrameVersion or ColumnarCompactVersion
+	Size    int   // bytes of the header: the columns follow
 }
 
 // AppendColumnarFrame appends a frame of the given format holding cols (all
 // of count values) to dst.
 func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column) ([]byte, error) {
+	return appendColumnarFrame(dst, format, ColumnarFrameVersion, t, count, cols)
+}
+
+func appendColumnarFrame(dst []byte, format ID, version byte, t int64, count int, cols []Column) ([]byte, error) {
 	if uint64(count) > math.MaxUint32 {
 		return dst, fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
 	}
@@ -97,7 +110,7 @@ func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Colum
 	if total > MaxScalarFrameBytes {
 		return dst, fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
 	}
-	out := append(dst, byte(format), ColumnarFrameVersion, 0, 0)
+	out := append(dst, byte(format), version, 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(count))
 	out = binary.LittleEndian.AppendUint64(out, uint64(t))
 	var body []byte
@@ -113,19 +126,90 @@ func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Colum
 	return out, nil
 }
 
-// ParseColumnarHeader reads a columnar frame's header.
+// appendCompactColumnarFrame appends a compact columnar frame (version 2)
+// holding cols, all of count values.
+func appendCompactColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column) ([]byte, error) {
+	if err := checkColumns(count, cols); err != nil {
+		return dst, err
+	}
+	out := append(dst, byte(format), ColumnarCompactVersion)
+	out = binary.AppendUvarint(out, uint64(count))
+	ms := floorMillisecond(t)
+	out = binary.AppendVarint(out, ms/1e6)
+	out = binary.AppendUvarint(out, uint64(t-ms))
+	sc := numericPool.Get().(*numericScratch)
+	defer numericPool.Put(sc)
+	sc.compactScale = 0 // a column may name the scale of a column before it
+	var body []byte
+	for i := range cols {
+		smp := cols[i].samples()
+		var w bitWriter
+		w.buf = body[:0]
+		writeCompactChannel(&w, &smp, 0, sc, nil)
+		body = w.flush()
+		out = binary.AppendUvarint(out, uint64(len(body)))
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+func checkColumns(count int, cols []Column) error {
+	if uint64(count) > math.MaxUint32 {
+		return fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
+	}
+	total := 0
+	for i := range cols {
+		if n := cols[i].Len(); n != count || !cols[i].Type.Valid() {
+			return fmt.Errorf("codecs: columnar frame: column %d holds %d %s values, want %d", i, n, cols[i].Type, count)
+		}
+		total += count * cols[i].Type.Size()
+	}
+	if total > MaxScalarFrameBytes {
+		return fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
+	}
+	return nil
+}
+
+// ParseColumnarHeader reads a columnar frame's header (either version).
 func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
+	if len(src) >= 2 && src[1] == ColumnarCompactVersion {
+		return parseCompactColumnarHeader(src)
+	}
 	if len(src) < ColumnarHeaderSize {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: %d bytes, the header needs %d", ErrCorrupt, len(src), ColumnarHeaderSize)
 	}
-	if src[1] != ColumnarFrameVersion || src[2] != 0 || src[3] != 0 {
+	if (src[1] != ColumnarFrameVersion && src[1] != ColumnarGeometryVersion) || src[2] != 0 || src[3] != 0 {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: version %d, flags %#x", ErrCorrupt, src[1], binary.LittleEndian.Uint16(src[2:]))
 	}
 	n := uint64(binary.LittleEndian.Uint32(src[4:]))
 	if n > math.MaxInt {
 		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: count %d", ErrCorrupt, n)
 	}
-	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: int64(binary.LittleEndian.Uint64(src[8:]))}, nil
+	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: int64(binary.LittleEndian.Uint64(src[8:])),
+		Version: src[1], Size: ColumnarHeaderSize}, nil
+}
+
+func parseCompactColumnarHeader(src []byte) (ColumnarHeader, error) {
+	bad := func(what string) (ColumnarHeader, error) {
+		return ColumnarHeader{}, fmt.Errorf("codecs: columnar frame: %w: compact header %s", ErrCorrupt, what)
+	}
+	at := 2
+	n, k := binary.Uvarint(src[at:])
+	if k <= 0 || n > math.MaxUint32 || n > math.MaxInt {
+		return bad("count")
+	}
+	at += k
+	ms, k := binary.Varint(src[at:])
+	if k <= 0 || ms > math.MaxInt64/1_000_000-1 || ms < math.MinInt64/1_000_000 {
+		return bad("time")
+	}
+	at += k
+	ns, k := binary.Uvarint(src[at:])
+	if k <= 0 || ns >= 1e6 {
+		return bad("time")
+	}
+	at += k
+	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: ms*1e6 + int64(ns), Version: ColumnarCompactVersion, Size: at}, nil
 }
 
 // DecodeColumnarFrame decodes a frame of the given format whose columns have
@@ -140,6 +224,44 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 	if h.Format != format {
 		return h, cols, fmt.Errorf("codecs: columnar frame: %w: format %d, want %d", ErrCorrupt, h.Format, format)
 	}
+	if h.Version == ColumnarGeometryVersion {
+		return decodeGeometryFrame(src, h, types, want, cols)
+	}
+	return decodeColumns(src, h, types, want, cols)
+}
+
+// decodeGeometryFrame decodes a sweep frame of version 3: the columns of
+// version 1 with the geometry transform's fourth column after z, which it
+// turns back into x, y, z (decoding the ring column for it too).
+func decodeGeometryFrame(src []byte, h ColumnarHeader, types []signals.SampleType, want []bool, cols []Column) (ColumnarHeader, []Column, error) {
+	if h.Format != FormatPointCloud || len(types) < sweepFixed || types[sweepX] != signals.Int32 || types[sweepRing] != signals.Int16 {
+		return h, cols, fmt.Errorf("codecs: columnar frame: %w: version %d is for sweeps", ErrCorrupt, h.Version)
+	}
+	types3 := append(append(append(make([]signals.SampleType, 0, len(types)+1), types[:sweepZ+1]...), signals.Int32), types[sweepZ+1:]...)
+	geo := want == nil || want[sweepX] || want[sweepY] || want[sweepZ]
+	var want3 []bool
+	if want != nil {
+		want3 = append(append(append(make([]bool, 0, len(want)+1), want[:sweepZ+1]...), geo), want[sweepZ+1:]...)
+		if geo {
+			want3[sweepX], want3[sweepY], want3[sweepZ], want3[sweepRing+1] = true, true, true, true
+		}
+	}
+	h, cols, err := decodeColumns(src, h, types3, want3, cols)
+	if err != nil {
+		return h, cols, err
+	}
+	if geo {
+		x, y, z := cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32
+		if err := inverseGeometry(x, y, z, cols[sweepZ+1].I32, cols[sweepRing+1].I16, x, y, z); err != nil {
+			return h, cols, err
+		}
+	}
+	copy(cols[sweepZ+1:], cols[sweepZ+2:])
+	return h, cols[:len(types)], nil
+}
+
+// decodeColumns decodes the columns of a frame whose header is h.
+func decodeColumns(src []byte, h ColumnarHeader, types []signals.SampleType, want []bool, cols []Column) (ColumnarHeader, []Column, error) {
 	total := uint64(0)
 	for _, t := range types {
 		total += uint64(h.Count) * uint64(t.Size())
@@ -148,8 +270,14 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 		return h, cols, fmt.Errorf("codecs: columnar frame: %w: %d elements of %d columns exceed %d bytes", ErrCorrupt, h.Count, len(types), MaxScalarFrameBytes)
 	}
 	cols = resizeSlice(cols, len(types))
-	body := src[ColumnarHeaderSize:]
+	body := src[h.Size:]
 	desc := signals.Scalar{SampleRate: 1, Channels: []signals.Channel{{Name: "c"}}}
+	var sc *numericScratch // compact columns: the scale carried from column to column
+	if h.Version == ColumnarCompactVersion {
+		sc = numericPool.Get().(*numericScratch)
+		defer numericPool.Put(sc)
+		sc.compactScale = 0
+	}
 	for i, t := range types {
 		n, k := binary.Uvarint(body)
 		if k <= 0 || n > uint64(len(body)-k) {
@@ -163,7 +291,13 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 		}
 		desc.SampleType = t
 		s := cols[i].samples()
-		if err := (numeric{}).Decode(col, &desc, h.Count, &s); err != nil {
+		var err error
+		if sc != nil {
+			err = decodeCompactColumn(col, t, h.Count, &s, sc)
+		} else {
+			err = numeric{}.Decode(col, &desc, h.Count, &s)
+		}
+		if err != nil {
 			return h, cols, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
 		}
 		cols[i] = Column{Type: t, I16: s.I16, I32: s.I32, F32: s.F32, F64: s.F64}
@@ -177,11 +311,12 @@ func DecodeColumnarFrame(src []byte, format ID, types []signals.SampleType, want
 // ColumnSizes returns the encoded size of each column of a columnar frame,
 // in stored order (for benchmarks and diagnostics).
 func ColumnSizes(src []byte) ([]int, error) {
-	if _, err := ParseColumnarHeader(src); err != nil {
+	h, err := ParseColumnarHeader(src)
+	if err != nil {
 		return nil, err
 	}
 	var sizes []int
-	for body := src[ColumnarHeaderSize:]; len(body) > 0; {
+	for body := src[h.Size:]; len(body) > 0; {
 		n, k := binary.Uvarint(body)
 		if k <= 0 || n > uint64(len(body)-k) {
 			return nil, fmt.Errorf("codecs: columnar frame: %w: column %d truncated", ErrCorrupt, len(sizes))

@@ -19,6 +19,26 @@
 // to frame, so that only a signal that changes pays for the search; every
 // frame still carries its own mapping.
 //
+// Besides the numeric codec, three layouts serve signals it does not fit:
+//
+//   - lossless-audio (audio.go, audio_blocks.go, audio_lpc.go,
+//     audio_rangecoder.go): LPC prediction in blocks, stereo decorrelation
+//     and an adaptive range coder, for PCM audio — EncodeAudioFrame and
+//     DecodeAudioFrame turn a PCM track's frames into self-contained
+//     compressed frames and back to the very bytes — and for any integer
+//     scalar track a linear predictor suits.
+//   - compact (compact.go): short frames of slow signals, whose fixed
+//     header and per-channel fields would cost more than the values; its
+//     start counts from the block time, so a reader needs it
+//     (DecodeScalarFrameAt). RADAR scans use the same coding per column in
+//     a compact columnar frame (version 2).
+//   - the sweep geometry (sweep_geometry.go, columnar version 3): LIDAR
+//     points coded as range and offset from the direction the beam is
+//     expected to point, instead of x, y, z each from its predecessor.
+//
+// Readers accept every version a writer ever made; writers pick, per frame,
+// the layout that is smallest.
+//
 // Queries decode frames into Arrow (ArrowDecoder, one per kind of signal,
 // registered like the codecs). The scalar, IMU and audio decoders are
 // BatchDecoders too: they build each record batch themselves and decode

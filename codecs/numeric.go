@@ -66,6 +66,8 @@ type numericScratch struct {
 	excBits []uint64       // their values' bits (decode)
 	rr      residualReader // decode: the channel's residual stream
 	corrRR  residualReader // decode: an affine channel's corrections
+
+	compactScale float64 // compact codec: the scale of the frame's last scaled channel (0: none yet)
 }
 
 var numericPool = sync.Pool{New: func() any { return new(numericScratch) }}

@@ -35,7 +35,9 @@ func AppendDetectionsFrame(dst []byte, d *signals.Detections, t int64, dets []De
 		}
 		cols = append(cols, c)
 	}
-	return AppendColumnarFrame(dst, FormatDetections, t, len(dets), cols)
+	// A scan's few dozen detections: the compact columns, whose per-column
+	// fields cost a few bytes instead of some sixteen.
+	return appendCompactColumnarFrame(dst, FormatDetections, t, len(dets), cols)
 }
 
 // DecodeDetectionsFrame decodes a scan: its time, detections (appended to

@@ -166,7 +166,7 @@ func TestByteCodecsDecodeWhatTheyWrite(t *testing.T) {
 					t.Fatal(err)
 				}
 				out := &signals.Samples{}
-				if err := DecodeScalarFrame(frame, desc, out); err != nil {
+				if err := DecodeScalarFrameAt(frame, floorMillisecond(in.Start), desc, out); err != nil {
 					t.Fatalf("a %d-byte frame of %d bytes of samples: %v", len(frame), in.Len()*tc.t.Size(), err)
 				}
 				sameSamples(t, out, in)

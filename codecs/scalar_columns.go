@@ -14,21 +14,38 @@ import (
 // It returns the frame's header. Errors are those of DecodeScalarFrame.
 func DecodeScalarColumns(src []byte, desc *signals.Scalar, cols []Column, scratch *signals.Samples) (ScalarHeader, []Column, error) {
 	h, err := parseScalarHeader(src)
+	if err == nil && h.FromBlock {
+		err = ErrNeedsBlockTime
+	}
 	if err != nil {
 		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
 	}
+	return decodeScalarColumns(src, h, desc, cols, scratch)
+}
+
+// DecodeScalarColumnsAt is DecodeScalarColumns for a frame whose block time
+// is known (see DecodeScalarFrameAt).
+func DecodeScalarColumnsAt(src []byte, blockTime int64, desc *signals.Scalar, cols []Column, scratch *signals.Samples) (ScalarHeader, []Column, error) {
+	h, err := ParseScalarHeaderAt(src, blockTime)
+	if err != nil {
+		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
+	}
+	return decodeScalarColumns(src, h, desc, cols, scratch)
+}
+
+func decodeScalarColumns(src []byte, h ScalarHeader, desc *signals.Scalar, cols []Column, scratch *signals.Samples) (ScalarHeader, []Column, error) {
 	if h.Codec != Numeric {
-		if err := DecodeScalarFrame(src, desc, scratch); err != nil {
+		if err := decodeScalarBody(src[h.Size:], desc, h, scratch); err != nil {
 			return h, cols, err
 		}
 		return h, splitChannels(scratch, cols), nil
 	}
-	t, channels, err := numericBodyShape(len(src)-ScalarHeaderSize, desc, h)
+	t, channels, err := numericBodyShape(len(src)-h.Size, desc, h)
 	if err != nil {
 		return h, cols, fmt.Errorf("codecs: decode scalar columns: %w", err)
 	}
 	cols = resizeSlice(cols, channels)
-	err = decodeNumericColumns(src[ScalarHeaderSize:], t, channels, h.N, func(c int) *Column {
+	err = decodeNumericColumns(src[h.Size:], t, channels, h.N, func(c int) *Column {
 		cols[c].Reset(t, h.N)
 		return &cols[c]
 	})

@@ -38,3 +38,25 @@ func NewScalarEncoder(desc *signals.Scalar, id ID) (*ScalarEncoder, error) {
 func (e *ScalarEncoder) AppendFrame(dst []byte, s *signals.Samples) ([]byte, error) {
 	return appendScalarFrame(dst, e.desc, s, e.id, e.hints)
 }
+
+// AppendCompactFrame appends whichever is smaller of the frame AppendFrame
+// makes and a compact frame (codec Compact: a header of three or four
+// bytes, a start counted from the block time, one bit stream for the
+// channels). Writers of short frames — a slow sensor's ten values — use it:
+// it is the same frame as AppendFrame's but for the header and per-channel
+// fields, which dominate such frames. Readers decode it with the block time
+// (DecodeScalarFrameAt; the Arrow decoders have it). On error dst is
+// returned unchanged.
+func (e *ScalarEncoder) AppendCompactFrame(dst []byte, s *signals.Samples) ([]byte, error) {
+	start := len(dst)
+	out, err := appendScalarFrame(dst, e.desc, s, e.id, e.hints)
+	if err != nil {
+		return dst, err
+	}
+	regular := len(out) - start
+	out = appendCompactFrame(out, s, e.hints)
+	if c := len(out) - start - regular; c < regular {
+		return append(out[:start], out[start+regular:]...), nil
+	}
+	return out[:start+regular], nil
+}

@@ -2,6 +2,7 @@ package codecs
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -40,7 +41,12 @@ const MaxScalarFrameBytes = 32 << 20
 type ScalarHeader struct {
 	Codec ID
 	N     int   // samples per channel
-	Start int64 // ns since the Unix epoch of sample 0
+	Start int64 // ns since the Unix epoch of sample 0 (see FromBlock)
+	Size  int   // bytes of the header: the body follows
+	// FromBlock is set for a compact frame before its block time is known:
+	// Start is then the distance from the frame's block time
+	// (ParseScalarHeaderAt adds it).
+	FromBlock bool
 }
 
 // ParseScalarHeader reads the header of a scalar frame without decoding the
@@ -55,7 +61,21 @@ func ParseScalarHeader(src []byte) (ScalarHeader, error) {
 	return h, nil
 }
 
+// ParseScalarHeaderAt is ParseScalarHeader for a frame whose block time (ns,
+// the MKV block's or the live message's) is known: a compact frame's start
+// is counted from it.
+func ParseScalarHeaderAt(src []byte, blockTime int64) (ScalarHeader, error) {
+	h, err := ParseScalarHeader(src)
+	if h.FromBlock {
+		h.Start, h.FromBlock = blockTime+h.Start, false
+	}
+	return h, err
+}
+
 func parseScalarHeader(src []byte) (ScalarHeader, error) {
+	if len(src) >= 3 && ID(src[offCodec]) == Compact {
+		return parseCompactHeader(src)
+	}
 	if len(src) < ScalarHeaderSize {
 		return ScalarHeader{}, fmt.Errorf("%w: %d bytes, the header needs %d", ErrCorrupt, len(src), ScalarHeaderSize)
 	}
@@ -75,7 +95,7 @@ func parseScalarHeader(src []byte) (ScalarHeader, error) {
 	if n > math.MaxInt { // only where int is 32 bits
 		return ScalarHeader{}, fmt.Errorf("%w: %d samples do not fit an int here", ErrCorrupt, n)
 	}
-	return ScalarHeader{Codec: id, N: int(n), Start: int64(binary.LittleEndian.Uint64(src[offStart:]))}, nil
+	return ScalarHeader{Codec: id, N: int(n), Start: int64(binary.LittleEndian.Uint64(src[offStart:])), Size: ScalarHeaderSize}, nil
 }
 
 // AppendScalarFrame appends a scalar frame holding s, encoded with the codec id,
@@ -103,6 +123,9 @@ func appendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id 
 	if size := s.Len() * s.Type.Size(); size > MaxScalarFrameBytes {
 		return dst, fmt.Errorf("codecs: append scalar frame: %d bytes of samples, a frame holds at most %d: write shorter frames", size, MaxScalarFrameBytes)
 	}
+	if id == Compact {
+		return appendCompactFrame(dst, s, hints), nil
+	}
 	start := len(dst)
 	out := append(dst, byte(id), ScalarFrameVersion, 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(s.N))
@@ -128,13 +151,36 @@ func appendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id 
 // body and sets s.Start to the header's start. Errors wrap ErrCorrupt or
 // ErrUnknownCodec; on error the contents of s are unspecified. Once s has grown
 // to the largest frame it does not allocate.
+//
+// A compact frame counts its start from its block time, which this function
+// does not know: it refuses one (ErrNeedsBlockTime); DecodeScalarFrameAt
+// decodes every frame.
 func DecodeScalarFrame(src []byte, desc *signals.Scalar, s *signals.Samples) error {
 	h, err := parseScalarHeader(src)
 	if err != nil {
 		return fmt.Errorf("codecs: decode scalar frame: %w", err)
 	}
-	return decodeScalarBody(src[ScalarHeaderSize:], desc, h, s)
+	if h.FromBlock {
+		return fmt.Errorf("codecs: decode scalar frame: %w", ErrNeedsBlockTime)
+	}
+	return decodeScalarBody(src[h.Size:], desc, h, s)
 }
+
+// DecodeScalarFrameAt is DecodeScalarFrame for a frame whose block time (ns:
+// the MKV block's time, or the live message's timestamp) is known, as every
+// reader of a stored or live frame knows it; frames other than compact ones
+// ignore it.
+func DecodeScalarFrameAt(src []byte, blockTime int64, desc *signals.Scalar, s *signals.Samples) error {
+	h, err := ParseScalarHeaderAt(src, blockTime)
+	if err != nil {
+		return fmt.Errorf("codecs: decode scalar frame: %w", err)
+	}
+	return decodeScalarBody(src[h.Size:], desc, h, s)
+}
+
+// ErrNeedsBlockTime means a compact frame was decoded without its block
+// time, which its start is counted from.
+var ErrNeedsBlockTime = errors.New("a compact frame needs its block time: use DecodeScalarFrameAt")
 
 // decodeScalarBody decodes the body of a frame whose header is h.
 func decodeScalarBody(body []byte, desc *signals.Scalar, h ScalarHeader, s *signals.Samples) error {

@@ -29,7 +29,7 @@ func TestScalarFrameRoundTrip(t *testing.T) {
 				t.Fatalf("%s n=%d: frame of %d bytes", st, n, len(frame))
 			}
 			h, err := ParseScalarHeader(frame)
-			if err != nil || h != (ScalarHeader{Codec: Plain, N: n, Start: -42}) {
+			if err != nil || h != (ScalarHeader{Codec: Plain, N: n, Start: -42, Size: ScalarHeaderSize}) {
 				t.Fatalf("ParseScalarHeader = %+v, %v", h, err)
 			}
 			out := &signals.Samples{}
@@ -104,7 +104,7 @@ func TestParseScalarHeader(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("ParseScalarHeader = %+v, %v", h, err)
 		}
-	case err != nil || h != (ScalarHeader{Codec: 77, N: int(maxN), Start: math.MinInt64}):
+	case err != nil || h != (ScalarHeader{Codec: 77, N: int(maxN), Start: math.MinInt64, Size: ScalarHeaderSize}):
 		t.Fatalf("ParseScalarHeader = %+v, %v", h, err)
 	}
 	if _, err := ParseScalarHeader(frame[:5]); !errors.Is(err, ErrCorrupt) || !strings.HasPrefix(err.Error(), "codecs: parse scalar header: ") {

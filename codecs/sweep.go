@@ -107,7 +107,29 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 		}
 		cols = append(cols, p)
 	}
-	return AppendColumnarFrame(dst, FormatPointCloud, s.Time, n, cols)
+	v1, err := AppendColumnarFrame(dst, FormatPointCloud, s.Time, n, cols)
+	if err != nil {
+		return dst, err
+	}
+	// The geometry transform (version 3), when it is smaller: it is on
+	// scans in beam order; a cloud in another order may do better without.
+	geo := make([]Column, 0, len(cols)+1)
+	geo = append(geo, cols[:sweepZ+1]...)
+	var gx, gy, gz, ez Column
+	for _, c := range []*Column{&gx, &gy, &gz, &ez} {
+		c.Reset(signals.Int32, n)
+	}
+	if !forwardGeometry(cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32, cols[sweepRing].I16, gx.I32, gy.I32, gz.I32, ez.I32) {
+		return v1, nil
+	}
+	geo[sweepX], geo[sweepY], geo[sweepZ] = gx, gy, gz
+	geo = append(append(geo, ez), cols[sweepZ+1:]...)
+	start := len(v1)
+	v3, err := appendColumnarFrame(v1, FormatPointCloud, ColumnarGeometryVersion, s.Time, n, geo)
+	if err != nil || len(v3)-start >= start-len(dst) {
+		return v1, nil
+	}
+	return append(v3[:len(dst)], v3[start:]...), nil
 }
 
 func cmpInt32(a, b int32) int {

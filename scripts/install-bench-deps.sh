@@ -3,4 +3,5 @@
 # (draco_encoder) for LIDAR and ffmpeg's FLAC for audio — when they are
 # missing. Without them the bench still runs and leaves their columns out.
 set -euo pipefail
-exec bash "$(dirname "$0")/install-debs.sh" install-bench-deps draco_encoder=draco ffmpeg=ffmpeg
+bash "$(dirname "$0")/install-debs.sh" install-bench-deps draco_encoder=draco ffmpeg=ffmpeg
+exec bash "$(dirname "$0")/install-audio-corpus.sh"

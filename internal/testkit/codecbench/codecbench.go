@@ -7,7 +7,10 @@ package codecbench
 import (
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +38,13 @@ type Case struct {
 	// DecodeGoalMBps, when > 0, is the lowest acceptable decode speed in MB/s
 	// of raw data, on one core.
 	DecodeGoalMBps float64
+	// PeerGoal, when set, is the peer our size is held to instead of zstd:
+	// ours ≤ PeerGoalRatio × that peer's size.
+	PeerGoal      string
+	PeerGoalRatio float64
+	// Note, when set, adds to the row what only the case knows (decode
+	// speed as a multiple of real time, for audio).
+	Note func(input any, r *Result) string
 }
 
 var (
@@ -60,16 +70,21 @@ type Result struct {
 	Err           error
 	GoalMet       bool
 	DecodeGoalMet bool
+	note          string
 }
 
 // Ratio is the encoded size as a fraction of zstd's.
 func (r *Result) Ratio() float64 { return float64(r.Encoded) / float64(r.Zstd) }
 
-// Run measures every registered case.
+// Run measures every registered case, or those whose name contains
+// $CODECBENCH_MATCH when it is set.
 func Run() []Result {
 	mu.Lock()
 	cs := append([]Case(nil), cases...)
 	mu.Unlock()
+	if m := os.Getenv("CODECBENCH_MATCH"); m != "" {
+		cs = slices.DeleteFunc(cs, func(c Case) bool { return !strings.Contains(c.Name, m) })
+	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 	out := make([]Result, 0, len(cs))
 	for _, c := range cs {
@@ -114,7 +129,13 @@ func run(c Case) Result {
 		r.Peers, r.Err = c.Peers(input)
 	}
 	r.GoalMet = c.Goal <= 0 || r.Ratio() <= c.Goal
+	if p, ok := r.Peers[c.PeerGoal]; ok && c.PeerGoal != "" {
+		r.GoalMet = r.GoalMet && float64(r.Encoded) <= c.PeerGoalRatio*float64(p)
+	}
 	r.DecodeGoalMet = c.DecodeGoalMBps <= 0 || r.DecodeMBps >= c.DecodeGoalMBps
+	if c.Note != nil {
+		r.note = c.Note(input, &r)
+	}
 	return r
 }
 
@@ -135,9 +156,12 @@ func Print(w io.Writer, rs []Result) {
 		for _, n := range names {
 			note += fmt.Sprintf("%s %.2f× zstd; ", n, float64(r.Peers[n])/float64(r.Zstd))
 		}
-		if r.Case.Goal > 0 {
+		if p, ok := r.Peers[r.Case.PeerGoal]; ok && r.Case.PeerGoal != "" {
+			note += fmt.Sprintf("ours %.3f× %s, goal ≤ %.2f: %s; ", float64(r.Encoded)/float64(p), r.Case.PeerGoal, r.Case.PeerGoalRatio, met(r.GoalMet))
+		} else if r.Case.Goal > 0 {
 			note += fmt.Sprintf("goal ≤ %.2f: %s; ", r.Case.Goal, met(r.GoalMet))
 		}
+		note += r.note
 		if r.Case.DecodeGoalMBps > 0 {
 			note += fmt.Sprintf("decode goal ≥ %.0f MB/s: %s", r.Case.DecodeGoalMBps, met(r.DecodeGoalMet))
 		}

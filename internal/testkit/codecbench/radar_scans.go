@@ -27,7 +27,7 @@ var radarDetections = &signals.Detections{}
 func init() {
 	Register(Case{
 		Name: "RADAR detections (20 Hz, 60 s)", Data: func() ([]byte, any, error) { return radarData(false) },
-		Encode: encodeRadar, Decode: decodeRadar, Verify: verifyRadar, Peers: zstdPerScan,
+		Encode: encodeRadar, Decode: decodeRadar, Verify: verifyRadar, Peers: zstdPerScan, Goal: 0.7,
 	})
 	Register(Case{
 		Name: "RADAR range-Doppler 256×64 f32 (20 Hz, 10 s)", Data: func() ([]byte, any, error) { return radarData(true) },

@@ -18,6 +18,7 @@ type scalarInput struct {
 	desc    *signals.Scalar
 	frames  []signals.Samples
 	codec   codecs.ID
+	compact bool // ScalarEncoder.AppendCompactFrame, for short frames
 	encoded [][]byte
 	decoded []signals.Samples
 }
@@ -29,6 +30,7 @@ type scalarDataset struct {
 	goal     float64
 	decGoal  float64
 	baseline []codecs.ID // codecs measured alone for comparison, besides auto
+	compact  bool        // encode with AppendCompactFrame
 }
 
 func init() {
@@ -62,7 +64,7 @@ func register(d scalarDataset, id codecs.ID, goal, decGoal float64) {
 		Name: d.name + ", " + name,
 		Data: func() ([]byte, any, error) {
 			desc, frames := d.make()
-			return rawLE(frames), &scalarInput{desc: desc, frames: frames, codec: id}, nil
+			return rawLE(frames), &scalarInput{desc: desc, frames: frames, codec: id, compact: d.compact}, nil
 		},
 		Encode:         encodeScalar,
 		Decode:         decodeScalar,
@@ -228,7 +230,11 @@ func encodeScalar(input any) (int, error) {
 		return 0, err
 	}
 	for i := range in.frames {
-		buf, err := enc.AppendFrame(nil, &in.frames[i])
+		appendFrame := enc.AppendFrame
+		if in.compact {
+			appendFrame = enc.AppendCompactFrame
+		}
+		buf, err := appendFrame(nil, &in.frames[i])
 		if err != nil {
 			return 0, err
 		}
@@ -244,7 +250,9 @@ func decodeScalar(input any) error {
 		in.decoded = make([]signals.Samples, len(in.encoded))
 	}
 	for i, e := range in.encoded {
-		if err := codecs.DecodeScalarFrame(e, in.desc, &in.decoded[i]); err != nil {
+		// The block time, as the SDK cuts it: what a reader has beside the frame.
+		block := in.frames[i].Start / 1e6 * 1e6
+		if err := codecs.DecodeScalarFrameAt(e, block, in.desc, &in.decoded[i]); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,139 @@
+package codecs
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// beamSweep is a 64-beam sweep in a driver's beam order: HDL-64E-like
+// elevations, a ground plane, a wall and a car, range noise, dropouts and
+// encoder jitter — what the geometry transform is for.
+func beamSweep(seed uint64, cols int) *Sweep {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	s := &Sweep{Time: 1_700_000_000_000_000_000}
+	for ring := range 64 {
+		el := (2.0 - 26.8*float64(ring)/63) * math.Pi / 180
+		for c := range cols {
+			if rng.IntN(15) == 0 {
+				continue // no return
+			}
+			az := (float64(c) + 0.005*rng.NormFloat64()) * 2 * math.Pi / float64(cols)
+			r := 60.0 // a wall far off
+			if el < 0 {
+				r = min(r, 1.73/math.Sin(-el)) // the ground, 1.73 m down
+			}
+			if math.Abs(az-1) < 0.1 && el > -0.1 {
+				r = 12 // a car
+			}
+			r += 0.02 * rng.NormFloat64()
+			s.Points = append(s.Points, Point{
+				X: float32(r * math.Cos(el) * math.Cos(az)), Y: float32(r * math.Cos(el) * math.Sin(az)), Z: float32(r * math.Sin(el)),
+				Intensity: int16(rng.IntN(100)), Ring: int16(ring), TimeOffset: int32(c * 55_296),
+			})
+		}
+	}
+	return s
+}
+
+// A sweep in beam order is coded with the geometry transform (version 3),
+// smaller than version 1, and decodes to the same points; so does every
+// projection through DecodeColumnarFrame.
+func TestSweepGeometry(t *testing.T) {
+	d := &signals.PointCloud{Rings: 64, Resolution: 0.002}
+	s := beamSweep(1, 1000)
+	frame, err := AppendSweepFrame(nil, d, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frame[1] != ColumnarGeometryVersion {
+		t.Fatalf("a beam-ordered sweep written as version %d", frame[1])
+	}
+	var got Sweep
+	if err := DecodeSweepFrame(frame, d, &got); err != nil {
+		t.Fatal(err)
+	}
+	samePoints(t, d, &got, s)
+	want := make([]bool, sweepFixed)
+	want[sweepIntensity] = true
+	_, cols, err := DecodeColumnarFrame(frame, FormatPointCloud, sweepStoredTypes(d), want, nil)
+	if err != nil || len(cols) != sweepFixed || cols[sweepIntensity].Len() != len(s.Points) {
+		t.Fatalf("intensity alone: %d columns: %v", len(cols), err)
+	}
+	for cut := 0; cut < len(frame); cut += 1 + len(frame)/200 {
+		if err := DecodeSweepFrame(frame[:cut], d, &got); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("cut to %d: %v", cut, err)
+		}
+	}
+	for i := ColumnarHeaderSize; i < len(frame); i += 1 + len(frame)/300 {
+		bad := append([]byte(nil), frame...)
+		bad[i] ^= 0x3c
+		_ = DecodeSweepFrame(bad, d, &got)
+	}
+}
+
+// The golden version 3 sweep pins the transform's arithmetic.
+func TestSweepGeometryGolden(t *testing.T) {
+	d := &signals.PointCloud{Rings: 64, Resolution: 0.002}
+	s := beamSweep(2, 6)
+	got, err := AppendSweepFrame(nil, d, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "golden", "columnar_sweep_geometry.hex")
+	if *update {
+		if err := os.WriteFile(path, []byte("# a sweep in a columnar frame of version 3 (FORMAT.md, \"Sweep geometry\")\n# regenerate with: go test ./codecs -run SweepGeometryGolden -update\n"+hexLines(got)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := readHex(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want[1] != ColumnarGeometryVersion {
+		t.Fatalf("the golden is version %d", want[1])
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("AppendSweepFrame no longer writes the golden bytes")
+	}
+	var dec Sweep
+	if err := DecodeSweepFrame(want, d, &dec); err != nil {
+		t.Fatal(err)
+	}
+	samePoints(t, d, &dec, s)
+}
+
+// FuzzSweepGeometry: any coordinates in beam order round-trip through the
+// transform exactly.
+func FuzzSweepGeometry(f *testing.F) {
+	f.Add(int32(1000), int32(-20), int32(5), uint8(3), uint64(1))
+	f.Add(int32(1<<28), int32(-1<<28), int32(0), uint8(1), uint64(2))
+	f.Fuzz(func(t *testing.T, x0, y0, z0 int32, rings uint8, seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		n := 50
+		x, y, z, ring := make([]int32, n), make([]int32, n), make([]int32, n), make([]int16, n)
+		for i := range n {
+			x[i], y[i], z[i] = x0+int32(rng.IntN(2000))-1000, y0+int32(rng.IntN(50)), z0-int32(i)
+			ring[i] = int16(i * int(rings%8+1) / n)
+		}
+		r, ex, ey, ez := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		if !forwardGeometry(x, y, z, ring, r, ex, ey, ez) {
+			return
+		}
+		gx, gy, gz := make([]int32, n), make([]int32, n), make([]int32, n)
+		if err := inverseGeometry(r, ex, ey, ez, ring, gx, gy, gz); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if gx[i] != x[i] || gy[i] != y[i] || gz[i] != z[i] {
+				t.Fatalf("point %d: (%d %d %d), want (%d %d %d)", i, gx[i], gy[i], gz[i], x[i], y[i], z[i])
+			}
+		}
+	})
+}
