@@ -25,6 +25,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 	"github.com/sensorium-io/sensorium/internal/platform/vfs/faultfs"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/natsembed"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -784,5 +785,61 @@ func TestSingleNodeBecomesFirstNode(t *testing.T) {
 	oldLast := strings.Split(before[len(before)-1], "/")[0]
 	if len(ev.FragmentNumber) < len(oldLast) || (len(ev.FragmentNumber) == len(oldLast) && ev.FragmentNumber <= oldLast) {
 		t.Fatalf("the first fragment in the cluster is numbered %s, not after the single node's last %s", ev.FragmentNumber, oldLast)
+	}
+}
+
+// TestClusterOnExternalNATS: two nodes on a NATS that the user operates
+// (--nats-url with --node): one unsharded bus, the catalog and the quorum
+// as on the embedded cluster; a stream created on one node is stored by
+// both and read from either.
+func TestClusterOnExternalNATS(t *testing.T) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), Port: -1, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	var nodes [2]*Server
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = Start(context.Background(), Config{DataDir: t.TempDir(), NATSURL: ns.URL(), HTTPListen: "127.0.0.1:0",
+				Logger: testLogger(t), Cluster: ClusterConfig{Node: fmt.Sprintf("x%d", i), Heartbeat: 300 * time.Millisecond}})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i, err)
+		}
+		defer nodes[i].Shutdown(context.Background())
+	}
+	poll.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
+		for i, s := range nodes {
+			if n := len(s.Node().Registry().Nodes()); n != 2 {
+				return fmt.Errorf("node %d knows %d nodes", i, n)
+			}
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if _, err := sdk.NewClient(nodes[0].HTTPURL(), nil).CreateStream(ctx, sdk.CreateStreamInput{StreamName: "ext-1", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if ev := publish(t, nc, "ext-1", scalarFragment(t, time.Now().Add(-time.Hour).UnixNano(), 0, 5), "p", 1); ev.EventType != wire.EventPersisted {
+		t.Fatalf("%+v", ev)
+	}
+	for i, s := range nodes {
+		f, _, err := sdk.NewClient(s.HTTPURL(), nil).ListFragments(ctx, sdk.ListFragmentsInput{Stream: sdk.ByName("ext-1"), MaxResults: 10})
+		if err != nil || len(f) != 1 {
+			t.Fatalf("node %d: %d fragments, %v", i, len(f), err)
+		}
 	}
 }
