@@ -28,6 +28,10 @@
 // published. What the peer does not do is the consuming side — the ack and
 // the delete after it, the store's own write and fsync — which is exactly
 // the work the ratios put a price on.
+//
+// The cluster section (cluster.go) then measures the same SDK path against a
+// three-node cluster and raw JetStream publish at R3, and the bytes written
+// per acknowledged byte; SENSORIUM_BENCH_SKIP_CLUSTER=1 leaves it out.
 package main
 
 import (
@@ -60,7 +64,8 @@ func main() {
 	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
 	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
 	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after); a folder kept from an earlier run reuses its Arrow data")
-	only := flag.String("only", "", "run only this part: ingest, codecs or arrow")
+	only := flag.String("only", "", "run only this part: ingest (single node), cluster (with the single node it is compared to), codecs or arrow")
+	clusterMiB := flag.Int("cluster-mib", 512, "bytes to ingest per cluster throughput run, MiB (the first fragments of the same data)")
 	arrowMinutes := flag.Int("arrow-minutes", 60, "minutes of 3-axis 25.6 kHz vibration for the Arrow read benchmark (60: about 1.1 GB raw)")
 	arrowCores := flag.String("arrow-cores", "2,1", "GOMAXPROCS of the Arrow read tables, comma-separated (2: both sides parallel, 1: both on one core)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
@@ -82,8 +87,8 @@ func main() {
 			return
 		}
 	}
-	if *only != "" && *only != "ingest" && *only != "arrow" {
-		fail(fmt.Errorf("--only %q: want ingest, codecs or arrow", *only))
+	if *only != "" && *only != "ingest" && *only != "arrow" && *only != "cluster" {
+		fail(fmt.Errorf("--only %q: want ingest, cluster, codecs or arrow", *only))
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp(".", ".bench-")
@@ -103,8 +108,16 @@ func main() {
 		}
 	}
 	b := &bench{dir: *dir, fragBytes: *fragKiB << 10, fragments: (*totalMiB << 20) / (*fragKiB << 10), latencyN: *latencyN}
-	if err := b.run(); err != nil {
-		fail(err)
+	if *only == "" || *only == "ingest" {
+		if err := b.run(); err != nil {
+			fail(err)
+		}
+	}
+	if *only == "cluster" || (*only == "" && os.Getenv(skipClusterEnv) != "1") {
+		fmt.Println()
+		if err := b.cluster(*clusterMiB); err != nil {
+			fail(err)
+		}
 	}
 }
 
@@ -119,6 +132,9 @@ type bench struct {
 	fragments int
 	latencyN  int
 	seq       int
+	// single is the single node's SDK → PERSISTED run, which the cluster
+	// section compares with (nil until run or cluster has made it).
+	single *ingestRun
 }
 
 // framesPerFragment splits a fragment into frames the way a producer would.
@@ -127,7 +143,7 @@ const framesPerFragment = 8
 func (b *bench) run() error {
 	fmt.Printf("Sensorium ingest benchmark: %d fragments × %d KiB (%d MiB) per run, same bytes on every path\n\n",
 		b.fragments, b.fragBytes>>10, b.fragments*b.fragBytes>>20)
-	payloads := b.payloads()
+	payloads := b.payloads(b.fragments)
 	syncAlways, syncLat, err := b.rawJetStream(payloads, true)
 	if err != nil {
 		return err
@@ -136,10 +152,12 @@ func (b *bench) run() error {
 	if err != nil {
 		return err
 	}
-	ours, ourLat, err := b.sdk()
+	single, err := b.sdk()
 	if err != nil {
 		return err
 	}
+	b.single = single
+	ours, ourLat := single.rate, single.lat
 	mb := func(bps float64) string { return fmt.Sprintf("%7.0f MB/s", bps/1e6) }
 	fmt.Printf("%-46s %s\n", "raw JetStream publish, file, sync_always", mb(syncAlways))
 	fmt.Printf("%-46s %s\n", "raw JetStream publish, file, default sync", mb(def))
@@ -154,11 +172,11 @@ func (b *bench) run() error {
 	return nil
 }
 
-// payloads builds the fragments every path sends: MKV fragments of
+// payloads builds the first n fragments every path sends: MKV fragments of
 // framesPerFragment frames of pseudo-random bytes, as the SDK would make them.
-func (b *bench) payloads() [][]byte {
+func (b *bench) payloads(n int) [][]byte {
 	frame := b.frameBytes()
-	out := make([][]byte, b.fragments)
+	out := make([][]byte, n)
 	base := uint64(time.Now().Add(-time.Hour).UnixMilli())
 	for i := range out {
 		buf := mkv.AppendEBMLHeader(nil, "matroska")
@@ -230,18 +248,38 @@ func (b *bench) rawJetStream(payloads [][]byte, syncAlways bool) (float64, []tim
 		return 0, nil, err
 	}
 	subjects := wire.NewSubjects("")
+	rate, err := rawPublish(js, subjects.Frag("bench"), payloads)
+	if err != nil {
+		return 0, nil, err
+	}
+	if info, err := stream.Info(ctx); err != nil {
+		return 0, nil, err
+	} else if info.State.Msgs != uint64(len(payloads)) {
+		return 0, nil, fmt.Errorf("raw peer: the stream kept %d of %d messages; the peer must keep what it acknowledged", info.State.Msgs, len(payloads))
+	}
+	lat, err := b.rawLatency(ctx, js, subjects.Frag("latency"), payloads)
+	if err != nil {
+		return 0, nil, err
+	}
+	return rate, lat, nil
+}
+
+// rawPublish publishes the payloads asynchronously on subject, with the
+// SDK's window of publishes in flight, and returns bytes/s to the last
+// publish acknowledgement.
+func rawPublish(js jetstream.JetStream, subject string, payloads [][]byte) (float64, error) {
 	var bytes int64
 	futures := make([]jetstream.PubAckFuture, 0, len(payloads))
 	t0 := time.Now()
 	for i, p := range payloads {
-		msg := nats.NewMsg(subjects.Frag("bench"))
+		msg := nats.NewMsg(subject)
 		msg.Data = p
 		msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("raw:%d", i))
 		// A full window waits for a free slot (the SDK waits too, and
 		// re-tries); the default 200 ms stall wait gives up under this load.
 		f, err := js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Minute))
 		if err != nil {
-			return 0, nil, err
+			return 0, err
 		}
 		futures = append(futures, f)
 		bytes += int64(len(p))
@@ -249,94 +287,131 @@ func (b *bench) rawJetStream(payloads [][]byte, syncAlways bool) (float64, []tim
 	select {
 	case <-js.PublishAsyncComplete():
 	case <-time.After(5 * time.Minute):
-		return 0, nil, fmt.Errorf("raw publish did not complete")
+		return 0, fmt.Errorf("raw publish did not complete")
 	}
 	for _, f := range futures {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return 0, nil, fmt.Errorf("raw publish failed: %w", err)
+			return 0, fmt.Errorf("raw publish failed: %w", err)
 		}
 	}
-	rate := float64(bytes) / time.Since(t0).Seconds()
-	if info, err := stream.Info(ctx); err != nil {
-		return 0, nil, err
-	} else if info.State.Msgs != uint64(len(payloads)) {
-		return 0, nil, fmt.Errorf("raw peer: the stream kept %d of %d messages; the peer must keep what it acknowledged", info.State.Msgs, len(payloads))
-	}
+	return float64(bytes) / time.Since(t0).Seconds(), nil
+}
+
+// rawLatency times b.latencyN synchronous publishes of the payloads.
+func (b *bench) rawLatency(ctx context.Context, js jetstream.JetStream, subject string, payloads [][]byte) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, b.latencyN)
 	for i := 0; i < b.latencyN; i++ {
-		msg := nats.NewMsg(subjects.Frag("latency"))
+		msg := nats.NewMsg(subject)
 		msg.Data = payloads[i%len(payloads)]
 		msg.Header.Set(nats.MsgIdHdr, fmt.Sprintf("lat:%d", i))
 		t := time.Now()
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		lat = append(lat, time.Since(t))
 	}
-	return rate, lat, nil
+	return lat, nil
 }
+
+// ingestRun is one SDK → PERSISTED run.
+type ingestRun struct {
+	rate  float64         // acknowledged payload bytes/s, to the last PERSISTED
+	acked int64           // acknowledged payload bytes of the throughput run
+	lat   []time.Duration // PutFrame → PERSISTED, one fragment at a time
+	disk  diskUse         // what the throughput run wrote
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // sdk runs our path: a server with the embedded bus (default settings), the
 // SDK producer making the same fragments, throughput to the last PERSISTED.
-func (b *bench) sdk() (float64, []time.Duration, error) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.Start(context.Background(), server.Config{DataDir: b.scratch("sensorium"), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: quiet})
+func (b *bench) sdk() (*ingestRun, error) {
+	dir := b.scratch("sensorium")
+	srv, err := server.Start(context.Background(), server.Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: quiet})
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer srv.Shutdown(context.Background())
 	ctx := context.Background()
 	client := sdk.NewClient(srv.HTTPURL(), nil)
 	for _, s := range []string{"bench", "latency"} {
 		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: s, DataRetentionInHours: 1}); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 	}
 	nc, err := nats.Connect(srv.NATSURL())
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer nc.Close()
-	frame := b.frameBytes()
+	disk := dataFolders{bus: []string{filepath.Join(dir, "nats")}, store: []string{filepath.Join(dir, "store")}}
+	before, err := disk.sample()
+	if err != nil {
+		return nil, err
+	}
+	elapsed, _, err := b.produce(ctx, nc, "bench", b.fragments)
+	if err != nil {
+		return nil, err
+	}
+	st := srv.IngestStats()
+	run := &ingestRun{acked: st.PersistedBytes, rate: float64(st.PersistedBytes) / elapsed.Seconds()}
+	if run.disk, err = disk.settled(ctx, nc, before); err != nil {
+		return nil, err
+	}
+	if run.lat, err = b.latency(ctx, nc, "latency"); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// newProducer is the producer of every SDK run: fragments closed by size,
+// framesPerFragment frames each.
+func (b *bench) newProducer(ctx context.Context, nc *nats.Conn, stream string) (*sdk.Producer, error) {
 	track, err := sdk.OpaqueTrack(1, "payload", "application/octet-stream")
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	newProducer := func(stream string) (*sdk.Producer, error) {
-		return sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
-			Stream: stream, Tracks: []sdk.Track{track},
-			// Close fragments by size: framesPerFragment frames each.
-			MinFragmentDuration: 25 * time.Second, MaxFragmentDuration: 30 * time.Second,
-			MaxFragmentSize: b.fragBytes + 1024, BufferBytes: 256 << 20, NoLive: true, Logger: quiet,
-		})
-	}
-	p, err := newProducer("bench")
+	return sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
+		Stream: stream, Tracks: []sdk.Track{track},
+		MinFragmentDuration: 25 * time.Second, MaxFragmentDuration: 30 * time.Second,
+		MaxFragmentSize: b.fragBytes + 1024, BufferBytes: 256 << 20, NoLive: true, Logger: quiet,
+	})
+}
+
+// produce puts fragments fragments' frames into stream as fast as the
+// producer takes them and returns the time to the last PERSISTED.
+func (b *bench) produce(ctx context.Context, nc *nats.Conn, stream string, fragments int) (time.Duration, sdk.ProducerStats, error) {
+	p, err := b.newProducer(ctx, nc, stream)
 	if err != nil {
-		return 0, nil, err
+		return 0, sdk.ProducerStats{}, err
 	}
+	frame := b.frameBytes()
 	base := time.Now().Add(-time.Hour).UnixNano()
 	t0 := time.Now()
-	for i := 0; i < b.fragments*framesPerFragment; i++ {
+	for i := 0; i < fragments*framesPerFragment; i++ {
 		f := sdk.Frame{Track: 1, Timestamp: base + int64(i)*int64(10*time.Millisecond), Duration: int64(10 * time.Millisecond), Key: true, Data: frame}
 		if err := p.PutFrame(ctx, f); err != nil {
-			return 0, nil, err
+			return 0, sdk.ProducerStats{}, err
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	if err := p.Close(cctx); err != nil {
-		return 0, nil, err
+		return 0, sdk.ProducerStats{}, err
 	}
-	elapsed := time.Since(t0)
-	st := srv.IngestStats()
-	rate := float64(st.PersistedBytes) / elapsed.Seconds()
+	return time.Since(t0), p.Stats(), nil
+}
 
-	lp, err := newProducer("latency")
+// latency times b.latencyN fragments one at a time, PutFrame → PERSISTED.
+func (b *bench) latency(ctx context.Context, nc *nats.Conn, stream string) ([]time.Duration, error) {
+	lp, err := b.newProducer(ctx, nc, stream)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
+	frame := b.frameBytes()
+	base := time.Now().Add(-time.Hour).UnixNano()
 	lat := make([]time.Duration, 0, b.latencyN)
 	for i := 0; i < b.latencyN; i++ {
 		t := time.Now()
@@ -344,18 +419,18 @@ func (b *bench) sdk() (float64, []time.Duration, error) {
 			j := i*framesPerFragment + k
 			f := sdk.Frame{Track: 1, Timestamp: base + int64(j)*int64(10*time.Millisecond), Duration: int64(10 * time.Millisecond), Key: true, Data: frame}
 			if err := lp.PutFrame(ctx, f); err != nil {
-				return 0, nil, err
+				return nil, err
 			}
 		}
 		if err := lp.Flush(ctx); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		lat = append(lat, time.Since(t))
 	}
 	if err := lp.Close(ctx); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return rate, lat, nil
+	return lat, nil
 }
 
 func pct(l []time.Duration, p int) string {
