@@ -40,8 +40,8 @@ type Options struct {
 	// sharded); Replication, when set, makes this a cluster node's replica.
 	Shard       int
 	Replication Replication
-	// IdleAfter is how long the shard must be quiet before Replication.Idle
-	// is called; default 500 ms.
+	// IdleAfter is how often Replication.Idle is called between batches;
+	// default 500 ms.
 	IdleAfter time.Duration
 
 	// DiskPath is where the disk guard measures free space (diskguard.go);
@@ -182,7 +182,6 @@ func (in *Ingester) Run(ctx context.Context) error {
 		defer t.Stop()
 		idle = t.C
 	}
-	busy := false
 	for {
 		var first jetstream.Msg
 		select {
@@ -192,13 +191,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 			return nil
 		case first = <-msgs:
 		case <-idle:
-			if !busy {
-				in.opts.Replication.Idle(ctx, in.opts.Shard, in.Position())
-			}
-			busy = false
+			// Between batches, busy or not: a copy of a quiet stream on a
+			// busy shard must catch up too.
+			in.opts.Replication.Idle(ctx, in.opts.Shard, in.Position())
 			continue
 		}
-		busy = true
 		in.processBatch(ctx, in.collect(first, msgs))
 	}
 }

@@ -17,7 +17,7 @@ type Replication interface {
 	Admit(ctx context.Context, shard int, stream string, seq uint64) Admission
 	// Created handles a stream's creation marker.
 	Created(ctx context.Context, stream, arn string)
-	// Idle is called when the shard has nothing to apply; position is this
+	// Idle is called between batches every IdleAfter; position is this
 	// replica's durable position on it.
 	Idle(ctx context.Context, shard int, position uint64)
 	// Verdict takes this replica's outcome for an applied message once it

@@ -217,16 +217,20 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	n.fill = &fillServer{st: o.Store, ready: n.rep.fillReady, position: n.position, maxWait: 5 * time.Second}
 	self := o.Self
 	self.Started = time.Now().UTC()
-	n.reg, err = StartRegistry(ctx, RegistryOptions{KV: kvNodes, NC: o.NC, Prefix: n.subs.Prefix, Self: self, Interval: o.Heartbeat, Unready: n.rep.Unready, Log: n.log})
-	if err != nil {
+	if err := Retry(ctx, n.log, "join the node registry", func(ctx context.Context) (err error) {
+		n.reg, err = StartRegistry(ctx, RegistryOptions{KV: kvNodes, NC: o.NC, Prefix: n.subs.Prefix, Self: self, Interval: o.Heartbeat, Unready: n.rep.Unready, Log: n.log})
+		return err
+	}); err != nil {
 		return nil, err
 	}
-	n.cat, err = OpenCatalog(ctx, CatalogOptions{
-		KV: kvCatalog, NC: o.NC, Registry: n.reg, Keyring: o.Keyring, Region: o.Region, Account: o.Account,
-		Replicas: o.StreamReplicas, Log: n.log, OnChange: n.rep.OnChange,
-		Marker: n.publishMarker,
-	})
-	if err != nil {
+	if err := Retry(ctx, n.log, "read the catalog", func(ctx context.Context) (err error) {
+		n.cat, err = OpenCatalog(ctx, CatalogOptions{
+			KV: kvCatalog, NC: o.NC, Registry: n.reg, Keyring: o.Keyring, Region: o.Region, Account: o.Account,
+			Replicas: o.StreamReplicas, Log: n.log, OnChange: n.rep.OnChange,
+			Marker: n.publishMarker,
+		})
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	n.rep.Attach(n.cat, n.reg)
@@ -538,7 +542,7 @@ func Retry(ctx context.Context, log *slog.Logger, what string, fn func(context.C
 	for {
 		// Each attempt has its own deadline: a JetStream request that the
 		// new cluster loses would otherwise wait for ctx's.
-		actx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 6*time.Second)
 		err := fn(actx)
 		cancel()
 		if err == nil {

@@ -141,7 +141,9 @@ func nodeKey(name string) string { return name }
 
 // register writes this node's membership key.
 func (r *Registry) register(ctx context.Context) error {
+	r.mu.RLock()
 	b, err := json.Marshal(r.self)
+	r.mu.RUnlock()
 	if err != nil {
 		return err
 	}
@@ -153,11 +155,15 @@ func (r *Registry) register(ctx context.Context) error {
 
 // beat publishes one heartbeat.
 func (r *Registry) beat() error {
-	r.self.Beat++
+	var unready []string
 	if r.unready != nil {
-		r.self.Unready = r.unready()
+		unready = r.unready() // before r.mu: it takes the replicator's lock
 	}
+	r.mu.Lock()
+	r.self.Beat++
+	r.self.Unready = unready
 	b, err := json.Marshal(r.self)
+	r.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -234,7 +240,7 @@ func (r *Registry) apply(e jetstream.KeyValueEntry) {
 		return
 	}
 	if info.Name == r.self.Name {
-		info = r.self
+		info = r.self // under r.mu, held
 	}
 	v, ok := r.nodes[info.Name]
 	if !ok {
@@ -360,7 +366,9 @@ func (r *Registry) Self() string { return r.self.Name }
 // Leave tells the other nodes this one is stopping (a clean shutdown):
 // they count it down at once. Its key stays: it is a node that is down.
 func (r *Registry) Leave(ctx context.Context) error {
+	r.mu.Lock()
 	r.self.Stopped = true
+	r.mu.Unlock()
 	_ = r.beat()
 	return r.register(ctx)
 }

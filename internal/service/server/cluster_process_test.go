@@ -41,7 +41,27 @@ type procCluster struct {
 	dirs               []string
 	nats, http, routes []string
 	cfgs               []ClusterConfig
+	mu                 sync.Mutex // guards kids: producers read it while the test kills and starts nodes
 	kids               []*child
+}
+
+// alive returns the running nodes' HTTP URLs.
+func (pc *procCluster) alive() []string {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	var out []string
+	for _, k := range pc.kids {
+		if k != nil {
+			out = append(out, k.http)
+		}
+	}
+	return out
+}
+
+func (pc *procCluster) setKid(i int, k *child) {
+	pc.mu.Lock()
+	pc.kids[i] = k
+	pc.mu.Unlock()
 }
 
 func newProcCluster(t *testing.T, n int) *procCluster {
@@ -115,7 +135,7 @@ func (pc *procCluster) start(i int) {
 			return
 		}
 		f := strings.Fields(line)
-		pc.kids[i] = &child{cmd: cmd, http: f[1], url: f[2]}
+		pc.setKid(i, &child{cmd: cmd, http: f[1], url: f[2]})
 	case <-time.After(2 * time.Minute):
 		_ = cmd.Process.Kill()
 		pc.t.Errorf("node %d not ready within 2 minutes", i)
@@ -133,11 +153,8 @@ func (pc *procCluster) natsURLs() string {
 // status reads /v1/cluster from the first node that answers.
 func (pc *procCluster) status() (cluster.Status, error) {
 	var lastErr error
-	for _, k := range pc.kids {
-		if k == nil {
-			continue
-		}
-		resp, err := http.Get(k.http + "/v1/cluster")
+	for _, url := range pc.alive() {
+		resp, err := http.Get(url + "/v1/cluster")
 		if err != nil {
 			lastErr = err
 			continue
@@ -154,8 +171,12 @@ func (pc *procCluster) status() (cluster.Status, error) {
 }
 
 // converged waits until every replica of every stream is live and at the
-// same last fragment.
-func (pc *procCluster) converged(timeout time.Duration) {
+// same last fragment (while producers write: within a second of the newest).
+func (pc *procCluster) converged(timeout time.Duration) { pc.caughtUp(timeout, 0) }
+
+// caughtUp waits until every replica of every stream is live and its newest
+// fragment at most lag behind the newest replica's (0: the same fragment).
+func (pc *procCluster) caughtUp(timeout, lag time.Duration) {
 	pc.t.Helper()
 	poll.Until(pc.t, timeout, 200*time.Millisecond, func() error {
 		st, err := pc.status()
@@ -168,7 +189,10 @@ func (pc *procCluster) converged(timeout time.Duration) {
 				if r.Phase != "live" {
 					return fmt.Errorf("%s on %s is %s (%s)", s.Name, r.Node, r.Phase, r.Error)
 				}
-				if i > 0 && r.LastFragment != last {
+				if lag > 0 && time.Duration(r.LagMs)*time.Millisecond > lag {
+					return fmt.Errorf("%s on %s is %d ms behind", s.Name, r.Node, r.LagMs)
+				}
+				if lag == 0 && i > 0 && r.LastFragment != last {
 					return fmt.Errorf("%s: replicas at fragments %s and %s", s.Name, last, r.LastFragment)
 				}
 				last = r.LastFragment
@@ -245,15 +269,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 		}
 		producing = append(producing, produceUntil(ctx, w, 5*time.Millisecond, stop, nil))
 	}
-	pm := &putMediaLoad{stream: "pm-0", http: func() []string {
-		var out []string
-		for _, k := range pc.kids {
-			if k != nil {
-				out = append(out, k.http)
-			}
-		}
-		return out
-	}}
+	pm := &putMediaLoad{stream: "pm-0", http: pc.alive}
 	pmDone := make(chan struct{})
 	go func() { defer close(pmDone); pm.run(stop) }()
 	total := func() int {
@@ -275,7 +291,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 		victim := k % 3
 		wipe := k == 1
 		pc.kids[victim].kill(t)
-		pc.kids[victim] = nil
+		pc.setKid(victim, nil)
 		killed := time.Now().UnixNano()
 		if wipe {
 			if err := os.RemoveAll(pc.dirs[victim]); err != nil {
@@ -300,7 +316,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 		if pc.kids[victim] == nil {
 			t.FailNow()
 		}
-		pc.converged(90 * time.Second)
+		pc.caughtUp(90*time.Second, 2*time.Second)
 	}
 	close(stop)
 	for _, done := range producing {
