@@ -31,6 +31,7 @@ test: vet
 	bash scripts/install-test-deps.sh
 	$(GO) test $(TESTFLAGS) -skip '$(CLUSTER_HEAVY)' ./...
 	$(GO) test -count=1 -timeout 20m -run '$(CLUSTER_HEAVY)' ./internal/service/server
+	$(GO) test -count=1 ./codecs
 	cd compat && GO=$(GO) $(GO) test $(TESTFLAGS) ./...
 	GO=$(GO) bash scripts/test-fma.sh
 
