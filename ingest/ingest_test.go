@@ -242,3 +242,61 @@ func TestIngestHoldsBackFragmentsWhosePredecessorIsMissing(t *testing.T) {
 		t.Fatalf("stored %d fragments, want 3", len(frags))
 	}
 }
+
+// TestInOrderWaitsForAGapItCannotRead: a consumer delivered messages 3 and 4
+// but not 1 and 2 (its leader changed). While 1 and 2 cannot be read from the
+// stream, nothing past them is applied; once they can, the batch is applied
+// in bus order. Applying 3 and 4 first and calling 1 and 2 stale on their
+// redelivery would lose them on this replica for good.
+func TestInOrderWaitsForAGapItCannotRead(t *testing.T) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	bs, cons, err := EnsureBus(ctx, js, BusConfig{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := wire.NewSubjects("")
+	var first uint64
+	for i := range 4 {
+		ack, err := js.Publish(ctx, subs.Frag("s"), fragmentBytes(uint64(1000*(i+1)), 1, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = ack.Sequence
+		}
+	}
+	in := New(Options{NC: nc, Stream: bs, Consumer: cons, Logger: quietLog(t)})
+	delivered := func() []*busMsg {
+		return []*busMsg{{subject: subs.Frag("s"), seq: first + 2}, {subject: subs.Frag("s"), seq: first + 3}}
+	}
+	seqs := func(ms []*busMsg) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			out = append(out, m.seq)
+		}
+		return out
+	}
+
+	in.expect = first
+	down, cancel := context.WithCancel(ctx)
+	cancel() // the stream cannot be read
+	if got := seqs(in.inOrder(down, delivered())); len(got) != 0 || in.expect != first {
+		t.Fatalf("with the gap unreadable: applied %v, expecting %d next; want nothing, %d", got, in.expect, first)
+	}
+	got := seqs(in.inOrder(ctx, delivered()))
+	want := []uint64{first, first + 1, first + 2, first + 3}
+	if len(got) != len(want) || got[0] != want[0] || got[3] != want[3] || in.expect != first+4 {
+		t.Fatalf("applied %v, expecting %d next; want %v, %d", got, in.expect, want, first+4)
+	}
+}

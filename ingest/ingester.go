@@ -353,6 +353,13 @@ func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 // ones. So the ingester keeps the next sequence it expects; a message past it
 // has the ones in between fetched from the stream first, and a message below
 // it (a late redelivery of one already applied) is only acknowledged.
+//
+// When the messages in between cannot be fetched (the stream has no leader
+// for a moment), nothing past them is applied: the rest of the batch is
+// handed back to the bus, to come again once the gap can be filled. Applying
+// it would let this replica pass over messages the others store, and then
+// hold back every later fragment of their producers for a predecessor that
+// never comes.
 func (in *Ingester) inOrder(ctx context.Context, batch []*busMsg) []*busMsg {
 	if in.expect == 0 || len(batch) == 0 {
 		if len(batch) > 0 {
@@ -360,14 +367,19 @@ func (in *Ingester) inOrder(ctx context.Context, batch []*busMsg) []*busMsg {
 		}
 	}
 	out := make([]*busMsg, 0, len(batch))
-	for _, m := range batch {
+	for i, m := range batch {
 		switch {
 		case m.seq < in.expect:
 			m.stale = true
 			out = append(out, m)
 			continue
 		case m.seq > in.expect:
-			out = append(out, in.fetchGap(ctx, m.seq)...)
+			gap, ok := in.fetchGap(ctx, m.seq)
+			out = append(out, gap...)
+			if !ok {
+				in.handBack(batch[i:])
+				return out
+			}
 		}
 		out = append(out, m)
 		in.expect = m.seq + 1
@@ -375,35 +387,73 @@ func (in *Ingester) inOrder(ctx context.Context, batch []*busMsg) []*busMsg {
 	return out
 }
 
+// handBack returns messages to the bus unapplied: it redelivers them after a
+// short delay.
+func (in *Ingester) handBack(msgs []*busMsg) {
+	for _, m := range msgs {
+		if m.m != nil {
+			if err := m.m.NakWithDelay(time.Second); err != nil {
+				in.log.Warn("ingest: hand a message back to the bus", "seq", m.seq, "err", err)
+			}
+		}
+	}
+}
+
+// gapFetchPatience is how long fetchGap retries a message the stream cannot
+// serve for the moment (a leader election takes a few seconds) before the
+// batch is handed back.
+const gapFetchPatience = 15 * time.Second
+
 // fetchGap reads the messages from the expected sequence up to (not
-// including) seq straight from the stream. A sequence the stream no longer
-// holds (below its first message, or removed) is passed over.
-func (in *Ingester) fetchGap(ctx context.Context, seq uint64) []*busMsg {
+// including) seq straight from the stream, advancing the expected sequence
+// past each. A sequence the stream no longer holds (below its first message,
+// or removed) is passed over. ok is false when a message could not be read
+// within gapFetchPatience: expect is then the first one missing.
+func (in *Ingester) fetchGap(ctx context.Context, seq uint64) (out []*busMsg, ok bool) {
 	if in.opts.Stream == nil {
 		in.expect = seq
-		return nil
+		return nil, true
 	}
 	if si, err := in.opts.Stream.Info(ctx); err == nil && si.State.FirstSeq > in.expect {
 		in.expect = si.State.FirstSeq
 	}
-	var out []*busMsg
-	for s := in.expect; s < seq; s++ {
-		raw, err := in.opts.Stream.GetMsg(ctx, s)
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgNotFound) {
-				in.log.Warn("ingest: fetch a message the consumer skipped; it is applied when it is redelivered", "seq", s, "err", err)
-				in.expect = s
-				return out
-			}
+	from := in.expect
+	for ; in.expect < seq; in.expect++ {
+		raw, err := in.getMsg(ctx, in.expect)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
+		}
+		if err != nil {
+			in.log.Warn("ingest: cannot read a message the consumer skipped; the messages after it wait for it", "seq", in.expect, "err", err)
+			return out, false
 		}
 		out = append(out, &busMsg{subject: raw.Subject, header: raw.Header, data: raw.Data, seq: raw.Sequence, ts: raw.Time})
 	}
 	if len(out) > 0 {
-		in.log.Info("ingest: applying messages the consumer delivered out of order, in bus order", "from", in.expect, "to", seq-1, "fetched", len(out))
+		in.log.Info("ingest: applying messages the consumer delivered out of order, in bus order", "from", from, "to", seq-1, "fetched", len(out))
 	}
-	in.expect = seq
-	return out
+	return out, true
+}
+
+// getMsg reads one message of the stream, retrying for gapFetchPatience
+// while the stream cannot answer.
+func (in *Ingester) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	deadline := time.Now().Add(gapFetchPatience)
+	backoff := 50 * time.Millisecond
+	for {
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		raw, err := in.opts.Stream.GetMsg(gctx, seq)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) || ctx.Err() != nil || time.Now().After(deadline) {
+			return raw, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // applyGroup applies one stream's messages of a batch in order and fsyncs

@@ -245,6 +245,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		n.rep.Reconcile(ctx)
 	}
 	n.quorum = NewQuorum(o.Self.Name, 30*time.Second, n.answer, n.lost)
+	n.quorum.onBehind = func(stream string, v Verdict) { n.rep.Resync(stream, v) }
 	if n.verdicts, err = o.NC.Subscribe(n.storedWildcard(), n.onVerdict); err != nil {
 		return nil, fmt.Errorf("cluster: subscribe to verdicts: %w", err)
 	}
@@ -491,6 +492,7 @@ type Metrics struct {
 	Alive, Down, Unready            int
 	Pending                         map[string]uint64 // shard stream → messages this node has not applied
 	QuorumLosses, Replacements      int64
+	Resyncs                         int64 // live copies found missing fragments and topped up
 	ConsumersRemoved, FillFragments int64
 	FillBytes                       int64
 	PendingVerdicts                 int
@@ -501,6 +503,7 @@ type Metrics struct {
 func (n *Node) Metrics() Metrics {
 	m := Metrics{
 		Unready: len(n.rep.Unready()), QuorumLosses: n.quorumLosses.Load(), Replacements: n.replacements.Load(),
+		Resyncs:          n.rep.resyncs.Load(),
 		ConsumersRemoved: n.consumersFreed.Load(), FillFragments: n.rep.filledFragments.Load(), FillBytes: n.rep.filledBytes.Load(),
 		PendingVerdicts: n.quorum.Pending(), Pending: n.consumerPending(),
 	}

@@ -63,6 +63,7 @@ type tally struct {
 	mine    *Verdict            // this node's own verdict, once given
 	votes   int
 	decided bool
+	behind  bool // onBehind was told
 }
 
 // Quorum counts verdicts for one node. It is safe for concurrent use.
@@ -72,6 +73,10 @@ type Quorum struct {
 	// onExpire is told of each message that left the quorum's memory
 	// undecided although this node had stored it (a quorum loss).
 	onExpire func(stream string, v Verdict)
+	// onBehind is told of each message that this node did not store but a
+	// quorum of the other replicas did: this node's copy misses fragments
+	// (see Replicator.Resync). Nil: no one is told.
+	onBehind func(stream string, v Verdict)
 	ttl      time.Duration
 
 	mu      sync.Mutex
@@ -112,6 +117,12 @@ func (q *Quorum) Add(v Verdict, need, replicas int, now time.Time) {
 		t.mine = &mine
 	}
 	var answer *wire.AckEvent
+	var behind *Verdict
+	if t.mine != nil && !t.behind && t.mine.kind() != "P" && len(t.byKind["P"]) >= need {
+		t.behind = true
+		mine := *t.mine
+		behind = &mine
+	}
 	if !t.decided && t.mine != nil {
 		// The kind this node said, once enough replicas say it too.
 		mk := t.mine.kind()
@@ -129,6 +140,9 @@ func (q *Quorum) Add(v Verdict, need, replicas int, now time.Time) {
 	q.mu.Unlock()
 	if answer != nil {
 		q.publish(v.Stream, *answer)
+	}
+	if behind != nil && q.onBehind != nil {
+		q.onBehind(v.Stream, *behind)
 	}
 }
 

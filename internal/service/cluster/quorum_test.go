@@ -103,3 +103,48 @@ func TestQuorumForgets(t *testing.T) {
 		t.Fatalf("after the ttl: pending %d, lost %v; want 0 and [9]", q.Pending(), lost)
 	}
 }
+
+// TestQuorumTellsAReplicaThatMissedAFragment: a replica that said RETRY for a
+// message two others stored is told (once, in any order of arrival) that its
+// copy misses fragments; one that agrees with the quorum, or that is outvoted
+// without a quorum of stores, is not.
+func TestQuorumTellsAReplicaThatMissedAFragment(t *testing.T) {
+	v := func(n string, et wire.EventType) Verdict {
+		return Verdict{Node: n, Stream: "s", Shard: 0, Seq: 5, Event: wire.AckEvent{EventType: et}}
+	}
+	cases := []struct {
+		name     string
+		verdicts []Verdict // "a" is this node
+		behind   bool
+	}{
+		{"a held back what b and c stored", []Verdict{v("a", wire.EventRetry), v("b", wire.EventPersisted), v("c", wire.EventPersisted)}, true},
+		{"a refused what b and c stored", []Verdict{v("a", wire.EventError), v("b", wire.EventPersisted), v("c", wire.EventPersisted)}, true},
+		{"all held back", []Verdict{v("a", wire.EventRetry), v("b", wire.EventRetry), v("c", wire.EventRetry)}, false},
+		{"only b stored", []Verdict{v("a", wire.EventRetry), v("b", wire.EventPersisted), v("c", wire.EventRetry)}, false},
+		{"a stored with b", []Verdict{v("a", wire.EventPersisted), v("b", wire.EventPersisted), v("c", wire.EventRetry)}, false},
+		{"a never spoke", []Verdict{v("b", wire.EventPersisted), v("c", wire.EventPersisted)}, false},
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for trial := 0; trial < 50; trial++ {
+				told := 0
+				q := NewQuorum("a", time.Minute, func(string, wire.AckEvent) {}, nil)
+				q.onBehind = func(stream string, mine Verdict) {
+					if stream != "s" || mine.Node != "a" || mine.Seq != 5 {
+						t.Fatalf("told about %s %+v", stream, mine)
+					}
+					told++
+				}
+				order := append([]Verdict(nil), tc.verdicts...)
+				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+				for _, vd := range order {
+					q.Add(vd, 2, 3, time.Unix(0, 0))
+				}
+				if want := map[bool]int{true: 1}[tc.behind]; told != want {
+					t.Fatalf("trial %d (order %v): told %d times, want %d", trial, order, told, want)
+				}
+			}
+		})
+	}
+}

@@ -111,6 +111,7 @@ type Replicator struct {
 	// Counters for metrics and status.
 	filledFragments atomic.Int64
 	filledBytes     atomic.Int64
+	resyncs         atomic.Int64 // live copies turned joining by Resync
 	fills           atomic.Int64
 	stop            chan struct{}
 	attached        chan struct{} // closed by Attach
@@ -617,6 +618,29 @@ func (r *Replicator) MarkLive(name string) {
 	if c := r.copies[name]; c != nil {
 		r.setPhaseLocked(name, c, phaseLive)
 	}
+}
+
+// Resync turns a live copy joining when a quorum of the other replicas
+// stored a bus message that this node did not (v is this node's verdict on
+// it): the copy misses fragments, and every later fragment of the same
+// producer would be held back here for its missing predecessor, which the
+// producer, told PERSISTED by the others, never sends again. Before the
+// ingester applies the stream's next message, the copy is topped up from a
+// live replica. Replicas apply the same bus in the same order, so this is a
+// repair of the unexpected, not a path ingest normally takes.
+func (r *Replicator) Resync(name string, v Verdict) {
+	r.mu.Lock()
+	c := r.copies[name]
+	if c == nil || c.phase != phaseLive {
+		r.mu.Unlock()
+		return
+	}
+	r.setPhaseLocked(name, c, phaseJoining)
+	c.lastTry = time.Time{}
+	r.mu.Unlock()
+	r.resyncs.Add(1)
+	r.log.Warn("cluster: a quorum of the other replicas stored a fragment this copy did not; topping it up from a live replica",
+		"stream", name, "shard", v.Shard, "seq", v.Seq, "verdict_here", v.Event.EventType, "reason", v.Event.Message)
 }
 
 // Rejoin turns every live copy of a shard's streams joining: this node's

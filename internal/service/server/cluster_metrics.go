@@ -10,7 +10,7 @@ import (
 type clusterCollector struct {
 	n *cluster.Node
 
-	nodes, unready, lag, quorumLosses, replacements, freed, fillFragments, fillBytes, pendingVerdicts *prometheus.Desc
+	nodes, unready, lag, quorumLosses, resyncs, replacements, freed, fillFragments, fillBytes, pendingVerdicts *prometheus.Desc
 }
 
 func newClusterCollector(n *cluster.Node) *clusterCollector {
@@ -23,6 +23,7 @@ func newClusterCollector(n *cluster.Node) *clusterCollector {
 		unready:         d("unready_streams", "Streams placed on this node whose copy here is not live (filling or joining)."),
 		lag:             d("replica_lag_messages", "Bus messages of a shard that this node has not yet applied (its consumer's pending count).", "shard"),
 		quorumLosses:    d("quorum_losses_total", "Fragments this node stored that no quorum of their replicas confirmed in time (the producer re-sends them)."),
+		resyncs:         d("replica_resyncs_total", "Times a live copy here missed a fragment that a quorum of the other replicas stored, and was topped up from one of them."),
 		replacements:    d("replacements_total", "Replicas this node, as coordinator, placed anew: moved off a node gone past --replace-after, or added to a stream with fewer replicas than the cluster keeps."),
 		freed:           d("consumers_removed_total", "Bus consumers of gone nodes this node removed, as coordinator."),
 		fillFragments:   d("fill_fragments_total", "Fragments this node copied from other replicas (fills and top-ups)."),
@@ -32,7 +33,7 @@ func newClusterCollector(n *cluster.Node) *clusterCollector {
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.nodes, c.unready, c.lag, c.quorumLosses, c.replacements, c.freed, c.fillFragments, c.fillBytes, c.pendingVerdicts} {
+	for _, d := range []*prometheus.Desc{c.nodes, c.unready, c.lag, c.quorumLosses, c.resyncs, c.replacements, c.freed, c.fillFragments, c.fillBytes, c.pendingVerdicts} {
 		ch <- d
 	}
 }
@@ -46,6 +47,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(pending), shard)
 	}
 	ch <- prometheus.MustNewConstMetric(c.quorumLosses, prometheus.CounterValue, float64(m.QuorumLosses))
+	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(m.Resyncs))
 	ch <- prometheus.MustNewConstMetric(c.replacements, prometheus.CounterValue, float64(m.Replacements))
 	ch <- prometheus.MustNewConstMetric(c.freed, prometheus.CounterValue, float64(m.ConsumersRemoved))
 	ch <- prometheus.MustNewConstMetric(c.fillFragments, prometheus.CounterValue, float64(m.FillFragments))
