@@ -6,11 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/service/cluster"
@@ -105,41 +100,12 @@ func newProcCluster(t *testing.T, n int) *procCluster {
 // serves once a majority is up: start them concurrently).
 func (pc *procCluster) start(i int) {
 	cfg, _ := json.Marshal(pc.cfgs[i])
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+pc.dirs[i], childEnv+"_NATS="+pc.nats[i], childEnv+"_HTTP="+pc.http[i], childEnv+"_CLUSTER="+string(cfg))
-	cmd.Stderr = testWriter{pc.t}
-	out, err := cmd.StdoutPipe()
+	k, err := spawnChild(pc.t, 2*time.Minute, childEnv+"="+pc.dirs[i], childEnv+"_NATS="+pc.nats[i], childEnv+"_HTTP="+pc.http[i], childEnv+"_CLUSTER="+string(cfg))
 	if err != nil {
-		pc.t.Error(err)
+		pc.t.Errorf("node %d: %v", i, err)
 		return
 	}
-	if err := cmd.Start(); err != nil {
-		pc.t.Error(err)
-		return
-	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "READY ") {
-				ready <- sc.Text()
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case line, ok := <-ready:
-		if !ok {
-			_ = cmd.Wait()
-			pc.t.Errorf("node %d exited before it was ready: %v", i, cmd.ProcessState)
-			return
-		}
-		f := strings.Fields(line)
-		pc.setKid(i, &child{cmd: cmd, http: f[1], url: f[2]})
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		pc.t.Errorf("node %d not ready within 2 minutes", i)
-	}
+	pc.setKid(i, k)
 }
 
 func (pc *procCluster) natsURLs() string {
@@ -246,28 +212,9 @@ func TestClusterSurvivesKills(t *testing.T) {
 	stop := make(chan struct{})
 	var producing []<-chan error
 	for i := range producers {
-		nc, err := nats.Connect(pc.natsURLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
-			nats.ReconnectBufSize(64<<20), nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
 		logs[i] = &timedLog{persistedLog: persistedLog{persisted: map[uint64]sdk.AckEvent{}}}
-		track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
-		p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
-			Stream: names[i], Tracks: []sdk.Track{track}, OnAck: logs[i].onAck, ProducerID: names[i],
-			MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: 2 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prods[i] = p
-		w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		producing = append(producing, produceUntil(ctx, w, 5*time.Millisecond, stop, nil))
+		prods[i] = soakProducer(t, pc.natsURLs(), names[i], 2*time.Second, logs[i].onAck)
+		producing = append(producing, producePump(t, prods[i], 10*time.Millisecond, stop))
 	}
 	pm := &putMediaLoad{stream: "pm-0", http: pc.alive}
 	pmDone := make(chan struct{})
@@ -517,28 +464,10 @@ func TestClusterPartition(t *testing.T) {
 	if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "soak-0", DataRetentionInHours: 24}); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(pc.natsURLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
-		nats.ReconnectBufSize(64<<20), nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	log := &timedLog{persistedLog: persistedLog{persisted: map[uint64]sdk.AckEvent{}}}
-	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
-	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
-		Stream: "soak-0", Tracks: []sdk.Track{track}, OnAck: log.onAck, ProducerID: "soak-0",
-		MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: 2 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := soakProducer(t, pc.natsURLs(), "soak-0", 2*time.Second, log.onAck)
 	stop := make(chan struct{})
-	done := produceUntil(ctx, w, 5*time.Millisecond, stop, nil)
+	done := producePump(t, p, 5*time.Millisecond, stop)
 	wait := func(n int) {
 		t.Helper()
 		want := log.count() + n

@@ -44,15 +44,27 @@ func freeAddr(t *testing.T) string {
 
 func startChild(t *testing.T, dir, natsAddr, httpAddr string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir, childEnv+"_NATS="+natsAddr, childEnv+"_HTTP="+httpAddr)
-	cmd.Stderr = testWriter{t}
-	out, err := cmd.StdoutPipe()
+	c, err := spawnChild(t, 60*time.Second, childEnv+"="+dir, childEnv+"_NATS="+natsAddr, childEnv+"_HTTP="+httpAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// spawnChild runs this test binary as a child server with env added to its
+// environment (runChild reads it) and waits until it says it serves. It
+// does not fail the test itself, so that nodes of a cluster can be started
+// from several goroutines at once.
+func spawnChild(t *testing.T, timeout time.Duration, env ...string) (*child, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = testWriter{t}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ready := make(chan string, 1)
 	go func() {
@@ -68,15 +80,14 @@ func startChild(t *testing.T, dir, natsAddr, httpAddr string) *child {
 	case line, ok := <-ready:
 		if !ok {
 			_ = cmd.Wait()
-			t.Fatalf("child server exited before it was ready: %v", cmd.ProcessState)
+			return nil, fmt.Errorf("child server exited before it was ready: %v", cmd.ProcessState)
 		}
 		f := strings.Fields(line)
-		return &child{cmd: cmd, http: f[1], url: f[2]}
-	case <-time.After(60 * time.Second):
+		return &child{cmd: cmd, http: f[1], url: f[2]}, nil
+	case <-time.After(timeout):
 		_ = cmd.Process.Kill()
-		t.Fatal("child server not ready within 60s")
+		return nil, fmt.Errorf("child server not ready within %v", timeout)
 	}
-	return nil
 }
 
 func (c *child) kill(t *testing.T) {

@@ -52,27 +52,9 @@ func TestSoak(t *testing.T) {
 		if _, err := client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: 24}); err != nil {
 			t.Fatal(err)
 		}
-		nc, err := nats.Connect(c.url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(64<<20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
 		logs[i] = &persistedLog{persisted: map[uint64]sdk.AckEvent{}}
-		track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
-		p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
-			Stream: name, Tracks: []sdk.Track{track}, OnAck: logs[i].onAck, ProducerID: name,
-			MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prods[i] = p
-		w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		producing = append(producing, produceUntil(ctx, w, 3*time.Millisecond, stop, nil)) // ~100 fragments/s: data grows, restarts stay quick
+		prods[i] = soakProducer(t, c.url, name, time.Second, logs[i].onAck)
+		producing = append(producing, producePump(t, prods[i], 3*time.Millisecond, stop)) // ~100 fragments/s: data grows, restarts stay quick
 	}
 	total := func() int {
 		n := 0
@@ -272,4 +254,38 @@ func decodeSamples(payload []byte) (frames, samples int, err error) {
 			samples += s.N
 		}
 	}
+}
+
+// soakProducer is a pump producer of the soak tests into stream, connected
+// to urls (comma-separated: a cluster's nodes) so that it reconnects fast and
+// keeps 64 MiB while it does; its events go to onAck.
+func soakProducer(t *testing.T, urls, stream string, persistTimeout time.Duration, onAck func(sdk.AckEvent)) *sdk.Producer {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectBufSize(64<<20), nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	track, _ := sdk.ScalarTrack(1, "vibration", pumpDesc)
+	p, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{
+		Stream: stream, Tracks: []sdk.Track{track}, OnAck: onAck, ProducerID: stream,
+		MinFragmentDuration: 200 * time.Millisecond, MaxFragmentDuration: time.Second, PersistTimeout: persistTimeout,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// producePump writes the pump signal through p, pausing between blocks of
+// 100 samples, until stop is closed (produceUntil).
+func producePump(t *testing.T, p *sdk.Producer, pause time.Duration, stop <-chan struct{}) <-chan error {
+	t.Helper()
+	w, err := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: time.Now().Add(-time.Hour).Truncate(time.Millisecond).UnixNano(), FrameSamples: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return produceUntil(context.Background(), w, pause, stop, nil)
 }
