@@ -41,6 +41,16 @@ func (k *Keys) Lookup(id string) (Key, bool) {
 	return key, ok
 }
 
+// ByProfile returns the key of a profile (section).
+func (k *Keys) ByProfile(profile string) (Key, bool) {
+	for _, key := range k.byID {
+		if key.Profile == profile {
+			return key, true
+		}
+	}
+	return Key{}, false
+}
+
 // Len is the number of keys.
 func (k *Keys) Len() int { return len(k.byID) }
 

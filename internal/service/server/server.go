@@ -308,6 +308,10 @@ func (s *Server) checkConfig() error {
 			return fmt.Errorf("server: --credentials: %w", err)
 		}
 		s.auth = &awsauth.Verifier{Keys: keys, Region: c.Region}
+		if _, ok := keys.Any(); c.clustered() && !ok {
+			// The nodes sign their fills with a key the cluster's routes take.
+			return fmt.Errorf("server: --credentials %s: every key has streams = or actions = lines; a cluster node needs one key without them to sign its requests to the other nodes", c.Credentials)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("server: --tls-cert and --tls-key go together")
@@ -543,6 +547,11 @@ func (s *Server) serveHTTP() {
 	if s.auth != nil {
 		s.log.Info("sensorium: the HTTP API requires AWS Signature Version 4", "keys", s.auth.Keys.Len(), "profiles", strings.Join(s.auth.Keys.Profiles(), ","),
 			"file", s.cfg.Credentials, "region", s.cfg.Region, "service", awsauth.Service)
+		for _, p := range s.auth.Keys.Profiles() {
+			if k, _ := s.auth.Keys.ByProfile(p); !k.Grant.Unrestricted() {
+				s.log.Info("sensorium: access key narrowed by its grant", "profile", p, "access_key", k.AccessKeyID, "grant", k.Grant.String())
+			}
+		}
 	} else if host, _, _ := net.SplitHostPort(s.cfg.HTTPListen); isLoopback(host) {
 		s.log.Info("sensorium: the HTTP API does not authenticate requests (no --credentials): fine for local development on loopback", "http", s.cfg.HTTPListen)
 	} else {

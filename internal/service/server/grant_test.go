@@ -1,0 +1,369 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+)
+
+// The keys of the grant tests: one without a grant, and three narrowed by
+// streams = and actions = lines.
+var (
+	grantAdmin  = awsauth.Key{AccessKeyID: "AKIDGRANTADMIN0001", SecretAccessKey: "admin-secret-0123456789", Profile: "admin"}
+	grantCtl    = awsauth.Key{AccessKeyID: "AKIDGRANTCTL000001", SecretAccessKey: "ctl-secret-0123456789", Profile: "ctl"}
+	grantProd   = awsauth.Key{AccessKeyID: "AKIDGRANTPROD00001", SecretAccessKey: "prod-secret-0123456789", Profile: "prod"}
+	grantReader = awsauth.Key{AccessKeyID: "AKIDGRANTREADER001", SecretAccessKey: "reader-secret-0123456789", Profile: "reader"}
+)
+
+const grantCredentials = `[admin]
+aws_access_key_id = AKIDGRANTADMIN0001
+aws_secret_access_key = admin-secret-0123456789
+
+# every action, on the cam-* streams
+[ctl]
+aws_access_key_id = AKIDGRANTCTL000001
+aws_secret_access_key = ctl-secret-0123456789
+streams = cam-*
+
+# a producer of one stream
+[prod]
+aws_access_key_id = AKIDGRANTPROD00001
+aws_secret_access_key = prod-secret-0123456789
+streams = cam-1
+actions = PutMedia
+
+# a reader of one stream
+[reader]
+aws_access_key_id = AKIDGRANTREADER001
+aws_secret_access_key = reader-secret-0123456789
+streams = cam-1
+actions = Get*, List*, Query
+`
+
+// startGrantServer runs a server with grantCredentials (and Flight when
+// flight is set) and the streams cam-1, cam-2 and other, each holding one
+// fragment of the test signal; it returns the server and its log.
+func startGrantServer(t *testing.T, flight bool) (*Server, *lockedBuffer) {
+	t.Helper()
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte(grantCredentials), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	cfg := Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Credentials: creds,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	if flight {
+		cfg.FlightListen = "127.0.0.1:0"
+	}
+	srv, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	origin := time.Now().Add(-time.Hour).Truncate(time.Second).UnixNano()
+	for _, name := range []string{"cam-1", "cam-2", "other"} {
+		if st, typ, body := signedCall(t, srv, grantAdmin, "createStream", map[string]any{"StreamName": name, "DataRetentionInHours": 1}); st != http.StatusOK {
+			t.Fatalf("admin CreateStream %s: %d %s %s", name, st, typ, body)
+		}
+		st, typ, evs := grantPutMedia(t, srv, grantAdmin, name, scalarFragment(t, origin, 0, 5), false)
+		if st != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventPersisted {
+			t.Fatalf("admin PutMedia %s: %d %s %+v", name, st, typ, evs)
+		}
+	}
+	return srv, logs
+}
+
+// signedCall posts a JSON body to an operation, signed with key.
+func signedCall(t *testing.T, srv *Server, key awsauth.Key, op string, body any) (int, string, []byte) {
+	t.Helper()
+	j, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/"+op, bytes.NewReader(j))
+	if err := awsauth.Sign(req, key, "us-east-1", j, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return do(t, req)
+}
+
+// presignedCall posts a JSON body to a URL presigned by key.
+func presignedCall(t *testing.T, srv *Server, key awsauth.Key, op string, body any) (int, string, []byte) {
+	t.Helper()
+	u, _ := http.NewRequest(http.MethodPost, srv.HTTPURL()+"/"+op, nil)
+	if err := awsauth.Presign(u, key, "us-east-1", time.Now(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, u.URL.String(), bytes.NewReader(j))
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), out
+}
+
+// grantPutMedia sends one PutMedia session signed by key (presigned when
+// presign is set) and returns its status, error type and events.
+func grantPutMedia(t *testing.T, srv *Server, key awsauth.Key, stream string, body []byte, presign bool) (int, string, []wire.AckEvent) {
+	t.Helper()
+	u := srv.HTTPURL() + "/putMedia"
+	if presign {
+		p, _ := http.NewRequest(http.MethodPost, u, nil)
+		if err := awsauth.Presign(p, key, "us-east-1", time.Now(), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		u = p.URL.String()
+	}
+	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	req.Header.Set("x-amzn-stream-name", stream)
+	if !presign {
+		if err := awsauth.SignUnsignedPayload(req, key, "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var evs []wire.AckEvent
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && resp.StatusCode == http.StatusOK {
+		var ev wire.AckEvent
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.EventType != "" && ev.EventType != wire.EventIdle {
+			evs = append(evs, ev)
+		}
+	}
+	return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), evs
+}
+
+// Every operation of the HTTP API, for each kind of grant, allowed and
+// refused: 403 AccessDeniedException with the service's JSON error body,
+// before the stream is touched.
+func TestGrantHTTPAPI(t *testing.T) {
+	srv, logs := startGrantServer(t, false)
+	describe := func(name string) httpwire.StreamInfo {
+		_, _, b := signedCall(t, srv, grantAdmin, "describeStream", map[string]string{"StreamName": name})
+		var out httpwire.DescribeStreamOutput
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.StreamInfo
+	}
+	firstFragment := func(name string) string {
+		_, _, b := signedCall(t, srv, grantAdmin, "listFragments", map[string]string{"StreamName": name})
+		var out httpwire.ListFragmentsOutput
+		if err := json.Unmarshal(b, &out); err != nil || len(out.Fragments) == 0 {
+			t.Fatalf("admin ListFragments %s: %s", name, b)
+		}
+		return out.Fragments[0].FragmentNumber
+	}
+	no := false
+	getMedia := func(name string) map[string]any {
+		return map[string]any{"StreamName": name, "StartSelector": map[string]string{"StartSelectorType": "EARLIEST"}, "Follow": &no}
+	}
+	q := func(name string) map[string]any {
+		return map[string]any{"stream": name, "start": 0, "end": time.Now().UnixNano()}
+	}
+	cases := []struct {
+		name string
+		key  awsauth.Key
+		op   string
+		body func() any
+		want int // 200, or 403 AccessDeniedException
+	}{
+		// ctl: every action on cam-*.
+		{"ctl creates a cam stream", grantCtl, "createStream", func() any { return map[string]any{"StreamName": "cam-9", "DataRetentionInHours": 1} }, 200},
+		{"ctl creates another stream", grantCtl, "createStream", func() any { return map[string]any{"StreamName": "new-9", "DataRetentionInHours": 1} }, 403},
+		{"ctl describes cam-2", grantCtl, "describeStream", func() any { return map[string]string{"StreamName": "cam-2"} }, 200},
+		{"ctl describes other", grantCtl, "describeStream", func() any { return map[string]string{"StreamName": "other"} }, 403},
+		{"ctl describes other by ARN", grantCtl, "describeStream", func() any { return map[string]string{"StreamARN": describe("other").StreamARN} }, 403},
+		{"ctl describes a missing stream outside its grant", grantCtl, "describeStream", func() any { return map[string]string{"StreamName": "nothing"} }, 403},
+		{"ctl updates cam-2", grantCtl, "updateStream", func() any {
+			return map[string]string{"StreamName": "cam-2", "CurrentVersion": describe("cam-2").Version, "DeviceName": "d"}
+		}, 200},
+		{"ctl updates other", grantCtl, "updateStream", func() any {
+			return map[string]string{"StreamName": "other", "CurrentVersion": describe("other").Version, "DeviceName": "d"}
+		}, 403},
+		{"ctl raises cam-2's retention", grantCtl, "updateDataRetention", func() any {
+			return map[string]any{"StreamName": "cam-2", "CurrentVersion": describe("cam-2").Version, "Operation": "INCREASE_DATA_RETENTION", "DataRetentionChangeInHours": 1}
+		}, 200},
+		{"ctl raises other's retention", grantCtl, "updateDataRetention", func() any {
+			return map[string]any{"StreamName": "other", "CurrentVersion": describe("other").Version, "Operation": "INCREASE_DATA_RETENTION", "DataRetentionChangeInHours": 1}
+		}, 403},
+		{"ctl tags cam-2", grantCtl, "tagStream", func() any { return map[string]any{"StreamName": "cam-2", "Tags": map[string]string{"a": "b"}} }, 200},
+		{"ctl tags other", grantCtl, "tagStream", func() any { return map[string]any{"StreamName": "other", "Tags": map[string]string{"a": "b"}} }, 403},
+		{"ctl untags cam-2", grantCtl, "untagStream", func() any { return map[string]any{"StreamName": "cam-2", "TagKeyList": []string{"a"}} }, 200},
+		{"ctl untags other", grantCtl, "untagStream", func() any { return map[string]any{"StreamName": "other", "TagKeyList": []string{"a"}} }, 403},
+		{"ctl lists cam-2's tags", grantCtl, "listTagsForStream", func() any { return map[string]string{"StreamName": "cam-2"} }, 200},
+		{"ctl lists other's tags", grantCtl, "listTagsForStream", func() any { return map[string]string{"StreamName": "other"} }, 403},
+		{"ctl asks cam-2's endpoint", grantCtl, "getDataEndpoint", func() any { return map[string]string{"StreamName": "cam-2", "APIName": "GET_MEDIA"} }, 200},
+		{"ctl asks other's endpoint", grantCtl, "getDataEndpoint", func() any { return map[string]string{"StreamName": "other", "APIName": "GET_MEDIA"} }, 403},
+		{"ctl deletes cam-9", grantCtl, "deleteStream", func() any { return map[string]string{"StreamARN": describe("cam-9").StreamARN} }, 200},
+		{"ctl deletes other", grantCtl, "deleteStream", func() any { return map[string]string{"StreamARN": describe("other").StreamARN} }, 403},
+		// prod: PutMedia on cam-1 only.
+		{"prod lists streams", grantProd, "listStreams", func() any { return map[string]any{} }, 403},
+		{"prod describes cam-1", grantProd, "describeStream", func() any { return map[string]string{"StreamName": "cam-1"} }, 403},
+		{"prod reads cam-1", grantProd, "getMedia", func() any { return getMedia("cam-1") }, 403},
+		// reader: Get*, List*, Query on cam-1.
+		{"reader GetMedia cam-1", grantReader, "getMedia", func() any { return getMedia("cam-1") }, 200},
+		{"reader GetMedia cam-2", grantReader, "getMedia", func() any { return getMedia("cam-2") }, 403},
+		{"reader ListFragments cam-1", grantReader, "listFragments", func() any { return map[string]string{"StreamName": "cam-1"} }, 200},
+		{"reader ListFragments cam-2", grantReader, "listFragments", func() any { return map[string]string{"StreamName": "cam-2"} }, 403},
+		{"reader ListFragments cam-2 by ARN", grantReader, "listFragments", func() any { return map[string]string{"StreamARN": describe("cam-2").StreamARN} }, 403},
+		{"reader GetMediaForFragmentList cam-1", grantReader, "getMediaForFragmentList", func() any {
+			return map[string]any{"StreamName": "cam-1", "Fragments": []string{firstFragment("cam-1")}}
+		}, 200},
+		{"reader GetMediaForFragmentList cam-2", grantReader, "getMediaForFragmentList", func() any {
+			return map[string]any{"StreamName": "cam-2", "Fragments": []string{firstFragment("cam-2")}}
+		}, 403},
+		{"reader queries cam-1", grantReader, "v1/query", func() any { return q("cam-1") }, 200},
+		{"reader queries cam-2", grantReader, "v1/query", func() any { return q("cam-2") }, 403},
+		{"reader queries cam-1 and cam-2", grantReader, "v1/query", func() any {
+			return map[string]any{"streams": []string{"cam-1", "cam-2"}, "start": 0, "end": time.Now().UnixNano()}
+		}, 403},
+		{"reader describes cam-1", grantReader, "describeStream", func() any { return map[string]string{"StreamName": "cam-1"} }, 403},
+		{"reader deletes cam-1", grantReader, "deleteStream", func() any { return map[string]string{"StreamName": "cam-1"} }, 403},
+		// admin: no grant lines, everything.
+		{"admin queries other", grantAdmin, "v1/query", func() any { return q("other") }, 200},
+		{"admin describes other", grantAdmin, "describeStream", func() any { return map[string]string{"StreamName": "other"} }, 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, typ, body := signedCall(t, srv, c.key, c.op, c.body())
+			switch c.want {
+			case 200:
+				if status != http.StatusOK {
+					t.Fatalf("%d %s %.300s, want 200", status, typ, body)
+				}
+			case 403:
+				var e httpwire.ErrorBody
+				if status != http.StatusForbidden || typ != httpwire.AccessDenied || json.Unmarshal(body, &e) != nil ||
+					e.Type != httpwire.AccessDenied || !strings.Contains(e.Message, "not granted") {
+					t.Fatalf("%d %s %.300s, want 403 AccessDeniedException with its JSON body", status, typ, body)
+				}
+			}
+		})
+	}
+	// Nothing a refusal named was changed.
+	if info := describe("other"); info.DeviceName != "" || info.DataRetentionInHours != 1 || info.Status != "ACTIVE" {
+		t.Fatalf("other changed by refused calls: %+v", info)
+	}
+	// ListStreams shows a key the streams it may see, and no other.
+	for _, c := range []struct {
+		key  awsauth.Key
+		want []string
+	}{{grantAdmin, []string{"cam-1", "cam-2", "other"}}, {grantCtl, []string{"cam-1", "cam-2"}}, {grantReader, []string{"cam-1"}}} {
+		for _, page := range []int{1, 2, 100} {
+			var got []string
+			token := ""
+			for range 10 {
+				body := map[string]any{"MaxResults": page}
+				if token != "" {
+					body["NextToken"] = token
+				}
+				status, typ, b := signedCall(t, srv, c.key, "listStreams", body)
+				var out httpwire.ListStreamsOutput
+				if status != http.StatusOK || json.Unmarshal(b, &out) != nil {
+					t.Fatalf("%s ListStreams: %d %s %s", c.key.Profile, status, typ, b)
+				}
+				for _, s := range out.StreamInfoList {
+					got = append(got, s.StreamName)
+				}
+				if token = out.NextToken; token == "" {
+					break
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("%s ListStreams by pages of %d: %v, want %v", c.key.Profile, page, got, c.want)
+			}
+		}
+	}
+	log := logs.String()
+	if !strings.Contains(log, "AccessDeniedException") || !strings.Contains(log, grantReader.AccessKeyID) {
+		t.Fatalf("refusals are not logged with their key:\n%s", log)
+	}
+	for _, k := range []awsauth.Key{grantAdmin, grantCtl, grantProd, grantReader} {
+		if strings.Contains(log, k.SecretAccessKey) {
+			t.Fatalf("the log holds %s's secret", k.Profile)
+		}
+	}
+}
+
+// PutMedia, signed or through a presigned URL, is held to the grant of the
+// key that signed it: into its stream it is PERSISTED, into another (or by
+// a key without PutMedia) it is refused before a byte is stored.
+func TestGrantPutMediaAndPresignedURLs(t *testing.T) {
+	srv, _ := startGrantServer(t, false)
+	origin := time.Now().Add(-30 * time.Minute).Truncate(time.Second).UnixNano()
+	cases := []struct {
+		name    string
+		key     awsauth.Key
+		stream  string
+		presign bool
+		allowed bool
+	}{
+		{"prod signed into cam-1", grantProd, "cam-1", false, true},
+		{"prod presigned into cam-1", grantProd, "cam-1", true, true},
+		{"prod signed into cam-2", grantProd, "cam-2", false, false},
+		{"prod presigned into cam-2", grantProd, "cam-2", true, false},
+		{"reader presigned into cam-1", grantReader, "cam-1", true, false},
+		{"ctl presigned into cam-2", grantCtl, "cam-2", true, true},
+		{"ctl presigned into other", grantCtl, "other", true, false},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			frag := scalarFragment(t, origin, int64(i+1)*1000, 2)
+			status, typ, evs := grantPutMedia(t, srv, c.key, c.stream, frag, c.presign)
+			if c.allowed {
+				if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventPersisted {
+					t.Fatalf("%d %s %+v, want PERSISTED", status, typ, evs)
+				}
+				return
+			}
+			if status != http.StatusForbidden || typ != httpwire.AccessDenied {
+				t.Fatalf("%d %s %+v, want 403 AccessDeniedException", status, typ, evs)
+			}
+		})
+	}
+	// The refused sessions stored nothing: cam-2 holds its first fragment and
+	// ctl's, other only its first.
+	for stream, want := range map[string]int{"cam-1": 3, "cam-2": 2, "other": 1} {
+		_, _, b := signedCall(t, srv, grantAdmin, "listFragments", map[string]string{"StreamName": stream})
+		var out httpwire.ListFragmentsOutput
+		if err := json.Unmarshal(b, &out); err != nil || len(out.Fragments) != want {
+			t.Fatalf("%s holds %d fragments (%s), want %d", stream, len(out.Fragments), b, want)
+		}
+	}
+	// A presigned read beyond its key's grant: the reader's URL for cam-1
+	// works, the same key's URL for cam-2 is refused.
+	for stream, want := range map[string]int{"cam-1": http.StatusOK, "cam-2": http.StatusForbidden} {
+		status, typ, body := presignedCall(t, srv, grantReader, "listFragments", map[string]string{"StreamName": stream})
+		if status != want || (want == http.StatusForbidden && typ != httpwire.AccessDenied) {
+			t.Fatalf("reader's presigned ListFragments of %s: %d %s %s, want %d", stream, status, typ, body, want)
+		}
+	}
+	// Keys without a grant keep doing everything, signed or presigned.
+	if status, typ, body := presignedCall(t, srv, grantAdmin, "deleteStream", map[string]string{"StreamName": "other"}); status != http.StatusOK {
+		t.Fatalf("admin's presigned DeleteStream: %d %s %s", status, typ, body)
+	}
+}
