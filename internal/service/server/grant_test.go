@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,6 +15,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
@@ -365,5 +373,110 @@ func TestGrantPutMediaAndPresignedURLs(t *testing.T) {
 	// Keys without a grant keep doing everything, signed or presigned.
 	if status, typ, body := presignedCall(t, srv, grantAdmin, "deleteStream", map[string]string{"StreamName": "other"}); status != http.StatusOK {
 		t.Fatalf("admin's presigned DeleteStream: %d %s %s", status, typ, body)
+	}
+}
+
+// Flight holds a key to its grant as the HTTP API does: ListFlights shows
+// its streams only (and needs ListStreams), GetFlightInfo, GetSchema and
+// DoGet of a stream outside it are PermissionDenied — a ticket written by
+// hand too, since a ticket is only a query's JSON.
+func TestGrantFlight(t *testing.T) {
+	srv, _ := startGrantServer(t, true)
+	conn, err := grpc.NewClient(strings.TrimPrefix(srv.FlightURL(), "grpc+tcp://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fc := flight.NewClientFromConn(conn, nil)
+	ctx := context.Background()
+	as := func(k awsauth.Key) context.Context {
+		c, err := fc.AuthenticateBasicToken(ctx, k.AccessKeyID, k.SecretAccessKey)
+		if err != nil {
+			t.Fatalf("%s Handshake: %v", k.Profile, err)
+		}
+		return c
+	}
+	listed := func(ctx context.Context) ([]string, error) {
+		s, err := fc.ListFlights(ctx, &flight.Criteria{})
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for {
+			info, err := s.Recv()
+			if err == io.EOF {
+				return names, nil
+			}
+			if err != nil {
+				return names, err
+			}
+			names = append(names, info.FlightDescriptor.Path...)
+		}
+	}
+	cmd := func(stream string) []byte {
+		b, _ := json.Marshal(map[string]any{"stream": stream, "start": 0, "end": time.Now().UnixNano(), "partitions": 1})
+		return b
+	}
+	doGet := func(ctx context.Context, ticket []byte) (int, error) {
+		s, err := fc.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+		if err != nil {
+			return 0, err
+		}
+		for n := 0; ; n++ {
+			if _, err := s.Recv(); err != nil {
+				if err == io.EOF {
+					return n, nil
+				}
+				return n, err
+			}
+		}
+	}
+	denied := func(what string, err error) {
+		t.Helper()
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "AccessDeniedException") {
+			t.Fatalf("%s: %v, want PermissionDenied (AccessDeniedException)", what, err)
+		}
+	}
+
+	for _, c := range []struct {
+		key  awsauth.Key
+		want []string
+	}{{grantAdmin, []string{"cam-1", "cam-2", "other"}}, {grantCtl, []string{"cam-1", "cam-2"}}, {grantReader, []string{"cam-1"}}} {
+		if got, err := listed(as(c.key)); err != nil || !slices.Equal(got, c.want) {
+			t.Fatalf("%s ListFlights: %v %v, want %v", c.key.Profile, got, err, c.want)
+		}
+	}
+	_, err = listed(as(grantProd))
+	denied("prod ListFlights", err)
+
+	reader := as(grantReader)
+	info, err := fc.GetFlightInfo(reader, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd("cam-1")})
+	if err != nil || len(info.Endpoint) != 1 {
+		t.Fatalf("reader GetFlightInfo cam-1: %v %v", info, err)
+	}
+	if n, err := doGet(reader, info.Endpoint[0].Ticket.Ticket); err != nil || n < 2 {
+		t.Fatalf("reader DoGet cam-1: %d messages, %v", n, err)
+	}
+	if _, err := fc.GetSchema(reader, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd("cam-1")}); err != nil {
+		t.Fatalf("reader GetSchema cam-1: %v", err)
+	}
+	_, err = fc.GetFlightInfo(reader, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd("cam-2")})
+	denied("reader GetFlightInfo cam-2", err)
+	_, err = fc.GetSchema(reader, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd("cam-2")})
+	denied("reader GetSchema cam-2", err)
+	_, err = doGet(reader, cmd("cam-2"))
+	denied("reader DoGet of a hand-written cam-2 ticket", err)
+	two, _ := json.Marshal(map[string]any{"streams": []string{"cam-1", "other"}, "start": 0, "end": time.Now().UnixNano()})
+	_, err = doGet(reader, two)
+	denied("reader DoGet of cam-1 and other", err)
+	// A ticket the reader was given is no use to a key without Query.
+	_, err = doGet(as(grantProd), info.Endpoint[0].Ticket.Ticket)
+	denied("prod DoGet of the reader's ticket", err)
+	// Basic credentials on the call are held to the same grant.
+	basic := metadata.AppendToOutgoingContext(ctx, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(grantReader.AccessKeyID+":"+grantReader.SecretAccessKey)))
+	_, err = doGet(basic, cmd("other"))
+	denied("reader DoGet of other with Basic credentials", err)
+	if n, err := doGet(as(grantAdmin), cmd("other")); err != nil || n < 2 {
+		t.Fatalf("admin DoGet other: %d messages, %v", n, err)
 	}
 }
