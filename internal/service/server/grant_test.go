@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,10 +14,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,6 +29,9 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/natsembed"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/sdk"
 )
 
 // The keys of the grant tests: one without a grant, and three narrowed by
@@ -478,5 +484,159 @@ func TestGrantFlight(t *testing.T) {
 	denied("reader DoGet of other with Basic credentials", err)
 	if n, err := doGet(as(grantAdmin), cmd("other")); err != nil || n < 2 {
 		t.Fatalf("admin DoGet other: %d messages, %v", n, err)
+	}
+}
+
+// natsClient connects as a key, with its own inbox prefix, and collects the
+// asynchronous errors (permissions violations) the server reports to it.
+type natsClient struct {
+	*nats.Conn
+	mu   sync.Mutex
+	errs []string
+}
+
+func (c *natsClient) violations() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.errs)
+}
+
+func connectAs(t *testing.T, srv *Server, k awsauth.Key, inbox string) *natsClient {
+	t.Helper()
+	c := &natsClient{}
+	nc, err := nats.Connect(srv.NATSURL(), nats.UserInfo(k.AccessKeyID, k.SecretAccessKey), nats.CustomInboxPrefix(inbox),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			c.mu.Lock()
+			c.errs = append(c.errs, strings.ToLower(err.Error()))
+			c.mu.Unlock()
+		}))
+	if err != nil {
+		t.Fatalf("%s connects to NATS: %v", k.Profile, err)
+	}
+	t.Cleanup(nc.Close)
+	c.Conn = nc
+	return c
+}
+
+// waitViolation waits until the server has reported a permissions
+// violation on a subject to the client.
+func waitViolation(t *testing.T, c *natsClient, subject string) {
+	t.Helper()
+	poll.Until(t, 5*time.Second, 10*time.Millisecond, func() error {
+		for _, e := range c.violations() {
+			if strings.Contains(e, "permissions violation") && strings.Contains(e, strings.ToLower(subject)) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no permissions violation for %s yet: %v", subject, c.violations())
+	})
+}
+
+// The NATS login a key is given follows its grant: it publishes fragments
+// into its streams and no other, subscribes to its streams' subjects only,
+// and to its own inboxes, so that one producer does not receive another's
+// publish acknowledgements. A grant turns NATS authentication on.
+func TestGrantNATS(t *testing.T) {
+	srv, logs := startGrantServer(t, false)
+	if nc, err := nats.Connect(srv.NATSURL()); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous client connected to NATS although the keys carry grants")
+	}
+	if !strings.Contains(logs.String(), "[ctl] streams = cam-*") {
+		t.Fatalf("start-up does not say that ctl's cam-* has no NATS form:\n%s", logs.String())
+	}
+	ctx := context.Background()
+	origin := time.Now().Add(-20 * time.Minute).Truncate(time.Second).UnixNano()
+	// wait bounds the wait for PERSISTED: a refused publish never gets it.
+	produce := func(nc *nats.Conn, stream string, first int64, wait time.Duration) error {
+		track, _ := sdk.ScalarTrack(1, "v", pumpDesc)
+		p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: stream, Tracks: []sdk.Track{track}})
+		if err != nil {
+			return err
+		}
+		w, _ := sdk.NewSampleWriter(p, 1, pumpDesc, sdk.SampleWriterOptions{Origin: origin + first*int64(time.Millisecond)})
+		if err := w.WriteFloat32(ctx, make([]float32, 3*2000)); err != nil {
+			return err
+		}
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		return p.Close(cctx)
+	}
+	prodInbox := natsembed.UserInboxPrefix(grantProd.AccessKeyID)
+	adminInbox := natsembed.UserInboxPrefix(grantAdmin.AccessKeyID)
+
+	// The reader (GetMedia on cam-1) follows cam-1's live frames; cam-2's
+	// are not its to read, nor may it publish a fragment.
+	reader := connectAs(t, srv, grantReader, "_INBOX_reader")
+	live, err := reader.SubscribeSync("sensorium.live.cam-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.SubscribeSync("sensorium.live.cam-2"); err != nil {
+		t.Fatal(err)
+	}
+	_ = reader.Publish("sensorium.frag.cam-1", []byte("not a fragment"))
+	_ = reader.Flush()
+	waitViolation(t, reader, "sensorium.live.cam-2")
+	waitViolation(t, reader, "sensorium.frag.cam-1")
+
+	// A spy with prod's key tries every other inbox: the admin's, the
+	// shared _INBOX, everything.
+	spy := connectAs(t, srv, grantProd, prodInbox)
+	var mu sync.Mutex
+	var seen []string
+	for _, subj := range []string{adminInbox + ".>", "_INBOX.>", ">"} {
+		if _, err := spy.Subscribe(subj, func(m *nats.Msg) {
+			mu.Lock()
+			seen = append(seen, m.Subject)
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = spy.Flush()
+	waitViolation(t, spy, adminInbox)
+	waitViolation(t, spy, "_inbox.>")
+
+	// prod produces into cam-1 (its inbox gets its acknowledgements) and
+	// is refused cam-2.
+	prod := connectAs(t, srv, grantProd, prodInbox)
+	if err := produce(prod.Conn, "cam-1", 0, 5*time.Second); err != nil {
+		t.Fatalf("prod producing into cam-1 over NATS: %v", err)
+	}
+	if _, err := live.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("the reader saw no live frame of cam-1: %v", err)
+	}
+	if err := produce(prod.Conn, "cam-2", 10_000, 500*time.Millisecond); err == nil {
+		t.Fatal("prod produced into cam-2 over NATS")
+	}
+	waitViolation(t, prod, "sensorium.frag.cam-2")
+	// ctl's cam-* has no NATS form: refused, never widened.
+	ctl := connectAs(t, srv, grantCtl, natsembed.UserInboxPrefix(grantCtl.AccessKeyID))
+	_ = ctl.Publish("sensorium.frag.cam-1", []byte("x"))
+	_ = ctl.Flush()
+	waitViolation(t, ctl, "sensorium.frag.cam-1")
+
+	// The admin (no grant) produces into any stream; none of its
+	// acknowledgements reach the spy.
+	admin := connectAs(t, srv, grantAdmin, adminInbox)
+	if err := produce(admin.Conn, "other", 20_000, 5*time.Second); err != nil {
+		t.Fatalf("admin producing into other over NATS: %v", err)
+	}
+	_ = spy.Flush()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) > 0 {
+		t.Fatalf("prod's key received messages on %v", seen)
+	}
+	for stream, want := range map[string]int{"cam-1": 2, "cam-2": 1, "other": 2} {
+		_, _, b := signedCall(t, srv, grantAdmin, "listFragments", map[string]string{"StreamName": stream})
+		var out httpwire.ListFragmentsOutput
+		if err := json.Unmarshal(b, &out); err != nil || len(out.Fragments) != want {
+			t.Fatalf("%s holds %d fragments (%s), want %d", stream, len(out.Fragments), b, want)
+		}
 	}
 }
