@@ -1,6 +1,7 @@
 package awsauth
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -90,5 +91,20 @@ func TestAnySkipsGrantedKeys(t *testing.T) {
 	}
 	if k, ok := keys.Any(); ok {
 		t.Fatalf("Any = %s with every key granted", k.AccessKeyID)
+	}
+}
+
+// The README lists every action a grant may name, so that the docs cannot
+// drift from the code.
+func TestREADMEListsEveryAction(t *testing.T) {
+	b, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	for _, a := range Actions {
+		if !strings.Contains(readme, "`"+a+"`") {
+			t.Errorf("README.md does not list the action %s", a)
+		}
 	}
 }
