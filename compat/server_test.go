@@ -82,7 +82,11 @@ const testRegion = "eu-west-3"
 // startServer starts sensorium serve on loopback with a fresh data folder and
 // a credentials file, and stops it (SIGTERM, expecting exit 0) when the test
 // ends.
-func startServer(t *testing.T) *server {
+func startServer(t *testing.T) *server { t.Helper(); return startServerWith(t, "") }
+
+// startServerWith is startServer with more sections in the credentials
+// file (extra, INI text).
+func startServerWith(t *testing.T, extra string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{Region: testRegion,
@@ -91,7 +95,7 @@ func startServer(t *testing.T) *server {
 	}
 	s.CredentialsFile = filepath.Join(dir, "credentials")
 	ini := fmt.Sprintf("# compat test keys\n[compat]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n[other]\naws_access_key_id=%s\naws_secret_access_key=%s\n",
-		s.Key.ID, s.Key.Secret, s.Other.ID, s.Other.Secret)
+		s.Key.ID, s.Key.Secret, s.Other.ID, s.Other.Secret) + extra
 	if err := os.WriteFile(s.CredentialsFile, []byte(ini), 0o600); err != nil {
 		t.Fatal(err)
 	}

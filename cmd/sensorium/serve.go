@@ -106,7 +106,7 @@ operations.`,
 	f.StringVar(&cfg.Account, "account", "000000000000", "account in stream ARNs")
 	f.StringVar(&cfg.Keyring, "keyring", "", "master keyring file (default <data>/keyring.json, created at first start; $"+store.KeyringEnv+" overrides it)")
 	f.DurationVar(&cfg.KeyRotation, "key-rotation", 45*time.Minute, "how long a stream's data key seals new fragments before it is replaced")
-	f.StringVar(&cfg.Credentials, "credentials", "", "access keys the HTTP API accepts, in the AWS shared credentials file format (mode 600); every request must then be SigV4-signed. Empty: no authentication, for loopback only")
+	f.StringVar(&cfg.Credentials, "credentials", "", "access keys the HTTP API accepts, in the AWS shared credentials file format (mode 600); every request must then be SigV4-signed; a section's streams = and actions = lines narrow its key (README, Authentication). Empty: no authentication, for loopback only")
 	f.StringVar(&cfg.NATSAuth, "nats-auth", "", "users of the embedded NATS and the streams each may produce into or consume (JSON, mode 600; docs/NATS.md)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")

@@ -10,12 +10,14 @@ import (
 	"strings"
 )
 
-// Key is one access key: its id, its secret, and the profile (section) of the
-// credentials file it came from, which names the client in logs.
+// Key is one access key: its id, its secret, the profile (section) of the
+// credentials file it came from, which names the client in logs, and what
+// the key may do.
 type Key struct {
 	AccessKeyID     string
 	SecretAccessKey string
 	Profile         string
+	Grant           *Grant // nil: everything (grant.go)
 }
 
 // Keys are the access keys a server accepts, by access key id.
@@ -37,6 +39,16 @@ func NewKeys(keys ...Key) *Keys {
 func (k *Keys) Lookup(id string) (Key, bool) {
 	key, ok := k.byID[id]
 	return key, ok
+}
+
+// ByProfile returns the key of a profile (section).
+func (k *Keys) ByProfile(profile string) (Key, bool) {
+	for _, key := range k.byID {
+		if key.Profile == profile {
+			return key, true
+		}
+	}
+	return Key{}, false
 }
 
 // Len is the number of keys.
@@ -61,7 +73,14 @@ func (k *Keys) Profiles() []string {
 //	aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
 //
 // so the same file, or a copy of one section of it, configures the client's
-// own AWS SDK. It holds secrets: it must not be readable by group or others.
+// own AWS SDK (which ignores the lines it does not know). It holds secrets:
+// it must not be readable by group or others.
+//
+// A section may narrow what its key may do (Grant): `streams = pump-*,line.?`
+// (path.Match globs over stream names) and `actions = PutMedia,Get*` (the
+// operations of Actions, * a wildcard). A bad glob or an unknown action is
+// an error naming the section and the line, so that a typo is found at
+// start-up rather than as a refusal, or a grant, in production.
 func LoadKeysFile(path string) (*Keys, error) {
 	profiles, err := readSecretFile(path)
 	if err != nil {
@@ -83,7 +102,15 @@ func LoadKeysFile(path string) (*Keys, error) {
 		if prev, dup := keys.byID[id]; dup {
 			return nil, fmt.Errorf("awsauth: %s: access key id %s is in both [%s] and [%s]", path, id, prev.Profile, p.name)
 		}
-		keys.byID[id] = Key{AccessKeyID: id, SecretAccessKey: secret, Profile: p.name}
+		streams, hasStreams := p.values["streams"]
+		actions, hasActions := p.values["actions"]
+		grant, err := parseGrant(streams, actions, hasStreams, hasActions, func(key string) string {
+			return fmt.Sprintf("awsauth: %s: [%s] (line %d)", path, p.name, p.lines[key])
+		})
+		if err != nil {
+			return nil, err
+		}
+		keys.byID[id] = Key{AccessKeyID: id, SecretAccessKey: secret, Profile: p.name, Grant: grant}
 	}
 	if len(keys.byID) == 0 {
 		return nil, fmt.Errorf("awsauth: %s holds no aws_access_key_id / aws_secret_access_key pair", path)
@@ -142,6 +169,7 @@ type section struct {
 	name   string
 	line   int
 	values map[string]string
+	lines  map[string]int // where each key was set
 }
 
 // readSecretFile checks a credentials file's mode and parses it.
@@ -191,7 +219,7 @@ func parseINI(r io.Reader) ([]section, error) {
 				return nil, fmt.Errorf("line %d: section [%s] appears twice", n, name)
 			}
 			seen[name] = true
-			out = append(out, section{name: name, line: n, values: map[string]string{}})
+			out = append(out, section{name: name, line: n, values: map[string]string{}, lines: map[string]int{}})
 		default:
 			k, v, ok := strings.Cut(line, "=")
 			if !ok {
@@ -200,7 +228,9 @@ func parseINI(r io.Reader) ([]section, error) {
 			if len(out) == 0 {
 				return nil, fmt.Errorf("line %d: a setting before the first [section]", n)
 			}
-			out[len(out)-1].values[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			k = strings.ToLower(strings.TrimSpace(k))
+			out[len(out)-1].values[k] = strings.TrimSpace(v)
+			out[len(out)-1].lines[k] = n
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -221,13 +251,18 @@ func validAccessKeyID(id string) bool {
 	return true
 }
 
-// Any returns one of the keys, the same one every time (the lowest access
-// key id): the key a cluster node signs its requests to the other nodes
-// with, since every node reads the same credentials file.
+// Any returns one of the keys without a grant, the same one every time (the
+// lowest access key id): the key a cluster node signs its requests to the
+// other nodes with, since every node reads the same credentials file. The
+// cluster's own routes take only such a key; ok is false when every key
+// carries a grant.
 func (k *Keys) Any() (Key, bool) {
 	var best Key
 	found := false
 	for id, key := range k.byID {
+		if !key.Grant.Unrestricted() {
+			continue
+		}
 		if !found || id < best.AccessKeyID {
 			best, found = key, true
 		}

@@ -29,6 +29,11 @@
 //     hash). This is how a producer that cannot sign (ffmpeg's HTTP output, a
 //     camera) is given a PutMedia URL.
 //
+// A key's section may carry a Grant (streams = and actions = lines, grant.go):
+// Verify reports it with the Identity, and the HTTP API, Flight and the NATS
+// logins the server derives from the keys enforce it. This package only
+// parses and matches grants; it refuses nothing on their account.
+//
 // Streaming-signed bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) and SigV4a are
 // refused with a message saying so.
 package awsauth

@@ -56,6 +56,7 @@ type Verifier struct {
 type Identity struct {
 	AccessKeyID string
 	Profile     string // the credentials file's section of the key
+	Grant       *Grant // what the key may do; nil: everything
 }
 
 // Verified is the outcome of a good signature.
@@ -88,7 +89,7 @@ func (v *Verifier) Verify(r *http.Request, body BodyHash) (Verified, error) {
 	if !ok {
 		return out, httpwire.Errorf(httpwire.UnrecognizedClient, "The security token included in the request is invalid: access key id %q is not in this server's credentials file", truncate(s.keyID))
 	}
-	out.Profile = key.Profile
+	out.Profile, out.Grant = key.Profile, key.Grant
 	if err := v.checkScope(s); err != nil {
 		return out, err
 	}

@@ -54,6 +54,10 @@ const (
 	UnrecognizedClient         = "UnrecognizedClientException"
 	InvalidSignature           = "InvalidSignatureException"
 	ServiceUnavailable         = "ServiceUnavailableException"
+	// AccessDenied: the request's key is not granted the operation on the
+	// stream (the credentials file's streams = / actions =), as the AWS
+	// services answer a call their IAM policy does not allow.
+	AccessDenied = "AccessDeniedException"
 )
 
 var apiStatus = map[string]int{
@@ -76,6 +80,7 @@ var apiStatus = map[string]int{
 	InvalidSignature:           http.StatusForbidden,
 	InternalFailure:            http.StatusInternalServerError,
 	ServiceUnavailable:         http.StatusServiceUnavailable,
+	AccessDenied:               http.StatusForbidden,
 }
 
 // Sentinels for errors.Is.
@@ -86,6 +91,7 @@ var (
 	ErrVersionMismatch  = &APIError{Name: VersionMismatch}
 	ErrTagsLimit        = &APIError{Name: TagsPerResourceExceeded}
 	ErrStreamLimit      = &APIError{Name: AccountStreamLimitExceeded}
+	ErrAccessDenied     = &APIError{Name: AccessDenied}
 )
 
 // Errorf returns an *APIError with a formatted message.

@@ -115,22 +115,24 @@ func New(o Options) http.Handler {
 		a.js, _ = jetstream.New(o.NATS) // fails only on a nil connection
 	}
 	mux := http.NewServeMux()
+	// Every operation is checked against the key's grant (grant.go) before
+	// it runs, and before a read is passed to another cluster node.
 	ops := map[string]http.HandlerFunc{
-		"/createStream":            a.createStream,
-		"/describeStream":          a.describeStream,
-		"/listStreams":             a.listStreams,
-		"/updateStream":            a.updateStream,
-		"/updateDataRetention":     a.updateDataRetention,
-		"/deleteStream":            a.deleteStream,
-		"/tagStream":               a.tagStream,
-		"/untagStream":             a.untagStream,
-		"/listTagsForStream":       a.listTagsForStream,
-		"/getDataEndpoint":         a.getDataEndpoint,
-		"/getMedia":                a.routed(streamOfBody, a.getMedia),
-		"/putMedia":                a.putMedia,
-		"/listFragments":           a.routed(streamOfBody, a.listFragments),
-		"/getMediaForFragmentList": a.routed(streamOfBody, a.getMediaForFragmentList),
-		"/v1/query":                a.routed(streamsOfQuery, a.query),
+		"/createStream":            a.authorized(awsauth.ActionCreateStream, bodyStream, a.createStream),
+		"/describeStream":          a.authorized(awsauth.ActionDescribeStream, bodyStream, a.describeStream),
+		"/listStreams":             a.authorized(awsauth.ActionListStreams, nil, a.listStreams),
+		"/updateStream":            a.authorized(awsauth.ActionUpdateStream, bodyStream, a.updateStream),
+		"/updateDataRetention":     a.authorized(awsauth.ActionUpdateDataRetention, bodyStream, a.updateDataRetention),
+		"/deleteStream":            a.authorized(awsauth.ActionDeleteStream, bodyStream, a.deleteStream),
+		"/tagStream":               a.authorized(awsauth.ActionTagStream, bodyStream, a.tagStream),
+		"/untagStream":             a.authorized(awsauth.ActionUntagStream, bodyStream, a.untagStream),
+		"/listTagsForStream":       a.authorized(awsauth.ActionListTagsForStream, bodyStream, a.listTagsForStream),
+		"/getDataEndpoint":         a.authorized(awsauth.ActionGetDataEndpoint, bodyStream, a.getDataEndpoint),
+		"/getMedia":                a.authorized(awsauth.ActionGetMedia, bodyStream, a.routed(streamOfBody, a.getMedia)),
+		"/putMedia":                a.authorized(awsauth.ActionPutMedia, headerStream, a.putMedia),
+		"/listFragments":           a.authorized(awsauth.ActionListFragments, bodyStream, a.routed(streamOfBody, a.listFragments)),
+		"/getMediaForFragmentList": a.authorized(awsauth.ActionGetMediaForFragmentList, bodyStream, a.routed(streamOfBody, a.getMediaForFragmentList)),
+		"/v1/query":                a.authorized(awsauth.ActionQuery, queryStreams, a.routed(streamsOfQuery, a.query)),
 	}
 	for path, h := range ops {
 		mux.HandleFunc("POST "+path, h)
@@ -219,7 +221,7 @@ func (a *api) authenticated(next http.Handler) http.Handler {
 		if who.BodySHA256 != nil {
 			r.Body = awsauth.CheckedBody(r.Body, who.BodySHA256)
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(awsauth.WithIdentity(r.Context(), who.Identity)))
 	})
 }
 

@@ -99,14 +99,14 @@ const FillPath = "/internal/v1/fill"
 // mountCluster adds the cluster's own routes: its status, node removal and
 // the fill endpoint (node to node, signed like any request).
 func (a *api) mountCluster(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /v1/cluster", a.unrestrictedOnly(func(w http.ResponseWriter, r *http.Request) {
 		if a.cluster == nil {
 			writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "this server is a single node, not a cluster node (serve --node)"))
 			return
 		}
 		writeJSON(w, a.cluster.Status(r.Context()))
-	})
-	mux.HandleFunc("POST /v1/cluster/remove", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST /v1/cluster/remove", a.unrestrictedOnly(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Node string `json:"Node"`
 		}
@@ -123,9 +123,9 @@ func (a *api) mountCluster(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, nil)
-	})
+	}))
 	if a.cluster != nil {
-		mux.Handle("POST "+FillPath, a.cluster.FillHandler())
+		mux.Handle("POST "+FillPath, a.unrestrictedOnly(a.cluster.FillHandler().ServeHTTP))
 	}
 }
 

@@ -67,7 +67,7 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		prefix = c.ComparisonValue
 	}
-	infos, next, err := a.cat.ListStreams(r.Context(), prefix, limit, in.NextToken)
+	infos, next, err := a.listGranted(r, prefix, limit, in.NextToken)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -77,6 +77,35 @@ func (a *api) listStreams(w http.ResponseWriter, r *http.Request) {
 		out.StreamInfoList = append(out.StreamInfoList, toStreamInfo(i))
 	}
 	writeJSON(w, out)
+}
+
+// maxListRounds bounds the catalog pages one ListStreams of a restricted key
+// reads; past it the answer holds fewer than MaxResults and a NextToken,
+// which the service's clients take (its own pages may be short too).
+const maxListRounds = 64
+
+// listGranted is a page of the streams the request's key may see. The
+// catalog's pages are filtered (grantedStreams) and, while the page is short
+// and there are more, the next is read: each one is asked for exactly what
+// is missing and taken whole, so its token is where the next page starts and
+// nothing is skipped or shown twice.
+func (a *api) listGranted(r *http.Request, prefix string, limit int, token string) ([]store.StreamInfo, string, error) {
+	infos, next, err := a.cat.ListStreams(r.Context(), prefix, limit, token)
+	if err != nil {
+		return nil, "", err
+	}
+	out := grantedStreams(r, infos)
+	if len(out) == len(infos) {
+		return out, next, nil
+	}
+	for round := 1; round < maxListRounds && next != "" && len(out) < limit; round++ {
+		infos, next, err = a.cat.ListStreams(r.Context(), prefix, limit-len(out), next)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, grantedStreams(r, infos)...)
+	}
+	return out, next, nil
 }
 
 func (a *api) updateStream(w http.ResponseWriter, r *http.Request) {

@@ -45,12 +45,11 @@ type Authenticator struct {
 	Now  func() time.Time // default time.Now
 }
 
-type identityKey struct{}
-
-// IdentityFrom returns who made the call, once the interceptors passed it.
+// IdentityFrom returns who made the call, once the interceptors passed it:
+// awsauth's identity, grant included, which the Flight service authorizes
+// each call against as the HTTP API does.
 func IdentityFrom(ctx context.Context) (awsauth.Identity, bool) {
-	id, ok := ctx.Value(identityKey{}).(awsauth.Identity)
-	return id, ok
+	return awsauth.IdentityFrom(ctx)
 }
 
 // ServerOptions are the gRPC interceptors that enforce authentication.
@@ -70,7 +69,7 @@ func (a *Authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServ
 	if err != nil {
 		return nil, err
 	}
-	return handler(context.WithValue(ctx, identityKey{}, id), req)
+	return handler(awsauth.WithIdentity(ctx, id), req)
 }
 
 func (a *Authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -81,7 +80,7 @@ func (a *Authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	if err != nil {
 		return err
 	}
-	return handler(srv, &identityStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), identityKey{}, id)})
+	return handler(srv, &identityStream{ServerStream: ss, ctx: awsauth.WithIdentity(ss.Context(), id)})
 }
 
 type identityStream struct {
@@ -129,7 +128,7 @@ func (a *Authenticator) check(ctx context.Context, method string) (awsauth.Ident
 	if err != nil {
 		return awsauth.Identity{}, a.refuse(ctx, method, key.AccessKeyID, err.Error())
 	}
-	return awsauth.Identity{AccessKeyID: key.AccessKeyID, Profile: key.Profile}, nil
+	return awsauth.Identity{AccessKeyID: key.AccessKeyID, Profile: key.Profile, Grant: key.Grant}, nil
 }
 
 // refuse logs a refusal (the key id, never a secret) and returns its status.

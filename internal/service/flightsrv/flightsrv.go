@@ -39,6 +39,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/service/api"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
@@ -114,6 +115,9 @@ func (s *Service) GetFlightInfo(ctx context.Context, d *flight.FlightDescriptor)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorize(ctx, awsauth.ActionQuery, req.StreamNames()); err != nil {
+		return nil, err
+	}
 	if c, err := s.remote(ctx, req); err != nil {
 		return nil, err
 	} else if c != nil {
@@ -158,6 +162,9 @@ func (s *Service) GetSchema(ctx context.Context, d *flight.FlightDescriptor) (*f
 	if err != nil {
 		return nil, err
 	}
+	if err := s.authorize(ctx, awsauth.ActionQuery, req.StreamNames()); err != nil {
+		return nil, err
+	}
 	if c, err := s.remote(ctx, req); err != nil {
 		return nil, err
 	} else if c != nil {
@@ -178,6 +185,11 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 	req, err := query.ParseRequest(t.GetTicket())
 	if err != nil {
 		return toStatus(err)
+	}
+	// A ticket is only the query's JSON, which anyone may write: it is
+	// authorized as the query itself is.
+	if err := s.authorize(fs.Context(), awsauth.ActionQuery, req.StreamNames()); err != nil {
+		return err
 	}
 	if c, err := s.remote(fs.Context(), req); err != nil {
 		return err
@@ -200,8 +212,14 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 }
 
 // ListFlights lists every stream as a flight: its descriptor is the query of
-// its whole range, its schema that of its first readable track.
+// its whole range, its schema that of its first readable track. It is a
+// listing of streams, so the caller's key needs ListStreams, and sees only
+// the streams of its grant (as the HTTP API's ListStreams shows them).
 func (s *Service) ListFlights(c *flight.Criteria, fs flight.FlightService_ListFlightsServer) error {
+	if err := s.authorize(fs.Context(), awsauth.ActionListStreams, nil); err != nil {
+		return err
+	}
+	id, _ := awsauth.IdentityFrom(fs.Context())
 	var token string
 	for {
 		var streams []store.StreamInfo
@@ -216,6 +234,9 @@ func (s *Service) ListFlights(c *flight.Criteria, fs flight.FlightService_ListFl
 			return toStatus(err)
 		}
 		for _, st := range streams {
+			if !id.Grant.AllowsStream(st.Name) {
+				continue
+			}
 			cmd, _ := json.Marshal(map[string]any{"stream": st.Name, "start": 0, "end": time.Now().UnixNano()})
 			d := &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd, Path: []string{st.Name}}
 			info := &flight.FlightInfo{FlightDescriptor: d, TotalRecords: -1, TotalBytes: -1}
@@ -233,6 +254,31 @@ func (s *Service) ListFlights(c *flight.Criteria, fs flight.FlightService_ListFl
 		}
 		token = next
 	}
+}
+
+// authorize refuses a call whose key (flightauth's identity) is not granted
+// the action on every one of the streams, with PermissionDenied and the
+// HTTP API's AccessDeniedException words; before any stream is read or the
+// call is passed to another node. Without authentication there is no
+// identity, and nothing is refused.
+func (s *Service) authorize(ctx context.Context, action string, streams []string) error {
+	id, ok := awsauth.IdentityFrom(ctx)
+	if !ok || id.Grant.Unrestricted() {
+		return nil
+	}
+	refuse := func(stream, format string, args ...any) error {
+		s.log.Warn("flight: call refused", "error", "AccessDeniedException", "access_key", id.AccessKeyID, "profile", id.Profile, "action", action, "stream", stream)
+		return status.Errorf(codes.PermissionDenied, "AccessDeniedException: "+format, args...)
+	}
+	if !id.Grant.AllowsAction(action) {
+		return refuse("", "this access key is not granted %s (its actions = line)", action)
+	}
+	for _, st := range streams {
+		if !id.Grant.AllowsStream(st) {
+			return refuse(st, "this access key is not granted %s on stream %s (its streams = line)", action, st)
+		}
+	}
+	return nil
 }
 
 // toStatus maps the errors of the query service and the store to gRPC

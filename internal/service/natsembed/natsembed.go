@@ -26,11 +26,33 @@ const DefaultMaxPayload = 8 << 20
 
 // ServerInboxPrefix is the inbox prefix of the server's own connections
 // (Connect). Its JetStream pull consumer receives every fragment of every
-// stream on inbox subjects, and producers are allowed to subscribe to
-// "_INBOX.>" (JetStream answers their publishes there): were the server's
-// inboxes under "_INBOX" too, any producer could read every stream. No user
-// of an authorization file is ever given this prefix.
+// stream on inbox subjects: were they under "_INBOX", a client allowed
+// "_INBOX.>" (an external NATS's producers, often) could read every stream.
+// No user of an authorization is ever given this prefix; each has its own
+// (UserInboxPrefix).
 const ServerInboxPrefix = "_SENSORIUM_INBOX"
+
+// UserInboxPrefix is the inbox prefix of a NATS user of an authorization
+// (natsembed.User): each user may subscribe to its own inboxes only,
+// "_INBOX_<user>.>", where JetStream answers its publishes, so that one
+// producer does not see another's publish acknowledgements. The user's
+// client connects with nats.CustomInboxPrefix(UserInboxPrefix(user)). user
+// must be one subject token (ValidInboxUser).
+func UserInboxPrefix(user string) string { return "_INBOX_" + user }
+
+// ValidInboxUser reports whether a user name can be an inbox prefix's
+// token: letters, digits, _ and -.
+func ValidInboxUser(user string) bool {
+	if user == "" {
+		return false
+	}
+	for _, c := range user {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Options configure the embedded server.
 type Options struct {

@@ -60,7 +60,7 @@ func TestNATSAuthorization(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var denied []error // from the client's callback goroutine
-	nc, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-a", "secret-a"),
+	nc, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-a", "secret-a"), nats.CustomInboxPrefix("_INBOX_gw-a"),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			mu.Lock()
 			denied = append(denied, err)
@@ -195,10 +195,11 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	return certFile, keyFile, pool
 }
 
-// A producer may subscribe to _INBOX.> (JetStream answers its publishes
-// there), but the inboxes the server itself uses — where its pull consumer
-// receives every fragment of every stream — must not be among them: a
-// producer of one stream must not read another stream's fragments.
+// A producer may subscribe to its own inboxes (_INBOX_<user>.>, where
+// JetStream answers its publishes), not to another producer's nor to the
+// server's — where its pull consumer receives every fragment of every
+// stream: a producer of one stream must not read another stream's
+// fragments, nor its publish acknowledgements.
 func TestNATSProducerCannotReadOtherStreams(t *testing.T) {
 	dir := t.TempDir()
 	auth := filepath.Join(dir, "nats-auth.json")
@@ -229,7 +230,7 @@ func TestNATSProducerCannotReadOtherStreams(t *testing.T) {
 	secret := []byte("LINE-B-CONFIDENTIAL")
 	var mu sync.Mutex
 	var leaked []string
-	for _, subj := range []string{"_INBOX.>", ">"} {
+	for _, subj := range []string{"_INBOX.>", "_INBOX_gw-b.>", ">"} {
 		_, _ = spy.Subscribe(subj, func(m *nats.Msg) {
 			if bytes.Contains(m.Data, secret) {
 				mu.Lock()
@@ -241,7 +242,7 @@ func TestNATSProducerCannotReadOtherStreams(t *testing.T) {
 	if err := spy.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	gwB, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-b", "secret-b"))
+	gwB, err := nats.Connect(srv.NATSURL(), nats.UserInfo("gw-b", "secret-b"), nats.CustomInboxPrefix("_INBOX_gw-b"))
 	if err != nil {
 		t.Fatal(err)
 	}

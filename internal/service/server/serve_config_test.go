@@ -19,6 +19,18 @@ func TestBadConfigChangesNothing(t *testing.T) {
 	if err := os.WriteFile(auth, []byte(`{"users":[]}`), 0o644); err != nil { // group-readable: refused
 		t.Fatal(err)
 	}
+	dotted := filepath.Join(t.TempDir(), "dotted.json")
+	if err := os.WriteFile(dotted, []byte(`{"users":[{"user":"gw.7","password":"p","produce":["a"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badGrant := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(badGrant, []byte("[cam]\naws_access_key_id = AKIDCAMEXAMPLE0001\naws_secret_access_key = cam-secret-0123456789\nactions = PutMedia, Describe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	allGranted := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(allGranted, []byte("[cam]\naws_access_key_id = AKIDCAMEXAMPLE0001\naws_secret_access_key = cam-secret-0123456789\nstreams = cam\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		cfg  Config
@@ -43,6 +55,9 @@ func TestBadConfigChangesNothing(t *testing.T) {
 		{"missing cert", Config{TLSCert: "/nonexistent/cert.pem", TLSKey: "/nonexistent/key.pem"}, "", "--tls-cert"},
 		{"auth file readable by others", Config{NATSAuth: auth}, "", "chmod 600"},
 		{"missing auth file", Config{NATSAuth: "/nonexistent/auth.json"}, "", "--nats-auth"},
+		{"producer name that cannot be an inbox token", Config{NATSAuth: dotted}, "", `user "gw.7" produces`},
+		{"unknown action in a grant", Config{Credentials: badGrant}, "", `[cam] (line 4): unknown action "Describe"`},
+		{"a cluster node without a key free of grants", Config{Credentials: allGranted, Cluster: ClusterConfig{Node: "n1", Listen: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:1"}}}, "", "a cluster node needs one key without them"},
 		{"bad keyring in the environment", Config{}, "not a keyring", ""},
 	}
 	for _, c := range cases {

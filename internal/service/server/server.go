@@ -99,27 +99,29 @@ type Config struct {
 
 // Server is a running Sensorium process.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	lock     *os.File
-	ns       *natsembed.Server // nil with an external NATS
-	nc       *nats.Conn
-	st       *store.Store
-	ring     *store.Keyring
-	tls      *tls.Config // nil: plain TCP
-	flight   *flightsrv.Service
-	in       *ingest.Ingester
-	q        *query.Service
-	http     *http.Server
-	ln       net.Listener
-	natsURL  string
-	users    []natsembed.User  // of the embedded NATS (--nats-auth); nil: no authentication
-	auth     *awsauth.Verifier // of the HTTP API (--credentials); nil: no authentication
-	claim    *ingest.ReplicaClaim
-	bus      ingest.BusConfig
-	js       jetstream.JetStream
-	node     *cluster.Node // nil on a single node
-	flightLn net.Listener  // the Flight listener, from listen to serve
+	cfg         Config
+	log         *slog.Logger
+	lock        *os.File
+	ns          *natsembed.Server // nil with an external NATS
+	nc          *nats.Conn
+	st          *store.Store
+	ring        *store.Keyring
+	tls         *tls.Config // nil: plain TCP
+	flight      *flightsrv.Service
+	in          *ingest.Ingester
+	q           *query.Service
+	http        *http.Server
+	ln          net.Listener
+	natsURL     string
+	users       []natsembed.User  // of the embedded NATS (--nats-auth, access keys); nil: no authentication
+	natsKeys    int               // access keys among users
+	natsSkipped []string          // grant patterns with no NATS form (a start-up warning)
+	auth        *awsauth.Verifier // of the HTTP API (--credentials); nil: no authentication
+	claim       *ingest.ReplicaClaim
+	bus         ingest.BusConfig
+	js          jetstream.JetStream
+	node        *cluster.Node // nil on a single node
+	flightLn    net.Listener  // the Flight listener, from listen to serve
 
 	// failed gets the reason when the server can no longer do its job while
 	// it still runs (it lost its replica claim); see Failed.
@@ -308,6 +310,10 @@ func (s *Server) checkConfig() error {
 			return fmt.Errorf("server: --credentials: %w", err)
 		}
 		s.auth = &awsauth.Verifier{Keys: keys, Region: c.Region}
+		if _, ok := keys.Any(); c.clustered() && !ok {
+			// The nodes sign their fills with a key the cluster's routes take.
+			return fmt.Errorf("server: --credentials %s: every key has streams = or actions = lines; a cluster node needs one key without them to sign its requests to the other nodes", c.Credentials)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("server: --tls-cert and --tls-key go together")
@@ -325,6 +331,9 @@ func (s *Server) checkConfig() error {
 			return err
 		}
 		s.users = users
+	}
+	if err := s.addKeyUsers(); err != nil {
+		return err
 	}
 	if v := os.Getenv(store.KeyringEnv); v != "" {
 		if _, err := store.KeyringFromEnv(v); err != nil {
@@ -398,6 +407,44 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// addKeyUsers makes the credentials file's access keys NATS logins, each
+// with the subjects of its grant (keyUsers), when the embedded NATS
+// authenticates: with --nats-auth, or as soon as one key carries a grant —
+// a grant that NATS ignored would be no grant at all, since any local
+// process could still publish into every stream. Without grants and
+// without --nats-auth, NATS stays as it was (open, for development).
+func (s *Server) addKeyUsers() error {
+	c := &s.cfg
+	if s.auth == nil || (c.NATSAuth == "" && !anyGrant(s.auth.Keys)) {
+		return nil
+	}
+	if c.NATSURL != "" {
+		// An external NATS has its own authorization, which we cannot
+		// change: say what it must hold (docs/NATS.md).
+		if anyGrant(s.auth.Keys) {
+			s.log.Warn("sensorium: the credentials file's grants hold on HTTP and Flight; NATS is external (--nats-url): give each producer there only its streams' subjects and its own inbox prefix (docs/NATS.md)")
+		}
+		return nil
+	}
+	taken := map[string]bool{}
+	if s.users == nil {
+		users, err := internalUsers()
+		if err != nil {
+			return err
+		}
+		s.users = users
+	}
+	for _, u := range s.users {
+		taken[u.Name] = true
+	}
+	users, skipped, err := keyUsers(s.auth.Keys, s.bus.Subjects, taken)
+	if err != nil {
+		return err
+	}
+	s.users, s.natsKeys, s.natsSkipped = append(s.users, users...), len(users), skipped
+	return nil
+}
+
 // startEmbedded starts the embedded NATS server, connects to it and claims
 // the replica (another process may use this NATS through --nats-url).
 func (s *Server) startEmbedded(ctx context.Context) error {
@@ -410,8 +457,11 @@ func (s *Server) startEmbedded(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range s.natsSkipped {
+		s.log.Warn("sensorium: a stream pattern has no NATS form (NATS permissions are whole subject tokens): its key may not use those streams over NATS, only over HTTP and Flight; name the streams, or use \"*\"", "pattern", w)
+	}
 	if s.users != nil {
-		s.log.Info("sensorium: NATS requires authentication", "users", len(s.users)-1, "file", s.cfg.NATSAuth)
+		s.log.Info("sensorium: NATS requires authentication", "users", len(s.users)-1, "file", s.cfg.NATSAuth, "access_keys", s.natsKeys)
 	} else if !isLoopback(host) {
 		s.log.Warn("sensorium: the embedded NATS server listens beyond loopback without authentication: anyone who reaches it may produce into any stream; use --nats-auth", "nats", s.cfg.NATSListen)
 	}
@@ -543,6 +593,11 @@ func (s *Server) serveHTTP() {
 	if s.auth != nil {
 		s.log.Info("sensorium: the HTTP API requires AWS Signature Version 4", "keys", s.auth.Keys.Len(), "profiles", strings.Join(s.auth.Keys.Profiles(), ","),
 			"file", s.cfg.Credentials, "region", s.cfg.Region, "service", awsauth.Service)
+		for _, p := range s.auth.Keys.Profiles() {
+			if k, _ := s.auth.Keys.ByProfile(p); !k.Grant.Unrestricted() {
+				s.log.Info("sensorium: access key narrowed by its grant", "profile", p, "access_key", k.AccessKeyID, "grant", k.Grant.String())
+			}
+		}
 	} else if host, _, _ := net.SplitHostPort(s.cfg.HTTPListen); isLoopback(host) {
 		s.log.Info("sensorium: the HTTP API does not authenticate requests (no --credentials): fine for local development on loopback", "http", s.cfg.HTTPListen)
 	} else {
