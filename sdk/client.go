@@ -18,6 +18,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
@@ -53,6 +54,17 @@ type Credentials struct {
 	// Region is the server's --region, which the signature is scoped to;
 	// default us-east-1.
 	Region string
+}
+
+// NATSOptions log a NATS connection in as this key, for a server whose NATS
+// authenticates (a credentials file with grants, or --nats-auth): the access
+// key id and secret as user and password, and the key's own inbox prefix
+// (_INBOX_<key id>), the only inboxes the server lets the key read, so that
+// a Producer's publish acknowledgements reach it and no one else.
+//
+//	nc, err := nats.Connect(url, creds.NATSOptions()...)
+func (c *Credentials) NATSOptions() []nats.Option {
+	return []nats.Option{nats.UserInfo(c.AccessKeyID, c.SecretAccessKey), nats.CustomInboxPrefix("_INBOX_" + c.AccessKeyID)}
 }
 
 // Defaults of ClientOptions.

@@ -620,10 +620,14 @@ func TestGrantNATS(t *testing.T) {
 	_ = ctl.Flush()
 	waitViolation(t, ctl, "sensorium.frag.cam-1")
 
-	// The admin (no grant) produces into any stream; none of its
-	// acknowledgements reach the spy.
-	admin := connectAs(t, srv, grantAdmin, adminInbox)
-	if err := produce(admin.Conn, "other", 20_000, 5*time.Second); err != nil {
+	// The admin (no grant) produces into any stream, logged in as the SDK
+	// documents; none of its acknowledgements reach the spy.
+	admin, err := nats.Connect(srv.NATSURL(), (&sdk.Credentials{AccessKeyID: grantAdmin.AccessKeyID, SecretAccessKey: grantAdmin.SecretAccessKey}).NATSOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := produce(admin, "other", 20_000, 5*time.Second); err != nil {
 		t.Fatalf("admin producing into other over NATS: %v", err)
 	}
 	_ = spy.Flush()
