@@ -403,20 +403,37 @@ func (c *Catalog) CreateStream(ctx context.Context, in store.CreateStreamInput) 
 	if err != nil {
 		return store.StreamInfo{}, err
 	}
-	if _, err := c.o.KV.Create(ctx, catalogKey(info.Name), b); err != nil {
+	// A leader election of the bucket's stream (a node frozen or gone) makes
+	// writes fail for a few seconds: ride it out here rather than hand every
+	// client a 503. A write whose answer was lost may have been applied, so
+	// "exists" after a transient failure is checked against our own ARN.
+	lostAnswer := false
+	err = patiently(ctx, func() error {
+		_, err := c.o.KV.Create(ctx, catalogKey(info.Name), b)
+		if errors.Is(err, jetstream.ErrKeyExists) && lostAnswer {
+			if cur, _, gerr := c.get(ctx, info.Name); gerr == nil && cur.ARN == info.ARN {
+				return nil
+			}
+		}
+		lostAnswer = lostAnswer || transient(err)
+		return err
+	})
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return store.StreamInfo{}, store.Refuse(store.ErrStreamExists, "stream %s already exists", info.Name)
 		}
 		return store.StreamInfo{}, unavailable("create stream "+info.Name, err)
 	}
 	if c.o.Marker != nil {
-		if err := c.o.Marker(ctx, info); err != nil {
+		// A second marker of the same incarnation changes nothing on a
+		// replica, so a publish whose answer was lost is simply sent again.
+		if err := patiently(ctx, func() error { return c.o.Marker(ctx, info) }); err != nil {
 			// Without its marker the replicas would not know the stream
 			// starts empty: take the entry back, so the call can be retried.
 			if derr := c.o.KV.Delete(context.WithoutCancel(ctx), catalogKey(info.Name)); derr != nil {
 				c.o.Log.Error("cluster: could not take back the entry of a stream whose creation failed", "stream", info.Name, "err", derr)
 			}
-			return store.StreamInfo{}, fmt.Errorf("cluster: create stream %s: the bus did not take its creation marker: %w", info.Name, err)
+			return store.StreamInfo{}, unavailable("create stream "+info.Name+": the bus did not take its creation marker", err)
 		}
 	}
 	c.o.Log.Info("cluster: stream created", "stream", info.Name, "replicas", strings.Join(e.Replicas, ","), "retention_hours", info.RetentionHours)
@@ -525,6 +542,28 @@ func transient(err error) bool {
 	}
 	return errors.Is(err, errLeaderless) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+// writePatience bounds how long a catalog write waits out transient
+// failures: longer than a JetStream leader election (4–9 s seen here), short
+// enough that a client with a 30 s timeout still hears a 503 and retries.
+const writePatience = 12 * time.Second
+
+// patiently runs write until it succeeds, fails for good, or transient
+// failures have lasted writePatience (or ctx ends).
+func patiently(ctx context.Context, write func() error) error {
+	deadline := time.Now().Add(writePatience)
+	for {
+		err := write()
+		if err == nil || !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // unavailable wraps a transient failure so that the API answers it as one
