@@ -218,7 +218,7 @@ func saveCatalog(fsys vfs.FS, path string, streams []catalogStream) error {
 	if err != nil {
 		return fmt.Errorf("store: encode catalog: %w", err)
 	}
-	if err := vfs.WriteFileAtomic(fsys, path, append(b, '\n'), 0o640); err != nil {
+	if err := vfs.WriteFileAtomic(fsAt(fsys, siteCatalog), path, append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("store: save catalog: %w", err)
 	}
 	return nil

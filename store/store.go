@@ -115,7 +115,7 @@ func Open(opts Options) (*Store, error) {
 		streams: map[string]*stream{},
 		closing: make(chan struct{}),
 	}
-	if err := s.fs.MkdirAll(filepath.Join(s.dir, "streams"), 0o750); err != nil {
+	if err := mkdirDurable(s.fs, siteStoreFolders, filepath.Join(s.dir, "streams"), 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", s.dir, err)
 	}
 	if s.opts.Keyring == nil {
@@ -151,7 +151,7 @@ func Open(opts Options) (*Store, error) {
 		s.streams[c.Name] = st
 	}
 	for _, c := range unfinished {
-		if err := s.fs.RemoveAll(s.streamDir(c.Dir)); err != nil {
+		if err := s.removeStreamDir(s.streamDir(c.Dir)); err != nil {
 			s.closeStreams()
 			return nil, fmt.Errorf("store: finish deleting stream %s: %w", c.Name, err)
 		}
@@ -168,6 +168,16 @@ func Open(opts Options) (*Store, error) {
 		go s.retentionLoop()
 	}
 	return s, nil
+}
+
+// removeStreamDir removes a stream's folder, durably: the catalog entry
+// goes only after the folder is gone for good, else a power cut could bring
+// back a folder no entry names, which nothing would ever remove.
+func (s *Store) removeStreamDir(dir string) error {
+	if err := s.fs.RemoveAll(dir); err != nil {
+		return err
+	}
+	return syncDirAt(s.fs, siteStreamDelete, filepath.Dir(dir))
 }
 
 func (s *Store) catalogPath() string { return filepath.Join(s.dir, "catalog.json") }
