@@ -47,9 +47,13 @@ bench:
 
 # SOAK_KILLS SIGKILLs of the server while 3 producers stream into it; prints
 # acked, found, lost, duplicated, corrupt. 200 for the release check.
+# POWER_CUTS power cuts under the whole server (its store on the strict
+# faultfs) while 2 producers stream; make test runs 10.
 SOAK_KILLS ?= 50
 CLUSTER_KILLS ?= 30
+POWER_CUTS ?= 200
 soak:
+	SENSORIUM_POWER_CUTS=$(POWER_CUTS) $(GO) test ./internal/service/server -run '^TestPowerCutsLoseNothingPersisted$$' -count=1 -v -timeout 90m
 	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/service/server -run '^TestSoak$$' -count=1 -v -timeout 90m
 	SENSORIUM_CLUSTER_KILLS=$(CLUSTER_KILLS) $(GO) test ./internal/service/server -run '^TestClusterSurvivesKills$$' -count=1 -v -timeout 90m
 

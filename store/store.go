@@ -92,6 +92,9 @@ type Store struct {
 
 	mu      sync.RWMutex       // guards streams and the catalog file
 	streams map[string]*stream // by name, including streams being deleted
+	// catalogGen is the generation of the catalog on disk; each save
+	// writes the next. Guarded by mu.
+	catalogGen uint64
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -125,10 +128,11 @@ func Open(opts Options) (*Store, error) {
 		}
 		s.opts.Keyring = k
 	}
-	entries, err := loadCatalog(s.fs, s.catalogPath())
+	entries, gen, err := loadCatalog(s.fs, s.catalogPath(), s.catalogBackupPath(), s.log)
 	if err != nil {
 		return nil, err
 	}
+	s.catalogGen = gen
 	var unfinished []catalogStream
 	for _, c := range entries {
 		if c.Status == StatusDeleting {
@@ -180,7 +184,8 @@ func (s *Store) removeStreamDir(dir string) error {
 	return syncDirAt(s.fs, siteStreamDelete, filepath.Dir(dir))
 }
 
-func (s *Store) catalogPath() string { return filepath.Join(s.dir, "catalog.json") }
+func (s *Store) catalogPath() string       { return filepath.Join(s.dir, catalogFile) }
+func (s *Store) catalogBackupPath() string { return filepath.Join(s.dir, catalogBackupFile) }
 
 func (s *Store) now() time.Time { return s.opts.Now() }
 
@@ -273,7 +278,10 @@ func (s *Store) saveCatalogLocked() error {
 			Tags: in.Tags, Dir: rel,
 		})
 	}
-	return saveCatalog(s.fs, s.catalogPath(), out)
+	// Every attempt takes a new generation: after a failed save the primary
+	// may already hold this one, and the next save must be newer still.
+	s.catalogGen++
+	return saveCatalog(s.fs, s.catalogPath(), s.catalogBackupPath(), s.catalogGen, out)
 }
 
 // Dir is the store's folder.
