@@ -133,7 +133,9 @@ func TestPowerCutsLoseNothingPersisted(t *testing.T) {
 		}
 	}
 	for i, p := range prods {
-		cctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		// The backlog a long run leaves (every cut sends the producers'
+		// unacknowledged fragments again) grows with the cuts.
+		cctx, cancel := context.WithTimeout(ctx, 90*time.Second+time.Duration(cuts)*time.Second)
 		if err := p.Close(cctx); err != nil {
 			t.Errorf("producer %d close: %v; stats %+v", i, err, p.Stats())
 		}
