@@ -70,6 +70,11 @@ type Ingester struct {
 	// expect is the next bus sequence to apply (inOrder); only the Run
 	// goroutine uses it.
 	expect uint64
+	// draining is set once Run was asked to stop: a store failure then
+	// ends the retries at once (the messages stay unacknowledged and the bus
+	// redelivers them to the next process) instead of holding the stop until
+	// the disk heals, which for a dead disk is never.
+	draining atomic.Bool
 }
 
 // Position is the ingester's durable position on its bus stream.
@@ -228,6 +233,7 @@ func (in *Ingester) collect(first jetstream.Msg, msgs chan jetstream.Msg) []*bus
 
 // drain applies what was already received when Run was asked to stop.
 func (in *Ingester) drain(msgs chan jetstream.Msg) {
+	in.draining.Store(true)
 	for {
 		select {
 		case m := <-msgs:
@@ -485,6 +491,12 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 		}
 		in.log.Error("ingest: store failed; holding the stream's fragments and retrying", "stream", name, "attempt", attempt+1, "err", failed)
 		in.stats.StoreFailures.Add(1)
+		if in.draining.Load() {
+			for _, i := range idx {
+				results[i] = result{stream: name, skip: true}
+			}
+			return
+		}
 		for _, i := range idx {
 			if m := batch[i].m; m != nil {
 				_ = m.InProgress()

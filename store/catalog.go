@@ -4,18 +4,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
 
 // Stream statuses, as the seed service names them.
@@ -170,58 +164,6 @@ func NewVersion() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
-}
-
-// catalogFile is the on-disk form of the catalog (FORMAT.md, "Catalog").
-type catalogFile struct {
-	Format  int             `json:"format"`
-	Streams []catalogStream `json:"streams"`
-}
-
-type catalogStream struct {
-	Name           string            `json:"name"`
-	ARN            string            `json:"arn"`
-	DeviceName     string            `json:"deviceName,omitempty"`
-	MediaType      string            `json:"mediaType,omitempty"`
-	KMSKeyID       string            `json:"kmsKeyId,omitempty"`
-	Version        string            `json:"version"`
-	Status         string            `json:"status"`
-	CreationTime   time.Time         `json:"creationTime"`
-	RetentionHours int               `json:"retentionHours"`
-	Tags           map[string]string `json:"tags,omitempty"`
-	Dir            string            `json:"dir"` // relative to the store's streams folder
-}
-
-const catalogFormat = 1
-
-func loadCatalog(fsys vfs.FS, path string) ([]catalogStream, error) {
-	b, err := vfs.ReadFile(fsys, path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: read catalog %s: %w", path, err)
-	}
-	var cf catalogFile
-	if err := json.Unmarshal(b, &cf); err != nil {
-		return nil, fmt.Errorf("store: parse catalog %s: %w", path, err)
-	}
-	if cf.Format != catalogFormat {
-		return nil, fmt.Errorf("store: catalog %s has format %d; this build reads %d", path, cf.Format, catalogFormat)
-	}
-	return cf.Streams, nil
-}
-
-func saveCatalog(fsys vfs.FS, path string, streams []catalogStream) error {
-	sort.Slice(streams, func(i, j int) bool { return streams[i].Name < streams[j].Name })
-	b, err := json.MarshalIndent(catalogFile{Format: catalogFormat, Streams: streams}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("store: encode catalog: %w", err)
-	}
-	if err := vfs.WriteFileAtomic(fsys, path, append(b, '\n'), 0o640); err != nil {
-		return fmt.Errorf("store: save catalog: %w", err)
-	}
-	return nil
 }
 
 // streamDirName is the folder of one incarnation of a stream. A name can be 256

@@ -275,5 +275,5 @@ func (d *dataKeys) writeCopyLocked(path string) error {
 	if err != nil {
 		return err
 	}
-	return vfs.WriteFileAtomic(d.fs, path, append(b, '\n'), 0o600)
+	return vfs.WriteFileAtomic(fsAt(d.fs, siteDataKeys), path, append(b, '\n'), 0o600)
 }

@@ -16,6 +16,7 @@ func TestFormatDocMatchesCode(t *testing.T) {
 	}
 	code := map[string]string{
 		"catalogFormat":      fmt.Sprint(catalogFormat),
+		"catalogFormatV1":    fmt.Sprint(catalogFormatV1),
 		"segmentMagic":       segmentMagic,
 		"segmentHeaderSize":  fmt.Sprint(segmentHeaderSize),
 		"segmentVersion":     fmt.Sprint(segmentVersion),

@@ -132,7 +132,7 @@ func writeIndexFile(fsys vfs.FS, path string, entries []FragmentInfo, segSize in
 	le.PutUint32(h[88:], uint32(len(prod)))
 	le.PutUint32(h[92:], crc32.Checksum(prod, castagnoli))
 	le.PutUint32(h[124:], crc32.Checksum(h[:124], castagnoli))
-	return vfs.WriteFileAtomic(fsys, path, buf, 0o640)
+	return vfs.WriteFileAtomic(fsAt(fsys, siteIndex), path, buf, 0o640)
 }
 
 func parseIndexHeader(h []byte) (indexHeader, error) {

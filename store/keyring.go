@@ -109,7 +109,7 @@ func createKeyring(fsys vfs.FS, path string) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := vfs.WriteFileAtomic(fsys, path, append(b, '\n'), 0o600); err != nil {
+	if err := vfs.WriteFileAtomic(fsAt(fsys, siteKeyring), path, append(b, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("store: create keyring %s: %w", path, err)
 	}
 	return &Keyring{keys: map[string][]byte{id: key}, Default: id, Source: path + " (created)"}, nil

@@ -99,7 +99,7 @@ func (st *stream) enforceRetention(now int64, dedupeHorizon time.Duration) int {
 		st.s.metrics.segmentsExpired.Add(1)
 	}
 	if removed > 0 {
-		if err := st.s.fs.SyncDir(st.dir); err != nil {
+		if err := syncDirAt(st.s.fs, siteRetention, st.dir); err != nil {
 			st.log.Warn("store: retention: sync dir", "dir", st.dir, "err", err)
 		}
 		st.log.Info("store: retention removed segments", "segments", removed)

@@ -94,7 +94,7 @@ func createSegment(fsys vfs.FS, dir string, first uint64) (*segmentWriter, error
 	w.size = int64(len(w.buf))
 	// The file and its directory entry must be durable before any record in it is
 	// acknowledged; the first sync does the file, this does the entry.
-	if err := fsys.SyncDir(dir); err != nil {
+	if err := syncDirAt(fsys, siteSegment, dir); err != nil {
 		f.Close()
 		_ = fsys.Remove(path)
 		return nil, fmt.Errorf("store: create segment %s: sync dir: %w", path, err)

@@ -92,6 +92,9 @@ type Store struct {
 
 	mu      sync.RWMutex       // guards streams and the catalog file
 	streams map[string]*stream // by name, including streams being deleted
+	// catalogGen is the generation of the catalog on disk; each save
+	// writes the next. Guarded by mu.
+	catalogGen uint64
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -115,7 +118,7 @@ func Open(opts Options) (*Store, error) {
 		streams: map[string]*stream{},
 		closing: make(chan struct{}),
 	}
-	if err := s.fs.MkdirAll(filepath.Join(s.dir, "streams"), 0o750); err != nil {
+	if err := mkdirDurable(s.fs, siteStoreFolders, filepath.Join(s.dir, "streams"), 0o750); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", s.dir, err)
 	}
 	if s.opts.Keyring == nil {
@@ -125,10 +128,11 @@ func Open(opts Options) (*Store, error) {
 		}
 		s.opts.Keyring = k
 	}
-	entries, err := loadCatalog(s.fs, s.catalogPath())
+	entries, gen, err := loadCatalog(s.fs, s.catalogPath(), s.catalogBackupPath(), s.log)
 	if err != nil {
 		return nil, err
 	}
+	s.catalogGen = gen
 	var unfinished []catalogStream
 	for _, c := range entries {
 		if c.Status == StatusDeleting {
@@ -151,7 +155,7 @@ func Open(opts Options) (*Store, error) {
 		s.streams[c.Name] = st
 	}
 	for _, c := range unfinished {
-		if err := s.fs.RemoveAll(s.streamDir(c.Dir)); err != nil {
+		if err := s.removeStreamDir(s.streamDir(c.Dir)); err != nil {
 			s.closeStreams()
 			return nil, fmt.Errorf("store: finish deleting stream %s: %w", c.Name, err)
 		}
@@ -170,7 +174,18 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) catalogPath() string { return filepath.Join(s.dir, "catalog.json") }
+// removeStreamDir removes a stream's folder, durably: the catalog entry
+// goes only after the folder is gone for good, else a power cut could bring
+// back a folder no entry names, which nothing would ever remove.
+func (s *Store) removeStreamDir(dir string) error {
+	if err := s.fs.RemoveAll(dir); err != nil {
+		return err
+	}
+	return syncDirAt(s.fs, siteStreamDelete, filepath.Dir(dir))
+}
+
+func (s *Store) catalogPath() string       { return filepath.Join(s.dir, catalogFile) }
+func (s *Store) catalogBackupPath() string { return filepath.Join(s.dir, catalogBackupFile) }
 
 func (s *Store) now() time.Time { return s.opts.Now() }
 
@@ -263,7 +278,10 @@ func (s *Store) saveCatalogLocked() error {
 			Tags: in.Tags, Dir: rel,
 		})
 	}
-	return saveCatalog(s.fs, s.catalogPath(), out)
+	// Every attempt takes a new generation: after a failed save the primary
+	// may already hold this one, and the next save must be newer still.
+	s.catalogGen++
+	return saveCatalog(s.fs, s.catalogPath(), s.catalogBackupPath(), s.catalogGen, out)
 }
 
 // Dir is the store's folder.

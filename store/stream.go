@@ -103,7 +103,7 @@ func (s *Store) openStream(info StreamInfo, dir string) (*stream, []RepairReport
 		recent:  newRecentKeys(recentKeysCap),
 		changed: make(chan struct{}),
 	}
-	if err := s.fs.MkdirAll(dir, 0o750); err != nil {
+	if err := mkdirDurable(s.fs, siteStreamFolder, dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("store: create stream dir %s: %w", dir, err)
 	}
 	master := info.KMSKeyID
@@ -323,7 +323,7 @@ func saveTail(fsys vfs.FS, f vfs.File, off, size int64, path string) (bool, erro
 		_ = fsys.Remove(tmp)
 		return false, err
 	}
-	return true, fsys.SyncDir(filepath.Dir(path))
+	return true, syncDirAt(fsys, siteRepairTail, filepath.Dir(path))
 }
 
 // entriesOf returns a segment's index entries: the live slice of the active

@@ -389,7 +389,7 @@ func (s *Store) deleteStream(st *stream, currentVersion string) error {
 		s.cache.drop(seg.idxPath)
 	}
 	st.mu.RUnlock()
-	if err := s.fs.RemoveAll(st.dir); err != nil {
+	if err := s.removeStreamDir(st.dir); err != nil {
 		return refuse(ErrDataNotDeleted, "deleting the data of stream %s failed; it will be retried at the next start", name)
 	}
 	s.mu.Lock()

@@ -108,3 +108,36 @@ func ReadFile(fsys FS, path string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(f)
 }
+
+// MkdirAllDurable is MkdirAll whose result survives a power cut: a new
+// directory is an entry in its parent, durable only once the parent is
+// fsynced, so every parent of a directory it made is fsynced before it
+// returns. Files later made inside are then durable with their own
+// directory's fsync alone.
+func MkdirAllDurable(fsys FS, path string, perm fs.FileMode) error {
+	path = filepath.Clean(path)
+	var made []string // missing directories, deepest first
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := fsys.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("vfs: stat %s: %w", p, err)
+		}
+		made = append(made, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(path, perm); err != nil {
+		return fmt.Errorf("vfs: mkdir %s: %w", path, err)
+	}
+	for _, p := range made {
+		if err := fsys.SyncDir(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("vfs: sync dir %s after creating %s: %w", filepath.Dir(p), p, err)
+		}
+	}
+	return nil
+}
