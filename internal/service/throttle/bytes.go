@@ -17,8 +17,14 @@ import (
 // Reader returns r read through limit lim's bucket of key (PutMediaBytes:
 // the stream's, so that a producer that reconnects does not start with a
 // fresh burst) at the rate the stream's tags give. Call done when the body
-// is finished with, so that the bucket can be dropped when idle. ctx ends
-// a wait (the request's).
+// is finished with, so that the bucket can be dropped when idle.
+//
+// When ctx ends (the request's: the client went away) the reader stops
+// waiting and reads on at full speed instead of failing: what the client
+// sent before it left is still in the server's buffers, and a PutMedia
+// publishes every cluster it reads in full (ffmpeg closes its connection
+// without reading the acknowledgements, cancelling ctx while its last
+// clusters are still being read).
 func (l *Limiter) Reader(ctx context.Context, lim Limit, key string, tags map[string]string, r io.Reader) (rd io.Reader, done func()) {
 	rt := l.RateFor(lim, tags)
 	t := l.tables[lim]
@@ -44,17 +50,19 @@ type reader struct {
 	key   string
 	ctx   context.Context
 	r     io.Reader
+	off   bool // ctx ended: no more waits
 }
 
 func (r *reader) Read(p []byte) (int, error) {
+	if r.off {
+		return r.r.Read(p)
+	}
 	if len(p) > r.burst {
 		p = p[:r.burst]
 	}
 	n, err := r.r.Read(p)
-	if n > 0 {
-		if werr := r.l.wait(r.ctx, r.lim, r.key, r.rate, r.b, n); werr != nil && err == nil {
-			err = werr
-		}
+	if n > 0 && r.l.wait(r.ctx, r.lim, r.key, r.rate, r.b, n) != nil {
+		r.off = true
 	}
 	return n, err
 }

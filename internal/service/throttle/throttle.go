@@ -171,18 +171,28 @@ func parseRate(s string) (float64, error) {
 	return v, nil
 }
 
-// burst is how many tokens a bucket of rate r holds. Calls: two seconds'
-// worth, so that a client that opens a few connections at once (a player
-// seeking, a test's table of cases) is not refused while its average stays
-// under the rate. Bytes: a quarter of a second's worth, and at least 16 KiB
-// so that reads and writes go in chunks of a useful size; the smaller the
-// burst, the smoother the flow.
+// burst is how many tokens a bucket of rate r holds. Calls: ten seconds'
+// worth, so that the long-run rate is the service's while a client that
+// opens several sessions in a row (a player seeking, a producer retrying
+// after an error, a test's table of cases) is not refused; a client in a
+// tight loop is refused after the burst and then held to the rate. Bytes:
+// a quarter of a second's worth, and at least 16 KiB so that reads and
+// writes go in chunks of a useful size; the smaller the burst, the smoother
+// the flow.
 func burst(l Limit, r float64) int {
 	if l.isBytes() {
 		return int(max(math.Min(r/4, math.MaxInt32), 16<<10))
 	}
-	return int(max(math.Min(math.Ceil(2*r), math.MaxInt32), 1))
+	return int(max(math.Min(math.Ceil(callBurstSeconds*r), math.MaxInt32), 1))
 }
+
+// callBurstSeconds is how many seconds of a call limit's rate its bucket
+// holds.
+const callBurstSeconds = 10
+
+// Burst is how many calls (or bytes) limit lim lets through at once at
+// rate r: the bucket's size.
+func Burst(lim Limit, r float64) int { return burst(lim, r) }
 
 // Options configure a Limiter.
 type Options struct {
@@ -309,11 +319,15 @@ func (l *Limiter) hit(lim Limit, key string, r float64, waited time.Duration) {
 		return
 	}
 	n := c.sinceLog.Swap(0)
+	since := "start"
+	if last != 0 {
+		since = time.Duration(now - last).Round(time.Second).String()
+	}
 	msg := "api: rate limit reached: calls refused with ClientLimitExceededException"
 	if lim.isBytes() {
 		msg = "api: rate limit reached: transfers slowed"
 	}
-	l.log.Warn(msg, "limit", lim.String(), "stream", key, "per_second", r, "times", n, "since", time.Duration(now-last).Round(time.Second).String())
+	l.log.Warn(msg, "limit", lim.String(), "stream", key, "per_second", r, "times", n, "since_last_line", since)
 }
 
 // Stat is one limit's counters.
