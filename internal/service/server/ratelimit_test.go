@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -273,6 +274,32 @@ func TestGetMediaByteRateSlows(t *testing.T) {
 		t.Fatalf("%d bytes at %d bytes/s took %v, want at least about %v", len(b), rate, took, least)
 	}
 	t.Logf("%d bytes at %d bytes/s: %v (at least %v)", len(b), rate, took, least)
+}
+
+// The SDK's Follow waits out a spent GetMedia rate (its backoff) instead of
+// giving up with ClientLimitExceededException.
+func TestFollowWaitsOutTheGetMediaRate(t *testing.T) {
+	srv, _ := startLimited(t, throttle.Rates{GetMediaConnections: 1}) // 10 at once
+	fillInto(t, srv, "s", 1)
+	c := sdk.NewClient(srv.HTTPURL(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for spent := false; !spent; {
+		body, err := c.GetMedia(ctx, sdk.ByName("s"), sdk.StartEarliest(), false)
+		if err != nil {
+			if !errors.Is(err, &httpwire.APIError{Name: httpwire.ClientLimitExceeded}) {
+				t.Fatal(err)
+			}
+			spent = true
+			continue
+		}
+		body.Close()
+	}
+	errGot := errors.New("got a frame")
+	err := c.Follow(ctx, sdk.ByName("s"), sdk.StartEarliest(), func(*sdk.MediaFrame) error { return errGot }, nil)
+	if !errors.Is(err, errGot) {
+		t.Fatalf("Follow with the rate spent: %v, want a frame once a token came back", err)
+	}
 }
 
 // A rate-limit tag that is not a positive number is refused when it is set,
