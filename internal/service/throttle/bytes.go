@@ -29,7 +29,7 @@ func (l *Limiter) Reader(ctx context.Context, lim Limit, key string, tags map[st
 	rt := l.RateFor(lim, tags)
 	t := l.tables[lim]
 	b := t.get(key, rt, burst(lim, rt), time.Now())
-	return &reader{l: l, lim: lim, b: b.lim, burst: b.burst, rate: rt, key: key, ctx: ctx, r: r}, func() { t.put(b, time.Now()) }
+	return &reader{l: l, lim: lim, b: b.lim, burst: b.burst, rate: rt, key: key, ctx: ctx, r: r}, func() { t.put(b) }
 }
 
 // Writer returns w written through a bucket of its own (GetMediaBytes is

@@ -243,9 +243,6 @@ func New(o Options) *Limiter {
 	return l
 }
 
-// Rates are the limiter's server-wide rates.
-func (l *Limiter) Rates() Rates { return l.rates }
-
 // RateFor is limit lim's rate for a stream with these tags: the tag's when
 // it has a valid one, else the server's.
 func (l *Limiter) RateFor(lim Limit, tags map[string]string) float64 {
@@ -268,7 +265,7 @@ func (l *Limiter) Allow(lim Limit, key string, tags map[string]string) error {
 	now := time.Now()
 	b := l.tables[lim].get(key, r, burst(lim, r), now)
 	ok := b.lim.AllowN(now, 1)
-	l.tables[lim].put(b, now)
+	l.tables[lim].put(b)
 	if ok {
 		return nil
 	}
@@ -347,17 +344,6 @@ func (l *Limiter) Stats() []Stat {
 	return out
 }
 
-// Buckets is how many keyed buckets are held (idle ones are dropped).
-func (l *Limiter) Buckets() int {
-	n := 0
-	for _, t := range l.tables {
-		if t != nil {
-			n += t.len()
-		}
-	}
-	return n
-}
-
 // table is the buckets of one limit, keyed by stream. A bucket that has
 // refilled to its burst is the same as a new one, so dropping it when it is
 // not in use loses nothing: memory stays bounded by the streams that were
@@ -400,7 +386,7 @@ func (t *table) get(key string, r float64, burst int, now time.Time) *bucket {
 }
 
 // put releases a bucket from get.
-func (t *table) put(b *bucket, _ time.Time) {
+func (t *table) put(b *bucket) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b.refs--

@@ -25,7 +25,7 @@ func TestTableDropsIdleBuckets(t *testing.T) {
 	for i := range streams {
 		b := tb.get(fmt.Sprint("s", i), 5, 10, t0)
 		b.lim.AllowN(t0, 10) // empties it
-		tb.put(b, t0)
+		tb.put(b)
 	}
 	held := tb.get("held", 5, 10, t0)
 	if n := tb.len(); n != streams+1 {
@@ -43,7 +43,7 @@ func TestTableDropsIdleBuckets(t *testing.T) {
 	if n := tb.len(); n != 2 { // held, and probe itself (just used)
 		t.Fatalf("%d buckets after the sweep, want 2 (held, probe)", n)
 	}
-	tb.put(held, t0)
+	tb.put(held)
 }
 
 func TestBurst(t *testing.T) {
