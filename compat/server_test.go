@@ -85,8 +85,8 @@ const testRegion = "eu-west-3"
 func startServer(t *testing.T) *server { t.Helper(); return startServerWith(t, "") }
 
 // startServerWith is startServer with more sections in the credentials
-// file (extra, INI text).
-func startServerWith(t *testing.T, extra string) *server {
+// file (extra, INI text) and more serve flags.
+func startServerWith(t *testing.T, extra string, flags ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{Region: testRegion,
@@ -101,6 +101,7 @@ func startServerWith(t *testing.T, extra string) *server {
 	}
 	args := []string{"serve", "--data", filepath.Join(dir, "data"), "--http", "127.0.0.1:0", "--nats", "127.0.0.1:0",
 		"--flight", "", "--log-format", "json", "--log-level", "debug", "--region", s.Region, "--credentials", s.CredentialsFile}
+	args = append(args, flags...)
 	s.cmd = exec.Command(sensoriumBin, args...)
 	s.logs = &lineLog{}
 	stderr, err := s.cmd.StderrPipe()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 
@@ -168,10 +169,12 @@ func (c *Client) Follow(ctx context.Context, ref StreamRef, start StartSelector,
 		body, err := c.GetMedia(ctx, ref, start, true)
 		if err != nil {
 			// An answer of the server (or of something that is not one) is
-			// final; a dropped connection or a TimeoutError is retried.
+			// final, but for ClientLimitExceededException: the stream's
+			// GetMedia rate is spent, which the backoff waits out. A
+			// dropped connection or a TimeoutError is retried.
 			var apiErr *APIError
 			var httpErr *HTTPError
-			if errors.As(err, &apiErr) || errors.As(err, &httpErr) || ctx.Err() != nil {
+			if (errors.As(err, &apiErr) && apiErr.Name != httpwire.ClientLimitExceeded) || errors.As(err, &httpErr) || ctx.Err() != nil {
 				return err
 			}
 		} else {

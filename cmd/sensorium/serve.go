@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sensorium-io/sensorium/internal/service/server"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -112,6 +113,12 @@ operations.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
 	f.IntVar(&cfg.MaxRequests, "max-requests", 4096, "HTTP requests served at once, long-lived ones included (ClientLimitExceededException past it)")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
+	rl, dr := &cfg.RateLimits, throttle.DefaultRates()
+	f.Float64Var(&rl.PutMediaConnections, throttle.Flag(throttle.PutMediaConnections), dr.PutMediaConnections, "PutMedia calls per second per stream (ClientLimitExceededException past it; stream tag "+throttle.PutMediaConnections.Tag()+" overrides it)")
+	f.Float64Var(&rl.PutMediaBytes, throttle.Flag(throttle.PutMediaBytes), dr.PutMediaBytes, "PutMedia body bytes per second per stream; past it the body is read more slowly, never refused (stream tag "+throttle.PutMediaBytes.Tag()+" overrides it)")
+	f.Float64Var(&rl.GetMediaConnections, throttle.Flag(throttle.GetMediaConnections), dr.GetMediaConnections, "GetMedia calls per second per stream (ClientLimitExceededException past it; stream tag "+throttle.GetMediaConnections.Tag()+" overrides it)")
+	f.Float64Var(&rl.GetMediaBytes, throttle.Flag(throttle.GetMediaBytes), dr.GetMediaBytes, "GetMedia response bytes per second per connection; past it the response is written more slowly (stream tag "+throttle.GetMediaBytes.Tag()+" overrides it)")
+	f.Float64Var(&rl.ControlPlane, throttle.Flag(throttle.ControlPlane), dr.ControlPlane, "control-plane calls per second on this server, every operation together (ClientLimitExceededException past it; the managed service allows 50 per account)")
 	f.DurationVar(&cfg.MaxPutMediaDuration, "max-putmedia-duration", 24*time.Hour, "a PutMedia session ends at its first cluster after this long (MAX_CONNECTION_DURATION_REACHED, 4003); the producer reconnects")
 	cc := &cfg.Cluster
 	f.StringVar(&cc.Node, "node", "", "this node's name in a cluster, unique and the same at every start (makes this process a cluster node)")

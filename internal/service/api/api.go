@@ -24,6 +24,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -45,6 +46,11 @@ type Options struct {
 	// ClientLimitExceededException, so that a flood of connections cannot
 	// exhaust the server. GET /healthz is not counted. Default 4096.
 	MaxRequests int
+	// Limits applies the rate limits (PutMedia and GetMedia connections
+	// and bytes per second per stream, control-plane calls per second);
+	// default throttle's defaults. The server passes its own so that
+	// /metrics can count what it refused and slowed.
+	Limits *throttle.Limiter
 	// NATS and Subjects are the bus PutMedia publishes fragments to; nil
 	// turns PutMedia off.
 	NATS     *nats.Conn
@@ -73,6 +79,7 @@ type api struct {
 	q       *query.Service
 	log     *slog.Logger
 	opts    Options
+	limits  *throttle.Limiter
 
 	proxyTransport http.RoundTripper // to other nodes (routed reads)
 
@@ -106,7 +113,10 @@ func New(o Options) http.Handler {
 	if o.PutMediaIdle <= 0 {
 		o.PutMediaIdle = 3 * time.Second
 	}
-	a := &api{st: o.Store, cat: o.Catalog, cluster: o.Cluster, q: o.Query, log: o.Logger, opts: o, mediaConns: map[string]int{}, putting: map[string]bool{},
+	if o.Limits == nil {
+		o.Limits = throttle.New(throttle.Options{Logger: o.Logger})
+	}
+	a := &api{st: o.Store, cat: o.Catalog, cluster: o.Cluster, q: o.Query, log: o.Logger, opts: o, limits: o.Limits, mediaConns: map[string]int{}, putting: map[string]bool{},
 		proxyTransport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
 	if a.cat == nil {
 		a.cat = storeCatalog{o.Store}
@@ -118,16 +128,16 @@ func New(o Options) http.Handler {
 	// Every operation is checked against the key's grant (grant.go) before
 	// it runs, and before a read is passed to another cluster node.
 	ops := map[string]http.HandlerFunc{
-		"/createStream":            a.authorized(awsauth.ActionCreateStream, bodyStream, a.createStream),
-		"/describeStream":          a.authorized(awsauth.ActionDescribeStream, bodyStream, a.describeStream),
-		"/listStreams":             a.authorized(awsauth.ActionListStreams, nil, a.listStreams),
-		"/updateStream":            a.authorized(awsauth.ActionUpdateStream, bodyStream, a.updateStream),
-		"/updateDataRetention":     a.authorized(awsauth.ActionUpdateDataRetention, bodyStream, a.updateDataRetention),
-		"/deleteStream":            a.authorized(awsauth.ActionDeleteStream, bodyStream, a.deleteStream),
-		"/tagStream":               a.authorized(awsauth.ActionTagStream, bodyStream, a.tagStream),
-		"/untagStream":             a.authorized(awsauth.ActionUntagStream, bodyStream, a.untagStream),
-		"/listTagsForStream":       a.authorized(awsauth.ActionListTagsForStream, bodyStream, a.listTagsForStream),
-		"/getDataEndpoint":         a.authorized(awsauth.ActionGetDataEndpoint, bodyStream, a.getDataEndpoint),
+		"/createStream":            a.authorized(awsauth.ActionCreateStream, bodyStream, a.controlPlane(a.createStream)),
+		"/describeStream":          a.authorized(awsauth.ActionDescribeStream, bodyStream, a.controlPlane(a.describeStream)),
+		"/listStreams":             a.authorized(awsauth.ActionListStreams, nil, a.controlPlane(a.listStreams)),
+		"/updateStream":            a.authorized(awsauth.ActionUpdateStream, bodyStream, a.controlPlane(a.updateStream)),
+		"/updateDataRetention":     a.authorized(awsauth.ActionUpdateDataRetention, bodyStream, a.controlPlane(a.updateDataRetention)),
+		"/deleteStream":            a.authorized(awsauth.ActionDeleteStream, bodyStream, a.controlPlane(a.deleteStream)),
+		"/tagStream":               a.authorized(awsauth.ActionTagStream, bodyStream, a.controlPlane(a.tagStream)),
+		"/untagStream":             a.authorized(awsauth.ActionUntagStream, bodyStream, a.controlPlane(a.untagStream)),
+		"/listTagsForStream":       a.authorized(awsauth.ActionListTagsForStream, bodyStream, a.controlPlane(a.listTagsForStream)),
+		"/getDataEndpoint":         a.authorized(awsauth.ActionGetDataEndpoint, bodyStream, a.controlPlane(a.getDataEndpoint)),
 		"/getMedia":                a.authorized(awsauth.ActionGetMedia, bodyStream, a.routed(streamOfBody, a.getMedia)),
 		"/putMedia":                a.authorized(awsauth.ActionPutMedia, headerStream, a.putMedia),
 		"/listFragments":           a.authorized(awsauth.ActionListFragments, bodyStream, a.routed(streamOfBody, a.listFragments)),
@@ -175,6 +185,19 @@ func (a *api) bounded(next http.Handler) http.Handler {
 		defer a.inFlight.Add(-1)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// controlPlane holds a control-plane operation to the server's rate of
+// control-plane calls (throttle.ControlPlane). It runs after the grant
+// check, so a call a key may not make takes nothing from the others.
+func (a *api) controlPlane(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := a.limits.Allow(throttle.ControlPlane, "", nil); err != nil {
+			writeError(w, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // authenticated refuses a request whose SigV4 signature does not verify,

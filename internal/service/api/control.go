@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -22,6 +23,10 @@ func toStreamInfo(in store.StreamInfo) httpwire.StreamInfo {
 func (a *api) createStream(w http.ResponseWriter, r *http.Request) {
 	var in httpwire.CreateStreamInput
 	if err := decode(w, r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := throttle.CheckTags(in.Tags); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -159,6 +164,10 @@ func (a *api) deleteStream(w http.ResponseWriter, r *http.Request) {
 func (a *api) tagStream(w http.ResponseWriter, r *http.Request) {
 	var in httpwire.TagStreamInput
 	if err := decode(w, r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := throttle.CheckTags(in.Tags); err != nil { // a rate-limit override that is not a rate
 		writeError(w, err)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -43,6 +44,12 @@ func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// Counted once the request is known good (a malformed selector or an
+	// unknown stream takes no token), before the connections open at once.
+	if err := a.limits.Allow(throttle.GetMediaConnections, info.Name, info.Tags); err != nil {
+		writeError(w, err)
+		return
+	}
 	release, err := a.holdMediaConnection(info.Name)
 	if err != nil {
 		writeError(w, err)
@@ -56,7 +63,10 @@ func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Time{})
 	flush := func() { _ = rc.Flush() }
 	flush()
-	if err := a.q.GetMedia(r.Context(), info.Name, from, follow, w, flush); err != nil && r.Context().Err() == nil {
+	// Past its bytes per second the response is written more slowly: the
+	// reader gets every chunk, later.
+	out := a.limits.Writer(r.Context(), throttle.GetMediaBytes, info.Name, info.Tags, w)
+	if err := a.q.GetMedia(r.Context(), info.Name, from, follow, out, flush); err != nil && r.Context().Err() == nil {
 		a.log.Warn("api: GetMedia ended with an error", "stream", info.Name, "err", err)
 	}
 }

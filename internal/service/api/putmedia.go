@@ -16,6 +16,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -72,6 +73,12 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	info, err := a.cat.DescribeStream(r.Context(), ref)
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// PutMedia calls per second per stream, as the seed service counts
+	// them: a producer reconnecting in a tight loop is refused, not served.
+	if err := a.limits.Allow(throttle.PutMediaConnections, info.Name, info.Tags); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -147,7 +154,12 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() { defer close(stopped); s.keepAlive(done) }()
 	defer func() { close(done); <-stopped }() // no IDLE may be written once the handler returns
-	s.run(r.Context(), r.Body)
+	// Past its bytes per second the body is read more slowly, never
+	// refused: the producer is held back by TCP flow control and its
+	// fragments are all taken (its SDK buffers meanwhile).
+	body, release := a.limits.Reader(r.Context(), throttle.PutMediaBytes, info.Name, info.Tags, r.Body)
+	defer release()
+	s.run(r.Context(), body)
 }
 
 // putMediaDurationGrace is how long past MaxPutMediaDuration a session may

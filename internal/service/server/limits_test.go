@@ -13,6 +13,7 @@ import (
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/service/api"
 	"github.com/sensorium-io/sensorium/internal/service/natsembed"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -117,16 +118,43 @@ func TestLimitsDocMatchesCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := map[string]string{} // first cell → second cell, spaces removed
+	rows := map[string]string{}     // first cell → second cell, spaces removed
+	fullRows := map[string]string{} // first cell → the rest of the row
 	for _, line := range strings.Split(string(b), "\n") {
 		cells := strings.Split(line, "|")
 		if len(cells) < 4 {
 			continue
 		}
 		rows[strings.TrimSpace(cells[1])] = strings.ReplaceAll(cells[2], " ", "")
+		fullRows[strings.TrimSpace(cells[1])] = strings.Join(cells[2:], "|")
 	}
 	l := ingest.DefaultLimits()
 	mib := func(n int64) string { return fmt.Sprintf("%dMiB", n>>20) }
+	rates := throttle.DefaultRates()
+	// A call limit's row says its rate and its burst; a byte limit's, its
+	// rate; each rate limit's row also names its flag and, per stream, its tag.
+	callRate := func(lim throttle.Limit, r float64) string {
+		source := "(theservice's)" // the media limits are the service's figures; the control plane's is ours
+		if lim == throttle.ControlPlane {
+			source = ""
+		}
+		return fmt.Sprintf("%v%s,upto%dat", r, source, throttle.Burst(lim, r))
+	}
+	byteRate := func(r float64) string { return fmt.Sprint(int64(r)) }
+	for _, lim := range throttle.Limits {
+		var row string
+		for label, cells := range fullRows {
+			if strings.Contains(cells, "--"+throttle.Flag(lim)+"`") {
+				row = label
+			}
+		}
+		switch {
+		case row == "":
+			t.Errorf("LIMITS.md has no row set with serve --%s", throttle.Flag(lim))
+		case lim.Tag() != "" && !strings.Contains(fullRows[row], "`"+lim.Tag()+"`"):
+			t.Errorf("LIMITS.md row %q does not name the stream tag %s", row, lim.Tag())
+		}
+	}
 	for label, want := range map[string]string{
 		"fragment size":                                        mib(int64(l.MaxFragmentSize)),
 		"fragment duration (timecode span)":                    fmt.Sprintf("%ds", int(l.MaxFragmentDuration.Seconds())),
@@ -146,6 +174,11 @@ func TestLimitsDocMatchesCode(t *testing.T) {
 		"retention":                 fmt.Sprintf("0to%dhours", store.MaxRetentionHours),
 		"PutMedia session duration": fmt.Sprintf("%dh", int(api.DefaultMaxPutMediaDuration.Hours())),
 		"HTTP requests served at once (long-lived ones included; not `/healthz`)": fmt.Sprint(api.DefaultMaxRequests),
+		"PutMedia calls per second per stream":                                    callRate(throttle.PutMediaConnections, rates.PutMediaConnections),
+		"PutMedia body bytes per second per stream":                               byteRate(rates.PutMediaBytes),
+		"GetMedia calls per second per stream":                                    callRate(throttle.GetMediaConnections, rates.GetMediaConnections),
+		"GetMedia response bytes per second per connection":                       byteRate(rates.GetMediaBytes),
+		"control-plane calls per second per server (every operation together)":    callRate(throttle.ControlPlane, rates.ControlPlane),
 	} {
 		got, ok := rows[label]
 		if !ok {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 )
 
 // collector exports the store's and the ingester's counters at scrape time,
@@ -14,6 +16,7 @@ type collector struct {
 	storeFailures, refused, persistLatency                *prometheus.Desc
 	diskFull, diskFullPauses                              *prometheus.Desc
 	streamBytes, streamFragments, streamSegments, streams *prometheus.Desc
+	rateLimited, rateLimitWait                            *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -38,12 +41,15 @@ func newCollector(s *Server) *collector {
 		streamFragments: d("stream_stored_fragments", "Fragments a stream holds.", "stream"),
 		streamSegments:  d("stream_segments", "Segment files a stream holds.", "stream"),
 		streams:         d("streams", "Streams in the catalog."),
+		rateLimited:     d("rate_limited_total", "API calls refused with ClientLimitExceededException (connections, control plane), or reads and writes slowed (bytes), by rate limit.", "limit"),
+		rateLimitWait:   d("rate_limited_wait_seconds_total", "Time PutMedia bodies and GetMedia responses waited for their byte rate limits.", "limit"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.persisted, c.persistedBytes, c.duplicates,
-		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams} {
+		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams,
+		c.rateLimited, c.rateLimitWait} {
 		ch <- d
 	}
 }
@@ -75,6 +81,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.diskFullPauses, prometheus.CounterValue, float64(in.DiskFullPauses))
 	for code, n := range in.Errors {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), code.String())
+	}
+
+	if c.s.limits != nil {
+		for _, st := range c.s.limits.Stats() {
+			ch <- prometheus.MustNewConstMetric(c.rateLimited, prometheus.CounterValue, float64(st.Hits), st.Limit.String())
+			if st.Limit == throttle.PutMediaBytes || st.Limit == throttle.GetMediaBytes {
+				ch <- prometheus.MustNewConstMetric(c.rateLimitWait, prometheus.CounterValue, st.Waited.Seconds(), st.Limit.String())
+			}
+		}
 	}
 
 	infos, _, err := c.s.st.ListStreams("", 10000, "")

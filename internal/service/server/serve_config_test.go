@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -51,6 +53,8 @@ func TestBadConfigChangesNothing(t *testing.T) {
 		{"sync_always with external nats", Config{NATSURL: "nats://127.0.0.1:1", BusSyncAlways: true}, "", "sync_always"},
 		{"negative key rotation", Config{KeyRotation: -time.Minute}, "", "--key-rotation"},
 		{"negative media connections", Config{MaxMediaConnections: -1}, "", "--max-media-connections"},
+		{"negative PutMedia byte rate", Config{RateLimits: throttle.Rates{PutMediaBytes: -1}}, "", "--putmedia-bytes-per-second"},
+		{"infinite control-plane rate", Config{RateLimits: throttle.Rates{ControlPlane: math.Inf(1)}}, "", "--control-plane-per-second"},
 		{"cert without key", Config{TLSCert: "cert.pem"}, "", "--tls-key"},
 		{"missing cert", Config{TLSCert: "/nonexistent/cert.pem", TLSKey: "/nonexistent/key.pem"}, "", "--tls-cert"},
 		{"auth file readable by others", Config{NATSAuth: auth}, "", "chmod 600"},

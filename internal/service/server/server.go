@@ -36,6 +36,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/service/flightauth"
 	"github.com/sensorium-io/sensorium/internal/service/flightsrv"
 	"github.com/sensorium-io/sensorium/internal/service/natsembed"
+	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -85,6 +86,14 @@ type Config struct {
 	MaxPutMediaDuration time.Duration
 	// PutMediaIdle is the silence after which PutMedia sends IDLE; default 3 s.
 	PutMediaIdle time.Duration
+	// RateLimits are the API's rates per second (PutMedia and GetMedia
+	// connections and bytes per stream, control-plane calls per server);
+	// a zero one takes its default (throttle.DefaultRates). A stream tag
+	// overrides a per-stream one for its stream (docs/LIMITS.md).
+	RateLimits throttle.Rates
+	// RateLimitLogEvery is the least time between two log lines about one
+	// rate limit; default 10 s.
+	RateLimitLogEvery time.Duration
 	// FlightListen is the address of the Arrow Flight service; empty: none.
 	// (`serve` defaults it to 127.0.0.1:8815.)
 	FlightListen string
@@ -108,6 +117,7 @@ type Server struct {
 	ring        *store.Keyring
 	tls         *tls.Config // nil: plain TCP
 	flight      *flightsrv.Service
+	limits      *throttle.Limiter // the API's rate limits, counted on /metrics
 	in          *ingest.Ingester
 	q           *query.Service
 	http        *http.Server
@@ -303,6 +313,9 @@ func (s *Server) checkConfig() error {
 	}
 	if c.MaxMediaConnections < 0 {
 		return fmt.Errorf("server: --max-media-connections %d is negative", c.MaxMediaConnections)
+	}
+	if err := c.RateLimits.Check(func(l throttle.Limit) string { return "server: --" + throttle.Flag(l) }); err != nil {
+		return err
 	}
 	if c.Credentials != "" {
 		keys, err := awsauth.LoadKeysFile(c.Credentials)
@@ -603,6 +616,7 @@ func (s *Server) serveHTTP() {
 	} else {
 		s.log.Warn("sensorium: the HTTP API listens beyond loopback without authentication: anyone who reaches it may read and delete every stream; use --credentials", "http", s.cfg.HTTPListen)
 	}
+	s.limits = throttle.New(throttle.Options{Rates: s.cfg.RateLimits, Logger: s.log, LogEvery: s.cfg.RateLimitLogEvery})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(s), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if s.node != nil {
@@ -615,6 +629,7 @@ func (s *Server) serveHTTP() {
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
 		NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
 		MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle, MaxRequests: s.cfg.MaxRequests,
+		Limits: s.limits,
 	}
 	if s.node != nil {
 		ao.Catalog, ao.Cluster = s.node.Catalog(), &clusterAPI{s: s}
