@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -39,6 +40,9 @@ type BusConfig struct {
 	// "store" (DefaultReplica). Each replica that consumes the bus needs its
 	// own (ValidateReplica says which names are valid).
 	Consumer string
+	// Logger hears what EnsureShard repairs (a bus that lost its tail);
+	// default slog.Default().
+	Logger *slog.Logger
 }
 
 func (c *BusConfig) setDefaults() {
@@ -62,6 +66,9 @@ func (c *BusConfig) setDefaults() {
 	}
 	if c.Consumer == "" {
 		c.Consumer = DefaultReplica
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 }
 
@@ -158,9 +165,10 @@ func EnsureShard(ctx context.Context, js jetstream.JetStream, cfg BusConfig, k i
 	default:
 		info := stream.CachedInfo()
 		if info.State.LastSeq < storeMax {
-			return Shard{}, fmt.Errorf("ingest: bus stream %s ends at sequence %d but the store already holds fragment %d; "+
-				"the bus was recreated by hand, and new fragments would reuse old numbers. Delete the bus stream "+
-				"(nats stream rm %s) and restart: it is recreated above the store's numbers", sc.Name, info.State.LastSeq, storeMax, sc.Name)
+			if stream, err = moveBusPast(ctx, stream, cfg.Consumer, max(storeMax, firstSeq-1), cfg.Logger); err != nil {
+				return Shard{}, err
+			}
+			info = stream.CachedInfo()
 		}
 		if info.Config.Storage != sc.Storage {
 			// JetStream cannot change storage in place; keep what exists and say so.
@@ -184,6 +192,54 @@ func EnsureShard(ctx context.Context, js jetstream.JetStream, cfg BusConfig, k i
 		return Shard{}, fmt.Errorf("ingest: create consumer %s of %s: %w", cfg.Consumer, sc.Name, err)
 	}
 	return Shard{Index: k, Stream: stream, Consumer: cons, Fresh: fresh}, nil
+}
+
+// moveBusPast handles a bus stream that ends below what the store holds: a
+// power cut took the tail of JetStream's files (nats-server fsyncs them on
+// a timer, sync_interval, not per message) after the store had fsynced
+// fragments numbered from them, or someone recreated the stream by hand.
+// New messages would reuse the numbers of stored fragments, so the stream's
+// sequence is moved past to (a purge up to to+1: JetStream then starts at
+// to+1). Nothing a store still needs is dropped: the store applies the bus
+// in order, so every message at or below the stream's end was applied,
+// refused or answered RETRY before the fragment numbered storeMax was
+// stored; what the bus lost that was not PERSISTED its producer re-sends.
+// Another consumer (a store replica sharing the bus) may still need the
+// messages left: then the repair is left to the operator.
+func moveBusPast(ctx context.Context, stream jetstream.Stream, ours string, to uint64, log *slog.Logger) (jetstream.Stream, error) {
+	info := stream.CachedInfo()
+	name := info.Config.Name
+	refuse := func(why string) error {
+		return fmt.Errorf("ingest: bus stream %s ends at sequence %d but the store already holds fragment %d, and %s; "+
+			"new fragments would reuse old numbers. When every store replica has applied what it needs, delete the bus stream "+
+			"(nats stream rm %s) and restart: it is recreated above the store's numbers", name, info.State.LastSeq, to, why, name)
+	}
+	// Our own consumer may remember deliveries past the stream's end (its
+	// state file survived where the stream's tail did not): it would skip
+	// new messages up to there.
+	lister := stream.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		if ci.Name == ours {
+			to = max(to, ci.Delivered.Stream)
+			continue
+		}
+		if ci.AckFloor.Stream < info.State.LastSeq && info.State.Msgs > 0 {
+			return nil, refuse(fmt.Sprintf("consumer %s has not applied all it holds", ci.Name))
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("ingest: list consumers of bus stream %s: %w", name, err)
+	}
+	if err := stream.Purge(ctx, jetstream.WithPurgeSequence(to+1)); err != nil {
+		return nil, fmt.Errorf("ingest: move bus stream %s past sequence %d: %w", name, to, err)
+	}
+	if _, err := stream.Info(ctx); err != nil {
+		return nil, fmt.Errorf("ingest: bus stream %s: %w", name, err)
+	}
+	log.Warn("ingest: the bus ended below the fragments the store holds (a power cut took its unsynced tail, or it was recreated by hand); "+
+		"moved its sequence past them so that new fragments take new numbers. Fragments it lost that were not yet PERSISTED are re-sent by their producers",
+		"bus", name, "bus_ended_at", info.State.LastSeq, "store_holds", to, "next", to+1)
+	return stream, nil
 }
 
 // errCodeInsufficientStorage is JetStream's "insufficient storage resources

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/service/natsembed"
 )
 
@@ -150,5 +151,60 @@ func TestBusShrinksToFitStorage(t *testing.T) {
 	}
 	if _, _, err := EnsureBus(ctx, js, BusConfig{MaxBytes: 16 << 20, Consumer: "other"}, 0); err != nil {
 		t.Fatalf("a bus already small enough: %v", err)
+	}
+}
+
+// A bus that ends below the store's fragments (a power cut took its tail)
+// is moved past them when nothing left in it is still wanted, and left to
+// the operator when another store replica has not applied what it holds.
+func TestBusBelowTheStore(t *testing.T) {
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Stop()
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cfg := BusConfig{Logger: quietLog(t)}
+	if _, _, err := EnsureBus(ctx, js, cfg, 0); err != nil {
+		t.Fatal(err)
+	}
+	subjects := wire.NewSubjects("")
+	subj := subjects.Frag("s")
+	for range 3 {
+		if _, err := js.Publish(ctx, subj, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The store holds fragment 10; the bus ends at 3, its messages unapplied
+	// by a second replica.
+	other := BusConfig{Consumer: "other", Logger: quietLog(t)}
+	if _, _, err := EnsureBus(ctx, js, other, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := EnsureBus(ctx, js, cfg, 10); err == nil || !strings.Contains(err.Error(), "consumer other has not applied") {
+		t.Fatalf("a bus below the store with another replica's messages in it: %v, want a refusal naming the replica", err)
+	}
+	if err := js.DeleteConsumer(ctx, subjects.BusShard(0), "other"); err != nil {
+		t.Fatal(err)
+	}
+	bs, _, err := EnsureBus(ctx, js, cfg, 10)
+	if err != nil {
+		t.Fatalf("a bus below the store, nothing in it wanted: %v", err)
+	}
+	if st := bs.CachedInfo().State; st.LastSeq != 10 || st.FirstSeq != 11 {
+		t.Fatalf("bus moved to first %d last %d, want 11 and 10", st.FirstSeq, st.LastSeq)
+	}
+	ack, err := js.Publish(ctx, subj, []byte("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Sequence != 11 {
+		t.Fatalf("the next message got sequence %d, want 11", ack.Sequence)
 	}
 }

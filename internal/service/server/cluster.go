@@ -263,7 +263,7 @@ func (s *Server) agreeBusLayout(ctx context.Context, kv jetstream.KeyValue) erro
 // consumer. The old consumer is removed afterwards (it would hold the bus's
 // interest forever), and the old stream too when the bus is sharded.
 func (s *Server) drainLegacyBus(ctx context.Context) error {
-	old := ingest.BusConfig{Subjects: s.bus.Subjects, Storage: s.bus.Storage, Consumer: s.cfg.Replica}
+	old := ingest.BusConfig{Subjects: s.bus.Subjects, Storage: s.bus.Storage, Consumer: s.cfg.Replica, Logger: s.log}
 	old.Subjects.Shards = 0
 	stream, err := s.js.Stream(ctx, old.Subjects.BusStream())
 	if errors.Is(err, jetstream.ErrStreamNotFound) {

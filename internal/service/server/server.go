@@ -273,7 +273,7 @@ func (s *Server) checkConfig() error {
 	if err := ingest.ValidateReplica(c.Replica); err != nil {
 		return fmt.Errorf("server: --replica: %w", err)
 	}
-	s.bus = ingest.BusConfig{Subjects: wire.NewSubjects(c.Prefix), Storage: storage, Consumer: c.Replica}
+	s.bus = ingest.BusConfig{Subjects: wire.NewSubjects(c.Prefix), Storage: storage, Consumer: c.Replica, Logger: s.log}
 	if err := s.checkCluster(); err != nil {
 		return err
 	}
