@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
@@ -276,24 +275,35 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 	if time.Duration(dur) > p.lim.MaxFragmentDuration {
 		return nil, refuse(wire.ErrMaxFragmentDuration, "fragment spans %s; the limit is %s", time.Duration(dur), p.lim.MaxFragmentDuration)
 	}
-	if len(p.tags) > p.lim.MaxFragmentTags {
-		return nil, refuse(wire.ErrFragmentMetadataLimit, "%d metadata tags; at most %d are allowed", len(p.tags), p.lim.MaxFragmentTags)
+	tags, mapped, ferr := mapArchiveTags(p.tags, producer)
+	if ferr != nil {
+		return nil, ferr
 	}
-	for _, t := range p.tags {
-		if strings.HasPrefix(t.Name, reservedTagPrefix) {
-			return nil, refuse(wire.ErrFragmentMetadataLimit, "tag name %q uses the reserved prefix %s", t.Name, reservedTagPrefix)
+	own := 0
+	for _, t := range tags {
+		if !isOriginTag(t.Name) {
+			own++
 		}
 		if len(t.Name) > p.lim.MaxTagLength || len(t.Value) > p.lim.MaxTagLength {
 			return nil, refuse(wire.ErrFragmentMetadataLimit, "tag %q is longer than %d bytes", t.Name, p.lim.MaxTagLength)
 		}
+	}
+	if own > p.lim.MaxFragmentTags {
+		return nil, refuse(wire.ErrFragmentMetadataLimit, "%d metadata tags; at most %d are allowed", own, p.lim.MaxFragmentTags)
 	}
 	payload := make([]byte, 0, len(p.data)+16)
 	payload = append(payload, p.header...)
 	payload = mkv.AppendSegmentStart(payload)
 	payload = append(payload, p.info...)
 	payload = append(payload, p.tracks...)
-	for _, raw := range p.tagsRaw {
-		payload = append(payload, raw...)
+	if mapped {
+		// Rewritten as one Tags element: a reader must not find the old
+		// server's tags beside the ones this server adds.
+		payload = mkv.AppendTags(payload, tags)
+	} else {
+		for _, raw := range p.tagsRaw {
+			payload = append(payload, raw...)
+		}
 	}
 	clusterOffset := len(payload)
 	if p.clusterKnown {
@@ -308,6 +318,6 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 		Payload:       payload,
 		Tracks:        len(p.trackNums),
 		Frames:        p.frames,
-		Tags:          p.tags,
+		Tags:          tags,
 	}, nil
 }

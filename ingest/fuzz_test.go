@@ -17,6 +17,13 @@ func FuzzParseFragment(f *testing.F) {
 	f.Add(fragmentBytes(ms, 1, []mkv.SimpleTag{{Name: "a", Value: "b"}}))
 	f.Add(fragmentBytes(ms, 5, nil)[:100])
 	f.Add([]byte("not mkv"))
+	// Archives: a GetMedia chunk with every tag a server writes, one whose
+	// producer timestamp is not its cluster's, and a reserved name.
+	pre, post := serverTags(1, ms+1000, ms)
+	f.Add(chunkBytes(ms, 2, []mkv.SimpleTag{{Name: "site", Value: "A"}}, pre, post))
+	f.Add(chunkBytes(ms, 1, nil, []mkv.SimpleTag{{Name: mkv.TagProducerTimestamp, Value: kvsTime(ms - 5000)},
+		{Name: mkv.TagErrorCode, Value: "INTERNAL_ERROR"}, {Name: mkv.TagErrorID, Value: "5000"}}, nil))
+	f.Add(fragmentBytes(ms, 1, []mkv.SimpleTag{{Name: "AWS_KINESISVIDEO_CAMERA", Value: "1"}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		frag, ferr := ParseFragment(data, Limits{MaxFragmentSize: 1 << 20}, now)
 		if ferr != nil {

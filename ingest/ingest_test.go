@@ -170,7 +170,7 @@ func TestIngestPersistsAndRefuses(t *testing.T) {
 		{"garbage", "pump.1", []byte("this is not matroska at all"), wire.ErrInvalidMKVData},
 		{"truncated", "pump.1", fragmentBytes(now+1000, 5, nil)[:150], wire.ErrInvalidMKVData},
 		{"backwards", "pump.1", fragmentBytes(now-60000, 2, nil), wire.ErrFragmentTimecodeLesser},
-		{"reserved tag", "pump.1", fragmentBytes(now+2000, 2, []mkv.SimpleTag{{Name: "AWS_KINESISVIDEO_FRAGMENT_NUMBER", Value: "1"}}), wire.ErrFragmentMetadataLimit},
+		{"reserved tag", "pump.1", fragmentBytes(now+2000, 2, []mkv.SimpleTag{{Name: "AWS_KINESISVIDEO_CAMERA", Value: "1"}}), wire.ErrInvalidMKVData},
 		{"timecode zero", "pump.1", fragmentBytes(0, 2, nil), wire.ErrInvalidProducerTimestamp},
 		{"far future", "pump.1", fragmentBytes(now+48*3600*1000, 2, nil), wire.ErrInvalidProducerTimestamp},
 	}

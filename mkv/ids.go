@@ -109,6 +109,16 @@ const (
 	TagErrorID           = "AWS_KINESISVIDEO_ERROR_ID"
 )
 
+// SimpleTag names Sensorium gives the seed service's tags of an archive that
+// is put back (a GetMedia download sent to PutMedia): they describe the
+// fragment as the old server stored it, and are served as the producer's own
+// tags from then on. docs/NATS.md has the mapping.
+const (
+	TagOriginFragmentNumber    = "origin_fragment_number"    // from AWS_KINESISVIDEO_FRAGMENT_NUMBER
+	TagOriginServerTimestamp   = "origin_server_timestamp"   // from AWS_KINESISVIDEO_SERVER_TIMESTAMP
+	TagOriginProducerTimestamp = "origin_producer_timestamp" // AWS_KINESISVIDEO_PRODUCER_TIMESTAMP, when not the cluster's time
+)
+
 // isClusterChild reports whether id may appear directly inside a Cluster.
 // An unknown-size Cluster ends at the first element for which it is false.
 func isClusterChild(id uint32) bool {

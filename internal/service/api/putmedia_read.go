@@ -48,6 +48,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 	src := &bodyReader{r: body, last: &s.lastRead}
 	rd := mkv.NewReader(src, mkv.MaxElementSize(maxPutMediaCluster))
 	var info, tracks, tags []byte
+	tagsDone := false // the next Tags element replaces tags instead of adding to them
 	var blocks []mkv.Block
 	var tc int64
 	last := int64(-1) // the previous cluster's timecode
@@ -71,6 +72,11 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			return
 		}
 		switch it.Kind {
+		case mkv.ItemEBMLHeader:
+			// A new document (GetMedia output is one per fragment): the tags
+			// of the one before, such as its read's continuation token, are
+			// not this one's.
+			tags = tags[:0]
 		case mkv.ItemInfo:
 			if it.Info.TimecodeScale != mkv.DefaultTimecodeScale {
 				s.fail(ctx, wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
@@ -83,7 +89,13 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 		case mkv.ItemTracks:
 			tracks = it.Raw
 		case mkv.ItemTags:
-			tags = it.Raw
+			// Every Tags element between two clusters is the next one's
+			// (GetMedia output has the producer's and the server's); with none
+			// new, a cluster keeps the tags of the one before.
+			if tagsDone {
+				tags, tagsDone = tags[:0], false
+			}
+			tags = append(tags, it.Raw...)
 		case mkv.ItemClusterStart:
 			tc, blocks = int64(it.Timecode)+s.startMS, blocks[:0]
 			if time.Now().After(s.deadline) {
@@ -106,6 +118,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			b.Data = append([]byte(nil), b.Data...) // the reader reuses its buffer
 			blocks = append(blocks, b)
 		case mkv.ItemClusterEnd:
+			tagsDone = true
 			if info == nil || tracks == nil {
 				s.fail(ctx, wire.ErrInvalidMKVData, tc, "a Cluster before Info and Tracks")
 				return
