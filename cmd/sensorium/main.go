@@ -1,6 +1,6 @@
 // Command sensorium is the Sensorium binary: the server (serve), a
 // self-contained demo (demo), and a client of a running server (stream,
-// fragments, get, query).
+// fragments, get, import, query).
 package main
 
 import (
@@ -110,7 +110,7 @@ Apache Arrow.`,
 		return nil
 	}
 	requireSubcommand(root)
-	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newQueryCmd(), newPresignCmd(), newClusterCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newImportCmd(), newQueryCmd(), newPresignCmd(), newClusterCmd())
 	usageArgs(root)
 	return root
 }

@@ -1,0 +1,106 @@
+package sdk
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+)
+
+// PutMediaInput is one PutMedia session: an MKV stream whose Clusters become
+// fragments, as the seed service's PutMedia takes it. Producers that make
+// their own frames use Publisher (over NATS); PutMedia is for MKV made
+// elsewhere: a GetMedia download put back, a recording, ffmpeg's output.
+type PutMediaInput struct {
+	Stream StreamRef
+	// Body is the MKV: one document or several after one another (GetMedia
+	// output is one per fragment). It is read until its end.
+	Body io.Reader
+	// Relative makes the Cluster timecodes offsets from ProducerStart
+	// (x-amzn-fragment-timecode-type RELATIVE); by default they are absolute
+	// times, ms since the Unix epoch, as GetMedia writes them.
+	Relative      bool
+	ProducerStart time.Time
+}
+
+// PutMedia sends in.Body as one PutMedia session and calls onEvent, from
+// this goroutine, with each acknowledgement event as it arrives (BUFFERING,
+// RECEIVED, PERSISTED, ERROR, IDLE). It returns once the server has ended
+// the response: after the last fragment's PERSISTED, or after an ERROR,
+// which ends the session (the event says why; PutMedia then returns nil).
+// A refusal before the session starts is an *APIError. The client's timeout
+// bounds the wait for the response to start, not the session.
+func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(AckEvent)) error {
+	const op = "putMedia"
+	url := c.base + "/" + op
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, in.Body)
+	if err != nil {
+		return fmt.Errorf("sdk: %s: %w", op, err)
+	}
+	req.ContentLength = -1 // chunked: the body streams
+	if in.Stream.StreamARN != "" {
+		req.Header.Set("x-amzn-stream-arn", in.Stream.StreamARN)
+	} else {
+		req.Header.Set("x-amzn-stream-name", in.Stream.StreamName)
+	}
+	if in.Relative {
+		req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")
+		req.Header.Set("x-amzn-producer-start-timestamp", strconv.FormatFloat(float64(in.ProducerStart.UnixMilli())/1000, 'f', 3, 64))
+	} else {
+		req.Header.Set("x-amzn-fragment-timecode-type", "ABSOLUTE")
+	}
+	if c.creds != nil {
+		region := c.creds.Region
+		if region == "" {
+			region = "us-east-1"
+		}
+		// The body streams: its headers are signed and the body is not, as
+		// the seed service's producers sign PutMedia.
+		key := awsauth.Key{AccessKeyID: c.creds.AccessKeyID, SecretAccessKey: c.creds.SecretAccessKey}
+		if err := awsauth.SignUnsignedPayload(req, key, region, time.Now()); err != nil {
+			return fmt.Errorf("sdk: %s: %w", op, err)
+		}
+	}
+	var timer *time.Timer
+	te := &TimeoutError{Op: op, URL: url, After: c.timeout}
+	if c.timeout > 0 {
+		timer = time.AfterFunc(c.timeout, func() { cancel(te) })
+	}
+	resp, err := c.hc.Do(req)
+	if timer != nil && !timer.Stop() { // the response did not start in time
+		if err == nil {
+			resp.Body.Close()
+		}
+		return te
+	}
+	if err != nil {
+		return fmt.Errorf("sdk: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return decodeAPIError(resp, op, url)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var ev AckEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("sdk: %s: an acknowledgement that is not an event: %s", op, snippet(sc.Bytes(), 200))
+		}
+		onEvent(ev)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("sdk: %s: reading acknowledgements: %w", op, err)
+	}
+	return nil
+}
