@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
 )
@@ -110,5 +111,37 @@ func TestImportArchive(t *testing.T) {
 	}
 	if code, stderr := runCLI(t, "import", path, "--endpoint", ep); code != exitUsage {
 		t.Fatalf("no --stream: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// Against a server with --credentials, import signs its PutMedia (the
+// headers; the streamed body as UNSIGNED-PAYLOAD) and an unsigned one is
+// refused before the session starts.
+func TestImportSigned(t *testing.T) {
+	const id, secret = "AKIDIMPORTEXAMPLE", "import-secret-0123456789abcdef"
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[ops]\naws_access_key_id = "+id+"\naws_secret_access_key = "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	ep := srv.HTTPURL()
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "")
+	if code, stderr := runCLI(t, "stream", "create", "cam", "--retention-hours", "1", "--endpoint", ep, "--profile", "ops"); code != 0 {
+		t.Fatalf("signed create: exit %d: %s", code, stderr)
+	}
+	path := archiveFile(t, time.Now().Add(-time.Hour), 2, nil)
+	if code, stderr := runCLI(t, "import", path, "--stream", "cam", "--endpoint", ep); code != exitFailure || !strings.Contains(stderr, "MissingAuthenticationToken") {
+		t.Fatalf("unsigned import: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "cam", "--endpoint", ep, "--profile", "ops"); code != 0 || !strings.Contains(stdout, "2 fragments") {
+		t.Fatalf("signed import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
