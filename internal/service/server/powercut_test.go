@@ -83,7 +83,7 @@ func TestPowerCutsLoseNothingPersisted(t *testing.T) {
 		p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
 			Stream: name, Tracks: []sdk.Track{track}, OnAck: logs[i].onAck, ProducerID: name,
 			MinFragmentDuration: 100 * time.Millisecond, MaxFragmentDuration: 500 * time.Millisecond, PersistTimeout: time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Logger: producerLogger(t),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +111,8 @@ func TestPowerCutsLoseNothingPersisted(t *testing.T) {
 		want := total() + 1 + rng.IntN(40)
 		poll.Until(t, 60*time.Second, time.Millisecond, func() error {
 			if n := total(); n < want {
-				return fmt.Errorf("cut %d: %d PERSISTED, waiting for %d", k, n, want)
+				return fmt.Errorf("cut %d: %d PERSISTED, waiting for %d; producers %+v %+v; ingest %+v", k, n, want,
+					prods[0].Stats(), prods[1].Stats(), srv.IngestStats())
 			}
 			return nil
 		})
@@ -159,8 +160,20 @@ func TestPowerCutsLoseNothingPersisted(t *testing.T) {
 	}
 }
 
+// producerLogger is silent unless $SENSORIUM_TEST_LOG asks: every cut
+// makes a producer log its re-sends.
+func producerLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("SENSORIUM_TEST_LOG") != "" {
+		return testLogger(t)
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
 // quietLogger logs errors only: every cut makes the dying server log its
 // failed writes, which say nothing about the test.
 func quietLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("SENSORIUM_TEST_LOG") != "" {
+		return testLogger(t)
+	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError + 4}))
 }
