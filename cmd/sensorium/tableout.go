@@ -16,8 +16,8 @@ import (
 
 // Output formats of `sensorium query`, by file extension. The two Arrow IPC
 // formats carry the names Arrow gives them: the file format (.arrow; the
-// footer indexes the batches, so pyarrow's ipc.open_file, pandas.read_feather,
-// polars.read_ipc and DuckDB open it) and the stream format (.arrows; no
+// footer indexes the batches, so pyarrow's ipc.open_file, pandas.read_feather
+// and polars.read_ipc open it) and the stream format (.arrows; no
 // footer, read front to back with ipc.open_stream — what stdout and a live
 // query write, since a footer can only be written at the end).
 const (
