@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sensorium-io/sensorium/internal/service/server"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -185,13 +187,12 @@ func TestQueryFollowStops(t *testing.T) {
 		done <- root.ExecuteContext(ctx)
 	}()
 	// The 1000 stored rows (16 kB of time and value) are in the file.
-	deadline := time.Now().Add(20 * time.Second)
-	for fi, err := os.Stat(path); err != nil || fi.Size() < 16000; fi, err = os.Stat(path) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the live query wrote %v, %v", fi, err)
+	poll.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if fi, err := os.Stat(path); err != nil || fi.Size() < 16000 {
+			return fmt.Errorf("the live query wrote %v, %v", fi, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("stopped: %v", err)
