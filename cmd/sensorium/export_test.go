@@ -96,7 +96,7 @@ func TestQueryArrowFileAndStream(t *testing.T) {
 
 // A range without samples exits 0, writes a valid file of every format —
 // the schema (Arrow, Parquet), the header line (CSV) — and says on stderr
-// what the stream holds; a stream without fragments says that.
+// what the stream holds.
 func TestQueryEmptyRange(t *testing.T) {
 	srv := startServer(t)
 	origin := writeTemps(t, srv, 1000) // 10 s from origin
@@ -133,18 +133,18 @@ func TestQueryEmptyRange(t *testing.T) {
 		}
 	}
 
-	// A stream that holds nothing yet says so.
+	// A stream that never held a fragment has no schema to write: the server
+	// refuses the query, saying so, and no file is left behind.
 	if _, err := sdk.NewClient(srv.HTTPURL(), nil).CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: "none", DataRetentionInHours: 1}); err != nil {
 		t.Fatal(err)
 	}
-	code, stderr := runCLI(t, append([]string{"query", "none", "-o", filepath.Join(dir, "n.arrow"), "--endpoint", srv.HTTPURL()}, before...)...)
-	if !strings.Contains(stderr, "stream none holds no fragments") {
-		// The server cannot know the schema of a stream without a track:
-		// then the query fails, and says why, instead.
-		t.Logf("an empty stream: exit %d, %q", code, stderr)
-		if code == 0 {
-			t.Errorf("an empty stream: exit 0 without saying it holds no fragments: %q", stderr)
-		}
+	none := filepath.Join(dir, "n.arrow")
+	code, stderr := runCLI(t, append([]string{"query", "none", "-o", none, "--endpoint", srv.HTTPURL()}, before...)...)
+	if code != exitFailure || !strings.Contains(stderr, "stream none holds no fragments") {
+		t.Errorf("a stream without fragments: exit %d, %q; want 1 and a message that it holds no fragments", code, stderr)
+	}
+	if _, err := os.Stat(none); !os.IsNotExist(err) {
+		t.Errorf("the refused query left a file: %v", err)
 	}
 }
 
