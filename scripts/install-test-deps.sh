@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the tests check our output with — ffprobe and
 # ffmpeg (with libx264) from ffmpeg, mkvinfo from mkvtoolnix, Node.js and the
-# apache-arrow npm package — when they are missing. Tests that need a tool
+# apache-arrow and @duckdb/node-api npm packages — when they are missing. Tests that need a tool
 # fail under CI=true when it is missing and are skipped (saying so) elsewhere.
 set -euo pipefail
 bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix node=nodejs npm=npm
@@ -11,4 +11,11 @@ bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=f
 js="$(dirname "$0")/../internal/service/server/testdata/arrowjs"
 if command -v npm >/dev/null 2>&1 && [ ! -d "$js/node_modules/apache-arrow" ]; then
   (cd "$js" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the apache-arrow test will be skipped (or fail under CI)" >&2
+fi
+
+# apache-arrow and DuckDB from npm open the files `sensorium query -o` writes
+# (cmd/sensorium/export_test.go). Pinned by package-lock.json.
+readers="$(dirname "$0")/../cmd/sensorium/testdata/readers"
+if command -v npm >/dev/null 2>&1 && { [ ! -d "$readers/node_modules/apache-arrow" ] || [ ! -d "$readers/node_modules/@duckdb/node-api" ]; }; then
+  (cd "$readers" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the export readers test will be skipped (or fail under CI)" >&2
 fi

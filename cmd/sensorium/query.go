@@ -33,11 +33,22 @@ func newQueryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "query [NAME]",
 		Short: "Read a time range of a stream's samples as Apache Arrow",
-		Long: `Read the samples of a time range (start inclusive, end exclusive) as an
-Arrow IPC stream: a "time" column (timestamp[ns, UTC]) and one column per
+		Long: `Read the samples of a time range (start inclusive, end exclusive) as
+Apache Arrow: a "time" column (timestamp[ns, UTC]) and one column per
 channel or field, exactly as they were produced. RADAR detections and LIDAR
 points come one row per element (with frame_time and index), or with
 --layout frames one row per scan or sweep with list columns.
+
+The file's extension chooses its format:
+  .arrow     Arrow IPC file format (footer and all; also .ipc): pyarrow
+             ipc.open_file, pandas.read_feather, polars.read_ipc
+  .arrows    Arrow IPC stream format: pyarrow ipc.open_stream,
+             polars.read_ipc_stream; what -o - writes to stdout
+  .parquet   Parquet: zstd, time delta-encoded, row groups of up to 1 Mi
+             rows or 128 MiB, min/max statistics per page
+  .csv       a header line, then a row per sample; times in RFC 3339
+A range without samples still writes a valid file (the schema, or the CSV
+header), exits 0, and says on stderr what the stream holds.
 
 --shape windows returns a row per window of --window samples every --hop
 samples: its start, its source fragments and a fixed-size list (a tensor)
@@ -50,21 +61,25 @@ of input --reference, with the --interpolation you choose (none, previous,
 linear); a gap comes back as nulls, never filled.
 
 --follow keeps the query open: the stored rows, then new ones as they are
-stored, until --end or Ctrl-C; the file written so far is then complete.`,
+stored, until --end or Ctrl-C; the file written so far is then complete.
+It writes the Arrow stream format (.arrows, or stdout), Parquet or CSV;
+not a .arrow file, whose footer would come only at the end.`,
 		Example: `  sensorium query pump-1 --start -1h -o last-hour.arrow
   sensorium query pump-1 --start 2026-11-24T12:00:00Z --end 2026-11-24T12:01:00Z --channels x,z -o minute.arrow
   sensorium query lidar-1 --start -10s --channels x,y,z,intensity --layout frames -o sweeps.arrow
-  sensorium query pump-1 --start -1h -o last-hour.parquet     # zstd Parquet, for pandas, Spark, DuckDB
+  sensorium query pump-1 --start -1h -o last-hour.parquet     # for pandas, Spark, DuckDB
   sensorium query imu-1 --start -1m -o last-minute.csv
   sensorium query pump-1 --start -7d --shape windows --window 25600 --channels x -o windows.parquet
   sensorium query pump-1 --channels x --input motor-1:current --shape aligned --rate 1000 --interpolation linear --start -1h -o aligned.arrow
-  sensorium query pump-1 --start -1m --follow -o live.arrow      # until Ctrl-C
-  python -c "import pyarrow as pa; print(pa.ipc.open_stream('minute.arrow').read_all())"`,
+  sensorium query pump-1 --start -1m --follow -o live.arrows     # until Ctrl-C
+  sensorium query pump-1 --start -1m -o - | python -c "import sys, pyarrow as pa; print(pa.ipc.open_stream(sys.stdin.buffer).read_all())"
+  python -c "import pyarrow as pa; print(pa.ipc.open_file('minute.arrow').read_all())"
+  python -c "import pandas as pd; print(pd.read_feather('minute.arrow'))"`,
 		Args: cobra.MaximumNArgs(1),
 	}
 	client := addEndpoint(cmd)
 	f := cmd.Flags()
-	f.StringVarP(&q.out, "output", "o", "-", "file to write: .arrow (Arrow IPC), .parquet (zstd) or .csv; - for Arrow on stdout")
+	f.StringVarP(&q.out, "output", "o", "-", "file to write: .arrow (Arrow IPC file), .arrows (Arrow IPC stream), .parquet or .csv; - for an Arrow IPC stream on stdout")
 	f.StringVar(&q.start, "start", "", "first time, inclusive (RFC 3339, -1h, Unix seconds); required")
 	f.StringVar(&q.end, "end", "now", "end time, exclusive (with --follow: none unless given)")
 	f.StringVar(&q.basis, "basis", "producer", "time basis: producer or server (samples only)")
@@ -96,7 +111,7 @@ stored, until --end or Ctrl-C; the file written so far is then complete.`,
 		if name == "" {
 			name = in.Inputs[0].Stream
 		}
-		return runQuery(cmd.Context(), c, in, format, q.out, name)
+		return runQuery(cmd.Context(), c, in, format, q.out, name, cmd.ErrOrStderr())
 	}
 	return cmd
 }
@@ -108,15 +123,9 @@ func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryIn
 	if q.start == "" {
 		return in, "", usagef("--start is required (e.g. --start -1h)")
 	}
-	format := formatArrow
-	switch ext := strings.ToLower(filepath.Ext(q.out)); {
-	case q.out == "-" || ext == ".arrow" || ext == ".arrows" || ext == ".ipc":
-	case ext == ".parquet":
-		format = formatParquet
-	case ext == ".csv":
-		format = formatCSV
-	default:
-		return in, "", usagef("-o %s: write .arrow, .parquet or .csv", q.out)
+	format, err := outputFormat(q.out, q.follow)
+	if err != nil {
+		return in, "", err
 	}
 	if q.basis != "producer" && q.basis != "server" {
 		return in, "", usagef("--basis must be producer or server, not %q", q.basis)
@@ -187,7 +196,6 @@ func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryIn
 		return in, "", usagef("--shape must be samples, windows or aligned, not %q", q.shape)
 	}
 	now := time.Now()
-	var err error
 	if in.Start, err = parseTime(q.start, now); err != nil {
 		return in, "", err
 	}
@@ -202,8 +210,31 @@ func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryIn
 	return in, format, nil
 }
 
-// runQuery runs the query and writes its result to out.
-func runQuery(ctx context.Context, c *sdk.Client, in sdk.QueryInput, format, out, name string) error {
+// outputFormat chooses the format of -o path by its extension. A live query
+// (--follow) writes the Arrow stream format: the file format's footer comes
+// only at the end, so a file being followed could not be opened, and one cut
+// off by a crash could never be.
+func outputFormat(path string, follow bool) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); {
+	case path == "-" || ext == ".arrows":
+		return formatArrowStream, nil
+	case ext == ".arrow" || ext == ".ipc":
+		if follow {
+			return "", usagef("-o %s: --follow writes the Arrow stream format, which is named .arrows (a .arrow file's footer is written only at its end); use -o %s", path, strings.TrimSuffix(path, filepath.Ext(path))+".arrows")
+		}
+		return formatArrowFile, nil
+	case ext == ".parquet":
+		return formatParquet, nil
+	case ext == ".csv":
+		return formatCSV, nil
+	}
+	return "", usagef("-o %s: write .arrow (Arrow IPC file), .arrows (Arrow IPC stream), .parquet or .csv", path)
+}
+
+// runQuery runs the query and writes its result to out, and what it did
+// (rows, bytes, or what the streams hold when the range had no rows) to
+// stderr.
+func runQuery(ctx context.Context, c *sdk.Client, in sdk.QueryInput, format, out, name string, stderr io.Writer) error {
 	body, err := c.QueryRaw(ctx, in)
 	if err != nil {
 		return err
@@ -213,40 +244,37 @@ func runQuery(ctx context.Context, c *sdk.Client, in sdk.QueryInput, format, out
 	if err != nil {
 		return err
 	}
-	var n, rows int64
-	switch {
-	case format == formatArrow && !in.Follow:
-		// The bytes as they come: the server's IPC stream is the file.
-		pw, done := progress(w, "query "+name)
-		n, err = io.Copy(pw, body)
-		done()
-	default:
-		// Batch by batch, so that a live query stopped with Ctrl-C leaves a
-		// complete file of the batches so far.
-		pr, done := progress(io.Discard, "query "+name) // counts what arrives
-		rows, err = convertTable(format, io.TeeReader(body, pr), w)
-		done()
-		if in.Follow && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			err = nil // the user stopped it: what came is written
-		}
-		if err == nil && isFile {
-			fmt.Fprintf(os.Stderr, "%s rows\n", strconv.FormatInt(rows, 10))
-		}
-		if fi, serr := os.Stat(out); serr == nil {
-			n = fi.Size()
-		}
+	// Batch by batch, even Arrow stream to Arrow stream: the rows are
+	// counted (an empty range says so), and a live query stopped with
+	// Ctrl-C leaves a complete file of the batches so far.
+	pr, done := progress(io.Discard, "query "+name) // counts what arrives
+	rows, err := convertTable(format, io.TeeReader(body, pr), w)
+	done()
+	if in.Follow && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil // the user stopped it: what came is written
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		if isFile {
-			os.Remove(out) // a cut-off Arrow stream is worse than none
+			os.Remove(out) // a cut-off file is worse than none
 		}
 		return fmt.Errorf("query %s: %w", name, err)
 	}
+	if rows == 0 {
+		// Exit 0 with a valid empty file, but never silently: the range
+		// was most likely not where the data are.
+		fmt.Fprintf(stderr, "0 rows; %s\n", holdings(ctx, c, in))
+	} else if isFile {
+		fmt.Fprintf(stderr, "%s rows\n", strconv.FormatInt(rows, 10))
+	}
 	if isFile {
-		fmt.Fprintf(os.Stderr, "wrote %s to %s\n", humanBytes(n), out)
+		var n int64
+		if fi, serr := os.Stat(out); serr == nil {
+			n = fi.Size()
+		}
+		fmt.Fprintf(stderr, "wrote %s to %s\n", humanBytes(n), out)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sensorium-io/sensorium/internal/service/server"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -168,7 +170,7 @@ func TestQueryToParquetAndCSV(t *testing.T) {
 }
 
 // `sensorium query --follow` writes the stored rows, then follows; stopped
-// (Ctrl-C: the context ends) it leaves a complete Arrow file.
+// (Ctrl-C: the context ends) it leaves a complete Arrow IPC stream.
 func TestQueryFollowStops(t *testing.T) {
 	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
 	if err != nil {
@@ -176,7 +178,7 @@ func TestQueryFollowStops(t *testing.T) {
 	}
 	defer srv.Shutdown(context.Background())
 	origin := writeTemps(t, srv, 1000)
-	path := filepath.Join(t.TempDir(), "live.arrow")
+	path := filepath.Join(t.TempDir(), "live.arrows")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -185,13 +187,12 @@ func TestQueryFollowStops(t *testing.T) {
 		done <- root.ExecuteContext(ctx)
 	}()
 	// The 1000 stored rows (16 kB of time and value) are in the file.
-	deadline := time.Now().Add(20 * time.Second)
-	for fi, err := os.Stat(path); err != nil || fi.Size() < 16000; fi, err = os.Stat(path) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the live query wrote %v, %v", fi, err)
+	poll.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if fi, err := os.Stat(path); err != nil || fi.Size() < 16000 {
+			return fmt.Errorf("the live query wrote %v, %v", fi, err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("stopped: %v", err)
@@ -259,32 +260,52 @@ func readParquet(t *testing.T, path string) arrow.Table {
 	return tbl
 }
 
-// readArrow reads an Arrow IPC stream file, which must end with its
-// end-of-stream marker.
+// readArrow reads what `sensorium query -o path` wrote: an Arrow IPC file
+// (.arrow, .ipc), which must open with ipc.NewFileReader, or an Arrow IPC
+// stream (.arrows), which must end with its end-of-stream marker.
 func readArrow(t *testing.T, path string) arrow.Table {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if eos := []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}; !bytes.HasSuffix(b, eos) {
-		t.Fatalf("%s does not end with the IPC end-of-stream marker", path)
-	}
-	r, err := ipc.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Release()
 	var recs []arrow.RecordBatch
-	for r.Next() {
-		rec := r.RecordBatch()
-		rec.Retain()
-		recs = append(recs, rec)
+	var schema *arrow.Schema
+	if ext := filepath.Ext(path); ext == ".arrow" || ext == ".ipc" {
+		r, err := ipc.NewFileReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s is not an Arrow IPC file: %v", path, err)
+		}
+		defer r.Close()
+		schema = r.Schema()
+		for i := 0; i < r.NumRecords(); i++ {
+			rec, err := r.RecordBatch(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+	} else {
+		if eos := []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}; !bytes.HasSuffix(b, eos) {
+			t.Fatalf("%s does not end with the IPC end-of-stream marker", path)
+		}
+		r, err := ipc.NewReader(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Release()
+		schema = r.Schema()
+		for r.Next() {
+			rec := r.RecordBatch()
+			rec.Retain()
+			recs = append(recs, rec)
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	tbl := array.NewTableFromRecords(r.Schema(), recs)
+	tbl := array.NewTableFromRecords(schema, recs)
 	for _, rec := range recs {
 		rec.Release()
 	}
