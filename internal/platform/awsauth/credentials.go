@@ -86,6 +86,12 @@ func LoadKeysFile(path string) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
+	return keysOf(path, profiles)
+}
+
+// keysOf makes the keys of a credentials file's sections; path is for the
+// error messages, which never quote a secret.
+func keysOf(path string, profiles []section) (*Keys, error) {
 	keys := &Keys{byID: map[string]Key{}, Source: path}
 	for _, p := range profiles {
 		id, secret := p.values["aws_access_key_id"], p.values["aws_secret_access_key"]
