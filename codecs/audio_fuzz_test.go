@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
 )
 
 // audioFuzzSeeds are frames of every PCM type and the golden frames.
@@ -79,6 +81,106 @@ func FuzzAudioRoundTrip(f *testing.F) {
 		}
 		if gf != pf || !bytes.Equal(got, pcm) {
 			t.Fatalf("%+v: decoded PCM differs", pf)
+		}
+	})
+}
+
+// FuzzFLAC decodes a FLAC stream (its STREAMINFO header, then frames): any
+// input is decoded or refused with an error wrapping ErrCorrupt, never a
+// panic, and a frame that decodes gives its block of samples.
+func FuzzFLAC(f *testing.F) {
+	for _, name := range []string{"speech-stereo.flac", "speech-mono-24.flac"} {
+		file, err := os.ReadFile(filepath.Join("testdata", "audio", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		_, off, err := ParseFLACHeader(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		// The seed: STREAMINFO alone (the files' padding and tags are
+		// nothing to mutate), then the frames.
+		seed := append([]byte("fLaC"), file[4:4+4+34]...)
+		seed[4] |= 0x80
+		f.Add(append(seed, file[off:]...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, off, err := ParseFLACHeader(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("header refused without ErrCorrupt: %v", err)
+			}
+			return
+		}
+		d := NewFLACDecoder(info)
+		var pcm []byte
+		for off < len(data) {
+			n, err := d.Decode(data[off:])
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("frame refused without ErrCorrupt: %v", err)
+				}
+				return
+			}
+			if n <= 0 || n > len(data)-off {
+				t.Fatalf("frame of %d bytes at %d of %d", n, off, len(data))
+			}
+			off += n
+			before := len(pcm)
+			pcm = d.AppendInterleaved(pcm)
+			if got, want := len(pcm)-before, d.Samples()*info.Channels*info.SampleType().Size(); got != want || d.Samples() < 1 || d.Samples() > 65536 {
+				t.Fatalf("a frame of %d samples gave %d bytes, want %d", d.Samples(), got, want)
+			}
+		}
+	})
+}
+
+// matroskaAudios are the tracks of producers that write no Sensorium
+// description, one per layout the query reads.
+func matroskaAudios(f *testing.F) []*signals.MatroskaAudio {
+	file, err := os.ReadFile(filepath.Join("testdata", "audio", "speech-stereo.flac"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var out []*signals.MatroskaAudio
+	for _, d := range []struct {
+		codec         string
+		channels, bit uint64
+	}{
+		{signals.CodecIDPCMInt, 1, 8}, {signals.CodecIDPCMInt, 2, 24}, {signals.CodecIDPCMIntBig, 2, 16},
+		{signals.CodecIDPCMIntBig, 1, 24}, {signals.CodecIDPCMFloat, 2, 64}, {signals.CodecIDFLAC, 0, 0},
+	} {
+		m, err := DescribeMatroskaAudio(d.codec, file, 44100, d.channels, d.bit)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// FuzzMatroskaAudioArrow decodes any frame as each Matroska audio layout:
+// rows or an error wrapping ErrCorrupt, never a panic.
+func FuzzMatroskaAudioArrow(f *testing.F) {
+	descs := matroskaAudios(f)
+	file, err := os.ReadFile(filepath.Join("testdata", "audio", "speech-stereo.flac"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	_, off, err := ParseFLACHeader(file)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(file[off:min(len(file), off+2000)], int64(1_000_000_000), int64(0), int64(0), true)
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, int64(0), int64(1), int64(1_000_000), false)
+	f.Fuzz(func(t *testing.T, frame []byte, frameTime, start, end int64, all bool) {
+		in := arrowFuzzInput{frameTime, start, end, all, 0}
+		for _, d := range descs {
+			dec, err := NewArrowDecoder(d, ArrowOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzArrowAppend(t, "matroska "+d.Codec, dec, frame, in)
 		}
 	})
 }

@@ -23,13 +23,26 @@ func init() {
 // A PCM frame has no header, so a sample's time is the frame's block time
 // plus its offset at the sample rate: exact when frames start on whole
 // milliseconds, as the SDK's PCM writer makes them (format_media.md).
+//
+// A track that a producer other than the SDK wrote (signals.MatroskaAudio:
+// PCM of any Matroska layout, or FLAC) has its frames turned into the PCM of
+// its columns first, and its frames timed by an audioClock.
 type audioArrow struct {
 	scalarArrow
-	audio *signals.Audio
+	audio    *signals.Audio
+	matroska *matroskaPCM // nil for the SDK's own audio
 }
 
 func newAudioArrow(d signals.Description, opts ArrowOptions) (ArrowDecoder, error) {
+	var m *matroskaPCM
 	a, ok := d.(*signals.Audio)
+	if ma, isMatroska := d.(*signals.MatroskaAudio); isMatroska {
+		var err error
+		if m, err = newMatroskaPCM(ma); err != nil {
+			return nil, err
+		}
+		a, ok = ma.Columns(), true
+	}
 	if !ok {
 		return nil, fmt.Errorf("codecs: audio decoder for a %T", d)
 	}
@@ -41,7 +54,20 @@ func newAudioArrow(d signals.Description, opts ArrowOptions) (ArrowDecoder, erro
 	if err != nil {
 		return nil, fmt.Errorf("codecs: %w: %v", ErrBadOptions, err)
 	}
-	return &audioArrow{scalarArrow: scalarArrow{desc: desc, schema: schema, chans: chans}, audio: a}, nil
+	return &audioArrow{scalarArrow: scalarArrow{desc: desc, schema: schema, chans: chans}, audio: a, matroska: m}, nil
+}
+
+// pcm returns f's samples as little-endian PCM of the columns' type, and the
+// time of the first.
+func (a *audioArrow) pcm(f Frame) ([]byte, int64, error) {
+	stride := a.desc.SampleType.Size() * len(a.desc.Channels)
+	if a.matroska != nil {
+		return a.matroska.frame(f, stride)
+	}
+	if len(f.Data)%stride != 0 {
+		return nil, 0, fmt.Errorf("codecs: pcm frame: %w: %d bytes are not whole samples of %d bytes", ErrCorrupt, len(f.Data), stride)
+	}
+	return f.Data, f.Time, nil
 }
 
 func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, error) {
@@ -57,15 +83,16 @@ func (a *audioArrow) Append(b *array.RecordBuilder, f Frame, r TimeRange) (int, 
 		a.cols = splitChannels(s, a.cols)
 		return a.appendRange(b, f.Time, s.N, r)
 	}
-	stride := a.desc.SampleType.Size() * len(a.desc.Channels)
-	if len(f.Data)%stride != 0 {
-		return 0, fmt.Errorf("codecs: pcm frame: %w: %d bytes are not whole samples of %d bytes", ErrCorrupt, len(f.Data), stride)
+	data, start, err := a.pcm(f)
+	if err != nil {
+		return 0, err
 	}
-	if err := (plain{}).Decode(f.Data, a.desc, len(f.Data)/stride, s); err != nil {
+	n := len(data) / (a.desc.SampleType.Size() * len(a.desc.Channels))
+	if err := (plain{}).Decode(data, a.desc, n, s); err != nil {
 		return 0, err
 	}
 	a.cols = splitChannels(s, a.cols)
-	return a.appendRange(b, f.Time, s.N, r)
+	return a.appendRange(b, start, s.N, r)
 }
 
 // AppendToBatch decodes a PCM frame into the batch: a plain body without a
@@ -78,11 +105,12 @@ func (a *audioArrow) AppendToBatch(f Frame, r TimeRange) (int, error) {
 		}
 		return a.appendToBatch(h, body, r)
 	}
-	stride := a.desc.SampleType.Size() * len(a.desc.Channels)
-	if len(f.Data)%stride != 0 {
-		return 0, fmt.Errorf("codecs: pcm frame: %w: %d bytes are not whole samples of %d bytes", ErrCorrupt, len(f.Data), stride)
+	data, start, err := a.pcm(f)
+	if err != nil {
+		return 0, err
 	}
-	return a.appendToBatch(ScalarHeader{Codec: Plain, N: len(f.Data) / stride, Start: f.Time}, f.Data, r)
+	n := len(data) / (a.desc.SampleType.Size() * len(a.desc.Channels))
+	return a.appendToBatch(ScalarHeader{Codec: Plain, N: n, Start: start}, data, r)
 }
 
 // audioFrame reads the header of a compressed audio frame (Frame.Codec

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -176,6 +177,8 @@ func sampleRate(d signals.Description) (float64, bool) {
 		return d.SampleRate, true
 	case *signals.Audio:
 		return d.Scalar().SampleRate, true
+	case *signals.MatroskaAudio:
+		return d.SampleRate, true
 	}
 	return 0, false
 }
@@ -245,7 +248,7 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 		if want != 0 && t.Number != want {
 			continue
 		}
-		desc, err := signals.ParseDescription(t.CodecID, t.CodecPrivate)
+		desc, err := describeTrack(t)
 		switch {
 		case err == nil:
 			return t, desc, nil
@@ -256,7 +259,46 @@ func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.D
 	if want != 0 {
 		return nil, nil, invalid("the stream has no track %d", want)
 	}
-	return nil, nil, invalid("the stream has no track of a kind this server can read as Arrow (%s)", strings.Join(signals.KnownCodecIDs(), ", "))
+	return nil, nil, invalid("the stream has no track of a kind this server can read as Arrow (%s)", strings.Join(readableCodecIDs(), ", "))
+}
+
+// describeTrack is a track's signal description: the one its producer wrote
+// in CodecPrivate (the SDK's), or else, for an audio track, what Matroska
+// says of it (ffmpeg's, GStreamer's, a camera's PCM or FLAC).
+func describeTrack(t *mkv.TrackEntry) (signals.Description, error) {
+	desc, err := signals.ParseDescription(t.CodecID, t.CodecPrivate)
+	if err == nil || t.Type != mkv.TrackTypeAudio {
+		return desc, err
+	}
+	var rate float64
+	var channels, depth uint64
+	if a := t.Audio; a != nil {
+		rate, channels, depth = a.SamplingFrequency, a.Channels, a.BitDepth
+	}
+	if channels == 0 {
+		channels = 1 // Matroska's default
+	}
+	switch t.CodecID {
+	case signals.CodecIDPCMInt, signals.CodecIDPCMIntBig, signals.CodecIDPCMFloat, signals.CodecIDFLAC:
+	default:
+		return nil, err
+	}
+	if rate <= 0 && t.CodecID != signals.CodecIDFLAC {
+		return nil, fmt.Errorf("%s track without a Sensorium description or a SamplingFrequency", t.CodecID)
+	}
+	d, merr := codecs.DescribeMatroskaAudio(t.CodecID, t.CodecPrivate, rate, channels, depth)
+	if merr != nil {
+		return nil, fmt.Errorf("%s track without a Sensorium description: %v", t.CodecID, merr)
+	}
+	return d, nil
+}
+
+// readableCodecIDs are the CodecIDs a query reads: the kinds' own and the
+// Matroska audio codecs it reads without a description.
+func readableCodecIDs() []string {
+	ids := append(signals.KnownCodecIDs(), signals.CodecIDFLAC, signals.CodecIDPCMIntBig)
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Query writes the result as an Arrow IPC stream, one record batch at a time:

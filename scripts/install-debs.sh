@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # install-debs.sh WHO COMMAND=PACKAGE …: installs from Debian's packages the
-# packages whose command is missing, when this is root (or has password-less
-# sudo) on a Debian-like system; otherwise it says what is missing and exits 0,
+# packages whose command (or, for /a/path=PACKAGE, file) is missing, when this
+# is root (or has password-less sudo) on a Debian-like system; otherwise it says what is missing and exits 0,
 # and the callers' tests or benchmarks that need it skip (or fail under CI).
 set -euo pipefail
 who=$1
 shift
 missing=()
 for pair in "$@"; do
-  command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+  what=${pair%%=*}
+  if [[ $what == /* ]]; then # a file the package installs
+    [ -e "$what" ] || missing+=("${pair#*=}")
+  else
+    command -v "$what" >/dev/null 2>&1 || missing+=("${pair#*=}")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the external tools the tests check our output with — ffprobe and
-# ffmpeg (with libx264) from ffmpeg, mkvinfo from mkvtoolnix, Node.js and the
+# ffmpeg (with libx264) from ffmpeg, mkvinfo from mkvtoolnix, a real speech
+# recording (sound-theme-freedesktop) for the audio decoders, Node.js and the
 # apache-arrow and @duckdb/node-api npm packages — when they are missing. Tests that need a tool
 # fail under CI=true when it is missing and are skipped (saying so) elsewhere.
 set -euo pipefail
-bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix node=nodejs npm=npm
+bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix node=nodejs npm=npm \
+  /usr/share/sounds/freedesktop/stereo/audio-channel-front-left.oga=sound-theme-freedesktop
 
 # apache-arrow from npm: an Arrow implementation we did not write reads our
 # query results (internal/service/server/arrowjs_test.go). Pinned by package-lock.json.
