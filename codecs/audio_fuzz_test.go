@@ -184,3 +184,12 @@ func FuzzMatroskaAudioArrow(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFLACWithoutCRCs is FuzzFLAC with the CRC checks off: a mutated frame
+// otherwise rarely gets past its CRC-8 and CRC-16, and the subframe decoder
+// behind them must hold on its own (an attacker can compute CRCs).
+func FuzzFLACWithoutCRCs(f *testing.F) {
+	flacSkipCRC = true
+	f.Cleanup(func() { flacSkipCRC = false })
+	FuzzFLAC(f)
+}

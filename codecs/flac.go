@@ -97,6 +97,7 @@ func NewFLACDecoder(info FLACInfo) *FLACDecoder { return &FLACDecoder{info: info
 // bytes; its samples are then those of Samples. A frame must have the
 // stream's channel count and sample size.
 func (d *FLACDecoder) Decode(b []byte) (int, error) {
+	d.n = 0 // a frame that fails leaves no samples behind
 	h, err := parseFLACFrameHeader(b, d.info)
 	if err != nil {
 		return 0, err
@@ -115,14 +116,27 @@ func (d *FLACDecoder) Decode(b []byte) (int, error) {
 			return 0, fmt.Errorf("codecs: flac frame: channel %d: %w", c, err)
 		}
 	}
+	if pad := r.n % 8; pad > 0 && r.cache>>(64-pad) != 0 {
+		return 0, fmt.Errorf("codecs: flac frame: %w: padding bits before the CRC-16 are not zero", ErrCorrupt)
+	}
 	end := r.bytePos()
 	if len(b)-end < 2 {
 		return 0, fmt.Errorf("codecs: flac frame: %w: no room for the CRC-16", ErrCorrupt)
 	}
-	if got, want := crc16FLAC(b[:end]), binary.BigEndian.Uint16(b[end:]); got != want {
+	if got, want := crc16FLAC(b[:end]), binary.BigEndian.Uint16(b[end:]); got != want && !flacSkipCRC {
 		return 0, fmt.Errorf("codecs: flac frame: %w: CRC-16 %04x, the frame says %04x", ErrCorrupt, got, want)
 	}
 	decorrelate(d.ch[:h.channels], h.assignment)
+	// Residuals may be escaped to 31 bits: a frame whose CRCs hold can still
+	// say samples that its bit depth cannot, which the columns would wrap.
+	lo, hi := int64(-1)<<(h.bps-1), int64(1)<<(h.bps-1)
+	for c := range h.channels {
+		for _, v := range d.ch[c][:h.block] {
+			if v < lo || v >= hi {
+				return 0, fmt.Errorf("codecs: flac frame: %w: channel %d holds %d, outside %d bits", ErrCorrupt, c, v, h.bps)
+			}
+		}
+	}
 	d.n = h.block
 	return end + 2, nil
 }
@@ -178,10 +192,11 @@ func parseFLACFrameHeader(b []byte, info FLACInfo) (flacFrameHeader, error) {
 	// The frame or sample number, coded as UTF-8 extended to 36 bits: only
 	// its length matters here.
 	lead := bits.LeadingZeros8(^b[off])
+	variable := b[1]&1 != 0 // blocking strategy: sample numbers (36 bits, 7 bytes) or frame numbers (31 bits, 6)
 	switch {
 	case lead == 0:
 		off++
-	case lead == 1 || lead > 7:
+	case lead == 1 || lead > 7 || lead == 7 && !variable:
 		return bad("bad frame number lead byte %02x", b[off])
 	default:
 		if len(b) < off+lead {
@@ -214,6 +229,9 @@ func parseFLACFrameHeader(b []byte, info FLACInfo) (flacFrameHeader, error) {
 		}
 		h.block = int(binary.BigEndian.Uint16(b[off:])) + 1
 		off += 2
+		if h.block > 65535 {
+			return bad("block of 65536 samples (at most 65535)")
+		}
 	default:
 		h.block = 256 << (bsCode - 8)
 	}
@@ -245,10 +263,13 @@ func parseFLACFrameHeader(b []byte, info FLACInfo) (flacFrameHeader, error) {
 	default:
 		h.bps = [...]int{1: 8, 2: 12, 4: 16, 5: 20, 6: 24, 7: 32}[ssCode]
 	}
+	if h.block > info.MaxBlock {
+		return bad("block of %d samples in a stream of at most %d", h.block, info.MaxBlock)
+	}
 	if len(b) < off+1 {
 		return bad("CRC-8 cut")
 	}
-	if got := crc8FLAC(b[:off]); got != b[off] {
+	if got := crc8FLAC(b[:off]); got != b[off] && !flacSkipCRC {
 		return bad("CRC-8 %02x, the header says %02x", got, b[off])
 	}
 	h.size = off + 1
@@ -531,6 +552,11 @@ func restoreLPC(s []int64, coef []int64, shift uint) {
 		s[i] += sum >> shift
 	}
 }
+
+// flacSkipCRC is a test hook: FuzzFLACWithoutCRCs turns the CRC checks
+// off so that mutated frames reach the subframe decoder instead of being
+// refused at their CRCs.
+var flacSkipCRC bool
 
 var crc8Table, crc16Table = func() (t8 [256]uint8, t16 [256]uint16) {
 	for i := range 256 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -185,4 +186,182 @@ func TestFLACFixedPredictors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// flacBitWriter writes the bits of hand-made frames, most significant first.
+type flacBitWriter struct {
+	b []byte
+	n uint
+}
+
+func (w *flacBitWriter) put(v uint64, k uint) {
+	for i := int(k) - 1; i >= 0; i-- {
+		if w.n%8 == 0 {
+			w.b = append(w.b, 0)
+		}
+		if v>>uint(i)&1 != 0 {
+			w.b[len(w.b)-1] |= 0x80 >> (w.n % 8)
+		}
+		w.n++
+	}
+}
+
+// flacHeader is a STREAMINFO-only stream header.
+func flacHeader(minBlock, maxBlock, rate, channels, bits int) []byte {
+	s := make([]byte, 34)
+	binary.BigEndian.PutUint16(s[0:], uint16(minBlock))
+	binary.BigEndian.PutUint16(s[2:], uint16(maxBlock))
+	binary.BigEndian.PutUint64(s[10:], uint64(rate)<<44|uint64(channels-1)<<41|uint64(bits-1)<<36)
+	return append([]byte("fLaC\x80\x00\x00\x22"), s...)
+}
+
+// flacFrame makes a frame: header bytes 2 and 3 (block size and rate codes;
+// channel assignment and sample size codes), frame number 0, the optional
+// block size bytes, then the subframes sub writes, then both CRCs.
+func flacFrame(b2, b3 byte, blockBytes []byte, sub func(w *flacBitWriter)) []byte {
+	h := append([]byte{0xff, 0xf8, b2, b3, 0x00}, blockBytes...)
+	h = append(h, crc8FLAC(h))
+	w := &flacBitWriter{b: h, n: uint(len(h) * 8)}
+	sub(w)
+	return binary.BigEndian.AppendUint16(w.b, crc16FLAC(w.b))
+}
+
+// TestFLACHandMadeFrames covers what ffmpeg's encoder does not write —
+// wasted bits, 32-bit samples with a 33-bit side channel — and frames that
+// hold valid CRCs yet must be refused.
+func TestFLACHandMadeFrames(t *testing.T) {
+	decode := func(t *testing.T, header, frame []byte) (*FLACDecoder, error) {
+		t.Helper()
+		info, _, err := ParseFLACHeader(header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewFLACDecoder(info)
+		_, err = d.Decode(frame)
+		return d, err
+	}
+	t.Run("wasted bits, left/side", func(t *testing.T) {
+		// 16 samples: left is 256 (1 with 8 wasted bits), side runs
+		// −32 … 28 in steps of 4 (verbatim, 2 wasted bits, 17 − 2 bits).
+		frame := flacFrame(0x60, 0x88, []byte{15}, func(w *flacBitWriter) {
+			w.put(1, 8)      // constant, wasted-bits flag
+			w.put(1, 8)      // unary 0000000 1: 8 wasted bits
+			w.put(1, 8)      // the value in 16 − 8 bits
+			w.put(1<<1|1, 8) // verbatim, wasted-bits flag
+			w.put(1, 2)      // unary 0 1: 2 wasted bits
+			for i := range 16 {
+				w.put(uint64(int64(i-8))&(1<<15-1), 15)
+			}
+		})
+		d, err := decode(t, flacHeader(16, 16, 48000, 2, 16), frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 16 {
+			if l, r := d.ch[0][i], d.ch[1][i]; l != 256 || r != 256-int64(i-8)*4 {
+				t.Fatalf("sample %d: %d %d, want 256 %d", i, l, r, 256-int64(i-8)*4)
+			}
+		}
+	})
+	for _, assign := range []int{8, 9, 10} {
+		t.Run(fmt.Sprintf("32-bit, 33-bit side channel, assignment %d", assign), func(t *testing.T) {
+			left, right := int64(-1<<31), int64(1<<31-1)
+			frame := flacFrame(0x60, byte(assign<<4|7<<1), []byte{15}, func(w *flacBitWriter) {
+				a, b, abits, bbits := left, left-right, uint(32), uint(33)
+				switch assign {
+				case 9:
+					a, b, abits, bbits = left-right, right, 33, 32
+				case 10:
+					a = (left + right) >> 1
+				}
+				w.put(1<<1, 8) // verbatim
+				for range 16 {
+					w.put(uint64(a)&(1<<abits-1), abits)
+				}
+				w.put(1<<1, 8)
+				for range 16 {
+					w.put(uint64(b)&(1<<bbits-1), bbits)
+				}
+			})
+			d, err := decode(t, flacHeader(16, 16, 48000, 2, 32), frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := d.AppendInterleaved(nil)
+			if l, r := int32(binary.LittleEndian.Uint32(out)), int32(binary.LittleEndian.Uint32(out[4:])); int64(l) != left || int64(r) != right {
+				t.Fatalf("%d %d, want %d %d", l, r, left, right)
+			}
+		})
+	}
+	refused := []struct {
+		name   string
+		header []byte
+		frame  []byte
+	}{
+		{"a sample outside its bit depth", flacHeader(16, 16, 48000, 1, 16), flacFrame(0x60, 0x08, []byte{15}, func(w *flacBitWriter) {
+			w.put(8<<1, 8) // fixed, order 0
+			w.put(0, 6)    // Rice, one partition
+			w.put(15, 4)   // escaped: raw samples
+			w.put(31, 5)   // of 31 bits
+			for range 16 {
+				w.put(1<<20, 31)
+			}
+		})},
+		{"a block larger than STREAMINFO's largest", flacHeader(16, 4096, 48000, 1, 16), flacFrame(0x70, 0x08, []byte{0x1f, 0xff}, func(w *flacBitWriter) {
+			w.put(0, 8)
+			w.put(5, 16)
+		})},
+		{"a block of 65536", flacHeader(16, 65535, 48000, 1, 16), flacFrame(0x70, 0x08, []byte{0xff, 0xff}, func(w *flacBitWriter) {
+			w.put(0, 8)
+			w.put(5, 16)
+		})},
+		{"padding bits that are not zero", flacHeader(16, 16, 48000, 1, 16), flacFrame(0x60, 0x08, []byte{15}, func(w *flacBitWriter) {
+			w.put(0, 8)
+			w.put(5, 16)
+			w.put(1, 3) // then the byte's padding
+		})},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			if d, err := decode(t, c.header, c.frame); !errors.Is(err, ErrCorrupt) || d.Samples() != 0 {
+				t.Fatalf("%v, %d samples; want ErrCorrupt and none", err, d.Samples())
+			}
+		})
+	}
+	t.Run("a failed frame leaves no samples", func(t *testing.T) {
+		info, _, _ := ParseFLACHeader(flacHeader(16, 4096, 48000, 1, 16))
+		d := NewFLACDecoder(info)
+		if _, err := d.Decode(flacFrame(0xc0, 0x08, nil, func(w *flacBitWriter) { w.put(0, 8); w.put(5, 16) })); err != nil || d.Samples() != 4096 {
+			t.Fatalf("%v, %d samples", err, d.Samples())
+		}
+		bad := flacFrame(0x10, 0x08, nil, func(w *flacBitWriter) { w.put(0, 8); w.put(5, 16) })
+		bad[len(bad)-1] ^= 1
+		if _, err := d.Decode(bad); !errors.Is(err, ErrCorrupt) {
+			t.Fatal(err)
+		}
+		if n := len(d.AppendInterleaved(nil)); d.Samples() != 0 || n != 0 {
+			t.Fatalf("%d samples, %d bytes after a failed frame", d.Samples(), n)
+		}
+	})
+	t.Run("a block that decodes past a frame of samples", func(t *testing.T) {
+		header := flacHeader(4096, 65535, 48000, 8, 32)
+		frame := flacFrame(0x70, 0x7e, []byte{0xff, 0xfe}, func(w *flacBitWriter) {
+			for range 8 {
+				w.put(0, 8)
+				w.put(1, 32)
+			}
+		})
+		d, err := DescribeMatroskaAudio(signals.CodecIDFLAC, header, 0, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := newMatroskaPCM(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block := bytes.Repeat(frame, 200) // 10 KB saying 400 MB
+		if _, err := m.convert(block); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("%v, want ErrCorrupt", err)
+		}
+	})
 }

@@ -71,14 +71,20 @@ func (m *matroskaPCM) frame(f Frame, columnStride int) ([]byte, int64, error) {
 func (m *matroskaPCM) convert(in []byte) ([]byte, error) {
 	d := m.desc
 	if m.flac != nil {
-		// A block holds one FLAC frame or more, whole.
+		// A block holds one FLAC frame or more, whole. A frame of a few
+		// bytes can say 65,535 constant samples: what a block decodes to is
+		// bounded as a frame of samples is.
 		out := m.buf[:0]
+		info := m.flac.info
 		for off := 0; off < len(in); {
 			n, err := m.flac.Decode(in[off:])
 			if err != nil {
 				return nil, err
 			}
 			off += n
+			if len(out)+m.flac.Samples()*info.Channels*info.SampleType().Size() > MaxScalarFrameBytes {
+				return nil, fmt.Errorf("codecs: A_FLAC block: %w: it decodes to more than %d bytes of samples", ErrCorrupt, MaxScalarFrameBytes)
+			}
 			out = m.flac.AppendInterleaved(out)
 		}
 		m.buf = out
@@ -123,16 +129,23 @@ func (m *matroskaPCM) convert(in []byte) ([]byte, error) {
 	return in, nil // already the columns' little-endian layout
 }
 
+// maxOverlap is how far before the end of the run a block may start and
+// still continue it: ffmpeg's Vorbis decoder overlaps its own packets by up
+// to 9 ms. A block further back (a producer's clock reset) starts a new run
+// at its own time.
+const maxOverlap = 20 * int64(time.Millisecond)
+
 // audioClock times the frames of a track whose blocks do not start on whole
 // milliseconds of samples: ffmpeg cuts 44.1 kHz audio into frames of 1,024
 // samples (23.22 ms) whose Matroska times are rounded to the millisecond, so
 // timing each frame from its block time would make sample times jitter and
 // even step back. A frame that starts less than 1 ms after where the frame
 // before it ended (in the same fragment) — or before it, when the producer's
-// clock overlapped its own samples — continues its run: its samples are
-// timed by their count since the run began, as a player plays them, and
-// times never go back within a fragment. A gap of a millisecond or more, or
-// a new fragment, starts a new run at the block time. Runs never cross
+// clock overlapped its own samples by less than 20 ms — continues its run:
+// its samples are timed by their count since the run began, as a player
+// plays them. A gap of a millisecond or more, a block 20 ms or more before
+// the run's end (a clock reset), or a new fragment starts a new run at the
+// block time. Runs never cross
 // fragments, so a query's result does not depend on which worker decoded
 // which fragment; the first sample of a fragment is at its block time, which
 // Matroska rounds to the millisecond. A frame without a fragment (a caller
@@ -146,7 +159,7 @@ type audioClock struct {
 }
 
 func (c *audioClock) start(f Frame, n int) int64 {
-	if !c.started || f.Fragment == nil || c.frag != f.Fragment || f.Time-c.at(c.runN) >= int64(time.Millisecond) {
+	if d := f.Time - c.at(c.runN); !c.started || f.Fragment == nil || c.frag != f.Fragment || d >= int64(time.Millisecond) || d <= -maxOverlap {
 		c.started, c.frag, c.runStart, c.runN = true, f.Fragment, f.Time, 0
 	}
 	start := c.at(c.runN)

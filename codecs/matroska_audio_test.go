@@ -30,9 +30,12 @@ func TestAudioClock(t *testing.T) {
 		// follow on, times never step back in a fragment.
 		{"overlap: the run goes on", Frame{Time: 1060 * ms, Fragment: frag}, 1024, 1000*ms + 69_659_864},
 		{"a gap of 1 ms or more: a new run", Frame{Time: 1200 * ms, Fragment: frag}, 1024, 1200 * ms},
-		{"a new fragment: a new run", Frame{Time: 1223 * ms, Fragment: other}, 1024, 1223 * ms},
-		{"no fragment: the block time", Frame{Time: 1246 * ms}, 1024, 1246 * ms},
-		{"no fragment again: the block time", Frame{Time: 1269 * ms}, 1024, 1269 * ms},
+		{"the run goes on", Frame{Time: 1223 * ms, Fragment: frag}, 1024, 1200*ms + 23_219_955},
+		// 20 ms or more back: the producer's clock was reset.
+		{"far back: a new run", Frame{Time: 1226 * ms, Fragment: frag}, 1024, 1226 * ms},
+		{"a new fragment: a new run", Frame{Time: 1249 * ms, Fragment: other}, 1024, 1249 * ms},
+		{"no fragment: the block time", Frame{Time: 1272 * ms}, 1024, 1272 * ms},
+		{"no fragment again: the block time", Frame{Time: 1295 * ms}, 1024, 1295 * ms},
 	}
 	c := audioClock{rate: 44100}
 	for _, tc := range cases {

@@ -65,6 +65,7 @@ type Prepared struct {
 	// windows shape cuts them into windows (its batch rows count windows).
 	decodeRows int
 	descRaw    []byte
+	descTrack  trackIdentity // what else describes the track (Matroska-described audio has no CodecPrivate)
 	track      uint64
 	desc       signals.Description
 	rate       float64 // samples per second, for the kinds that have one; else 0
@@ -145,7 +146,7 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, invalid("%v", err)
 	}
-	p := &Prepared{req: req, schema: dec.Schema(), samples: dec.Schema(), descRaw: append([]byte(nil), t.CodecPrivate...), track: t.Number, desc: desc,
+	p := &Prepared{req: req, schema: dec.Schema(), samples: dec.Schema(), descRaw: append([]byte(nil), t.CodecPrivate...), descTrack: identityOf(t), track: t.Number, desc: desc,
 		newDecoder: func() (codecs.ArrowDecoder, error) { return codecs.NewArrowDecoder(desc, opts) }}
 	p.rate, _ = sampleRate(desc)
 	if req.Shape == "windows" {
@@ -243,6 +244,16 @@ func readTracks(payload []byte) ([]mkv.TrackEntry, error) {
 // pickTrack finds the track a query reads: the one asked for, or the first
 // whose kind this server knows.
 func pickTrack(tracks []mkv.TrackEntry, want uint64) (*mkv.TrackEntry, signals.Description, error) {
+	if want == 0 {
+		// The first track the producer described for Sensorium wins over
+		// audio that Matroska alone describes, as before such audio was
+		// readable.
+		for i := range tracks {
+			if desc, err := signals.ParseDescription(tracks[i].CodecID, tracks[i].CodecPrivate); err == nil {
+				return &tracks[i], desc, nil
+			}
+		}
+	}
 	for i := range tracks {
 		t := &tracks[i]
 		if want != 0 && t.Number != want {
@@ -291,6 +302,22 @@ func describeTrack(t *mkv.TrackEntry) (signals.Description, error) {
 		return nil, fmt.Errorf("%s track without a Sensorium description: %v", t.CodecID, merr)
 	}
 	return d, nil
+}
+
+// trackIdentity is what describes a track besides its CodecPrivate: a
+// Matroska-described audio track (ffmpeg's PCM) has none, and a change of its
+// rate, channels or depth mid-range must be seen as a change of description.
+type trackIdentity struct {
+	codecID string
+	audio   mkv.Audio
+}
+
+func identityOf(t *mkv.TrackEntry) trackIdentity {
+	id := trackIdentity{codecID: t.CodecID}
+	if t.Audio != nil {
+		id.audio = *t.Audio
+	}
+	return id
 }
 
 // readableCodecIDs are the CodecIDs a query reads: the kinds' own and the

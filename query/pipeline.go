@@ -402,7 +402,7 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 		switch it.Kind {
 		case mkv.ItemTracks:
 			for _, t := range it.Tracks {
-				if t.Number == p.track && !bytes.Equal(t.CodecPrivate, p.descRaw) {
+				if t.Number == p.track && (!bytes.Equal(t.CodecPrivate, p.descRaw) || identityOf(&t) != p.descTrack) {
 					return sent, invalid("the signal description of track %d changed at fragment %d; query the ranges before and after it separately", t.Number, f.Number)
 				}
 			}

@@ -50,6 +50,7 @@ func TestAudioFromFFmpegIsQueryable(t *testing.T) {
 		{"flac 16-bit stereo 44.1 kHz", []string{"-c:a", "flac", "-ac", "2", "-ar", "44100", "-sample_fmt", "s16"}, "s16le", 44100, []string{"left", "right"}, arrow.PrimitiveTypes.Int16, ints16},
 		{"flac 24-bit mono 96 kHz", []string{"-c:a", "flac", "-ac", "1", "-ar", "96000", "-sample_fmt", "s32", "-bits_per_raw_sample", "24"}, "s32le", 96000, []string{"mono"}, arrow.PrimitiveTypes.Int32, ints32shift8},
 	}
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -73,7 +74,6 @@ func TestAudioFromFFmpegIsQueryable(t *testing.T) {
 			want := c.toCol(raw)
 			stream := fmt.Sprintf("recording-%d", i)
 			client, _ := newStream(t, srv, stream, 1)
-			start := time.Now().Add(-time.Hour).Truncate(time.Second)
 			persisted := 0
 			err = client.PutMedia(ctx, sdk.PutMediaInput{Stream: sdk.StreamRef{StreamName: stream}, Body: bytes.NewReader(mkv), Relative: true, ProducerStart: start},
 				func(ev sdk.AckEvent) {
@@ -143,6 +143,42 @@ func TestAudioFromFFmpegIsQueryable(t *testing.T) {
 			}
 		})
 	}
+	// A recording of another rate put after the first in its stream: its
+	// track has no CodecPrivate either, and a query over both must say the
+	// description changed rather than read 16 kHz mono as 44.1 kHz stereo.
+	t.Run("another rate after it", func(t *testing.T) {
+		dir := t.TempDir()
+		mkvPath := filepath.Join(dir, "b.mkv")
+		tools.FFmpeg(t, append(tools.AudioInput(), "-t", "1", "-c:a", "pcm_s16le", "-ac", "1", "-ar", "16000", mkvPath)...)
+		mkv, err := os.ReadFile(mkvPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := sdk.NewClient(srv.HTTPURL(), nil)
+		later := start.Add(10 * time.Second)
+		if err := client.PutMedia(ctx, sdk.PutMediaInput{Stream: sdk.StreamRef{StreamName: "recording-0"}, Body: bytes.NewReader(mkv), Relative: true, ProducerStart: later}, func(sdk.AckEvent) {}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := client.Query(ctx, sdk.QueryInput{Stream: "recording-0", Start: start, End: later.Add(time.Minute)}, memory.NewGoAllocator())
+		if err == nil {
+			for res.Next() {
+			}
+			err = res.Err()
+			res.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "changed") {
+			t.Fatalf("a query across two rates: %v, want the description-changed refusal", err)
+		}
+		// Each part alone reads.
+		res, err = client.Query(ctx, sdk.QueryInput{Stream: "recording-0", Start: later, End: later.Add(time.Minute)}, memory.NewGoAllocator())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Close()
+		if f := res.Schema().Field(1); f.Name != "mono" {
+			t.Fatalf("the second recording reads as %v", res.Schema())
+		}
+	})
 }
 
 // blockTimes lists, per sample of a Matroska file's audio, the time its
