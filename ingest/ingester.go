@@ -244,11 +244,20 @@ func (in *Ingester) drain(msgs chan jetstream.Msg) {
 	}
 }
 
-// catchUp applies every message the consumer delivered before but that was
-// never acknowledged (the previous process died between its write and its
-// fsync, or before its ack). JetStream would redeliver them only after the ack
-// wait, behind newer messages; applying them first keeps each stream in bus
-// order, which the store's "already applied" check relies on.
+// catchUp has every message the consumer delivered before but that was never
+// acknowledged (the previous process died between its write and its fsync,
+// or before its ack) delivered again first. JetStream would redeliver them
+// only after the ack wait, behind newer messages; applying them first keeps
+// each stream in bus order, which the store's "already applied" check relies
+// on. It resets the consumer to its ack floor (CONSUMER.RESET), so that they
+// come again at once, in order, and are acknowledged as they are applied.
+//
+// A NATS server without that request gets the old way: each message is read
+// with GetMsg and applied here. Those stay pending on the consumer (they
+// have no delivery to acknowledge) until the ack wait ends, and with
+// MaxAckPending of them the consumer delivers nothing new for up to 30 s —
+// which, with restarts every few seconds (the power-cut loop), stalled ingest
+// for good while producers' re-sends filled the bus.
 func (in *Ingester) catchUp(ctx context.Context) error {
 	ci, err := in.opts.Consumer.Info(ctx)
 	if err != nil {
@@ -271,6 +280,14 @@ func (in *Ingester) catchUp(ctx context.Context) error {
 	if delivered <= floor {
 		return nil
 	}
+	if _, err = in.opts.Stream.ResetConsumer(ctx, in.opts.Consumer.CachedInfo().Name); err == nil {
+		in.log.Info("ingest: the bus redelivers what the previous run left unacknowledged", "from", floor+1, "to", delivered)
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	in.log.Warn("ingest: the NATS server cannot reset the consumer; reading what the previous run left unacknowledged one message at a time", "from", floor+1, "to", delivered, "err", err)
 	n := 0
 	var batch []*busMsg
 	for seq := floor + 1; seq <= delivered; seq++ {

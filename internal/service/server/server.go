@@ -545,6 +545,10 @@ func (s *Server) startBus(ctx context.Context) error {
 	exited := make(chan struct{})
 	go func() {
 		err := s.in.Run(ictx)
+		if err != nil && ictx.Err() == nil {
+			// Said now, not at Shutdown: until then no fragment is PERSISTED.
+			s.log.Error("sensorium: ingest stopped; no fragment will be PERSISTED until the server restarts", "err", err)
+		}
 		close(exited)
 		s.ingestDone <- err
 	}()
