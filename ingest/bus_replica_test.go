@@ -30,6 +30,31 @@ func claimer(t *testing.T, ns *natsembed.Server) (*nats.Conn, jetstream.JetStrea
 	return nc, js
 }
 
+// embeddedBus starts an embedded NATS server (not listening) with opts'
+// storage limit and returns a connection to it; both end with the test.
+func embeddedBus(t *testing.T, opts natsembed.Options) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	if opts.StoreDir == "" {
+		opts.StoreDir = t.TempDir()
+	}
+	opts.DontListen = true
+	ns, err := natsembed.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
 func quietLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
@@ -128,17 +153,7 @@ func TestValidateReplica(t *testing.T) {
 // A NATS server with less storage than the default bus asks for (a gateway
 // with a small disk) still gets a bus: a smaller one, which it can hold.
 func TestBusShrinksToFitStorage(t *testing.T) {
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true, MaxStore: 300 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Stop()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := embeddedBus(t, natsembed.Options{MaxStore: 300 << 20})
 	ctx := context.Background()
 	for range 2 { // created, then updated at the next start
 		bs, _, err := EnsureBus(ctx, js, BusConfig{}, 0)
@@ -158,17 +173,7 @@ func TestBusShrinksToFitStorage(t *testing.T) {
 // is moved past them when nothing left in it is still wanted, and left to
 // the operator when another store replica has not applied what it holds.
 func TestBusBelowTheStore(t *testing.T) {
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Stop()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := embeddedBus(t, natsembed.Options{})
 	ctx := context.Background()
 	cfg := BusConfig{Logger: quietLog(t)}
 	if _, _, err := EnsureBus(ctx, js, cfg, 0); err != nil {

@@ -249,17 +249,7 @@ func TestIngestHoldsBackFragmentsWhosePredecessorIsMissing(t *testing.T) {
 // in bus order. Applying 3 and 4 first and calling 1 and 2 stale on their
 // redelivery would lose them on this replica for good.
 func TestInOrderWaitsForAGapItCannotRead(t *testing.T) {
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Stop()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	nc, js := embeddedBus(t, natsembed.Options{})
 	ctx := context.Background()
 	bs, cons, err := EnsureBus(ctx, js, BusConfig{}, 0)
 	if err != nil {

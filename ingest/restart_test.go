@@ -26,23 +26,13 @@ import (
 // ended, so nothing new was delivered meanwhile — and with restarts every
 // few seconds (the 200-cut power-cut loop) ingest stalled for good.
 func TestRestartDoesNotWaitOutTheAckWait(t *testing.T) {
-	natsDir, storeDir := t.TempDir(), t.TempDir()
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: natsDir, DontListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Stop()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := embeddedBus(t, natsembed.Options{})
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(256))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.Open(store.Options{Dir: storeDir, Logger: log, RetentionInterval: -1})
+	st, err := store.Open(store.Options{Dir: t.TempDir(), Logger: log, RetentionInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
