@@ -32,6 +32,11 @@
 // The cluster section (cluster.go) then measures the same SDK path against a
 // three-node cluster and raw JetStream publish at R3, and the bytes written
 // per acknowledged byte; SENSORIUM_BENCH_SKIP_CLUSTER=1 leaves it out.
+//
+// The many-streams section (streams.go) runs thousands of streams at one
+// fragment a second each against a separate `sensorium serve` process, and a
+// burst across 1,000 of them against raw JetStream publish;
+// SENSORIUM_BENCH_SKIP_STREAMS=1 leaves it out.
 package main
 
 import (
@@ -64,10 +69,15 @@ func main() {
 	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
 	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
 	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after); a folder kept from an earlier run reuses its Arrow data")
-	only := flag.String("only", "", "run only this part: ingest (single node), cluster (with the single node it is compared to), codecs or arrow")
+	only := flag.String("only", "", "run only this part: ingest (single node), cluster (with the single node it is compared to), codecs, arrow or streams")
 	clusterMiB := flag.Int("cluster-mib", 512, "bytes to ingest per cluster throughput run, MiB (the first fragments of the same data)")
 	arrowMinutes := flag.Int("arrow-minutes", 60, "minutes of 3-axis 25.6 kHz vibration for the Arrow read benchmark (60: about 1.1 GB raw)")
 	arrowCores := flag.String("arrow-cores", "2,1", "GOMAXPROCS of the Arrow read tables, comma-separated (2: both sides parallel, 1: both on one core)")
+	var sf streamsFlags
+	flag.StringVar(&sf.counts, "streams", "1000,10000", "many-streams section: stream counts to run, comma-separated")
+	flag.IntVar(&sf.seconds, "streams-seconds", 30, "many-streams section: steady-state seconds measured per count (after a 5 s warm-up)")
+	flag.IntVar(&sf.conns, "streams-conns", 16, "many-streams section: NATS connections the producers share")
+	flag.IntVar(&sf.burstStreams, "streams-burst-streams", 1000, "many-streams section: streams of the burst (the first ones created)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -87,8 +97,8 @@ func main() {
 			return
 		}
 	}
-	if *only != "" && *only != "ingest" && *only != "arrow" && *only != "cluster" {
-		fail(fmt.Errorf("--only %q: want ingest, cluster, codecs or arrow", *only))
+	if *only != "" && *only != "ingest" && *only != "arrow" && *only != "cluster" && *only != "streams" {
+		fail(fmt.Errorf("--only %q: want ingest, cluster, codecs, arrow or streams", *only))
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp(".", ".bench-")
@@ -116,6 +126,14 @@ func main() {
 	if *only == "cluster" || (*only == "" && os.Getenv(skipClusterEnv) != "1") {
 		fmt.Println()
 		if err := b.cluster(*clusterMiB); err != nil {
+			fail(err)
+		}
+	}
+	if *only == "streams" || (*only == "" && os.Getenv(skipStreamsEnv) != "1") {
+		if *only == "" {
+			fmt.Println()
+		}
+		if err := b.streams(sf); err != nil {
 			fail(err)
 		}
 	}
