@@ -90,11 +90,10 @@ type Store struct {
 	cache   *indexCache
 	metrics *metrics
 
-	mu      sync.RWMutex       // guards streams and the catalog file
+	mu      sync.RWMutex       // guards streams, names and the catalog files
 	streams map[string]*stream // by name, including streams being deleted
-	// catalogGen is the generation of the catalog on disk; each save
-	// writes the next. Guarded by mu.
-	catalogGen uint64
+	names   streamNames        // the keys of streams, sorted, for ListStreams
+	catalog *catalogJournal    // the catalog on disk (catalogfile.go)
 
 	closing chan struct{}
 	wg      sync.WaitGroup
@@ -128,11 +127,11 @@ func Open(opts Options) (*Store, error) {
 		}
 		s.opts.Keyring = k
 	}
-	entries, gen, err := loadCatalog(s.fs, s.catalogPath(), s.catalogBackupPath(), s.log)
+	entries, catalog, err := openCatalog(s.fs, s.dir, s.log)
 	if err != nil {
 		return nil, err
 	}
-	s.catalogGen = gen
+	s.catalog = catalog
 	var unfinished []catalogStream
 	for _, c := range entries {
 		if c.Status == StatusDeleting {
@@ -153,6 +152,7 @@ func Open(opts Options) (*Store, error) {
 		}
 		s.Repairs = append(s.Repairs, reports...)
 		s.streams[c.Name] = st
+		s.names = append(s.names, c.Name) // entries come sorted by name
 	}
 	for _, c := range unfinished {
 		if err := s.removeStreamDir(s.streamDir(c.Dir)); err != nil {
@@ -183,9 +183,6 @@ func (s *Store) removeStreamDir(dir string) error {
 	}
 	return syncDirAt(s.fs, siteStreamDelete, filepath.Dir(dir))
 }
-
-func (s *Store) catalogPath() string       { return filepath.Join(s.dir, catalogFile) }
-func (s *Store) catalogBackupPath() string { return filepath.Join(s.dir, catalogBackupFile) }
 
 func (s *Store) now() time.Time { return s.opts.Now() }
 
@@ -259,29 +256,6 @@ func (s *Store) stream(name string) (*stream, error) {
 		return nil, refuse(ErrStreamNotFound, "stream %s not found (it is being deleted)", name)
 	}
 	return st, nil
-}
-
-// saveCatalogLocked writes the catalog from the streams in memory. s.mu held.
-func (s *Store) saveCatalogLocked() error {
-	out := make([]catalogStream, 0, len(s.streams))
-	for _, st := range s.streams {
-		st.mu.RLock()
-		in := st.info
-		st.mu.RUnlock()
-		rel, err := filepath.Rel(filepath.Join(s.dir, "streams"), st.dir)
-		if err != nil {
-			return fmt.Errorf("store: stream dir %s: %w", st.dir, err)
-		}
-		out = append(out, catalogStream{
-			Name: in.Name, ARN: in.ARN, DeviceName: in.DeviceName, MediaType: in.MediaType, KMSKeyID: in.KMSKeyID,
-			Version: in.Version, Status: in.Status, CreationTime: in.CreationTime, RetentionHours: in.RetentionHours,
-			Tags: in.Tags, Dir: rel,
-		})
-	}
-	// Every attempt takes a new generation: after a failed save the primary
-	// may already hold this one, and the next save must be newer still.
-	s.catalogGen++
-	return saveCatalog(s.fs, s.catalogPath(), s.catalogBackupPath(), s.catalogGen, out)
 }
 
 // Dir is the store's folder.

@@ -2,7 +2,7 @@ package store
 
 import (
 	"encoding/base64"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -80,8 +80,10 @@ func (s *Store) addStreamLocked(info StreamInfo) error {
 		return err
 	}
 	s.streams[info.Name] = st
-	if err := s.saveCatalogLocked(); err != nil {
+	s.names.insert(info.Name)
+	if err := s.putCatalogLocked(st); err != nil {
 		delete(s.streams, info.Name)
+		s.names.remove(info.Name)
 		_ = st.close(false)
 		_ = s.fs.RemoveAll(st.dir)
 		return err
@@ -153,15 +155,12 @@ func (s *Store) ListStreams(prefix string, limit int, nextToken string) ([]Strea
 		return nil, "", err
 	}
 	s.mu.RLock()
-	names := make([]string, 0, len(s.streams))
-	for n := range s.streams {
-		if strings.HasPrefix(n, prefix) && n > after {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
 	var out []StreamInfo
-	for _, n := range names {
+	// One more than the page, to know whether the listing goes on.
+	for _, n := range s.names.from(prefix, after) {
+		if !strings.HasPrefix(n, prefix) || len(out) > limit {
+			break
+		}
 		st := s.streams[n]
 		st.mu.RLock()
 		if st.info.Status != StatusDeleting {
@@ -222,7 +221,7 @@ func (s *Store) update(ref StreamRef, currentVersion string, fn Edit) error {
 	next.Version = NewVersion()
 	st.info = next
 	st.mu.Unlock()
-	if err := s.saveCatalogLocked(); err != nil {
+	if err := s.putCatalogLocked(st); err != nil {
 		st.mu.Lock()
 		st.info = old
 		st.mu.Unlock()
@@ -371,7 +370,7 @@ func (s *Store) deleteStream(st *stream, currentVersion string) error {
 	name := st.info.Name
 	st.info.Status = StatusDeleting
 	st.mu.Unlock()
-	if err := s.saveCatalogLocked(); err != nil {
+	if err := s.putCatalogLocked(st); err != nil {
 		st.mu.Lock()
 		st.info.Status = StatusActive
 		st.mu.Unlock()
@@ -395,7 +394,8 @@ func (s *Store) deleteStream(st *stream, currentVersion string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.streams, name)
-	if err := s.saveCatalogLocked(); err != nil {
+	s.names.remove(name)
+	if err := s.deleteCatalogLocked(name); err != nil {
 		return err
 	}
 	s.log.Info("store: stream deleted", "stream", name)
@@ -427,7 +427,7 @@ func (s *Store) Materialize(info StreamInfo) (created bool, err error) {
 		if old.Version == info.Version && old.RetentionHours == info.RetentionHours {
 			return false, nil
 		}
-		if err := s.saveCatalogLocked(); err != nil {
+		if err := s.putCatalogLocked(st); err != nil {
 			st.mu.Lock()
 			st.info = old
 			st.mu.Unlock()
@@ -457,13 +457,43 @@ func (s *Store) AllStreams() ([]StreamInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]StreamInfo, 0, len(s.streams))
-	for _, st := range s.streams {
+	for _, n := range s.names {
+		st := s.streams[n]
 		st.mu.RLock()
 		if st.info.Status != StatusDeleting {
 			out = append(out, st.info.Clone())
 		}
 		st.mu.RUnlock()
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// streamNames is the names of the store's streams in order, kept as
+// streams come and go, so that a page of ListStreams costs a binary search
+// and the page rather than a sort of every name. An insertion or removal
+// moves the slice's tail: a memmove of 16 bytes a stream, well below the
+// fsync that records the change.
+type streamNames []string
+
+func (n *streamNames) insert(name string) {
+	if i, found := slices.BinarySearch(*n, name); !found {
+		*n = slices.Insert(*n, i, name)
+	}
+}
+
+func (n *streamNames) remove(name string) {
+	if i, found := slices.BinarySearch(*n, name); found {
+		*n = slices.Delete(*n, i, i+1)
+	}
+}
+
+// from returns the names from the first that is above after and not below
+// prefix: those with the prefix come first, in order.
+func (n streamNames) from(prefix, after string) []string {
+	i, _ := slices.BinarySearch(n, prefix)
+	j, found := slices.BinarySearch(n, after)
+	if found {
+		j++
+	}
+	return n[max(i, j):]
 }
