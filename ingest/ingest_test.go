@@ -19,7 +19,7 @@ import (
 
 // rig is a bus, a store and a running ingester.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	ns     *natsembed.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -31,6 +31,12 @@ type rig struct {
 
 func newRig(t *testing.T, storeDir, natsDir string) *rig {
 	t.Helper()
+	return newRigWith(t, storeDir, natsDir, nil)
+}
+
+// newRigWith is newRig with the store's options adjusted by tweak.
+func newRigWith(t testing.TB, storeDir, natsDir string, tweak func(*store.Options)) *rig {
+	t.Helper()
 	ns, err := natsembed.Start(natsembed.Options{StoreDir: natsDir, DontListen: true})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +47,11 @@ func newRig(t *testing.T, storeDir, natsDir string) *rig {
 	}
 	js, _ := jetstream.New(nc)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.Open(store.Options{Dir: storeDir, Logger: log, RetentionInterval: -1})
+	so := store.Options{Dir: storeDir, Logger: log, RetentionInterval: -1}
+	if tweak != nil {
+		tweak(&so)
+	}
+	st, err := store.Open(so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +80,7 @@ func (r *rig) close() {
 	r.ns.Stop()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 

@@ -353,9 +353,7 @@ func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 		}
 		groups[name] = append(groups[name], i)
 	}
-	for _, name := range order {
-		in.applyGroup(ctx, name, batch, results, groups[name])
-	}
+	in.applyGroups(ctx, order, groups, batch, results)
 	in.finish(batch, results)
 	for _, r := range results {
 		if r.skip {
@@ -479,34 +477,65 @@ func (in *Ingester) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStrea
 	}
 }
 
-// applyGroup applies one stream's messages of a batch in order and fsyncs
-// them. When the store fails (a full disk, a failed fsync) it has rolled the
-// stream back to its last sync; the group is retried with backoff, holding the
-// messages (and telling the bus they are in progress), until it succeeds or
-// the ingester stops. Nothing is acknowledged that is not on disk.
-func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg, results []result, idx []int) {
+// applyGroups applies each stream's messages of a batch (streams in the
+// order the batch first names them, each stream's messages in bus order),
+// then makes the streams that stored something durable together. A stream
+// whose write or fsync failed is retried on its own (retryGroup); the
+// others are durable and go on.
+func (in *Ingester) applyGroups(ctx context.Context, order []string, groups map[string][]int, batch []*busMsg, results []result) {
+	failed := make([]error, len(order))
+	var toSync []int
+	for g, name := range order {
+		stored, err := in.appendGroup(ctx, name, batch, results, groups[name])
+		switch {
+		case err != nil:
+			failed[g] = err
+		case stored:
+			toSync = append(toSync, g)
+		}
+	}
+	names := make([]string, len(toSync))
+	for k, g := range toSync {
+		names[k] = order[g]
+	}
+	// One call for the batch: the store makes many streams durable at
+	// once far cheaper than one fsync after another (store.SyncStreams).
+	for k, err := range in.opts.Store.SyncStreams(names) {
+		if errors.Is(err, store.ErrStreamNotFound) {
+			err = nil // deleted meanwhile: the events already say so or will on redelivery
+		}
+		failed[toSync[k]] = err
+	}
+	for g, name := range order {
+		if failed[g] != nil {
+			in.retryGroup(ctx, name, batch, results, groups[name], failed[g])
+		}
+	}
+}
+
+// appendGroup applies one stream's messages of a batch in order (not yet
+// durable). It reports whether any was stored, or the store's error, after
+// which the store has rolled the stream back to its last sync.
+func (in *Ingester) appendGroup(ctx context.Context, name string, batch []*busMsg, results []result, idx []int) (stored bool, err error) {
+	for _, i := range idx {
+		results[i] = in.apply(ctx, name, batch[i])
+		stored = stored || results[i].stored
+		if results[i].storeErr != nil {
+			return stored, results[i].storeErr
+		}
+	}
+	return stored, nil
+}
+
+// retryGroup handles a stream whose write or fsync failed (a full disk, a
+// failed fsync): the store has rolled the stream back to its last sync, and
+// the group is retried with backoff, holding the messages (and telling the
+// bus they are in progress), until it succeeds or the ingester stops.
+// Nothing is acknowledged that is not on disk.
+func (in *Ingester) retryGroup(ctx context.Context, name string, batch []*busMsg, results []result, idx []int, failed error) {
 	backoff := 100 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		var failed error
-		stored := false
-		for _, i := range idx {
-			results[i] = in.apply(ctx, name, batch[i])
-			stored = stored || results[i].stored
-			if results[i].storeErr != nil {
-				failed = results[i].storeErr
-				break
-			}
-		}
-		if failed == nil && stored {
-			failed = in.opts.Store.Sync(name)
-			if errors.Is(failed, store.ErrStreamNotFound) {
-				failed = nil // deleted meanwhile: the events already say so or will on redelivery
-			}
-		}
-		if failed == nil {
-			return
-		}
-		in.log.Error("ingest: store failed; holding the stream's fragments and retrying", "stream", name, "attempt", attempt+1, "err", failed)
+	for attempt := 1; ; attempt++ {
+		in.log.Error("ingest: store failed; holding the stream's fragments and retrying", "stream", name, "attempt", attempt, "err", failed)
 		in.stats.StoreFailures.Add(1)
 		if in.draining.Load() {
 			for _, i := range idx {
@@ -528,6 +557,17 @@ func (in *Ingester) applyGroup(ctx context.Context, name string, batch []*busMsg
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
+		stored, err := in.appendGroup(ctx, name, batch, results, idx)
+		if err == nil && stored {
+			err = in.opts.Store.Sync(name)
+			if errors.Is(err, store.ErrStreamNotFound) {
+				err = nil
+			}
+		}
+		if err == nil {
+			return
+		}
+		failed = err
 	}
 }
 

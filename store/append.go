@@ -168,7 +168,7 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 		Number: f.Number, ServerTime: server, ProducerTime: f.ProducerTime, Duration: f.Duration,
 		ProducerSeq: f.ProducerSeq, ClusterOffset: f.ClusterOffset, ProducerID: f.ProducerID, Payload: f.Payload,
 	}
-	keyID, key, err := st.keys.forAppend(st.s.now(), st.s.opts.KeyRotation)
+	keyID, key, err := st.keys.forAppend(st.s.now(), st.keyRotation)
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -254,7 +254,7 @@ func (st *stream) prepareSegmentLocked(f *Fragment, server int64) error {
 		recSize := int64(recordHeaderSize + fragmentFixedSize + len(f.ProducerID) + len(f.Payload))
 		full := sum.count > 0 && st.w.size+recSize > opts.SegmentMaxBytes
 		full = full || sum.count >= opts.SegmentMaxFragments
-		full = full || sum.count > 0 && server-sum.firstServer >= int64(opts.SegmentMaxAge)
+		full = full || sum.count > 0 && server-sum.firstServer >= int64(st.segmentMaxAge)
 		if full {
 			if err := st.sealLocked(); err != nil {
 				return err
@@ -281,6 +281,8 @@ func (st *stream) prepareSegmentLocked(f *Fragment, server int64) error {
 	if err != nil {
 		return err
 	}
+	w.files, w.owner = st.s.files, st
+	st.s.files.opened(st)
 	st.w = w
 	st.mu.Lock()
 	st.segments = append(st.segments, &segment{
@@ -308,6 +310,21 @@ func (st *stream) syncLocked() error {
 		st.rollbackLocked()
 		return err
 	}
+	st.syncedLocked()
+	return nil
+}
+
+// dirtyLocked reports whether the stream holds appended fragments not yet
+// synced. wmu held.
+func (st *stream) dirtyLocked() bool {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return st.w != nil && st.hasLast && st.last.Number != st.durable
+}
+
+// syncedLocked publishes what a successful sync made durable: the dedupe
+// keys, and the fragments to readers. wmu held.
+func (st *stream) syncedLocked() {
 	for _, k := range st.pending {
 		st.dedupe.add(k.producer, k.seq, k.server)
 		st.recent.add(k.producer, k.seq, k.number)
@@ -317,7 +334,7 @@ func (st *stream) syncLocked() error {
 	st.durable, st.durableLast, st.hasDurable = st.last.Number, st.last, true
 	st.notifyLocked()
 	st.mu.Unlock()
-	return nil
+	st.s.files.written(st)
 }
 
 // rollbackLocked discards what was appended since the last sync, in memory and
@@ -342,7 +359,7 @@ func (st *stream) rollbackLocked() {
 	if empty {
 		// Nothing durable in it: remove it so that the next append can create the
 		// segment again under the same first number.
-		_ = st.w.f.Close()
+		_ = st.w.closeFile()
 		if err := st.s.fs.Remove(st.w.path); err != nil {
 			st.log.Error("store: remove empty segment after a failed write", "segment", st.w.path, "err", err)
 		}

@@ -6,9 +6,11 @@
 // of each stream's newest segment and seals it if a crash left it unsealed
 // (Close seals it on a clean stop; see FORMAT.md): the first append after a
 // start begins a new segment. The ingest path calls Append
-// for each fragment in bus order and then Sync once per batch: one fsync covers
-// every fragment of the batch (group commit), and only then do readers see them
-// and may the caller acknowledge them. An error from Append or Sync discards what
+// for each fragment in bus order and then SyncStreams once per batch: one fsync
+// per stream covers every fragment of the batch (group commit), or, for a batch
+// of many streams, one flush of the whole file system covers them all
+// (groupsync.go); only then do readers see them and may the caller acknowledge
+// them. Active segment files are kept open up to a cap (openfiles.go). An error from Append or Sync discards what
 // was appended since the last Sync; the bus still holds it. A timer deletes
 // whole segments past a stream's retention.
 //

@@ -8,12 +8,15 @@ import (
 // metrics are the store's own counters. The server exports them (Prometheus);
 // the store does not depend on an exporter.
 type metrics struct {
-	fsyncs          atomic.Int64
-	fsyncNanos      atomic.Int64
-	fsyncMaxNanos   atomic.Int64
-	slowFsyncs      atomic.Int64 // over slowFsync
-	segmentsExpired atomic.Int64
-	fsyncBuckets    [len(fsyncBounds) + 1]atomic.Int64
+	fsyncs atomic.Int64
+	// fileSystemSyncs counts flushes of the whole file system (SyncStreams);
+	// fileSystemSyncFailures those that failed.
+	fileSystemSyncs, fileSystemSyncFailures atomic.Int64
+	fsyncNanos                              atomic.Int64
+	fsyncMaxNanos                           atomic.Int64
+	slowFsyncs                              atomic.Int64 // over slowFsync
+	segmentsExpired                         atomic.Int64
+	fsyncBuckets                            [len(fsyncBounds) + 1]atomic.Int64
 }
 
 // fsyncBounds are the upper bounds of the fsync latency histogram buckets.
@@ -55,6 +58,16 @@ type Stats struct {
 	FsyncMax        time.Duration
 	SlowFsyncs      int64
 	SegmentsExpired int64
+	// OpenSegmentFiles is the active segment files open now (at most
+	// Options.MaxOpenSegments, openfiles.go); SegmentReopens counts the
+	// reopens of files closed to keep under it.
+	OpenSegmentFiles int
+	SegmentReopens   int64
+	// FileSystemSyncs counts flushes of the whole file system that made a
+	// batch of streams durable at once (SyncStreams), FileSystemSyncFailures
+	// those that failed (the batch was then fsynced file by file).
+	FileSystemSyncs        int64
+	FileSystemSyncFailures int64
 	// FsyncBuckets[i] counts fsyncs that took at most FsyncBounds[i]; the last
 	// counts the rest.
 	FsyncBuckets []int64
@@ -65,12 +78,16 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	m := s.metrics
 	st := Stats{
-		Fsyncs:          m.fsyncs.Load(),
-		FsyncTotal:      time.Duration(m.fsyncNanos.Load()),
-		FsyncMax:        time.Duration(m.fsyncMaxNanos.Load()),
-		SlowFsyncs:      m.slowFsyncs.Load(),
-		SegmentsExpired: m.segmentsExpired.Load(),
-		FsyncBounds:     fsyncBounds[:],
+		Fsyncs:                 m.fsyncs.Load(),
+		FsyncTotal:             time.Duration(m.fsyncNanos.Load()),
+		FsyncMax:               time.Duration(m.fsyncMaxNanos.Load()),
+		SlowFsyncs:             m.slowFsyncs.Load(),
+		SegmentsExpired:        m.segmentsExpired.Load(),
+		FsyncBounds:            fsyncBounds[:],
+		OpenSegmentFiles:       s.files.open(),
+		SegmentReopens:         s.files.reopens.Load(),
+		FileSystemSyncs:        m.fileSystemSyncs.Load(),
+		FileSystemSyncFailures: m.fileSystemSyncFailures.Load(),
 	}
 	for i := range m.fsyncBuckets {
 		st.FsyncBuckets = append(st.FsyncBuckets, m.fsyncBuckets[i].Load())

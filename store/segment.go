@@ -73,13 +73,19 @@ func checkSegmentHeader(h []byte) error {
 // write or fsync it refuses further appends (a sticky error) until rollback
 // cuts the file back to what was last synced.
 type segmentWriter struct {
-	fs     vfs.FS
-	path   string
+	fs   vfs.FS
+	path string
+	// f is the open file; nil while the writer is parked (openfiles.go):
+	// everything is synced and the file was closed to bound open files, to be
+	// reopened by the next write.
 	f      vfs.File
 	size   int64  // bytes appended, including those still in buf
 	synced int64  // file length at the last successful fsync
-	buf    []byte // appended bytes not yet written to f
+	buf    []byte // appended bytes not yet written to f; grows as needed, up to about writeBufferSize
 	err    error  // sticky
+	// files, when set, is told when the file is opened and closed.
+	files *openFiles
+	owner *stream
 }
 
 // createSegment creates a new segment file whose first fragment is first.
@@ -89,7 +95,10 @@ func createSegment(fsys vfs.FS, dir string, first uint64) (*segmentWriter, error
 	if err != nil {
 		return nil, fmt.Errorf("store: create segment %s: %w", path, err)
 	}
-	w := &segmentWriter{fs: fsys, path: path, f: f, buf: make([]byte, 0, writeBufferSize)}
+	// The buffer starts small and grows with what a sync gathers: a slow
+	// stream keeps a few KiB, not writeBufferSize, which at thousands of
+	// streams was most of the server's memory.
+	w := &segmentWriter{fs: fsys, path: path, f: f}
 	w.buf = appendSegmentHeader(w.buf, first)
 	w.size = int64(len(w.buf))
 	// The file and its directory entry must be durable before any record in it is
@@ -113,7 +122,7 @@ func openSegmentForAppend(fsys vfs.FS, path string, size int64) (*segmentWriter,
 		f.Close()
 		return nil, fmt.Errorf("store: open segment %s: seek: %w", path, err)
 	}
-	return &segmentWriter{fs: fsys, path: path, f: f, size: size, synced: size, buf: make([]byte, 0, writeBufferSize)}, nil
+	return &segmentWriter{fs: fsys, path: path, f: f, size: size, synced: size}, nil
 }
 
 // append adds an encoded record; it returns the record's offset.
@@ -139,6 +148,9 @@ func (w *segmentWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	if err := w.reopen(); err != nil {
+		return err
+	}
 	if _, err := w.f.Write(w.buf); err != nil {
 		w.err = fmt.Errorf("store: write segment %s: %w", w.path, err)
 		return w.err
@@ -163,11 +175,22 @@ func (w *segmentWriter) sync() error {
 	return nil
 }
 
+// flushed reports whether everything appended has reached the file (written,
+// maybe not yet durable) and the writer holds no error.
+func (w *segmentWriter) flushed() bool { return w.err == nil && len(w.buf) == 0 }
+
 // rollback cuts the file back to its last synced length and clears the sticky
 // error, so that appends can start again from a known-good end. What was
 // appended since the last sync is gone; the bus still holds it (unacked).
 func (w *segmentWriter) rollback() error {
 	w.buf = w.buf[:0]
+	if w.f == nil {
+		// Parked: the file was closed holding exactly the synced bytes, and
+		// nothing reached it since (a write reopens it first).
+		w.size = w.synced
+		w.err = nil
+		return nil
+	}
 	if err := w.f.Truncate(w.synced); err != nil {
 		w.err = fmt.Errorf("store: truncate segment %s to %d: %w", w.path, w.synced, err)
 		return w.err
@@ -183,10 +206,64 @@ func (w *segmentWriter) rollback() error {
 
 func (w *segmentWriter) close() error {
 	err := w.sync()
-	if cerr := w.f.Close(); err == nil {
+	if cerr := w.closeFile(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// closeFile closes the file without syncing (a parked writer has none open).
+func (w *segmentWriter) closeFile() error {
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	if w.files != nil {
+		w.files.closed(w.owner)
+	}
+	return err
+}
+
+// idle reports whether the writer can be parked: everything it was given is
+// written and fsynced, and it holds no error.
+func (w *segmentWriter) idle() bool {
+	return w.f != nil && w.err == nil && len(w.buf) == 0 && w.synced == w.size
+}
+
+// park closes the file of an idle writer and lets go of its buffer; the next
+// write reopens it. The caller holds the stream's wmu and checked idle.
+func (w *segmentWriter) park() error {
+	w.buf = nil
+	err := w.closeFile()
+	if err != nil {
+		// Nothing was unsynced, so nothing is lost; the next write reopens.
+		return fmt.Errorf("store: park segment %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// reopen opens the file of a parked writer again, positioned at its end.
+func (w *segmentWriter) reopen() error {
+	if w.f != nil {
+		return nil
+	}
+	// A failure here is not sticky: nothing was written, so the next write
+	// may simply try again (a full file table empties).
+	f, err := w.fs.OpenFile(w.path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("store: reopen segment %s: %w", w.path, err)
+	}
+	if _, err := f.Seek(w.synced, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("store: reopen segment %s: seek: %w", w.path, err)
+	}
+	w.f = f
+	if w.files != nil {
+		w.files.reopens.Add(1)
+		w.files.opened(w.owner)
+	}
+	return nil
 }
 
 // readRecord reads and verifies one record at off of length n from an open segment.

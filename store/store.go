@@ -22,18 +22,26 @@ type Options struct {
 	Account string // for ARNs; default "000000000000"
 
 	SegmentMaxBytes     int64         // seal a segment past this size; default 128 MiB
-	SegmentMaxAge       time.Duration // seal a segment whose first fragment is older; default 1 h
+	SegmentMaxAge       time.Duration // seal a segment whose first fragment is older; default 1 h, shortened per stream by up to a quarter (stream.go)
 	SegmentMaxFragments int           // seal a segment with this many fragments; default 262144
 	IndexCacheEntries   int           // sealed index entries kept in memory; default 1<<20 (64 MiB)
 	RetentionInterval   time.Duration // how often retention runs; default 1 min; < 0 disables the timer
 	DedupeHorizon       time.Duration // forget producers silent for longer; default 30 days
 	MaxStreams          int           // default DefaultStreamsLimit
+	// MaxOpenSegments bounds the active segment files kept open across all
+	// streams; an idle stream's file is closed past it and reopened at its
+	// next append (openfiles.go). Default DefaultMaxOpenSegments.
+	MaxOpenSegments int
+	// PerFileSync makes SyncStreams fsync each stream's segment file even
+	// where one flush of the whole file system would do (groupsync.go).
+	PerFileSync bool
 
 	// Keyring holds the master keys that wrap the streams' data keys; default:
 	// the keyring file keyring.json in Dir, created at first start.
 	Keyring *Keyring
 	// KeyRotation is how long a stream's data key seals new records before a
-	// new one replaces it; default 45 minutes.
+	// new one replaces it, shortened per stream by up to a quarter so that
+	// streams do not all rotate at once (stream.go); default 45 minutes.
 	KeyRotation time.Duration
 }
 
@@ -74,6 +82,9 @@ func (o *Options) setDefaults() {
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultStreamsLimit
 	}
+	if o.MaxOpenSegments <= 0 {
+		o.MaxOpenSegments = DefaultMaxOpenSegments
+	}
 	if o.KeyRotation <= 0 {
 		o.KeyRotation = 45 * time.Minute
 	}
@@ -95,6 +106,8 @@ type Store struct {
 	names   streamNames        // the keys of streams, sorted, for ListStreams
 	catalog *catalogJournal    // the catalog on disk (catalogfile.go)
 
+	files   *openFiles     // the active segment files open, bounded (openfiles.go)
+	fsSync  vfs.FileSystem // flushes the store's file system whole; nil: none (groupsync.go)
 	closing chan struct{}
 	wg      sync.WaitGroup
 	Repairs []RepairReport // what start-up repair did, for the log and for tests
@@ -114,6 +127,7 @@ func Open(opts Options) (*Store, error) {
 		log:     opts.Logger,
 		cache:   newIndexCache(opts.FS, opts.IndexCacheEntries),
 		metrics: newMetrics(),
+		files:   newOpenFiles(opts.MaxOpenSegments),
 		streams: map[string]*stream{},
 		closing: make(chan struct{}),
 	}
@@ -167,6 +181,7 @@ func Open(opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	s.fsSync = openFileSystemSync(&s.opts)
 	if opts.RetentionInterval > 0 {
 		s.wg.Add(1)
 		go s.retentionLoop()
@@ -196,7 +211,11 @@ func (s *Store) Close() error {
 	}
 	close(s.closing)
 	s.wg.Wait()
-	return s.closeStreams()
+	err := s.closeStreams()
+	if s.fsSync != nil {
+		err = errors.Join(err, s.fsSync.Close())
+	}
+	return err
 }
 
 func (s *Store) closeStreams() error {
@@ -228,7 +247,7 @@ func (st *stream) close(seal bool) error {
 			err = serr
 		}
 		if st.w != nil {
-			if cerr := st.w.f.Close(); err == nil {
+			if cerr := st.w.closeFile(); err == nil {
 				err = cerr
 			}
 			st.w = nil

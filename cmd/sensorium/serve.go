@@ -112,6 +112,8 @@ operations.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
 	f.IntVar(&cfg.MaxRequests, "max-requests", 4096, "HTTP requests served at once, long-lived ones included (ClientLimitExceededException past it)")
+	f.BoolVar(&cfg.PerFileSync, "per-file-sync", false, "after each ingest batch, fsync every stream's segment file instead of flushing the store's file system once (syncfs, Linux 5.8+); for a store whose file system is shared with heavy writers")
+	f.IntVar(&cfg.MaxOpenSegments, "max-open-segments", store.DefaultMaxOpenSegments, "active segment files kept open across all streams; past it the least recently written streams' files are closed and reopened at their next write")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
 	rl, dr := &cfg.RateLimits, throttle.DefaultRates()
 	f.Float64Var(&rl.PutMediaConnections, throttle.Flag(throttle.PutMediaConnections), dr.PutMediaConnections, "PutMedia calls per second per stream (ClientLimitExceededException past it; stream tag "+throttle.PutMediaConnections.Tag()+" overrides it)")

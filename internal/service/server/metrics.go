@@ -12,6 +12,7 @@ type collector struct {
 	s *Server
 
 	fsyncs, fsyncSeconds, expired                         *prometheus.Desc
+	openSegments, segmentReopens                          *prometheus.Desc
 	persisted, persistedBytes, duplicates, liveOnly       *prometheus.Desc
 	storeFailures, refused, persistLatency                *prometheus.Desc
 	diskFull, diskFullPauses                              *prometheus.Desc
@@ -25,9 +26,11 @@ func newCollector(s *Server) *collector {
 	}
 	return &collector{
 		s:               s,
-		fsyncs:          d("store_fsyncs_total", "Segment fsyncs (one per stream per ingest batch)."),
+		fsyncs:          d("store_fsyncs_total", "Segment fsyncs (one per stream per ingest batch), or flushes of the whole file system (one per batch of many streams)."),
 		fsyncSeconds:    d("store_fsync_seconds", "Segment fsync latency."),
 		expired:         d("store_segments_expired_total", "Segments deleted by retention."),
+		openSegments:    d("store_open_segment_files", "Active segment files open now (bounded by the open-segments cap)."),
+		segmentReopens:  d("store_segment_reopens_total", "Active segment files reopened after being closed to stay under the open-segments cap."),
 		persisted:       d("ingest_fragments_persisted_total", "Fragments stored and acknowledged PERSISTED."),
 		persistedBytes:  d("ingest_bytes_persisted_total", "Bytes of fragments acknowledged PERSISTED."),
 		duplicates:      d("ingest_duplicates_total", "Re-sent fragments recognised by the store's dedupe key."),
@@ -47,7 +50,7 @@ func newCollector(s *Server) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.persisted, c.persistedBytes, c.duplicates,
+	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.openSegments, c.segmentReopens, c.persisted, c.persistedBytes, c.duplicates,
 		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams,
 		c.rateLimited, c.rateLimitWait} {
 		ch <- d
@@ -58,6 +61,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.st.Stats()
 	ch <- prometheus.MustNewConstMetric(c.fsyncs, prometheus.CounterValue, float64(st.Fsyncs))
 	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.SegmentsExpired))
+	ch <- prometheus.MustNewConstMetric(c.openSegments, prometheus.GaugeValue, float64(st.OpenSegmentFiles))
+	ch <- prometheus.MustNewConstMetric(c.segmentReopens, prometheus.CounterValue, float64(st.SegmentReopens))
 	buckets := map[float64]uint64{}
 	var cum uint64
 	for i, b := range st.FsyncBounds {

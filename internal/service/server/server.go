@@ -81,6 +81,12 @@ type Config struct {
 	// MaxRequests bounds the HTTP requests served at once; default
 	// api.DefaultMaxRequests.
 	MaxRequests int
+	// MaxOpenSegments bounds the active segment files the store keeps open
+	// across all streams; default store.DefaultMaxOpenSegments.
+	MaxOpenSegments int
+	// PerFileSync makes the store fsync each stream's segment file after a
+	// batch even where one flush of the file system would do (store.Options).
+	PerFileSync bool
 	// MaxPutMediaDuration ends a PutMedia session after this long
 	// (MAX_CONNECTION_DURATION_REACHED); default api.DefaultMaxPutMediaDuration.
 	MaxPutMediaDuration time.Duration
@@ -375,7 +381,7 @@ func (s *Server) startStorage() error {
 	}
 	s.ring = ring
 	so := store.Options{Dir: filepath.Join(s.cfg.DataDir, "store"), Logger: s.log, Region: s.cfg.Region, Account: s.cfg.Account,
-		Keyring: ring, KeyRotation: s.cfg.KeyRotation}
+		Keyring: ring, KeyRotation: s.cfg.KeyRotation, MaxOpenSegments: s.cfg.MaxOpenSegments, PerFileSync: s.cfg.PerFileSync}
 	if s.cfg.StoreOptions != nil {
 		s.cfg.StoreOptions(&so)
 	}
