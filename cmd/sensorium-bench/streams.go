@@ -102,7 +102,7 @@ type streamsRun struct {
 	fragBytes                int64 // a stored fragment, as ListFragments gives it
 	steady                   steadyResult
 	hwm, rssEnd              int64   // server VmHWM after the steady state, VmRSS then
-	cores                    float64 // server CPU over the measuring window
+	cores, benchCores        float64 // server's and the bench's CPU over the measuring window
 	maxFDs                   int     // server open files, sampled over the whole run
 	benchHWM, benchPerStream int64   // the bench process: peak RSS, RSS per producer
 	logWarnings              int     // server log lines at WARN or ERROR
@@ -112,6 +112,7 @@ type streamsRun struct {
 type steadyResult struct {
 	offered, persisted float64         // fragments/s in the measuring window
 	lat                []time.Duration // last PutFrame → PERSISTED, fragments put in the window
+	recv               []time.Duration // last PutFrame → RECEIVED, the same fragments
 	sent               int64           // fragments closed, warm-up and window
 	acked              int64           // PERSISTED
 	refused, dropped   int64
@@ -263,12 +264,21 @@ func (r *streamsRun) measureSteady(ctx context.Context, f *fleet, srv *serverPro
 	if err != nil {
 		return err
 	}
+	self, err := sampleProcess(os.Getpid())
+	if err != nil {
+		return err
+	}
 	time.Sleep(time.Until(to))
 	after, err := sampleProcess(srv.pid())
 	if err != nil {
 		return err
 	}
+	selfAfter, err := sampleProcess(os.Getpid())
+	if err != nil {
+		return err
+	}
 	r.cores = (after.cpu - before.cpu).Seconds() / after.at.Sub(before.at).Seconds()
+	r.benchCores = (selfAfter.cpu - self.cpu).Seconds() / selfAfter.at.Sub(self.at).Seconds()
 	r.hwm, r.rssEnd = after.hwm, after.rss
 	wg.Wait()
 	// Every fragment sent must be PERSISTED (or be counted as missing).
@@ -369,8 +379,9 @@ type ackTally struct {
 	acked, ackedInWin atomic.Int64 // PERSISTED; of them, arrived in the window
 	refused, dropped  atomic.Int64
 	last              atomic.Int64 // offset of the latest PERSISTED, ns
-	mu                sync.Mutex   // guards lat and putErr
+	mu                sync.Mutex   // guards lat, recv and putErr
 	lat               []time.Duration
+	recv              []time.Duration // last PutFrame → RECEIVED (the bus's publish ack)
 	putErr            error
 }
 
@@ -385,7 +396,7 @@ func (t *ackTally) reset(from, to time.Time) {
 		c.Store(0)
 	}
 	t.mu.Lock()
-	t.lat, t.putErr = nil, nil
+	t.lat, t.recv, t.putErr = nil, nil, nil
 	t.mu.Unlock()
 }
 
@@ -404,6 +415,17 @@ func (t *ackTally) persisted(put time.Duration, ok bool) {
 	if ok && t.inWindow(put) {
 		t.mu.Lock()
 		t.lat = append(t.lat, now-put)
+		t.mu.Unlock()
+	}
+}
+
+// received notes a RECEIVED event: the bus has the fragment. With
+// PERSISTED it splits a fragment's latency between the bus and the store.
+func (t *ackTally) received(put time.Duration) {
+	if t.inWindow(put) {
+		now := t.now()
+		t.mu.Lock()
+		t.recv = append(t.recv, now-put)
 		t.mu.Unlock()
 	}
 }
@@ -432,7 +454,7 @@ func (t *ackTally) steady(window time.Duration) steadyResult {
 	defer t.mu.Unlock()
 	return steadyResult{
 		offered: float64(t.offered.Load()) / window.Seconds(), persisted: float64(t.ackedInWin.Load()) / window.Seconds(),
-		lat: append([]time.Duration(nil), t.lat...), sent: t.sent.Load(), acked: t.acked.Load(),
+		lat: slices.Clone(t.lat), recv: slices.Clone(t.recv), sent: t.sent.Load(), acked: t.acked.Load(),
 		refused: t.refused.Load(), dropped: t.dropped.Load(), putErr: t.putErr,
 	}
 }
@@ -513,6 +535,13 @@ func (sp *streamProducer) start(ctx context.Context, nc *nats.Conn, stream strin
 		MaxFragmentSize: streamsMaxFragment, BufferBytes: streamsBufferBytes, NoLive: true, Logger: quiet,
 		OnAck: func(ev sdk.AckEvent) {
 			switch {
+			case ev.EventType == sdk.EventReceived:
+				sp.mu.Lock()
+				put, ok := sp.putAt[ev.ProducerSequence]
+				sp.mu.Unlock()
+				if ok {
+					t.received(put)
+				}
 			case ev.EventType == sdk.EventPersisted:
 				sp.mu.Lock()
 				put, ok := sp.putAt[ev.ProducerSequence]
@@ -1008,6 +1037,7 @@ func printStreams(runs []*streamsRun, fl streamsFlags) {
 	row("last PutFrame → PERSISTED p50", "", func(r *streamsRun) string { return one(r.steady.lat, 50) })
 	row("last PutFrame → PERSISTED p99", "≤ "+goalStreamsP99.String(), func(r *streamsRun) string { return one(r.steady.lat, 99) })
 	row("last PutFrame → PERSISTED max", "", func(r *streamsRun) string { return one(r.steady.lat, 100) })
+	row("last PutFrame → RECEIVED (bus) p50 / p99", "", func(r *streamsRun) string { return two(r.steady.recv) })
 	row("fragments sent / not PERSISTED", "0 not PERSISTED", func(r *streamsRun) string {
 		return fmt.Sprintf("%d / %d", r.steady.sent, r.steady.missing())
 	})
@@ -1018,6 +1048,7 @@ func printStreams(runs []*streamsRun, fl streamsFlags) {
 	row("bench process RSS peak / per producer", "", func(r *streamsRun) string {
 		return mib(r.benchHWM) + fmt.Sprintf(" / %.0f KiB", float64(r.benchPerStream)/1024)
 	})
+	row("bench process cores (producers)", "", func(r *streamsRun) string { return fmt.Sprintf("%.2f", r.benchCores) })
 	row("goal", "", func(r *streamsRun) string { return met(len(r.misses()) == 0) })
 	for _, r := range runs {
 		if m := r.misses(); len(m) > 0 {
