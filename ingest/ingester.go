@@ -484,6 +484,9 @@ func (in *Ingester) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStrea
 // others are durable and go on.
 func (in *Ingester) applyGroups(ctx context.Context, order []string, groups map[string][]int, batch []*busMsg, results []result) {
 	failed := make([]error, len(order))
+	if len(order) > 1 {
+		in.opts.Store.PrepareKeys(order)
+	}
 	var toSync []int
 	for g, name := range order {
 		stored, err := in.appendGroup(ctx, name, batch, results, groups[name])

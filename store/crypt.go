@@ -226,6 +226,13 @@ func (d *dataKeys) count() int {
 // forAppend returns the key new records use, making a new one first when
 // there is none or the current one is older than rotate. A new key is
 // durable (both copies written and fsynced) before any record uses it.
+// due reports whether forAppend would make a new key.
+func (d *dataKeys) due(now time.Time, rotate time.Duration) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.keys[d.current] == nil || now.Sub(d.created) >= rotate
+}
+
 func (d *dataKeys) forAppend(now time.Time, rotate time.Duration) (uint32, cipher.AEAD, error) {
 	d.mu.RLock()
 	id, g, created := d.current, d.keys[d.current], d.created

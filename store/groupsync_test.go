@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 	"github.com/sensorium-io/sensorium/internal/platform/vfs/faultfs"
@@ -133,4 +134,40 @@ func TestSyncStreamsLetsItsCallerGoOn(t *testing.T) {
 	for _, n := range names {
 		checkAll(t, s, n, 1, 3)
 	}
+}
+
+// TestPrepareKeys gives streams due for a data key their key ahead of the
+// append, and leaves a live-only stream (which writes nothing) alone.
+func TestPrepareKeys(t *testing.T) {
+	clock := &testClock{t: time.Unix(0, base)}
+	s := newTestStore(t, t.TempDir(), nil, func(o *Options) { o.Now = clock.Now })
+	defer s.Close()
+	mustCreate(t, s, "a", 24)
+	mustCreate(t, s, "b", 24)
+	mustCreate(t, s, "live", 0)
+	streams := map[string]*stream{}
+	for _, n := range []string{"a", "b", "live"} {
+		st, err := s.stream(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[n] = st
+	}
+	due := func(n string) bool { return streams[n].keys.due(clock.Now(), streams[n].keyRotation) }
+	if !due("a") || !due("b") {
+		t.Fatalf("a new stream has its data key before its first append: due a %v, b %v", due("a"), due("b"))
+	}
+	s.PrepareKeys([]string{"a", "b", "live", "missing"})
+	if due("a") || due("b") {
+		t.Fatalf("still due after PrepareKeys: a %v, b %v", due("a"), due("b"))
+	}
+	if !due("live") {
+		t.Errorf("a live-only stream got a data key it never uses")
+	}
+	clock.t = clock.t.Add(s.opts.KeyRotation)
+	if !due("a") {
+		t.Errorf("a key older than the rotation is not due")
+	}
+	appendN(t, s, "a", 1, 2, 0)
+	checkAll(t, s, "a", 1, 2)
 }

@@ -83,6 +83,9 @@ type segmentWriter struct {
 	synced int64  // file length at the last successful fsync
 	buf    []byte // appended bytes not yet written to f; grows as needed, up to about writeBufferSize
 	err    error  // sticky
+	// dirPending: the file is new and its directory entry is not yet
+	// durable; the next sync makes it so.
+	dirPending bool
 	// files, when set, is told when the file is opened and closed.
 	files *openFiles
 	owner *stream
@@ -101,13 +104,13 @@ func createSegment(fsys vfs.FS, dir string, first uint64) (*segmentWriter, error
 	w := &segmentWriter{fs: fsys, path: path, f: f}
 	w.buf = appendSegmentHeader(w.buf, first)
 	w.size = int64(len(w.buf))
-	// The file and its directory entry must be durable before any record in it is
-	// acknowledged; the first sync does the file, this does the entry.
-	if err := syncDirAt(fsys, siteSegment, dir); err != nil {
-		f.Close()
-		_ = fsys.Remove(path)
-		return nil, fmt.Errorf("store: create segment %s: sync dir: %w", path, err)
-	}
+	// The file and its directory entry must be durable before any record in
+	// it is acknowledged: the first sync does both (dirPending). Not here:
+	// appends run one stream after another, syncs of many streams run side
+	// by side, and a directory fsync per stream in the appends made every
+	// stream's first fragment after a start (and each hourly new segment)
+	// wait for all the others'.
+	w.dirPending = true
 	return w, nil
 }
 
@@ -170,6 +173,13 @@ func (w *segmentWriter) sync() error {
 	if err := w.f.Sync(); err != nil {
 		w.err = fmt.Errorf("store: fsync segment %s: %w", w.path, err)
 		return w.err
+	}
+	if w.dirPending {
+		if err := syncDirAt(w.fs, siteSegment, filepath.Dir(w.path)); err != nil {
+			w.err = fmt.Errorf("store: create segment %s: sync dir: %w", w.path, err)
+			return w.err
+		}
+		w.dirPending = false
 	}
 	w.synced = w.size
 	return nil
