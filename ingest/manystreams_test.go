@@ -24,15 +24,20 @@ import (
 // reports fragments/s and the p99 of publish → PERSISTED, and how long the
 // first wave took (each stream's first fragment makes its data key and
 // segment file).
+//
+// The burst case puts 15 fragments on each stream at once, as producers
+// with a window of 15 unacknowledged fragments do when they send as fast
+// as they can.
 func BenchmarkManyStreams(b *testing.B) {
 	for _, perFile := range []bool{false, true} {
 		b.Run(fmt.Sprintf("per-file-sync=%v", perFile), func(b *testing.B) {
-			benchManyStreams(b, 1000, perFile)
+			benchManyStreams(b, 1000, 1, perFile)
 		})
 	}
+	b.Run("burst", func(b *testing.B) { benchManyStreams(b, 1000, 15, false) })
 }
 
-func benchManyStreams(b *testing.B, streams int, perFile bool) {
+func benchManyStreams(b *testing.B, streams, perStream int, perFile bool) {
 	r := newRigWith(b, b.TempDir(), b.TempDir(), func(o *store.Options) { o.PerFileSync = perFile })
 	defer r.close()
 	names := make([]string, streams)
@@ -42,7 +47,7 @@ func benchManyStreams(b *testing.B, streams int, perFile bool) {
 			b.Fatal(err)
 		}
 	}
-	events := make(chan wire.AckEvent, 4*streams)
+	events := make(chan wire.AckEvent, 4*streams*perStream)
 	sub, err := r.nc.Subscribe(r.subs.Prefix+"."+wire.KindAck+".>", func(m *nats.Msg) {
 		var ev wire.AckEvent
 		if json.Unmarshal(m.Data, &ev) == nil {
@@ -55,34 +60,44 @@ func benchManyStreams(b *testing.B, streams int, perFile bool) {
 	defer sub.Unsubscribe()
 	var lat []time.Duration
 	wave := func(it int) {
-		sent := make(map[string]time.Time, streams)
-		for _, name := range names {
-			msg := nats.NewMsg(r.subs.Frag(name))
-			msg.Data = fragment4K(uint64(it+1) * 1000)
-			seq := uint64(it + 1)
-			msg.Header.Set(wire.HeaderProducerID, "p-"+name)
-			msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
-			msg.Header.Set(wire.HeaderMsgID, wire.MsgID(name, "p-"+name, seq, 0))
-			sent["p-"+name] = time.Now()
-			if _, err := r.js.PublishMsgAsync(msg); err != nil {
-				b.Fatal(err)
+		type key struct {
+			producer string
+			seq      uint64
+		}
+		sent := make(map[key]time.Time, streams*perStream)
+		for k := 0; k < perStream; k++ {
+			seq := uint64(it*perStream + k + 1)
+			for _, name := range names {
+				msg := nats.NewMsg(r.subs.Frag(name))
+				msg.Data = fragment4K(seq * 1000)
+				msg.Header.Set(wire.HeaderProducerID, "p-"+name)
+				msg.Header.Set(wire.HeaderProducerSeq, strconv.FormatUint(seq, 10))
+				msg.Header.Set(wire.HeaderMsgID, wire.MsgID(name, "p-"+name, seq, 0))
+				sent[key{"p-" + name, seq}] = time.Now()
+				if len(sent)%2000 == 0 {
+					<-r.js.PublishAsyncComplete() // the client's own cap on acks pending is 4000
+				}
+				if _, err := r.js.PublishMsgAsync(msg); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 		deadline := time.After(2 * time.Minute)
-		for got := 0; got < streams; {
+		for got := 0; got < streams*perStream; {
 			select {
 			case ev := <-events:
 				if ev.EventType == wire.EventPersisted {
-					if t0, ok := sent[ev.ProducerID]; ok {
+					k := key{ev.ProducerID, ev.ProducerSequence}
+					if t0, ok := sent[k]; ok {
 						lat = append(lat, time.Since(t0))
-						delete(sent, ev.ProducerID)
+						delete(sent, k)
 						got++
 					}
 				} else if ev.EventType == wire.EventError {
 					b.Fatalf("refused: %+v", ev)
 				}
 			case <-deadline:
-				b.Fatalf("wave %d: %d of %d PERSISTED after 2 min", it, got, streams)
+				b.Fatalf("wave %d: %d of %d PERSISTED after 2 min", it, got, streams*perStream)
 			}
 		}
 	}
@@ -92,14 +107,14 @@ func benchManyStreams(b *testing.B, streams int, perFile bool) {
 	wave(0)
 	first := time.Since(t0)
 	lat = lat[:0]
-	b.SetBytes(int64(streams * 4096))
+	b.SetBytes(int64(streams * perStream * 4096))
 	b.ResetTimer()
 	for it := 1; it <= b.N; it++ {
 		wave(it)
 	}
 	b.StopTimer()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	b.ReportMetric(float64(streams*b.N)/b.Elapsed().Seconds(), "fragments/s")
+	b.ReportMetric(float64(streams*perStream*b.N)/b.Elapsed().Seconds(), "fragments/s")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(first.Milliseconds()), "first-wave-ms")
 }
