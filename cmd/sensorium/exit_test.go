@@ -54,6 +54,8 @@ func TestExitStatus(t *testing.T) {
 		{"bad flag value", []string{"fragments", "s", "--limit", "x", "--endpoint", ep}, 2, `invalid argument "x"`},
 		{"extra argument", []string{"stream", "list", "extra", "--endpoint", ep}, 2, `unknown command "extra" for "sensorium stream list"`},
 		{"extra argument to serve", []string{"serve", "extra"}, 2, `"extra"`},
+		{"pprof on a public address", []string{"serve", "--pprof", "0.0.0.0:0"}, 2, "is not a loopback address"},
+		{"pprof without a port", []string{"serve", "--pprof", "127.0.0.1"}, 2, "missing port"},
 		{"missing argument", []string{"stream", "create", "--endpoint", ep}, 2, "takes a stream name"},
 		{"endpoint without scheme", []string{"stream", "list", "--endpoint", strings.TrimPrefix(ep, "http://")}, 2, "is not an http:// or https:// URL"},
 		{"negative timeout", []string{"stream", "list", "--endpoint", ep, "--timeout", "-1s"}, 2, "--timeout -1s is negative"},

@@ -17,7 +17,8 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
-	var logLevel, logFormat string
+	var logLevel, logFormat, pprofAddr string
+	var pprofPublic bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Sensorium server (embedded NATS, store, HTTP API)",
@@ -74,6 +75,13 @@ operations.`,
 				return err
 			}
 			cfg.Logger = log
+			if pprofAddr != "" {
+				_, stop, err := startPprof(pprofAddr, pprofPublic, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			srv, err := server.Start(cmd.Context(), cfg)
 			var bad *server.ConfigError
 			if errors.As(err, &bad) {
@@ -112,6 +120,8 @@ operations.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) for TLS on the HTTP API and the embedded NATS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "its private key (PEM)")
 	f.IntVar(&cfg.MaxRequests, "max-requests", 4096, "HTTP requests served at once, long-lived ones included (ClientLimitExceededException past it)")
+	f.StringVar(&pprofAddr, "pprof", "", "serve Go runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060, for `go tool pprof`")
+	f.BoolVar(&pprofPublic, "pprof-public", false, "allow --pprof on an address that is not loopback (the profiles have no authentication)")
 	f.BoolVar(&cfg.PerFileSync, "per-file-sync", false, "after each ingest batch, fsync every stream's segment file instead of flushing the store's file system once (syncfs, Linux 5.8+); for a store whose file system is shared with heavy writers")
 	f.IntVar(&cfg.MaxOpenSegments, "max-open-segments", store.DefaultMaxOpenSegments, "active segment files kept open across all streams; past it the least recently written streams' files are closed and reopened at their next write")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")
