@@ -86,7 +86,7 @@ type ColumnarHeader struct {
 	Format  ID
 	Count   int   // elements
 	Time    int64 // ns since the Unix epoch (a scan's or a sweep's start)
-	Version byte  // ColumnarFrameVersion or ColumnarCompactVersion
+	Version byte  // ColumnarFrameVersion, ColumnarCompactVersion, ColumnarGeometryVersion or ColumnarCompact2Version
 	Size    int   // bytes of the header: the columns follow
 }
 
@@ -126,13 +126,18 @@ func appendColumnarFrame(dst []byte, format ID, version byte, t int64, count int
 	return out, nil
 }
 
-// appendCompactColumnarFrame appends a compact columnar frame (version 2)
-// holding cols, all of count values.
-func appendCompactColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column) ([]byte, error) {
+// appendCompactColumnarFrame appends a compact columnar frame holding cols,
+// all of count values: version 4 (the compact coding's version 2) when v2
+// is set, else version 2.
+func appendCompactColumnarFrame(dst []byte, format ID, t int64, count int, cols []Column, v2 bool) ([]byte, error) {
 	if err := checkColumns(count, cols); err != nil {
 		return dst, err
 	}
-	out := append(dst, byte(format), ColumnarCompactVersion)
+	version := byte(ColumnarCompactVersion)
+	if v2 {
+		version = ColumnarCompact2Version
+	}
+	out := append(dst, byte(format), version)
 	out = binary.AppendUvarint(out, uint64(count))
 	ms := floorMillisecond(t)
 	out = binary.AppendVarint(out, ms/1e6)
@@ -145,7 +150,7 @@ func appendCompactColumnarFrame(dst []byte, format ID, t int64, count int, cols 
 		smp := cols[i].samples()
 		var w bitWriter
 		w.buf = body[:0]
-		writeCompactChannel(&w, &smp, 0, sc, nil)
+		writeCompactChannel(&w, &smp, 0, sc, nil, v2)
 		body = w.flush()
 		out = binary.AppendUvarint(out, uint64(len(body)))
 		out = append(out, body...)
@@ -172,7 +177,7 @@ func checkColumns(count int, cols []Column) error {
 
 // ParseColumnarHeader reads a columnar frame's header (either version).
 func ParseColumnarHeader(src []byte) (ColumnarHeader, error) {
-	if len(src) >= 2 && src[1] == ColumnarCompactVersion {
+	if len(src) >= 2 && (src[1] == ColumnarCompactVersion || src[1] == ColumnarCompact2Version) {
 		return parseCompactColumnarHeader(src)
 	}
 	if len(src) < ColumnarHeaderSize {
@@ -209,7 +214,7 @@ func parseCompactColumnarHeader(src []byte) (ColumnarHeader, error) {
 		return bad("time")
 	}
 	at += k
-	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: ms*1e6 + int64(ns), Version: ColumnarCompactVersion, Size: at}, nil
+	return ColumnarHeader{Format: ID(src[0]), Count: int(n), Time: ms*1e6 + int64(ns), Version: src[1], Size: at}, nil
 }
 
 // DecodeColumnarFrame decodes a frame of the given format whose columns have
@@ -273,7 +278,8 @@ func decodeColumns(src []byte, h ColumnarHeader, types []signals.SampleType, wan
 	body := src[h.Size:]
 	desc := signals.Scalar{SampleRate: 1, Channels: []signals.Channel{{Name: "c"}}}
 	var sc *numericScratch // compact columns: the scale carried from column to column
-	if h.Version == ColumnarCompactVersion {
+	compact := h.Version == ColumnarCompactVersion || h.Version == ColumnarCompact2Version
+	if compact {
 		sc = numericPool.Get().(*numericScratch)
 		defer numericPool.Put(sc)
 		sc.compactScale = 0
@@ -293,7 +299,7 @@ func decodeColumns(src []byte, h ColumnarHeader, types []signals.SampleType, wan
 		s := cols[i].samples()
 		var err error
 		if sc != nil {
-			err = decodeCompactColumn(col, t, h.Count, &s, sc)
+			err = decodeCompactColumn(col, t, h.Count, &s, sc, h.Version == ColumnarCompact2Version)
 		} else {
 			err = numeric{}.Decode(col, &desc, h.Count, &s)
 		}

@@ -41,12 +41,15 @@ const (
 	compactXor     = 3 // float: bits XOR the previous value's bits
 )
 
-// How a scaled channel writes its scale, 2 bits.
+// How a scaled channel writes its scale: 2 bits in version 1, 3 bits in
+// version 2, which adds the last two.
 const (
 	scaleF32     = 0 // 32 bits: an f32
 	scaleF64     = 1 // 64 bits: an f64
 	scaleDecimal = 2 // gamma m, 4 bits e: m / 10^e
 	scaleSame    = 3 // the scale of the previous scaled channel of the frame
+	scaleDegrees = 4 // gamma m, 4 bits e: m / 10^e degrees, in radians
+	scaleBinary  = 5 // gamma m, 6 bits e: m / 2^e
 )
 
 // decimalScale finds a small m and e with m / 10^e within a part in 10^9 of
@@ -70,12 +73,13 @@ func (compact) AppendEncoded(dst []byte, s *signals.Samples) ([]byte, error) {
 	if err := s.CheckLengths(); err != nil {
 		return dst, fmt.Errorf("codecs: compact: encode: %w", err)
 	}
-	return appendCompact(dst, s, nil), nil
+	return appendCompact(dst, s, nil, false), nil
 }
 
-// appendCompact appends the compact body of s; hints as for the numeric
-// codec (one per channel, or nil).
-func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
+// appendCompact appends the compact body of s, in the coding of version 2
+// when v2 is set (codec Compact2); hints as for the numeric codec (one per
+// channel, or nil).
+func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint, v2 bool) []byte {
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
 	var w bitWriter
@@ -86,14 +90,15 @@ func appendCompact(dst []byte, s *signals.Samples, hints []mappingHint) []byte {
 		if c < len(hints) {
 			h = &hints[c]
 		}
-		writeCompactChannel(&w, s, c, sc, h)
+		writeCompactChannel(&w, s, c, sc, h, v2)
 	}
 	return w.flush()
 }
 
 // writeCompactChannel writes channel c of s, in whichever of its codings is
-// smallest, to w.
-func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScratch, h *mappingHint) {
+// smallest, to w; v2 selects the coding of version 2 (compact2.go).
+func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScratch, h *mappingHint, v2 bool) {
+	cv := newCompactCoding(v2, s.Type, false)
 	var best, try bitWriter
 	n := s.N
 	{
@@ -120,8 +125,10 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 			}
 			for order := range 3 {
 				consider(func(bw *bitWriter) {
-					bw.write(compactInt, 2)
-					writeCompactInts(bw, sc.k, order, sc.r)
+					if !v2 { // version 2 knows an integer channel's kind from its type
+						bw.write(compactInt, 2)
+					}
+					writeCompactInts(bw, sc.k, order, sc.r, cv)
 				})
 			}
 		default:
@@ -141,7 +148,7 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 			// theirs) — each tried for what it leaves as exceptions.
 			type scaled struct {
 				m   floatMapping
-				sel int // scaleF32, scaleF64, scaleDecimal, scaleSame
+				sel int // scaleF32 … scaleBinary
 				dm  uint64
 				de  uint8
 			}
@@ -156,6 +163,14 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 				}
 				if dm, de, ok := decimalScale(m.scale); ok {
 					maps = append(maps, scaled{m: floatMapping{mode: modeScale, scale: float64(dm) / pow10[de]}, sel: scaleDecimal, dm: dm, de: de})
+				}
+				if v2 {
+					if dm, de, ok := degreeScale(m.scale); ok {
+						maps = append(maps, scaled{m: floatMapping{mode: modeScale, scale: degreeScaleValue(dm, de)}, sel: scaleDegrees, dm: dm, de: de})
+					}
+					if bm, be, ok := binaryScale(m.scale); ok {
+						maps = append(maps, scaled{m: floatMapping{mode: modeScale, scale: math.Ldexp(float64(bm), -int(be))}, sel: scaleBinary, dm: bm, de: be})
+					}
 				}
 			}
 			if sc.compactScale > 0 {
@@ -173,15 +188,22 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 							bw.write(uint64(m.exp), 5)
 						} else {
 							bw.write(compactScale, 2)
-							bw.write(uint64(ms.sel), 2)
+							if v2 {
+								bw.write(uint64(ms.sel), 3)
+							} else {
+								bw.write(uint64(ms.sel), 2)
+							}
 							switch ms.sel {
 							case scaleF32:
 								bw.write(uint64(math.Float32bits(float32(m.scale))), 32)
 							case scaleF64:
 								bw.writeWide(math.Float64bits(m.scale), 64)
-							case scaleDecimal:
+							case scaleDecimal, scaleDegrees:
 								writeGamma(bw, ms.dm)
 								bw.write(uint64(ms.de), 4)
+							case scaleBinary:
+								writeGamma(bw, ms.dm)
+								bw.write(uint64(ms.de), 6)
 							}
 						}
 						writeGamma(bw, uint64(len(sc.exc))+1)
@@ -195,7 +217,7 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 								bw.writeWide(math.Float64bits(s.F64[i*s.Channels+c]), 64)
 							}
 						}
-						writeCompactInts(bw, sc.k, order, sc.r)
+						writeCompactInts(bw, sc.k, order, sc.r, cv)
 					})
 				}
 				if bestBits != bestBitsBefore {
@@ -218,7 +240,7 @@ func writeCompactChannel(w *bitWriter, s *signals.Samples, c int, sc *numericScr
 					sc.r[i] = b ^ prev
 					prev = b
 				}
-				writeCompactResiduals(bw, sc.r)
+				writeCompactResiduals(bw, sc.r, newCompactCoding(v2, s.Type, true))
 			})
 			if bestBits == bestBitsBefore && chosenScale > 0 {
 				sc.compactScale = chosenScale // a scaled coding won: later channels may name it
@@ -243,7 +265,7 @@ func (w *bitWriter) flushCopy() []byte {
 
 // writeCompactInts writes the order, then the residuals of k under it: the
 // first `order` values by the lower orders (k[0] itself, then k[1] − k[0]).
-func writeCompactInts(bw *bitWriter, k []int64, order int, r []uint64) {
+func writeCompactInts(bw *bitWriter, k []int64, order int, r []uint64, cv compactCoding) {
 	bw.write(uint64(order), 2)
 	for i := range k {
 		var p int64
@@ -258,14 +280,18 @@ func writeCompactInts(bw *bitWriter, k []int64, order int, r []uint64) {
 		}
 		r[i] = zigzag(k[i] - p)
 	}
-	writeCompactResiduals(bw, r)
+	writeCompactResiduals(bw, r, cv)
 }
 
 // writeCompactResiduals writes the first value in a width of its own (7
 // bits, then the bits), the rest Rice-coded with the parameter (6 bits) that
 // makes them smallest.
-func writeCompactResiduals(bw *bitWriter, r []uint64) {
+func writeCompactResiduals(bw *bitWriter, r []uint64, cv compactCoding) {
 	if len(r) == 0 {
+		return
+	}
+	if cv.v2 {
+		writeCompactResiduals2(bw, r, cv)
 		return
 	}
 	w0 := uint(bits.Len64(r[0]))
@@ -387,9 +413,12 @@ func (r *compactReader) width() (uint, bool) {
 	return w, w <= 64
 }
 
-func (r *compactReader) residuals(out []uint64) error {
+func (r *compactReader) residuals(out []uint64, cv compactCoding) error {
 	if len(out) == 0 {
 		return nil
+	}
+	if cv.v2 {
+		return r.residuals2(out, cv)
 	}
 	w0, ok := r.width()
 	if !ok {
@@ -435,17 +464,18 @@ func (compact) Decode(src []byte, desc *signals.Scalar, n int, s *signals.Sample
 	sc := numericPool.Get().(*numericScratch)
 	defer numericPool.Put(sc)
 	sc.compactScale = 0
-	return decodeCompactBody(src, s, sc)
+	return decodeCompactBody(src, s, sc, false)
 }
 
-// decodeCompactBody decodes a compact body into s (reset to its shape);
-// sc.compactScale carries the previous scale from channel to channel (and,
-// in a compact columnar frame, column to column).
-func decodeCompactBody(src []byte, s *signals.Samples, sc *numericScratch) error {
+// decodeCompactBody decodes a compact body (of version 2's coding when v2 is
+// set) into s (reset to its shape); sc.compactScale carries the previous
+// scale from channel to channel (and, in a compact columnar frame, column to
+// column).
+func decodeCompactBody(src []byte, s *signals.Samples, sc *numericScratch, v2 bool) error {
 	channels := s.Channels
 	rd := compactReader{bitReader: bitReader{src: src}, size: uint64(len(src)) * 8}
 	for c := range channels {
-		if err := decodeCompactChannel(&rd, s, c, sc); err != nil {
+		if err := decodeCompactChannel(&rd, s, c, sc, v2); err != nil {
 			return fmt.Errorf("codecs: compact: decode channel %d: %w", c, err)
 		}
 	}
@@ -458,16 +488,20 @@ func decodeCompactBody(src []byte, s *signals.Samples, sc *numericScratch) error
 	return nil
 }
 
-func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *numericScratch) error {
+func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *numericScratch, v2 bool) error {
 	n, ch := s.N, s.Channels
-	kind := rd.read(2)
 	isFloat := s.Type == signals.Float32 || s.Type == signals.Float64
+	kind := uint64(compactInt) // version 2 writes no kind for an integer channel
+	if isFloat || !v2 {
+		kind = rd.read(2)
+	}
+	cv := newCompactCoding(v2, s.Type, kind == compactXor)
 	f32 := s.Type == signals.Float32
 	sc.r = resizeSlice(sc.r, n)
 	sc.k = resizeSlice(sc.k, n)
 	switch {
 	case kind == compactInt && !isFloat:
-		if err := readCompactInts(rd, sc, n); err != nil {
+		if err := readCompactInts(rd, sc, n, cv); err != nil {
 			return err
 		}
 		lo, hi := int64(math.MinInt16), int64(math.MaxInt16)
@@ -486,7 +520,7 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 		}
 		return nil
 	case kind == compactXor && isFloat:
-		if err := rd.residuals(sc.r); err != nil {
+		if err := rd.residuals(sc.r, cv); err != nil {
 			return err
 		}
 		var prev uint64
@@ -514,7 +548,11 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 		}
 	} else {
 		m.mode = modeScale
-		switch rd.read(2) {
+		sel := rd.read(2)
+		if v2 {
+			sel = sel | rd.read(1)<<2
+		}
+		switch sel {
 		case scaleF32:
 			m.scale = float64(math.Float32frombits(uint32(rd.read(32))))
 		case scaleF64:
@@ -528,6 +566,22 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 			m.scale = float64(dm) / pow10[de]
 		case scaleSame:
 			m.scale = sc.compactScale
+		case scaleDegrees:
+			dm, ok := rd.gamma()
+			de := rd.read(4)
+			if !ok || dm >= 1<<20 || de > 9 {
+				return fmt.Errorf("%w: compact degree scale", ErrCorrupt)
+			}
+			m.scale = degreeScaleValue(dm, uint8(de))
+		case scaleBinary:
+			bm, ok := rd.gamma()
+			be := rd.read(6)
+			if !ok || bm >= 1<<20 {
+				return fmt.Errorf("%w: compact binary scale", ErrCorrupt)
+			}
+			m.scale = math.Ldexp(float64(bm), -int(be))
+		default:
+			return fmt.Errorf("%w: compact scale selector %d", ErrCorrupt, sel)
 		}
 		if !(m.scale > 0) || math.IsInf(m.scale, 0) {
 			return fmt.Errorf("%w: scale %v", ErrCorrupt, m.scale)
@@ -556,7 +610,7 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 			return fmt.Errorf("%w: compact stream truncated", ErrCorrupt)
 		}
 	}
-	if err := readCompactInts(rd, sc, n); err != nil {
+	if err := readCompactInts(rd, sc, n, cv); err != nil {
 		return err
 	}
 	for i, k := range sc.k {
@@ -578,12 +632,12 @@ func decodeCompactChannel(rd *compactReader, s *signals.Samples, c int, sc *nume
 }
 
 // readCompactInts reads an order and the residuals into sc.k.
-func readCompactInts(rd *compactReader, sc *numericScratch, n int) error {
+func readCompactInts(rd *compactReader, sc *numericScratch, n int, cv compactCoding) error {
 	order := int(rd.read(2))
 	if order > 2 {
 		return fmt.Errorf("%w: compact order %d", ErrCorrupt, order)
 	}
-	if err := rd.residuals(sc.r[:n]); err != nil {
+	if err := rd.residuals(sc.r[:n], cv); err != nil {
 		return err
 	}
 	for i, u := range sc.r[:n] {
@@ -610,7 +664,7 @@ func appendCompactFrame(dst []byte, s *signals.Samples, hints []mappingHint) []b
 	dst = append(dst, byte(Compact))
 	dst = binary.AppendUvarint(dst, uint64(s.N))
 	dst = binary.AppendVarint(dst, s.Start-floorMillisecond(s.Start))
-	return appendCompact(dst, s, hints)
+	return appendCompact(dst, s, hints, false)
 }
 
 // floorMillisecond is t cut down to a whole millisecond: the block time of a
@@ -641,11 +695,12 @@ func parseCompactHeader(src []byte) (ScalarHeader, error) {
 }
 
 // decodeCompactColumn decodes one column of a compact columnar frame: a
-// compact body of one channel of n values of type t.
-func decodeCompactColumn(src []byte, t signals.SampleType, n int, s *signals.Samples, sc *numericScratch) error {
+// compact body (version 2's coding when v2 is set) of one channel of n
+// values of type t.
+func decodeCompactColumn(src []byte, t signals.SampleType, n int, s *signals.Samples, sc *numericScratch, v2 bool) error {
 	if uint64(n) > uint64(len(src))*8+1 {
 		return fmt.Errorf("codecs: compact: decode: %w: %d bytes cannot hold %d values", ErrCorrupt, len(src), n)
 	}
 	s.Reset(t, 1, n)
-	return decodeCompactBody(src, s, sc)
+	return decodeCompactBody(src, s, sc, v2)
 }

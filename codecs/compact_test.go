@@ -53,7 +53,7 @@ func TestCompactFrame(t *testing.T) {
 				t.Fatal(err)
 			}
 			frame = frame[3:]
-			if ID(frame[0]) != Compact || 10*len(frame) > 6*len(regular) {
+			if ID(frame[0]) != Compact2 || 10*len(frame) > 6*len(regular) {
 				t.Errorf("compact frame of %d bytes (codec %d), the usual one %d", len(frame), frame[0], len(regular))
 			}
 			out := &signals.Samples{}
@@ -121,14 +121,17 @@ func hexString(b []byte) string {
 }
 
 // FuzzCompactFrame: any bytes decode or fail with ErrCorrupt, for every
-// sample type.
+// sample type, in both versions of the compact frame (codecs 7 and 8).
+// Seeds live in testdata/fuzz/FuzzCompactFrame too.
 func FuzzCompactFrame(f *testing.F) {
 	for _, st := range signals.SampleTypes() {
-		if fr, err := AppendScalarFrame(nil, testDesc(st, 2), slowSamples(st, 2), Compact); err == nil {
-			f.Add(fr, uint8(st))
-		}
-		if fr, err := AppendScalarFrame(nil, testDesc(st, 1), familySamples("specials", st, 1, 40), Compact); err == nil {
-			f.Add(fr, uint8(st))
+		for _, id := range []ID{Compact, Compact2} {
+			if fr, err := AppendScalarFrame(nil, testDesc(st, 2), slowSamples(st, 2), id); err == nil {
+				f.Add(fr, uint8(st))
+			}
+			if fr, err := AppendScalarFrame(nil, testDesc(st, 1), familySamples("specials", st, 1, 40), id); err == nil {
+				f.Add(fr, uint8(st))
+			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, st uint8) {

@@ -27,11 +27,12 @@
 //     DecodeAudioFrame turn a PCM track's frames into self-contained
 //     compressed frames and back to the very bytes — and for any integer
 //     scalar track a linear predictor suits.
-//   - compact (compact.go): short frames of slow signals, whose fixed
-//     header and per-channel fields would cost more than the values; its
-//     start counts from the block time, so a reader needs it
-//     (DecodeScalarFrameAt). RADAR scans use the same coding per column in
-//     a compact columnar frame (version 2).
+//   - compact (compact.go, and its version 2, compact2.go, which writers
+//     use): short frames of slow signals, whose fixed header and
+//     per-channel fields would cost more than the values; its start counts
+//     from the block time, so a reader needs it (DecodeScalarFrameAt).
+//     RADAR scans use the same coding per column in a compact columnar
+//     frame (version 4; version 2 in the first coding).
 //   - the sweep geometry (sweep_geometry.go, columnar version 3): LIDAR
 //     points coded as range and offset from the direction the beam is
 //     expected to point, instead of x, y, z each from its predecessor.

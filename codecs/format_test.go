@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
 )
 
 // These tests hold FORMAT.md against the constants and the registry, so the
@@ -185,5 +188,59 @@ func TestFormatDocColumnar(t *testing.T) {
 		if !strings.Contains(sec, want) {
 			t.Errorf("FORMAT.md lacks %q", want)
 		}
+	}
+}
+
+// The Compact2 section's tables and numbers are the code's: the header, the
+// scale selectors, the degree's bits, the escapes and the width fields.
+func TestFormatDocCompact2(t *testing.T) {
+	_, sec, ok := strings.Cut(readFormat(t), "## Compact frame, version 2")
+	if !ok {
+		t.Fatal("no Compact2 section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	if rows := docTable(t, sec, "usual one is smaller."); len(rows) != 5 || rows[1][4] != strconv.Itoa(int(Compact2)) {
+		t.Errorf("header table %q, codec %d", rows, Compact2)
+	}
+	sels := map[string]int{"an f32": scaleF32, "an f64": scaleF64, "m / 10^e": scaleDecimal,
+		"the previous scaled channel's (column's)": scaleSame, "m / 2^e`, exact": scaleBinary}
+	rows := docTable(t, sec, "- **Scale.** The selector is 3 bits:")
+	if len(rows) != 7 {
+		t.Fatalf("%d selector rows, want 6", len(rows)-1)
+	}
+	for _, r := range rows[1:] {
+		want, ok := sels[r[1]]
+		if strings.HasPrefix(r[1], "m / 10^e` degrees") {
+			want, ok = scaleDegrees, true
+		}
+		if got, _ := strconv.Atoi(r[0]); !ok || got != want {
+			t.Errorf("selector row %q: the code has %d", r, want)
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("`0x%x`", math.Float64bits(degreeRadians)),
+		fmt.Sprintf("when `q ≥ %d`, sixteen ones", compactEscape),
+		fmt.Sprintf("when `q ≥ %d` (or", egEscape),
+		"5 for int16, 6 for int32",
+	} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("the Compact2 section lacks %q", want)
+		}
+	}
+	if compactEscape != 16 || egEscape != 24 {
+		t.Error("the escapes are documented as sixteen and twenty-four ones")
+	}
+	for _, c := range []struct {
+		t     signals.SampleType
+		xor   bool
+		width uint
+	}{{signals.Int16, false, 5}, {signals.Int32, false, 6}, {signals.Float32, false, 6}, {signals.Float64, false, 6}, {signals.Float64, true, 7}} {
+		if got := newCompactCoding(true, c.t, c.xor).width; got != c.width {
+			t.Errorf("%s (xor %v): width field of %d bits, documented %d", c.t, c.xor, got, c.width)
+		}
+	}
+	_, col, _ := strings.Cut(readFormat(t), "## Compact columnar frame")
+	if !strings.Contains(col, fmt.Sprintf("| version | u8 | %d or %d |", ColumnarCompactVersion, ColumnarCompact2Version)) {
+		t.Error("the compact columnar versions differ")
 	}
 }

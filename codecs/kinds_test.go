@@ -247,6 +247,17 @@ func FuzzDecodeColumnarFrame(f *testing.F) {
 	dets, extra := testDetections(20, 1)
 	fr, _ := AppendDetectionsFrame(nil, d, 1, dets, extra)
 	f.Add(fr)
+	cols := make([]Column, 6, 7)
+	for i := range cols {
+		cols[i].Reset(signals.Float32, len(dets))
+	}
+	for i, x := range dets {
+		for c, v := range [6]float32{x.Range, x.Azimuth, x.Elevation, x.RadialVelocity, x.RCS, x.SNR} {
+			cols[c].F32[i] = v
+		}
+	}
+	old, _ := appendCompactColumnarFrame(nil, FormatDetections, 1, len(dets), append(cols, extra...), false) // version 2, still read
+	f.Add(old)
 	pc := &signals.PointCloud{Rings: 32, Resolution: 0.001}
 	sw, _ := AppendSweepFrame(nil, pc, testSweep(64, 1))
 	f.Add(sw)
@@ -324,10 +335,12 @@ func TestColumnarGolden(t *testing.T) {
 			}
 			sameColumn(t, "track_id", &gotExtra[0], &extra[0])
 		}},
-		// The same detections as written today (version 2, compact columns);
-		// columnar_detections.hex above is an older writer's version 1,
-		// which readers go on accepting.
+		// The same detections as written today (version 4, the compact
+		// coding's version 2); columnar_detections.hex above is an older
+		// writer's version 1 and columnar_detections_compact.hex its
+		// version 2 (commit 08328a9), which readers go on accepting.
 		{"columnar_detections_compact.hex", detFrame, nil},
+		{"columnar_detections_compact2.hex", detFrame, nil},
 		{"columnar_sweep.hex", sweepFrame, func(t *testing.T, frame []byte) {
 			var got Sweep
 			if err := DecodeSweepFrame(frame, pc, &got); err != nil {
@@ -362,8 +375,8 @@ func TestColumnarGolden(t *testing.T) {
 		}
 		t.Run(g.file, func(t *testing.T) {
 			path := filepath.Join("testdata", "golden", g.file)
-			if *update && g.file == "columnar_detections_compact.hex" {
-				if err := os.WriteFile(path, []byte("# detections in a compact columnar frame (FORMAT.md, \"Compact columnar frame\")\n# regenerate with: go test ./codecs -run ColumnarGolden -update\n"+hexLines(g.frame)), 0o644); err != nil {
+			if *update && g.file == "columnar_detections_compact2.hex" {
+				if err := os.WriteFile(path, []byte("# detections in a compact columnar frame of version 4 (FORMAT.md, \"Compact columnar frame\")\n# regenerate with: go test ./codecs -run ColumnarGolden -update\n"+hexLines(g.frame)), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -373,10 +386,10 @@ func TestColumnarGolden(t *testing.T) {
 			}
 			t.Run("golden decodes", func(t *testing.T) { g.check(t, want) })
 			t.Run("written decodes", func(t *testing.T) { g.check(t, g.frame) })
-			if g.file == "columnar_detections.hex" { // an older writer's: decode only
+			if g.file == "columnar_detections.hex" || g.file == "columnar_detections_compact.hex" { // older writers': decode only
 				return
 			}
-			if g.file == "columnar_detections_compact.hex" && !bytes.Equal(g.frame, want) {
+			if g.file == "columnar_detections_compact2.hex" && !bytes.Equal(g.frame, want) {
 				t.Errorf("the compact detections frame changed:\n got %x\nwant %x", g.frame, want)
 			}
 			if !bytes.Equal(g.frame[:ColumnarHeaderSize], want[:ColumnarHeaderSize]) {

@@ -36,8 +36,9 @@ func AppendDetectionsFrame(dst []byte, d *signals.Detections, t int64, dets []De
 		cols = append(cols, c)
 	}
 	// A scan's few dozen detections: the compact columns, whose per-column
-	// fields cost a few bytes instead of some sixteen.
-	return appendCompactColumnarFrame(dst, FormatDetections, t, len(dets), cols)
+	// fields cost a few bytes instead of some sixteen, in the compact
+	// coding's version 2 (columnar version 4).
+	return appendCompactColumnarFrame(dst, FormatDetections, t, len(dets), cols, true)
 }
 
 // DecodeDetectionsFrame decodes a scan: its time, detections (appended to

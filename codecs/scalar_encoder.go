@@ -40,7 +40,7 @@ func (e *ScalarEncoder) AppendFrame(dst []byte, s *signals.Samples) ([]byte, err
 }
 
 // AppendCompactFrame appends whichever is smaller of the frame AppendFrame
-// makes and a compact frame (codec Compact: a header of three or four
+// makes and a compact frame (codec Compact2: a header of two or three
 // bytes, a start counted from the block time, one bit stream for the
 // channels). Writers of short frames — a slow sensor's ten values — use it:
 // it is the same frame as AppendFrame's but for the header and per-channel
@@ -54,7 +54,7 @@ func (e *ScalarEncoder) AppendCompactFrame(dst []byte, s *signals.Samples) ([]by
 		return dst, err
 	}
 	regular := len(out) - start
-	out = appendCompactFrame(out, s, e.hints)
+	out = appendCompact2Frame(out, s, e.hints)
 	if c := len(out) - start - regular; c < regular {
 		return append(out[:start], out[start+regular:]...), nil
 	}

@@ -76,6 +76,9 @@ func parseScalarHeader(src []byte) (ScalarHeader, error) {
 	if len(src) >= 3 && ID(src[offCodec]) == Compact {
 		return parseCompactHeader(src)
 	}
+	if len(src) >= 2 && ID(src[offCodec]) == Compact2 {
+		return parseCompact2Header(src)
+	}
 	if len(src) < ScalarHeaderSize {
 		return ScalarHeader{}, fmt.Errorf("%w: %d bytes, the header needs %d", ErrCorrupt, len(src), ScalarHeaderSize)
 	}
@@ -123,8 +126,11 @@ func appendScalarFrame(dst []byte, desc *signals.Scalar, s *signals.Samples, id 
 	if size := s.Len() * s.Type.Size(); size > MaxScalarFrameBytes {
 		return dst, fmt.Errorf("codecs: append scalar frame: %d bytes of samples, a frame holds at most %d: write shorter frames", size, MaxScalarFrameBytes)
 	}
-	if id == Compact {
+	switch id {
+	case Compact:
 		return appendCompactFrame(dst, s, hints), nil
+	case Compact2:
+		return appendCompact2Frame(dst, s, hints), nil
 	}
 	start := len(dst)
 	out := append(dst, byte(id), ScalarFrameVersion, 0, 0)
