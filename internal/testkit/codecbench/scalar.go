@@ -98,7 +98,15 @@ func rawLE(frames []signals.Samples) []byte {
 // frames cuts a signal into the frames the SDK's SampleWriter makes by
 // default, filled by fill.
 func frames(desc *signals.Scalar, seconds int, fill func(s *signals.Samples)) []signals.Samples {
-	per := sdk.DefaultFrameSamples(desc.SampleRate)
+	return framesOf(desc, seconds, 0, fill)
+}
+
+// framesOf cuts a signal into frames of per samples per channel (0: the
+// SDK's default), filled by fill.
+func framesOf(desc *signals.Scalar, seconds, per int, fill func(s *signals.Samples)) []signals.Samples {
+	if per <= 0 {
+		per = sdk.DefaultFrameSamples(desc.SampleRate)
+	}
 	total := int(desc.SampleRate) * seconds
 	var out []signals.Samples
 	for at := 0; at < total; at += per {
