@@ -11,6 +11,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/sensorium-io/sensorium/signals"
 )
 
@@ -511,5 +515,69 @@ func BenchmarkCompact2Decode(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(frame)), "B/frame")
 		})
+	}
+}
+
+// Compact2 frames reach Arrow with their block time, through the builder
+// path and the batch path alike: the times are the samples', the values
+// bit for bit.
+func TestCompact2Arrow(t *testing.T) {
+	desc := testDesc(signals.Float64, 2)
+	enc, err := NewScalarEncoder(desc, Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []Frame
+	var want []float64
+	for k := range 5 {
+		s := slowSamples(signals.Float64, 2)
+		s.Start = desc.SampleTime(1_700_000_000_000_000_000, k*10)
+		f, err := enc.AppendCompactFrame(nil, s)
+		if err != nil || ID(f[0]) != Compact2 {
+			t.Fatalf("frame %d: codec %d: %v", k, f[0], err)
+		}
+		frames = append(frames, Frame{Data: f, Time: floorMillisecond(s.Start)})
+		for i := range s.N {
+			want = append(want, s.F64[i*2+1])
+		}
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	for _, batch := range []bool{false, true} {
+		dec, err := NewArrowDecoder(desc, ArrowOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec arrow.RecordBatch
+		if batch {
+			bd := dec.(BatchDecoder)
+			bd.StartBatches(mem, 64)
+			for _, f := range frames {
+				if _, err := bd.AppendToBatch(f, TimeRange{All: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec = bd.NewRecordBatch()
+			bd.Release()
+		} else {
+			b := array.NewRecordBuilder(mem, dec.Schema())
+			for _, f := range frames {
+				if _, err := dec.Append(b, f, TimeRange{All: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec = b.NewRecordBatch()
+			b.Release()
+		}
+		times, ch1 := rec.Column(0).(*array.Timestamp), rec.Column(2).(*array.Float64)
+		if int(rec.NumRows()) != len(want) {
+			t.Fatalf("batch %v: %d rows, want %d", batch, rec.NumRows(), len(want))
+		}
+		for i := range want {
+			if int64(times.Value(i)) != desc.SampleTime(1_700_000_000_000_000_000, i) || math.Float64bits(ch1.Value(i)) != math.Float64bits(want[i]) {
+				t.Fatalf("batch %v row %d: time %d value %v, want %d %v", batch, i, times.Value(i), ch1.Value(i), desc.SampleTime(1_700_000_000_000_000_000, i), want[i])
+			}
+		}
+		rec.Release()
 	}
 }
