@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/textproto"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -484,7 +485,13 @@ func (c *Catalog) ListStreams(_ context.Context, prefix string, limit int, nextT
 // update applies edit to a stream's entry with compare-and-set on the
 // bucket revision, re-reading and re-applying when another node changed the
 // entry meanwhile. A stale currentVersion is a VersionMismatch.
-func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersion string, edit func(*Entry) error) error {
+//
+// placement says that edit changes only where the stream's copies are: the
+// version is the user's and changes with what DescribeStream shows, not with
+// where the copies are (a re-placement that bumped it made a user's
+// UpdateDataRetention with the CurrentVersion just read fail with
+// VersionMismatchException for nothing).
+func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersion string, edit func(*Entry) error, placement bool) error {
 	written := "" // the version of a write whose answer was lost
 	for attempt := 0; ; attempt++ {
 		e, rev, err := c.resolve(ctx, ref)
@@ -501,7 +508,12 @@ func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersio
 		if err := edit(&next); err != nil {
 			return err
 		}
-		next.Version = store.NewVersion()
+		if placement && !reflect.DeepEqual(next.StreamInfo, e.StreamInfo) {
+			return fmt.Errorf("cluster: a placement edit of stream %s changed its description", e.Name)
+		}
+		if !placement {
+			next.Version = store.NewVersion()
+		}
 		b, err := next.marshal()
 		if err != nil {
 			return err
@@ -516,7 +528,9 @@ func (c *Catalog) update(ctx context.Context, ref store.StreamRef, currentVersio
 			return unavailable("update stream "+e.Name, err)
 		}
 		if transient(err) {
-			written = next.Version
+			if !placement {
+				written = next.Version
+			} // else the edit itself sees a write that was applied (SetReplicas: errReplicasChanged)
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
@@ -595,7 +609,7 @@ func (c *Catalog) UpdateStream(ctx context.Context, ref store.StreamRef, current
 	if err != nil {
 		return err
 	}
-	return c.update(ctx, ref, currentVersion, infoEdit(edit))
+	return c.update(ctx, ref, currentVersion, infoEdit(edit), false)
 }
 
 // UpdateDataRetention raises or lowers a stream's retention.
@@ -604,7 +618,7 @@ func (c *Catalog) UpdateDataRetention(ctx context.Context, ref store.StreamRef, 
 	if err != nil {
 		return err
 	}
-	return c.update(ctx, ref, currentVersion, infoEdit(edit))
+	return c.update(ctx, ref, currentVersion, infoEdit(edit), false)
 }
 
 // TagStream adds or replaces tags.
@@ -613,7 +627,7 @@ func (c *Catalog) TagStream(ctx context.Context, ref store.StreamRef, tags map[s
 	if err != nil {
 		return err
 	}
-	return c.update(ctx, ref, "", infoEdit(edit))
+	return c.update(ctx, ref, "", infoEdit(edit), false)
 }
 
 // UntagStream removes tags.
@@ -622,7 +636,7 @@ func (c *Catalog) UntagStream(ctx context.Context, ref store.StreamRef, keys []s
 	if err != nil {
 		return err
 	}
-	return c.update(ctx, ref, "", infoEdit(edit))
+	return c.update(ctx, ref, "", infoEdit(edit), false)
 }
 
 // DeleteStream removes a stream from the catalog; every replica then deletes
@@ -659,7 +673,7 @@ func (c *Catalog) SetReplicas(ctx context.Context, name string, from []string, t
 		}
 		e.Replicas = slices.Clone(to)
 		return nil
-	})
+	}, true)
 }
 
 var errReplicasChanged = errors.New("cluster: the stream's replicas changed meanwhile")
