@@ -423,6 +423,12 @@ func (p *Producer) isClosing() bool {
 // Block policy that waits for room in the buffer, bounded by ctx. After Close
 // it returns ErrClosed.
 //
+// Unless NoLive is set, the frame goes out on the live subject before the
+// fragment it closes is handed over, so live subscribers never wait for a
+// fragment to close nor for room in the buffer. A PutFrame that then fails
+// (its context ended while it waited for room) has still been seen live; the
+// stored fragments do not hold the frame.
+//
 // A track's frames come in time order, with one exception: on a video track
 // (Type mkv.TrackTypeVideo) Timestamp is the presentation time and frames
 // come in decode order, so a frame that is not a key frame (a B-frame) may be
@@ -456,31 +462,37 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 	if err := p.checkTimeLocked(t, &f); err != nil {
 		return err
 	}
+	closes := false // the frame closes the open fragment and starts the next
 	if !p.open.empty() {
 		span := max(p.open.end, f.Timestamp+f.Duration) - p.open.start
 		must := span > int64(p.cfg.MaxFragmentDuration) || p.open.size+len(f.Data)+blockOverhead+fixed > p.cfg.MaxFragmentSize
 		if must && !f.Key {
 			return fmt.Errorf("sdk: put frame: the fragment is full and the frame is not a key frame; key frames must come at least every %s", p.cfg.MaxFragmentDuration)
 		}
-		if must || f.Key && f.Timestamp-p.open.start >= int64(p.cfg.MinFragmentDuration) {
-			if err := p.closeOpenLocked(ctx); err != nil {
-				return err
-			}
+		closes = must || f.Key && f.Timestamp-p.open.start >= int64(p.cfg.MinFragmentDuration)
+	}
+	if p.open.empty() && !f.Key {
+		return errors.New("sdk: put frame: a fragment must start with a key frame")
+	}
+	// Live first: closing a fragment encodes it, hands it to the sender (whose
+	// publish would go on the connection ahead of the frame) and, under the
+	// Block policy, waits for room in the buffer. A live subscriber waits for
+	// none of that.
+	if !p.cfg.NoLive {
+		p.publishLive(&f, t)
+	}
+	if closes {
+		if err := p.closeOpenLocked(ctx); err != nil {
+			return err
 		}
 	}
 	if p.open.empty() {
-		if !f.Key {
-			return errors.New("sdk: put frame: a fragment must start with a key frame")
-		}
 		p.openedAt = time.Now()
 	}
 	p.open.add(&f)
 	t.last = max(t.last, f.Timestamp)
 	if f.Key {
 		t.lastKey = f.Timestamp
-	}
-	if !p.cfg.NoLive {
-		p.publishLive(&f, t)
 	}
 	return nil
 }
