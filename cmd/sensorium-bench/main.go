@@ -37,6 +37,10 @@
 // fragment a second each against a separate `sensorium serve` process, and a
 // burst across 1,000 of them against raw JetStream publish;
 // SENSORIUM_BENCH_SKIP_STREAMS=1 leaves it out.
+//
+// The live section (live.go) times PutFrame to a subscriber of the live
+// subject against raw core NATS, and a fragment to a GetMedia reader at NOW
+// against its PERSISTED event; SENSORIUM_BENCH_SKIP_LIVE=1 leaves it out.
 package main
 
 import (
@@ -69,7 +73,7 @@ func main() {
 	totalMiB := flag.Int("total-mib", 1024, "bytes to ingest per throughput run, MiB")
 	latencyN := flag.Int("latency-fragments", 300, "fragments for the latency runs")
 	dir := flag.String("dir", "", "scratch folder (default: a temporary one, removed after); a folder kept from an earlier run reuses its Arrow data")
-	only := flag.String("only", "", "run only this part: ingest (single node), cluster (with the single node it is compared to), codecs, arrow or streams")
+	only := flag.String("only", "", "run only this part: ingest (single node), cluster (with the single node it is compared to), codecs, arrow, streams or live")
 	clusterMiB := flag.Int("cluster-mib", 512, "bytes to ingest per cluster throughput run, MiB (the first fragments of the same data)")
 	arrowMinutes := flag.Int("arrow-minutes", 60, "minutes of 3-axis 25.6 kHz vibration for the Arrow read benchmark (60: about 1.1 GB raw)")
 	arrowCores := flag.String("arrow-cores", "2,1", "GOMAXPROCS of the Arrow read tables, comma-separated (2: both sides parallel, 1: both on one core)")
@@ -78,6 +82,9 @@ func main() {
 	flag.IntVar(&sf.seconds, "streams-seconds", 30, "many-streams section: steady-state seconds measured per count (after a 5 s warm-up)")
 	flag.IntVar(&sf.conns, "streams-conns", 16, "many-streams section: NATS connections the producers share")
 	flag.IntVar(&sf.burstStreams, "streams-burst-streams", 1000, "many-streams section: streams of the burst (the first ones created)")
+	var lf liveFlags
+	flag.IntVar(&lf.seconds, "live-seconds", 120, "live section: seconds of frames put per rate (100 Hz and 1 kHz); with 1 s fragments, 120 s gives the GetMedia p99 119 fragments per rate")
+	flag.DurationVar(&lf.fragment, "live-fragment", time.Second, "live section: fragment duration")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -97,8 +104,8 @@ func main() {
 			return
 		}
 	}
-	if *only != "" && *only != "ingest" && *only != "arrow" && *only != "cluster" && *only != "streams" {
-		fail(fmt.Errorf("--only %q: want ingest, cluster, codecs, arrow or streams", *only))
+	if *only != "" && *only != "ingest" && *only != "arrow" && *only != "cluster" && *only != "streams" && *only != "live" {
+		fail(fmt.Errorf("--only %q: want ingest, cluster, codecs, arrow, streams or live", *only))
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp(".", ".bench-")
@@ -134,6 +141,14 @@ func main() {
 			fmt.Println()
 		}
 		if err := b.streams(sf); err != nil {
+			fail(err)
+		}
+	}
+	if *only == "live" || (*only == "" && os.Getenv(skipLiveEnv) != "1") {
+		if *only == "" {
+			fmt.Println()
+		}
+		if err := b.live(lf); err != nil {
 			fail(err)
 		}
 	}
