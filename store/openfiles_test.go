@@ -110,3 +110,59 @@ func TestReopenFailureIsRetried(t *testing.T) {
 	checkAll(t, s, "a", 1, 4)
 	checkAll(t, s, "b", 1, 2)
 }
+
+// TestIdleStreamsKeepNoBigBuffers: a stream that wrote large fragments does
+// not keep a buffer of their size once they are synced; with thousands of
+// streams those buffers were most of a server's memory.
+func TestIdleStreamsKeepNoBigBuffers(t *testing.T) {
+	s := newTestStore(t, t.TempDir(), nil, nil)
+	defer s.Close()
+	const streams = 20
+	big := make([]byte, 256<<10)
+	for i := range streams {
+		name := fmt.Sprintf("s%02d", i)
+		mustCreate(t, s, name, 24)
+		for n := 1; n <= 3; n++ {
+			f := frag(n, "p1")
+			f.Payload = append(f.Payload, big...)
+			if _, err := s.Append(name, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	names := make([]string, streams)
+	for i := range names {
+		names[i] = fmt.Sprintf("s%02d", i)
+	}
+	for i, err := range s.SyncStreams(names) {
+		if err != nil {
+			t.Fatalf("%s: %v", names[i], err)
+		}
+	}
+	for _, name := range names {
+		st, err := s.stream(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.wmu.Lock()
+		held := cap(st.w.buf)
+		st.wmu.Unlock()
+		if held >= bigBuffer {
+			t.Errorf("%s holds a %d-byte write buffer while idle", name, held)
+		}
+	}
+	for _, name := range names {
+		infos, err := s.Fragments(name, 0, 1<<30)
+		if err != nil || len(infos) != 3 {
+			t.Fatalf("%s: %d fragments, %v", name, len(infos), err)
+		}
+		r, _ := s.NewReader(name)
+		for i, info := range infos {
+			got, err := r.Read(info)
+			if err != nil || len(got.Payload) != len(frag(i+1, "p1").Payload)+len(big) {
+				t.Fatalf("%s/%d: %v, %d bytes", name, info.Number, err, len(got.Payload))
+			}
+		}
+		r.Close()
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
@@ -134,6 +135,9 @@ func (w *segmentWriter) append(rec *fragmentRecord) (int64, error) {
 		return 0, w.err
 	}
 	off := w.size
+	if w.buf == nil && rec.encodedSize() >= bigBuffer/2 {
+		w.buf = *writeBufs.Get().(*[]byte)
+	}
 	w.buf = appendFragmentRecord(w.buf, rec)
 	w.size += int64(rec.encodedSize())
 	if len(w.buf) >= writeBufferSize {
@@ -167,6 +171,7 @@ func (w *segmentWriter) sync() error {
 	if err := w.flush(); err != nil {
 		return err
 	}
+	w.releaseBuffer()
 	if w.synced == w.size {
 		return nil
 	}
@@ -183,6 +188,24 @@ func (w *segmentWriter) sync() error {
 	}
 	w.synced = w.size
 	return nil
+}
+
+// bigBuffer is the capacity from which a flushed write buffer goes back to
+// the shared pool instead of staying with its stream: a stream that once
+// gathered a large batch would otherwise keep that much memory while idle,
+// and 10,000 of them a great deal.
+const bigBuffer = 64 << 10
+
+// writeBufs are the large write buffers, shared by all streams.
+var writeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// releaseBuffer gives an empty large buffer back to the pool.
+func (w *segmentWriter) releaseBuffer() {
+	if len(w.buf) == 0 && cap(w.buf) >= bigBuffer {
+		b := w.buf[:0]
+		writeBufs.Put(&b)
+		w.buf = nil
+	}
 }
 
 // flushed reports whether everything appended has reached the file (written,

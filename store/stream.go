@@ -48,8 +48,7 @@ type stream struct {
 	dedupe  *dedupeState   // keys of durable fragments
 	pending []dedupeKey    // keys appended since the last sync
 	recent  *recentKeys    // key → fragment number of recent fragments, to answer duplicates
-	sealBuf []byte         // the sealed payload of the record being appended
-	aadBuf  []byte
+	aadBuf  []byte         // the record's additional authenticated data
 
 	keys *dataKeys // safe for concurrent use
 
