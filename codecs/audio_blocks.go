@@ -385,19 +385,15 @@ func lpcSynthesis(dec *rangeDecoder, m *residualModel, p *lpcParams, y []int64, 
 		}
 		y[i] = v
 	}
-	c := p.coef[:p.order]
+	var rc [maxLPCOrder]int64
+	c := p.reversed(&rc)
 	sh := p.shift
 	for i := warm; i < len(y); i++ {
 		u, ok := m.decode(dec)
 		if !ok {
 			return fmt.Errorf("%w: audio residual", ErrCorrupt)
 		}
-		h := y[i-len(c) : i]
-		var s int64
-		for j, cj := range c {
-			s += int64(cj) * h[len(h)-1-j]
-		}
-		v := s>>sh + unzigzag(u)
+		v := dot(c, y[i-len(c):i])>>sh + unzigzag(u)
 		if v < lo || v > hi {
 			return fmt.Errorf("%w: audio sample out of range", ErrCorrupt)
 		}

@@ -37,17 +37,42 @@ func lpcResiduals(y []int64, hist int, p *lpcParams, r []uint64) {
 	for i := hist; i < warm; i++ {
 		r[i-hist] = zigzag(y[i] - fixedPrediction(y, i))
 	}
-	c := p.coef[:p.order]
+	var rc [maxLPCOrder]int64
+	c := p.reversed(&rc)
 	sh := p.shift
 	r = r[warm-hist:]
 	for i := warm; i < len(y); i++ {
-		h := y[i-len(c) : i]
-		var s int64
-		for j, cj := range c {
-			s += int64(cj) * h[len(h)-1-j]
-		}
-		r[i-warm] = zigzag(y[i] - s>>sh)
+		r[i-warm] = zigzag(y[i] - dot(c, y[i-len(c):i])>>sh)
 	}
+}
+
+// reversed writes p's coefficients to rc oldest tap first, so that the
+// prediction of a sample is dot(c, the order samples before it).
+func (p *lpcParams) reversed(rc *[maxLPCOrder]int64) []int64 {
+	c := rc[:p.order]
+	for j := range c {
+		c[len(c)-1-j] = int64(p.coef[j])
+	}
+	return c
+}
+
+// dot is Σ c[j] × h[j]; h is as long as c. Four sums side by side let the
+// multiplications overlap (the sum is the same: integer addition is
+// associative).
+func dot(c, h []int64) int64 {
+	h = h[:len(c)]
+	var s0, s1, s2, s3 int64
+	j := 0
+	for ; j+4 <= len(c); j += 4 {
+		s0 += c[j] * h[j]
+		s1 += c[j+1] * h[j+1]
+		s2 += c[j+2] * h[j+2]
+		s3 += c[j+3] * h[j+3]
+	}
+	for ; j < len(c); j++ {
+		s0 += c[j] * h[j]
+	}
+	return s0 + s1 + s2 + s3
 }
 
 // fixedPrediction is the warm-up predictor of sample i: 0, the previous

@@ -36,19 +36,21 @@ func newProb() rcProb { return rcProb{p: rcProbOne / 2} }
 var adaptShift = [...]uint8{1, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 5}
 
 func (m *rcProb) update(bit uint32) {
-	sh := adaptShift[len(adaptShift)-1]
+	sh := uint(adaptShift[len(adaptShift)-1])
 	if int(m.n) < len(adaptShift)-1 {
-		sh = adaptShift[m.n]
+		sh = uint(adaptShift[m.n])
 		m.n++
 	}
-	if bit == 0 {
-		m.p += (rcProbOne - m.p) >> sh
-	} else {
-		m.p -= m.p >> sh
-	}
+	// Without a branch on the bit, which the decoder cannot predict: a 0
+	// moves p up by (one − p) >> sh, a 1 down by p >> sh (both floored).
+	p := int32(m.p)
+	neg := -int32(bit)                      // 0 or −1
+	v := p ^ ((p ^ (rcProbOne - p)) & ^neg) // bit 0: one − p; bit 1: p
+	d := v >> sh
+	p += (d ^ neg) - neg
 	// Keep both outcomes codable: a probability of 0 or 1 would give a
 	// decision a zero range.
-	m.p = min(max(m.p, 31), rcProbOne-31)
+	m.p = uint16(min(max(p, 31), rcProbOne-31))
 }
 
 // rangeEncoder writes the coded bytes to buf.
@@ -170,16 +172,15 @@ func (d *rangeDecoder) finished(minLen int) bool {
 
 func (d *rangeDecoder) decodeBit(m *rcProb) uint32 {
 	bound := (d.rng >> rcProbBits) * uint32(m.p)
-	var bit uint32
-	if d.code < bound {
-		d.rng = bound
-	} else {
-		d.code -= bound
-		d.rng -= bound
-		bit = 1
-	}
+	// bit is 1 when code ≥ bound, computed without a branch.
+	bit := uint32((uint64(d.code)-uint64(bound))>>63) ^ 1
+	mask := -bit
+	d.code -= bound & mask
+	d.rng = bound + (d.rng-2*bound)&mask // bound, or rng − bound
 	m.update(bit)
-	for d.rng < rcTop {
+	// One byte is always enough: the range was at least 2^24 and a
+	// decision keeps at least 31/4096 of it.
+	if d.rng < rcTop {
 		d.rng <<= 8
 		d.code = d.code<<8 | uint32(d.next())
 	}
