@@ -297,18 +297,21 @@ func (rr *residualReader) next(r []uint64) (int, error) {
 	if rr.blocks, err = decodeTokenBlock(rr.blocks, tok, &rr.sc.huff); err != nil {
 		return 0, err
 	}
-	var need uint64
-	for _, t := range tok {
-		if t > 64 {
-			return 0, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+	narrow := tokensBelow58(tok)
+	if !narrow { // rare (xor residuals of float64): each token is checked
+		for _, t := range tok {
+			if t > 64 {
+				return 0, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+			}
 		}
-		need += uint64(max(t, 1) - 1)
 	}
-	rr.need += need
+	// The bits the tokens use are counted as they are read and checked
+	// after: a bit stream shorter than they say reads as zeros, never out of
+	// its bounds.
+	rr.need += readResidualBits(&rr.rd, tok, r[:n], narrow)
 	if rr.need > rr.bitsSize*8 {
 		return 0, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need more", ErrCorrupt, rr.bitsSize)
 	}
-	readResidualBits(&rr.rd, tok, r[:n])
 	rr.done += n
 	if rr.done == rr.m && (rr.need+7)/8 != rr.bitsSize {
 		return 0, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need %d bits", ErrCorrupt, rr.bitsSize, rr.need)
@@ -394,20 +397,38 @@ func huffDecode(src, tok []byte, four bool, h *huff0.Scratch) error {
 }
 
 // readResidualBits rebuilds r from the tokens and the packed bits that rd
-// reads from, continuing where the previous block stopped; the caller has
-// checked that the bit stream holds the bits the tokens need. The reader's
+// reads from, continuing where the previous block stopped, and returns the
+// bits the tokens use; the caller checks that the bit stream held them (bits
+// past its end read as zeros). The reader's
 // state lives in locals so that the loop keeps it in registers: this loop and
-// huff0's are most of a decoder's time.
-func readResidualBits(rd *bitReader, tok []byte, r []uint64) {
+// huff0's are most of a decoder's time. narrow says that no token exceeds 57
+// (no value has more than 56 bits below its leading 1).
+func readResidualBits(rd *bitReader, tok []byte, r []uint64, narrow bool) (need uint64) {
 	r = r[:len(tok)]
 	packed := rd.src
 	acc, nacc, pos := rd.acc, rd.nacc, rd.pos // bits not yet used (LSB first), how many, next byte to load
-	for i, t := range tok {
+	start := 0
+	// The accumulator's bits end at byte pos: the fast loop goes on from
+	// their first (unless an earlier block ran past the end, which the caller
+	// reports).
+	if from := uint(pos)*8 - nacc; narrow && from <= uint(len(packed))*8 {
+		var bit uint
+		start, bit = readResidualBitsAt(packed, from, tok, r)
+		need = uint64(bit - from)
+		pos, acc, nacc = int(bit>>3), 0, 0
+		if s := bit & 7; s != 0 { // a value ended inside this byte
+			acc, nacc = uint64(packed[pos])>>s, 8-s
+			pos++
+		}
+	}
+	for i := start; i < len(tok); i++ {
+		t := tok[i]
 		if t <= 1 {
 			r[i] = uint64(t)
 			continue
 		}
 		n := uint(t - 1)
+		need += uint64(n)
 		if n > 56 { // rare: only xor residuals of float64 get here
 			wide := bitReader{src: packed, pos: pos, acc: acc, nacc: nacc}
 			lo := wide.read56(32)
@@ -431,9 +452,56 @@ func readResidualBits(rd *bitReader, tok []byte, r []uint64) {
 		}
 		r[i] = 1<<n | acc&(1<<n-1)
 		acc >>= n
-		nacc -= n
+		nacc -= n // wraps when the bits ran out: then need exceeds them, which the caller checks
 	}
 	rd.acc, rd.nacc, rd.pos = acc, nacc, pos
+	return need
+}
+
+// tokensBelow58 says whether every token is 57 or less (a value of 56 bits
+// below its leading 1 or fewer), from the OR of all of them, 8 at a time:
+// when that OR is 57 or less, so is each. A block of wider tokens (or of
+// tokens that only OR to more) takes the checked path.
+func tokensBelow58(tok []byte) bool {
+	var or uint64
+	i := 0
+	for ; i+8 <= len(tok); i += 8 {
+		or |= binary.LittleEndian.Uint64(tok[i:])
+	}
+	for ; i < len(tok); i++ {
+		or |= uint64(tok[i])
+	}
+	or |= or >> 32
+	or |= or >> 16
+	or |= or >> 8
+	return byte(or) <= 57
+}
+
+// readResidualBitsAt is readResidualBits' fast loop, for tokens of 57 or
+// less: it reads values from bit position bit of packed while 8 bytes are left
+// from a value's first byte, and returns how many it read and the bit after
+// them. Each value is read at its bit position, which only the previous
+// tokens decide: no value waits for the one before it (an accumulator that is
+// refilled would make each wait for the last one's shift and load), and no
+// branch depends on the data — the checked loop mispredicts on about every
+// other refill.
+func readResidualBitsAt(packed []byte, bit uint, tok []byte, r []uint64) (int, uint) {
+	if len(packed) < 8 {
+		return 0, bit
+	}
+	last := uint(len(packed) - 8)
+	r = r[:len(tok)]
+	i := 0
+	for ; i < len(tok) && bit>>3 <= last; i++ {
+		t := uint(tok[i])
+		one := (t + 255) >> 8 // 1 unless the token is 0 (arithmetic: min and max of bytes compile to branches)
+		n := (t - one) & 63   // the bits below the leading 1: at most 56, so 7 + n fit in one load
+		p := bit >> 3
+		w := binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		r[i] = uint64(one)<<n | w&(1<<n-1)
+		bit += n
+	}
+	return i, bit
 }
 
 // bitWriter packs values LSB first.
