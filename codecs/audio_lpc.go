@@ -89,14 +89,16 @@ func fixedPrediction(x []int64, i int) int64 {
 
 // lpcAnalysis holds the encoder's floating-point working memory.
 type lpcAnalysis struct {
-	w    []float64 // windowed samples
-	win  []float64 // the window, cached by length and taper
-	winT int       // the taper win was made for
-	ac   [maxLPCOrder + 1]float64
-	lpc  [maxLPCOrder][maxLPCOrder]float64 // lpc[o-1]: the coefficients of order o
-	err  [maxLPCOrder + 1]float64
-	cand lpcParams
-	r    []uint64
+	w     []float64 // windowed samples
+	win   []float64 // the window, cached by length and taper
+	winT  int       // the taper win was made for
+	ac    [maxLPCOrder + 1]float64
+	lpc   [maxLPCOrder][maxLPCOrder]float64 // lpc[o-1]: the coefficients of order o
+	err   [maxLPCOrder + 1]float64
+	cand  lpcParams
+	r     []uint64
+	model residualModel // residualCost's
+	fin   []finalist
 }
 
 // tukey fills a.win with a Tukey window of n points whose cosine tapers
@@ -202,10 +204,25 @@ func (a *lpcAnalysis) quantise(o int, precision uint8, p *lpcParams) bool {
 	return true
 }
 
-// residualCost estimates what the range coder will spend on r, in bits:
-// each value's bit length and a little for the decisions (a close enough
-// proxy to rank predictors, not a size).
-func residualCost(r []uint64) int {
+// residualCost is what the range coder will spend on r, in bits: the
+// residual model run from the start of a frame over r, as encode would run
+// it, counting each decision at the probability it would be coded with.
+// Exact for a frame's first block (most frames have one) and close for the
+// later ones, whose model has seen the blocks before.
+func (a *lpcAnalysis) residualCost(r []uint64) int {
+	m := &a.model
+	m.reset(initialLevel(r))
+	var total uint64
+	for _, u := range r {
+		total += uint64(m.cost(u))
+	}
+	return int((total + costUnit/2) / costUnit)
+}
+
+// quickCost is a cheap proxy for residualCost — each value's bit length and
+// one bit for the decisions — close enough to rank many predictors before
+// the few best are costed exactly.
+func quickCost(r []uint64) int {
 	total := 0
 	for _, u := range r {
 		total += bits.Len64(u)
@@ -213,29 +230,71 @@ func residualCost(r []uint64) int {
 	return total + len(r)
 }
 
+// lpcFinalists is how many predictors, the best by quickCost, chooseLPC
+// costs exactly.
+const lpcFinalists = 3
+
+// finalist is a predictor that chooseLPC will cost exactly.
+type finalist struct {
+	p     lpcParams
+	quick int // quickCost of its residuals plus its coefficients
+}
+
 // chooseLPC returns the best predictor it finds for y[hist:] (y[:hist] is
-// its history) and the estimated bits of its residuals and coefficients; r
-// is left holding those residuals.
+// its history) and the bits of its residuals and coefficients as the range
+// coder will spend them; r is left holding those residuals. Candidates —
+// several orders and precisions under three windows, as FLAC -8 tries
+// several apodizations — are ranked by quickCost; the few best and the
+// fixed predictor are then run through the residual model itself.
 func (a *lpcAnalysis) chooseLPC(y []int64, hist int, r []uint64) (lpcParams, int) {
+	a.fin = a.fin[:0]
+	// Tapers of a quarter of the block at each end (Tukey 0.5), of a
+	// twentieth, and of half (a Hann window).
+	for _, div := range []int{4, 20, 2} {
+		a.chooseWindowed(y, hist, div)
+	}
 	best := lpcParams{}
 	lpcResiduals(y, hist, &best, r)
-	bestCost := residualCost(r)
-	// Two windows, as FLAC -8 tries several: tapers of a quarter of the
-	// block at each end (Tukey 0.5), and of a twentieth.
-	for _, div := range []int{4, 20} {
-		best, bestCost = a.chooseWindowed(y, hist, r, div, best, bestCost)
+	bestCost := a.residualCost(r)
+	a.r = resizeSlice(a.r, len(y)-hist)
+	for i := range a.fin {
+		f := &a.fin[i]
+		lpcResiduals(y, hist, &f.p, a.r)
+		cost := a.residualCost(a.r) + f.p.order*int(f.p.precision) + audioPrecisionBits + audioQShiftBits
+		if cost < bestCost {
+			best, bestCost = f.p, cost
+			copy(r, a.r)
+		}
 	}
 	return best, bestCost
 }
 
-// chooseWindowed is chooseLPC's search for one window; it returns the
-// better of what it finds and best.
-func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, r []uint64, div int, best lpcParams, bestCost int) (lpcParams, int) {
+// consider keeps p among the finalists if its quick cost is among the
+// lpcFinalists best.
+func (a *lpcAnalysis) consider(p *lpcParams, quick int) {
+	if len(a.fin) < lpcFinalists {
+		a.fin = append(a.fin, finalist{*p, quick})
+		return
+	}
+	worst := 0
+	for i := range a.fin {
+		if a.fin[i].quick > a.fin[worst].quick {
+			worst = i
+		}
+	}
+	if quick < a.fin[worst].quick {
+		a.fin[worst] = finalist{*p, quick}
+	}
+}
+
+// chooseWindowed is chooseLPC's search under one window: it offers its
+// candidates to consider.
+func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, div int) {
 	x := y[hist:]
 	n := len(x)
 	maxOrder := a.analyse(x, min(maxLPCOrder, n/8), div)
 	if maxOrder == 0 {
-		return best, bestCost
+		return
 	}
 	// Rank the orders by the error Levinson predicts plus the coefficients'
 	// bits, then code a few of the best for real.
@@ -244,16 +303,17 @@ func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, r []uint64, div int, b
 		order int
 		est   float64
 	}
-	var ranked []cand
+	var ranked [maxLPCOrder]cand
 	for o := 1; o <= maxOrder; o++ {
 		est := 0.5*float64(n)*math.Log2(max(a.err[o], 1e-30)/float64(n)) + float64(o)*float64(prec)
-		ranked = append(ranked, cand{o, est})
+		ranked[o-1] = cand{o, est}
 	}
 	// A partial selection sort: the few best estimates first.
-	const tries = 4
-	for i := 0; i < min(tries, len(ranked)); i++ {
+	const tries = 6
+	nr := min(tries, maxOrder)
+	for i := 0; i < nr; i++ {
 		m := i
-		for j := i + 1; j < len(ranked); j++ {
+		for j := i + 1; j < maxOrder; j++ {
 			if ranked[j].est < ranked[m].est {
 				m = j
 			}
@@ -261,29 +321,28 @@ func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, r []uint64, div int, b
 		ranked[i], ranked[m] = ranked[m], ranked[i]
 	}
 	a.r = resizeSlice(a.r, n)
+	bestOrder, bestQuick := 0, -1
 	try := func(o int, precision uint8) {
 		if !a.quantise(o, precision, &a.cand) {
 			return
 		}
 		lpcResiduals(y, hist, &a.cand, a.r)
-		cost := residualCost(a.r) + o*int(precision) + audioPrecisionBits + audioQShiftBits
-		if cost < bestCost {
-			best, bestCost = a.cand, cost
-			copy(r, a.r)
+		quick := quickCost(a.r) + o*int(precision)
+		a.consider(&a.cand, quick)
+		if bestQuick < 0 || quick < bestQuick {
+			bestOrder, bestQuick = o, quick
 		}
 	}
-	for i := 0; i < min(tries, len(ranked)); i++ {
+	for i := 0; i < nr; i++ {
 		try(ranked[i].order, prec)
 	}
-	if best.order > 0 {
-		o := best.order
-		for _, p := range []uint8{prec - 3, prec - 2, prec + 2} {
+	if bestOrder > 0 {
+		for _, p := range []uint8{prec - 3, prec - 2, prec - 1, prec + 1, prec + 2} {
 			if p >= 5 && p <= maxLPCPrecision {
-				try(o, p)
+				try(bestOrder, p)
 			}
 		}
 	}
-	return best, bestCost
 }
 
 // basePrecision is the coefficient precision tried first: fewer bits for

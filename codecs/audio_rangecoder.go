@@ -1,6 +1,9 @@
 package codecs
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+)
 
 // The entropy coder of the lossless audio codec (FORMAT.md, "Audio body"): a
 // binary range coder in the style of LZMA's — 32-bit range, 12-bit
@@ -358,4 +361,54 @@ func (m *residualModel) decode(d *rangeDecoder) (uint64, bool) {
 	}
 	m.adapt(u)
 	return u, true
+}
+
+// costUnit is the fraction of a bit in which modelled costs are counted.
+const costUnit = 256
+
+// bitCost[p] is what coding a decision of probability p/4096 costs, in
+// 1/costUnit bits: −log2(p/4096).
+var bitCost = func() (t [rcProbOne]uint32) {
+	for p := 1; p < rcProbOne; p++ {
+		t[p] = uint32(-math.Log2(float64(p)/rcProbOne)*costUnit + 0.5)
+	}
+	t[0] = t[1]
+	return t
+}()
+
+func (m *rcProb) cost(bit uint32) uint32 {
+	p := uint32(m.p)
+	if bit != 0 {
+		p = rcProbOne - p
+	}
+	c := bitCost[p]
+	m.update(bit)
+	return c
+}
+
+// cost is what encode would spend on u, in 1/costUnit bits, moving the
+// model as encode would: the encoder ranks its choices by it.
+func (m *residualModel) cost(u uint64) uint32 {
+	l := uint32(bits.Len64(u))
+	tree := &m.tree[m.context()]
+	node := uint32(1)
+	var c uint32
+	for i := 5; i >= 0; i-- {
+		b := (l >> uint(i)) & 1
+		c += tree[node].cost(b)
+		node = node<<1 | b
+	}
+	if l >= 2 {
+		top := &m.top[l]
+		n := l - 1
+		b1 := uint32(u>>(n-1)) & 1
+		c += top[0].cost(b1)
+		n--
+		if n > 0 {
+			c += top[1+b1].cost(uint32(u>>(n-1)) & 1)
+			c += (n - 1) * costUnit
+		}
+	}
+	m.adapt(u)
+	return c
 }
