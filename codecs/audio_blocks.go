@@ -94,7 +94,7 @@ func appendAudioInts(dst []byte, channels, n, bitsPer, floatExp int, fill func(c
 			lpcResiduals(y, hist, &p.lpc, sc.r)
 			m := &sc.models[slot]
 			if start == 0 {
-				k0 := initialLevel(sc.r)
+				k0 := bestLevel(&sc.an.model, sc.r)
 				enc.encodeDirect(uint32(k0), audioLevelBits)
 				m.reset(k0)
 			}
@@ -267,6 +267,27 @@ func initialLevel(r []uint64) uint8 {
 		return 0
 	}
 	return uint8(bits.Len64(sum / uint64(m)))
+}
+
+// bestLevel is the start level k0 that codes a slot's first residuals in
+// the fewest bits: initialLevel's guess and its neighbours, costed with the
+// residual model (m is scratch). The level follows the residuals within a
+// few dozen samples, so the first 128 decide.
+func bestLevel(m *residualModel, r []uint64) uint8 {
+	guess := initialLevel(r)
+	r = r[:min(len(r), 128)]
+	best, bestCost := guess, uint64(0)
+	for k := max(int(guess)-3, 0); k <= min(int(guess)+3, maxResidualBits); k++ {
+		m.reset(uint8(k))
+		var c uint64
+		for _, u := range r {
+			c += uint64(m.cost(u))
+		}
+		if k == max(int(guess)-3, 0) || c < bestCost {
+			best, bestCost = uint8(k), c
+		}
+	}
+	return best
 }
 
 // decodeAudioInts decodes an LPC body (after its kind and float grid bytes)
