@@ -80,6 +80,12 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// moreCommands are the commands that register themselves from their own
+// file's init (registerCommand), so that a new command is one new file.
+var moreCommands []func() *cobra.Command
+
+func registerCommand(newCmd func() *cobra.Command) { moreCommands = append(moreCommands, newCmd) }
+
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "sensorium",
@@ -111,6 +117,9 @@ Apache Arrow.`,
 	}
 	requireSubcommand(root)
 	root.AddCommand(newServeCmd(), newDemoCmd(), newStreamCmd(), newFragmentsCmd(), newGetCmd(), newImportCmd(), newQueryCmd(), newPresignCmd(), newClusterCmd())
+	for _, newCmd := range moreCommands {
+		root.AddCommand(newCmd())
+	}
 	usageArgs(root)
 	return root
 }
