@@ -37,9 +37,13 @@ type Request struct {
 	// (for windows: as many windows as hold about 2²⁰ values).
 	BatchRows int
 	// Shape is "samples" (default: a row per sample, point …),
-	// "windows" (a row per Window of a sampled signal) or "aligned".
+	// "windows" (a row per Window of a sampled signal), "aggregate" (a row
+	// of statistics per Window) or "aligned".
 	Shape  string
 	Window Window
+	// Aggregates are the statistics of the "aggregate" shape (a row per
+	// Window with its statistics: AggregateStats; empty: all of them).
+	Aggregates []string
 	// Follow keeps the query open at the end of the stored data: new
 	// fragments in range are read as they become durable, until End (which
 	// may be math.MaxInt64) or until the context ends.
@@ -70,8 +74,13 @@ type Prepared struct {
 	desc       signals.Description
 	rate       float64 // samples per second, for the kinds that have one; else 0
 	win        *windowPlan
-	aligned    *alignedPlan
-	multi      *multiPlan
+	agg        *aggPlan
+	// reduce, when set, turns each batch of samples a decode worker makes
+	// into what the worker hands on instead (the aggregate shape's partial
+	// statistics), so that the work is done in parallel.
+	reduce  func(arrow.RecordBatch) (arrow.RecordBatch, error)
+	aligned *alignedPlan
+	multi   *multiPlan
 }
 
 // Schema is the result's schema.
@@ -90,9 +99,9 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		req.Allocator = memory.DefaultAllocator
 	}
 	switch req.Shape {
-	case "", "samples", "windows", "aligned":
+	case "", "samples", "windows", "aggregate", "aligned":
 	default:
-		return nil, invalid("shape must be samples, windows or aligned, not %q", truncate(req.Shape, 64))
+		return nil, invalid("shape must be samples, windows, aggregate or aligned, not %q", truncate(req.Shape, 64))
 	}
 	if req.Shape != "" && req.Shape != "samples" && req.Basis == store.ServerTime {
 		return nil, invalid("the %s shape cuts by the samples' own time: leave basis out (server time selects whole fragments, for the samples shape)", req.Shape)
@@ -139,8 +148,8 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		return nil, err
 	}
 	opts := codecs.ArrowOptions{Fields: req.Fields, Layout: req.Layout}
-	if req.Shape == "windows" && req.Layout != codecs.LayoutRows {
-		return nil, invalid("the windows shape has one row per window; leave layout out")
+	if (req.Shape == "windows" || req.Shape == "aggregate") && req.Layout != codecs.LayoutRows {
+		return nil, invalid("the %s shape has one row per window; leave layout out", req.Shape)
 	}
 	dec, err := codecs.NewArrowDecoder(desc, opts)
 	if err != nil {
@@ -155,6 +164,14 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		}
 		p.schema = p.win.schema
 	}
+	if req.Shape == "aggregate" {
+		if p.agg, err = newAggPlan(p); err != nil {
+			return nil, err
+		}
+		p.schema = p.agg.schema
+		agg, mem := p.agg, p.req.Allocator
+		p.reduce = func(rec arrow.RecordBatch) (arrow.RecordBatch, error) { return agg.reduce(mem, rec) }
+	}
 	p.decodeRows = p.req.BatchRows
 	if p.req.BatchRows <= 0 {
 		p.req.BatchRows, p.decodeRows = 1<<16, 1<<16
@@ -162,7 +179,7 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 			p.req.BatchRows = max(1, (1<<20)/(p.win.length*len(p.win.cols)))
 		}
 	}
-	if p.win != nil {
+	if p.win != nil || p.agg != nil {
 		p.decodeRows = 1 << 16
 	}
 	return p, nil
@@ -376,6 +393,8 @@ func (s *Service) QueryBatches(ctx context.Context, p *Prepared, emit func(arrow
 		return s.runAligned(ctx, p, emit)
 	case p.win != nil:
 		return s.runWindows(ctx, p, emit)
+	case p.agg != nil:
+		return s.runAggregate(ctx, p, emit)
 	}
 	return s.decode(ctx, p, false, func(pc piece) error {
 		if pc.rec == nil { // a live query caught up: nothing is held back

@@ -70,8 +70,10 @@ func pumpFragments(tb testing.TB, st *store.Store, stream string, seconds int) (
 
 // BenchmarkQueryPump is the server's half of make bench's Arrow read: a
 // minute of the pump decoded into record batches (decode), written as an
-// Arrow IPC stream (ipc), and as 1 s windows (windows). Rows (samples) per
-// second are what to compare.
+// Arrow IPC stream (ipc), as 1 s windows (windows), and as 1 s statistics
+// (aggregate: all four; minmax: what a plot draws). Rows (samples) per
+// second are what to compare: the aggregate shape's peer is decode, the
+// samples it reduces.
 func BenchmarkQueryPump(b *testing.B) {
 	st, svc := newTestService(b, "pump")
 	const seconds = 60
@@ -81,7 +83,7 @@ func BenchmarkQueryPump(b *testing.B) {
 		b.SetBytes(rows * 20)
 		req := Request{Stream: "pump", Start: start, End: end}
 		if len(shape) > 0 {
-			req.Shape, req.Window = shape[0].Shape, shape[0].Window
+			req.Shape, req.Window, req.Aggregates = shape[0].Shape, shape[0].Window, shape[0].Aggregates
 		}
 		for b.Loop() {
 			p, err := svc.PrepareQuery(req)
@@ -112,5 +114,13 @@ func BenchmarkQueryPump(b *testing.B) {
 	b.Run("windows", func(b *testing.B) {
 		run(b, func(p *Prepared) error { return svc.Query(context.Background(), p, io.Discard) },
 			Request{Shape: "windows", Window: Window{Length: 25600, Hop: 25600}})
+	})
+	b.Run("aggregate", func(b *testing.B) {
+		run(b, func(p *Prepared) error { return svc.Query(context.Background(), p, io.Discard) },
+			Request{Shape: "aggregate", Window: Window{Length: 25600, Hop: 25600}})
+	})
+	b.Run("minmax", func(b *testing.B) {
+		run(b, func(p *Prepared) error { return svc.Query(context.Background(), p, io.Discard) },
+			Request{Shape: "aggregate", Window: Window{Length: 2560, Hop: 2560}, Aggregates: []string{"min", "max"}})
 	})
 }

@@ -12,6 +12,8 @@ package query
 //     partition's windows). A partition reads on past its cut for the
 //     samples of its last windows, which may overlap the next partition's.
 //     Every partition keeps the query's anchor, so the grid is the same.
+//   - aggregate: as windows; a partition reads on past its cut for the
+//     samples of its last windows.
 //   - aligned: the grid's times are cut into spans; every partition keeps
 //     the query's anchor and reads its inputs a little around its span, as
 //     the whole query does.
@@ -39,8 +41,8 @@ func (p *Prepared) Partitions(n int) ([]Request, error) {
 		part.Start = prev
 		cut := req.End
 		switch {
-		case p.win != nil:
-			plan := p.win
+		case p.grid() != nil:
+			plan := p.grid()
 			cut = plan.before
 			if i < n {
 				k := plan.firstAtOrAfter(at(i))
@@ -66,6 +68,17 @@ func (p *Prepared) Partitions(n int) ([]Request, error) {
 		prev = cut
 	}
 	return out, nil
+}
+
+// grid is the window grid of a windows or aggregate query; nil for others.
+func (p *Prepared) grid() *windowPlan {
+	switch {
+	case p.win != nil:
+		return p.win
+	case p.agg != nil:
+		return p.agg.grid
+	}
+	return nil
 }
 
 // partitions of a query of several streams: each stream is its own

@@ -445,6 +445,14 @@ func (w *worker) flush(ctx context.Context, out chan piece, frag uint64) error {
 		return nil
 	}
 	rec := w.record()
+	if reduce := w.pl.p.reduce; reduce != nil {
+		small, err := reduce(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+		rec = small
+	}
 	select {
 	case out <- piece{rec: rec, frag: frag}:
 		// The collector is now runnable on this P, behind a worker that would

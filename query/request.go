@@ -68,7 +68,8 @@ type queryBody struct {
 		Interpolation string    `json:"interpolation"`
 		Anchor        queryTime `json:"anchor"`
 	} `json:"align"`
-	Window *struct {
+	Aggregates []string `json:"aggregates"`
+	Window     *struct {
 		Length       int       `json:"length"`
 		Hop          int       `json:"hop"`
 		Anchor       queryTime `json:"anchor"`
@@ -83,7 +84,7 @@ type queryBody struct {
 // queryKeys lists the keys of queryBody for the error that names an unknown
 // one; keep it in step with queryBody and the README.
 const queryKeys = `stream (or streams), start, end, basis, fields (or its alias channels), layout, track, batch_rows, ` +
-	`shape, window {length, hop, anchor, starts_before}, inputs [{stream, fields, track}], ` +
+	`shape, window {length, hop, anchor, starts_before}, aggregates, inputs [{stream, fields, track}], ` +
 	`align {rate, reference, interpolation, anchor}, follow, ` +
 	`and for Arrow Flight partitions`
 
@@ -103,6 +104,10 @@ func ParseRequest(body []byte) (Request, error) {
 		}
 	}
 	req.Shape = in.Shape
+	req.Aggregates = in.Aggregates
+	if len(in.Aggregates) > 0 && req.Shape != "aggregate" {
+		return req, invalid(`aggregates are for the aggregate shape ("shape": "aggregate")`)
+	}
 	if in.Window != nil {
 		req.Window = Window{Length: in.Window.Length, Hop: in.Window.Hop, Anchor: in.Window.Anchor.NS, StartsBefore: in.Window.StartsBefore.NS}
 		if req.Window.Hop == 0 {
@@ -118,8 +123,8 @@ func ParseRequest(body []byte) (Request, error) {
 	if req.Shape == "aligned" && (len(in.Inputs) == 0 || in.Align == nil) {
 		return req, invalid(`the aligned shape needs "inputs": [{"stream": …, "fields": […]}, …] and "align": {"rate": Hz or "reference": input, "interpolation": "none", "previous" or "linear"}`)
 	}
-	if req.Shape == "windows" && in.Window == nil {
-		return req, invalid(`the windows shape needs "window": {"length": samples, "hop": samples}`)
+	if (req.Shape == "windows" || req.Shape == "aggregate") && in.Window == nil {
+		return req, invalid(`the %s shape needs "window": {"length": samples, "hop": samples}`, req.Shape)
 	}
 	switch in.Layout {
 	case "", "rows":
@@ -200,7 +205,10 @@ func (r Request) MarshalJSON() ([]byte, error) {
 	if r.Follow {
 		m["follow"] = true
 	}
-	if r.Shape == "windows" {
+	if r.Shape == "aggregate" && len(r.Aggregates) > 0 {
+		m["aggregates"] = r.Aggregates
+	}
+	if r.Shape == "windows" || r.Shape == "aggregate" {
 		w := map[string]any{"length": r.Window.Length, "hop": r.Window.Hop}
 		if r.Window.Anchor != 0 {
 			w["anchor"] = r.Window.Anchor

@@ -74,26 +74,15 @@ type windowPlan struct {
 }
 
 func newWindowPlan(p *Prepared) (*windowPlan, error) {
-	if p.req.Window.Hop == 0 {
-		p.req.Window.Hop = p.req.Window.Length // back to back
+	plan, err := newGrid(p)
+	if err != nil {
+		return nil, err
 	}
-	w, rate := p.req.Window, p.rate
-	if rate <= 0 {
-		return nil, invalid("the windows shape reads sampled signals (scalar, IMU, audio); this track holds %s", p.desc.Kind())
-	}
+	w := p.req.Window
 	fields := p.samples.Fields()[1:]
-	if w.Length < 1 || w.Hop < 1 || w.Length*len(fields) > MaxWindowLength {
-		return nil, invalid("window length and hop must be ≥ 1, and length × channels at most %d", MaxWindowLength)
+	if w.Length*len(fields) > MaxWindowLength {
+		return nil, invalid("window length × channels must be at most %d", MaxWindowLength)
 	}
-	plan := &windowPlan{length: w.Length, hop: w.Hop, anchor: w.Anchor, before: w.StartsBefore,
-		clock: &signals.Scalar{SampleRate: rate}, period: 1e9 / rate, maxStep: int64(1.5e9 / rate)}
-	if plan.anchor == 0 {
-		plan.anchor = p.req.Start
-	}
-	if plan.before == 0 {
-		plan.before = p.req.End
-	}
-	plan.slack = min(windowSlack, int64(plan.period/4))
 	fs := []arrow.Field{
 		{Name: WindowStartField, Type: signals.TimeType()},
 		{Name: WindowFragmentsField, Type: arrow.ListOf(arrow.PrimitiveTypes.Uint64)},
@@ -113,6 +102,31 @@ func newWindowPlan(p *Prepared) (*windowPlan, error) {
 	md = arrow.NewMetadata(append(md.Keys(), "sensorium.window_length", "sensorium.window_hop", "sensorium.window_anchor"),
 		append(md.Values(), strconv.Itoa(w.Length), strconv.Itoa(w.Hop), strconv.FormatInt(plan.anchor, 10)))
 	plan.schema = arrow.NewSchema(fs, &md)
+	return plan, nil
+}
+
+// newGrid is the grid of windows that the windows and aggregate shapes
+// share: the request's Window at the signal's rate.
+func newGrid(p *Prepared) (*windowPlan, error) {
+	if p.req.Window.Hop == 0 {
+		p.req.Window.Hop = p.req.Window.Length // back to back
+	}
+	w, rate := p.req.Window, p.rate
+	if rate <= 0 {
+		return nil, invalid("the %s shape reads sampled signals (scalar, IMU, audio); this track holds %s", p.req.Shape, p.desc.Kind())
+	}
+	if w.Length < 1 || w.Hop < 1 {
+		return nil, invalid("window length and hop must be ≥ 1")
+	}
+	plan := &windowPlan{length: w.Length, hop: w.Hop, anchor: w.Anchor, before: w.StartsBefore,
+		clock: &signals.Scalar{SampleRate: rate}, period: 1e9 / rate, maxStep: int64(1.5e9 / rate)}
+	if plan.anchor == 0 {
+		plan.anchor = p.req.Start
+	}
+	if plan.before == 0 {
+		plan.before = p.req.End
+	}
+	plan.slack = min(windowSlack, int64(plan.period/4))
 	return plan, nil
 }
 

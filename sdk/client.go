@@ -627,8 +627,12 @@ type QueryInput struct {
 	Track    uint64    `json:"track,omitempty"`
 	// Shape "windows" returns a row per Window of a sampled signal (scalar,
 	// IMU, audio): its start, its source fragments and a fixed-size list per
-	// channel.
+	// channel. Shape "aggregate" returns a row of statistics per Window:
+	// its grid time, its sample count and, per channel, the Aggregates
+	// (min, max, mean, rms; empty: all) as columns named channel_statistic.
 	Shape string `json:"shape,omitempty"`
+	// Aggregates are the statistics of the aggregate shape.
+	Aggregates []string `json:"aggregates,omitempty"`
 	// Follow keeps the query open: it returns the range's stored rows, then
 	// new ones as they are stored, until End (zero: no end) or ctx ends.
 	Follow    bool         `json:"follow,omitempty"`
