@@ -40,6 +40,9 @@
 //     an anchor (Window has the definition), so windows of different streams,
 //     of a resumed query and of Flight partitions line up, and a gap drops
 //     the windows it cuts without moving the ones after it.
+//   - aggregate: a row of statistics (min, max, mean, RMS, count) per
+//     window of the windows shape's grid, computed in the decode workers
+//     (aggregate.go).
 //   - aligned: several sampled streams (or tracks) on one clock — a rate
 //     grid from an anchor, or a reference input's sample times — with the
 //     interpolation policy the request states (none, previous, linear);

@@ -21,6 +21,7 @@ type queryFlags struct {
 	out, start, end, basis, channels, layout, shape string
 	track                                           uint64
 	window, hop, batchRows                          int
+	aggregates                                      string
 	inputs                                          []string
 	rate                                            float64
 	reference                                       int
@@ -55,6 +56,11 @@ samples: its start, its source fragments and a fixed-size list (a tensor)
 per channel. Windows sit on a grid from --start, so the windows of several
 streams line up; a gap in the samples drops the windows it cuts.
 
+--shape aggregate returns a row of statistics per window of the same grid:
+its grid time (start), its sample count (count), and per channel the
+--aggregates (min, max, mean, rms; default all) as columns x_min, x_rms …
+A window a gap or the range's end cuts comes with the samples it has.
+
 --shape aligned puts several streams on one clock: the stream NAME (with
 --channels) and each --input, on a grid of --rate Hz or on the sample times
 of input --reference, with the --interpolation you choose (none, previous,
@@ -70,6 +76,7 @@ not a .arrow file, whose footer would come only at the end.`,
   sensorium query pump-1 --start -1h -o last-hour.parquet     # for pandas, Spark, DuckDB
   sensorium query imu-1 --start -1m -o last-minute.csv
   sensorium query pump-1 --start -7d --shape windows --window 25600 --channels x -o windows.parquet
+  sensorium query pump-1 --start -1d --shape aggregate --window 25600 --aggregates min,max,rms -o daily.csv
   sensorium query pump-1 --channels x --input motor-1:current --shape aligned --rate 1000 --interpolation linear --start -1h -o aligned.arrow
   sensorium query pump-1 --start -1m --follow -o live.arrows     # until Ctrl-C
   sensorium query pump-1 --start -1m -o - | python -c "import sys, pyarrow as pa; print(pa.ipc.open_stream(sys.stdin.buffer).read_all())"
@@ -86,9 +93,10 @@ not a .arrow file, whose footer would come only at the end.`,
 	f.StringVar(&q.channels, "channels", "", "comma-separated channels or fields (default: all)")
 	f.StringVar(&q.layout, "layout", "rows", "rows (one per sample, detection, point) or frames (one per frame, list columns)")
 	f.Uint64Var(&q.track, "track", 0, "track number (default: the first track of a kind the server reads)")
-	f.StringVar(&q.shape, "shape", "samples", "samples, windows or aligned")
-	f.IntVar(&q.window, "window", 0, "windows: samples per window")
-	f.IntVar(&q.hop, "hop", 0, "windows: samples from one window's start to the next (default: --window)")
+	f.StringVar(&q.shape, "shape", "samples", "samples, windows, aggregate or aligned")
+	f.IntVar(&q.window, "window", 0, "windows, aggregate: samples per window")
+	f.IntVar(&q.hop, "hop", 0, "windows, aggregate: samples from one window's start to the next (default: --window)")
+	f.StringVar(&q.aggregates, "aggregates", "", "aggregate: the statistics, comma-separated: min, max, mean, rms (default: all)")
 	f.StringArrayVar(&q.inputs, "input", nil, "aligned: another stream, as STREAM or STREAM:field,field (repeatable)")
 	f.Float64Var(&q.rate, "rate", 0, "aligned: the grid's rate in Hz (default: the sample times of input --reference)")
 	f.IntVar(&q.reference, "reference", 0, "aligned, without --rate: the input whose sample times are the grid (0 is NAME)")
@@ -150,7 +158,7 @@ func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryIn
 		in.Layout = ""
 	}
 	switch q.shape {
-	case "samples", "windows":
+	case "samples", "windows", "aggregate":
 		if len(args) != 1 {
 			return in, "", usagef("sensorium query takes a stream name (see sensorium query --help)")
 		}
@@ -158,13 +166,21 @@ func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryIn
 			return in, "", usagef("--input, --rate and --interpolation are for --shape aligned")
 		}
 		in.Stream, in.Track, in.Channels = args[0], q.track, fields
-		if q.shape == "windows" {
+		if q.shape != "samples" {
 			if q.window < 1 || q.hop < 0 {
-				return in, "", usagef("--shape windows needs --window N (samples per window, e.g. 25600), and --hop ≥ 1 if given")
+				return in, "", usagef("--shape %s needs --window N (samples per window, e.g. 25600), and --hop ≥ 1 if given", q.shape)
 			}
-			in.Shape, in.Window = "windows", &sdk.QueryWindow{Length: q.window, Hop: q.hop}
+			in.Shape, in.Window = q.shape, &sdk.QueryWindow{Length: q.window, Hop: q.hop}
 		} else if q.window != 0 || q.hop != 0 {
-			return in, "", usagef("--window and --hop are for --shape windows")
+			return in, "", usagef("--window and --hop are for --shape windows or aggregate")
+		}
+		if q.aggregates != "" {
+			if q.shape != "aggregate" {
+				return in, "", usagef("--aggregates is for --shape aggregate")
+			}
+			for _, s := range strings.Split(q.aggregates, ",") {
+				in.Aggregates = append(in.Aggregates, strings.TrimSpace(s))
+			}
 		}
 	case "aligned":
 		if len(args) == 1 {
@@ -193,7 +209,7 @@ func (q *queryFlags) input(args []string, endSet, channelsSet bool) (sdk.QueryIn
 		}
 		in.Shape, in.Align = "aligned", &sdk.QueryAlign{Rate: q.rate, Reference: q.reference, Interpolation: q.interpolation}
 	default:
-		return in, "", usagef("--shape must be samples, windows or aligned, not %q", q.shape)
+		return in, "", usagef("--shape must be samples, windows, aggregate or aligned, not %q", q.shape)
 	}
 	now := time.Now()
 	if in.Start, err = parseTime(q.start, now); err != nil {

@@ -134,6 +134,26 @@ func TestQueryToParquetAndCSV(t *testing.T) {
 		t.Errorf("windows to csv: %v", err)
 	}
 
+	// 1 s statistics as CSV: a row per window, its count, and the ones asked for.
+	ag := filepath.Join(dir, "agg.csv")
+	if err := run("query", "t", "--start", origin.Format(time.RFC3339Nano), "--shape", "aggregate", "--window", "100", "--aggregates", "min,max,mean", "-o", ag); err != nil {
+		t.Fatal(err)
+	}
+	fh, _ = os.Open(ag)
+	recs, err = csv.NewReader(fh).ReadAll()
+	fh.Close()
+	if err != nil || len(recs) != 11 || strings.Join(recs[0], ",") != "start,count,temp_min,temp_max,temp_mean" {
+		t.Fatalf("aggregate csv: %d lines, header %v, %v", len(recs), recs[0], err)
+	}
+	for k, rec := range recs[1:] {
+		want := []float64{100, 25 * float64(k), float64(100*k+99) / 4, (float64(100*k) + 49.5) / 4}
+		for i, w := range want {
+			if v, _ := strconv.ParseFloat(rec[i+1], 64); v != w {
+				t.Fatalf("aggregate window %d: %v, want %v", k, rec, want)
+			}
+		}
+	}
+
 	// Aligned onto a 10 Hz grid, linear, as Arrow.
 	aq := filepath.Join(dir, "a.arrow")
 	if err := run("query", "t", "--start", origin.Format(time.RFC3339Nano), "--end", origin.Add(2*time.Second).Format(time.RFC3339Nano),
@@ -159,6 +179,8 @@ func TestQueryToParquetAndCSV(t *testing.T) {
 		{[]string{"query", "t", "--start", start, "--shape", "aligned", "--interpolation", "none", "--reference", "3"}, "--reference"},
 		{[]string{"query", "t", "--start", start, "--input", "u"}, "--shape aligned"},
 		{[]string{"query", "t", "--start", start, "--shape", "cubes"}, "--shape"},
+		{[]string{"query", "t", "--start", start, "--aggregates", "min"}, "--shape aggregate"},
+		{[]string{"query", "t", "--start", start, "--shape", "aggregate"}, "--window"},
 		{[]string{"query", "--start", start}, "stream name"},
 	} {
 		err := run(bad.args...)

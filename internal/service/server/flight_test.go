@@ -196,7 +196,7 @@ func TestFlightPartitions(t *testing.T) {
 	}
 }
 
-// The windows and aligned shapes split into Flight partitions and read back
+// The windows, aggregate and aligned shapes split into Flight partitions and read back
 // exactly the table of one HTTP query: no window lost or repeated at a
 // partition's edge, the aligned grid the same.
 func TestFlightPartitionsOfEveryShape(t *testing.T) {
@@ -211,6 +211,8 @@ func TestFlightPartitionsOfEveryShape(t *testing.T) {
 	}{
 		{"windows", sdk.QueryInput{Stream: "pump-8", Fields: []string{"x", "z"}, Shape: "windows", Window: &sdk.QueryWindow{Length: 250, Hop: 100}},
 			map[string]any{"stream": "pump-8", "fields": []string{"x", "z"}, "shape": "windows", "window": map[string]int{"length": 250, "hop": 100}}},
+		{"aggregate", sdk.QueryInput{Stream: "pump-8", Fields: []string{"y"}, Shape: "aggregate", Window: &sdk.QueryWindow{Length: 300, Hop: 100}, Aggregates: []string{"max", "rms"}},
+			map[string]any{"stream": "pump-8", "fields": []string{"y"}, "shape": "aggregate", "aggregates": []string{"max", "rms"}, "window": map[string]int{"length": 300, "hop": 100}}},
 		{"aligned", sdk.QueryInput{Shape: "aligned", Inputs: []sdk.QueryInputStream{{Stream: "pump-8", Fields: []string{"y"}}}, Align: &sdk.QueryAlign{Rate: 300, Interpolation: "linear"}},
 			map[string]any{"shape": "aligned", "inputs": []map[string]any{{"stream": "pump-8", "fields": []string{"y"}}}, "align": map[string]any{"rate": 300, "interpolation": "linear"}}},
 	}
