@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,10 +159,37 @@ func New(o Options) http.Handler {
 		mux.Handle("GET /metrics", o.Metrics)
 	}
 	a.mountCluster(mux)
+	for _, mount := range mounts {
+		mount(a, mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "no operation at %s %s", r.Method, r.URL.Path))
 	})
 	return a.logged(a.bounded(a.authenticated(mux)))
+}
+
+// mounts add the routes of parts of the API that live in files of their
+// own (media out, the console, usage), each registered from its file's init
+// with mount, so that such a part is its own files.
+var mounts []func(a *api, mux *http.ServeMux)
+
+func mount(m func(a *api, mux *http.ServeMux)) { mounts = append(mounts, m) }
+
+// selfAuthenticatedPaths are the GET paths whose handlers check the
+// request themselves instead of a SigV4 signature: an ordinary player (a
+// browser, ffmpeg, VLC) fetches an HLS session's playlists and segments
+// with the session's token in the URL, and a browser loads the console's
+// page and assets before it holds a key. An entry ending in / covers the
+// paths under it, any other only itself. Registered beside mount's routes.
+var selfAuthenticatedPaths []string
+
+func selfAuthenticated(path string) bool {
+	for _, p := range selfAuthenticatedPaths {
+		if path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // preAuthBodyTimeout bounds reading a body whose hash the signature covers.
@@ -211,7 +239,7 @@ func (a *api) authenticated(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics") {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || selfAuthenticated(r.URL.Path)) {
 			next.ServeHTTP(w, r)
 			return
 		}
