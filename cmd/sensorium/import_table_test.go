@@ -1,0 +1,440 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/service/server"
+	"github.com/sensorium-io/sensorium/sdk"
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// produceSignal puts n samples per channel of desc into a new stream, from
+// origin, through a SampleWriter; sample k of channel c is value(k, c).
+func produceSignal(t *testing.T, srv *server.Server, stream string, desc *signals.Scalar, origin time.Time, n int, value func(k, c int) float64) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := sdk.NewClient(srv.HTTPURL(), nil).CreateStream(ctx, sdk.CreateStreamInput{StreamName: stream, DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	track, _ := sdk.ScalarTrack(1, stream, desc)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: stream, Tracks: []sdk.Track{track}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := sdk.NewSampleWriter(p, 1, desc, sdk.SampleWriterOptions{Origin: origin.UnixNano()})
+	ch := len(desc.Channels)
+	vals := make([]float32, n*ch)
+	for k := 0; k < n; k++ {
+		for c := 0; c < ch; c++ {
+			vals[k*ch+c] = float32(value(k, c))
+		}
+	}
+	if err := w.WriteFloat32(ctx, vals); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dumpArrows reads an Arrow IPC stream file as text: the schema with its
+// metadata, then a line per row (float bits, so that NaN compares).
+func dumpArrows(t *testing.T, path string) (string, int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := ipc.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var b strings.Builder
+	for _, f := range r.Schema().Fields() {
+		fmt.Fprintf(&b, "%s: %s %v; ", f.Name, f.Type, f.Metadata)
+	}
+	fmt.Fprintf(&b, "%v\n", r.Schema().Metadata())
+	rows := 0
+	for r.Next() {
+		rec := r.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			for c := 0; c < int(rec.NumCols()); c++ {
+				switch a := rec.Column(c).(type) {
+				case *array.Timestamp:
+					fmt.Fprintf(&b, "%d", a.Value(i))
+				case *array.Float32:
+					fmt.Fprintf(&b, " %08x", math.Float32bits(a.Value(i)))
+				case *array.Float64:
+					fmt.Fprintf(&b, " %016x", math.Float64bits(a.Value(i)))
+				default:
+					fmt.Fprintf(&b, " %v", a.ValueStr(i))
+				}
+			}
+			b.WriteByte('\n')
+			rows++
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String(), rows
+}
+
+// queryArrows writes stream's samples from start to end as an Arrow stream
+// file and returns its dump.
+func queryArrows(t *testing.T, ep, stream string, start, end time.Time) (string, int) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), stream+".arrows")
+	code, stderr := runCLI(t, "query", stream, "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", out, "--endpoint", ep)
+	if code != 0 {
+		t.Fatalf("query %s: exit %d: %s", stream, code, stderr)
+	}
+	return dumpArrows(t, out)
+}
+
+// What `sensorium query` writes — .arrow, .arrows, .parquet and .csv —
+// imports into another stream, which queries back to the same samples:
+// times to the ns, values to the bit (a NaN included), channel names,
+// units and the rate. Importing the same file again stores nothing.
+func TestImportTableRoundTrip(t *testing.T) {
+	srv := startServer(t)
+	ep := srv.HTTPURL()
+	desc := &signals.Scalar{SampleRate: 1000, SampleType: signals.Float32,
+		Channels: []signals.Channel{{Name: "x", Unit: "m/s²"}, {Name: "y", Unit: "m/s²"}, {Name: "z"}}}
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond).Add(123456 * time.Nanosecond)
+	const n = 25_000 // three chunks of 10 s
+	produceSignal(t, srv, "src", desc, origin, n, func(k, c int) float64 {
+		if k == 777 && c == 1 {
+			return math.NaN()
+		}
+		return math.Sin(float64(k)/50+float64(c)) * 9.81
+	})
+	start, end := origin.Add(-time.Second), origin.Add(time.Minute)
+	want, rows := queryArrows(t, ep, "src", start, end)
+	if rows != n {
+		t.Fatalf("the source stream holds %d rows, want %d", rows, n)
+	}
+	dir := t.TempDir()
+	for _, ext := range []string{"arrow", "arrows", "parquet", "csv"} {
+		t.Run(ext, func(t *testing.T) {
+			file := filepath.Join(dir, "src."+ext)
+			if code, stderr := runCLI(t, "query", "src", "--start", start.Format(time.RFC3339Nano), "--end", end.Format(time.RFC3339Nano), "-o", file, "--endpoint", ep); code != 0 {
+				t.Fatalf("query: exit %d: %s", code, stderr)
+			}
+			stream := "copy-" + ext
+			args := []string{"import", file, "--stream", stream, "--create", "--endpoint", ep, "--nats", srv.NATSURL()}
+			if ext == "csv" {
+				// CSV keeps neither the type, the units nor the rate: the
+				// flags give the first two, the time column the third.
+				args = append(args, "--type", "float32", "--units", "x=m/s²,y=m/s²")
+			}
+			code, stdout, stderr := runCLIOut(t, args...)
+			if code != 0 || !strings.Contains(stdout, "25,000 samples × 3 channels (float32) at 1000 Hz") || !strings.Contains(stdout, "3 fragments stored") {
+				t.Fatalf("import: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+			}
+			got, _ := queryArrows(t, ep, stream, start, end)
+			if got != want {
+				t.Fatalf("%s reads back differently from src:\n%s\nwant\n%s", stream, head(got, 5), head(want, 5))
+			}
+			// Again: the stream holds every fragment of the file already.
+			code, stdout, stderr = runCLIOut(t, args...)
+			if code != 0 || !strings.Contains(stdout, "already holds all 3 fragments") {
+				t.Fatalf("second import: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+			}
+			if got, _ := queryArrows(t, ep, stream, start, end); got != want {
+				t.Fatalf("after a second import %s reads back differently", stream)
+			}
+		})
+	}
+}
+
+func head(s string, lines int) string {
+	parts := strings.SplitN(s, "\n", lines+1)
+	return strings.Join(parts[:min(lines, len(parts))], "\n")
+}
+
+// writeFile writes a file of the test's own under name.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Files from other tools: CSV with units in the header and epoch ms, ISO
+// times without a zone, no time column (--start, --rate), a gap; Parquet
+// with a timestamp[us] column and int16 channels; Arrow IPC file and
+// stream with timestamp[ms]. Each comes back with the right times, units,
+// type and values.
+func TestImportTableForeignFiles(t *testing.T) {
+	srv := startServer(t)
+	ep, natsURL := srv.HTTPURL(), srv.NATSURL()
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	ms := t0.UnixMilli()
+	var epochMS, iso, noTime, gap strings.Builder
+	epochMS.WriteString("timestamp_ms,accel x [m/s^2],temp (°C)\n")
+	iso.WriteString("time;x\n")
+	noTime.WriteString("a,b\n")
+	gap.WriteString("time,v\n")
+	for k := 0; k < 50; k++ {
+		fmt.Fprintf(&epochMS, "%d,%g,%d\n", ms+int64(k)*10, float64(k)/8, 20+k%3)
+		fmt.Fprintf(&iso, "%s;%d\n", t0.Add(time.Duration(k)*100*time.Millisecond).UTC().Format("2006-01-02 15:04:05.000"), k)
+		fmt.Fprintf(&noTime, "%d,%d\n", k, -k)
+		if k == 20 {
+			continue // a missing sample: a gap of 2 periods
+		}
+		fmt.Fprintf(&gap, "%d.%03d,%d\n", (ms+int64(k)*4)/1000, (ms+int64(k)*4)%1000, k)
+	}
+	pq := writeParquet(t, t0)
+	feather, arrows := writeArrowIPC(t, t0)
+	cases := []struct {
+		name, file string
+		flags      []string
+		stdout     []string // in what import prints
+		first      string   // the first row of the query, as dumpArrows writes it
+		rows       int
+	}{
+		{"csv epoch ms, units in the header", writeFile(t, "a.csv", epochMS.String()), nil,
+			[]string{"50 samples × 2 channels (float64) at 100 Hz (measured from the time column)", `time column "timestamp_ms" (Unix time in ms)`},
+			fmt.Sprintf("%d 0000000000000000 4034000000000000", t0.UnixNano()), 50},
+		{"csv ISO without a zone, semicolons", writeFile(t, "b.csv", iso.String()), []string{"--type", "int16"},
+			[]string{"50 samples × 1 channels (int16) at 10 Hz", "(ISO 8601)"}, fmt.Sprintf("%d 0", t0.UnixNano()), 50},
+		{"csv without time", writeFile(t, "c.csv", noTime.String()), []string{"--start", t0.Format(time.RFC3339), "--rate", "2", "--type", "int32", "--units", "V"},
+			[]string{"50 samples × 2 channels (int32) at 2 Hz (--rate)"}, fmt.Sprintf("%d 0 0", t0.UnixNano()), 50},
+		{"csv with a gap, epoch seconds", writeFile(t, "d.csv", gap.String()), []string{"--rate", "250"},
+			[]string{"49 samples × 1 channels", "1 gaps in the time column (the longest 4ms, at ", "d.csv:22)"}, fmt.Sprintf("%d 0000000000000000", t0.UnixNano()), 49},
+		{"parquet timestamp[us], int16", pq, nil,
+			[]string{"1,000 samples × 2 channels (int16) at 200 Hz (measured from the time column)"}, fmt.Sprintf("%d 0 -1000", t0.UnixNano()), 1000},
+		{"arrow file (.feather) timestamp[ms]", feather, nil,
+			[]string{"300 samples × 1 channels (float64) at 50 Hz"}, fmt.Sprintf("%d 3ff0000000000000", t0.UnixNano()), 300},
+		{"arrow stream timestamp[ms]", arrows, nil,
+			[]string{"300 samples × 1 channels (float64) at 50 Hz"}, fmt.Sprintf("%d 3ff0000000000000", t0.UnixNano()), 300},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := fmt.Sprintf("foreign-%d", i)
+			args := append([]string{"import", tc.file, "--stream", stream, "--create", "--endpoint", ep, "--nats", natsURL}, tc.flags...)
+			code, stdout, stderr := runCLIOut(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+			}
+			for _, w := range tc.stdout {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+			got, rows := queryArrows(t, ep, stream, t0.Add(-time.Second), t0.Add(time.Hour))
+			lines := strings.Split(got, "\n")
+			if rows != tc.rows || lines[1] != tc.first {
+				t.Fatalf("query: %d rows, first %q; want %d, %q\n%s", rows, lines[1], tc.rows, tc.first, head(got, 4))
+			}
+		})
+	}
+	// Units from the header reach the query's schema.
+	got, _ := queryArrows(t, ep, "foreign-0", t0.Add(-time.Second), t0.Add(time.Hour))
+	if !strings.Contains(got, `accel x: float64 ["unit": "m/s^2"]`) || !strings.Contains(got, `temp: float64 ["unit": "°C"]`) {
+		t.Errorf("units lost: %s", head(got, 1))
+	}
+}
+
+// writeParquet writes 1,000 rows at 200 Hz: a timestamp[us] column and two
+// int16 channels, as a tool other than Sensorium would.
+func writeParquet(t *testing.T, t0 time.Time) string {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+		{Name: "a", Type: arrow.PrimitiveTypes.Int16},
+		{Name: "b", Type: arrow.PrimitiveTypes.Int16},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "p.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(300)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for k := 0; k < 1000; k++ {
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(t0.UnixMicro() + int64(k)*5000))
+		b.Field(1).(*array.Int16Builder).Append(int16(k))
+		b.Field(2).(*array.Int16Builder).Append(int16(-k - 1000))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeArrowIPC writes the same 300 rows at 50 Hz (timestamp[ms], one
+// float64 channel) as an IPC file (.feather) and an IPC stream (.arrows),
+// in batches of 100 rows.
+func writeArrowIPC(t *testing.T, t0 time.Time) (string, string) {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "time", Type: &arrow.TimestampType{Unit: arrow.Millisecond}},
+		{Name: "level", Type: arrow.PrimitiveTypes.Float64},
+	}, nil)
+	dir := t.TempDir()
+	fpath, spath := filepath.Join(dir, "f.feather"), filepath.Join(dir, "s.arrows")
+	ff, _ := os.Create(fpath)
+	sf, _ := os.Create(spath)
+	fw, err := ipc.NewFileWriter(ff, ipc.WithSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := ipc.NewWriter(sf, ipc.WithSchema(schema))
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for batch := 0; batch < 3; batch++ {
+		for k := batch * 100; k < (batch+1)*100; k++ {
+			b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(t0.UnixMilli() + int64(k)*20))
+			b.Field(1).(*array.Float64Builder).Append(float64(k + 1))
+		}
+		rec := b.NewRecordBatch()
+		if err := fw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := fw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ff.Close()
+	sf.Close()
+	return fpath, spath
+}
+
+// Bad input fails with the file, the line and the column, and the right
+// exit status: 2 for what the command line gets wrong, 1 for a file that
+// cannot be imported.
+func TestImportTableBadInput(t *testing.T) {
+	srv := startServer(t)
+	ep := srv.HTTPURL()
+	t0 := time.Now().Add(-time.Hour).Unix()
+	rows := func(n int, line func(k int) string) string {
+		var b strings.Builder
+		for k := 0; k < n; k++ {
+			b.WriteString(line(k))
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	good := func(k int) string { return fmt.Sprintf("%d.%02d,1,2", t0+int64(k/100), k%100) }
+	cases := []struct {
+		name, content string
+		flags         []string
+		code          int
+		want          []string
+	}{
+		{"bad number", "time,x,y\n" + rows(10, good) + fmt.Sprintf("%d.10,1,2.5.1\n", t0+1), nil, 1,
+			[]string{"bad.csv:12: column 3 (\"y\")", `"2.5.1" is not a number`}},
+		{"missing time column", "x,y\n1,2\n3,4\n", nil, 2,
+			[]string{"no time column (the columns are x, y)", "--start and --rate"}},
+		{"empty file", "", nil, 1, []string{"the file is empty"}},
+		{"header only", "time,x\n", nil, 1, []string{"no rows after the header"}},
+		{"too few fields", "time,x,y\n" + rows(5, good) + fmt.Sprintf("%d.05,1\n", t0), nil, 1,
+			[]string{"bad.csv:7: 2 fields, but the header has 3"}},
+		{"too many fields", "time,x,y\n" + rows(5, good) + fmt.Sprintf("%d.05,1,2,3\n", t0), nil, 1,
+			[]string{"bad.csv:7: 4 fields, but the header has 3"}},
+		{"no header", "1,2,3\n4,5,6\n", nil, 1, []string{"bad.csv:1: the first line holds numbers"}},
+		{"time goes back", "time,x\n" + rows(5, func(k int) string { return fmt.Sprintf("%d.%02d,1", t0, 10*k) }) + fmt.Sprintf("%d.30,1\n", t0), nil, 1,
+			[]string{"bad.csv:7: the time", "is not after the previous row's"}},
+		{"fraction in int16", "time,x\n" + rows(5, func(k int) string { return fmt.Sprintf("%d.%02d,%d", t0, 10*k, k) }) + fmt.Sprintf("%d.50,1.5\n", t0), []string{"--type", "int16"}, 1,
+			[]string{"bad.csv:7: channel \"x\": 1.5 is not an int16"}},
+		{"empty cell in int32", "time,x\n" + rows(5, func(k int) string { return fmt.Sprintf("%d.%02d,%d", t0, 10*k, k) }) + fmt.Sprintf("%d.50,\n", t0), []string{"--type", "int32"}, 1,
+			[]string{"bad.csv:7: column 2 (\"x\")", "is empty; an integer channel"}},
+		{"not a time", "time,x\nyesterday,1\n", nil, 1, []string{"bad.csv:2: the time column \"time\" holds \"yesterday\""}},
+		{"relative time without start", "t,x\n0.0,1\n0.1,2\n", nil, 1, []string{"looks like offsets from a start; give the start (--start)"}},
+		{"unknown channel", "time,x\n1,2\n", []string{"--channels", "q"}, 1, []string{`no column "q"; the columns are "time", "x"`}},
+		{"bad type flag", "time,x\n1,2\n", []string{"--type", "int8"}, 2, []string{`--type "int8"`}},
+		{"bad time unit", "time,x\n1,2\n", []string{"--time-unit", "min"}, 2, []string{`--time-unit "min"`}},
+		{"irregular", "time,x\n" + rows(400, func(k int) string { return fmt.Sprintf("%d.%03d,1", t0+int64(k/100), (k%100)*10+(k%3)*4) }), []string{"--rate", "100"}, 1,
+			[]string{"the time column is not evenly spaced at 100 Hz", "give the right one with --rate"}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, "bad.csv", tc.content)
+			args := append([]string{"import", path, "--stream", fmt.Sprintf("bad-%d", i), "--create", "--endpoint", ep, "--nats", srv.NATSURL()}, tc.flags...)
+			code, stdout, stderr := runCLIOut(t, args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout %s\nstderr %s", code, tc.code, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+	if code, stderr := runCLI(t, "import", writeFile(t, "x.csv", "time,x\n1,2\n"), "--endpoint", ep); code != exitUsage || !strings.Contains(stderr, "--stream is required") {
+		t.Errorf("no --stream: exit %d: %s", code, stderr)
+	}
+	if code, stderr := runCLI(t, "import", filepath.Join(t.TempDir(), "nope.parquet"), "--stream", "s", "--endpoint", ep); code != exitUsage || !strings.Contains(stderr, "no such file") {
+		t.Errorf("missing file: exit %d: %s", code, stderr)
+	}
+	// A stream that does not exist is not created without --create.
+	code, stderr := runCLI(t, "import", writeFile(t, "y.csv", "time,x,y\n"+rows(3, good)), "--stream", "absent", "--endpoint", ep, "--nats", srv.NATSURL())
+	if code != exitFailure || !strings.Contains(stderr, "stream absent does not exist") || !strings.Contains(stderr, "--create") {
+		t.Errorf("absent stream: exit %d: %s", code, stderr)
+	}
+}
+
+// A stream that already holds other data in the file's time range is not
+// written to: the file cannot go in among it.
+func TestImportTableRefusesForeignOverlap(t *testing.T) {
+	srv := startServer(t)
+	ep := srv.HTTPURL()
+	origin := time.Now().Add(-time.Hour).Truncate(time.Second)
+	desc := &signals.Scalar{SampleRate: 100, SampleType: signals.Float32, Channels: []signals.Channel{{Name: "v"}}}
+	produceSignal(t, srv, "busy", desc, origin.Add(5*time.Second), 500, func(k, c int) float64 { return float64(k) })
+	var b strings.Builder
+	b.WriteString("time,v\n")
+	for k := 0; k < 2000; k++ {
+		fmt.Fprintf(&b, "%d,%d\n", origin.UnixMilli()+int64(k)*10, k)
+	}
+	code, stderr := runCLI(t, "import", writeFile(t, "o.csv", b.String()), "--stream", "busy", "--endpoint", ep, "--nats", srv.NATSURL())
+	if code != exitFailure || !strings.Contains(stderr, "stream busy already holds 3 fragments in this file's time range that this file's import did not write") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

@@ -1,0 +1,251 @@
+package sampletable
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+// CSV is read with the standard library's encoding/csv rather than
+// arrow-go's csv reader: a bad cell must be reported with its line and
+// column, and Arrow's reader keeps neither (its errors are strconv's, and a
+// short row is ErrMismatchFields with no place). Cells are parsed straight
+// into the batch's columns, with no Arrow arrays in between.
+
+type csvSource struct {
+	f       *os.File
+	size    int64
+	read    *countReader
+	r       *csv.Reader
+	opts    Options
+	header  []string
+	timeCol int
+	chans   []int
+	intLike []bool // the channel's type is an integer type: empty cells are refused
+	tc      *timeConv
+	rows    int64
+	eof     bool
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func openCSV(t *Table, o Options) error {
+	f, err := os.Open(t.Path)
+	if err != nil {
+		return err
+	}
+	s := &csvSource{f: f, opts: o}
+	if st, err := f.Stat(); err == nil {
+		s.size = st.Size()
+	}
+	s.read = &countReader{r: f}
+	br := bufio.NewReaderSize(s.read, 1<<20)
+	// The separator: a comma, unless the header line has none and has
+	// semicolons or tabs (European spreadsheets, .tsv).
+	comma := ','
+	if peek, _ := br.Peek(64 << 10); len(peek) > 0 {
+		line := peek
+		if i := bytes.IndexByte(peek, '\n'); i >= 0 {
+			line = peek[:i]
+		}
+		switch {
+		case bytes.IndexByte(line, ',') >= 0:
+		case bytes.IndexByte(line, '\t') >= 0:
+			comma = '\t'
+		case bytes.IndexByte(line, ';') >= 0:
+			comma = ';'
+		}
+		// A UTF-8 byte order mark (Excel writes one) is not part of the first name.
+		if bytes.HasPrefix(peek, []byte("\xef\xbb\xbf")) {
+			_, _ = br.Discard(3)
+		}
+	}
+	r := csv.NewReader(br)
+	r.Comma = comma
+	r.ReuseRecord = true
+	r.Comment = '#'
+	s.r = r
+	hdr, err := r.Read()
+	switch {
+	case errors.Is(err, io.EOF):
+		f.Close()
+		return fmt.Errorf("%s: the file is empty: a CSV file needs a header line of column names", t.Path)
+	case err != nil:
+		f.Close()
+		return fmt.Errorf("%s: header: %w", t.Path, err)
+	}
+	names := make([]string, len(hdr))
+	units := make([]string, len(hdr))
+	numeric := 0
+	for i, h := range hdr {
+		names[i], units[i] = splitUnit(h)
+		if _, err := strconv.ParseFloat(names[i], 64); err == nil {
+			numeric++
+		}
+		if names[i] == "" {
+			f.Close()
+			return fmt.Errorf("%s:1: column %d has no name in the header line", t.Path, i+1)
+		}
+	}
+	if numeric == len(hdr) {
+		f.Close()
+		return fmt.Errorf("%s:1: the first line holds numbers, not column names: a CSV file needs a header line (time,x,y,z)", t.Path)
+	}
+	s.header = names
+	r.FieldsPerRecord = len(hdr)
+	timeCol, chans, err := pickColumns(t.Path, names, func(int) bool { return false }, o)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.timeCol, s.chans = timeCol, chans
+	if timeCol >= 0 {
+		t.TimeName = names[timeCol]
+		s.tc = newTimeConv(names[timeCol], unitFromName(names[timeCol], units[timeCol]), o)
+	}
+	t.Channels = make([]signals.Channel, len(chans))
+	for i, c := range chans {
+		t.Channels[i] = signals.Channel{Name: names[c], Unit: units[c]}
+	}
+	if err := applyUnits(t.Path, t.Channels, o.Units); err != nil {
+		f.Close()
+		return err
+	}
+	t.Type = o.Type
+	if t.Type == 0 {
+		t.Type = signals.Float64
+	}
+	s.intLike = make([]bool, len(chans))
+	for i := range chans {
+		s.intLike[i] = t.Type == signals.Int16 || t.Type == signals.Int32
+	}
+	t.src = s
+	return nil
+}
+
+// TimeConv describes how the table's time column is read, once a batch has
+// been read ("" before, or without a time column).
+func (t *Table) TimeConv() string {
+	var tc *timeConv
+	switch s := t.src.(type) {
+	case *csvSource:
+		tc = s.tc
+	case *arrowSource:
+		tc = s.tc
+	}
+	if tc == nil || !tc.decided {
+		return ""
+	}
+	return tc.Describe()
+}
+
+func (s *csvSource) next(b *Batch) error {
+	if s.eof {
+		return io.EOF
+	}
+	n := s.opts.BatchRows
+	b.ensure(n, len(s.chans), s.timeCol >= 0)
+	if cap(b.lines) < n {
+		b.lines = make([]int64, n)
+	}
+	b.lines = b.lines[:n]
+	b.first = s.rows + 1
+	path := ""
+	row := 0
+	for row < n {
+		rec, err := s.r.Read()
+		if errors.Is(err, io.EOF) {
+			s.eof = true
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				if errors.Is(pe.Err, csv.ErrFieldCount) {
+					return fmt.Errorf("%s:%d: %d fields, but the header has %d (%s)", b.pathOr(&path), pe.StartLine, len(rec), len(s.header), quoteList(s.header))
+				}
+				return fmt.Errorf("%s:%d: column %d: %v", b.pathOr(&path), pe.Line, pe.Column, pe.Err)
+			}
+			return fmt.Errorf("%s: %w", b.pathOr(&path), err)
+		}
+		line, _ := s.r.FieldPos(0)
+		b.lines[row] = int64(line)
+		if s.timeCol >= 0 {
+			t, err := s.tc.fromText(rec[s.timeCol], fmt.Sprintf("%s:%d", b.pathOr(&path), line))
+			if err != nil {
+				return err
+			}
+			b.Time[row] = t
+		}
+		for i, c := range s.chans {
+			v, err := parseCell(rec[c])
+			if err != nil || (s.intLike[i] && math.IsNaN(v)) {
+				l, col := s.r.FieldPos(c)
+				what := "is not a number"
+				if rec[c] == "" || err == nil {
+					what = "is empty; an integer channel has no value for a missing sample (import as --type float32 or float64, where it becomes NaN)"
+				}
+				return fmt.Errorf("%s:%d: column %d (%q), character %d: %q %s", b.pathOr(&path), l, c+1, s.header[c], col, rec[c], what)
+			}
+			b.Values[i][row] = v
+		}
+		row++
+	}
+	s.rows += int64(row)
+	b.N = row
+	b.lines = b.lines[:row]
+	if b.Time != nil {
+		b.Time = b.Time[:row]
+	}
+	for i := range b.Values {
+		b.Values[i] = b.Values[i][:row]
+	}
+	if row == 0 {
+		return io.EOF
+	}
+	return nil
+}
+
+func (b *Batch) pathOr(p *string) string {
+	if *p == "" {
+		*p = b.path
+	}
+	return *p
+}
+
+// parseCell reads a numeric cell; an empty cell, NA, N/A or null is NaN.
+func parseCell(s string) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err == nil {
+		return v, nil
+	}
+	switch strings.TrimSpace(s) {
+	case "", "NA", "N/A", "na", "n/a", "null", "NULL", "None", "nan", "NaN":
+		return math.NaN(), nil
+	}
+	if v, err2 := strconv.ParseFloat(strings.TrimSpace(s), 64); err2 == nil {
+		return v, nil
+	}
+	return 0, err
+}
+
+func (s *csvSource) progress() (int64, int64) { return s.read.n, s.size }
+func (s *csvSource) close() error             { return s.f.Close() }

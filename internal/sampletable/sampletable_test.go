@@ -1,0 +1,268 @@
+package sampletable
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
+)
+
+func TestParseDecimal(t *testing.T) {
+	cases := []struct {
+		in     string
+		factor int64
+		want   int64
+		err    bool
+	}{
+		{"1732449600", 1e9, 1732449600e9, false},
+		{"1732449600.123456789", 1e9, 1732449600123456789, false},
+		{"1732449600.1234567894", 1e9, 1732449600123456789, false},
+		{"1732449600.1234567895", 1e9, 1732449600123456790, false},
+		{"-0.5", 1e9, -5e8, false},
+		{"+2.25", 1e3, 2250, false},
+		{".5", 1e6, 5e5, false},
+		{"1732449600123", 1e6, 1732449600123e6, false},
+		{"1.5e3", 1e6, 1500e6, false},
+		{"12a", 1, 0, true},
+		{"", 1, 0, true},
+		{".", 1, 0, true},
+		{"99999999999999999999", 1, 0, true},
+		{"9999999999999", 1e9, 0, true},
+	}
+	for _, c := range cases {
+		got, err := parseDecimal(c.in, c.factor)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("parseDecimal(%q, %d) = %d, %v; want %d, error %v", c.in, c.factor, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestSplitUnitAndTimeUnit(t *testing.T) {
+	cases := []struct{ header, name, unit, timeUnit string }{
+		{"x [m/s^2]", "x", "m/s^2", ""},
+		{"temp (°C)", "temp", "°C", ""},
+		{"plain", "plain", "", ""},
+		{"time [ms]", "time", "ms", "ms"},
+		{"time_us", "time_us", "", "us"},
+		{"timestamp (s)", "timestamp", "s", "s"},
+		{"(odd)", "(odd)", "", ""},
+	}
+	for _, c := range cases {
+		n, u := splitUnit(c.header)
+		if n != c.name || u != c.unit || unitFromName(n, u) != c.timeUnit {
+			t.Errorf("%q: %q, %q, time unit %q; want %q, %q, %q", c.header, n, u, unitFromName(n, u), c.name, c.unit, c.timeUnit)
+		}
+	}
+	for v, want := range map[float64]string{1.7e9: "s", 1.7e12: "ms", 1.7e15: "us", 1.7e18: "ns", 3: "s"} {
+		if got := detectUnit(v); got != want {
+			t.Errorf("detectUnit(%g) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+func TestEstimateRate(t *testing.T) {
+	grid := func(rate float64, n int, jitter func(k int) int64) []int64 {
+		d := &signals.Scalar{SampleRate: rate}
+		out := make([]int64, n)
+		for k := range out {
+			out[k] = d.SampleTime(1_700_000_000e9, k) + jitter(k)
+		}
+		return out
+	}
+	none := func(int) int64 { return 0 }
+	cases := []struct {
+		name  string
+		times []int64
+		want  float64
+	}{
+		{"25.6 kHz in ns", grid(25600, 5000, none), 25600},
+		{"1 kHz rounded to µs", grid(1000, 3000, func(k int) int64 { return -int64(k*7) % 1000 }), 1000},
+		{"44.1 kHz", grid(44100, 10000, none), 44100},
+		{"0.5 Hz", grid(0.5, 20, none), 0.5},
+		{"a gap in the middle", append(grid(100, 50, none), grid(100, 100, func(int) int64 { return 10e9 })...), 100},
+	}
+	for _, c := range cases {
+		got, err := EstimateRate(c.times)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+	if _, err := EstimateRate([]int64{5}); err == nil {
+		t.Error("one row: no error")
+	}
+	if _, err := EstimateRate([]int64{5, 5, 5}); err == nil {
+		t.Error("constant time: no error")
+	}
+}
+
+// chunks cuts rows (times, one value per row) into chunks of size and
+// returns them as "start:N" strings with the stats.
+func chunks(t *testing.T, rate float64, size int, times []int64) ([]string, Stats, error) {
+	t.Helper()
+	d := &signals.Scalar{SampleRate: rate, SampleType: signals.Float64, Channels: []signals.Channel{{Name: "v"}}}
+	ck := NewChunker(d, size, 0)
+	b := &Batch{N: len(times), Time: times, Values: [][]float64{make([]float64, len(times))}, first: 1, path: "f"}
+	for i := range times {
+		b.Values[0][i] = float64(i)
+	}
+	var out []string
+	next := 0.0
+	emit := func(c *Chunk) error {
+		if c.Samples.F64[0] != next {
+			t.Errorf("chunk %d starts with value %v, want %v", c.Index, c.Samples.F64[0], next)
+		}
+		next += float64(c.Samples.N)
+		out = append(out, fmt.Sprintf("%d:%d", c.Samples.Start, c.Samples.N))
+		ck.Release(c)
+		return nil
+	}
+	if err := ck.Add(b, emit); err != nil {
+		return out, ck.Stats(), err
+	}
+	err := ck.Close(emit)
+	return out, ck.Stats(), err
+}
+
+func TestChunker(t *testing.T) {
+	seq := func(n int, f func(k int) int64) []int64 {
+		out := make([]int64, n)
+		for k := range out {
+			out[k] = f(k)
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		times   []int64
+		want    string
+		gaps    int64
+		retimed int64
+	}{
+		{"regular", seq(10, func(k int) int64 { return 1000 + int64(k)*10 }), "[1000:4 1040:4 1080:2]", 0, 0},
+		{"jitter within half a period", seq(6, func(k int) int64 { return 1000 + int64(k)*10 + int64(k%2)*4 }), "[1000:4 1040:2]", 0, 0},
+		{"a gap", append(seq(3, func(k int) int64 { return int64(k) * 10 }), 50, 60), "[0:3 50:2]", 1, 0},
+		{"drift", append(seq(3, func(k int) int64 { return int64(k) * 10 }), 36, 46), "[0:3 36:2]", 0, 1},
+		{"early sample", append(seq(3, func(k int) int64 { return int64(k) * 10 }), 24, 34), "[0:3 24:2]", 0, 1},
+	}
+	for _, c := range cases {
+		got, st, err := chunks(t, 1e8, 4, c.times)
+		if err != nil || fmt.Sprint(got) != c.want || st.Gaps != c.gaps || st.Retimed != c.retimed || st.Rows != int64(len(c.times)) {
+			t.Errorf("%s: %v, %+v, %v; want %s, %d gaps, %d retimed", c.name, got, st, err, c.want, c.gaps, c.retimed)
+		}
+	}
+	if _, _, err := chunks(t, 1e8, 4, []int64{0, 10, 10}); err == nil || !strings.Contains(err.Error(), "f row 3: the time") {
+		t.Errorf("a repeated time: %v", err)
+	}
+}
+
+// Without a time column the chunks are stamped from the start by
+// SampleTime (never one chunk's start from the previous one's).
+func TestChunkerWithoutTime(t *testing.T) {
+	d := &signals.Scalar{SampleRate: 3, SampleType: signals.Int16, Channels: []signals.Channel{{Name: "a"}, {Name: "b"}}}
+	ck := NewChunker(d, 4, 1e18)
+	b := &Batch{N: 5, Values: [][]float64{{1, 2, 3, 4, 5}, {-1, -2, -3, -4, -5}}, first: 1, path: "f"}
+	var got []string
+	emit := func(c *Chunk) error {
+		got = append(got, fmt.Sprint(c.Samples.Start, c.Samples.I16))
+		return nil
+	}
+	if err := ck.Add(b, emit); err != nil {
+		t.Fatal(err)
+	}
+	if err := ck.Close(emit); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("[%d [1 -1 2 -2 3 -3 4 -4] %d [5 -5]]", int64(1e18), d.SampleTime(1e18, 4))
+	if fmt.Sprint(got) != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+}
+
+// readAll reads a table file through a chunker and returns the rows and
+// the first error.
+func readAll(path string, o Options) (int64, error) {
+	tbl, err := Open(path, o)
+	if err != nil {
+		return 0, err
+	}
+	defer tbl.Close()
+	var ck *Chunker
+	b := new(Batch)
+	for {
+		err := tbl.Next(b)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		if ck == nil {
+			d := &signals.Scalar{SampleRate: 10, SampleType: tbl.Type, Channels: tbl.Channels}
+			if err := d.Validate(); err != nil {
+				return 0, err
+			}
+			ck = NewChunker(d, ChunkSamples(d), o.Start)
+		}
+		if err := ck.Add(b, func(c *Chunk) error { ck.Release(c); return nil }); err != nil {
+			return 0, err
+		}
+	}
+	if ck == nil {
+		return 0, nil
+	}
+	return ck.Stats().Rows, ck.Close(func(c *Chunk) error { return nil })
+}
+
+// CSV files: separators, a byte order mark, comments, quoted cells, NaN
+// spellings, and batches smaller than the file.
+func TestCSVShapes(t *testing.T) {
+	cases := []struct {
+		name, content string
+		o             Options
+		rows          int64
+		err           string
+	}{
+		{"comma", "time,x\n1700000000,1\n1700000000.1,2\n", Options{}, 2, ""},
+		{"tab", "time\tx\n1700000000\t1\n", Options{}, 1, ""},
+		{"semicolon", "time;x\n1700000000;1\n", Options{}, 1, ""},
+		{"bom", "\xef\xbb\xbftime,x\n1700000000,1\n", Options{}, 1, ""},
+		{"comment and quotes", "# logger v2\ntime,\"x, filtered\"\n1700000000,\"1.5\"\n", Options{}, 1, ""},
+		{"NaN spellings", "time,x\n1700000000,\n1700000000.1,NA\n1700000000.2,null\n1700000000.3,nan\n", Options{}, 4, ""},
+		{"small batches", "time,x\n" + strings.Repeat("", 0) + "1700000000,1\n1700000000.1,2\n1700000000.2,3\n", Options{BatchRows: 2}, 3, ""},
+		{"quote error", "time,x\n1700000000,\"1\n", Options{}, 0, "f.csv:2: column"},
+	}
+	for _, c := range cases {
+		path := filepath.Join(t.TempDir(), "f.csv")
+		if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := readAll(path, c.o)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil || rows != c.rows {
+			t.Errorf("%s: %d rows, %v; want %d", c.name, rows, err, c.rows)
+		}
+	}
+}
+
+func TestWiden(t *testing.T) {
+	I16, I32, F32, F64 := signals.Int16, signals.Int32, signals.Float32, signals.Float64
+	cases := [][3]signals.SampleType{{0, I16, I16}, {I16, I16, I16}, {I16, I32, I32}, {I16, F32, F32}, {I32, F32, F64}, {F32, F64, F64}, {I32, I16, I32}}
+	for _, c := range cases {
+		if got := widen(c[0], c[1]); got != c[2] {
+			t.Errorf("widen(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
+		}
+	}
+}
+
+var _ = math.NaN

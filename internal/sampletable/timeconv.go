@@ -1,0 +1,255 @@
+package sampletable
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// absoluteFrom is the smallest time (ns since the epoch) read as absolute:
+// 1973-03-03. A time column whose first value is earlier holds offsets from
+// a start the user gives (--start): 0, 0.001, … seconds.
+const absoluteFrom = 1e17
+
+var unitNS = map[string]int64{"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1}
+
+// timeConv turns a time column's values into ns since the epoch. Its unit
+// and whether the column is absolute are decided on the first value and
+// then hold for the whole file, so that a file is read one way throughout.
+type timeConv struct {
+	name     string
+	unit     string // "" until decided
+	factor   int64  // ns per unit
+	fixed    bool   // the unit came from the user, the name or the type
+	decided  bool
+	relative bool
+	start    int64
+	hasStart bool
+	iso      bool   // CSV: the cells are ISO 8601 text
+	layout   string // the ISO layout that parsed the last cell
+}
+
+func newTimeConv(name, unit string, o Options) *timeConv {
+	c := &timeConv{name: name, start: o.Start, hasStart: o.HasStart}
+	if o.TimeUnit != "" {
+		unit = o.TimeUnit
+	}
+	if unit != "" {
+		c.unit, c.factor, c.fixed = unit, unitNS[unit], true
+	}
+	return c
+}
+
+// detectUnit tells a numeric epoch's unit by the first value's magnitude.
+func detectUnit(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e17:
+		return "ns"
+	case a >= 1e14:
+		return "us"
+	case a >= 1e11:
+		return "ms"
+	}
+	return "s"
+}
+
+// decide settles the column's unit and whether it is relative, from its
+// first value v (in the column's own numbers).
+func (c *timeConv) decide(v float64, where string) error {
+	if !c.fixed {
+		c.unit = detectUnit(v)
+		c.factor = unitNS[c.unit]
+	}
+	c.relative = v*float64(c.factor) < absoluteFrom
+	c.decided = true
+	switch {
+	case c.relative && !c.hasStart:
+		return fmt.Errorf("%s: the time column %q starts at %v %s, before 1973: it looks like offsets from a start; give the start (--start) or the column's unit (--time-unit) if it is an epoch time",
+			where, c.name, v, c.unit)
+	case !c.relative && c.hasStart:
+		return fmt.Errorf("%s: the time column %q holds absolute times (%s); --start is for a file without a time column or with offsets from the start",
+			where, c.name, time.Unix(0, int64(v*float64(c.factor))).UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// Describe says how the column was read, for the user.
+func (c *timeConv) Describe() string {
+	switch {
+	case c.iso:
+		return fmt.Sprintf("%q (ISO 8601)", c.name)
+	case c.relative:
+		return fmt.Sprintf("%q (offsets in %s from --start)", c.name, c.unit)
+	case c.unit != "":
+		return fmt.Sprintf("%q (Unix time in %s)", c.name, c.unit)
+	}
+	return fmt.Sprintf("%q", c.name)
+}
+
+func (c *timeConv) base() int64 {
+	if c.relative {
+		return c.start
+	}
+	return 0
+}
+
+// fromInt converts an integer value of the column.
+func (c *timeConv) fromInt(v int64, where string) (int64, error) {
+	if !c.decided {
+		if err := c.decide(float64(v), where); err != nil {
+			return 0, err
+		}
+	}
+	ns := v * c.factor
+	if c.factor != 0 && ns/c.factor != v {
+		return 0, fmt.Errorf("%s: time %d %s is out of range", where, v, c.unit)
+	}
+	return c.base() + ns, nil
+}
+
+// fromFloat converts a floating-point value of the column.
+func (c *timeConv) fromFloat(v float64, where string) (int64, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s: the time column %q is empty or not a number", where, c.name)
+	}
+	if !c.decided {
+		if err := c.decide(v, where); err != nil {
+			return 0, err
+		}
+	}
+	ns := v * float64(c.factor)
+	if math.Abs(ns) >= 9.2e18 {
+		return 0, fmt.Errorf("%s: time %v %s is out of range", where, v, c.unit)
+	}
+	return c.base() + int64(math.Round(ns)), nil
+}
+
+// fromText converts a CSV cell: ISO 8601, or a number (read exactly, not
+// through float64, which keeps only about 0.2 µs of an epoch in seconds).
+func (c *timeConv) fromText(s, where string) (int64, error) {
+	if !c.decided {
+		if _, err := parseDecimal(s, 1); err != nil {
+			if _, err := c.parseISO(s); err != nil {
+				return 0, fmt.Errorf("%s: the time column %q holds %q, which is neither a number nor an ISO 8601 time (2026-11-24T12:00:00.5Z)", where, c.name, s)
+			}
+			if c.fixed {
+				return 0, fmt.Errorf("%s: the time column %q holds ISO 8601 times; --time-unit is for numbers", where, c.name)
+			}
+			c.iso, c.decided = true, true
+			if c.hasStart {
+				return 0, fmt.Errorf("%s: the time column %q holds absolute times (%s); --start is for a file without a time column or with offsets from the start", where, c.name, s)
+			}
+		} else {
+			f, _ := strconv.ParseFloat(s, 64)
+			if err := c.decide(f, where); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if c.iso {
+		t, err := c.parseISO(s)
+		if err != nil {
+			return 0, fmt.Errorf("%s: the time column %q holds %q, which is not an ISO 8601 time like the rows before", where, c.name, s)
+		}
+		return t, nil
+	}
+	ns, err := parseDecimal(s, c.factor)
+	if err != nil {
+		return 0, fmt.Errorf("%s: the time column %q holds %q, which is not a number like the rows before", where, c.name, s)
+	}
+	return c.base() + ns, nil
+}
+
+// isoLayouts are the ISO 8601 shapes a CSV time may take; without a zone a
+// time is UTC.
+var isoLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05.999999999 -0700 MST",
+}
+
+func (c *timeConv) parseISO(s string) (int64, error) {
+	if c.layout != "" {
+		if t, err := time.Parse(c.layout, s); err == nil {
+			return t.UnixNano(), nil
+		}
+	}
+	for _, l := range isoLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			c.layout = l
+			return t.UnixNano(), nil
+		}
+	}
+	return 0, fmt.Errorf("not ISO 8601: %q", s)
+}
+
+// parseDecimal reads a decimal number of units ("1732449600.123456789",
+// "-0.5", "1.5e3") as ns, factor ns per unit, exactly when it has no
+// exponent.
+func parseDecimal(s string, factor int64) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, strconv.ErrSyntax
+	}
+	if strings.ContainsAny(t, "eE") {
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f*float64(factor)) >= 9.2e18 {
+			return 0, strconv.ErrSyntax
+		}
+		return int64(math.Round(f * float64(factor))), nil
+	}
+	neg := false
+	if t[0] == '-' || t[0] == '+' {
+		neg = t[0] == '-'
+		t = t[1:]
+	}
+	intPart, frac, _ := strings.Cut(t, ".")
+	if intPart == "" && frac == "" {
+		return 0, strconv.ErrSyntax
+	}
+	var whole int64
+	for i := 0; i < len(intPart); i++ {
+		d := intPart[i]
+		if d < '0' || d > '9' {
+			return 0, strconv.ErrSyntax
+		}
+		if whole > (math.MaxInt64-9)/10 {
+			return 0, strconv.ErrRange
+		}
+		whole = whole*10 + int64(d-'0')
+	}
+	if factor != 0 && whole > math.MaxInt64/factor {
+		return 0, strconv.ErrRange
+	}
+	ns := whole * factor
+	// The fraction: digits beyond the unit's ns resolution are rounded.
+	scale := factor
+	var fr int64
+	roundUp := false
+	for i := 0; i < len(frac); i++ {
+		d := frac[i]
+		if d < '0' || d > '9' {
+			return 0, strconv.ErrSyntax
+		}
+		if scale >= 10 {
+			scale /= 10
+			fr += int64(d-'0') * scale
+		} else if scale == 1 {
+			roundUp = d >= '5'
+			scale = 0
+		}
+	}
+	if roundUp {
+		fr++
+	}
+	ns += fr
+	if neg {
+		ns = -ns
+	}
+	return ns, nil
+}
