@@ -2,7 +2,7 @@
 # Installs the external tools the tests check our output with — ffprobe and
 # ffmpeg (with libx264) from ffmpeg, mkvinfo from mkvtoolnix, a real speech
 # recording (sound-theme-freedesktop) for the audio decoders, Node.js and the
-# apache-arrow and @duckdb/node-api npm packages — when they are missing. Tests that need a tool
+# apache-arrow, @duckdb/node-api and @mcap/core npm packages — when they are missing. Tests that need a tool
 # fail under CI=true when it is missing and are skipped (saying so) elsewhere.
 set -euo pipefail
 bash "$(dirname "$0")/install-debs.sh" install-test-deps ffprobe=ffmpeg ffmpeg=ffmpeg mkvinfo=mkvtoolnix node=nodejs npm=npm \
@@ -20,4 +20,14 @@ fi
 readers="$(dirname "$0")/../cmd/sensorium/testdata/readers"
 if command -v npm >/dev/null 2>&1 && { [ ! -d "$readers/node_modules/apache-arrow" ] || [ ! -d "$readers/node_modules/@duckdb/node-api" ]; }; then
   (cd "$readers" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the export readers test will be skipped (or fail under CI)" >&2
+fi
+
+# @mcap/core (Foxglove's MCAP library) writes the files `sensorium import`
+# reads and reads back, indexed and CRC-checked, what `sensorium export`
+# writes; @foxglove/rosmsg2-serialization encodes and decodes the ROS 2
+# messages, @foxglove/wasm-zstd and wasm-lz4 the chunks
+# (cmd/sensorium/import_mcap_test.go). Pinned by package-lock.json.
+mcapjs="$(dirname "$0")/../cmd/sensorium/testdata/mcap"
+if command -v npm >/dev/null 2>&1 && [ ! -d "$mcapjs/node_modules/@mcap/core" ]; then
+  (cd "$mcapjs" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the MCAP test will be skipped (or fail under CI)" >&2
 fi
