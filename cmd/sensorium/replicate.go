@@ -1,0 +1,367 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sensorium-io/sensorium/internal/service/replicate"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+func init() { registerCommand(newReplicateCmd) }
+
+// defaultReplicateMetrics is where a replicator serves /metrics and
+// /status unless told otherwise, and where `replicate status` asks.
+const defaultReplicateMetrics = "127.0.0.1:9465"
+
+func newReplicateCmd() *cobra.Command {
+	var (
+		from, to, toNATS, natsPrefix, streams, centrePrefix, stateDir string
+		maxRate, schedule, metricsAddr, logLevel, logFormat           string
+		fromProfile, toProfile, fromRegion, toRegion                  string
+		retention, batch                                              int
+		poll, discover, ackTimeout, timeout                           time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "replicate --from EDGE --to CENTRE --streams PATTERNS --state DIR",
+		Short: "Copy streams from an edge server to a central one, exactly once, until stopped",
+		Long: `Copy the edge streams whose names match --streams (path patterns, comma
+separated: 'pump-*,cam-?') to the central server, fragment by fragment, with
+their producer timestamps, frames and tags; each copy at the centre also
+carries origin_fragment_number and origin_server_timestamp, the edge
+fragment it came from. New edge streams that match are found as they appear
+(every --discover) and created at the centre with the edge stream's media
+type and retention (or --retention-hours); new fragments follow within
+--poll of being PERSISTED at the edge, and after an outage (of the link,
+the centre, or this process) the backlog is sent in order.
+
+Every fragment is stored once at the centre, whatever fails: each stream's
+journal in --state gives each edge fragment a sequence, on disk before the
+fragment is sent, and the centre's store recognises a fragment sent again
+under that key. The edge is read over its HTTP API (--from); the centre's
+control plane is its HTTP API (--to) and fragments go to its NATS
+(--to-nats, default the --to host on port 4222). docs/REPLICATION.md has the
+details.
+
+--max-rate caps the bytes per second sent to the centre (all streams
+together): 500k, 10M, 1.5G are bytes (powers of 1000), 10MiB powers of 1024,
+and 100Mbit bits. --schedule limits sending to daily windows in local time
+('22:00-06:00' or '12:00-13:00,22:00-06:00'); outside them the backlog grows
+and is sent in the next window.
+
+Keys: --from-profile and --to-profile name profiles of ~/.aws/credentials
+($AWS_SHARED_CREDENTIALS_FILE), one per server; without one, the key of the
+environment ($AWS_ACCESS_KEY_ID, $AWS_PROFILE, [default]) signs, or none.
+The centre's key also logs in to its NATS. Keys are never logged.
+
+Lag and backlog per stream are on --metrics (Prometheus /metrics, and
+/status, which 'sensorium replicate status' prints).`,
+		Example: `  sensorium replicate --from http://127.0.0.1:8080 --to https://centre.example:8443 \
+      --streams 'pump-*,press-7' --state /var/lib/sensorium-replicate \
+      --to-profile centre --centre-prefix site3- --max-rate 2M --schedule 22:00-06:00
+  sensorium replicate status`,
+		Args: cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "URL of the edge server's HTTP API (required)")
+	f.StringVar(&to, "to", "", "URL of the central server's HTTP API (required)")
+	f.StringVar(&toNATS, "to-nats", "", "URL of the central server's NATS (default nats://<--to host>:4222)")
+	f.StringVar(&natsPrefix, "to-nats-prefix", "sensorium", "the central server's NATS subject prefix (its serve --prefix)")
+	f.StringVar(&streams, "streams", "", "edge streams to copy: name patterns, comma separated (required)")
+	f.StringVar(&centrePrefix, "centre-prefix", "", "put before each stream's name at the centre (e.g. site3-)")
+	f.IntVar(&retention, "retention-hours", -1, "retention of the streams created at the centre (default the edge stream's)")
+	f.StringVar(&stateDir, "state", "", "folder of the replicator's journals (required; one replicator per folder)")
+	f.StringVar(&maxRate, "max-rate", "", "bandwidth cap to the centre, e.g. 2M (bytes/s), 10MiB, 100Mbit (default none)")
+	f.StringVar(&schedule, "schedule", "", "daily windows when sending is allowed, local time, e.g. 22:00-06:00 (default always)")
+	f.StringVar(&metricsAddr, "metrics", defaultReplicateMetrics, "address of /metrics and /status (\"\" for none)")
+	f.StringVar(&fromProfile, "from-profile", "", "profile of ~/.aws/credentials that signs requests to the edge")
+	f.StringVar(&toProfile, "to-profile", "", "profile of ~/.aws/credentials that signs requests to the centre and logs in to its NATS")
+	f.StringVar(&fromRegion, "from-region", "us-east-1", "region the edge signs for (its --region)")
+	f.StringVar(&toRegion, "to-region", "us-east-1", "region the centre signs for (its --region)")
+	f.DurationVar(&poll, "poll", time.Second, "how often a caught-up stream asks the edge for new fragments")
+	f.DurationVar(&discover, "discover", 30*time.Second, "how often the edge's streams are listed for new matches")
+	f.DurationVar(&ackTimeout, "ack-timeout", 30*time.Second, "how long a sent fragment may wait for the centre's PERSISTED before it is sent again")
+	f.IntVar(&batch, "batch", 100, "fragments sent before their confirmations are awaited")
+	f.DurationVar(&timeout, "timeout", sdk.DefaultTimeout, "how long to wait for either server's answer to one call")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	_ = cmd.MarkFlagRequired("from")
+	_ = cmd.MarkFlagRequired("to")
+	_ = cmd.MarkFlagRequired("streams")
+	_ = cmd.MarkFlagRequired("state")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkEndpointFlag("--from", from); err != nil {
+			return err
+		}
+		if err := checkEndpointFlag("--to", to); err != nil {
+			return err
+		}
+		patterns := splitList(streams)
+		if err := replicate.CheckPatterns(patterns); err != nil {
+			return usagef("--streams: %v", err)
+		}
+		natsURL, err := centreNATS(toNATS, to)
+		if err != nil {
+			return err
+		}
+		rate, err := parseRate(maxRate)
+		if err != nil {
+			return usagef("--max-rate: %v", err)
+		}
+		sched, err := replicate.ParseSchedule(schedule, time.Local)
+		if err != nil {
+			return usagef("--schedule: %v", err)
+		}
+		switch {
+		case retention < -1:
+			return usagef("--retention-hours %d is negative", retention)
+		case poll <= 0 || discover <= 0 || ackTimeout <= 0:
+			return usagef("--poll, --discover and --ack-timeout must be positive")
+		case batch < 1 || batch > 1000:
+			return usagef("--batch %d is not between 1 and 1000", batch)
+		case timeout < 0:
+			return usagef("--timeout %v is negative", timeout)
+		}
+		if metricsAddr != "" {
+			if _, _, err := net.SplitHostPort(metricsAddr); err != nil {
+				return usagef("--metrics %q: %v", metricsAddr, err)
+			}
+		}
+		log, err := newLogger(logLevel, logFormat)
+		if err != nil {
+			return err
+		}
+		edgeCreds, err := profileCreds("--from-profile", fromProfile, fromRegion)
+		if err != nil {
+			return err
+		}
+		centreCreds, err := profileCreds("--to-profile", toProfile, toRegion)
+		if err != nil {
+			return err
+		}
+		o := sdk.ClientOptions{Timeout: timeout}
+		if timeout == 0 {
+			o.Timeout = -1
+		}
+		eo, co := o, o
+		eo.Credentials, co.Credentials = edgeCreds, centreCreds
+		cfg := replicate.Config{
+			Edge: sdk.NewClientWithOptions(from, eo), Centre: sdk.NewClientWithOptions(to, co),
+			CentreNATS: natsURL, CentrePrefix: natsPrefix, Streams: patterns, CentreNamePrefix: centrePrefix,
+			RetentionHours: retention, StateDir: stateDir, MaxRate: rate, Schedule: sched,
+			Poll: poll, Discover: discover, BatchFragments: batch, AckTimeout: ackTimeout, Logger: log,
+		}
+		if centreCreds != nil {
+			cfg.CentreNATSOptions = centreCreds.NATSOptions()
+		}
+		r, err := replicate.New(cfg)
+		if err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		if metricsAddr != "" {
+			ln, err := net.Listen("tcp", metricsAddr)
+			if err != nil {
+				return fmt.Errorf("--metrics: %w", err)
+			}
+			hs := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = hs.Serve(ln) }()
+			defer hs.Close()
+			log.Info("replicate: metrics and status", "addr", "http://"+ln.Addr().String())
+		}
+		log.Info("replicate: started", "from", from, "to", to, "nats", natsURL, "streams", strings.Join(patterns, ","),
+			"schedule", sched.String(), "max_rate", rate)
+		return r.Run(ctx)
+	}
+	cmd.AddCommand(newReplicateStatusCmd())
+	return cmd
+}
+
+// checkEndpointFlag is checkEndpoint for a flag other than --endpoint.
+func checkEndpointFlag(flag, ep string) error {
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("%s %q is not an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080", flag, ep)
+	}
+	return nil
+}
+
+// centreNATS is --to-nats, or the --to host on NATS's port.
+func centreNATS(flag, httpURL string) (string, error) {
+	if flag == "" {
+		u, _ := url.Parse(httpURL) // checked
+		scheme := "nats"
+		if u.Scheme == "https" {
+			scheme = "tls"
+		}
+		return scheme + "://" + net.JoinHostPort(u.Hostname(), "4222"), nil
+	}
+	u, err := url.Parse(flag)
+	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+		return "", usagef("--to-nats %q is not a nats:// or tls:// URL with a host, e.g. nats://centre.example:4222", flag)
+	}
+	return flag, nil
+}
+
+// profileCreds loads the key of one side.
+func profileCreds(flag, profile, region string) (*sdk.Credentials, error) {
+	creds, err := sdk.LoadCredentials(profile)
+	if err != nil {
+		return nil, usagef("%s: %v", flag, err)
+	}
+	if creds != nil {
+		creds.Region = region
+	}
+	return creds, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseRate reads a bandwidth: bytes per second with an SI (k, M, G: powers
+// of 1000) or binary (KiB, MiB, GiB) suffix, an optional B, or bits with
+// kbit, Mbit, Gbit. "" is no cap (0).
+func parseRate(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"Gbit", 1e9 / 8}, {"Mbit", 1e6 / 8}, {"kbit", 1e3 / 8}, {"Kbit", 1e3 / 8},
+		{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+		{"GB", 1e9}, {"MB", 1e6}, {"kB", 1e3}, {"KB", 1e3},
+		{"G", 1e9}, {"M", 1e6}, {"k", 1e3}, {"K", 1e3}, {"B", 1},
+	}
+	mult, num := 1.0, s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			mult, num = u.mult, strings.TrimSuffix(s, u.suffix)
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || v <= 0 || v*mult < 1 || v*mult > 1e15 {
+		return 0, fmt.Errorf("%q is not a rate such as 500k, 2M (bytes per second), 10MiB or 100Mbit", s)
+	}
+	return int64(v * mult), nil
+}
+
+func newReplicateStatusCmd() *cobra.Command {
+	var addr string
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a running replicator's streams: state, lag, backlog, what was sent",
+		Long: `Ask the replicator serving --metrics for its status and print one line per
+stream:
+
+  STATE     live (caught up), catching up, paused (outside --schedule),
+            retrying (after an error: see the last column), stopped (the edge
+            stream is gone)
+  LAG       age of the oldest edge fragment the centre has not confirmed
+  BACKLOG   fragments and bytes the centre has not confirmed
+  SENT      fragments and bytes sent by this replicator process (re-sends
+            included; RESENT counts them)`,
+		Example: `  sensorium replicate status
+  sensorium replicate status --metrics 127.0.0.1:9465 --json`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().StringVar(&addr, "metrics", defaultReplicateMetrics, "the replicator's --metrics address")
+	cmd.Flags().BoolVar(&raw, "json", false, "print the status as JSON")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return usagef("--metrics %q: %v", addr, err)
+		}
+		st, body, err := fetchReplicateStatus(cmd.Context(), addr)
+		if err != nil {
+			return err
+		}
+		if raw {
+			_, err := cmd.OutOrStdout().Write(body)
+			return err
+		}
+		return writeReplicateStatus(cmd.OutOrStdout(), st)
+	}
+	return cmd
+}
+
+func fetchReplicateStatus(ctx context.Context, addr string) (replicate.Status, []byte, error) {
+	var st replicate.Status
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	u := "http://" + addr + replicate.StatusPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return st, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, nil, fmt.Errorf("no replicator answers at %s (its --metrics): %w", addr, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return st, nil, fmt.Errorf("reading %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, nil, fmt.Errorf("%s answered %s; is --metrics a replicator's?", u, resp.Status)
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, nil, fmt.Errorf("%s did not answer a replicator's status: %w", u, err)
+	}
+	return st, body, nil
+}
+
+func writeReplicateStatus(w io.Writer, st replicate.Status) error {
+	rate := "no bandwidth cap"
+	if st.MaxRate > 0 {
+		rate = "at most " + humanBytes(st.MaxRate) + "/s"
+	}
+	open := "open"
+	if !st.ScheduleOpen {
+		open = "closed"
+	}
+	fmt.Fprintf(w, "replicating %d streams since %s; schedule %s (%s now); %s\n\n", len(st.Streams),
+		st.Since.Local().Format(time.DateTime), st.Schedule, open, rate)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tCENTRE\tSTATE\tLAG\tBACKLOG\tSENT\tRESENT\tERRORS\tLAST CONFIRMED\tLAST ERROR")
+	for _, s := range st.Streams {
+		lag := "-"
+		if s.BacklogFragments > 0 {
+			lag = (time.Duration(s.LagSeconds * float64(time.Second))).Round(time.Second).String()
+		}
+		last := s.LastConfirmed
+		if last == "" {
+			last = "-"
+		}
+		errText := s.LastError
+		if len(errText) > 120 {
+			errText = errText[:117] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d (%s)\t%d (%s)\t%d\t%d\t%s\t%s\n", s.Edge, s.Centre, s.State, lag,
+			s.BacklogFragments, humanBytes(s.BacklogBytes), s.SentFragments, humanBytes(int64(s.SentBytes)), s.ResentFragments, s.Errors, last, errText)
+	}
+	return tw.Flush()
+}

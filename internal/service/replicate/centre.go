@@ -1,0 +1,136 @@
+package replicate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+)
+
+// Writing the centre: fragments go on its bus as a producer's do, and its
+// store's verdicts come back on the acknowledgement subject.
+
+// centre is the connection to the central server's NATS.
+type centre struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	subj    wire.Subjects
+	timeout time.Duration // of one publish
+
+	mu   sync.Mutex
+	lost chan struct{} // closed when the connection drops; replaced then
+}
+
+// dialCentre connects to the centre's NATS. It keeps reconnecting for as
+// long as the replicator runs: an outage of days is an outage, not an end.
+func dialCentre(ctx context.Context, url, prefix string, timeout time.Duration, opts []nats.Option) (*centre, error) {
+	c := &centre{timeout: min(timeout, maxPublishTimeout), lost: make(chan struct{})}
+	all := append([]nats.Option{
+		nats.Name("sensorium replicate"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true),
+		// A publish whose connection dropped is given up at once rather
+		// than at its timeout: its acknowledgement will not come, and the
+		// fragment is sent again on the new connection.
+		nats.DisconnectErrHandler(func(*nats.Conn, error) {
+			c.mu.Lock()
+			close(c.lost)
+			c.lost = make(chan struct{})
+			c.mu.Unlock()
+		}),
+	}, opts...)
+	nc, err := nats.Connect(url, all...)
+	if err != nil {
+		return nil, fmt.Errorf("replicate: connect to the centre's NATS %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("replicate: centre JetStream: %w", err)
+	}
+	if prefix == "" {
+		prefix = "sensorium"
+	}
+	c.nc, c.js, c.subj = nc, js, wire.NewSubjects(prefix)
+	return c, nil
+}
+
+func (c *centre) close() { c.nc.Close() }
+
+// errLinkDropped ends a publish whose connection to the centre dropped.
+var errLinkDropped = errors.New("the connection to the centre's NATS dropped")
+
+// maxPublishTimeout bounds one publish: the bus's acknowledgement of one
+// fragment (at most the ack timeout). Past it the fragment is sent again
+// (same dedupe key).
+const maxPublishTimeout = 15 * time.Second
+
+// publish puts one fragment on the centre's bus under the replicator's
+// dedupe key, and returns once the bus has it, saying whether the bus
+// already had this message id. attempt > 0 gives the message a fresh
+// Nats-Msg-Id, so that the bus takes it again and the store answers again
+// (PERSISTED, Duplicate) instead of the bus swallowing it.
+//
+// One publish at a time per stream, each waiting for the bus: a fragment
+// lost with a broken connection is never overtaken by the next one, so the
+// centre stores a stream's fragments in the edge's order without the
+// Sensorium-Producer-Prev header (whose predecessor a re-created centre
+// stream would wait for forever).
+func (c *centre) publish(ctx context.Context, stream, producer string, seq uint64, attempt int, data []byte) (bool, error) {
+	m := &nats.Msg{Subject: c.subj.Frag(stream), Data: data, Header: wire.FragmentHeader(stream, producer, seq, 0, attempt)}
+	c.mu.Lock()
+	lost := c.lost
+	c.mu.Unlock()
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	pctx, cancelT := context.WithTimeout(cctx, c.timeout)
+	defer cancelT()
+	go func() {
+		select {
+		case <-lost:
+			cancel(errLinkDropped)
+		case <-pctx.Done():
+		}
+	}()
+	ack, err := c.js.PublishMsg(pctx, m)
+	if err != nil {
+		if cause := context.Cause(cctx); cause != nil && ctx.Err() == nil {
+			err = cause
+		}
+		return false, fmt.Errorf("publish fragment %d of %s to the centre: %w", seq, stream, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// acks subscribes to the centre's acknowledgements of stream and passes
+// those of producer to the returned channel. Events are core NATS: while
+// the link is down they are lost, and the sender's timeout re-sends.
+func (c *centre) acks(stream, producer string) (<-chan wire.AckEvent, func(), error) {
+	ch := make(chan wire.AckEvent, 4096)
+	sub, err := c.nc.Subscribe(c.subj.Ack(stream), func(m *nats.Msg) {
+		var ev wire.AckEvent
+		if json.Unmarshal(m.Data, &ev) != nil || ev.ProducerID != producer {
+			return
+		}
+		select {
+		case ch <- ev:
+		default: // a full channel: the re-send after the timeout gets it again
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe to the centre's acknowledgements of %s: %w", stream, err)
+	}
+	if err := c.nc.Flush(); err != nil && c.nc.IsConnected() {
+		_ = sub.Unsubscribe()
+		return nil, nil, fmt.Errorf("subscribe to the centre's acknowledgements of %s: %w", stream, err)
+	}
+	return ch, func() { _ = sub.Unsubscribe() }, nil
+}

@@ -1,0 +1,202 @@
+package replicate
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// A journal is one replicated stream's state in the state folder: which
+// producer id its fragments carry at the centre, which producer sequence
+// each edge fragment was given, and which of them the centre has confirmed
+// (PERSISTED). Its format is docs/REPLICATION.md, "State folder".
+//
+// The rule that makes the copy exactly once: an edge fragment's sequence
+// is written here, and fsynced, before the fragment is first sent. A
+// fragment sent again (after a lost acknowledgement, a cut link, a crash of
+// either side) goes under the same producer id and sequence, which the
+// centre's store recognises at any delay (store/dedupe.go) — including when
+// the first copy is still on the centre's bus, not yet applied, which no
+// look at the centre's fragments could tell.
+type journal struct {
+	Version      int    `json:"version"`
+	EdgeStream   string `json:"edge_stream"`
+	EdgeARN      string `json:"edge_arn"`
+	CentreStream string `json:"centre_stream"`
+	// ProducerID is the centre-side producer id, random per journal: a new
+	// journal (the folder was lost) must not reuse sequences the centre
+	// already remembers under another fragment.
+	ProducerID string `json:"producer_id"`
+	// NextSeq is the sequence the next new fragment gets (from 1).
+	NextSeq uint64 `json:"next_seq"`
+	// Cursor is the newest edge fragment given a sequence: the listing of
+	// new fragments starts after it.
+	Cursor *fragRef `json:"cursor,omitempty"`
+	// Confirmed is the newest fragment the centre has confirmed, with its
+	// sequence in Seq.
+	Confirmed *fragRef `json:"confirmed,omitempty"`
+	// Pending are the fragments given a sequence and not yet confirmed, in
+	// sequence order.
+	Pending []fragRef `json:"pending,omitempty"`
+	// AfterProducerTime, when not 0, leaves out the edge fragments at or
+	// before this producer time (ns): a journal started from a centre
+	// stream whose newest fragment could not be matched to an edge one.
+	AfterProducerTime int64 `json:"after_producer_ns,omitempty"`
+	// Counts since the journal began, for status.
+	SentFragments uint64 `json:"sent_fragments"`
+	SentBytes     uint64 `json:"sent_bytes"`
+	Expired       uint64 `json:"expired_fragments"` // gone from the edge before they were sent
+}
+
+// fragRef is one edge fragment as the journal knows it.
+type fragRef struct {
+	Seq          uint64 `json:"seq,omitempty"`
+	Number       string `json:"number"`      // the edge's fragment number
+	ServerTime   int64  `json:"server_ns"`   // the edge's server timestamp
+	ProducerTime int64  `json:"producer_ns"` // the producer timestamp
+	Size         int64  `json:"size"`
+}
+
+const journalVersion = 1
+
+// journalFile is the journal's file name for a centre stream. Stream names
+// are [a-zA-Z0-9_.-] (so "." and ".." are names); a prefix keeps them from
+// being path elements, and a name too long for a file name is hashed.
+func journalFile(dir, centre string) string {
+	if len(centre) <= 200 {
+		return filepath.Join(dir, "stream-"+centre+".json")
+	}
+	h := sha256.Sum256([]byte(centre))
+	return filepath.Join(dir, "stream-"+hex.EncodeToString(h[:16])+".json")
+}
+
+// newJournal starts a journal with a fresh producer id.
+func newJournal(edge, edgeARN, centre string) *journal {
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return &journal{Version: journalVersion, EdgeStream: edge, EdgeARN: edgeARN, CentreStream: centre,
+		ProducerID: "replicate-" + hex.EncodeToString(id), NextSeq: 1}
+}
+
+// loadJournal reads the journal of centre; nil, nil when there is none.
+func loadJournal(dir, centre string) (*journal, error) {
+	path := journalFile(dir, centre)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replicate: read journal: %w", err)
+	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("replicate: journal %s: %w", path, err)
+	}
+	if j.Version != journalVersion {
+		return nil, fmt.Errorf("replicate: journal %s: version %d; this replicator reads version %d", path, j.Version, journalVersion)
+	}
+	if j.CentreStream != centre || j.ProducerID == "" || j.NextSeq == 0 {
+		return nil, fmt.Errorf("replicate: journal %s: not the journal of stream %s (centre_stream %q, producer_id %q, next_seq %d)",
+			path, centre, j.CentreStream, j.ProducerID, j.NextSeq)
+	}
+	return &j, nil
+}
+
+// save writes the journal durably: a temporary file, fsync, rename over the
+// old one, fsync of the folder. A crash leaves the old journal or the new
+// one, never a mix.
+func (j *journal) save(dir string) error {
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return fmt.Errorf("replicate: encode journal: %w", err)
+	}
+	path := journalFile(dir, j.CentreStream)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("replicate: save journal: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("replicate: save journal %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("replicate: save journal %s: fsync: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("replicate: save journal %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replicate: save journal: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("replicate: open state folder: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("replicate: fsync state folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// assign gives the next sequences to frags (new edge fragments, in order)
+// and moves the cursor past them. The caller saves before sending.
+func (j *journal) assign(frags []fragRef) {
+	for _, f := range frags {
+		f.Seq = j.NextSeq
+		j.NextSeq++
+		j.Pending = append(j.Pending, f)
+		c := f
+		j.Cursor = &c
+	}
+}
+
+// confirm marks every pending fragment up to and including seq as held by
+// the centre.
+func (j *journal) confirm(seq uint64) {
+	i := 0
+	for i < len(j.Pending) && j.Pending[i].Seq <= seq {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	c := j.Pending[i-1]
+	j.Confirmed = &c
+	j.Pending = append(j.Pending[:0], j.Pending[i:]...)
+}
+
+// numberLess orders fragment numbers, decimal strings of any length (the
+// managed service's are longer than 64 bits).
+func numberLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// validNumber reports whether s is a fragment number: decimal digits
+// without a leading zero.
+func validNumber(s string) bool {
+	if s == "" || len(s) > 64 || (len(s) > 1 && s[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,151 @@
+package replicate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/testkit/faultproxy"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+// rig is an edge and a central server on loopback, with a fault proxy in
+// front of the centre's NATS.
+type rig struct {
+	edgeSrv, centreSrv interface {
+		HTTPURL() string
+		NATSURL() string
+	}
+	edge, centre *sdk.Client
+	proxy        *faultproxy.Proxy
+	state        string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	e := startServer(t, t.TempDir())
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	c := startServer(t, t.TempDir())
+	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
+	p, err := faultproxy.Start(strings.TrimPrefix(c.NATSURL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return &rig{edgeSrv: e, centreSrv: c, edge: sdk.NewClient(e.HTTPURL(), nil), centre: sdk.NewClient(c.HTTPURL(), nil),
+		proxy: p, state: t.TempDir()}
+}
+
+func (r *rig) createEdge(t *testing.T, name string, hours int) {
+	t.Helper()
+	if _, err := r.edge.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: name, DataRetentionInHours: hours, MediaType: "application/x-test"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rig) config(t *testing.T, patterns ...string) Config {
+	return Config{Edge: r.edge, Centre: r.centre, CentreNATS: "nats://" + r.proxy.Addr(), Streams: patterns,
+		RetentionHours: -1, StateDir: r.state, Poll: 50 * time.Millisecond, Discover: 200 * time.Millisecond,
+		AckTimeout: 2 * time.Second, Logger: testLogger(t)}
+}
+
+// start runs a replicator until the returned stop is called.
+func start(t *testing.T, cfg Config) (*Replicator, func()) {
+	t.Helper()
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("replicator: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return r, stop
+}
+
+// waitCopied waits until the centre holds as many fragments of centre as
+// the edge of edge.
+func (r *rig) waitCopied(t *testing.T, edge, centre string, timeout time.Duration) {
+	t.Helper()
+	poll.Until(t, timeout, 50*time.Millisecond, func() error {
+		e, err := listAfter(context.Background(), r.edge, edge, nil, 1000)
+		if err != nil {
+			return err
+		}
+		c, err := listAfter(context.Background(), r.centre, centre, nil, 1000)
+		if err != nil {
+			return err
+		}
+		if c.count < e.count {
+			return fmt.Errorf("the centre holds %d of the edge's %d fragments of %s", c.count, e.count, edge)
+		}
+		return nil
+	})
+}
+
+// The link to the centre is cut (cleanly, by reset, and in the middle of a
+// fragment) and the replicator stopped and started again while producers
+// keep writing: every edge fragment is at the centre once, in order, with
+// its producer timestamp, tags and bytes; a stream that matches no pattern
+// is not copied.
+func TestReplicateThroughCutsAndRestarts(t *testing.T) {
+	r := newRig(t)
+	r.createEdge(t, "pump-1", 24)
+	r.createEdge(t, "pump-2", 2)
+	r.createEdge(t, "other", 24)
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	p1 := newEdgeProducer(t, r.edgeSrv.NATSURL(), "pump-1", origin, 16<<10)
+	p2 := newEdgeProducer(t, r.edgeSrv.NATSURL(), "pump-2", origin, 4<<10)
+	other := newEdgeProducer(t, r.edgeSrv.NATSURL(), "other", origin, 1<<10)
+	p1.put(30) // a backlog before the replicator starts
+	other.put(3)
+
+	cfg := r.config(t, "pump-*")
+	_, stop := start(t, cfg)
+	faults := []func(){
+		func() { r.proxy.Cut() },
+		func() { r.proxy.Reset() },
+		func() { r.proxy.CutAfter(20 << 10) }, // inside a fragment on its way
+		func() { r.proxy.Stall(3 * time.Second) },
+	}
+	for round := 0; round < 8; round++ {
+		p1.put(10)
+		p2.put(5)
+		faults[round%len(faults)]()
+		if round == 3 {
+			stop() // the replicator goes away and comes back with its journal
+			_, stop = start(t, cfg)
+		}
+	}
+	r.waitCopied(t, "pump-1", "pump-1", 60*time.Second)
+	r.waitCopied(t, "pump-2", "pump-2", 60*time.Second)
+	n1 := checkExactlyOnce(t, r.edge, r.centre, "pump-1", "pump-1")
+	n2 := checkExactlyOnce(t, r.edge, r.centre, "pump-2", "pump-2")
+	if n1 != 110 || n2 != 40 {
+		t.Errorf("the edge holds %d and %d fragments; the test wrote 110 and 40", n1, n2)
+	}
+	if _, err := r.centre.DescribeStream(context.Background(), sdk.ByName("other")); err == nil {
+		t.Errorf("the stream other, which matches no pattern, was created at the centre")
+	}
+	info, err := r.centre.DescribeStream(context.Background(), sdk.ByName("pump-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.DataRetentionInHours != 2 || info.MediaType != "application/x-test" {
+		t.Errorf("pump-2 at the centre: retention %d h, media type %q; want the edge's 2 h, application/x-test", info.DataRetentionInHours, info.MediaType)
+	}
+}

@@ -1,0 +1,435 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/sdk"
+)
+
+// worker copies one edge stream.
+type worker struct {
+	r      *Replicator
+	edge   string
+	centre string
+	done   atomic.Bool // the edge stream is gone: discovery may start another
+
+	mu    sync.Mutex // guards the fields below; j is written under it and read by status
+	state string
+	j     *journal
+	// rest is what the latest listing found after the journal's cursor and
+	// no batch has taken yet: its count, bytes and oldest server time.
+	restCount, restBytes, restOldest int64
+	sentFrags, sentBytes             uint64
+	resent, expired, errs            uint64
+	lastErr                          string
+
+	attempts  map[uint64]int // sends per sequence, this process
+	resumeSeq uint64         // the journal's NextSeq when the session began: pending below it were sent before
+}
+
+func newWorker(r *Replicator, edge string) *worker {
+	return &worker{r: r, edge: edge, centre: r.cfg.CentreNamePrefix + edge, state: "starting", attempts: map[uint64]int{}}
+}
+
+// errGone ends a worker whose edge stream was deleted.
+var errGone = errors.New("the edge stream is gone")
+
+// run copies until ctx ends, starting over after each failure with a
+// growing pause (1 s to 1 min).
+func (w *worker) run(ctx context.Context) {
+	log := w.r.cfg.Logger.With("stream", w.edge)
+	pause := time.Second
+	for ctx.Err() == nil {
+		err := w.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errGone) {
+			log.Info("replicate: the edge stream is gone; stopped copying it")
+			w.setState("stopped")
+			w.done.Store(true)
+			return
+		}
+		w.mu.Lock()
+		w.errs++
+		w.lastErr = err.Error()
+		w.state = "retrying"
+		w.mu.Unlock()
+		log.Warn("replicate: copying failed; trying again", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Minute)
+	}
+}
+
+func (w *worker) setState(s string) {
+	w.mu.Lock()
+	w.state = s
+	w.mu.Unlock()
+}
+
+// session prepares both ends and copies until an error or ctx's end.
+func (w *worker) session(ctx context.Context) error {
+	cfg := &w.r.cfg
+	info, err := cfg.Edge.DescribeStream(ctx, sdk.ByName(w.edge))
+	if errors.Is(err, sdk.ErrResourceNotFound) {
+		return errGone
+	}
+	if err != nil {
+		return fmt.Errorf("describe %s at the edge: %w", w.edge, err)
+	}
+	if err := w.ensureCentre(ctx, info); err != nil {
+		return err
+	}
+	last, err := newestAtCentre(ctx, cfg.Centre, w.centre, cfg.Now())
+	if err != nil {
+		return err
+	}
+	j, err := loadJournal(cfg.StateDir, w.centre)
+	if err != nil {
+		return err
+	}
+	if j != nil && j.EdgeARN != info.StreamARN {
+		cfg.Logger.Warn("replicate: the edge stream was created anew since the journal began; starting a new journal from what the centre holds",
+			"stream", w.edge, "journal_arn", j.EdgeARN, "edge_arn", info.StreamARN)
+		j = nil
+	}
+	if j == nil {
+		j = newJournal(w.edge, info.StreamARN, w.centre)
+		if err := startFromCentre(ctx, cfg.Edge, w.edge, last, j); err != nil {
+			return err
+		}
+	} else {
+		reconcile(j, last)
+	}
+	if err := j.save(cfg.StateDir); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.j = j
+	w.resumeSeq = j.NextSeq
+	w.restCount, w.restBytes, w.restOldest = 0, 0, 0
+	w.mu.Unlock()
+	acks, unsub, err := w.r.centre.acks(w.centre, j.ProducerID)
+	if err != nil {
+		return err
+	}
+	defer unsub()
+	return w.copyLoop(ctx, acks)
+}
+
+// ensureCentre creates the centre's stream when it has none, with the edge
+// stream's media type and (unless told otherwise) retention.
+func (w *worker) ensureCentre(ctx context.Context, edge sdk.StreamInfo) error {
+	cfg := &w.r.cfg
+	_, err := cfg.Centre.DescribeStream(ctx, sdk.ByName(w.centre))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sdk.ErrResourceNotFound) {
+		return fmt.Errorf("describe %s at the centre: %w", w.centre, err)
+	}
+	retention := edge.DataRetentionInHours
+	if cfg.RetentionHours >= 0 {
+		retention = cfg.RetentionHours
+	}
+	_, err = cfg.Centre.CreateStream(ctx, sdk.CreateStreamInput{StreamName: w.centre, MediaType: edge.MediaType,
+		DeviceName: edge.DeviceName, DataRetentionInHours: retention})
+	if err != nil && !errors.Is(err, sdk.ErrResourceInUse) { // ResourceInUse: created meanwhile
+		return fmt.Errorf("create %s at the centre: %w", w.centre, err)
+	}
+	cfg.Logger.Info("replicate: created the stream at the centre", "stream", w.centre, "retention_hours", retention)
+	return nil
+}
+
+// copyLoop sends what the journal has pending, then new fragments as the
+// edge persists them, in rounds of one batch.
+func (w *worker) copyLoop(ctx context.Context, acks <-chan wire.AckEvent) error {
+	cfg := &w.r.cfg
+	for {
+		if err := w.waitSchedule(ctx); err != nil {
+			return err
+		}
+		if len(w.j.Pending) > 0 {
+			if err := w.sendPending(ctx, acks); err != nil {
+				return err
+			}
+			continue
+		}
+		l, err := listAfter(ctx, cfg.Edge, w.edge, w.j.Cursor, 1000)
+		if errors.Is(err, sdk.ErrResourceNotFound) {
+			return errGone
+		}
+		if err != nil {
+			return err
+		}
+		fresh := l.frags
+		if w.j.AfterProducerTime != 0 {
+			fresh = fresh[:0:0]
+			for _, f := range l.frags {
+				if f.ProducerTime > w.j.AfterProducerTime {
+					fresh = append(fresh, f)
+				}
+			}
+		}
+		w.setRest(l.count, l.bytes, fresh)
+		if len(fresh) == 0 {
+			if len(l.frags) > 0 { // all at or before AfterProducerTime: move past them
+				w.mu.Lock()
+				w.j.Cursor = &l.frags[len(l.frags)-1]
+				w.mu.Unlock()
+				if err := w.j.save(cfg.StateDir); err != nil {
+					return err
+				}
+				continue
+			}
+			w.setState("live")
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(cfg.Poll):
+			}
+			continue
+		}
+		w.setState("catching up")
+		for len(fresh) > 0 && cfg.Schedule.Open(cfg.Now()) {
+			n, size := 0, int64(0)
+			for n < len(fresh) && n < cfg.BatchFragments && (n == 0 || size+fresh[n].Size <= cfg.BatchBytes) {
+				size += fresh[n].Size
+				n++
+			}
+			w.mu.Lock()
+			w.j.assign(fresh[:n])
+			w.mu.Unlock()
+			w.setRest(w.restCount-int64(n), w.restBytes-size, fresh[n:])
+			// On disk before the first byte is sent: the sequences are the
+			// dedupe keys every later re-send must use.
+			if err := w.j.save(cfg.StateDir); err != nil {
+				return err
+			}
+			if err := w.sendPending(ctx, acks); err != nil {
+				return err
+			}
+			fresh = fresh[n:]
+		}
+	}
+}
+
+// waitSchedule returns at once inside the schedule, or waits for it to
+// open (checking each minute, so that a clock change is noticed).
+func (w *worker) waitSchedule(ctx context.Context) error {
+	cfg := &w.r.cfg
+	for !cfg.Schedule.Open(cfg.Now()) {
+		w.setState("paused")
+		wait := min(cfg.Schedule.NextOpen(cfg.Now()).Sub(cfg.Now()), time.Minute)
+		wait = max(wait, 10*time.Millisecond)
+		if cfg.Poll < wait && cfg.Poll < time.Second { // tests with a fast poll follow their clock closely
+			wait = cfg.Poll
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
+}
+
+// sendPending sends the journal's pending fragments in order and waits for
+// the centre's verdicts; what is still unconfirmed after AckTimeout stays
+// pending, for the next round (sent again under the same keys).
+func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) error {
+	cfg := &w.r.cfg
+	pending := append([]fragRef(nil), w.j.Pending...)
+	open := make(map[uint64]bool, len(pending))
+	numbers := make([]string, len(pending))
+	for i, p := range pending {
+		numbers[i] = p.Number
+		open[p.Seq] = true
+	}
+	var refused error
+	handle := func(ev wire.AckEvent) {
+		if !open[ev.ProducerSequence] {
+			return // an earlier round's, or a re-send's second answer
+		}
+		switch {
+		case ev.EventType == wire.EventError && !ev.Retriable:
+			if refused == nil {
+				refused = fmt.Errorf("the centre refused fragment %d of %s: %s (%d): %s", ev.ProducerSequence, w.centre, ev.ErrorCode, int(ev.ErrorID), ev.Message)
+			}
+		case ev.Terminal():
+			delete(open, ev.ProducerSequence)
+		}
+	}
+	drain := func() {
+		for {
+			select {
+			case ev := <-acks:
+				handle(ev)
+			default:
+				return
+			}
+		}
+	}
+	i := 0
+	err := fetchChunks(ctx, cfg.Edge, w.edge, numbers, func(c chunk) error {
+		p := pending[i]
+		i++
+		if err := w.r.rate.wait(ctx, len(c.data)); err != nil {
+			return err
+		}
+		// A re-send needs a message id of its own, or the bus would drop
+		// it as a repeat and the store never answer it again; so does the
+		// first send of a fragment a previous process sent.
+		attempt := 0
+		if n := w.attempts[p.Seq]; n > 0 || p.Seq < w.resumeSeq {
+			attempt = w.r.resendBase + n + 1
+		}
+		// Sent again after a restart too: the journal's pending fragments
+		// may be on the centre's bus under attempt 0's message id.
+		if w.attempts[p.Seq] > 0 || p.Seq < w.resumeSeq {
+			w.mu.Lock()
+			w.resent++
+			w.mu.Unlock()
+		}
+		w.attempts[p.Seq]++
+		dup, err := w.r.centre.publish(ctx, w.centre, w.j.ProducerID, p.Seq, attempt, c.data)
+		if err == nil && dup {
+			// The bus had this message id already (a send whose answer was
+			// lost): its store's verdict may be long gone, so ask again.
+			w.attempts[p.Seq]++
+			_, err = w.r.centre.publish(ctx, w.centre, w.j.ProducerID, p.Seq, w.r.resendBase+w.attempts[p.Seq], c.data)
+		}
+		if err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.sentFrags++
+		w.sentBytes += uint64(len(c.data))
+		w.j.SentFragments++
+		w.j.SentBytes += uint64(len(c.data))
+		w.mu.Unlock()
+		drain()
+		return nil
+	})
+	if errors.Is(err, sdk.ErrResourceNotFound) {
+		// A fragment expired at the edge before it was sent (an outage
+		// longer than the edge's retention): it cannot be copied.
+		return w.dropExpired(ctx, pending)
+	}
+	if err != nil {
+		return err
+	}
+	timeout := time.NewTimer(cfg.AckTimeout)
+	defer timeout.Stop()
+	for len(open) > 0 && refused == nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-acks:
+			handle(ev)
+		case <-timeout.C:
+			cfg.Logger.Info("replicate: no PERSISTED from the centre in time; sending again", "stream", w.edge,
+				"fragments", len(open), "after", cfg.AckTimeout)
+			w.confirmDone(pending, open)
+			return w.j.save(cfg.StateDir)
+		}
+	}
+	w.confirmDone(pending, open)
+	if err := w.j.save(cfg.StateDir); err != nil {
+		return err
+	}
+	return refused
+}
+
+// confirmDone moves the journal's confirmation over the pending fragments
+// that have their verdict, in order, up to the first still open.
+func (w *worker) confirmDone(pending []fragRef, open map[uint64]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range pending {
+		if open[p.Seq] {
+			break
+		}
+		w.j.confirm(p.Seq)
+		delete(w.attempts, p.Seq)
+	}
+}
+
+// dropExpired removes from the journal the pending fragments the edge no
+// longer has, counting them.
+func (w *worker) dropExpired(ctx context.Context, pending []fragRef) error {
+	cfg := &w.r.cfg
+	cur := &fragRef{Number: "0", ServerTime: pending[0].ServerTime}
+	l, err := listAfter(ctx, cfg.Edge, w.edge, cur, 1000)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, f := range l.frags {
+		have[f.Number] = true
+	}
+	w.mu.Lock()
+	kept := w.j.Pending[:0]
+	var gone []string
+	for _, p := range w.j.Pending {
+		if have[p.Number] {
+			kept = append(kept, p)
+		} else {
+			gone = append(gone, p.Number)
+		}
+	}
+	w.j.Pending = kept
+	w.j.Expired += uint64(len(gone))
+	w.expired += uint64(len(gone))
+	w.mu.Unlock()
+	if len(gone) > 0 {
+		cfg.Logger.Warn("replicate: fragments expired at the edge before they could be sent", "stream", w.edge, "fragments", len(gone), "first", gone[0])
+	}
+	return w.j.save(cfg.StateDir)
+}
+
+// setRest records what is listed and not yet taken by a batch.
+func (w *worker) setRest(count, bytes int64, fresh []fragRef) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.restCount, w.restBytes, w.restOldest = max(count, 0), max(bytes, 0), 0
+	if len(fresh) > 0 {
+		w.restOldest = fresh[0].ServerTime
+	}
+}
+
+// status is the stream's figures at now.
+func (w *worker) status(now time.Time) StreamStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := StreamStatus{Edge: w.edge, Centre: w.centre, State: w.state, BacklogFragments: w.restCount, BacklogBytes: w.restBytes,
+		SentFragments: w.sentFrags, SentBytes: w.sentBytes, ResentFragments: w.resent, ExpiredFragments: w.expired,
+		Errors: w.errs, LastError: w.lastErr}
+	oldest := w.restOldest
+	if j := w.j; j != nil {
+		st.BacklogFragments += int64(len(j.Pending))
+		for _, p := range j.Pending {
+			st.BacklogBytes += p.Size
+		}
+		if len(j.Pending) > 0 {
+			oldest = j.Pending[0].ServerTime
+		}
+		if j.Confirmed != nil {
+			st.LastConfirmed = j.Confirmed.Number
+		}
+	}
+	if oldest > 0 && st.BacklogFragments > 0 {
+		st.LagSeconds = max(now.Sub(time.Unix(0, oldest)).Seconds(), 0)
+	}
+	return st
+}
