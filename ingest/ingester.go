@@ -50,6 +50,11 @@ type Options struct {
 	// the guard off.
 	DiskPath    string
 	DiskReserve int64
+
+	// OnPersisted, when set, is told of every fragment stored (not of
+	// duplicates): its stream and bytes. The server meters usage with it.
+	// It runs on the ingester's goroutine: it must be quick.
+	OnPersisted func(stream string, bytes int)
 }
 
 // Ingester applies fragments from the bus to the store, one batch and one
@@ -760,6 +765,9 @@ func (in *Ingester) count(r result) {
 			in.stats.Persisted.Add(1)
 			in.stats.PersistedBytes.Add(int64(r.bytes))
 			in.stats.observeLatency(r.persist)
+			if in.opts.OnPersisted != nil {
+				in.opts.OnPersisted(r.stream, r.bytes)
+			}
 		}
 	case wire.EventReceived:
 		in.stats.LiveOnly.Add(1)

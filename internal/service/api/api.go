@@ -8,6 +8,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/service/throttle"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -71,6 +73,9 @@ type Options struct {
 	// Cluster, on a cluster node, routes reads to nodes that hold the
 	// stream and serves the cluster's routes (cluster.go).
 	Cluster Cluster
+	// Usage meters the bytes each stream's reads send and serves GET
+	// /v1/usage (usage.go); nil: not metered.
+	Usage *usage.Meter
 }
 
 type api struct {
@@ -281,7 +286,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	err    error // the cause of an InternalFailure answered (writeError)
+	err    error      // the cause of an InternalFailure answered (writeError)
+	meter  *readMeter // the stream and API the body's bytes are metered to (meterAs)
 }
 
 func (s *statusWriter) recordError(err error) { s.err = err }
@@ -299,6 +305,9 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 	}
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
+	if m := s.meter; m.to != nil {
+		m.to.Out(m.stream, m.api, n)
+	}
 	return n, err
 }
 
@@ -311,9 +320,9 @@ func (a *api) logged(next http.Handler) http.Handler {
 		var id [16]byte
 		_, _ = rand.Read(id[:])
 		w.Header().Set("x-amzn-RequestId", hex.EncodeToString(id[:]))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, meter: &readMeter{}}
 		t0 := time.Now()
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), readMeterKey{}, sw.meter)))
 		level := slog.LevelDebug
 		if sw.status >= 500 {
 			level = slog.LevelWarn

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/service/throttle"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -56,6 +57,7 @@ func (a *api) getMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	a.meterAs(r, info.Name, usage.GetMedia)
 	w.Header().Set("Content-Type", mediaContentType(info))
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -82,6 +84,7 @@ func (a *api) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	a.meterAs(r, info.Name, usage.GetMediaForFragmentList)
 	w.Header().Set("Content-Type", mediaContentType(info))
 	w.WriteHeader(http.StatusOK)
 	if err := a.q.GetMediaForFragmentList(info.Name, frags, w); err != nil && r.Context().Err() == nil {
@@ -145,6 +148,10 @@ func (a *api) query(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	// A query of several streams is metered to the first it names.
+	if names := req.StreamNames(); len(names) > 0 {
+		a.meterAs(r, names[0], usage.Query)
 	}
 	w.Header().Set("Content-Type", query.ArrowContentType)
 	w.Header().Set("Trailer", "Sensorium-Error")

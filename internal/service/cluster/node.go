@@ -63,6 +63,8 @@ type Options struct {
 	Region  string
 	Account string
 	Limits  ingest.Limits
+	// OnPersisted is every shard ingester's (ingest.Options.OnPersisted).
+	OnPersisted func(stream string, bytes int)
 
 	// StreamReplicas is how many nodes store a new stream; 0: min(3, N).
 	StreamReplicas int
@@ -336,7 +338,7 @@ func (n *Node) startIngesters(ctx context.Context) {
 func (n *Node) newIngester(sh ingest.Shard) *ingest.Ingester {
 	return ingest.New(ingest.Options{
 		Store: n.o.Store, NC: n.o.NC, Stream: sh.Stream, Consumer: sh.Consumer, Subjects: n.subs, Limits: n.o.Limits,
-		Logger: n.o.Log, Replica: n.o.Self.Name, Shard: sh.Index, Replication: n,
+		Logger: n.o.Log, Replica: n.o.Self.Name, Shard: sh.Index, Replication: n, OnPersisted: n.o.OnPersisted,
 		// A full disk on one node must not close the bus to the others: its
 		// store holds and retries, the other replicas answer (CLUSTER.md).
 		DiskReserve: -1,

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -41,6 +42,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/service/api"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -65,6 +67,23 @@ type Service struct {
 	lister func(ctx context.Context, prefix string, limit int, token string) ([]store.StreamInfo, string, error)
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn // to other nodes, by location
+	meter  atomic.Pointer[usage.Meter] // meters DoGet's bytes per stream (SetUsage)
+}
+
+// SetUsage meters the bytes each DoGet sends to its stream (the first it
+// names, for a query of several) as usage.Flight.
+func (s *Service) SetUsage(m *usage.Meter) { s.meter.Store(m) }
+
+// meteredSender counts the bytes of the Flight data messages it sends.
+type meteredSender struct {
+	flight.FlightService_DoGetServer
+	meter  *usage.Meter
+	stream string
+}
+
+func (m meteredSender) Send(d *flight.FlightData) error {
+	m.meter.Out(m.stream, usage.Flight, len(d.DataHeader)+len(d.DataBody)+len(d.AppMetadata))
+	return m.FlightService_DoGetServer.Send(d)
 }
 
 // Start serves Flight on ln.
@@ -200,7 +219,13 @@ func (s *Service) DoGet(t *flight.Ticket, fs flight.FlightService_DoGetServer) e
 	if err != nil {
 		return toStatus(err)
 	}
-	w := flight.NewRecordWriter(fs, ipcSchema(p.Schema()))
+	var out flight.DataStreamWriter = fs
+	if m := s.meter.Load(); m != nil {
+		if names := req.StreamNames(); len(names) > 0 {
+			out = meteredSender{FlightService_DoGetServer: fs, meter: m, stream: names[0]}
+		}
+	}
+	w := flight.NewRecordWriter(out, ipcSchema(p.Schema()))
 	if err := s.q.QueryBatches(fs.Context(), p, w.Write); err != nil {
 		if fs.Context().Err() != nil {
 			return status.FromContextError(fs.Context().Err()).Err()

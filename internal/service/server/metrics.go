@@ -18,6 +18,7 @@ type collector struct {
 	diskFull, diskFullPauses                              *prometheus.Desc
 	streamBytes, streamFragments, streamSegments, streams *prometheus.Desc
 	rateLimited, rateLimitWait                            *prometheus.Desc
+	streamIn, streamFragmentsIn, streamOut                *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -25,34 +26,37 @@ func newCollector(s *Server) *collector {
 		return prometheus.NewDesc("sensorium_"+name, help, labels, nil)
 	}
 	return &collector{
-		s:               s,
-		fsyncs:          d("store_fsyncs_total", "Segment fsyncs (one per stream per ingest batch), or flushes of the whole file system (one per batch of many streams)."),
-		fsyncSeconds:    d("store_fsync_seconds", "Segment fsync latency."),
-		expired:         d("store_segments_expired_total", "Segments deleted by retention."),
-		openSegments:    d("store_open_segment_files", "Active segment files open now (bounded by the open-segments cap)."),
-		segmentReopens:  d("store_segment_reopens_total", "Active segment files reopened after being closed to stay under the open-segments cap."),
-		persisted:       d("ingest_fragments_persisted_total", "Fragments stored and acknowledged PERSISTED."),
-		persistedBytes:  d("ingest_bytes_persisted_total", "Bytes of fragments acknowledged PERSISTED."),
-		duplicates:      d("ingest_duplicates_total", "Re-sent fragments recognised by the store's dedupe key."),
-		liveOnly:        d("ingest_live_only_total", "Fragments of retention-0 streams passed to live readers only."),
-		storeFailures:   d("ingest_store_failures_total", "Times the store failed a batch (full disk, failed fsync); the batch was retried."),
-		refused:         d("ingest_fragments_refused_total", "Fragments refused, by error code.", "code"),
-		persistLatency:  d("ingest_persist_latency_mean_seconds", "Mean time from the bus accepting a fragment to PERSISTED."),
-		diskFull:        d("ingest_disk_full", "1 while the store's disk is nearly full and the bus takes no new fragments, else 0."),
-		diskFullPauses:  d("ingest_disk_full_pauses_total", "Times the bus was closed to new fragments for a nearly full disk."),
-		streamBytes:     d("stream_stored_bytes", "Bytes of segments a stream holds on disk.", "stream"),
-		streamFragments: d("stream_stored_fragments", "Fragments a stream holds.", "stream"),
-		streamSegments:  d("stream_segments", "Segment files a stream holds.", "stream"),
-		streams:         d("streams", "Streams in the catalog."),
-		rateLimited:     d("rate_limited_total", "API calls refused with ClientLimitExceededException (connections, control plane), or reads and writes slowed (bytes), by rate limit.", "limit"),
-		rateLimitWait:   d("rate_limited_wait_seconds_total", "Time PutMedia bodies and GetMedia responses waited for their byte rate limits.", "limit"),
+		s:                 s,
+		fsyncs:            d("store_fsyncs_total", "Segment fsyncs (one per stream per ingest batch), or flushes of the whole file system (one per batch of many streams)."),
+		fsyncSeconds:      d("store_fsync_seconds", "Segment fsync latency."),
+		expired:           d("store_segments_expired_total", "Segments deleted by retention."),
+		openSegments:      d("store_open_segment_files", "Active segment files open now (bounded by the open-segments cap)."),
+		segmentReopens:    d("store_segment_reopens_total", "Active segment files reopened after being closed to stay under the open-segments cap."),
+		persisted:         d("ingest_fragments_persisted_total", "Fragments stored and acknowledged PERSISTED."),
+		persistedBytes:    d("ingest_bytes_persisted_total", "Bytes of fragments acknowledged PERSISTED."),
+		duplicates:        d("ingest_duplicates_total", "Re-sent fragments recognised by the store's dedupe key."),
+		liveOnly:          d("ingest_live_only_total", "Fragments of retention-0 streams passed to live readers only."),
+		storeFailures:     d("ingest_store_failures_total", "Times the store failed a batch (full disk, failed fsync); the batch was retried."),
+		refused:           d("ingest_fragments_refused_total", "Fragments refused, by error code.", "code"),
+		persistLatency:    d("ingest_persist_latency_mean_seconds", "Mean time from the bus accepting a fragment to PERSISTED."),
+		diskFull:          d("ingest_disk_full", "1 while the store's disk is nearly full and the bus takes no new fragments, else 0."),
+		diskFullPauses:    d("ingest_disk_full_pauses_total", "Times the bus was closed to new fragments for a nearly full disk."),
+		streamBytes:       d("stream_stored_bytes", "Bytes of segments a stream holds on disk.", "stream"),
+		streamFragments:   d("stream_stored_fragments", "Fragments a stream holds.", "stream"),
+		streamSegments:    d("stream_segments", "Segment files a stream holds.", "stream"),
+		streams:           d("streams", "Streams in the catalog."),
+		rateLimited:       d("rate_limited_total", "API calls refused with ClientLimitExceededException (connections, control plane), or reads and writes slowed (bytes), by rate limit.", "limit"),
+		rateLimitWait:     d("rate_limited_wait_seconds_total", "Time PutMedia bodies and GetMedia responses waited for their byte rate limits.", "limit"),
+		streamIn:          d("stream_ingest_bytes_total", "Bytes of a stream's fragments stored since the server started (GET /v1/usage keeps them across restarts).", "stream"),
+		streamFragmentsIn: d("stream_ingest_fragments_total", "A stream's fragments stored since the server started.", "stream"),
+		streamOut:         d("stream_read_bytes_total", "Bytes of a stream's data sent since the server started, by API (GET_MEDIA, QUERY, FLIGHT …).", "stream", "api"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.openSegments, c.segmentReopens, c.persisted, c.persistedBytes, c.duplicates,
 		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams,
-		c.rateLimited, c.rateLimitWait} {
+		c.rateLimited, c.rateLimitWait, c.streamIn, c.streamFragmentsIn, c.streamOut} {
 		ch <- d
 	}
 }
@@ -93,6 +97,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.rateLimited, prometheus.CounterValue, float64(st.Hits), st.Limit.String())
 			if st.Limit == throttle.PutMediaBytes || st.Limit == throttle.GetMediaBytes {
 				ch <- prometheus.MustNewConstMetric(c.rateLimitWait, prometheus.CounterValue, st.Waited.Seconds(), st.Limit.String())
+			}
+		}
+	}
+
+	if m := c.s.meter; m != nil {
+		for stream, t := range m.Totals() {
+			ch <- prometheus.MustNewConstMetric(c.streamIn, prometheus.CounterValue, float64(t.BytesIn), stream)
+			ch <- prometheus.MustNewConstMetric(c.streamFragmentsIn, prometheus.CounterValue, float64(t.FragmentsIn), stream)
+			for api, n := range t.BytesOut {
+				ch <- prometheus.MustNewConstMetric(c.streamOut, prometheus.CounterValue, float64(n), stream, string(api))
 			}
 		}
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/service/flightsrv"
 	"github.com/sensorium-io/sensorium/internal/service/natsembed"
 	"github.com/sensorium-io/sensorium/internal/service/throttle"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -110,6 +111,9 @@ type Config struct {
 	Replica string
 	// Cluster makes the server one node of a cluster (docs/CLUSTER.md).
 	Cluster ClusterConfig
+	// UsageEvery is how often the usage meter saves the current hour and
+	// samples what the streams hold; default a minute.
+	UsageEvery time.Duration
 }
 
 // Server is a running Sensorium process.
@@ -137,6 +141,7 @@ type Server struct {
 	bus         ingest.BusConfig
 	js          jetstream.JetStream
 	node        *cluster.Node // nil on a single node
+	meter       *usage.Meter  // per-stream usage (GET /v1/usage, /metrics)
 	flightLn    net.Listener  // the Flight listener, from listen to serve
 
 	// failed gets the reason when the server can no longer do its job while
@@ -206,6 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 		}
 		s.flight = flightsrv.Start(s.flightLn, s.st, s.q, s.log.With("component", "flight"), opts...)
+		s.flight.SetUsage(s.meter)
 		s.flightLn = nil
 		if s.node != nil {
 			s.flight.SetRouter(&clusterAPI{s: s})
@@ -395,7 +401,33 @@ func (s *Server) startStorage() error {
 			"dropped_bytes", r.Dropped, "reason", r.Reason, "saved", r.Saved)
 	}
 	s.q = query.New(query.Options{Store: st, Logger: s.log})
+	meter, err := usage.Open(usage.Options{Dir: filepath.Join(s.cfg.DataDir, "usage"), Stored: s.storedNow, Logger: s.log, Every: s.cfg.UsageEvery})
+	if err != nil {
+		return err
+	}
+	s.meter = meter
 	return nil
+}
+
+// storedNow is what every stream holds, for the usage meter's byte-hours.
+func (s *Server) storedNow() map[string]usage.Stored {
+	out := map[string]usage.Stored{}
+	next := ""
+	for {
+		infos, token, err := s.st.ListStreams("", 10000, next)
+		if err != nil {
+			return out
+		}
+		for _, i := range infos {
+			if u, err := s.st.Usage(i.Name); err == nil {
+				out[i.Name] = usage.Stored{Bytes: u.Bytes, Fragments: int64(u.Fragments)}
+			}
+		}
+		if token == "" {
+			return out
+		}
+		next = token
+	}
 }
 
 // connectExternal connects to the NATS of --nats-url and claims the replica.
@@ -544,7 +576,7 @@ func (s *Server) startBus(ctx context.Context) error {
 	}
 	s.in = ingest.New(ingest.Options{
 		Store: s.st, NC: s.nc, Stream: busStream, Consumer: cons, Subjects: s.bus.Subjects, Limits: s.cfg.Limits, Logger: s.log,
-		Replica: s.bus.Consumer,
+		Replica: s.bus.Consumer, OnPersisted: s.meter.In,
 	})
 	ictx, cancel := context.WithCancel(context.Background())
 	s.stopIngest, s.ingestDone = cancel, make(chan error, 1)
@@ -639,7 +671,7 @@ func (s *Server) serveHTTP() {
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
 		NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
 		MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle, MaxRequests: s.cfg.MaxRequests,
-		Limits: s.limits,
+		Limits: s.limits, Usage: s.meter,
 	}
 	if s.node != nil {
 		ao.Catalog, ao.Cluster = s.node.Catalog(), &clusterAPI{s: s}
@@ -729,6 +761,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 // happens while the bus still holds anything unacknowledged.
 func (s *Server) closeAll() error {
 	var errs []error
+	if s.meter != nil { // saves the current hour: before the store closes
+		errs = append(errs, s.meter.Close()) // a second Close does nothing
+	}
 	if s.st != nil {
 		errs = append(errs, s.st.Close())
 	}
