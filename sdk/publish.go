@@ -19,6 +19,7 @@ import (
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/sdk/internal/spool"
 )
 
 // Acknowledgement events, re-exported so that users never need internal/platform/wire.
@@ -58,9 +59,41 @@ const (
 	Block BufferPolicy = iota
 	// DropOldest drops the oldest fragments not yet PERSISTED to make room, even
 	// if they are on the wire, and reports each through OnDrop: the newest data
-	// wins. The seed SDK's real-time mode.
+	// wins. The seed SDK's real-time mode. With a spool it drops the oldest
+	// segment file's fragments together (SpoolConfig.Budget).
 	DropOldest
+	// RefuseNew keeps what the buffer (or the spool) holds and drops the new
+	// fragment at once: the PutFrame that closed it returns an error wrapping
+	// ErrBufferFull, and OnDrop reports it. The oldest data wins, and the
+	// producer never waits.
+	RefuseNew
 )
+
+// DropCause says why a fragment was dropped.
+type DropCause uint8
+
+const (
+	// DroppedOldest: DropOldest made room for newer fragments.
+	DroppedOldest DropCause = iota
+	// DroppedNew: the new fragment found no room (RefuseNew; a Block-ed
+	// PutFrame whose context ended or whose producer was closed; a spool
+	// that could not write it).
+	DroppedNew
+	// DroppedDamaged: the fragment's record in the spool was damaged on disk.
+	DroppedDamaged
+)
+
+func (c DropCause) String() string {
+	switch c {
+	case DroppedOldest:
+		return "oldest"
+	case DroppedNew:
+		return "new"
+	case DroppedDamaged:
+		return "damaged"
+	}
+	return "unknown"
+}
 
 // Dropped describes a fragment given up under DropOldest (or when a blocked
 // PutFrame's context ended): the producer no longer holds it and never
@@ -75,7 +108,9 @@ type Dropped struct {
 	// does, its PERSISTED event still reaches OnAck, after this notice (as
 	// long as the producer is connected when it comes: events are core
 	// NATS). A fragment dropped before it was ever sent is never stored.
+	// A spooled fragment of an earlier process counts as on the wire.
 	OnTheWire bool
+	Cause     DropCause
 }
 
 // maxDroppedOnTheWire bounds how many dropped-while-published fragments a
@@ -116,6 +151,14 @@ type ProducerConfig struct {
 	OnAck          func(AckEvent) // every event of every fragment, in order, from one goroutine
 	OnDrop         func(Dropped)  // from the same goroutine as OnAck
 	Logger         *slog.Logger
+	// Spool keeps fragments on disk until PERSISTED, across crashes and
+	// restarts (sdk/SPOOL.md); nil keeps them in memory only.
+	Spool *SpoolConfig
+	// Clock is the device's clock for the producer's wall-time rule (a
+	// fragment open MaxFragmentDuration is closed); default time.Now. A
+	// simulation that produces faster than real time passes its own.
+	// Network timeouts keep real time.
+	Clock func() time.Time
 }
 
 // MaxPublishesInFlight is how many fragment publishes a producer has on the
@@ -199,7 +242,7 @@ func (c *ProducerConfig) check(maxPayload int64) error {
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = 3 * time.Second
 	}
-	if c.ProducerID == "" {
+	if c.ProducerID == "" && c.Spool == nil { // a spool keeps its own
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		c.ProducerID = "p-" + hex.EncodeToString(b[:])
@@ -210,7 +253,10 @@ func (c *ProducerConfig) check(maxPayload int64) error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return nil
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c.checkSpool()
 }
 
 // ProducerStats are a producer's counters.
@@ -230,8 +276,12 @@ type ProducerStats struct {
 	// server stored anyway (their PERSISTED came after the drop notice); they
 	// are in Persisted too.
 	PersistedAfterDrop int64
-	Buffered           int // fragments not yet PERSISTED
+	Buffered           int // fragments not yet PERSISTED (with a spool: those in memory to send)
 	BufferedBytes      int64
+	// Spooled counts the fragments in the spool not yet PERSISTED (this
+	// process's and earlier ones'), SpoolBytes its files on disk.
+	Spooled    int
+	SpoolBytes int64
 }
 
 type fragState uint8
@@ -324,6 +374,17 @@ type Producer struct {
 	// PERSISTED may still come (Dropped.OnTheWire).
 	droppedSent map[uint64]struct{}
 
+	// With a spool: loadMu orders the moves of spooled fragments into
+	// pending (enqueueSpool, load); loaded is the newest moved, caughtUp
+	// says that none newer waits on disk (both guarded by mu as well).
+	spool          *spool.Spool
+	reader         *spool.Reader // used under loadMu
+	loadMu         sync.Mutex
+	loaded         uint64
+	caughtUp       bool
+	spoolStartHigh uint64 // the spool's highest sequence when the producer started
+	timeFloor      int64  // PutFrame refuses frames before it: the spool holds fragments up to it
+
 	events *eventQueue
 	sub    *nats.Subscription
 	wake   chan struct{}
@@ -352,6 +413,30 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 	if err := cfg.check(nc.MaxPayload()); err != nil {
 		return nil, err
 	}
+	// The sender's wake-up, made first: the spool's flusher wakes it after
+	// each fsync, from the moment the spool is open.
+	wake := make(chan struct{}, 1)
+	var sp *spool.Spool
+	if cfg.Spool != nil {
+		var err error
+		kick := func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+		if sp, err = openSpool(&cfg, kick); err != nil {
+			return nil, err
+		}
+	}
+	p, err := newProducer(ctx, nc, cfg, sp, wake)
+	if err != nil && sp != nil {
+		sp.Close()
+	}
+	return p, err
+}
+
+func newProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig, sp *spool.Spool, wake chan struct{}) (p *Producer, err error) {
 	// The client's own timeout frees a publish's slot among those in flight;
 	// each fragment's wait (await) is shorter for a small fragment.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(MaxPublishesInFlight),
@@ -359,15 +444,26 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 	if err != nil {
 		return nil, fmt.Errorf("sdk: new producer: %w", err)
 	}
-	p := &Producer{
-		cfg: cfg, nc: nc, js: js, subs: wire.NewSubjects(cfg.Prefix), tracks: map[uint64]*trackState{},
+	p = &Producer{
+		spool: sp,
+		cfg:   cfg, nc: nc, js: js, subs: wire.NewSubjects(cfg.Prefix), tracks: map[uint64]*trackState{},
 		log:     cfg.Logger.With("stream", cfg.Stream, "producer", cfg.ProducerID),
 		putLock: make(chan struct{}, 1),
-		changed: make(chan struct{}), wake: make(chan struct{}, 1), stop: make(chan struct{}), closed: make(chan struct{}),
+		changed: make(chan struct{}), wake: wake, stop: make(chan struct{}), closed: make(chan struct{}),
 		reconnects: nc.Stats().Reconnects,
 	}
 	for _, t := range cfg.Tracks {
 		p.tracks[t.Number] = &trackState{Track: t, last: -1 << 63, lastKey: -1 << 63, describedTrack: describe(t)}
+	}
+	if sp != nil {
+		p.reader = sp.NewReader()
+		var end int64
+		p.seq, end = sp.High()
+		p.spoolStartHigh, p.timeFloor = p.seq, end
+		p.caughtUp = sp.Stats().Live == 0
+		if end == 0 {
+			p.timeFloor = -1 << 63
+		}
 	}
 	p.tracksRaw = encodeTracks(cfg.Tracks)
 	p.fixed = len(p.tracksRaw) + fragmentOverhead
@@ -487,7 +583,7 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 		}
 	}
 	if p.open.empty() {
-		p.openedAt = time.Now()
+		p.openedAt = p.cfg.Clock()
 	}
 	p.open.add(&f)
 	t.last = max(t.last, f.Timestamp)
@@ -499,6 +595,10 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 
 // checkTimeLocked applies PutFrame's rule on time order. putLock held.
 func (p *Producer) checkTimeLocked(t *trackState, f *Frame) error {
+	if p.spool != nil && f.Timestamp < p.timeFloor {
+		return fmt.Errorf("sdk: put frame: track %d: the spool already holds this producer's fragments up to %d (made before a restart); frames continue from there, not at %d",
+			f.Track, p.timeFloor, f.Timestamp)
+	}
 	if f.Timestamp >= t.last {
 		return nil
 	}
@@ -566,6 +666,9 @@ func (p *Producer) closeOpenLocked(ctx context.Context) error {
 	p.seq++
 	f := &outFragment{seq: p.seq, data: data, start: p.open.start, end: p.open.end, frames: len(p.open.frames), prev: p.seq - 1}
 	p.open.reset()
+	if p.spool != nil {
+		return p.enqueueSpool(ctx, f)
+	}
 	return p.enqueue(ctx, f)
 }
 
@@ -578,20 +681,19 @@ func (p *Producer) enqueue(ctx context.Context, f *outFragment) error {
 			p.dropLocked(0)
 			continue
 		}
+		if p.cfg.Policy == RefuseNew {
+			p.reportDropLocked(f, DroppedNew)
+			p.mu.Unlock()
+			return fmt.Errorf("sdk: buffer full (%d bytes), fragment %d dropped: %w", p.cfg.BufferBytes, f.seq, ErrBufferFull)
+		}
 		ch := p.changed
 		p.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			p.mu.Lock()
-			p.reportDropLocked(f)
-			p.mu.Unlock()
-			return fmt.Errorf("sdk: buffer full, fragment %d dropped: %w", f.seq, ctx.Err())
+			return p.blockedDrop(f, ctx.Err())
 		case <-p.stop:
-			p.mu.Lock()
-			p.reportDropLocked(f)
-			p.mu.Unlock()
-			return fmt.Errorf("sdk: buffer full, fragment %d dropped: %w", f.seq, ErrClosed)
+			return p.blockedDrop(f, ErrClosed)
 		}
 		p.mu.Lock()
 	}
@@ -604,8 +706,8 @@ func (p *Producer) enqueue(ctx context.Context, f *outFragment) error {
 
 func (p *Producer) dropLocked(i int) {
 	f := p.pending[i]
-	p.removeLocked(i)
-	p.reportDropLocked(f)
+	p.removeLocked(i, spool.Dropped)
+	p.reportDropLocked(f, DroppedOldest)
 }
 
 // goneLocked lifts the ordering constraint on fragments that were to follow a
@@ -621,7 +723,7 @@ func (p *Producer) goneLocked(seq uint64) {
 	}
 }
 
-func (p *Producer) reportDropLocked(f *outFragment) {
+func (p *Producer) reportDropLocked(f *outFragment, cause DropCause) {
 	p.goneLocked(f.seq)
 	p.stats.Dropped++
 	sent := f.gen > 0 // published at least once
@@ -634,12 +736,24 @@ func (p *Producer) reportDropLocked(f *outFragment) {
 		}
 		p.droppedSent[f.seq] = struct{}{}
 	}
-	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data), OnTheWire: sent})
+	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data), OnTheWire: sent, Cause: cause})
 }
 
-func (p *Producer) removeLocked(i int) {
+// removeLocked takes a terminal fragment out of the buffer, and out of the
+// spool: kind says why it needs no re-send.
+func (p *Producer) removeLocked(i int, kind spool.DoneKind) {
+	if p.spool != nil {
+		if err := p.spool.Done(p.pending[i].seq, kind); err != nil {
+			p.log.Error("sdk: spool", "err", err)
+		}
+	}
 	p.bytes -= int64(len(p.pending[i].data))
 	p.pending = append(p.pending[:i], p.pending[i+1:]...)
+	p.notifyLocked()
+}
+
+// notifyLocked wakes whoever waits for the buffer or the spool to shrink.
+func (p *Producer) notifyLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
@@ -685,6 +799,10 @@ func (p *Producer) flush(ctx context.Context) error {
 		p.mu.Lock()
 		done := len(p.pending) == 0 || p.pending[0].seq > last
 		n, ch := len(p.pending), p.changed
+		if p.spool != nil {
+			first, any := p.spool.FirstLive()
+			done, n = !any || first > last, p.spool.Stats().Live
+		}
 		p.mu.Unlock()
 		if done {
 			return nil
@@ -727,10 +845,19 @@ func (p *Producer) Close(ctx context.Context) error {
 	unsent := len(p.open.frames)
 	p.wg.Wait()
 	_ = p.sub.Unsubscribe()
-	p.events.close()
 	st := p.Stats()
 	var errs []error
-	if st.Buffered > 0 {
+	if p.spool != nil {
+		p.reader.Close()
+		if err := p.spool.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sdk: close: %w", err))
+		}
+	}
+	p.events.close()
+	switch {
+	case st.Spooled > 0:
+		errs = append(errs, fmt.Errorf("sdk: close: %d fragments not PERSISTED; the spool keeps them for the next producer on %s", st.Spooled, p.cfg.Spool.Dir))
+	case st.Buffered > 0:
 		errs = append(errs, fmt.Errorf("sdk: close: %d fragments not PERSISTED", st.Buffered))
 	}
 	if unsent > 0 {
@@ -754,6 +881,10 @@ func (p *Producer) Stats() ProducerStats {
 	defer p.mu.Unlock()
 	s := p.stats
 	s.Buffered, s.BufferedBytes = len(p.pending), p.bytes
+	if p.spool != nil {
+		st := p.spool.Stats()
+		s.Spooled, s.SpoolBytes = st.Live, st.DiskBytes
+	}
 	return s
 }
 
@@ -774,7 +905,7 @@ func (p *Producer) closeLoop() {
 			if p.lockPut(ctx) != nil {
 				return
 			}
-			if !p.open.empty() && time.Since(p.openedAt) >= p.cfg.MaxFragmentDuration {
+			if !p.open.empty() && p.cfg.Clock().Sub(p.openedAt) >= p.cfg.MaxFragmentDuration {
 				if err := p.closeOpenLocked(ctx); err != nil {
 					p.log.Warn("sdk: closing an idle fragment", "err", err)
 				}
@@ -794,6 +925,11 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	defer p.mu.Unlock()
 	p.lastEvent = time.Now() // the server is at work on this producer's fragments
 	f, i := p.findLocked(ev.ProducerSequence)
+	if f == nil && p.spool != nil && ev.EventType == EventPersisted {
+		// A fragment an earlier process sent, PERSISTED now: no re-send.
+		_ = p.spool.Done(ev.ProducerSequence, spool.Persisted)
+		p.notifyLocked()
+	}
 	if f == nil {
 		// Already terminal: a repeat after a re-send, or the verdict on a
 		// fragment dropped while it was on the wire, which the caller hears.
@@ -820,14 +956,16 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 		p.events.push(AckEvent{EventType: EventReceived, FragmentTimecode: f.timecodeMS(), FragmentNumber: ev.FragmentNumber,
 			ProducerID: p.cfg.ProducerID, ProducerSequence: f.seq})
 	}
+	kind := spool.Persisted
 	switch ev.EventType {
 	case EventPersisted:
 		p.stats.Persisted++
 	case EventError:
+		kind = spool.Refused
 		p.stats.Errors++
 		p.goneLocked(f.seq)
 		p.log.Warn("sdk: fragment refused", "sequence", f.seq, "code", ev.ErrorCode, "reason", ev.Message)
 	}
-	p.removeLocked(i)
+	p.removeLocked(i, kind)
 	p.events.push(ev)
 }

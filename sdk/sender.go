@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/sdk/internal/spool"
 )
 
 // sendLoop publishes queued fragments in order and re-queues the ones that
@@ -27,6 +28,7 @@ func (p *Producer) sendLoop() {
 		case <-tick.C:
 			p.requeue(time.Now())
 		}
+		p.load()
 		p.sendQueued()
 	}
 }
@@ -87,7 +89,9 @@ func (p *Producer) sendQueued() {
 				break
 			}
 		}
-		if f == nil || p.closedLocked() || p.mustWaitLocked(f) {
+		if f == nil || p.closedLocked() || p.mustWaitLocked(f) || p.spool != nil && f.seq > p.spool.Synced() {
+			// (A spooled fragment goes out only once it is fsynced: the
+			// server never sees one a power cut could take back.)
 			p.mu.Unlock()
 			return
 		}
@@ -247,7 +251,7 @@ func (p *Producer) tooLarge(seq uint64, gen int, size int, err error) {
 	ev.ProducerID, ev.ProducerSequence = p.cfg.ProducerID, f.seq
 	p.stats.Errors++
 	p.goneLocked(f.seq)
-	p.removeLocked(i)
+	p.removeLocked(i, spool.Refused)
 	p.log.Warn("sdk: fragment refused", "sequence", f.seq, "code", ev.ErrorCode, "reason", msg)
 	p.events.push(ev)
 }

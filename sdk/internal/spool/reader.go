@@ -38,8 +38,10 @@ func (r *Reader) Close() error {
 }
 
 // Next returns the oldest live record whose sequence is above after, with
-// its data read from disk; ok is false when there is none (yet).
-func (r *Reader) Next(after uint64) (rec Record, ok bool, err error) {
+// its data read from disk; ok is false when there is none (yet), or when
+// that record's data is larger than limit: then rec holds its sequence and
+// span, without data, and nothing was read.
+func (r *Reader) Next(after uint64, limit int) (rec Record, ok bool, err error) {
 	s := r.s
 	for {
 		s.mu.Lock()
@@ -79,6 +81,10 @@ func (r *Reader) Next(after uint64) (rec Record, ok bool, err error) {
 				continue
 			}
 			rec := Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames}
+			if h.bodyLen-RecordFixedSize > limit {
+				r.off, r.offSeq = at, 0 // read it again next time
+				return rec, false, nil
+			}
 			var body []byte
 			if _, body, err = readRecordAt(r.f, at, size, &body, true); err != nil {
 				return rec, false, fmt.Errorf("%w: %s at %d: %v", ErrDamaged, path, at, err)

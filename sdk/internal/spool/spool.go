@@ -24,7 +24,8 @@ type Options struct {
 	// that would exceed it; the caller drops or waits (DropOldestSegment).
 	Budget int64
 	// SegmentBytes is the size at which a segment file is closed and a new
-	// one started; default Budget/32 within [1 MiB, 64 MiB]. A record
+	// one started; default Budget/32 within [1 MiB, 64 MiB], at most
+	// Budget/4. A record
 	// larger than it gets a segment of its own. Space is freed a whole
 	// segment at a time.
 	SegmentBytes int64
@@ -92,6 +93,7 @@ type Spool struct {
 	stop            chan struct{}
 	flusherDone     chan struct{}
 	closed          bool
+	unlock          func() error
 }
 
 // segment is one segment file.
@@ -105,6 +107,7 @@ type segment struct {
 
 const (
 	metaFile = "meta.json"
+	lockFile = "LOCK"
 	doneFile = "done.log"
 	segExt   = ".seg"
 )
@@ -123,38 +126,55 @@ func Open(o Options, fresh Meta) (*Spool, Meta, []Repair, error) {
 		return nil, Meta{}, nil, errors.New("spool: a budget is required")
 	}
 	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = min(max(o.Budget/32, 1<<20), 64<<20)
+		// Small enough that a full budget frees a small part of itself, and
+		// at least four segments whatever the budget.
+		o.SegmentBytes = min(max(o.Budget/32, 1<<20), 64<<20, o.Budget/4)
 	}
 	s := &Spool{o: o, fs: o.FS, wake: make(chan struct{}, 1), syncedCh: make(chan struct{}),
 		stop: make(chan struct{}), flusherDone: make(chan struct{})}
 	if err := vfs.MkdirAllDurable(s.fs, o.Dir, 0o755); err != nil {
 		return nil, Meta{}, nil, fmt.Errorf("spool: %w", err)
 	}
-	meta, err := s.loadMeta(fresh)
+	unlock, err := lockDir(s.path(lockFile))
 	if err != nil {
 		return nil, Meta{}, nil, err
 	}
-	if meta.FirstSequence > 0 {
-		s.high = meta.FirstSequence - 1
-	}
-	if err := s.loadDone(); err != nil {
-		return nil, Meta{}, nil, err
-	}
-	reps, err := s.loadSegments()
+	s.unlock = unlock
+	meta, reps, err := s.load(fresh)
 	if err != nil {
-		return nil, Meta{}, nil, err
-	}
-	// The done log first (it keeps the highest sequence and its end), then
-	// the segments it makes useless.
-	if err := s.compactLocked(); err != nil {
-		return nil, Meta{}, nil, err
-	}
-	if err := s.removeDoneSegmentsLocked(); err != nil {
+		_ = unlock()
 		return nil, Meta{}, nil, err
 	}
 	s.written, s.synced = s.high, s.high
 	go s.flusher()
 	return s, meta, reps, nil
+}
+
+// load reads the metadata, the done log and the segments.
+func (s *Spool) load(fresh Meta) (Meta, []Repair, error) {
+	meta, err := s.loadMeta(fresh)
+	if err != nil {
+		return Meta{}, nil, err
+	}
+	if meta.FirstSequence > 0 {
+		s.high = meta.FirstSequence - 1
+	}
+	if err := s.loadDone(); err != nil {
+		return Meta{}, nil, err
+	}
+	reps, err := s.loadSegments()
+	if err != nil {
+		return Meta{}, nil, err
+	}
+	// The done log first (it keeps the highest sequence and its end), then
+	// the segments it makes useless.
+	if err := s.compactLocked(); err != nil {
+		return Meta{}, nil, err
+	}
+	if err := s.removeDoneSegmentsLocked(); err != nil {
+		return Meta{}, nil, err
+	}
+	return meta, reps, nil
 }
 
 func (s *Spool) path(name string) string { return filepath.Join(s.o.Dir, name) }
@@ -633,10 +653,10 @@ func (s *Spool) doneLocked(seq uint64, kind DoneKind) error {
 }
 
 // DropOldestSegment gives up every live record of the oldest segment that
-// holds any, calling fn with each (without its data), marks them Dropped and
-// deletes the segment: space is freed a segment at a time. It returns how
-// many records it dropped; 0 when nothing is live.
-func (s *Spool) DropOldestSegment(fn func(Record)) (int, error) {
+// holds any, marks them Dropped and deletes the segment: space is freed a
+// segment at a time. It returns the records it dropped (without their
+// data), none when nothing is live.
+func (s *Spool) DropOldestSegment() ([]Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var seg *segment
@@ -647,35 +667,34 @@ func (s *Spool) DropOldestSegment(fn func(Record)) (int, error) {
 		}
 	}
 	if seg == nil {
-		return 0, nil
+		return nil, nil
 	}
 	if seg == s.activeLocked() {
 		if err := s.closeActiveLocked(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	f, err := s.fs.OpenFile(seg.path, os.O_RDONLY, 0)
 	if err != nil {
-		return 0, fmt.Errorf("spool: open %s: %w", seg.path, err)
+		return nil, fmt.Errorf("spool: open %s: %w", seg.path, err)
 	}
 	defer f.Close()
-	n := 0
+	var out []Record
 	for off := int64(len(SegmentMagic)); off < seg.size; {
 		h, _, err := readRecordAt(f, off, seg.size, nil, false)
 		if err != nil {
-			return n, fmt.Errorf("spool: %s: %w", seg.path, err)
+			return out, fmt.Errorf("spool: %s: %w", seg.path, err)
 		}
 		off += RecordHeaderSize + int64(h.bodyLen)
 		if s.isDone(h.seq) {
 			continue
 		}
-		fn(Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames, Data: nil})
-		n++
+		out = append(out, Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames})
 		if err := s.doneLocked(h.seq, Dropped); err != nil {
-			return n, err
+			return out, err
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 // Synced is the highest sequence made durable: every record at or below it
@@ -796,5 +815,6 @@ func (s *Spool) Close() error {
 	if s.err != nil {
 		errs = append(errs, s.err)
 	}
+	errs = append(errs, s.unlock())
 	return errors.Join(errs...)
 }
