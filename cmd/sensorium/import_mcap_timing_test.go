@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/service/server"
+	"github.com/sensorium-io/sensorium/mcap"
+	"github.com/sensorium-io/sensorium/mcap/ros2"
+)
+
+// writeLidarMCAP writes a recording like a robot's: sweeps of a 64-beam
+// LIDAR at 10 Hz (x, y, z, intensity float32, ring uint16, time float32:
+// Velodyne's layout) with an IMU at 200 Hz beside them, zstd chunks.
+func writeLidarMCAP(tb testing.TB, path string, sweeps int) int64 {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w, err := mcap.NewWriter(f, mcap.WriterOptions{Profile: "ros2"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	must := func(err error) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	must(w.AddSchema(mcap.Schema{ID: 1, Name: ros2.PointCloud2Name, Encoding: "ros2msg", Data: []byte(ros2.PointCloud2Schema)}))
+	must(w.AddSchema(mcap.Schema{ID: 2, Name: ros2.ImuName, Encoding: "ros2msg", Data: []byte(ros2.ImuSchema)}))
+	must(w.AddChannel(mcap.Channel{ID: 1, SchemaID: 1, Topic: "/velodyne_points", MessageEncoding: "cdr"}))
+	must(w.AddChannel(mcap.Channel{ID: 2, SchemaID: 2, Topic: "/imu", MessageEncoding: "cdr"}))
+	const rings, azimuths, step = 64, 1800, 24
+	fields := []ros2.PointField{{Name: "x", Offset: 0, Datatype: ros2.Float32, Count: 1}, {Name: "y", Offset: 4, Datatype: ros2.Float32, Count: 1},
+		{Name: "z", Offset: 8, Datatype: ros2.Float32, Count: 1}, {Name: "intensity", Offset: 12, Datatype: ros2.Float32, Count: 1},
+		{Name: "ring", Offset: 16, Datatype: ros2.Uint16, Count: 1}, {Name: "time", Offset: 20, Datatype: ros2.Float32, Count: 1}}
+	data := make([]byte, rings*azimuths*step)
+	t0 := time.Now().Add(-time.Hour).UnixNano()
+	var buf []byte
+	for s := 0; s < sweeps; s++ {
+		t := t0 + int64(s)*100e6
+		for a := 0; a < azimuths; a++ {
+			for r := 0; r < rings; r++ {
+				p := data[(a*rings+r)*step:]
+				az, el := float64(a)*2*math.Pi/azimuths, (float64(r)-32)*0.006
+				d := 8 + 4*math.Sin(az*3+float64(s)*0.05) + float64(r)*0.05
+				binary.LittleEndian.PutUint32(p, math.Float32bits(float32(d*math.Cos(el)*math.Cos(az))))
+				binary.LittleEndian.PutUint32(p[4:], math.Float32bits(float32(d*math.Cos(el)*math.Sin(az))))
+				binary.LittleEndian.PutUint32(p[8:], math.Float32bits(float32(d*math.Sin(el))))
+				binary.LittleEndian.PutUint32(p[12:], math.Float32bits(float32((a*7+r*13)%256)))
+				binary.LittleEndian.PutUint16(p[16:], uint16(r))
+				binary.LittleEndian.PutUint32(p[20:], math.Float32bits(float32(a)*55e-6))
+			}
+		}
+		pc := ros2.PointCloud2{Header: ros2.Header{Stamp: ros2.TimeOf(t), FrameID: "velodyne"}, Height: 1, Width: rings * azimuths,
+			Fields: fields, PointStep: step, RowStep: rings * azimuths * step, Data: data, IsDense: true}
+		buf = ros2.AppendPointCloud2(buf[:0], &pc)
+		must(w.WriteMessage(&mcap.Message{ChannelID: 1, Sequence: uint32(s), LogTime: uint64(t), PublishTime: uint64(t), Data: buf}))
+		for k := 0; k < 20; k++ {
+			ti := t + int64(k)*5e6
+			m := ros2.Imu{Header: ros2.Header{Stamp: ros2.TimeOf(ti), FrameID: "imu"}, LinearAcceleration: ros2.Vector3{X: math.Sin(float64(k)), Z: 9.81}}
+			buf = ros2.AppendImu(buf[:0], &m)
+			must(w.WriteMessage(&mcap.Message{ChannelID: 2, LogTime: uint64(ti), PublishTime: uint64(ti), Data: buf}))
+		}
+	}
+	must(w.Close())
+	return int64(w.Offset())
+}
+
+// writeImageMCAP writes a camera's CompressedImage topic: n images of
+// 200 KB (random bytes, as incompressible as a JPEG) at 30 Hz.
+func writeImageMCAP(tb testing.TB, path string, n int) int64 {
+	tb.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w, err := mcap.NewWriter(f, mcap.WriterOptions{Profile: "ros2", Compression: "lz4"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.AddSchema(mcap.Schema{ID: 1, Name: ros2.CompressedImageName, Encoding: "ros2msg", Data: []byte(ros2.CompressedImageSchema)}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := w.AddChannel(mcap.Channel{ID: 1, SchemaID: 1, Topic: "/camera/image/compressed", MessageEncoding: "cdr"}); err != nil {
+		tb.Fatal(err)
+	}
+	img := make([]byte, 200_000)
+	x := uint64(1)
+	t0 := time.Now().Add(-time.Hour).UnixNano()
+	var buf []byte
+	for i := 0; i < n; i++ {
+		for k := range img {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			img[k] = byte(x)
+		}
+		t := t0 + int64(i)*33_333_333
+		m := ros2.CompressedImage{Header: ros2.Header{Stamp: ros2.TimeOf(t), FrameID: "camera"}, Format: "jpeg", Data: img}
+		buf = ros2.AppendCompressedImage(buf[:0], &m)
+		if err := w.WriteMessage(&mcap.Message{ChannelID: 1, LogTime: uint64(t), PublishTime: uint64(t), Data: buf}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return int64(w.Offset())
+}
+
+// BenchmarkMCAPImport measures `sensorium import FILE.mcap` to PERSISTED on
+// an in-process server against its peer on the same file in the same run:
+// our reader alone (every record read, every CRC checked, the messages
+// touched), the floor of any import. It reports both in MB/s of the file
+// and their ratio, for two recordings: LIDAR sweeps (with an IMU), which
+// the import encodes with Sensorium's LIDAR codec, and camera images, which
+// it stores as they are. MCAP_BENCH_SCALE multiplies the files' size
+// (default 1: 20 sweeps, about 38 MB; 300 images, about 60 MB).
+func BenchmarkMCAPImport(b *testing.B) {
+	scale := 1
+	if s, err := strconv.Atoi(os.Getenv("MCAP_BENCH_SCALE")); err == nil && s > 0 {
+		scale = s
+	}
+	b.Run("lidar", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "lidar.mcap")
+		benchImport(b, path, writeLidarMCAP(b, path, 20*scale))
+	})
+	b.Run("images", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "images.mcap")
+		benchImport(b, path, writeImageMCAP(b, path, 300*scale))
+	})
+}
+
+func benchImport(b *testing.B, path string, size int64) {
+	srv, err := server.Start(b.Context(), server.Config{DataDir: b.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	var importT, readT time.Duration
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := mcap.NewReader(f, mcap.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sum byte
+		for {
+			m, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum += m.Data[len(m.Data)-1]
+		}
+		f.Close()
+		readT += time.Since(start)
+
+		start = time.Now()
+		var stdout, stderr bytes.Buffer
+		if code := run(b.Context(), []string{"import", path, "--stream-prefix", fmt.Sprintf("b%d.", i), "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL()}, &stdout, &stderr); code != 0 {
+			b.Fatalf("import: exit %d: %s", code, stderr.String())
+		}
+		importT += time.Since(start)
+	}
+	mb := float64(size) * float64(b.N) / 1e6
+	b.ReportMetric(mb/importT.Seconds(), "import-MB/s")
+	b.ReportMetric(mb/readT.Seconds(), "reader-MB/s")
+	b.ReportMetric(readT.Seconds()/importT.Seconds(), "import/reader")
+	b.Logf("MCAP import %.0f MB/s, our reader alone %.0f MB/s (ratio %.2f) on %.0f MB", mb/importT.Seconds(), mb/readT.Seconds(), readT.Seconds()/importT.Seconds(), float64(size)/1e6)
+}
