@@ -256,7 +256,7 @@ func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 			return err
 		}
 	}
-	return imp.send(ctx, cmd, c, skip)
+	return imp.send(ctx, cmd, c, skip, len(held) > 0)
 }
 
 // open opens the table, reads its first batch and settles the signal's
@@ -493,7 +493,7 @@ type importCounts struct {
 
 // send reads the table from its start, skips the first skip chunks (stored
 // by an earlier run) and puts the others, segment by segment.
-func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Client, skip int64) error {
+func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Client, skip int64, resumed bool) error {
 	nc, err := nats.Connect(imp.opts.natsURL, append(natsOptions(cmd), nats.Name("sensorium-import"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (the server's --nats address; set it with --nats): %w", imp.opts.natsURL, err)
@@ -600,14 +600,27 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 				ck.Release(ch)
 				continue
 			}
-			seg = s
-			p, err = sdk.NewProducer(ctx, nc, sdk.ProducerConfig{
-				Stream: imp.stream, ProducerID: fmt.Sprintf("%s-%d", imp.producerBase, seg), Tracks: []sdk.Track{track},
+			cfg := sdk.ProducerConfig{
+				Stream: imp.stream, ProducerID: fmt.Sprintf("%s-%d", imp.producerBase, s), Tracks: []sdk.Track{track},
 				// A fragment per chunk, so that a chunk's fragment is the
 				// same in every run whatever the timing.
 				MinFragmentDuration: time.Nanosecond, MaxFragmentDuration: sdk.MaxFragmentDurationLimit,
 				BufferBytes: importProducerBuffer, NoLive: true, OnAck: onAck,
-			})
+			}
+			if seg < 0 && resumed {
+				// The segment a killed run was sending: its fragments go out
+				// under the Nats-Msg-Ids the killed run gave them, which the
+				// bus drops as duplicates for its window (2 minutes) without
+				// the store hearing of them, so that no PERSISTED comes; the
+				// producer re-sends them under fresh ids once PersistTimeout
+				// passes without a word from the server (sdk.ProducerConfig),
+				// and the store answers Duplicate. A short timeout keeps that
+				// wait short; the server's steady events keep it from firing
+				// while the import runs.
+				cfg.PersistTimeout = time.Second
+			}
+			seg = s
+			p, err = sdk.NewProducer(ctx, nc, cfg)
 			if err != nil {
 				putErr = err
 				cancel(err)
@@ -659,7 +672,12 @@ func (imp *tableImport) report(w io.Writer, st sampletable.Stats, sent, sentSamp
 		imp.path, groupDigits(st.Rows), ch, imp.desc.SampleType, strconv.FormatFloat(imp.desc.SampleRate, 'g', -1, 64), imp.rateHow,
 		time.Unix(0, st.First).UTC().Format(time.RFC3339Nano), time.Unix(0, st.End).UTC().Format(time.RFC3339Nano), imp.stream, sent-dup)
 	if secs := elapsed.Seconds(); secs > 0 && sentSamples > 0 {
-		fmt.Fprintf(w, " in %s (%.1f M samples/s)", elapsed.Round(time.Millisecond), float64(sentSamples)*float64(ch)/secs/1e6)
+		r := float64(sentSamples) * float64(ch) / secs
+		if r >= 1e6 {
+			fmt.Fprintf(w, " in %s (%.1f M samples/s)", elapsed.Round(time.Millisecond), r/1e6)
+		} else {
+			fmt.Fprintf(w, " in %s (%.0f samples/s)", elapsed.Round(time.Millisecond), r)
+		}
 	}
 	fmt.Fprintln(w)
 	if imp.timeHow != "" {

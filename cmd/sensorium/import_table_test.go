@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/sensorium-io/sensorium/internal/service/server"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -437,4 +441,158 @@ func TestImportTableRefusesForeignOverlap(t *testing.T) {
 	if code != exitFailure || !strings.Contains(stderr, "stream busy already holds 3 fragments in this file's time range that this file's import did not write") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+}
+
+// killEnv runs TestImportTableResumesAfterKill at full size: a larger file
+// and more kills.
+const killEnv = "SENSORIUM_IMPORT_KILLS"
+
+// An import killed with SIGKILL part way, again and again, then run to the
+// end, stores every sample once: the stream holds exactly the file's
+// fragments, and queries back to the file's rows, in order. The import is
+// this test binary run as the CLI (TestMain), killed when the stream holds
+// a given number of its fragments, in different segments.
+func TestImportTableResumesAfterKill(t *testing.T) {
+	srv := startServer(t)
+	ep := srv.HTTPURL()
+	c := sdk.NewClient(ep, nil)
+	// One int16 channel at 100 Hz: a chunk (a fragment) is 1,000 samples,
+	// so that the file spans several segments of importSegmentChunks.
+	chunks, kills := 3*importSegmentChunks+50, []int{90, 300, 600}
+	if os.Getenv(killEnv) != "" {
+		chunks = 12*importSegmentChunks + 7
+		kills = nil
+		for k := 1; k <= 10; k++ {
+			kills = append(kills, k*chunks/11+k*13)
+		}
+	}
+	rows := chunks*1000 - 400
+	t0 := time.Now().Add(-time.Duration(rows)*10*time.Millisecond - time.Hour).Truncate(time.Second)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "time", Type: arrow.FixedWidthTypes.Timestamp_ns}, {Name: "level", Type: arrow.PrimitiveTypes.Int16}}, nil)
+	file := filepath.Join(t.TempDir(), "long.arrows")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ipc.NewWriter(f, ipc.WithSchema(schema))
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	for k := 0; k < rows; k++ {
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(t0.UnixNano() + int64(k)*10e6))
+		b.Field(1).(*array.Int16Builder).Append(int16(k % 30000))
+		if (k+1)%50_000 == 0 || k == rows-1 {
+			rec := b.NewRecordBatch()
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+	}
+	b.Release()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	count := func() int {
+		n, token := 0, ""
+		for {
+			page, next, err := c.ListFragments(context.Background(), sdk.ListFragmentsInput{Stream: sdk.ByName("long"), MaxResults: 1000, NextToken: token})
+			if err != nil {
+				return 0 // not created yet
+			}
+			n += len(page)
+			if next == "" || len(page) == 0 {
+				return n
+			}
+			token = next
+		}
+	}
+	landed := 0
+	var last string
+	for run := 0; ; run++ {
+		if run > len(kills)+3 {
+			t.Fatalf("the import has not finished after %d runs; last output:\n%s", run, last)
+		}
+		cmd := exec.Command(os.Args[0], "import", file, "--stream", "long", "--create", "--endpoint", ep, "--nats", srv.NATSURL())
+		cmd.Env = append(os.Environ(), cliEnv+"=1")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var exit error
+		exited := false
+		if run < len(kills) {
+			poll.Until(t, time.Minute, time.Millisecond, func() error {
+				select {
+				case exit = <-done:
+					exited = true
+					return nil
+				default:
+				}
+				if n := count(); n < kills[run] {
+					return fmt.Errorf("run %d: the stream holds %d fragments; waiting for %d to kill the import", run, n, kills[run])
+				}
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					return err
+				}
+				return nil
+			})
+		}
+		if !exited {
+			exit = <-done
+		}
+		last = out.String()
+		if run < len(kills) && !exited {
+			if n := count(); n < chunks {
+				landed++
+			}
+			continue
+		}
+		if exit != nil {
+			t.Fatalf("run %d: %v\n%s", run, exit, last)
+		}
+		break
+	}
+	if landed == 0 {
+		t.Fatalf("no kill landed while the import was under way (it finished before the stream held %d fragments): the test proved nothing; last output:\n%s", kills[0], last)
+	}
+	if !strings.Contains(last, "resumed:") {
+		t.Errorf("the last run does not say it resumed:\n%s", last)
+	}
+	if n := count(); n != chunks {
+		t.Fatalf("the stream holds %d fragments; the file is %d chunks\n%s", n, chunks, last)
+	}
+	// Every row once, in order, with its value.
+	out := filepath.Join(t.TempDir(), "back.arrows")
+	if code, stderr := runCLI(t, "query", "long", "--start", t0.Add(-time.Second).Format(time.RFC3339Nano), "--end", t0.Add(time.Duration(rows)*10*time.Millisecond).Format(time.RFC3339Nano), "-o", out, "--endpoint", ep); code != 0 {
+		t.Fatalf("query: exit %d: %s", code, stderr)
+	}
+	rf, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rf.Close()
+	r, err := ipc.NewReader(rf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	k := 0
+	for r.Next() {
+		rec := r.RecordBatch()
+		ts, vs := rec.Column(0).(*array.Timestamp), rec.Column(1).(*array.Int16)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if want := t0.UnixNano() + int64(k)*10e6; int64(ts.Value(i)) != want || vs.Value(i) != int16(k%30000) {
+				t.Fatalf("row %d: %d %d; want %d %d", k, ts.Value(i), vs.Value(i), want, k%30000)
+			}
+			k++
+		}
+	}
+	if k != rows {
+		t.Fatalf("%d rows back; the file holds %d", k, rows)
+	}
+	t.Logf("%d kills landed mid-import; the last run: %s", landed, strings.TrimSpace(last))
 }
