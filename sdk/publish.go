@@ -383,6 +383,7 @@ type Producer struct {
 	loaded         uint64
 	caughtUp       bool
 	spoolStartHigh uint64 // the spool's highest sequence when the producer started
+	spoolEpoch     int    // the msg-id attempt of re-sends of earlier processes' fragments
 	timeFloor      int64  // PutFrame refuses frames before it: the spool holds fragments up to it
 
 	events *eventQueue
@@ -460,6 +461,7 @@ func newProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig, sp *spo
 		var end int64
 		p.seq, end = sp.High()
 		p.spoolStartHigh, p.timeFloor = p.seq, end
+		p.spoolEpoch = int(time.Now().UnixMilli()&0x3fffffff) | 1
 		p.caughtUp = sp.Stats().Live == 0
 		if end == 0 {
 			p.timeFloor = -1 << 63

@@ -229,8 +229,16 @@ func (p *Producer) load() {
 			}
 			return
 		}
+		f := &outFragment{seq: rec.Seq, data: rec.Data, start: rec.Start, end: rec.End, frames: rec.Frames}
+		if rec.Seq <= p.spoolStartHigh {
+			// An earlier process may have published it, maybe minutes ago: a
+			// msg id of this process's own gets it past the bus's dedupe
+			// window, so that the store answers it now (PERSISTED, as a
+			// duplicate if it has it) rather than after PersistTimeout.
+			f.attempt = p.spoolEpoch
+		}
 		p.mu.Lock()
-		p.addPendingLocked(&outFragment{seq: rec.Seq, data: rec.Data, start: rec.Start, end: rec.End, frames: rec.Frames})
+		p.addPendingLocked(f)
 		p.mu.Unlock()
 	}
 }
