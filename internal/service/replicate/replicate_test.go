@@ -3,10 +3,12 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/service/replicate/replicatetest"
 	"github.com/sensorium-io/sensorium/internal/testkit/faultproxy"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -108,9 +110,9 @@ func TestReplicateThroughCutsAndRestarts(t *testing.T) {
 	r.createEdge(t, "pump-2", 2)
 	r.createEdge(t, "other", 24)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	p1 := newEdgeProducer(t, r.edgeSrv.NATSURL(), "pump-1", origin, 16<<10)
-	p2 := newEdgeProducer(t, r.edgeSrv.NATSURL(), "pump-2", origin, 4<<10)
-	other := newEdgeProducer(t, r.edgeSrv.NATSURL(), "other", origin, 1<<10)
+	p1 := newProducer(t, r.edgeSrv.NATSURL(), "pump-1", origin, 16<<10)
+	p2 := newProducer(t, r.edgeSrv.NATSURL(), "pump-2", origin, 4<<10)
+	other := newProducer(t, r.edgeSrv.NATSURL(), "other", origin, 1<<10)
 	p1.put(30) // a backlog before the replicator starts
 	other.put(3)
 
@@ -147,5 +149,48 @@ func TestReplicateThroughCutsAndRestarts(t *testing.T) {
 	}
 	if info.DataRetentionInHours != 2 || info.MediaType != "application/x-test" {
 		t.Errorf("pump-2 at the centre: retention %d h, media type %q; want the edge's 2 h, application/x-test", info.DataRetentionInHours, info.MediaType)
+	}
+}
+
+// The checker itself: a fragment stored twice at the centre (as a PutMedia
+// re-send after a lost acknowledgement would store it, under a new
+// producer id) is caught, and so is one the centre lacks.
+func TestCompareCatchesDuplicatesAndGaps(t *testing.T) {
+	r := newRig(t)
+	r.createEdge(t, "s", 1)
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10).put(5)
+	_, stop := start(t, r.config(t, "s"))
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	stop()
+	checkExactlyOnce(t, r.edge, r.centre, "s", "s")
+
+	// The edge's newest fragment again, as GetMedia output, under another
+	// producer: the centre stores it a second time (its producer time is
+	// the newest's, so the store's order check lets it by).
+	list, err := replicatetest.List(context.Background(), r.edge, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := r.edge.GetMediaForFragmentList(context.Background(), sdk.ByName("s"), []string{list[len(list)-1].FragmentNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk, _ := io.ReadAll(body)
+	body.Close()
+	again := newProducer(t, r.centreSrv.NATSURL(), "s", origin, 1<<10)
+	if err := again.PutRaw(chunk, "someone-else", 1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replicatetest.Compare(context.Background(), r.edge, r.centre, "s", "s"); err == nil || !strings.Contains(err.Error(), "at the centre 2 times") {
+		t.Fatalf("a fragment stored twice: Compare says %v", err)
+	}
+	// A fragment the centre lacks: one more at the edge, no replicator.
+	more := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
+	if err := more.PutRaw(replicatetest.Fragment(origin, 100, 1<<10), "another-producer", 1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replicatetest.Compare(context.Background(), r.edge, r.centre, "s", "s"); err == nil || !strings.Contains(err.Error(), "is not at the centre") {
+		t.Fatalf("a fragment missing at the centre: Compare says %v", err)
 	}
 }

@@ -18,6 +18,9 @@ type worker struct {
 	edge   string
 	centre string
 	done   atomic.Bool // the edge stream is gone: discovery may start another
+	// progress is set when a round of the copy completes, so that the
+	// pause after the next failure starts short again.
+	progress atomic.Bool
 
 	mu    sync.Mutex // guards the fields below; j is written under it and read by status
 	state string
@@ -46,6 +49,7 @@ func (w *worker) run(ctx context.Context) {
 	log := w.r.cfg.Logger.With("stream", w.edge)
 	pause := time.Second
 	for ctx.Err() == nil {
+		w.progress.Store(false)
 		err := w.session(ctx)
 		if ctx.Err() != nil {
 			return
@@ -61,6 +65,9 @@ func (w *worker) run(ctx context.Context) {
 		w.lastErr = err.Error()
 		w.state = "retrying"
 		w.mu.Unlock()
+		if w.progress.Load() {
+			pause = time.Second
+		}
 		log.Warn("replicate: copying failed; trying again", "err", err, "in", pause)
 		select {
 		case <-ctx.Done():
@@ -193,6 +200,7 @@ func (w *worker) copyLoop(ctx context.Context, acks <-chan wire.AckEvent) error 
 				continue
 			}
 			w.setState("live")
+			w.progress.Store(true)
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -219,22 +227,29 @@ func (w *worker) copyLoop(ctx context.Context, acks <-chan wire.AckEvent) error 
 			if err := w.sendPending(ctx, acks); err != nil {
 				return err
 			}
+			w.progress.Store(true)
 			fresh = fresh[n:]
 		}
 	}
 }
 
 // waitSchedule returns at once inside the schedule, or waits for it to
-// open (checking each minute, so that a clock change is noticed).
+// open (checking at least each minute, so that a clock change is noticed),
+// keeping the backlog figures up to date meanwhile.
 func (w *worker) waitSchedule(ctx context.Context) error {
 	cfg := &w.r.cfg
+	var listed time.Time
+	refresh := min(10*cfg.Poll, 30*time.Second)
 	for !cfg.Schedule.Open(cfg.Now()) {
 		w.setState("paused")
-		wait := min(cfg.Schedule.NextOpen(cfg.Now()).Sub(cfg.Now()), time.Minute)
-		wait = max(wait, 10*time.Millisecond)
-		if cfg.Poll < wait && cfg.Poll < time.Second { // tests with a fast poll follow their clock closely
-			wait = cfg.Poll
+		if len(w.j.Pending) == 0 && time.Since(listed) >= refresh {
+			listed = time.Now()
+			if l, err := listAfter(ctx, cfg.Edge, w.edge, w.j.Cursor, 1000); err == nil {
+				w.setRest(l.count, l.bytes, l.frags)
+			}
 		}
+		wait := min(cfg.Schedule.NextOpen(cfg.Now()).Sub(cfg.Now()), time.Minute, refresh)
+		wait = max(wait, 10*time.Millisecond)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
