@@ -114,7 +114,7 @@ func TestSpoolSurvivesSIGKILL(t *testing.T) {
 			srv.restart() // re-sends must also be recognised by a restarted server
 		}
 	}
-	if err := checkFrames(srv.readStream(), killBase, frames, killFrameSize); err != nil {
+	if err := checkFrames(srv.readStream(), killBase, 10*ms, frames, killFrameSize); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.fragmentCount(); n < frames/20 || n > frames/10+2*kills+2 {
@@ -154,7 +154,7 @@ func TestSpoolKillChild(t *testing.T) {
 		if i%5 == 0 {
 			<-tick.C
 		}
-		if err := p.PutFrame(ctx, spoolFrame(killBase, i, killFrameSize, i%10 == 0 || i == from)); err != nil {
+		if err := p.PutFrame(ctx, spoolFrame(killBase, 10*ms, i, killFrameSize, i%10 == 0 || i == from)); err != nil {
 			t.Fatal(err)
 		}
 		if i%10 == 9 {

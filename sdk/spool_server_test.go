@@ -20,15 +20,16 @@ import (
 // HTTP API) on loopback and check what it stores through the API, as a user
 // would: GetMedia for the frames, ListFragments for the fragments.
 
-// spoolFrame is frame i of the spool tests' source: 10 ms long, its data
-// the index and a pattern of it, so that a frame's bytes say which it is.
-func spoolFrame(base int64, i, size int, key bool) sdk.Frame {
+// spoolFrame is frame i of the spool tests' source, one every step ns from
+// base and step long, its data the index and a pattern of it, so that a
+// frame's bytes say which it is.
+func spoolFrame(base, step int64, i, size int, key bool) sdk.Frame {
 	d := make([]byte, size)
 	binary.LittleEndian.PutUint64(d, uint64(i))
 	for j := 8; j < size; j++ {
 		d[j] = byte(i*7 + j)
 	}
-	return sdk.Frame{Track: 1, Timestamp: base + int64(i)*10*ms, Duration: 10 * ms, Key: key, Data: d}
+	return sdk.Frame{Track: 1, Timestamp: base + int64(i)*step, Duration: step, Key: key, Data: d}
 }
 
 // spoolServer is a server on fixed loopback ports, so that it can be
@@ -134,7 +135,7 @@ func (s *spoolServer) fragmentCount() int {
 
 // checkFrames says whether frames are exactly frames 0…n-1 of the source,
 // once each, in order, with their producer timestamps and bytes.
-func checkFrames(frames []storedFrame, base int64, n, size int) error {
+func checkFrames(frames []storedFrame, base, step int64, n, size int) error {
 	if len(frames) != n {
 		first, last := -1, -1
 		if len(frames) > 0 {
@@ -144,7 +145,7 @@ func checkFrames(frames []storedFrame, base int64, n, size int) error {
 		return fmt.Errorf("the stream holds %d frames (first %d, last %d), want %d", len(frames), first, last, n)
 	}
 	for i, f := range frames {
-		want := spoolFrame(base, i, size, false)
+		want := spoolFrame(base, step, i, size, false)
 		if f.ts != want.Timestamp || !bytes.Equal(f.data, want.Data) {
 			return fmt.Errorf("frame %d: timestamp %+d ns from the source's, frame index %d in the data", i, f.ts-want.Timestamp, binary.LittleEndian.Uint64(f.data))
 		}
