@@ -66,19 +66,7 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 	if len(s.Extra) != len(d.Extra) {
 		return dst, fmt.Errorf("codecs: sweep: %d extra columns, the description has %d", len(s.Extra), len(d.Extra))
 	}
-	order := make([]int32, n)
-	for i := range order {
-		order[i] = int32(i)
-	}
-	// Ring by ring, each in firing order; stable, so equal keys keep the
-	// producer's order.
-	slices.SortStableFunc(order, func(a, b int32) int {
-		pa, pb := &s.Points[a], &s.Points[b]
-		if pa.Ring != pb.Ring {
-			return int(pa.Ring) - int(pb.Ring)
-		}
-		return cmpInt32(pa.TimeOffset, pb.TimeOffset)
-	})
+	order := sweepOrder(s.Points, make([]int32, n))
 	cols := make([]Column, sweepFixed, sweepFixed+len(s.Extra))
 	for i, t := range sweepStoredTypes(d)[:sweepFixed] {
 		cols[i].Reset(t, n)
@@ -130,6 +118,60 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 		return v1, nil
 	}
 	return append(v3[:len(dst)], v3[start:]...), nil
+}
+
+// maxCountedRing bounds the rings sweepOrder sorts by counting.
+const maxCountedRing = 4096
+
+// sweepOrder fills order with the stored order of points: ring by ring, each
+// in firing order (time offset), equal keys in the producer's order. A
+// driver's points are already in firing order within each ring, so a stable
+// counting sort by ring, then a check of each ring, does in one pass what a
+// comparison sort did in most of the encoder's time.
+func sweepOrder(points []Point, order []int32) []int32 {
+	maxRing := int16(-1)
+	for i := range points {
+		r := points[i].Ring
+		if r < 0 || r >= maxCountedRing {
+			maxRing = -2
+			break
+		}
+		maxRing = max(maxRing, r)
+	}
+	byTime := func(a, b int32) int { return cmpInt32(points[a].TimeOffset, points[b].TimeOffset) }
+	if maxRing == -2 { // rings a sensor does not number: compare
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortStableFunc(order, func(a, b int32) int {
+			if ra, rb := points[a].Ring, points[b].Ring; ra != rb {
+				return int(ra) - int(rb)
+			}
+			return byTime(a, b)
+		})
+		return order
+	}
+	next := make([]int32, int(maxRing)+2) // next[r]: where ring r's next point goes
+	for i := range points {
+		next[points[i].Ring+1]++
+	}
+	for r := 1; r < len(next); r++ {
+		next[r] += next[r-1]
+	}
+	for i := range points {
+		r := points[i].Ring
+		order[next[r]] = int32(i)
+		next[r]++
+	}
+	start := int32(0)
+	for _, end := range next[:len(next)-1] { // next[r] is now ring r's end
+		ring := order[start:end]
+		if !slices.IsSortedFunc(ring, byTime) {
+			slices.SortStableFunc(ring, byTime)
+		}
+		start = end
+	}
+	return order
 }
 
 func cmpInt32(a, b int32) int {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/sensorium-io/sensorium/signals"
@@ -140,4 +141,48 @@ func FuzzSweepGeometry(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sweepOrder's counting sort gives exactly the order of a stable sort by
+// ring then time offset — the stored order the format defines — for points
+// in firing order, in any order, with equal keys, and with rings a sensor
+// would not number (negative, or beyond the counted range).
+func TestSweepOrderIsTheStableSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	for _, tc := range []struct {
+		name             string
+		n, rings, jitter int
+		ringOffset       int16
+	}{
+		{"firing order", 3000, 64, 0, 0},
+		{"shuffled", 3000, 64, 1000000, 0},
+		{"equal keys", 2000, 4, 3, 0},
+		{"negative rings", 500, 8, 100, -4},
+		{"rings past the counted range", 500, 8, 100, maxCountedRing - 3},
+		{"empty", 0, 1, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pts := make([]Point, tc.n)
+			for i := range pts {
+				pts[i].Ring = int16(i%tc.rings) + tc.ringOffset
+				pts[i].TimeOffset = int32(i / tc.rings * 1000)
+				if tc.jitter > 0 {
+					pts[i].TimeOffset = int32(rng.IntN(tc.jitter))
+				}
+			}
+			want := make([]int32, tc.n)
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(a, b int32) int {
+				if pts[a].Ring != pts[b].Ring {
+					return int(pts[a].Ring) - int(pts[b].Ring)
+				}
+				return cmpInt32(pts[a].TimeOffset, pts[b].TimeOffset)
+			})
+			if got := sweepOrder(pts, make([]int32, tc.n)); !slices.Equal(got, want) {
+				t.Fatalf("the order differs from the stable sort's")
+			}
+		})
+	}
 }
