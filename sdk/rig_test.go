@@ -24,7 +24,7 @@ import (
 // rig is an embedded bus and a store, with an ingester that can be started
 // and stopped: a producer's whole world, with real parts.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	ns     *natsembed.Server
 	nc     *nats.Conn // the server side's connection
 	js     jetstream.JetStream
@@ -37,7 +37,7 @@ type rig struct {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newRig(t *testing.T, ingesting bool) *rig {
+func newRig(t testing.TB, ingesting bool) *rig {
 	t.Helper()
 	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true})
 	if err != nil {
@@ -129,7 +129,7 @@ type parsedFragment struct {
 	tags        []mkv.SimpleTag
 }
 
-func parse(t *testing.T, data []byte, h nats.Header) parsedFragment {
+func parse(t testing.TB, data []byte, h nats.Header) parsedFragment {
 	t.Helper()
 	p := parsedFragment{producerSeq: h.Get(wire.HeaderProducerSeq), msgID: h.Get(wire.HeaderMsgID)}
 	mr := mkv.NewReader(bytes.NewReader(data))

@@ -41,7 +41,7 @@ func (r *rig) storedFrames() []int {
 	return out
 }
 
-func spoolProducer(t *testing.T, r *rig, cfg sdk.ProducerConfig) *sdk.Producer {
+func spoolProducer(t testing.TB, r *rig, cfg sdk.ProducerConfig) *sdk.Producer {
 	t.Helper()
 	cfg.Stream, cfg.Tracks, cfg.MinFragmentDuration = "s", []sdk.Track{opaque(1)}, time.Nanosecond
 	p, err := sdk.NewProducer(context.Background(), r.client(), cfg)
