@@ -143,7 +143,7 @@ func BenchmarkSpoolCatchUp(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		_ = closeNow(p) // its open fragment is spooled too
+		_ = closeNow(p)                     // its open fragment is spooled too
 		last := uint64(p.Stats().Fragments) // the backlog is sequences 1 to last
 		onc.Close()
 		offline.Stop()
