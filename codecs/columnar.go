@@ -2,8 +2,12 @@ package codecs
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -97,33 +101,99 @@ func AppendColumnarFrame(dst []byte, format ID, t int64, count int, cols []Colum
 }
 
 func appendColumnarFrame(dst []byte, format ID, version byte, t int64, count int, cols []Column) ([]byte, error) {
+	if err := checkColumnarFrame(count, cols); err != nil {
+		return dst, err
+	}
+	bodies, err := encodeColumns(cols, false)
+	if err != nil {
+		return dst, err
+	}
+	return appendColumnarBodies(dst, format, version, t, count, bodies), nil
+}
+
+// checkColumnarFrame checks that cols (all of count values) fit one frame.
+func checkColumnarFrame(count int, cols []Column) error {
 	if uint64(count) > math.MaxUint32 {
-		return dst, fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
+		return fmt.Errorf("codecs: columnar frame: %d elements, at most %d", count, uint64(math.MaxUint32))
 	}
 	total := 0
 	for i := range cols {
 		if n := cols[i].Len(); n != count || !cols[i].Type.Valid() {
-			return dst, fmt.Errorf("codecs: columnar frame: column %d holds %d %s values, want %d", i, n, cols[i].Type, count)
+			return fmt.Errorf("codecs: columnar frame: column %d holds %d %s values, want %d", i, n, cols[i].Type, count)
 		}
 		total += count * cols[i].Type.Size()
 	}
 	if total > MaxScalarFrameBytes {
-		return dst, fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
+		return fmt.Errorf("codecs: columnar frame: %d bytes of values, a frame holds at most %d", total, MaxScalarFrameBytes)
 	}
+	return nil
+}
+
+// parallelMinColumnValues is the values per column from which encodeColumns
+// encodes columns side by side (as parallelMinSamples does channels).
+const parallelMinColumnValues = 8192
+
+// encodeColumns encodes each column with the numeric codec: a column's
+// body in a frame of version 1 or 3. With parallel set and columns long
+// enough, they are encoded side by side; the bodies are the same either way.
+func encodeColumns(cols []Column, parallel bool) ([][]byte, error) {
+	bodies := make([][]byte, len(cols))
+	errs := make([]error, len(cols))
+	encode := func(i int) {
+		s := cols[i].samples()
+		if bodies[i], errs[i] = (numeric{}).AppendEncoded(nil, &s); errs[i] != nil {
+			errs[i] = fmt.Errorf("codecs: columnar frame: column %d: %w", i, errs[i])
+		}
+	}
+	if parallel && len(cols) > 1 && cols[0].Len() >= parallelMinColumnValues && runtime.GOMAXPROCS(0) > 1 {
+		// As many workers as cores, each taking the next column.
+		var next atomic.Int32
+		var wg sync.WaitGroup
+		for range min(runtime.GOMAXPROCS(0), len(cols)) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(cols); i = int(next.Add(1)) - 1 {
+					encode(i)
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		for i := range cols {
+			encode(i)
+		}
+	}
+	return bodies, errors.Join(errs...)
+}
+
+// columnarBodiesSize is the size of the frame appendColumnarBodies makes.
+func columnarBodiesSize(bodies [][]byte) int {
+	n := 16 // format, version, two reserved bytes, count, time
+	for _, b := range bodies {
+		n += uvarintLen(uint64(len(b))) + len(b)
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// appendColumnarBodies appends a frame of version 1 or 3 from its columns'
+// encoded bodies.
+func appendColumnarBodies(dst []byte, format ID, version byte, t int64, count int, bodies [][]byte) []byte {
 	out := append(dst, byte(format), version, 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(count))
 	out = binary.LittleEndian.AppendUint64(out, uint64(t))
-	var body []byte
-	for i := range cols {
-		s := cols[i].samples()
-		var err error
-		if body, err = (numeric{}).AppendEncoded(body[:0], &s); err != nil {
-			return dst, fmt.Errorf("codecs: columnar frame: column %d: %w", i, err)
-		}
-		out = binary.AppendUvarint(out, uint64(len(body)))
-		out = append(out, body...)
+	for _, b := range bodies {
+		out = binary.AppendUvarint(out, uint64(len(b)))
+		out = append(out, b...)
 	}
-	return out, nil
+	return out
 }
 
 // appendCompactColumnarFrame appends a compact columnar frame holding cols,

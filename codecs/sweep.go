@@ -95,29 +95,40 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 		}
 		cols = append(cols, p)
 	}
-	v1, err := AppendColumnarFrame(dst, FormatPointCloud, s.Time, n, cols)
-	if err != nil {
+	if err := checkColumnarFrame(n, cols); err != nil {
 		return dst, err
 	}
-	// The geometry transform (version 3), when it is smaller: it is on
-	// scans in beam order; a cloud in another order may do better without.
-	geo := make([]Column, 0, len(cols)+1)
-	geo = append(geo, cols[:sweepZ+1]...)
+	// The geometry transform (version 3) replaces x, y and z with four
+	// columns; the others are the same in both versions, so each column is
+	// encoded once (side by side on a big sweep) and the smaller frame kept:
+	// the transform wins on scans in beam order, a cloud in another order may
+	// do better without.
 	var gx, gy, gz, ez Column
 	for _, c := range []*Column{&gx, &gy, &gz, &ez} {
 		c.Reset(signals.Int32, n)
 	}
-	if !forwardGeometry(cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32, cols[sweepRing].I16, gx.I32, gy.I32, gz.I32, ez.I32) {
-		return v1, nil
+	geometry := forwardGeometry(cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32, cols[sweepRing].I16, gx.I32, gy.I32, gz.I32, ez.I32)
+	all := cols
+	if geometry {
+		all = append(slices.Clip(cols), gx, gy, gz, ez)
 	}
-	geo[sweepX], geo[sweepY], geo[sweepZ] = gx, gy, gz
-	geo = append(append(geo, ez), cols[sweepZ+1:]...)
-	start := len(v1)
-	v3, err := appendColumnarFrame(v1, FormatPointCloud, ColumnarGeometryVersion, s.Time, n, geo)
-	if err != nil || len(v3)-start >= start-len(dst) {
-		return v1, nil
+	bodies, err := encodeColumns(all, true)
+	if err != nil {
+		return dst, err
 	}
-	return append(v3[:len(dst)], v3[start:]...), nil
+	v1 := bodies[:len(cols)]
+	if !geometry {
+		return appendColumnarBodies(dst, FormatPointCloud, ColumnarFrameVersion, s.Time, n, v1), nil
+	}
+	g := bodies[len(cols):]
+	v3 := make([][]byte, 0, len(cols)+1)
+	v3 = append(v3, v1[:sweepX]...)
+	v3 = append(v3, g...)
+	v3 = append(v3, v1[sweepZ+1:]...)
+	if columnarBodiesSize(v3) < columnarBodiesSize(v1) {
+		return appendColumnarBodies(dst, FormatPointCloud, ColumnarGeometryVersion, s.Time, n, v3), nil
+	}
+	return appendColumnarBodies(dst, FormatPointCloud, ColumnarFrameVersion, s.Time, n, v1), nil
 }
 
 // maxCountedRing bounds the rings sweepOrder sorts by counting.
