@@ -67,9 +67,11 @@ type Producer struct {
 	next int // the next fragment k
 }
 
-// NewProducer connects to natsURL; Close closes the connection.
-func NewProducer(natsURL, stream string, origin time.Time, size int) (*Producer, error) {
-	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+// NewProducer connects to natsURL (opts log in, e.g.
+// sdk.Credentials.NATSOptions); Close closes the connection.
+func NewProducer(natsURL, stream string, origin time.Time, size int, opts ...nats.Option) (*Producer, error) {
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		return nil, err
 	}
