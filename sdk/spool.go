@@ -205,7 +205,7 @@ func (p *Producer) load() {
 		after, room, empty := p.loaded, p.cfg.BufferBytes-p.bytes, len(p.pending) == 0
 		p.mu.Unlock()
 		if empty {
-			room = max(room, int64(p.cfg.MaxFragmentSize)) // one always fits
+			room = spool.MaxRecordBody // one always fits, even of a larger MaxFragmentSize before a restart
 		}
 		rec, ok, err := p.reader.Next(after, int(max(room, 0)))
 		if errors.Is(err, spool.ErrDamaged) {

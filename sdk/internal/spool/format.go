@@ -38,6 +38,8 @@ const (
 	kindFloor DoneKind = 4 // every sequence below this one is done
 	kindHigh  DoneKind = 5 // the highest sequence ever appended
 	kindEnd   DoneKind = 6 // the producer end time (ns) of that sequence's fragment
+	kindFrom  DoneKind = 7 // with the kindTo entry after it: every sequence from this one…
+	kindTo    DoneKind = 8 // …to this one is done (a compacted done log)
 )
 
 func (k DoneKind) String() string {
@@ -54,6 +56,10 @@ func (k DoneKind) String() string {
 		return "high"
 	case kindEnd:
 		return "end"
+	case kindFrom:
+		return "from"
+	case kindTo:
+		return "to"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -136,7 +142,7 @@ func parseDone(b []byte) (DoneKind, uint64, bool) {
 		return 0, 0, false
 	}
 	k := DoneKind(b[0])
-	if k < Persisted || k > kindEnd {
+	if k < Persisted || k > kindTo {
 		return 0, 0, false
 	}
 	return k, le.Uint64(b[4:]), true

@@ -47,29 +47,38 @@ func (s *seqSet) dropBelow(x uint64) {
 	}
 }
 
-// each calls fn for every sequence, in order.
-func (s *seqSet) each(fn func(uint64)) {
-	s.eachUntil(func(x uint64) bool { fn(x); return true })
-}
-
-// eachUntil calls fn for every sequence, in order, until it returns false.
-func (s *seqSet) eachUntil(fn func(uint64) bool) {
-	for _, v := range s.iv {
-		for x := v.lo; ; x++ {
-			if !fn(x) {
-				return
-			}
-			if x == v.hi {
-				break
-			}
-		}
-	}
-}
-
 // last is the largest sequence, 0 when empty.
 func (s *seqSet) last() uint64 {
 	if len(s.iv) == 0 {
 		return 0
 	}
 	return s.iv[len(s.iv)-1].hi
+}
+
+// nextAbsent is the smallest sequence at or above x that is not in the set.
+func (s *seqSet) nextAbsent(x uint64) uint64 {
+	i := sort.Search(len(s.iv), func(i int) bool { return s.iv[i].hi >= x })
+	if i < len(s.iv) && s.iv[i].lo <= x {
+		return s.iv[i].hi + 1 // intervals never touch: hi+1 is absent
+	}
+	return x
+}
+
+// addRange inserts every sequence from lo to hi.
+func (s *seqSet) addRange(lo, hi uint64) {
+	if lo > hi {
+		return
+	}
+	iv := append(s.iv, interval{lo, hi})
+	sort.Slice(iv, func(i, j int) bool { return iv[i].lo < iv[j].lo })
+	out := iv[:1]
+	for _, v := range iv[1:] {
+		last := &out[len(out)-1]
+		if v.lo <= last.hi+1 {
+			last.hi = max(last.hi, v.hi)
+			continue
+		}
+		out = append(out, v)
+	}
+	s.iv = out
 }

@@ -85,7 +85,7 @@ type Spool struct {
 	// Group commit: written is the highest sequence written, synced the
 	// highest made durable; the flusher fsyncs what lies between.
 	written, synced uint64
-	toSync          []vfs.File // rotated segment files to fsync and close
+	toSync          []vfs.File // rotated segment files (and replaced done logs) to fsync and close
 	dirDirty        bool       // a segment file was created since the last fsync of the folder
 	doneDirty       bool       // done entries were written since the last fsync of the done log
 	wake            chan struct{}
@@ -216,12 +216,18 @@ func (s *Spool) loadDone() error {
 	if len(b) < len(DoneMagic) || string(b[:len(DoneMagic)]) != DoneMagic {
 		return nil // torn at creation: it is rewritten below
 	}
+	var from uint64
 	for b = b[len(DoneMagic):]; len(b) >= DoneEntrySize; b = b[DoneEntrySize:] {
 		kind, seq, ok := parseDone(b[:DoneEntrySize])
 		if !ok {
 			break
 		}
 		switch kind {
+		case kindFrom:
+			from = seq
+		case kindTo:
+			s.done.addRange(from, seq)
+			s.high = max(s.high, seq)
 		case kindFloor:
 			s.floor = max(s.floor, seq)
 		case kindHigh:
@@ -406,10 +412,13 @@ func (s *Spool) compactLocked() error {
 	b = appendDone(b, kindFloor, s.floor)
 	b = appendDone(b, kindHigh, s.high)
 	b = appendDone(b, kindEnd, uint64(s.highEnd))
-	n := 3
-	s.done.each(func(seq uint64) { b = appendDone(b, Persisted, seq); n++ })
+	for _, v := range s.done.iv {
+		b = appendDone(appendDone(b, kindFrom, v.lo), kindTo, v.hi)
+	}
+	n := 3 + 2*len(s.done.iv)
 	if s.doneF != nil {
-		_ = s.doneF.Close()
+		// The flusher may be fsyncing it right now: it closes it after.
+		s.toSync = append(s.toSync, s.doneF)
 		s.doneF = nil
 	}
 	if err := vfs.WriteFileAtomic(s.fs, s.path(doneFile), b, 0o644); err != nil {
@@ -429,16 +438,10 @@ func (s *Spool) firstLiveLocked() uint64 {
 		if seg.live == 0 {
 			continue
 		}
-		var found uint64
-		seg.present.eachUntil(func(seq uint64) bool {
-			if !s.isDone(seq) {
-				found = seq
-				return false
+		for _, v := range seg.present.iv {
+			if x := s.done.nextAbsent(max(v.lo, s.floor)); x <= v.hi {
+				return x
 			}
-			return true
-		})
-		if found != 0 {
-			return found
 		}
 	}
 	return s.high + 1
@@ -643,7 +646,7 @@ func (s *Spool) doneLocked(seq uint64, kind DoneKind) error {
 			return err
 		}
 	}
-	if s.doneN > 4096 && s.doneN > 4*s.live && s.err == nil {
+	if s.doneN > 4096 && s.doneN > 4*(3+2*len(s.done.iv)) && s.err == nil {
 		if err := s.compactLocked(); err != nil {
 			s.err = err
 		}

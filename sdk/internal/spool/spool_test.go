@@ -325,3 +325,60 @@ func TestGroupSync(t *testing.T) {
 	}
 	t.Logf("200 × 256 KiB appended and synced in %v", time.Since(start))
 }
+
+func TestSeqSet(t *testing.T) {
+	var s seqSet
+	for _, x := range []uint64{5, 7, 6, 1, 2, 10, 3} {
+		s.add(x)
+	}
+	if fmt.Sprint(s.iv) != "[{1 3} {5 7} {10 10}]" {
+		t.Fatalf("intervals %v", s.iv)
+	}
+	cases := []struct{ x, next uint64 }{{0, 0}, {1, 4}, {4, 4}, {5, 8}, {9, 9}, {10, 11}, {12, 12}}
+	for _, c := range cases {
+		if got := s.nextAbsent(c.x); got != c.next {
+			t.Errorf("nextAbsent(%d) = %d, want %d", c.x, got, c.next)
+		}
+	}
+	s.addRange(4, 9)
+	if fmt.Sprint(s.iv) != "[{1 10}]" {
+		t.Fatalf("after addRange(4, 9): %v", s.iv)
+	}
+	s.dropBelow(6)
+	if fmt.Sprint(s.iv) != "[{6 10}]" || s.contains(5) || !s.contains(6) {
+		t.Fatalf("after dropBelow(6): %v", s.iv)
+	}
+}
+
+// One old record stays live while thousands after it are done: the done
+// log compacts to a few intervals (it does not grow without bound nor
+// compact at every mark), and a reopened spool still knows what is done.
+func TestDoneLogStaysSmall(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Dir: dir, Budget: 64 << 20, SegmentBytes: 64 << 10}
+	s, _ := open(t, o)
+	const n = 20000
+	for i := uint64(1); i <= n; i++ {
+		if err := s.Append(rec(i, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if i != 3 {
+			if err := s.Done(i, Persisted); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.Close()
+	fi, err := os.Stat(filepath.Join(dir, doneFile))
+	if err != nil || fi.Size() > 4096*2*DoneEntrySize {
+		t.Fatalf("done log: %v, %v", fi.Size(), err)
+	}
+	s, _ = open(t, o)
+	defer s.Close()
+	if got := live(t, s); fmt.Sprint(got) != "[3]" {
+		t.Fatalf("live after reopen: %v", got)
+	}
+	if st := s.Stats(); st.Segments != 1 {
+		t.Fatalf("stats %+v: segments of done records must go", st)
+	}
+}
