@@ -235,6 +235,7 @@ type topicSink struct {
 	lidar     *signals.PointCloud
 	layout    *pointLayout
 	au        []byte // video: the access unit in AVC form
+	pipe      *lidarPipe
 	sweep     codecs.Sweep
 	samples   signals.Samples
 	imu       ros2.Imu
@@ -287,6 +288,9 @@ func importMCAP(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 		resolution: o.resolution, topics: map[uint16]*topicSink{}}
 	start := time.Now()
 	runErr := imp.run(r)
+	if runErr != nil {
+		imp.finishPipes()
+	}
 	closeErr := imp.closeAll()
 	if runErr != nil {
 		return runErr
@@ -347,7 +351,20 @@ func (imp *mcapImport) run(r *mcap.Reader) error {
 			return fmt.Errorf("%s: topic %s: %w", imp.path, t.ch.Topic, err)
 		}
 	}
-	return nil
+	return imp.finishPipes()
+}
+
+// finishPipes waits for the LIDAR encoders to put every sweep.
+func (imp *mcapImport) finishPipes() error {
+	var errs []error
+	for _, t := range imp.order {
+		if t.pipe != nil {
+			if err := t.pipe.finish(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: topic %s: %w", imp.path, t.ch.Topic, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (imp *mcapImport) newSink(ch *mcap.Channel, s *mcap.Schema) (*topicSink, error) {
@@ -397,6 +414,11 @@ func (t *topicSink) open(track sdk.Track) error {
 	}
 	p, err := sdk.NewProducer(t.imp.ctx, t.imp.nc, sdk.ProducerConfig{
 		Stream: t.stream, Tracks: []sdk.Track{track}, NoLive: true,
+		// A bulk import: fragments as large as the bus takes (fewer
+		// fsyncs and round trips; NewProducer shrinks it to the server's
+		// max_payload) and a deep buffer, so reading never waits for a
+		// PERSISTED while the bus has room.
+		MaxFragmentSize: sdk.MaxFragmentSizeLimit, BufferBytes: 256 << 20,
 		OnAck: func(ev sdk.AckEvent) {
 			switch {
 			case ev.EventType == sdk.EventPersisted:

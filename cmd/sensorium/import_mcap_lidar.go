@@ -4,6 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/mcap/ros2"
@@ -133,19 +137,18 @@ func clampInt16(v float64) int16 {
 	return int16(min(max(math.Round(v), math.MinInt16), math.MaxInt16))
 }
 
+// putLidar hands a PointCloud2 to the topic's encoders. The first one
+// makes the track (its layout and rings); each is then converted and
+// encoded by one of GOMAXPROCS workers — the LIDAR codec is the import's
+// costliest step — and put in file order by one goroutine.
 func (t *topicSink) putLidar(at int64, data []byte) error {
-	var fields []ros2.PointField
-	if t.lidar != nil {
-		fields = make([]ros2.PointField, 0, len(t.meta.Fields))
-	}
-	pc, err := ros2.DecodePointCloud2(data, fields)
-	if err != nil {
-		return err
-	}
-	l := t.layout
-	if l == nil {
-		var d *signals.PointCloud
-		if l, d, err = newPointLayout(pc.Fields); err != nil {
+	if t.pipe == nil {
+		pc, err := ros2.DecodePointCloud2(data, nil)
+		if err != nil {
+			return err
+		}
+		l, d, err := newPointLayout(pc.Fields)
+		if err != nil {
 			return err
 		}
 		d.Resolution = t.imp.resolution
@@ -175,11 +178,120 @@ func (t *topicSink) putLidar(at int64, data []byte) error {
 			return err
 		}
 		t.lidar, t.layout = d, l
-	} else if !sameFields(pc.Fields, l.fields) {
+		t.pipe = newLidarPipe(t)
+	}
+	return t.pipe.submit(at, data, t.messages+1)
+}
+
+// lidarJob is one sweep on its way through the pipe.
+type lidarJob struct {
+	at      int64
+	n       int64  // the message's number in its topic, for errors
+	msg     []byte // a copy: the reader's buffer is reused
+	frame   []byte
+	extent  int64 // largest time_offset + 1 ns
+	skipped int64
+	err     error
+	ready   chan struct{}
+}
+
+// lidarPipe converts and encodes sweeps in parallel and puts them in order.
+type lidarPipe struct {
+	t      *topicSink
+	jobs   chan *lidarJob
+	order  chan *lidarJob
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error // the first failure; submit returns it
+	closed bool
+}
+
+func newLidarPipe(t *topicSink) *lidarPipe {
+	workers := max(1, runtime.GOMAXPROCS(0))
+	p := &lidarPipe{t: t, jobs: make(chan *lidarJob, workers), order: make(chan *lidarJob, 2*workers), done: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		go p.work()
+	}
+	go p.put()
+	return p
+}
+
+func (p *lidarPipe) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+func (p *lidarPipe) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *lidarPipe) submit(at int64, msg []byte, n int64) error {
+	if err := p.failed(); err != nil {
+		return err
+	}
+	j := &lidarJob{at: at, n: n, msg: slices.Clone(msg), ready: make(chan struct{})}
+	p.order <- j // waits while the putter is behind: back-pressure
+	p.jobs <- j
+	return nil
+}
+
+// finish waits for every sweep to be put; the error is the first failure.
+func (p *lidarPipe) finish() error {
+	if !p.closed {
+		p.closed = true
+		close(p.jobs)
+		close(p.order)
+	}
+	<-p.done
+	return p.failed()
+}
+
+func (p *lidarPipe) work() {
+	var s codecs.Sweep
+	var fields []ros2.PointField
+	for j := range p.jobs {
+		j.err = p.t.encodeSweep(j, &s, fields[:0])
+		j.msg = nil
+		close(j.ready)
+	}
+}
+
+func (p *lidarPipe) put() {
+	defer close(p.done)
+	for j := range p.order {
+		<-j.ready
+		if p.failed() != nil {
+			continue
+		}
+		if j.err == nil {
+			j.err = p.t.p.PutFrame(p.t.imp.ctx, sdk.Frame{Track: 1, Timestamp: j.at, Duration: j.extent, Key: true, Data: j.frame})
+		}
+		if j.err != nil {
+			p.fail(fmt.Errorf("message %d (log time %s): %w", j.n, time.Unix(0, j.at).UTC().Format(time.RFC3339Nano), j.err))
+			continue
+		}
+		p.t.skipped += j.skipped
+	}
+}
+
+// encodeSweep converts a PointCloud2 to a sweep of the track's layout and
+// encodes it, as PutPointCloud would (the checks are its checks: rings,
+// time offsets, finite coordinates).
+func (t *topicSink) encodeSweep(j *lidarJob, s *codecs.Sweep, fields []ros2.PointField) error {
+	pc, err := ros2.DecodePointCloud2(j.msg, fields)
+	if err != nil {
+		return err
+	}
+	l := t.layout
+	if !sameFields(pc.Fields, l.fields) {
 		return fmt.Errorf("the PointCloud2 fields changed from the topic's first message; a LIDAR track keeps one layout")
 	}
-	s := &t.sweep
-	s.Time = at
+	s.Time = j.at
 	s.Points = s.Points[:0]
 	if cap(s.Extra) < len(l.extra) {
 		s.Extra = make([]codecs.Column, len(l.extra))
@@ -190,13 +302,14 @@ func (t *topicSink) putLidar(at int64, data []byte) error {
 	}
 	fx, fy, fz := &pc.Fields[l.x], &pc.Fields[l.y], &pc.Fields[l.z]
 	be := pc.IsBigEndian
+	var extent int64
 	for r := uint32(0); r < pc.Height; r++ {
 		row := pc.Data[r*pc.RowStep:]
 		for c := uint32(0); c < pc.Width; c++ {
 			p := row[c*pc.PointStep:]
 			x, y, z := fieldValue(p, fx, 0, be), fieldValue(p, fy, 0, be), fieldValue(p, fz, 0, be)
 			if math.IsNaN(x+y+z) || math.IsInf(x+y+z, 0) {
-				t.skipped++
+				j.skipped++
 				continue
 			}
 			pt := codecs.Point{X: float32(x), Y: float32(y), Z: float32(z)}
@@ -217,6 +330,7 @@ func (t *topicSink) putLidar(at int64, data []byte) error {
 				}
 				pt.TimeOffset = int32(v)
 			}
+			extent = max(extent, int64(pt.TimeOffset)+1)
 			s.Points = append(s.Points, pt)
 			for i := range l.extra {
 				e := &l.extra[i]
@@ -224,7 +338,9 @@ func (t *topicSink) putLidar(at int64, data []byte) error {
 			}
 		}
 	}
-	return t.p.PutPointCloud(t.imp.ctx, 1, nil, s, 0)
+	j.extent = extent
+	j.frame, err = codecs.AppendSweepFrame(nil, t.lidar, s)
+	return err
 }
 
 // appendValue appends v to c in c's type (which holds it exactly).
