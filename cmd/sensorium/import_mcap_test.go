@@ -270,3 +270,54 @@ func keys[V any](m map[string]V) []string {
 	sort.Strings(k)
 	return k
 }
+
+// Wrong command lines exit 2 before anything is done; a damaged file exits
+// 1 naming the file and where it is damaged, and stores nothing after it.
+func TestMCAPCommandErrors(t *testing.T) {
+	srv := startServer(t)
+	ep, nurl := srv.HTTPURL(), srv.NATSURL()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.mcap")
+	writeLidarMCAP(t, good, 2)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := filepath.Join(dir, "damaged.mcap")
+	d := bytes.Clone(b)
+	d[len(d)/2] ^= 0x10 // inside the first chunk's compressed records
+	if err := os.WriteFile(damaged, d, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notMCAP := filepath.Join(dir, "text.mcap")
+	os.WriteFile(notMCAP, []byte("hello, world"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"--stream", []string{"import", good, "--stream", "s", "--endpoint", ep, "--nats", nurl}, 2, "use --stream-prefix, not --stream"},
+		{"bad resolution", []string{"import", good, "--lidar-resolution", "2", "--endpoint", ep, "--nats", nurl}, 2, "--lidar-resolution 2"},
+		{"missing file", []string{"import", filepath.Join(dir, "none.mcap"), "--endpoint", ep, "--nats", nurl}, 1, "none.mcap"},
+		{"not MCAP", []string{"import", notMCAP, "--endpoint", ep, "--nats", nurl}, 1, "does not begin with the MCAP magic"},
+		{"damaged chunk", []string{"import", damaged, "--stream-prefix", "d.", "--endpoint", ep, "--nats", nurl}, 1, "damaged.mcap: mcap: chunk at"},
+		{"export without --start", []string{"export", "s", "-o", filepath.Join(dir, "o.mcap"), "--endpoint", ep}, 2, "--start is required"},
+		{"export without -o", []string{"export", "s", "--start", "-1h", "--endpoint", ep}, 2, "-o is required"},
+		{"export to .txt", []string{"export", "s", "--start", "-1h", "-o", filepath.Join(dir, "o.txt"), "--endpoint", ep}, 2, "name the file .mcap"},
+		{"export bad compression", []string{"export", "s", "--start", "-1h", "-o", filepath.Join(dir, "o.mcap"), "--compression", "gzip", "--endpoint", ep}, 2, `--compression "gzip"`},
+		{"export no stream", []string{"export", "--start", "-1h", "-o", filepath.Join(dir, "o.mcap"), "--endpoint", ep}, 2, "takes one or more stream names"},
+		{"export unknown stream", []string{"export", "nope", "--start", "-1h", "-o", filepath.Join(dir, "o.mcap"), "--endpoint", ep}, 1, "ResourceNotFoundException"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit %d with %q", code, stderr, tc.code, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o.mcap")); err == nil {
+		t.Error("a failed export left its file behind")
+	}
+}
