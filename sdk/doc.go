@@ -7,8 +7,9 @@
 // buffer until the server answers PERSISTED (after its fsync) or ERROR, and is
 // re-sent after failed publishes, reconnects and overdue PERSISTED events; the
 // server's dedupe makes re-sends harmless. When the buffer is full, Block makes
-// PutFrame wait and DropOldest drops the oldest fragments and reports each
-// through OnDrop (sequence, producer time span, frames, bytes). A fragment
+// PutFrame wait, DropOldest drops the oldest fragments and RefuseNew the new
+// one, and each dropped fragment is reported through OnDrop (sequence,
+// producer time span, frames, bytes, cause). A fragment
 // dropped after it was published may still reach the store: its notice says
 // so (Dropped.OnTheWire), and if the server stores it its PERSISTED still
 // reaches OnAck, so the caller learns the truth either way.
@@ -23,6 +24,22 @@
 // (1 + MaxPublishesInFlight) × MaxFragmentSize + ReconnectBufSize.
 // TestProducerSurvivesNetworkFaults and TestProducerDropOldestUnderStall
 // (internal/service/server) hold the buffer to BufferBytes behind a faulty link.
+// With a spool (ProducerConfig.Spool, sdk/SPOOL.md) BufferBytes bounds only
+// the fragments held in memory to send: the backlog stays on disk.
+//
+// Spool. A producer given a folder and a byte budget writes each fragment
+// there (fsynced in groups, and always before it is published) and keeps it
+// until PERSISTED, refused or dropped, so that fragments survive the
+// producer being killed and the machine losing power. A producer started
+// again on the folder takes the spool's producer id, continues its
+// sequences and re-sends the rest, which the server stores once whatever
+// the delay; SpooledThrough says where its source should resume. Catch-up
+// keeps production order (the store refuses producer time going back), at
+// the link's full speed, while live frames still reach the live subject at
+// once. A full budget applies Policy: Block, DropOldest (a segment file's
+// fragments at a time) or RefuseNew, and OnDrop says which fragments went
+// and why (Dropped.Cause).
+//
 // Acknowledgement events reach OnAck in order: RECEIVED (the bus has it), then
 // PERSISTED or ERROR. An ERROR with Retriable set is not the end: the bus
 // refused the fragment (ARCHIVAL_ERROR, 5001, told once per fragment: the
