@@ -320,14 +320,14 @@ func (s *arrowSource) times(b *Batch, col arrow.Array, lo, hi int) error {
 		return nil
 	case *array.Int64:
 		for i, x := range a.Int64Values()[lo:hi] {
-			if out[i], err = s.tc.fromInt(x, b.Where(i)); err != nil {
+			if out[i], err = s.tc.fromInt(x, at{b, i}); err != nil {
 				return err
 			}
 		}
 		return nil
 	case *array.Float64:
 		for i, x := range a.Float64Values()[lo:hi] {
-			if out[i], err = s.tc.fromFloat(x, b.Where(i)); err != nil {
+			if out[i], err = s.tc.fromFloat(x, at{b, i}); err != nil {
 				return err
 			}
 		}
@@ -337,7 +337,7 @@ func (s *arrowSource) times(b *Batch, col arrow.Array, lo, hi int) error {
 	tmp := make([]float64, hi-lo)
 	copyValues(tmp, col, lo, hi)
 	for i, x := range tmp {
-		if out[i], err = s.tc.fromFloat(x, b.Where(i)); err != nil {
+		if out[i], err = s.tc.fromFloat(x, at{b, i}); err != nil {
 			return err
 		}
 	}

@@ -189,7 +189,7 @@ func (s *csvSource) next(b *Batch) error {
 		line, _ := s.r.FieldPos(0)
 		b.lines[row] = int64(line)
 		if s.timeCol >= 0 {
-			t, err := s.tc.fromText(rec[s.timeCol], fmt.Sprintf("%s:%d", b.pathOr(&path), line))
+			t, err := s.tc.fromText(rec[s.timeCol], at{b, row})
 			if err != nil {
 				return err
 			}

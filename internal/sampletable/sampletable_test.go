@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -186,7 +187,7 @@ func TestChunkerWithoutTime(t *testing.T) {
 
 // readAll reads a table file through a chunker and returns the rows and
 // the first error.
-func readAll(path string, o Options) (int64, error) {
+func readAll(path string, o Options, rate float64) (int64, error) {
 	tbl, err := Open(path, o)
 	if err != nil {
 		return 0, err
@@ -203,7 +204,7 @@ func readAll(path string, o Options) (int64, error) {
 			return 0, err
 		}
 		if ck == nil {
-			d := &signals.Scalar{SampleRate: 10, SampleType: tbl.Type, Channels: tbl.Channels}
+			d := &signals.Scalar{SampleRate: rate, SampleType: tbl.Type, Channels: tbl.Channels}
 			if err := d.Validate(); err != nil {
 				return 0, err
 			}
@@ -242,7 +243,7 @@ func TestCSVShapes(t *testing.T) {
 		if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := readAll(path, c.o)
+		rows, err := readAll(path, c.o, 10)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
@@ -266,3 +267,27 @@ func TestWiden(t *testing.T) {
 }
 
 var _ = math.NaN
+
+// The fast ISO reader agrees with time.Parse, and leaves what it does not
+// know to it.
+func TestParseISO(t *testing.T) {
+	for _, s := range []string{
+		"2026-11-24T12:00:00Z", "2026-11-24T12:00:00.123456789Z", "2026-11-24 12:00:00.5", "2026-11-24T12:00:00.5+02:00",
+		"2026-11-24T23:59:59.999-0130", "2024-02-29T00:00:00", "1969-12-31T23:59:59.9Z", "2026-11-25T00:00:00.000001Z",
+		"2026-02-31T00:00:00Z", "2026-11-24T24:00:00Z", "2026-11-24T12:00:00.1234567891Z", "2026-11-24T12:00:00 -0700 MST", "2026-11-24T12:00:00.Z",
+	} {
+		c := &timeConv{}
+		got, err := c.parseISO(s)
+		var want int64
+		var werr error = fmt.Errorf("none")
+		for _, l := range isoLayouts {
+			if tt, e := time.Parse(l, s); e == nil {
+				want, werr = tt.UnixNano(), nil
+				break
+			}
+		}
+		if (err != nil) != (werr != nil) || got != want {
+			t.Errorf("%q: %d, %v; time.Parse: %d, %v", s, got, err, want, werr)
+		}
+	}
+}

@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+// at is a row of a batch, named in an error message only when there is
+// one: formatting the place of every row costs more than parsing it.
+type at struct {
+	b *Batch
+	i int
+}
+
+func (a at) String() string { return a.b.Where(a.i) }
+
 // absoluteFrom is the smallest time (ns since the epoch) read as absolute:
 // 1973-03-03. A time column whose first value is earlier holds offsets from
 // a start the user gives (--start): 0, 0.001, … seconds.
@@ -29,6 +38,8 @@ type timeConv struct {
 	hasStart bool
 	iso      bool   // CSV: the cells are ISO 8601 text
 	layout   string // the ISO layout that parsed the last cell
+	day      string // parseISOFast: the date of the row before
+	dayStart int64  // and its start, s since the epoch
 }
 
 func newTimeConv(name, unit string, o Options) *timeConv {
@@ -57,7 +68,7 @@ func detectUnit(v float64) string {
 
 // decide settles the column's unit and whether it is relative, from its
 // first value v (in the column's own numbers).
-func (c *timeConv) decide(v float64, where string) error {
+func (c *timeConv) decide(v float64, loc at) error {
 	if !c.fixed {
 		c.unit = detectUnit(v)
 		c.factor = unitNS[c.unit]
@@ -67,10 +78,10 @@ func (c *timeConv) decide(v float64, where string) error {
 	switch {
 	case c.relative && !c.hasStart:
 		return fmt.Errorf("%s: the time column %q starts at %v %s, before 1973: it looks like offsets from a start; give the start (--start) or the column's unit (--time-unit) if it is an epoch time",
-			where, c.name, v, c.unit)
+			loc, c.name, v, c.unit)
 	case !c.relative && c.hasStart:
 		return fmt.Errorf("%s: the time column %q holds absolute times (%s); --start is for a file without a time column or with offsets from the start",
-			where, c.name, time.Unix(0, int64(v*float64(c.factor))).UTC().Format(time.RFC3339Nano))
+			loc, c.name, time.Unix(0, int64(v*float64(c.factor))).UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }
@@ -96,54 +107,54 @@ func (c *timeConv) base() int64 {
 }
 
 // fromInt converts an integer value of the column.
-func (c *timeConv) fromInt(v int64, where string) (int64, error) {
+func (c *timeConv) fromInt(v int64, loc at) (int64, error) {
 	if !c.decided {
-		if err := c.decide(float64(v), where); err != nil {
+		if err := c.decide(float64(v), loc); err != nil {
 			return 0, err
 		}
 	}
 	ns := v * c.factor
 	if c.factor != 0 && ns/c.factor != v {
-		return 0, fmt.Errorf("%s: time %d %s is out of range", where, v, c.unit)
+		return 0, fmt.Errorf("%s: time %d %s is out of range", loc, v, c.unit)
 	}
 	return c.base() + ns, nil
 }
 
 // fromFloat converts a floating-point value of the column.
-func (c *timeConv) fromFloat(v float64, where string) (int64, error) {
+func (c *timeConv) fromFloat(v float64, loc at) (int64, error) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%s: the time column %q is empty or not a number", where, c.name)
+		return 0, fmt.Errorf("%s: the time column %q is empty or not a number", loc, c.name)
 	}
 	if !c.decided {
-		if err := c.decide(v, where); err != nil {
+		if err := c.decide(v, loc); err != nil {
 			return 0, err
 		}
 	}
 	ns := v * float64(c.factor)
 	if math.Abs(ns) >= 9.2e18 {
-		return 0, fmt.Errorf("%s: time %v %s is out of range", where, v, c.unit)
+		return 0, fmt.Errorf("%s: time %v %s is out of range", loc, v, c.unit)
 	}
 	return c.base() + int64(math.Round(ns)), nil
 }
 
 // fromText converts a CSV cell: ISO 8601, or a number (read exactly, not
 // through float64, which keeps only about 0.2 µs of an epoch in seconds).
-func (c *timeConv) fromText(s, where string) (int64, error) {
+func (c *timeConv) fromText(s string, loc at) (int64, error) {
 	if !c.decided {
 		if _, err := parseDecimal(s, 1); err != nil {
 			if _, err := c.parseISO(s); err != nil {
-				return 0, fmt.Errorf("%s: the time column %q holds %q, which is neither a number nor an ISO 8601 time (2026-11-24T12:00:00.5Z)", where, c.name, s)
+				return 0, fmt.Errorf("%s: the time column %q holds %q, which is neither a number nor an ISO 8601 time (2026-11-24T12:00:00.5Z)", loc, c.name, s)
 			}
 			if c.fixed {
-				return 0, fmt.Errorf("%s: the time column %q holds ISO 8601 times; --time-unit is for numbers", where, c.name)
+				return 0, fmt.Errorf("%s: the time column %q holds ISO 8601 times; --time-unit is for numbers", loc, c.name)
 			}
 			c.iso, c.decided = true, true
 			if c.hasStart {
-				return 0, fmt.Errorf("%s: the time column %q holds absolute times (%s); --start is for a file without a time column or with offsets from the start", where, c.name, s)
+				return 0, fmt.Errorf("%s: the time column %q holds absolute times (%s); --start is for a file without a time column or with offsets from the start", loc, c.name, s)
 			}
 		} else {
 			f, _ := strconv.ParseFloat(s, 64)
-			if err := c.decide(f, where); err != nil {
+			if err := c.decide(f, loc); err != nil {
 				return 0, err
 			}
 		}
@@ -151,13 +162,13 @@ func (c *timeConv) fromText(s, where string) (int64, error) {
 	if c.iso {
 		t, err := c.parseISO(s)
 		if err != nil {
-			return 0, fmt.Errorf("%s: the time column %q holds %q, which is not an ISO 8601 time like the rows before", where, c.name, s)
+			return 0, fmt.Errorf("%s: the time column %q holds %q, which is not an ISO 8601 time like the rows before", loc, c.name, s)
 		}
 		return t, nil
 	}
 	ns, err := parseDecimal(s, c.factor)
 	if err != nil {
-		return 0, fmt.Errorf("%s: the time column %q holds %q, which is not a number like the rows before", where, c.name, s)
+		return 0, fmt.Errorf("%s: the time column %q holds %q, which is not a number like the rows before", loc, c.name, s)
 	}
 	return c.base() + ns, nil
 }
@@ -174,6 +185,9 @@ var isoLayouts = []string{
 }
 
 func (c *timeConv) parseISO(s string) (int64, error) {
+	if ns, ok := c.parseISOFast(s); ok {
+		return ns, nil
+	}
 	if c.layout != "" {
 		if t, err := time.Parse(c.layout, s); err == nil {
 			return t.UnixNano(), nil
@@ -186,6 +200,82 @@ func (c *timeConv) parseISO(s string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("not ISO 8601: %q", s)
+}
+
+// parseISOFast reads the common shape YYYY-MM-DD[T ]HH:MM:SS[.fff…][Z|±hh:mm|±hhmm|]
+// without time.Parse, which costs a CSV of ISO times a quarter of its
+// parsing; the day's start is kept from the row before. Anything else (ok
+// false) goes to time.Parse.
+func (c *timeConv) parseISOFast(s string) (int64, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	if s[:10] != c.day {
+		y, ok1 := digits(s[0:4])
+		mo, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+			return 0, false
+		}
+		t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
+		if t.Day() != d { // 31 February
+			return 0, false
+		}
+		c.day, c.dayStart = s[:10], t.Unix()
+	}
+	h, ok1 := digits(s[11:13])
+	mi, ok2 := digits(s[14:16])
+	sec, ok3 := digits(s[17:19])
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	rest := s[19:]
+	var frac int64
+	if len(rest) > 0 && rest[0] == '.' {
+		k := 1
+		scale := int64(1e8)
+		for ; k < len(rest) && rest[k] >= '0' && rest[k] <= '9'; k++ {
+			if k > 9 {
+				return 0, false // beyond ns: time.Parse's rules
+			}
+			frac += int64(rest[k]-'0') * scale
+			scale /= 10
+		}
+		if k == 1 {
+			return 0, false
+		}
+		rest = rest[k:]
+	}
+	var off int
+	switch {
+	case rest == "" || rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':', len(rest) == 5 && (rest[0] == '+' || rest[0] == '-'):
+		oh, ok1 := digits(rest[1:3])
+		om, ok2 := digits(rest[len(rest)-2:])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		off = oh*3600 + om*60
+		if rest[0] == '-' {
+			off = -off
+		}
+	default:
+		return 0, false
+	}
+	secs := c.dayStart + int64(h*3600+mi*60+sec-off)
+	return secs*1e9 + frac, true
+}
+
+// digits reads a run of decimal digits.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
 }
 
 // parseDecimal reads a decimal number of units ("1732449600.123456789",

@@ -1,0 +1,55 @@
+package sampletable
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// FuzzCSV reads arbitrary bytes as a CSV table through the chunker: it
+// must return rows or an error, never panic. The seed corpus is in
+// testdata/fuzz/FuzzCSV.
+func FuzzCSV(f *testing.F) {
+	f.Add([]byte("time,x [m/s^2],y\n2026-11-24T12:00:00Z,1,2\n2026-11-24T12:00:00.1Z,3,\n"))
+	f.Add([]byte("t,v\n0,1\n0.5,2\n"))
+	f.Add([]byte("timestamp_ms;a\n1732449600000;1\n1732449600010;NaN\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "f.csv")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range []Options{{BatchRows: 3}, {BatchRows: 3, HasStart: true, Start: 1e18}, {TimeColumn: "none", HasStart: true, Start: 1e18, BatchRows: 2}} {
+			_, _ = readAll(path, o, 10)
+		}
+	})
+}
+
+// FuzzParseDecimal checks the exact decimal reader of time cells against
+// strconv on what both read.
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"1732449600.123456789", "-0.5", "1e3", "12", ".", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ns, err := parseDecimal(s, 1e9)
+		if err != nil {
+			return
+		}
+		v, perr := strconv.ParseFloat(s, 64)
+		if perr != nil {
+			return // parseDecimal is laxer ("+.5"): fine, as long as it does not panic
+		}
+		if d := float64(ns) - v*1e9; d > 1e-6*abs(v*1e9)+1 || d < -1e-6*abs(v*1e9)-1 {
+			t.Fatalf("parseDecimal(%q) = %d ns; strconv reads %v s", s, ns, v)
+		}
+	})
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
