@@ -1,0 +1,514 @@
+package compat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	credsv1 "github.com/aws/aws-sdk-go/aws/credentials"
+	v4 "github.com/aws/aws-sdk-go/aws/signer/v4"
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// The console (docs/CONSOLE.md) in Debian's chromium, headless, driven
+// through the DevTools protocol by chromedp, against a real sensorium
+// serve (SigV4 on) fed by the examples — every kind of signal. Screenshots
+// of each page go to $SENSORIUM_ARTIFACTS (default: a folder under the
+// system's temporary folder, logged).
+
+// consoleExamples are the producers that feed the server, with their
+// stream and the kind each stream's first track is.
+var consoleExamples = []struct{ example, stream, kind string }{
+	{"pump", "pump-1", "scalar"},
+	{"imu", "imu-1", "imu"},
+	{"machine-audio", "mic-1", "audio"},
+	{"street-lidar", "lidar-1", "pointcloud"},
+	{"automotive-radar", "radar-1", "detections"},
+	{"can-bus", "can-1", "opaque"},
+	{"camera", "cam-1", "video"},
+}
+
+// needChromium finds the browser: skipped without it, failed under CI.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not on PATH (scripts/install-browser-deps.sh installs it)")
+	}
+	t.Skip("chromium is not on PATH; scripts/install-browser-deps.sh installs it")
+	return ""
+}
+
+var (
+	examplesOnce sync.Once
+	examplesDir  string
+	examplesErr  error
+)
+
+// buildExamples builds the example producers once per test binary.
+func buildExamples(t *testing.T) string {
+	t.Helper()
+	examplesOnce.Do(func() {
+		examplesDir, examplesErr = os.MkdirTemp("", "sensorium-examples-")
+		if examplesErr != nil {
+			return
+		}
+		gobin := "go"
+		if g := os.Getenv("GO"); g != "" {
+			gobin = g
+		}
+		args := []string{"build", "-o", examplesDir + "/"}
+		for _, e := range consoleExamples {
+			args = append(args, "./examples/"+e.example)
+		}
+		cmd := exec.Command(gobin, args...)
+		cmd.Dir = ".."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			examplesErr = fmt.Errorf("building the examples: %v\n%s", err, out)
+		}
+	})
+	if examplesErr != nil {
+		t.Fatal(examplesErr)
+	}
+	return examplesDir
+}
+
+// natsURL reads the embedded NATS's URL from the server's serving line.
+func (s *server) natsURL(t *testing.T) string {
+	t.Helper()
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		var rec struct{ Msg, NATS string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "sensorium: serving" && rec.NATS != "" {
+			return rec.NATS
+		}
+	}
+	t.Fatalf("no NATS URL in the server's serving line\n%s", s.logs)
+	return ""
+}
+
+// runExample runs one example producer for d against s, signing with s.Key.
+func runExample(ctx context.Context, s *server, nats, dir, example, stream string, d time.Duration) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, example), "--nats", nats, "--endpoint", s.URL, "--stream", stream, "--duration", d.String())
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s.Key.ID, "AWS_SECRET_ACCESS_KEY="+s.Key.Secret, "AWS_REGION="+s.Region,
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PROFILE=")
+	return cmd
+}
+
+// artifacts is where screenshots are kept.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SENSORIUM_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "sensorium-console-"+time.Now().Format("20060102-150405"))
+	}
+	dir = filepath.Join(dir, "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// browserErrors collects what the page reports as errors: uncaught
+// exceptions, console.error and the browser's own error log (a failed
+// load, a CSP refusal).
+type browserErrors struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (b *browserErrors) add(s string) { b.mu.Lock(); b.list = append(b.list, s); b.mu.Unlock() }
+func (b *browserErrors) take() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.list
+	b.list = nil
+	return out
+}
+
+func newBrowser(t *testing.T, chrome, downloads string) (context.Context, *browserErrors) {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]), chromedp.ExecPath(chrome), chromedp.NoSandbox,
+		chromedp.WindowSize(1400, 1000), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
+	actx, cancelA := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	errs := &browserErrors{}
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			errs.add(fmt.Sprintf("exception: %s at %s:%d", msg, d.URL, d.LineNumber+1))
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				errs.add("console.error: " + strings.Join(parts, " "))
+			}
+		case *log.EventEntryAdded:
+			if ev.Entry.Level == log.EntryLevelError {
+				errs.add(fmt.Sprintf("log: %s %s", ev.Entry.Text, ev.Entry.URL))
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, log.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, runtime.Enable, cdp.Empty{})
+		return err
+	}))
+	if err == nil {
+		_, err = cdp.Call(ctx, chromedp.FromContext(ctx).Browser, browser.SetDownloadBehavior,
+			browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+	}
+	if err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx, errs
+}
+
+// evaluate runs JavaScript (an expression, awaited) and decodes its value.
+func evaluate(ctx context.Context, js string, out any) error {
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// pageWaitFor polls a JavaScript expression until it is truthy.
+func pageWaitFor(ctx context.Context, js string, timeout time.Duration) error {
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	return err
+}
+
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Error(err)
+	}
+}
+
+// inkJS counts, per canvas matching a selector, the pixels in colour (the
+// data: axes, grid and text are grey, the background white).
+const inkJS = `Array.from(document.querySelectorAll(%q)).map((c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
+  return n;
+})`
+
+// settledJS is true once every view has finished loading: its status is
+// neither empty nor "loading…".
+const settledJS = `(() => { const s = Array.from(document.querySelectorAll('.view .status')); return s.length > 0 && s.every((x) => x.textContent && x.textContent !== 'loading…'); })()`
+
+func TestConsoleInBrowser(t *testing.T) {
+	chrome := needChromium(t)
+	s := startServer(t)
+	nats := s.natsURL(t)
+	bins := buildExamples(t)
+	shots := artifacts(t)
+
+	// Every example for a few seconds, side by side.
+	ctx := testContext(t, 3*time.Minute)
+	var wg sync.WaitGroup
+	fed := map[string]bool{}
+	var fedMu sync.Mutex
+	for _, e := range consoleExamples {
+		if e.example == "camera" {
+			if _, err := exec.LookPath("ffmpeg"); err != nil {
+				t.Logf("no ffmpeg on PATH: the camera example cannot make its H.264 clip, so the video view is not checked (scripts/install-test-deps.sh installs ffmpeg)")
+				continue
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := runExample(ctx, s, nats, bins, e.example, e.stream, 5*time.Second).CombinedOutput()
+			if err != nil {
+				t.Errorf("example %s: %v\n%s", e.example, err, out)
+				return
+			}
+			fedMu.Lock()
+			fed[e.stream] = true
+			fedMu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	downloads := t.TempDir()
+	b, errs := newBrowser(t, chrome, downloads)
+	noErrors := func(t *testing.T, page string) {
+		t.Helper()
+		for _, e := range errs.take() {
+			t.Errorf("%s: %s", page, e)
+		}
+	}
+
+	// Sign in: the page at / and its assets load without a signature
+	// (the key is asked for), and every request after it is signed.
+	t.Run("sign in", func(t *testing.T) {
+		err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/"),
+			chromedp.WaitVisible(`input[name=access-key-id]`),
+			chromedp.SendKeys(`input[name=access-key-id]`, s.Key.ID),
+			chromedp.SendKeys(`input[name=secret]`, s.Key.Secret),
+			chromedp.Click(`input[name=remember]`),
+			chromedp.Click(`form.signin button[type=submit]`),
+			chromedp.WaitVisible(`table.streams tbody tr[data-stream]`))
+		if err != nil {
+			t.Fatalf("signing in: %v", err)
+		}
+		var stored bool
+		if err := evaluate(b, `new Promise((ok) => { const r = indexedDB.open('sensorium-console'); r.onsuccess = () => { const g = r.result.transaction('keys').objectStore('keys').get('key'); g.onsuccess = () => ok(g.result.secretKey instanceof CryptoKey && !g.result.secretKey.extractable && !JSON.stringify(g.result).includes(`+"`"+s.Key.Secret+"`"+`)); }; })`, &stored); err != nil || !stored {
+			t.Errorf("the kept key is not a non-extractable CryptoKey without the secret's text (%v)", err)
+		}
+		noErrors(t, "sign in")
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("streams page", func(t *testing.T) {
+		want := len(fed)
+		if err := pageWaitFor(b, fmt.Sprintf(`document.querySelectorAll('table.streams tbody tr[data-stream]').length >= %d && Array.from(document.querySelectorAll('img.thumb')).filter((i) => i.complete && i.naturalWidth > 0).length >= %d`, want, want), 20*time.Second); err != nil {
+			html, _ := chromedp.Run(b, chromedp.OuterHTML("main"))
+			t.Fatalf("the streams page did not list %d streams with previews: %v\n%s", want, err, html)
+		}
+		var rows []struct{ Stream, State, Kinds, Stored string }
+		if err := evaluate(b, `Array.from(document.querySelectorAll('table.streams tbody tr[data-stream]')).map((r) => ({Stream: r.dataset.stream, State: r.querySelector('.state').textContent, Kinds: r.querySelector('.kinds').textContent, Stored: r.cells[6].textContent}))`, &rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range consoleExamples {
+			if !fed[e.stream] {
+				continue
+			}
+			i := slices.IndexFunc(rows, func(r struct{ Stream, State, Kinds, Stored string }) bool { return r.Stream == e.stream })
+			if i < 0 {
+				t.Errorf("stream %s is not listed", e.stream)
+				continue
+			}
+			if r := rows[i]; !strings.Contains(r.Kinds, e.kind) || r.State == "empty" || strings.HasPrefix(r.Stored, "0 B") {
+				t.Errorf("stream %s is listed as %+v, want kind %s, stored bytes and a state", e.stream, r, e.kind)
+			}
+		}
+		screenshot(t, b, shots, "streams")
+		noErrors(t, "streams page")
+	})
+
+	for _, e := range consoleExamples {
+		if !fed[e.stream] {
+			continue
+		}
+		t.Run("stream "+e.stream, func(t *testing.T) {
+			t0 := time.Now()
+			if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/"+e.stream)); err != nil {
+				t.Fatal(err)
+			}
+			if err := pageWaitFor(b, settledJS, 20*time.Second); err != nil {
+				t.Fatalf("the views did not finish loading: %v", err)
+			}
+			t.Logf("%s painted in %v", e.stream, time.Since(t0).Round(time.Millisecond))
+			var statuses []string
+			_ = evaluate(b, `Array.from(document.querySelectorAll('.view h3')).map((h) => h.textContent)`, &statuses)
+			var bad []string
+			_ = evaluate(b, `Array.from(document.querySelectorAll('.view .status.error')).map((s) => s.textContent)`, &bad)
+			for _, m := range bad {
+				t.Errorf("a view says: %s", m)
+			}
+			var ink []int
+			if err := evaluate(b, fmt.Sprintf(inkJS, ".view canvas"), &ink); err != nil {
+				t.Fatal(err)
+			}
+			if len(ink) == 0 || slices.Max(ink) < 50 {
+				t.Errorf("the views' canvases are blank (coloured pixels per canvas: %v; views: %q)", ink, statuses)
+			}
+			var spans string
+			_ = evaluate(b, `document.getElementById('timeline').dataset.spans`, &spans)
+			if spans == "" || spans == "0" {
+				t.Errorf("the timeline shows no stored span (%q)", spans)
+			}
+			screenshot(t, b, shots, "stream-"+e.stream)
+			noErrors(t, e.stream)
+		})
+	}
+
+	t.Run("scrub", func(t *testing.T) {
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/pump-1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, settledJS, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var before, after string
+		var box []float64
+		if err := evaluate(b, `document.getElementById('cursor-time').textContent`, &before); err != nil {
+			t.Fatal(err)
+		}
+		if err := evaluate(b, `(() => { const r = document.getElementById('timeline').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`, &box); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(b, chromedp.MouseClickXY(box[0]+64+(box[2]-76)*0.25, box[1]+box[3]/2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, fmt.Sprintf(`document.getElementById('cursor-time').textContent !== %q`, before), 5*time.Second); err != nil {
+			t.Fatalf("clicking the timeline left the cursor at %s: %v", before, err)
+		}
+		_ = evaluate(b, `document.getElementById('cursor-time').textContent`, &after)
+		// Step with the keyboard: the time shown moves again.
+		if err := chromedp.Do(b, chromedp.KeyEvent(kb.ArrowRight)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, fmt.Sprintf(`document.getElementById('cursor-time').textContent !== %q`, after), 5*time.Second); err != nil {
+			t.Errorf("the right arrow left the cursor at %s: %v", after, err)
+		}
+		t.Logf("cursor %s → %s", before, after)
+		screenshot(t, b, shots, "scrubbed-pump-1")
+		noErrors(t, "scrub")
+	})
+
+	t.Run("download equals query", func(t *testing.T) {
+		var first struct{ From, To string }
+		if err := evaluate(b, `(async () => { const api = await import('/console/api.js'); const s = await api.getJSON('/v1/stream', {stream: 'pump-1'}); const v = await import('/console/views.js'); return {From: v.rfc3339(s.first.producer + 500), To: v.rfc3339(s.first.producer + 1500)}; })()`, &first); err != nil {
+			t.Fatal(err)
+		}
+		err := chromedp.Do(b,
+			chromedp.SetValue(`input[name=dl-from]`, first.From), chromedp.SetValue(`input[name=dl-to]`, first.To),
+			chromedp.SetValue(`select[name=dl-format]`, "arrows"),
+			chromedp.Click(`form.download button[type=submit]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `/\.arrows: /.test(document.getElementById('dl-status').textContent)`, 20*time.Second); err != nil {
+			var st string
+			_ = evaluate(b, `document.getElementById('dl-status').textContent`, &st)
+			t.Fatalf("the download did not finish: %v (%s)", err, st)
+		}
+		var file string
+		if err := evaluate(b, `window.__sensoriumDownload.file`, &file); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if b, err := os.ReadFile(filepath.Join(downloads, file)); err == nil && len(b) > 0 {
+				got = b
+				break
+			}
+			if time.Now().After(deadline) {
+				entries, _ := os.ReadDir(downloads)
+				t.Fatalf("the browser saved no %s in the downloads folder (it holds %v)", file, entries)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		want := signedPost(t, s, "/v1/query", fmt.Sprintf(`{"stream":"pump-1","track":1,"start":%q,"end":%q}`, first.From, first.To))
+		if !bytes.Equal(got, want) {
+			t.Errorf("the downloaded range (%d bytes) differs from a query of the same range (%d bytes)", len(got), len(want))
+		}
+		if len(want) < 1000 {
+			t.Errorf("a second of the pump is only %d bytes of Arrow", len(want))
+		}
+		noErrors(t, "download")
+	})
+
+	t.Run("live", func(t *testing.T) {
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		cmd := runExample(lctx, s, nats, bins, "pump", "pump-1", 20*time.Second)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = cmd.Wait() }()
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/pump-1?live=1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `window.__sensoriumLive && window.__sensoriumLive.draws >= 40`, 20*time.Second); err != nil {
+			var st any
+			_ = evaluate(b, `window.__sensoriumLive`, &st)
+			t.Fatalf("live mode drew too few frames: %v (%v)\n%s", err, st, out.String())
+		}
+		var lat []float64
+		if err := evaluate(b, `window.__sensoriumLive.latencies`, &lat); err != nil {
+			t.Fatal(err)
+		}
+		sort.Float64s(lat)
+		p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+		t.Logf("live: %d frames drawn, end of frame → paint p50 %.0f ms, p99 %.0f ms", len(lat), p50, p99)
+		if p99 > 250 {
+			t.Errorf("live frames drew %.0f ms (p99) after their end, over the 250 ms bound", p99)
+		}
+		var ink []int
+		if err := evaluate(b, fmt.Sprintf(inkJS, ".view canvas"), &ink); err != nil || len(ink) == 0 || slices.Max(ink) < 50 {
+			t.Errorf("the live plot is blank (%v, %v)", ink, err)
+		}
+		screenshot(t, b, shots, "live-pump-1")
+		noErrors(t, "live")
+	})
+}
+
+// signedPost posts body to path on s, signed with s.Key by the v1 SDK's
+// signer, and returns the answer's body.
+func signedPost(t *testing.T, s *server, path, body string) []byte {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	signer := v4.NewSigner(credsv1.NewStaticCredentials(s.Key.ID, s.Key.Secret, ""))
+	if _, err := signer.Sign(req, strings.NewReader(body), "kinesisvideo", s.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: HTTP %d: %s", path, resp.StatusCode, b)
+	}
+	return b
+}

@@ -1,0 +1,432 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/signals"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// What the console asks of a stream beyond the seed service's operations,
+// each a signed GET of its own (docs/CONSOLE.md has the JSON):
+//
+//	GET /v1/overview                        every stream the key may list, with its state
+//	GET /v1/stream?stream=S                 one stream: its tracks, their signals, its span
+//	GET /v1/coverage?stream=S&from&to&gap   the stored spans of a range, gaps merged below gap
+//
+// Times in these answers are milliseconds since the Unix epoch as JSON
+// numbers with a fraction (a double holds them to a quarter of a
+// microsecond), the unit a browser's clock and Date take.
+
+func init() {
+	mount(func(a *api, mux *http.ServeMux) {
+		mux.HandleFunc("GET /v1/overview", a.authorized(awsauth.ActionListStreams, nil, a.overview))
+		mux.HandleFunc("GET /v1/stream", a.authorized(awsauth.ActionDescribeStream, queryParamStream, a.consoleStream))
+		mux.HandleFunc("GET /v1/coverage", a.authorized(awsauth.ActionListFragments, queryParamStream, a.coverage))
+	})
+}
+
+// queryParamStream reads the stream of a console GET (?stream=).
+func queryParamStream(r *http.Request, _ []byte) ([]string, error) {
+	name, err := streamParam(r)
+	if err != nil {
+		return nil, err
+	}
+	return []string{name}, nil
+}
+
+func streamParam(r *http.Request) (string, error) {
+	s := r.URL.Query().Get("stream")
+	if s == "" {
+		return "", httpwire.Errorf(httpwire.InvalidArgument, "the stream query parameter is missing")
+	}
+	return store.ResolveName(store.StreamRef{Name: s})
+}
+
+// msOf is ns since the epoch as the console's milliseconds.
+func msOf(ns int64) float64 { return float64(ns) / 1e6 }
+
+// timeParam reads a time query parameter: an integer of ns since the
+// epoch, or RFC 3339. A missing one is def.
+func timeParam(r *http.Request, name string, def int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return ns, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, httpwire.Errorf(httpwire.InvalidArgument, "%s=%q is neither ns since the Unix epoch nor an RFC 3339 time", name, truncateParam(v))
+	}
+	return t.UnixNano(), nil
+}
+
+func truncateParam(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// consoleTrack is a track as the console shows it.
+type consoleTrack struct {
+	Number     uint64           `json:"number"`
+	Name       string           `json:"name,omitempty"`
+	CodecID    string           `json:"codecId"`
+	Kind       string           `json:"kind"`
+	SampleRate float64          `json:"sampleRate,omitempty"`
+	Channels   []consoleChannel `json:"channels,omitempty"` // channels or per-element fields
+	Rows       uint32           `json:"rows,omitempty"`     // an array's shape
+	Cols       uint32           `json:"cols,omitempty"`
+	Unit       string           `json:"unit,omitempty"` // an array's values
+	MediaType  string           `json:"mediaType,omitempty"`
+	Error      string           `json:"error,omitempty"` // a description that does not parse
+}
+
+type consoleChannel struct {
+	Name string `json:"name"`
+	Unit string `json:"unit,omitempty"`
+}
+
+func consoleTrackOf(t mkv.TrackEntry) consoleTrack {
+	out := consoleTrack{Number: t.Number, Name: t.Name, CodecID: t.CodecID}
+	d, err := signals.ParseDescription(t.CodecID, t.CodecPrivate)
+	if err != nil {
+		out.Kind, out.Error = "unknown", err.Error()
+		return out
+	}
+	out.Kind = d.Kind().String()
+	fields := func(fs []signals.Field) {
+		for _, f := range fs {
+			out.Channels = append(out.Channels, consoleChannel{f.Name, f.Unit})
+		}
+	}
+	switch d := d.(type) {
+	case *signals.Scalar:
+		out.SampleRate = d.SampleRate
+		for _, c := range d.Channels {
+			out.Channels = append(out.Channels, consoleChannel{c.Name, c.Unit})
+		}
+	case *signals.IMU:
+		s := d.Scalar()
+		out.SampleRate = s.SampleRate
+		for i, c := range s.Channels {
+			// queries return the sensors' physical values (count × Scale), in
+			// the sensor's unit, not the stored counts
+			unit := c.Unit
+			if i/len(signals.IMUAxes) < len(d.Sensors) {
+				unit = d.Sensors[i/len(signals.IMUAxes)].Unit
+			}
+			out.Channels = append(out.Channels, consoleChannel{c.Name, unit})
+		}
+	case *signals.Audio:
+		out.SampleRate = d.SampleRate
+		for _, c := range d.Channels {
+			out.Channels = append(out.Channels, consoleChannel{Name: c})
+		}
+	case *signals.MatroskaAudio:
+		out.SampleRate = d.SampleRate
+		for i := range d.Channels {
+			out.Channels = append(out.Channels, consoleChannel{Name: "ch" + strconv.Itoa(i+1)})
+		}
+	case *signals.PointCloud:
+		fields(d.Fields())
+	case *signals.Detections:
+		fields(d.Fields())
+	case *signals.Array:
+		out.Rows, out.Cols, out.Unit = d.Rows, d.Cols, d.Unit
+	case *signals.Opaque:
+		out.MediaType = d.MediaType
+	}
+	return out
+}
+
+// consoleTracks remembers the tracks of the fragments the console asked
+// about: a fragment never changes, and the overview asks for every
+// stream's newest fragment on each refresh.
+type consoleTracks struct {
+	mu sync.Mutex
+	m  map[trackCacheKey][]consoleTrack
+}
+
+type trackCacheKey struct {
+	stream  string
+	created int64
+	number  uint64
+}
+
+var consoleTrackCache = consoleTracks{m: map[trackCacheKey][]consoleTrack{}}
+
+const maxConsoleTrackCache = 4096
+
+func (a *api) tracksOf(info store.StreamInfo, f store.FragmentInfo) ([]consoleTrack, error) {
+	key := trackCacheKey{info.Name, info.CreationTime.UnixNano(), f.Number}
+	c := &consoleTrackCache
+	c.mu.Lock()
+	tracks, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return tracks, nil
+	}
+	entries, err := a.trackEntries(info.Name, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range entries {
+		tracks = append(tracks, consoleTrackOf(t))
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxConsoleTrackCache {
+		clear(c.m)
+	}
+	c.m[key] = tracks
+	c.mu.Unlock()
+	return tracks, nil
+}
+
+// trackEntries reads the Tracks element of a stored fragment.
+func (a *api) trackEntries(stream string, f store.FragmentInfo) ([]mkv.TrackEntry, error) {
+	r, err := a.st.NewReader(stream)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	sf, err := r.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("console: read fragment %d of %s: %w", f.Number, stream, err)
+	}
+	mr := mkv.NewReader(bytes.NewReader(sf.Payload))
+	for {
+		it, err := mr.Next()
+		if err != nil {
+			return nil, fmt.Errorf("console: fragment %d of %s has no Tracks element: %w", f.Number, stream, err)
+		}
+		if it.Kind == mkv.ItemTracks {
+			return it.Tracks, nil
+		}
+	}
+}
+
+// consoleFragment is a fragment as the console shows it.
+type consoleFragment struct {
+	Number     string  `json:"number"` // decimal: fragment numbers exceed a double's integers
+	Producer   float64 `json:"producer"`
+	Server     float64 `json:"server"`
+	DurationMs float64 `json:"durationMs"`
+	Size       int     `json:"size"`
+}
+
+func consoleFragmentOf(f store.FragmentInfo) *consoleFragment {
+	return &consoleFragment{Number: strconv.FormatUint(f.Number, 10), Producer: msOf(f.ProducerTime), Server: msOf(f.ServerTime),
+		DurationMs: float64(f.Duration) / 1e6, Size: f.Size}
+}
+
+// streamSummary is a row of the console's streams page.
+type streamSummary struct {
+	Name           string           `json:"name"`
+	ARN            string           `json:"arn"`
+	Status         string           `json:"status"`
+	Version        string           `json:"version"`
+	MediaType      string           `json:"mediaType,omitempty"`
+	Created        float64          `json:"created"`
+	RetentionHours int              `json:"retentionHours"`
+	State          string           `json:"state"` // live, idle or empty
+	Last           *consoleFragment `json:"last,omitempty"`
+	First          *consoleFragment `json:"first,omitempty"`
+	// Rate is over the last RateWindowSeconds of server time.
+	RateBytesPerSecond     float64        `json:"rateBytesPerSecond"`
+	RateFragmentsPerMinute int            `json:"rateFragmentsPerMinute"`
+	StoredBytes            int64          `json:"storedBytes"`
+	StoredFragments        int            `json:"storedFragments"`
+	Tracks                 []consoleTrack `json:"tracks,omitempty"`
+	Error                  string         `json:"error,omitempty"` // what could not be read of it here
+}
+
+// rateWindow is how far back the ingest rate looks.
+const rateWindow = time.Minute
+
+// liveWithin says when a stream counts as live: a fragment accepted within
+// three of its durations (a producer closes one at least that often), and
+// never less than ten seconds, so a stream of short fragments does not
+// flicker between live and idle.
+func liveWithin(last store.FragmentInfo) time.Duration {
+	return max(3*time.Duration(last.Duration), 10*time.Second)
+}
+
+func (a *api) summarize(info store.StreamInfo, now time.Time) streamSummary {
+	s := streamSummary{Name: info.Name, ARN: info.ARN, Status: info.Status, Version: info.Version, MediaType: info.MediaType,
+		Created: msOf(info.CreationTime.UnixNano()), RetentionHours: info.RetentionHours, State: "empty"}
+	last, ok, err := a.st.Durable(info.Name)
+	if err != nil {
+		s.Error = ErrorOf(err).Message
+		return s
+	}
+	if u, err := a.st.Usage(info.Name); err == nil {
+		s.StoredBytes, s.StoredFragments = u.Bytes, u.Fragments
+	}
+	if !ok {
+		return s
+	}
+	s.Last = consoleFragmentOf(last)
+	if first, err := a.st.Fragments(info.Name, 0, 1); err == nil && len(first) == 1 {
+		s.First = consoleFragmentOf(first[0])
+	}
+	s.State = "idle"
+	if now.Sub(time.Unix(0, last.ServerTime)) <= liveWithin(last) {
+		s.State = "live"
+	}
+	recent, err := a.st.Range(info.Name, store.ServerTime, now.Add(-rateWindow).UnixNano(), now.UnixNano()+1, 0, 100000)
+	if err == nil {
+		var bytes int
+		for _, f := range recent {
+			bytes += f.Size
+		}
+		s.RateBytesPerSecond = float64(bytes) / rateWindow.Seconds()
+		s.RateFragmentsPerMinute = len(recent)
+	}
+	if s.Tracks, err = a.tracksOf(info, last); err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// overview answers the streams page: every stream the key may list.
+func (a *api) overview(w http.ResponseWriter, r *http.Request) {
+	var out struct {
+		Now     float64         `json:"now"`
+		Streams []streamSummary `json:"streams"`
+	}
+	now := time.Now()
+	out.Now = msOf(now.UnixNano())
+	out.Streams = []streamSummary{}
+	token := ""
+	for {
+		page, next, err := a.cat.ListStreams(r.Context(), "", 1000, token)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		for _, info := range grantedStreams(r, page) {
+			out.Streams = append(out.Streams, a.summarize(info, now))
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, out)
+}
+
+// consoleStream answers a stream's page: its summary with the tracks of
+// its newest fragment.
+func (a *api) consoleStream(w http.ResponseWriter, r *http.Request) {
+	name, err := streamParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	info, err := a.st.DescribeStream(store.StreamRef{Name: name})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, a.summarize(info, time.Now()))
+}
+
+// coverageSpan is a run of stored fragments: [start, end) in producer time.
+type coverageSpan struct {
+	Start     float64 `json:"start"`
+	End       float64 `json:"end"`
+	Fragments int     `json:"fragments"`
+	Bytes     int64   `json:"bytes"`
+}
+
+// maxCoverageSpans bounds an answer: the console draws a few thousand
+// pixels, so spans closer than a pixel are merged anyway (gap).
+const maxCoverageSpans = 20000
+
+// coverage answers the stored spans of [from, to) in producer time, with
+// the fragments whose gap to the previous one is below gap (ns; default
+// (to − from) / 2000) merged into one span.
+func (a *api) coverage(w http.ResponseWriter, r *http.Request) {
+	name, err := streamParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	now := time.Now().UnixNano()
+	from, err := timeParam(r, "from", 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	to, err := timeParam(r, "to", now)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if to <= from {
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "to must be after from"))
+		return
+	}
+	gap := (to - from) / 2000
+	if v := r.URL.Query().Get("gap"); v != "" {
+		if gap, err = strconv.ParseInt(v, 10, 64); err != nil || gap < 0 {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "gap=%q is not a whole number of ns ≥ 0", truncateParam(v)))
+			return
+		}
+	}
+	if _, err := a.st.DescribeStream(store.StreamRef{Name: name}); err != nil {
+		writeError(w, err)
+		return
+	}
+	spans := []coverageSpan{}
+	var cur *coverageSpan
+	var curEnd int64
+	next := uint64(0)
+	for {
+		page, err := a.st.Range(name, store.ProducerTime, from, to, next, 10000)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		for _, f := range page {
+			if cur != nil && f.ProducerTime-curEnd <= gap {
+				curEnd = max(curEnd, f.ProducerEnd())
+				cur.End = msOf(curEnd)
+				cur.Fragments++
+				cur.Bytes += int64(f.Size)
+				continue
+			}
+			if len(spans) == maxCoverageSpans {
+				gap = math.MaxInt64 // merge the rest into the last span
+				continue
+			}
+			spans = append(spans, coverageSpan{Start: msOf(f.ProducerTime), End: msOf(f.ProducerEnd()), Fragments: 1, Bytes: int64(f.Size)})
+			cur, curEnd = &spans[len(spans)-1], f.ProducerEnd()
+		}
+		if len(page) < 10000 {
+			break
+		}
+		next = page[len(page)-1].Number + 1
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, struct {
+		From  float64        `json:"from"`
+		To    float64        `json:"to"`
+		Spans []coverageSpan `json:"spans"`
+	}{msOf(from), msOf(to), spans})
+}

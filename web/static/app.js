@@ -1,0 +1,510 @@
+// The console's pages: sign-in, the streams page, a stream's page (its
+// coverage timeline, cursor, zoom, live mode and a view per track), usage.
+// Routing is by the URL's fragment, so a page can be bookmarked and shared:
+//   #/                                   streams
+//   #/stream/<name>?from=<ms>&to=<ms>&cursor=<ms>[&live=1]
+//   #/usage
+
+import * as api from './api.js';
+import * as P from './plot.js';
+import { viewFor, el, rfc3339 } from './views.js';
+
+const app = document.getElementById('app');
+const who = document.getElementById('who');
+let page = null; // the page shown; its stop() ends its timers and feeds
+
+// Every error the page meets is shown in the page as well as the console.
+window.addEventListener('unhandledrejection', (e) => banner(String(e.reason && e.reason.message || e.reason)));
+
+function banner(text) {
+  const b = document.getElementById('banner');
+  b.textContent = text || '';
+  b.hidden = !text;
+}
+
+async function main() {
+  try {
+    await api.loadConfig();
+    await api.restoreKey();
+  } catch (e) {
+    banner(e.message);
+    return;
+  }
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+function showWho() {
+  who.replaceChildren();
+  if (api.keyId()) {
+    who.append(`key ${api.keyId()} `, el('button', { type: 'button', onclick: async () => { await api.signOut(); route(); } }, 'Sign out'));
+  }
+}
+
+function route() {
+  if (page && page.stop) page.stop();
+  page = null;
+  banner('');
+  showWho();
+  if (api.needsKey()) { page = signInPage(); return; }
+  const h = location.hash.replace(/^#/, '') || '/';
+  const [path, qs] = h.split('?');
+  const params = new URLSearchParams(qs || '');
+  document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('here', a.getAttribute('href') === '#' + path));
+  if (path.startsWith('/stream/')) page = streamPage(decodeURIComponent(path.slice('/stream/'.length)), params);
+  else if (path === '/usage') page = usagePage();
+  else page = streamsPage();
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function signInPage() {
+  const id = el('input', { name: 'access-key-id', autocomplete: 'username', required: '', size: '30' });
+  const secret = el('input', { name: 'secret', type: 'password', autocomplete: 'current-password', required: '', size: '44' });
+  const remember = el('input', { type: 'checkbox', name: 'remember' });
+  const err = el('p', { class: 'error' });
+  const form = el('form', { class: 'signin' },
+    el('h2', {}, 'Sign in'),
+    el('p', {}, 'This server signs every request (SigV4). Give an access key from its credentials file; the secret stays in this tab as a key the page cannot read back.'),
+    el('label', {}, 'Access key id ', id), el('label', {}, 'Secret access key ', secret),
+    el('label', { class: 'inline' }, remember, ' keep the key on this browser (as a non-extractable WebCrypto key, never as text)'),
+    el('button', { type: 'submit' }, 'Sign in'), err);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    try {
+      await api.signIn(id.value, secret.value, remember.checked);
+      secret.value = '';
+      route();
+    } catch (x) {
+      err.textContent = x.message;
+    }
+  });
+  app.replaceChildren(form);
+  return {};
+}
+
+// ---------------------------------------------------------------- streams
+
+function kindsOf(s) {
+  return (s.tracks || []).map((t) => t.kind + (t.sampleRate ? ` ${t.sampleRate >= 1000 ? t.sampleRate / 1000 + ' kHz' : t.sampleRate + ' Hz'}` : '')).join(', ');
+}
+
+function streamsPage() {
+  const tbody = el('tbody');
+  const status = el('span', { class: 'status' });
+  const name = el('input', { name: 'name', placeholder: 'stream name', required: '', pattern: '[a-zA-Z0-9_.\\-]{1,256}' });
+  const hours = el('input', { name: 'retention', type: 'number', min: '0', value: '24', required: '', class: 'short' });
+  const create = el('form', { class: 'create' }, 'New stream ', name, ' retention ', hours, ' h ', el('button', { type: 'submit' }, 'Create'));
+  create.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await api.post('/createStream', { StreamName: name.value, DataRetentionInHours: Number(hours.value), MediaType: 'application/x-sensorium' });
+      name.value = '';
+      refresh();
+    } catch (x) { banner(x.message); }
+  });
+  app.replaceChildren(el('h2', {}, 'Streams ', status), create,
+    el('table', { class: 'streams' }, el('thead', {}, el('tr', {}, ...['', 'stream', 'state', 'ingest', 'last fragment', 'retention', 'stored', 'tracks', ''].map((h) => el('th', {}, h)))), tbody));
+  let timer = null;
+  let stopped = false;
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const o = await api.getJSON('/v1/overview');
+      const now = o.now;
+      tbody.replaceChildren(...o.streams.map((s) => streamRow(s, now, refresh)));
+      if (!o.streams.length) tbody.append(el('tr', {}, el('td', { colspan: '9' }, 'No streams yet: create one, or run a producer (sensorium demo, examples/).')));
+      status.textContent = `${o.streams.length} · ${new Date().toLocaleTimeString()}`;
+    } catch (x) { banner(x.message); }
+    if (!stopped) timer = setTimeout(refresh, 3000);
+  }
+  refresh();
+  return { stop() { stopped = true; clearTimeout(timer); } };
+}
+
+function streamRow(s, now, refresh) {
+  const age = s.last ? now - s.last.server : NaN;
+  const preview = el('img', { class: 'thumb', alt: '' });
+  if (s.last) loadPreview(preview, s);
+  const changeRetention = async () => {
+    const v = prompt(`Retention of ${s.name} in hours (now ${s.retentionHours}; 0 keeps nothing):`, String(s.retentionHours));
+    if (v === null) return;
+    const h = Number(v);
+    if (!Number.isInteger(h) || h < 0) { banner(`retention must be a whole number of hours ≥ 0, not ${v}`); return; }
+    if (h === s.retentionHours) return;
+    try {
+      await api.post('/updateDataRetention', { StreamName: s.name, CurrentVersion: s.version, Operation: h > s.retentionHours ? 'INCREASE_DATA_RETENTION' : 'DECREASE_DATA_RETENTION', DataRetentionChangeInHours: Math.abs(h - s.retentionHours) });
+      refresh();
+    } catch (x) { banner(x.message); }
+  };
+  const del = async () => {
+    const typed = prompt(`Delete stream ${s.name} and all it stores (${P.fmtBytes(s.storedBytes)})? Type its name to confirm:`);
+    if (typed === null) return;
+    if (typed !== s.name) { banner(`not deleted: "${typed}" is not ${s.name}`); return; }
+    try { await api.post('/deleteStream', { StreamName: s.name, CurrentVersion: s.version }); refresh(); } catch (x) { banner(x.message); }
+  };
+  return el('tr', { 'data-stream': s.name },
+    el('td', {}, preview),
+    el('td', {}, el('a', { href: `#/stream/${encodeURIComponent(s.name)}` }, s.name)),
+    el('td', {}, el('span', { class: `state ${s.state}` }, s.state)),
+    el('td', {}, s.state === 'empty' ? '—' : `${P.fmtBytes(s.rateBytesPerSecond)}/s · ${s.rateFragmentsPerMinute}/min`),
+    el('td', { title: s.last ? P.fmtTime(s.last.server) : '' }, s.last ? `${P.fmtDuration(age)} ago` : '—'),
+    el('td', {}, `${s.retentionHours} h `, el('button', { type: 'button', class: 'small', onclick: changeRetention }, 'change')),
+    el('td', {}, `${P.fmtBytes(s.storedBytes)} · ${s.storedFragments} fragments`),
+    el('td', { class: 'kinds' }, kindsOf(s) || (s.error ? '?' : '—')),
+    el('td', {}, el('button', { type: 'button', class: 'small danger', onclick: del }, 'delete')));
+}
+
+// previews are refreshed at most every 10 s per stream
+const previewCache = new Map();
+async function loadPreview(img, s) {
+  const c = previewCache.get(s.name);
+  if (c && Date.now() - c.at < 10000) { img.src = c.url; return; }
+  const to = s.last.producer + s.last.durationMs;
+  try {
+    const blob = await api.getBlob('/v1/preview', { stream: s.name, from: api.ns(to - 60000), to: api.ns(to), width: 160, height: 40 });
+    const url = URL.createObjectURL(blob);
+    if (c) URL.revokeObjectURL(c.url);
+    previewCache.set(s.name, { url, at: Date.now() });
+    img.src = url;
+  } catch (e) {
+    img.title = e.message;
+  }
+}
+
+// ---------------------------------------------------------------- a stream
+
+const SPANS = [['10 s', 10e3], ['1 min', 60e3], ['10 min', 600e3], ['1 h', 3600e3], ['6 h', 6 * 3600e3], ['1 d', 86400e3], ['1 w', 7 * 86400e3]];
+
+function streamPage(name, params) {
+  const st = { from: Number(params.get('from')), to: Number(params.get('to')), cursor: Number(params.get('cursor')), live: params.get('live') === '1' };
+  const ctx = { stream: name, liveSpan: 10000, setCursor: (t) => { st.cursor = t; changed(true); } };
+  const title = el('h2', {}, name, ' ');
+  const state = el('span', { class: 'state' });
+  title.append(state);
+  const cursorText = el('output', { class: 'cursor-time', id: 'cursor-time' });
+  const rangeText = el('span', { class: 'range' });
+  const tl = el('canvas', { class: 'timeline', id: 'timeline' });
+  const liveBtn = el('button', { type: 'button', id: 'live', onclick: () => setLive(!st.live) }, '● Live');
+  const zoom = (f) => { const c = st.cursor; const w = (st.to - st.from) * f; st.from = c - (c - st.from) * f; st.to = st.from + w; changed(); };
+  const step = (k) => { const w = st.to - st.from; st.from += k * w / 2; st.to += k * w / 2; st.cursor += k * w / 2; changed(); };
+  const controls = el('div', { class: 'controls' },
+    el('button', { type: 'button', title: 'back half a view', onclick: () => step(-1) }, '◀'),
+    el('button', { type: 'button', title: 'forward half a view', onclick: () => step(1) }, '▶'),
+    el('button', { type: 'button', title: 'zoom in on the cursor', onclick: () => zoom(0.5) }, 'zoom +'),
+    el('button', { type: 'button', title: 'zoom out', onclick: () => zoom(2) }, 'zoom −'),
+    ...SPANS.map(([label, ms]) => el('button', { type: 'button', class: 'span', onclick: () => { st.from = st.cursor - ms / 2; st.to = st.from + ms; changed(); } }, label)),
+    el('button', { type: 'button', onclick: () => { if (info && info.first) { st.from = info.first.producer; st.to = info.last.producer + info.last.durationMs; changed(); } } }, 'all'),
+    liveBtn, ' cursor ', cursorText, ' ', rangeText);
+  const dl = downloadBar(ctx, st);
+  const views = el('div', { class: 'views' });
+  app.replaceChildren(el('p', {}, el('a', { href: '#/' }, '← streams')), title, controls, tl,
+    el('p', { class: 'hint' }, 'Click: cursor · drag: pan · wheel: zoom · shift-drag: select a range to download'), dl.el, views);
+
+  let info = null, coverage = null, trackViews = [], stopped = false;
+  let feed = null, liveTimer = null, covTimer = null, sel = null;
+
+  async function load() {
+    try {
+      info = await api.getJSON('/v1/stream', { stream: name });
+    } catch (e) { banner(e.message); return; }
+    state.textContent = info.state;
+    state.className = `state ${info.state}`;
+    if (!(st.to > st.from)) {
+      const end = info.last ? info.last.producer + info.last.durationMs : Date.now();
+      st.to = end; st.from = end - 60e3;
+      if (info.first && info.first.producer > st.from) st.from = info.first.producer;
+      if (st.to - st.from < 1000) st.from = st.to - 1000;
+    }
+    if (!Number.isFinite(st.cursor) || st.cursor < st.from || st.cursor > st.to) st.cursor = st.from + (st.to - st.from) / 2;
+    dl.setRange(st.from, st.to);
+    trackViews = (info.tracks || []).map((t) => viewFor(ctx, t));
+    views.replaceChildren(...trackViews.map((v) => v.el));
+    if (!trackViews.length) views.append(el('p', {}, 'This stream holds no fragments yet, so its tracks are not known.'));
+    if (st.live) setLive(true); else changed();
+  }
+
+  let pending = null;
+  function changed(cursorOnly) {
+    rangeText.textContent = `${P.fmtTime(st.from)} – ${P.fmtTime(st.to)} (${P.fmtDuration(st.to - st.from)})`;
+    cursorText.textContent = P.fmtTime(st.cursor);
+    history.replaceState(null, '', `#/stream/${encodeURIComponent(name)}?from=${Math.round(st.from)}&to=${Math.round(st.to)}&cursor=${Math.round(st.cursor)}${st.live ? '&live=1' : ''}`);
+    drawTimeline();
+    if (st.live) return;
+    clearTimeout(pending);
+    pending = setTimeout(() => {
+      fetchCoverage();
+      const v = { from: st.from, to: st.to, cursor: st.cursor };
+      for (const tv of trackViews) {
+        if (cursorOnly && tv.draw && tv instanceof Object && tv.data !== undefined && tv.constructor.name !== 'Audio') { tv.view = v; tv.draw(); continue; }
+        tv.update(v);
+      }
+    }, cursorOnly ? 30 : 120);
+  }
+
+  async function fetchCoverage() {
+    const span = st.to - st.from;
+    try {
+      coverage = await api.getJSON('/v1/coverage', { stream: name, from: api.ns(st.from - span), to: api.ns(st.to + span) });
+      drawTimeline();
+    } catch (e) { banner(e.message); }
+  }
+
+  function drawTimeline() {
+    const { g, w, h } = P.setup(tl, 64);
+    const f = new P.Frame(w, h, st.from, st.to, 0, 1, { l: 64, r: 12, t: 6, b: 20 });
+    P.axes(g, f, '', false);
+    g.fillStyle = '#e9edf2';
+    g.fillRect(f.m.l, f.m.t, f.pw, f.ph);
+    g.fillStyle = '#3f7fbf';
+    let shown = 0;
+    for (const s of (coverage && coverage.spans) || []) {
+      if (s.end < st.from || s.start > st.to) continue;
+      const x0 = Math.max(f.m.l, f.x(s.start)), x1 = Math.min(f.m.l + f.pw, f.x(s.end));
+      g.fillRect(x0, f.m.t + 4, Math.max(1, x1 - x0), f.ph - 8);
+      shown++;
+    }
+    if (sel) {
+      g.fillStyle = 'rgba(255, 160, 0, 0.35)';
+      g.fillRect(f.x(sel.from), f.m.t, f.x(sel.to) - f.x(sel.from), f.ph);
+    }
+    g.fillStyle = P.AXIS; g.textAlign = 'left'; g.textBaseline = 'middle';
+    g.fillText('stored', 4, f.m.t + f.ph / 2);
+    if (!st.live) P.cursorLine(g, f, st.cursor);
+    tl.dataset.spans = String(shown);
+    tl.frame = f;
+  }
+
+  // timeline interaction
+  let drag = null;
+  tl.addEventListener('pointerdown', (e) => {
+    tl.setPointerCapture(e.pointerId);
+    drag = { x: e.offsetX, from: st.from, to: st.to, moved: false, select: e.shiftKey };
+  });
+  tl.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const f = tl.frame;
+    const dx = e.offsetX - drag.x;
+    if (Math.abs(dx) > 3) drag.moved = true;
+    if (!drag.moved) return;
+    if (drag.select) {
+      const a = f.t(drag.x), b = f.t(e.offsetX);
+      sel = { from: Math.min(a, b), to: Math.max(a, b) };
+      dl.setRange(sel.from, sel.to);
+      drawTimeline();
+      return;
+    }
+    if (st.live) setLive(false);
+    const dt = (dx / f.pw) * (drag.to - drag.from);
+    st.from = drag.from - dt; st.to = drag.to - dt;
+    changed();
+  });
+  tl.addEventListener('pointerup', (e) => {
+    if (drag && !drag.moved && tl.frame) { st.cursor = tl.frame.t(e.offsetX); if (st.live) setLive(false); changed(true); }
+    drag = null;
+  });
+  tl.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const f = tl.frame;
+    if (!f) return;
+    const t = f.t(e.offsetX);
+    const k = Math.exp(Math.sign(e.deltaY) * 0.2);
+    const span = Math.min(Math.max((st.to - st.from) * k, 10), 5 * 365 * 86400e3);
+    st.from = t - ((t - st.from) / (st.to - st.from)) * span;
+    st.to = st.from + span;
+    changed();
+  }, { passive: false });
+  function onKey(e) {
+    if (e.target.closest && e.target.closest('input, select, textarea')) return;
+    const w = st.to - st.from;
+    if (e.key === 'ArrowLeft') { st.cursor -= w / 100; changed(true); } else if (e.key === 'ArrowRight') { st.cursor += w / 100; changed(true); }
+  }
+  document.addEventListener('keydown', onKey);
+
+  // live mode: the views follow the pushed frames over the last liveSpan.
+  async function setLive(on) {
+    st.live = on;
+    liveBtn.classList.toggle('on', on);
+    if (feed) { feed.close(); feed = null; }
+    cancelAnimationFrame(liveTimer);
+    clearInterval(covTimer);
+    if (!on) { changed(); return; }
+    const span = ctx.liveSpan;
+    window.__sensoriumLive = window.__sensoriumLive || { frames: 0, latencies: [], draws: 0 };
+    const stats = window.__sensoriumLive;
+    const open = async () => {
+      const url = await api.presigned('/v1/live', { stream: name }, 600);
+      if (!st.live || stopped) return;
+      feed = new EventSource(url);
+      feed.addEventListener('frame', (m) => {
+        const ev = JSON.parse(m.data);
+        stats.frames++;
+        const v = trackViews.find((x) => x.track.number === ev.track);
+        if (v) { v.live(ev); v.pendingLatency = ev; }
+      });
+      feed.addEventListener('dropped', (m) => { stats.dropped = (stats.dropped || 0) + JSON.parse(m.data).frames; });
+      feed.onerror = () => {
+        // A presigned URL expires: sign a new one rather than retry the old.
+        if (feed && feed.readyState === EventSource.CLOSED && st.live) { feed = null; setTimeout(open, 1000); }
+      };
+    };
+    await open();
+    const frame = () => {
+      if (!st.live || stopped) return;
+      const now = Date.now();
+      st.to = now; st.from = now - span; st.cursor = now;
+      cursorText.textContent = 'live';
+      for (const v of trackViews) {
+        v.drawLive(st.from, st.to);
+        if (v.pendingLatency) {
+          // from the end of the frame (when its producer could put it) to its paint
+          stats.latencies.push(Date.now() - (v.pendingLatency.time + v.pendingLatency.duration));
+          if (stats.latencies.length > 1000) stats.latencies.shift();
+          v.pendingLatency = null;
+          stats.draws++;
+        }
+      }
+      drawTimeline();
+      liveTimer = requestAnimationFrame(frame);
+    };
+    liveTimer = requestAnimationFrame(frame);
+    const cov = () => {
+      fetchCoverage();
+      api.getJSON('/v1/stream', { stream: name }).then((i) => { state.textContent = i.state; state.className = `state ${i.state}`; }).catch(() => {});
+    };
+    cov();
+    covTimer = setInterval(cov, 2000);
+  }
+
+  load();
+  return {
+    stop() {
+      stopped = true;
+      if (feed) feed.close();
+      cancelAnimationFrame(liveTimer);
+      clearInterval(covTimer);
+      clearTimeout(pending);
+      document.removeEventListener('keydown', onKey);
+      for (const v of trackViews) if (v.timer) clearInterval(v.timer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- downloads
+
+// downloadBar saves a range of the stream: Arrow (the query's IPC stream),
+// CSV (written here from it), MKV (GetMediaForFragmentList of the
+// fragments ListFragments gives for the range).
+function downloadBar(ctx, st) {
+  const from = el('input', { name: 'dl-from', size: '28' });
+  const to = el('input', { name: 'dl-to', size: '28' });
+  const track = el('input', { name: 'dl-track', type: 'number', min: '1', value: '1', class: 'short' });
+  const fmt = el('select', { name: 'dl-format' }, ...['arrows', 'csv', 'mkv'].map((f) => el('option', { value: f }, { arrows: 'Arrow (IPC stream)', csv: 'CSV', mkv: 'MKV (fragments)' }[f])));
+  const status = el('span', { class: 'status', id: 'dl-status' });
+  const useView = el('button', { type: 'button', class: 'small', onclick: () => setRange(st.from, st.to) }, 'use the view');
+  const go = el('button', { type: 'submit' }, 'Download');
+  const form = el('form', { class: 'download' }, 'Download from ', from, ' to ', to, ' ', useView, ' track ', track, ' as ', fmt, ' ', go, ' ', status);
+  function setRange(a, b) { from.value = rfc3339(a); to.value = rfc3339(b); }
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    status.textContent = 'preparing…';
+    status.classList.remove('error');
+    try {
+      const a = Date.parse(from.value), b = Date.parse(to.value);
+      if (!(b > a)) throw new Error('the range must end after it starts');
+      const name = `${ctx.stream}_${from.value.replace(/[:]/g, '')}`;
+      let blob, file;
+      if (fmt.value === 'mkv') {
+        blob = await downloadMKV(ctx.stream, a, b);
+        file = name + '.mkv';
+      } else {
+        const { buffer } = await api.postBytes('/v1/query', { stream: ctx.stream, track: Number(track.value), start: from.value, end: to.value });
+        if (fmt.value === 'csv') {
+          const { readStream, toTable } = await import('./arrow.js');
+          blob = new Blob([toCSV(toTable(readStream(buffer)))], { type: 'text/csv' });
+          file = name + '.csv';
+        } else {
+          blob = new Blob([buffer], { type: 'application/vnd.apache.arrow.stream' });
+          file = name + '.arrows';
+        }
+      }
+      save(blob, file);
+      status.textContent = `${file}: ${P.fmtBytes(blob.size)}`;
+      window.__sensoriumDownload = { file, size: blob.size, bytes: new Uint8Array(await blob.arrayBuffer()) };
+    } catch (x) {
+      status.textContent = x.message;
+      status.classList.add('error');
+    }
+  });
+  return { el: form, setRange };
+}
+
+async function downloadMKV(stream, a, b) {
+  const numbers = [];
+  let token;
+  do {
+    const page = await api.post('/listFragments', token ? { StreamName: stream, NextToken: token } : {
+      StreamName: stream, MaxResults: 1000,
+      FragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: a / 1000, EndTimestamp: b / 1000 } },
+    });
+    for (const f of page.Fragments || []) numbers.push(f);
+    token = page.NextToken;
+  } while (token);
+  if (!numbers.length) throw new Error('no fragments in that range');
+  numbers.sort((x, y) => (BigInt(x.FragmentNumber) < BigInt(y.FragmentNumber) ? -1 : 1));
+  const parts = [];
+  for (let i = 0; i < numbers.length; i += 1000) {
+    const { buffer } = await api.postBytes('/getMediaForFragmentList', { StreamName: stream, Fragments: numbers.slice(i, i + 1000).map((f) => f.FragmentNumber) });
+    parts.push(buffer);
+  }
+  return new Blob(parts, { type: 'video/x-matroska' });
+}
+
+function toCSV(t) {
+  const names = t.schema.fields.map((f) => f.name);
+  const isTime = t.schema.fields.map((f) => f.typeId === 10);
+  const lines = [names.join(',')];
+  for (let i = 0; i < t.rows; i++) {
+    lines.push(names.map((n, k) => {
+      const v = t.cols[n][i];
+      if (isTime[k]) return rfc3339(v);
+      if (v instanceof Uint8Array) return btoa(String.fromCharCode(...v));
+      if (ArrayBuffer.isView(v)) return '"' + Array.from(v).join(' ') + '"';
+      return String(v);
+    }).join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+function save(blob, file) {
+  const a = el('a', { href: URL.createObjectURL(blob), download: file });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+}
+
+// ---------------------------------------------------------------- usage
+
+function usagePage() {
+  const body = el('div');
+  app.replaceChildren(el('h2', {}, 'Usage'), body);
+  (async () => {
+    const to = Date.now(), from = to - 30 * 86400e3;
+    try {
+      const u = await api.getJSON('/v1/usage', { from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+      const rows = (u.Streams || []).map((s) => el('tr', {}, el('td', {}, s.StreamName), el('td', {}, P.fmtBytes(s.BytesIn)),
+        el('td', {}, P.fmtBytes(Object.values(s.BytesOut || {}).reduce((a, b) => a + b, 0))),
+        el('td', {}, Object.entries(s.BytesOut || {}).map(([k, v]) => `${k} ${P.fmtBytes(v)}`).join(', ')),
+        el('td', {}, P.fmtBytes(s.BytesStored)), el('td', {}, (s.FragmentHoursStored ?? s.FragmentHours ?? 0).toLocaleString())));
+      body.replaceChildren(el('p', {}, `The last 30 days (${P.fmtTime(from)} – ${P.fmtTime(to)}).`),
+        el('table', { class: 'streams' }, el('thead', {}, el('tr', {}, ...['stream', 'bytes in', 'bytes out', 'out by API', 'bytes stored', 'fragment-hours stored'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+    } catch (e) {
+      body.replaceChildren(el('p', {}, e.status === 404 ? 'This server does not meter usage (GET /v1/usage is not there).' : e.message));
+    }
+  })();
+  return {};
+}
+
+main();
