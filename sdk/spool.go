@@ -93,6 +93,10 @@ func openSpool(cfg *ProducerConfig, onSync func()) (*spool.Spool, error) {
 		sp.Close()
 		return nil, fmt.Errorf("sdk: the spool in %s belongs to producer %q, not %q: leave ProducerID empty to use the spool's", cfg.Spool.Dir, meta.ProducerID, given)
 	}
+	if len(meta.ProducerID) > 256 {
+		sp.Close()
+		return nil, fmt.Errorf("sdk: the spool in %s names a producer id longer than 256 bytes", cfg.Spool.Dir)
+	}
 	cfg.ProducerID = meta.ProducerID
 	for _, r := range reps {
 		cfg.Logger.Warn("sdk: spool repaired: a write torn by a crash was cut (it had never been sent)",

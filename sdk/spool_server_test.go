@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/store"
@@ -83,6 +85,17 @@ func (s *spoolServer) stop() {
 func (s *spoolServer) restart() { s.stop(); s.start() }
 
 func (s *spoolServer) natsURL() string { return "nats://" + s.natsAddr }
+
+// srvConn connects to the server's NATS, reconnecting for ever.
+func srvConn(t *testing.T, s *spoolServer) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
 
 func (s *spoolServer) client() *sdk.Client { return sdk.NewClient(s.srv.HTTPURL(), nil) }
 
