@@ -247,6 +247,9 @@ func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 		if err != nil {
 			return err
 		}
+		if err := imp.checkOwner(ctx, c, held[matched-1]); err != nil {
+			return err
+		}
 		if done {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s already holds all %d fragments of this file (an earlier import): nothing to do\n", path, stream, matched)
 			return nil
@@ -475,6 +478,37 @@ func (imp *tableImport) matchHeld(held []heldFragment) (matched int64, done bool
 	return matched, done, nil
 }
 
+// importTag is the fragment metadata that names the import a fragment
+// came from (tableImport.producerBase), on every fragment.
+const importTag = "sensorium_import"
+
+// checkOwner reads the tags of the last fragment of the file's chunks the
+// stream holds: an import resumes only what the same import (the same
+// file, stream and options) stored. Another file with the same times — a
+// log that has grown since, a corrected copy — would otherwise be taken
+// for this one: its chunks that look held would be skipped, or sent again
+// under another producer id that the store cannot dedupe.
+func (imp *tableImport) checkOwner(ctx context.Context, c *sdk.Client, h heldFragment) error {
+	rc, err := c.GetMediaForFragmentList(ctx, sdk.ByName(imp.stream), []string{h.number})
+	if err != nil {
+		return fmt.Errorf("read fragment %s of %s: %w", h.number, imp.stream, err)
+	}
+	defer rc.Close()
+	fr, err := sdk.NewMediaReader(rc).Next()
+	if err != nil {
+		return fmt.Errorf("read fragment %s of %s: %w", h.number, imp.stream, err)
+	}
+	if got := fr.Fragment.Tags[importTag]; got != imp.producerBase {
+		what := "by a producer other than an import"
+		if got != "" {
+			what = "by another import (" + got + "): of another file, or a version of this one that has changed since, or with other options"
+		}
+		return fmt.Errorf("stream %s already holds this file's time range up to %s, written %s; this import (%s) cannot resume it: import the file into another stream (--stream NEW --create)",
+			imp.stream, time.UnixMilli(h.ms).UTC().Format(time.RFC3339Nano), what, imp.producerBase)
+	}
+	return nil
+}
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && a < 0 {
@@ -621,6 +655,9 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 			}
 			seg = s
 			p, err = sdk.NewProducer(ctx, nc, cfg)
+			if err == nil {
+				err = p.PutFragmentMetadata(importTag, imp.producerBase, true)
+			}
 			if err != nil {
 				putErr = err
 				cancel(err)

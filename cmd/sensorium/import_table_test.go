@@ -596,3 +596,32 @@ func TestImportTableResumesAfterKill(t *testing.T) {
 	}
 	t.Logf("%d kills landed mid-import; the last run: %s", landed, strings.TrimSpace(last))
 }
+
+// A file that shares its first times with one imported before — the same
+// log grown since, a corrected copy — is not taken for it: the stream
+// holds that range from another import, and the re-run says so.
+func TestImportTableRefusesAnotherImport(t *testing.T) {
+	srv := startServer(t)
+	ep := srv.HTTPURL()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
+	log := func(rows int, scale int) string {
+		var b strings.Builder
+		b.WriteString("time,v\n")
+		for k := 0; k < rows; k++ {
+			fmt.Fprintf(&b, "%d,%d\n", t0+int64(k)*10, k*scale)
+		}
+		return b.String()
+	}
+	args := func(file string) []string {
+		return []string{"import", file, "--stream", "grow", "--create", "--endpoint", ep, "--nats", srv.NATSURL()}
+	}
+	if code, stdout, stderr := runCLIOut(t, args(writeFile(t, "log.csv", log(2500, 1)))...); code != 0 {
+		t.Fatalf("first import: exit %d: %s %s", code, stdout, stderr)
+	}
+	for name, content := range map[string]string{"grown": log(4000, 1), "corrected": log(2500, 2)} {
+		code, stdout, stderr := runCLIOut(t, args(writeFile(t, "log.csv", content))...)
+		if code != exitFailure || !strings.Contains(stderr, "stream grow already holds this file's time range up to") || !strings.Contains(stderr, "by another import (import-") {
+			t.Errorf("%s: exit %d\nstdout %s\nstderr %s", name, code, stdout, stderr)
+		}
+	}
+}
