@@ -51,7 +51,7 @@ func dialCentre(ctx context.Context, url, prefix string, timeout time.Duration, 
 	if err != nil {
 		return nil, fmt.Errorf("replicate: connect to the centre's NATS %s: %w", url, err)
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(c.timeout), jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("replicate: centre JetStream: %w", err)
@@ -68,46 +68,63 @@ func (c *centre) close() { c.nc.Close() }
 // errLinkDropped ends a publish whose connection to the centre dropped.
 var errLinkDropped = errors.New("the connection to the centre's NATS dropped")
 
+// maxInFlight is how many fragments of one stream may be on their way to
+// the centre's bus at once (and at most maxInFlightBytes): over a link with
+// a long round trip, one at a time would leave it idle most of the time.
+const (
+	maxInFlight      = 32
+	maxInFlightBytes = 16 << 20
+)
+
 // maxPublishTimeout bounds one publish: the bus's acknowledgement of one
 // fragment (at most the ack timeout). Past it the fragment is sent again
 // (same dedupe key).
 const maxPublishTimeout = 15 * time.Second
 
-// publish puts one fragment on the centre's bus under the replicator's
-// dedupe key, and returns once the bus has it, saying whether the bus
-// already had this message id. attempt > 0 gives the message a fresh
-// Nats-Msg-Id, so that the bus takes it again and the store answers again
+// send puts one fragment on the centre's bus under the replicator's dedupe
+// key without waiting; the returned sent says when the bus has it. prev
+// is the sequence it must follow (Sensorium-Producer-Prev; 0: none): with
+// several fragments in flight, one lost with a dropped connection must not
+// be overtaken by the next, which the NATS client may send on the new
+// connection — the centre's store answers that one RETRY instead of storing
+// it out of order. attempt > 0 gives the message a fresh Nats-Msg-Id, so
+// that the bus takes a re-send again and the store answers it again
 // (PERSISTED, Duplicate) instead of the bus swallowing it.
-//
-// One publish at a time per stream, each waiting for the bus: a fragment
-// lost with a broken connection is never overtaken by the next one, so the
-// centre stores a stream's fragments in the edge's order without the
-// Sensorium-Producer-Prev header (whose predecessor a re-created centre
-// stream would wait for forever).
-func (c *centre) publish(ctx context.Context, stream, producer string, seq uint64, attempt int, data []byte) (bool, error) {
-	m := &nats.Msg{Subject: c.subj.Frag(stream), Data: data, Header: wire.FragmentHeader(stream, producer, seq, 0, attempt)}
+func (c *centre) send(stream, producer string, seq, prev uint64, attempt int, data []byte) (*sent, error) {
 	c.mu.Lock()
 	lost := c.lost
 	c.mu.Unlock()
-	cctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	pctx, cancelT := context.WithTimeout(cctx, c.timeout)
-	defer cancelT()
-	go func() {
-		select {
-		case <-lost:
-			cancel(errLinkDropped)
-		case <-pctx.Done():
-		}
-	}()
-	ack, err := c.js.PublishMsg(pctx, m)
+	m := &nats.Msg{Subject: c.subj.Frag(stream), Data: data, Header: wire.FragmentHeader(stream, producer, seq, prev, attempt)}
+	f, err := c.js.PublishMsgAsync(m)
 	if err != nil {
-		if cause := context.Cause(cctx); cause != nil && ctx.Err() == nil {
-			err = cause
-		}
-		return false, fmt.Errorf("publish fragment %d of %s to the centre: %w", seq, stream, err)
+		return nil, fmt.Errorf("publish fragment %d of %s to the centre: %w", seq, stream, err)
 	}
-	return ack.Duplicate, nil
+	return &sent{f: f, lost: lost, seq: seq, stream: stream}, nil
+}
+
+// sent is a fragment on its way to the centre's bus.
+type sent struct {
+	f      jetstream.PubAckFuture
+	lost   <-chan struct{} // the connection it went on dropped
+	seq    uint64
+	stream string
+}
+
+// wait returns once the bus has the fragment (and whether it had this
+// message id already), or it was not taken: a timeout, an error from the
+// bus, or the connection it went on dropped (its acknowledgement will not
+// come; it is not waited for).
+func (s *sent) wait(ctx context.Context) (bool, error) {
+	select {
+	case ack := <-s.f.Ok():
+		return ack.Duplicate, nil
+	case err := <-s.f.Err():
+		return false, fmt.Errorf("publish fragment %d of %s to the centre: %w", s.seq, s.stream, err)
+	case <-s.lost:
+		return false, fmt.Errorf("publish fragment %d of %s to the centre: %w", s.seq, s.stream, errLinkDropped)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }
 
 // acks subscribes to the centre's acknowledgements of stream and passes

@@ -139,6 +139,12 @@ func fetchChunks(ctx context.Context, c *sdk.Client, stream string, numbers []st
 		return fmt.Errorf("get fragments of %s from the edge: %w", stream, err)
 	}
 	defer body.Close()
+	return splitChunks(body, stream, numbers, fn)
+}
+
+// splitChunks cuts a GetMediaForFragmentList answer into its documents,
+// each checked to be the next fragment of numbers.
+func splitChunks(body io.Reader, stream string, numbers []string, fn func(chunk) error) error {
 	rec := &recorder{r: body}
 	rd := mkv.NewReader(rec, mkv.MaxElementSize(maxChunk))
 	var start int64 = -1

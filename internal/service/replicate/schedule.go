@@ -20,14 +20,14 @@ type window struct{ from, to int }
 
 // ParseSchedule reads windows such as "22:00-06:00" or
 // "12:00-13:00,22:00-06:00" (HH:MM-HH:MM, comma separated) in loc. ""
-// is always open. A window whose ends are equal is refused: it would mean
+// (or "always") is always open. A window whose ends are equal is refused: it would mean
 // either never or always.
 func ParseSchedule(s string, loc *time.Location) (Schedule, error) {
 	if loc == nil {
 		loc = time.Local
 	}
 	sc := Schedule{loc: loc}
-	if strings.TrimSpace(s) == "" {
+	if t := strings.TrimSpace(s); t == "" || t == "always" {
 		return sc, nil
 	}
 	for _, part := range strings.Split(s, ",") {

@@ -32,12 +32,14 @@ type worker struct {
 	resent, expired, errs            uint64
 	lastErr                          string
 
-	attempts  map[uint64]int // sends per sequence, this process
-	resumeSeq uint64         // the journal's NextSeq when the session began: pending below it were sent before
+	attempts  map[uint64]int  // sends per sequence, this process
+	stored    map[uint64]bool // pending sequences the centre stored (PERSISTED), not yet confirmed in order
+	noPrev    bool            // the next round's first fragment names no predecessor (the centre forgot it)
+	resumeSeq uint64          // the journal's NextSeq when the session began: pending below it were sent before
 }
 
 func newWorker(r *Replicator, edge string) *worker {
-	return &worker{r: r, edge: edge, centre: r.cfg.CentreNamePrefix + edge, state: "starting", attempts: map[uint64]int{}}
+	return &worker{r: r, edge: edge, centre: r.cfg.CentreNamePrefix + edge, state: "starting", attempts: map[uint64]int{}, stored: map[uint64]bool{}}
 }
 
 // errGone ends a worker whose edge stream was deleted.
@@ -259,9 +261,10 @@ func (w *worker) waitSchedule(ctx context.Context) error {
 	return nil
 }
 
-// sendPending sends the journal's pending fragments in order and waits for
-// the centre's verdicts; what is still unconfirmed after AckTimeout stays
-// pending, for the next round (sent again under the same keys).
+// sendPending sends the journal's pending fragments in order, several on
+// their way at once, and waits for the centre's verdicts; what is still
+// unconfirmed after AckTimeout (or was answered RETRY) stays pending, for
+// the next round, which sends it again under the same keys.
 func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) error {
 	cfg := &w.r.cfg
 	pending := append([]fragRef(nil), w.j.Pending...)
@@ -271,6 +274,15 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 		numbers[i] = p.Number
 		open[p.Seq] = true
 	}
+	// Each fragment follows the one before it in the journal; the first
+	// follows the newest confirmed one, unless the centre said it does not
+	// know that one (its stream was made anew, or its dedupe forgot us).
+	prev := uint64(0)
+	if c := w.j.Confirmed; c != nil && c.Seq > 0 && !w.noPrev {
+		prev = c.Seq
+	}
+	confirmedSeq := prev
+	w.noPrev = false
 	var refused error
 	handle := func(ev wire.AckEvent) {
 		if !open[ev.ProducerSequence] {
@@ -281,8 +293,17 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 			if refused == nil {
 				refused = fmt.Errorf("the centre refused fragment %d of %s: %s (%d): %s", ev.ProducerSequence, w.centre, ev.ErrorCode, int(ev.ErrorID), ev.Message)
 			}
+		case ev.EventType == wire.EventRetry:
+			// Not stored: its predecessor had not arrived. Sent again next
+			// round; if the predecessor is one the centre should have had
+			// long ago, the next round does not ask for it.
+			delete(open, ev.ProducerSequence)
+			if ev.After != 0 && ev.After <= confirmedSeq {
+				w.noPrev = true
+			}
 		case ev.Terminal():
 			delete(open, ev.ProducerSequence)
+			w.stored[ev.ProducerSequence] = true
 		}
 	}
 	drain := func() {
@@ -295,10 +316,27 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 			}
 		}
 	}
+	var inFlight []*sent
+	var inBytes int
+	var sendErr error
+	settle := func(s *sent, size int) {
+		if _, err := s.wait(ctx); err != nil && sendErr == nil {
+			sendErr = err
+		}
+		inBytes -= size
+	}
+	sizes := map[uint64]int{}
 	i := 0
 	err := fetchChunks(ctx, cfg.Edge, w.edge, numbers, func(c chunk) error {
 		p := pending[i]
 		i++
+		for len(inFlight) >= maxInFlight || (len(inFlight) > 0 && inBytes+len(c.data) > maxInFlightBytes) {
+			settle(inFlight[0], sizes[inFlight[0].seq])
+			inFlight = inFlight[1:]
+		}
+		if sendErr != nil {
+			return sendErr // the link is down: stop here, the rest goes next round
+		}
 		if err := w.r.rate.wait(ctx, len(c.data)); err != nil {
 			return err
 		}
@@ -308,25 +346,19 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 		attempt := 0
 		if n := w.attempts[p.Seq]; n > 0 || p.Seq < w.resumeSeq {
 			attempt = w.r.resendBase + n + 1
-		}
-		// Sent again after a restart too: the journal's pending fragments
-		// may be on the centre's bus under attempt 0's message id.
-		if w.attempts[p.Seq] > 0 || p.Seq < w.resumeSeq {
 			w.mu.Lock()
 			w.resent++
 			w.mu.Unlock()
 		}
 		w.attempts[p.Seq]++
-		dup, err := w.r.centre.publish(ctx, w.centre, w.j.ProducerID, p.Seq, attempt, c.data)
-		if err == nil && dup {
-			// The bus had this message id already (a send whose answer was
-			// lost): its store's verdict may be long gone, so ask again.
-			w.attempts[p.Seq]++
-			_, err = w.r.centre.publish(ctx, w.centre, w.j.ProducerID, p.Seq, w.r.resendBase+w.attempts[p.Seq], c.data)
-		}
+		s, err := w.r.centre.send(w.centre, w.j.ProducerID, p.Seq, prev, attempt, c.data)
 		if err != nil {
 			return err
 		}
+		prev = p.Seq
+		inFlight = append(inFlight, s)
+		sizes[p.Seq] = len(c.data)
+		inBytes += len(c.data)
 		w.mu.Lock()
 		w.sentFrags++
 		w.sentBytes += uint64(len(c.data))
@@ -336,12 +368,23 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 		drain()
 		return nil
 	})
+	for _, s := range inFlight {
+		settle(s, sizes[s.seq])
+	}
 	if errors.Is(err, sdk.ErrResourceNotFound) {
 		// A fragment expired at the edge before it was sent (an outage
 		// longer than the edge's retention): it cannot be copied.
 		return w.dropExpired(ctx, pending)
 	}
+	if err == nil {
+		err = sendErr
+	}
 	if err != nil {
+		drain()
+		w.confirmDone(pending, open)
+		if serr := w.j.save(cfg.StateDir); serr != nil {
+			return serr
+		}
 		return err
 	}
 	timeout := time.NewTimer(cfg.AckTimeout)
@@ -367,16 +410,17 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 }
 
 // confirmDone moves the journal's confirmation over the pending fragments
-// that have their verdict, in order, up to the first still open.
-func (w *worker) confirmDone(pending []fragRef, open map[uint64]bool) {
+// the centre has stored, in order, up to the first it has not.
+func (w *worker) confirmDone(pending []fragRef, _ map[uint64]bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range pending {
-		if open[p.Seq] {
+		if !w.stored[p.Seq] {
 			break
 		}
 		w.j.confirm(p.Seq)
 		delete(w.attempts, p.Seq)
+		delete(w.stored, p.Seq)
 	}
 }
 
