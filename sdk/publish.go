@@ -316,6 +316,9 @@ type outFragment struct {
 	// refusalReported is set once OnAck has been told that the bus refuses
 	// this fragment (a retriable ERROR), so that a re-send says it once.
 	refusalReported bool
+	// spooledBytes is the size of a spooled fragment dropped without its
+	// data ever being read back.
+	spooledBytes int
 }
 
 func (f *outFragment) timecodeMS() int64 { return floorMS(f.start) }
@@ -738,7 +741,7 @@ func (p *Producer) reportDropLocked(f *outFragment, cause DropCause) {
 		}
 		p.droppedSent[f.seq] = struct{}{}
 	}
-	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: len(f.data), OnTheWire: sent, Cause: cause})
+	p.events.push(Dropped{Sequence: f.seq, Start: f.start, End: f.end, Frames: f.frames, Bytes: max(len(f.data), f.spooledBytes), OnTheWire: sent, Cause: cause})
 }
 
 // removeLocked takes a terminal fragment out of the buffer, and out of the

@@ -217,7 +217,7 @@ func (p *Producer) load() {
 			_ = p.spool.Done(rec.Seq, spool.Dropped)
 			p.mu.Lock()
 			p.loaded = rec.Seq
-			p.reportDropLocked(&outFragment{seq: rec.Seq, start: rec.Start, end: rec.End, frames: rec.Frames, gen: p.wireGuess(rec.Seq)}, DroppedDamaged)
+			p.reportDropLocked(&outFragment{seq: rec.Seq, start: rec.Start, end: rec.End, frames: rec.Frames, spooledBytes: rec.Bytes, gen: p.wireGuess(rec.Seq)}, DroppedDamaged)
 			p.mu.Unlock()
 			continue
 		}
@@ -271,7 +271,7 @@ func (p *Producer) spoolDropped(recs []spool.Record) {
 			p.reportDropLocked(f, DroppedOldest)
 			continue
 		}
-		p.reportDropLocked(&outFragment{seq: r.Seq, start: r.Start, end: r.End, frames: r.Frames, gen: p.wireGuess(r.Seq)}, DroppedOldest)
+		p.reportDropLocked(&outFragment{seq: r.Seq, start: r.Start, end: r.End, frames: r.Frames, spooledBytes: r.Bytes, gen: p.wireGuess(r.Seq)}, DroppedOldest)
 	}
 	p.notifyLocked()
 }

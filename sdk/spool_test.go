@@ -181,7 +181,7 @@ func TestSpoolBudgetPolicies(t *testing.T) {
 			dropped := map[int]bool{}
 			var droppedIdx []int
 			for _, d := range a.dropped {
-				if d.Cause != tc.cause || d.Frames != 1 || d.End-d.Start != 100*ms {
+				if d.Cause != tc.cause || d.Frames != 1 || d.End-d.Start != 100*ms || d.Bytes < frame || d.Bytes > frame+1024 {
 					t.Fatalf("notice %+v", d)
 				}
 				idx := int((d.Start - t0) / (100 * ms))
@@ -272,5 +272,31 @@ func TestSpoolPowerCut(t *testing.T) {
 	// Everything up to the spool's end, then the new ones: each once, in order.
 	if !slices.Equal(got, rangeInts(0, from+6)) {
 		t.Fatalf("stored %v, want 0…%d", got, from+5)
+	}
+}
+
+// SyncPuts: a PutFrame that closed a fragment returns once the fragment is
+// fsynced, so a power cut right after loses none of them.
+func TestSpoolSyncPuts(t *testing.T) {
+	r := newRig(t, false)
+	dir := t.TempDir()
+	ffs := faultfs.New(vfs.OS)
+	sc := &sdk.SpoolConfig{Dir: dir, Budget: 64 << 20, SyncPuts: true}
+	sdk.SetSpoolFS(sc, ffs)
+	p := spoolProducer(t, r, sdk.ProducerConfig{Spool: sc})
+	if err := putFrames(context.Background(), p, 0, 41, 4096); err != nil { // frame 40 closes fragment 39
+		t.Fatal(err)
+	}
+	if err := ffs.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	_ = closeNow(p)
+	p = spoolProducer(t, r, sdk.ProducerConfig{Spool: &sdk.SpoolConfig{Dir: dir, Budget: 64 << 20}})
+	defer closeNow(p)
+	if end, ok := p.SpooledThrough(); !ok || end != t0+40*100*ms {
+		t.Fatalf("after the power cut the spool ends at frame %d, want 40", (end-t0)/(100*ms))
+	}
+	if st := p.Stats(); st.Spooled != 40 {
+		t.Fatalf("stats %+v", st)
 	}
 }

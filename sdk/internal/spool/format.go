@@ -72,6 +72,9 @@ type Record struct {
 	Start, End int64  // producer time span, ns
 	Frames     int
 	Data       []byte // the fragment's MKV document
+	// Bytes is the fragment's size: len(Data), or what it was for a record
+	// returned without its data.
+	Bytes int
 }
 
 // Size is the record's bytes on disk.

@@ -80,7 +80,7 @@ func (r *Reader) Next(after uint64, limit int) (rec Record, ok bool, err error) 
 			if h.seq <= after || done {
 				continue
 			}
-			rec := Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames}
+			rec := Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames, Bytes: h.bodyLen - RecordFixedSize}
 			if h.bodyLen-RecordFixedSize > limit {
 				r.off, r.offSeq = at, 0 // read it again next time
 				return rec, false, nil

@@ -692,7 +692,7 @@ func (s *Spool) DropOldestSegment() ([]Record, error) {
 		if s.isDone(h.seq) {
 			continue
 		}
-		out = append(out, Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames})
+		out = append(out, Record{Seq: h.seq, Start: h.start, End: h.end, Frames: h.frames, Bytes: h.bodyLen - RecordFixedSize})
 		if err := s.doneLocked(h.seq, Dropped); err != nil {
 			return out, err
 		}
