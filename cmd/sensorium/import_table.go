@@ -471,7 +471,7 @@ func (imp *tableImport) matchHeld(held []heldFragment) (matched int64, done bool
 	}
 	if p < len(held) {
 		h := held[p]
-		return 0, false, fmt.Errorf("stream %s already holds %d fragments in this file's time range that this file's import did not write (the first, number %s, at %s); "+
+		return 0, false, fmt.Errorf("stream %s already holds %d fragments from this file's start on that are not this file's chunks (the first, number %s, at %s); "+
 			"a stream's time only goes forward, so the file cannot go in among them: import it into another stream (--stream NEW --create)",
 			imp.stream, len(held)-p, h.number, time.UnixMilli(h.ms).UTC().Format(time.RFC3339Nano))
 	}

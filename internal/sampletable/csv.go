@@ -22,18 +22,25 @@ import (
 // into the batch's columns, with no Arrow arrays in between.
 
 type csvSource struct {
-	f       *os.File
-	size    int64
-	read    *countReader
-	r       *csv.Reader
-	opts    Options
-	header  []string
-	timeCol int
-	chans   []int
-	intLike []bool // the channel's type is an integer type: empty cells are refused
-	tc      *timeConv
-	rows    int64
-	eof     bool
+	f        *os.File
+	path     string
+	size     int64
+	read     *countReader
+	br       *bufio.Reader
+	comma    byte
+	r        *csv.Reader // the slow path: encoding/csv
+	lineOff  int64       // lines before the slow reader's first (when it starts mid-file)
+	fast     *csvFast    // the parallel path, while it runs
+	tried    bool        // whether the parallel path was considered
+	dataLine int64       // the line after the header's
+	opts     Options
+	header   []string
+	timeCol  int
+	chans    []int
+	intLike  []bool // the channel's type is an integer type: empty cells are refused
+	tc       *timeConv
+	rows     int64
+	eof      bool
 }
 
 type countReader struct {
@@ -78,10 +85,9 @@ func openCSV(t *Table, o Options) error {
 			_, _ = br.Discard(3)
 		}
 	}
-	r := csv.NewReader(br)
-	r.Comma = comma
-	r.ReuseRecord = true
-	r.Comment = '#'
+	s.path, s.br, s.comma = t.Path, br, byte(comma)
+	r := s.newReader(br)
+	r.FieldsPerRecord = 0
 	s.r = r
 	hdr, err := r.Read()
 	switch {
@@ -111,6 +117,8 @@ func openCSV(t *Table, o Options) error {
 	}
 	s.header = names
 	r.FieldsPerRecord = len(hdr)
+	hl, _ := r.FieldPos(len(hdr) - 1)
+	s.dataLine = int64(hl) + 1
 	timeCol, chans, err := pickColumns(t.Path, names, func(int) bool { return false }, o)
 	if err != nil {
 		f.Close()
@@ -157,7 +165,72 @@ func (t *Table) TimeConv() string {
 	return tc.Describe()
 }
 
+// newReader is encoding/csv over r with the file's separator. It reads
+// straight from r when r is a bufio.Reader (encoding/csv wraps only other
+// readers), so that after the header the parallel path reads on from the
+// first data line.
+func (s *csvSource) newReader(r io.Reader) *csv.Reader {
+	cr := csv.NewReader(r)
+	cr.Comma = rune(s.comma)
+	cr.ReuseRecord = true
+	cr.Comment = '#'
+	cr.FieldsPerRecord = len(s.header)
+	return cr
+}
+
 func (s *csvSource) next(b *Batch) error {
+	if !s.tried {
+		s.tried = true
+		if fastCSV && s.decideTime() {
+			s.startFast(s.br, s.dataLine, fastBlockBytes, fastWorkers())
+		}
+	}
+	if s.fast != nil {
+		return s.nextFast(b)
+	}
+	return s.nextSlow(b)
+}
+
+// decideTime settles how the time column is read from the first data line,
+// before the parallel path's workers each take a copy of it. It reports
+// whether the parallel path may run: not when the first line has a quote,
+// is not there, or fails (the slow path then reports it with its place).
+func (s *csvSource) decideTime() bool {
+	peek, _ := s.br.Peek(64 << 10)
+	line := s.dataLine
+	for len(peek) > 0 {
+		i := bytes.IndexByte(peek, '\n')
+		if i < 0 {
+			return false // no whole line in sight
+		}
+		ln := bytes.TrimSuffix(peek[:i], []byte{'\r'})
+		peek = peek[i+1:]
+		if len(ln) == 0 || ln[0] == '#' {
+			line++
+			continue
+		}
+		if bytes.IndexByte(ln, '"') >= 0 {
+			return false
+		}
+		if s.timeCol < 0 {
+			return true
+		}
+		fields := bytes.Split(ln, []byte{s.comma})
+		if len(fields) != len(s.header) {
+			return false
+		}
+		dummy := &Batch{lines: []int64{line}, path: s.path}
+		_, err := s.tc.fromText(string(fields[s.timeCol]), at{dummy, 0})
+		if err != nil {
+			s.tc.decided = false
+			return false
+		}
+		return true
+	}
+	return false
+}
+
+func (s *csvSource) nextSlow(b *Batch) error {
 	if s.eof {
 		return io.EOF
 	}
@@ -180,14 +253,14 @@ func (s *csvSource) next(b *Batch) error {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				if errors.Is(pe.Err, csv.ErrFieldCount) {
-					return fmt.Errorf("%s:%d: %d fields, but the header has %d (%s)", b.pathOr(&path), pe.StartLine, len(rec), len(s.header), quoteList(s.header))
+					return fmt.Errorf("%s:%d: %d fields, but the header has %d (%s)", b.pathOr(&path), int64(pe.StartLine)+s.lineOff, len(rec), len(s.header), quoteList(s.header))
 				}
-				return fmt.Errorf("%s:%d: column %d: %v", b.pathOr(&path), pe.Line, pe.Column, pe.Err)
+				return fmt.Errorf("%s:%d: column %d: %v", b.pathOr(&path), int64(pe.Line)+s.lineOff, pe.Column, pe.Err)
 			}
 			return fmt.Errorf("%s: %w", b.pathOr(&path), err)
 		}
 		line, _ := s.r.FieldPos(0)
-		b.lines[row] = int64(line)
+		b.lines[row] = int64(line) + s.lineOff
 		if s.timeCol >= 0 {
 			t, err := s.tc.fromText(rec[s.timeCol], at{b, row})
 			if err != nil {
@@ -199,11 +272,7 @@ func (s *csvSource) next(b *Batch) error {
 			v, err := parseCell(rec[c])
 			if err != nil || (s.intLike[i] && math.IsNaN(v)) {
 				l, col := s.r.FieldPos(c)
-				what := "is not a number"
-				if rec[c] == "" || err == nil {
-					what = "is empty; an integer channel has no value for a missing sample (import as --type float32 or float64, where it becomes NaN)"
-				}
-				return fmt.Errorf("%s:%d: column %d (%q), character %d: %q %s", b.pathOr(&path), l, c+1, s.header[c], col, rec[c], what)
+				return s.cellError(int64(l)+s.lineOff, c, col, rec[c], err)
 			}
 			b.Values[i][row] = v
 		}
@@ -247,5 +316,20 @@ func parseCell(s string) (float64, error) {
 	return 0, err
 }
 
-func (s *csvSource) progress() (int64, int64) { return s.read.n, s.size }
-func (s *csvSource) close() error             { return s.f.Close() }
+func (s *csvSource) progress() (int64, int64) {
+	if s.fast != nil {
+		return s.fast.read.Load(), s.size
+	}
+	return s.read.n, s.size
+}
+
+func (s *csvSource) close() error {
+	if f := s.fast; f != nil {
+		s.fast = nil
+		f.halt()
+		for b := range f.order { // let the reader and the workers finish
+			<-b.done
+		}
+	}
+	return s.f.Close()
+}

@@ -291,3 +291,85 @@ func TestParseISO(t *testing.T) {
 		}
 	}
 }
+
+// readRows reads every row of a CSV file as text, or the first error.
+func readRows(path string, o Options) (string, error) {
+	tbl, err := Open(path, o)
+	if err != nil {
+		return "", err
+	}
+	defer tbl.Close()
+	var sb strings.Builder
+	b := new(Batch)
+	for {
+		err := tbl.Next(b)
+		if errors.Is(err, io.EOF) {
+			return sb.String(), nil
+		}
+		if err != nil {
+			return sb.String(), err
+		}
+		for i := 0; i < b.N; i++ {
+			fmt.Fprintf(&sb, "%s %d", b.Where(i), b.Row(i))
+			if b.Time != nil {
+				fmt.Fprintf(&sb, " %d", b.Time[i])
+			}
+			for _, col := range b.Values {
+				fmt.Fprintf(&sb, " %v", col[i])
+			}
+			sb.WriteByte('\n')
+		}
+	}
+}
+
+// The parallel CSV path reads what encoding/csv reads — rows, line numbers,
+// NaNs, CRLF, comments and empty lines — over blocks of a few lines, hands
+// the rest of the file to encoding/csv at the first quote, and names the
+// same line and column in its errors.
+func TestCSVFastPathAgrees(t *testing.T) {
+	defer func(b int, f bool) { fastBlockBytes, fastCSV = b, f }(fastBlockBytes, fastCSV)
+	var plain strings.Builder
+	plain.WriteString("# exported\ntime,x [m/s^2],y\r\n")
+	for k := 0; k < 3000; k++ {
+		switch {
+		case k%500 == 7:
+			plain.WriteString("\n# a comment\n")
+		case k%300 == 11:
+			fmt.Fprintf(&plain, "2026-11-24T12:%02d:%02d.%03dZ,,NA\r\n", k/6000, (k/100)%60, (k%100)*10)
+			continue
+		}
+		fmt.Fprintf(&plain, "2026-11-24T12:%02d:%02d.%03dZ,%d.5,%g\n", k/6000, (k/100)%60, (k%100)*10, k, float64(k)/7)
+	}
+	quoted := plain.String() + "2026-11-24T12:00:30.000Z,\"1\",2\n2026-11-24T12:00:30.010Z,3,4\n"
+	badFast := strings.Replace(plain.String(), ",2500.5,", ",25x0.5,", 1)
+	badSlow := quoted + "2026-11-24T12:00:30.020Z,3,oops\n"
+	short := strings.Replace(plain.String(), ",1234.5,", ",", 1)
+	for _, c := range []struct{ name, content string }{
+		{"plain", plain.String()}, {"quote after 3000 rows", quoted}, {"bad cell", badFast}, {"bad cell after a quote", badSlow}, {"short row", short},
+	} {
+		path := filepath.Join(t.TempDir(), "f.csv")
+		if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fastCSV = false
+		want, werr := readRows(path, Options{BatchRows: 100})
+		fastCSV, fastBlockBytes = true, 700
+		got, err := readRows(path, Options{BatchRows: 100})
+		// Rows before an error come in blocks on one path and batches on
+		// the other; the error, and without one every row, must agree.
+		if fmt.Sprint(err) != fmt.Sprint(werr) || werr == nil && got != want {
+			t.Errorf("%s: the parallel path reads\n%s\n%v\nencoding/csv\n%s\n%v", c.name, tail(got, 3), err, tail(want, 3), werr)
+		}
+		if c.name == "plain" && strings.Count(got, "\n") != 3000 {
+			t.Errorf("plain: %d rows", strings.Count(got, "\n"))
+		}
+		if strings.HasPrefix(c.name, "bad") && werr == nil || c.name == "short row" && !strings.Contains(fmt.Sprint(err), "2 fields, but the header has 3") {
+			t.Errorf("%s: no error: %v", c.name, err)
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

@@ -221,7 +221,7 @@ func (c *timeConv) parseISOFast(s string) (int64, bool) {
 		if t.Day() != d { // 31 February
 			return 0, false
 		}
-		c.day, c.dayStart = s[:10], t.Unix()
+		c.day, c.dayStart = strings.Clone(s[:10]), t.Unix() // s may be a view of a buffer that is reused
 	}
 	h, ok1 := digits(s[11:13])
 	mi, ok2 := digits(s[14:16])
