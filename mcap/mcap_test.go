@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"testing"
 )
@@ -151,5 +152,42 @@ func readAll(b []byte) error {
 			}
 			return err
 		}
+	}
+}
+
+// An attachment's CRC is checked, and a data length that would overflow is
+// refused, not followed.
+func TestAttachmentCRC(t *testing.T) {
+	att := func(dataLen uint64, data []byte, crc uint32) []byte {
+		b := append([]byte(nil), Magic...)
+		b, st := recordStart(b, OpHeader)
+		b = appendStr(appendStr(b, ""), "")
+		b = recordEnd(b, st)
+		b, st = recordStart(b, OpAttachment)
+		b = append(b, make([]byte, 16)...)
+		b = appendStr(appendStr(b, "calib.yaml"), "text/yaml")
+		b = append(b, byte(dataLen), byte(dataLen>>8), byte(dataLen>>16), byte(dataLen>>24), byte(dataLen>>32), byte(dataLen>>40), byte(dataLen>>48), byte(dataLen>>56))
+		b = append(b, data...)
+		if crc == 1 {
+			crc = crc32.ChecksumIEEE(b[st:])
+		}
+		b = append(b, byte(crc), byte(crc>>8), byte(crc>>16), byte(crc>>24))
+		b = recordEnd(b, st)
+		b, st = recordStart(b, OpFooter)
+		b = append(b, make([]byte, 20)...)
+		b = recordEnd(b, st)
+		return append(b, Magic...)
+	}
+	if err := readAll(att(3, []byte("a:1"), 1)); err != nil {
+		t.Fatalf("good attachment: %v", err)
+	}
+	if err := readAll(att(3, []byte("a:1"), 0)); err != nil {
+		t.Fatalf("attachment without CRC: %v", err)
+	}
+	if err := readAll(att(3, []byte("a:1"), 12345)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad CRC: %v", err)
+	}
+	if err := readAll(att(^uint64(0)-1, []byte("a:1"), 0)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("overflowing length: %v", err)
 	}
 }

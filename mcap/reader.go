@@ -265,7 +265,7 @@ func checkAttachment(b []byte) error {
 	c.str()
 	c.str()
 	n := c.u64()
-	if c.err == nil && uint64(len(b)-c.off) < n+4 {
+	if c.err == nil && (len(b)-c.off < 4 || n > uint64(len(b)-c.off-4)) {
 		c.fail("attachment data beyond the record")
 	}
 	if c.err != nil {
