@@ -108,6 +108,9 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 		if err := checkEndpointFlag("--to", to); err != nil {
 			return err
 		}
+		if !validNamePrefix(centrePrefix) {
+			return usagef("--centre-prefix %q: stream names are letters, digits, _ . and -", centrePrefix)
+		}
 		patterns := splitList(streams)
 		if err := replicate.CheckPatterns(patterns); err != nil {
 			return usagef("--streams: %v", err)
@@ -198,6 +201,19 @@ func checkEndpointFlag(flag, ep string) error {
 	return nil
 }
 
+// validNamePrefix reports whether p may start a stream name.
+func validNamePrefix(p string) bool {
+	if len(p) > 200 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // centreNATS is --to-nats, or the --to host on NATS's port.
 func centreNATS(flag, httpURL string) (string, error) {
 	if flag == "" {
@@ -269,7 +285,7 @@ func parseRate(s string) (int64, error) {
 }
 
 func newReplicateStatusCmd() *cobra.Command {
-	var addr string
+	var addr, state string
 	var raw bool
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -283,14 +299,33 @@ stream:
   LAG       age of the oldest edge fragment the centre has not confirmed
   BACKLOG   fragments and bytes the centre has not confirmed
   SENT      fragments and bytes sent by this replicator process (re-sends
-            included; RESENT counts them)`,
+            included; RESENT counts them)
+
+With --state, read the state folder instead, for a replicator that is not
+running: per stream, the newest edge fragment the centre confirmed, what
+was sent and not yet confirmed, and the totals since the journal began.`,
 		Example: `  sensorium replicate status
-  sensorium replicate status --metrics 127.0.0.1:9465 --json`,
+  sensorium replicate status --metrics 127.0.0.1:9465 --json
+  sensorium replicate status --state /var/lib/sensorium-replicate`,
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().StringVar(&addr, "metrics", defaultReplicateMetrics, "the replicator's --metrics address")
 	cmd.Flags().BoolVar(&raw, "json", false, "print the status as JSON")
+	cmd.Flags().StringVar(&state, "state", "", "read this state folder instead of asking a running replicator")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if state != "" {
+			if cmd.Flags().Changed("metrics") {
+				return usagef("--state and --metrics cannot be given together: --state reads the folder, --metrics asks the running replicator")
+			}
+			js, err := replicate.ReadJournals(state)
+			if err != nil {
+				return err
+			}
+			if raw {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(js)
+			}
+			return writeJournals(cmd.OutOrStdout(), state, js)
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return usagef("--metrics %q: %v", addr, err)
 		}
@@ -362,6 +397,21 @@ func writeReplicateStatus(w io.Writer, st replicate.Status) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d (%s)\t%d (%s)\t%d\t%d\t%s\t%s\n", s.Edge, s.Centre, s.State, lag,
 			s.BacklogFragments, humanBytes(s.BacklogBytes), s.SentFragments, humanBytes(int64(s.SentBytes)), s.ResentFragments, s.Errors, last, errText)
+	}
+	return tw.Flush()
+}
+
+func writeJournals(w io.Writer, dir string, js []replicate.JournalSummary) error {
+	fmt.Fprintf(w, "%d streams in the state folder %s (what a running replicator last wrote)\n\n", len(js), dir)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tCENTRE\tLAST CONFIRMED\tUNCONFIRMED\tSENT\tEXPIRED\tPRODUCER ID")
+	for _, j := range js {
+		last := j.LastConfirmed
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%d (%s)\t%d\t%s\n", j.EdgeStream, j.CentreStream, last, j.PendingFragments,
+			humanBytes(j.PendingBytes), j.SentFragments, humanBytes(int64(j.SentBytes)), j.ExpiredFragments, j.ProducerID)
 	}
 	return tw.Flush()
 }

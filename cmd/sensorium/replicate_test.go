@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -64,6 +66,8 @@ func TestReplicateUsageErrors(t *testing.T) {
 		{"bad metrics address", with("--metrics", "9465"), `--metrics "9465"`},
 		{"missing profile", with("--to-profile", "no-such-profile"), "--to-profile"},
 		{"status: bad address", []string{"replicate", "status", "--metrics", "nope"}, `--metrics "nope"`},
+		{"status: both", []string{"replicate", "status", "--metrics", "127.0.0.1:1", "--state", "x"}, "cannot be given together"},
+		{"bad centre prefix", with("--centre-prefix", "site 3/"), `--centre-prefix "site 3/"`},
 		{"extra argument", with("--from", "http://x", "extra", "x"), "unknown command"},
 	}
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "credentials"))
@@ -254,9 +258,9 @@ func TestReplicateSurvivesKill9(t *testing.T) {
 		}
 	}
 	put(20)
-	metrics := freeAddr(t)
+	metrics, stateDir := freeAddr(t), t.TempDir()
 	rep := startProc(t, "replicate.log", "replicate", "--from", "http://"+edge.http, "--to", "http://"+centre.http,
-		"--to-nats", "nats://"+proxy.Addr(), "--streams", "line-*", "--state", t.TempDir(), "--metrics", metrics,
+		"--to-nats", "nats://"+proxy.Addr(), "--streams", "line-*", "--state", stateDir, "--metrics", metrics,
 		"--poll", "50ms", "--discover", "200ms", "--ack-timeout", "2s", "--timeout", "5s", "--log-level", "info")
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	midCopy := func() { time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond) }
@@ -320,6 +324,13 @@ func TestReplicateSurvivesKill9(t *testing.T) {
 		t.Errorf("status:\n%s", out)
 	}
 	t.Logf("status:\n%s", out)
+	// The state folder, read while the replicator is stopped.
+	rep.kill()
+	code, stdout, stderr := runCLIOut(t, "replicate", "status", "--state", stateDir)
+	if code != exitOK || !strings.Contains(stdout, "line-1") || !strings.Contains(stdout, "0 (0 B)") {
+		t.Errorf("status --state: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("status --state:\n%s", stdout)
 }
 
 // Each side with its own key: the edge is read with a key that may only
@@ -353,7 +364,8 @@ func TestReplicateSignedWithTwoProfiles(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	t.Setenv("AWS_PROFILE", "")
 	start := func(keys string) *server.Server {
-		srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Credentials: keys})
+		srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Credentials: keys,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // A journal is one replicated stream's state in the state folder: which
@@ -199,4 +200,51 @@ func validNumber(s string) bool {
 		}
 	}
 	return true
+}
+
+// JournalSummary is one journal as `sensorium replicate status --state`
+// shows it, for a replicator that is not running.
+type JournalSummary struct {
+	EdgeStream, CentreStream string
+	ProducerID               string
+	LastConfirmed            string // the newest edge fragment the centre confirmed; "" for none
+	PendingFragments         int    // given a sequence, not yet confirmed
+	PendingBytes             int64
+	SentFragments, SentBytes uint64
+	ExpiredFragments         uint64
+}
+
+// ReadJournals summarises the journals in a state folder, sorted by
+// centre stream. It reads the files as the replicator left them; it takes
+// no lock, so a running replicator's figures may be a round behind.
+func ReadJournals(dir string) ([]JournalSummary, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "stream-*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("replicate: state folder: %w", err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("replicate: state folder: %w", err)
+	}
+	var out []JournalSummary
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("replicate: read journal: %w", err)
+		}
+		var j journal
+		if err := json.Unmarshal(b, &j); err != nil {
+			return nil, fmt.Errorf("replicate: journal %s: %w", p, err)
+		}
+		s := JournalSummary{EdgeStream: j.EdgeStream, CentreStream: j.CentreStream, ProducerID: j.ProducerID,
+			PendingFragments: len(j.Pending), SentFragments: j.SentFragments, SentBytes: j.SentBytes, ExpiredFragments: j.Expired}
+		if j.Confirmed != nil {
+			s.LastConfirmed = j.Confirmed.Number
+		}
+		for _, f := range j.Pending {
+			s.PendingBytes += f.Size
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].CentreStream < out[b].CentreStream })
+	return out, nil
 }

@@ -194,3 +194,36 @@ func TestCompareCatchesDuplicatesAndGaps(t *testing.T) {
 		t.Fatalf("a fragment missing at the centre: Compare says %v", err)
 	}
 }
+
+// The centre's stream is deleted and created again while the copy runs:
+// the centre no longer knows the fragment the next one names as its
+// predecessor, answers RETRY, and the replicator sends without naming it
+// rather than wait forever; new fragments keep arriving.
+func TestCentreStreamCreatedAgain(t *testing.T) {
+	r := newRig(t)
+	r.createEdge(t, "s", 1)
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
+	p.put(5)
+	rep, _ := start(t, r.config(t, "s"))
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	ctx := context.Background()
+	info, err := r.centre.DescribeStream(ctx, sdk.ByName("s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.centre.DeleteStream(ctx, sdk.StreamRef{StreamARN: info.StreamARN}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.centre.CreateStream(ctx, sdk.CreateStreamInput{StreamName: "s", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p.put(4)
+	poll.Until(t, 60*time.Second, 50*time.Millisecond, func() error {
+		l, err := replicatetest.List(ctx, r.centre, "s")
+		if err != nil || len(l) != 4 {
+			return fmt.Errorf("the new centre stream holds %d fragments (%v); want the 4 written since; status %+v", len(l), err, rep.Status())
+		}
+		return nil
+	})
+}
