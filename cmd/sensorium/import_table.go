@@ -730,9 +730,6 @@ func (imp *tableImport) report(w io.Writer, st sampletable.Stats, sent, sentSamp
 	if st.Retimed > 0 {
 		fmt.Fprintf(w, "  %d places where the time column drifts more than half a period off the rate (the first at %s): a new block starts at the file's time there\n", st.Retimed, st.RetimedAt)
 	}
-	for _, n := range imp.tbl.Notes {
-		fmt.Fprintf(w, "  %s\n", n)
-	}
 }
 
 func channelNames(chs []signals.Channel) string {

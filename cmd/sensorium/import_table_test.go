@@ -236,6 +236,8 @@ func TestImportTableForeignFiles(t *testing.T) {
 			[]string{"49 samples × 1 channels", "1 gaps in the time column (the longest 4ms, at ", "d.csv:22)"}, fmt.Sprintf("%d 0000000000000000", t0.UnixNano()), 49},
 		{"parquet timestamp[us], int16", pq, nil,
 			[]string{"1,000 samples × 2 channels (int16) at 200 Hz (measured from the time column)"}, fmt.Sprintf("%d 0 -1000", t0.UnixNano()), 1000},
+		{"parquet ISO text time, unit in a name, --channels", writeParquetText(t, t0), []string{"--channels", "p"},
+			[]string{"400 samples × 1 channels (float32) at 100 Hz", "(ISO 8601)"}, fmt.Sprintf("%d 3f000000", t0.UnixNano()), 400},
 		{"arrow file (.feather) timestamp[ms]", feather, nil,
 			[]string{"300 samples × 1 channels (float64) at 50 Hz"}, fmt.Sprintf("%d 3ff0000000000000", t0.UnixNano()), 300},
 		{"arrow stream timestamp[ms]", arrows, nil,
@@ -266,6 +268,9 @@ func TestImportTableForeignFiles(t *testing.T) {
 	if !strings.Contains(got, `accel x: float64 ["unit": "m/s^2"]`) || !strings.Contains(got, `temp: float64 ["unit": "°C"]`) {
 		t.Errorf("units lost: %s", head(got, 1))
 	}
+	if got, _ := queryArrows(t, ep, "foreign-5", t0.Add(-time.Second), t0.Add(time.Hour)); !strings.Contains(got, `p: float32 ["unit": "bar"]`) {
+		t.Errorf("the unit of \"p [bar]\" lost: %s", head(got, 1))
+	}
 }
 
 // writeParquet writes 1,000 rows at 200 Hz: a timestamp[us] column and two
@@ -292,6 +297,43 @@ func writeParquet(t *testing.T, t0 time.Time) string {
 		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(t0.UnixMicro() + int64(k)*5000))
 		b.Field(1).(*array.Int16Builder).Append(int16(k))
 		b.Field(2).(*array.Int16Builder).Append(int16(-k - 1000))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeParquetText writes 400 rows at 100 Hz with the time as ISO 8601
+// text, a channel "p [bar]" of float32 and a text column left out by
+// --channels.
+func writeParquetText(t *testing.T, t0 time.Time) string {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "time", Type: arrow.BinaryTypes.String},
+		{Name: "p [bar]", Type: arrow.PrimitiveTypes.Float32},
+		{Name: "note", Type: arrow.BinaryTypes.String},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "text.parquet")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for k := 0; k < 400; k++ {
+		b.Field(0).(*array.StringBuilder).Append(t0.Add(time.Duration(k) * 10 * time.Millisecond).UTC().Format(time.RFC3339Nano))
+		b.Field(1).(*array.Float32Builder).Append(float32(k)/4 + 0.5)
+		b.Field(2).(*array.StringBuilder).Append("ok")
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()

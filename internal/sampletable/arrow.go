@@ -170,9 +170,13 @@ func sortedCopy(v []int) []int {
 // sample type and the rate the metadata states.
 func (s *arrowSource) header(t *Table, schema *arrow.Schema, o Options) error {
 	fields := schema.Fields()
+	// Columns are picked by their channel names: "x [m/s^2]" is x, as in CSV.
 	names := make([]string, len(fields))
 	for i, f := range fields {
 		names[i] = f.Name
+		if _, ok := f.Metadata.GetValue(signals.MetaUnit); !ok {
+			names[i], _ = splitUnit(f.Name)
+		}
 	}
 	timeCol, chans, err := pickColumns(t.Path, names, func(i int) bool { return fields[i].Type.ID() == arrow.TIMESTAMP }, o)
 	if err != nil {
@@ -193,10 +197,11 @@ func (s *arrowSource) header(t *Table, schema *arrow.Schema, o Options) error {
 			}
 			s.tc = &timeConv{name: tf.Name, unit: typ.Unit.String(), decided: true}
 		case *arrow.Int8Type, *arrow.Int16Type, *arrow.Int32Type, *arrow.Int64Type, *arrow.Uint8Type, *arrow.Uint16Type, *arrow.Uint32Type, *arrow.Uint64Type,
-			*arrow.Float32Type, *arrow.Float64Type:
+			*arrow.Float32Type, *arrow.Float64Type, *arrow.StringType, *arrow.LargeStringType:
+			// Text is read as a CSV cell is: ISO 8601 or a number.
 			s.tc = newTimeConv(tf.Name, unitFromName(name, unit), o)
 		default:
-			return fmt.Errorf("%s: the time column %q is of type %s; want a timestamp or a number (pick another with --time-column, or --time-column none)", t.Path, tf.Name, tf.Type)
+			return fmt.Errorf("%s: the time column %q is of type %s; want a timestamp, a number or ISO 8601 text (pick another with --time-column, or --time-column none)", t.Path, tf.Name, tf.Type)
 		}
 		t.TimeName = tf.Name
 	}
@@ -328,6 +333,20 @@ func (s *arrowSource) times(b *Batch, col arrow.Array, lo, hi int) error {
 	case *array.Float64:
 		for i, x := range a.Float64Values()[lo:hi] {
 			if out[i], err = s.tc.fromFloat(x, at{b, i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *array.String:
+		for i := lo; i < hi; i++ {
+			if out[i-lo], err = s.tc.fromText(a.Value(i), at{b, i - lo}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *array.LargeString:
+		for i := lo; i < hi; i++ {
+			if out[i-lo], err = s.tc.fromText(a.Value(i), at{b, i - lo}); err != nil {
 				return err
 			}
 		}

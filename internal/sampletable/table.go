@@ -80,8 +80,6 @@ type Table struct {
 	// Rate is the sample rate the file's metadata states (Sensorium's
 	// query writes sensorium.sample_rate), or 0.
 	Rate float64
-	// Notes are things the caller should tell the user (columns left out).
-	Notes []string
 
 	src source
 }
