@@ -88,7 +88,7 @@ export async function signOut() {
   await dbDo('readwrite', (s) => s.delete('key'));
 }
 
-async function send(method, path, params, body, accept) {
+async function send(method, path, params, body, accept, signal) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
   const bytes = body === undefined ? null : new TextEncoder().encode(JSON.stringify(body));
@@ -97,7 +97,7 @@ async function send(method, path, params, body, accept) {
     if (bytes) headers['Content-Type'] = 'application/json';
     if (accept) headers.Accept = accept;
     if (signer) Object.assign(headers, await signer.sign(method, url.toString(), bytes));
-    const r = await fetch(url, { method, headers, body: bytes, cache: 'no-store' });
+    const r = await fetch(url, { method, headers, body: bytes, cache: 'no-store', signal });
     if (r.ok) return r;
     let type = r.headers.get('x-amzn-ErrorType') || '';
     let message = r.statusText;
@@ -125,14 +125,16 @@ export async function getJSON(path, params) {
 }
 
 // postBytes calls an operation whose answer is binary (a query, media).
-export async function postBytes(path, body) {
-  const r = await send('POST', path, null, body);
+export async function postBytes(path, body, signal) {
+  const r = await send('POST', path, null, body, undefined, signal);
   return { buffer: await r.arrayBuffer(), contentType: r.headers.get('Content-Type') || '', trailerError: r.headers.get('Sensorium-Error') };
 }
 
 // query runs POST /v1/query and reads its Arrow answer into columns.
-export async function query(req) {
-  const { buffer } = await postBytes('/v1/query', req);
+// A signal (AbortController's) ends the request, and with it the server's
+// work on it, when the page no longer wants the answer.
+export async function query(req, signal) {
+  const { buffer } = await postBytes('/v1/query', req, signal);
   const s = readStream(buffer);
   if (!s.complete) throw new Error(`the query of ${req.stream} ended before its end-of-stream marker (the server failed part way)`);
   return toTable(s);

@@ -180,6 +180,15 @@ const SPANS = [['10 s', 10e3], ['1 min', 60e3], ['10 min', 600e3], ['1 h', 3600e
 function streamPage(name, params) {
   const st = { from: Number(params.get('from')), to: Number(params.get('to')), cursor: Number(params.get('cursor')), live: params.get('live') === '1' };
   const ctx = { stream: name, liveSpan: 10000, setCursor: (t) => { st.cursor = t; changed(true); } };
+  // storedFraction: the part of [a, b) that holds fragments, from the
+  // coverage last fetched (1 while none is known), so that a plot knows how
+  // many samples it is about to ask the server to decode.
+  ctx.storedFraction = (a, b) => {
+    if (!coverage || coverage.from > a * 1 || coverage.to < b) return 1;
+    let held = 0;
+    for (const s of coverage.spans) held += Math.max(0, Math.min(b, s.end) - Math.max(a, s.start));
+    return held / (b - a);
+  };
   const title = el('h2', {}, name, ' ');
   const state = el('span', { class: 'state' });
   title.append(state);
@@ -233,8 +242,8 @@ function streamPage(name, params) {
     drawTimeline();
     if (st.live) return;
     clearTimeout(pending);
-    pending = setTimeout(() => {
-      fetchCoverage();
+    pending = setTimeout(async () => {
+      await fetchCoverage(); // first: the plots size their requests by what is stored
       const v = { from: st.from, to: st.to, cursor: st.cursor };
       for (const tv of trackViews) {
         if (cursorOnly && tv.draw && tv instanceof Object && tv.data !== undefined && tv.constructor.name !== 'Audio') { tv.view = v; tv.draw(); continue; }
@@ -386,7 +395,7 @@ function streamPage(name, params) {
       clearInterval(covTimer);
       clearTimeout(pending);
       document.removeEventListener('keydown', onKey);
-      for (const v of trackViews) if (v.timer) clearInterval(v.timer);
+      for (const v of trackViews) { if (v.timer) clearInterval(v.timer); v.stop(); }
     },
   };
 }

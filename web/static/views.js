@@ -37,6 +37,10 @@ function f32(b64) {
   return new Float32Array(b.buffer);
 }
 
+// SAMPLE_BUDGET is the samples (all channels) a plot fetches without asking:
+// about 5 s of the server's decoding.
+const SAMPLE_BUDGET = 200e6;
+
 function rateText(r) {
   return r >= 1000 ? `${(r / 1000).toFixed(r % 1000 ? 1 : 0)} kHz` : `${r} Hz`;
 }
@@ -60,18 +64,23 @@ class Base {
     this.status.classList.toggle('error', !!isError);
   }
   // run fetches for the newest update only: an older one's answer is dropped.
+  // A newer update aborts the older one's requests, so that the server stops
+  // decoding what nobody will see.
   async run(fn) {
     const g = ++this.gen;
+    if (this.abort) this.abort.abort();
+    const abort = (this.abort = new AbortController());
     this.setStatus('loading…');
     try {
       const t0 = performance.now();
       const out = await fn(() => g !== this.gen);
       if (g === this.gen) this.setStatus(out === undefined ? `${(performance.now() - t0).toFixed(0)} ms` : out);
     } catch (e) {
-      if (g === this.gen) this.setStatus(e.message, true);
+      if (g === this.gen && !abort.signal.aborted) this.setStatus(e.message, true);
     }
   }
-  q(req) { return query(Object.assign({ stream: this.ctx.stream, track: this.track.number }, req)); }
+  q(req) { return query(Object.assign({ stream: this.ctx.stream, track: this.track.number }, req), this.abort && this.abort.signal); }
+  stop() { if (this.abort) this.abort.abort(); this.gen++; }
   live() {}
   drawLive() {}
 }
@@ -110,6 +119,17 @@ export class Sampled extends Base {
       if (to <= v.from) { this.data = null; this.draw(); return 'nothing here yet'; }
       const px = Math.max(100, (this.groups[0]?.canvas.clientWidth || 800) - 76);
       const n = (this.track.sampleRate * (to - v.from)) / 1000;
+      // The aggregate shape decodes every sample of the range (about 40 M a
+      // second on a server's four decode workers): past SAMPLE_BUDGET the
+      // plot waits to be asked, rather than hold the server for minutes.
+      const stored = this.ctx.storedFraction ? this.ctx.storedFraction(v.from, to) : 1;
+      if (n * stored * (this.track.channels || []).length > SAMPLE_BUDGET && !this.forced) {
+        this.data = null;
+        this.draw();
+        this.offerAnyway(n * stored);
+        return `about ${fmtN(Math.round(n * stored))} samples per channel here: zoom in, or draw anyway`;
+      }
+      this.forced = false;
       let data;
       if (n <= 3 * px) {
         const t = await this.q({ start: rfc3339(v.from), end: rfc3339(to) });
@@ -127,6 +147,12 @@ export class Sampled extends Base {
       this.draw();
       return `${data.rows.toLocaleString()} ${data.raw ? 'samples' : `windows of ${data.window.toLocaleString()} samples (min/max)`}`;
     });
+  }
+
+  offerAnyway(n) {
+    const b = el('button', { type: 'button', class: 'small', onclick: () => { this.forced = true; b.remove(); this.update(this.view); } },
+      `draw anyway (≈ ${Math.ceil((n * this.track.channels.length) / 40e6)} s of decoding on the server)`);
+    this.status.append(' ', b);
   }
 
   // draw plots this.data over the view, or the live ring over [from, to).
