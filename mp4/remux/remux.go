@@ -250,6 +250,18 @@ func pcmTrack(te *mkv.TrackEntry) (*track, error) {
 // Movie is the MP4 movie of the stream: its init segment's tracks.
 func (r *Remuxer) Movie() *mp4.Movie { return r.movie }
 
+// TrackNumbers are the Matroska numbers of the tracks remuxed: the video's,
+// then the audio's.
+func (r *Remuxer) TrackNumbers() []uint64 {
+	var n []uint64
+	for _, t := range []*track{r.video, r.audio} {
+		if t != nil {
+			n = append(n, t.number)
+		}
+	}
+	return n
+}
+
 // DecodeDelay is the H.264 decode delay in ns (-1 before the first fragment
 // measured it): give it to the Remuxers of later segments of the same
 // session so that they agree.
