@@ -37,13 +37,13 @@ func spoolFrame(base, step int64, i, size int, key bool) sdk.Frame {
 // spoolServer is a server on fixed loopback ports, so that it can be
 // restarted under its producers' feet.
 type spoolServer struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	natsAddr string
 	srv      *server.Server
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +53,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startSpoolServer(t *testing.T) *spoolServer {
+func startSpoolServer(t testing.TB) *spoolServer {
 	s := &spoolServer{t: t, dir: t.TempDir(), natsAddr: freePort(t)}
 	s.start()
 	t.Cleanup(func() { s.stop() })
