@@ -53,3 +53,28 @@ func abs(x float64) float64 {
 	}
 	return x
 }
+
+// FuzzCSVPaths reads arbitrary bytes on the parallel CSV path (blocks of 64
+// bytes) and on encoding/csv alone: the same rows, or the same error.
+func FuzzCSVPaths(f *testing.F) {
+	f.Add([]byte("time,x\n1732449600,1\n1732449600.5,2\n1732449601,\n"))
+	f.Add([]byte("time,x\r\n# c\r\n\r\n2026-11-24T12:00:00Z,1\r\n2026-11-24T12:00:01Z,2\r\n2026-11-24T12:00:02Z,\"3\"\n"))
+	f.Add([]byte("a;b\n1;2\n3;4;5\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "f.csv")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer func(b int, on bool) { fastBlockBytes, fastCSV = b, on }(fastBlockBytes, fastCSV)
+		for _, o := range []Options{{BatchRows: 5}, {BatchRows: 5, TimeColumn: "none"}} {
+			fastCSV = false
+			want, werr := readRows(path, o)
+			fastCSV, fastBlockBytes = true, 64
+			got, err := readRows(path, o)
+			if (err == nil) != (werr == nil) || werr == nil && got != want {
+				t.Fatalf("options %+v:\nparallel path: %q, %v\nencoding/csv:  %q, %v", o, got, err, want, werr)
+			}
+		}
+	})
+}
