@@ -186,7 +186,9 @@ func kindOf(ch *mcap.Channel, s *mcap.Schema) (mcapKind, string, string) {
 	switch {
 	case ch.MessageEncoding == "protobuf" && s.Name == ros2.CompressedVideoProtoName:
 		return kindVideo, "", ""
-	case ch.MessageEncoding != "cdr" || s.Encoding != "ros2msg":
+	case ch.MessageEncoding != "cdr" || (s.Encoding != "ros2msg" && s.Encoding != "ros2idl" && s.Encoding != "omgidl"):
+		// The CDR layout of a known type is the same whatever language
+		// its schema is written in; ros2idl and omgidl name it pkg::msg::Type.
 		return kindOpaque, "", ""
 	case name == ros2.PointCloud2Name:
 		return kindLidar, "", ""
@@ -196,6 +198,9 @@ func kindOf(ch *mcap.Channel, s *mcap.Schema) (mcapKind, string, string) {
 		return kindImage, "", ""
 	case name == ros2.CompressedVideoName:
 		return kindVideo, "", ""
+	}
+	if s.Encoding != "ros2msg" {
+		return kindOpaque, "", ""
 	}
 	if typ, field := ros2.ScalarOf(string(s.Data)); typ != "" {
 		return kindScalar, typ, field

@@ -136,3 +136,16 @@ func FuzzDecoders(f *testing.F) {
 		}
 	})
 }
+
+func TestTypeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"sensor_msgs/msg/PointCloud2":   "sensor_msgs/msg/PointCloud2",
+		"sensor_msgs/PointCloud2":       "sensor_msgs/msg/PointCloud2",
+		"sensor_msgs::msg::PointCloud2": "sensor_msgs/msg/PointCloud2",
+		"foxglove.CompressedVideo":      "foxglove.CompressedVideo",
+	} {
+		if got := TypeName(in); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}

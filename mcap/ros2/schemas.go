@@ -13,8 +13,10 @@ const (
 )
 
 // TypeName returns a schema name in the form pkg/msg/Type: ROS 2 writers
-// use it, ROS 1 style names (sensor_msgs/PointCloud2) are also seen.
+// use it; ROS 1 style names (sensor_msgs/PointCloud2) and IDL ones
+// (sensor_msgs::msg::PointCloud2) are also seen.
 func TypeName(name string) string {
+	name = strings.ReplaceAll(name, "::", "/") // ros2idl, omgidl
 	if pkg, typ, ok := strings.Cut(name, "/"); ok && !strings.Contains(typ, "/") {
 		return pkg + "/msg/" + typ
 	}
