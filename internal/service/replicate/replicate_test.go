@@ -227,3 +227,52 @@ func TestCentreStreamCreatedAgain(t *testing.T) {
 		return nil
 	})
 }
+
+// After a crash the journal's unconfirmed fragments are sent again under
+// their keys, and the centre answers those it holds as duplicates: here a
+// journal whose ten fragments are all at the centre but none confirmed (and
+// whose newest the look at the centre cannot match, so that only the keys
+// can tell) is resumed. Sent under other keys they would be refused (older
+// than the centre's newest) or stored twice.
+func TestUnconfirmedResendIsDeduplicated(t *testing.T) {
+	r := newRig(t)
+	r.createEdge(t, "s", 1)
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 2<<10).put(10)
+	cfg := r.config(t, "s")
+	_, stop := start(t, cfg)
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	stop()
+	j, err := loadJournal(cfg.StateDir, "s")
+	if err != nil || j == nil || j.Confirmed == nil || len(j.Pending) != 0 {
+		t.Fatalf("journal after the copy: %+v, %v", j, err)
+	}
+	// Every fragment back to pending, as if the replicator had died before
+	// any PERSISTED reached it; the newest's producer time off by 1 ns so
+	// that reconcile cannot take the centre's newest as the journal's.
+	var all []fragRef
+	for s := uint64(1); s < j.NextSeq; s++ {
+		all = append(all, fragRef{Seq: s})
+	}
+	list, err := replicatetest.List(context.Background(), r.edge, "s")
+	if err != nil || len(list) != len(all) {
+		t.Fatalf("%d edge fragments for %d sequences: %v", len(list), len(all), err)
+	}
+	for i, f := range list {
+		all[i].Number, all[i].ServerTime, all[i].ProducerTime, all[i].Size = f.FragmentNumber, f.ServerTimestamp.UnixNano(), f.ProducerTimestamp.UnixNano(), f.FragmentSizeInBytes
+	}
+	all[len(all)-1].ProducerTime++
+	j.Pending, j.Confirmed = all, nil
+	if err := j.save(cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := start(t, cfg)
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
+		st := rep.Status()
+		if len(st.Streams) != 1 || st.Streams[0].State != "live" || st.Streams[0].ResentFragments != 10 {
+			return fmt.Errorf("status %+v; want live after 10 re-sends", st.Streams)
+		}
+		return nil
+	})
+	checkExactlyOnce(t, r.edge, r.centre, "s", "s")
+}
