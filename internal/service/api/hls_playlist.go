@@ -122,7 +122,11 @@ func (m *mediaOut) timeline(s *hlsSession, now time.Time) (segs []segment, first
 			break
 		}
 	}
-	return append([]segment(nil), tl.window...), tl.count - uint64(len(tl.window)), tl.discs, tl.ended, nil
+	discs = tl.discs
+	if len(tl.window) > 0 && tl.window[0].disc {
+		discs++ // the window's first is shown without its tag: the sequence counts it
+	}
+	return append([]segment(nil), tl.window...), tl.count - uint64(len(tl.window)), discs, tl.ended, nil
 }
 
 // evictLocked drops expired timelines, or else the least recently used.
