@@ -521,6 +521,7 @@ func floorDiv(a, b int64) int64 {
 // event goroutines.
 type importCounts struct {
 	persisted, duplicates atomic.Int64
+	lastEnd               atomic.Int64 // end of the last chunk put, ns
 	mu                    sync.Mutex
 	refused               *sdk.AckEvent
 }
@@ -671,6 +672,7 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 		}
 		sent++
 		sentSamples += int64(ch.Samples.N)
+		counts.lastEnd.Store(imp.desc.SampleTime(ch.Samples.Start, ch.Samples.N))
 		ck.Release(ch)
 	}
 	if putErr == nil {
@@ -682,6 +684,12 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 		putErr = cause
 	}
 	if readErr != nil && !errors.Is(readErr, context.Cause(ctx)) {
+		if n := counts.persisted.Load(); n > 0 {
+			// The rows before the bad one are stored: say how far, so that
+			// nobody takes the stream for empty or for complete.
+			return fmt.Errorf("%w (the %d fragments before it are stored in %s, up to %s; the rest of the file is not)", readErr, n, imp.stream,
+				time.Unix(0, counts.lastEnd.Load()).UTC().Format(time.RFC3339Nano))
+		}
 		return readErr
 	}
 	if putErr != nil {

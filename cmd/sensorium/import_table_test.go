@@ -415,6 +415,8 @@ func TestImportTableBadInput(t *testing.T) {
 	}{
 		{"bad number", "time,x,y\n" + rows(10, good) + fmt.Sprintf("%d.10,1,2.5.1\n", t0+1), nil, 1,
 			[]string{"bad.csv:12: column 3 (\"y\")", `"2.5.1" is not a number`}},
+		{"bad number after a megabyte", "time,x,y\n" + rows(100_000, good) + fmt.Sprintf("%d.00,x,2\n", t0+1000), nil, 1,
+			[]string{"bad.csv:100002: column 2 (\"x\")", "fragments before it are stored in bad-1, up to ", "; the rest of the file is not)"}},
 		{"missing time column", "x,y\n1,2\n3,4\n", nil, 2,
 			[]string{"no time column (the columns are x, y)", "--start and --rate"}},
 		{"empty file", "", nil, 1, []string{"the file is empty"}},
