@@ -300,3 +300,61 @@ func TestSpoolSyncPuts(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A full disk: the fragments the spool cannot write are dropped and the
+// caller is told (PutFrame's error, OnDrop); once there is space again the
+// producer goes on, and everything it did spool is stored once.
+func TestSpoolDiskFull(t *testing.T) {
+	r := newRig(t, true)
+	ffs := faultfs.New(vfs.OS)
+	sc := &sdk.SpoolConfig{Dir: t.TempDir(), Budget: 64 << 20}
+	sdk.SetSpoolFS(sc, ffs)
+	a := &acks{}
+	p := spoolProducer(t, r, sdk.ProducerConfig{Spool: sc, OnDrop: a.onDrop})
+	if err := putFrames(context.Background(), p, 0, 10, 4096); err != nil {
+		t.Fatal(err)
+	}
+	ffs.SetFault(func(op faultfs.Op, name string) error {
+		if op == faultfs.OpWrite && strings.HasSuffix(name, ".seg") {
+			return faultfs.ErrNoSpace
+		}
+		return nil
+	})
+	// A frame that closes a fragment fails (the frame is not taken, the
+	// fragment is dropped); the next one starts a fragment and is taken.
+	failed := map[int]bool{}
+	for i := 10; i < 20; i++ {
+		err := putFrames(context.Background(), p, i, i+1, 4096)
+		if err != nil && !errors.Is(err, faultfs.ErrNoSpace) {
+			t.Fatalf("frame %d on a full disk: %v", i, err)
+		}
+		if err != nil {
+			failed[i] = true
+		}
+	}
+	ffs.SetFault(nil)
+	if err := putFrames(context.Background(), p, 20, 30, 4096); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err == nil || !strings.Contains(err.Error(), "5 fragments were dropped") { // 10, 12, … closed 9, 11, …
+		t.Fatalf("Close: %v", err)
+	}
+	dropped := map[int]bool{}
+	for _, d := range a.dropped {
+		if d.Cause != sdk.DroppedNew || d.OnTheWire {
+			t.Fatalf("notice %+v", d)
+		}
+		dropped[int((d.Start-t0)/(100*ms))] = true
+	}
+	var want []int
+	for i := 0; i < 30; i++ {
+		if !dropped[i] && !failed[i] {
+			want = append(want, i)
+		}
+	}
+	if got := r.storedFrames(); !slices.Equal(got, want) || len(dropped) != 5 || len(failed) != 5 {
+		t.Fatalf("stored %v\nwant   %v (dropped %v)", got, want, dropped)
+	}
+}

@@ -529,8 +529,19 @@ func (s *Spool) Append(r *Record) error {
 	act := s.activeLocked()
 	s.buf = appendRecord(s.buf[:0], r)
 	if _, err := s.w.Write(s.buf); err != nil {
-		s.err = fmt.Errorf("spool: write %s: %w", act.path, err)
-		return s.err
+		// A full disk: take back whatever part of the record was written, so
+		// that the segment ends with a whole record and later appends may
+		// succeed once there is space. Only if that fails is the spool done.
+		err = fmt.Errorf("spool: write %s: %w", act.path, err)
+		if terr := s.w.Truncate(act.size); terr != nil {
+			s.err = errors.Join(err, fmt.Errorf("spool: truncate %s after a failed write: %w", act.path, terr))
+			return s.err
+		}
+		if _, serr := s.w.Seek(act.size, io.SeekStart); serr != nil {
+			s.err = errors.Join(err, fmt.Errorf("spool: seek %s after a failed write: %w", act.path, serr))
+			return s.err
+		}
+		return err
 	}
 	act.size += int64(len(s.buf))
 	s.diskSize += int64(len(s.buf))
@@ -554,13 +565,12 @@ func (s *Spool) rotateLocked(seq uint64) error {
 	path := s.path(segmentName(seq))
 	f, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		s.err = fmt.Errorf("spool: create %s: %w", path, err)
-		return s.err
+		return fmt.Errorf("spool: create %s: %w", path, err) // a later append tries again
 	}
 	if _, err := f.Write([]byte(SegmentMagic)); err != nil {
 		f.Close()
-		s.err = fmt.Errorf("spool: write %s: %w", path, err)
-		return s.err
+		_ = s.fs.Remove(path)
+		return fmt.Errorf("spool: write %s: %w", path, err)
 	}
 	s.segs = append(s.segs, &segment{path: path, first: seq, size: int64(len(SegmentMagic))})
 	s.diskSize += int64(len(SegmentMagic))
