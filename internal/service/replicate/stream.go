@@ -231,6 +231,11 @@ func (w *worker) copyLoop(ctx context.Context, acks <-chan wire.AckEvent) error 
 			}
 			w.progress.Store(true)
 			fresh = fresh[n:]
+			if len(w.j.Pending) > 0 {
+				// Not all confirmed in time: those go again, alone, before
+				// anything new is added to them.
+				break
+			}
 		}
 	}
 }
@@ -261,157 +266,9 @@ func (w *worker) waitSchedule(ctx context.Context) error {
 	return nil
 }
 
-// sendPending sends the journal's pending fragments in order, several on
-// their way at once, and waits for the centre's verdicts; what is still
-// unconfirmed after AckTimeout (or was answered RETRY) stays pending, for
-// the next round, which sends it again under the same keys.
-func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) error {
-	cfg := &w.r.cfg
-	pending := append([]fragRef(nil), w.j.Pending...)
-	open := make(map[uint64]bool, len(pending))
-	numbers := make([]string, len(pending))
-	for i, p := range pending {
-		numbers[i] = p.Number
-		open[p.Seq] = true
-	}
-	// Each fragment follows the one before it in the journal; the first
-	// follows the newest confirmed one, unless the centre said it does not
-	// know that one (its stream was made anew, or its dedupe forgot us).
-	prev := uint64(0)
-	if c := w.j.Confirmed; c != nil && c.Seq > 0 && !w.noPrev {
-		prev = c.Seq
-	}
-	confirmedSeq := prev
-	w.noPrev = false
-	var refused error
-	handle := func(ev wire.AckEvent) {
-		if !open[ev.ProducerSequence] {
-			return // an earlier round's, or a re-send's second answer
-		}
-		switch {
-		case ev.EventType == wire.EventError && !ev.Retriable:
-			if refused == nil {
-				refused = fmt.Errorf("the centre refused fragment %d of %s: %s (%d): %s", ev.ProducerSequence, w.centre, ev.ErrorCode, int(ev.ErrorID), ev.Message)
-			}
-		case ev.EventType == wire.EventRetry:
-			// Not stored: its predecessor had not arrived. Sent again next
-			// round; if the predecessor is one the centre should have had
-			// long ago, the next round does not ask for it.
-			delete(open, ev.ProducerSequence)
-			if ev.After != 0 && ev.After <= confirmedSeq {
-				w.noPrev = true
-			}
-		case ev.Terminal():
-			delete(open, ev.ProducerSequence)
-			w.stored[ev.ProducerSequence] = true
-		}
-	}
-	drain := func() {
-		for {
-			select {
-			case ev := <-acks:
-				handle(ev)
-			default:
-				return
-			}
-		}
-	}
-	var inFlight []*sent
-	var inBytes int
-	var sendErr error
-	settle := func(s *sent, size int) {
-		if _, err := s.wait(ctx); err != nil && sendErr == nil {
-			sendErr = err
-		}
-		inBytes -= size
-	}
-	sizes := map[uint64]int{}
-	i := 0
-	err := fetchChunks(ctx, cfg.Edge, w.edge, numbers, func(c chunk) error {
-		p := pending[i]
-		i++
-		for len(inFlight) >= maxInFlight || (len(inFlight) > 0 && inBytes+len(c.data) > maxInFlightBytes) {
-			settle(inFlight[0], sizes[inFlight[0].seq])
-			inFlight = inFlight[1:]
-		}
-		if sendErr != nil {
-			return sendErr // the link is down: stop here, the rest goes next round
-		}
-		if err := w.r.rate.wait(ctx, len(c.data)); err != nil {
-			return err
-		}
-		// A re-send needs a message id of its own, or the bus would drop
-		// it as a repeat and the store never answer it again; so does the
-		// first send of a fragment a previous process sent.
-		attempt := 0
-		if n := w.attempts[p.Seq]; n > 0 || p.Seq < w.resumeSeq {
-			attempt = w.r.resendBase + n + 1
-			w.mu.Lock()
-			w.resent++
-			w.mu.Unlock()
-		}
-		w.attempts[p.Seq]++
-		s, err := w.r.centre.send(w.centre, w.j.ProducerID, p.Seq, prev, attempt, c.data)
-		if err != nil {
-			return err
-		}
-		prev = p.Seq
-		inFlight = append(inFlight, s)
-		sizes[p.Seq] = len(c.data)
-		inBytes += len(c.data)
-		w.mu.Lock()
-		w.sentFrags++
-		w.sentBytes += uint64(len(c.data))
-		w.j.SentFragments++
-		w.j.SentBytes += uint64(len(c.data))
-		w.mu.Unlock()
-		drain()
-		return nil
-	})
-	for _, s := range inFlight {
-		settle(s, sizes[s.seq])
-	}
-	if errors.Is(err, sdk.ErrResourceNotFound) {
-		// A fragment expired at the edge before it was sent (an outage
-		// longer than the edge's retention): it cannot be copied.
-		return w.dropExpired(ctx, pending)
-	}
-	if err == nil {
-		err = sendErr
-	}
-	if err != nil {
-		drain()
-		w.confirmDone(pending, open)
-		if serr := w.j.save(cfg.StateDir); serr != nil {
-			return serr
-		}
-		return err
-	}
-	timeout := time.NewTimer(cfg.AckTimeout)
-	defer timeout.Stop()
-	for len(open) > 0 && refused == nil {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case ev := <-acks:
-			handle(ev)
-		case <-timeout.C:
-			cfg.Logger.Info("replicate: no PERSISTED from the centre in time; sending again", "stream", w.edge,
-				"fragments", len(open), "after", cfg.AckTimeout)
-			w.confirmDone(pending, open)
-			return w.j.save(cfg.StateDir)
-		}
-	}
-	w.confirmDone(pending, open)
-	if err := w.j.save(cfg.StateDir); err != nil {
-		return err
-	}
-	return refused
-}
-
 // confirmDone moves the journal's confirmation over the pending fragments
 // the centre has stored, in order, up to the first it has not.
-func (w *worker) confirmDone(pending []fragRef, _ map[uint64]bool) {
+func (w *worker) confirmDone(pending []fragRef) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, p := range pending {
