@@ -121,6 +121,8 @@ func TestMCAPImportExportFoxglove(t *testing.T) {
 		t.Fatal(err)
 	}
 	runNode(t, js, "write.mjs", in, "zstd", videoPath, expPath)
+	unchunked := filepath.Join(dir, "unchunked.mcap")
+	runNode(t, js, "write.mjs", unchunked, "unchunked", videoPath, filepath.Join(dir, "expected2.jsonl"))
 	expB, err := os.ReadFile(expPath)
 	if err != nil {
 		t.Fatal(err)
@@ -129,27 +131,29 @@ func TestMCAPImportExportFoxglove(t *testing.T) {
 
 	srv := startServer(t)
 	ep := srv.HTTPURL()
-	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"import", in, "--stream-prefix", "r1.", "--endpoint", ep, "--nats", srv.NATSURL()}, &stdout, &stderr); code != 0 {
-		t.Fatalf("import: exit %d: %s", code, stderr.String())
-	}
-	t.Logf("import: %s", stdout.String())
-	streams := []string{"r1.velodyne_points", "r1.imu.data", "r1.camera.image.compressed", "r1.camera.video", "r1.battery.voltage", "r1.counter", "r1.status", "r1.events"}
-	for _, s := range streams {
-		if !strings.Contains(stdout.String(), "→ "+s+" ") {
-			t.Errorf("import output does not name stream %s:\n%s", s, stdout.String())
-		}
-	}
 	t0 := time.Unix(0, 1764000000000123456)
-	for _, comp := range []string{"zstd", "lz4"} {
-		out := filepath.Join(dir, "out-"+comp+".mcap")
+	// The chunked file goes out with zstd chunks, the unchunked one with lz4.
+	for _, in := range []struct{ path, prefix, comp string }{{in, "r1.", "zstd"}, {unchunked, "r2.", "lz4"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(t.Context(), []string{"import", in.path, "--stream-prefix", in.prefix, "--endpoint", ep, "--nats", srv.NATSURL()}, &stdout, &stderr); code != 0 {
+			t.Fatalf("import %s: exit %d: %s", in.path, code, stderr.String())
+		}
+		t.Logf("import: %s", stdout.String())
+		var streams []string
+		for _, s := range []string{"velodyne_points", "imu.data", "camera.image.compressed", "camera.video", "battery.voltage", "counter", "status", "events"} {
+			streams = append(streams, in.prefix+s)
+			if !strings.Contains(stdout.String(), "→ "+in.prefix+s+" ") {
+				t.Errorf("import output does not name stream %s:\n%s", in.prefix+s, stdout.String())
+			}
+		}
+		out := filepath.Join(dir, "out-"+in.comp+".mcap")
 		args := append([]string{"export"}, streams...)
 		args = append(args, "--start", t0.Add(-time.Second).Format(time.RFC3339Nano), "--end", t0.Add(10*time.Second).Format(time.RFC3339Nano),
-			"-o", out, "--compression", comp, "--chunk-size", "4096", "--endpoint", ep)
+			"-o", out, "--compression", in.comp, "--chunk-size", "4096", "--endpoint", ep)
 		stdout.Reset()
 		stderr.Reset()
 		if code := run(t.Context(), args, &stdout, &stderr); code != 0 {
-			t.Fatalf("export %s: exit %d: %s", comp, code, stderr.String())
+			t.Fatalf("export %s: exit %d: %s", in.comp, code, stderr.String())
 		}
 		got := runNode(t, js, "read.mjs", out)
 		first, rest, _ := bytes.Cut(got, []byte("\n"))
@@ -164,10 +168,10 @@ func TestMCAPImportExportFoxglove(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := readLines(t, rest)
-		if sum.Profile != "ros2" || sum.Chunks < 2 || !reflect.DeepEqual(sum.Compressions, []string{comp}) || !sum.MessageIndexs || sum.MessageCount != strconv.Itoa(len(lines)) {
-			t.Fatalf("%s: summary %s, %d messages read", comp, first, len(lines))
+		if sum.Profile != "ros2" || sum.Chunks < 2 || !reflect.DeepEqual(sum.Compressions, []string{in.comp}) || !sum.MessageIndexs || sum.MessageCount != strconv.Itoa(len(lines)) {
+			t.Fatalf("%s: summary %s, %d messages read", in.comp, first, len(lines))
 		}
-		compareMCAP(t, comp, want, byTopic(lines))
+		compareMCAP(t, in.comp, want, byTopic(lines))
 	}
 }
 

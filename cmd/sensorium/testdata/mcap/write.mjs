@@ -1,10 +1,10 @@
 // Writes the MCAP file `sensorium import` reads in the test, with Foxglove's
 // own writer (@mcap/core) and ROS 2 serialisation
 // (@foxglove/rosmsg2-serialization): one topic of each mapped type and two
-// unmapped ones. argv: the file to write, its chunk compression (zstd or
-// none), a JSON file of H.264 access units (Annex B, base64) for the video
+// unmapped ones. argv: the file to write, its chunk compression (zstd,
+// none or unchunked), a JSON file of H.264 access units (Annex B, base64) for the video
 // topic, and where to write what was written as JSON lines (the test's
-// expectations).
+// expectations). Compression "unchunked" writes no chunks at all.
 import { open, readFile, writeFile } from "node:fs/promises";
 import { McapWriter } from "@mcap/core";
 import { parse } from "@foxglove/rosmsg";
@@ -27,6 +27,10 @@ const writable = {
 const writer = new McapWriter({
   writable,
   chunkSize: 4096,
+  // "unchunked": records straight in the data section, no indexes.
+  useChunks: compression !== "unchunked",
+  useMessageIndex: compression !== "unchunked",
+  useChunkIndex: compression !== "unchunked",
   compressChunk: compression === "zstd" ? (data) => ({ compression: "zstd", compressedData: zstd.compress(data, 3) }) : undefined,
 });
 await writer.start({ profile: "ros2", library: "sensorium test (@mcap/core)" });
