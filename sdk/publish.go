@@ -804,13 +804,17 @@ func (p *Producer) flush(ctx context.Context) error {
 		p.mu.Lock()
 		done := len(p.pending) == 0 || p.pending[0].seq > last
 		n, ch := len(p.pending), p.changed
+		var serr error
 		if p.spool != nil {
 			first, any := p.spool.FirstLive()
-			done, n = !any || first > last, p.spool.Stats().Live
+			done, n, serr = !any || first > last, p.spool.Stats().Live, p.spool.Err()
 		}
 		p.mu.Unlock()
 		if done {
 			return nil
+		}
+		if serr != nil { // a failed fsync: what it holds is never sent
+			return fmt.Errorf("sdk: flush: %d fragments not PERSISTED: %w", n, serr)
 		}
 		select {
 		case <-ch:
