@@ -669,3 +669,45 @@ func TestImportTableRefusesAnotherImport(t *testing.T) {
 		}
 	}
 }
+
+// Against a server whose NATS authenticates (a credentials file with
+// grants), the import logs in to NATS with the key of --profile, as it
+// signs its HTTP requests; without a key NATS refuses it, and it says to
+// whom it tried to connect.
+func TestImportTableSigned(t *testing.T) {
+	const id, secret = "AKIDTABLEIMPORT01", "table-secret-0123456789abcdef"
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[ops]\naws_access_key_id = "+id+"\naws_secret_access_key = "+secret+"\nstreams = *\nactions = *\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "")
+	t0 := time.Now().Add(-time.Hour).Unix()
+	var b strings.Builder
+	b.WriteString("time,v\n")
+	for k := 0; k < 300; k++ {
+		fmt.Fprintf(&b, "%d.%02d,%d\n", t0+int64(k/100), k%100, k)
+	}
+	file := writeFile(t, "signed.csv", b.String())
+	args := []string{"import", file, "--stream", "signed", "--create", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL(), "--profile", "ops"}
+	if code, stdout, stderr := runCLIOut(t, args...); code != 0 || !strings.Contains(stdout, "300 samples") {
+		t.Fatalf("signed import: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	// NATS does authenticate here: the import's producer logged in.
+	if nc, err := nats.Connect(srv.NATSURL()); err == nil {
+		nc.Close()
+		t.Fatal("the server's NATS takes a connection without a login: the test proves nothing")
+	}
+	code, stderr := runCLI(t, "import", file, "--stream", "signed-2", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL())
+	if code != exitFailure || !strings.Contains(stderr, "MissingAuthenticationToken") {
+		t.Fatalf("unsigned import: exit %d: %s", code, stderr)
+	}
+}

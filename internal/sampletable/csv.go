@@ -128,6 +128,7 @@ func openCSV(t *Table, o Options) error {
 	if timeCol >= 0 {
 		t.TimeName = names[timeCol]
 		s.tc = newTimeConv(names[timeCol], unitFromName(names[timeCol], units[timeCol]), o)
+		s.tc.decimalComma = comma != ','
 	}
 	t.Channels = make([]signals.Channel, len(chans))
 	for i, c := range chans {
@@ -269,7 +270,7 @@ func (s *csvSource) nextSlow(b *Batch) error {
 			b.Time[row] = t
 		}
 		for i, c := range s.chans {
-			v, err := parseCell(rec[c])
+			v, err := parseCell(rec[c], s.comma != ',')
 			if err != nil || (s.intLike[i] && math.IsNaN(v)) {
 				l, col := s.r.FieldPos(c)
 				return s.cellError(int64(l)+s.lineOff, c, col, rec[c], err)
@@ -301,10 +302,17 @@ func (b *Batch) pathOr(p *string) string {
 }
 
 // parseCell reads a numeric cell; an empty cell, NA, N/A or null is NaN.
-func parseCell(s string) (float64, error) {
+// With decimalComma (a file separated by semicolons or tabs, as spreadsheets
+// in much of Europe write it) "1,5" is 1.5.
+func parseCell(s string, decimalComma bool) (float64, error) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err == nil {
 		return v, nil
+	}
+	if decimalComma && strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
+		if v, err2 := strconv.ParseFloat(strings.TrimSpace(strings.Replace(s, ",", ".", 1)), 64); err2 == nil {
+			return v, nil
+		}
 	}
 	switch strings.TrimSpace(s) {
 	case "", "NA", "N/A", "na", "n/a", "null", "NULL", "None", "nan", "NaN":

@@ -266,7 +266,7 @@ func (s *csvSource) parseBlock(blk *fastBlock, tc *timeConv) error {
 			b.Time[row] = t
 		}
 		for i, c := range s.chans {
-			v, err := parseCell(fields[c])
+			v, err := parseCell(fields[c], s.comma != ',')
 			if err != nil || (s.intLike[i] && math.IsNaN(v)) {
 				return s.cellError(line, c, fieldColumn(ln, s.comma, c), fields[c], err)
 			}

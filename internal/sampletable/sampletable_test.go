@@ -236,6 +236,8 @@ func TestCSVShapes(t *testing.T) {
 		{"comment and quotes", "# logger v2\ntime,\"x, filtered\"\n1700000000,\"1.5\"\n", Options{}, 1, ""},
 		{"NaN spellings", "time,x\n1700000000,\n1700000000.1,NA\n1700000000.2,null\n1700000000.3,nan\n", Options{}, 4, ""},
 		{"small batches", "time,x\n" + strings.Repeat("", 0) + "1700000000,1\n1700000000.1,2\n1700000000.2,3\n", Options{BatchRows: 2}, 3, ""},
+		{"decimal comma", "time;x\n1700000000;1,5\n1700000000,1;-2,25\n", Options{}, 2, ""},
+		{"no decimal comma with commas", "time,x\n1700000000,\"1,5\"\n", Options{}, 0, "f.csv:2: column 2 (\"x\"), character 12: \"1,5\" is not a number"},
 		{"quote error", "time,x\n1700000000,\"1\n", Options{}, 0, "f.csv:2: column"},
 	}
 	for _, c := range cases {

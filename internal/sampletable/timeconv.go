@@ -38,8 +38,11 @@ type timeConv struct {
 	hasStart bool
 	iso      bool   // CSV: the cells are ISO 8601 text
 	layout   string // the ISO layout that parsed the last cell
-	day      string // parseISOFast: the date of the row before
-	dayStart int64  // and its start, s since the epoch
+	// decimalComma: a CSV file separated by semicolons or tabs may write
+	// "1,5" for 1.5.
+	decimalComma bool
+	day          string // parseISOFast: the date of the row before
+	dayStart     int64  // and its start, s since the epoch
 }
 
 func newTimeConv(name, unit string, o Options) *timeConv {
@@ -140,6 +143,9 @@ func (c *timeConv) fromFloat(v float64, loc at) (int64, error) {
 // fromText converts a CSV cell: ISO 8601, or a number (read exactly, not
 // through float64, which keeps only about 0.2 µs of an epoch in seconds).
 func (c *timeConv) fromText(s string, loc at) (int64, error) {
+	if c.decimalComma && strings.IndexByte(s, ',') >= 0 {
+		s = strings.Replace(s, ",", ".", 1) // 1732449600,5 and ISO 8601's 12:00:00,5
+	}
 	if !c.decided {
 		if _, err := parseDecimal(s, 1); err != nil {
 			if _, err := c.parseISO(s); err != nil {
