@@ -19,6 +19,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/mcap"
 	"github.com/sensorium-io/sensorium/mcap/ros2"
+	"github.com/sensorium-io/sensorium/sdk"
 )
 
 // writeLidarMCAP writes a recording like a robot's: sweeps of a 64-beam
@@ -125,10 +126,12 @@ func writeImageMCAP(tb testing.TB, path string, n int) int64 {
 }
 
 // BenchmarkMCAPImport measures `sensorium import FILE.mcap` to PERSISTED on
-// an in-process server against its peer on the same file in the same run:
-// our reader alone (every record read, every CRC checked, the messages
-// touched), the floor of any import. It reports both in MB/s of the file
-// and their ratio, for two recordings: LIDAR sweeps (with an IMU), which
+// an in-process server against peers on the same file in the same run: our
+// reader alone (every record read, every CRC checked, the messages
+// touched), the floor of any import; the bus alone (raw JetStream publish
+// of the messages); and the SDK producer putting the messages as opaque
+// frames to PERSISTED, the path the import takes without its decoding and
+// mapping. It reports each in MB/s of the file and the ratios, for two recordings: LIDAR sweeps (with an IMU), which
 // the import encodes with Sensorium's LIDAR codec, and camera images, which
 // it stores as they are. MCAP_BENCH_SCALE multiplies the files' size
 // (default 1: 20 sweeps, about 38 MB; 300 images, about 60 MB).
@@ -162,7 +165,7 @@ func benchImport(b *testing.B, path string, size int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var importT, readT, pubT time.Duration
+	var importT, readT, pubT, sdkT time.Duration
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -197,6 +200,32 @@ func benchImport(b *testing.B, path string, size int64) {
 		pubT += time.Since(start)
 		js.DeleteStream(b.Context(), subject)
 
+		// The SDK producer alone: every message put as an opaque frame
+		// of one stream and waited for until PERSISTED, the path the
+		// import takes without its decoding and mapping.
+		sdkStream := fmt.Sprintf("sdkpeer%d", i)
+		if _, err := sdk.NewClient(srv.HTTPURL(), nil).CreateStream(b.Context(), sdk.CreateStreamInput{StreamName: sdkStream, DataRetentionInHours: 1}); err != nil {
+			b.Fatal(err)
+		}
+		track, _ := sdk.OpaqueTrack(1, "peer", "application/octet-stream")
+		start = time.Now()
+		p, err := sdk.NewProducer(b.Context(), nc, sdk.ProducerConfig{Stream: sdkStream, Tracks: []sdk.Track{track}, NoLive: true,
+			MaxFragmentSize: sdk.MaxFragmentSizeLimit, BufferBytes: 256 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ts int64
+		readAllMessages(b, path, func(data []byte) {
+			ts++
+			if err := p.PutOpaque(b.Context(), 1, 1_700_000_000_000_000_000+ts*1_000_000, 0, data, true); err != nil {
+				b.Fatal(err)
+			}
+		})
+		if err := p.Close(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		sdkT += time.Since(start)
+
 		start = time.Now()
 		var stdout, stderr bytes.Buffer
 		if code := run(b.Context(), []string{"import", path, "--stream-prefix", fmt.Sprintf("b%d.", i), "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL()}, &stdout, &stderr); code != 0 {
@@ -209,8 +238,10 @@ func benchImport(b *testing.B, path string, size int64) {
 	b.ReportMetric(mb/readT.Seconds(), "reader-MB/s")
 	b.ReportMetric(mb/pubT.Seconds(), "raw-publish-MB/s")
 	b.ReportMetric(pubT.Seconds()/importT.Seconds(), "import/publish")
-	b.Logf("MCAP import %.0f MB/s; peers on the same %.0f MB file: our reader alone %.0f MB/s (import ×%.2f of it), raw JetStream publish of its messages %.0f MB/s (import ×%.2f of it)",
-		mb/importT.Seconds(), float64(size)/1e6, mb/readT.Seconds(), readT.Seconds()/importT.Seconds(), mb/pubT.Seconds(), pubT.Seconds()/importT.Seconds())
+	b.ReportMetric(mb/sdkT.Seconds(), "sdk-opaque-MB/s")
+	b.Logf("MCAP import %.0f MB/s; peers on the same %.0f MB file: our reader alone %.0f MB/s (import ×%.2f of it), raw JetStream publish of its messages %.0f MB/s (×%.2f), SDK producer putting them as opaque frames to PERSISTED %.0f MB/s (×%.2f)",
+		mb/importT.Seconds(), float64(size)/1e6, mb/readT.Seconds(), readT.Seconds()/importT.Seconds(), mb/pubT.Seconds(), pubT.Seconds()/importT.Seconds(),
+		mb/sdkT.Seconds(), sdkT.Seconds()/importT.Seconds())
 }
 
 // readAllMessages reads the file with our reader, passing each message's
