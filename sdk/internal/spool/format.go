@@ -82,6 +82,12 @@ func (r *Record) Size() int64 { return RecordHeaderSize + RecordFixedSize + int6
 
 // appendRecord encodes r after dst.
 func appendRecord(dst []byte, r *Record) []byte {
+	return append(appendRecordHead(dst, r), r.Data...)
+}
+
+// appendRecordHead encodes r's length, CRC and fixed fields after dst: the
+// record is that and r.Data. The CRC covers the data without copying it.
+func appendRecordHead(dst []byte, r *Record) []byte {
 	le := binary.LittleEndian
 	start := len(dst)
 	dst = le.AppendUint32(dst, uint32(RecordFixedSize+len(r.Data)))
@@ -91,8 +97,8 @@ func appendRecord(dst []byte, r *Record) []byte {
 	dst = le.AppendUint64(dst, uint64(r.Start))
 	dst = le.AppendUint64(dst, uint64(r.End))
 	dst = le.AppendUint32(dst, uint32(r.Frames))
-	dst = append(dst, r.Data...)
-	le.PutUint32(dst[start+4:], crc32.Checksum(dst[start+RecordHeaderSize:], castagnoli))
+	crc := crc32.Update(crc32.Checksum(dst[start+RecordHeaderSize:], castagnoli), castagnoli, r.Data)
+	le.PutUint32(dst[start+4:], crc)
 	return dst
 }
 

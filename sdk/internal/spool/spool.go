@@ -79,7 +79,7 @@ type Spool struct {
 	highEnd  int64  // its producer end time
 	doneF    vfs.File
 	doneN    int    // entries in the done log
-	buf      []byte // Append's encoding buffer
+	buf      []byte // Append's encoding buffer (of records under 64 KiB, and heads)
 	err      error  // sticky: after a failed write or fsync the spool takes nothing more
 
 	// Group commit: written is the highest sequence written, synced the
@@ -527,8 +527,7 @@ func (s *Spool) Append(r *Record) error {
 		}
 	}
 	act := s.activeLocked()
-	s.buf = appendRecord(s.buf[:0], r)
-	if _, err := s.w.Write(s.buf); err != nil {
+	if err := s.writeRecordLocked(r); err != nil {
 		// A full disk: take back whatever part of the record was written, so
 		// that the segment ends with a whole record and later appends may
 		// succeed once there is space. Only if that fails is the spool done.
@@ -543,17 +542,31 @@ func (s *Spool) Append(r *Record) error {
 		}
 		return err
 	}
-	act.size += int64(len(s.buf))
-	s.diskSize += int64(len(s.buf))
+	act.size += r.Size()
+	s.diskSize += r.Size()
 	act.present.add(r.Seq)
 	act.live++
 	s.live++
 	s.high, s.highEnd, s.written = r.Seq, r.End, r.Seq
-	if cap(s.buf) > 1<<20 {
-		s.buf = nil // a large fragment's buffer is not kept
-	}
 	s.kickFlusher()
 	return nil
+}
+
+// writeRecordLocked writes r to the active segment: a small one in one
+// write from s.buf, a large one as its head and then its data, which is
+// not copied.
+func (s *Spool) writeRecordLocked(r *Record) error {
+	if len(r.Data) < 64<<10 {
+		s.buf = appendRecord(s.buf[:0], r)
+		_, err := s.w.Write(s.buf)
+		return err
+	}
+	s.buf = appendRecordHead(s.buf[:0], r)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	_, err := s.w.Write(r.Data)
+	return err
 }
 
 // rotateLocked closes the active segment (the flusher fsyncs it) and
