@@ -603,7 +603,9 @@ func TestImportTableResumesAfterKill(t *testing.T) {
 	if landed == 0 {
 		t.Fatalf("no kill landed while the import was under way (it finished before the stream held %d fragments): the test proved nothing; last output:\n%s", kills[0], last)
 	}
-	if !strings.Contains(last, "resumed:") {
+	// The last run resumed, or found everything stored: what the last
+	// killed run had on the bus may all have been stored after its death.
+	if !strings.Contains(last, "resumed:") && !strings.Contains(last, "already holds all") {
 		t.Errorf("the last run does not say it resumed:\n%s", last)
 	}
 	if n := count(); n != chunks {
