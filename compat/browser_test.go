@@ -412,41 +412,43 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err := evaluate(b, `(async () => { const api = await import('/console/api.js'); const s = await api.getJSON('/v1/stream', {stream: 'pump-1'}); const v = await import('/console/views.js'); return {From: v.rfc3339(s.first.producer + 500), To: v.rfc3339(s.first.producer + 1500)}; })()`, &first); err != nil {
 			t.Fatal(err)
 		}
-		err := chromedp.Do(b,
-			chromedp.SetValue(`input[name=dl-from]`, first.From), chromedp.SetValue(`input[name=dl-to]`, first.To),
-			chromedp.SetValue(`select[name=dl-format]`, "arrows"),
-			chromedp.Click(`form.download button[type=submit]`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pageWaitFor(b, `/\.arrows: /.test(document.getElementById('dl-status').textContent)`, 20*time.Second); err != nil {
-			var st string
-			_ = evaluate(b, `document.getElementById('dl-status').textContent`, &st)
-			t.Fatalf("the download did not finish: %v (%s)", err, st)
-		}
-		var file string
-		if err := evaluate(b, `window.__sensoriumDownload.file`, &file); err != nil {
-			t.Fatal(err)
-		}
-		var got []byte
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if b, err := os.ReadFile(filepath.Join(downloads, file)); err == nil && len(b) > 0 {
-				got = b
-				break
+		for _, format := range []struct{ name, path string }{{"arrows", "/v1/query"}, {"parquet", "/v1/export?format=parquet"}, {"csv", "/v1/export?format=csv"}} {
+			err := chromedp.Do(b,
+				chromedp.SetValue(`input[name=dl-from]`, first.From), chromedp.SetValue(`input[name=dl-to]`, first.To),
+				chromedp.SetValue(`select[name=dl-format]`, format.name),
+				chromedp.Click(`form.download button[type=submit]`))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if time.Now().After(deadline) {
-				entries, _ := os.ReadDir(downloads)
-				t.Fatalf("the browser saved no %s in the downloads folder (it holds %v)", file, entries)
+			if err := pageWaitFor(b, fmt.Sprintf(`/\.%s: /.test(document.getElementById('dl-status').textContent)`, format.name), 20*time.Second); err != nil {
+				var st string
+				_ = evaluate(b, `document.getElementById('dl-status').textContent`, &st)
+				t.Fatalf("the %s download did not finish: %v (%s)", format.name, err, st)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		want := signedPost(t, s, "/v1/query", fmt.Sprintf(`{"stream":"pump-1","track":1,"start":%q,"end":%q}`, first.From, first.To))
-		if !bytes.Equal(got, want) {
-			t.Errorf("the downloaded range (%d bytes) differs from a query of the same range (%d bytes)", len(got), len(want))
-		}
-		if len(want) < 1000 {
-			t.Errorf("a second of the pump is only %d bytes of Arrow", len(want))
+			var file string
+			if err := evaluate(b, `window.__sensoriumDownload.file`, &file); err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if b, err := os.ReadFile(filepath.Join(downloads, file)); err == nil && len(b) > 0 {
+					got = b
+					break
+				}
+				if time.Now().After(deadline) {
+					entries, _ := os.ReadDir(downloads)
+					t.Fatalf("the browser saved no %s in the downloads folder (it holds %v)", file, entries)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			want := signedPost(t, s, format.path, fmt.Sprintf(`{"stream":"pump-1","track":1,"start":%q,"end":%q}`, first.From, first.To))
+			if !bytes.Equal(got, want) {
+				t.Errorf("the range downloaded as %s (%d bytes) differs from %s of the same range (%d bytes)", format.name, len(got), format.path, len(want))
+			}
+			if len(want) < 1000 {
+				t.Errorf("a second of the pump is only %d bytes of %s", len(want), format.name)
+			}
 		}
 		noErrors(t, "download")
 	})

@@ -18,6 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	credsv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	v4 "github.com/aws/aws-sdk-go/aws/signer/v4"
 )
@@ -218,6 +224,45 @@ func TestConsoleAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("export equals query", func(t *testing.T) {
+		var c struct{ Spans []struct{ Start float64 } }
+		resp := signedGet(t, s, s.Key, "/v1/coverage", url.Values{"stream": {"pump-1"}, "from": {"0"}})
+		_ = json.NewDecoder(resp.Body).Decode(&c)
+		resp.Body.Close()
+		if len(c.Spans) == 0 {
+			t.Fatal("no coverage")
+		}
+		start := int64(c.Spans[0].Start*1e6) + 500_000_000
+		body := fmt.Sprintf(`{"stream":"pump-1","start":%d,"end":%d}`, start, start+1_000_000_000)
+		want := readArrowStream(t, signedPost(t, s, "/v1/query", body))
+		pq := signedPost(t, s, "/v1/export?format=parquet", body)
+		got := readParquet(t, pq)
+		if want.NumRows() != 25600 || got.NumRows() != want.NumRows() || got.NumCols() != want.NumCols() {
+			t.Fatalf("the Parquet export has %d rows × %d columns, the query of the same second %d × %d", got.NumRows(), got.NumCols(), want.NumRows(), want.NumCols())
+		}
+		for i := range int(want.NumCols()) {
+			w, g := want.Column(i), got.Column(i)
+			if w.Name() != g.Name() || !arrow.TypeEqual(w.DataType(), g.DataType()) || !array.ChunkedEqual(w.Data(), g.Data()) {
+				t.Errorf("column %d: the Parquet export's %s %s differs from the query's %s %s", i, g.Name(), g.DataType(), w.Name(), w.DataType())
+			}
+			// The Parquet reader adds its PARQUET:field_id; the query's own keys (the unit) must be kept.
+			for k, key := range w.Field().Metadata.Keys() {
+				if i := g.Field().Metadata.FindKey(key); i < 0 || g.Field().Metadata.Values()[i] != w.Field().Metadata.Values()[k] {
+					t.Errorf("column %s: metadata %v in the export, %v in the query", w.Name(), g.Field().Metadata, w.Field().Metadata)
+				}
+			}
+		}
+		csvBody := signedPost(t, s, "/v1/export?format=csv", body)
+		lines := strings.Split(strings.TrimSuffix(string(csvBody), "\n"), "\n")
+		if len(lines) != int(want.NumRows())+1 || lines[0] != "time,x,y,z" {
+			t.Errorf("the CSV export has %d lines (header %q), want a header and %d rows", len(lines), lines[0], want.NumRows())
+		}
+		resp2 := signedPostResp(t, s, "/v1/export?format=xlsx", body)
+		if resp2.StatusCode != 400 || resp2.Header.Get("x-amzn-ErrorType") != "InvalidArgumentException" {
+			t.Errorf("an export to xlsx: HTTP %d %s, want 400 InvalidArgumentException", resp2.StatusCode, resp2.Header.Get("x-amzn-ErrorType"))
+		}
+	})
+
 	t.Run("live", func(t *testing.T) {
 		lctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -258,6 +303,61 @@ func TestConsoleAPI(t *testing.T) {
 		}
 		t.Logf("live frames, end of frame → received: %v ms", fmtMs(lat))
 	})
+}
+
+func readArrowStream(t *testing.T, b []byte) arrow.Table {
+	t.Helper()
+	r, err := ipc.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var recs []arrow.RecordBatch
+	for r.Next() {
+		rec := r.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return array.NewTableFromRecords(r.Schema(), recs)
+}
+
+func readParquet(t *testing.T, b []byte) arrow.Table {
+	t.Helper()
+	f, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("the export is not a Parquet file: %v", err)
+	}
+	fr, err := pqarrow.NewFileReader(f, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// signedPostResp posts body signed with s.Key and returns the response.
+func signedPostResp(t *testing.T, s *server, path, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := v4.NewSigner(credsv1.NewStaticCredentials(s.Key.ID, s.Key.Secret, ""))
+	if _, err := signer.Sign(req, strings.NewReader(body), "kinesisvideo", s.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 type sseEvent struct {

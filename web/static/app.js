@@ -409,7 +409,8 @@ function downloadBar(ctx, st) {
   const from = el('input', { name: 'dl-from', size: '28' });
   const to = el('input', { name: 'dl-to', size: '28' });
   const track = el('input', { name: 'dl-track', type: 'number', min: '1', value: '1', class: 'short' });
-  const fmt = el('select', { name: 'dl-format' }, ...['arrows', 'csv', 'mkv'].map((f) => el('option', { value: f }, { arrows: 'Arrow (IPC stream)', csv: 'CSV', mkv: 'MKV (fragments)' }[f])));
+  const formats = { arrows: 'Arrow (IPC stream)', parquet: 'Parquet', csv: 'CSV', mkv: 'MKV (fragments)' };
+  const fmt = el('select', { name: 'dl-format' }, ...Object.entries(formats).map(([f, label]) => el('option', { value: f }, label)));
   const status = el('span', { class: 'status', id: 'dl-status' });
   const useView = el('button', { type: 'button', class: 'small', onclick: () => setRange(st.from, st.to) }, 'use the view');
   const go = el('button', { type: 'submit' }, 'Download');
@@ -428,15 +429,17 @@ function downloadBar(ctx, st) {
         blob = await downloadMKV(ctx.stream, a, b);
         file = name + '.mkv';
       } else {
-        const { buffer } = await api.postBytes('/v1/query', { stream: ctx.stream, track: Number(track.value), start: from.value, end: to.value });
-        if (fmt.value === 'csv') {
-          const { readStream, toTable } = await import('./arrow.js');
-          blob = new Blob([toCSV(toTable(readStream(buffer)))], { type: 'text/csv' });
-          file = name + '.csv';
-        } else {
-          blob = new Blob([buffer], { type: 'application/vnd.apache.arrow.stream' });
-          file = name + '.arrows';
-        }
+        // Arrow is POST /v1/query's answer as it is; Parquet and CSV the same
+        // query written by the server (POST /v1/export), as `sensorium query
+        // -o` writes them.
+        const q = { stream: ctx.stream, track: Number(track.value), start: from.value, end: to.value };
+        const path = fmt.value === 'arrows' ? '/v1/query' : `/v1/export?format=${fmt.value}`;
+        const { buffer, contentType, trailerError } = await api.postBytes(path, q);
+        if (trailerError) throw new Error(trailerError);
+        const tail = new Uint8Array(buffer.slice(-4));
+        if (fmt.value === 'parquet' && String.fromCharCode(...tail) !== 'PAR1') throw new Error('the export was cut short (no Parquet footer): the server failed part way');
+        blob = new Blob([buffer], { type: contentType });
+        file = `${name}.${fmt.value}`;
       }
       save(blob, file);
       status.textContent = `${file}: ${P.fmtBytes(blob.size)}`;
@@ -468,22 +471,6 @@ async function downloadMKV(stream, a, b) {
     parts.push(buffer);
   }
   return new Blob(parts, { type: 'video/x-matroska' });
-}
-
-function toCSV(t) {
-  const names = t.schema.fields.map((f) => f.name);
-  const isTime = t.schema.fields.map((f) => f.typeId === 10);
-  const lines = [names.join(',')];
-  for (let i = 0; i < t.rows; i++) {
-    lines.push(names.map((n, k) => {
-      const v = t.cols[n][i];
-      if (isTime[k]) return rfc3339(v);
-      if (v instanceof Uint8Array) return btoa(String.fromCharCode(...v));
-      if (ArrayBuffer.isView(v)) return '"' + Array.from(v).join(' ') + '"';
-      return String(v);
-    }).join(','));
-  }
-  return lines.join('\n') + '\n';
 }
 
 function save(blob, file) {
