@@ -479,12 +479,19 @@ func newProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig, sp *spo
 		return nil, fmt.Errorf("sdk: subscribe to acknowledgements: %w", err)
 	}
 	_ = p.sub.SetPendingLimits(-1, -1) // a producer must not miss its own acks for being busy
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		p.sub.Unsubscribe()
-		p.events.close()
-		return nil, fmt.Errorf("sdk: subscribe to acknowledgements: %w", err)
+	if sp != nil && !nc.IsConnected() {
+		// A device that starts offline (nats.RetryOnFailedConnect) still
+		// spools: the subscription goes out when the connection comes, and
+		// nothing is published before that.
+		p.log.Info("sdk: starting without a connection; the spool keeps fragments until the server is reachable")
+	} else {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := nc.FlushWithContext(fctx); err != nil {
+			p.sub.Unsubscribe()
+			p.events.close()
+			return nil, fmt.Errorf("sdk: subscribe to acknowledgements: %w", err)
+		}
 	}
 	p.wg.Add(2)
 	go p.sendLoop()

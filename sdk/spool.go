@@ -19,6 +19,10 @@ import (
 // server stores each fragment once. The format, the fsync policy and the
 // order of catch-up are in sdk/SPOOL.md.
 //
+// A producer with a spool may be made on a NATS connection that has not
+// connected yet (nats.RetryOnFailedConnect): a device that boots offline
+// spools from its first frame.
+//
 // With a spool, the producer's Policy applies to Budget (the disk), and
 // BufferBytes bounds only the fragments it holds in memory to send: the
 // backlog is read from disk as the link takes it, so memory stays bounded

@@ -136,3 +136,48 @@ func TestSpoolSimulatedDayOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A device that boots with no network still spools: NewProducer takes a
+// connection that has never connected (nats.RetryOnFailedConnect), the
+// fragments wait on disk, and they go when the link comes.
+func TestSpoolStartsOffline(t *testing.T) {
+	srv := startSpoolServer(t)
+	proxy, err := faultproxy.Start(srv.natsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	proxy.Stall(time.Hour) // no byte gets through: the first connect cannot finish
+	nc, err := nats.Connect("nats://"+proxy.Addr(), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.ReconnectWait(20*time.Millisecond), nats.Timeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if nc.IsConnected() {
+		t.Fatal("connected through a stalled link")
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Second).UnixNano()
+	p, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: 100 * time.Millisecond, Spool: &sdk.SpoolConfig{Dir: t.TempDir(), Budget: 64 << 20}})
+	if err != nil {
+		t.Fatalf("a producer with a spool and no connection yet: %v", err)
+	}
+	for i := 0; i < 200; i++ {
+		if err := p.PutFrame(context.Background(), spoolFrame(base, 10*ms, i, 1000, i%10 == 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.Spooled != 19 || st.Persisted != 0 {
+		t.Fatalf("offline: %+v", st)
+	}
+	proxy.Stall(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFrames(srv.readStream(), base, 10*ms, 200, 1000); err != nil {
+		t.Fatal(err)
+	}
+}
