@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ func init() {
 var mcapImportOpts struct {
 	prefix     string
 	resolution float64
+	topics     []string
 }
 
 // sharedFlag defines a flag other importers may define too, once.
@@ -65,6 +67,7 @@ func sharedFlag(f *pflag.FlagSet, name string, define func()) {
 func mcapImportFlags(f *pflag.FlagSet) {
 	f.StringVar(&mcapImportOpts.prefix, "stream-prefix", "", "MCAP: prefix of the stream names the topics go to")
 	f.Float64Var(&mcapImportOpts.resolution, "lidar-resolution", 0.0001, "MCAP: metres to which LIDAR x, y and z are quantised")
+	f.StringSliceVar(&mcapImportOpts.topics, "topics", nil, "MCAP: import only these topics (comma-separated; shell patterns such as /camera/* match one level)")
 	sharedFlag(f, "nats", func() {
 		f.String("nats", "", "URL of the server's NATS listener, which producers use (default nats://<--endpoint's host>:4222, or $SENSORIUM_NATS)")
 	})
@@ -218,6 +221,9 @@ type mcapImport struct {
 	retention  int
 	resolution float64
 	topics     map[uint16]*topicSink
+	patterns   []string        // --topics; none: every topic
+	skip       map[uint16]bool // channels --topics leaves out
+	skipped    []string
 	order      []*topicSink
 	created    []string
 
@@ -262,6 +268,11 @@ func importMCAP(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	if retention < 0 {
 		return usagef("--retention-hours %d is negative", retention)
 	}
+	for _, p := range o.topics {
+		if _, err := topicMatch(p, ""); err != nil || p == "" {
+			return usagef("--topics %q is not a topic or a pattern", p)
+		}
+	}
 	nurl, err := natsURLFor(cmd)
 	if err != nil {
 		return err
@@ -290,7 +301,7 @@ func importMCAP(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	}
 	defer nc.Close()
 	imp := &mcapImport{ctx: cmd.Context(), c: c, nc: nc, path: path, prefix: mcapImportOpts.prefix, retention: retention,
-		resolution: o.resolution, topics: map[uint16]*topicSink{}}
+		resolution: o.resolution, topics: map[uint16]*topicSink{}, patterns: o.topics, skip: map[uint16]bool{}}
 	start := time.Now()
 	runErr := imp.run(r)
 	if runErr != nil {
@@ -322,6 +333,9 @@ func importMCAP(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	if len(imp.created) > 0 {
 		fmt.Fprintf(out, "  created streams: %s\n", strings.Join(imp.created, ", "))
 	}
+	if len(imp.skipped) > 0 {
+		fmt.Fprintf(out, "  topics left out (--topics): %s\n", strings.Join(imp.skipped, ", "))
+	}
 	return nil
 }
 
@@ -336,7 +350,15 @@ func (imp *mcapImport) run(r *mcap.Reader) error {
 		}
 		t := imp.topics[m.ChannelID]
 		if t == nil {
+			if imp.skip[m.ChannelID] {
+				continue
+			}
 			ch := r.Channel(m.ChannelID)
+			if !imp.wanted(ch.Topic) {
+				imp.skip[m.ChannelID] = true
+				imp.skipped = append(imp.skipped, ch.Topic)
+				continue
+			}
 			if t, err = imp.newSink(ch, r.Schema(ch.SchemaID)); err != nil {
 				return err
 			}
@@ -370,6 +392,23 @@ func (imp *mcapImport) finishPipes() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// topicMatch matches a topic against a --topics pattern: "/" separates
+// levels, as in a path.
+func topicMatch(pattern, topic string) (bool, error) { return path.Match(pattern, topic) }
+
+// wanted says whether --topics takes topic.
+func (imp *mcapImport) wanted(topic string) bool {
+	if len(imp.patterns) == 0 {
+		return true
+	}
+	for _, p := range imp.patterns {
+		if ok, _ := topicMatch(p, topic); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (imp *mcapImport) newSink(ch *mcap.Channel, s *mcap.Schema) (*topicSink, error) {

@@ -302,6 +302,7 @@ func TestMCAPCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"--stream", []string{"import", good, "--stream", "s", "--endpoint", ep, "--nats", nurl}, 2, "use --stream-prefix, not --stream"},
+		{"bad --topics", []string{"import", good, "--topics", "/a[", "--endpoint", ep, "--nats", nurl}, 2, `--topics "/a["`},
 		{"bad resolution", []string{"import", good, "--lidar-resolution", "2", "--endpoint", ep, "--nats", nurl}, 2, "--lidar-resolution 2"},
 		{"missing file", []string{"import", filepath.Join(dir, "none.mcap"), "--endpoint", ep, "--nats", nurl}, 1, "none.mcap"},
 		{"not MCAP", []string{"import", notMCAP, "--endpoint", ep, "--nats", nurl}, 1, "does not begin with the MCAP magic"},
@@ -323,5 +324,14 @@ func TestMCAPCommandErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "o.mcap")); err == nil {
 		t.Error("a failed export left its file behind")
+	}
+	// --topics takes only the topics it names.
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"import", good, "--topics", "/imu,/nothing/*", "--stream-prefix", "only.", "--endpoint", ep, "--nats", nurl}, &stdout, &stderr); code != 0 {
+		t.Fatalf("import --topics: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "/imu → only.imu (IMU): 40 messages") || !strings.Contains(stdout.String(), "topics left out (--topics): /velodyne_points") ||
+		strings.Contains(stdout.String(), "only.velodyne_points") {
+		t.Fatalf("import --topics:\n%s", stdout.String())
 	}
 }
