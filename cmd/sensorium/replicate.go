@@ -29,7 +29,7 @@ const defaultReplicateMetrics = "127.0.0.1:9465"
 func newReplicateCmd() *cobra.Command {
 	var (
 		from, to, toNATS, natsPrefix, streams, centrePrefix, stateDir string
-		maxRate, schedule, metricsAddr, logLevel, logFormat           string
+		maxRate, schedule, metricsAddr, logLevel, logFormat, decimate string
 		fromProfile, toProfile, fromRegion, toRegion                  string
 		retention, batch                                              int
 		poll, discover, ackTimeout, timeout                           time.Duration
@@ -54,6 +54,10 @@ under that key. The edge is read over its HTTP API (--from); the centre's
 control plane is its HTTP API (--to) and fragments go to its NATS
 (--to-nats, default the --to host on port 4222). docs/REPLICATION.md has the
 details.
+
+--decimate 'vib-*=10' sends the scalar tracks (sampled signals) of the
+matching streams at a tenth of their rate, each sample the mean of ten on a
+grid counted from the Unix epoch; other tracks pass unchanged.
 
 --max-rate caps the bytes per second sent to the centre (all streams
 together): 500k, 10M, 1.5G are bytes (powers of 1000), 10MiB powers of 1024,
@@ -84,6 +88,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 	f.IntVar(&retention, "retention-hours", -1, "retention of the streams created at the centre (default the edge stream's)")
 	f.StringVar(&stateDir, "state", "", "folder of the replicator's journals (required; one replicator per folder)")
 	f.StringVar(&maxRate, "max-rate", "", "bandwidth cap to the centre, e.g. 2M (bytes/s), 10MiB, 100Mbit (default none)")
+	f.StringVar(&decimate, "decimate", "", "streams whose sampled signals reach the centre at 1/N of their rate, e.g. 'vib-*=10' (block means)")
 	f.StringVar(&schedule, "schedule", "", "daily windows when sending is allowed, local time, e.g. 22:00-06:00 (default always)")
 	f.StringVar(&metricsAddr, "metrics", defaultReplicateMetrics, "address of /metrics and /status (\"\" for none)")
 	f.StringVar(&fromProfile, "from-profile", "", "profile of ~/.aws/credentials that signs requests to the edge")
@@ -122,6 +127,10 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 		rate, err := parseRate(maxRate)
 		if err != nil {
 			return usagef("--max-rate: %v", err)
+		}
+		decim, err := replicate.ParseDecimations(decimate)
+		if err != nil {
+			return usagef("--decimate: %v", err)
 		}
 		sched, err := replicate.ParseSchedule(schedule, time.Local)
 		if err != nil {
@@ -163,7 +172,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 		cfg := replicate.Config{
 			Edge: sdk.NewClientWithOptions(from, eo), Centre: sdk.NewClientWithOptions(to, co),
 			CentreNATS: natsURL, CentrePrefix: natsPrefix, Streams: patterns, CentreNamePrefix: centrePrefix,
-			RetentionHours: retention, StateDir: stateDir, MaxRate: rate, Schedule: sched,
+			RetentionHours: retention, StateDir: stateDir, MaxRate: rate, Schedule: sched, Decimate: decim,
 			Poll: poll, Discover: discover, BatchFragments: batch, AckTimeout: ackTimeout, Logger: log,
 		}
 		if centreCreds != nil {

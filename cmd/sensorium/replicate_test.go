@@ -57,6 +57,7 @@ func TestReplicateUsageErrors(t *testing.T) {
 		{"bad pattern", with("--streams", "pump-[", "--metrics", ""), `--streams: stream pattern "pump-["`},
 		{"empty patterns", with("--streams", " , "), "--streams: no stream patterns"},
 		{"bad rate", with("--max-rate", "fast"), `--max-rate: "fast" is not a rate`},
+		{"bad decimation", with("--decimate", "vib-*=1"), `--decimate: "vib-*=1": the factor must be`},
 		{"zero rate", with("--max-rate", "0M"), `--max-rate: "0M" is not a rate`},
 		{"bad schedule", with("--schedule", "22:00-30:00"), `--schedule: schedule window "22:00-30:00"`},
 		{"empty window", with("--schedule", "06:00-06:00"), "starts where it ends"},

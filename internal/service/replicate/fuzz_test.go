@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/service/replicate/replicatetest"
 	"github.com/sensorium-io/sensorium/mkv"
+	"github.com/sensorium-io/sensorium/signals"
 )
 
 // A schedule either is refused or reads back as itself.
@@ -88,6 +90,48 @@ func FuzzSplitChunks(f *testing.F) {
 				if err != nil {
 					t.Fatalf("a document that does not read: %v", err)
 				}
+			}
+		}
+	})
+}
+
+// A fragment from the edge decimates or is refused; never a panic or a
+// hang, and what comes out is a document the mkv reader reads.
+func FuzzDecimateDocument(f *testing.F) {
+	origin := time.Date(2026, 1, 1, 0, 0, 0, 3_300_000, time.UTC)
+	desc := &signals.Scalar{SampleRate: 1000, SampleType: signals.Int16, Channels: []signals.Channel{{Name: "a"}, {Name: "b"}}}
+	priv, _ := desc.MarshalBinary()
+	var s signals.Samples
+	s.Reset(signals.Int16, 2, 50)
+	s.Start = origin.UnixNano()
+	for i := range s.I16 {
+		s.I16[i] = int16(i * 37)
+	}
+	frame, _ := codecs.AppendScalarFrame(nil, desc, &s, codecs.Plain)
+	doc := mkv.AppendEBMLHeader(nil, "matroska")
+	doc = mkv.AppendSegmentStart(doc)
+	doc = mkv.AppendInfo(doc, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, Duration: 50})
+	doc = mkv.AppendTracks(doc, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: signals.CodecIDScalar, CodecPrivate: priv}})
+	doc = mkv.AppendCluster(doc, uint64(origin.UnixMilli()), []mkv.Block{{Track: 1, Keyframe: true, Data: frame}})
+	f.Add(doc, 10)
+	f.Add(doc, 3)
+	f.Add(replicatetest.Fragment(origin, 1, 64), 10)
+	f.Fuzz(func(t *testing.T, in []byte, factor int) {
+		if factor < 2 || factor > 1000 {
+			return
+		}
+		out, err := decimateDocument(in, factor)
+		if err != nil {
+			return
+		}
+		rd := mkv.NewReader(bytes.NewReader(out))
+		for {
+			_, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("a decimated document that does not read: %v", err)
 			}
 		}
 	})

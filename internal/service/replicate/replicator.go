@@ -41,6 +41,9 @@ type Config struct {
 	// RetentionHours is the retention of the streams the replicator
 	// creates at the centre; < 0: the edge stream's own.
 	RetentionHours int
+	// Decimate lists the streams whose scalar tracks reach the centre at a
+	// fraction of their rate (decimate.go); the first matching rule applies.
+	Decimate []Decimation
 	// StateDir holds the journals (docs/REPLICATION.md). Required.
 	StateDir string
 	// MaxRate caps the bytes per second sent to the centre, all streams

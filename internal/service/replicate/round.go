@@ -93,6 +93,15 @@ func (rd *round) send(ctx context.Context) error {
 		if rd.sendErr != nil {
 			return rd.sendErr // the link is down: stop here, the rest goes next round
 		}
+		if w.decimate > 0 {
+			// The same fragment always decimates to the same bytes, so a
+			// re-send is the same fragment under the same key.
+			d, err := decimateDocument(c.data, w.decimate)
+			if err != nil {
+				return fmt.Errorf("fragment %s of %s: %w", c.number, w.edge, err)
+			}
+			c.data = d
+		}
 		if err := w.r.rate.wait(ctx, len(c.data)); err != nil {
 			return err
 		}

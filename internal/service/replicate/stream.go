@@ -14,10 +14,11 @@ import (
 
 // worker copies one edge stream.
 type worker struct {
-	r      *Replicator
-	edge   string
-	centre string
-	done   atomic.Bool // the edge stream is gone: discovery may start another
+	r        *Replicator
+	edge     string
+	centre   string
+	decimate int         // the factor the stream's scalar tracks are decimated by; 0: none
+	done     atomic.Bool // the edge stream is gone: discovery may start another
 	// progress is set when a round of the copy completes, so that the
 	// pause after the next failure starts short again.
 	progress atomic.Bool
@@ -39,7 +40,7 @@ type worker struct {
 }
 
 func newWorker(r *Replicator, edge string) *worker {
-	return &worker{r: r, edge: edge, centre: r.cfg.CentreNamePrefix + edge, state: "starting", attempts: map[uint64]int{}, stored: map[uint64]bool{}}
+	return &worker{r: r, edge: edge, centre: r.cfg.CentreNamePrefix + edge, state: "starting", decimate: decimationFor(r.cfg.Decimate, edge), attempts: map[uint64]int{}, stored: map[uint64]bool{}}
 }
 
 // errGone ends a worker whose edge stream was deleted.
