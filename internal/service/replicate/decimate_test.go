@@ -179,4 +179,17 @@ func TestDecimatedCopy(t *testing.T) {
 			t.Fatalf("sample %d: (%d, %v) at the centre, want (%d, %v)", i, out[i].t, out[i].v, expect[i].t, expect[i].v)
 		}
 	}
+	// And the centre's query layer reads them as Arrow rows.
+	res, err := r.centre.Query(ctx, sdk.QueryInput{Stream: "vib-1", Start: origin.Add(-time.Second), End: origin.Add(time.Minute)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	var rows int64
+	for res.Next() {
+		rows += res.RecordBatch().NumRows()
+	}
+	if err := res.Err(); err != nil || rows != int64(len(expect)) {
+		t.Fatalf("the centre's query returns %d rows (%v); want %d", rows, err, len(expect))
+	}
 }
