@@ -122,7 +122,7 @@ func TestReplicateThroughCutsAndRestarts(t *testing.T) {
 		func() { r.proxy.Cut() },
 		func() { r.proxy.Reset() },
 		func() { r.proxy.CutAfter(20 << 10) }, // inside a fragment on its way
-		func() { r.proxy.Stall(3 * time.Second) },
+		func() { r.proxy.Stall(1500 * time.Millisecond) },
 	}
 	for round := 0; round < 8; round++ {
 		p1.put(10)
