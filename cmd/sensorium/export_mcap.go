@@ -142,6 +142,11 @@ type mcapExport struct {
 	buf      []byte
 	samples  signals.Samples
 	sweep    codecs.Sweep
+	// An Imu message waiting for its orientation and covariances, which
+	// come in the frame after it (the import's second track).
+	held   ros2.Imu
+	heldCh *exportChannel
+	heldT  int64
 }
 
 // exportChannel is one MCAP channel: a track (or, for a scalar track, one
@@ -180,7 +185,7 @@ func (ex *mcapExport) schema(name, encoding string, data []byte) (uint16, error)
 }
 
 // stream exports one stream's frames in [start, end].
-func (ex *mcapExport) stream(ctx context.Context, c *sdk.Client, name string, start, end int64) error {
+func (ex *mcapExport) stream(ctx context.Context, c *sdk.Client, name string, start, end int64) (rerr error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	body, err := c.GetMedia(ctx, sdk.ByName(name), sdk.StartAtProducerTime(time.Unix(0, start)), false)
@@ -190,6 +195,11 @@ func (ex *mcapExport) stream(ctx context.Context, c *sdk.Client, name string, st
 	defer body.Close()
 	mr := sdk.NewMediaReader(body)
 	skipped := map[string]bool{}
+	defer func() {
+		if err := ex.flushHeld(); err != nil && rerr == nil {
+			rerr = err
+		}
+	}()
 	for {
 		fr, err := mr.Next()
 		if errors.Is(err, io.EOF) {
@@ -240,6 +250,15 @@ func (ex *mcapExport) channelFor(stream string, tr *sdkTrack, k int) (*exportCha
 	case tr.CodecID == signals.CodecIDIMU && err == nil:
 		ch.kind, ch.scalar = kindIMU, desc.(*signals.IMU).Scalar()
 		sname, senc, menc, sdata = ros2.ImuName, "ros2msg", "cdr", []byte(ros2.ImuSchema)
+	case tr.CodecID == signals.CodecIDScalar && err == nil && meta != nil && meta.ImuRest:
+		// An IMU topic's second track: it fills the Imu messages of
+		// track 1 and has no channel of its own.
+		ch.kind, ch.scalar = kindImuRest, desc.(*signals.Scalar)
+		if len(ch.scalar.Channels) != len(imuRestChannels) {
+			return nil, fmt.Errorf("track %d: %d channels; an IMU topic's second track has %d", tr.Number, len(ch.scalar.Channels), len(imuRestChannels))
+		}
+		ex.channels[key] = ch
+		return ch, nil
 	case tr.CodecID == signals.CodecIDScalar && err == nil:
 		ch.kind, ch.scalar, ch.channel = kindScalar, desc.(*signals.Scalar), k
 		ch.typ = map[signals.SampleType]string{signals.Int16: "int16", signals.Int32: "int32", signals.Float32: "float32", signals.Float64: "float64"}[ch.scalar.SampleType]
@@ -332,6 +351,24 @@ func (ex *mcapExport) frame(stream string, fr *sdk.MediaFrame, start, end int64,
 		return nil
 	}
 	in := func(t int64) bool { return t >= start && t <= end }
+	if ch.kind == kindImuRest {
+		if err := codecs.DecodeScalarFrameAt(fr.Data, fr.Timestamp, ch.scalar, &ex.samples); err != nil {
+			return err
+		}
+		s := &ex.samples
+		for i := 0; i < s.N; i++ {
+			if ex.heldCh != nil && ex.heldT == ch.scalar.SampleTime(s.Start, i) {
+				setImuRest(&ex.held, s.F64[i*s.Channels:(i+1)*s.Channels])
+				if err := ex.flushHeld(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := ex.flushHeld(); err != nil {
+		return err
+	}
 	switch ch.kind {
 	case kindLidar:
 		if err := codecs.DecodeSweepFrame(fr.Data, ch.lidar, &ex.sweep); err != nil {
@@ -368,6 +405,12 @@ func (ex *mcapExport) frame(stream string, fr *sdk.MediaFrame, start, end int64,
 					LinearAcceleration: ros2.Vector3{X: v(0), Y: v(1), Z: v(2)}, AngularVelocity: ros2.Vector3{X: v(3), Y: v(4), Z: v(5)}}
 				m.Orientation.W = 1
 				m.OrientationCovariance[0] = -1 // ROS: no orientation estimate
+				if ch.meta.ImuRest && s.N == 1 {
+					// The orientation and covariances follow in the
+					// next frame, track 2's.
+					ex.held, ex.heldCh, ex.heldT = m, ch, t
+					continue
+				}
 				ex.buf = ros2.AppendImu(ex.buf[:0], &m)
 				if err := ex.write(ch, t, ex.buf); err != nil {
 					return err
@@ -408,6 +451,17 @@ func (ex *mcapExport) frame(stream string, fr *sdk.MediaFrame, start, end int64,
 		return ex.write(ch, fr.Timestamp, ex.buf)
 	}
 	return ex.write(ch, fr.Timestamp, fr.Data)
+}
+
+// flushHeld writes the held Imu message, if any.
+func (ex *mcapExport) flushHeld() error {
+	if ex.heldCh == nil {
+		return nil
+	}
+	ch := ex.heldCh
+	ex.heldCh = nil
+	ex.buf = ros2.AppendImu(ex.buf[:0], &ex.held)
+	return ex.write(ch, ex.heldT, ex.buf)
 }
 
 // sampleValue is sample j (channel k) in physical units.

@@ -133,6 +133,38 @@ type trackMeta struct {
 	ScalarType      string            `json:"scalar_type,omitempty"` // one-number messages: the field's type and name
 	ScalarField     string            `json:"scalar_field,omitempty"`
 	Format          string            `json:"format,omitempty"` // CompressedImage / CompressedVideo format
+	// Imu: track 2 holds the orientation and the three covariances
+	// (imuRestChannels), which Sensorium's IMU kind has no place for.
+	ImuRest bool `json:"imu_rest,omitempty"`
+}
+
+// imuRestChannels are the channels of an IMU topic's second track: what a
+// sensor_msgs/Imu holds besides accelerations and rates, in its order.
+var imuRestChannels = func() []signals.Channel {
+	chs := []signals.Channel{{Name: "orientation_x"}, {Name: "orientation_y"}, {Name: "orientation_z"}, {Name: "orientation_w"}}
+	for _, c := range []string{"orientation_covariance", "angular_velocity_covariance", "linear_acceleration_covariance"} {
+		for i := 0; i < 9; i++ {
+			chs = append(chs, signals.Channel{Name: fmt.Sprintf("%s_%d", c, i)})
+		}
+	}
+	return chs
+}()
+
+// imuRest returns the values of the second track's channels.
+func imuRest(m *ros2.Imu, dst []float64) {
+	q := m.Orientation
+	dst[0], dst[1], dst[2], dst[3] = q.X, q.Y, q.Z, q.W
+	copy(dst[4:13], m.OrientationCovariance[:])
+	copy(dst[13:22], m.AngularVelocityCovariance[:])
+	copy(dst[22:31], m.LinearAccelerationCovariance[:])
+}
+
+// setImuRest sets what imuRest gave back into m.
+func setImuRest(m *ros2.Imu, v []float64) {
+	m.Orientation = ros2.Quaternion{X: v[0], Y: v[1], Z: v[2], W: v[3]}
+	copy(m.OrientationCovariance[:], v[4:13])
+	copy(m.AngularVelocityCovariance[:], v[13:22])
+	copy(m.LinearAccelerationCovariance[:], v[22:31])
 }
 
 // trackMetaPrefix starts the name of a track that carries a trackMeta.
@@ -174,10 +206,11 @@ const (
 	kindScalar
 	kindVideo
 	kindImage
+	kindImuRest // export: an IMU topic's second track
 )
 
 func (k mcapKind) String() string {
-	return [...]string{"opaque", "LIDAR", "IMU", "scalar", "video", "image"}[k]
+	return [...]string{"opaque", "LIDAR", "IMU", "scalar", "video", "image", "IMU orientation"}[k]
 }
 
 // kindOf decides what a channel's messages become.
@@ -249,6 +282,7 @@ type topicSink struct {
 	pipe      *lidarPipe
 	sweep     codecs.Sweep
 	samples   signals.Samples
+	rest      signals.Samples // IMU: the second track's sample
 	imu       ros2.Imu
 	messages  int64
 	skipped   int64 // video before the first key frame, points without a return
@@ -452,12 +486,12 @@ func (imp *mcapImport) ensureStream(name string) error {
 }
 
 // open makes the topic's stream and producer with its one track.
-func (t *topicSink) open(track sdk.Track) error {
+func (t *topicSink) open(tracks ...sdk.Track) error {
 	if err := t.imp.ensureStream(t.stream); err != nil {
 		return err
 	}
 	p, err := sdk.NewProducer(t.imp.ctx, t.imp.nc, sdk.ProducerConfig{
-		Stream: t.stream, Tracks: []sdk.Track{track}, NoLive: true,
+		Stream: t.stream, Tracks: tracks, NoLive: true,
 		// A bulk import: fragments as large as the bus takes (fewer
 		// fsyncs and round trips; NewProducer shrinks it to the server's
 		// max_payload) and a deep buffer, so reading never waits for a
@@ -679,9 +713,24 @@ func (t *topicSink) openSampled(rate float64) error {
 			return err
 		}
 		t.meta.FrameID = m.Header.FrameID
+		// ROS says "no orientation" with orientation_covariance[0] = -1
+		// and "unknown covariance" with zeros: the second track is kept
+		// only when the first message has more than that.
+		rest := make([]float64, len(imuRestChannels))
+		imuRest(&m, rest)
+		t.meta.ImuRest = m.OrientationCovariance[0] != -1 || slices.ContainsFunc(rest[13:], func(v float64) bool { return v != 0 })
 		track, err = sdk.IMUTrack(1, t.meta.trackName(), &signals.IMU{SampleRate: rate, SampleType: signals.Float64,
 			Sensors: []signals.IMUSensor{{Type: signals.Accelerometer, Unit: "m/s²"}, {Type: signals.Gyroscope, Unit: "rad/s"}}})
 		t.samples.Reset(signals.Float64, 6, 1)
+		if err == nil && t.meta.ImuRest {
+			rm := trackMeta{Topic: t.meta.Topic, ImuRest: true}
+			restTrack, err := sdk.ScalarTrack(2, rm.trackName(), &signals.Scalar{SampleRate: rate, SampleType: signals.Float64, Channels: imuRestChannels})
+			if err != nil {
+				return err
+			}
+			t.rest.Reset(signals.Float64, len(imuRestChannels), 1)
+			return t.open(track, restTrack)
+		}
 	} else {
 		st := scalarSampleType(t.meta.ScalarType)
 		track, err = sdk.ScalarTrack(1, t.meta.trackName(), &signals.Scalar{SampleRate: rate, SampleType: st,
@@ -717,6 +766,14 @@ func (t *topicSink) putSample(at int64, data []byte) error {
 		}
 		a, g := t.imu.LinearAcceleration, t.imu.AngularVelocity
 		s.F64[0], s.F64[1], s.F64[2], s.F64[3], s.F64[4], s.F64[5] = a.X, a.Y, a.Z, g.X, g.Y, g.Z
+		if t.meta.ImuRest {
+			if err := t.p.PutSamples(t.imp.ctx, 1, nil, s, codecs.Plain); err != nil {
+				return err
+			}
+			t.rest.Start = at
+			imuRest(&t.imu, t.rest.F64)
+			return t.p.PutSamples(t.imp.ctx, 2, nil, &t.rest, codecs.Plain)
+		}
 	} else {
 		v, err := ros2.DecodeScalar(data, t.meta.ScalarType)
 		if err != nil {
