@@ -119,9 +119,15 @@ const maxDroppedOnTheWire = 4096
 
 // ProducerConfig configures a Producer. Zero values take the defaults.
 type ProducerConfig struct {
-	Stream              string
-	Prefix              string        // subject prefix; default "sensorium"
-	ProducerID          string        // default: random "p-" + 16 hex digits
+	Stream string
+	Prefix string // subject prefix; default "sensorium"
+	// ProducerID with each fragment's sequence is the server's dedupe key;
+	// default: random "p-" + 16 hex digits. A producer started again under a
+	// configured id begins at sequence 1 again, and the server answers its
+	// fragments as duplicates of the earlier run's: a configured id names one
+	// run of fragments (an importer resumes that way). With a Spool the id is
+	// the spool's and sequences continue across runs.
+	ProducerID          string
 	Tracks              []Track       // 1 to 3
 	MinFragmentDuration time.Duration // close at a key frame once this long; default 2 s
 	MaxFragmentDuration time.Duration // close at this length in any case; default 10 s, at most 30 s
