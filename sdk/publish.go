@@ -137,7 +137,7 @@ type ProducerConfig struct {
 	// most the server's max_payload less PublishHeaderBytes: NewProducer
 	// refuses more.
 	MaxFragmentSize int
-	BufferBytes     int64 // fragments not yet PERSISTED; default 64 MiB
+	BufferBytes     int64 // fragments not yet PERSISTED held in memory (with a Spool: those on their way; the rest wait on disk); default 64 MiB
 	Policy          BufferPolicy
 	// PersistTimeout re-sends a fragment that the bus has (RECEIVED) but whose
 	// PERSISTED has not come this long after, while the server has said
