@@ -125,6 +125,11 @@ func (w *worker) session(ctx context.Context) error {
 		return err
 	}
 	w.mu.Lock()
+	if w.j == nil || w.j.ProducerID != j.ProducerID {
+		// A new journal numbers from 1 again: what was known of the old
+		// one's sequences is not about these.
+		w.attempts, w.stored = map[uint64]int{}, map[uint64]bool{}
+	}
 	w.j = j
 	w.resumeSeq = j.NextSeq
 	w.restCount, w.restBytes, w.restOldest = 0, 0, 0
