@@ -713,3 +713,81 @@ func TestImportTableSigned(t *testing.T) {
 		t.Fatalf("unsigned import: exit %d: %s", code, stderr)
 	}
 }
+
+// Files from writers we did not write: apache-arrow (JavaScript) writes an
+// Arrow IPC file and stream, DuckDB a Parquet file and CSV files, one with
+// TIMESTAMP times and one with TIMESTAMPTZ (whose offsets are "+00")
+// (testdata/table/write.mjs). Each imports to the signal written: 5,000
+// rows at 250 Hz, vib = k/4, count = k % 1000. The npm packages are
+// installed by scripts/install-test-deps.sh (pinned by
+// testdata/table/package-lock.json); missing, the test fails under CI and
+// is skipped elsewhere.
+func TestImportTableFilesFromOtherWriters(t *testing.T) {
+	js, _ := filepath.Abs(filepath.Join("testdata", "table"))
+	_, nodeErr := exec.LookPath("node")
+	_, arrowErr := os.Stat(filepath.Join(js, "node_modules", "apache-arrow"))
+	_, duckErr := os.Stat(filepath.Join(js, "node_modules", "@duckdb", "node-api"))
+	if nodeErr != nil || arrowErr != nil || duckErr != nil {
+		msg := "node, apache-arrow or @duckdb/node-api is not installed in testdata/table: run scripts/install-test-deps.sh"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	if out, err := exec.Command("node", filepath.Join(js, "write.mjs"), dir, fmt.Sprint(t0.UnixMilli())).CombinedOutput(); err != nil {
+		t.Fatalf("write.mjs: %v\n%s", err, out)
+	}
+	srv := startServer(t)
+	ep := srv.HTTPURL()
+	const n = 5000
+	for i, c := range []struct{ file, types string }{
+		{"arrowjs.arrow", "float32"},
+		{"arrowjs.arrows", "float32"},
+		{"duckdb.parquet", "float64"},
+		{"duckdb.csv", "float64"},
+		{"duckdb-tz.csv", "float64"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			stream := fmt.Sprintf("writer-%d", i)
+			code, stdout, stderr := runCLIOut(t, "import", filepath.Join(dir, c.file), "--stream", stream, "--create", "--endpoint", ep, "--nats", srv.NATSURL())
+			if code != 0 || !strings.Contains(stdout, fmt.Sprintf("5,000 samples × 2 channels (%s) at 250 Hz", c.types)) {
+				t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+			}
+			got, rows := queryArrows(t, ep, stream, t0.Add(-time.Second), t0.Add(time.Minute))
+			if rows != n {
+				t.Fatalf("%d rows, want %d", rows, n)
+			}
+			lines := strings.Split(got, "\n")
+			for _, k := range []int{0, 1, 1234, n - 1} {
+				f := strings.Fields(lines[1+k])
+				want := fmt.Sprintf("%d %v %v", t0.UnixNano()+int64(k)*4e6, float64(k)/4, k%1000)
+				if g := fmt.Sprintf("%s %v %v", f[0], dumpValue(t, f[1]), dumpValue(t, f[2])); g != want {
+					t.Errorf("row %d: %s, want %s", k, g, want)
+				}
+			}
+		})
+	}
+}
+
+// dumpValue reads a value as dumpArrows writes it: float32 or float64 bits
+// in hex, or an integer.
+func dumpValue(t *testing.T, s string) float64 {
+	t.Helper()
+	switch len(s) {
+	case 8:
+		var u uint32
+		fmt.Sscanf(s, "%x", &u)
+		return float64(math.Float32frombits(u))
+	case 16:
+		var u uint64
+		fmt.Sscanf(s, "%x", &u)
+		return math.Float64frombits(u)
+	}
+	var v int64
+	if _, err := fmt.Sscan(s, &v); err != nil {
+		t.Fatalf("value %q: %v", s, err)
+	}
+	return float64(v)
+}
