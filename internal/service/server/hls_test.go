@@ -11,11 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/sdk"
 )
@@ -322,4 +326,96 @@ func TestHLSErrors(t *testing.T) {
 	if status, errT, _, body := get(t, forged); status != http.StatusForbidden || errT != "NotAuthorizedException" {
 		t.Errorf("forged token: %d %s %s", status, errT, body)
 	}
+}
+
+// In a cluster, a session asked of a node that does not hold the stream
+// works through that node: the POST is passed to a holder, the URL names
+// the node asked, and its GETs are passed on too — the token, signed with a
+// key derived from the shared credentials, verifies on every node.
+func TestHLSClusterNodeWithoutTheStream(t *testing.T) {
+	needLibx264(t)
+	_, aus, avcC := h264Clip(t, "testsrc=size=160x120:rate=25", 3, 25, 2)
+	creds := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(creds, []byte("[ml]\naws_access_key_id = "+authKeyID+"\naws_secret_access_key = "+authSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tc := startTestCluster(t, 3, func(_ int, c *Config) {
+		c.Credentials = creds
+		c.Cluster.StreamReplicas = 2
+	})
+	ctx := context.Background()
+	key := &sdk.Credentials{AccessKeyID: authKeyID, SecretAccessKey: authSecret}
+	signed := func(i int) *sdk.Client {
+		return sdk.NewClientWithOptions(tc.nodes[i].HTTPURL(), sdk.ClientOptions{Credentials: key})
+	}
+	if _, err := signed(0).CreateStream(ctx, sdk.CreateStreamInput{StreamName: "cam-far", DataRetentionInHours: 2}); err != nil {
+		t.Fatal(err)
+	}
+	holders := tc.replicas(0, "cam-far")
+	outsider := -1
+	for i, c := range tc.cfgs {
+		if !slices.Contains(holders, c.Cluster.Node) {
+			outsider = i
+		}
+	}
+	if len(holders) != 2 || outsider < 0 {
+		t.Fatalf("cam-far on %v", holders)
+	}
+	nc, err := nats.Connect(tc.nodes[outsider].NATSURL(), nats.UserInfo(authKeyID, authSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	track, err := sdk.H264Track(1, "camera", avcC, 160, 120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "cam-far", Tracks: []sdk.Track{track}, MinFragmentDuration: time.Second, MaxFragmentDuration: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := time.Now().Add(-time.Minute).Truncate(time.Second).UnixNano()
+	var want []mframe
+	for _, au := range aus {
+		if err := p.PutH264(ctx, 1, origin+int64(au.Order)*40_000_000, 40_000_000, au.Data, au.Key); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, mframe{video: true, key: au.Key, hash: md5Of(au.Data)})
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
+		f, _, err := signed(outsider).ListFragments(ctx, sdk.ListFragmentsInput{Stream: sdk.ByName("cam-far")})
+		if err != nil || len(f) != 3 {
+			return fmt.Errorf("%d fragments (%v)", len(f), err)
+		}
+		return nil
+	})
+
+	body, _ := json.Marshal(map[string]any{"StreamName": "cam-far", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": map[string]any{
+		"FragmentSelectorType": "PRODUCER_TIMESTAMP", "TimestampRange": map[string]any{
+			"StartTimestamp": json.Number(strconv.FormatInt(origin/1e9-1, 10)), "EndTimestamp": json.Number(strconv.FormatInt(origin/1e9+10, 10))}}})
+	req, _ := http.NewRequest(http.MethodPost, tc.nodes[outsider].HTTPURL()+"/getHLSStreamingSessionURL", bytes.NewReader(body))
+	if err := awsauth.Sign(req, awsauth.Key{AccessKeyID: authKeyID, SecretAccessKey: authSecret}, "us-east-1", body, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var session struct{ HLSStreamingSessionURL string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(out, &session) != nil ||
+		!strings.HasPrefix(session.HLSStreamingSessionURL, tc.nodes[outsider].HTTPURL()+"/hls/v1/") {
+		t.Fatalf("GetHLSStreamingSessionURL on the node without the stream: %s %s", resp.Status, out)
+	}
+	video, audio, _ := probeMP4(t, session.HLSStreamingSessionURL)
+	if len(audio) != 0 {
+		t.Fatalf("%d audio packets from a video stream", len(audio))
+	}
+	samePackets(t, "video through the node without the stream", video, want)
 }
