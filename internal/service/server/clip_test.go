@@ -50,13 +50,16 @@ func md5Of(b []byte) string {
 // encodeAV has ffmpeg encode seconds of its test pattern (25 fps, an IDR
 // every second, two B-frames) and a tone (AAC, 48 kHz stereo) as Matroska
 // with a cluster per second.
-func encodeAV(t *testing.T, seconds int) *avSource {
+func encodeAV(t *testing.T, seconds int) *avSource { return encodeAVWith(t, seconds, "aac") }
+
+// encodeAVWith is encodeAV with another audio codec (pcm_s16le, say).
+func encodeAVWith(t *testing.T, seconds int, audioCodec string) *avSource {
 	t.Helper()
 	needLibx264(t)
 	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", strconv.Itoa(seconds),
 		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-bf", "2",
-		"-c:a", "aac", "-ac", "2", "-f", "matroska", "-cluster_size_limit", "8000000", "-cluster_time_limit", "5000", "-").Output()
+		"-c:a", audioCodec, "-ac", "2", "-f", "matroska", "-cluster_size_limit", "8000000", "-cluster_time_limit", "5000", "-").Output()
 	if err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
@@ -295,6 +298,38 @@ func TestGetClipH264AAC(t *testing.T) {
 	wv, wa = src.want(1, 3)
 	samePackets(t, "video of fragments 1-2", video, wv)
 	samePackets(t, "audio of fragments 1-2", audio, wa)
+}
+
+// H.264 with PCM (as ffmpeg's Matroska carries a camera's raw audio): the
+// clip holds the PCM in lpcm, every block a packet as put, and ffmpeg
+// decodes it.
+func TestGetClipH264PCM(t *testing.T) {
+	src := encodeAVWith(t, 2, "pcm_s16le")
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "cam-pcm", 1)
+	before := time.Now().Add(-time.Second)
+	src.put(t, srv, client, "cam-pcm", time.Now().Add(-time.Minute).Truncate(time.Second), 0, 2)
+	status, errType, _, body := getClip(t, srv, clipRequest("cam-pcm", "SERVER_TIMESTAMP", before, time.Now()))
+	if status != http.StatusOK {
+		t.Fatalf("GetClip: %d %s: %s", status, errType, body)
+	}
+	path := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	video, audio, codecs := probeMP4(t, path)
+	if strings.Join(codecs, ",") != "h264,pcm_s16le" {
+		t.Fatalf("codecs %v", codecs)
+	}
+	wv, wa := src.want(0, 2)
+	samePackets(t, "video", video, wv)
+	samePackets(t, "audio", audio, wa)
+	var stderr bytes.Buffer
+	dec := exec.Command("ffmpeg", "-v", "warning", "-i", path, "-f", "null", "-")
+	dec.Stderr = &stderr
+	if err := dec.Run(); err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffmpeg decodes the clip with %v: %s", err, stderr.Bytes())
+	}
 }
 
 func sortInts(v []int64) {
