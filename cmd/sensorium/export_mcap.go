@@ -273,6 +273,10 @@ func (ex *mcapExport) channelFor(stream string, tr *sdkTrack, k int) (*exportCha
 			sname, text = meta.SchemaName, ch.typ+" "+meta.ScalarField+"\n"
 		}
 		senc, menc, sdata = "ros2msg", "cdr", []byte(text)
+	case tr.CodecID == signals.CodecIDH264 && err == nil && meta != nil && ros2.TypeName(meta.SchemaName) == ros2.CompressedImageName:
+		// H.264 that came in CompressedImage goes back in it.
+		ch.kind, ch.nalLen = kindImage, desc.(*signals.Video).NALLengthSize()
+		sname, senc, menc, sdata = ros2.CompressedImageName, "ros2msg", "cdr", []byte(ros2.CompressedImageSchema)
 	case tr.CodecID == signals.CodecIDH264 && err == nil:
 		ch.kind, ch.nalLen = kindVideo, desc.(*signals.Video).NALLengthSize()
 		sname, senc, menc, sdata = ros2.CompressedVideoName, "ros2msg", "cdr", []byte(ros2.CompressedVideoSchema)
@@ -446,7 +450,14 @@ func (ex *mcapExport) frame(stream string, fr *sdk.MediaFrame, start, end int64,
 		ex.buf = ros2.AppendCompressedVideo(ex.buf[:0], &m)
 		return ex.write(ch, fr.Timestamp, ex.buf)
 	case kindImage:
-		m := ros2.CompressedImage{Header: ros2.Header{Stamp: ros2.TimeOf(fr.Timestamp), FrameID: ch.meta.FrameID}, Format: ch.meta.Format, Data: fr.Data}
+		data := fr.Data
+		if fr.Track.CodecID == signals.CodecIDH264 {
+			var err error
+			if data, err = annexB(nil, fr.Data, ch.nalLen); err != nil {
+				return err
+			}
+		}
+		m := ros2.CompressedImage{Header: ros2.Header{Stamp: ros2.TimeOf(fr.Timestamp), FrameID: ch.meta.FrameID}, Format: ch.meta.Format, Data: data}
 		ex.buf = ros2.AppendCompressedImage(ex.buf[:0], &m)
 		return ex.write(ch, fr.Timestamp, ex.buf)
 	}

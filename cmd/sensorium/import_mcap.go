@@ -583,6 +583,11 @@ func (t *topicSink) putImage(at int64, data []byte) error {
 	if err != nil {
 		return err
 	}
+	if strings.EqualFold(m.Format, "h264") {
+		// H.264 carried in CompressedImage, as some drivers send it:
+		// video, written back as CompressedImage (trackMeta.SchemaName).
+		return t.putVideoFrame(at, ros2.CompressedVideo{FrameID: m.Header.FrameID, Data: m.Data, Format: m.Format})
+	}
 	if t.p == nil {
 		t.meta.FrameID, t.meta.Format = m.Header.FrameID, m.Format
 		track, err := sdk.OpaqueTrack(1, t.meta.trackName(), imageMediaType(m.Format))
@@ -626,6 +631,11 @@ func (t *topicSink) putVideo(at int64, data []byte) error {
 	if err != nil {
 		return err
 	}
+	return t.putVideoFrame(at, m)
+}
+
+// putVideoFrame puts one frame of a video topic.
+func (t *topicSink) putVideoFrame(at int64, m ros2.CompressedVideo) error {
 	if !strings.EqualFold(m.Format, "h264") {
 		if t.p == nil {
 			t.meta.FrameID, t.meta.Format = m.FrameID, m.Format

@@ -140,7 +140,7 @@ func TestMCAPImportExportFoxglove(t *testing.T) {
 		}
 		t.Logf("import: %s", stdout.String())
 		var streams []string
-		for _, s := range []string{"velodyne_points", "imu.data", "camera.image.compressed", "camera.video", "battery.voltage", "counter", "status", "events"} {
+		for _, s := range []string{"velodyne_points", "imu.data", "camera.image.compressed", "camera.video", "camera.h264_image", "battery.voltage", "counter", "status", "events"} {
 			streams = append(streams, in.prefix+s)
 			if !strings.Contains(stdout.String(), "→ "+in.prefix+s+" ") {
 				t.Errorf("import output does not name stream %s:\n%s", in.prefix+s, stdout.String())
@@ -209,8 +209,8 @@ func compareMCAP(t *testing.T, comp string, want, got map[string][]mcapLine) {
 				if !reflect.DeepEqual(wm, gm) {
 					t.Errorf("%s imu #%d: %v, want %v", comp, i, gm, wm)
 				}
-			case "/camera/image/compressed":
-				if gm["data"] != wm["data"] || gm["format"] != wm["format"] {
+			case "/camera/image/compressed", "/camera/h264_image":
+				if gm["data"] != wm["data"] || gm["format"] != wm["format"] || !reflect.DeepEqual(gm["header"].(map[string]any)["frame_id"], wm["header"].(map[string]any)["frame_id"]) {
 					t.Errorf("%s image #%d: %v, want %v", comp, i, gm, wm)
 				}
 			case "/camera/video":

@@ -135,9 +135,13 @@ for (let i = 0; i < 40; i++) {
     expected.push({ topic: "/events", schemaName: "Event", logTime: t + 3000000n, message: ev });
   }
 }
+await channel("/camera/h264_image", "sensor_msgs/msg/CompressedImage");
 for (let i = 0; i < video.length; i++) {
   const t = t0 + BigInt(i) * 40000000n; // 25 fps
-  await put("/camera/video", t, { timestamp: stamp(t), frame_id: "camera", data: Uint8Array.from(Buffer.from(video[i], "base64")), format: "h264" });
+  const data = Uint8Array.from(Buffer.from(video[i], "base64"));
+  await put("/camera/video", t, { timestamp: stamp(t), frame_id: "camera", data, format: "h264" });
+  // H.264 in CompressedImage, as some drivers send it.
+  await put("/camera/h264_image", t + 500000n, { header: { stamp: stamp(t), frame_id: "camera2" }, format: "h264", data });
 }
 await writer.end();
 await file.close();
