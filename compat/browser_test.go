@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -238,7 +239,7 @@ const inkJS = `Array.from(document.querySelectorAll(%q)).map((c) => {
 
 // settledJS is true once every view has finished loading: its status is
 // neither empty nor "loading…".
-const settledJS = `(() => { const s = Array.from(document.querySelectorAll('.view .status')); return s.length > 0 && s.every((x) => x.textContent && x.textContent !== 'loading…'); })()`
+const settledJS = `(() => { const s = Array.from(document.querySelectorAll('.view h3 .status')); return s.length > 0 && s.every((x) => x.textContent && x.textContent !== 'loading…'); })()`
 
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := needChromium(t)
@@ -352,7 +353,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			var statuses []string
 			_ = evaluate(b, `Array.from(document.querySelectorAll('.view h3')).map((h) => h.textContent)`, &statuses)
 			var bad []string
-			_ = evaluate(b, `Array.from(document.querySelectorAll('.view .status.error')).map((s) => s.textContent)`, &bad)
+			_ = evaluate(b, `Array.from(document.querySelectorAll('.view h3 .status.error')).map((s) => s.textContent)`, &bad)
 			for _, m := range bad {
 				t.Errorf("a view says: %s", m)
 			}
@@ -429,19 +430,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			if err := evaluate(b, `window.__sensoriumDownload.file`, &file); err != nil {
 				t.Fatal(err)
 			}
-			var got []byte
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				if b, err := os.ReadFile(filepath.Join(downloads, file)); err == nil && len(b) > 0 {
-					got = b
-					break
-				}
-				if time.Now().After(deadline) {
-					entries, _ := os.ReadDir(downloads)
-					t.Fatalf("the browser saved no %s in the downloads folder (it holds %v)", file, entries)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			got := waitDownload(t, downloads, file)
 			want := signedPost(t, s, format.path, fmt.Sprintf(`{"stream":"pump-1","track":1,"start":%q,"end":%q}`, first.From, first.To))
 			if !bytes.Equal(got, want) {
 				t.Errorf("the range downloaded as %s (%d bytes) differs from %s of the same range (%d bytes)", format.name, len(got), format.path, len(want))
@@ -451,6 +440,66 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 		noErrors(t, "download")
+	})
+
+	t.Run("video", func(t *testing.T) {
+		if !fed["cam-1"] {
+			t.Skip("no camera stream (no ffmpeg to make its clip)")
+		}
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/cam-1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, settledJS, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// Play from the start of the stream: HLS session, fMP4 through MSE.
+		var first struct{ From, To string }
+		if err := evaluate(b, `(async () => { const api = await import('/console/api.js'); const s = await api.getJSON('/v1/stream', {stream: 'cam-1'}); const v = await import('/console/views.js'); return {From: v.rfc3339(s.first.producer), To: v.rfc3339(s.last.producer + s.last.durationMs)}; })()`, &first); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(b, chromedp.Click(`.view-video .legend button`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `window.__sensoriumVideo && window.__sensoriumVideo.segments > 0 && (() => { const v = document.querySelector('video.player'); return v.readyState >= 3 && v.played.length > 0 && v.played.end(v.played.length - 1) - v.played.start(0) > 0.2; })()`, 20*time.Second); err != nil {
+			var st string
+			_ = evaluate(b, `document.querySelector('.view-video .legend .status').textContent + ' / readyState ' + document.querySelector('video.player').readyState`, &st)
+			t.Fatalf("the video did not play: %v (%s)", err, st)
+		}
+		var played struct {
+			Segments      int
+			Codecs        string
+			Width, Height int
+		}
+		_ = evaluate(b, `({Segments: window.__sensoriumVideo.segments, Codecs: window.__sensoriumVideo.codecs, Width: document.querySelector('video.player').videoWidth, Height: document.querySelector('video.player').videoHeight})`, &played)
+		t.Logf("played %d segments of %s, %d×%d", played.Segments, played.Codecs, played.Width, played.Height)
+		if played.Width == 0 || played.Height == 0 {
+			t.Errorf("the video element shows no picture (%+v)", played)
+		}
+		screenshot(t, b, shots, "video-cam-1")
+		// MP4 download: GetClip of the range, as the API answers it.
+		err := chromedp.Do(b,
+			chromedp.SetValue(`input[name=dl-from]`, first.From), chromedp.SetValue(`input[name=dl-to]`, first.To),
+			chromedp.SetValue(`select[name=dl-format]`, "mp4"),
+			chromedp.Click(`form.download button[type=submit]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `/\.mp4: /.test(document.getElementById('dl-status').textContent)`, 30*time.Second); err != nil {
+			var st string
+			_ = evaluate(b, `document.getElementById('dl-status').textContent`, &st)
+			t.Fatalf("the MP4 download did not finish: %v (%s)", err, st)
+		}
+		var file string
+		_ = evaluate(b, `window.__sensoriumDownload.file`, &file)
+		got := waitDownload(t, downloads, file)
+		from, _ := time.Parse(time.RFC3339Nano, first.From)
+		to, _ := time.Parse(time.RFC3339Nano, first.To)
+		want := signedPost(t, s, "/getClip", fmt.Sprintf(`{"StreamName":"cam-1","ClipFragmentSelector":{"FragmentSelectorType":"PRODUCER_TIMESTAMP","TimestampRange":{"StartTimestamp":%s,"EndTimestamp":%s}}}`,
+			strconv.FormatFloat(float64(from.UnixMilli())/1000, 'f', -1, 64), strconv.FormatFloat(float64(to.UnixMilli())/1000, 'f', -1, 64)))
+		if !bytes.Equal(got, want) || len(want) < 1000 {
+			t.Errorf("the MP4 downloaded (%d bytes) differs from GetClip of the same range (%d bytes)", len(got), len(want))
+		}
+		noErrors(t, "video")
 	})
 
 	t.Run("live", func(t *testing.T) {
@@ -488,6 +537,22 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, b, shots, "live-pump-1")
 		noErrors(t, "live")
 	})
+}
+
+// waitDownload waits for the browser to have saved file in dir.
+func waitDownload(t *testing.T, dir, file string) []byte {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, file)); err == nil && len(b) > 0 {
+			return b
+		}
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(dir)
+			t.Fatalf("the browser saved no %s in the downloads folder (it holds %v)", file, entries)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // signedPost posts body to path on s, signed with s.Key by the v1 SDK's

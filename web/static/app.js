@@ -409,7 +409,7 @@ function downloadBar(ctx, st) {
   const from = el('input', { name: 'dl-from', size: '28' });
   const to = el('input', { name: 'dl-to', size: '28' });
   const track = el('input', { name: 'dl-track', type: 'number', min: '1', value: '1', class: 'short' });
-  const formats = { arrows: 'Arrow (IPC stream)', parquet: 'Parquet', csv: 'CSV', mkv: 'MKV (fragments)' };
+  const formats = { arrows: 'Arrow (IPC stream)', parquet: 'Parquet', csv: 'CSV', mkv: 'MKV (fragments)', mp4: 'MP4 (video and audio, GetClip)' };
   const fmt = el('select', { name: 'dl-format' }, ...Object.entries(formats).map(([f, label]) => el('option', { value: f }, label)));
   const status = el('span', { class: 'status', id: 'dl-status' });
   const useView = el('button', { type: 'button', class: 'small', onclick: () => setRange(st.from, st.to) }, 'use the view');
@@ -428,6 +428,12 @@ function downloadBar(ctx, st) {
       if (fmt.value === 'mkv') {
         blob = await downloadMKV(ctx.stream, a, b);
         file = name + '.mkv';
+      } else if (fmt.value === 'mp4') {
+        // GetClip: the fragments that start in the range, remuxed to MP4
+        const { buffer, contentType } = await api.postBytes('/getClip', { StreamName: ctx.stream,
+          ClipFragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: a / 1000, EndTimestamp: b / 1000 } } });
+        blob = new Blob([buffer], { type: contentType || 'video/mp4' });
+        file = name + '.mp4';
       } else {
         // Arrow is POST /v1/query's answer as it is; Parquet and CSV the same
         // query written by the server (POST /v1/export), as `sensorium query

@@ -8,7 +8,7 @@
 // (a pushed frame, live.go's event) and drawLive(from, to) (redraw for live
 // mode's moving range). Data comes from POST /v1/query like any client's.
 
-import { query, ns } from './api.js';
+import { query, ns, post } from './api.js';
 import * as P from './plot.js';
 
 export function rfc3339(ms) {
@@ -620,8 +620,7 @@ export class Frames extends Base {
       }
       this.ticks = t ? { t: t.cols.time, key: t.cols.key, n: t.rows } : null;
       this.draw(v.from, v.to, v.cursor);
-      if (this.track.kind === 'video') this.note.textContent = 'H.264: key frames tall, others short. Playback in the browser needs the HLS endpoint (media out), which this server does not answer yet.';
-      else this.note.textContent = 'frames: key frames tall';
+      if (this.track.kind !== 'video') this.note.textContent = 'frames: key frames tall';
       if (this.track.kind === 'opaque') {
         const h = await this.q({ start: rfc3339(v.cursor), end: rfc3339(v.cursor + 10000), fields: ['data'] });
         if (stale()) return;
@@ -666,6 +665,76 @@ export class Frames extends Base {
   drawLive(from, to) { this.draw(from, to, to, true); }
 }
 
+// Video adds playback to the strip of frames: an ON_DEMAND HLS session
+// (GetHLSStreamingSessionURL, signed) from the cursor to the end of the
+// view, whose fragmented MP4 init and media segments — remuxed by the
+// server from the stored H.264 (and AAC), never transcoded — are appended
+// to a Media Source Extensions buffer of a <video>.
+export class Video extends Frames {
+  constructor(ctx, track) {
+    super(ctx, track);
+    this.video = el('video', { class: 'player', controls: '', muted: '', playsinline: '' });
+    this.playBtn = el('button', { type: 'button', onclick: () => this.play() }, '▶ Play from cursor');
+    this.playState = el('span', { class: 'status' });
+    this.body.append(el('div', { class: 'legend' }, this.playBtn, this.playState), this.video);
+    this.note.textContent = 'H.264: key frames tall, others short. Playback: fragmented MP4 remuxed by the server (HLS session), played with Media Source Extensions.';
+  }
+
+  async play() {
+    const v = this.view;
+    const end = Math.min(v.to, v.cursor + 10 * 60e3);
+    this.playState.textContent = 'opening a session…';
+    this.playState.classList.remove('error');
+    try {
+      const out = await post('/getHLSStreamingSessionURL', {
+        StreamName: this.ctx.stream, PlaybackMode: 'ON_DEMAND', ContainerFormat: 'FRAGMENTED_MP4',
+        HLSFragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: (v.cursor - 2000) / 1000, EndTimestamp: end / 1000 } },
+        Expires: 600,
+      });
+      const master = new URL(out.HLSStreamingSessionURL, location.href);
+      const mtext = await (await fetch(master)).text();
+      const codecs = (mtext.match(/CODECS="([^"]+)"/) || [])[1];
+      const mediaLine = mtext.split('\n').find((l) => l && !l.startsWith('#'));
+      const media = new URL(mediaLine, master);
+      const ptext = await (await fetch(media)).text();
+      const init = new URL((ptext.match(/#EXT-X-MAP:URI="([^"]+)"/) || [])[1], media);
+      const segs = ptext.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => new URL(l, media));
+      const type = `video/mp4; codecs="${codecs}"`;
+      if (!window.MediaSource || !MediaSource.isTypeSupported(type)) throw new Error(`this browser cannot play ${type} (Media Source Extensions)`);
+      const ms = new MediaSource();
+      if (this.objectURL) URL.revokeObjectURL(this.objectURL);
+      this.objectURL = URL.createObjectURL(ms);
+      this.video.src = this.objectURL;
+      await new Promise((ok) => ms.addEventListener('sourceopen', ok, { once: true }));
+      const sb = ms.addSourceBuffer(type);
+      const append = (buf) => new Promise((ok, bad) => {
+        sb.addEventListener('updateend', ok, { once: true });
+        sb.addEventListener('error', () => bad(new Error('the browser refused a segment')), { once: true });
+        sb.appendBuffer(buf);
+      });
+      await append(await (await fetch(init)).arrayBuffer());
+      let appended = 0;
+      for (const u of segs) {
+        const r = await fetch(u);
+        if (!r.ok) throw new Error(`segment: HTTP ${r.status}`);
+        await append(await r.arrayBuffer());
+        appended++;
+        this.playState.textContent = `${appended} of ${segs.length} segments (${codecs})`;
+        if (appended === 1) {
+          // The segments keep the stream's own times: start where they are.
+          if (sb.buffered.length) this.video.currentTime = sb.buffered.start(0);
+          this.video.play().catch(() => {});
+        }
+      }
+      if (ms.readyState === 'open') ms.endOfStream();
+      window.__sensoriumVideo = { segments: appended, codecs };
+    } catch (e) {
+      this.playState.textContent = e.message;
+      this.playState.classList.add('error');
+    }
+  }
+}
+
 function hexRow(t, size, bytes) {
   const hx = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
   const tx = Array.from(bytes, (b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : '·')).join('');
@@ -680,7 +749,8 @@ export function viewFor(ctx, track) {
     case 'pointcloud': return new PointCloud(ctx, track);
     case 'detections': return new Detections(ctx, track);
     case 'array': return new ArrayView(ctx, track);
-    case 'video': case 'opaque': return new Frames(ctx, track);
+    case 'video': return new Video(ctx, track);
+    case 'opaque': return new Frames(ctx, track);
   }
   const v = new Base(ctx, track);
   v.update = async () => v.setStatus(`no view for ${track.kind} (${track.codecId})${track.error ? ': ' + track.error : ''}`, true);
