@@ -79,9 +79,14 @@ func newImportCmd() *cobra.Command {
 until each fragment is PERSISTED. The kind of file is told by its
 extension:
 ` + about.String() + `
-The streams must exist unless the kind says otherwise; they are not created.`,
+An MKV import needs its stream to exist; a table import creates it with
+--create (and --retention-hours); an MCAP import creates the streams of its
+topics.`,
 		Example: `  sensorium import archive.mkv --stream cam-1
-  sensorium get pump-1 -o pump-1.mkv && sensorium import pump-1.mkv --stream pump-1-copy --endpoint http://other:8080`,
+  sensorium get pump-1 -o pump-1.mkv && sensorium import pump-1.mkv --stream pump-1-copy --endpoint http://other:8080
+  sensorium import run.mcap --stream-prefix robot1. --topics '/velodyne_points,/imu/*'
+  sensorium import logger.csv --stream press-7 --create --units "force=kN"
+  sensorium query pump-1 --start -1h -o hour.parquet && sensorium import hour.parquet --stream pump-1-copy --create`,
 		Args: exactArgs(1, "a file"),
 	}
 	client := addEndpoint(cmd)
