@@ -118,10 +118,11 @@ func TestReplicateStatusWithoutReplicator(t *testing.T) {
 // proc is a sensorium command run as a subprocess (this test binary as the
 // CLI), so that it can be killed with SIGKILL.
 type proc struct {
-	t    *testing.T
-	args []string
-	log  string
-	cmd  *exec.Cmd
+	t      *testing.T
+	args   []string
+	log    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has been waited for
 }
 
 func startProc(t *testing.T, logName string, args ...string) *proc {
@@ -149,7 +150,9 @@ func (p *proc) start() {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	go func() { _ = p.cmd.Wait(); f.Close() }()
+	exited := make(chan struct{})
+	p.exited = exited
+	go func() { _ = p.cmd.Wait(); f.Close(); close(exited) }()
 }
 
 // kill sends SIGKILL: nothing of the process's memory survives, and it
@@ -157,9 +160,7 @@ func (p *proc) start() {
 func (p *proc) kill() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		for p.cmd.ProcessState == nil { // Wait, in start's goroutine, sets it
-			time.Sleep(5 * time.Millisecond)
-		}
+		<-p.exited
 	}
 }
 

@@ -22,6 +22,12 @@
 // fragment's origin_fragment_number), so a journal that lags the centre
 // never re-sends what the centre's dedupe may have forgotten.
 //
+// Several fragments of a stream are on their way at once, each naming its
+// predecessor (Sensorium-Producer-Prev), so that a link with a long round
+// trip is kept busy and the centre still stores them in the edge's order.
+// Optionally (decimate.go) a stream's sampled signals reach the centre at a
+// fraction of their rate, as block means on a grid counted from the epoch.
+//
 // The package owns the copy; it does not own either server's storage, the
 // command line (cmd/sensorium/replicate.go) or the wire formats it uses
 // (internal/platform/wire, mkv).
