@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
@@ -103,7 +104,12 @@ func openArrow(t *Table, o Options) error {
 }
 
 func openParquet(t *Table, o Options) error {
-	pf, err := file.OpenParquetFile(t.Path, false)
+	// Pages are read through a buffer rather than a column chunk at once:
+	// a row group of 128 MiB would otherwise be read whole.
+	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	pf, err := file.OpenParquetFile(t.Path, false, file.WithReadProps(props))
 	if err != nil {
 		return fmt.Errorf("%s: Parquet: %w", t.Path, err)
 	}

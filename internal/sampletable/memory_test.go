@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // bigEnv makes TestMemoryBounded read files ten times larger.
@@ -19,7 +21,8 @@ const bigEnv = "SENSORIUM_SAMPLETABLE_BIG"
 
 // Reading a table holds a few batches, whatever the file's size: the heap
 // stays under a bound far below the file while a CSV file and an Arrow
-// stream of a million rows (ten with SENSORIUM_SAMPLETABLE_BIG) are read
+// stream and a Parquet file (row groups of 1 Mi rows) of a million rows (ten
+// with SENSORIUM_SAMPLETABLE_BIG) are read
 // through the chunker.
 func TestMemoryBounded(t *testing.T) {
 	rows := 1_000_000
@@ -60,7 +63,30 @@ func TestMemoryBounded(t *testing.T) {
 	aw.Close()
 	af.Close()
 
-	for _, path := range []string{csvPath, arrowsPath} {
+	pqPath := filepath.Join(dir, "big.parquet")
+	pf, _ := os.Create(pqPath)
+	pw, err := pqarrow.NewFileWriter(schema, pf, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1<<20)), pqarrow.DefaultWriterProps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	for k := 0; k < rows; k++ {
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(1_700_000_000_000_000 + int64(k)*1000))
+		b.Field(1).(*array.Float64Builder).Append(float64(k % 1000))
+		if (k+1)%100_000 == 0 {
+			rec := b.NewRecordBatch()
+			if err := pw.WriteBuffered(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+	}
+	b.Release()
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, path := range []string{csvPath, arrowsPath, pqPath} {
 		st, _ := os.Stat(path)
 		runtime.GC()
 		var base runtime.MemStats
