@@ -2,6 +2,10 @@ package replicate
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,6 +53,28 @@ func TestScheduleHoldsTheCopy(t *testing.T) {
 	}
 	p.put(3) // the backlog grows while closed
 	poll.Until(t, 20*time.Second, 20*time.Millisecond, want("paused", 8, 0))
+	// The same figures on /metrics.
+	srv := httptest.NewServer(rep.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		`sensorium_replicate_backlog_fragments{stream="s"} 8`,
+		`sensorium_replicate_schedule_open 0`,
+		`sensorium_replicate_stream_up{state="paused",stream="s"} 0`,
+		`sensorium_replicate_sent_fragments_total{stream="s"} 0`,
+	} {
+		if !strings.Contains(string(body), line+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", line, body)
+		}
+	}
+	if !strings.Contains(string(body), `sensorium_replicate_lag_seconds{stream="s"} `) || strings.Contains(string(body), `sensorium_replicate_lag_seconds{stream="s"} 0`+"\n") {
+		t.Errorf("/metrics: no lag while paused with a backlog:\n%s", body)
+	}
 
 	clock.Set(today.Add(22*time.Hour + 30*time.Minute)) // the night window opens
 	poll.Until(t, 20*time.Second, 20*time.Millisecond, want("live", 0, 8))
