@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -12,14 +13,27 @@ import (
 // 256 KiB fragments through the same in-process server (bus, ingester,
 // store, each fsyncing) from a producer without a spool and from one with
 // it, alternately in the same run. It reports each one's throughput from
-// the first PutFrame to the last PERSISTED, the time PutFrame took, and the
-// ratio spool/plain (1 = free; the issue asks ≥ 0.9). Both share one disk
-// here; a device spools to its own.
+// the first PutFrame to the last PERSISTED, the rate PutFrame took the data
+// at, and the ratio spool/plain (1 = free; the issue asks ≥ 0.9). In the
+// burst the 16 MiB fit the 64 MiB send window; in the sustained run the
+// 128 MiB do not, so without a spool PutFrame waits for room (Block) and
+// with one the rest goes to disk and is read back as the window empties.
+// By default the spool shares the server's disk, which then writes three
+// copies of every fragment (spool, bus, store) instead of two; a device
+// spools to its own. SENSORIUM_SPOOL_BENCH_DIR puts the spool elsewhere
+// (/dev/shm models a disk of its own: it measures the spool's CPU cost).
 //
 //	go test ./sdk -run '^$' -bench BenchmarkSpoolCost -benchtime 3x
 func BenchmarkSpoolCost(b *testing.B) {
+	b.Run("burst-16MiB", func(b *testing.B) { benchSpoolCost(b, 64) })
+	b.Run("sustained-128MiB", func(b *testing.B) { benchSpoolCost(b, 512) })
+}
+
+// envBenchDir is where BenchmarkSpoolCost makes its spools.
+const envBenchDir = "SENSORIUM_SPOOL_BENCH_DIR"
+
+func benchSpoolCost(b *testing.B, fragments int) {
 	const (
-		fragments = 64
 		fragSize  = 256 << 10
 		frameSize = fragSize - 512 // the fragment's MKV framing and tracks take the rest
 	)
@@ -34,7 +48,16 @@ func BenchmarkSpoolCost(b *testing.B) {
 		cfg := sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MinFragmentDuration: time.Nanosecond,
 			MaxFragmentSize: 1 << 20, NoLive: true, Logger: quiet()}
 		if spooled {
-			cfg.Spool = &sdk.SpoolConfig{Dir: b.TempDir(), Budget: 1 << 30}
+			dir := b.TempDir()
+			if parent := os.Getenv(envBenchDir); parent != "" {
+				d, err := os.MkdirTemp(parent, "spoolbench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer os.RemoveAll(d)
+				dir = d
+			}
+			cfg.Spool = &sdk.SpoolConfig{Dir: dir, Budget: 1 << 30}
 		}
 		p, err := sdk.NewProducer(context.Background(), nc, cfg)
 		if err != nil {
