@@ -502,6 +502,24 @@ func TestConsoleInBrowser(t *testing.T) {
 		noErrors(t, "video")
 	})
 
+	t.Run("usage", func(t *testing.T) {
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/usage")); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `document.querySelector('table.usage tr[data-stream="pump-1"]')`, 10*time.Second); err != nil {
+			var html string
+			_ = evaluate(b, `document.getElementById('app').textContent`, &html)
+			t.Fatalf("no usage row for pump-1: %v (%s)", err, html)
+		}
+		var cells []string
+		_ = evaluate(b, `Array.from(document.querySelector('table.usage tr[data-stream="pump-1"]').cells).map((c) => c.textContent)`, &cells)
+		if len(cells) < 5 || strings.HasPrefix(cells[1], "0 B") || strings.HasPrefix(cells[3], "0 B") || !strings.Contains(cells[4], "console") {
+			t.Errorf("pump-1's usage row %q: want bytes in, and bytes out with the console's reads", cells)
+		}
+		screenshot(t, b, shots, "usage")
+		noErrors(t, "usage")
+	})
+
 	t.Run("live", func(t *testing.T) {
 		lctx, cancel := context.WithCancel(ctx)
 		defer cancel()

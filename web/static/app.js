@@ -491,21 +491,32 @@ function save(blob, file) {
 
 function usagePage() {
   const body = el('div');
-  app.replaceChildren(el('h2', {}, 'Usage'), body);
-  (async () => {
-    const to = Date.now(), from = to - 30 * 86400e3;
+  const days = el('select', { name: 'usage-days' }, ...[1, 7, 30, 90].map((d) => el('option', { value: String(d) }, `last ${d} day${d > 1 ? 's' : ''}`)));
+  days.value = '30';
+  days.addEventListener('change', load);
+  app.replaceChildren(el('h2', {}, 'Usage ', days), body);
+  async function load() {
+    const to = Date.now(), from = to - Number(days.value) * 86400e3;
     try {
-      const u = await api.getJSON('/v1/usage', { from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-      const rows = (u.Streams || []).map((s) => el('tr', {}, el('td', {}, s.StreamName), el('td', {}, P.fmtBytes(s.BytesIn)),
-        el('td', {}, P.fmtBytes(Object.values(s.BytesOut || {}).reduce((a, b) => a + b, 0))),
-        el('td', {}, Object.entries(s.BytesOut || {}).map(([k, v]) => `${k} ${P.fmtBytes(v)}`).join(', ')),
-        el('td', {}, P.fmtBytes(s.BytesStored)), el('td', {}, (s.FragmentHoursStored ?? s.FragmentHours ?? 0).toLocaleString())));
-      body.replaceChildren(el('p', {}, `The last 30 days (${P.fmtTime(from)} – ${P.fmtTime(to)}).`),
-        el('table', { class: 'streams' }, el('thead', {}, el('tr', {}, ...['stream', 'bytes in', 'bytes out', 'out by API', 'bytes stored', 'fragment-hours stored'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+      const [u, o] = await Promise.all([
+        api.getJSON('/v1/usage', { from: new Date(from).toISOString(), to: new Date(to).toISOString() }),
+        api.getJSON('/v1/overview').catch(() => ({ streams: [] })),
+      ]);
+      const storedNow = Object.fromEntries(o.streams.map((s) => [s.name, s.storedBytes]));
+      const row = (name, c, now) => el('tr', { 'data-stream': name }, el('td', {}, name), el('td', {}, P.fmtBytes(c.BytesIn)),
+        el('td', {}, (c.FragmentsIn || 0).toLocaleString()), el('td', {}, P.fmtBytes(c.BytesOutTotal)),
+        el('td', { class: 'kinds' }, Object.entries(c.BytesOut || {}).filter(([, v]) => v).map(([k, v]) => `${k.toLowerCase()} ${P.fmtBytes(v)}`).join(', ') || '—'),
+        el('td', {}, now === undefined ? '' : P.fmtBytes(now)), el('td', {}, (c.StoredGBMonths || 0).toPrecision(3)),
+        el('td', {}, (c.StoredFragmentHours || 0).toLocaleString(undefined, { maximumFractionDigits: 1 })));
+      const rows = (u.Streams || []).map((s) => row(s.StreamName, s, storedNow[s.StreamName]));
+      if (u.Total) rows.push(row('total', u.Total, o.streams.reduce((a, s) => a + s.storedBytes, 0)));
+      body.replaceChildren(el('p', {}, `Whole UTC hours from ${P.fmtTime(Date.parse(u.From))} to ${P.fmtTime(Date.parse(u.To))}: what the managed service bills — data in, data out by API (GetMedia, queries, clips, HLS, the console), data stored over time.`),
+        el('table', { class: 'streams usage' }, el('thead', {}, el('tr', {}, ...['stream', 'bytes in', 'fragments in', 'bytes out', 'out by API', 'stored now', 'stored GB-months', 'fragment-hours stored'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
     } catch (e) {
       body.replaceChildren(el('p', {}, e.status === 404 ? 'This server does not meter usage (GET /v1/usage is not there).' : e.message));
     }
-  })();
+  }
+  load();
   return {};
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/query"
 )
 
@@ -80,6 +81,11 @@ func (a *api) export(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	// An export is a query written in another format: metered as one, to
+	// the first stream it names, as POST /v1/query is.
+	if names := req.StreamNames(); len(names) > 0 {
+		a.meterAs(r, names[0], usage.Query)
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Trailer", "Sensorium-Error")

@@ -22,6 +22,7 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/signals"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -154,6 +155,7 @@ func (h *liveHub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.leave(feed, f)
 
+	h.a.meterAs(r, stream, usage.Console)
 	rc := http.NewResponseController(w)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")

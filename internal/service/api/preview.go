@@ -16,6 +16,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
+	"github.com/sensorium-io/sensorium/internal/service/usage"
 	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -133,6 +134,7 @@ func (a *api) preview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "stream %s has no track %d", name, trackNo))
 		return
 	}
+	a.meterAs(r, name, usage.Console)
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
 	fill(img, img.Bounds(), previewBG)
 	d := previewDraw{a: a, ctx: r.Context(), img: img, stream: name, track: t.Number, from: from, to: to}
