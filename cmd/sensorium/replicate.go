@@ -85,7 +85,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 	f.StringVar(&natsPrefix, "to-nats-prefix", "sensorium", "the central server's NATS subject prefix (its serve --prefix)")
 	f.StringVar(&streams, "streams", "", "edge streams to copy: name patterns, comma separated (required)")
 	f.StringVar(&centrePrefix, "centre-prefix", "", "put before each stream's name at the centre (e.g. site3-)")
-	f.IntVar(&retention, "retention-hours", -1, "retention of the streams created at the centre (default the edge stream's)")
+	f.IntVar(&retention, "retention-hours", -1, "retention in hours of the streams created at the centre; -1: the edge stream's")
 	f.StringVar(&stateDir, "state", "", "folder of the replicator's journals (required; one replicator per folder)")
 	f.StringVar(&maxRate, "max-rate", "", "bandwidth cap to the centre, e.g. 2M (bytes/s), 10MiB, 100Mbit (default none)")
 	f.StringVar(&decimate, "decimate", "", "streams whose sampled signals reach the centre at 1/N of their rate, e.g. 'vib-*=10' (block means)")
