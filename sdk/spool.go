@@ -19,6 +19,11 @@ import (
 // server stores each fragment once. The format, the fsync policy and the
 // order of catch-up are in sdk/SPOOL.md.
 //
+// Close waits for PERSISTED within its context, as without a spool; what is
+// not PERSISTED by then stays in the spool for the next producer, and
+// Close's error says how many (a device shutting down offline passes a
+// short context).
+//
 // A producer with a spool may be made on a NATS connection that has not
 // connected yet (nats.RetryOnFailedConnect): a device that boots offline
 // spools from its first frame.
