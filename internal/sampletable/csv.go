@@ -305,6 +305,9 @@ func (b *Batch) pathOr(p *string) string {
 // With decimalComma (a file separated by semicolons or tabs, as spreadsheets
 // in much of Europe write it) "1,5" is 1.5.
 func parseCell(s string, decimalComma bool) (float64, error) {
+	if v, ok := parseFloatFast(s); ok {
+		return v, nil
+	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err == nil {
 		return v, nil

@@ -1,6 +1,7 @@
 package sampletable
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,6 +76,24 @@ func FuzzCSVPaths(f *testing.F) {
 			if (err == nil) != (werr == nil) || werr == nil && got != want {
 				t.Fatalf("options %+v:\nparallel path: %q, %v\nencoding/csv:  %q, %v", o, got, err, want, werr)
 			}
+		}
+	})
+}
+
+// FuzzParseFloatFast: wherever the fast float reader answers, it answers
+// what strconv.ParseFloat does, to the bit.
+func FuzzParseFloatFast(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1.5", "0.000123", "123456789012345678", "9007199254740993", "1e22", "1e23", "4.9e-324", ".5", "5.", "-1.25E+3", "0.1", "3.4028235e38"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseFloatFast(s)
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("parseFloatFast(%q) = %v (%x); strconv: %v (%x), %v", s, got, math.Float64bits(got), want, math.Float64bits(want), err)
 		}
 	})
 }
