@@ -314,6 +314,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		want := len(fed)
 		if err := pageWaitFor(b, fmt.Sprintf(`document.querySelectorAll('table.streams tbody tr[data-stream]').length >= %d && Array.from(document.querySelectorAll('img.thumb')).filter((i) => i.complete && i.naturalWidth > 0).length >= %d`, want, want), 20*time.Second); err != nil {
 			html, _ := chromedp.Run(b, chromedp.OuterHTML("main"))
+			screenshot(t, b, shots, "streams")
 			t.Fatalf("the streams page did not list %d streams with previews: %v\n%s", want, err, html)
 		}
 		var rows []struct{ Stream, State, Kinds, Stored string }
