@@ -245,6 +245,8 @@ func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	}
 	skip := int64(0)
 	if len(held) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s holds %d fragments from %s on: reading %s to match them with its chunks\n",
+			stream, len(held), time.UnixMilli(held[0].ms).UTC().Format(time.RFC3339Nano), path)
 		matched, done, err := imp.matchHeld(held)
 		if err != nil {
 			return err
@@ -720,10 +722,11 @@ func (imp *tableImport) report(w io.Writer, st sampletable.Stats, sent, sentSamp
 		time.Unix(0, st.First).UTC().Format(time.RFC3339Nano), time.Unix(0, st.End).UTC().Format(time.RFC3339Nano), imp.stream, sent-dup)
 	if secs := elapsed.Seconds(); secs > 0 && sentSamples > 0 {
 		r := float64(sentSamples) * float64(ch) / secs
+		rt := float64(sentSamples) / imp.desc.SampleRate / secs // seconds of signal per second
 		if r >= 1e6 {
-			fmt.Fprintf(w, " in %s (%.1f M samples/s)", elapsed.Round(time.Millisecond), r/1e6)
+			fmt.Fprintf(w, " in %s (%.1f M samples/s, %s× real time)", elapsed.Round(time.Millisecond), r/1e6, groupDigits(int64(rt)))
 		} else {
-			fmt.Fprintf(w, " in %s (%.0f samples/s)", elapsed.Round(time.Millisecond), r)
+			fmt.Fprintf(w, " in %s (%.0f samples/s, %s× real time)", elapsed.Round(time.Millisecond), r, groupDigits(int64(rt)))
 		}
 	}
 	fmt.Fprintln(w)
