@@ -276,3 +276,41 @@ func TestUnconfirmedResendIsDeduplicated(t *testing.T) {
 	})
 	checkExactlyOnce(t, r.edge, r.centre, "s", "s")
 }
+
+// A fragment the edge no longer has when it is to be sent (expired in an
+// outage longer than the edge's retention) is dropped from the journal and
+// counted, and the copy goes on: here the journal names a fragment number
+// the edge never had.
+func TestExpiredFragmentIsCountedAndSkipped(t *testing.T) {
+	r := newRig(t)
+	r.createEdge(t, "s", 1)
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
+	p.put(3)
+	cfg := r.config(t, "s")
+	_, stop := start(t, cfg)
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	stop()
+	j, err := loadJournal(cfg.StateDir, "s")
+	if err != nil || j == nil {
+		t.Fatal(j, err)
+	}
+	j.Pending = append(j.Pending, fragRef{Seq: j.NextSeq, Number: "999999", ServerTime: j.Cursor.ServerTime, ProducerTime: j.Cursor.ProducerTime + 1})
+	j.NextSeq++
+	if err := j.save(cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	p.put(2)
+	rep, _ := start(t, cfg)
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if st := rep.Status().Streams; len(st) != 1 || st[0].ExpiredFragments != 1 || st[0].State != "live" {
+			return fmt.Errorf("status %+v; want live, 1 expired", st)
+		}
+		return nil
+	})
+	checkExactlyOnce(t, r.edge, r.centre, "s", "s")
+	if j, _ := loadJournal(cfg.StateDir, "s"); j.Expired != 1 || len(j.Pending) != 0 {
+		t.Errorf("journal after: expired %d, pending %v", j.Expired, j.Pending)
+	}
+}
