@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -138,6 +139,9 @@ func artifacts(t *testing.T) string {
 type browserErrors struct {
 	mu   sync.Mutex
 	list []string
+	// dialogs gets the page's prompt() and confirm() as they open; a test
+	// answers them (answerDialog).
+	dialogs chan *page.EventJavascriptDialogOpening
 }
 
 func (b *browserErrors) add(s string) { b.mu.Lock(); b.list = append(b.list, s); b.mu.Unlock() }
@@ -157,7 +161,7 @@ func newBrowser(t *testing.T, chrome, downloads string) (context.Context, *brows
 	t.Cleanup(cancelA)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(cancel)
-	errs := &browserErrors{}
+	errs := &browserErrors{dialogs: make(chan *page.EventJavascriptDialogOpening, 4)}
 	err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventExceptionThrown:
@@ -174,6 +178,11 @@ func newBrowser(t *testing.T, chrome, downloads string) (context.Context, *brows
 					parts = append(parts, string(a.Value)+a.Description)
 				}
 				errs.add("console.error: " + strings.Join(parts, " "))
+			}
+		case *page.EventJavascriptDialogOpening:
+			select {
+			case errs.dialogs <- ev:
+			default:
 			}
 		case *log.EventEntryAdded:
 			if ev.Entry.Level == log.EntryLevelError {
@@ -199,6 +208,23 @@ func newBrowser(t *testing.T, chrome, downloads string) (context.Context, *brows
 		t.Fatalf("starting chromium: %v", err)
 	}
 	return ctx, errs
+}
+
+// answerDialog waits for the page's next prompt or confirm, checks it asks
+// about what, and answers it with text (accepting it).
+func answerDialog(t *testing.T, ctx context.Context, errs *browserErrors, what, text string) {
+	t.Helper()
+	select {
+	case ev := <-errs.dialogs:
+		if !strings.Contains(ev.Message, what) {
+			t.Errorf("the dialog says %q, want it to name %q", ev.Message, what)
+		}
+		if _, err := cdp.Call(ctx, chromedp.FromContext(ctx).Target, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: text}); err != nil {
+			t.Fatalf("answering the dialog: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no dialog about %s opened", what)
+	}
 }
 
 // evaluate runs JavaScript (an expression, awaited) and decodes its value.
@@ -309,6 +335,42 @@ func TestConsoleInBrowser(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+
+	t.Run("create, change retention, delete", func(t *testing.T) {
+		const name = "console-made"
+		row := `table.streams tbody tr[data-stream="` + name + `"]`
+		err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/"),
+			chromedp.WaitVisible(`form.create input[name=name]`),
+			chromedp.SetValue(`form.create input[name=retention]`, "12"),
+			chromedp.SendKeys(`form.create input[name=name]`, name),
+			chromedp.Click(`form.create button[type=submit]`),
+			chromedp.WaitVisible(row))
+		if err != nil {
+			t.Fatalf("creating a stream: %v", err)
+		}
+		// Retention 12 h → 36 h: the prompt, then UpdateDataRetention.
+		go func() { _ = chromedp.Do(b, chromedp.Click(row+` td:nth-child(6) button`)) }()
+		answerDialog(t, b, errs, name, "36")
+		if err := pageWaitFor(b, `(document.querySelector('`+row+` td:nth-child(6)') || {}).textContent === '36 h change'`, 10*time.Second); err != nil {
+			t.Errorf("the retention shown did not become 36 h: %v", err)
+		}
+		// Delete: a wrong name keeps the stream, the right one deletes it.
+		go func() { _ = chromedp.Do(b, chromedp.Click(row+` button.danger`)) }()
+		answerDialog(t, b, errs, name, "not-"+name)
+		if err := pageWaitFor(b, `/not deleted/.test(document.getElementById('banner').textContent)`, 10*time.Second); err != nil {
+			t.Errorf("a wrong name did not say the stream was kept: %v", err)
+		}
+		go func() { _ = chromedp.Do(b, chromedp.Click(row+` button.danger`)) }()
+		answerDialog(t, b, errs, name, name)
+		if err := pageWaitFor(b, `!document.querySelector('`+row+`')`, 10*time.Second); err != nil {
+			t.Errorf("the stream is still listed after its deletion: %v", err)
+		}
+		resp := signedPostResp(t, s, "/describeStream", `{"StreamName":"`+name+`"}`)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("DescribeStream of the deleted stream: HTTP %d, want 404", resp.StatusCode)
+		}
+		noErrors(t, "stream management")
+	})
 
 	t.Run("streams page", func(t *testing.T) {
 		want := len(fed)
