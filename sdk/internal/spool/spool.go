@@ -290,6 +290,7 @@ func (s *Spool) removeDoneSegmentsLocked() error {
 			}
 			i--
 		}
+
 	}
 	return nil
 }
@@ -575,6 +576,7 @@ func (s *Spool) rotateLocked(seq uint64) error {
 	if err := s.closeActiveLocked(); err != nil {
 		return err
 	}
+	_ = s.removeDoneSegmentsLocked() // any that could not go before
 	path := s.path(segmentName(seq))
 	f, err := s.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -600,7 +602,7 @@ func (s *Spool) closeActiveLocked() error {
 	s.toSync = append(s.toSync, s.w)
 	s.w = nil
 	if last := s.segs[len(s.segs)-1]; last.live == 0 {
-		return s.removeLocked(len(s.segs) - 1)
+		_ = s.removeLocked(len(s.segs) - 1) // or at the next rotation
 	}
 	return nil
 }
@@ -664,10 +666,9 @@ func (s *Spool) doneLocked(seq uint64, kind DoneKind) error {
 	seg.live--
 	s.live--
 	if seg.live == 0 && seg != s.activeLocked() {
-		if err := s.removeLocked(i); err != nil {
-			s.err = err
-			return err
-		}
+		// A segment that cannot go yet (on Windows, while a reader has it
+		// open) goes at the next rotation; it only holds space meanwhile.
+		_ = s.removeLocked(i)
 	}
 	if s.doneN > 4096 && s.doneN > 4*(3+2*len(s.done.iv)) && s.err == nil {
 		if err := s.compactLocked(); err != nil {
