@@ -68,11 +68,12 @@ func (c *centre) close() { c.nc.Close() }
 // errLinkDropped ends a publish whose connection to the centre dropped.
 var errLinkDropped = errors.New("the connection to the centre's NATS dropped")
 
-// maxInFlight is how many fragments of one stream may be on their way to
-// the centre's bus at once (and at most maxInFlightBytes): over a link with
-// a long round trip, one at a time would leave it idle most of the time.
+// DefaultInFlight is how many fragments of one stream may be on their way
+// to the centre's bus at once (Config.InFlight; and at most
+// maxInFlightBytes): over a link with a long round trip, one at a time
+// would leave it idle most of the time.
 const (
-	maxInFlight      = 32
+	DefaultInFlight  = 32
 	maxInFlightBytes = 16 << 20
 )
 

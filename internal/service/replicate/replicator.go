@@ -59,6 +59,9 @@ type Config struct {
 	// before their confirmations are awaited (default 100, 32 MiB).
 	BatchFragments int
 	BatchBytes     int64
+	// InFlight is how many fragments of a stream may be on their way to the
+	// centre's bus at once (default DefaultInFlight).
+	InFlight int
 	// AckTimeout is how long a sent fragment may go without its PERSISTED
 	// before it is sent again (default 30 s).
 	AckTimeout time.Duration
@@ -79,6 +82,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 32 << 20
+	}
+	if c.InFlight <= 0 {
+		c.InFlight = DefaultInFlight
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 30 * time.Second

@@ -87,7 +87,7 @@ func (rd *round) send(ctx context.Context) error {
 	err := fetchChunks(ctx, cfg.Edge, w.edge, numbers, func(c chunk) error {
 		p := rd.pending[i]
 		i++
-		for len(rd.inFlight) >= maxInFlight || (len(rd.inFlight) > 0 && rd.inBytes+len(c.data) > maxInFlightBytes) {
+		for len(rd.inFlight) >= cfg.InFlight || (len(rd.inFlight) > 0 && rd.inBytes+len(c.data) > maxInFlightBytes) {
 			rd.settleOldest(ctx)
 		}
 		if rd.sendErr != nil {
