@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
@@ -159,26 +161,47 @@ func newSession(in *getHLSInput, now time.Time) (*hlsSession, error) {
 }
 
 func (m *mediaOut) getHLSStreamingSessionURL(w http.ResponseWriter, r *http.Request) {
-	a := m.a
 	var in getHLSInput
 	if err := decode(w, r, &in); err != nil {
 		writeError(w, err)
 		return
 	}
+	if s := m.startSession(w, r, &in); s != nil {
+		writeJSON(w, struct {
+			HLSStreamingSessionURL string
+		}{sessionBase(r) + hlsPath + hlsMasterPlaylist + "?SessionToken=" + s.encode(m.key)})
+	}
+}
+
+// sessionBase is the URL of the node the caller reached: the data
+// endpoint it was given. A cluster node that does not hold the stream
+// passes the session's requests on.
+func sessionBase(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// startSession checks a session request (HLS's, or DASH's in its terms),
+// finds its first fragments and probes them; it answers a refusal itself
+// and returns nil then.
+func (m *mediaOut) startSession(w http.ResponseWriter, r *http.Request, in *getHLSInput) *hlsSession {
+	a := m.a
 	now := time.Now()
-	s, err := newSession(&in, now)
+	s, err := newSession(in, now)
 	if err != nil {
 		writeError(w, err)
-		return
+		return nil
 	}
 	info, err := a.q.ResolveStream(ref(in.StreamRef))
 	if err != nil {
 		writeError(w, err)
-		return
+		return nil
 	}
 	if info.RetentionHours == 0 {
 		writeError(w, httpwire.Errorf(httpwire.NoDataRetention, "stream %s keeps no data (DataRetentionInHours 0): HLS plays stored fragments", info.Name))
-		return
+		return nil
 	}
 	s.Stream, s.StreamCreated = info.Name, info.CreationTime.UnixMilli()
 	// The first fragment of the session: ON_DEMAND and LIVE_REPLAY start at
@@ -194,7 +217,7 @@ func (m *mediaOut) getHLSStreamingSessionURL(w http.ResponseWriter, r *http.Requ
 	}
 	if err != nil {
 		writeError(w, err)
-		return
+		return nil
 	}
 	if len(first) == 0 {
 		if s.Mode == modeLive {
@@ -202,27 +225,17 @@ func (m *mediaOut) getHLSStreamingSessionURL(w http.ResponseWriter, r *http.Requ
 		} else {
 			writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "stream %s has no fragments that start in the requested TimestampRange", info.Name))
 		}
-		return
+		return nil
 	}
 	if err := a.limits.Allow(throttle.GetMediaConnections, info.Name, info.Tags); err != nil {
 		writeError(w, err)
-		return
+		return nil
 	}
 	if err := m.probe(s, first); err != nil {
 		writeMediaError(w, err)
-		return
+		return nil
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	// The URL of the node the caller reached: the data endpoint it was
-	// given. A cluster node that does not hold the stream passes the
-	// session's requests on.
-	url := scheme + "://" + r.Host + hlsPath + hlsMasterPlaylist + "?SessionToken=" + s.encode(m.key)
-	writeJSON(w, struct {
-		HLSStreamingSessionURL string
-	}{url})
+	return s
 }
 
 // probe reads the session's first fragment: its tracks must be ones a
@@ -333,7 +346,11 @@ func (m *mediaOut) openSession(w http.ResponseWriter, r *http.Request) *hlsSessi
 		writeError(w, err)
 		return nil
 	}
-	m.a.meterAs(r, s.Stream, usage.HLS) // playlists and segments alike: what the session sends
+	api := usage.HLS // playlists and segments alike: what the session sends
+	if strings.HasPrefix(r.URL.Path, dashPath) {
+		api = usage.DASH
+	}
+	m.a.meterAs(r, s.Stream, api)
 	return s
 }
 
@@ -374,7 +391,14 @@ func (m *mediaOut) initSegment(w http.ResponseWriter, r *http.Request, s *hlsSes
 			writeMediaError(w, err)
 			return
 		}
-		init, err := appendInit(rx)
+		movie := *rx.Movie()
+		if id, ok, err := trackParam(r, &movie); err != nil {
+			writeError(w, err)
+			return
+		} else if ok {
+			movie.Tracks = slices.DeleteFunc(slices.Clone(movie.Tracks), func(t mp4.Track) bool { return t.ID != id })
+		}
+		init, err := mp4.AppendInit(nil, &movie)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -459,6 +483,16 @@ func (m *mediaOut) mediaSegment(w http.ResponseWriter, r *http.Request, s *hlsSe
 		writeMediaError(w, remuxError(err))
 		return
 	}
+	if id, ok, err := trackParam(r, rx.Movie()); err != nil {
+		writeError(w, err)
+		return
+	} else if ok {
+		mf.Runs = slices.DeleteFunc(mf.Runs, func(run mp4.Run) bool { return run.Track != id })
+		if len(mf.Runs) == 0 {
+			writeError(w, httpwire.Errorf(httpwire.ResourceNotFound, "fragment %d holds no frame of track %d", n, id))
+			return
+		}
+	}
 	mf.Sequence = uint32(n)
 	header, err := mf.AppendHeader(nil)
 	if err != nil {
@@ -487,4 +521,21 @@ func pictureSize(e mp4.SampleEntry) (int, int) {
 	return 0, 0
 }
 
-func appendInit(rx *remux.Remuxer) ([]byte, error) { return mp4.AppendInit(nil, rx.Movie()) }
+// trackParam reads the TrackNumber of a DASH segment's URL (an MP4 track
+// ID of the session's movie: 1 the video, or the audio without video; 2
+// the audio); ok is false without one (HLS: every track).
+func trackParam(r *http.Request, movie *mp4.Movie) (uint32, bool, error) {
+	v := r.URL.Query().Get("TrackNumber")
+	if v == "" {
+		return 0, false, nil
+	}
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err == nil {
+		for _, t := range movie.Tracks {
+			if t.ID == uint32(id) {
+				return t.ID, true, nil
+			}
+		}
+	}
+	return 0, false, httpwire.Errorf(httpwire.InvalidArgument, "TrackNumber %q is not a track of the session", v)
+}

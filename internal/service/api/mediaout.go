@@ -1,6 +1,7 @@
 package api
 
-// Media out (issue 13): GetClip (clip.go) and HLS sessions (hls*.go) — the
+// Media out (issue 13): GetClip (clip.go), HLS sessions (hls*.go) and the
+// same sessions as MPEG-DASH (dash.go) — the
 // seed service's archived-media operations that hand a stream's H.264 and
 // AAC (or PCM) to ordinary players as MP4, remuxed from the stored Matroska
 // fragments by mp4/remux, never re-encoded. docs/MEDIA-OUT.md is the
@@ -27,8 +28,9 @@ import (
 // awsauth lists them (and the README with it), a key granted GetMedia — the
 // same stream's media, read — may call both.
 const (
-	actionGetClip                   = awsauth.ActionGetMedia
-	actionGetHLSStreamingSessionURL = awsauth.ActionGetMedia
+	actionGetClip                    = awsauth.ActionGetMedia
+	actionGetHLSStreamingSessionURL  = awsauth.ActionGetMedia
+	actionGetDASHStreamingSessionURL = awsauth.ActionGetMedia
 )
 
 // Error names of the archived-media API that httpwire does not list, with
@@ -113,6 +115,7 @@ func init() {
 		mux.HandleFunc("GET "+hlsPath+hlsMediaPlaylist, m.hlsGet(m.mediaPlaylist))
 		mux.HandleFunc("GET "+hlsPath+hlsInit, m.hlsGet(m.initSegment))
 		mux.HandleFunc("GET "+hlsPath+hlsSegment, m.hlsGet(m.mediaSegment))
+		m.mountDASH(mux)
 	})
 }
 
