@@ -85,7 +85,7 @@ var tableFlagDefs = []struct {
 func init() {
 	registerImporter(fileImporter{
 		exts: sampletable.Extensions,
-		about: `CSV, Parquet, Arrow (.csv, .tsv, .parquet, .arrow, .feather, .ipc, .arrows):
+		about: `CSV, Parquet, Arrow (.csv, .tsv, .csv.gz, .csv.zst, .parquet, .arrow, .feather, .ipc, .arrows):
     a sampled signal, one column per channel, into --stream as a scalar
     track. Time from a time column (Arrow timestamps of any unit, ISO 8601
     text, or Unix s/ms/us/ns) or from --start and --rate; units from the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"math"
@@ -228,6 +229,8 @@ func TestImportTableForeignFiles(t *testing.T) {
 		{"csv epoch ms, units in the header", writeFile(t, "a.csv", epochMS.String()), nil,
 			[]string{"50 samples × 2 channels (float64) at 100 Hz (measured from the time column)", `time column "timestamp_ms" (Unix time in ms)`},
 			fmt.Sprintf("%d 0000000000000000 4034000000000000", t0.UnixNano()), 50},
+		{"csv.gz", gzipFile(t, "a.csv.gz", epochMS.String()), nil,
+			[]string{"50 samples × 2 channels (float64) at 100 Hz"}, fmt.Sprintf("%d 0000000000000000 4034000000000000", t0.UnixNano()), 50},
 		{"csv ISO without a zone, semicolons", writeFile(t, "b.csv", iso.String()), []string{"--type", "int16"},
 			[]string{"50 samples × 1 channels (int16) at 10 Hz", "(ISO 8601)"}, fmt.Sprintf("%d 0", t0.UnixNano()), 50},
 		{"csv without time", writeFile(t, "c.csv", noTime.String()), []string{"--start", t0.Format(time.RFC3339), "--rate", "2", "--type", "int32", "--units", "V"},
@@ -268,9 +271,19 @@ func TestImportTableForeignFiles(t *testing.T) {
 	if !strings.Contains(got, `accel x: float64 ["unit": "m/s^2"]`) || !strings.Contains(got, `temp: float64 ["unit": "°C"]`) {
 		t.Errorf("units lost: %s", head(got, 1))
 	}
-	if got, _ := queryArrows(t, ep, "foreign-5", t0.Add(-time.Second), t0.Add(time.Hour)); !strings.Contains(got, `p: float32 ["unit": "bar"]`) {
+	if got, _ := queryArrows(t, ep, "foreign-6", t0.Add(-time.Second), t0.Add(time.Hour)); !strings.Contains(got, `p: float32 ["unit": "bar"]`) {
 		t.Errorf("the unit of \"p [bar]\" lost: %s", head(got, 1))
 	}
+}
+
+// gzipFile writes content gzipped under name.
+func gzipFile(t *testing.T, name, content string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(content))
+	w.Close()
+	return writeFile(t, name, b.String())
 }
 
 // writeParquet writes 1,000 rows at 200 Hz: a timestamp[us] column and two

@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/sensorium-io/sensorium/signals"
 )
 
@@ -33,6 +36,7 @@ type csvSource struct {
 	fast     *csvFast    // the parallel path, while it runs
 	tried    bool        // whether the parallel path was considered
 	dataLine int64       // the line after the header's
+	closeZ   func()      // releases a zstd decoder
 	opts     Options
 	header   []string
 	timeCol  int
@@ -64,7 +68,25 @@ func openCSV(t *Table, o Options) error {
 		s.size = st.Size()
 	}
 	s.read = &countReader{r: f}
-	br := bufio.NewReaderSize(s.read, 1<<20)
+	var src io.Reader = s.read
+	switch compression(t.Path) {
+	case ".gz":
+		zr, err := gzip.NewReader(s.read)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("%s: gzip: %w", t.Path, err)
+		}
+		src = zr
+	case ".zst":
+		zr, err := zstd.NewReader(s.read, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("%s: zstd: %w", t.Path, err)
+		}
+		s.closeZ = zr.Close
+		src = zr
+	}
+	br := bufio.NewReaderSize(src, 1<<20)
 	// The separator: a comma, unless the header line has none and has
 	// semicolons or tabs (European spreadsheets, .tsv).
 	comma := ','
@@ -92,10 +114,10 @@ func openCSV(t *Table, o Options) error {
 	hdr, err := r.Read()
 	switch {
 	case errors.Is(err, io.EOF):
-		f.Close()
+		s.close()
 		return fmt.Errorf("%s: the file is empty: a CSV file needs a header line of column names", t.Path)
 	case err != nil:
-		f.Close()
+		s.close()
 		return fmt.Errorf("%s: header: %w", t.Path, err)
 	}
 	names := make([]string, len(hdr))
@@ -107,12 +129,12 @@ func openCSV(t *Table, o Options) error {
 			numeric++
 		}
 		if names[i] == "" {
-			f.Close()
+			s.close()
 			return fmt.Errorf("%s:1: column %d has no name in the header line", t.Path, i+1)
 		}
 	}
 	if numeric == len(hdr) {
-		f.Close()
+		s.close()
 		return fmt.Errorf("%s:1: the first line holds numbers, not column names: a CSV file needs a header line (time,x,y,z)", t.Path)
 	}
 	s.header = names
@@ -121,7 +143,7 @@ func openCSV(t *Table, o Options) error {
 	s.dataLine = int64(hl) + 1
 	timeCol, chans, err := pickColumns(t.Path, names, func(int) bool { return false }, o)
 	if err != nil {
-		f.Close()
+		s.close()
 		return err
 	}
 	s.timeCol, s.chans = timeCol, chans
@@ -135,7 +157,7 @@ func openCSV(t *Table, o Options) error {
 		t.Channels[i] = signals.Channel{Name: names[c], Unit: units[c]}
 	}
 	if err := applyUnits(t.Path, t.Channels, o.Units); err != nil {
-		f.Close()
+		s.close()
 		return err
 	}
 	t.Type = o.Type
@@ -341,6 +363,9 @@ func (s *csvSource) close() error {
 		for b := range f.order { // let the reader and the workers finish
 			<-b.done
 		}
+	}
+	if s.closeZ != nil {
+		s.closeZ()
 	}
 	return s.f.Close()
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/sensorium-io/sensorium/signals"
 )
 
@@ -374,4 +377,64 @@ func TestCSVFastPathAgrees(t *testing.T) {
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// A CSV file compressed with gzip or zstd (data.csv.gz, data.tsv.zst) reads
+// the same rows as the plain file, progress counted in compressed bytes.
+func TestCompressedCSV(t *testing.T) {
+	var plain strings.Builder
+	plain.WriteString("time,x\n")
+	for k := 0; k < 20000; k++ {
+		fmt.Fprintf(&plain, "%d.%03d,%d\n", 1_700_000_000+k/1000, k%1000, k%77)
+	}
+	dir := t.TempDir()
+	write := func(name string, compress func(io.Writer) io.WriteCloser) string {
+		path := filepath.Join(dir, name)
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := compress(f)
+		if _, err := io.WriteString(w, plain.String()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return path
+	}
+	want, err := readRows(write("a.csv", func(w io.Writer) io.WriteCloser { return nopWriteCloser{w} }), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		write("a.csv.gz", func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }),
+		write("a.csv.zst", func(w io.Writer) io.WriteCloser { z, _ := zstd.NewWriter(w); return z }),
+	} {
+		got, err := readRows(path, Options{})
+		// The rows name their own file; the rest must agree.
+		got = strings.ReplaceAll(got, filepath.Base(path), "a.csv")
+		if err != nil || got != want {
+			t.Errorf("%s: %v\n%s\nwant\n%s", path, err, head(got, 3), head(want, 3))
+		}
+	}
+	if FormatOf("a.parquet.gz") != "" || FormatOf("A.TSV.ZST") != FormatCSV {
+		t.Error("FormatOf of compressed names")
+	}
+	// A file that is not what its name says.
+	bad := filepath.Join(dir, "bad.csv.gz")
+	os.WriteFile(bad, []byte("time,x\n1,2\n"), 0o644)
+	if _, err := Open(bad, Options{}); err == nil || !strings.Contains(err.Error(), "bad.csv.gz: gzip:") {
+		t.Errorf("a plain file named .gz: %v", err)
+	}
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+func head(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }

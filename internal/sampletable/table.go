@@ -52,10 +52,28 @@ const (
 )
 
 // Extensions lists the file extensions Open reads, lower case with the dot.
-var Extensions = []string{".csv", ".tsv", ".parquet", ".pq", ".arrow", ".feather", ".ipc", ".arrows"}
+// .gz and .zst are CSV compressed (data.csv.gz, data.tsv.zst): loggers
+// rotate their CSV files into them; Parquet and Arrow compress inside.
+var Extensions = []string{".csv", ".tsv", ".parquet", ".pq", ".arrow", ".feather", ".ipc", ".arrows", ".gz", ".zst"}
+
+// compression is the compression of a CSV file by its last extension: ".gz",
+// ".zst" or "".
+func compression(path string) string {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".gz", ".zst":
+		return ext
+	}
+	return ""
+}
 
 // FormatOf returns the format of path by its extension, or "".
 func FormatOf(path string) string {
+	if c := compression(path); c != "" {
+		if FormatOf(strings.TrimSuffix(path, path[len(path)-len(c):])) == FormatCSV {
+			return FormatCSV
+		}
+		return ""
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".csv", ".tsv":
 		return FormatCSV
@@ -139,7 +157,7 @@ func Open(path string, o Options) (*Table, error) {
 	case FormatArrowFile, FormatArrowStream:
 		err = openArrow(t, o)
 	default:
-		return nil, fmt.Errorf("%s: not a table file: the extension must be one of %s", path, strings.Join(Extensions, ", "))
+		return nil, fmt.Errorf("%s: not a table file: the extension must be one of %s (.gz and .zst after .csv or .tsv)", path, strings.Join(Extensions, ", "))
 	}
 	if err != nil {
 		return nil, err
