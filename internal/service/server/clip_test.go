@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -396,5 +397,86 @@ func TestGetClipErrors(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || resp.Header.Get("x-amzn-ErrorType") != "InvalidArgumentException" {
 		t.Errorf("GET /getClip: %d %s", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
+	}
+}
+
+// A clip is written as its fragments are read: while a slow client has
+// read the first bytes of a 20 MB clip, the server holds about one
+// fragment of it (0.5 MB), not the clip.
+func TestGetClipMemoryBounded(t *testing.T) {
+	srv := startServer(t, "")
+	ctx := context.Background()
+	_, nc := newStream(t, srv, "cam-big", 1)
+	avcC, _ := hex.DecodeString("0164000dffe100196764000dacd94141fb011000000300100000030320f142996001000468ef8fcbfdf8f800")
+	track, err := sdk.H264Track(1, "camera", avcC, 320, 240)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "cam-big", Tracks: []sdk.Track{track}, MinFragmentDuration: time.Second, MaxFragmentDuration: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 fragments of ten 50 KB access units: the remux copies bytes, it
+	// does not decode them, so any bytes stand for pictures.
+	const frames, size = 400, 50_000
+	origin := time.Now().Add(-time.Hour).Truncate(time.Second).UnixNano()
+	before := time.Now().Add(-time.Second)
+	au := make([]byte, size)
+	for i := range frames {
+		au[0], au[1], au[2], au[3], au[4] = 0, 0, byte((size-4)>>8), byte((size-4)&0xff), 0x41
+		au[5] = byte(i)
+		if err := p.PutH264(ctx, 1, origin+int64(i)*100_000_000, 100_000_000, au, i%10 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := json.Marshal(clipRequest("cam-big", "SERVER_TIMESTAMP", before, time.Now()))
+	// The heap settles first: the bus and the store release what the put
+	// held on their own schedules.
+	var base runtime.MemStats
+	prev := int64(-1)
+	poll.Until(t, 30*time.Second, 200*time.Millisecond, func() error {
+		runtime.GC()
+		runtime.ReadMemStats(&base)
+		cur := int64(base.HeapInuse)
+		if d := cur - prev; prev < 0 || d > 256<<10 || d < -256<<10 {
+			prev = cur
+			return fmt.Errorf("the heap is still moving: %d bytes in use", cur)
+		}
+		return nil
+	})
+	resp, err := http.Post(srv.HTTPURL()+"/getClip", "application/json", bytes.NewReader(j))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GetClip: %s %s", resp.Status, b)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// Mid-stream: the server is blocked writing, the rest of the clip
+	// unread.
+	var mid runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&mid)
+	rest, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := rest + 256<<10
+	if total < frames*size {
+		t.Fatalf("the clip has %d bytes, less than the %d put", total, frames*size)
+	}
+	grew := int64(mid.HeapInuse) - int64(base.HeapInuse)
+	t.Logf("clip of %d bytes; mid-stream the heap held %d bytes more than before it", total, grew)
+	if grew > 4<<20 {
+		t.Fatalf("the heap grew by %d bytes while a %d-byte clip was being read: the clip is held, not streamed", grew, total)
 	}
 }
