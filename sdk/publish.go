@@ -947,10 +947,17 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	defer p.mu.Unlock()
 	p.lastEvent = time.Now() // the server is at work on this producer's fragments
 	f, i := p.findLocked(ev.ProducerSequence)
-	if f == nil && p.spool != nil && ev.EventType == EventPersisted {
-		// A fragment an earlier process sent, PERSISTED now: no re-send.
+	if f == nil && p.spool != nil && ev.EventType == EventPersisted && p.spool.Live(ev.ProducerSequence) {
+		// A spooled fragment not yet loaded to send, which an earlier
+		// process had sent: PERSISTED now, so it needs no re-send. The
+		// caller hears of it as of the others, RECEIVED first.
 		_ = p.spool.Done(ev.ProducerSequence, spool.Persisted)
 		p.notifyLocked()
+		p.stats.Persisted++
+		p.events.push(AckEvent{EventType: EventReceived, FragmentTimecode: ev.FragmentTimecode, FragmentNumber: ev.FragmentNumber,
+			ProducerID: p.cfg.ProducerID, ProducerSequence: ev.ProducerSequence})
+		p.events.push(ev)
+		return
 	}
 	if f == nil {
 		// Already terminal: a repeat after a re-send, or the verdict on a

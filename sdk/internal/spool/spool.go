@@ -637,6 +637,14 @@ func (s *Spool) segmentOfLocked(seq uint64) (int, *segment) {
 	return i, s.segs[i]
 }
 
+// Live reports whether seq is a record of the spool still to be sent.
+func (s *Spool) Live(seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, seg := s.segmentOfLocked(seq)
+	return seg != nil && !s.isDone(seq)
+}
+
 // Done records that seq needs no re-send. A segment whose records are all
 // done is deleted (but the active one). Done marks are written at once and
 // fsynced with the next group: one lost in a crash costs a re-send that the
