@@ -75,6 +75,7 @@ var tableFlagDefs = []struct {
 	{"channels", "", "CSV/Parquet/Arrow: the columns to import as channels, comma-separated (default: every column but the time column)", "string"},
 	{"units", "", `CSV/Parquet/Arrow: units, over the header's ("x [m/s^2]") and the file's metadata: "x=m/s^2,y=m/s^2", or one unit for every channel: "g"`, "string"},
 	{"type", "", "CSV/Parquet/Arrow: sample type: int16, int32, float32 or float64 (default: from the columns' types; CSV: float64)", "string"},
+	{"check", "", "CSV/Parquet/Arrow: read the whole file and say what it would store (rate, rows, gaps, fragments), sending nothing; no server needed", "bool"},
 	{"create", "", "create the stream when it does not exist", "bool"},
 	// The same default as the other kinds' (the first to add the flag sets
 	// it): a stream that an import creates keeps a day unless told.
@@ -223,8 +224,9 @@ type tableImport struct {
 }
 
 func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
-	if stream == "" {
-		return usagef("import %s: --stream is required for a table file", path)
+	check, _ := cmd.Flags().GetBool("check")
+	if stream == "" && !check {
+		return usagef("import %s: --stream is required for a table file (or --check, to read it without sending)", path)
 	}
 	o, err := readTableFlags(cmd)
 	if err != nil {
@@ -236,6 +238,9 @@ func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 		return err
 	}
 	defer func() { imp.tbl.Close() }()
+	if check {
+		return imp.check(cmd.OutOrStdout())
+	}
 	if err := imp.prepareStream(ctx, c); err != nil {
 		return err
 	}
@@ -513,6 +518,36 @@ func (imp *tableImport) checkOwner(ctx context.Context, c *sdk.Client, h heldFra
 	return nil
 }
 
+// check reads the whole file through the chunker, as an import would, and
+// says what it would store: a bad cell or an irregular time column is found
+// before anything is sent (a file corrected after a failed import is
+// another file, which the stream it went into would refuse).
+func (imp *tableImport) check(w io.Writer) error {
+	ck := sampletable.NewChunker(imp.desc, imp.chunkSize, imp.opts.table.Start)
+	count := func(ch *sampletable.Chunk) error { ck.Release(ch); return nil }
+	b := imp.first
+	for {
+		if err := ck.Add(b, count); err != nil {
+			return err
+		}
+		if err := imp.tbl.Next(b); err != nil {
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			break
+		}
+	}
+	if err := ck.Close(count); err != nil {
+		return err
+	}
+	st := ck.Stats()
+	fmt.Fprintf(w, "%s: %s samples × %d channels (%s) at %s Hz (%s), %s to %s: %d fragments; nothing sent (--check)\n",
+		imp.path, groupDigits(st.Rows), len(imp.desc.Channels), imp.desc.SampleType, strconv.FormatFloat(imp.desc.SampleRate, 'g', -1, 64), imp.rateHow,
+		time.Unix(0, st.First).UTC().Format(time.RFC3339Nano), time.Unix(0, st.End).UTC().Format(time.RFC3339Nano), st.Chunks)
+	imp.notes(w, st)
+	return nil
+}
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && a < 0 {
@@ -730,11 +765,16 @@ func (imp *tableImport) report(w io.Writer, st sampletable.Stats, sent, sentSamp
 		}
 	}
 	fmt.Fprintln(w)
-	if imp.timeHow != "" {
-		fmt.Fprintf(w, "  time column %s\n", imp.timeHow)
-	}
 	if skip > 0 || dup > 0 {
 		fmt.Fprintf(w, "  resumed: %d fragments were already stored by an earlier run (%d skipped, %d answered as duplicates)\n", skip+dup, skip, dup)
+	}
+	imp.notes(w, st)
+}
+
+// notes says how the time column was read and what was irregular in it.
+func (imp *tableImport) notes(w io.Writer, st sampletable.Stats) {
+	if imp.timeHow != "" {
+		fmt.Fprintf(w, "  time column %s\n", imp.timeHow)
 	}
 	if st.Gaps > 0 {
 		fmt.Fprintf(w, "  %d gaps in the time column (the longest %s, at %s): the signal is stored in pieces, no samples invented\n",

@@ -804,3 +804,29 @@ func dumpValue(t *testing.T, s string) float64 {
 	}
 	return float64(v)
 }
+
+// --check reads the whole file as an import would and says what it would
+// store, with no server and no stream: a bad cell at the end of the file
+// is found before anything is sent.
+func TestImportTableCheck(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second).UnixMilli()
+	var b strings.Builder
+	b.WriteString("time,v\n")
+	for k := 0; k < 25_000; k++ {
+		if k == 12_000 {
+			continue // a gap
+		}
+		fmt.Fprintf(&b, "%d,%d\n", t0+int64(k)*2, k)
+	}
+	good := writeFile(t, "good.csv", b.String())
+	code, stdout, stderr := runCLIOut(t, "import", good, "--check", "--endpoint", "http://127.0.0.1:9")
+	if code != 0 || !strings.Contains(stdout, "24,999 samples × 1 channels (float64) at 500 Hz (measured from the time column)") ||
+		!strings.Contains(stdout, ": 6 fragments; nothing sent (--check)") || !strings.Contains(stdout, "1 gaps in the time column (the longest 2ms, at ") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	bad := writeFile(t, "bad.csv", b.String()+fmt.Sprintf("%d,oops\n", t0+60_000))
+	code, _, stderr = runCLIOut(t, "import", bad, "--check", "--endpoint", "http://127.0.0.1:9")
+	if code != exitFailure || !strings.Contains(stderr, "bad.csv:25001: column 2 (\"v\")") {
+		t.Fatalf("bad file: exit %d: %s", code, stderr)
+	}
+}
