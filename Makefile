@@ -56,10 +56,14 @@ bench:
 SOAK_KILLS ?= 50
 CLUSTER_KILLS ?= 30
 POWER_CUTS ?= 200
+# REPLICATE_ROUNDS rounds of kill -9 of the edge, the centre and the
+# replicator in turn while a stream is copied (three kills a round).
+REPLICATE_ROUNDS ?= 50
 soak:
 	SENSORIUM_POWER_CUTS=$(POWER_CUTS) $(GO) test ./internal/service/server -run '^TestPowerCutsLoseNothingPersisted$$' -count=1 -v -timeout 90m
 	SENSORIUM_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./internal/service/server -run '^TestSoak$$' -count=1 -v -timeout 90m
 	SENSORIUM_CLUSTER_KILLS=$(CLUSTER_KILLS) $(GO) test ./internal/service/server -run '^TestClusterSurvivesKills$$' -count=1 -v -timeout 90m
+	SENSORIUM_REPLICATE_ROUNDS=$(REPLICATE_ROUNDS) $(GO) test ./cmd/sensorium -run '^TestReplicateSurvivesKill9$$' -count=1 -v -timeout 90m
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
