@@ -49,7 +49,6 @@ func (m *mediaOut) mountDASH(mux *http.ServeMux) {
 	mux.HandleFunc("/getDASHStreamingSessionURL", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "/getDASHStreamingSessionURL takes POST, not %s", r.Method))
 	})
-	selfAuthenticatedPaths = append(selfAuthenticatedPaths, dashPath)
 	mux.HandleFunc("GET "+dashPath+dashManifest, m.hlsGet(m.dashManifest))
 	mux.HandleFunc("GET "+dashPath+hlsInit, m.hlsGet(m.initSegment))
 	mux.HandleFunc("GET "+dashPath+hlsSegment, m.hlsGet(m.mediaSegment))

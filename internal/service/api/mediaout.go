@@ -96,6 +96,9 @@ type mediaOut struct {
 }
 
 func init() {
+	// A player fetches a session's playlists and segments with the
+	// session's token in the URL, unsigned (hlsGet checks the token).
+	selfAuthenticatedPaths = append(selfAuthenticatedPaths, hlsPath, dashPath)
 	mount(func(a *api, mux *http.ServeMux) {
 		m := &mediaOut{a: a, key: sessionKey(a.opts.Auth), live: map[[sessionIDLen]byte]*liveTimeline{}}
 		post := map[string]http.HandlerFunc{
@@ -108,9 +111,6 @@ func init() {
 				writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s takes POST, not %s", path, r.Method))
 			})
 		}
-		// A player fetches a session's playlists and segments with the
-		// session's token in the URL, unsigned.
-		selfAuthenticatedPaths = append(selfAuthenticatedPaths, hlsPath)
 		mux.HandleFunc("GET "+hlsPath+hlsMasterPlaylist, m.hlsGet(m.masterPlaylist))
 		mux.HandleFunc("GET "+hlsPath+hlsMediaPlaylist, m.hlsGet(m.mediaPlaylist))
 		mux.HandleFunc("GET "+hlsPath+hlsInit, m.hlsGet(m.initSegment))
