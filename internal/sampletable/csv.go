@@ -264,7 +264,6 @@ func (s *csvSource) nextSlow(b *Batch) error {
 	}
 	b.lines = b.lines[:n]
 	b.first = s.rows + 1
-	path := ""
 	row := 0
 	for row < n {
 		rec, err := s.r.Read()
@@ -276,11 +275,11 @@ func (s *csvSource) nextSlow(b *Batch) error {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				if errors.Is(pe.Err, csv.ErrFieldCount) {
-					return fmt.Errorf("%s:%d: %d fields, but the header has %d (%s)", b.pathOr(&path), int64(pe.StartLine)+s.lineOff, len(rec), len(s.header), quoteList(s.header))
+					return fmt.Errorf("%s:%d: %d fields, but the header has %d (%s)", b.path, int64(pe.StartLine)+s.lineOff, len(rec), len(s.header), quoteList(s.header))
 				}
-				return fmt.Errorf("%s:%d: column %d: %v", b.pathOr(&path), int64(pe.Line)+s.lineOff, pe.Column, pe.Err)
+				return fmt.Errorf("%s:%d: column %d: %v", b.path, int64(pe.Line)+s.lineOff, pe.Column, pe.Err)
 			}
-			return fmt.Errorf("%s: %w", b.pathOr(&path), err)
+			return fmt.Errorf("%s: %w", b.path, err)
 		}
 		line, _ := s.r.FieldPos(0)
 		b.lines[row] = int64(line) + s.lineOff
@@ -314,13 +313,6 @@ func (s *csvSource) nextSlow(b *Batch) error {
 		return io.EOF
 	}
 	return nil
-}
-
-func (b *Batch) pathOr(p *string) string {
-	if *p == "" {
-		*p = b.path
-	}
-	return *p
 }
 
 // parseCell reads a numeric cell; an empty cell, NA, N/A or null is NaN.

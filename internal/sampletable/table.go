@@ -1,9 +1,7 @@
 package sampletable
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -168,11 +166,7 @@ func Open(path string, o Options) (*Table, error) {
 // Next reads the next rows into b (reusing its slices); io.EOF at the end.
 func (t *Table) Next(b *Batch) error {
 	b.path = t.Path
-	err := t.src.next(b)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return err
+	return t.src.next(b)
 }
 
 // Progress is how much of the file has been read, and of what total (0 when
