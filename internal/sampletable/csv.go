@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -47,14 +48,17 @@ type csvSource struct {
 	eof      bool
 }
 
+// countReader counts the bytes read from the file (compressed, for a
+// compressed file), which the parallel path's reader goroutine reads while
+// the caller's asks for the progress.
 type countReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -341,12 +345,7 @@ func parseCell(s string, decimalComma bool) (float64, error) {
 	return 0, err
 }
 
-func (s *csvSource) progress() (int64, int64) {
-	if s.fast != nil {
-		return s.fast.read.Load(), s.size
-	}
-	return s.read.n, s.size
-}
+func (s *csvSource) progress() (int64, int64) { return s.read.n.Load(), s.size }
 
 func (s *csvSource) close() error {
 	if f := s.fast; f != nil {

@@ -9,7 +9,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -46,7 +45,6 @@ type csvFast struct {
 	free    chan *fastBlock
 	stop    chan struct{}
 	stopped sync.Once
-	read    atomic.Int64
 	slow    *csv.Reader // set by the reader when it meets a quote
 	slowOff int64       // lines before the slow reader's first line
 	slowErr error
@@ -80,7 +78,6 @@ func (s *csvSource) startFast(br *bufio.Reader, line int64, blockBytes, workers 
 			}
 			n, err := io.ReadFull(br, buf[len(buf):len(buf)+blockBytes])
 			buf = buf[:len(buf)+n]
-			f.read.Add(int64(n))
 			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 				b.data, b.line, b.err, b.done = nil, 0, fmt.Errorf("%s: %w", s.path, err), make(chan struct{})
 				close(b.done)

@@ -438,3 +438,45 @@ func head(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
+
+// Progress counts the file's bytes — compressed ones for a compressed file —
+// and ends at its size.
+func TestProgress(t *testing.T) {
+	defer func(b int) { fastBlockBytes = b }(fastBlockBytes)
+	fastBlockBytes = 4096
+	var plain strings.Builder
+	plain.WriteString("time,x\n")
+	for k := 0; k < 50000; k++ {
+		fmt.Fprintf(&plain, "%d.%03d,%d\n", 1_700_000_000+k/1000, k%1000, k%77)
+	}
+	dir := t.TempDir()
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	io.WriteString(zw, plain.String())
+	zw.Close()
+	for name, content := range map[string]string{"p.csv": plain.String(), "p.csv.gz": gz.String()} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(content), 0o644)
+		tbl, err := Open(path, Options{BatchRows: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := new(Batch)
+		var last int64
+		for {
+			err := tbl.Next(b)
+			done, total := tbl.Progress()
+			if done < last || done > total || total != int64(len(content)) {
+				t.Fatalf("%s: progress %d of %d after %d; the file is %d bytes", name, done, total, last, len(content))
+			}
+			last = done
+			if err != nil {
+				break
+			}
+		}
+		tbl.Close()
+		if last != int64(len(content)) {
+			t.Errorf("%s: progress ends at %d of %d", name, last, len(content))
+		}
+	}
+}
