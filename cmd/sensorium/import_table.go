@@ -708,6 +708,8 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 		if err := p.PutSamples(ctx, 1, nil, &ch.Samples, codecs.Auto); err != nil {
 			putErr = fmt.Errorf("%s: %w", ch.Where, err)
 			cancel(putErr)
+			ck.Release(ch)
+			continue
 		}
 		sent++
 		sentSamples += int64(ch.Samples.N)
@@ -732,7 +734,13 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 		return readErr
 	}
 	if putErr != nil {
-		return fmt.Errorf("import %s into %s: %w (%d fragments PERSISTED; a re-run resumes)", imp.path, imp.stream, putErr, counts.persisted.Load())
+		again := "; a re-run resumes"
+		counts.mu.Lock()
+		if counts.refused != nil { // the server's verdict: a re-run would hear it again
+			again = ""
+		}
+		counts.mu.Unlock()
+		return fmt.Errorf("import %s into %s: %w (%d fragments PERSISTED%s)", imp.path, imp.stream, putErr, counts.persisted.Load(), again)
 	}
 	imp.report(cmd.OutOrStdout(), ck.Stats(), sent, sentSamples, skip, counts.duplicates.Load(), elapsed)
 	return nil
