@@ -618,6 +618,49 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, b, shots, "live-pump-1")
 		noErrors(t, "live")
 	})
+
+	// Live mode of the other kinds: RADAR (detections and the range–Doppler
+	// map) and opaque CAN frames.
+	t.Run("live radar and can", func(t *testing.T) {
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var cmds []*exec.Cmd
+		for _, e := range [][2]string{{"automotive-radar", "radar-1"}, {"can-bus", "can-1"}} {
+			cmd := runExample(lctx, s, nats, bins, e[0], e[1], 20*time.Second)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds = append(cmds, cmd)
+		}
+		defer func() {
+			cancel()
+			for _, c := range cmds {
+				_ = c.Wait()
+			}
+		}()
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/radar-1?live=1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(b, chromedp.Reload()); err != nil { // a new page: fresh live counters
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `window.__sensoriumLive && window.__sensoriumLive.draws >= 20 && document.querySelector('.view-array canvas').width > 300`, 20*time.Second); err != nil {
+			t.Fatalf("live RADAR drew too few frames: %v", err)
+		}
+		var ink []int
+		if err := evaluate(b, fmt.Sprintf(inkJS, ".view canvas"), &ink); err != nil || len(ink) < 3 || slices.Min(ink) < 20 {
+			t.Errorf("live RADAR: a canvas is blank (coloured pixels per canvas %v, %v)", ink, err)
+		}
+		screenshot(t, b, shots, "live-radar-1")
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/can-1?live=1"), chromedp.Reload()); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `document.querySelectorAll('table.hex tr').length > 20 && window.__sensoriumLive.frames > 20`, 20*time.Second); err != nil {
+			t.Fatalf("live CAN frames did not fill the hex table: %v", err)
+		}
+		screenshot(t, b, shots, "live-can-1")
+		noErrors(t, "live radar and can")
+	})
 }
 
 // waitDownload waits for the browser to have saved file in dir.

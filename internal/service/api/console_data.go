@@ -30,9 +30,26 @@ import (
 func init() {
 	mount(func(a *api, mux *http.ServeMux) {
 		mux.HandleFunc("GET /v1/overview", a.authorized(awsauth.ActionListStreams, nil, a.overview))
-		mux.HandleFunc("GET /v1/stream", a.authorized(awsauth.ActionDescribeStream, queryParamStream, a.consoleStream))
-		mux.HandleFunc("GET /v1/coverage", a.authorized(awsauth.ActionListFragments, queryParamStream, a.coverage))
+		mux.HandleFunc("GET /v1/stream", a.authorized(awsauth.ActionDescribeStream, queryParamStream, a.routedByParam(a.consoleStream)))
+		mux.HandleFunc("GET /v1/coverage", a.authorized(awsauth.ActionListFragments, queryParamStream, a.routedByParam(a.coverage)))
 	})
+}
+
+// routedByParam passes a console GET, on a cluster node, to a node that
+// holds its stream (?stream=), as routed does for the API's reads: the
+// answers come from a store that has the stream's fragments.
+func (a *api) routedByParam(h http.HandlerFunc) http.HandlerFunc {
+	if a.cluster == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, err := streamParam(r)
+		if err != nil {
+			h(w, r) // which answers the bad parameter
+			return
+		}
+		a.routed(func([]byte) []string { return []string{name} }, h)(w, r)
+	}
 }
 
 // queryParamStream reads the stream of a console GET (?stream=).

@@ -31,7 +31,7 @@ import (
 
 func init() {
 	mount(func(a *api, mux *http.ServeMux) {
-		mux.HandleFunc("POST /v1/export", a.authorized(awsauth.ActionQuery, queryStreams, a.export))
+		mux.HandleFunc("POST /v1/export", a.authorized(awsauth.ActionQuery, queryStreams, a.routed(streamsOfQuery, a.export)))
 	})
 }
 

@@ -47,7 +47,7 @@ func init() {
 			return
 		}
 		h := &liveHub{a: a, feeds: map[string]*liveFeed{}}
-		mux.HandleFunc("GET /v1/live", a.authorized(awsauth.ActionGetMedia, queryParamStream, h.serve))
+		mux.HandleFunc("GET /v1/live", a.authorized(awsauth.ActionGetMedia, queryParamStream, a.routedByParam(h.serve)))
 	})
 }
 
@@ -84,7 +84,7 @@ type liveFeed struct {
 	mu        sync.Mutex
 	followers map[*liveFollower]struct{}
 	decoders  map[uint64]*liveDecoder // per track
-	lookedUp  time.Time               // when the descriptions were last read
+	lookedUp  map[uint64]time.Time    // when each track's description was last looked for
 }
 
 type liveFollower struct {
@@ -288,10 +288,13 @@ func (feed *liveFeed) decoder(track uint64) (*liveDecoder, error) {
 	if d := feed.decoders[track]; d != nil {
 		return d, nil
 	}
-	if time.Since(feed.lookedUp) < time.Second {
+	if time.Since(feed.lookedUp[track]) < time.Second {
 		return nil, nil
 	}
-	feed.lookedUp = time.Now()
+	if feed.lookedUp == nil {
+		feed.lookedUp = map[uint64]time.Time{}
+	}
+	feed.lookedUp[track] = time.Now()
 	a := feed.hub.a
 	last, ok, err := a.st.Durable(feed.stream)
 	if err != nil || !ok {

@@ -34,7 +34,7 @@ import (
 
 func init() {
 	mount(func(a *api, mux *http.ServeMux) {
-		mux.HandleFunc("GET /v1/preview", a.authorized(awsauth.ActionQuery, queryParamStream, a.preview))
+		mux.HandleFunc("GET /v1/preview", a.authorized(awsauth.ActionQuery, queryParamStream, a.routedByParam(a.preview)))
 	})
 }
 
