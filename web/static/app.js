@@ -161,9 +161,11 @@ const previewCache = new Map();
 async function loadPreview(img, s) {
   const c = previewCache.get(s.name);
   if (c && Date.now() - c.at < 10000) { img.src = c.url; return; }
+  // the last minute, or all of a younger stream, so that it fills the picture
   const to = s.last.producer + s.last.durationMs;
+  const from = Math.max(to - 60000, s.first ? s.first.producer : to - 60000);
   try {
-    const blob = await api.getBlob('/v1/preview', { stream: s.name, from: api.ns(to - 60000), to: api.ns(to), width: 160, height: 40 });
+    const blob = await api.getBlob('/v1/preview', { stream: s.name, from: api.ns(from), to: api.ns(to), width: 160, height: 40 });
     const url = URL.createObjectURL(blob);
     if (c) URL.revokeObjectURL(c.url);
     previewCache.set(s.name, { url, at: Date.now() });
