@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -478,5 +479,51 @@ func TestGetClipMemoryBounded(t *testing.T) {
 	t.Logf("clip of %d bytes; mid-stream the heap held %d bytes more than before it", total, grew)
 	if grew > 4<<20 {
 		t.Fatalf("the heap grew by %d bytes while a %d-byte clip was being read: the clip is held, not streamed", grew, total)
+	}
+}
+
+// Who may cut clips and open sessions: a key granted GetMedia on a stream
+// (the grants name no media-out action yet), on that stream only; a key
+// without it, nobody unsigned. A session's GETs need no signature.
+func TestMediaOutGrants(t *testing.T) {
+	srv, _ := startGrantServer(t, false)
+	now := time.Now()
+	clip := func(stream string) map[string]any {
+		return clipRequest(stream, "SERVER_TIMESTAMP", now.Add(-time.Hour), now)
+	}
+	hls := func(stream string) map[string]any { return map[string]any{"StreamName": stream} }
+	for _, c := range []struct {
+		name   string
+		key    awsauth.Key
+		op     string
+		body   map[string]any
+		status int
+		errT   string
+	}{
+		// The grant passes; the stream's scalar samples are no video.
+		{"reader, its stream: GetClip", grantReader, "getClip", clip("cam-1"), 400, "UnsupportedStreamMediaTypeException"},
+		{"reader, its stream: HLS", grantReader, "getHLSStreamingSessionURL", hls("cam-1"), 400, "UnsupportedStreamMediaTypeException"},
+		{"reader, its stream: DASH", grantReader, "getDASHStreamingSessionURL", hls("cam-1"), 400, "UnsupportedStreamMediaTypeException"},
+		{"reader, another stream: GetClip", grantReader, "getClip", clip("cam-2"), 403, "AccessDeniedException"},
+		{"reader, another stream: HLS", grantReader, "getHLSStreamingSessionURL", hls("cam-2"), 403, "AccessDeniedException"},
+		{"producer: GetClip", grantProd, "getClip", clip("cam-1"), 403, "AccessDeniedException"},
+		{"producer: HLS", grantProd, "getHLSStreamingSessionURL", hls("cam-1"), 403, "AccessDeniedException"},
+		{"producer: DASH", grantProd, "getDASHStreamingSessionURL", hls("cam-1"), 403, "AccessDeniedException"},
+	} {
+		status, errT, body := signedCall(t, srv, c.key, c.op, c.body)
+		if status != c.status || errT != c.errT {
+			t.Errorf("%s: %d %s (%s), want %d %s", c.name, status, errT, body, c.status, c.errT)
+		}
+	}
+	status, errT, _, _ := getClip(t, srv, clip("cam-1"))
+	if status != 403 || errT != "MissingAuthenticationTokenException" {
+		t.Errorf("unsigned GetClip: %d %s", status, errT)
+	}
+	// The session's paths check their token, not a signature.
+	for _, path := range []string{"/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=AQID", "/dash/v1/getDASHManifest.mpd?SessionToken=AQID"} {
+		status, errT, _, _ := get(t, srv.HTTPURL()+path)
+		if status != 403 || errT != "NotAuthorizedException" {
+			t.Errorf("GET %s with a bad token, unsigned: %d %s, want the token refused", path, status, errT)
+		}
 	}
 }
