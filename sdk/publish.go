@@ -95,9 +95,10 @@ func (c DropCause) String() string {
 	return "unknown"
 }
 
-// Dropped describes a fragment given up under DropOldest (or when a blocked
-// PutFrame's context ended): the producer no longer holds it and never
-// re-sends it.
+// Dropped describes a fragment given up (Cause says why: DropOldest made
+// room, RefuseNew or a blocked PutFrame's end left none, or its spool record
+// was damaged): the producer no longer holds it, in memory or in its spool,
+// and never re-sends it.
 type Dropped struct {
 	Sequence   uint64
 	Start, End int64 // producer time span, ns
