@@ -419,3 +419,27 @@ func TestHLSClusterNodeWithoutTheStream(t *testing.T) {
 	}
 	samePackets(t, "video through the node without the stream", video, want)
 }
+
+// An audio-only AAC stream plays through HLS too (the service's "audio only
+// streaming"): no RESOLUTION, every AAC frame as put.
+func TestHLSAudioOnly(t *testing.T) {
+	src := splitMKV(t, 0, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "3",
+		"-c:a", "aac", "-ac", "1", "-cluster_size_limit", "8000000", "-cluster_time_limit", "1000")
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "mic-1", 1)
+	before := time.Now().Add(-time.Second)
+	src.put(t, srv, client, "mic-1", time.Now().Add(-time.Minute).Truncate(time.Second), 0, len(src.clusters))
+	ts := func(t time.Time) json.Number { return json.Number(fmt.Sprintf("%.3f", float64(t.UnixMilli())/1000)) }
+	master := hlsSession(t, srv, map[string]any{"StreamName": "mic-1", "PlaybackMode": "ON_DEMAND",
+		"HLSFragmentSelector": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": ts(before), "EndTimestamp": ts(time.Now())}}})
+	_, _, _, mbody := get(t, master)
+	if !regexp.MustCompile(`(?m)^#EXT-X-STREAM-INF:BANDWIDTH=\d+,CODECS="mp4a\.40\.2"$`).Match(mbody) {
+		t.Fatalf("master playlist:\n%s", mbody)
+	}
+	video, audio, codecs := probeMP4(t, master)
+	if len(video) != 0 || strings.Join(codecs, ",") != "aac" {
+		t.Fatalf("%d video packets, codecs %v", len(video), codecs)
+	}
+	_, wa := src.want(0, len(src.clusters))
+	samePackets(t, "audio", audio, wa)
+}
