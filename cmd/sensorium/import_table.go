@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,19 +243,20 @@ func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	if err := imp.prepareStream(ctx, c); err != nil {
 		return err
 	}
-	held, err := imp.held(ctx, c)
+	held := imp.heldLister(ctx, c)
+	first, resumed, err := held.peek()
 	if err != nil {
 		return err
 	}
 	skip := int64(0)
-	if len(held) > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s holds %d fragments from %s on: reading %s to match them with its chunks\n",
-			stream, len(held), time.UnixMilli(held[0].ms).UTC().Format(time.RFC3339Nano), path)
+	if resumed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s holds fragments from %s on: reading %s to match them with its chunks\n",
+			stream, time.UnixMilli(first.ms).UTC().Format(time.RFC3339Nano), path)
 		matched, done, err := imp.matchHeld(held)
 		if err != nil {
 			return err
 		}
-		if err := imp.checkOwner(ctx, c, held[matched-1]); err != nil {
+		if err := imp.checkOwner(ctx, c, held.last); err != nil {
 			return err
 		}
 		if done {
@@ -268,7 +268,7 @@ func importTable(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 			return err
 		}
 	}
-	return imp.send(ctx, cmd, c, skip, len(held) > 0)
+	return imp.send(ctx, cmd, c, skip, resumed)
 }
 
 // open opens the table, reads its first batch and settles the signal's
@@ -403,33 +403,54 @@ type heldFragment struct {
 	number string
 }
 
-// held lists the stream's fragments that end after the file's first
-// sample. A fragment lasts at most 30 s, so one that starts more than 30 s
-// before it cannot reach it.
-func (imp *tableImport) held(ctx context.Context, c *sdk.Client) ([]heldFragment, error) {
+// heldLister lists, page by page as the matching asks for them, the
+// stream's fragments that end after the file's first sample (a fragment
+// lasts at most 30 s, so one that starts more than 30 s before it cannot
+// reach it), in the order the stream holds them, which is producer time's.
+// A page at a time, so that resuming the import of a year of a slow signal
+// (three million fragments of ten samples) does not hold their list.
+type heldLister struct {
+	ctx    context.Context
+	c      *sdk.Client
+	stream string
+	in     sdk.ListFragmentsInput
+	fromMS int64
+	page   []heldFragment
+	done   bool
+	last   heldFragment // the last one advanced past
+}
+
+func (imp *tableImport) heldLister(ctx context.Context, c *sdk.Client) *heldLister {
 	from := imp.firstTime()
-	in := sdk.ListFragmentsInput{Stream: sdk.ByName(imp.stream), Selector: "PRODUCER_TIMESTAMP",
-		Start: time.Unix(0, from-int64(sdk.MaxFragmentDurationLimit)-int64(time.Second)), End: time.Unix(0, math.MaxInt64/2), MaxResults: 1000}
-	var out []heldFragment
-	for {
-		page, next, err := c.ListFragments(ctx, in)
+	return &heldLister{ctx: ctx, c: c, stream: imp.stream, fromMS: floorDiv(from, 1e6),
+		in: sdk.ListFragmentsInput{Stream: sdk.ByName(imp.stream), Selector: "PRODUCER_TIMESTAMP",
+			Start: time.Unix(0, from-int64(sdk.MaxFragmentDurationLimit)-int64(time.Second)), End: time.Unix(0, math.MaxInt64/2), MaxResults: 1000}}
+}
+
+// peek returns the next held fragment; ok is false when there is none.
+func (l *heldLister) peek() (h heldFragment, ok bool, err error) {
+	for len(l.page) == 0 && !l.done {
+		page, next, err := l.c.ListFragments(l.ctx, l.in)
 		if err != nil {
-			return nil, fmt.Errorf("list the fragments %s holds: %w", imp.stream, err)
+			return h, false, fmt.Errorf("list the fragments %s holds: %w", l.stream, err)
 		}
 		for _, f := range page {
 			start := f.ProducerTimestamp.UnixMilli()
-			if start+f.FragmentLengthInMilliseconds > from/1e6 || start >= from/1e6 {
-				out = append(out, heldFragment{ms: start, number: f.FragmentNumber})
+			if start+f.FragmentLengthInMilliseconds > l.fromMS || start >= l.fromMS {
+				l.page = append(l.page, heldFragment{ms: start, number: f.FragmentNumber})
 			}
 		}
-		if next == "" || len(page) == 0 {
-			break
-		}
-		in.NextToken = next
+		l.in.NextToken = next
+		l.done = next == "" || len(page) == 0
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].ms < out[j].ms })
-	return out, nil
+	if len(l.page) == 0 {
+		return h, false, nil
+	}
+	return l.page[0], true, nil
 }
+
+// advance moves past the fragment peek returned.
+func (l *heldLister) advance() { l.last, l.page = l.page[0], l.page[1:] }
 
 // firstTime is the time of the file's first sample.
 func (imp *tableImport) firstTime() int64 {
@@ -445,14 +466,17 @@ func (imp *tableImport) firstTime() int64 {
 // file's chunks, in order, is data from elsewhere in the file's time range:
 // the store keeps a stream's producer time going forward, so the import
 // cannot go in, and says so.
-func (imp *tableImport) matchHeld(held []heldFragment) (matched int64, done bool, err error) {
+func (imp *tableImport) matchHeld(held *heldLister) (matched int64, done bool, err error) {
 	ck := sampletable.NewChunker(imp.desc, imp.chunkSize, imp.opts.table.Start)
 	stop := errors.New("stop")
-	p := 0
 	match := func(ch *sampletable.Chunk) error {
 		defer ck.Release(ch)
-		if p < len(held) && held[p].ms == floorDiv(ch.Samples.Start, 1e6) {
-			p++
+		h, ok, err := held.peek()
+		if err != nil {
+			return err
+		}
+		if ok && h.ms == floorDiv(ch.Samples.Start, 1e6) {
+			held.advance()
 			matched++
 			return nil
 		}
@@ -466,7 +490,6 @@ func (imp *tableImport) matchHeld(held []heldFragment) (matched int64, done bool
 			}
 			return 0, false, err
 		}
-		b = new(sampletable.Batch)
 		if err := imp.tbl.Next(b); err != nil {
 			if !errors.Is(err, io.EOF) {
 				return 0, false, err
@@ -474,15 +497,18 @@ func (imp *tableImport) matchHeld(held []heldFragment) (matched int64, done bool
 			if err := ck.Close(match); err != nil && !errors.Is(err, stop) {
 				return 0, false, err
 			}
-			done = p == int(ck.Stats().Chunks) && p == len(held)
+			done = matched == ck.Stats().Chunks
 			break
 		}
 	}
-	if p < len(held) {
-		h := held[p]
-		return 0, false, fmt.Errorf("stream %s already holds %d fragments from this file's start on that are not this file's chunks (the first, number %s, at %s); "+
+	h, more, err := held.peek()
+	if err != nil {
+		return 0, false, err
+	}
+	if more {
+		return 0, false, fmt.Errorf("stream %s already holds fragments from this file's start on that are not this file's chunks (the first, number %s, at %s); "+
 			"a stream's time only goes forward, so the file cannot go in among them: import it into another stream (--stream NEW --create)",
-			imp.stream, len(held)-p, h.number, time.UnixMilli(h.ms).UTC().Format(time.RFC3339Nano))
+			imp.stream, h.number, time.UnixMilli(h.ms).UTC().Format(time.RFC3339Nano))
 	}
 	return matched, done, nil
 }
