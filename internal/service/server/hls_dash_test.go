@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +48,8 @@ func TestDASHOnDemand(t *testing.T) {
 }
 
 // A LIVE DASH session's manifest is dynamic, on the Unix epoch, and lists
-// the newest fragments' segments per track.
+// the newest fragments' segments per track; ffmpeg plays it from the
+// window's start, picture for picture.
 func TestDASHLiveManifest(t *testing.T) {
 	src := encodeAV(t, 3)
 	srv := startServer(t, "")
@@ -68,5 +72,31 @@ func TestDASHLiveManifest(t *testing.T) {
 	seg := strings.ReplaceAll(m[i:i+strings.Index(m[i:], `"`)], "&amp;", "&")
 	if status, errType, ctype, _ := get(t, base+seg); status != http.StatusOK || ctype != "video/mp4" {
 		t.Fatalf("segment %s: %d %s", seg, status, errType)
+	}
+	needTools(t, "ffmpeg")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "warning", "-i", resp.DASHStreamingSessionURL, "-map", "0:v", "-c", "copy", "-t", "1.5", "-f", "framemd5", "-")
+	cmd.Stderr = &stderr
+	md5s, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffmpeg plays the live manifest: %v: %s", err, stderr.Bytes())
+	}
+	// Its video is the window's (fragments 1 and 2), from its start.
+	var got []string
+	for _, l := range strings.Split(string(md5s), "\n") {
+		if f := strings.Split(l, ","); len(f) == 6 && !strings.HasPrefix(l, "#") {
+			got = append(got, "MD5:"+strings.TrimSpace(f[5]))
+		}
+	}
+	wv, _ := src.want(1, 3)
+	if len(got) < 30 {
+		t.Fatalf("ffmpeg read %d pictures of 1.5 s", len(got))
+	}
+	for i := range got {
+		if got[i] != wv[i].hash {
+			t.Fatalf("picture %d of the live DASH session differs from the one put", i)
+		}
 	}
 }
