@@ -344,9 +344,9 @@ func (imp *tableImport) reopen() error {
 }
 
 // identity derives the producer id of the import from what decides its
-// fragments: the stream, the file (its size and its first and last MiB;
-// hashing all of it would cost a pass over the file before the first
-// sample is sent), the signal's description and the time options.
+// fragments: the stream, the file (its size, modification time and first
+// and last MiB; hashing all of it would cost a pass over the file before
+// the first sample is sent), the signal's description and the time options.
 func (imp *tableImport) identity() (string, error) {
 	f, err := os.Open(imp.path)
 	if err != nil {
@@ -358,7 +358,12 @@ func (imp *tableImport) identity() (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "sensorium import v1\x00%s\x00%d\x00", imp.stream, st.Size())
+	// The modification time too: an edit in the middle of a file that keeps
+	// its size changes neither its size nor its first and last MiB, and a
+	// resumed import would mix the stored part of the old file with the rest
+	// of the new. With it, an edited (or copied, or touched) file is another
+	// file, which the stream refuses rather than mixes.
+	fmt.Fprintf(h, "sensorium import v1\x00%s\x00%d\x00%d\x00", imp.stream, st.Size(), st.ModTime().UnixNano())
 	buf := make([]byte, 1<<20)
 	n, _ := f.ReadAt(buf, 0)
 	h.Write(buf[:n])

@@ -683,6 +683,35 @@ func TestImportTableRefusesAnotherImport(t *testing.T) {
 			t.Errorf("%s: exit %d\nstdout %s\nstderr %s", name, code, stdout, stderr)
 		}
 	}
+	// A file of more than 2 MiB edited in the middle, its size unchanged:
+	// its first and last MiB are the same, and only its modification time
+	// tells it from the file imported.
+	big := log(200_000, 1)
+	path := filepath.Join(t.TempDir(), "big.csv")
+	if err := os.WriteFile(path, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bigArgs := []string{"import", path, "--stream", "edited", "--create", "--endpoint", ep, "--nats", srv.NATSURL()}
+	if code, stdout, stderr := runCLIOut(t, bigArgs...); code != 0 {
+		t.Fatalf("big import: exit %d: %s %s", code, stdout, stderr)
+	}
+	old := fmt.Sprintf("\n%d,100000\n", t0+1_000_000)
+	i := strings.Index(big, old)
+	if i < 1<<20 || i > len(big)-1<<20 {
+		t.Fatalf("the edit at %d is not in the middle of %d bytes", i, len(big))
+	}
+	edited := big[:i] + fmt.Sprintf("\n%d,100001\n", t0+1_000_000) + big[i+len(old):]
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLIOut(t, bigArgs...)
+	if code != exitFailure || !strings.Contains(stderr, "by another import (import-") {
+		t.Errorf("edited in the middle: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
 }
 
 // Against a server whose NATS authenticates (a credentials file with
