@@ -31,3 +31,10 @@ mcapjs="$(dirname "$0")/../cmd/sensorium/testdata/mcap"
 if command -v npm >/dev/null 2>&1 && [ ! -d "$mcapjs/node_modules/@mcap/core" ]; then
   (cd "$mcapjs" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the MCAP test will be skipped (or fail under CI)" >&2
 fi
+
+# apache-arrow and DuckDB from npm write the files `sensorium import` reads
+# (cmd/sensorium/import_table_test.go). Pinned by package-lock.json.
+tablejs="$(dirname "$0")/../cmd/sensorium/testdata/table"
+if command -v npm >/dev/null 2>&1 && { [ ! -d "$tablejs/node_modules/apache-arrow" ] || [ ! -d "$tablejs/node_modules/@duckdb/node-api" ]; }; then
+  (cd "$tablejs" && npm ci --no-audit --no-fund --silent) || echo "install-test-deps: npm ci failed; the import writers test will be skipped (or fail under CI)" >&2
+fi

@@ -86,6 +86,8 @@ topics.`,
   sensorium get pump-1 -o pump-1.mkv && sensorium import pump-1.mkv --stream pump-1-copy --endpoint http://other:8080
   sensorium import run.mcap --stream-prefix robot1. --topics '/velodyne_points,/imu/*'
   sensorium import logger.csv --stream press-7 --create --units "force=kN"
+  sensorium import daq.csv.gz --stream rig --start 2026-11-24T12:00:00Z --rate 25600 --time-column none --type int16
+  sensorium import big.csv --check                         # what it would store, without a server
   sensorium query pump-1 --start -1h -o hour.parquet && sensorium import hour.parquet --stream pump-1-copy --create`,
 		Args: exactArgs(1, "a file"),
 	}

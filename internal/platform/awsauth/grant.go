@@ -12,21 +12,24 @@ import (
 // and Arrow Flight's GetFlightInfo, GetSchema and DoGet). Flight's
 // ListFlights is a listing of streams, so it is ListStreams.
 const (
-	ActionCreateStream            = "CreateStream"
-	ActionDescribeStream          = "DescribeStream"
-	ActionListStreams             = "ListStreams"
-	ActionUpdateStream            = "UpdateStream"
-	ActionUpdateDataRetention     = "UpdateDataRetention"
-	ActionDeleteStream            = "DeleteStream"
-	ActionTagStream               = "TagStream"
-	ActionUntagStream             = "UntagStream"
-	ActionListTagsForStream       = "ListTagsForStream"
-	ActionGetDataEndpoint         = "GetDataEndpoint"
-	ActionPutMedia                = "PutMedia"
-	ActionGetMedia                = "GetMedia"
-	ActionListFragments           = "ListFragments"
-	ActionGetMediaForFragmentList = "GetMediaForFragmentList"
-	ActionQuery                   = "Query"
+	ActionCreateStream               = "CreateStream"
+	ActionDescribeStream             = "DescribeStream"
+	ActionListStreams                = "ListStreams"
+	ActionUpdateStream               = "UpdateStream"
+	ActionUpdateDataRetention        = "UpdateDataRetention"
+	ActionDeleteStream               = "DeleteStream"
+	ActionTagStream                  = "TagStream"
+	ActionUntagStream                = "UntagStream"
+	ActionListTagsForStream          = "ListTagsForStream"
+	ActionGetDataEndpoint            = "GetDataEndpoint"
+	ActionPutMedia                   = "PutMedia"
+	ActionGetMedia                   = "GetMedia"
+	ActionListFragments              = "ListFragments"
+	ActionGetMediaForFragmentList    = "GetMediaForFragmentList"
+	ActionGetClip                    = "GetClip"
+	ActionGetHLSStreamingSessionURL  = "GetHLSStreamingSessionURL"
+	ActionGetDASHStreamingSessionURL = "GetDASHStreamingSessionURL"
+	ActionQuery                      = "Query"
 )
 
 // Actions lists every action a grant may name, in the order the docs list
@@ -34,7 +37,8 @@ const (
 var Actions = []string{
 	ActionCreateStream, ActionDescribeStream, ActionListStreams, ActionUpdateStream, ActionUpdateDataRetention,
 	ActionDeleteStream, ActionTagStream, ActionUntagStream, ActionListTagsForStream, ActionGetDataEndpoint,
-	ActionPutMedia, ActionGetMedia, ActionListFragments, ActionGetMediaForFragmentList, ActionQuery,
+	ActionPutMedia, ActionGetMedia, ActionListFragments, ActionGetMediaForFragmentList,
+	ActionGetClip, ActionGetHLSStreamingSessionURL, ActionGetDASHStreamingSessionURL, ActionQuery,
 }
 
 // Grant is what one key may do: the credentials file's `streams =` and

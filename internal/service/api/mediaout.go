@@ -23,14 +23,15 @@ import (
 	"github.com/sensorium-io/sensorium/store"
 )
 
-// The grants' actions of media out. The service's IAM actions are
-// kinesisvideo:GetClip and kinesisvideo:GetHLSStreamingSessionURL; until
-// awsauth lists them (and the README with it), a key granted GetMedia — the
-// same stream's media, read — may call both.
+// The grants' actions of media out: the service's IAM actions
+// kinesisvideo:GetClip, GetHLSStreamingSessionURL and
+// GetDASHStreamingSessionURL. A session's playlists and segments are
+// authorized by its token, which only a key granted the session's action
+// could have been given.
 const (
-	actionGetClip                    = awsauth.ActionGetMedia
-	actionGetHLSStreamingSessionURL  = awsauth.ActionGetMedia
-	actionGetDASHStreamingSessionURL = awsauth.ActionGetMedia
+	actionGetClip                    = awsauth.ActionGetClip
+	actionGetHLSStreamingSessionURL  = awsauth.ActionGetHLSStreamingSessionURL
+	actionGetDASHStreamingSessionURL = awsauth.ActionGetDASHStreamingSessionURL
 )
 
 // Error names of the archived-media API that httpwire does not list, with

@@ -490,9 +490,10 @@ func TestGetClipMemoryBounded(t *testing.T) {
 	}
 }
 
-// Who may cut clips and open sessions: a key granted GetMedia on a stream
-// (the grants name no media-out action yet), on that stream only; a key
-// without it, nobody unsigned. A session's GETs need no signature.
+// Who may cut clips and open sessions: a key granted GetClip,
+// GetHLSStreamingSessionURL and GetDASHStreamingSessionURL on a stream (the
+// reader's Get*), on that stream only; a key without them, nobody unsigned.
+// A session's GETs need no signature.
 func TestMediaOutGrants(t *testing.T) {
 	srv, _ := startGrantServer(t, false)
 	now := time.Now()
