@@ -394,7 +394,13 @@ type Producer struct {
 	caughtUp       bool
 	spoolStartHigh uint64 // the spool's highest sequence when the producer started
 	spoolEpoch     int    // the msg-id attempt of re-sends of earlier processes' fragments
-	timeFloor      int64  // PutFrame refuses frames before it: the spool holds fragments up to it
+	// freshAttempt is the msg-id attempt of this producer's new fragments:
+	// 0 under a random producer id, an epoch of this run under a configured
+	// one, whose earlier run's messages the bus may still hold under the
+	// same ids (its 2-minute dedupe window would swallow these, and their
+	// PERSISTED would wait for PersistTimeout and a re-send).
+	freshAttempt int
+	timeFloor    int64 // PutFrame refuses frames before it: the spool holds fragments up to it
 
 	events *eventQueue
 	sub    *nats.Subscription
@@ -421,6 +427,7 @@ type trackState struct {
 // description of every track of a known kind from its CodecPrivate once, for
 // the typed puts.
 func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Producer, error) {
+	configuredID := cfg.ProducerID != "" && cfg.Spool == nil
 	if err := cfg.check(nc.MaxPayload()); err != nil {
 		return nil, err
 	}
@@ -443,6 +450,9 @@ func NewProducer(ctx context.Context, nc *nats.Conn, cfg ProducerConfig) (*Produ
 	p, err := newProducer(ctx, nc, cfg, sp, wake)
 	if err != nil && sp != nil {
 		sp.Close()
+	}
+	if err == nil && configuredID {
+		p.freshAttempt = int(time.Now().UnixMilli()&0x3fffffff) | 1
 	}
 	return p, err
 }
@@ -683,7 +693,7 @@ func (p *Producer) closeOpenLocked(ctx context.Context) error {
 	}
 	data := p.open.encode(p.tracksRaw, p.tags.take())
 	p.seq++
-	f := &outFragment{seq: p.seq, data: data, start: p.open.start, end: p.open.end, frames: len(p.open.frames), prev: p.seq - 1}
+	f := &outFragment{seq: p.seq, data: data, start: p.open.start, end: p.open.end, frames: len(p.open.frames), prev: p.seq - 1, attempt: p.freshAttempt}
 	p.open.reset()
 	if p.spool != nil {
 		return p.enqueueSpool(ctx, f)
