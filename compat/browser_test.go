@@ -471,7 +471,35 @@ func TestConsoleInBrowser(t *testing.T) {
 		noErrors(t, "scrub")
 	})
 
+	// Past the plots' sample budget (lowered here by ?budget=) a plot shows
+	// the sampled envelope at once and draws the exact min/max on demand.
+	t.Run("sampled envelope, then exact", func(t *testing.T) {
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/?page=budget#/stream/pump-1?budget=1000")); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, settledJS+` && /sampled/.test(document.querySelector('.view h3 .status').textContent)`, 20*time.Second); err != nil {
+			var st string
+			_ = evaluate(b, `document.querySelector('.view h3 .status').textContent`, &st)
+			t.Fatalf("no sampled envelope: %v (%s)", err, st)
+		}
+		var ink []int
+		if err := evaluate(b, fmt.Sprintf(inkJS, ".view canvas"), &ink); err != nil || len(ink) == 0 || ink[0] < 50 {
+			t.Errorf("the sampled envelope is blank (%v, %v)", ink, err)
+		}
+		screenshot(t, b, shots, "sampled-pump-1")
+		if err := chromedp.Do(b, chromedp.Click(`.view h3 .status button`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `/windows of/.test(document.querySelector('.view h3 .status').textContent)`, 20*time.Second); err != nil {
+			t.Errorf("asking for the exact min/max did not draw them: %v", err)
+		}
+		noErrors(t, "sampled envelope")
+	})
+
 	t.Run("download equals query", func(t *testing.T) {
+		if err := pageWaitFor(b, settledJS, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
 		var first struct{ From, To string }
 		if err := evaluate(b, `(async () => { const api = await import('/console/api.js'); const s = await api.getJSON('/v1/stream', {stream: 'pump-1'}); const v = await import('/console/views.js'); return {From: v.rfc3339(s.first.producer + 500), To: v.rfc3339(s.first.producer + 1500)}; })()`, &first); err != nil {
 			t.Fatal(err)
@@ -638,10 +666,8 @@ func TestConsoleInBrowser(t *testing.T) {
 				_ = c.Wait()
 			}
 		}()
-		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/radar-1?live=1")); err != nil {
-			t.Fatal(err)
-		}
-		if err := chromedp.Do(b, chromedp.Reload()); err != nil { // a new page: fresh live counters
+		// a new document (another URL), so that the live counters start afresh
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/?page=radar#/stream/radar-1?live=1")); err != nil {
 			t.Fatal(err)
 		}
 		if err := pageWaitFor(b, `window.__sensoriumLive && window.__sensoriumLive.draws >= 20 && document.querySelector('.view-array canvas').width > 300`, 20*time.Second); err != nil {
@@ -652,7 +678,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("live RADAR: a canvas is blank (coloured pixels per canvas %v, %v)", ink, err)
 		}
 		screenshot(t, b, shots, "live-radar-1")
-		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/stream/can-1?live=1"), chromedp.Reload()); err != nil {
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/?page=can#/stream/can-1?live=1")); err != nil {
 			t.Fatal(err)
 		}
 		if err := pageWaitFor(b, `document.querySelectorAll('table.hex tr').length > 20 && window.__sensoriumLive.frames > 20`, 20*time.Second); err != nil {

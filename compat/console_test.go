@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -260,6 +261,62 @@ func TestConsoleAPI(t *testing.T) {
 		resp2 := signedPostResp(t, s, "/v1/export?format=xlsx", body)
 		if resp2.StatusCode != 400 || resp2.Header.Get("x-amzn-ErrorType") != "InvalidArgumentException" {
 			t.Errorf("an export to xlsx: HTTP %d %s, want 400 InvalidArgumentException", resp2.StatusCode, resp2.Header.Get("x-amzn-ErrorType"))
+		}
+	})
+
+	// The sampled envelope: each column's min and max are those of one
+	// stored frame inside the column, so they lie within the exact min/max
+	// of the column's samples, and equal the frame's own.
+	t.Run("envelope", func(t *testing.T) {
+		var c struct{ Spans []struct{ Start, End float64 } }
+		resp := signedGet(t, s, s.Key, "/v1/coverage", url.Values{"stream": {"pump-1"}, "from": {"0"}})
+		_ = json.NewDecoder(resp.Body).Decode(&c)
+		resp.Body.Close()
+		from, to := int64(c.Spans[0].Start*1e6), int64(c.Spans[0].End*1e6)
+		resp = signedGet(t, s, s.Key, "/v1/envelope", url.Values{"stream": {"pump-1"}, "track": {"1"}, "from": {strconv.FormatInt(from, 10)}, "to": {strconv.FormatInt(to, 10)}, "columns": {"8"}})
+		var e struct {
+			Channels []string
+			Columns  []struct {
+				Start, End float64
+				Min, Max   []float64
+			}
+		}
+		err := json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(e.Columns) != 8 || fmt.Sprint(e.Channels) != "[x y z]" {
+			t.Fatalf("envelope: HTTP %d, %v, %+v", resp.StatusCode, err, e)
+		}
+		filled := 0
+		for i, col := range e.Columns {
+			if col.Min == nil {
+				continue
+			}
+			filled++
+			// the frame's samples, by a query of its span
+			start, end := int64(col.Start*1e6)-1000, int64(col.End*1e6)+1000
+			tbl := readArrowStream(t, signedPost(t, s, "/v1/query", fmt.Sprintf(`{"stream":"pump-1","start":%d,"end":%d}`, start, end)))
+			for k := range e.Channels {
+				mn, mx := math.Inf(1), math.Inf(-1)
+				for _, chunk := range tbl.Column(k + 1).Data().Chunks() {
+					for _, v := range chunk.(*array.Float32).Float32Values() {
+						mn, mx = min(mn, float64(v)), max(mx, float64(v))
+					}
+				}
+				if mn != col.Min[k] || mx != col.Max[k] {
+					t.Errorf("column %d channel %s: envelope [%v, %v], the frame's samples [%v, %v]", i, e.Channels[k], col.Min[k], col.Max[k], mn, mx)
+				}
+			}
+			if mid := float64(from) + (float64(i)+0.5)*float64(to-from)/8; col.Start*1e6 > mid+1e6 || col.End*1e6 < float64(from)+float64(i)*float64(to-from)/8-200e6 {
+				t.Errorf("column %d's frame [%v, %v] is not the one at its middle %v", i, col.Start, col.End, mid/1e6)
+			}
+		}
+		if filled < 7 {
+			t.Errorf("%d of 8 columns of a stored span have a frame", filled)
+		}
+		resp = signedGet(t, s, s.Key, "/v1/envelope", url.Values{"stream": {"radar-1"}, "from": {strconv.FormatInt(from, 10)}, "to": {strconv.FormatInt(to, 10)}})
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("an envelope of RADAR detections: HTTP %d, want 400", resp.StatusCode)
 		}
 	})
 

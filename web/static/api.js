@@ -120,8 +120,8 @@ export async function post(path, body) {
 }
 
 // getJSON calls one of the console's GETs (console_data.go).
-export async function getJSON(path, params) {
-  return (await send('GET', path, params)).json();
+export async function getJSON(path, params, signal) {
+  return (await send('GET', path, params, undefined, undefined, signal)).json();
 }
 
 // postBytes calls an operation whose answer is binary (a query, media).

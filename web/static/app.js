@@ -182,6 +182,9 @@ const SPANS = [['10 s', 10e3], ['1 min', 60e3], ['10 min', 600e3], ['1 h', 3600e
 function streamPage(name, params) {
   const st = { from: Number(params.get('from')), to: Number(params.get('to')), cursor: Number(params.get('cursor')), live: params.get('live') === '1' };
   const ctx = { stream: name, liveSpan: 10000, setCursor: (t) => { st.cursor = t; changed(true); } };
+  // ?budget=N: the samples a plot fetches exactly before it shows the
+  // sampled envelope instead (default SAMPLE_BUDGET, views.js).
+  if (Number(params.get('budget')) > 0) ctx.sampleBudget = Number(params.get('budget'));
   // storedFraction: the part of [a, b) that holds fragments, from the
   // coverage last fetched (1 while none is known), so that a plot knows how
   // many samples it is about to ask the server to decode.
@@ -240,7 +243,7 @@ function streamPage(name, params) {
   function changed(cursorOnly) {
     rangeText.textContent = `${P.fmtTime(st.from)} – ${P.fmtTime(st.to)} (${P.fmtDuration(st.to - st.from)})`;
     cursorText.textContent = P.fmtTime(st.cursor);
-    history.replaceState(null, '', `#/stream/${encodeURIComponent(name)}?from=${Math.round(st.from)}&to=${Math.round(st.to)}&cursor=${Math.round(st.cursor)}${st.live ? '&live=1' : ''}`);
+    history.replaceState(null, '', `#/stream/${encodeURIComponent(name)}?from=${Math.round(st.from)}&to=${Math.round(st.to)}&cursor=${Math.round(st.cursor)}${st.live ? '&live=1' : ''}${ctx.sampleBudget ? '&budget=' + ctx.sampleBudget : ''}`);
     drawTimeline();
     if (st.live) return;
     clearTimeout(pending);

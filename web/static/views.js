@@ -8,7 +8,7 @@
 // (a pushed frame, live.go's event) and drawLive(from, to) (redraw for live
 // mode's moving range). Data comes from POST /v1/query like any client's.
 
-import { query, ns, post } from './api.js';
+import { query, ns, post, getJSON } from './api.js';
 import * as P from './plot.js';
 
 export function rfc3339(ms) {
@@ -123,11 +123,19 @@ export class Sampled extends Base {
       // second on a server's four decode workers): past SAMPLE_BUDGET the
       // plot waits to be asked, rather than hold the server for minutes.
       const stored = this.ctx.storedFraction ? this.ctx.storedFraction(v.from, to) : 1;
-      if (n * stored * (this.track.channels || []).length > SAMPLE_BUDGET && !this.forced) {
-        this.data = null;
+      if (n * stored * (this.track.channels || []).length > (this.ctx.sampleBudget || SAMPLE_BUDGET) && !this.forced) {
+        // GET /v1/envelope: one frame decoded per pixel column, in about a
+        // second whatever the range — a sample of it, labelled so.
+        const e = await getJSON('/v1/envelope', { stream: this.ctx.stream, track: this.track.number, from: ns(v.from), to: ns(to), columns: px },
+          this.abort && this.abort.signal);
+        if (stale()) return;
+        const cols = e.columns.filter((c) => c.min);
+        const data = { raw: false, sampled: true, t: Float64Array.from(cols, (c) => c.start), ch: {}, rows: cols.length, step: (to - v.from) / px };
+        e.channels.forEach((name, k) => { data.ch[name] = { min: Float64Array.from(cols, (c) => c.min[k]), max: Float64Array.from(cols, (c) => c.max[k]) }; });
+        this.data = data;
         this.draw();
-        this.offerAnyway(n * stored);
-        return `about ${fmtN(Math.round(n * stored))} samples per channel here: zoom in, or draw anyway`;
+        this.exactCost = n * stored;
+        return `sampled: one frame per pixel column, not every sample (${fmtN(Math.round(n * stored))} per channel here) —`;
       }
       this.forced = false;
       let data;
@@ -147,11 +155,12 @@ export class Sampled extends Base {
       this.draw();
       return `${data.rows.toLocaleString()} ${data.raw ? 'samples' : `windows of ${data.window.toLocaleString()} samples (min/max)`}`;
     });
+    if (this.data && this.data.sampled && !this.status.classList.contains('error')) this.offerAnyway(this.exactCost);
   }
 
   offerAnyway(n) {
     const b = el('button', { type: 'button', class: 'small', onclick: () => { this.forced = true; b.remove(); this.update(this.view); } },
-      `draw anyway (≈ ${Math.ceil((n * this.track.channels.length) / 40e6)} s of decoding on the server)`);
+      `exact min/max (≈ ${Math.ceil((n * this.track.channels.length) / 40e6)} s of decoding on the server)`);
     this.status.append(' ', b);
   }
 
