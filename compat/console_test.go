@@ -268,7 +268,9 @@ func TestConsoleAPI(t *testing.T) {
 	// stored frame inside the column, so they lie within the exact min/max
 	// of the column's samples, and equal the frame's own.
 	t.Run("envelope", func(t *testing.T) {
-		var c struct{ Spans []struct{ Start, End float64 } }
+		var c struct {
+			Spans []struct{ Start, End float64 }
+		}
 		resp := signedGet(t, s, s.Key, "/v1/coverage", url.Values{"stream": {"pump-1"}, "from": {"0"}})
 		_ = json.NewDecoder(resp.Body).Decode(&c)
 		resp.Body.Close()
