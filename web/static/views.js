@@ -129,8 +129,10 @@ export class Sampled extends Base {
         const e = await getJSON('/v1/envelope', { stream: this.ctx.stream, track: this.track.number, from: ns(v.from), to: ns(to), columns: px },
           this.abort && this.abort.signal);
         if (stale()) return;
-        const cols = e.columns.filter((c) => c.min);
-        const data = { raw: false, sampled: true, t: Float64Array.from(cols, (c) => c.start), ch: {}, rows: cols.length, step: (to - v.from) / px };
+        // each column is drawn at its own place (its frame may be wider)
+        const w = (to - v.from) / e.columns.length;
+        const cols = e.columns.map((c, i) => Object.assign({ at: v.from + (i + 0.5) * w }, c)).filter((c) => c.min);
+        const data = { raw: false, sampled: true, t: Float64Array.from(cols, (c) => c.at), ch: {}, rows: cols.length, step: w };
         e.channels.forEach((name, k) => { data.ch[name] = { min: Float64Array.from(cols, (c) => c.min[k]), max: Float64Array.from(cols, (c) => c.max[k]) }; });
         this.data = data;
         this.draw();
