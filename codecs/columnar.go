@@ -331,7 +331,13 @@ func decodeGeometryFrame(src []byte, h ColumnarHeader, types []signals.SampleTyp
 			return h, cols, err
 		}
 	}
+	// The transform's column goes to the end, past the columns returned, and
+	// keeps its own buffers there: a plain shift would leave the last slot
+	// and the one before it sharing theirs, and a decode that reuses cols
+	// would then write two columns into one buffer.
+	g := cols[sweepZ+1]
 	copy(cols[sweepZ+1:], cols[sweepZ+2:])
+	cols[len(cols)-1] = g
 	return h, cols[:len(types)], nil
 }
 
