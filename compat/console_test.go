@@ -95,7 +95,7 @@ func TestConsoleAPI(t *testing.T) {
 	pumpsOnly := keyPair{ID: "AKIAPUMPSONLY0000001", Secret: "pumpsonlysecret0123456789"}
 
 	t.Run("page and assets without a signature", func(t *testing.T) {
-		for _, p := range []string{"/console/", "/console/app.js", "/console/console.css"} {
+		for _, p := range []string{"/", "/console/", "/console/app.js", "/console/console.css"} {
 			resp, err := http.Get(s.URL + p)
 			if err != nil {
 				t.Fatal(err)
@@ -121,6 +121,12 @@ func TestConsoleAPI(t *testing.T) {
 			if etag == "" || again.StatusCode != http.StatusNotModified {
 				t.Errorf("GET %s with If-None-Match %s: HTTP %d, want 304", p, etag, again.StatusCode)
 			}
+		}
+		// The root alone: a path below it still needs a signature.
+		if resp, err := http.Get(s.URL + "/streams"); err != nil {
+			t.Fatal(err)
+		} else if resp.Body.Close(); resp.StatusCode != 403 || resp.Header.Get("x-amzn-ErrorType") != "MissingAuthenticationTokenException" {
+			t.Errorf("unsigned GET /streams: HTTP %d %s, want 403 MissingAuthenticationTokenException", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
 		}
 		// Data is not: an unsigned GET of the console's data is refused.
 		resp, err := http.Get(s.URL + "/v1/overview")

@@ -185,12 +185,13 @@ func mount(m func(a *api, mux *http.ServeMux)) { mounts = append(mounts, m) }
 // browser, ffmpeg, VLC) fetches an HLS session's playlists and segments
 // with the session's token in the URL, and a browser loads the console's
 // page and assets before it holds a key. An entry ending in / covers the
-// paths under it, any other only itself. Registered beside mount's routes.
+// paths under it, any other (and "/" itself) only itself. Registered beside
+// mount's routes.
 var selfAuthenticatedPaths []string
 
 func selfAuthenticated(path string) bool {
 	for _, p := range selfAuthenticatedPaths {
-		if path == p || strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
+		if path == p || p != "/" && strings.HasSuffix(p, "/") && strings.HasPrefix(path, p) {
 			return true
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
@@ -21,14 +20,8 @@ import (
 // (console_data.go, live.go, preview.go and the API's own operations).
 
 func init() {
+	// "/" is the root alone; "/console/" covers the paths under it.
 	selfAuthenticatedPaths = append(selfAuthenticatedPaths, "/console/", "/")
-	// An entry ending in / covers the paths under it, so where
-	// selfAuthenticated does not take "/" as the root alone, the entry would
-	// open every path: it is taken back out, and GET / then needs a
-	// signature as the API does (docs/CONSOLE.md; /console/ stays open).
-	if selfAuthenticated("/listStreams") {
-		selfAuthenticatedPaths = slices.DeleteFunc(selfAuthenticatedPaths, func(p string) bool { return p == "/" })
-	}
 	mount(func(a *api, mux *http.ServeMux) {
 		c := newConsoleFiles(web.Assets)
 		mux.HandleFunc("GET /{$}", c.serve("index.html"))
