@@ -33,6 +33,7 @@ NO_RACE = $(CLUSTER_HEAVY)|^TestPowerCutsLoseNothingPersisted$$
 
 test: vet
 	bash scripts/install-test-deps.sh
+	bash scripts/install-browser-deps.sh
 	$(GO) test $(TESTFLAGS) -skip '$(NO_RACE)' ./...
 	$(GO) test -count=1 -timeout 20m -run '$(NO_RACE)' ./internal/service/server
 	$(GO) test -count=1 ./codecs
