@@ -323,7 +323,7 @@ func demoQuery(ctx context.Context, out io.Writer, c *sdk.Client, origin time.Ti
 		}
 		fmt.Fprintf(out, "  %3d–%-3ds  %9.3f   %10.2f   %16.4f%s\n", r.at, r.at+5, r.f.RMS, r.f.Kurtosis, r.f.BandRMS, mark)
 	}
-	fmt.Fprintf(out, "\nNext: `sensorium serve`, then `go run ./examples/pump` and `sensorium query %s --start -1m -o pump.arrow`.\n", demoStream)
+	fmt.Fprintf(out, "\nNext: `sensorium serve`, then `go run ./examples/pump`, http://127.0.0.1:8080/ (the console) and `sensorium query %s --start -1m -o pump.arrow`.\n", demoStream)
 	return nil
 }
 
