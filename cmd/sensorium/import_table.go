@@ -75,7 +75,7 @@ var tableFlagDefs = []struct {
 	{"units", "", `CSV/Parquet/Arrow: units, over the header's ("x [m/s^2]") and the file's metadata: "x=m/s^2,y=m/s^2", or one unit for every channel: "g"`, "string"},
 	{"type", "", "CSV/Parquet/Arrow: sample type: int16, int32, float32 or float64 (default: from the columns' types; CSV: float64)", "string"},
 	{"check", "", "CSV/Parquet/Arrow: read the whole file and say what it would store (rate, rows, gaps, fragments), sending nothing; no server needed", "bool"},
-	{"create", "", "create the stream when it does not exist", "bool"},
+	{"create", "", "CSV/Parquet/Arrow: create the stream when it does not exist (MCAP creates its streams, MKV never)", "bool"},
 	// The same default as the other kinds' (the first to add the flag sets
 	// it): a stream that an import creates keeps a day unless told.
 	{"retention-hours", "24", "with --create: the new stream's retention in hours", "int"},
