@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 
+	"github.com/sensorium-io/sensorium/internal/platform/tablefile"
 	"github.com/sensorium-io/sensorium/sdk"
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -180,7 +181,7 @@ func pumpStream(t *testing.T, seconds int) (query []string, storeBytes int64) {
 		"--end", origin.Add(time.Duration(seconds) * time.Second).Format(time.RFC3339Nano), "--endpoint", srv.HTTPURL()}, storeBytes
 }
 
-// The Parquet file is laid out for readers: row groups of parquetRowGroupRows,
+// The Parquet file is laid out for readers: row groups of tablefile.ParquetRowGroupRows,
 // zstd, the time column DELTA_BINARY_PACKED, the floats BYTE_STREAM_SPLIT,
 // statistics on every column chunk — checked in the file's own metadata.
 //
@@ -209,9 +210,9 @@ func TestQueryParquetLayout(t *testing.T) {
 	}
 	defer f.Close()
 	md := f.MetaData()
-	if md.NumRows != rows || f.NumRowGroups() != 2 || f.RowGroup(0).NumRows() != parquetRowGroupRows {
+	if md.NumRows != rows || f.NumRowGroups() != 2 || f.RowGroup(0).NumRows() != tablefile.ParquetRowGroupRows {
 		t.Fatalf("%d rows in %d row groups (the first of %d); want %d in 2, the first of %d",
-			md.NumRows, f.NumRowGroups(), f.RowGroup(0).NumRows(), rows, parquetRowGroupRows)
+			md.NumRows, f.NumRowGroups(), f.RowGroup(0).NumRows(), rows, tablefile.ParquetRowGroupRows)
 	}
 	want := map[string]parquet.Encoding{"time": parquet.Encodings.DeltaBinaryPacked,
 		"x": parquet.Encodings.ByteStreamSplit, "y": parquet.Encodings.ByteStreamSplit, "z": parquet.Encodings.ByteStreamSplit}

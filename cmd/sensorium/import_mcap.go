@@ -71,7 +71,9 @@ func mcapImportFlags(f *pflag.FlagSet) {
 	sharedFlag(f, "nats", func() {
 		f.String("nats", "", "URL of the server's NATS listener, which producers use (default nats://<--endpoint's host>:4222, or $SENSORIUM_NATS)")
 	})
-	sharedFlag(f, "retention-hours", func() { f.Int("retention-hours", 24, "hours of data a stream the import creates keeps (MCAP; CSV/Parquet/Arrow with --create)") })
+	sharedFlag(f, "retention-hours", func() {
+		f.Int("retention-hours", 24, "hours of data a stream the import creates keeps (MCAP; CSV/Parquet/Arrow with --create)")
+	})
 }
 
 // natsURLFor returns --nats, $SENSORIUM_NATS, or the endpoint's host at
