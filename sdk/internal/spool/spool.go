@@ -786,6 +786,22 @@ func (s *Spool) flusher() {
 func (s *Spool) syncOnce() {
 	s.mu.Lock()
 	target, files, w, dir, doneF := s.written, s.toSync, s.w, s.dirDirty, s.doneF
+	if target > s.synced && doneF != nil && s.err == nil {
+		// How far the sequences have got goes into the done log, fsynced in
+		// this round, before any of them may be published: a segment whose
+		// records are all done is deleted, and a power cut can keep that
+		// deletion (ext4 commits it with another file's fsync) while losing
+		// the done marks that said how far it went. The next process must
+		// never number its fragments from below one the server has stored,
+		// or the server would answer them as duplicates and drop them.
+		var e [2 * DoneEntrySize]byte
+		if _, err := doneF.Write(appendDone(appendDone(e[:0], kindHigh, target), kindEnd, uint64(s.highEnd))); err != nil {
+			s.err = fmt.Errorf("spool: write %s: %w", s.path(doneFile), err)
+		} else {
+			s.doneN += 2
+			s.doneDirty = true
+		}
+	}
 	if !s.doneDirty {
 		doneF = nil
 	}

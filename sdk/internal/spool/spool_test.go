@@ -382,3 +382,43 @@ func TestDoneLogStaysSmall(t *testing.T) {
 		t.Fatalf("stats %+v: segments of done records must go", st)
 	}
 }
+
+// A sequence the spool has fsynced (and so may have been published) is
+// never numbered again, even when a power cut keeps the deletion of the
+// segments that held it and loses everything else but the done log's
+// fsynced part: the high mark goes into the done log with each group fsync.
+func TestSyncedHighOutlivesItsSegments(t *testing.T) {
+	dir := t.TempDir()
+	ffs := faultfs.New(vfs.OS)
+	o := Options{Dir: dir, Budget: 1 << 20, SegmentBytes: 4 << 10, FS: ffs}
+	s, _ := open(t, o)
+	for i := uint64(1); i <= 20; i++ {
+		if err := s.Append(rec(i, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WaitSynced(context.Background(), 20); err != nil {
+		t.Fatal(err)
+	}
+	// The power cut: what was not fsynced is lost; then the segments'
+	// deletion is what survived of the rest.
+	if err := ffs.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close() // the dead process's lock goes with it
+	segs, err := filepath.Glob(filepath.Join(dir, "*"+segExt))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	for _, p := range segs {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.FS = nil
+	s, _ = open(t, o)
+	defer s.Close()
+	if high, _ := s.High(); high < 20 {
+		t.Fatalf("after the segments went, high is %d: sequences up to 20 were synced and may be stored", high)
+	}
+}
