@@ -204,6 +204,11 @@ func (rd *round) handle(ev wire.AckEvent) {
 	case ev.EventType == wire.EventError && !ev.Retriable:
 		if rd.refused == nil {
 			rd.refused = fmt.Errorf("the centre refused fragment %d of %s: %s (%d): %s", seq, rd.w.centre, ev.ErrorCode, int(ev.ErrorID), ev.Message)
+			// The fragments after it already on their way may be stored all
+			// the same (the centre holds none back for a refused
+			// predecessor): the copy may then have a hole here.
+			rd.w.r.cfg.Logger.Warn("replicate: the centre refused a fragment; those after it already sent may be stored, leaving a hole at it",
+				"stream", rd.w.edge, "sequence", seq, "code", ev.ErrorCode, "reason", ev.Message)
 		}
 	case ev.EventType == wire.EventRetry:
 		// Not stored: its predecessor had not arrived. It goes again next
