@@ -713,15 +713,13 @@ func (imp *tableImport) send(ctx context.Context, cmd *cobra.Command, c *sdk.Cli
 				BufferBytes: importProducerBuffer, NoLive: true, OnAck: onAck,
 			}
 			if seg < 0 && resumed {
-				// The segment a killed run was sending: its fragments go out
-				// under the Nats-Msg-Ids the killed run gave them, which the
-				// bus drops as duplicates for its window (2 minutes) without
-				// the store hearing of them, so that no PERSISTED comes; the
-				// producer re-sends them under fresh ids once PersistTimeout
-				// passes without a word from the server (sdk.ProducerConfig),
-				// and the store answers Duplicate. A short timeout keeps that
-				// wait short; the server's steady events keep it from firing
-				// while the import runs.
+				// The segment a killed run was sending: the SDK gives a
+				// configured id's fragments message ids of this run, so the
+				// bus does not drop them as the killed run's and the store
+				// answers Duplicate at once. The short timeout stays as a
+				// safety net (a PERSISTED lost on the way is asked for again
+				// after it, not after 15 s); the server's steady events keep
+				// it from firing while the import runs.
 				cfg.PersistTimeout = time.Second
 			}
 			seg = s
