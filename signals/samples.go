@@ -65,6 +65,20 @@ func resize[T any](s []T, n int) []T {
 // Len is the number of values in the block, N*Channels.
 func (s *Samples) Len() int { return s.N * s.Channels }
 
+// Value is value i of the block (sample i/Channels of channel i%Channels)
+// as a float64, exact for every sample type.
+func (s *Samples) Value(i int) float64 {
+	switch s.Type {
+	case Int16:
+		return float64(s.I16[i])
+	case Int32:
+		return float64(s.I32[i])
+	case Float32:
+		return float64(s.F32[i])
+	}
+	return s.F64[i]
+}
+
 // Validate checks that s is a consistent block of the signal d: same sample
 // type and channel count, and the matching slice holds exactly N*Channels values
 // while the others are empty. It checks only the fields of d it uses (d is

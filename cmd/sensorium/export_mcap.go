@@ -404,7 +404,7 @@ func (ex *mcapExport) frame(stream string, fr *sdk.MediaFrame, start, end int64,
 				continue
 			}
 			if ch.kind == kindIMU {
-				v := func(k int) float64 { return sampleValue(s, i*s.Channels+k, ch.scalar, k) }
+				v := func(k int) float64 { return s.Value(i*s.Channels + k) }
 				m := ros2.Imu{Header: ros2.Header{Stamp: ros2.TimeOf(t), FrameID: ch.meta.FrameID},
 					LinearAcceleration: ros2.Vector3{X: v(0), Y: v(1), Z: v(2)}, AngularVelocity: ros2.Vector3{X: v(3), Y: v(4), Z: v(5)}}
 				m.Orientation.W = 1
@@ -422,7 +422,7 @@ func (ex *mcapExport) frame(stream string, fr *sdk.MediaFrame, start, end int64,
 				continue
 			}
 			for k, c := range chans {
-				ex.buf = ros2.AppendScalar(ex.buf[:0], c.typ, sampleValue(s, i*s.Channels+k, ch.scalar, k))
+				ex.buf = ros2.AppendScalar(ex.buf[:0], c.typ, s.Value(i*s.Channels+k))
 				if err := ex.write(c, t, ex.buf); err != nil {
 					return err
 				}
@@ -473,19 +473,6 @@ func (ex *mcapExport) flushHeld() error {
 	ex.heldCh = nil
 	ex.buf = ros2.AppendImu(ex.buf[:0], &ex.held)
 	return ex.write(ch, ex.heldT, ex.buf)
-}
-
-// sampleValue is sample j (channel k) in physical units.
-func sampleValue(s *signals.Samples, j int, d *signals.Scalar, k int) float64 {
-	switch s.Type {
-	case signals.Int16:
-		return float64(s.I16[j])
-	case signals.Int32:
-		return float64(s.I32[j])
-	case signals.Float32:
-		return float64(s.F32[j])
-	}
-	return s.F64[j]
 }
 
 // annexB turns an access unit of length-prefixed NAL units into Annex B

@@ -239,7 +239,7 @@ func (st *scalarTrack) decimate(factor int) ([]signals.Samples, error) {
 				cur, next = b, st.out.SampleTime(0, int(b)+1)
 			}
 			for c := 0; c < ch; c++ {
-				sums[c] += sampleAt(f, i*ch+c)
+				sums[c] += f.Value(i*ch + c)
 			}
 			count++
 		}
@@ -272,18 +272,6 @@ func blockOf(d *signals.Scalar, t int64) (int64, error) {
 			return b, nil
 		}
 	}
-}
-
-func sampleAt(s *signals.Samples, k int) float64 {
-	switch s.Type {
-	case signals.Int16:
-		return float64(s.I16[k])
-	case signals.Int32:
-		return float64(s.I32[k])
-	case signals.Float32:
-		return float64(s.F32[k])
-	}
-	return s.F64[k]
 }
 
 // toSamples makes a block of type t from means, rounding to the nearest
