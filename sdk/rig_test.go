@@ -118,6 +118,17 @@ func (r *rig) busFragments() []parsedFragment {
 	return out
 }
 
+// busLastSeq is the sequence of the last message published to the bus,
+// whether or not the ingester has since stored and removed it.
+func (r *rig) busLastSeq() uint64 {
+	r.t.Helper()
+	info, err := r.bus.Info(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
 // parsedFragment is what a test checks of a fragment.
 type parsedFragment struct {
 	producerSeq string
