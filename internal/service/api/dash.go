@@ -78,7 +78,7 @@ func (m *mediaOut) getDASHStreamingSessionURL(w http.ResponseWriter, r *http.Req
 			}
 		}{sel.FragmentSelectorType, sel.TimestampRange}
 	}
-	if s := m.startSession(w, r, &hin); s != nil {
+	if s := m.startSession(w, r, &hin, protoDASH); s != nil {
 		writeJSON(w, struct {
 			DASHStreamingSessionURL string
 		}{sessionBase(r) + dashPath + dashManifest + "?SessionToken=" + s.encode(m.key)})

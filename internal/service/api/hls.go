@@ -77,7 +77,7 @@ func storeBasis(b byte) store.TimeBasis {
 // newSession checks a request and returns the session it asks for, before
 // the stream is looked at.
 func newSession(in *getHLSInput, now time.Time) (*hlsSession, error) {
-	s := &hlsSession{Created: now.UnixMilli(), Range: timeRange{basis: store.ServerTime, end: maxTime}}
+	s := &hlsSession{Created: now.UnixNano(), Range: timeRange{basis: store.ServerTime, end: maxTime}}
 	switch in.PlaybackMode {
 	case "LIVE", "":
 		s.Mode, s.Max = modeLive, defaultLiveFragments
@@ -166,7 +166,7 @@ func (m *mediaOut) getHLSStreamingSessionURL(w http.ResponseWriter, r *http.Requ
 		writeError(w, err)
 		return
 	}
-	if s := m.startSession(w, r, &in); s != nil {
+	if s := m.startSession(w, r, &in, protoHLS); s != nil {
 		writeJSON(w, struct {
 			HLSStreamingSessionURL string
 		}{sessionBase(r) + hlsPath + hlsMasterPlaylist + "?SessionToken=" + s.encode(m.key)})
@@ -184,9 +184,10 @@ func sessionBase(r *http.Request) string {
 }
 
 // startSession checks a session request (HLS's, or DASH's in its terms),
-// finds its first fragments and probes them; it answers a refusal itself
-// and returns nil then.
-func (m *mediaOut) startSession(w http.ResponseWriter, r *http.Request, in *getHLSInput) *hlsSession {
+// finds its first fragments and probes them, and counts the session among
+// its stream's active ones of its protocol (hls_sessions.go: the oldest past
+// ten is closed); it answers a refusal itself and returns nil then.
+func (m *mediaOut) startSession(w http.ResponseWriter, r *http.Request, in *getHLSInput, proto byte) *hlsSession {
 	a := m.a
 	now := time.Now()
 	s, err := newSession(in, now)
@@ -194,6 +195,7 @@ func (m *mediaOut) startSession(w http.ResponseWriter, r *http.Request, in *getH
 		writeError(w, err)
 		return nil
 	}
+	s.Proto = proto
 	info, err := a.q.ResolveStream(ref(in.StreamRef))
 	if err != nil {
 		writeError(w, err)
@@ -235,6 +237,9 @@ func (m *mediaOut) startSession(w http.ResponseWriter, r *http.Request, in *getH
 		writeMediaError(w, err)
 		return nil
 	}
+	// A new session is the newest, so it is admitted; the one it pushes past
+	// the limit is refused from its next GET on.
+	m.sessions.admit(s, now)
 	return s
 }
 
@@ -346,12 +351,31 @@ func (m *mediaOut) openSession(w http.ResponseWriter, r *http.Request) *hlsSessi
 		writeError(w, err)
 		return nil
 	}
-	api := usage.HLS // playlists and segments alike: what the session sends
+	api, proto := usage.HLS, protoHLS // playlists and segments alike: what the session sends
 	if strings.HasPrefix(r.URL.Path, dashPath) {
-		api = usage.DASH
+		api, proto = usage.DASH, protoDASH
+	}
+	if s.Proto != proto {
+		writeMediaError(w, httpwire.Errorf(httpwire.NotAuthorized, "the SessionToken is a %s session's: use it at the URL its %s call returned",
+			protoName(s.Proto), protoName(s.Proto)))
+		return nil
+	}
+	// Checked here, on the node that serves the stream (after routedGet), so
+	// that the node which counts the session's GETs is the one that made it.
+	if !m.sessions.admit(s, time.Now()) {
+		writeMediaError(w, httpwire.Errorf(httpwire.NotAuthorized, "the session was closed: stream %s has had %d newer %s sessions since, the most it keeps active (start a new session)",
+			s.Stream, maxActiveSessions, protoName(s.Proto)))
+		return nil
 	}
 	m.a.meterAs(r, s.Stream, api)
 	return s
+}
+
+func protoName(p byte) string {
+	if p == protoDASH {
+		return "DASH"
+	}
+	return "HLS"
 }
 
 // hlsGet wraps a session GET's handler with the session's checks.

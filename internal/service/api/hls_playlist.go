@@ -101,7 +101,7 @@ func (m *mediaOut) timeline(s *hlsSession, now time.Time) (segs []segment, first
 					tl.ended = true
 					break
 				}
-				if time.Duration(t-s.Origin) > now.Sub(time.UnixMilli(s.Created)) {
+				if time.Duration(t-s.Origin) > now.Sub(time.Unix(0, s.Created)) {
 					stop = true // not yet due
 					break
 				}

@@ -15,10 +15,10 @@ import (
 func testSession() *hlsSession {
 	return &hlsSession{ID: [sessionIDLen]byte{1, 2, 3, 4, 5, 6, 7, 8}, Mode: modeLiveReplay,
 		Range:         timeRange{basis: store.ProducerTime, start: 1_780_000_000_123_456_789, end: maxTime},
-		Discontinuity: discontinuityOn, Display: true, Max: 7, Expires: time.Now().Add(time.Hour).Unix(), Created: 1_780_000_000_000,
+		Discontinuity: discontinuityOn, Display: true, Max: 7, Expires: time.Now().Add(time.Hour).Unix(), Created: 1_780_000_000_000_000_001,
 		StreamCreated: 1_770_000_000_000, Anchor: 1 << 40, Origin: 1_780_000_000_100_000_000, DecodeDelay: 40_000_000,
 		AudioAnchor: 1_780_000_000_101_000_000, Width: 1920, Height: 1080, Bandwidth: 4_000_000, TargetDuration: 2,
-		TracksHash: [tracksHashLen]byte{9, 8, 7}, Stream: "cam.front-1", Codecs: "avc1.64001f,mp4a.40.2"}
+		TracksHash: [tracksHashLen]byte{9, 8, 7}, Proto: protoDASH, Stream: "cam.front-1", Codecs: "avc1.64001f,mp4a.40.2"}
 }
 
 func TestSessionTokenRoundTrip(t *testing.T) {

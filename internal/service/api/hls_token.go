@@ -21,16 +21,26 @@ import (
 // to its stream and parameters, and is not the caller's secret key. Its
 // contents are not secret: they are the caller's own request.
 //
+// The one thing a token cannot carry is whether ten newer sessions of its
+// stream have closed it: that is the node's session table (hls_sessions.go).
+//
 // Layout (all integers big-endian, then base64url without padding):
 //
-//	u8 version (1), id [8], u8 mode, u8 basis, u8 discontinuity, u8 display,
-//	i64 start, i64 end, u32 max results, i64 expires (s), i64 created (ms),
+//	u8 version (2), id [8], u8 mode, u8 basis, u8 discontinuity, u8 display,
+//	i64 start, i64 end, u32 max results, i64 expires (s), i64 created (ns),
 //	i64 stream creation (ms), u64 anchor fragment, i64 origin (ns), i64 decode
 //	delay (ns), i64 audio anchor (ns), u16 width, u16 height, u32 bandwidth,
-//	u16 target duration (s), [8] tracks hash, u16 n + stream name,
-//	u16 n + codecs, then HMAC-SHA256 of all that, its first 16 bytes.
+//	u16 target duration (s), [8] tracks hash, u8 protocol (0 HLS, 1 DASH),
+//	u16 n + stream name, u16 n + codecs, then HMAC-SHA256 of all that, its
+//	first 16 bytes.
+//
+// Version 2 added the protocol (HLS and DASH sessions are counted apart, and
+// a session plays only on its own protocol's paths) and made created ns (the
+// session table orders sessions by it: the oldest of a stream is closed, and
+// sessions made in one millisecond are common). A version 1 token is
+// refused: its player starts a new session.
 const (
-	tokenVersion  = 1
+	tokenVersion  = 2
 	sessionIDLen  = 8
 	tokenMACLen   = 16
 	tracksHashLen = 8
@@ -41,6 +51,12 @@ const (
 	modeLive byte = iota
 	modeLiveReplay
 	modeOnDemand
+)
+
+// The protocols of a session: its token plays on its protocol's paths only.
+const (
+	protoHLS byte = iota
+	protoDASH
 )
 
 const (
@@ -58,7 +74,7 @@ type hlsSession struct {
 	Display        bool  // DisplayFragmentTimestamp ALWAYS
 	Max            int   // MaxMediaPlaylistFragmentResults
 	Expires        int64 // Unix seconds
-	Created        int64 // Unix ms
+	Created        int64 // Unix ns
 	StreamCreated  int64 // the stream's CreationTime, Unix ms
 	Anchor         uint64
 	Origin         int64 // the anchor fragment's start on the range's basis, ns
@@ -68,6 +84,7 @@ type hlsSession struct {
 	Bandwidth      int
 	TargetDuration int
 	TracksHash     [tracksHashLen]byte
+	Proto          byte // protoHLS or protoDASH
 	Stream         string
 	Codecs         string
 }
@@ -107,6 +124,7 @@ func (s *hlsSession) encode(key []byte) string {
 	b = binary.BigEndian.AppendUint32(b, uint32(s.Bandwidth))
 	b = binary.BigEndian.AppendUint16(b, uint16(s.TargetDuration))
 	b = append(b, s.TracksHash[:]...)
+	b = append(b, s.Proto)
 	for _, str := range []string{s.Stream, s.Codecs} {
 		b = binary.BigEndian.AppendUint16(b, uint16(len(str)))
 		b = append(b, str...)
@@ -153,8 +171,11 @@ func decodeSession(token string, key []byte, verify bool) (*hlsSession, error) {
 	s.Anchor, s.Origin, s.DecodeDelay, s.AudioAnchor = r.u64(), int64(r.u64()), int64(r.u64()), int64(r.u64())
 	s.Width, s.Height, s.Bandwidth, s.TargetDuration = int(r.u16()), int(r.u16()), int(r.u32()), int(r.u16())
 	copy(s.TracksHash[:], r.bytes(tracksHashLen))
+	if p := r.bytes(1); p != nil {
+		s.Proto = p[0]
+	}
 	s.Stream, s.Codecs = string(r.bytes(int(r.u16()))), string(r.bytes(int(r.u16())))
-	if r.bad || len(r.b) != 0 || s.Mode > modeOnDemand || s.Discontinuity > discontinuityOn || s.Stream == "" {
+	if r.bad || len(r.b) != 0 || s.Mode > modeOnDemand || s.Discontinuity > discontinuityOn || s.Proto > protoDASH || s.Stream == "" {
 		return nil, fmt.Errorf("%w (malformed)", errBadToken)
 	}
 	return s, nil

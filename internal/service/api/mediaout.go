@@ -86,11 +86,12 @@ func writeMediaError(w http.ResponseWriter, err error) {
 	_, _ = w.Write(b)
 }
 
-// mediaOut is media out's state on one API: the HLS sessions' key and the
-// live sessions' timelines. It is made when the API mounts its routes.
+// mediaOut is media out's state on one API: the HLS sessions' key, the
+// table of their streams' active sessions and the live sessions' timelines. It is made when the API mounts its routes.
 type mediaOut struct {
-	a   *api
-	key []byte // HMAC key of session tokens (hls_token.go)
+	a        *api
+	key      []byte        // HMAC key of session tokens (hls_token.go)
+	sessions *sessionTable // the streams' active sessions (hls_sessions.go)
 
 	mu   sync.Mutex
 	live map[[sessionIDLen]byte]*liveTimeline // by session id (hls_playlist.go)
@@ -101,7 +102,7 @@ func init() {
 	// session's token in the URL, unsigned (hlsGet checks the token).
 	selfAuthenticatedPaths = append(selfAuthenticatedPaths, hlsPath, dashPath)
 	mount(func(a *api, mux *http.ServeMux) {
-		m := &mediaOut{a: a, key: sessionKey(a.opts.Auth), live: map[[sessionIDLen]byte]*liveTimeline{}}
+		m := &mediaOut{a: a, key: sessionKey(a.opts.Auth), sessions: newSessionTable(), live: map[[sessionIDLen]byte]*liveTimeline{}}
 		post := map[string]http.HandlerFunc{
 			"/getClip":                   a.authorized(actionGetClip, bodyStream, a.routed(streamOfBody, m.getClip)),
 			"/getHLSStreamingSessionURL": a.authorized(actionGetHLSStreamingSessionURL, bodyStream, a.routed(streamOfBody, m.getHLSStreamingSessionURL)),
