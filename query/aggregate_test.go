@@ -26,6 +26,9 @@ type refAgg struct {
 // times in [g(k) − slack, SampleTime(anchor, k × hop + length) − slack).
 func refAggregates(tr *refTrack, start, end int64, w Window, chans []int) []refAgg {
 	anchor, before := w.Anchor, w.StartsBefore
+	if w.Hop == 0 {
+		w.Hop = w.Length // back to back, as a request leaves it
+	}
 	if anchor == 0 {
 		anchor = start
 	}

@@ -44,6 +44,11 @@ type Request struct {
 	// Aggregates are the statistics of the "aggregate" shape (a row per
 	// Window with its statistics: AggregateStats; empty: all of them).
 	Aggregates []string
+	// NoSummaries makes the aggregate shape decode every fragment rather
+	// than read the summaries of those it may (SUMMARIES.md): the answer is
+	// the same (sums may differ in their last bits: they are added in
+	// another order); tests and benchmarks compare the two.
+	NoSummaries bool
 	// Follow keeps the query open at the end of the stored data: new
 	// fragments in range are read as they become durable, until End (which
 	// may be math.MaxInt64) or until the context ends.
@@ -81,6 +86,9 @@ type Prepared struct {
 	reduce  func(arrow.RecordBatch) (arrow.RecordBatch, error)
 	aligned *alignedPlan
 	multi   *multiPlan
+	// sums, when set, gives the aggregate shape the summaries of fragments
+	// it need not decode (summary_use.go).
+	sums *summaryUse
 }
 
 // Schema is the result's schema.
@@ -171,6 +179,9 @@ func (s *Service) PrepareQuery(req Request) (*Prepared, error) {
 		p.schema = p.agg.schema
 		agg, mem := p.agg, p.req.Allocator
 		p.reduce = func(rec arrow.RecordBatch) (arrow.RecordBatch, error) { return agg.reduce(mem, rec) }
+		if !req.NoSummaries && !s.noSums {
+			p.sums = s.summariesFor(p)
+		}
 	}
 	p.decodeRows = p.req.BatchRows
 	if p.req.BatchRows <= 0 {

@@ -252,6 +252,10 @@ func (pl *pipeline) jobLength(infos []store.FragmentInfo) int {
 	var rows float64
 	for i := range infos {
 		switch avg := pl.rowsPerFragment.Load(); {
+		case pl.p.sums != nil && pl.p.sums.covers(infos[i].Number):
+			// Most likely summarised: a few rows to read, not samples to
+			// decode.
+			rows += float64(infos[i].Duration) * pl.p.rate / 1e9 / 256
 		case pl.p.rate > 0:
 			rows += float64(infos[i].Duration) * pl.p.rate / 1e9
 		case avg > 0:
@@ -288,6 +292,10 @@ type worker struct {
 	rb    *array.RecordBuilder // the batch, unless bd builds it
 	rows  int                  // in the batch
 	limit int                  // rows that fill the batch
+	// sb holds the partial statistics read from summaries (the aggregate
+	// shape), sbRows of them, handed on before the next decoded rows.
+	sb     *array.RecordBuilder
+	sbRows int
 }
 
 func (pl *pipeline) worker(ctx context.Context, first bool) {
@@ -337,6 +345,9 @@ func (pl *pipeline) newWorker() (*worker, error) {
 }
 
 func (w *worker) close() {
+	if w.sb != nil {
+		w.sb.Release()
+	}
 	if w.bd != nil {
 		w.bd.Release()
 	} else {
@@ -355,6 +366,23 @@ func (w *worker) job(ctx context.Context, j *decodeJob) error {
 	for _, info := range j.infos {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if p.sums != nil {
+			if t := p.sums.lookup(info.Number); t != nil {
+				// In order: the rows decoded before this fragment first.
+				if err := w.flush(ctx, j.out, 0); err != nil {
+					return err
+				}
+				if w.sb == nil {
+					w.sb = array.NewRecordBuilder(p.req.Allocator, p.agg.partial)
+				}
+				w.sbRows += p.sums.appendRows(w.sb, t)
+				w.pl.s.summariesUsed.Add(1)
+				continue
+			}
+			if err := w.flushSummaries(ctx, j.out); err != nil {
+				return err
+			}
 		}
 		f, err := w.r.Read(info)
 		if err != nil {
@@ -377,7 +405,26 @@ func (w *worker) job(ctx context.Context, j *decodeJob) error {
 			}
 		}
 	}
+	if err := w.flushSummaries(ctx, j.out); err != nil {
+		return err
+	}
 	return w.flush(ctx, j.out, 0)
+}
+
+// flushSummaries sends the partial statistics read from summaries, if any.
+func (w *worker) flushSummaries(ctx context.Context, out chan piece) error {
+	if w.sbRows == 0 {
+		return nil
+	}
+	w.sbRows = 0
+	rec := w.sb.NewRecordBatch()
+	select {
+	case out <- piece{rec: rec}:
+		return nil
+	case <-ctx.Done():
+		rec.Release()
+		return ctx.Err()
+	}
 }
 
 // fragment decodes the query's track of one fragment, sending each batch it

@@ -19,6 +19,7 @@ type collector struct {
 	streamBytes, streamFragments, streamSegments, streams *prometheus.Desc
 	rateLimited, rateLimitWait                            *prometheus.Desc
 	streamIn, streamFragmentsIn, streamOut                *prometheus.Desc
+	summarised, summaryFailures, fromSummaries            *prometheus.Desc
 }
 
 func newCollector(s *Server) *collector {
@@ -50,13 +51,16 @@ func newCollector(s *Server) *collector {
 		streamIn:          d("stream_ingest_bytes_total", "Bytes of a stream's fragments stored since the server started (GET /v1/usage keeps them across restarts).", "stream"),
 		streamFragmentsIn: d("stream_ingest_fragments_total", "A stream's fragments stored since the server started.", "stream"),
 		streamOut:         d("stream_read_bytes_total", "Bytes of a stream's data sent since the server started, by API (GET_MEDIA, QUERY, FLIGHT …).", "stream", "api"),
+		summarised:        d("query_fragments_summarised_total", "Fragments whose per-second summaries the summariser wrote since the server started (query/SUMMARIES.md)."),
+		summaryFailures:   d("query_summary_failures_total", "Fragments the summariser could not summarise (aggregate queries decode them)."),
+		fromSummaries:     d("query_fragments_from_summaries_total", "Fragments aggregate queries read from summaries instead of decoding their samples."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.openSegments, c.segmentReopens, c.persisted, c.persistedBytes, c.duplicates,
 		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams,
-		c.rateLimited, c.rateLimitWait, c.streamIn, c.streamFragmentsIn, c.streamOut} {
+		c.rateLimited, c.rateLimitWait, c.streamIn, c.streamFragmentsIn, c.streamOut, c.summarised, c.summaryFailures, c.fromSummaries} {
 		ch <- d
 	}
 }
@@ -100,6 +104,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+
+	if z := c.s.sum; z != nil {
+		done, failed := z.Summarised()
+		ch <- prometheus.MustNewConstMetric(c.summarised, prometheus.CounterValue, float64(done))
+		ch <- prometheus.MustNewConstMetric(c.summaryFailures, prometheus.CounterValue, float64(failed))
+	}
+	ch <- prometheus.MustNewConstMetric(c.fromSummaries, prometheus.CounterValue, float64(c.s.q.SummariesUsed()))
 
 	if m := c.s.meter; m != nil {
 		for stream, t := range m.Totals() {

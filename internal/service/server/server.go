@@ -114,6 +114,11 @@ type Config struct {
 	// UsageEvery is how often the usage meter saves the current hour and
 	// samples what the streams hold; default a minute.
 	UsageEvery time.Duration
+	// NoSummaries turns off the per-second summaries the server keeps of
+	// fast numeric tracks (query/SUMMARIES.md): aggregate queries then
+	// decode every sample, even where summaries are on disk, and the
+	// summariser's share of a core is saved.
+	NoSummaries bool
 }
 
 // Server is a running Sensorium process.
@@ -140,9 +145,12 @@ type Server struct {
 	claim       *ingest.ReplicaClaim
 	bus         ingest.BusConfig
 	js          jetstream.JetStream
-	node        *cluster.Node // nil on a single node
-	meter       *usage.Meter  // per-stream usage (GET /v1/usage, /metrics)
-	flightLn    net.Listener  // the Flight listener, from listen to serve
+	node        *cluster.Node     // nil on a single node
+	meter       *usage.Meter      // per-stream usage (GET /v1/usage, /metrics)
+	sum         *query.Summarizer // nil with NoSummaries
+	stopSum     context.CancelFunc
+	sumDone     chan struct{}
+	flightLn    net.Listener // the Flight listener, from listen to serve
 
 	// failed gets the reason when the server can no longer do its job while
 	// it still runs (it lost its replica claim); see Failed.
@@ -218,6 +226,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.flight.SetLister(s.node.Catalog().ListStreams)
 		}
 	}
+	s.startSummaries()
 	ok = true
 	s.log.Info("sensorium: serving", "http", s.HTTPURL(), "nats", s.natsURL, "flight", s.FlightURL(), "data", cfg.DataDir, "replica", s.bus.Consumer,
 		"node", cfg.Cluster.Node)
@@ -400,13 +409,43 @@ func (s *Server) startStorage() error {
 		s.log.Warn("sensorium: start-up repair", "stream", r.Stream, "segment", r.Segment, "offset", r.Offset,
 			"dropped_bytes", r.Dropped, "reason", r.Reason, "saved", r.Saved)
 	}
-	s.q = query.New(query.Options{Store: st, Logger: s.log})
+	s.q = query.New(query.Options{Store: st, Logger: s.log, NoSummaries: s.cfg.NoSummaries})
+	if !s.cfg.NoSummaries {
+		s.sum = query.NewSummarizer(query.SummarizerOptions{Store: st, Logger: s.log})
+	}
 	meter, err := usage.Open(usage.Options{Dir: filepath.Join(s.cfg.DataDir, "usage"), Stored: s.storedNow, Logger: s.log, Every: s.cfg.UsageEvery})
 	if err != nil {
 		return err
 	}
 	s.meter = meter
 	return nil
+}
+
+// persisted is told of every fragment the ingester stores: the usage
+// meter counts it and the summariser is told the stream has more to
+// summarise. It runs on the ingester's goroutine and only bumps counters.
+func (s *Server) persisted(stream string, bytes int) {
+	s.meter.In(stream, bytes)
+	if s.sum != nil {
+		s.sum.Notify(stream)
+	}
+}
+
+// startSummaries runs the summariser until closeAll: it first looks through
+// every stream for fragments not summarised yet (those stored before a
+// restart, or while summaries were off), then follows what is stored.
+func (s *Server) startSummaries() {
+	if s.sum == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSum, s.sumDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.sumDone)
+		if err := s.sum.Run(ctx); err != nil {
+			s.log.Warn("sensorium: the summariser stopped; aggregate queries decode every sample", "err", err)
+		}
+	}()
 }
 
 // storedNow is what every stream holds, for the usage meter's byte-hours.
@@ -576,7 +615,7 @@ func (s *Server) startBus(ctx context.Context) error {
 	}
 	s.in = ingest.New(ingest.Options{
 		Store: s.st, NC: s.nc, Stream: busStream, Consumer: cons, Subjects: s.bus.Subjects, Limits: s.cfg.Limits, Logger: s.log,
-		Replica: s.bus.Consumer, OnPersisted: s.meter.In,
+		Replica: s.bus.Consumer, OnPersisted: s.persisted,
 	})
 	ictx, cancel := context.WithCancel(context.Background())
 	s.stopIngest, s.ingestDone = cancel, make(chan error, 1)
@@ -761,6 +800,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 // happens while the bus still holds anything unacknowledged.
 func (s *Server) closeAll() error {
 	var errs []error
+	if s.stopSum != nil { // it reads and writes the store
+		s.stopSum()
+		<-s.sumDone
+		s.stopSum = nil
+	}
 	if s.meter != nil { // saves the current hour: before the store closes
 		errs = append(errs, s.meter.Close()) // a second Close does nothing
 	}

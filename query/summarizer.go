@@ -1,0 +1,350 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// SummarizerOptions configure a Summarizer.
+type SummarizerOptions struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	// MinRate is the samples per second (rate × channels) from which a track
+	// is summarised; default 1000. Slower tracks decode faster than their
+	// summaries would be read.
+	MinRate float64
+	// Share is the part of one core the Summarizer may use while it has work:
+	// it rests in proportion to the time it works. Default 0.25. Queries
+	// decode what it has not summarised yet, so falling behind costs them
+	// speed, never correctness.
+	Share float64
+}
+
+// Summarizer writes the summaries of stored fragments (SUMMARIES.md), one
+// stream at a time, in the background: Notify says that a stream has new
+// fragments; Run works through the streams told of, and at start-up through
+// every stream, from the first fragment not summarised yet.
+type Summarizer struct {
+	o SummarizerOptions
+
+	mu      sync.Mutex
+	dirty   map[string]struct{}
+	wake    chan struct{}
+	streams map[string]*summaryState
+
+	// Counters for /metrics and tests.
+	statsMu    sync.Mutex
+	summarised uint64
+	failures   uint64
+}
+
+// summaryState is where the Summarizer is in one stream.
+type summaryState struct {
+	created    time.Time // the stream's: a stream made again starts over
+	next       uint64    // the first fragment number not summarised
+	file       string    // the file blocks are appended to; "" before the first
+	fileBlocks int
+	tracks     map[uint64]*trackSummarizer
+	// idle counts the fragments in a row that had no summarised track: a
+	// stream of none is looked at again only every idleRecheck.
+	idle      int
+	skipUntil time.Time
+	pruned    time.Time // when retention's removals were last looked for
+}
+
+const (
+	summaryBatch    = 64               // fragments read per turn of a stream
+	idleFragments   = 16               // fragments without a summarised track before a stream is passed over
+	idleRecheck     = 10 * time.Minute // how long a stream without one is passed over
+	summaryPruneGap = 5 * time.Minute  // how often a stream's files are checked against retention
+)
+
+// NewSummarizer returns a Summarizer of the store's streams.
+func NewSummarizer(o SummarizerOptions) *Summarizer {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MinRate <= 0 {
+		o.MinRate = 1000
+	}
+	if o.Share <= 0 || o.Share > 1 {
+		o.Share = 0.25
+	}
+	return &Summarizer{o: o, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1), streams: map[string]*summaryState{}}
+}
+
+// Notify says that a stream has new fragments. It is cheap and never
+// blocks: the ingester calls it for every fragment it stores.
+func (z *Summarizer) Notify(stream string) {
+	z.mu.Lock()
+	z.dirty[stream] = struct{}{}
+	z.mu.Unlock()
+	select {
+	case z.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Summarised is how many fragments the Summarizer has summarised, and how
+// many it could not (they are decoded by queries instead).
+func (z *Summarizer) Summarised() (done, failed uint64) {
+	z.statsMu.Lock()
+	defer z.statsMu.Unlock()
+	return z.summarised, z.failures
+}
+
+// Run summarises until ctx is done.
+func (z *Summarizer) Run(ctx context.Context) error {
+	all, err := z.o.Store.AllStreams()
+	if err != nil {
+		return err
+	}
+	for _, info := range all {
+		z.Notify(info.Name)
+	}
+	for {
+		z.mu.Lock()
+		var name string
+		for n := range z.dirty {
+			name = n
+			break
+		}
+		if name != "" {
+			delete(z.dirty, name)
+		}
+		z.mu.Unlock()
+		if name == "" {
+			select {
+			case <-ctx.Done():
+				z.release()
+				return nil
+			case <-z.wake:
+			}
+			continue
+		}
+		began := time.Now()
+		more := z.turn(name)
+		if more {
+			z.mu.Lock()
+			z.dirty[name] = struct{}{}
+			z.mu.Unlock()
+		}
+		if rest := time.Duration(float64(time.Since(began)) * (1 - z.o.Share) / z.o.Share); rest > 0 {
+			t := time.NewTimer(rest)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				z.release()
+				return nil
+			case <-t.C:
+			}
+		}
+	}
+}
+
+func (z *Summarizer) release() {
+	for _, st := range z.streams {
+		for _, ts := range st.tracks {
+			ts.release()
+		}
+	}
+	z.streams = map[string]*summaryState{}
+}
+
+// turn summarises up to a batch of a stream's fragments; it reports whether
+// more are waiting.
+func (z *Summarizer) turn(name string) bool {
+	st := z.o.Store
+	info, err := st.DescribeStream(store.StreamRef{Name: name})
+	if err != nil || info.RetentionHours == 0 {
+		// Gone, or a stream that keeps fragments in memory for live readers
+		// only: nothing to summarise.
+		z.forget(name)
+		return false
+	}
+	s := z.streams[name]
+	if s != nil && !s.created.Equal(info.CreationTime) {
+		z.forget(name)
+		s = nil
+	}
+	if s == nil {
+		if s, err = z.resume(name, info.CreationTime); err != nil {
+			z.o.Logger.Warn("summaries: cannot read a stream's summaries; its aggregate queries decode every fragment", "stream", name, "err", err)
+			return false
+		}
+		z.streams[name] = s
+	}
+	now := time.Now()
+	if now.Before(s.skipUntil) {
+		return false
+	}
+	infos, err := st.Fragments(name, s.next, summaryBatch)
+	if err != nil || len(infos) == 0 {
+		return false
+	}
+	if s.idle >= idleFragments {
+		// A stream with no summarised track: pass over what it stored and
+		// look again at its newest fragment later. Fragments passed over
+		// have no block and are decoded by the queries that read them.
+		last, ok, err := st.Durable(name)
+		if err == nil && ok {
+			s.next = last.Number
+		}
+		s.idle = idleFragments - 1
+		s.skipUntil = now.Add(idleRecheck)
+		return false
+	}
+	r, err := st.NewReader(name)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	var blocks [][]byte
+	for _, fi := range infos {
+		f, err := r.Read(fi)
+		if err != nil {
+			if !errors.Is(err, store.ErrFragmentGone) {
+				z.failed(name, fi.Number, err)
+			}
+			s.next = fi.Number + 1
+			continue
+		}
+		fs, err := summarizeFragment(fi.Number, f.Payload, z.o.MinRate, s.tracks)
+		if err != nil {
+			z.failed(name, fi.Number, err)
+			s.next = fi.Number + 1
+			continue
+		}
+		if len(fs.tracks) == 0 {
+			s.idle++
+		} else {
+			s.idle = 0
+		}
+		if s.file == "" || s.fileBlocks+len(blocks) >= summaryFileBlocks {
+			// A new file, named by its first fragment, after the blocks of
+			// the one before.
+			if err := z.flush(name, s, blocks); err != nil {
+				return false
+			}
+			blocks = blocks[:0]
+			s.file, s.fileBlocks = summaryFileName(fi.Number), 0
+		}
+		blocks = append(blocks, appendSummary(nil, &fs))
+		s.next = fi.Number + 1
+	}
+	if err := z.flush(name, s, blocks); err != nil {
+		return false
+	}
+	if now.Sub(s.pruned) >= summaryPruneGap {
+		s.pruned = now
+		z.prune(name)
+	}
+	return len(infos) == summaryBatch
+}
+
+// flush appends blocks to the stream's current file.
+func (z *Summarizer) flush(name string, s *summaryState, blocks [][]byte) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	if err := z.o.Store.AppendDerived(name, s.file, blocks...); err != nil {
+		z.o.Logger.Warn("summaries: cannot write; the stream's aggregate queries decode its fragments", "stream", name, "err", err)
+		// Start again from the file's first fragment next time, in a
+		// file of its own.
+		z.forget(name)
+		return err
+	}
+	s.fileBlocks += len(blocks)
+	z.statsMu.Lock()
+	z.summarised += uint64(len(blocks))
+	z.statsMu.Unlock()
+	return nil
+}
+
+func (z *Summarizer) failed(name string, number uint64, err error) {
+	z.statsMu.Lock()
+	z.failures++
+	z.statsMu.Unlock()
+	z.o.Logger.Warn("summaries: a fragment cannot be summarised; queries decode it", "stream", name, "fragment", number, "err", err)
+}
+
+func (z *Summarizer) forget(name string) {
+	if s := z.streams[name]; s != nil {
+		for _, ts := range s.tracks {
+			ts.release()
+		}
+		delete(z.streams, name)
+	}
+}
+
+// resume finds where a stream's summaries end: after the last block of its
+// newest file. A torn newest file (a crash while appending) is removed and
+// made again from its first fragment.
+func (z *Summarizer) resume(name string, created time.Time) (*summaryState, error) {
+	s := &summaryState{created: created, tracks: map[uint64]*trackSummarizer{}}
+	names, err := z.o.Store.ListDerived(name, summaryFilePrefix)
+	if err != nil {
+		return nil, err
+	}
+	for len(names) > 0 {
+		last := names[len(names)-1]
+		first, ok := parseSummaryFileName(last)
+		if !ok {
+			names = names[:len(names)-1]
+			continue
+		}
+		var blocks int
+		var lastNumber uint64
+		err := z.o.Store.ReadDerived(name, last, func(b []byte) error {
+			fs, err := parseSummary(b, ^uint64(0))
+			if err != nil {
+				return err
+			}
+			blocks++
+			lastNumber = fs.number
+			return nil
+		})
+		if err != nil {
+			z.o.Logger.Info("summaries: the newest file is damaged or torn (a crash while writing); it is made again", "stream", name, "file", last, "err", err)
+			if err := z.o.Store.RemoveDerived(name, last); err != nil {
+				return nil, err
+			}
+			s.next = first
+			return s, nil
+		}
+		if blocks == 0 {
+			s.next = first
+			return s, nil
+		}
+		s.next, s.file, s.fileBlocks = lastNumber+1, last, blocks
+		return s, nil
+	}
+	return s, nil
+}
+
+// prune removes the files that describe only fragments retention removed:
+// a file's fragments end where the next file's begin.
+func (z *Summarizer) prune(name string) {
+	st := z.o.Store
+	first, err := st.Fragments(name, 0, 1)
+	if err != nil || len(first) == 0 {
+		return
+	}
+	names, err := st.ListDerived(name, summaryFilePrefix)
+	if err != nil {
+		return
+	}
+	for i := 0; i+1 < len(names); i++ {
+		next, ok := parseSummaryFileName(names[i+1])
+		if ok && next <= first[0].Number {
+			if err := st.RemoveDerived(name, names[i]); err != nil {
+				z.o.Logger.Warn("summaries: cannot remove a file retention emptied", "stream", name, "file", names[i], "err", err)
+			}
+		}
+	}
+}

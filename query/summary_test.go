@@ -1,0 +1,225 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/store"
+)
+
+// summarizeAll runs a Summarizer's turns over stream until it has nothing
+// left, and returns it.
+func summarizeAll(t testing.TB, st *store.Store, stream string, z *Summarizer) *Summarizer {
+	t.Helper()
+	if z == nil {
+		z = NewSummarizer(SummarizerOptions{Store: st, Share: 1})
+	}
+	for z.turn(stream) {
+	}
+	return z
+}
+
+// The aggregate shape gives the same windows from summaries as from the
+// samples — min and max to the bit, mean and RMS to rounding — on whole-second
+// grids (tumbling, sliding, spaced; ranges that cut fragments and seconds;
+// channels chosen and reordered; across the gaps), and decodes where a
+// summary cannot stand for its fragment: grids off whole seconds, and
+// tracks too slow to be summarised.
+func TestAggregateFromSummaries(t *testing.T) {
+	fx := newShapeFixture(t)
+	z := summarizeAll(t, fx.st, "s", nil)
+	if done, failed := z.Summarised(); done == 0 || failed != 0 {
+		t.Fatalf("summarised %d fragments, %d failed", done, failed)
+	}
+	vib, temp := fx.tracks[0], fx.tracks[1]
+	v := vib.samples
+	sec := int64(time.Second)
+	whole := queryBase // a whole second, before the first sample
+	end := v[len(v)-1].t + 1
+	cases := []struct {
+		name       string
+		tr         *refTrack
+		fields     []string
+		chans      []int
+		start, end int64
+		w          Window
+		summarised bool // some fragment's summary is used
+	}{
+		{"tumbling 1 s", vib, nil, []int{0, 1, 2}, whole, end, Window{Length: 1000}, true},
+		{"tumbling 1 s, end mid-second", vib, []string{"z", "x"}, []int{2, 0}, whole, v[len(v)-1].t - 400*int64(time.Millisecond), Window{Length: 1000}, true},
+		{"tumbling 2 s from a later second", vib, []string{"y"}, []int{1}, whole + 3*sec, end, Window{Length: 2000}, true},
+		{"sliding 3 s by 1 s", vib, nil, []int{0, 1, 2}, whole, end, Window{Length: 3000, Hop: 1000}, true},
+		{"spaced: 1 s every 2 s", vib, []string{"x"}, []int{0}, whole + sec, end, Window{Length: 1000, Hop: 2000}, true},
+		{"anchor a second before the range", vib, []string{"x"}, []int{0}, whole + 2*sec + 5, end, Window{Length: 1000, Anchor: whole + sec}, true},
+		{"grid off whole seconds", vib, []string{"x"}, []int{0}, v[10].t, end, Window{Length: 1000}, false},
+		{"100 ms windows", vib, []string{"x"}, []int{0}, whole, end, Window{Length: 100}, false},
+		{"too slow to summarise", temp, nil, []int{0}, whole, temp.samples[len(temp.samples)-1].t + 1, Window{Length: 10}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := refAggregates(tc.tr, tc.start, tc.end, tc.w, tc.chans)
+			if len(want) < 2 {
+				t.Fatalf("the reference has %d windows: a case that proves little", len(want))
+			}
+			req := Request{Stream: "s", Track: tc.tr.number, Fields: tc.fields, Start: tc.start, End: tc.end, Shape: "aggregate", Window: tc.w}
+			for wi, svc := range fx.svcs {
+				before := svc.SummariesUsed()
+				sameAggregates(t, fmt.Sprintf("%d workers", wi+1), readAggregates(t, svc, req, wi == 1), want)
+				used := svc.SummariesUsed() - before
+				if tc.summarised && used == 0 {
+					t.Fatalf("%d workers: no summary used", wi+1)
+				}
+				if !tc.summarised && used != 0 {
+					t.Fatalf("%d workers: %d summaries used where none can stand for a fragment", wi+1, used)
+				}
+			}
+			off := req
+			off.NoSummaries = true
+			before := fx.svcs[0].SummariesUsed()
+			sameAggregates(t, "without summaries", readAggregates(t, fx.svcs[0], off, false), want)
+			if fx.svcs[0].SummariesUsed() != before {
+				t.Fatal("NoSummaries used summaries")
+			}
+		})
+	}
+}
+
+// A crash that tears the newest summary file's tail: the next Summarizer
+// makes that file again from its first fragment, and queries give the same
+// windows. New fragments are summarised after the ones before.
+func TestSummariesResumeAfterATornFile(t *testing.T) {
+	fx := newShapeFixture(t)
+	summarizeAll(t, fx.st, "s", nil)
+	names, err := fx.st.ListDerived("s", summaryFilePrefix)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("summary files %v, %v", names, err)
+	}
+	var path string
+	filepath.WalkDir(fx.st.Dir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == names[0] {
+			path = p
+		}
+		return nil
+	})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, fi.Size()-5); err != nil {
+		t.Fatal(err)
+	}
+	z := summarizeAll(t, fx.st, "s", nil)
+	if done, _ := z.Summarised(); done == 0 {
+		t.Fatal("the torn file was not made again")
+	}
+	var blocks int
+	if err := fx.st.ReadDerived("s", names[0], func([]byte) error { blocks++; return nil }); err != nil {
+		t.Fatalf("the file made again: %v", err)
+	}
+	frags, _ := fx.st.Fragments("s", 0, 1000)
+	if blocks != len(frags) {
+		t.Fatalf("%d blocks for %d fragments", blocks, len(frags))
+	}
+	v := fx.tracks[0].samples
+	req := Request{Stream: "s", Track: 1, Start: queryBase, End: v[len(v)-1].t + 1, Shape: "aggregate", Window: Window{Length: 1000}}
+	sameAggregates(t, "after the repair", readAggregates(t, fx.svcs[0], req, false), refAggregates(fx.tracks[0], req.Start, req.End, req.Window, []int{0, 1, 2}))
+}
+
+// Run summarises every stream at start-up and what Notify names later.
+func TestSummarizerRun(t *testing.T) {
+	fx := newShapeFixture(t)
+	z := NewSummarizer(SummarizerOptions{Store: fx.st})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- z.Run(ctx) }()
+	frags, _ := fx.st.Fragments("s", 0, 1000)
+	poll.Until(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n, _ := z.Summarised(); n != uint64(len(frags)) {
+			return fmt.Errorf("%d of %d fragments summarised", n, len(frags))
+		}
+		return nil
+	})
+	// A stream made later, told of by Notify.
+	if _, err := fx.st.CreateStream(store.CreateStreamInput{Name: "later", RetentionHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	shapeStream(t, fx.st, "later")
+	z.Notify("later")
+	poll.Until(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n, _ := z.Summarised(); n != 2*uint64(len(frags)) {
+			return fmt.Errorf("%d of %d fragments summarised (the later stream's told of by Notify)", n, 2*len(frags))
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A summary stands for its fragment only if every second of it lies inside
+// the range; a second with samples in the 2 ns before it (rounding) only if
+// those are inside too.
+func TestSummaryLookupEdges(t *testing.T) {
+	sec := int64(time.Second)
+	base := queryBase / sec
+	bin := func(s int64, early bool) summaryBin {
+		return summaryBin{second: s, count: 10, early: early, acc: make([]float64, 4)}
+	}
+	cases := []struct {
+		name       string
+		bins       []summaryBin
+		start, end int64
+		ok         bool
+	}{
+		{"inside", []summaryBin{bin(base+1, false), bin(base+2, false)}, queryBase, queryBase + 3*sec, true},
+		{"starts at the range's start", []summaryBin{bin(base, false)}, queryBase, queryBase + sec, true},
+		{"early sample before the start", []summaryBin{bin(base, true)}, queryBase, queryBase + sec, false},
+		{"early sample inside", []summaryBin{bin(base, true)}, queryBase - 2, queryBase + sec, true},
+		{"second cut by the end", []summaryBin{bin(base, false)}, queryBase, queryBase + sec - 3, false},
+		{"second before the start", []summaryBin{bin(base-1, false), bin(base, false)}, queryBase, queryBase + 2*sec, false},
+		{"no seconds", nil, queryBase, queryBase + sec, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := &trackSummary{track: 1, desc: 7, channels: 1, bins: tc.bins}
+			u := &summaryUse{track: 1, desc: 7, chans: []int{0}, slack: summarySlack, start: tc.start, end: tc.end,
+				firsts: []uint64{5}, files: []*summaryFile{{first: 5, numbers: []uint64{5}, tracks: []*trackSummary{ts}}}}
+			if got := u.lookup(5) != nil; got != tc.ok {
+				t.Fatalf("usable %v, want %v", got, tc.ok)
+			}
+		})
+	}
+}
+
+func TestSummaryBlockRoundTrip(t *testing.T) {
+	in := fragmentSummary{number: 1 << 40, tracks: []trackSummary{
+		{track: 1, desc: 99, channels: 2, bins: []summaryBin{
+			{second: 1_790_000_000, count: 25600, acc: []float64{-1, 1, 0.5, 3, -2, 2, 0, 8}},
+			{second: 1_790_000_001, count: 12, early: true, acc: []float64{0, 0, 0, 0, 1, 1, 12, 12}},
+		}},
+		{track: 3, desc: 5, channels: 1},
+	}}
+	b := appendSummary(nil, &in)
+	out, err := parseSummary(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(out) != fmt.Sprint(in) {
+		t.Fatalf("round trip\n got %v\nwant %v", out, in)
+	}
+	one, err := parseSummary(b, 3)
+	if err != nil || len(one.tracks) != 1 || one.tracks[0].track != 3 {
+		t.Fatalf("one track: %+v %v", one, err)
+	}
+	for n := range b {
+		if _, err := parseSummary(b[:n], 0); err == nil {
+			t.Fatalf("a block cut at %d of %d parses", n, len(b))
+		}
+	}
+}
