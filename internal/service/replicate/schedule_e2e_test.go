@@ -28,7 +28,11 @@ func TestScheduleHoldsTheCopy(t *testing.T) {
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
 	p.put(5)
-	today := time.Now().UTC().Truncate(24 * time.Hour)
+	// The test's days are tomorrow's and the day after's, so that every
+	// time the clock shows is after the fragments' server times (now): the
+	// lag, by that clock, is then positive whatever the hour the test runs
+	// at (from today's midday it was 0 when CI ran after 12:00 UTC).
+	today := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	clock := newTestClock(today.Add(12 * time.Hour)) // midday: closed
 	cfg := r.config(t, "s")
 	cfg.Schedule, _ = ParseSchedule("22:00-06:00", time.UTC)
