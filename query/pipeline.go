@@ -529,6 +529,10 @@ func (w *worker) discard() {
 	if w.rows > 0 {
 		w.record().Release()
 	}
+	if w.sbRows > 0 {
+		w.sbRows = 0
+		w.sb.NewRecordBatch().Release()
+	}
 }
 
 // learnRows keeps the running average of rows per fragment.

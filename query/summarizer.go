@@ -46,6 +46,7 @@ type Summarizer struct {
 // summaryState is where the Summarizer is in one stream.
 type summaryState struct {
 	created    time.Time // the stream's: a stream made again starts over
+	arn        string    // the stream's: blocks are written to this incarnation only
 	next       uint64    // the first fragment number not summarised
 	file       string    // the file blocks are appended to; "" before the first
 	fileBlocks int
@@ -55,6 +56,10 @@ type summaryState struct {
 	idle      int
 	skipUntil time.Time
 	pruned    time.Time // when retention's removals were last looked for
+	// broken: a write failed (a full disk …); after skipUntil the stream's
+	// summaries are read again from disk and the Summarizer goes on from
+	// where they end, rather than retry at every fragment stored.
+	broken bool
 }
 
 const (
@@ -62,6 +67,7 @@ const (
 	idleFragments   = 16               // fragments without a summarised track before a stream is passed over
 	idleRecheck     = 10 * time.Minute // how long a stream without one is passed over
 	summaryPruneGap = 5 * time.Minute  // how often a stream's files are checked against retention
+	brokenRetry     = time.Minute      // how long a stream whose summaries could not be written is passed over
 )
 
 // NewSummarizer returns a Summarizer of the store's streams.
@@ -100,14 +106,19 @@ func (z *Summarizer) Summarised() (done, failed uint64) {
 
 // Run summarises until ctx is done.
 func (z *Summarizer) Run(ctx context.Context) error {
-	all, err := z.o.Store.AllStreams()
-	if err != nil {
+	if err := z.sweep(); err != nil {
 		return err
 	}
-	for _, info := range all {
-		z.Notify(info.Name)
-	}
+	tick := time.NewTicker(summaryPruneGap)
+	defer tick.Stop()
 	for {
+		select {
+		case <-tick.C:
+			if err := z.sweep(); err != nil {
+				z.o.Logger.Warn("summaries: cannot list the streams", "err", err)
+			}
+		default:
+		}
 		z.mu.Lock()
 		var name string
 		for n := range z.dirty {
@@ -124,6 +135,10 @@ func (z *Summarizer) Run(ctx context.Context) error {
 				z.release()
 				return nil
 			case <-z.wake:
+			case <-tick.C:
+				if err := z.sweep(); err != nil {
+					z.o.Logger.Warn("summaries: cannot list the streams", "err", err)
+				}
 			}
 			continue
 		}
@@ -147,6 +162,28 @@ func (z *Summarizer) Run(ctx context.Context) error {
 	}
 }
 
+// sweep looks at every stream: at start-up for the fragments stored before
+// it, then every summaryPruneGap for the files retention emptied in streams
+// that store nothing new, and the streams a write failure set aside. The
+// state of streams deleted since is dropped.
+func (z *Summarizer) sweep() error {
+	all, err := z.o.Store.AllStreams()
+	if err != nil {
+		return err
+	}
+	live := make(map[string]bool, len(all))
+	for _, info := range all {
+		live[info.Name] = true
+		z.Notify(info.Name)
+	}
+	for name := range z.streams {
+		if !live[name] {
+			z.forget(name)
+		}
+	}
+	return nil
+}
+
 func (z *Summarizer) release() {
 	for _, st := range z.streams {
 		for _, ts := range st.tracks {
@@ -168,7 +205,8 @@ func (z *Summarizer) turn(name string) bool {
 		return false
 	}
 	s := z.streams[name]
-	if s != nil && !s.created.Equal(info.CreationTime) {
+	now := time.Now()
+	if s != nil && (!s.created.Equal(info.CreationTime) || s.arn != info.ARN || s.broken && !now.Before(s.skipUntil)) {
 		z.forget(name)
 		s = nil
 	}
@@ -177,9 +215,15 @@ func (z *Summarizer) turn(name string) bool {
 			z.o.Logger.Warn("summaries: cannot read a stream's summaries; its aggregate queries decode every fragment", "stream", name, "err", err)
 			return false
 		}
+		s.arn = info.ARN
 		z.streams[name] = s
 	}
-	now := time.Now()
+	if now.Sub(s.pruned) >= summaryPruneGap {
+		// Before anything else: a stream that stores nothing new, or that is
+		// passed over, still loses the files retention emptied.
+		s.pruned = now
+		z.prune(name, s)
+	}
 	if now.Before(s.skipUntil) {
 		return false
 	}
@@ -240,10 +284,6 @@ func (z *Summarizer) turn(name string) bool {
 	if err := z.flush(name, s, blocks); err != nil {
 		return false
 	}
-	if now.Sub(s.pruned) >= summaryPruneGap {
-		s.pruned = now
-		z.prune(name)
-	}
 	return len(infos) == summaryBatch
 }
 
@@ -252,11 +292,16 @@ func (z *Summarizer) flush(name string, s *summaryState, blocks [][]byte) error 
 	if len(blocks) == 0 {
 		return nil
 	}
-	if err := z.o.Store.AppendDerived(name, s.file, blocks...); err != nil {
-		z.o.Logger.Warn("summaries: cannot write; the stream's aggregate queries decode its fragments", "stream", name, "err", err)
-		// Start again from the file's first fragment next time, in a
-		// file of its own.
-		z.forget(name)
+	// By ARN: if the stream was deleted (and perhaps made again under its
+	// name) since the turn began, the blocks are of fragments it no longer
+	// has and are refused.
+	if err := z.o.Store.AppendDerived(store.StreamRef{ARN: s.arn}, s.file, blocks...); err != nil {
+		if errors.Is(err, store.ErrStreamNotFound) {
+			z.forget(name)
+			return err
+		}
+		z.o.Logger.Warn("summaries: cannot write; the stream's aggregate queries decode its fragments until a retry in a minute succeeds", "stream", name, "err", err)
+		s.broken, s.skipUntil = true, time.Now().Add(brokenRetry)
 		return err
 	}
 	s.fileBlocks += len(blocks)
@@ -329,14 +374,26 @@ func (z *Summarizer) resume(name string, created time.Time) (*summaryState, erro
 
 // prune removes the files that describe only fragments retention removed:
 // a file's fragments end where the next file's begin.
-func (z *Summarizer) prune(name string) {
+func (z *Summarizer) prune(name string, s *summaryState) {
 	st := z.o.Store
 	first, err := st.Fragments(name, 0, 1)
-	if err != nil || len(first) == 0 {
+	if err != nil {
 		return
 	}
 	names, err := st.ListDerived(name, summaryFilePrefix)
 	if err != nil {
+		return
+	}
+	if len(first) == 0 {
+		// Retention removed every fragment: every file goes, and the next
+		// fragment starts a file of its own.
+		for _, n := range names {
+			if err := st.RemoveDerived(name, n); err != nil {
+				z.o.Logger.Warn("summaries: cannot remove a file retention emptied", "stream", name, "file", n, "err", err)
+				return
+			}
+		}
+		s.file, s.fileBlocks = "", 0
 		return
 	}
 	for i := 0; i+1 < len(names); i++ {

@@ -276,8 +276,19 @@ func (ts *trackSummarizer) release() { ts.rb.Release() }
 // summarizeFragment decodes a fragment's summarised tracks and returns its
 // block. tracks caches the summarisers of the stream's tracks by their
 // description; it is updated when a fragment's tracks differ.
-func summarizeFragment(number uint64, payload []byte, minRate float64, tracks map[uint64]*trackSummarizer) (fragmentSummary, error) {
-	fs := fragmentSummary{number: number}
+func summarizeFragment(number uint64, payload []byte, minRate float64, tracks map[uint64]*trackSummarizer) (fs fragmentSummary, err error) {
+	fs = fragmentSummary{number: number}
+	defer func() {
+		if err != nil {
+			// A fragment that fails part way leaves samples (and decoder
+			// state) behind: the next fragment starts from new summarisers,
+			// so that none of this one's samples reach its summary.
+			for n, ts := range tracks {
+				ts.release()
+				delete(tracks, n)
+			}
+		}
+	}()
 	fc := &codecs.FragmentContext{Number: number, Tags: map[string]string{}}
 	var active []*trackSummarizer
 	byNumber := map[uint64]*trackSummarizer{}
@@ -322,9 +333,6 @@ func summarizeFragment(number uint64, payload []byte, minRate float64, tracks ma
 			}
 			frame := codecs.Frame{Data: it.Block.Data, Time: it.Time, Key: it.Block.Keyframe, Fragment: fc}
 			if _, err := ts.dec.Append(ts.rb, frame, codecs.TimeRange{All: true}); err != nil {
-				for _, ts := range active {
-					ts.rb.NewRecordBatch().Release()
-				}
 				return fs, fmt.Errorf("track %d: %w", it.Block.Track, err)
 			}
 		}

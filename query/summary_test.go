@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -221,5 +222,100 @@ func TestSummaryBlockRoundTrip(t *testing.T) {
 		if _, err := parseSummary(b[:n], 0); err == nil {
 			t.Fatalf("a block cut at %d of %d parses", n, len(b))
 		}
+	}
+}
+
+// A fragment that fails part way through (its payload cut) leaves none of
+// its samples in the next fragment's summary: the next one's block is what
+// a Summarizer that never saw the bad fragment makes of it.
+func TestSummaryAfterAFailedFragment(t *testing.T) {
+	fx := newShapeFixture(t)
+	infos, err := fx.st.Fragments("s", 0, 2)
+	if err != nil || len(infos) != 2 {
+		t.Fatalf("fragments %v, %v", infos, err)
+	}
+	r, err := fx.st.NewReader("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var payloads [2][]byte
+	for i, fi := range infos {
+		f, err := r.Read(fi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payloads[i] = append([]byte(nil), f.Payload...) // the reader reuses its buffer
+	}
+	tracks := map[uint64]*trackSummarizer{}
+	if _, err := summarizeFragment(infos[0].Number, payloads[0][:len(payloads[0])-1], 1000, tracks); err == nil {
+		t.Fatal("a cut fragment was summarised")
+	}
+	got, err := summarizeFragment(infos[1].Number, payloads[1], 1000, tracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := map[uint64]*trackSummarizer{}
+	want, err := summarizeFragment(infos[1].Number, payloads[1], 1000, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []map[uint64]*trackSummarizer{tracks, fresh} {
+		for _, ts := range m {
+			ts.release()
+		}
+	}
+	if len(want.tracks) == 0 || len(want.tracks[0].bins) == 0 {
+		t.Fatalf("the reference summary is empty: %+v", want)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a cut fragment, the next one's summary is\n%+v\nwithout it\n%+v", got, want)
+	}
+}
+
+// Blocks a turn computed from a stream that was deleted and made again
+// under its name meanwhile do not reach the new stream, and the Summarizer
+// starts the new one afresh.
+func TestSummariesOfADeletedStreamDoNotReachItsSuccessor(t *testing.T) {
+	st, _ := newTestService(t, "r")
+	tracks := shapeStream(t, st, "r")
+	z := NewSummarizer(SummarizerOptions{Store: st, Share: 1})
+	for z.turn("r") {
+	}
+	old := z.streams["r"]
+	if old == nil || old.file == "" {
+		t.Fatal("the stream was not summarised")
+	}
+	blocks := [][]byte{appendSummary(nil, &fragmentSummary{number: old.next})}
+	info, err := st.DescribeStream(store.StreamRef{Name: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteStream(store.StreamRef{Name: "r"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for time.Now().UnixMilli() <= info.CreationTime.UnixMilli() {
+		// the next ms: another ARN
+	}
+	if _, err := st.CreateStream(store.CreateStreamInput{Name: "r", RetentionHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// What the turn that was under way when the stream was deleted writes.
+	if err := z.flush("r", old, blocks); err == nil {
+		t.Fatal("blocks of the deleted stream were written")
+	}
+	if names, err := st.ListDerived("r", ""); err != nil || len(names) != 0 {
+		t.Fatalf("the new stream has the deleted one's summary files %v (%v)", names, err)
+	}
+	// The new stream's fragments are summarised from its first.
+	appendShapeFragment(t, st, "r", 1, tracks, queryBase, queryBase, queryBase+int64(time.Second), queryBase+int64(time.Second))
+	if err := st.Sync("r"); err != nil {
+		t.Fatal(err)
+	}
+	for z.turn("r") {
+	}
+	names, err := st.ListDerived("r", summaryFilePrefix)
+	if err != nil || len(names) != 1 || names[0] != summaryFileName(1) {
+		t.Fatalf("the new stream's summary files: %v (%v)", names, err)
 	}
 }

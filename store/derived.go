@@ -57,13 +57,27 @@ func (st *stream) derivedAAD(name string, keyID uint32) []byte {
 	return binary.LittleEndian.AppendUint32(aad, keyID)
 }
 
-// AppendDerived appends blocks to the stream's derived file name, making it
-// (and the derived folder) if need be. The blocks reach the file in one
-// write, unsynced.
-func (s *Store) AppendDerived(streamName, name string, blocks ...[]byte) error {
-	st, err := s.stream(streamName)
+// AppendDerived appends blocks to the derived file name of the stream ref
+// names, making it (and the derived folder) if need be. The blocks reach the
+// file in one write, unsynced. A caller that computed the blocks from one
+// incarnation of a stream names it by ARN: a stream deleted and made again
+// under the same name meanwhile is then ErrStreamNotFound, and the new one
+// never gets the old one's blocks.
+func (s *Store) AppendDerived(ref StreamRef, name string, blocks ...[]byte) error {
+	st, err := s.resolve(ref)
 	if err != nil {
 		return err
+	}
+	// Under the stream's write lock, which deletion takes to close the
+	// stream before it removes its folder: a write either lands before the
+	// folder goes, or finds the stream deleted and makes no folder again.
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	st.mu.RLock()
+	deleted, streamName := st.deleted, st.info.Name
+	st.mu.RUnlock()
+	if deleted {
+		return refuse(ErrStreamNotFound, "stream %s not found (it was deleted)", streamName)
 	}
 	path, err := st.derivedPath(name)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/vfs"
 )
@@ -27,10 +28,10 @@ func TestDerivedFiles(t *testing.T) {
 	info := mustCreate(t, s, "pump", 24)
 	secret := []byte("min 3.14159 max 2.71828 the signal itself")
 	blocks := [][]byte{secret, {}, bytes.Repeat([]byte{7}, 5000)}
-	if err := s.AppendDerived("pump", "summary-1", blocks[0], blocks[1]); err != nil {
+	if err := s.AppendDerived(StreamRef{Name: "pump"}, "summary-1", blocks[0], blocks[1]); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AppendDerived("pump", "summary-1", blocks[2]); err != nil {
+	if err := s.AppendDerived(StreamRef{Name: "pump"}, "summary-1", blocks[2]); err != nil {
 		t.Fatal(err)
 	}
 	got, err := readAllDerived(t, s, "pump", "summary-1")
@@ -58,7 +59,7 @@ func TestDerivedFiles(t *testing.T) {
 	if got, err := readAllDerived(t, s, "pump", "nothing"); err != nil || len(got) != 0 {
 		t.Fatalf("missing file: %d blocks, %v", len(got), err)
 	}
-	if err := s.AppendDerived("pump", "summary-0", []byte("x")); err != nil {
+	if err := s.AppendDerived(StreamRef{Name: "pump"}, "summary-0", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	if names, err := s.ListDerived("pump", "summary-"); err != nil || len(names) != 2 || names[0] != "summary-0" {
@@ -97,7 +98,7 @@ func TestDerivedFiles(t *testing.T) {
 		t.Fatalf("removing a removed file: %v", err)
 	}
 	for _, bad := range []string{"", "../keys.json", "a/b", ".hidden"} {
-		if err := s.AppendDerived("pump", bad, []byte("x")); err == nil {
+		if err := s.AppendDerived(StreamRef{Name: "pump"}, bad, []byte("x")); err == nil {
 			t.Errorf("AppendDerived(%q) took a name that is not a plain file name", bad)
 		}
 	}
@@ -107,9 +108,26 @@ func TestDerivedFiles(t *testing.T) {
 	if err := s.DeleteStream(StreamRef{Name: "pump"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	mustCreate(t, s, "pump", 24)
+	for time.Now().UnixMilli() <= info.CreationTime.UnixMilli() {
+		// an ARN is the name and the creation's ms: the next ms's is another
+	}
+	again := mustCreate(t, s, "pump", 24)
 	if names, err := s.ListDerived("pump", ""); err != nil || len(names) != 0 {
 		t.Fatalf("a new stream under a deleted one's name has derived files %v (%v)", names, err)
+	}
+	// Blocks computed from the deleted stream, named by its ARN, are refused:
+	// the new stream never gets them.
+	if again.ARN == info.ARN {
+		t.Fatalf("the stream made again has the deleted one's ARN %s", info.ARN)
+	}
+	if err := s.AppendDerived(StreamRef{ARN: info.ARN}, "summary-1", []byte("old")); !errors.Is(err, ErrStreamNotFound) {
+		t.Fatalf("appending for the deleted stream's ARN: %v, want ErrStreamNotFound", err)
+	}
+	if names, _ := s.ListDerived("pump", ""); len(names) != 0 {
+		t.Fatalf("the deleted stream's blocks reached the new one: %v", names)
+	}
+	if err := s.AppendDerived(StreamRef{ARN: again.ARN}, "summary-1", []byte("new")); err != nil {
+		t.Fatalf("appending for the new stream's ARN: %v", err)
 	}
 	if _, err := s.ListDerived("unknown", ""); !errors.Is(err, ErrStreamNotFound) {
 		t.Fatalf("unknown stream: %v", err)
