@@ -517,11 +517,14 @@ func TestConsoleInBrowser(t *testing.T) {
 				_ = evaluate(b, `document.getElementById('dl-status').textContent`, &st)
 				t.Fatalf("the %s download did not finish: %v (%s)", format.name, err, st)
 			}
-			var file string
-			if err := evaluate(b, `window.__sensoriumDownload.file`, &file); err != nil {
+			var saved struct {
+				File string
+				Size int
+			}
+			if err := evaluate(b, `({File: window.__sensoriumDownload.file, Size: window.__sensoriumDownload.size})`, &saved); err != nil {
 				t.Fatal(err)
 			}
-			got := waitDownload(t, downloads, file)
+			got := waitDownload(t, downloads, saved.File, saved.Size)
 			want := signedPost(t, s, format.path, fmt.Sprintf(`{"stream":"pump-1","track":1,"start":%q,"end":%q}`, first.From, first.To))
 			if !bytes.Equal(got, want) {
 				t.Errorf("the range downloaded as %s (%d bytes) differs from %s of the same range (%d bytes)", format.name, len(got), format.path, len(want))
@@ -580,9 +583,12 @@ func TestConsoleInBrowser(t *testing.T) {
 			_ = evaluate(b, `document.getElementById('dl-status').textContent`, &st)
 			t.Fatalf("the MP4 download did not finish: %v (%s)", err, st)
 		}
-		var file string
-		_ = evaluate(b, `window.__sensoriumDownload.file`, &file)
-		got := waitDownload(t, downloads, file)
+		var saved struct {
+			File string
+			Size int
+		}
+		_ = evaluate(b, `({File: window.__sensoriumDownload.file, Size: window.__sensoriumDownload.size})`, &saved)
+		got := waitDownload(t, downloads, saved.File, saved.Size)
 		from, _ := time.Parse(time.RFC3339Nano, first.From)
 		to, _ := time.Parse(time.RFC3339Nano, first.To)
 		want := signedPost(t, s, "/getClip", fmt.Sprintf(`{"StreamName":"cam-1","ClipFragmentSelector":{"FragmentSelectorType":"PRODUCER_TIMESTAMP","TimestampRange":{"StartTimestamp":%s,"EndTimestamp":%s}}}`,
@@ -687,22 +693,84 @@ func TestConsoleInBrowser(t *testing.T) {
 		screenshot(t, b, shots, "live-can-1")
 		noErrors(t, "live radar and can")
 	})
+
+	// The streams page a page at a time: 60 more streams (names that sort
+	// before the examples') make two pages of 50; next shows the rest,
+	// previous the first again, and the filter narrows the list to the
+	// names that begin with it (kept in the URL).
+	t.Run("streams pages and filter", func(t *testing.T) {
+		for i := range 60 {
+			signedPost(t, s, "/createStream", fmt.Sprintf(`{"StreamName":"bay-%02d","DataRetentionInHours":1}`, i))
+		}
+		rows := `Array.from(document.querySelectorAll('table.streams tbody tr[data-stream]')).map((r) => r.dataset.stream)`
+		page := func(what, ready string) []string {
+			t.Helper()
+			if err := pageWaitFor(b, ready, 10*time.Second); err != nil {
+				var got []string
+				_ = evaluate(b, rows, &got)
+				screenshot(t, b, shots, "streams-pages")
+				t.Fatalf("%s: %v (rows %v)", what, err, got)
+			}
+			var got []string
+			if err := evaluate(b, rows, &got); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if err := chromedp.Do(b, chromedp.Navigate(s.URL+"/console/#/")); err != nil {
+			t.Fatal(err)
+		}
+		first := page("the first page", `document.querySelectorAll('table.streams tbody tr[data-stream]').length === 50 && !document.querySelector('button[name=next]').disabled`)
+		if first[0] != "bay-00" || first[49] != "bay-49" {
+			t.Errorf("the first page runs %s … %s, want bay-00 … bay-49", first[0], first[49])
+		}
+		if err := chromedp.Do(b, chromedp.Click(`button[name=next]`)); err != nil {
+			t.Fatal(err)
+		}
+		second := page("the second page", `document.querySelector('table.streams tbody tr[data-stream]').dataset.stream === 'bay-50' && document.querySelector('button[name=next]').disabled`)
+		if want := 10 + len(fed); len(second) != want || !slices.Contains(second, "pump-1") {
+			t.Errorf("the second page lists %v, want bay-50 … bay-59 and the %d examples' streams", second, len(fed))
+		}
+		screenshot(t, b, shots, "streams-page-2")
+		if err := chromedp.Do(b, chromedp.Click(`button[name=previous]`)); err != nil {
+			t.Fatal(err)
+		}
+		page("back to the first page", `document.querySelector('table.streams tbody tr[data-stream]').dataset.stream === 'bay-00' && document.querySelector('button[name=previous]').disabled`)
+		if err := chromedp.Do(b, chromedp.SendKeys(`input[name=filter]`, "bay-1")); err != nil {
+			t.Fatal(err)
+		}
+		filtered := page("the filter", `document.querySelectorAll('table.streams tbody tr[data-stream]').length === 10 && location.hash === '#/?prefix=bay-1'`)
+		for _, name := range filtered {
+			if !strings.HasPrefix(name, "bay-1") {
+				t.Errorf("filtered on bay-1, %s is listed", name)
+			}
+		}
+		screenshot(t, b, shots, "streams-filtered")
+		// the filter is in the URL: a reload shows the same rows
+		if err := chromedp.Do(b, chromedp.Reload()); err != nil {
+			t.Fatal(err)
+		}
+		page("the filtered page reloaded", `document.querySelectorAll('table.streams tbody tr[data-stream]').length === 10 && document.querySelector('input[name=filter]').value === 'bay-1'`)
+		noErrors(t, "streams pages and filter")
+	})
 }
 
-// waitDownload waits for the browser to have saved file in dir.
-func waitDownload(t *testing.T, dir, file string) []byte {
+// waitDownload waits for the browser to have saved all size bytes of file
+// in dir: a file that is there under its final name is not known to be
+// whole yet.
+func waitDownload(t *testing.T, dir, file string, size int) []byte {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, file)); err == nil && len(b) > 0 {
-			return b
-		}
-		if time.Now().After(deadline) {
+	var got []byte
+	waitFor(t, 10*time.Second, func() error {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || len(b) < size || size == 0 {
 			entries, _ := os.ReadDir(dir)
-			t.Fatalf("the browser saved no %s in the downloads folder (it holds %v)", file, entries)
+			return fmt.Errorf("the browser saved %d of the %d bytes of %s in the downloads folder (it holds %v; %v)", len(b), size, file, entries, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		got = b
+		return nil
+	})
+	return got
 }
 
 // signedPost posts body to path on s, signed with s.Key by the v1 SDK's

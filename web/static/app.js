@@ -1,7 +1,7 @@
 // The console's pages: sign-in, the streams page, a stream's page (its
 // coverage timeline, cursor, zoom, live mode and a view per track), usage.
 // Routing is by the URL's fragment, so a page can be bookmarked and shared:
-//   #/                                   streams
+//   #/[?prefix=<name prefix>]            streams, a page at a time
 //   #/stream/<name>?from=<ms>&to=<ms>&cursor=<ms>[&live=1]
 //   #/usage
 
@@ -53,7 +53,7 @@ function route() {
   document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('here', a.getAttribute('href') === '#' + path));
   if (path.startsWith('/stream/')) page = streamPage(decodeURIComponent(path.slice('/stream/'.length)), params);
   else if (path === '/usage') page = usagePage();
-  else page = streamsPage();
+  else page = streamsPage(params);
 }
 
 // ---------------------------------------------------------------- sign-in
@@ -90,7 +90,12 @@ function kindsOf(s) {
   return (s.tracks || []).map((t) => t.kind + (t.sampleRate ? ` ${t.sampleRate >= 1000 ? t.sampleRate / 1000 + ' kHz' : t.sampleRate + ' Hz'}` : '')).join(', ');
 }
 
-function streamsPage() {
+// PAGE_SIZE is the streams shown at once: the overview summarizes only
+// the page's streams (reading each one's store), every 3 s, so a server of
+// 10,000 streams costs the page what 50 cost.
+const PAGE_SIZE = 50;
+
+function streamsPage(params) {
   const tbody = el('tbody');
   const status = el('span', { class: 'status' });
   const name = el('input', { name: 'name', placeholder: 'stream name', required: '', pattern: '[a-zA-Z0-9_.\\-]{1,256}' });
@@ -104,23 +109,84 @@ function streamsPage() {
       refresh();
     } catch (x) { banner(x.message); }
   });
-  app.replaceChildren(el('h2', {}, 'Streams ', status), create,
+  // The pages: tokens[i] is where page i starts (the overview's next of
+  // page i − 1), so that previous goes back without the server keeping
+  // anything; a new filter starts again at the first page.
+  let tokens = [''];
+  let at = 0;
+  const filter = el('input', { name: 'filter', type: 'search', placeholder: 'name begins with…', size: '24', value: params.get('prefix') || '' });
+  const prev = el('button', { type: 'button', name: 'previous', onclick: () => { if (at > 0) { at--; refresh(); } } }, '← previous');
+  const next = el('button', { type: 'button', name: 'next', onclick: () => { if (tokens[at + 1]) { at++; refresh(); } } }, 'next →');
+  const pageText = el('span', { class: 'status', id: 'streams-page' });
+  let typing = null;
+  filter.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      tokens = [''];
+      at = 0;
+      const p = filter.value.trim();
+      history.replaceState(null, '', p ? `#/?prefix=${encodeURIComponent(p)}` : '#/');
+      refresh();
+    }, 250);
+  });
+  const pager = el('div', { class: 'controls pager' }, 'Filter ', filter, ' ', prev, next, pageText);
+  app.replaceChildren(el('h2', {}, 'Streams ', status), create, pager,
     el('table', { class: 'streams' }, el('thead', {}, el('tr', {}, ...['', 'stream', 'state', 'ingest', 'last fragment', 'retention', 'stored', 'tracks', ''].map((h) => el('th', {}, h)))), tbody));
   let timer = null;
   let stopped = false;
+  let shown = 0; // refreshes begun: an answer to an older one is dropped
+  const remote = new Map(); // name → the last summary another node gave, shown until the next comes
   async function refresh() {
     clearTimeout(timer);
+    const mine = ++shown;
     try {
-      const o = await api.getJSON('/v1/overview');
+      const prefix = filter.value.trim();
+      const o = await api.getJSON('/v1/overview', { limit: PAGE_SIZE, prefix: prefix || undefined, next: tokens[at] || undefined });
+      if (mine !== shown || stopped) return;
       const now = o.now;
-      tbody.replaceChildren(...o.streams.map((s) => streamRow(s, now, refresh)));
-      if (!o.streams.length) tbody.append(el('tr', {}, el('td', { colspan: '9' }, 'No streams yet: create one, or run a producer (sensorium demo, examples/).')));
-      status.textContent = `${o.streams.length} · ${new Date().toLocaleTimeString()}`;
+      if (!o.streams.length && at > 0) { at--; refresh(); return; } // the page emptied (streams deleted): show the one before
+      tokens[at + 1] = o.next || '';
+      tokens.length = at + 2;
+      tbody.replaceChildren(...o.streams.map((s) => streamRow((s.remote && remote.has(s.name)) ? withCatalog(remote.get(s.name), s) : s, now, refresh)));
+      fillRemote(o.streams, now, mine);
+      if (!o.streams.length) {
+        tbody.append(el('tr', {}, el('td', { colspan: '9' }, prefix ? `No stream's name begins with ${prefix}.` : 'No streams yet: create one, or run a producer (sensorium demo, examples/).')));
+      }
+      prev.disabled = at === 0;
+      next.disabled = !o.next;
+      const first = at * PAGE_SIZE + 1;
+      pageText.textContent = o.streams.length ? `streams ${first}–${first + o.streams.length - 1}${o.next ? '' : ', the last'}` : '';
+      status.textContent = `page ${at + 1} · ${new Date().toLocaleTimeString()}`;
     } catch (x) { banner(x.message); }
-    if (!stopped) timer = setTimeout(refresh, 3000);
+    if (!stopped && mine === shown) timer = setTimeout(refresh, 3000);
+  }
+  // fillRemote: on a cluster node, the overview gives only the catalog's
+  // part of a stream another node holds (remote); its summary comes from
+  // GET /v1/stream, which that node answers. A few at a time.
+  async function fillRemote(streams, now, mine) {
+    const todo = streams.filter((s) => s.remote);
+    const worker = async () => {
+      for (let s = todo.shift(); s; s = todo.shift()) {
+        try {
+          const held = await api.getJSON('/v1/stream', { stream: s.name });
+          if (remote.size > 4 * PAGE_SIZE) remote.clear();
+          remote.set(s.name, held);
+          if (mine !== shown || stopped) return;
+          const row = tbody.querySelector(`tr[data-stream="${CSS.escape(s.name)}"]`);
+          if (row) row.replaceWith(streamRow(withCatalog(held, s), now, refresh));
+        } catch (x) { /* the row stays unknown; the next refresh tries again */ }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  }
+  // withCatalog is the holder's summary with the catalog's part as this
+  // page's overview read it (the version a retention change or a deletion
+  // must name), not as an older answer gave it.
+  function withCatalog(held, s) {
+    return { ...held, arn: s.arn, status: s.status, version: s.version, mediaType: s.mediaType, created: s.created, retentionHours: s.retentionHours };
   }
   refresh();
-  return { stop() { stopped = true; clearTimeout(timer); } };
+  return { stop() { stopped = true; clearTimeout(timer); clearTimeout(typing); } };
 }
 
 function streamRow(s, now, refresh) {
@@ -139,7 +205,7 @@ function streamRow(s, now, refresh) {
     } catch (x) { banner(x.message); }
   };
   const del = async () => {
-    const typed = prompt(`Delete stream ${s.name} and all it stores (${P.fmtBytes(s.storedBytes)})? Type its name to confirm:`);
+    const typed = prompt(`Delete stream ${s.name} and all it stores${s.remote ? '' : ` (${P.fmtBytes(s.storedBytes)})`}? Type its name to confirm:`);
     if (typed === null) return;
     if (typed !== s.name) { banner(`not deleted: "${typed}" is not ${s.name}`); return; }
     try { await api.post('/deleteStream', { StreamName: s.name, CurrentVersion: s.version }); refresh(); } catch (x) { banner(x.message); }
@@ -147,12 +213,12 @@ function streamRow(s, now, refresh) {
   return el('tr', { 'data-stream': s.name },
     el('td', {}, preview),
     el('td', {}, el('a', { href: `#/stream/${encodeURIComponent(s.name)}` }, s.name)),
-    el('td', {}, el('span', { class: `state ${s.state}` }, s.state)),
-    el('td', {}, s.state === 'empty' ? '—' : `${P.fmtBytes(s.rateBytesPerSecond)}/s · ${s.rateFragmentsPerMinute}/min`),
+    el('td', {}, el('span', { class: `state ${s.state}`, title: s.remote ? 'held by another node: asking it…' : '' }, s.state)),
+    el('td', {}, s.remote ? '…' : s.state === 'empty' ? '—' : `${P.fmtBytes(s.rateBytesPerSecond)}/s · ${s.rateFragmentsPerMinute}/min`),
     el('td', { title: s.last ? P.fmtTime(s.last.server) : '' }, s.last ? `${P.fmtDuration(age)} ago` : '—'),
     el('td', {}, `${s.retentionHours} h `, el('button', { type: 'button', class: 'small', onclick: changeRetention }, 'change')),
-    el('td', {}, `${P.fmtBytes(s.storedBytes)} · ${s.storedFragments} fragments`),
-    el('td', { class: 'kinds' }, kindsOf(s) || (s.error ? '?' : '—')),
+    el('td', {}, s.remote ? '…' : `${P.fmtBytes(s.storedBytes)} · ${s.storedFragments} fragments`),
+    el('td', { class: 'kinds', title: s.error || '' }, kindsOf(s) || (s.error ? '?' : s.remote ? '…' : '—')),
     el('td', {}, el('button', { type: 'button', class: 'small danger', onclick: del }, 'delete')));
 }
 
@@ -452,9 +518,12 @@ function downloadBar(ctx, st) {
         blob = new Blob([buffer], { type: contentType });
         file = `${name}.${fmt.value}`;
       }
+      // what was saved, for the browser test: set before the status says
+      // so, which is what the test waits for (set after it, a test could
+      // read the previous download's)
+      window.__sensoriumDownload = { file, size: blob.size, bytes: new Uint8Array(await blob.arrayBuffer()) };
       save(blob, file);
       status.textContent = `${file}: ${P.fmtBytes(blob.size)}`;
-      window.__sensoriumDownload = { file, size: blob.size, bytes: new Uint8Array(await blob.arrayBuffer()) };
     } catch (x) {
       status.textContent = x.message;
       status.classList.add('error');
@@ -505,8 +574,9 @@ function usagePage() {
     try {
       const [u, o] = await Promise.all([
         api.getJSON('/v1/usage', { from: new Date(from).toISOString(), to: new Date(to).toISOString() }),
-        api.getJSON('/v1/overview').catch(() => ({ streams: [] })),
+        allStreams().catch(() => ({ streams: [] })),
       ]);
+      // undefined where not known here: a stream another cluster node holds
       const storedNow = Object.fromEntries(o.streams.map((s) => [s.name, s.storedBytes]));
       const row = (name, c, now) => el('tr', { 'data-stream': name }, el('td', {}, name), el('td', {}, P.fmtBytes(c.BytesIn)),
         el('td', {}, (c.FragmentsIn || 0).toLocaleString()), el('td', {}, P.fmtBytes(c.BytesOutTotal)),
@@ -514,7 +584,8 @@ function usagePage() {
         el('td', {}, now === undefined ? '' : P.fmtBytes(now)), el('td', {}, (c.StoredGBMonths || 0).toPrecision(3)),
         el('td', {}, (c.StoredFragmentHours || 0).toLocaleString(undefined, { maximumFractionDigits: 1 })));
       const rows = (u.Streams || []).map((s) => row(s.StreamName, s, storedNow[s.StreamName]));
-      if (u.Total) rows.push(row('total', u.Total, o.streams.reduce((a, s) => a + s.storedBytes, 0)));
+      const known = o.streams.every((s) => s.storedBytes !== undefined);
+      if (u.Total) rows.push(row('total', u.Total, known ? o.streams.reduce((a, s) => a + s.storedBytes, 0) : undefined));
       body.replaceChildren(el('p', {}, `Whole UTC hours from ${P.fmtTime(Date.parse(u.From))} to ${P.fmtTime(Date.parse(u.To))}: what the managed service bills — data in, data out by API (GetMedia, queries, clips, HLS, the console), data stored over time.`),
         el('table', { class: 'streams usage' }, el('thead', {}, el('tr', {}, ...['stream', 'bytes in', 'fragments in', 'bytes out', 'out by API', 'stored now', 'stored GB-months', 'fragment-hours stored'].map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
     } catch (e) {
@@ -523,6 +594,19 @@ function usagePage() {
   }
   load();
   return {};
+}
+
+// allStreams reads every page of the overview (the usage page wants each
+// stream's stored bytes now), 1,000 streams a request.
+async function allStreams() {
+  const out = { streams: [] };
+  let next;
+  do {
+    const o = await api.getJSON('/v1/overview', { limit: 1000, next });
+    out.streams.push(...o.streams);
+    next = o.next;
+  } while (next);
+  return out;
 }
 
 main();

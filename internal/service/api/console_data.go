@@ -19,7 +19,7 @@ import (
 // What the console asks of a stream beyond the seed service's operations,
 // each a signed GET of its own (docs/CONSOLE.md has the JSON):
 //
-//	GET /v1/overview                        every stream the key may list, with its state
+//	GET /v1/overview[?prefix&limit&next]    a page of the streams the key may list, with their state
 //	GET /v1/stream?stream=S                 one stream: its tracks, their signals, its span
 //	GET /v1/coverage?stream=S&from&to&gap   the stored spans of a range, gaps merged below gap
 //
@@ -249,25 +249,36 @@ func consoleFragmentOf(f store.FragmentInfo) *consoleFragment {
 		DurationMs: float64(f.Duration) / 1e6, Size: f.Size}
 }
 
-// streamSummary is a row of the console's streams page.
+// streamSummary is a row of the console's streams page. What the stream's
+// fragments say (stored) is read from this node's store: on a cluster node
+// that holds no live copy of the stream it is left out (stored nil) and
+// the row says remote, rather than show a partial or absent copy's
+// numbers as the stream's; GET /v1/stream, which is passed to a node that
+// holds it, gives them.
 type streamSummary struct {
-	Name           string           `json:"name"`
-	ARN            string           `json:"arn"`
-	Status         string           `json:"status"`
-	Version        string           `json:"version"`
-	MediaType      string           `json:"mediaType,omitempty"`
-	Created        float64          `json:"created"`
-	RetentionHours int              `json:"retentionHours"`
-	State          string           `json:"state"` // live, idle or empty
-	Last           *consoleFragment `json:"last,omitempty"`
-	First          *consoleFragment `json:"first,omitempty"`
+	Name           string  `json:"name"`
+	ARN            string  `json:"arn"`
+	Status         string  `json:"status"`
+	Version        string  `json:"version"`
+	MediaType      string  `json:"mediaType,omitempty"`
+	Created        float64 `json:"created"`
+	RetentionHours int     `json:"retentionHours"`
+	State          string  `json:"state"`            // live, idle or empty; unknown when remote
+	Remote         bool    `json:"remote,omitempty"` // another node holds the stream's copies
+	*storedSummary
+	Error string `json:"error,omitempty"` // what could not be read of it here
+}
+
+// storedSummary is what a stream's copy in this node's store says of it.
+type storedSummary struct {
+	Last  *consoleFragment `json:"last,omitempty"`
+	First *consoleFragment `json:"first,omitempty"`
 	// Rate is over the last RateWindowSeconds of server time.
 	RateBytesPerSecond     float64        `json:"rateBytesPerSecond"`
 	RateFragmentsPerMinute int            `json:"rateFragmentsPerMinute"`
 	StoredBytes            int64          `json:"storedBytes"`
 	StoredFragments        int            `json:"storedFragments"`
 	Tracks                 []consoleTrack `json:"tracks,omitempty"`
-	Error                  string         `json:"error,omitempty"` // what could not be read of it here
 }
 
 // rateWindow is how far back the ingest rate looks.
@@ -281,14 +292,22 @@ func liveWithin(last store.FragmentInfo) time.Duration {
 	return max(3*time.Duration(last.Duration), 10*time.Second)
 }
 
-func (a *api) summarize(info store.StreamInfo, now time.Time) streamSummary {
-	s := streamSummary{Name: info.Name, ARN: info.ARN, Status: info.Status, Version: info.Version, MediaType: info.MediaType,
+// catalogSummary is what the catalog says of a stream, read on any node.
+func catalogSummary(info store.StreamInfo) streamSummary {
+	return streamSummary{Name: info.Name, ARN: info.ARN, Status: info.Status, Version: info.Version, MediaType: info.MediaType,
 		Created: msOf(info.CreationTime.UnixNano()), RetentionHours: info.RetentionHours, State: "empty"}
+}
+
+// summarize is a stream's summary from this node's store, which must hold
+// a live copy of it (a single node's store holds every stream).
+func (a *api) summarize(info store.StreamInfo, now time.Time) streamSummary {
+	s := catalogSummary(info)
 	last, ok, err := a.st.Durable(info.Name)
 	if err != nil {
 		s.Error = ErrorOf(err).Message
 		return s
 	}
+	s.storedSummary = &storedSummary{}
 	if u, err := a.st.Usage(info.Name); err == nil {
 		s.StoredBytes, s.StoredFragments = u.Bytes, u.Fragments
 	}
@@ -318,43 +337,121 @@ func (a *api) summarize(info store.StreamInfo, now time.Time) streamSummary {
 	return s
 }
 
-// overview answers the streams page: every stream the key may list.
-func (a *api) overview(w http.ResponseWriter, r *http.Request) {
-	var out struct {
-		Now     float64         `json:"now"`
-		Streams []streamSummary `json:"streams"`
+// overviewSummary is a row of the overview: summarize's, or on a cluster
+// node without a live copy of the stream the catalog's part alone, marked
+// remote and its state unknown.
+func (a *api) overviewSummary(r *http.Request, info store.StreamInfo, now time.Time) streamSummary {
+	if a.cluster != nil {
+		_, local, err := a.cluster.Route(r.Context(), []string{info.Name})
+		if err != nil || !local {
+			s := catalogSummary(info)
+			s.State, s.Remote = "unknown", true
+			if err != nil {
+				s.Error = fmt.Sprintf("no node can serve reads of %s now: %v", info.Name, err)
+			}
+			return s
+		}
 	}
-	now := time.Now()
-	out.Now = msOf(now.UnixNano())
-	out.Streams = []streamSummary{}
-	token := ""
-	for {
-		page, next, err := a.cat.ListStreams(r.Context(), "", 1000, token)
-		if err != nil {
-			writeError(w, err)
+	return a.summarize(info, now)
+}
+
+// The overview's page size: the console asks for 50 rows; a page is one
+// summary per stream, so its cost and size grow with it.
+const (
+	defaultOverviewLimit = 100
+	maxOverviewLimit     = 1000
+)
+
+// overviewPage is GET /v1/overview's answer.
+type overviewPage struct {
+	Now     float64         `json:"now"`
+	Streams []streamSummary `json:"streams"`
+	// Next continues the listing after the page's last stream; absent at
+	// its end.
+	Next string `json:"next,omitempty"`
+}
+
+// overview answers the streams page: a page of the streams the key may
+// list, in name order, those whose name begins with prefix when given, from
+// after next's stream. Only the page's streams are summarized (reading each
+// one's store), so that a server of 10,000 streams answers the console's
+// page of 50 in what 50 cost, not 10,000.
+func (a *api) overview(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultOverviewLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxOverviewLimit {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "limit=%q is not a page size of 1 to %d streams", truncateParam(v), maxOverviewLimit))
 			return
 		}
-		for _, info := range grantedStreams(r, page) {
-			out.Streams = append(out.Streams, a.summarize(info, now))
-		}
-		if next == "" {
-			break
-		}
-		token = next
+		limit = n
+	}
+	prefix, token := q.Get("prefix"), q.Get("next")
+	infos, next, err := a.grantedPage(r, prefix, limit, token)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	now := time.Now()
+	out := overviewPage{Now: msOf(now.UnixNano()), Streams: make([]streamSummary, 0, len(infos)), Next: next}
+	for _, info := range infos {
+		out.Streams = append(out.Streams, a.overviewSummary(r, info, now))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, out)
 }
 
+// grantedPage lists up to limit streams of the key's grant whose names
+// begin with prefix, after the stream of token (a ListStreams NextToken,
+// or an overview's next). It returns the token after the page's last
+// stream when a granted stream with the prefix follows it, "" when none
+// does, so that a next page is never empty.
+func (a *api) grantedPage(r *http.Request, prefix string, limit int, token string) ([]store.StreamInfo, string, error) {
+	if _, err := store.ParseListToken(limit, token); err != nil {
+		return nil, "", err
+	}
+	id, _ := awsauth.IdentityFrom(r.Context())
+	var out []store.StreamInfo
+	for {
+		// One more than the page, to know whether the listing goes on. A
+		// key granted every stream takes the catalog's page as it is; one
+		// granted some skims larger pages, most of whose streams it may not
+		// see, rather than ask the catalog many times.
+		want := limit + 1 - len(out)
+		if !id.Grant.AllStreams() {
+			want = maxOverviewLimit
+		}
+		page, next, err := a.cat.ListStreams(r.Context(), prefix, want, token)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, info := range page {
+			if !id.Grant.AllowsStream(info.Name) {
+				continue
+			}
+			if out = append(out, info); len(out) > limit {
+				return out[:limit], store.ListToken(out[limit-1].Name), nil
+			}
+		}
+		if next == "" {
+			return out, "", nil
+		}
+		token = next
+	}
+}
+
 // consoleStream answers a stream's page: its summary with the tracks of
-// its newest fragment.
+// its newest fragment. It runs where the stream is held (routedByParam);
+// what the catalog says (version, retention, status) is the catalog's, not
+// the local copy's, which follows the catalog's changes a moment later.
 func (a *api) consoleStream(w http.ResponseWriter, r *http.Request) {
 	name, err := streamParam(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	info, err := a.st.DescribeStream(store.StreamRef{Name: name})
+	info, err := a.cat.DescribeStream(r.Context(), store.StreamRef{Name: name})
 	if err != nil {
 		writeError(w, err)
 		return
