@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -496,6 +497,66 @@ func TestConsoleInBrowser(t *testing.T) {
 		noErrors(t, "sampled envelope")
 	})
 
+	// A view whose pixel columns span a second or more asks for the exact
+	// min/max on whole seconds (a whole number of seconds a window, the
+	// grid on whole seconds), which the server reads from its per-second
+	// summaries: past the same lowered budget the plot draws them, not the
+	// sampled envelope, and the server counts fragments read from
+	// summaries. Polled: the summariser follows what is stored.
+	t.Run("whole-second windows", func(t *testing.T) {
+		var last float64
+		if err := evaluate(b, `(async () => { const api = await import('/console/api.js'); const s = await api.getJSON('/v1/stream', {stream: 'pump-1'}); return s.last.producer + s.last.durationMs; })()`, &last); err != nil {
+			t.Fatal(err)
+		}
+		to := int64(last)
+		from := to - int64(time.Hour/time.Millisecond)
+		before := fragmentsFromSummaries(t, s)
+		attempt := 0
+		waitFor(t, 30*time.Second, func() error {
+			attempt++
+			u := fmt.Sprintf("%s/console/?page=seconds-%d#/stream/pump-1?from=%d&to=%d&budget=1000", s.URL, attempt, from, to)
+			if err := chromedp.Do(b, chromedp.Navigate(u)); err != nil {
+				return err
+			}
+			var st string
+			if err := pageWaitFor(b, settledJS, 20*time.Second); err != nil {
+				_ = evaluate(b, `document.querySelector('.view h3 .status').textContent`, &st)
+				return fmt.Errorf("the plot did not settle: %v (%s)", err, st)
+			}
+			_ = evaluate(b, `document.querySelector('.view h3 .status').textContent`, &st)
+			if !regexp.MustCompile(`windows of [1-9][0-9]* s \(min/max\)`).MatchString(st) {
+				return fmt.Errorf("an hour of the pump shows %q, want windows of whole seconds", st)
+			}
+			if after := fragmentsFromSummaries(t, s); after <= before {
+				return fmt.Errorf("no fragment was read from summaries (%v before the plot's query, %v after)", before, after)
+			}
+			return nil
+		})
+		var ink []int
+		if err := evaluate(b, fmt.Sprintf(inkJS, ".view canvas"), &ink); err != nil || len(ink) == 0 || ink[0] < 50 {
+			t.Errorf("the whole-second windows drew nothing (%v, %v)", ink, err)
+		}
+		screenshot(t, b, shots, "seconds-pump-1")
+		// An answer that does not come in time (here: 1 ms) is given up for
+		// the sampled envelope, and the exact min/max are drawn when asked.
+		u := fmt.Sprintf("%s/console/?page=seconds-wait#/stream/pump-1?from=%d&to=%d&budget=1000&wait=1", s.URL, from, to)
+		if err := chromedp.Do(b, chromedp.Navigate(u)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, settledJS+` && /did not come in/.test(document.querySelector('.view h3 .status').textContent)`, 20*time.Second); err != nil {
+			var st string
+			_ = evaluate(b, `document.querySelector('.view h3 .status').textContent`, &st)
+			t.Fatalf("with 1 ms to answer, no sampled envelope: %v (%s)", err, st)
+		}
+		if err := chromedp.Do(b, chromedp.Click(`.view h3 .status button`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := pageWaitFor(b, `/windows of [1-9][0-9]* s \(min\/max\)/.test(document.querySelector('.view h3 .status').textContent)`, 20*time.Second); err != nil {
+			t.Errorf("asking for the exact min/max did not draw whole-second windows: %v", err)
+		}
+		noErrors(t, "whole-second windows")
+	})
+
 	t.Run("download equals query", func(t *testing.T) {
 		if err := pageWaitFor(b, settledJS, 20*time.Second); err != nil {
 			t.Fatal(err)
@@ -796,4 +857,30 @@ func signedPost(t *testing.T, s *server, path, body string) []byte {
 		t.Fatalf("POST %s: HTTP %d: %s", path, resp.StatusCode, b)
 	}
 	return b
+}
+
+// fragmentsFromSummaries is the server's count of fragments that aggregate
+// queries read from per-second summaries (GET /metrics, unsigned).
+func fragmentsFromSummaries(t *testing.T, s *server) float64 {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "sensorium_query_fragments_from_summaries_total "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("GET /metrics: %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("GET /metrics (HTTP %d) has no sensorium_query_fragments_from_summaries_total", resp.StatusCode)
+	return 0
 }

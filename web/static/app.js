@@ -251,6 +251,9 @@ function streamPage(name, params) {
   // ?budget=N: the samples a plot fetches exactly before it shows the
   // sampled envelope instead (default SAMPLE_BUDGET, views.js).
   if (Number(params.get('budget')) > 0) ctx.sampleBudget = Number(params.get('budget'));
+  // ?wait=MS: how long a plot past it waits for the exact min/max on whole
+  // seconds before it draws the sampled envelope (default SUMMARY_WAIT).
+  if (Number(params.get('wait')) > 0) ctx.summaryWait = Number(params.get('wait'));
   // storedFraction: the part of [a, b) that holds fragments, from the
   // coverage last fetched (1 while none is known), so that a plot knows how
   // many samples it is about to ask the server to decode.
@@ -309,7 +312,7 @@ function streamPage(name, params) {
   function changed(cursorOnly) {
     rangeText.textContent = `${P.fmtTime(st.from)} – ${P.fmtTime(st.to)} (${P.fmtDuration(st.to - st.from)})`;
     cursorText.textContent = P.fmtTime(st.cursor);
-    history.replaceState(null, '', `#/stream/${encodeURIComponent(name)}?from=${Math.round(st.from)}&to=${Math.round(st.to)}&cursor=${Math.round(st.cursor)}${st.live ? '&live=1' : ''}${ctx.sampleBudget ? '&budget=' + ctx.sampleBudget : ''}`);
+    history.replaceState(null, '', `#/stream/${encodeURIComponent(name)}?from=${Math.round(st.from)}&to=${Math.round(st.to)}&cursor=${Math.round(st.cursor)}${st.live ? '&live=1' : ''}${ctx.sampleBudget ? '&budget=' + ctx.sampleBudget : ''}${ctx.summaryWait ? '&wait=' + ctx.summaryWait : ''}`);
     drawTimeline();
     if (st.live) return;
     clearTimeout(pending);

@@ -41,6 +41,31 @@ function f32(b64) {
 // about 5 s of the server's decoding.
 const SAMPLE_BUDGET = 200e6;
 
+// SUMMARY_WAIT is how long a plot past SAMPLE_BUDGET waits for the exact
+// min/max on whole seconds before it ends the request and draws the
+// sampled envelope: from the server's per-second summaries a day of the
+// pump takes about 0.4 s (query/SUMMARIES.md); a server that keeps none
+// (serve --summaries=false) or has not summarised the range yet would
+// decode every sample, which is what the budget is for.
+const SUMMARY_WAIT = 3000;
+
+// secondsGrid is the per-pixel window of [from, to) snapped to whole
+// seconds, the grid on which the server answers an aggregate from its
+// per-second summaries rather than decode every sample (query/SUMMARIES.md:
+// anchor a multiple of 1e9 ns, window length and hop whole seconds of an
+// integer rate, kept for tracks of 1,000 samples a second or more over
+// their channels): ⌊pixel span⌋ seconds a window, from `from` floored to a
+// whole second to `to` ceiled to one, so that every second of the range is
+// whole. null when a pixel spans less than a second, or the server keeps
+// no summaries of the track.
+export function secondsGrid(track, from, to, px) {
+  const rate = track.sampleRate, channels = (track.channels || []).length;
+  if (!Number.isInteger(rate) || rate < 1 || rate * channels < 1000) return null;
+  const secs = Math.floor((to - from) / 1000 / px);
+  if (secs < 1) return null;
+  return { start: Math.floor(from / 1000) * 1000, end: Math.ceil(to / 1000) * 1000, secs, length: secs * rate };
+}
+
 function rateText(r) {
   return r >= 1000 ? `${(r / 1000).toFixed(r % 1000 ? 1 : 0)} kHz` : `${r} Hz`;
 }
@@ -79,7 +104,25 @@ class Base {
       if (g === this.gen && !abort.signal.aborted) this.setStatus(e.message, true);
     }
   }
-  q(req) { return query(Object.assign({ stream: this.ctx.stream, track: this.track.number }, req), this.abort && this.abort.signal); }
+  q(req, signal) { return query(Object.assign({ stream: this.ctx.stream, track: this.track.number }, req), signal || (this.abort && this.abort.signal)); }
+  // qWithin is q that gives up after ms: null then (the request ended, and
+  // with it the server's work on it).
+  async qWithin(req, ms) {
+    const view = this.abort.signal;
+    const mine = new AbortController();
+    const end = () => mine.abort();
+    view.addEventListener('abort', end, { once: true });
+    const timer = setTimeout(end, ms);
+    try {
+      return await this.q(req, mine.signal);
+    } catch (e) {
+      if (mine.signal.aborted && !view.aborted) return null;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      view.removeEventListener('abort', end);
+    }
+  }
   stop() { if (this.abort) this.abort.abort(); this.gen++; }
   live() {}
   drawLive() {}
@@ -89,7 +132,9 @@ class Base {
 
 // Sampled draws scalar, IMU and audio channels, one plot per unit with its
 // channels overlaid. Wide ranges come as the aggregate shape's min and max
-// per window, the window chosen so that there is about one per pixel; short
+// per window, the window chosen so that there is about one per pixel — a
+// whole number of seconds on whole seconds when a pixel spans a second or
+// more (secondsGrid), which the server reads from its summaries; short
 // ranges as the samples themselves.
 export class Sampled extends Base {
   constructor(ctx, track) {
@@ -120,10 +165,29 @@ export class Sampled extends Base {
       const px = Math.max(100, (this.groups[0]?.canvas.clientWidth || 800) - 76);
       const n = (this.track.sampleRate * (to - v.from)) / 1000;
       // The aggregate shape decodes every sample of the range (about 40 M a
-      // second on a server's four decode workers): past SAMPLE_BUDGET the
-      // plot waits to be asked, rather than hold the server for minutes.
+      // second on a server's four decode workers) unless it can read the
+      // server's per-second summaries: past SAMPLE_BUDGET the plot waits to
+      // be asked, rather than hold the server for minutes.
       const stored = this.ctx.storedFraction ? this.ctx.storedFraction(v.from, to) : 1;
-      if (n * stored * (this.track.channels || []).length > (this.ctx.sampleBudget || SAMPLE_BUDGET) && !this.forced) {
+      const over = n * stored * (this.track.channels || []).length > (this.ctx.sampleBudget || SAMPLE_BUDGET) && !this.forced;
+      this.forced = false;
+      // On whole seconds the exact min/max come from the server's
+      // summaries, fast whatever the range: asked for first, past the
+      // budget too, but then for SUMMARY_WAIT only.
+      const grid = secondsGrid(this.track, v.from, to, px);
+      const wait = this.ctx.summaryWait || SUMMARY_WAIT;
+      let data = null;
+      if (grid) {
+        const req = { start: rfc3339(grid.start), end: rfc3339(grid.end), shape: 'aggregate',
+          window: { length: grid.length, hop: grid.length, anchor: rfc3339(grid.start) }, aggregates: ['min', 'max'] };
+        const t = over ? await this.qWithin(req, wait) : await this.q(req);
+        if (stale()) return;
+        if (t) {
+          data = { raw: false, t: t.cols.start, ch: {}, rows: t.rows, step: grid.secs * 1000, window: `${grid.secs} s` };
+          for (const c of this.track.channels) if (t.cols[c.name + '_min']) data.ch[c.name] = { min: t.cols[c.name + '_min'], max: t.cols[c.name + '_max'] };
+        }
+      }
+      if (!data && over) {
         // GET /v1/envelope: one frame decoded per pixel column, in about a
         // second whatever the range — a sample of it, labelled so.
         const e = await getJSON('/v1/envelope', { stream: this.ctx.stream, track: this.track.number, from: ns(v.from), to: ns(to), columns: px },
@@ -132,30 +196,28 @@ export class Sampled extends Base {
         // each column is drawn at its own place (its frame may be wider)
         const w = (to - v.from) / e.columns.length;
         const cols = e.columns.map((c, i) => Object.assign({ at: v.from + (i + 0.5) * w }, c)).filter((c) => c.min);
-        const data = { raw: false, sampled: true, t: Float64Array.from(cols, (c) => c.at), ch: {}, rows: cols.length, step: w };
-        e.channels.forEach((name, k) => { data.ch[name] = { min: Float64Array.from(cols, (c) => c.min[k]), max: Float64Array.from(cols, (c) => c.max[k]) }; });
-        this.data = data;
+        const sampled = { raw: false, sampled: true, t: Float64Array.from(cols, (c) => c.at), ch: {}, rows: cols.length, step: w };
+        e.channels.forEach((name, k) => { sampled.ch[name] = { min: Float64Array.from(cols, (c) => c.min[k]), max: Float64Array.from(cols, (c) => c.max[k]) }; });
+        this.data = sampled;
         this.draw();
         this.exactCost = n * stored;
-        return `sampled: one frame per pixel column, not every sample (${fmtN(Math.round(n * stored))} per channel here) —`;
+        return `sampled: one frame per pixel column, not every sample (${fmtN(Math.round(n * stored))} per channel here${grid ? `; the exact min/max did not come in ${wait / 1000} s` : ''}) —`;
       }
-      this.forced = false;
-      let data;
-      if (n <= 3 * px) {
+      if (!data && n <= 3 * px) {
         const t = await this.q({ start: rfc3339(v.from), end: rfc3339(to) });
         if (stale()) return;
         data = { raw: true, t: t.cols.time, ch: {}, rows: t.rows, step: 1000 / this.track.sampleRate };
         for (const c of this.track.channels) if (t.cols[c.name]) data.ch[c.name] = { min: t.cols[c.name], max: t.cols[c.name] };
-      } else {
+      } else if (!data) {
         const len = Math.max(1, Math.floor(n / px));
         const t = await this.q({ start: rfc3339(v.from), end: rfc3339(to), shape: 'aggregate', window: { length: len, hop: len }, aggregates: ['min', 'max'] });
         if (stale()) return;
-        data = { raw: false, t: t.cols.start, ch: {}, rows: t.rows, step: (len * 1000) / this.track.sampleRate, window: len };
+        data = { raw: false, t: t.cols.start, ch: {}, rows: t.rows, step: (len * 1000) / this.track.sampleRate, window: `${len.toLocaleString()} samples` };
         for (const c of this.track.channels) if (t.cols[c.name + '_min']) data.ch[c.name] = { min: t.cols[c.name + '_min'], max: t.cols[c.name + '_max'] };
       }
       this.data = data;
       this.draw();
-      return `${data.rows.toLocaleString()} ${data.raw ? 'samples' : `windows of ${data.window.toLocaleString()} samples (min/max)`}`;
+      return `${data.rows.toLocaleString()} ${data.raw ? 'samples' : `windows of ${data.window} (min/max)`}`;
     });
     if (this.data && this.data.sampled && !this.status.classList.contains('error')) this.offerAnyway(this.exactCost);
   }
