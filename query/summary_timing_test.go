@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -97,6 +98,24 @@ func BenchmarkAggregateFromSummaries(b *testing.B) {
 		b.Fatal("no summary was used")
 	}
 	per := b.Elapsed() / time.Duration(b.N)
+	// The console's request for the range at 1,300 pixels: min and max in
+	// windows of whole seconds, written as the Arrow IPC stream HTTP sends.
+	console := req
+	console.Window = Window{Length: 25600 * max(1, seconds/1300)}
+	console.Aggregates = []string{"min", "max"}
+	t3 := time.Now()
+	const consoleRuns = 3
+	for range consoleRuns {
+		p, err := svc.PrepareQuery(console)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := svc.Query(context.Background(), p, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+	consolePer := time.Since(t3) / consoleRuns
+	b.ReportMetric(consolePer.Seconds(), "s/console-plot")
 	b.ReportMetric(per.Seconds(), "s/query")
 	b.ReportMetric(decoded.Seconds()/per.Seconds(), "x-vs-decode")
 	b.ReportMetric(samples/summarising.Seconds()/1e6, "Msamples/s-summarised")
@@ -114,6 +133,7 @@ func BenchmarkAggregateFromSummaries(b *testing.B) {
 		return nil
 	})
 	b.ReportMetric(100*float64(summaryBytes)/float64(u.Bytes), "summary-bytes-%")
-	b.Logf("%d h: %v from summaries, %v decoding every sample; summarised in %v; summaries %d B of %d B stored",
-		hours, per.Round(time.Millisecond), decoded.Round(time.Millisecond), summarising.Round(time.Millisecond), summaryBytes, u.Bytes)
+	b.Logf("%d h: %v from summaries, %v decoding every sample; the console's plot (%d s windows, IPC) %v; summarised in %v; summaries %d B of %d B stored",
+		hours, per.Round(time.Millisecond), decoded.Round(time.Millisecond), max(1, seconds/1300), consolePer.Round(time.Millisecond),
+		summarising.Round(time.Millisecond), summaryBytes, u.Bytes)
 }
