@@ -223,17 +223,8 @@ func (a *aggPlan) reduce(mem memory.Allocator, rec arrow.RecordBatch) (arrow.Rec
 			accs[k] = b.Field(2 + 4*c + k).(*array.Float64Builder)
 		}
 		for _, r := range runs {
-			var mn, mx, sum, sq float64
-			switch v := col.(type) {
-			case *array.Float32:
-				mn, mx, sum, sq = summarize(v.Float32Values()[r.i:r.j])
-			case *array.Float64:
-				mn, mx, sum, sq = summarize(v.Float64Values()[r.i:r.j])
-			case *array.Int16:
-				mn, mx, sum, sq = summarize(v.Int16Values()[r.i:r.j])
-			case *array.Int32:
-				mn, mx, sum, sq = summarize(v.Int32Values()[r.i:r.j])
-			default:
+			mn, mx, sum, sq, ok := summarizeColumn(col, r.i, r.j)
+			if !ok {
 				return nil, fmt.Errorf("query: aggregate of a %s column", col.DataType()) // newAggPlan refuses these
 			}
 			accs[0].UnsafeAppend(mn)
@@ -243,6 +234,24 @@ func (a *aggPlan) reduce(mem memory.Allocator, rec arrow.RecordBatch) (arrow.Rec
 		}
 	}
 	return b.NewRecordBatch(), nil
+}
+
+// summarizeColumn is summarize of rows [i, j) of a value column; not ok
+// for a column type the aggregate shape does not read.
+func summarizeColumn(col arrow.Array, i, j int) (mn, mx, sum, sq float64, ok bool) {
+	switch v := col.(type) {
+	case *array.Float32:
+		mn, mx, sum, sq = summarize(v.Float32Values()[i:j])
+	case *array.Float64:
+		mn, mx, sum, sq = summarize(v.Float64Values()[i:j])
+	case *array.Int16:
+		mn, mx, sum, sq = summarize(v.Int16Values()[i:j])
+	case *array.Int32:
+		mn, mx, sum, sq = summarize(v.Int32Values()[i:j])
+	default:
+		return 0, 0, 0, 0, false
+	}
+	return mn, mx, sum, sq, true
 }
 
 // summarize is the minimum, maximum, sum and sum of squares of v; min and

@@ -368,17 +368,8 @@ func (ts *trackSummarizer) bins(rec arrow.RecordBatch) (trackSummary, bool) {
 		}
 		bin := summaryBin{second: r.bucket, count: int64(r.j - r.i), early: int64(times[r.i]) < r.bucket*1e9, acc: make([]float64, 4*ts.channels)}
 		for c := range ts.channels {
-			var mn, mx, sum, sq float64
-			switch v := rec.Column(c + 1).(type) {
-			case *array.Float32:
-				mn, mx, sum, sq = summarize(v.Float32Values()[r.i:r.j])
-			case *array.Float64:
-				mn, mx, sum, sq = summarize(v.Float64Values()[r.i:r.j])
-			case *array.Int16:
-				mn, mx, sum, sq = summarize(v.Int16Values()[r.i:r.j])
-			case *array.Int32:
-				mn, mx, sum, sq = summarize(v.Int32Values()[r.i:r.j])
-			default:
+			mn, mx, sum, sq, ok := summarizeColumn(rec.Column(c+1), r.i, r.j)
+			if !ok {
 				return t, false
 			}
 			copy(bin.acc[4*c:], []float64{mn, mx, sum, sq})
