@@ -792,6 +792,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		if want := 10 + len(fed); len(second) != want || !slices.Contains(second, "pump-1") {
 			t.Errorf("the second page lists %v, want bay-50 … bay-59 and the %d examples' streams", second, len(fed))
 		}
+		// The examples' previews are drawn on the later page too.
+		previews := `Array.from(document.querySelectorAll('table.streams tbody tr[data-stream] img.thumb')).filter((i) => i.complete && i.naturalWidth > 0).length`
+		if err := pageWaitFor(b, previews+` >= `+fmt.Sprint(len(fed)), 15*time.Second); err != nil {
+			var n int
+			_ = evaluate(b, previews, &n)
+			screenshot(t, b, shots, "streams-page-2")
+			t.Fatalf("the second page drew %d previews, want the %d examples': %v", n, len(fed), err)
+		}
 		screenshot(t, b, shots, "streams-page-2")
 		if err := chromedp.Do(b, chromedp.Click(`button[name=previous]`)); err != nil {
 			t.Fatal(err)

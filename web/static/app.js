@@ -222,20 +222,32 @@ function streamRow(s, now, refresh) {
     el('td', {}, el('button', { type: 'button', class: 'small danger', onclick: del }, 'delete')));
 }
 
-// previews are refreshed at most every 10 s per stream
+// previews are refreshed at most every 10 s per stream; a row shows the
+// last one while the next is drawn (no blank picture at each refresh or
+// page turn), and a stream has one request in flight at most
 const previewCache = new Map();
 async function loadPreview(img, s) {
-  const c = previewCache.get(s.name);
-  if (c && Date.now() - c.at < 10000) { img.src = c.url; return; }
-  // the last minute, or all of a younger stream, so that it fills the picture
-  const to = s.last.producer + s.last.durationMs;
-  const from = Math.max(to - 60000, s.first ? s.first.producer : to - 60000);
+  const c = previewCache.get(s.name) || { url: '', at: 0, pending: null };
+  previewCache.set(s.name, c);
+  if (c.url) img.src = c.url;
+  if (Date.now() - c.at < 10000) return;
+  if (!c.pending) {
+    // the last minute, or all of a younger stream, so that it fills the picture
+    const to = s.last.producer + s.last.durationMs;
+    const from = Math.max(to - 60000, s.first ? s.first.producer : to - 60000);
+    c.pending = api.getBlob('/v1/preview', { stream: s.name, from: api.ns(from), to: api.ns(to), width: 160, height: 40 })
+      .then((blob) => {
+        const old = c.url;
+        c.url = URL.createObjectURL(blob);
+        c.at = Date.now();
+        // rows still loading the old picture get it: let it go later
+        if (old) setTimeout(() => URL.revokeObjectURL(old), 30000);
+      })
+      .finally(() => { c.pending = null; });
+  }
   try {
-    const blob = await api.getBlob('/v1/preview', { stream: s.name, from: api.ns(from), to: api.ns(to), width: 160, height: 40 });
-    const url = URL.createObjectURL(blob);
-    if (c) URL.revokeObjectURL(c.url);
-    previewCache.set(s.name, { url, at: Date.now() });
-    img.src = url;
+    await c.pending;
+    img.src = c.url;
   } catch (e) {
     img.title = e.message;
   }
