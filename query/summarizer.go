@@ -266,6 +266,13 @@ func (z *Summarizer) turn(name string) bool {
 		}
 		if len(fs.tracks) == 0 {
 			s.idle++
+			if s.file == "" {
+				// A stream that has had no summarised track yet gets no file
+				// of blocks that say so: queries decode these fragments
+				// either way, and most slow streams never need a file.
+				s.next = fi.Number + 1
+				continue
+			}
 		} else {
 			s.idle = 0
 		}

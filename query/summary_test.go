@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/signals"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -317,5 +318,44 @@ func TestSummariesOfADeletedStreamDoNotReachItsSuccessor(t *testing.T) {
 	names, err := st.ListDerived("r", summaryFilePrefix)
 	if err != nil || len(names) != 1 || names[0] != summaryFileName(1) {
 		t.Fatalf("the new stream's summary files: %v (%v)", names, err)
+	}
+}
+
+// A stream of slow tracks only gets no summary file: its fragments are
+// passed over and, after idleFragments of them, the stream is set aside.
+func TestSlowStreamsGetNoSummaryFiles(t *testing.T) {
+	st, _ := newTestService(t, "slow")
+	temp := &refTrack{number: 1, name: "temp", frameN: 5, desc: &signals.Scalar{SampleRate: 10, SampleType: signals.Float64,
+		Channels: []signals.Channel{{Name: "temp", Unit: "°C"}}}}
+	sec := int64(time.Second)
+	for i := range idleFragments + 4 {
+		from := queryBase + int64(i)*sec
+		appendShapeFragment(t, st, "slow", uint64(i+1), []*refTrack{temp}, queryBase, from, from+sec, queryBase+int64(idleFragments+4)*sec)
+	}
+	if err := st.Sync("slow"); err != nil {
+		t.Fatal(err)
+	}
+	z := NewSummarizer(SummarizerOptions{Store: st, Share: 1})
+	for z.turn("slow") {
+	}
+	if names, err := st.ListDerived("slow", ""); err != nil || len(names) != 0 {
+		t.Fatalf("a stream of slow tracks has summary files %v (%v)", names, err)
+	}
+	s := z.streams["slow"]
+	if s == nil || s.next != uint64(idleFragments+5) || s.idle < idleFragments {
+		t.Fatalf("the slow stream's state %+v: want every fragment passed over", s)
+	}
+	// Its next fragment sets it aside: no fragment of it is read for a while.
+	from := queryBase + int64(idleFragments+4)*sec
+	appendShapeFragment(t, st, "slow", uint64(idleFragments+5), []*refTrack{temp}, queryBase, from, from+sec, from+sec)
+	if err := st.Sync("slow"); err != nil {
+		t.Fatal(err)
+	}
+	z.turn("slow")
+	if s := z.streams["slow"]; s.skipUntil.IsZero() || s.next != uint64(idleFragments+5) {
+		t.Fatalf("the slow stream's state %+v: want it set aside at its newest fragment", s)
+	}
+	if names, _ := st.ListDerived("slow", ""); len(names) != 0 {
+		t.Fatalf("a stream of slow tracks has summary files %v", names)
 	}
 }
