@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
-	"github.com/sensorium-io/sensorium/internal/service/throttle"
-	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -64,21 +62,6 @@ func overviewStore(tb testing.TB, n int) *store.Store {
 		}
 	}
 	return st
-}
-
-// overviewServer is a real server on loopback over st.
-func overviewServer(tb testing.TB, st *store.Store) *httptest.Server {
-	tb.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lots := 1e9 // the console's refreshes are not what is measured here
-	limits := throttle.New(throttle.Options{Logger: log, Rates: throttle.Rates{
-		PutMediaConnections: lots, PutMediaBytes: lots, GetMediaConnections: lots, GetMediaBytes: lots, ControlPlane: lots,
-	}})
-	var srv *httptest.Server
-	srv = httptest.NewServer(New(Options{Store: st, Query: query.New(query.Options{Store: st, Logger: log}), Logger: log, Limits: limits,
-		DataEndpoint: func() string { return srv.URL }}))
-	tb.Cleanup(srv.Close)
-	return srv
 }
 
 // overviewAnswer is GET /v1/overview's answer, as far as these tests read it.
@@ -145,7 +128,7 @@ func overviewStreams(tb testing.TB, def int) int {
 func BenchmarkOverviewFirstPage(b *testing.B) {
 	n := overviewStreams(b, 10000)
 	t0 := time.Now()
-	srv := overviewServer(b, overviewStore(b, n))
+	srv := unthrottledServer(b, overviewStore(b, n), nil)
 	b.Logf("%d streams made in %v", n, time.Since(t0).Round(time.Millisecond))
 	for _, limit := range []string{"50", "", "1000"} {
 		b.Run("limit="+limit, func(b *testing.B) {
@@ -204,7 +187,7 @@ func BenchmarkOverviewFirstPage(b *testing.B) {
 func TestOverviewPages(t *testing.T) {
 	n := overviewStreams(t, 2000)
 	st := overviewStore(t, n)
-	srv := overviewServer(t, st)
+	srv := unthrottledServer(t, st, nil)
 
 	t.Run("first page", func(t *testing.T) {
 		p, status, errType := getOverview(t, srv, nil)

@@ -14,9 +14,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/codecs"
 	"github.com/sensorium-io/sensorium/internal/platform/httpwire"
-	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/mkv"
-	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/signals"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -129,17 +127,8 @@ func fuzzServer(f *testing.F) *httptest.Server {
 	if err := st.Sync("camera-1"); err != nil {
 		f.Fatal(err)
 	}
-	lots := 1e9 // the rate limits are tested elsewhere; a fuzzer is a runaway client by design
-	limits := throttle.New(throttle.Options{Logger: log, Rates: throttle.Rates{
-		PutMediaConnections: lots, PutMediaBytes: lots, GetMediaConnections: lots, GetMediaBytes: lots, ControlPlane: lots,
-	}})
-	var srv *httptest.Server
-	srv = httptest.NewServer(New(Options{
-		Store: st, Query: query.New(query.Options{Store: st, Logger: log}), Logger: log, Limits: limits,
-		DataEndpoint: func() string { return srv.URL }, MaxMediaConnections: 1 << 20,
-	}))
-	f.Cleanup(srv.Close)
-	return srv
+	// a fuzzer is a runaway client by design
+	return unthrottledServer(f, st, func(o *Options) { o.MaxMediaConnections = 1 << 20 })
 }
 
 // fuzzFragment is a fragment of one second of a 1 kHz float32 signal, as a

@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sensorium-io/sensorium/internal/service/throttle"
 	"github.com/sensorium-io/sensorium/mkv"
-	"github.com/sensorium-io/sensorium/query"
 	"github.com/sensorium-io/sensorium/store"
 )
 
@@ -72,15 +70,7 @@ func mediaServer(t *testing.T, streams ...string) *httptest.Server {
 			t.Fatal(err)
 		}
 	}
-	lots := 1e9 // the rate limits are tested elsewhere: a player here makes many calls at once
-	limits := throttle.New(throttle.Options{Logger: log, Rates: throttle.Rates{
-		PutMediaConnections: lots, PutMediaBytes: lots, GetMediaConnections: lots, GetMediaBytes: lots, ControlPlane: lots,
-	}})
-	var srv *httptest.Server
-	srv = httptest.NewServer(New(Options{Store: st, Query: query.New(query.Options{Store: st, Logger: log}), Logger: log, Limits: limits,
-		DataEndpoint: func() string { return srv.URL }}))
-	t.Cleanup(srv.Close)
-	return srv
+	return unthrottledServer(t, st, nil)
 }
 
 // sessionProto is what differs between HLS and DASH sessions in these tests.
