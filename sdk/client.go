@@ -526,6 +526,16 @@ type Fragment struct {
 	FragmentLengthInMilliseconds int64
 }
 
+// FragmentWithMetadata is a fragment as ListFragmentsWithMetadata lists it.
+type FragmentWithMetadata struct {
+	Fragment
+	// Metadata is the fragment's metadata tags: the producer's, and for a
+	// fragment imported from an archive origin_fragment_number and
+	// origin_server_timestamp (docs/NATS.md, "Archive tags"); nil for a
+	// fragment without tags.
+	Metadata map[string]string
+}
+
 // ListFragmentsInput is ListFragments' request. Without Selector every
 // fragment is listed.
 type ListFragmentsInput struct {
@@ -538,7 +548,29 @@ type ListFragmentsInput struct {
 
 // ListFragments returns a page of fragments and the token of the next page.
 func (c *Client) ListFragments(ctx context.Context, in ListFragmentsInput) ([]Fragment, string, error) {
-	req := httpwire.ListFragmentsInput{StreamRef: httpwire.StreamRef(in.Stream), MaxResults: max(in.MaxResults, 0), NextToken: in.NextToken}
+	out, next, err := c.listFragments(ctx, in, false)
+	var frags []Fragment
+	if out != nil {
+		frags = make([]Fragment, 0, len(out))
+	}
+	for _, f := range out {
+		frags = append(frags, f.Fragment)
+	}
+	return frags, next, err
+}
+
+// ListFragmentsWithMetadata is ListFragments with each fragment's metadata
+// tags (Sensorium's IncludeFragmentMetadata). The server reads every listed
+// fragment to find them, so a page costs about what
+// GetMediaForFragmentList of it would: list without them when the tags are
+// not needed.
+func (c *Client) ListFragmentsWithMetadata(ctx context.Context, in ListFragmentsInput) ([]FragmentWithMetadata, string, error) {
+	return c.listFragments(ctx, in, true)
+}
+
+func (c *Client) listFragments(ctx context.Context, in ListFragmentsInput, metadata bool) ([]FragmentWithMetadata, string, error) {
+	req := httpwire.ListFragmentsInput{StreamRef: httpwire.StreamRef(in.Stream), MaxResults: max(in.MaxResults, 0), NextToken: in.NextToken,
+		IncludeFragmentMetadata: metadata}
 	if in.Selector != "" {
 		req.FragmentSelector = &httpwire.FragmentSelector{
 			FragmentSelectorType: in.Selector,
@@ -547,16 +579,16 @@ func (c *Client) ListFragments(ctx context.Context, in ListFragmentsInput) ([]Fr
 	}
 	var out httpwire.ListFragmentsOutput
 	err := c.call(ctx, "listFragments", req, &out)
-	var frags []Fragment
+	var frags []FragmentWithMetadata
 	if out.Fragments != nil {
-		frags = make([]Fragment, 0, len(out.Fragments))
+		frags = make([]FragmentWithMetadata, 0, len(out.Fragments))
 	}
 	for _, f := range out.Fragments {
-		frags = append(frags, Fragment{
+		frags = append(frags, FragmentWithMetadata{Fragment: Fragment{
 			FragmentNumber: f.FragmentNumber, FragmentSizeInBytes: f.FragmentSizeInBytes,
 			ProducerTimestamp: timeOf(f.ProducerTimestamp), ServerTimestamp: timeOf(f.ServerTimestamp),
 			FragmentLengthInMilliseconds: f.FragmentLengthInMilliseconds,
-		})
+		}, Metadata: f.FragmentMetadata})
 	}
 	return frags, out.NextToken, err
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"sort"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,12 +17,14 @@ import (
 func newFragmentsCmd() *cobra.Command {
 	var start, end, basis string
 	var limit int
+	var metadata bool
 	cmd := &cobra.Command{
 		Use:   "fragments NAME",
 		Short: "List a stream's fragments (ListFragments)",
 		Example: `  sensorium fragments pump-1
   sensorium fragments pump-1 --start -10m --end now
-  sensorium fragments pump-1 --basis server --start 2026-11-24T12:00:00Z --end 2026-11-24T13:00:00Z`,
+  sensorium fragments pump-1 --basis server --start 2026-11-24T12:00:00Z --end 2026-11-24T13:00:00Z
+  sensorium fragments cam-archive --metadata    # with each fragment's tags: origin_fragment_number …`,
 		Args: exactArgs(1, "a stream name"),
 	}
 	client := addEndpoint(cmd)
@@ -28,6 +33,7 @@ func newFragmentsCmd() *cobra.Command {
 	f.StringVar(&end, "end", "now", "last time (inclusive); needs --start")
 	f.StringVar(&basis, "basis", "producer", "time basis of --start and --end: producer or server")
 	f.IntVar(&limit, "limit", 0, "list at most this many (0: all)")
+	f.BoolVar(&metadata, "metadata", false, "show each fragment's metadata tags (for an imported archive, origin_fragment_number and origin_server_timestamp); the server reads every listed fragment for them")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		in := sdk.ListFragmentsInput{Stream: sdk.ByName(args[0]), MaxResults: 1000}
 		var selector string
@@ -71,17 +77,36 @@ func newFragmentsCmd() *cobra.Command {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "FRAGMENT\tPRODUCER TIME\tSERVER TIME\tDURATION\tBYTES\t")
+		head := "FRAGMENT\tPRODUCER TIME\tSERVER TIME\tDURATION\tBYTES\t"
+		if metadata {
+			head += " METADATA" // after the last tab: not a right-aligned cell
+		}
+		fmt.Fprintln(tw, head)
 		n := 0
 		for {
-			frags, next, err := c.ListFragments(cmd.Context(), in)
+			var frags []sdk.FragmentWithMetadata
+			var next string
+			var err error
+			if metadata {
+				frags, next, err = c.ListFragmentsWithMetadata(cmd.Context(), in)
+			} else {
+				var plain []sdk.Fragment
+				plain, next, err = c.ListFragments(cmd.Context(), in)
+				for _, f := range plain {
+					frags = append(frags, sdk.FragmentWithMetadata{Fragment: f})
+				}
+			}
 			if err != nil {
 				return err
 			}
 			for _, fr := range frags {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%d\t\n", fr.FragmentNumber,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%d\t", fr.FragmentNumber,
 					fr.ProducerTimestamp.Format("2006-01-02T15:04:05.000Z"), fr.ServerTimestamp.Format("2006-01-02T15:04:05.000Z"),
 					fr.FragmentLengthInMilliseconds, fr.FragmentSizeInBytes)
+				if metadata {
+					fmt.Fprint(tw, " "+formatMetadata(fr.Metadata))
+				}
+				fmt.Fprintln(tw)
 				n++
 				if limit > 0 && n >= limit {
 					return tw.Flush()
@@ -99,4 +124,30 @@ func newFragmentsCmd() *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// formatMetadata writes a fragment's tags as name=value separated by
+// spaces, sorted by name, a value quoted (Go syntax) when it is empty or
+// holds a space, a quote or a separator; "-" for none.
+func formatMetadata(tags map[string]string) string {
+	if len(tags) == 0 {
+		return "-"
+	}
+	names := make([]string, 0, len(tags))
+	for n := range tags {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		v := tags[n]
+		if v == "" || strings.ContainsAny(v, " ,\"=\t\n") {
+			v = strconv.Quote(v)
+		}
+		b.WriteString(n + "=" + v)
+	}
+	return b.String()
 }

@@ -38,6 +38,12 @@ type ListFragmentsInput struct {
 	MaxResults       int               `json:"MaxResults,omitempty"`
 	NextToken        string            `json:"NextToken,omitempty"`
 	FragmentSelector *FragmentSelector `json:"FragmentSelector,omitempty"`
+	// IncludeFragmentMetadata is Sensorium's: each listed fragment then
+	// carries its metadata tags (Fragment.FragmentMetadata). Off by default,
+	// since the tags are inside each stored fragment and the server reads
+	// every listed one to find them; the seed service has no such field,
+	// so its SDKs never send it.
+	IncludeFragmentMetadata bool `json:"IncludeFragmentMetadata,omitempty"`
 }
 
 // FragmentSelector selects fragments by time: FragmentSelectorType is
@@ -60,6 +66,13 @@ type Fragment struct {
 	FragmentSizeInBytes          int64     `json:"FragmentSizeInBytes"`
 	ProducerTimestamp            Timestamp `json:"ProducerTimestamp"`
 	ServerTimestamp              Timestamp `json:"ServerTimestamp"`
+	// FragmentMetadata is Sensorium's, present only when the request set
+	// IncludeFragmentMetadata and the fragment has tags: the producer's
+	// metadata and, for a fragment imported from an archive (GetMedia
+	// output of Kinesis Video Streams or of another Sensorium), its
+	// origin_fragment_number and origin_server_timestamp. The AWS SDKs
+	// ignore a field they do not know, so the shape stays theirs.
+	FragmentMetadata map[string]string `json:"FragmentMetadata,omitempty"`
 }
 
 // ListFragmentsOutput is ListFragments' answer: a page, and the token of the

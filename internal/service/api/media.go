@@ -120,8 +120,21 @@ func (a *api) listFragments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	var meta []map[string]string
+	if in.IncludeFragmentMetadata && len(frags) > 0 {
+		// The stream was just resolved by ListFragments; name it as the
+		// store knows it (the request may have given an ARN).
+		info, err := a.q.ResolveStream(ref(in.StreamRef))
+		if err == nil {
+			meta, err = a.q.FragmentMetadata(info.Name, frags)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	out := httpwire.ListFragmentsOutput{Fragments: []httpwire.Fragment{}, NextToken: next}
-	for _, f := range frags {
+	for i, f := range frags {
 		out.Fragments = append(out.Fragments, httpwire.Fragment{
 			FragmentLengthInMilliseconds: f.Duration / int64(time.Millisecond),
 			FragmentNumber:               strconv.FormatUint(f.Number, 10),
@@ -129,6 +142,9 @@ func (a *api) listFragments(w http.ResponseWriter, r *http.Request) {
 			ProducerTimestamp:            httpwire.At(f.ProducerTime),
 			ServerTimestamp:              httpwire.At(f.ServerTime),
 		})
+		if meta != nil {
+			out.Fragments[i].FragmentMetadata = meta[i]
+		}
 	}
 	writeJSON(w, out)
 }

@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +179,8 @@ func TestPutMediaArchive(t *testing.T) {
 	putArchive(t, srv, "kvs-import", archive, len(want))
 	frags := waitListed(t, client, "kvs-import", len(want))
 	for k, f := range frags {
-		// ListFragments has no place for tags; its producer timestamps are the archive's.
+		// The producer timestamps are the archive's (the tags:
+		// TestListFragmentsShowsOrigin).
 		if p := f.ProducerTimestamp.UnixMilli(); p != want[k].frames[0].ns/int64(time.Millisecond) {
 			t.Errorf("fragment %d: producer timestamp %d, want %d", k, p, want[k].frames[0].ns/int64(time.Millisecond))
 		}
@@ -224,5 +227,73 @@ func TestPutMediaArchive(t *testing.T) {
 				t.Fatalf("events %+v; want ERROR %d %s naming %q", evs, int(tt.code), tt.code, tt.tag)
 			}
 		})
+	}
+}
+
+// The origin of an imported archive is reachable from a listing: with
+// IncludeFragmentMetadata, ListFragments gives each fragment its tags — the
+// producer's and the old server's fragment number and server timestamp as
+// origin_ tags — through real HTTP; without it, the answer is the seed
+// service's shape, with no field the AWS SDKs do not know.
+func TestListFragmentsShowsOrigin(t *testing.T) {
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "kvs-import", 1)
+	archive, want := kvsArchive(time.Now().Add(-2*time.Hour).Truncate(time.Millisecond), 4)
+	putArchive(t, srv, "kvs-import", archive, len(want))
+	plain := waitListed(t, client, "kvs-import", len(want))
+
+	// Two pages, so that the tags stay with their fragments across NextToken.
+	in := sdk.ListFragmentsInput{Stream: sdk.ByName("kvs-import"), MaxResults: 3}
+	var got []sdk.FragmentWithMetadata
+	for {
+		page, next, err := client.ListFragmentsWithMetadata(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if next == "" {
+			break
+		}
+		in.NextToken = next
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %d fragments with metadata, want %d", len(got), len(want))
+	}
+	for k, f := range got {
+		if fmt.Sprint(f.Metadata) != fmt.Sprint(want[k].tags) {
+			t.Errorf("fragment %d metadata %v, want %v", k, f.Metadata, want[k].tags)
+		}
+		if f.FragmentNumber != plain[k].FragmentNumber {
+			t.Errorf("fragment %d is %s with metadata, %s without", k, f.FragmentNumber, plain[k].FragmentNumber)
+		}
+	}
+
+	// The wire: the field is FragmentMetadata, only when asked for.
+	for _, tt := range []struct {
+		body string
+		has  bool
+	}{
+		{`{"StreamName":"kvs-import"}`, false},
+		{`{"StreamName":"kvs-import","IncludeFragmentMetadata":true}`, true},
+	} {
+		resp, err := http.Post(srv.HTTPURL()+"/listFragments", "application/json", strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s %s", tt.body, resp.Status, raw)
+		}
+		var out struct{ Fragments []map[string]json.RawMessage }
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range out.Fragments {
+			_, has := f["FragmentMetadata"]
+			if has != tt.has || len(f) != 5+map[bool]int{true: 1}[tt.has] {
+				t.Fatalf("%s: a fragment has the fields %s; want the five of ListFragments and FragmentMetadata %v", tt.body, raw, tt.has)
+			}
+		}
 	}
 }
