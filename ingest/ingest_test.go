@@ -27,6 +27,7 @@ type rig struct {
 	cancel context.CancelFunc
 	done   chan error
 	subs   wire.Subjects
+	in     *Ingester
 }
 
 func newRig(t *testing.T, storeDir, natsDir string) *rig {
@@ -36,6 +37,12 @@ func newRig(t *testing.T, storeDir, natsDir string) *rig {
 
 // newRigWith is newRig with the store's options adjusted by tweak.
 func newRigWith(t testing.TB, storeDir, natsDir string, tweak func(*store.Options)) *rig {
+	t.Helper()
+	return newRigOpts(t, storeDir, natsDir, tweak, nil)
+}
+
+// newRigOpts is newRigWith with the ingester's options adjusted by inTweak too.
+func newRigOpts(t testing.TB, storeDir, natsDir string, tweak func(*store.Options), inTweak func(*Options)) *rig {
 	t.Helper()
 	ns, err := natsembed.Start(natsembed.Options{StoreDir: natsDir, DontListen: true})
 	if err != nil {
@@ -61,7 +68,12 @@ func newRigWith(t testing.TB, storeDir, natsDir string, tweak func(*store.Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := New(Options{Store: st, NC: nc, Stream: bs, Consumer: cons, Logger: log})
+	io := Options{Store: st, NC: nc, Stream: bs, Consumer: cons, Logger: log}
+	if inTweak != nil {
+		inTweak(&io)
+	}
+	in := New(io)
+	r.in = in
 	r.cancel, r.done = cancel, make(chan error, 1)
 	go func() { r.done <- in.Run(ctx) }()
 	t.Cleanup(r.close)

@@ -51,6 +51,12 @@ type Options struct {
 	DiskPath    string
 	DiskReserve int64
 
+	// ChunkPatience is how long the chunks of a fragment larger than a bus
+	// message are held, after the newest of them came, for the fragment's
+	// last chunk; then they are dropped from the bus (chunks.go). Default
+	// 2 min.
+	ChunkPatience time.Duration
+
 	// OnPersisted, when set, is told of every fragment stored (not of
 	// duplicates): its stream and bytes. The server meters usage with it.
 	// It runs on the ingester's goroutine: it must be quick.
@@ -68,6 +74,9 @@ type Ingester struct {
 	// that must follow a refused one is not held back (see HeaderProducerPrev).
 	// Only the Run goroutine uses it.
 	refused map[producerKeyOf]struct{}
+	// held is the chunks of fragments whose last chunk has not come yet
+	// (chunks.go); only the Run goroutine uses it.
+	held map[chunkKey]*heldFragment
 	// position is the bus sequence up to which every message of the stream
 	// is durable here (applied and fsynced, or not this replica's): what a
 	// peer filling from this replica waits for (Position).
@@ -121,11 +130,14 @@ func New(opts Options) *Ingester {
 	if opts.DiskReserve == 0 {
 		opts.DiskReserve = DefaultDiskReserve
 	}
+	if opts.ChunkPatience <= 0 {
+		opts.ChunkPatience = defaultChunkPatience
+	}
 	if opts.IdleAfter <= 0 {
 		opts.IdleAfter = 500 * time.Millisecond
 	}
 	opts.Limits.setDefaults()
-	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}}
+	in := &Ingester{opts: opts, log: opts.Logger, refused: map[producerKeyOf]struct{}{}, held: map[chunkKey]*heldFragment{}}
 	in.stats.Errors = map[wire.ErrorCode]int64{}
 	return in
 }
@@ -140,7 +152,8 @@ type busMsg struct {
 	seq     uint64
 	ts      time.Time
 	m       jetstream.Msg
-	stale   bool // a redelivery of a message already applied (inOrder)
+	stale   bool       // a redelivery of a message already applied (inOrder), or a chunk held or answered (sortChunks)
+	chunk   *chunkInfo // set on the last chunk of a chunked fragment (sortChunks)
 }
 
 func fromJS(m jetstream.Msg) (*busMsg, error) {
@@ -192,6 +205,8 @@ func (in *Ingester) Run(ctx context.Context) error {
 		defer t.Stop()
 		idle = t.C
 	}
+	sweep := time.NewTicker(in.opts.ChunkPatience / 8)
+	defer sweep.Stop()
 	for {
 		var first jetstream.Msg
 		select {
@@ -199,6 +214,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 			cc.Stop()
 			in.drain(msgs)
 			return nil
+		case <-sweep.C:
+			in.expireChunks()
+			continue
 		case first = <-msgs:
 		case <-idle:
 			// Between batches, busy or not: a copy of a quiet stream on a
@@ -328,6 +346,7 @@ type result struct {
 	term     bool           // refused: terminate instead of ack
 	storeErr error          // the store failed: the stream's group is retried
 	skip     bool           // leave unacknowledged (shutting down mid-retry)
+	held     bool           // a chunk held for its fragment's last: leave unacknowledged
 	persist  time.Duration  // bus → PERSISTED, for the latency metric
 	bytes    int
 }
@@ -335,6 +354,7 @@ type result struct {
 func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 	batch = in.inOrder(ctx, batch)
 	results := make([]result, len(batch))
+	in.sortChunks(batch, results)
 	groups := map[string][]int{}
 	var order []string
 	for i, m := range batch {
@@ -617,11 +637,27 @@ func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	if info.Status != store.StatusActive {
 		return errorEvent(wire.ErrStreamNotActive, 0, fmt.Sprintf("stream %s is %s", name, info.Status))
 	}
-	frag, ferr := ParseFragment(m.data, in.opts.Limits, in.opts.Now())
-	if ferr != nil {
-		return errorEvent(ferr.Code, ferr.TimecodeMS, ferr.Msg)
-	}
 	pid, pseq := producerKey(m.header)
+	var frag *Fragment
+	if m.chunk != nil && pid != "" && in.seen(name, pid, pseq) {
+		// A re-send of a chunked fragment the stream has: the store answers
+		// it as a duplicate before it looks at a byte, so its chunks are not
+		// put together (some may have been passed over as already stored).
+		frag = &Fragment{}
+	} else {
+		data := m.data
+		if m.chunk != nil {
+			var refused *result
+			if data, refused = in.assemble(ctx, name, m); refused != nil {
+				return *refused
+			}
+			r.bytes = len(data)
+		}
+		var ferr *FragmentError
+		if frag, ferr = ParseFragment(data, in.opts.Limits, in.opts.Now()); ferr != nil {
+			return errorEvent(ferr.Code, ferr.TimecodeMS, ferr.Msg)
+		}
+	}
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {
 		return r
 	}
@@ -698,6 +734,11 @@ func (in *Ingester) mustWait(name string, info store.StreamInfo, h nats.Header, 
 	return result{stream: name, event: &ev, term: true}, true
 }
 
+func (in *Ingester) seen(stream, producer string, seq uint64) bool {
+	seen, err := in.opts.Store.Seen(stream, producer, seq)
+	return err == nil && seen
+}
+
 func (in *Ingester) rememberRefused(stream, producer string, seq uint64) {
 	if len(in.refused) >= maxRefusedKeys {
 		in.refused = map[producerKeyOf]struct{}{}
@@ -723,7 +764,7 @@ func producerKey(h nats.Header) (string, uint64) {
 func (in *Ingester) finish(batch []*busMsg, results []result) {
 	for i, r := range results {
 		m := batch[i]
-		if r.skip {
+		if r.skip || r.held {
 			continue
 		}
 		if r.event != nil {
@@ -741,17 +782,21 @@ func (in *Ingester) finish(batch []*busMsg, results []result) {
 				}
 			}
 		}
-		if m.m == nil {
-			continue
-		}
-		var err error
-		if r.term {
-			err = m.m.Term()
-		} else {
-			err = m.m.Ack()
-		}
-		if err != nil {
-			in.log.Warn("ingest: ack bus message", "seq", m.seq, "err", err)
+		// A fragment's other chunks go with its last: stored, refused or
+		// passed over, the bus needs none of them any more.
+		for _, c := range append(m.chunk.handles(), m.m) {
+			if c == nil {
+				continue
+			}
+			var err error
+			if r.term {
+				err = c.Term()
+			} else {
+				err = c.Ack()
+			}
+			if err != nil {
+				in.log.Warn("ingest: ack bus message", "seq", m.seq, "err", err)
+			}
 		}
 	}
 }

@@ -4,9 +4,9 @@ import "time"
 
 // Limits bound what one fragment may be. The defaults follow the seed service
 // where it has a number (tracks, metadata tags, duration) and the bus where it
-// does not (size: one fragment is one bus message).
+// does not.
 type Limits struct {
-	MaxFragmentSize     int           // bytes of the MKV fragment; default 8 MiB
+	MaxFragmentSize     int           // bytes of the MKV fragment; default 50 MB (MaxFragmentSizeDefault), the seed service's
 	MaxFragmentDuration time.Duration // default 10 s… plus slack, see DefaultLimits
 	MaxTracks           int           // default 3
 	MaxFragmentFrames   int           // blocks per fragment; default 100000 (10 s of 10 kHz frames)
@@ -17,10 +17,14 @@ type Limits struct {
 	MaxClockAhead time.Duration
 }
 
+// MaxFragmentSizeDefault is the seed service's fragment size limit, 50 MB.
+// A fragment larger than a bus message travels as chunks (chunks.go).
+const MaxFragmentSizeDefault = 50_000_000
+
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxFragmentSize: 8 << 20,
+		MaxFragmentSize: MaxFragmentSizeDefault,
 		// The seed service refuses fragments past about 10 s of timecode span;
 		// producers that close at 10 s still add their last frame's duration.
 		MaxFragmentDuration: 20 * time.Second,

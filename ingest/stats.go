@@ -14,10 +14,13 @@ type Stats struct {
 	Duplicates     atomic.Int64
 	LiveOnly       atomic.Int64
 	StoreFailures  atomic.Int64
-	Retries        atomic.Int64             // fragments held back for a predecessor that had not arrived
-	DiskFull       atomic.Bool              // the disk guard has closed the bus to new fragments
-	DiskFullPauses atomic.Int64             // how often it did
-	Errors         map[wire.ErrorCode]int64 // guarded by Ingester.mu
+	Retries        atomic.Int64 // fragments held back for a predecessor that had not arrived
+	DiskFull       atomic.Bool  // the disk guard has closed the bus to new fragments
+	DiskFullPauses atomic.Int64 // how often it did
+	// ChunksAbandoned counts chunks dropped because their fragment's last
+	// chunk never came (chunks.go).
+	ChunksAbandoned atomic.Int64
+	Errors          map[wire.ErrorCode]int64 // guarded by Ingester.mu
 
 	latencyNanos atomic.Int64
 	latencyCount atomic.Int64
@@ -36,6 +39,9 @@ type Snapshot struct {
 	// bus; DiskFullPauses counts how often it has.
 	DiskFull       bool
 	DiskFullPauses int64
+	// ChunksAbandoned counts the chunks of fragments that never got their
+	// last chunk, dropped after waiting for it.
+	ChunksAbandoned int64
 	// MeanPersistLatency is the mean time from the bus accepting a fragment to
 	// its PERSISTED event.
 	MeanPersistLatency time.Duration
@@ -47,7 +53,7 @@ func (in *Ingester) Stats() Snapshot {
 	out := Snapshot{
 		Persisted: s.Persisted.Load(), PersistedBytes: s.PersistedBytes.Load(), Duplicates: s.Duplicates.Load(),
 		LiveOnly: s.LiveOnly.Load(), StoreFailures: s.StoreFailures.Load(), Retries: s.Retries.Load(), Errors: map[wire.ErrorCode]int64{},
-		DiskFull: s.DiskFull.Load(), DiskFullPauses: s.DiskFullPauses.Load(),
+		DiskFull: s.DiskFull.Load(), DiskFullPauses: s.DiskFullPauses.Load(), ChunksAbandoned: s.ChunksAbandoned.Load(),
 	}
 	if n := s.latencyCount.Load(); n > 0 {
 		out.MeanPersistLatency = time.Duration(s.latencyNanos.Load() / n)

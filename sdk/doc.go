@@ -48,12 +48,13 @@
 // makes frames of a scalar signal with exact sample times.
 //
 // MaxFragmentSize counts every encoded byte of a fragment, its metadata tags
-// included, and a fragment is one NATS message: NewProducer refuses a
-// MaxFragmentSize that with PublishHeaderBytes of headers exceeds the server's
-// max_payload (a stock nats-server takes 1 MB, the embedded one 8 MiB), and
-// the default shrinks to fit. Should the producer reconnect to a server that
-// takes less, a fragment the bus refuses as too large is final: an ERROR event
-// with MAX_FRAGMENT_SIZE_REACHED (4001), and it leaves the buffer.
+// included, up to 50 MB (MaxFragmentSizeLimit). A fragment that with
+// PublishHeaderBytes of headers does not fit the NATS server's max_payload (a
+// stock nats-server takes 1 MB, the embedded one 8 MiB) is published as chunk
+// messages that the server joins and stores whole (docs/NATS.md, "Fragments
+// larger than a message"); the default MaxFragmentSize shrinks to fit one
+// message, which is cheaper. A producer that reconnects to a server that
+// takes less cuts its chunks for that server.
 //
 // Close flushes within its context and stops the producer; from the moment it
 // is called, every put and Flush returns ErrClosed, so no data is taken and

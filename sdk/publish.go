@@ -134,9 +134,11 @@ type ProducerConfig struct {
 	MaxFragmentDuration time.Duration // close at this length in any case; default 10 s, at most 30 s
 	// MaxFragmentSize bounds a fragment's encoded bytes, its metadata tags
 	// included; default 4 MiB, or less if the NATS server's max_payload is
-	// smaller (a stock nats-server takes 1 MB); at most 8 MiB − 4 KiB, and at
-	// most the server's max_payload less PublishHeaderBytes: NewProducer
-	// refuses more.
+	// smaller (a stock nats-server takes 1 MB), so that a fragment is one
+	// message; at most 50 MB (MaxFragmentSizeLimit, the server's and the seed
+	// service's limit). A fragment larger than the server's max_payload less
+	// PublishHeaderBytes is sent as chunk messages that the server puts back
+	// together (docs/NATS.md, "Fragments larger than a message").
 	MaxFragmentSize int
 	BufferBytes     int64 // fragments not yet PERSISTED held in memory (with a Spool: those on their way; the rest wait on disk); default 64 MiB
 	Policy          BufferPolicy
@@ -174,8 +176,11 @@ const MaxPublishesInFlight = 32
 
 // Limits of the configuration.
 const (
-	MaxFragmentDurationLimit = 30 * time.Second           // MKV block timecodes are int16 ms
-	MaxFragmentSizeLimit     = 8<<20 - PublishHeaderBytes // the embedded bus's max payload, less headers
+	MaxFragmentDurationLimit = 30 * time.Second // MKV block timecodes are int16 ms
+	MaxFragmentSizeLimit     = 50_000_000       // the server's limit (ingest.MaxFragmentSizeDefault), the seed service's
+	// MaxMessageFragmentSize is the largest fragment that goes as one message
+	// on the embedded bus (8 MiB, less headers); larger ones go as chunks.
+	MaxMessageFragmentSize = 8<<20 - PublishHeaderBytes
 	// PublishHeaderBytes is what a fragment's message may need besides the
 	// fragment: its NATS headers (msg id, producer id of up to 256 bytes,
 	// sequences) with room to spare. A fragment fits the bus when
@@ -230,12 +235,11 @@ func (c *ProducerConfig) check(maxPayload int64) error {
 	if c.MaxFragmentSize < minFragmentSize || c.MaxFragmentSize > MaxFragmentSizeLimit {
 		return fmt.Errorf("sdk: MaxFragmentSize must be %d to %d bytes", minFragmentSize, MaxFragmentSizeLimit)
 	}
-	if maxPayload > 0 && int64(c.MaxFragmentSize)+PublishHeaderBytes > maxPayload {
-		// The bus would refuse every full fragment (nats.ErrMaxPayload): say so
-		// now rather than at the first large fragment.
-		return fmt.Errorf("sdk: MaxFragmentSize is %d bytes, and with %d bytes of headers a fragment would exceed the NATS server's max_payload of %d bytes: "+
-			"set MaxFragmentSize to at most %d (or leave it 0 for the largest that fits), or raise max_payload in the server's configuration",
-			c.MaxFragmentSize, PublishHeaderBytes, maxPayload, maxPayload-PublishHeaderBytes)
+	if maxPayload > 0 && int64(wire.MaxChunkPayload(maxPayload, PublishHeaderBytes))*wire.MaxChunks < int64(c.MaxFragmentSize) {
+		// Even as chunks a full fragment would not go (a max_payload of a few
+		// KiB): say so now rather than at the first large fragment.
+		return fmt.Errorf("sdk: the NATS server's max_payload of %d bytes is too small for fragments of %d bytes, even in %d chunks: lower MaxFragmentSize or raise max_payload",
+			maxPayload, c.MaxFragmentSize, wire.MaxChunks)
 	}
 	if c.BufferBytes == 0 {
 		c.BufferBytes = defaultBufferBytes

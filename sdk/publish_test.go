@@ -154,7 +154,7 @@ func TestProducerConfigRefusals(t *testing.T) {
 		"track 0":          {Stream: "s", Tracks: []sdk.Track{opaque(0)}},
 		"max over 30 s":    {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentDuration: 31 * time.Second},
 		"min over max":     {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MinFragmentDuration: 5 * time.Second, MaxFragmentDuration: 2 * time.Second},
-		"size over 8 MiB":  {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: 9 << 20},
+		"size over 50 MB":  {Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: 50_000_001},
 		"tiny buffer":      {Stream: "s", Tracks: []sdk.Track{opaque(1)}, BufferBytes: 1024},
 	}
 	for name, cfg := range cases {

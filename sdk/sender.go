@@ -100,23 +100,34 @@ func (p *Producer) sendQueued() {
 		p.stats.Published++
 		p.mu.Unlock()
 
-		msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: data,
-			Header: wire.FragmentHeader(p.cfg.Stream, p.cfg.ProducerID, seq, prev, attempt)}
-		fut, err := p.js.PublishMsgAsync(msg)
-		if errors.Is(err, nats.ErrMaxPayload) {
-			// Final: no re-send will fit (the server we reconnected to takes less
-			// than the one NewProducer checked against). Refuse it and go on.
-			p.tooLarge(seq, gen, len(data), err)
+		// A fragment larger than a bus message goes as chunks (wire.SplitFragment),
+		// which the server puts back together; the bus dedupes each chunk, so a
+		// re-send after a failure part way adds only the missing ones.
+		header := wire.FragmentHeader(p.cfg.Stream, p.cfg.ProducerID, seq, prev, attempt)
+		parts, headers := wire.SplitFragment(header, data, wire.MaxChunkPayload(p.nc.MaxPayload(), PublishHeaderBytes))
+		futs := make([]jetstream.PubAckFuture, 0, len(parts))
+		for k, part := range parts {
+			fut, err := p.js.PublishMsgAsync(&nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: part, Header: headers[k]})
+			if errors.Is(err, nats.ErrMaxPayload) {
+				// Final: no re-send will fit (the server we reconnected to takes
+				// less than its headers and a chunk). Refuse it and go on.
+				p.tooLarge(seq, gen, len(part), err)
+				futs = nil
+				break
+			}
+			if err != nil {
+				// Too many publishes in flight, or no connection: put it back and
+				// let the next tick try again rather than spin.
+				p.publishFailed(seq, gen, err)
+				return
+			}
+			futs = append(futs, fut)
+		}
+		if futs == nil {
 			continue
 		}
-		if err != nil {
-			// Too many publishes in flight, or no connection: put it back and let
-			// the next tick try again rather than spin.
-			p.publishFailed(seq, gen, err)
-			return
-		}
 		p.wg.Add(1)
-		go p.await(seq, gen, fut)
+		go p.await(seq, gen, futs)
 	}
 }
 
@@ -158,24 +169,36 @@ func (p *Producer) closedLocked() bool {
 	}
 }
 
-// await waits for one publish ack.
-func (p *Producer) await(seq uint64, gen int, fut jetstream.PubAckFuture) {
+// await waits for the publish acks of a fragment's message, or of each of
+// its chunks: the bus has the fragment once it has its last chunk, whose
+// sequence is the fragment's number.
+func (p *Producer) await(seq uint64, gen int, futs []jetstream.PubAckFuture) {
 	defer p.wg.Done()
-	t := time.NewTimer(p.cfg.publishWait(len(fut.Msg().Data)))
+	size := 0
+	for _, f := range futs {
+		size += len(f.Msg().Data)
+	}
+	t := time.NewTimer(p.cfg.publishWait(size))
 	defer t.Stop()
-	select {
-	case <-t.C:
-		p.publishFailed(seq, gen, errPublishTimeout)
-	case ack := <-fut.Ok():
-		p.received(seq, ack)
-	case err := <-fut.Err():
-		if errors.Is(err, nats.ErrMaxPayload) {
-			p.tooLarge(seq, gen, len(fut.Msg().Data), err)
+	var ack *jetstream.PubAck
+	for _, fut := range futs {
+		select {
+		case <-t.C:
+			p.publishFailed(seq, gen, errPublishTimeout)
+			return
+		case ack = <-fut.Ok():
+		case err := <-fut.Err():
+			if errors.Is(err, nats.ErrMaxPayload) {
+				p.tooLarge(seq, gen, len(fut.Msg().Data), err)
+				return
+			}
+			p.publishFailed(seq, gen, err)
+			return
+		case <-p.stop:
 			return
 		}
-		p.publishFailed(seq, gen, err)
-	case <-p.stop:
 	}
+	p.received(seq, ack)
 }
 
 // errPublishTimeout: the bus did not acknowledge a publish in time.

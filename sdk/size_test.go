@@ -20,63 +20,109 @@ import (
 // stockPayload is a stock nats-server's max_payload.
 const stockPayload = 1 << 20
 
-// A stock nats-server takes 1 MB messages: a MaxFragmentSize that cannot fit
-// is refused with both numbers; the default shrinks to fit.
+// busChunks reads every message on a bus: its size and chunk header.
+func busChunks(t *testing.T, bus jetstream.Stream) (sizes []int, chunks []string) {
+	t.Helper()
+	info, err := bus.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := bus.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(m.Data))
+		chunks = append(chunks, m.Header.Get(wire.HeaderChunk))
+	}
+	return sizes, chunks
+}
+
+// A stock nats-server takes 1 MB messages: a fragment larger than that goes
+// as chunks of at most max_payload with their headers; the default
+// MaxFragmentSize shrinks to fit one message; a server whose max_payload is
+// too small for a fragment even in wire.MaxChunks chunks is refused at
+// NewProducer with both numbers.
 func TestMaxFragmentSizeAgainstServerMaxPayload(t *testing.T) {
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true, MaxPayload: stockPayload})
-	if err != nil {
-		t.Fatal(err)
+	start := func(maxPayload int32) (*nats.Conn, jetstream.Stream) {
+		ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), DontListen: true, MaxPayload: maxPayload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ns.Stop)
+		nc, err := ns.Connect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, _ := jetstream.New(nc)
+		bus, _, err := ingest.EnsureBus(context.Background(), js, ingest.BusConfig{MaxMsgSize: maxPayload}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nc, bus
 	}
-	t.Cleanup(ns.Stop)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc, bus := start(stockPayload)
 	cases := []struct {
-		name    string
-		size    int
-		wantErr []string // substrings of the error; nil: accepted
+		name   string
+		size   int // MaxFragmentSize
+		frame  int // one frame of this size
+		chunks int // messages on the bus
 	}{
-		{"4 MiB", 4 << 20, []string{"4194304", "1048576", "max_payload", fmt.Sprint(stockPayload - sdk.PublishHeaderBytes)}},
-		{"1 MiB", 1 << 20, []string{"1048576", "max_payload"}},
-		{"largest that fits", stockPayload - sdk.PublishHeaderBytes, nil},
-		{"default", 0, nil},
+		{"default", 0, 512 << 10, 1},
+		{"largest in one message", stockPayload - sdk.PublishHeaderBytes, stockPayload - sdk.PublishHeaderBytes - 1024, 1},
+		{"4 MiB", 4 << 20, 3 << 20, 4},
 	}
-	for _, tc := range cases {
+	seen := 0
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: tc.size, NoLive: true})
-			if tc.wantErr != nil {
-				if err == nil {
-					closeSoon(p)
-					t.Fatal("accepted")
-				}
-				for _, s := range tc.wantErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Fatalf("error %q does not say %q", err, s)
-					}
-				}
-				return
-			}
+			p, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{Stream: fmt.Sprint("s", i), Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: tc.size, NoLive: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer closeSoon(p)
-			// The fragment limit is what the server takes: a frame of the
-			// server's max_payload cannot be put.
-			err = p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0, Key: true, Data: make([]byte, stockPayload)})
-			if err == nil || !strings.Contains(err.Error(), "MAX_FRAGMENT_SIZE_REACHED") {
-				t.Fatalf("a frame of the server's max_payload: %v", err)
+			if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0, Duration: ms, Key: true, Data: make([]byte, tc.frame)}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			_ = p.Flush(ctx) // nothing ingests: it ends at the deadline
+			cancel()
+			var sizes []int
+			var chunks []string
+			eventually(t, 10*time.Second, "the fragment on the bus", func() bool {
+				sizes, chunks = busChunks(t, bus)
+				return len(sizes) == seen+tc.chunks
+			})
+			sizes, chunks = sizes[seen:], chunks[seen:]
+			seen += tc.chunks
+			for k, size := range sizes {
+				if size > stockPayload-sdk.PublishHeaderBytes {
+					t.Errorf("message %d of the fragment is %d bytes, over max_payload less headers", k+1, size)
+				}
+				want := ""
+				if tc.chunks > 1 {
+					want = fmt.Sprintf("%d/%d", k+1, tc.chunks)
+				}
+				if chunks[k] != want {
+					t.Errorf("message %d: %s %q, want %q", k+1, wire.HeaderChunk, chunks[k], want)
+				}
 			}
 		})
 	}
+	if _, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: 50_000_001, NoLive: true}); err == nil {
+		t.Fatal("a MaxFragmentSize over 50 MB was accepted")
+	}
+	tiny, _ := start(8 << 10)
+	_, err := sdk.NewProducer(context.Background(), tiny, sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: 40_000_000, NoLive: true})
+	if err == nil || !strings.Contains(err.Error(), "8192") || !strings.Contains(err.Error(), "40000000") {
+		t.Fatalf("40 MB fragments on an 8 KiB max_payload: %v", err)
+	}
 }
 
-// A producer that reconnects to a server with a smaller max_payload gets
-// nats.ErrMaxPayload for a large fragment: that is final. The fragment is
-// refused with an ERROR event (MAX_FRAGMENT_SIZE_REACHED) and leaves the
-// buffer, instead of being re-sent forever, and later fragments still go.
-func TestFragmentOverServerMaxPayloadIsRefused(t *testing.T) {
+// A producer that reconnects to a server with a smaller max_payload sends
+// the fragments that no longer fit one message as chunks for that server:
+// nothing is refused, and the bus gets every chunk within its limit.
+func TestFragmentChunkedForASmallerServer(t *testing.T) {
 	dir := t.TempDir()
 	big, err := natsembed.Start(natsembed.Options{StoreDir: dir, Port: -1})
 	if err != nil {
@@ -93,6 +139,7 @@ func TestFragmentOverServerMaxPayloadIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer closeSoon(p)
 	big.Stop()
 	small, err := natsembed.Start(natsembed.Options{StoreDir: dir, Port: port, MaxPayload: stockPayload})
 	if err != nil {
@@ -105,7 +152,8 @@ func TestFragmentOverServerMaxPayloadIsRefused(t *testing.T) {
 	}
 	t.Cleanup(snc.Close)
 	js, _ := jetstream.New(snc)
-	if _, _, err := ingest.EnsureBus(context.Background(), js, ingest.BusConfig{}, 0); err != nil {
+	bus, _, err := ingest.EnsureBus(context.Background(), js, ingest.BusConfig{MaxMsgSize: stockPayload}, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the reconnect to the 1 MB server", func() bool { return nc.IsConnected() && nc.MaxPayload() == stockPayload })
@@ -113,35 +161,21 @@ func TestFragmentOverServerMaxPayloadIsRefused(t *testing.T) {
 	if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0, Duration: ms, Key: true, Data: make([]byte, 2<<20)}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Flush(ctx); err != nil {
-		t.Fatalf("Flush: %v (the fragment is still being re-sent)", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_ = p.Flush(ctx) // nothing ingests: it ends at the deadline
+	cancel()
+	eventually(t, 10*time.Second, "the fragment RECEIVED", func() bool { return a.count(sdk.EventReceived) == 1 })
+	if n := a.count(sdk.EventError); n != 0 {
+		t.Fatalf("%d ERROR events", n)
 	}
-	eventually(t, 5*time.Second, "the ERROR event", func() bool { return a.count(sdk.EventError) == 1 })
-	var refused *sdk.AckEvent
-	a.mu.Lock()
-	for i, e := range a.events {
-		if e.EventType == sdk.EventError {
-			refused = &a.events[i]
+	// (The producer may have sent it twice, a fresh copy for the reconnect
+	// it noticed after the first: each copy is whole.)
+	sizes, chunks := busChunks(t, bus)
+	for k := range sizes {
+		if want := fmt.Sprintf("%d/3", k%3+1); len(sizes)%3 != 0 || chunks[k] != want || sizes[k] > stockPayload-sdk.PublishHeaderBytes {
+			t.Fatalf("the bus holds %d messages %q of %d bytes, want the fragment in 3 chunks each within max_payload", len(sizes), chunks, sizes)
 		}
 	}
-	a.mu.Unlock()
-	if refused == nil || refused.ErrorID != wire.ErrMaxFragmentSize || refused.ErrorCode != "MAX_FRAGMENT_SIZE_REACHED" ||
-		refused.ProducerSequence != 1 || !strings.Contains(refused.Message, "1048576") {
-		t.Fatalf("ERROR event %+v, want MAX_FRAGMENT_SIZE_REACHED (4001) for sequence 1 naming the 1048576-byte max_payload", refused)
-	}
-	if st := p.Stats(); st.Errors != 1 || st.Buffered != 0 {
-		t.Fatalf("stats %+v, want 1 error and nothing buffered", st)
-	}
-	// The producer goes on: a small fragment reaches the bus.
-	if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0 + 10*ms, Duration: ms, Key: true, Data: make([]byte, 1024)}); err != nil {
-		t.Fatal(err)
-	}
-	fctx, fcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	_ = p.Flush(fctx) // nothing ingests: it ends at the deadline
-	fcancel()
-	eventually(t, 10*time.Second, "the next fragment RECEIVED", func() bool { return a.count(sdk.EventReceived) == 1 })
 }
 
 // MaxFragmentSize counts the fragment's metadata tags: ten persistent 1 KiB

@@ -498,7 +498,7 @@ func (t *topicSink) open(tracks ...sdk.Track) error {
 		// fsyncs and round trips; NewProducer shrinks it to the server's
 		// max_payload) and a deep buffer, so reading never waits for a
 		// PERSISTED while the bus has room.
-		MaxFragmentSize: sdk.MaxFragmentSizeLimit, BufferBytes: 256 << 20,
+		MaxFragmentSize: sdk.MaxMessageFragmentSize, BufferBytes: 256 << 20,
 		OnAck: func(ev sdk.AckEvent) {
 			switch {
 			case ev.EventType == sdk.EventPersisted:

@@ -28,6 +28,8 @@ func TestNATSDocMatchesCode(t *testing.T) {
 		"`" + SubjectToken("pump.1") + "`",
 		MsgID("<stream>", "<producer id>", 0, 0)[:len("<stream>/<producer id>:")],
 		"`" + HeaderStreamARN + "`",
+		"`" + HeaderChunk + "`", "`" + HeaderFragmentSize + "`", ChunkMsgID("<fragment's id>", 2),
+		"`" + strconv.Itoa(MaxChunks) + "`",
 	}
 	sharded := Subjects{Prefix: DefaultPrefix, Shards: 3}
 	src, dst := sharded.ShardMapping()

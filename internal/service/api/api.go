@@ -62,6 +62,17 @@ type Options struct {
 	// long with MAX_CONNECTION_DURATION_REACHED (4003), at the next cluster
 	// boundary; the producer reconnects and carries on. Default 24 h.
 	MaxPutMediaDuration time.Duration
+	// MaxFragmentSize is the largest PutMedia cluster, in bytes
+	// (MAX_FRAGMENT_SIZE_REACHED, 4001, past it); default 50 MB, the seed
+	// service's and the store's (ingest.MaxFragmentSizeDefault). A cluster
+	// larger than a bus message is published as chunks.
+	MaxFragmentSize int
+	// MaxLargeClusters bounds the PutMedia sessions that hold a cluster
+	// larger than a bus message at once (default 4): such a cluster is
+	// gathered in memory before it is published, so the server's memory for
+	// them is at most about twice MaxLargeClusters × MaxFragmentSize; a
+	// session past the bound waits, and its producer with it.
+	MaxLargeClusters int
 	// PutMediaIdle is how long a PutMedia body may bring nothing before the
 	// session sends an IDLE event, the seed service's keep-alive. Default 3 s.
 	PutMediaIdle time.Duration
@@ -96,7 +107,14 @@ type api struct {
 	mediaMu    sync.Mutex
 	mediaConns map[string]int  // open GetMedia responses per stream
 	putting    map[string]bool // streams with a PutMedia session open
+
+	largeClusters chan struct{} // MaxLargeClusters slots
 }
+
+// DefaultMaxFragmentSize is Options.MaxFragmentSize's default, the seed
+// service's 50 MB (ingest.MaxFragmentSizeDefault, which the api does not
+// import).
+const DefaultMaxFragmentSize = 50_000_000
 
 // DefaultMaxPutMediaDuration is Options.MaxPutMediaDuration's default: long
 // enough for a recording of hours to be uploaded in one session.
@@ -119,11 +137,18 @@ func New(o Options) http.Handler {
 	if o.PutMediaIdle <= 0 {
 		o.PutMediaIdle = 3 * time.Second
 	}
+	if o.MaxFragmentSize <= 0 {
+		o.MaxFragmentSize = DefaultMaxFragmentSize
+	}
+	if o.MaxLargeClusters <= 0 {
+		o.MaxLargeClusters = 4
+	}
 	if o.Limits == nil {
 		o.Limits = throttle.New(throttle.Options{Logger: o.Logger})
 	}
 	a := &api{st: o.Store, cat: o.Catalog, cluster: o.Cluster, q: o.Query, log: o.Logger, opts: o, limits: o.Limits, mediaConns: map[string]int{}, putting: map[string]bool{},
-		proxyTransport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+		proxyTransport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute},
+		largeClusters:  make(chan struct{}, o.MaxLargeClusters)}
 	if a.cat == nil {
 		a.cat = storeCatalog{o.Store}
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,6 @@ import (
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
-
-// maxPutMediaCluster bounds one Cluster, the largest fragment the bus takes.
-const maxPutMediaCluster = 8 << 20
 
 // bodyReader remembers the first error of the request body other than its
 // end, so that a failed read is told apart from bad MKV.
@@ -35,6 +33,14 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// fragmentHeaderBytes is what a PutMedia fragment's own headers take at most
+// (FragmentHeader with a session's producer id).
+const fragmentHeaderBytes = 1 << 10
+
+// blockOverhead is what a SimpleBlock adds to its frame in a cluster, at
+// most: the element's id and size, the track number, timecode and flags.
+const blockOverhead = 16
+
 // run reads the MKV body cluster by cluster and publishes each as a fragment,
 // then waits for the fragments still on their way to be PERSISTED.
 //
@@ -46,7 +52,20 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 	pub := context.WithoutCancel(ctx)
 	src := &bodyReader{r: body, last: &s.lastRead}
-	rd := mkv.NewReader(src, mkv.MaxElementSize(maxPutMediaCluster))
+	maxCluster := s.a.opts.MaxFragmentSize
+	rd := mkv.NewReader(src, mkv.MaxElementSize(int64(maxCluster)))
+	// A cluster larger than a bus message is gathered under one of the
+	// server's few large-cluster slots (Options.MaxLargeClusters).
+	oneMessage := wire.MaxChunkPayload(s.a.opts.NATS.MaxPayload(), fragmentHeaderBytes)
+	var clusterBytes int
+	large := false
+	release := func() {
+		if large {
+			<-s.a.largeClusters
+			large = false
+		}
+	}
+	defer release()
 	var info, tracks, tags []byte
 	tagsDone := false // the next Tags element replaces tags instead of adding to them
 	var blocks []mkv.Block
@@ -97,7 +116,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			}
 			tags = append(tags, it.Raw...)
 		case mkv.ItemClusterStart:
-			tc, blocks = int64(it.Timecode)+s.startMS, blocks[:0]
+			tc, blocks, clusterBytes = int64(it.Timecode)+s.startMS, blocks[:0], 0
 			if time.Now().After(s.deadline) {
 				// Ended before this cluster: nothing of it was taken, so the
 				// producer re-sends it whole in its next session.
@@ -114,6 +133,20 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			last = tc
 			s.send(wire.AckEvent{EventType: wire.EventBuffering, FragmentTimecode: tc})
 		case mkv.ItemBlock:
+			clusterBytes += len(it.Block.Data) + blockOverhead
+			if clusterBytes > maxCluster {
+				s.fail(ctx, wire.ErrMaxFragmentSize, tc, fmt.Sprintf("the cluster is over %d bytes, the largest fragment this server takes; close clusters sooner", maxCluster))
+				return
+			}
+			if !large && clusterBytes > oneMessage {
+				select {
+				case s.a.largeClusters <- struct{}{}:
+					large = true
+				case <-ctx.Done():
+					s.fail(ctx, wire.ErrStreamRead, tc, "the connection ended while the cluster waited for memory: "+ctx.Err().Error())
+					return
+				}
+			}
 			b := *it.Block
 			b.Data = append([]byte(nil), b.Data...) // the reader reuses its buffer
 			blocks = append(blocks, b)
@@ -128,7 +161,11 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			frag = mkv.AppendSegmentStart(frag)
 			frag = append(append(append(frag, info...), tracks...), tags...)
 			frag = mkv.AppendCluster(frag, uint64(tc), blocks)
-			if err := s.publish(pub, seq, tc, frag); err != nil {
+			clear(blocks) // their bytes are in frag now: let a large cluster's go
+			err := s.publish(pub, seq, tc, frag)
+			frag = nil
+			release()
+			if err != nil {
 				s.fail(ctx, wire.ErrInternal, tc, "the bus did not take the fragment: "+err.Error())
 				return
 			}
@@ -152,16 +189,19 @@ func (s *putMediaSession) durationMessage() string {
 // session lock is held meanwhile so that the store's PERSISTED, which may
 // come back before the publish acknowledgement, is written after RECEIVED.
 func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, frag []byte) error {
-	m := &nats.Msg{Subject: s.a.opts.Subjects.Frag(s.stream), Data: frag,
-		Header: wire.FragmentHeader(s.stream, s.producer, seq, seq-1, 0)} // seq is from 1: prev 0 is none
+	header := wire.FragmentHeader(s.stream, s.producer, seq, seq-1, 0) // seq is from 1: prev 0 is none
+	parts, headers := wire.SplitFragment(header, frag, wire.MaxChunkPayload(s.a.opts.NATS.MaxPayload(), fragmentHeaderBytes))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open[seq] = true
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A second per MiB besides the 10 s, for a large cluster's chunks.
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second+time.Duration(len(frag))*time.Second/(1<<20))
 	defer cancel()
-	if _, err := s.a.js.PublishMsg(pctx, m); err != nil {
-		delete(s.open, seq)
-		return err
+	for k, part := range parts {
+		if _, err := s.a.js.PublishMsg(pctx, &nats.Msg{Subject: s.a.opts.Subjects.Frag(s.stream), Data: part, Header: headers[k]}); err != nil {
+			delete(s.open, seq)
+			return err
+		}
 	}
 	s.writeLocked(wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.producer, ProducerSequence: seq})
 	return nil

@@ -15,7 +15,7 @@ type collector struct {
 	openSegments, segmentReopens                          *prometheus.Desc
 	persisted, persistedBytes, duplicates, liveOnly       *prometheus.Desc
 	storeFailures, refused, persistLatency                *prometheus.Desc
-	diskFull, diskFullPauses                              *prometheus.Desc
+	diskFull, diskFullPauses, chunksAbandoned             *prometheus.Desc
 	streamBytes, streamFragments, streamSegments, streams *prometheus.Desc
 	rateLimited, rateLimitWait                            *prometheus.Desc
 	streamIn, streamFragmentsIn, streamOut                *prometheus.Desc
@@ -42,6 +42,7 @@ func newCollector(s *Server) *collector {
 		persistLatency:    d("ingest_persist_latency_mean_seconds", "Mean time from the bus accepting a fragment to PERSISTED."),
 		diskFull:          d("ingest_disk_full", "1 while the store's disk is nearly full and the bus takes no new fragments, else 0."),
 		diskFullPauses:    d("ingest_disk_full_pauses_total", "Times the bus was closed to new fragments for a nearly full disk."),
+		chunksAbandoned:   d("ingest_chunks_abandoned_total", "Chunks of fragments larger than a bus message dropped because the fragment's last chunk never came."),
 		streamBytes:       d("stream_stored_bytes", "Bytes of segments a stream holds on disk.", "stream"),
 		streamFragments:   d("stream_stored_fragments", "Fragments a stream holds.", "stream"),
 		streamSegments:    d("stream_segments", "Segment files a stream holds.", "stream"),
@@ -59,7 +60,7 @@ func newCollector(s *Server) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.fsyncs, c.fsyncSeconds, c.expired, c.openSegments, c.segmentReopens, c.persisted, c.persistedBytes, c.duplicates,
-		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.streamBytes, c.streamFragments, c.streamSegments, c.streams,
+		c.liveOnly, c.storeFailures, c.refused, c.persistLatency, c.diskFull, c.diskFullPauses, c.chunksAbandoned, c.streamBytes, c.streamFragments, c.streamSegments, c.streams,
 		c.rateLimited, c.rateLimitWait, c.streamIn, c.streamFragmentsIn, c.streamOut, c.summarised, c.summaryFailures, c.fromSummaries} {
 		ch <- d
 	}
@@ -92,6 +93,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.diskFull, prometheus.GaugeValue, full)
 	ch <- prometheus.MustNewConstMetric(c.diskFullPauses, prometheus.CounterValue, float64(in.DiskFullPauses))
+	ch <- prometheus.MustNewConstMetric(c.chunksAbandoned, prometheus.CounterValue, float64(in.ChunksAbandoned))
 	for code, n := range in.Errors {
 		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), code.String())
 	}

@@ -70,7 +70,7 @@ func TestPutMediaMalformedSessions(t *testing.T) {
 			return mkv.AppendCluster(d, a, []mkv.Block{frame(1, 0, "earlier")})
 		}, status: 200, code: wire.ErrFragmentTimecodeLesser, persisted: 1},
 		{name: "oversize fragment", headers: std, body: func() []byte {
-			return mkv.AppendCluster(head(ms), next(), []mkv.Block{frame(1, 0, string(make([]byte, 9<<20)))})
+			return mkv.AppendCluster(head(ms), next(), []mkv.Block{frame(1, 0, string(make([]byte, 51_000_000)))})
 		}, status: 200, code: wire.ErrMaxFragmentSize},
 		{name: "fragment longer than the limit", headers: std, body: func() []byte {
 			return mkv.AppendCluster(head(ms), next(), []mkv.Block{frame(1, 0, "a"), frame(1, 30000, "b")})

@@ -239,19 +239,14 @@ func TestPutMediaOversizeAndTruncated(t *testing.T) {
 	srv := startServer(t, "")
 	newStream(t, srv, "o", 1)
 	now := uint64(time.Now().Add(-time.Minute).UnixMilli())
-	head := func() []byte {
-		b := mkv.AppendEBMLHeader(nil, "matroska")
-		b = mkv.AppendSegmentStart(b)
-		b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
-		return mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
-	}
+	head := opaqueHead
 	body := func(b []byte) func() (interface{ Read([]byte) (int, error) }, func() error) {
 		return func() (interface{ Read([]byte) (int, error) }, func() error) { return bytes.NewReader(b), nil }
 	}
 	h := map[string]string{"x-amzn-stream-name": "o"}
-	big := mkv.AppendCluster(head(), now, []mkv.Block{{Track: 1, Keyframe: true, Data: make([]byte, 9<<20)}})
+	big := mkv.AppendCluster(head(), now, []mkv.Block{{Track: 1, Keyframe: true, Data: make([]byte, 51_000_000)}})
 	if _, evs := putMedia(t, srv, h, body(big)); len(evs) == 0 || evs[len(evs)-1].ErrorID != wire.ErrMaxFragmentSize {
-		t.Fatalf("a 9 MiB cluster: %+v", evs)
+		t.Fatalf("a 51 MB cluster: %+v", evs)
 	}
 	good := mkv.AppendCluster(head(), now+1000, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("one")}})
 	good = mkv.AppendCluster(good, now+2000, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("two")}})

@@ -710,7 +710,7 @@ func (s *Server) serveHTTP() {
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), MaxMediaConnections: s.cfg.MaxMediaConnections,
 		NATS: s.nc, Subjects: wire.NewSubjects(s.cfg.Prefix), Auth: s.auth,
 		MaxPutMediaDuration: s.cfg.MaxPutMediaDuration, PutMediaIdle: s.cfg.PutMediaIdle, MaxRequests: s.cfg.MaxRequests,
-		Limits: s.limits, Usage: s.meter,
+		MaxFragmentSize: s.cfg.Limits.MaxFragmentSize, Limits: s.limits, Usage: s.meter,
 	}
 	if s.node != nil {
 		ao.Catalog, ao.Cluster = s.node.Catalog(), &clusterAPI{s: s}
