@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
+	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/sdk"
 )
@@ -148,5 +153,75 @@ func TestLargeFragments(t *testing.T) {
 	frags, _, err := client.ListFragments(ctx, sdk.ListFragmentsInput{Stream: sdk.StreamRef{StreamName: "cam4k"}})
 	if err != nil || len(frags) != 3 {
 		t.Fatalf("the stream holds %d fragments (%v), want 3", len(frags), err)
+	}
+}
+
+// TestClusterLargeFragment: on a cluster, a 20 MiB fragment produced
+// through a node that does not hold the stream is stored whole by each
+// replica that does, the same on each.
+func TestClusterLargeFragment(t *testing.T) {
+	tc := startTestCluster(t, 3, func(_ int, c *Config) { c.Cluster.StreamReplicas = 2 })
+	ctx := context.Background()
+	if _, err := tc.client(0).CreateStream(ctx, sdk.CreateStreamInput{StreamName: "cam4k", DataRetentionInHours: 2}); err != nil {
+		t.Fatal(err)
+	}
+	holders := tc.replicas(0, "cam4k")
+	outsider := -1
+	for i, c := range tc.cfgs {
+		if !slices.Contains(holders, c.Cluster.Node) {
+			outsider = i
+		}
+	}
+	if len(holders) != 2 || outsider < 0 {
+		t.Fatalf("cam4k on %v", holders)
+	}
+	nc, err := nats.Connect(tc.nodes[outsider].NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	acked := make(chan sdk.AckEvent, 16)
+	p, err := sdk.NewProducer(ctx, nc, sdk.ProducerConfig{Stream: "cam4k", NoLive: true, MaxFragmentSize: 30_000_000,
+		Tracks: []sdk.Track{{Number: 1, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}},
+		OnAck:  func(ev sdk.AckEvent) { acked <- ev }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Minute)
+	for i := range 5 {
+		if err := p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: start.Add(time.Duration(i) * 40 * time.Millisecond).UnixNano(), Duration: int64(40 * time.Millisecond), Key: i == 0, Data: noise(4<<20, uint64(20+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	persisted := 0
+	for len(acked) > 0 {
+		if ev := <-acked; ev.EventType == sdk.EventPersisted {
+			persisted++
+		}
+	}
+	if persisted != 1 {
+		t.Fatalf("%d PERSISTED, want 1", persisted)
+	}
+	var copies [][]string
+	for _, h := range holders {
+		i := tc.index(h)
+		poll.Until(t, 30*time.Second, 50*time.Millisecond, func() error {
+			if n := len(copyOf(t, tc.nodes[i], "cam4k")); n != 1 {
+				return fmt.Errorf("%s holds %d fragments, want 1", h, n)
+			}
+			return nil
+		})
+		copies = append(copies, copyOf(t, tc.nodes[i], "cam4k"))
+	}
+	if !slices.Equal(copies[0], copies[1]) {
+		t.Fatalf("the replicas differ: %v and %v", copies[0], copies[1])
+	}
+	if n := len(copyOf(t, tc.nodes[outsider], "cam4k")); n != 0 {
+		t.Fatalf("the node without the stream holds %d fragments of it", n)
 	}
 }
