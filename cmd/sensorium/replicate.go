@@ -197,7 +197,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 			"schedule", sched.String(), "max_rate", rate)
 		return r.Run(ctx)
 	}
-	cmd.AddCommand(newReplicateStatusCmd())
+	cmd.AddCommand(newReplicateStatusCmd(), newReplicateSkipCmd())
 	return cmd
 }
 
@@ -303,8 +303,10 @@ func newReplicateStatusCmd() *cobra.Command {
 stream:
 
   STATE     live (caught up), catching up, paused (outside --schedule),
-            retrying (after an error: see the last column), stopped (the edge
-            stream is gone)
+            retrying (after an error: see the last column), refused (stopped
+            at a fragment the centre refused, tried again after each pause:
+            a line under the table says which, and whether the centre's copy
+            has a hole there), stopped (the edge stream is gone)
   LAG       age of the oldest edge fragment the centre has not confirmed
   BACKLOG   fragments and bytes the centre has not confirmed
   SENT      fragments and bytes sent by this replicator process (re-sends
@@ -407,7 +409,37 @@ func writeReplicateStatus(w io.Writer, st replicate.Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d (%s)\t%d (%s)\t%d\t%d\t%s\t%s\n", s.Edge, s.Centre, s.State, lag,
 			s.BacklogFragments, humanBytes(s.BacklogBytes), s.SentFragments, humanBytes(int64(s.SentBytes)), s.ResentFragments, s.Errors, last, errText)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range st.Streams {
+		writeRefusal(w, s.Edge, s.Refused, s.SkippedFragments, "")
+	}
+	return nil
+}
+
+// writeRefusal writes the lines that say a stream's copy is stopped at a
+// fragment the centre refused, and what the centre's copy lacks: the
+// status table has no room for them, and an operator must not miss them.
+func writeRefusal(w io.Writer, stream string, r *replicate.RefusalStatus, skipped int, stateDir string) {
+	if r != nil {
+		fmt.Fprintf(w, "\n%s: stopped at edge fragment %s (sequence %d): the centre refused it since %s: %s (%d): %s\n", stream, r.Fragment, r.Sequence,
+			r.Since.Local().Format(time.DateTime), r.Code, r.ErrorID, r.Message)
+		dir := "DIR"
+		if stateDir != "" {
+			dir = stateDir
+		}
+		if r.StoredAfter > 0 {
+			fmt.Fprintf(w, "  the centre stored %d fragments after it, so its copy has a hole there that it cannot fill (it refuses a fragment older than its newest);\n"+
+				"  to go on without it, stop the replicator and run: sensorium replicate skip %s --state %s\n", r.StoredAfter, stream, dir)
+		} else {
+			fmt.Fprintf(w, "  nothing after it was stored: mend the cause at the centre (a limit, the stream) and the next try copies it and goes on,\n"+
+				"  or, to go on without it, stop the replicator and run: sensorium replicate skip %s --state %s\n", stream, dir)
+		}
+	}
+	if skipped > 0 {
+		fmt.Fprintf(w, "%s: refused fragments skipped (sensorium replicate skip): %d; the centre's copy lacks them\n", stream, skipped)
+	}
 }
 
 func writeJournals(w io.Writer, dir string, js []replicate.JournalSummary) error {
@@ -422,5 +454,48 @@ func writeJournals(w io.Writer, dir string, js []replicate.JournalSummary) error
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%s)\t%d (%s)\t%d\t%s\n", j.EdgeStream, j.CentreStream, last, j.PendingFragments,
 			humanBytes(j.PendingBytes), j.SentFragments, humanBytes(int64(j.SentBytes)), j.ExpiredFragments, j.ProducerID)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, j := range js {
+		writeRefusal(w, j.EdgeStream, j.Refused, j.SkippedFragments, dir)
+	}
+	return nil
+}
+
+func newReplicateSkipCmd() *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:   "skip STREAM --state DIR",
+		Short: "Let a stream's copy go on without the fragment the centre refused",
+		Long: `A stream whose fragment the centre refused (ERROR: a smaller size limit, a
+stream written by someone else) stops at that fragment and tries it again
+after each pause; 'sensorium replicate status' says so. When the cause can
+be mended at the centre, mend it: the next try copies the fragment and the
+copy goes on, whole. When it cannot — in particular when the centre stored
+fragments after the refused one (those already on their way), after which
+it refuses the older one for good — skip it: the fragment is dropped from the
+stream's journal and recorded there as skipped, and the copy goes on
+without it when the replicator starts again. The centre's copy then lacks
+that fragment; status and the metric sensorium_replicate_skipped_fragments
+keep saying so.
+
+STREAM is the edge stream's name (or the centre's). The replicator using
+--state must be stopped first (it holds the folder's lock).`,
+		Example: `  sensorium replicate skip pump-1 --state /var/lib/sensorium-replicate`,
+		Args:    exactArgs(1, "a stream name"),
+	}
+	cmd.Flags().StringVar(&state, "state", "", "the replicator's state folder")
+	_ = cmd.MarkFlagRequired("state")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		sum, err := replicate.SkipRefused(state, args[0])
+		if err != nil {
+			return err
+		}
+		r := sum.Refused
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: skipped edge fragment %s (sequence %d, refused by the centre: %s: %s); the centre's copy of %s lacks it. "+
+			"The copy goes on when the replicator starts.\n", sum.EdgeStream, r.Fragment, r.Sequence, r.Code, r.Message, sum.CentreStream)
+		return nil
+	}
+	return cmd
 }

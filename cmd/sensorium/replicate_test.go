@@ -451,3 +451,41 @@ func TestReplicateSignedWithTwoProfiles(t *testing.T) {
 		}
 	}
 }
+
+// A journal stopped at a refused fragment: `replicate status --state` says
+// which and that the centre's copy has a hole there, `replicate skip` lets
+// it go (once), and status then counts it as skipped.
+func TestReplicateSkipRefused(t *testing.T) {
+	dir := t.TempDir()
+	journal := `{"version": 1, "edge_stream": "pump-1", "edge_arn": "arn:x", "centre_stream": "site3-pump-1",
+  "producer_id": "replicate-0123456789abcdef", "next_seq": 7,
+  "confirmed": {"seq": 3, "number": "30", "server_ns": 1, "producer_ns": 1, "size": 10},
+  "pending": [
+    {"seq": 4, "number": "40", "server_ns": 2, "producer_ns": 2, "size": 70000},
+    {"seq": 5, "number": "50", "server_ns": 3, "producer_ns": 3, "size": 10},
+    {"seq": 6, "number": "60", "server_ns": 4, "producer_ns": 4, "size": 10}],
+  "refused": {"seq": 4, "number": "40", "server_ns": 2, "producer_ns": 2, "size": 70000,
+    "code": "MAX_FRAGMENT_SIZE_REACHED", "error_id": 4001, "message": "fragment is 70000 bytes; the limit is 16384", "at_ns": 1764966896000000000, "stored_after": 2},
+  "sent_fragments": 6, "sent_bytes": 70030, "expired_fragments": 0, "refused_fragments": 1}`
+	if err := os.WriteFile(filepath.Join(dir, "stream-site3-pump-1.json"), []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLIOut(t, "replicate", "status", "--state", dir)
+	if code != 0 || !strings.Contains(stdout, "pump-1: stopped at edge fragment 40 (sequence 4): the centre refused it since") ||
+		!strings.Contains(stdout, "MAX_FRAGMENT_SIZE_REACHED (4001)") || !strings.Contains(stdout, "the centre stored 2 fragments after it") ||
+		!strings.Contains(stdout, "sensorium replicate skip pump-1 --state "+dir) {
+		t.Fatalf("status: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLIOut(t, "replicate", "skip", "pump-1", "--state", dir)
+	if code != 0 || !strings.Contains(stdout, "skipped edge fragment 40") {
+		t.Fatalf("skip: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, stderr := runCLI(t, "replicate", "skip", "pump-1", "--state", dir); code != exitFailure || !strings.Contains(stderr, "not stopped at a refused fragment") {
+		t.Fatalf("a second skip: exit %d, %q", code, stderr)
+	}
+	code, stdout, _ = runCLIOut(t, "replicate", "status", "--state", dir)
+	if code != 0 || strings.Contains(stdout, "stopped at") || !strings.Contains(stdout, "pump-1: refused fragments skipped (sensorium replicate skip): 1;") ||
+		!strings.Contains(stdout, "2 (20 B)") { // the two after it are still to be confirmed
+		t.Fatalf("status after the skip: exit %d, %q", code, stdout)
+	}
+}

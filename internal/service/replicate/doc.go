@@ -25,6 +25,11 @@
 // Several fragments of a stream are on their way at once, each naming its
 // predecessor (Sensorium-Producer-Prev), so that a link with a long round
 // trip is kept busy and the centre still stores them in the edge's order.
+// A fragment the centre refuses stops the stream's copy at it (round.go,
+// settleRefusal): the centre stores the ones after it already sent, so its
+// copy may have a hole there, which the journal records and status and the
+// metrics tell; nothing is confirmed past it until the centre takes it or
+// an operator skips it (SkipRefused).
 // Optionally (decimate.go) a stream's sampled signals reach the centre at a
 // fraction of their rate, as block means on a grid counted from the epoch.
 //

@@ -27,10 +27,15 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 }
 
-// startServer runs a real server on loopback ports with its data in dir.
-func startServer(t testing.TB, dir string) *server.Server {
+// startServer runs a real server on loopback ports with its data in dir;
+// opts change its configuration (its limits, say).
+func startServer(t testing.TB, dir string, opts ...func(*server.Config)) *server.Server {
 	t.Helper()
-	srv, err := server.Start(context.Background(), server.Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: testLogger(t)})
+	cfg := server.Config{DataDir: dir, NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", Logger: testLogger(t)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

@@ -49,10 +49,38 @@ type journal struct {
 	// before this producer time (ns): a journal started from a centre
 	// stream whose newest fragment could not be matched to an edge one.
 	AfterProducerTime int64 `json:"after_producer_ns,omitempty"`
+	// Refused is the fragment the centre refused (a terminal ERROR) that
+	// the copy is stopped at: it is sent again, alone, after each pause, and
+	// nothing after it is confirmed — not by the centre's PERSISTED of the
+	// fragments after it that were already on their way, nor by a look at
+	// the centre's newest — until the centre takes it or an operator skips
+	// it (SkipRefused). nil when the copy is not stopped.
+	Refused *refusal `json:"refused,omitempty"`
+	// Skipped are the refused fragments an operator let go: the centre's
+	// copy lacks each of them. Kept so that the hole stays on record.
+	Skipped []refusal `json:"skipped,omitempty"`
 	// Counts since the journal began, for status.
 	SentFragments uint64 `json:"sent_fragments"`
 	SentBytes     uint64 `json:"sent_bytes"`
 	Expired       uint64 `json:"expired_fragments"` // gone from the edge before they were sent
+	RefusedTotal  uint64 `json:"refused_fragments"` // edge fragments the centre refused, each counted once
+}
+
+// refusal is an edge fragment the centre refused, and why.
+type refusal struct {
+	fragRef        // the edge fragment; Seq is its sequence
+	Code    string `json:"code"`     // the centre's error code, as its ERROR event names it
+	ErrorID int    `json:"error_id"` // and its number
+	Message string `json:"message"`
+	At      int64  `json:"at_ns"` // when it was first refused (the replicator's clock)
+	// StoredAfter is how many fragments after it the centre is known to
+	// have stored: those already on their way when it refused (its ingest
+	// does not hold back a fragment whose predecessor it refused). When
+	// more than 0 the centre's copy has a hole at this fragment, and will
+	// keep it: the centre refuses a fragment older than its newest
+	// (FRAGMENT_TIMECODE_LESSER), so even with its limit raised it cannot
+	// take this one any more.
+	StoredAfter int `json:"stored_after"`
 }
 
 // fragRef is one edge fragment as the journal knows it.
@@ -165,8 +193,12 @@ func (j *journal) assign(frags []fragRef) {
 }
 
 // confirm marks every pending fragment up to and including seq as held by
-// the centre.
+// the centre; never one at or past a refused fragment, which the centre
+// does not hold, whatever it holds after it.
 func (j *journal) confirm(seq uint64) {
+	if j.Refused != nil && seq >= j.Refused.Seq {
+		seq = j.Refused.Seq - 1
+	}
 	i := 0
 	for i < len(j.Pending) && j.Pending[i].Seq <= seq {
 		i++
@@ -212,6 +244,9 @@ type JournalSummary struct {
 	PendingBytes             int64
 	SentFragments, SentBytes uint64
 	ExpiredFragments         uint64
+	RefusedFragments         uint64         // edge fragments the centre refused since the journal began
+	Refused                  *RefusalStatus // the fragment the copy is stopped at; nil when it is not
+	SkippedFragments         int            // refused fragments let go (SkipRefused): holes in the centre's copy
 }
 
 // ReadJournals summarises the journals in a state folder, sorted by
@@ -236,7 +271,8 @@ func ReadJournals(dir string) ([]JournalSummary, error) {
 			return nil, fmt.Errorf("replicate: journal %s: %w", p, err)
 		}
 		s := JournalSummary{EdgeStream: j.EdgeStream, CentreStream: j.CentreStream, ProducerID: j.ProducerID,
-			PendingFragments: len(j.Pending), SentFragments: j.SentFragments, SentBytes: j.SentBytes, ExpiredFragments: j.Expired}
+			PendingFragments: len(j.Pending), SentFragments: j.SentFragments, SentBytes: j.SentBytes, ExpiredFragments: j.Expired,
+			RefusedFragments: j.RefusedTotal, Refused: j.Refused.status(), SkippedFragments: len(j.Skipped)}
 		if j.Confirmed != nil {
 			s.LastConfirmed = j.Confirmed.Number
 		}
@@ -247,4 +283,59 @@ func ReadJournals(dir string) ([]JournalSummary, error) {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].CentreStream < out[b].CentreStream })
 	return out, nil
+}
+
+// SkipRefused lets the copy of a stream go on without the fragment the
+// centre refused, which the copy is stopped at: the fragment leaves the
+// journal's pending fragments and is kept in its skipped ones, so that
+// the hole it leaves in the centre's copy stays on record (status, the
+// metric sensorium_replicate_skipped_fragments). name is the stream's edge
+// or centre name. The replicator must not be running: it holds the state
+// folder's lock, and would write its own journal over this change.
+//
+// It is the operator's call, never the replicator's: a refusal may be
+// mended at the centre (a limit raised, a stream made again), and then
+// the retried fragment goes in and the copy is whole; but once the centre
+// stored fragments after it (StoredAfter), it refuses the older one for
+// good, and only skipping it lets the copy go on.
+func SkipRefused(dir, name string) (JournalSummary, error) {
+	unlock, err := lockState(dir)
+	if err != nil {
+		return JournalSummary{}, fmt.Errorf("%w: stop it before skipping a fragment", err)
+	}
+	defer unlock()
+	all, err := ReadJournals(dir)
+	if err != nil {
+		return JournalSummary{}, err
+	}
+	centre := ""
+	for _, s := range all {
+		if s.CentreStream == name || (centre == "" && s.EdgeStream == name) {
+			centre = s.CentreStream
+		}
+	}
+	if centre == "" {
+		return JournalSummary{}, fmt.Errorf("replicate: no journal in %s copies a stream named %s", dir, name)
+	}
+	j, err := loadJournal(dir, centre)
+	if err != nil {
+		return JournalSummary{}, err
+	}
+	r := j.Refused
+	if r == nil {
+		return JournalSummary{}, fmt.Errorf("replicate: the copy of %s is not stopped at a refused fragment: nothing to skip", name)
+	}
+	kept := j.Pending[:0]
+	for _, p := range j.Pending {
+		if p.Seq != r.Seq {
+			kept = append(kept, p)
+		}
+	}
+	j.Pending, j.Refused = kept, nil
+	j.Skipped = append(j.Skipped, *r)
+	if err := j.save(dir); err != nil {
+		return JournalSummary{}, err
+	}
+	return JournalSummary{EdgeStream: j.EdgeStream, CentreStream: j.CentreStream, ProducerID: j.ProducerID,
+		Refused: r.status(), SkippedFragments: len(j.Skipped), RefusedFragments: j.RefusedTotal}, nil
 }

@@ -1,10 +1,12 @@
 package replicate
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestJournalSaveLoadConfirm(t *testing.T) {
@@ -76,29 +78,50 @@ func TestJournalRefusesAnotherStreamsFile(t *testing.T) {
 }
 
 // reconcile confirms the pending fragments up to the centre's newest, and
-// only when that one is the journal's own (same number and producer time).
+// only when that one is the journal's own (same number and producer time),
+// only those the centre holds (by producer time) before the first it does
+// not, and never a refused one or any after it.
 func TestReconcile(t *testing.T) {
+	const ms = int64(time.Millisecond)
 	mk := func() *journal {
 		j := newJournal("s", "arn", "s")
-		j.assign([]fragRef{{Number: "5", ProducerTime: 50}, {Number: "7", ProducerTime: 70}, {Number: "9", ProducerTime: 90}})
+		j.assign([]fragRef{{Number: "5", ProducerTime: 50 * ms}, {Number: "7", ProducerTime: 70 * ms}, {Number: "9", ProducerTime: 90 * ms}})
 		return j
 	}
+	all := map[int64]int{50: 1, 70: 1, 90: 1}
 	cases := []struct {
 		name        string
 		last        *centreLast
+		held        map[int64]int
+		refused     uint64 // the sequence the journal records as refused; 0: none
 		wantPending int
+		wantAfter   int // the refusal's StoredAfter
 	}{
-		{"the centre is empty", nil, 3},
-		{"the centre holds the second", &centreLast{Origin: "7", ProducerTime: 70}, 1},
-		{"the centre holds all", &centreLast{Origin: "9", ProducerTime: 90}, 0},
-		{"another numbering", &centreLast{Origin: "7", ProducerTime: 71}, 3},
-		{"no origin tag", &centreLast{ProducerTime: 70}, 3},
+		{"the centre is empty", nil, nil, 0, 3, 0},
+		{"the centre holds the second", &centreLast{Origin: "7", ProducerTime: 70 * ms}, all, 0, 1, 0},
+		{"the centre holds all", &centreLast{Origin: "9", ProducerTime: 90 * ms}, all, 0, 0, 0},
+		{"another numbering", &centreLast{Origin: "7", ProducerTime: 71 * ms}, all, 0, 3, 0},
+		{"no origin tag", &centreLast{ProducerTime: 70 * ms}, all, 0, 3, 0},
+		// The first was refused while the replicator was away, and the
+		// centre stored the two after it: nothing is confirmed.
+		{"a hole at the first", &centreLast{Origin: "9", ProducerTime: 90 * ms}, map[int64]int{70: 1, 90: 1}, 0, 3, 0},
+		{"a hole at the second", &centreLast{Origin: "9", ProducerTime: 90 * ms}, map[int64]int{50: 1, 90: 1}, 0, 2, 0},
+		{"the second refused, the third stored", &centreLast{Origin: "9", ProducerTime: 90 * ms}, map[int64]int{50: 1, 90: 1}, 2, 2, 1},
+		{"the first refused, all three at the centre", &centreLast{Origin: "9", ProducerTime: 90 * ms}, all, 1, 3, 2},
 	}
 	for _, c := range cases {
 		j := mk()
-		reconcile(j, c.last)
+		if c.refused > 0 {
+			j.Refused = &refusal{fragRef: j.Pending[c.refused-1], Code: "MAX_FRAGMENT_SIZE_REACHED"}
+		}
+		if m := centreMatch(j, c.last); m >= 0 {
+			confirmHeld(j, m, maps.Clone(c.held)) // it counts them down
+		}
 		if len(j.Pending) != c.wantPending {
 			t.Errorf("%s: %d pending, want %d", c.name, len(j.Pending), c.wantPending)
+		}
+		if c.refused > 0 && j.Refused.StoredAfter != c.wantAfter {
+			t.Errorf("%s: the refusal has %d stored after it, want %d", c.name, j.Refused.StoredAfter, c.wantAfter)
 		}
 	}
 }

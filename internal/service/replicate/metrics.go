@@ -29,6 +29,12 @@ var (
 		"Fragments the edge deleted (retention) before they could be sent.", []string{"stream"}, nil)
 	descErrors = prometheus.NewDesc("sensorium_replicate_errors_total",
 		"Failures that made the stream's copy start over (the edge, the centre or the link).", []string{"stream"}, nil)
+	descRefused = prometheus.NewDesc("sensorium_replicate_refused_fragments_total",
+		"Edge fragments the centre refused (ERROR), each counted once; the stream's copy stops at such a fragment (state refused).", []string{"stream"}, nil)
+	descStoredPast = prometheus.NewDesc("sensorium_replicate_stored_past_refusal_fragments",
+		"While the copy is stopped at a fragment the centre refused: how many fragments after it the centre stored anyway (more than 0: its copy has a hole at the refused one); 0 otherwise.", []string{"stream"}, nil)
+	descSkipped = prometheus.NewDesc("sensorium_replicate_skipped_fragments",
+		"Refused fragments an operator let go (sensorium replicate skip) since the stream's journal began: the centre's copy lacks each.", []string{"stream"}, nil)
 	descUp = prometheus.NewDesc("sensorium_replicate_stream_up",
 		"1 while the stream is copied (live or catching up), 0 while it waits (schedule, retrying, stopped).", []string{"stream", "state"}, nil)
 	descOpen = prometheus.NewDesc("sensorium_replicate_schedule_open",
@@ -43,7 +49,7 @@ func (r *Replicator) Collector() prometheus.Collector { return collector{r} }
 type collector struct{ r *Replicator }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLag, descBacklogFrags, descBacklogBytes, descSentFrags, descSentBytes, descResent, descExpired, descErrors, descUp, descOpen, descMaxRate} {
+	for _, d := range []*prometheus.Desc{descLag, descBacklogFrags, descBacklogBytes, descSentFrags, descSentBytes, descResent, descExpired, descErrors, descRefused, descStoredPast, descSkipped, descUp, descOpen, descMaxRate} {
 		ch <- d
 	}
 }
@@ -65,6 +71,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descResent, prometheus.CounterValue, float64(s.ResentFragments), s.Edge)
 		ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(s.ExpiredFragments), s.Edge)
 		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.Errors), s.Edge)
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(s.RefusedFragments), s.Edge)
+		past := 0
+		if s.Refused != nil {
+			past = s.Refused.StoredAfter
+		}
+		ch <- prometheus.MustNewConstMetric(descStoredPast, prometheus.GaugeValue, float64(past), s.Edge)
+		ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.GaugeValue, float64(s.SkippedFragments), s.Edge)
 		up := 0.0
 		if s.State == "live" || s.State == "catching up" {
 			up = 1

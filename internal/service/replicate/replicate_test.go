@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/service/replicate/replicatetest"
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/internal/testkit/faultproxy"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -26,11 +27,12 @@ type rig struct {
 	state        string
 }
 
-func newRig(t *testing.T) *rig {
+// newRig starts the rig; centre changes the centre's configuration.
+func newRig(t *testing.T, centre ...func(*server.Config)) *rig {
 	t.Helper()
 	e := startServer(t, t.TempDir())
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
-	c := startServer(t, t.TempDir())
+	c := startServer(t, t.TempDir(), centre...)
 	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
 	p, err := faultproxy.Start(strings.TrimPrefix(c.NATSURL(), "nats://"))
 	if err != nil {

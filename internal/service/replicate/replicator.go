@@ -241,8 +241,9 @@ type StreamStatus struct {
 	Edge   string `json:"edge"`
 	Centre string `json:"centre"`
 	// State: "starting", "live" (caught up), "catching up", "paused"
-	// (outside the schedule), "retrying" (after an error), "stopped" (the
-	// edge stream is gone).
+	// (outside the schedule), "retrying" (after an error), "refused"
+	// (stopped at a fragment the centre refused, which is tried again
+	// after each pause: Refused), "stopped" (the edge stream is gone).
 	State string `json:"state"`
 	// LagSeconds is the age, by the edge's server time, of the oldest edge
 	// fragment the centre has not confirmed; 0 when caught up.
@@ -260,6 +261,39 @@ type StreamStatus struct {
 	// LastConfirmed is the newest edge fragment the centre confirmed.
 	LastConfirmed string `json:"last_confirmed,omitempty"`
 	LastError     string `json:"last_error,omitempty"`
+	// RefusedFragments counts the edge fragments the centre refused, since
+	// this process started.
+	RefusedFragments uint64 `json:"refused_fragments"`
+	// Refused is the fragment the copy is stopped at because the centre
+	// refused it (from the journal, so it outlives restarts); nil when the
+	// copy is not stopped.
+	Refused *RefusalStatus `json:"refused,omitempty"`
+	// SkippedFragments is how many refused fragments an operator let go
+	// (SkipRefused) since the journal began: the centre's copy lacks each.
+	SkippedFragments int `json:"skipped_fragments"`
+}
+
+// RefusalStatus is a fragment the centre refused, as status shows it.
+type RefusalStatus struct {
+	Fragment string    `json:"fragment"` // the edge's fragment number
+	Sequence uint64    `json:"sequence"` // its producer sequence at the centre
+	Code     string    `json:"code"`     // the centre's error code
+	ErrorID  int       `json:"error_id"`
+	Message  string    `json:"message"`
+	Since    time.Time `json:"since"` // when it was first refused
+	// StoredAfter is how many fragments after it the centre is known to
+	// have stored anyway. More than 0: the centre's copy has a hole at it
+	// that it cannot fill (it refuses a fragment older than its newest);
+	// `sensorium replicate skip` lets the copy go on without it.
+	StoredAfter int `json:"stored_after"`
+}
+
+func (r *refusal) status() *RefusalStatus {
+	if r == nil {
+		return nil
+	}
+	return &RefusalStatus{Fragment: r.Number, Sequence: r.Seq, Code: r.Code, ErrorID: r.ErrorID, Message: r.Message,
+		Since: time.Unix(0, r.At).UTC(), StoredAfter: r.StoredAfter}
 }
 
 // Status is the replicator's state, for `sensorium replicate status`.

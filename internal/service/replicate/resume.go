@@ -172,14 +172,96 @@ func startFromCentre(ctx context.Context, edge *sdk.Client, edgeStream string, l
 // newest fragment must be one of the journal's pending fragments (same
 // edge number and producer time): an origin tag that names another
 // numbering (an edge stream that is itself an import) proves nothing.
-func reconcile(j *journal, last *centreLast) {
-	if last == nil || last.Origin == "" {
-		return
+//
+// The centre's newest proves only itself: the centre stores a fragment
+// after one it refused (its ingest does not hold it back), and the
+// replicator may have died before it heard the refusal. So each pending
+// fragment up to the newest must also be found at the centre by its
+// producer time; confirmation stops before the first that is not, which
+// the next round sends again and the centre then stores (or refuses again,
+// and the journal records it). Nor does it go past a refusal the journal
+// already records.
+func reconcile(ctx context.Context, c *sdk.Client, stream string, j *journal, last *centreLast) error {
+	match := centreMatch(j, last)
+	if match < 0 {
+		return nil
 	}
-	for _, p := range j.Pending {
+	held, err := centreProducerTimes(ctx, c, stream, j.Pending[0].ProducerTime, last.ProducerTime)
+	if err != nil {
+		return err
+	}
+	confirmHeld(j, match, held)
+	return nil
+}
+
+// centreMatch is the index of the pending fragment that the centre's
+// newest fragment is a copy of; -1 for none.
+func centreMatch(j *journal, last *centreLast) int {
+	if last == nil || last.Origin == "" {
+		return -1
+	}
+	for i, p := range j.Pending {
 		if p.Number == last.Origin && p.ProducerTime == last.ProducerTime {
-			j.confirm(p.Seq)
-			return
+			return i
 		}
 	}
+	return -1
+}
+
+// confirmHeld confirms the pending fragments up to Pending[match] that
+// held (the centre's fragments counted by producer time in ms) accounts
+// for, in order, up to the first it does not; and notes in a recorded
+// refusal that the centre holds fragments after it.
+func confirmHeld(j *journal, match int, held map[int64]int) {
+	if r := j.Refused; r != nil && j.Pending[match].Seq > r.Seq {
+		n := 0
+		for _, p := range j.Pending[:match+1] {
+			if p.Seq > r.Seq {
+				n++
+			}
+		}
+		r.StoredAfter = max(r.StoredAfter, n)
+	}
+	upTo := uint64(0)
+	for _, p := range j.Pending[:match+1] {
+		ms := floorMS(p.ProducerTime)
+		if held[ms] == 0 {
+			break
+		}
+		held[ms]--
+		upTo = p.Seq
+	}
+	if upTo > 0 {
+		j.confirm(upTo) // which stops before a recorded refusal
+	}
+}
+
+// centreProducerTimes counts the centre's fragments of stream by producer
+// time (ms; listings give ms) from from to to (ns, both inclusive).
+func centreProducerTimes(ctx context.Context, c *sdk.Client, stream string, from, to int64) (map[int64]int, error) {
+	held := map[int64]int{}
+	in := sdk.ListFragmentsInput{Stream: sdk.ByName(stream), Selector: "PRODUCER_TIMESTAMP", MaxResults: 1000,
+		Start: time.Unix(0, from).Truncate(time.Millisecond), End: time.Unix(0, to)}
+	for {
+		page, next, err := c.ListFragments(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list fragments of %s at the centre: %w", stream, err)
+		}
+		for _, f := range page {
+			held[f.ProducerTimestamp.UnixMilli()]++
+		}
+		if next == "" {
+			return held, nil
+		}
+		in.NextToken = next
+	}
+}
+
+// floorMS is ns as whole ms, rounded down as listings round.
+func floorMS(ns int64) int64 {
+	ms := ns / int64(time.Millisecond)
+	if ns < 0 && ns%int64(time.Millisecond) != 0 {
+		ms--
+	}
+	return ms
 }

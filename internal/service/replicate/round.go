@@ -21,7 +21,9 @@ type round struct {
 	// round began: a RETRY waiting for it (or an older one) means the centre
 	// has forgotten it.
 	confirmedSeq uint64
-	refused      error // the first terminal ERROR
+	// refused is the first fragment the centre refused (a terminal ERROR),
+	// and why; nil while none was.
+	refused *refusal
 
 	inFlight []*sent
 	sizes    map[uint64]int
@@ -32,34 +34,122 @@ type round struct {
 // sendPending runs one round. What is still unconfirmed after AckTimeout (or
 // was answered RETRY) stays pending, and the next round sends it again
 // under the same keys.
+//
+// A stream stopped at a fragment the centre refused sends that fragment
+// alone (after those before it still unconfirmed): the fragments after it
+// would be stored past it, and its hole made for good.
 func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) error {
 	cfg := &w.r.cfg
-	rd := &round{w: w, acks: acks, pending: append([]fragRef(nil), w.j.Pending...), open: map[uint64]bool{}, sizes: map[uint64]int{}}
-	for _, p := range rd.pending {
-		rd.open[p.Seq] = true
+	pending := w.j.Pending
+	if r := w.j.Refused; r != nil {
+		i := 0
+		for i < len(pending) && pending[i].Seq <= r.Seq {
+			i++
+		}
+		pending = pending[:i]
 	}
+	rd := &round{w: w, acks: acks, pending: append([]fragRef(nil), pending...), open: map[uint64]bool{}, sizes: map[uint64]int{}}
 	err := rd.send(ctx)
 	if errors.Is(err, sdk.ErrResourceNotFound) {
 		// A fragment expired at the edge before it was sent (an outage
-		// longer than the edge's retention): it cannot be copied.
+		// longer than the edge's retention): it cannot be copied. A
+		// refusal heard meanwhile is kept first.
+		rd.drain()
+		_ = w.settleRefusal(rd)
 		return w.dropExpired(ctx, rd.pending)
 	}
 	if err != nil {
 		rd.drain()
+		refused := w.settleRefusal(rd)
 		w.confirmDone(rd.pending)
 		if serr := w.j.save(cfg.StateDir); serr != nil {
 			return serr
+		}
+		if rd.refused != nil { // heard this round; else the round's own error says more
+			return refused
 		}
 		return err
 	}
 	if err := rd.await(ctx); err != nil {
 		return err
 	}
+	refused := w.settleRefusal(rd)
 	w.confirmDone(rd.pending)
 	if err := w.j.save(cfg.StateDir); err != nil {
 		return err
 	}
-	return rd.refused
+	return refused
+}
+
+// refusedError ends a round at a fragment the centre refused: the worker
+// shows the stream as "refused", not "retrying". Its text is the
+// refusal's (refusal.describe).
+type refusedError struct{ text string }
+
+func (e *refusedError) Error() string { return e.text }
+
+// settleRefusal brings the journal's refusal up to date with the round's
+// verdicts: a refused fragment the centre has now stored (its limit was
+// raised, its stream made again) lets the copy go on; a new refusal is
+// recorded, counted and logged, with how many fragments after it the
+// centre stored anyway. It returns the error that ends the round when
+// the stream is stopped at a refusal. The journal is saved by the caller,
+// before anything else is sent.
+func (w *worker) settleRefusal(rd *round) error {
+	log := w.r.cfg.Logger
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.j
+	if j.Refused != nil && w.stored[j.Refused.Seq] {
+		log.Info("replicate: the centre took the fragment it had refused; the copy goes on", "stream", w.edge,
+			"fragment", j.Refused.Number, "sequence", j.Refused.Seq)
+		j.Refused = nil
+	}
+	r := rd.refused
+	if r == nil {
+		if j.Refused != nil { // not sent this round (the link dropped first)
+			return &refusedError{j.Refused.describe(w.centre)}
+		}
+		return nil
+	}
+	// The fragments after it that the centre has stored, in this round or
+	// an earlier one: each makes the hole at it permanent.
+	for _, p := range j.Pending {
+		if p.Seq > r.Seq && w.stored[p.Seq] {
+			r.StoredAfter++
+		}
+	}
+	for _, p := range j.Pending {
+		if p.Seq == r.Seq {
+			r.fragRef = p
+		}
+	}
+	switch {
+	case j.Refused == nil || j.Refused.Seq != r.Seq:
+		r.At = w.r.cfg.Now().UnixNano()
+		j.Refused = r
+		j.RefusedTotal++
+		w.refused++
+		log.Warn("replicate: the centre refused a fragment; the copy stops at it and tries it again", "stream", w.edge,
+			"fragment", r.Number, "sequence", r.Seq, "code", r.Code, "reason", r.Message, "stored_after_it", r.StoredAfter)
+		if r.StoredAfter > 0 {
+			log.Error("replicate: the centre stored fragments after one it refused: its copy has a hole at that fragment, which it cannot fill (they are newer); 'sensorium replicate skip' lets the copy go on without it",
+				"stream", w.edge, "fragment", r.Number, "stored_after_it", r.StoredAfter)
+		}
+	default: // refused again: keep when it began, take the latest reason
+		j.Refused.Code, j.Refused.ErrorID, j.Refused.Message = r.Code, r.ErrorID, r.Message
+		j.Refused.StoredAfter = max(j.Refused.StoredAfter, r.StoredAfter)
+	}
+	return &refusedError{j.Refused.describe(w.centre)}
+}
+
+// describe says which fragment was refused and why, for status and logs.
+func (r *refusal) describe(centre string) string {
+	s := fmt.Sprintf("the centre refused edge fragment %s (sequence %d) of %s: %s (%d): %s", r.Number, r.Seq, centre, r.Code, r.ErrorID, r.Message)
+	if r.StoredAfter > 0 {
+		s += fmt.Sprintf("; it stored %d fragments after it: its copy has a hole there", r.StoredAfter)
+	}
+	return s
 }
 
 // send reads the pending fragments from the edge and puts them on the
@@ -93,6 +183,13 @@ func (rd *round) send(ctx context.Context) error {
 		if rd.sendErr != nil {
 			return rd.sendErr // the link is down: stop here, the rest goes next round
 		}
+		rd.drain()
+		if rd.refused != nil {
+			// The centre refused one before this: send nothing more, or it
+			// would be stored past the refused one (the centre does not hold
+			// it back), which could then never be filled in.
+			return errStopRound
+		}
 		if w.decimate > 0 {
 			// The same fragment always decimates to the same bytes, so a
 			// re-send is the same fragment under the same key.
@@ -105,8 +202,10 @@ func (rd *round) send(ctx context.Context) error {
 		if err := w.r.rate.wait(ctx, len(c.data)); err != nil {
 			return err
 		}
+		rd.open[p.Seq] = true // before the send: its verdict may come before send returns
 		s, err := w.r.centre.send(w.centre, w.j.ProducerID, p.Seq, prev, w.attempt(p.Seq), c.data)
 		if err != nil {
+			delete(rd.open, p.Seq)
 			return err
 		}
 		prev = p.Seq
@@ -120,11 +219,17 @@ func (rd *round) send(ctx context.Context) error {
 	for len(rd.inFlight) > 0 {
 		rd.settleOldest(ctx)
 	}
+	if errors.Is(err, errStopRound) {
+		err = nil
+	}
 	if err == nil {
 		err = rd.sendErr
 	}
 	return err
 }
+
+// errStopRound ends a round's sending early without being an error.
+var errStopRound = errors.New("stop the round")
 
 // settleOldest waits for the bus to take the oldest fragment in flight.
 func (rd *round) settleOldest(ctx context.Context) {
@@ -161,13 +266,15 @@ func (w *worker) countSent(n int) {
 	w.j.SentBytes += uint64(n)
 }
 
-// await collects verdicts until every fragment has one, one is refused, or
-// AckTimeout passes.
+// await collects verdicts until every fragment sent has one or AckTimeout
+// passes. After a refusal it still waits for the fragments sent after the
+// refused one: whether the centre stored them says whether its copy now
+// has a hole.
 func (rd *round) await(ctx context.Context) error {
 	cfg := &rd.w.r.cfg
 	timeout := time.NewTimer(cfg.AckTimeout)
 	defer timeout.Stop()
-	for len(rd.open) > 0 && rd.refused == nil {
+	for len(rd.open) > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -202,13 +309,11 @@ func (rd *round) handle(ev wire.AckEvent) {
 	}
 	switch {
 	case ev.EventType == wire.EventError && !ev.Retriable:
-		if rd.refused == nil {
-			rd.refused = fmt.Errorf("the centre refused fragment %d of %s: %s (%d): %s", seq, rd.w.centre, ev.ErrorCode, int(ev.ErrorID), ev.Message)
-			// The fragments after it already on their way may be stored all
-			// the same (the centre holds none back for a refused
-			// predecessor): the copy may then have a hole here.
-			rd.w.r.cfg.Logger.Warn("replicate: the centre refused a fragment; those after it already sent may be stored, leaving a hole at it",
-				"stream", rd.w.edge, "sequence", seq, "code", ev.ErrorCode, "reason", ev.Message)
+		delete(rd.open, seq)
+		// The earliest refused one is where the copy stops (several are
+		// refused together when, say, the centre's stream is not active).
+		if rd.refused == nil || seq < rd.refused.Seq {
+			rd.refused = &refusal{fragRef: fragRef{Seq: seq}, Code: ev.ErrorCode, ErrorID: int(ev.ErrorID), Message: ev.Message}
 		}
 	case ev.EventType == wire.EventRetry:
 		// Not stored: its predecessor had not arrived. It goes again next

@@ -31,6 +31,7 @@ type worker struct {
 	restCount, restBytes, restOldest int64
 	sentFrags, sentBytes             uint64
 	resent, expired, errs            uint64
+	refused                          uint64 // fragments the centre refused, counted when first refused
 	lastErr                          string
 
 	attempts  map[uint64]int  // sends per sequence, this process
@@ -67,6 +68,9 @@ func (w *worker) run(ctx context.Context) {
 		w.errs++
 		w.lastErr = err.Error()
 		w.state = "retrying"
+		if re := (*refusedError)(nil); errors.As(err, &re) {
+			w.state = "refused" // stopped at a refused fragment, which the next session tries again
+		}
 		w.mu.Unlock()
 		if w.progress.Load() {
 			pause = time.Second
@@ -118,8 +122,8 @@ func (w *worker) session(ctx context.Context) error {
 		if err := startFromCentre(ctx, cfg.Edge, w.edge, last, j); err != nil {
 			return err
 		}
-	} else {
-		reconcile(j, last)
+	} else if err := reconcile(ctx, cfg.Centre, w.centre, j, last); err != nil {
+		return err
 	}
 	if err := j.save(cfg.StateDir); err != nil {
 		return err
@@ -308,6 +312,14 @@ func (w *worker) dropExpired(ctx context.Context, pending []fragRef) error {
 			kept = append(kept, p)
 		} else {
 			gone = append(gone, p.Number)
+			if r := w.j.Refused; r != nil && r.Seq == p.Seq {
+				// The refused fragment is gone from the edge: it can be
+				// neither copied nor retried. It is counted as expired,
+				// and the copy goes on.
+				cfg.Logger.Warn("replicate: the fragment the centre refused expired at the edge; the copy goes on without it",
+					"stream", w.edge, "fragment", r.Number, "stored_after_it", r.StoredAfter)
+				w.j.Refused = nil
+			}
 		}
 	}
 	w.j.Pending = kept
@@ -336,9 +348,10 @@ func (w *worker) status(now time.Time) StreamStatus {
 	defer w.mu.Unlock()
 	st := StreamStatus{Edge: w.edge, Centre: w.centre, State: w.state, BacklogFragments: w.restCount, BacklogBytes: w.restBytes,
 		SentFragments: w.sentFrags, SentBytes: w.sentBytes, ResentFragments: w.resent, ExpiredFragments: w.expired,
-		Errors: w.errs, LastError: w.lastErr}
+		Errors: w.errs, LastError: w.lastErr, RefusedFragments: w.refused}
 	oldest := w.restOldest
 	if j := w.j; j != nil {
+		st.Refused, st.SkippedFragments = j.Refused.status(), len(j.Skipped)
 		st.BacklogFragments += int64(len(j.Pending))
 		for _, p := range j.Pending {
 			st.BacklogBytes += p.Size
