@@ -15,13 +15,14 @@ import (
 // Fragments larger than a bus message arrive as chunk messages
 // (wire.SplitFragment; docs/NATS.md, "Fragments larger than a message").
 // The ingester holds a fragment's chunks unacknowledged on the bus — the bus
-// keeps an unacknowledged message, so a crash loses none — and remembers
-// only where they are. When the last chunk comes it reads the others back
-// from the bus, and the fragment goes through the same checks and the same
-// one store append as any other: it is stored whole or not at all, numbered
-// by its last chunk. The ingester's memory is one fragment being put
-// together at a time (the limit, 50 MB by default), whatever the number of
-// fragments on their way, and a few words per chunk held.
+// keeps an unacknowledged message, so a crash loses none — and keeps their
+// bytes in memory up to Options.ChunkMemory; past it (many large fragments
+// interleaved) it remembers only where a chunk is and reads it back from the
+// bus when the fragment's last chunk comes. The fragment then goes through
+// the same checks and the same one store append as any other: it is stored
+// whole or not at all, numbered by its last chunk. The ingester's memory for
+// this is ChunkMemory and one fragment being put together (the limit, 50 MB
+// by default), whatever the number or size of the fragments on their way.
 
 // defaultChunkPatience is how long the chunks of a fragment whose last chunk has
 // not come are held after the newest of them arrived: the SDK and PutMedia
@@ -45,8 +46,30 @@ type heldFragment struct {
 }
 
 type heldChunk struct {
-	seq uint64
-	m   jetstream.Msg // nil when read straight from the stream (catchUp)
+	seq  uint64
+	data []byte // nil when ChunkMemory was full: read back from the bus
+	// reply is the delivery's acknowledgement subject ("" when read straight
+	// from the stream by catchUp). Not the message itself: that would keep
+	// every held chunk's bytes in memory until its fragment is joined.
+	reply string
+}
+
+// ackChunk answers one held chunk's delivery: ack ("+ACK"), term ("+TERM")
+// or in progress ("+WPI"), as jetstream.Msg's methods would.
+func (in *Ingester) ackChunk(c heldChunk, what string) {
+	if c.reply == "" || in.opts.NC == nil {
+		return
+	}
+	if err := in.opts.NC.Publish(c.reply, []byte(what)); err != nil {
+		in.log.Warn("ingest: ack a chunk", "seq", c.seq, "ack", what, "err", err)
+	}
+}
+
+func replyOf(m jetstream.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return m.Reply()
 }
 
 // chunkInfo is what a last chunk carries into apply.
@@ -114,13 +137,13 @@ func (in *Ingester) sortChunks(batch []*busMsg, results []result) {
 				results[i] = in.refuseChunk(name, m, c, wire.ErrMaxFragmentSize,
 					fmt.Sprintf("fragment is %d bytes; the limit is %d", c.Size, in.opts.Limits.MaxFragmentSize))
 			}
-			delete(in.held, key)
+			in.release(key)
 			m.stale = true
 			continue
 		}
 		h := in.held[key]
 		if c.Last() {
-			delete(in.held, key)
+			in.release(key)
 			ci := &chunkInfo{Chunk: c, held: h, parts: make([]heldChunk, c.Count-1)}
 			if h != nil && h.count == c.Count && h.size == c.Size {
 				for idx, p := range h.parts {
@@ -155,7 +178,15 @@ func (in *Ingester) sortChunks(batch []*busMsg, results []result) {
 			m.stale = true
 			continue
 		}
-		h.parts[c.Index] = heldChunk{seq: m.seq, m: m.m}
+		part := heldChunk{seq: m.seq, reply: replyOf(m.m)}
+		switch old, again := h.parts[c.Index]; {
+		case again && old.data != nil:
+			part.data = old.data // a redelivery of a chunk held with its bytes
+		case in.heldBytes+len(m.data) <= in.opts.ChunkMemory:
+			part.data = m.data
+			in.heldBytes += len(m.data)
+		}
+		h.parts[c.Index] = part
 		if !m.stale {
 			h.lastAdded = in.opts.Now()
 		}
@@ -195,33 +226,23 @@ func (in *Ingester) assemble(ctx context.Context, name string, m *busMsg) ([]byt
 		if p.seq == 0 {
 			return retry(fmt.Sprintf("chunk %d of %d did not arrive before the last", idx+1, ci.Count))
 		}
-		raw, err := in.getMsg(ctx, p.seq)
-		if err != nil {
-			return retry(fmt.Sprintf("chunk %d of %d (bus message %d) cannot be read: %v", idx+1, ci.Count, p.seq, err))
+		data := p.data
+		if data == nil {
+			raw, err := in.getMsg(ctx, p.seq)
+			if err != nil {
+				return retry(fmt.Sprintf("chunk %d of %d (bus message %d) cannot be read: %v", idx+1, ci.Count, p.seq, err))
+			}
+			data = raw.Data
 		}
-		if len(buf)+len(raw.Data) > ci.Size {
+		if len(buf)+len(data) > ci.Size {
 			return retry(fmt.Sprintf("its chunks add up to more than the %d bytes it declares", ci.Size))
 		}
-		buf = append(buf, raw.Data...)
+		buf = append(buf, data...)
 	}
 	if len(buf)+len(m.data) != ci.Size {
 		return retry(fmt.Sprintf("its chunks add up to %d bytes, not the %d it declares", len(buf)+len(m.data), ci.Size))
 	}
 	return append(buf, m.data...), nil
-}
-
-// handles gives the chunk messages to acknowledge with a last chunk's result.
-func (ci *chunkInfo) handles() []jetstream.Msg {
-	if ci == nil {
-		return nil
-	}
-	out := make([]jetstream.Msg, 0, len(ci.parts))
-	for _, p := range ci.parts {
-		if p.m != nil {
-			out = append(out, p.m)
-		}
-	}
-	return out
 }
 
 // expireChunks drops the chunks of fragments whose last chunk has not come
@@ -235,20 +256,27 @@ func (in *Ingester) expireChunks() {
 			// Still waited for: keep the bus from delivering them again
 			// after its ack wait (they would only come back to be held).
 			for _, p := range h.parts {
-				if p.m != nil {
-					_ = p.m.InProgress()
-				}
+				in.ackChunk(p, "+WPI")
 			}
 			continue
 		}
-		delete(in.held, k)
+		in.release(k)
 		in.stats.ChunksAbandoned.Add(int64(len(h.parts)))
 		in.log.Warn("ingest: dropping the chunks of a fragment whose last chunk never came (its producer stopped part way; a re-send brings chunks of its own)",
 			"stream", k.stream, "producer", k.producer, "sequence", k.seq, "chunks", len(h.parts), "of", h.count)
 		for _, p := range h.parts {
-			if p.m != nil {
-				_ = p.m.Term()
-			}
+			in.ackChunk(p, "+TERM")
 		}
+	}
+}
+
+// release forgets a fragment's held chunks (their bytes stay with whoever
+// still has them: a last chunk's chunkInfo until its batch is done).
+func (in *Ingester) release(k chunkKey) {
+	if h := in.held[k]; h != nil {
+		for _, p := range h.parts {
+			in.heldBytes -= len(p.data)
+		}
+		delete(in.held, k)
 	}
 }

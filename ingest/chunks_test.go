@@ -141,9 +141,16 @@ func (r *rig) busEmpty() {
 // TestChunkedFragmentIsStoredWhole: a 20 MiB fragment as 4 MiB chunks,
 // with another stream's fragments between its chunks, is stored as one
 // fragment numbered by its last chunk, byte for byte; a re-send of it is a
-// duplicate; and the bus keeps none of its chunks.
+// duplicate; and the bus keeps none of its chunks. With its chunks kept in
+// memory, and read back from the bus when ChunkMemory is full.
 func TestChunkedFragmentIsStoredWhole(t *testing.T) {
-	r := newRig(t, t.TempDir(), t.TempDir())
+	for name, memory := range map[string]int{"in memory": 0, "read back from the bus": 1} {
+		t.Run(name, func(t *testing.T) { testChunkedFragmentIsStoredWhole(t, memory) })
+	}
+}
+
+func testChunkedFragmentIsStoredWhole(t *testing.T, memory int) {
+	r := newRigOpts(t, t.TempDir(), t.TempDir(), nil, func(o *Options) { o.ChunkMemory = memory })
 	for _, name := range []string{"cam", "pump"} {
 		if _, err := r.st.CreateStream(store.CreateStreamInput{Name: name, RetentionHours: 1}); err != nil {
 			t.Fatal(err)

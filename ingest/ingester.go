@@ -56,6 +56,10 @@ type Options struct {
 	// last chunk; then they are dropped from the bus (chunks.go). Default
 	// 2 min.
 	ChunkPatience time.Duration
+	// ChunkMemory bounds the bytes of held chunks kept in memory; a chunk
+	// past it is read back from the bus when its fragment's last chunk
+	// comes (slower: the bus's API answers in JSON). Default 256 MiB.
+	ChunkMemory int
 
 	// OnPersisted, when set, is told of every fragment stored (not of
 	// duplicates): its stream and bytes. The server meters usage with it.
@@ -76,7 +80,8 @@ type Ingester struct {
 	refused map[producerKeyOf]struct{}
 	// held is the chunks of fragments whose last chunk has not come yet
 	// (chunks.go); only the Run goroutine uses it.
-	held map[chunkKey]*heldFragment
+	held      map[chunkKey]*heldFragment
+	heldBytes int // the bytes of held chunks kept in memory (ChunkMemory)
 	// position is the bus sequence up to which every message of the stream
 	// is durable here (applied and fsynced, or not this replica's): what a
 	// peer filling from this replica waits for (Position).
@@ -129,6 +134,9 @@ func New(opts Options) *Ingester {
 	}
 	if opts.DiskReserve == 0 {
 		opts.DiskReserve = DefaultDiskReserve
+	}
+	if opts.ChunkMemory <= 0 {
+		opts.ChunkMemory = 256 << 20
 	}
 	if opts.ChunkPatience <= 0 {
 		opts.ChunkPatience = defaultChunkPatience
@@ -784,19 +792,26 @@ func (in *Ingester) finish(batch []*busMsg, results []result) {
 		}
 		// A fragment's other chunks go with its last: stored, refused or
 		// passed over, the bus needs none of them any more.
-		for _, c := range append(m.chunk.handles(), m.m) {
-			if c == nil {
-				continue
-			}
-			var err error
+		if m.chunk != nil {
+			what := "+ACK"
 			if r.term {
-				err = c.Term()
-			} else {
-				err = c.Ack()
+				what = "+TERM"
 			}
-			if err != nil {
-				in.log.Warn("ingest: ack bus message", "seq", m.seq, "err", err)
+			for _, c := range m.chunk.parts {
+				in.ackChunk(c, what)
 			}
+		}
+		if m.m == nil {
+			continue
+		}
+		var err error
+		if r.term {
+			err = m.m.Term()
+		} else {
+			err = m.m.Ack()
+		}
+		if err != nil {
+			in.log.Warn("ingest: ack bus message", "seq", m.seq, "err", err)
 		}
 	}
 }

@@ -77,15 +77,16 @@ func ChunkMsgID(fragmentID string, index int) string {
 	return fragmentID + "#" + strconv.Itoa(index)
 }
 
-// SplitFragment cuts a fragment's bytes into the chunks its message carries,
-// each at most maxChunk bytes, and gives each its headers: a copy of header
-// (FragmentHeader's) with its own message id and the chunk headers. A
-// fragment that fits in one chunk is returned as it is, with header
-// unchanged. The chunks are slices of data, not copies.
-func SplitFragment(header map[string][]string, data []byte, maxChunk int) (parts [][]byte, headers []map[string][]string) {
-	if maxChunk <= 0 || len(data) <= maxChunk {
+// SplitFragment gives the messages that carry a fragment: the fragment
+// itself with header (FragmentHeader's) when it fits maxMessage bytes
+// (MaxChunkPayload), else chunks of ChunkTarget bytes or maxMessage if
+// smaller, each with a copy of header with its own message id and the chunk
+// headers. The chunks are slices of data, not copies.
+func SplitFragment(header map[string][]string, data []byte, maxMessage int) (parts [][]byte, headers []map[string][]string) {
+	if maxMessage <= 0 || len(data) <= maxMessage {
 		return [][]byte{data}, []map[string][]string{header}
 	}
+	maxChunk := min(maxMessage, ChunkTarget)
 	n := (len(data) + maxChunk - 1) / maxChunk
 	size := strconv.Itoa(len(data))
 	id := first(header, HeaderMsgID)
@@ -106,8 +107,16 @@ func SplitFragment(header map[string][]string, data []byte, maxChunk int) (parts
 	return parts, headers
 }
 
-// MaxChunkPayload is the largest chunk payload a bus of the given
-// max_payload carries beside headerBytes of fragment headers.
+// ChunkTarget is the size of the chunks a fragment larger than a message is
+// cut into, when the server's max_payload allows: on the embedded bus 45 MiB
+// fragments went 3–4× faster in 4 MiB chunks (66–93 MB/s) than in chunks
+// of the whole 8 MiB max payload (22–25 MB/s), which JetStream's file store
+// writes a message to a block.
+const ChunkTarget = 4 << 20
+
+// MaxChunkPayload is the largest fragment a bus of the given max_payload
+// carries in one message beside headerBytes of fragment headers:
+// SplitFragment's maxMessage.
 func MaxChunkPayload(maxPayload int64, headerBytes int) int {
 	return int(maxPayload) - headerBytes - ChunkHeaderBytes
 }
