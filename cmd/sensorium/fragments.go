@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,7 +75,7 @@ func newFragmentsCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', tabwriter.AlignRight)
 		head := "FRAGMENT\tPRODUCER TIME\tSERVER TIME\tDURATION\tBYTES\t"
 		if metadata {
 			head += " METADATA" // after the last tab: not a right-aligned cell
@@ -120,7 +119,7 @@ func newFragmentsCmd() *cobra.Command {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "%d fragments\n", n)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d fragments\n", n)
 		return nil
 	}
 	return cmd
