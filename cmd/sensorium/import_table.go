@@ -79,7 +79,7 @@ var tableFlagDefs = []struct {
 	// The same default as the other kinds' (the first to add the flag sets
 	// it): a stream that an import creates keeps a day unless told.
 	{"retention-hours", "24", "with --create: the new stream's retention in hours", "int"},
-	{"nats", "", "NATS URL of the server the samples are published to (default $SENSORIUM_NATS, else port 4222 of --endpoint's host)", "string"},
+	{"nats", "", "NATS URL of the server the fragments (MKV) or samples (CSV/Parquet/Arrow) are published to (default $SENSORIUM_NATS, else port 4222 of --endpoint's host)", "string"},
 }
 
 func init() {

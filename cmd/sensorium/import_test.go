@@ -84,7 +84,7 @@ func TestImportArchive(t *testing.T) {
 	}
 	start := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	path := archiveFile(t, start, 3, nil)
-	code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "cam", "--endpoint", ep)
+	code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "cam", "--endpoint", ep, "--nats", srv.NATSURL())
 	if code != 0 || !strings.Contains(stdout, "3 fragments") {
 		t.Fatalf("import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -92,12 +92,17 @@ func TestImportArchive(t *testing.T) {
 	if len(want) != 6 || !strings.HasPrefix(want[0], fmt.Sprintf("%d f0.0 91343852333180", start.UnixNano())) {
 		t.Fatalf("cam reads back %q", want)
 	}
+	// The origin is listed too.
+	code, stdout, stderr = runCLIOut(t, "fragments", "cam", "--metadata", "--endpoint", ep)
+	if code != 0 || strings.Count(stdout, "origin_fragment_number=9134385233318") != 3 || !strings.Contains(stdout, "origin_server_timestamp=") {
+		t.Fatalf("fragments --metadata: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
 
 	out := filepath.Join(t.TempDir(), "cam.mkv")
 	if code, stderr := runCLI(t, "get", "cam", "-o", out, "--endpoint", ep); code != 0 {
 		t.Fatalf("get: exit %d: %s", code, stderr)
 	}
-	if code, stdout, stderr := runCLIOut(t, "import", out, "--stream", "copy", "--endpoint", ep); code != 0 {
+	if code, stdout, stderr := runCLIOut(t, "import", out, "--stream", "copy", "--endpoint", ep, "--nats", srv.NATSURL()); code != 0 {
 		t.Fatalf("re-import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	if got := streamFrames(t, c, "copy"); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -105,7 +110,7 @@ func TestImportArchive(t *testing.T) {
 	}
 
 	bad := archiveFile(t, start, 1, []mkv.SimpleTag{{Name: "AWS_KINESISVIDEO_CAMERA", Value: "1"}})
-	code, stderr = runCLI(t, "import", bad, "--stream", "reserved", "--endpoint", ep)
+	code, stderr = runCLI(t, "import", bad, "--stream", "reserved", "--endpoint", ep, "--nats", srv.NATSURL())
 	if code != exitFailure || !strings.Contains(stderr, "INVALID_MKV_DATA 4006") || !strings.Contains(stderr, "AWS_KINESISVIDEO_CAMERA") {
 		t.Fatalf("reserved tag: exit %d, stderr %q", code, stderr)
 	}
@@ -114,9 +119,9 @@ func TestImportArchive(t *testing.T) {
 	}
 }
 
-// Against a server with --credentials, import signs its PutMedia (the
-// headers; the streamed body as UNSIGNED-PAYLOAD) and an unsigned one is
-// refused before the session starts.
+// Against a server with --credentials, an MKV import signs its HTTP calls
+// and logs in to NATS with the key of --profile; an unsigned one is refused
+// before anything is sent.
 func TestImportSigned(t *testing.T) {
 	const id, secret = "AKIDIMPORTEXAMPLE", "import-secret-0123456789abcdef"
 	creds := filepath.Join(t.TempDir(), "credentials")
@@ -138,10 +143,10 @@ func TestImportSigned(t *testing.T) {
 		t.Fatalf("signed create: exit %d: %s", code, stderr)
 	}
 	path := archiveFile(t, time.Now().Add(-time.Hour), 2, nil)
-	if code, stderr := runCLI(t, "import", path, "--stream", "cam", "--endpoint", ep); code != exitFailure || !strings.Contains(stderr, "MissingAuthenticationToken") {
+	if code, stderr := runCLI(t, "import", path, "--stream", "cam", "--endpoint", ep, "--nats", srv.NATSURL()); code != exitFailure || !strings.Contains(stderr, "MissingAuthenticationToken") {
 		t.Fatalf("unsigned import: exit %d: %s", code, stderr)
 	}
-	if code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "cam", "--endpoint", ep, "--profile", "ops"); code != 0 || !strings.Contains(stdout, "2 fragments") {
+	if code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "cam", "--endpoint", ep, "--nats", srv.NATSURL(), "--profile", "ops"); code != 0 || !strings.Contains(stdout, "2 fragments") {
 		t.Fatalf("signed import: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
