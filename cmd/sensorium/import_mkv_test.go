@@ -328,3 +328,23 @@ func TestImportMKVRefused(t *testing.T) {
 		t.Fatalf("the stream holds %d fragments; want the 5 before the refused one, and those after it that the error counts: %q", n, stderr)
 	}
 }
+
+// A Cluster larger than a bus message (8 MiB on the embedded server) goes
+// as chunk messages and is stored whole, frame for frame.
+func TestImportMKVLargeCluster(t *testing.T) {
+	srv := startServer(t)
+	c := sdk.NewClient(srv.HTTPURL(), nil)
+	if _, err := c.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: "big", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	rec := append(append(mkvRecording(start, 1, 4<<10, 1), mkvRecording(start.Add(time.Second), 1, 12<<20, 2)...), mkvRecording(start.Add(2*time.Second), 1, 4<<10, 3)...)
+	path := writeMKV(t, "big.mkv", rec)
+	code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "big", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL())
+	if code != 0 || !strings.Contains(stdout, "3 fragments") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if got, want := framesOf(t, c, "big"), wantFrames(t, rec); !slices.Equal(got, want) {
+		t.Fatalf("reads back\n%q\nwant\n%q", got, want)
+	}
+}
