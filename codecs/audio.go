@@ -74,23 +74,24 @@ func (losslessAudio) AppendEncoded(dst []byte, s *signals.Samples) ([]byte, erro
 	if err := s.CheckLengths(); err != nil {
 		return dst, fmt.Errorf("codecs: lossless audio: encode: %w", err)
 	}
-	return appendAudioSamples(dst, s), nil
+	return appendAudioSamples(dst, s, false), nil
 }
 
-// appendAudioSamples appends the audio body of s (its lengths checked).
-func appendAudioSamples(dst []byte, s *signals.Samples) []byte {
+// appendAudioSamples appends the audio body of s (its lengths checked),
+// searching predictors less thoroughly when fast (AudioFast).
+func appendAudioSamples(dst []byte, s *signals.Samples, fast bool) []byte {
 	start := len(dst)
 	raw := s.Len() * s.Type.Size()
 	var out []byte
 	switch s.Type {
 	case signals.Int16:
-		out = appendAudioInts(dst, s.Channels, s.N, 16, -1, func(c int, x []int64) {
+		out = appendAudioInts(dst, s.Channels, s.N, 16, -1, fast, func(c int, x []int64) {
 			for i := range x {
 				x[i] = int64(s.I16[i*s.Channels+c])
 			}
 		})
 	case signals.Int32:
-		out = appendAudioInts(dst, s.Channels, s.N, 32, -1, func(c int, x []int64) {
+		out = appendAudioInts(dst, s.Channels, s.N, 32, -1, fast, func(c int, x []int64) {
 			for i := range x {
 				x[i] = int64(s.I32[i*s.Channels+c])
 			}
@@ -98,7 +99,7 @@ func appendAudioSamples(dst []byte, s *signals.Samples) []byte {
 	case signals.Float32, signals.Float64:
 		if e, ok := floatGrid(s); ok {
 			scale := math.Ldexp(1, e)
-			out = appendAudioInts(dst, s.Channels, s.N, 32, e, func(c int, x []int64) {
+			out = appendAudioInts(dst, s.Channels, s.N, 32, e, fast, func(c int, x []int64) {
 				for i := range x {
 					if s.Type == signals.Float32 {
 						x[i] = int64(float64(s.F32[i*s.Channels+c]) * scale)
@@ -301,6 +302,26 @@ const AudioFrameHeaderSize = 3
 // Frame.Codec for the Arrow decoder): a PCM frame has no header, so its
 // bytes alone cannot say that they are compressed.
 func EncodeAudioFrame(dst, pcm []byte, f PCMFormat) ([]byte, error) {
+	return EncodeAudioFrameEffort(dst, pcm, f, AudioBest)
+}
+
+// AudioEffort is how hard the audio encoder searches for each block's
+// predictor. The format and the decoder are the same for both.
+type AudioEffort uint8
+
+const (
+	// AudioBest tries three analysis windows and costs its finalists
+	// exactly: at or below FLAC -8's size (FORMAT.md), at about 10× real
+	// time per core for 48 kHz stereo.
+	AudioBest AudioEffort = iota
+	// AudioFast tries one window and keeps the best predictor by a quick
+	// estimate: several times faster, for coding on a server's write path
+	// (internal/platform/pcmpack), a little larger.
+	AudioFast
+)
+
+// EncodeAudioFrameEffort is EncodeAudioFrame with the encoder's effort.
+func EncodeAudioFrameEffort(dst, pcm []byte, f PCMFormat, effort AudioEffort) ([]byte, error) {
 	if err := f.check(); err != nil {
 		return dst, fmt.Errorf("codecs: encode audio frame: %w", err)
 	}
@@ -316,7 +337,7 @@ func EncodeAudioFrame(dst, pcm []byte, f PCMFormat) ([]byte, error) {
 	out = binary.AppendUvarint(out, uint64(n))
 	if f.Type == PCMInt24 {
 		start := len(out)
-		out = appendAudioInts(out, f.Channels, n, 24, -1, func(c int, x []int64) {
+		out = appendAudioInts(out, f.Channels, n, 24, -1, effort == AudioFast, func(c int, x []int64) {
 			for i := range x {
 				o := (i*f.Channels + c) * 3
 				x[i] = int64(int32(uint32(pcm[o])<<8|uint32(pcm[o+1])<<16|uint32(pcm[o+2])<<24) >> 8)
@@ -341,7 +362,7 @@ func EncodeAudioFrame(dst, pcm []byte, f PCMFormat) ([]byte, error) {
 	case PCMFloat64:
 		decodeLE(s.F64, pcm)
 	}
-	return appendAudioSamples(out, s), nil
+	return appendAudioSamples(out, s, effort == AudioFast), nil
 }
 
 // ParseAudioFrameHeader reads an audio frame's format and sample count (per

@@ -50,9 +50,10 @@ type blockPlan struct {
 // appendAudioInts appends an LPC body of channels × n integers of bitsPer
 // bits, which fill writes channel by channel; floatExp ≥ 0 marks floats
 // k / 2^e.
-func appendAudioInts(dst []byte, channels, n, bitsPer, floatExp int, fill func(c int, x []int64)) []byte {
+func appendAudioInts(dst []byte, channels, n, bitsPer, floatExp int, fast bool, fill func(c int, x []int64)) []byte {
 	sc := audioPool.Get().(*audioScratch)
 	defer audioPool.Put(sc)
+	sc.an.fast = fast
 	dst = append(dst, audioLPC)
 	if floatExp >= 0 {
 		dst = append(dst, byte(floatExp))

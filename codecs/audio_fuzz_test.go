@@ -71,16 +71,18 @@ func FuzzAudioRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pcm []byte, typ, channels uint8) {
 		pf := PCMFormat{Type: PCMType(typ%5 + 1), Channels: int(channels%4) + 1}
 		pcm = pcm[:len(pcm)/(pf.Type.Size()*pf.Channels)*(pf.Type.Size()*pf.Channels)]
-		frame, err := EncodeAudioFrame(nil, pcm, pf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, gf, err := DecodeAudioFrame(nil, frame)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if gf != pf || !bytes.Equal(got, pcm) {
-			t.Fatalf("%+v: decoded PCM differs", pf)
+		for _, effort := range []AudioEffort{AudioBest, AudioFast} {
+			frame, err := EncodeAudioFrameEffort(nil, pcm, pf, effort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gf, err := DecodeAudioFrame(nil, frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gf != pf || !bytes.Equal(got, pcm) {
+				t.Fatalf("%+v, effort %d: decoded PCM differs", pf, effort)
+			}
 		}
 	})
 }

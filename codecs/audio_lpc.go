@@ -89,6 +89,7 @@ func fixedPrediction(x []int64, i int) int64 {
 
 // lpcAnalysis holds the encoder's floating-point working memory.
 type lpcAnalysis struct {
+	fast  bool      // AudioFast: one window, the quick estimate's best
 	w     []float64 // windowed samples
 	win   []float64 // the window, cached by length and taper
 	winT  int       // the taper win was made for
@@ -250,17 +251,27 @@ func (a *lpcAnalysis) chooseLPC(y []int64, hist int, r []uint64) (lpcParams, int
 	a.fin = a.fin[:0]
 	// Tapers of a quarter of the block at each end (Tukey 0.5), of a
 	// twentieth, and of half (a Hann window).
-	for _, div := range []int{4, 20, 2} {
+	windows := []int{4, 20, 2}
+	if a.fast {
+		windows = windows[:1]
+	}
+	for _, div := range windows {
 		a.chooseWindowed(y, hist, div)
+	}
+	// AudioFast compares by the quick estimate only, not by coding each
+	// finalist's residuals for real.
+	costOf := a.residualCost
+	if a.fast {
+		costOf = quickCost
 	}
 	best := lpcParams{}
 	lpcResiduals(y, hist, &best, r)
-	bestCost := a.residualCost(r)
+	bestCost := costOf(r)
 	a.r = resizeSlice(a.r, len(y)-hist)
 	for i := range a.fin {
 		f := &a.fin[i]
 		lpcResiduals(y, hist, &f.p, a.r)
-		cost := a.residualCost(a.r) + f.p.order*int(f.p.precision) + audioPrecisionBits + audioQShiftBits
+		cost := costOf(a.r) + f.p.order*int(f.p.precision) + audioPrecisionBits + audioQShiftBits
 		if cost < bestCost {
 			best, bestCost = f.p, cost
 			copy(r, a.r)
@@ -272,7 +283,11 @@ func (a *lpcAnalysis) chooseLPC(y []int64, hist int, r []uint64) (lpcParams, int
 // consider keeps p among the finalists if its quick cost is among the
 // lpcFinalists best.
 func (a *lpcAnalysis) consider(p *lpcParams, quick int) {
-	if len(a.fin) < lpcFinalists {
+	finalists := lpcFinalists
+	if a.fast {
+		finalists = 1
+	}
+	if len(a.fin) < finalists {
 		a.fin = append(a.fin, finalist{*p, quick})
 		return
 	}
@@ -309,7 +324,10 @@ func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, div int) {
 		ranked[o-1] = cand{o, est}
 	}
 	// A partial selection sort: the few best estimates first.
-	const tries = 6
+	tries := 6
+	if a.fast {
+		tries = 2
+	}
 	nr := min(tries, maxOrder)
 	for i := 0; i < nr; i++ {
 		m := i
@@ -336,7 +354,7 @@ func (a *lpcAnalysis) chooseWindowed(y []int64, hist int, div int) {
 	for i := 0; i < nr; i++ {
 		try(ranked[i].order, prec)
 	}
-	if bestOrder > 0 {
+	if bestOrder > 0 && !a.fast {
 		for _, p := range []uint8{prec - 3, prec - 2, prec - 1, prec + 1, prec + 2} {
 			if p >= 5 && p <= maxLPCPrecision {
 				try(bestOrder, p)

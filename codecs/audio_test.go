@@ -71,35 +71,39 @@ var pcmTypes = []PCMType{PCMInt16, PCMInt24, PCMInt32, PCMFloat32, PCMFloat64}
 // Every PCM type and channel count round-trips to the very bytes, for frame
 // lengths from none to a second, and integer audio compresses.
 func TestAudioFrameRoundTrip(t *testing.T) {
-	for _, pt := range pcmTypes {
-		for _, ch := range []int{1, 2, 3} {
-			for _, n := range []int{0, 1, 2, 31, 33, 960, 4800, 48000} {
-				if raceEnabled && n > 4800 {
-					continue
+	for _, effort := range []AudioEffort{AudioBest, AudioFast} {
+		for _, pt := range pcmTypes {
+			for _, ch := range []int{1, 2, 3} {
+				for _, n := range []int{0, 1, 2, 31, 33, 960, 4800, 48000} {
+					if raceEnabled && n > 4800 {
+						continue
+					}
+					t.Run(fmt.Sprintf("effort%d/type%d/%dch/%d", effort, pt, ch, n), func(t *testing.T) { testAudioFrameRoundTrip(t, effort, pt, ch, n) })
 				}
-				t.Run(fmt.Sprintf("type%d/%dch/%d", pt, ch, n), func(t *testing.T) {
-					pcm := pcmBytes(pt, testTone(ch, n, uint64(n+ch)))
-					f := PCMFormat{Type: pt, Channels: ch}
-					frame, err := EncodeAudioFrame([]byte("pre"), pcm, f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					frame = frame[3:]
-					got, gf, err := DecodeAudioFrame([]byte("x"), frame)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if gf != f || !bytes.Equal(got[1:], pcm) {
-						t.Fatalf("decoded %d bytes (format %+v), want the %d bytes given (%+v)", len(got)-1, gf, len(pcm), f)
-					}
-					// The tone's noise floor is 1 % of full scale: some 7 bits of
-					// 16 are noise, 17 of 24.
-					if limit := map[PCMType]float64{PCMInt16: 0.75, PCMInt24: 0.85, PCMInt32: 0.7, PCMFloat32: 0.75, PCMFloat64: 1}[pt]; n >= 960 && float64(len(frame)) > limit*float64(len(pcm)) {
-						t.Errorf("%d bytes of PCM took %d", len(pcm), len(frame))
-					}
-				})
 			}
 		}
+	}
+}
+
+func testAudioFrameRoundTrip(t *testing.T, effort AudioEffort, pt PCMType, ch, n int) {
+	pcm := pcmBytes(pt, testTone(ch, n, uint64(n+ch)))
+	f := PCMFormat{Type: pt, Channels: ch}
+	frame, err := EncodeAudioFrameEffort([]byte("pre"), pcm, f, effort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame = frame[3:]
+	got, gf, err := DecodeAudioFrame([]byte("x"), frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gf != f || !bytes.Equal(got[1:], pcm) {
+		t.Fatalf("decoded %d bytes (format %+v), want the %d bytes given (%+v)", len(got)-1, gf, len(pcm), f)
+	}
+	// The tone's noise floor is 1 % of full scale: some 7 bits of
+	// 16 are noise, 17 of 24.
+	if limit := map[PCMType]float64{PCMInt16: 0.75, PCMInt24: 0.85, PCMInt32: 0.7, PCMFloat32: 0.75, PCMFloat64: 1}[pt]; n >= 960 && float64(len(frame)) > limit*float64(len(pcm)) {
+		t.Errorf("%d bytes of PCM took %d", len(pcm), len(frame))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sensorium-io/sensorium/internal/platform/pcmpack"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -60,6 +61,11 @@ type Options struct {
 	// past it is read back from the bus when its fragment's last chunk
 	// comes (slower: the bus's API answers in JSON). Default 256 MiB.
 	ChunkMemory int
+
+	// PackPCM stores the PCM audio tracks of retained fragments losslessly
+	// coded (package pcmpack); the store's readers must then be given
+	// pcmpack's Unpack (store.Options.Expand). The server does both.
+	PackPCM bool
 
 	// OnPersisted, when set, is told of every fragment stored (not of
 	// duplicates): its stream and bytes. The server meters usage with it.
@@ -668,6 +674,15 @@ func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	}
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {
 		return r
+	}
+	if in.opts.PackPCM && info.RetentionHours > 0 && len(frag.Payload) > 0 {
+		packed, offset, ok, err := pcmpack.Pack(frag.Payload, frag.ClusterOffset)
+		switch {
+		case err != nil:
+			in.log.Warn("ingest: a fragment's PCM audio could not be coded; stored as it came", "stream", name, "err", err)
+		case ok:
+			frag.Payload, frag.ClusterOffset = packed, offset
+		}
 	}
 	r.stored = true
 	res, err := in.opts.Store.Append(name, &store.Fragment{

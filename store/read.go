@@ -288,6 +288,8 @@ type Reader struct {
 	buf  []byte
 	// plain and aad hold the opened payload of an encrypted record.
 	plain, aad []byte
+	// expanded holds the payload Options.Expand made of the last one read.
+	expanded []byte
 }
 
 // NewReader returns a reader of the stream's fragments. Close it.
@@ -300,10 +302,28 @@ func (s *Store) NewReader(name string) (*Reader, error) {
 }
 
 // Read reads the fragment described by info (from Fragments, Range or
-// Fragment). The payload is valid until the next Read. A damaged record is a
-// *CorruptionError for that fragment only; one removed by retention is
-// ErrFragmentGone.
+// Fragment), as Options.Expand gives it when set. The payload is valid
+// until the next Read. A damaged record is a *CorruptionError for that
+// fragment only; one removed by retention is ErrFragmentGone.
 func (r *Reader) Read(info FragmentInfo) (StoredFragment, error) {
+	f, err := r.ReadStored(info)
+	expand := r.st.s.opts.Expand
+	if err != nil || expand == nil {
+		return f, err
+	}
+	out, offset, expanded, err := expand(r.expanded[:0], f.Payload, f.ClusterOffset)
+	if err != nil {
+		return StoredFragment{}, &CorruptionError{Path: r.path, Offset: info.offset, Err: fmt.Errorf("fragment %d: %w", info.Number, err)}
+	}
+	if expanded {
+		r.expanded, f.Payload, f.ClusterOffset = out, out, offset
+	}
+	return f, nil
+}
+
+// ReadStored reads the fragment described by info as it is stored, without
+// Options.Expand: what a replica copies.
+func (r *Reader) ReadStored(info FragmentInfo) (StoredFragment, error) {
 	if info.offset < 0 {
 		cutoff := r.st.liveCutoff()
 		r.st.mu.RLock()

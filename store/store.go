@@ -43,6 +43,15 @@ type Options struct {
 	// new one replaces it, shortened per stream by up to a quarter so that
 	// streams do not all rotate at once (stream.go); default 45 minutes.
 	KeyRotation time.Duration
+
+	// Expand, when set, gives readers (Reader.Read) the fragment a stored
+	// payload stands for, when the writer stored it in a form of its own —
+	// the server's PCM audio is stored losslessly coded (package pcmpack):
+	// it appends that fragment to dst and returns it with its cluster
+	// offset, or returns expanded false for a payload to be read as it is.
+	// The store does not interpret payloads; this is the caller's. Called
+	// from readers' goroutines.
+	Expand func(dst, payload []byte, clusterOffset uint32) (out []byte, offset uint32, expanded bool, err error)
 }
 
 func (o *Options) setDefaults() {

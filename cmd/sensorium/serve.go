@@ -19,7 +19,7 @@ func newServeCmd() *cobra.Command {
 	var cfg server.Config
 	var logLevel, logFormat, pprofAddr string
 	var pprofPublic bool
-	var summaries bool
+	var summaries, packPCM bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Sensorium server (embedded NATS, store, HTTP API)",
@@ -77,6 +77,7 @@ operations.`,
 			}
 			cfg.Logger = log
 			cfg.NoSummaries = !summaries
+			cfg.RawPCM = !packPCM
 			if pprofAddr != "" {
 				_, stop, err := startPprof(pprofAddr, pprofPublic, log)
 				if err != nil {
@@ -125,6 +126,7 @@ operations.`,
 	f.StringVar(&pprofAddr, "pprof", "", "serve Go runtime profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060, for `go tool pprof`")
 	f.BoolVar(&pprofPublic, "pprof-public", false, "allow --pprof on an address that is not loopback (the profiles have no authentication)")
 	f.BoolVar(&cfg.PerFileSync, "per-file-sync", false, "after each ingest batch, fsync every stream's segment file instead of flushing the store's file system once (syncfs, Linux 5.8+); for a store whose file system is shared with heavy writers")
+	f.BoolVar(&packPCM, "pack-pcm", true, "store PCM audio (ffmpeg's pcm_s16le, cameras', the SDK's audio tracks) losslessly coded, at about FLAC -8's size; readers still get the very PCM bytes put (internal/platform/pcmpack/FORMAT.md)")
 	f.BoolVar(&summaries, "summaries", true, "keep per-second summaries (min, max, sum, sum of squares) of numeric tracks of 1,000 samples a second or more, so that aggregate queries on whole-second windows read them instead of every sample (query/SUMMARIES.md); they use at most a quarter of a core, while there is a backlog, and about 35 bytes a second per channel on disk")
 	f.IntVar(&cfg.MaxOpenSegments, "max-open-segments", store.DefaultMaxOpenSegments, "active segment files kept open across all streams; past it the least recently written streams' files are closed and reopened at their next write")
 	f.IntVar(&cfg.MaxMediaConnections, "max-media-connections", 16, "GetMedia responses open at once per stream (ConnectionLimitExceededException past it)")

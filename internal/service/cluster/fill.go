@@ -185,7 +185,7 @@ func (s *fillServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				infos = nil
 				break
 			}
-			f, err := rd.Read(info)
+			f, err := rd.ReadStored(info) // as stored: a replica holds the same bytes
 			if errors.Is(err, store.ErrFragmentGone) {
 				continue // retention removed it meanwhile: the replica would drop it too
 			}

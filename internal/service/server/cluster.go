@@ -280,7 +280,7 @@ func (s *Server) drainLegacyBus(ctx context.Context) error {
 		return fmt.Errorf("server: look up the single node's bus consumer: %w", err)
 	}
 	s.log.Info("sensorium: applying what the single node's bus still holds before joining the cluster", "bus", old.Subjects.BusStream(), "consumer", old.Consumer)
-	in := ingest.New(ingest.Options{Store: s.st, NC: s.nc, Stream: stream, Consumer: cons, Subjects: old.Subjects, Limits: s.cfg.Limits, Logger: s.log, Replica: old.Consumer})
+	in := ingest.New(ingest.Options{Store: s.st, NC: s.nc, Stream: stream, Consumer: cons, Subjects: old.Subjects, Limits: s.cfg.Limits, Logger: s.log, Replica: old.Consumer, PackPCM: !s.cfg.RawPCM})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(rctx) }()

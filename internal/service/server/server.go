@@ -30,6 +30,7 @@ import (
 
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
+	"github.com/sensorium-io/sensorium/internal/platform/pcmpack"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/service/api"
 	"github.com/sensorium-io/sensorium/internal/service/cluster"
@@ -119,6 +120,10 @@ type Config struct {
 	// decode every sample, even where summaries are on disk, and the
 	// summariser's share of a core is saved.
 	NoSummaries bool
+	// RawPCM stores PCM audio as it comes. By default the server stores the
+	// PCM tracks of retained fragments losslessly coded (about FLAC -8's
+	// size) and gives readers back the very PCM bytes put (pcmpack).
+	RawPCM bool
 }
 
 // Server is a running Sensorium process.
@@ -160,6 +165,16 @@ type Server struct {
 	stopReads  context.CancelFunc
 	ingestDone chan error
 	once       sync.Once
+}
+
+// expandPCM is the store's Expand: a fragment whose PCM audio the ingester
+// packed is given back with its PCM as it came.
+func expandPCM(dst, payload []byte, clusterOffset uint32) ([]byte, uint32, bool, error) {
+	if !pcmpack.Marked(payload, clusterOffset) {
+		return nil, 0, false, nil
+	}
+	out, offset, err := pcmpack.Unpack(dst, payload, clusterOffset)
+	return out, offset, err == nil, err
 }
 
 // Start starts every part and returns once the server accepts requests.
@@ -396,7 +411,10 @@ func (s *Server) startStorage() error {
 	}
 	s.ring = ring
 	so := store.Options{Dir: filepath.Join(s.cfg.DataDir, "store"), Logger: s.log, Region: s.cfg.Region, Account: s.cfg.Account,
-		Keyring: ring, KeyRotation: s.cfg.KeyRotation, MaxOpenSegments: s.cfg.MaxOpenSegments, PerFileSync: s.cfg.PerFileSync}
+		Keyring: ring, KeyRotation: s.cfg.KeyRotation, MaxOpenSegments: s.cfg.MaxOpenSegments, PerFileSync: s.cfg.PerFileSync,
+		// Always, even with RawPCM: fragments an earlier run packed stay
+		// readable.
+		Expand: expandPCM}
 	if s.cfg.StoreOptions != nil {
 		s.cfg.StoreOptions(&so)
 	}
@@ -615,7 +633,7 @@ func (s *Server) startBus(ctx context.Context) error {
 	}
 	s.in = ingest.New(ingest.Options{
 		Store: s.st, NC: s.nc, Stream: busStream, Consumer: cons, Subjects: s.bus.Subjects, Limits: s.cfg.Limits, Logger: s.log,
-		Replica: s.bus.Consumer, OnPersisted: s.persisted,
+		Replica: s.bus.Consumer, OnPersisted: s.persisted, PackPCM: !s.cfg.RawPCM,
 	})
 	ictx, cancel := context.WithCancel(context.Background())
 	s.stopIngest, s.ingestDone = cancel, make(chan error, 1)
