@@ -104,7 +104,7 @@ func cutLast(s string, sep byte) (before, after string, found bool) {
 // it cannot belong to anything the store will take, answered at once; a
 // last chunk is given the places of the others (busMsg.chunk) and applied
 // as its fragment. It runs on the ingester's goroutine.
-func (in *Ingester) sortChunks(batch []*busMsg, results []result) {
+func (in *Ingester) sortChunks(ctx context.Context, batch []*busMsg, results []result) {
 	for i, m := range batch {
 		if _, ok := m.header[wire.HeaderChunk]; !ok {
 			continue
@@ -118,11 +118,22 @@ func (in *Ingester) sortChunks(batch []*busMsg, results []result) {
 		switch {
 		case m.stale && c.Last():
 			continue // applied before: acknowledged as any other
+		case !m.stale && !c.Last() && in.notOurs(ctx, name, m.seq):
+			// A cluster node that does not hold the stream (or not yet):
+			// neither held nor answered; the last chunk gets the verdict.
+			results[i] = result{stream: name}
+			m.stale = true
+			continue
 		case err != nil || !keyed:
 			if err == nil {
 				err = errors.New("a chunked fragment needs " + wire.HeaderProducerID + " and " + wire.HeaderProducerSeq)
 			}
 			if m.stale {
+				continue
+			}
+			if in.notOurs(ctx, name, m.seq) {
+				results[i] = result{stream: name}
+				m.stale = true
 				continue
 			}
 			results[i] = in.refuseChunk(name, m, c, wire.ErrInvalidMKVData, err.Error())
@@ -133,7 +144,7 @@ func (in *Ingester) sortChunks(batch []*busMsg, results []result) {
 				continue
 			}
 			results[i] = result{stream: name, term: true}
-			if c.Last() {
+			if c.Last() && !in.notOurs(ctx, name, m.seq) {
 				results[i] = in.refuseChunk(name, m, c, wire.ErrMaxFragmentSize,
 					fmt.Sprintf("fragment is %d bytes; the limit is %d", c.Size, in.opts.Limits.MaxFragmentSize))
 			}
@@ -195,6 +206,13 @@ func (in *Ingester) sortChunks(batch []*busMsg, results []result) {
 	}
 }
 
+// notOurs reports whether a cluster node leaves the stream's messages to
+// other replicas (Replication.Admit says skip or unknown).
+func (in *Ingester) notOurs(ctx context.Context, name string, seq uint64) bool {
+	rep := in.opts.Replication
+	return rep != nil && rep.Admit(ctx, in.opts.Shard, name, seq) != AdmitApply
+}
+
 func (in *Ingester) refuseChunk(name string, m *busMsg, c wire.Chunk, code wire.ErrorCode, msg string) result {
 	ev := wire.ErrorEvent(code, 0, msg)
 	ev.ProducerID, ev.ProducerSequence = producerKey(m.header)
@@ -249,10 +267,10 @@ func (in *Ingester) assemble(ctx context.Context, name string, m *busMsg) ([]byt
 // within Options.ChunkPatience of their newest: they are terminated on the bus, so
 // that they neither hold its space nor come again. It runs on the
 // ingester's goroutine.
-func (in *Ingester) expireChunks() {
+func (in *Ingester) expireChunks(mayExpire bool) {
 	now := in.opts.Now()
 	for k, h := range in.held {
-		if now.Sub(h.lastAdded) < in.opts.ChunkPatience {
+		if !mayExpire || now.Sub(h.lastAdded) < in.opts.ChunkPatience {
 			// Still waited for: keep the bus from delivering them again
 			// after its ack wait (they would only come back to be held).
 			for _, p := range h.parts {

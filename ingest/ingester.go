@@ -229,7 +229,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 			in.drain(msgs)
 			return nil
 		case <-sweep.C:
-			in.expireChunks()
+			// Nothing is given up while messages wait to be applied: after
+			// a long stall (a full disk) a fragment's last chunk may be
+			// among them.
+			in.expireChunks(len(msgs) == 0)
 			continue
 		case first = <-msgs:
 		case <-idle:
@@ -368,7 +371,7 @@ type result struct {
 func (in *Ingester) processBatch(ctx context.Context, batch []*busMsg) {
 	batch = in.inOrder(ctx, batch)
 	results := make([]result, len(batch))
-	in.sortChunks(batch, results)
+	in.sortChunks(ctx, batch, results)
 	groups := map[string][]int{}
 	var order []string
 	for i, m := range batch {
@@ -675,6 +678,9 @@ func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {
 		return r
 	}
+	// A producer's bytes that look like the packed marker must not be read
+	// as packed: readers expand whatever carries it.
+	frag.Payload, frag.ClusterOffset = pcmpack.Disarm(frag.Payload, frag.ClusterOffset)
 	if in.opts.PackPCM && info.RetentionHours > 0 && len(frag.Payload) > 0 {
 		packed, offset, ok, err := pcmpack.Pack(frag.Payload, frag.ClusterOffset)
 		switch {

@@ -102,7 +102,7 @@ func Pack(payload []byte, clusterOffset uint32) (packed []byte, offset uint32, o
 	formats := map[uint64]codecs.PCMFormat{}
 	var tracks []uint64
 	var timecode uint64
-	var blocks []mkv.Block
+	var blocks, orig []mkv.Block
 	raw, coded, clusters := 0, 0, 0
 	lastOffset := int64(-1)
 	for {
@@ -136,19 +136,27 @@ func Pack(payload []byte, clusterOffset uint32) (packed []byte, offset uint32, o
 			}
 			lastOffset = it.Offset
 			b := *it.Block
+			b.Data = bytes.Clone(b.Data)
+			orig = append(orig, b)
 			if f, pcm := formats[b.Track]; pcm {
 				raw += len(b.Data)
 				if b.Data, err = codecs.EncodeAudioFrameEffort(nil, b.Data, f, codecs.AudioFast); err != nil {
 					return nil, 0, false, nil // not whole samples of its format: keep it as it came
 				}
 				coded += len(b.Data)
-			} else {
-				b.Data = bytes.Clone(b.Data)
 			}
 			blocks = append(blocks, b)
 		}
 	}
 	if coded >= raw {
+		return nil, 0, false, nil
+	}
+	// Unpack writes the Cluster from the blocks' fields alone, so only a
+	// Cluster that is exactly what those fields make (as the SDK and
+	// PutMedia write them) is packed: one with what the reader does not keep
+	// — BlockAdditions, DiscardPadding, ReferenceBlock values, CRC-32 or
+	// Void elements — is stored as it came.
+	if !bytes.Equal(mkv.AppendCluster(nil, timecode, orig), payload[clusterOffset:]) {
 		return nil, 0, false, nil
 	}
 	out := make([]byte, 0, int(clusterOffset)+markerBytes+len(payload)-int(clusterOffset)-raw+coded+64)
@@ -157,6 +165,21 @@ func Pack(payload []byte, clusterOffset uint32) (packed []byte, offset uint32, o
 	offset = uint32(len(out))
 	out = mkv.AppendCluster(out, timecode, blocks)
 	return out, offset, true, nil
+}
+
+// Disarm returns a fragment that was not packed but whose bytes before its
+// Cluster happen to end like the marker (a producer's tag value can): a
+// 2-byte Void element goes before the Cluster, so that readers do not take
+// it for packed. Other fragments are returned as they are. The ingester
+// runs it on every fragment it stores.
+func Disarm(payload []byte, clusterOffset uint32) ([]byte, uint32) {
+	if !Marked(payload, clusterOffset) {
+		return payload, clusterOffset
+	}
+	out := make([]byte, 0, len(payload)+2)
+	out = append(out, payload[:clusterOffset]...)
+	out = append(out, voidID, 0x80) // an empty Void
+	return append(out, payload[clusterOffset:]...), clusterOffset + 2
 }
 
 // Unpack appends to dst the fragment a reader gets for a stored payload —

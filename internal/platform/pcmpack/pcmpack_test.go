@@ -181,6 +181,59 @@ func TestPackLeavesWhatItCannotGain(t *testing.T) {
 	}
 }
 
+// A Cluster that is not what its blocks' fields make (here: a Void element
+// inside it, which Unpack would not give back) is stored as it came.
+func TestPackLeavesAClusterItCouldNotRebuild(t *testing.T) {
+	head, co := fragment(16, 2, nil)
+	head = head[:co]
+	block := append([]byte{0x82, 0, 0, 0x80}, tone(960, 2, 16, 1)...) // track 2, timecode 0, key frame
+	cluster := mkv.AppendElement(nil, 0xE7, []byte{0x01})
+	cluster = mkv.AppendElement(cluster, 0xA3, block)
+	cluster = append(cluster, 0xEC, 0x82, 0, 0) // a Void of 2 bytes
+	b := mkv.AppendElement(head, 0x1F43B675, cluster)
+	if n := len(frames(t, b)); n != 1 {
+		t.Fatalf("the test's fragment reads as %d frames, want 1", n)
+	}
+	if packed, _, ok, err := Pack(b, co); ok || packed != nil || err != nil {
+		t.Fatalf("packed a Cluster with a Void in it (ok %v, err %v)", ok, err)
+	}
+}
+
+// A producer's tag that ends where the Cluster starts with the marker's
+// bytes would make readers take the fragment for packed: Disarm moves it
+// away, and the fragment reads as it came.
+func TestDisarmAMarkerLookalike(t *testing.T) {
+	fake := string(appendMarker(nil, []uint64{2})[2:]) // the marker's body as a tag value
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeVideo, CodecID: "V_MPEG4/ISO/AVC"}})
+	b = mkv.AppendTags(b, []mkv.SimpleTag{{Name: "x", Value: fake}})
+	// Make the tag value's last bytes the whole marker: its ID and size
+	// come from the value's own last two bytes before the body.
+	if !bytes.HasSuffix(b, []byte(fake)) {
+		t.Fatal("the Tags element does not end with the tag value")
+	}
+	b = append(b[:len(b)-len(fake)-2], appendMarker(nil, []uint64{2})...)
+	co := uint32(len(b))
+	b = mkv.AppendCluster(b, 1000, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
+	if !Marked(b, co) {
+		t.Fatal("the look-alike is not seen as marked: the test proves nothing")
+	}
+	d, dco := Disarm(b, co)
+	if Marked(d, dco) {
+		t.Fatal("still marked after Disarm")
+	}
+	if got, _, err := Unpack(nil, d, dco); err != nil || !bytes.Equal(got, d) {
+		t.Fatalf("the disarmed fragment does not read as it is: %v", err)
+	}
+	if f := frames(t, d); len(f) != 1 || string(f[0].Data) != "frame" {
+		t.Fatalf("the disarmed fragment's frames: %+v", f)
+	}
+	if same, sco := Disarm(d, dco); !bytes.Equal(same, d) || sco != dco {
+		t.Fatal("Disarm changed a fragment that was not marked")
+	}
+}
+
 // FuzzPack: whatever Pack takes, what it packs unpacks to the same frames.
 func FuzzPack(f *testing.F) {
 	b, co := fragment(16, 2, [][]byte{tone(300, 2, 16, 1), tone(200, 2, 16, 2)})

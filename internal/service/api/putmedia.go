@@ -222,6 +222,15 @@ func (s *putMediaSession) onAck(m *nats.Msg) {
 	if json.Unmarshal(m.Data, &ev) != nil || ev.ProducerID != s.producer {
 		return
 	}
+	if ev.EventType == wire.EventRetry {
+		// The store dropped the fragment and asks for it again (a chunked
+		// cluster whose chunks could not all be read back, or one that
+		// overtook its predecessor). The session no longer has its bytes:
+		// its producer must send it again, which an ERROR tells it.
+		retry := ev
+		ev = wire.ErrorEvent(wire.ErrInternal, retry.FragmentTimecode, "the server could not store this fragment ("+retry.Message+"); send it again from this fragment on")
+		ev.ProducerID, ev.ProducerSequence = retry.ProducerID, retry.ProducerSequence
+	}
 	if ev.EventType != wire.EventPersisted && ev.EventType != wire.EventError {
 		return // RECEIVED is sent when the bus acknowledges the publish
 	}

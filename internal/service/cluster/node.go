@@ -65,6 +65,8 @@ type Options struct {
 	Limits  ingest.Limits
 	// OnPersisted is every shard ingester's (ingest.Options.OnPersisted).
 	OnPersisted func(stream string, bytes int)
+	// PackPCM is every shard ingester's (ingest.Options.PackPCM).
+	PackPCM bool
 
 	// StreamReplicas is how many nodes store a new stream; 0: min(3, N).
 	StreamReplicas int
@@ -338,7 +340,7 @@ func (n *Node) startIngesters(ctx context.Context) {
 func (n *Node) newIngester(sh ingest.Shard) *ingest.Ingester {
 	return ingest.New(ingest.Options{
 		Store: n.o.Store, NC: n.o.NC, Stream: sh.Stream, Consumer: sh.Consumer, Subjects: n.subs, Limits: n.o.Limits,
-		Logger: n.o.Log, Replica: n.o.Self.Name, Shard: sh.Index, Replication: n, OnPersisted: n.o.OnPersisted,
+		Logger: n.o.Log, Replica: n.o.Self.Name, Shard: sh.Index, Replication: n, OnPersisted: n.o.OnPersisted, PackPCM: n.o.PackPCM,
 		// A full disk on one node must not close the bus to the others: its
 		// store holds and retries, the other replicas answer (CLUSTER.md).
 		DiskReserve: -1,

@@ -358,7 +358,7 @@ func (s *Server) startCluster(ctx context.Context) error {
 		Self: self, DataDir: s.cfg.DataDir, NC: s.nc, JS: s.js, Bus: s.bus, Store: s.st, Keyring: s.ring,
 		Region: s.cfg.Region, Account: s.cfg.Account, Limits: s.cfg.Limits,
 		StreamReplicas: c.StreamReplicas, AckReplicas: c.AckReplicas, ReplaceAfter: c.ReplaceAfter, Heartbeat: c.Heartbeat,
-		Sign: s.signPeer(), Log: s.log, OnPersisted: s.persisted,
+		Sign: s.signPeer(), Log: s.log, OnPersisted: s.persisted, PackPCM: !s.cfg.RawPCM,
 	})
 	if err != nil {
 		return err

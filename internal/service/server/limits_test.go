@@ -156,7 +156,7 @@ func TestLimitsDocMatchesCode(t *testing.T) {
 		}
 	}
 	for label, want := range map[string]string{
-		"fragment size":                                        mib(int64(l.MaxFragmentSize)),
+		"fragment size":                                        fmt.Sprintf("%dbytes", l.MaxFragmentSize),
 		"fragment duration (timecode span)":                    fmt.Sprintf("%ds", int(l.MaxFragmentDuration.Seconds())),
 		"frames per fragment":                                  fmt.Sprint(l.MaxFragmentFrames),
 		"tracks per fragment":                                  fmt.Sprint(l.MaxTracks),
