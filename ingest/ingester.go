@@ -681,19 +681,22 @@ func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	// A producer's bytes that look like the packed marker must not be read
 	// as packed: readers expand whatever carries it.
 	frag.Payload, frag.ClusterOffset = pcmpack.Disarm(frag.Payload, frag.ClusterOffset)
+	readSize := 0
 	if in.opts.PackPCM && info.RetentionHours > 0 && len(frag.Payload) > 0 {
 		packed, offset, ok, err := pcmpack.Pack(frag.Payload, frag.ClusterOffset)
 		switch {
 		case err != nil:
 			in.log.Warn("ingest: a fragment's PCM audio could not be coded; stored as it came", "stream", name, "err", err)
 		case ok:
+			// Readers get the fragment back as it came: its size is that.
+			readSize = len(frag.Payload)
 			frag.Payload, frag.ClusterOffset = packed, offset
 		}
 	}
 	r.stored = true
 	res, err := in.opts.Store.Append(name, &store.Fragment{
 		Number: m.seq, ServerTime: m.ts.UnixNano(), ProducerTime: frag.ProducerTime, Duration: frag.Duration,
-		ProducerID: pid, ProducerSeq: pseq, ClusterOffset: frag.ClusterOffset, Payload: frag.Payload,
+		ProducerID: pid, ProducerSeq: pseq, ClusterOffset: frag.ClusterOffset, Payload: frag.Payload, ReadSize: readSize,
 	})
 	timecode := frag.ProducerTime / int64(time.Millisecond)
 	switch {

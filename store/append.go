@@ -21,6 +21,11 @@ type Fragment struct {
 	// reader can insert its own tags before it without parsing the fragment.
 	ClusterOffset uint32
 	Payload       []byte // a complete MKV document; the store does not interpret it
+	// ReadSize is the fragment's size as readers get it, when the writer
+	// stores it in a form of its own that Options.Expand turns back (the
+	// server's packed PCM); 0: the payload's own size. It is what
+	// FragmentInfo.Size (ListFragments' FragmentSizeInBytes) says.
+	ReadSize int
 }
 
 // AppendStatus says what Append did with a fragment.
@@ -161,6 +166,9 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 		server = last.ServerTime
 	}
 	info := FragmentInfo{Number: f.Number, ServerTime: server, ProducerTime: f.ProducerTime, Duration: f.Duration, Size: len(f.Payload)}
+	if f.ReadSize > 0 {
+		info.Size = f.ReadSize
+	}
 	if retention == 0 {
 		st.appendLive(info, f)
 		return AppendResult{Status: LiveOnly, Number: f.Number, ServerTime: server}, nil
@@ -171,6 +179,7 @@ func (st *stream) append(f *Fragment) (AppendResult, error) {
 	rec := fragmentRecord{
 		Number: f.Number, ServerTime: server, ProducerTime: f.ProducerTime, Duration: f.Duration,
 		ProducerSeq: f.ProducerSeq, ClusterOffset: f.ClusterOffset, ProducerID: f.ProducerID, Payload: f.Payload,
+		ReadSize: uint32(max(f.ReadSize, 0)),
 	}
 	keyID, key, err := st.keys.forAppend(st.s.now(), st.keyRotation)
 	if err != nil {

@@ -35,6 +35,9 @@ type fragmentRecord struct {
 	ClusterOffset uint32
 	ProducerID    string
 	Payload       []byte // aliases the buffer it was decoded from
+	// ReadSize is the fragment's size as read (Fragment.ReadSize); 0: the
+	// payload's own.
+	ReadSize uint32
 }
 
 // encodedSize is the total length of the record on disk.
@@ -67,7 +70,7 @@ func recordPrefix(r *fragmentRecord, bodyLen int) [recordHeaderSize + fragmentFi
 	le.PutUint16(h[10:], 0)
 	le.PutUint32(h[12:], r.KeyID)
 	copy(h[16:28], r.Nonce[:])
-	le.PutUint32(h[28:], 0)
+	le.PutUint32(h[28:], r.ReadSize)
 	b := h[recordHeaderSize:]
 	le.PutUint64(b[0:], r.Number)
 	le.PutUint64(b[8:], uint64(r.ServerTime))
@@ -127,6 +130,7 @@ func decodeFragmentRecord(rec []byte) (fragmentRecord, error) {
 	le := binary.LittleEndian
 	r.KeyID = le.Uint32(rec[12:])
 	copy(r.Nonce[:], rec[16:28])
+	r.ReadSize = le.Uint32(rec[28:])
 	b := rec[recordHeaderSize:]
 	r.Number = le.Uint64(b[0:])
 	r.ServerTime = int64(le.Uint64(b[8:]))

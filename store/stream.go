@@ -232,6 +232,9 @@ func (st *stream) loadSegment(seg *segment, isLast bool) ([]RepairReport, error)
 		if r.Rec.KeyID != 0 { // the size of a fragment is its plaintext's
 			e.Size -= gcmOverhead
 		}
+		if r.Rec.ReadSize != 0 { // or what readers get of it
+			e.Size = int(r.Rec.ReadSize)
+		}
 		entries = append(entries, e)
 		if r.Rec.ProducerID != "" {
 			st.dedupe.add(r.Rec.ProducerID, r.Rec.ProducerSeq, r.Rec.ServerTime)
@@ -394,6 +397,9 @@ func (st *stream) rebuildIndex(seg *segment, damage *CorruptionError) ([]Fragmen
 			Duration: r.Rec.Duration, Size: r.PayloadLen, offset: r.Offset, recordLen: uint32(r.Length)}
 		if r.Rec.KeyID != 0 {
 			e.Size -= gcmOverhead
+		}
+		if r.Rec.ReadSize != 0 {
+			e.Size = int(r.Rec.ReadSize)
 		}
 		entries = append(entries, e)
 	})

@@ -37,7 +37,7 @@ import (
 // A body that ends before the end marker is an error: the copy stops at the
 // last whole record, and the next fill goes on from there.
 
-const fillMagic = "SNSFILL1"
+const fillMagic = "SNSFILL2"
 
 // FillPath is the HTTP path of the fill endpoint on every node's API port.
 const FillPath = "/internal/v1/fill"
@@ -57,7 +57,7 @@ type FillRequest struct {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // fillHeaderLen is the fixed part of a record body.
-const fillHeaderLen = 8 + 8 + 8 + 8 + 8 + 4 + 2
+const fillHeaderLen = 8 + 8 + 8 + 8 + 8 + 4 + 2 + 4
 
 func appendFillRecord(dst []byte, f *store.StoredFragment) []byte {
 	start := len(dst)
@@ -70,6 +70,11 @@ func appendFillRecord(dst []byte, f *store.StoredFragment) []byte {
 	dst = binary.LittleEndian.AppendUint64(dst, f.ProducerSeq)
 	dst = binary.LittleEndian.AppendUint32(dst, f.ClusterOffset)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(f.ProducerID)))
+	readSize := 0 // the size readers get, when not the payload's own (packed PCM)
+	if f.Size != len(f.Payload) {
+		readSize = f.Size
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(readSize))
 	dst = append(dst, f.ProducerID...)
 	dst = append(dst, f.Payload...)
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-body))
@@ -123,6 +128,7 @@ func readFill(r io.Reader, maxRecord int, apply func(*store.Fragment) error) (in
 			Duration:      int64(binary.LittleEndian.Uint64(body[24:])),
 			ProducerSeq:   binary.LittleEndian.Uint64(body[32:]),
 			ClusterOffset: binary.LittleEndian.Uint32(body[40:]),
+			ReadSize:      int(binary.LittleEndian.Uint32(body[46:])),
 			ProducerID:    string(body[fillHeaderLen : fillHeaderLen+idLen]),
 			Payload:       body[fillHeaderLen+idLen:],
 		}
