@@ -135,6 +135,19 @@ func (w *segmentWriter) append(rec *fragmentRecord) (int64, error) {
 		return 0, w.err
 	}
 	off := w.size
+	if rec.encodedSize() >= writeBufferSize {
+		// A large record (a fragment of megabytes) goes to the file from
+		// where it is: copied into the buffer, it would grow the buffer to
+		// its size, and a pooled buffer keeps that size.
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+		if err := w.writeRecord(rec); err != nil {
+			return 0, err
+		}
+		w.size += int64(rec.encodedSize())
+		return off, nil
+	}
 	if w.buf == nil && rec.encodedSize() >= bigBuffer/2 {
 		w.buf = *writeBufs.Get().(*[]byte)
 	}
@@ -146,6 +159,28 @@ func (w *segmentWriter) append(rec *fragmentRecord) (int64, error) {
 		}
 	}
 	return off, nil
+}
+
+// writeRecord writes rec to the file as appendFragmentRecord would lay it
+// out, without copying its payload: the header and producer id, then the
+// payload. A failure is sticky, as flush's.
+func (w *segmentWriter) writeRecord(rec *fragmentRecord) error {
+	if err := w.reopen(); err != nil {
+		return err
+	}
+	h := recordPrefix(rec, fragmentFixedSize+len(rec.ProducerID)+len(rec.Payload))
+	crc := crc32.Checksum(h[8:], castagnoli)
+	crc = crc32.Update(crc, castagnoli, []byte(rec.ProducerID))
+	crc = crc32.Update(crc, castagnoli, rec.Payload)
+	binary.LittleEndian.PutUint32(h[4:], crc)
+	head := append(h[:], rec.ProducerID...)
+	for _, part := range [][]byte{head, rec.Payload} {
+		if _, err := w.f.Write(part); err != nil {
+			w.err = fmt.Errorf("store: write segment %s: %w", w.path, err)
+			return w.err
+		}
+	}
+	return nil
 }
 
 func (w *segmentWriter) flush() error {
