@@ -239,7 +239,13 @@ func (in *Ingester) assemble(ctx context.Context, name string, m *busMsg) ([]byt
 	if in.opts.Stream == nil {
 		return retry("this store replica cannot read chunks back from the bus")
 	}
-	buf := make([]byte, 0, ci.Size)
+	// One buffer, kept: a fresh one of tens of MB per fragment cost more in
+	// page faults and clearing than the copy into it (a fifth of the
+	// server's CPU at 45 MiB fragments). ParseFragment copies out of it.
+	if cap(in.assembleBuf) < ci.Size {
+		in.assembleBuf = make([]byte, 0, ci.Size)
+	}
+	buf := in.assembleBuf[:0]
 	for idx, p := range ci.parts {
 		if p.seq == 0 {
 			return retry(fmt.Sprintf("chunk %d of %d did not arrive before the last", idx+1, ci.Count))

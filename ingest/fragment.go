@@ -47,11 +47,20 @@ const reservedTagPrefix = "AWS_KINESISVIDEO_"
 // ParseFragment validates one bus message as a fragment and returns its
 // canonical form. now is the server's clock, for the producer-timestamp check.
 func ParseFragment(data []byte, lim Limits, now time.Time) (*Fragment, *FragmentError) {
+	return ParseFragmentInto(nil, data, lim, now)
+}
+
+// ParseFragmentInto is ParseFragment with the canonical form written into
+// dst's array when it is large enough: a caller that is done with the
+// payload before its next call (the ingester, for a stream that keeps
+// nothing in memory) saves allocating and clearing a fragment's size each
+// time.
+func ParseFragmentInto(dst, data []byte, lim Limits, now time.Time) (*Fragment, *FragmentError) {
 	lim.setDefaults()
 	if len(data) > lim.MaxFragmentSize {
 		return nil, refuse(wire.ErrMaxFragmentSize, "fragment is %d bytes; the limit is %d", len(data), lim.MaxFragmentSize)
 	}
-	p := fragmentParser{lim: lim, data: data, r: mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(lim.MaxFragmentSize)))}
+	p := fragmentParser{lim: lim, data: data, dst: dst, r: mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(lim.MaxFragmentSize)))}
 	ferr := p.run()
 	var frag *Fragment
 	if ferr == nil {
@@ -88,6 +97,7 @@ func clusterTimecodeMS(data []byte, maxSize int) int64 {
 type fragmentParser struct {
 	lim  Limits
 	data []byte
+	dst  []byte // where finish writes the payload, when large enough
 	r    *mkv.Reader
 
 	header, info, tracks []byte // raw elements
@@ -291,7 +301,10 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 	if own > p.lim.MaxFragmentTags {
 		return nil, refuse(wire.ErrFragmentMetadataLimit, "%d metadata tags; at most %d are allowed", own, p.lim.MaxFragmentTags)
 	}
-	payload := make([]byte, 0, len(p.data)+16)
+	payload := p.dst[:0]
+	if cap(payload) < len(p.data)+16 {
+		payload = make([]byte, 0, len(p.data)+16)
+	}
 	payload = append(payload, p.header...)
 	payload = mkv.AppendSegmentStart(payload)
 	payload = append(payload, p.info...)

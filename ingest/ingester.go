@@ -88,6 +88,11 @@ type Ingester struct {
 	// (chunks.go); only the Run goroutine uses it.
 	held      map[chunkKey]*heldFragment
 	heldBytes int // the bytes of held chunks kept in memory (ChunkMemory)
+	// assembleBuf is where assemble joins a fragment's chunks, and
+	// payloadBuf where a retained stream's fragment is parsed into: each
+	// the largest seen, at most Limits.MaxFragmentSize. Only the Run
+	// goroutine uses them.
+	assembleBuf, payloadBuf []byte
 	// position is the bus sequence up to which every message of the stream
 	// is durable here (applied and fsynced, or not this replica's): what a
 	// peer filling from this replica waits for (Position).
@@ -670,9 +675,19 @@ func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 			}
 			r.bytes = len(data)
 		}
+		// A stream that keeps what it stores is done with the payload once
+		// the store has sealed it: parse into the ingester's own buffer. A
+		// live-only stream's payload stays in its live buffer.
+		var dst []byte
+		if info.RetentionHours > 0 {
+			dst = in.payloadBuf
+		}
 		var ferr *FragmentError
-		if frag, ferr = ParseFragment(data, in.opts.Limits, in.opts.Now()); ferr != nil {
+		if frag, ferr = ParseFragmentInto(dst, data, in.opts.Limits, in.opts.Now()); ferr != nil {
 			return errorEvent(ferr.Code, ferr.TimecodeMS, ferr.Msg)
+		}
+		if info.RetentionHours > 0 && cap(frag.Payload) > cap(in.payloadBuf) {
+			in.payloadBuf = frag.Payload[:0]
 		}
 	}
 	if r, wait := in.mustWait(name, info, m.header, pid, pseq, frag); wait {

@@ -422,6 +422,7 @@ func (b *bench) bigOnly() error {
 type processRun struct {
 	rate float64
 	hwm  int64
+	cpu  float64 // the server's CPU seconds per GB put
 }
 
 func printBig(small, big processRun, smallBytes int) {
@@ -433,6 +434,8 @@ func printBig(small, big processRun, smallBytes int) {
 		fmt.Sprintf("SDK → PERSISTED, %d MiB fragments", bigFragmentBytes>>20), big.rate/1e6, big.rate/small.rate, smallBytes>>10, small.rate/1e6, verdict)
 	fmt.Printf("%-46s %7d MiB   against %d MiB with %d KiB fragments\n",
 		"  server's peak RSS (VmHWM)", big.hwm>>20, small.hwm>>20, smallBytes>>10)
+	fmt.Printf("%-46s %7.2f s    against %.2f s with %d KiB fragments\n",
+		"  server's CPU per GB put", big.cpu, small.cpu, smallBytes>>10)
 }
 
 // bigFragmentRuns puts about the same bytes as fragments of b.fragBytes and
@@ -473,6 +476,10 @@ func (b *bench) processRun(bin string) (processRun, error) {
 	}
 	defer nc.Close()
 	fragments := b.fragments
+	before, err := sampleProcess(srv.pid())
+	if err != nil {
+		return processRun{}, err
+	}
 	elapsed, _, err := b.produce(ctx, nc, "bench", fragments)
 	if err != nil {
 		return processRun{}, err
@@ -481,7 +488,8 @@ func (b *bench) processRun(bin string) (processRun, error) {
 	if err != nil {
 		return processRun{}, err
 	}
-	return processRun{rate: float64(fragments*b.fragBytes) / elapsed.Seconds(), hwm: ps.hwm}, nil
+	bytes := float64(fragments * b.fragBytes)
+	return processRun{rate: bytes / elapsed.Seconds(), hwm: ps.hwm, cpu: (ps.cpu - before.cpu).Seconds() / (bytes / 1e9)}, nil
 }
 
 // sdkRun is sdk, with the one-at-a-time latency run or without.

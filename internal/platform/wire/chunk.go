@@ -108,11 +108,14 @@ func SplitFragment(header map[string][]string, data []byte, maxMessage int) (par
 }
 
 // ChunkTarget is the size of the chunks a fragment larger than a message is
-// cut into, when the server's max_payload allows: on the embedded bus 45 MiB
-// fragments went 3–4× faster in 4 MiB chunks (66–93 MB/s) than in chunks
-// of the whole 8 MiB max payload (22–25 MB/s), which JetStream's file store
-// writes a message to a block.
-const ChunkTarget = 4 << 20
+// cut into, when the server's max_payload allows. JetStream copies a large
+// message several times on its way (into the client's read buffer, its
+// file store's block, the consumer's delivery), and the server's CPU per
+// byte grows with the message: 45 MiB fragments against a `sensorium serve`
+// of their own went at 102–119 MB/s in 1 MiB chunks (11–14 CPU s per GB),
+// 47–64 MB/s in 4 MiB chunks (18–22 s per GB) and 22–25 MB/s in 8 MiB ones;
+// 256 KiB chunks were no faster than 1 MiB.
+const ChunkTarget = 1 << 20
 
 // MaxChunkPayload is the largest fragment a bus of the given max_payload
 // carries in one message beside headerBytes of fragment headers:
