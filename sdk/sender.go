@@ -107,7 +107,21 @@ func (p *Producer) sendQueued() {
 		parts, headers := wire.SplitFragment(header, data, wire.MaxChunkPayload(p.nc.MaxPayload(), PublishHeaderBytes))
 		futs := make([]jetstream.PubAckFuture, 0, len(parts))
 		for k, part := range parts {
-			fut, err := p.js.PublishMsgAsync(&nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: part, Header: headers[k]})
+			msg := &nats.Msg{Subject: p.subs.Frag(p.cfg.Stream), Data: part, Header: headers[k]}
+			fut, err := p.js.PublishMsgAsync(msg)
+			for k > 0 && errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				// A fragment of more chunks than the publish window
+				// (MaxPublishesInFlight) on a link too slow to free a slot
+				// in the stall wait: wait for the window rather than send
+				// the fragment again from its first chunk, which on such a
+				// link would never end.
+				select {
+				case <-p.js.PublishAsyncComplete():
+				case <-p.stop:
+					return
+				}
+				fut, err = p.js.PublishMsgAsync(msg)
+			}
 			if errors.Is(err, nats.ErrMaxPayload) {
 				// Final: no re-send will fit (the server we reconnected to takes
 				// less than its headers and a chunk). Refuse it and go on.

@@ -14,6 +14,7 @@ import (
 	"github.com/sensorium-io/sensorium/ingest"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/internal/service/natsembed"
+	"github.com/sensorium-io/sensorium/internal/testkit/faultproxy"
 	"github.com/sensorium-io/sensorium/sdk"
 )
 
@@ -263,4 +264,61 @@ func (r *rig) busSizes() ([]int, int) {
 		frames += len(parse(r.t, m.Data, m.Header).blocks)
 	}
 	return sizes, frames
+}
+
+// A fragment of more chunks than the producer's publish window
+// (MaxPublishesInFlight) on a link too slow to free a slot within the
+// client's stall wait (a 4K camera's 40 MB fragments on a cellular uplink,
+// here 38 chunks of 4 KiB at 16 KB/s) goes out once, chunk after chunk: the
+// producer waits for the window instead of starting the fragment over from
+// its first chunk, which on such a link never ended.
+func TestManyChunksOnASlowLink(t *testing.T) {
+	const maxPayload = 8 << 10
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), Port: -1, MaxPayload: maxPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	direct, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(direct.Close)
+	js, _ := jetstream.New(direct)
+	bus, _, err := ingest.EnsureBus(context.Background(), js, ingest.BusConfig{MaxMsgSize: maxPayload}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.Start(ns.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	proxy.SetRate(16_000)
+	nc, err := nats.Connect("nats://" + proxy.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	a := &acks{}
+	p, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)}, MaxFragmentSize: 200_000, NoLive: true, OnAck: a.onAck,
+		PublishTimeout: 30 * time.Second}) // the whole fragment takes 10 s on this link
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSoon(p)
+	if err := p.PutFrame(context.Background(), sdk.Frame{Track: 1, Timestamp: t0, Duration: ms, Key: true, Data: make([]byte, 150_000)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_ = p.Flush(ctx) // nothing ingests: it ends at the deadline
+	cancel()
+	eventually(t, 40*time.Second, "the fragment RECEIVED", func() bool { return a.count(sdk.EventReceived) == 1 })
+	sizes, chunks := busChunks(t, bus)
+	if len(sizes) <= sdk.MaxPublishesInFlight || !strings.HasSuffix(chunks[0], fmt.Sprintf("/%d", len(sizes))) {
+		t.Fatalf("the bus holds %d messages %q, want one fragment in more chunks than the window of %d", len(sizes), chunks, sdk.MaxPublishesInFlight)
+	}
+	if st := p.Stats(); st.PublishFailures != 0 || st.Resent != 0 {
+		t.Fatalf("the fragment was sent again (stats %+v)", st)
+	}
 }
