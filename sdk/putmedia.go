@@ -27,6 +27,16 @@ type PutMediaInput struct {
 	// times, ms since the Unix epoch, as GetMedia writes them.
 	Relative      bool
 	ProducerStart time.Time
+	// ProducerID and FirstSequence (Sensorium's; other servers ignore
+	// them) make the session a producer that resumes: its Clusters are
+	// published under the store's dedupe key (ProducerID, FirstSequence +
+	// the Cluster's place in the body), so that one the store already
+	// holds under that key — re-sent after a lost acknowledgement, or left
+	// on the bus by a session that was cut — is answered PERSISTED with
+	// Duplicate set instead of being stored twice. FirstSequence 0 is 1.
+	// ProducerID: 1–128 letters, digits, '-', '_' or '.'.
+	ProducerID    string
+	FirstSequence uint64
 }
 
 // PutMedia sends in.Body as one PutMedia session and calls onEvent, from
@@ -50,6 +60,12 @@ func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(Ac
 		req.Header.Set("x-amzn-stream-arn", in.Stream.StreamARN)
 	} else {
 		req.Header.Set("x-amzn-stream-name", in.Stream.StreamName)
+	}
+	if in.ProducerID != "" {
+		req.Header.Set("x-sensorium-producer-id", in.ProducerID)
+		if in.FirstSequence > 0 {
+			req.Header.Set("x-sensorium-producer-sequence", strconv.FormatUint(in.FirstSequence, 10))
+		}
 	}
 	if in.Relative {
 		req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")

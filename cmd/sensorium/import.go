@@ -41,7 +41,12 @@ func init() {
     old fragment numbers and server timestamps become the tags
     origin_fragment_number and origin_server_timestamp ('sensorium
     fragments S --metadata' lists them). Cluster timecodes must be absolute
-    (ms since the Unix epoch), as GetMedia writes them. See docs/IMPORT.md.`,
+    (ms since the Unix epoch), as GetMedia writes them. A server whose NATS
+    port is out of reach takes the file with PutMedia over HTTP (--http),
+    under the same key. See docs/IMPORT.md.`,
+		flags: func(f *pflag.FlagSet) {
+			f.Bool("http", false, "MKV: put the file with PutMedia over the HTTP API, for a server whose NATS port is out of reach (the default when --nats and $SENSORIUM_NATS are unset and port 4222 of --endpoint's host does not answer); it resumes the same way")
+		},
 		run: importMKV,
 	})
 }

@@ -61,9 +61,13 @@ func importMKV(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	if stream == "" {
 		return usagef("import %s: --stream is required for an MKV file", path)
 	}
-	nurl, err := natsURLFor(cmd)
-	if err != nil {
-		return err
+	viaHTTP, _ := cmd.Flags().GetBool("http")
+	var nurl string
+	if !viaHTTP {
+		var err error
+		if nurl, err = natsURLFor(cmd); err != nil {
+			return err
+		}
 	}
 	ctx := cmd.Context()
 	f, err := os.Open(path)
@@ -116,26 +120,42 @@ func importMKV(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s already holds the first %d fragments of this file (an earlier run): resuming after them\n", path, stream, skipped)
 	}
 
-	nc, err := nats.Connect(nurl, append(natsOptions(cmd), nats.Name("sensorium-import"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
-	if err != nil {
-		return fmt.Errorf("connect to NATS at %s (the server's --nats address; set it with --nats): %w", nurl, err)
+	var sender interface {
+		sendAll(*mkvSplitter, *mkvFragment) (sendErr, readErr error)
 	}
-	defer nc.Close()
-	s, err := newMKVSender(ctx, nc, stream, producer)
-	if err != nil {
-		return err
+	var tally *mkvTally
+	if !viaHTTP {
+		nc, err := nats.Connect(nurl, append(natsOptions(cmd), nats.Name("sensorium-import"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
+		switch {
+		case err != nil && (cmd.Flags().Changed("nats") || os.Getenv("SENSORIUM_NATS") != ""):
+			return fmt.Errorf("connect to NATS at %s (the server's --nats address; set it with --nats, or put the file over HTTP with --http): %w", nurl, err)
+		case err != nil:
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: the server's NATS at %s does not answer (%v): putting the file with PutMedia over HTTP instead (--http), under the same dedupe key\n", path, nurl, err)
+			viaHTTP = true
+		default:
+			defer nc.Close()
+			s, err := newMKVSender(ctx, nc, stream, producer)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			sender, tally = s, &s.mkvTally
+		}
 	}
-	defer s.close()
+	if viaHTTP {
+		s := &mkvHTTPSender{ctx: ctx, c: c, stream: stream, producer: producer}
+		sender, tally = s, &s.mkvTally
+	}
 	imp := &importer{name: path, stream: stream, size: st.Size(), body: body}
 	imp.live = term.IsTerminal(int(os.Stderr.Fd()))
-	s.progress = imp.show
+	tally.progress = imp.show
 	var sendErr error
 	if next != nil {
-		sendErr, readErr = s.sendAll(sp, next)
+		sendErr, readErr = sender.sendAll(sp, next)
 	}
 	imp.endLine()
 	stored := func() string {
-		return fmt.Sprintf("%d fragments of it are stored in %s", skipped+s.persisted, stream)
+		return fmt.Sprintf("%d fragments of it are stored in %s", skipped+tally.persisted, stream)
 	}
 	switch {
 	case sendErr != nil:
@@ -145,9 +165,9 @@ func importMKV(cmd *cobra.Command, c *sdk.Client, path, stream string) error {
 	case readErr != nil:
 		return fmt.Errorf("%s: %w (%s, up to the Cluster before; the rest is not)", path, readErr, stored())
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s: %d fragments (%s) stored in %s, producer time %s to %s", path, skipped+s.persisted, humanBytes(st.Size()), stream,
-		time.UnixMilli(first.tc).UTC().Format(time.RFC3339Nano), time.UnixMilli(s.lastTC).UTC().Format(time.RFC3339Nano))
-	if again := skipped + s.duplicates; again > 0 {
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %d fragments (%s) stored in %s, producer time %s to %s", path, skipped+tally.persisted, humanBytes(st.Size()), stream,
+		time.UnixMilli(first.tc).UTC().Format(time.RFC3339Nano), time.UnixMilli(tally.lastTC).UTC().Format(time.RFC3339Nano))
+	if again := skipped + tally.duplicates; again > 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "; resumed: %d were already stored by an earlier run", again)
 	}
 	fmt.Fprintln(cmd.OutOrStdout())
@@ -369,9 +389,7 @@ type mkvSender struct {
 	sends    map[uint64]int
 	runFirst uint64 // the sequence of this run's first fragment
 
-	persisted, duplicates int   // PERSISTED, and of those Duplicate (stored by an earlier run)
-	lastTC                int64 // the last stored fragment's producer time, ms
-	progress              func(stored int)
+	mkvTally
 }
 
 func newMKVSender(ctx context.Context, nc *nats.Conn, stream, producer string) (*mkvSender, error) {
@@ -552,14 +570,7 @@ func (rd *mkvRound) handle(ev wire.AckEvent) {
 	case ev.EventType == wire.EventPersisted:
 		delete(rd.open, f.seq)
 		rd.stored[f.seq] = true
-		s.persisted++
-		if ev.Duplicate {
-			s.duplicates++
-		}
-		s.lastTC = max(s.lastTC, f.tc)
-		if s.progress != nil {
-			s.progress(s.persisted)
-		}
+		s.stored(f.tc, ev.Duplicate)
 	case ev.EventType == wire.EventError && !ev.Retriable:
 		delete(rd.open, f.seq)
 		if rd.refused == nil || f.seq < rd.refused.seq {

@@ -221,31 +221,7 @@ func TestImportMKVResumesAfterKill(t *testing.T) {
 	rec := mkvRecording(time.Now().Add(-3*time.Hour).Truncate(time.Millisecond), n, 16<<10, 3)
 	file := writeMKV(t, "rec.mkv", rec)
 	args := []string{"import", file, "--stream", "rec", "--endpoint", ep, "--nats", "nats://" + proxy.Addr()}
-
-	for run, killAt := range []int{15, 50} {
-		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(os.Environ(), cliEnv+"=1")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		poll.Until(t, time.Minute, 2*time.Millisecond, func() error {
-			select {
-			case err := <-done:
-				return fmt.Errorf("run %d ended before it was killed (%v): %s", run, err, out.String())
-			default:
-			}
-			if got := fragmentCount(c, "rec"); got < killAt {
-				return fmt.Errorf("run %d: the stream holds %d fragments; killing at %d", run, got, killAt)
-			}
-			return cmd.Process.Signal(syscall.SIGKILL)
-		})
-		<-done
-		t.Logf("run %d killed with %d fragments stored", run, fragmentCount(c, "rec"))
-	}
+	killImport(t, c, "rec", args, 15, 50)
 	proxy.SetRate(0) // what the killed runs left in the link goes on to the bus now
 	code, stdout, stderr := runCLIOut(t, args...)
 	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d fragments", n)) || !strings.Contains(stderr, "resuming after them") {
@@ -265,6 +241,36 @@ func TestImportMKVResumesAfterKill(t *testing.T) {
 	want := wantFrames(t, rec)
 	if got := framesOf(t, c, "rec"); fragmentCount(c, "rec") != n || !slices.Equal(got, want) {
 		t.Fatalf("the stream holds %d fragments (want %d) and reads back %d frames (want %d); equal: %v", fragmentCount(c, "rec"), n, len(got), len(want), slices.Equal(got, want))
+	}
+}
+
+// killImport runs `sensorium args…` as a subprocess once per count and
+// SIGKILLs it as soon as stream holds that many fragments.
+func killImport(t *testing.T, c *sdk.Client, stream string, args []string, killAt ...int) {
+	t.Helper()
+	for run, at := range killAt {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), cliEnv+"=1")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		poll.Until(t, time.Minute, 2*time.Millisecond, func() error {
+			select {
+			case err := <-done:
+				return fmt.Errorf("run %d ended before it was killed (%v): %s", run, err, out.String())
+			default:
+			}
+			if got := fragmentCount(c, stream); got < at {
+				return fmt.Errorf("run %d: the stream holds %d fragments; killing at %d", run, got, at)
+			}
+			return cmd.Process.Signal(syscall.SIGKILL)
+		})
+		<-done
+		t.Logf("run %d killed with %d fragments stored", run, fragmentCount(c, stream))
 	}
 }
 
@@ -307,6 +313,12 @@ func waitBusApplied(t *testing.T, natsURL string) {
 // server's code, naming the Cluster; nothing after it is sent once the
 // refusal is heard, and the error says how many after it were stored.
 func TestImportMKVRefused(t *testing.T) {
+	for _, via := range []string{"nats", "http"} {
+		t.Run(via, func(t *testing.T) { testImportMKVRefused(t, via) })
+	}
+}
+
+func testImportMKVRefused(t *testing.T, via string) {
 	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 		Limits: ingest.Limits{MaxFragmentSize: 16 << 10}})
 	if err != nil {
@@ -321,7 +333,11 @@ func TestImportMKVRefused(t *testing.T) {
 	small, big := mkvRecording(start, 5, 4<<10, 1), mkvRecording(start.Add(5*time.Second), 1, 32<<10, 2)
 	rest := mkvRecording(start.Add(6*time.Second), 5, 4<<10, 3)
 	path := writeMKV(t, "big.mkv", append(append(small, big...), rest...))
-	code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "cam", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL())
+	args := []string{"import", path, "--stream", "cam", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL()}
+	if via == "http" {
+		args = append(args[:len(args)-2], "--http")
+	}
+	code, stdout, stderr := runCLIOut(t, args...)
 	if code != exitFailure || !strings.Contains(stderr, "(the file's fragment 6)") || !strings.Contains(stderr, "MAX_FRAGMENT_SIZE_REACHED 4001") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -335,6 +351,12 @@ func TestImportMKVRefused(t *testing.T) {
 // A Cluster larger than a bus message (8 MiB on the embedded server) goes
 // as chunk messages and is stored whole, frame for frame.
 func TestImportMKVLargeCluster(t *testing.T) {
+	for _, via := range []string{"nats", "http"} {
+		t.Run(via, func(t *testing.T) { testImportMKVLargeCluster(t, via) })
+	}
+}
+
+func testImportMKVLargeCluster(t *testing.T, via string) {
 	srv := startServer(t)
 	c := sdk.NewClient(srv.HTTPURL(), nil)
 	if _, err := c.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: "big", DataRetentionInHours: 1}); err != nil {
@@ -343,7 +365,11 @@ func TestImportMKVLargeCluster(t *testing.T) {
 	start := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	rec := append(append(mkvRecording(start, 1, 4<<10, 1), mkvRecording(start.Add(time.Second), 1, 12<<20, 2)...), mkvRecording(start.Add(2*time.Second), 1, 4<<10, 3)...)
 	path := writeMKV(t, "big.mkv", rec)
-	code, stdout, stderr := runCLIOut(t, "import", path, "--stream", "big", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL())
+	args := []string{"import", path, "--stream", "big", "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL()}
+	if via == "http" {
+		args = append(args[:len(args)-2], "--http")
+	}
+	code, stdout, stderr := runCLIOut(t, args...)
 	if code != 0 || !strings.Contains(stdout, "3 fragments") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}

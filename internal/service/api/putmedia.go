@@ -2,12 +2,14 @@ package api
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +41,35 @@ const (
 	// unread data is reset, which throws away what it had not yet sent, the
 	// last fragments. Refusals then go to the server log.
 	headerAcks = "x-sensorium-acks"
+	// headerProducerID and headerProducerSeq (Sensorium's) give the session
+	// the store's dedupe key of a producer that resumes: its clusters are
+	// published under that producer id, numbered from that sequence (1 by
+	// default), so that a cluster the store already holds under the key —
+	// one a killed session left on the bus, or one re-sent after a lost
+	// acknowledgement — is answered PERSISTED, Duplicate, and not stored
+	// twice. Without them every session has an id of its own.
+	headerProducerID  = "x-sensorium-producer-id"
+	headerProducerSeq = "x-sensorium-producer-sequence"
 )
+
+// maxProducerIDLen bounds a producer id given in headerProducerID.
+const maxProducerIDLen = 128
+
+// validProducerID reports whether id may be a PutMedia session's producer
+// id: the characters of a NATS subject token and of a message id, and not
+// the server's own "putmedia-" ids.
+func validProducerID(id string) bool {
+	if id == "" || len(id) > maxProducerIDLen || strings.HasPrefix(id, "putmedia-") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // putMediaSession is one PutMedia connection.
 type putMediaSession struct {
@@ -48,7 +78,9 @@ type putMediaSession struct {
 	rc       *http.ResponseController
 	stream   string
 	producer string
-	startMS  int64 // added to cluster timecodes when they are RELATIVE
+	startMS  int64  // added to cluster timecodes when they are RELATIVE
+	firstSeq uint64 // the producer sequence of the first cluster
+	attempt  int    // the message ids' attempt number (wire.MsgID)
 
 	deadline time.Time    // the session ends at the first cluster after it (MaxPutMediaDuration)
 	lastRead atomic.Int64 // unix ns of the body's latest bytes, for IDLE
@@ -118,9 +150,32 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be ABSOLUTE or RELATIVE, not %q", headerTimecodeType, tt))
 		return
 	}
-	id := make([]byte, 8)
-	_, _ = rand.Read(id)
-	s.producer = "putmedia-" + hex.EncodeToString(id)
+	s.firstSeq = 1
+	if given := r.Header.Get(headerProducerID); given != "" || r.Header.Get(headerProducerSeq) != "" {
+		if !validProducerID(given) {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be 1–%d letters, digits, '-', '_' or '.', not starting with putmedia-; %s needs it", headerProducerID, maxProducerIDLen, headerProducerSeq))
+			return
+		}
+		if v := r.Header.Get(headerProducerSeq); v != "" {
+			n, err := strconv.ParseUint(v, 10, 63)
+			if err != nil || n == 0 {
+				writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be a whole number from 1, not %q", headerProducerSeq, v))
+				return
+			}
+			s.firstSeq = n
+		}
+		s.producer = given
+		// A message id of this session's own: the bus drops a message whose
+		// id it saw in the last two minutes without the store hearing of it,
+		// so a re-send under an earlier session's id would get no verdict.
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		s.attempt = 1 + int(binary.BigEndian.Uint32(b[:])>>1)
+	} else {
+		id := make([]byte, 8)
+		_, _ = rand.Read(id)
+		s.producer = "putmedia-" + hex.EncodeToString(id)
+	}
 	sub, err := a.opts.NATS.Subscribe(a.opts.Subjects.Ack(info.Name), s.onAck)
 	if err != nil {
 		writeError(w, fmt.Errorf("api: putMedia: subscribe to acknowledgements: %w", err))

@@ -71,7 +71,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 	var blocks []mkv.Block
 	var tc int64
 	last := int64(-1) // the previous cluster's timecode
-	seq := uint64(0)
+	seq := s.firstSeq - 1
 	for {
 		it, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -189,7 +189,14 @@ func (s *putMediaSession) durationMessage() string {
 // session lock is held meanwhile so that the store's PERSISTED, which may
 // come back before the publish acknowledgement, is written after RECEIVED.
 func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, frag []byte) error {
-	header := wire.FragmentHeader(s.stream, s.producer, seq, seq-1, 0) // seq is from 1: prev 0 is none
+	// The session's first cluster names no predecessor: what came before
+	// it, if anything, was a session before this one, which the producer
+	// has seen stored (or the store answers its re-sends as duplicates).
+	prev := seq - 1
+	if seq == s.firstSeq {
+		prev = 0
+	}
+	header := wire.FragmentHeader(s.stream, s.producer, seq, prev, s.attempt)
 	parts, headers := wire.SplitFragment(header, frag, wire.MaxChunkPayload(s.a.opts.NATS.MaxPayload(), fragmentHeaderBytes))
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +175,55 @@ func opaqueMKV(clusters ...uint64) []byte {
 		b = mkv.AppendCluster(b, c, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}})
 	}
 	return b
+}
+
+// A session that names a producer id and a first sequence
+// (x-sensorium-producer-id, x-sensorium-producer-sequence) publishes its
+// clusters under that dedupe key: a second session re-sending some of them
+// under the same key is answered PERSISTED, Duplicate, for those and stores
+// only the new ones — how `sensorium import FILE.mkv --http` resumes
+// exactly once. Bad values are refused before the session starts.
+func TestPutMediaProducerKey(t *testing.T) {
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "keyed", 1)
+	t0 := uint64(time.Now().Add(-time.Hour).UnixMilli())
+	at := func(i int) uint64 { return t0 + uint64(i)*1000 }
+	persisted := func(evs []wire.AckEvent) (seqs []uint64, dups []bool) {
+		for _, ev := range evs {
+			if ev.EventType == wire.EventPersisted {
+				seqs, dups = append(seqs, ev.ProducerSequence), append(dups, ev.Duplicate)
+			}
+		}
+		return seqs, dups
+	}
+	status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "keyed", "x-sensorium-producer-id": "import-mkv-abc"},
+		opaqueMKV(at(1), at(2), at(3), at(4), at(5)))
+	seqs, dups := persisted(evs)
+	if status != http.StatusOK || !slices.Equal(seqs, []uint64{1, 2, 3, 4, 5}) || slices.Contains(dups, true) {
+		t.Fatalf("first session: %d, PERSISTED sequences %v, duplicates %v (events %+v)", status, seqs, dups, evs)
+	}
+	status, _, evs = putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "keyed", "x-sensorium-producer-id": "import-mkv-abc", "x-sensorium-producer-sequence": "3"},
+		opaqueMKV(at(3), at(4), at(5), at(6), at(7)))
+	seqs, dups = persisted(evs)
+	if status != http.StatusOK || !slices.Equal(seqs, []uint64{3, 4, 5, 6, 7}) || !slices.Equal(dups, []bool{true, true, true, false, false}) {
+		t.Fatalf("second session: %d, PERSISTED sequences %v, duplicates %v (events %+v)", status, seqs, dups, evs)
+	}
+	frags, _, err := client.ListFragments(context.Background(), sdk.ListFragmentsInput{Stream: sdk.ByName("keyed")})
+	if err != nil || len(frags) != 7 {
+		t.Fatalf("the stream holds %d fragments (%v), want 7", len(frags), err)
+	}
+	for _, bad := range []map[string]string{
+		{"x-sensorium-producer-sequence": "3"},                                                      // a sequence without an id
+		{"x-sensorium-producer-id": "putmedia-1234"},                                                // the server's own ids
+		{"x-sensorium-producer-id": "a b"},                                                          // not a subject token
+		{"x-sensorium-producer-id": strings.Repeat("a", 129)},                                       // too long
+		{"x-sensorium-producer-id": "imp", "x-sensorium-producer-sequence": "0"},                    // sequences are from 1
+		{"x-sensorium-producer-id": "imp", "x-sensorium-producer-sequence": "-1"},                   // not a number
+		{"x-sensorium-producer-id": "imp", "x-sensorium-producer-sequence": "99999999999999999999"}, // out of range
+	} {
+		bad["x-amzn-stream-name"] = "keyed"
+		if status, typ, _ := putMediaSession(t, srv, bad, opaqueMKV(at(8))); status != http.StatusBadRequest || typ != httpwire.InvalidArgument {
+			t.Errorf("headers %v: %d %s, want 400 %s", bad, status, typ, httpwire.InvalidArgument)
+		}
+	}
 }
