@@ -44,6 +44,53 @@ func TestResidualBitsFastPath(t *testing.T) {
 	}
 }
 
+// TestResidualBitsEveryWidth checks the fast loop against the checked one
+// bit for bit for every token it takes (0 to 57), all of one width and that
+// width among others, at odd lengths (the four-value rounds leave 1 to 3
+// values to the single-value loop) and from every bit offset of a byte.
+func TestResidualBitsEveryWidth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for width := 0; width <= 57; width++ {
+		for _, n := range []int{1, 2, 3, 4, 5, 7, 9, 31, 33, 255, 1001} {
+			for _, mixed := range []bool{false, true} {
+				tok := make([]byte, n)
+				for i := range tok {
+					tok[i] = byte(width)
+					if mixed && rng.IntN(2) == 0 {
+						tok[i] = byte(rng.IntN(58))
+					}
+				}
+				from := uint(rng.IntN(8))
+				var need uint
+				for _, t := range tok {
+					need += uint(max(t, 1) - 1)
+				}
+				packed := make([]byte, int(from+need+7)/8+rng.IntN(9))
+				for i := range packed {
+					packed[i] = byte(rng.Uint32())
+				}
+				var slow, fast bitReader
+				slow.src, fast.src = packed, packed
+				if from > 0 { // start mid-byte, as a block after one that ended there
+					slow.read56(from)
+					fast.read56(from)
+				}
+				rs, rf := make([]uint64, n), make([]uint64, n)
+				ns := readResidualBits(&slow, tok, rs, false)
+				nf := readResidualBits(&fast, tok, rf, true)
+				if ns != nf || ns != uint64(need) {
+					t.Fatalf("width %d, %d values: %d bits counted, the checked loop counts %d, want %d", width, n, nf, ns, need)
+				}
+				for i := range rs {
+					if rs[i] != rf[i] {
+						t.Fatalf("width %d, %d values (mixed %v, from bit %d): value %d is %#x, the checked loop reads %#x", width, n, mixed, from, i, rf[i], rs[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkNumericDecodePump decodes frames of the demo pump (3-axis float32
 // at 25.6 kHz, 100 ms frames as the SDK cuts them) into one column per
 // channel, as a query's batches take them: the read path's decoder.

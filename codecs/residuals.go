@@ -485,6 +485,13 @@ func tokensBelow58(tok []byte) bool {
 // refilled would make each wait for the last one's shift and load), and no
 // branch depends on the data — the checked loop mispredicts on about every
 // other refill.
+//
+// What a token means comes from three tables (tokenLead, tokenMask,
+// tokenSkip) instead of shifts by the token: on amd64 before BMI2 every
+// variable shift needs the one CL register, and the two that building
+// 1<<n − 1 took made the loop spill. Four values go per round, under one
+// check that the fourth value's 8 bytes are in packed (a value moves the
+// position by 56 bits, 7 bytes, at most).
 func readResidualBitsAt(packed []byte, bit uint, tok []byte, r []uint64) (int, uint) {
 	if len(packed) < 8 {
 		return 0, bit
@@ -492,16 +499,48 @@ func readResidualBitsAt(packed []byte, bit uint, tok []byte, r []uint64) (int, u
 	last := uint(len(packed) - 8)
 	r = r[:len(tok)]
 	i := 0
-	for ; i < len(tok) && bit>>3 <= last; i++ {
-		t := uint(tok[i])
-		one := (t + 255) >> 8 // 1 unless the token is 0 (arithmetic: min and max of bytes compile to branches)
-		n := (t - one) & 63   // the bits below the leading 1: at most 56, so 7 + n fit in one load
+	for ; i+4 <= len(tok) && bit>>3+3*7 <= last; i += 4 {
+		t, out := tok[i:i+4:i+4], r[i:i+4:i+4]
 		p := bit >> 3
 		w := binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
-		r[i] = uint64(one)<<n | w&(1<<n-1)
-		bit += n
+		out[0] = (w | tokenLead[t[0]]) & tokenMask[t[0]]
+		bit += tokenSkip[t[0]]
+		p = bit >> 3
+		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		out[1] = (w | tokenLead[t[1]]) & tokenMask[t[1]]
+		bit += tokenSkip[t[1]]
+		p = bit >> 3
+		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		out[2] = (w | tokenLead[t[2]]) & tokenMask[t[2]]
+		bit += tokenSkip[t[2]]
+		p = bit >> 3
+		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		out[3] = (w | tokenLead[t[3]]) & tokenMask[t[3]]
+		bit += tokenSkip[t[3]]
+	}
+	for ; i < len(tok) && bit>>3 <= last; i++ {
+		t, p := tok[i], bit>>3
+		w := binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		r[i] = (w | tokenLead[t]) & tokenMask[t]
+		bit += tokenSkip[t]
 	}
 	return i, bit
+}
+
+// A token t ≥ 1 stands for the value 1<<(t−1) plus the t−1 bits that follow
+// in the bit stream; the token 0 for 0 and no bits. Read w from the value's
+// first bit: the value is (w | tokenLead[t]) & tokenMask[t], and the next
+// value starts tokenSkip[t] bits further. Only tokens up to 57 are read this
+// way; the tables cover every byte so that a token indexes them unchecked.
+var tokenLead, tokenMask, tokenSkip = tokenTables()
+
+func tokenTables() (lead, mask [256]uint64, skip [256]uint) {
+	for t := 1; t <= 57; t++ {
+		lead[t] = 1 << (t - 1)
+		mask[t] = 1<<t - 1
+		skip[t] = uint(t - 1)
+	}
+	return lead, mask, skip
 }
 
 // bitWriter packs values LSB first.
