@@ -167,7 +167,7 @@ func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *n
 // storeMapped writes channel c of dst from the warm-up values and the
 // residuals, block by block: it integrates, unzigzags, maps and stores in one
 // pass. This is the decoder's hot path, so each order and mapping has its own
-// call-free loop.
+// call-free loop (scaleRun, decimalRun).
 func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, sc *numericScratch, order int, m floatMapping) error {
 	f32 := isFloat32[T]()
 	for i, k := range warm {
@@ -181,59 +181,107 @@ func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, sc *nume
 		a = warm[0]
 	}
 	n := len(dst) / max(ch, 1)
-	mul, div := m.scale, pow10[m.exp] // v = k × mul (scale) or k / div (decimal)
 	for i := len(warm); i < n; {
 		cnt, err := sc.rr.next(sc.r)
 		if err != nil {
 			return err
 		}
-		out, r := dst[i*ch:], sc.r[:cnt]
-		if ch == 1 && m.mode == modeScale && order == 1 {
-			// A channel decoded into its own column (the query's batches)
-			// with the commonest mapping, an ADC's counts changing by small
-			// steps: stride 1, and out cut to r's length so that the loop
-			// has no bounds check.
-			out = out[:len(r)]
-			for j, u := range r {
-				b += unzigzag(u)
-				out[j] = T(float64(b) * mul)
-			}
-			i += cnt
-			continue
-		}
-		switch {
-		case m.mode == modeScale && order == 0:
-			for j, u := range r {
-				out[j*ch+c] = T(float64(unzigzag(u)) * mul)
-			}
-		case m.mode == modeScale && order == 1:
-			for j, u := range r {
-				b += unzigzag(u)
-				out[j*ch+c] = T(float64(b) * mul)
-			}
-		case m.mode == modeScale:
-			for j, u := range r {
-				a, b = b, 2*b-a+unzigzag(u)
-				out[j*ch+c] = T(float64(b) * mul)
-			}
-		case order == 0:
-			for j, u := range r {
-				out[j*ch+c] = T(float64(unzigzag(u)) / div)
-			}
-		case order == 1:
-			for j, u := range r {
-				b += unzigzag(u)
-				out[j*ch+c] = T(float64(b) / div)
-			}
-		default:
-			for j, u := range r {
-				a, b = b, 2*b-a+unzigzag(u)
-				out[j*ch+c] = T(float64(b) / div)
-			}
+		out, r := dst[i*ch+c:], sc.r[:cnt]
+		if m.mode == modeScale {
+			a, b = scaleRun(out, ch, r, order, a, b, m.scale)
+		} else {
+			a, b = decimalRun(out, ch, r, order, a, b, pow10[m.exp])
 		}
 		i += cnt
 	}
 	return nil
+}
+
+// scaleRun stores k × mul for a block of residuals r in out[j×ch], k
+// integrated order times from k[i−2], k[i−1] = a, b, and returns the last two
+// k. Each order has its own loop, and these loops their own function, out of
+// storeMapped's: there its many live values made the loops spill. A channel
+// decoded into its own column (the query's batches) has stride 1, and out
+// cut to r's length leaves the loop without a bounds check.
+func scaleRun[T float32 | float64](out []T, ch int, r []uint64, order int, a, b int64, mul float64) (int64, int64) {
+	if ch == 1 {
+		out = out[:len(r)]
+		switch order {
+		case 0:
+			for j, u := range r {
+				out[j] = T(float64(unzigzag(u)) * mul)
+			}
+		case 1:
+			for j, u := range r {
+				b += unzigzag(u)
+				out[j] = T(float64(b) * mul)
+			}
+		default:
+			for j, u := range r {
+				a, b = b, 2*b-a+unzigzag(u)
+				out[j] = T(float64(b) * mul)
+			}
+		}
+		return a, b
+	}
+	switch order {
+	case 0:
+		for j, u := range r {
+			out[j*ch] = T(float64(unzigzag(u)) * mul)
+		}
+	case 1:
+		for j, u := range r {
+			b += unzigzag(u)
+			out[j*ch] = T(float64(b) * mul)
+		}
+	default:
+		for j, u := range r {
+			a, b = b, 2*b-a+unzigzag(u)
+			out[j*ch] = T(float64(b) * mul)
+		}
+	}
+	return a, b
+}
+
+// decimalRun is scaleRun for the decimal mapping: k / div.
+func decimalRun[T float32 | float64](out []T, ch int, r []uint64, order int, a, b int64, div float64) (int64, int64) {
+	if ch == 1 {
+		out = out[:len(r)]
+		switch order {
+		case 0:
+			for j, u := range r {
+				out[j] = T(float64(unzigzag(u)) / div)
+			}
+		case 1:
+			for j, u := range r {
+				b += unzigzag(u)
+				out[j] = T(float64(b) / div)
+			}
+		default:
+			for j, u := range r {
+				a, b = b, 2*b-a+unzigzag(u)
+				out[j] = T(float64(b) / div)
+			}
+		}
+		return a, b
+	}
+	switch order {
+	case 0:
+		for j, u := range r {
+			out[j*ch] = T(float64(unzigzag(u)) / div)
+		}
+	case 1:
+		for j, u := range r {
+			b += unzigzag(u)
+			out[j*ch] = T(float64(b) / div)
+		}
+	default:
+		for j, u := range r {
+			a, b = b, 2*b-a+unzigzag(u)
+			out[j*ch] = T(float64(b) / div)
+		}
+	}
+	return a, b
 }
 
 func isFloat32[T float32 | float64]() bool {
