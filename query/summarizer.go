@@ -53,7 +53,11 @@ type summaryState struct {
 	tracks     map[uint64]*trackSummarizer
 	// idle counts the fragments in a row that had no summarised track: a
 	// stream of none is looked at again only every idleRecheck.
-	idle      int
+	idle int
+	// idleBytes is the bytes of those fragments: a stream of large ones
+	// (video) is passed over after fewer, since reading one back — all of
+	// it, decrypted — is what deciding costs.
+	idleBytes int
 	skipUntil time.Time
 	pruned    time.Time // when retention's removals were last looked for
 	// broken: a write failed (a full disk …); after skipUntil the stream's
@@ -65,6 +69,7 @@ type summaryState struct {
 const (
 	summaryBatch    = 64               // fragments read per turn of a stream
 	idleFragments   = 16               // fragments without a summarised track before a stream is passed over
+	idleBytes       = 16 << 20         // or their bytes: the 16 fragments of a 4K camera are 500 MB to read back
 	idleRecheck     = 10 * time.Minute // how long a stream without one is passed over
 	summaryPruneGap = 5 * time.Minute  // how often a stream's files are checked against retention
 	brokenRetry     = time.Minute      // how long a stream whose summaries could not be written is passed over
@@ -231,7 +236,7 @@ func (z *Summarizer) turn(name string) bool {
 	if err != nil || len(infos) == 0 {
 		return false
 	}
-	if s.idle >= idleFragments {
+	if s.idle >= idleFragments || s.idleBytes >= idleBytes {
 		// A stream with no summarised track: pass over what it stored and
 		// look again at its newest fragment later. Fragments passed over
 		// have no block and are decoded by the queries that read them.
@@ -239,7 +244,7 @@ func (z *Summarizer) turn(name string) bool {
 		if err == nil && ok {
 			s.next = last.Number
 		}
-		s.idle = idleFragments - 1
+		s.idle, s.idleBytes = idleFragments-1, idleBytes-1
 		s.skipUntil = now.Add(idleRecheck)
 		return false
 	}
@@ -264,17 +269,25 @@ func (z *Summarizer) turn(name string) bool {
 			s.next = fi.Number + 1
 			continue
 		}
+		passOver := false
 		if len(fs.tracks) == 0 {
 			s.idle++
+			s.idleBytes += fi.Size
+			// Enough read to tell: the next turn passes the stream over
+			// instead of reading the rest of this batch.
+			passOver = s.idle >= idleFragments || s.idleBytes >= idleBytes
 			if s.file == "" {
 				// A stream that has had no summarised track yet gets no file
 				// of blocks that say so: queries decode these fragments
 				// either way, and most slow streams never need a file.
 				s.next = fi.Number + 1
+				if passOver {
+					break
+				}
 				continue
 			}
 		} else {
-			s.idle = 0
+			s.idle, s.idleBytes = 0, 0
 		}
 		if s.file == "" || s.fileBlocks+len(blocks) >= summaryFileBlocks {
 			// A new file, named by its first fragment, after the blocks of
@@ -287,11 +300,14 @@ func (z *Summarizer) turn(name string) bool {
 		}
 		blocks = append(blocks, appendSummary(nil, &fs))
 		s.next = fi.Number + 1
+		if passOver {
+			break
+		}
 	}
 	if err := z.flush(name, s, blocks); err != nil {
 		return false
 	}
-	return len(infos) == summaryBatch
+	return len(infos) == summaryBatch || s.idle >= idleFragments || s.idleBytes >= idleBytes
 }
 
 // flush appends blocks to the stream's current file.

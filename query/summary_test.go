@@ -1,6 +1,7 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/mkv"
 	"github.com/sensorium-io/sensorium/signals"
 	"github.com/sensorium-io/sensorium/store"
 )
@@ -336,26 +338,69 @@ func TestSlowStreamsGetNoSummaryFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	z := NewSummarizer(SummarizerOptions{Store: st, Share: 1})
+	if !z.turn("slow") {
+		t.Fatal("the first turn does not ask for the next")
+	}
+	// idleFragments read, not the four after them in the same batch.
+	if s := z.streams["slow"]; s == nil || s.next != uint64(idleFragments+1) || s.idle != idleFragments || !s.skipUntil.IsZero() {
+		t.Fatalf("after the first turn the slow stream's state is %+v: want its first %d fragments read, and no more", s, idleFragments)
+	}
 	for z.turn("slow") {
 	}
 	if names, err := st.ListDerived("slow", ""); err != nil || len(names) != 0 {
 		t.Fatalf("a stream of slow tracks has summary files %v (%v)", names, err)
 	}
+	// Then it is set aside at its newest fragment: no fragment of it is
+	// read for a while, a new one neither.
 	s := z.streams["slow"]
-	if s == nil || s.next != uint64(idleFragments+5) || s.idle < idleFragments {
-		t.Fatalf("the slow stream's state %+v: want every fragment passed over", s)
+	if s == nil || s.skipUntil.IsZero() || s.next != uint64(idleFragments+4) {
+		t.Fatalf("the slow stream's state %+v: want it set aside at its newest fragment", s)
 	}
-	// Its next fragment sets it aside: no fragment of it is read for a while.
 	from := queryBase + int64(idleFragments+4)*sec
 	appendShapeFragment(t, st, "slow", uint64(idleFragments+5), []*refTrack{temp}, queryBase, from, from+sec, from+sec)
 	if err := st.Sync("slow"); err != nil {
 		t.Fatal(err)
 	}
 	z.turn("slow")
-	if s := z.streams["slow"]; s.skipUntil.IsZero() || s.next != uint64(idleFragments+5) {
-		t.Fatalf("the slow stream's state %+v: want it set aside at its newest fragment", s)
+	if s := z.streams["slow"]; s.skipUntil.IsZero() || s.next != uint64(idleFragments+4) {
+		t.Fatalf("the slow stream's state %+v: want it still set aside", s)
 	}
 	if names, _ := st.ListDerived("slow", ""); len(names) != 0 {
 		t.Fatalf("a stream of slow tracks has summary files %v", names)
+	}
+}
+
+// A stream of large fragments without a summarised track (a camera's) is
+// set aside after idleBytes of them rather than idleFragments: deciding
+// means reading each back whole, and sixteen 4K fragments are 500 MB.
+func TestLargeUnsummarisedFragmentsAreSetAsideByBytes(t *testing.T) {
+	st, _ := newTestService(t, "cam")
+	const size = 6 << 20
+	frame := bytes.Repeat([]byte{0x5a}, size)
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale})
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeVideo, CodecID: "V_MPEG4/ISO/AVC"}})
+	head := len(b)
+	for i := range 8 {
+		start := queryBase + int64(i)*int64(time.Second)
+		f := &store.Fragment{Number: uint64(i + 1), ServerTime: start + int64(time.Second), ProducerTime: start, Duration: int64(time.Second),
+			ClusterOffset: uint32(head), Payload: mkv.AppendCluster(bytes.Clone(b[:head]), uint64(start/int64(time.Millisecond)), []mkv.Block{{Track: 1, Keyframe: true, Data: frame}})}
+		if _, err := st.Append("cam", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Sync("cam"); err != nil {
+		t.Fatal(err)
+	}
+	z := NewSummarizer(SummarizerOptions{Store: st, Share: 1})
+	z.turn("cam")
+	read := (idleBytes + size - 1) / size // 3 of 6 MiB reach 16 MiB
+	if s := z.streams["cam"]; s == nil || s.next != uint64(read+1) {
+		t.Fatalf("after the first turn the camera's state is %+v: want %d fragments read, not all 8", s, read)
+	}
+	z.turn("cam")
+	if s := z.streams["cam"]; s.skipUntil.IsZero() || s.next != 8 {
+		t.Fatalf("the camera's state %+v: want it set aside at its newest fragment", s)
 	}
 }
