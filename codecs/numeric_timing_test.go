@@ -128,3 +128,23 @@ func BenchmarkNumericDecodePump(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(s.Len()), "ns/sample")
 }
+
+// BenchmarkResidualBits times the bit reader alone on a block of residuals
+// like the pump's (about 12 bits each): bytes are those of the values it
+// rebuilds (8 a value).
+func BenchmarkResidualBits(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := make([]uint64, residualBlock)
+	for i := range r {
+		r[i] = zigzag(int64(rng.NormFloat64() * 1000))
+	}
+	enc := appendResiduals(nil, r)
+	b.SetBytes(int64(len(r) * 8))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeResiduals(enc, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(r)), "ns/value")
+}

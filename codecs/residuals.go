@@ -500,23 +500,28 @@ func readResidualBitsAt(packed []byte, bit uint, tok []byte, r []uint64) (int, u
 	r = r[:len(tok)]
 	i := 0
 	for ; i+4 <= len(tok) && bit>>3+3*7 <= last; i += 4 {
-		t, out := tok[i:i+4:i+4], r[i:i+4:i+4]
+		// The tokens are loaded first: read after a store to out, each
+		// would be loaded again (out might alias tok, as far as the
+		// compiler knows).
+		t := tok[i : i+4 : i+4]
+		t0, t1, t2, t3 := t[0], t[1], t[2], t[3]
+		out := r[i : i+4 : i+4]
 		p := bit >> 3
 		w := binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
-		out[0] = (w | tokenLead[t[0]]) & tokenMask[t[0]]
-		bit += tokenSkip[t[0]]
+		out[0] = (w | tokenLead[t0]) & tokenMask[t0]
+		bit += tokenSkip[t0]
 		p = bit >> 3
 		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
-		out[1] = (w | tokenLead[t[1]]) & tokenMask[t[1]]
-		bit += tokenSkip[t[1]]
+		out[1] = (w | tokenLead[t1]) & tokenMask[t1]
+		bit += tokenSkip[t1]
 		p = bit >> 3
 		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
-		out[2] = (w | tokenLead[t[2]]) & tokenMask[t[2]]
-		bit += tokenSkip[t[2]]
+		out[2] = (w | tokenLead[t2]) & tokenMask[t2]
+		bit += tokenSkip[t2]
 		p = bit >> 3
 		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
-		out[3] = (w | tokenLead[t[3]]) & tokenMask[t[3]]
-		bit += tokenSkip[t[3]]
+		out[3] = (w | tokenLead[t3]) & tokenMask[t3]
+		bit += tokenSkip[t3]
 	}
 	for ; i < len(tok) && bit>>3 <= last; i++ {
 		t, p := tok[i], bit>>3
