@@ -85,6 +85,7 @@ An MKV import needs its stream to exist; a table import creates it with
 topics.`,
 		Example: `  sensorium import archive.mkv --stream cam-1
   sensorium get pump-1 -o pump-1.mkv && sensorium import pump-1.mkv --stream pump-1-copy --endpoint http://other:8080
+  sensorium import archive.mkv --stream cam-1 --endpoint https://centre.example:8443 --http   # no NATS port open
   sensorium import run.mcap --stream-prefix robot1. --topics '/velodyne_points,/imu/*'
   sensorium import logger.csv --stream press-7 --create --units "force=kN"
   sensorium import daq.csv.gz --stream rig --start 2026-11-24T12:00:00Z --rate 25600 --time-column none --type int16
