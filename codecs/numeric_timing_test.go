@@ -91,6 +91,43 @@ func TestResidualBitsEveryWidth(t *testing.T) {
 	}
 }
 
+// TestReadFixedEveryWidth checks the fixed layout's branch-free loop against
+// the bit reader's, bit for bit, for every width it takes (1 to 56), at odd
+// lengths, from every bit offset of a byte, and with bit streams exactly as
+// long as the values and longer.
+func TestReadFixedEveryWidth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for w := uint(1); w <= 56; w++ {
+		for _, n := range []int{1, 2, 3, 5, 7, 8, 9, 63, 100, 1001} {
+			for from := uint(0); from < 8; from++ {
+				packed := make([]byte, int(from+uint(n)*w+7)/8+rng.IntN(3)*rng.IntN(9))
+				for i := range packed {
+					packed[i] = byte(rng.Uint32())
+				}
+				var slow, fast bitReader
+				slow.src, fast.src = packed, packed
+				if from > 0 {
+					slow.read56(from)
+					fast.read56(from)
+				}
+				half := n / 2 // two calls: the second starts where the first stopped
+				want, got := make([]uint64, n), make([]uint64, n)
+				for i := range want {
+					want[i] = slow.read56(w)
+				}
+				readFixed(&fast, w, got[:half])
+				readFixed(&fast, w, got[half:])
+				if !slices.Equal(want, got) {
+					t.Fatalf("width %d, %d values from bit %d: the fast loop reads other values", w, n, from)
+				}
+				if fast.pos*8-int(fast.nacc) != slow.pos*8-int(slow.nacc) {
+					t.Fatalf("width %d, %d values from bit %d: the fast loop stops at bit %d, the reader at %d", w, n, from, fast.pos*8-int(fast.nacc), slow.pos*8-int(slow.nacc))
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkNumericDecodePump decodes frames of the demo pump (3-axis float32
 // at 25.6 kHz, 100 ms frames as the SDK cuts them) into one column per
 // channel, as a query's batches take them: the read path's decoder.
@@ -147,4 +184,26 @@ func BenchmarkResidualBits(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(r)), "ns/value")
+}
+
+// BenchmarkResidualFixed times the fixed layout's reader alone, on 12-bit
+// values: bytes are those of the values it rebuilds (8 a value).
+func BenchmarkResidualFixed(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	r := make([]uint64, 4096)
+	for i := range r {
+		r[i] = uint64(rng.IntN(1 << 12))
+	}
+	var w bitWriter
+	for _, v := range r {
+		w.write(v, 12)
+	}
+	enc := append([]byte{residualsFixed, 12}, w.flush()...)
+	b.SetBytes(int64(len(r) * 8))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeResiduals(enc, r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -279,9 +279,7 @@ func (rr *residualReader) next(r []uint64) (int, error) {
 	if rr.fixed {
 		rd, w := &rr.rd, rr.width
 		if w <= 56 {
-			for i := range n {
-				r[i] = rd.read56(w)
-			}
+			readFixed(rd, w, r[:n])
 		} else {
 			for i := range n {
 				lo := rd.read56(32)
@@ -456,6 +454,32 @@ func readResidualBits(rd *bitReader, tok []byte, r []uint64, narrow bool) (need 
 	}
 	rd.acc, rd.nacc, rd.pos = acc, nacc, pos
 	return need
+}
+
+// readFixed fills r with values of w ≤ 56 bits each from rd: the fixed
+// layout's loop. As in readResidualBitsAt, each value is read at its own bit
+// position (i·w bits on), with one load, shift and mask and no branch, while
+// 8 bytes are left from its first byte; the reader's refilling loop takes the
+// last few.
+func readFixed(rd *bitReader, w uint, r []uint64) {
+	packed := rd.src
+	i := 0
+	if bit := uint(rd.pos)*8 - rd.nacc; len(packed) >= 8 && bit <= uint(len(packed))*8 {
+		last, mask := uint(len(packed)-8), uint64(1)<<w-1
+		for ; i < len(r) && bit>>3 <= last; i++ {
+			p := bit >> 3
+			r[i] = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7) & mask
+			bit += w
+		}
+		rd.pos, rd.acc, rd.nacc = int(bit>>3), 0, 0
+		if s := bit & 7; s != 0 { // the next value starts inside this byte
+			rd.acc, rd.nacc = uint64(packed[rd.pos])>>s, 8-s
+			rd.pos++
+		}
+	}
+	for ; i < len(r); i++ {
+		r[i] = rd.read56(w)
+	}
 }
 
 // tokensBelow58 says whether every token is 57 or less (a value of 56 bits
