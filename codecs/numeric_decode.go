@@ -86,36 +86,45 @@ func integrateInto[T int16 | int32](dst []T, c, ch, order int, sc *numericScratc
 		if err != nil {
 			return err
 		}
-		out, r := dst[i*ch:], sc.r[:n]
-		// One loop per order, with the range check folded into a flag, keeps
-		// the loop free of branches the predictor could miss.
-		bad := false
-		switch order {
-		case 0:
-			for j, u := range r {
-				b = unzigzag(u)
-				bad = bad || b < lo || b > hi
-				out[j*ch+c] = T(b)
-			}
-		case 1:
-			for j, u := range r {
-				b += unzigzag(u)
-				bad = bad || b < lo || b > hi
-				out[j*ch+c] = T(b)
-			}
-		default:
-			for j, u := range r {
-				a, b = b, 2*b-a+unzigzag(u)
-				bad = bad || b < lo || b > hi
-				out[j*ch+c] = T(b)
-			}
-		}
+		var bad bool
+		a, b, bad = integrateRun(dst[i*ch+c:], ch, sc.r[:n], order, a, b, lo, hi)
 		if bad {
 			return fmt.Errorf("%w: a value of samples %d to %d is out of range", ErrCorrupt, i, i+n-1)
 		}
 		i += n
 	}
 	return nil
+}
+
+// integrateRun stores k for a block of residuals r in out[j×ch], k
+// integrated order times from k[i−2], k[i−1] = a, b; it returns the last two
+// k and whether any k is outside lo..hi. One loop per order, with the range
+// check folded into the block's smallest and largest k (conditional moves),
+// keeps the loop free of branches the predictor could miss; out of
+// integrateInto, each loop keeps its state in registers.
+func integrateRun[T int16 | int32](out []T, ch int, r []uint64, order int, a, b, lo, hi int64) (int64, int64, bool) {
+	least, most := lo, hi
+	switch order {
+	case 0:
+		for j, u := range r {
+			b = unzigzag(u)
+			least, most = min(least, b), max(most, b)
+			out[j*ch] = T(b)
+		}
+	case 1:
+		for j, u := range r {
+			b += unzigzag(u)
+			least, most = min(least, b), max(most, b)
+			out[j*ch] = T(b)
+		}
+	default:
+		for j, u := range r {
+			a, b = b, 2*b-a+unzigzag(u)
+			least, most = min(least, b), max(most, b)
+			out[j*ch] = T(b)
+		}
+	}
+	return a, b, least < lo || most > hi
 }
 
 func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *numericScratch) ([]byte, error) {
