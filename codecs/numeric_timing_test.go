@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -122,6 +123,70 @@ func TestReadFixedEveryWidth(t *testing.T) {
 				}
 				if fast.pos*8-int(fast.nacc) != slow.pos*8-int(slow.nacc) {
 					t.Fatalf("width %d, %d values from bit %d: the fast loop stops at bit %d, the reader at %d", w, n, from, fast.pos*8-int(fast.nacc), slow.pos*8-int(slow.nacc))
+				}
+			}
+		}
+	}
+}
+
+// TestNextScaledMatchesNext checks the fused read of a scaled order-1
+// column against the residual reader followed by scaleRun, bit for bit: for
+// residuals of every width up to 64 bits (wide ones take the checked loop),
+// lengths that are odd and that span several token blocks, both layouts
+// (short uniform streams come out fixed), and both float types.
+func TestNextScaledMatchesNext(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	const mul = 1.0 / 3
+	for trial := range 200 {
+		n := []int{1, 3, 5, 31, 257, 2561, residualBlock + 3, 2*residualBlock + 1}[trial%8]
+		widest := trial % 65
+		r := make([]uint64, n)
+		for i := range r {
+			if w := rng.IntN(widest + 1); w > 0 {
+				r[i] = rng.Uint64() >> (64 - w)
+			}
+		}
+		enc := appendResiduals(nil, r)
+		var want, got []float64
+		var want32, got32 []float32
+		for _, f32 := range []bool{false, true} {
+			var slow, fast residualReader
+			if _, err := slow.init(enc, n); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fast.init(enc, n); err != nil {
+				t.Fatal(err)
+			}
+			scratch := make([]uint64, residualBlock)
+			want, got = make([]float64, n), make([]float64, n)
+			want32, got32 = make([]float32, n), make([]float32, n)
+			var bs, bf int64 = 7, 7
+			for i := 0; i < n; {
+				k, err := slow.next(scratch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f32 {
+					_, bs = scaleRun(want32[i:], 1, scratch[:k], 1, 0, bs, mul)
+				} else {
+					_, bs = scaleRun(want[i:], 1, scratch[:k], 1, 0, bs, mul)
+				}
+				var kf int
+				if f32 {
+					kf, bf, err = nextScaled(&fast, got32[i:], scratch, bf, mul)
+				} else {
+					kf, bf, err = nextScaled(&fast, got[i:], scratch, bf, mul)
+				}
+				if err != nil || kf != k || bf != bs {
+					t.Fatalf("trial %d: %d values, k %d, %v; want %d values, k %d", trial, kf, bf, err, k, bs)
+				}
+				i += k
+			}
+			slow.release()
+			fast.release()
+			for i := range n {
+				if math.Float64bits(want[i]) != math.Float64bits(got[i]) || math.Float32bits(want32[i]) != math.Float32bits(got32[i]) {
+					t.Fatalf("trial %d (%d values, widest %d bits, float32 %v): value %d differs", trial, n, widest, f32, i)
 				}
 			}
 		}

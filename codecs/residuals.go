@@ -289,32 +289,85 @@ func (rr *residualReader) next(r []uint64) (int, error) {
 		rr.done += n
 		return n, nil
 	}
-	tok := grow(rr.sc.tok, n)
-	rr.sc.tok = tok
-	var err error
-	if rr.blocks, err = decodeTokenBlock(rr.blocks, tok, &rr.sc.huff); err != nil {
+	tok, narrow, err := rr.tokens(n)
+	if err != nil {
 		return 0, err
-	}
-	narrow := tokensBelow58(tok)
-	if !narrow { // rare (xor residuals of float64): each token is checked
-		for _, t := range tok {
-			if t > 64 {
-				return 0, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
-			}
-		}
 	}
 	// The bits the tokens use are counted as they are read and checked
 	// after: a bit stream shorter than they say reads as zeros, never out of
 	// its bounds.
 	rr.need += readResidualBits(&rr.rd, tok, r[:n], narrow)
+	return n, rr.blockRead(n)
+}
+
+// tokens decodes the next block's n tokens. narrow says that none exceeds
+// 57, for readResidualBitsAt; a wider token is checked here.
+func (rr *residualReader) tokens(n int) ([]byte, bool, error) {
+	tok := grow(rr.sc.tok, n)
+	rr.sc.tok = tok
+	var err error
+	if rr.blocks, err = decodeTokenBlock(rr.blocks, tok, &rr.sc.huff); err != nil {
+		return nil, false, err
+	}
+	narrow := tokensBelow58(tok)
+	if !narrow { // rare (xor residuals of float64): each token is checked
+		for _, t := range tok {
+			if t > 64 {
+				return nil, false, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+			}
+		}
+	}
+	return tok, narrow, nil
+}
+
+// blockRead ends a block of n values whose bits rr.need counts: it checks
+// that the bit stream held them, and after the stream's last value that it
+// held no more.
+func (rr *residualReader) blockRead(n int) error {
 	if rr.need > rr.bitsSize*8 {
-		return 0, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need more", ErrCorrupt, rr.bitsSize)
+		return fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need more", ErrCorrupt, rr.bitsSize)
 	}
 	rr.done += n
 	if rr.done == rr.m && (rr.need+7)/8 != rr.bitsSize {
-		return 0, fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need %d bits", ErrCorrupt, rr.bitsSize, rr.need)
+		return fmt.Errorf("%w: residual bit stream of %d bytes, the tokens need %d bits", ErrCorrupt, rr.bitsSize, rr.need)
 	}
-	return n, nil
+	return nil
+}
+
+// nextScaled is next for a column of scaled values of order 1 (the pump's,
+// an ADC's counts): it stores T(k × mul) in out, k integrated from b, and
+// returns the block's length and its last k; r is its scratch. The token
+// layout's fast loop rebuilds, integrates and scales each value in one pass
+// (scaledBitsAt) rather than storing the residuals for scaleRun to load
+// again; the values that loop leaves go the usual way. On an error, out may
+// hold values of the bad block.
+func nextScaled[T float32 | float64](rr *residualReader, out []T, r []uint64, b int64, mul float64) (int, int64, error) {
+	if rr.fixed {
+		n, err := rr.next(r)
+		if err != nil {
+			return 0, b, err
+		}
+		_, b = scaleRun(out, 1, r[:n], 1, 0, b, mul)
+		return n, b, nil
+	}
+	n := min(residualBlock, rr.m-rr.done)
+	if len(r) < n || len(out) < n {
+		return 0, b, fmt.Errorf("codecs: residual reader: %d values asked for, the block holds %d", min(len(r), len(out)), n)
+	}
+	tok, narrow, err := rr.tokens(n)
+	if err != nil {
+		return 0, b, err
+	}
+	start := 0
+	if from := rr.rd.bitPos(); narrow && from <= uint(len(rr.rd.src))*8 {
+		var bit uint
+		start, bit, b = scaledBitsAt(rr.rd.src, from, tok, out[:n], b, mul)
+		rr.need += uint64(bit - from)
+		rr.rd.seek(bit)
+	}
+	rr.need += readResidualBits(&rr.rd, tok[start:], r[start:n], narrow)
+	_, b = scaleRun(out[start:n], 1, r[start:n], 1, 0, b, mul)
+	return n, b, rr.blockRead(n)
 }
 
 func decodeTokenBlock(src, tok []byte, h *huff0.Scratch) ([]byte, error) {
@@ -409,15 +462,12 @@ func readResidualBits(rd *bitReader, tok []byte, r []uint64, narrow bool) (need 
 	// The accumulator's bits end at byte pos: the fast loop goes on from
 	// their first (unless an earlier block ran past the end, which the caller
 	// reports).
-	if from := uint(pos)*8 - nacc; narrow && from <= uint(len(packed))*8 {
+	if from := rd.bitPos(); narrow && from <= uint(len(packed))*8 {
 		var bit uint
 		start, bit = readResidualBitsAt(packed, from, tok, r)
 		need = uint64(bit - from)
-		pos, acc, nacc = int(bit>>3), 0, 0
-		if s := bit & 7; s != 0 { // a value ended inside this byte
-			acc, nacc = uint64(packed[pos])>>s, 8-s
-			pos++
-		}
+		rd.seek(bit)
+		acc, nacc, pos = rd.acc, rd.nacc, rd.pos
 	}
 	for i := start; i < len(tok); i++ {
 		t := tok[i]
@@ -464,18 +514,14 @@ func readResidualBits(rd *bitReader, tok []byte, r []uint64, narrow bool) (need 
 func readFixed(rd *bitReader, w uint, r []uint64) {
 	packed := rd.src
 	i := 0
-	if bit := uint(rd.pos)*8 - rd.nacc; len(packed) >= 8 && bit <= uint(len(packed))*8 {
+	if bit := rd.bitPos(); len(packed) >= 8 && bit <= uint(len(packed))*8 {
 		last, mask := uint(len(packed)-8), uint64(1)<<w-1
 		for ; i < len(r) && bit>>3 <= last; i++ {
 			p := bit >> 3
 			r[i] = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7) & mask
 			bit += w
 		}
-		rd.pos, rd.acc, rd.nacc = int(bit>>3), 0, 0
-		if s := bit & 7; s != 0 { // the next value starts inside this byte
-			rd.acc, rd.nacc = uint64(packed[rd.pos])>>s, 8-s
-			rd.pos++
-		}
+		rd.seek(bit)
 	}
 	for ; i < len(r); i++ {
 		r[i] = rd.read56(w)
@@ -556,6 +602,52 @@ func readResidualBitsAt(packed []byte, bit uint, tok []byte, r []uint64) (int, u
 	return i, bit
 }
 
+// scaledBitsAt is readResidualBitsAt fused with scaleRun's order-1 loop:
+// each value, once rebuilt, is unzigzagged, added to k (from b) and stored
+// as T(k × mul). It returns how many it read, the bit after them and the
+// last k.
+func scaledBitsAt[T float32 | float64](packed []byte, bit uint, tok []byte, out []T, b int64, mul float64) (int, uint, int64) {
+	if len(packed) < 8 {
+		return 0, bit, b
+	}
+	last := uint(len(packed) - 8)
+	out = out[:len(tok)]
+	i := 0
+	for ; i+4 <= len(tok) && bit>>3+3*7 <= last; i += 4 {
+		t := tok[i : i+4 : i+4]
+		t0, t1, t2, t3 := t[0], t[1], t[2], t[3]
+		o := out[i : i+4 : i+4]
+		p := bit >> 3
+		w := binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		b += unzigzag((w | tokenLead[t0]) & tokenMask[t0])
+		bit += tokenSkip[t0]
+		o[0] = T(float64(b) * mul)
+		p = bit >> 3
+		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		b += unzigzag((w | tokenLead[t1]) & tokenMask[t1])
+		bit += tokenSkip[t1]
+		o[1] = T(float64(b) * mul)
+		p = bit >> 3
+		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		b += unzigzag((w | tokenLead[t2]) & tokenMask[t2])
+		bit += tokenSkip[t2]
+		o[2] = T(float64(b) * mul)
+		p = bit >> 3
+		w = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		b += unzigzag((w | tokenLead[t3]) & tokenMask[t3])
+		bit += tokenSkip[t3]
+		o[3] = T(float64(b) * mul)
+	}
+	for ; i < len(tok) && bit>>3 <= last; i++ {
+		t, p := tok[i], bit>>3
+		w := binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7)
+		b += unzigzag((w | tokenLead[t]) & tokenMask[t])
+		bit += tokenSkip[t]
+		out[i] = T(float64(b) * mul)
+	}
+	return i, bit, b
+}
+
 // A token t ≥ 1 stands for the value 1<<(t−1) plus the t−1 bits that follow
 // in the bit stream; the token 0 for 0 and no bits. Read w from the value's
 // first bit: the value is (w | tokenLead[t]) & tokenMask[t], and the next
@@ -618,6 +710,20 @@ type bitReader struct {
 	pos  int // next byte to load
 	acc  uint64
 	nacc uint
+}
+
+// bitPos is the position of the next bit to read: the accumulator's bits
+// end at byte pos. Past the end of src (after reads of zeros) it exceeds
+// len(src)×8.
+func (r *bitReader) bitPos() uint { return uint(r.pos)*8 - r.nacc }
+
+// seek moves the reader to bit, at most len(src)×8.
+func (r *bitReader) seek(bit uint) {
+	r.pos, r.acc, r.nacc = int(bit>>3), 0, 0
+	if s := bit & 7; s != 0 { // the next bit is inside this byte
+		r.acc, r.nacc = uint64(r.src[r.pos])>>s, 8-s
+		r.pos++
+	}
 }
 
 // read56 returns the next n ≤ 56 bits.
