@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -60,7 +59,9 @@ func ParseFragmentInto(dst, data []byte, lim Limits, now time.Time) (*Fragment, 
 	if len(data) > lim.MaxFragmentSize {
 		return nil, refuse(wire.ErrMaxFragmentSize, "fragment is %d bytes; the limit is %d", len(data), lim.MaxFragmentSize)
 	}
-	p := fragmentParser{lim: lim, data: data, dst: dst, r: mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(lim.MaxFragmentSize)))}
+	// A reader of the message in memory: a frame larger than its read buffer
+	// (a camera's, a LIDAR sweep) is looked at in place, not copied out.
+	p := fragmentParser{lim: lim, data: data, dst: dst, r: mkv.NewBytesReader(data, mkv.MaxElementSize(int64(lim.MaxFragmentSize)))}
 	ferr := p.run()
 	var frag *Fragment
 	if ferr == nil {
@@ -76,7 +77,7 @@ func ParseFragmentInto(dst, data []byte, lim Limits, now time.Time) (*Fragment, 
 // its ERROR event, reading past what the refusal was about (the cluster may
 // come after a Tracks element that was refused); 0 when it has none.
 func clusterTimecodeMS(data []byte, maxSize int) int64 {
-	r := mkv.NewReader(bytes.NewReader(data), mkv.MaxElementSize(int64(maxSize)))
+	r := mkv.NewBytesReader(data, mkv.MaxElementSize(int64(maxSize)))
 	scale := uint64(mkv.DefaultTimecodeScale)
 	for {
 		it, err := r.Next()

@@ -132,9 +132,30 @@ func (r *Reader) blockBody(h *elemHeader) ([]byte, error) {
 		r.off += int64(len(b))
 		return b, nil
 	}
+	if r.mem != nil && r.off+h.size <= int64(len(r.mem)) {
+		return r.bodyInMemory(h.size), nil
+	}
 	body, err := r.readAppend(r.buf[:0], h.size, elementName(h.id))
 	r.buf = body
 	return body, err
+}
+
+// bodyInMemory consumes the next n bytes of an input in memory
+// (NewBytesReader), which holds them, and returns them as a slice of it:
+// what the read buffer holds of them is discarded, and the source is moved
+// past the rest without reading it.
+func (r *Reader) bodyInMemory(n int64) []byte {
+	body := r.mem[r.off : r.off+n : r.off+n]
+	if buffered := int64(r.br.Buffered()); n <= buffered {
+		_, _ = r.br.Discard(int(n)) // buffered: cannot fail
+	} else {
+		_, _ = r.br.Discard(int(buffered))
+		// The buffer is empty now, and bufio goes on reading src where src
+		// stands: after the body.
+		_, _ = r.src.Seek(n-buffered, io.SeekCurrent)
+	}
+	r.off += n
+	return body
 }
 
 func (r *Reader) readSimpleBlock(h *elemHeader) (Item, error) {

@@ -41,13 +41,20 @@ func FuzzReader(f *testing.F) {
 		if fmt.Sprint(err) != fmt.Sprint(slowErr) || off != slowOff || !reflect.DeepEqual(items, slow) {
 			t.Fatalf("one byte at a time differs: %v at %d vs %v at %d", err, off, slowErr, slowOff)
 		}
+		mem, memOff, memErr := fuzzReadWith(NewBytesReader(data, MaxElementSize(1<<20)))
+		if fmt.Sprint(err) != fmt.Sprint(memErr) || off != memOff || !reflect.DeepEqual(items, mem) {
+			t.Fatalf("NewBytesReader differs: %v at %d vs %v at %d", err, off, memErr, memOff)
+		}
 	})
 }
 
 // fuzzRead reads r with a 1 MiB element limit and returns the items, the
 // final offset and the error (nil at a clean end).
 func fuzzRead(r io.Reader) ([]Item, int64, error) {
-	rd := NewReader(r, MaxElementSize(1<<20))
+	return fuzzReadWith(NewReader(r, MaxElementSize(1<<20)))
+}
+
+func fuzzReadWith(rd *Reader) ([]Item, int64, error) {
 	var items []Item
 	for {
 		it, err := rd.Next()

@@ -2,6 +2,7 @@ package mkv
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"strconv"
 )
@@ -121,6 +122,12 @@ type Reader struct {
 	clEnd int64  // offset where the Cluster ends, or UnknownSize
 	clTC  uint64 // Cluster Timecode
 
+	// mem and src are the whole input and its reader when it is in
+	// memory (NewBytesReader): a large block's body is then a slice of mem
+	// rather than a copy.
+	mem []byte
+	src *bytes.Reader
+
 	blk     Block   // the frame handed out by the last ItemBlock
 	buf     []byte  // body of a block larger than the read buffer, reused
 	payload []byte  // frame bytes of the current block
@@ -151,6 +158,19 @@ func NewReader(r io.Reader, opts ...Option) *Reader {
 	for _, o := range opts {
 		o(rd)
 	}
+	return rd
+}
+
+// NewBytesReader returns a Reader of b, a whole input in memory (a fragment
+// from the bus, a record read from the store). It reads as NewReader does,
+// but a block larger than the read buffer is handed out as a slice of b
+// instead of being copied out: a frame's Data then stays valid as long as b
+// does (rather than until the next call of Next) and, like b, must not be
+// changed.
+func NewBytesReader(b []byte, opts ...Option) *Reader {
+	src := bytes.NewReader(b)
+	rd := NewReader(src, opts...)
+	rd.mem, rd.src = b, src
 	return rd
 }
 

@@ -292,7 +292,7 @@ func summarizeFragment(number uint64, payload []byte, minRate float64, tracks ma
 	fc := &codecs.FragmentContext{Number: number, Tags: map[string]string{}}
 	var active []*trackSummarizer
 	byNumber := map[uint64]*trackSummarizer{}
-	mr := mkv.NewReader(bytes.NewReader(payload))
+	mr := mkv.NewBytesReader(payload)
 	for {
 		it, err := mr.Next()
 		if errors.Is(err, io.EOF) {
