@@ -1,6 +1,7 @@
 package mkv
 
 import (
+	"bufio"
 	"io"
 	"slices"
 )
@@ -42,6 +43,12 @@ func (r *Reader) peek(n int, what string) ([]byte, error) {
 	b, err := r.br.Peek(n)
 	if len(b) == n {
 		return b, nil
+	}
+	if err == bufio.ErrBufferFull {
+		// Only an input in memory has a read buffer smaller than an element
+		// (NewReader sizes it to the input): the buffer holds all that is
+		// left, fewer bytes than n, so the input ends here.
+		err = io.EOF
 	}
 	if err == io.EOF {
 		if len(b) == 0 {
