@@ -42,6 +42,7 @@ type csvSource struct {
 	header   []string
 	timeCol  int
 	chans    []int
+	cols     []int  // parseRow's view of the columns (rowColumns)
 	intLike  []bool // the channel's type is an integer type: empty cells are refused
 	tc       *timeConv
 	rows     int64
@@ -151,6 +152,7 @@ func openCSV(t *Table, o Options) error {
 		return err
 	}
 	s.timeCol, s.chans = timeCol, chans
+	s.cols = s.rowColumns()
 	if timeCol >= 0 {
 		t.TimeName = names[timeCol]
 		s.tc = newTimeConv(names[timeCol], unitFromName(names[timeCol], units[timeCol]), o)

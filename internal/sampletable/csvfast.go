@@ -19,7 +19,11 @@ import (
 // them into batches, handed on in file order. It splits fields at the
 // separator itself, which is right only without quotes: a block with a
 // quote in it, and everything after, goes to encoding/csv as before (a
-// quoted field may hold a separator or a line break).
+// quoted field may hold a separator or a line break). Within a block, a
+// line is read in one pass where it can be (parseRow): each cell is parsed
+// where it starts and must end at a separator or the line's end, with no
+// split into fields first; any other line goes to the general path, which
+// splits it and reports what is wrong.
 
 // fastBlockBytes is the size of the blocks the reader cuts; fastCSV turns
 // the parallel path on. Variables for the tests, which compare the two
@@ -219,13 +223,19 @@ func (s *csvSource) parseBlock(blk *fastBlock, tc *timeConv) error {
 	line := blk.line - 1
 	row := 0
 	for len(data) > 0 {
+		line++
+		if n := s.parseRow(data, b, row, tc); n > 0 {
+			b.lines[row] = line
+			row++
+			data = data[n:]
+			continue
+		}
 		var ln []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
 			ln, data = data[:i], data[i+1:]
 		} else {
 			ln, data = data, nil
 		}
-		line++
 		if len(ln) > 0 && ln[len(ln)-1] == '\r' {
 			ln = ln[:len(ln)-1]
 		}
@@ -280,6 +290,107 @@ func (s *csvSource) parseBlock(blk *fastBlock, tc *timeConv) error {
 		b.Values[i] = b.Values[i][:row]
 	}
 	return nil
+}
+
+// What a column of the file is to parseRow: a channel's index (≥ 0), the
+// time, or neither.
+const (
+	colSkip = -1
+	colTime = -2
+)
+
+// rowColumns maps the file's columns to what parseRow makes of them, or is
+// nil when a column is read as two channels (parseRow then leaves every
+// line to the general path).
+func (s *csvSource) rowColumns() []int {
+	cols := make([]int, len(s.header))
+	for c := range cols {
+		cols[c] = colSkip
+	}
+	if s.timeCol >= 0 {
+		cols[s.timeCol] = colTime
+	}
+	for k, c := range s.chans {
+		if cols[c] != colSkip {
+			return nil
+		}
+		cols[c] = k
+	}
+	return cols
+}
+
+// parseRow reads the line at the start of data into row of b in one pass,
+// on the common path: not a comment or an empty line, the header's number
+// of fields, every channel a plain decimal that scanFloat reads (to
+// strconv's float64). It returns the bytes it took, the line's end
+// included, or 0 for anything else, which the general path reads again from
+// the line's start (and reports, when it is wrong): what parseRow wrote of
+// the row is overwritten or dropped.
+func (s *csvSource) parseRow(data []byte, b *Batch, row int, tc *timeConv) int {
+	cols := s.cols
+	if cols == nil || data[0] == '#' || data[0] == '\n' || data[0] == '\r' {
+		return 0
+	}
+	comma := s.comma
+	last := len(cols) - 1
+	p := 0
+	for c, kind := range cols {
+		end := p
+		switch {
+		case kind >= 0:
+			v, n, ok := scanFloat(data[p:])
+			if !ok {
+				return 0
+			}
+			b.Values[kind][row] = v
+			end += n
+		case kind == colTime && tc.iso:
+			// What fromText would read of the cell, as parseISOFast
+			// reads it (a time it leaves to time.Parse goes to the
+			// general path).
+			rest := data[p:]
+			t, n, ok := tc.scanISO(unsafe.String(unsafe.SliceData(rest), len(rest)))
+			if !ok {
+				return 0
+			}
+			b.Time[row] = t
+			end += n
+		default:
+			for end < len(data) && data[end] != comma && data[end] != '\n' {
+				end++
+			}
+			if kind == colTime {
+				fe := end
+				if c == last && fe > p && data[fe-1] == '\r' {
+					fe-- // as the general path trims a line's CR
+				}
+				f := data[p:fe]
+				t, err := tc.fromText(unsafe.String(unsafe.SliceData(f), len(f)), at{b, row})
+				if err != nil {
+					return 0
+				}
+				b.Time[row] = t
+			}
+		}
+		if c < last {
+			if end >= len(data) || data[end] != comma {
+				return 0
+			}
+			p = end + 1
+			continue
+		}
+		switch {
+		case end == len(data):
+			return end
+		case data[end] == '\n':
+			return end + 1
+		case data[end] == '\r' && end+1 == len(data):
+			return end + 1
+		case data[end] == '\r' && data[end+1] == '\n':
+			return end + 2
+		}
+	}
+	return 0
 }
 
 func indexByteString(s string, c byte) int {

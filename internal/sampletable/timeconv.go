@@ -215,19 +215,27 @@ func (c *timeConv) parseISO(s string) (int64, error) {
 // parsing; the day's start is kept from the row before. Anything else (ok
 // false) goes to time.Parse.
 func (c *timeConv) parseISOFast(s string) (int64, bool) {
+	ns, n, ok := c.scanISO(s)
+	return ns, ok && n == len(s)
+}
+
+// scanISO reads the time of parseISOFast's shape at the start of s and
+// returns it with its length; the caller checks that what follows ends the
+// cell.
+func (c *timeConv) scanISO(s string) (ns int64, n int, ok bool) {
 	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
-		return 0, false
+		return 0, 0, false
 	}
 	if s[:10] != c.day {
 		y, ok1 := digits(s[0:4])
 		mo, ok2 := digits(s[5:7])
 		d, ok3 := digits(s[8:10])
 		if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > 31 {
-			return 0, false
+			return 0, 0, false
 		}
 		t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
 		if t.Day() != d { // 31 February
-			return 0, false
+			return 0, 0, false
 		}
 		c.day, c.dayStart = strings.Clone(s[:10]), t.Unix() // s may be a view of a buffer that is reused
 	}
@@ -235,48 +243,57 @@ func (c *timeConv) parseISOFast(s string) (int64, bool) {
 	mi, ok2 := digits(s[14:16])
 	sec, ok3 := digits(s[17:19])
 	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
-		return 0, false
+		return 0, 0, false
 	}
-	rest := s[19:]
+	i := 19
 	var frac int64
-	if len(rest) > 0 && rest[0] == '.' {
-		k := 1
-		scale := int64(1e8)
-		for ; k < len(rest) && rest[k] >= '0' && rest[k] <= '9'; k++ {
-			if k > 9 {
-				return 0, false // beyond ns: time.Parse's rules
-			}
-			frac += int64(rest[k]-'0') * scale
-			scale /= 10
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for ; i < len(s) && s[i]-'0' < 10; i++ {
+			frac = frac*10 + int64(s[i]-'0')
 		}
-		if k == 1 {
-			return 0, false
+		nd := i - start
+		if nd == 0 || nd > 9 {
+			return 0, 0, false // beyond ns: time.Parse's rules
 		}
-		rest = rest[k:]
+		frac *= pow10i[9-nd]
 	}
 	var off int
-	switch {
-	case rest == "" || rest == "Z":
-	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':', len(rest) == 5 && (rest[0] == '+' || rest[0] == '-'),
-		len(rest) == 3 && (rest[0] == '+' || rest[0] == '-'): // ±hh: DuckDB's TIMESTAMPTZ in CSV
-		oh, ok1 := digits(rest[1:3])
-		om, ok2 := 0, true
-		if len(rest) > 3 {
-			om, ok2 = digits(rest[len(rest)-2:])
+	if i < len(s) {
+		switch s[i] {
+		case 'Z':
+			i++
+		case '+', '-': // ±hh:mm, ±hhmm, or ±hh (DuckDB's TIMESTAMPTZ in CSV)
+			if len(s)-i < 3 {
+				return 0, 0, false
+			}
+			oh, ok1 := digits(s[i+1 : i+3])
+			om, ok2 := 0, true
+			n := 3
+			switch {
+			case len(s)-i >= 6 && s[i+3] == ':':
+				om, ok2 = digits(s[i+4 : i+6])
+				n = 6
+			case len(s)-i >= 5 && s[i+3]-'0' < 10:
+				om, ok2 = digits(s[i+3 : i+5])
+				n = 5
+			}
+			if !ok1 || !ok2 || oh > 23 || om > 59 {
+				return 0, 0, false
+			}
+			off = oh*3600 + om*60
+			if s[i] == '-' {
+				off = -off
+			}
+			i += n
 		}
-		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, false
-		}
-		off = oh*3600 + om*60
-		if rest[0] == '-' {
-			off = -off
-		}
-	default:
-		return 0, false
 	}
 	secs := c.dayStart + int64(h*3600+mi*60+sec-off)
-	return secs*1e9 + frac, true
+	return secs*1e9 + frac, i, true
 }
+
+var pow10i = [...]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
 
 // digits reads a run of decimal digits.
 func digits(s string) (int, bool) {
