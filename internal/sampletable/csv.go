@@ -31,6 +31,7 @@ type csvSource struct {
 	size     int64
 	read     *countReader
 	br       *bufio.Reader
+	under    io.Reader // what br reads: the file, or its decompressor
 	comma    byte
 	r        *csv.Reader // the slow path: encoding/csv
 	lineOff  int64       // lines before the slow reader's first (when it starts mid-file)
@@ -112,7 +113,7 @@ func openCSV(t *Table, o Options) error {
 			_, _ = br.Discard(3)
 		}
 	}
-	s.path, s.br, s.comma = t.Path, br, byte(comma)
+	s.path, s.br, s.under, s.comma = t.Path, br, src, byte(comma)
 	r := s.newReader(br)
 	r.FieldsPerRecord = 0
 	s.r = r

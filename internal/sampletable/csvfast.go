@@ -70,6 +70,7 @@ func (s *csvSource) startFast(br *bufio.Reader, line int64, blockBytes, workers 
 			}
 		}()
 	}
+	direct := &drainReader{br: br, under: s.under}
 	go func() {
 		defer close(f.order)
 		defer close(work)
@@ -80,7 +81,7 @@ func (s *csvSource) startFast(br *bufio.Reader, line int64, blockBytes, workers 
 			if cap(buf) < blockBytes+len(carry) {
 				buf = append(make([]byte, 0, blockBytes+len(carry)), buf...)
 			}
-			n, err := io.ReadFull(br, buf[len(buf):len(buf)+blockBytes])
+			n, err := io.ReadFull(direct, buf[len(buf):len(buf)+blockBytes])
 			buf = buf[:len(buf)+n]
 			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 				b.data, b.line, b.err, b.done = nil, 0, fmt.Errorf("%s: %w", s.path, err), make(chan struct{})
@@ -133,6 +134,21 @@ func (s *csvSource) startFast(br *bufio.Reader, line int64, blockBytes, workers 
 		}
 	}()
 	s.fast = f
+}
+
+// drainReader reads what br holds, then what br reads from (under) straight
+// into the caller's block, which spares copying every block through br's
+// buffer. br is empty after: a switch to encoding/csv reads on through it.
+type drainReader struct {
+	br    *bufio.Reader
+	under io.Reader
+}
+
+func (d *drainReader) Read(p []byte) (int, error) {
+	if d.br.Buffered() > 0 || d.under == nil {
+		return d.br.Read(p)
+	}
+	return d.under.Read(p)
 }
 
 // halt stops the reader and the workers.
@@ -189,6 +205,18 @@ func (s *csvSource) nextFast(b *Batch) error {
 	lo := f.curRow
 	hi := min(src.N, lo+s.opts.BatchRows)
 	n := hi - lo
+	if lo == 0 && hi == src.N {
+		// The whole block: its slices change places with b's, which the
+		// block is parsed into when it is reused.
+		b.N, src.N = n, 0
+		b.Time, src.Time = src.Time, b.Time
+		b.Values, src.Values = src.Values, b.Values
+		b.lines, src.lines = src.lines, b.lines
+		b.first = s.rows + 1
+		s.rows += int64(n)
+		f.curRow = hi
+		return nil
+	}
 	b.ensure(n, len(s.chans), s.timeCol >= 0)
 	if cap(b.lines) < n {
 		b.lines = make([]int64, n)

@@ -163,7 +163,9 @@ func Open(path string, o Options) (*Table, error) {
 	return t, nil
 }
 
-// Next reads the next rows into b (reusing its slices); io.EOF at the end.
+// Next reads the next rows into b (reusing its slices, or replacing them
+// with others: what b held before is not to be used after); io.EOF at the
+// end.
 func (t *Table) Next(b *Batch) error {
 	b.path = t.Path
 	return t.src.next(b)
