@@ -193,6 +193,31 @@ func TestNextScaledMatchesNext(t *testing.T) {
 	}
 }
 
+// TestTokensBelow58 checks the word-wise OR against a token-by-token one at
+// every length up to three rounds and a tail, with a wide token at every
+// position.
+func TestTokensBelow58(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for n := range 100 {
+		for at := -1; at < n; at++ {
+			tok := make([]byte, n)
+			for i := range tok {
+				tok[i] = byte(rng.IntN(17)) // ORs to 31 at most
+			}
+			if at >= 0 {
+				tok[at] = byte(58 + rng.IntN(198))
+			}
+			var or byte
+			for _, v := range tok {
+				or |= v
+			}
+			if got := tokensBelow58(tok); got != (or <= 57) {
+				t.Fatalf("%d tokens, wide one at %d: %v, want %v", n, at, got, or <= 57)
+			}
+		}
+	}
+}
+
 // BenchmarkNumericDecodePump decodes frames of the demo pump (3-axis float32
 // at 25.6 kHz, 100 ms frames as the SDK cuts them) into one column per
 // channel, as a query's batches take them: the read path's decoder.

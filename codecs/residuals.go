@@ -533,14 +533,18 @@ func readFixed(rd *bitReader, w uint, r []uint64) {
 // when that OR is 57 or less, so is each. A block of wider tokens (or of
 // tokens that only OR to more) takes the checked path.
 func tokensBelow58(tok []byte) bool {
-	var or uint64
-	i := 0
-	for ; i+8 <= len(tok); i += 8 {
-		or |= binary.LittleEndian.Uint64(tok[i:])
+	var or, or1 uint64 // two chains of ORs, 32 tokens a round
+	for ; len(tok) >= 32; tok = tok[32:] {
+		or |= binary.LittleEndian.Uint64(tok[0:8]) | binary.LittleEndian.Uint64(tok[8:16])
+		or1 |= binary.LittleEndian.Uint64(tok[16:24]) | binary.LittleEndian.Uint64(tok[24:32])
 	}
-	for ; i < len(tok); i++ {
-		or |= uint64(tok[i])
+	for ; len(tok) >= 8; tok = tok[8:] {
+		or |= binary.LittleEndian.Uint64(tok[0:8])
 	}
+	for _, t := range tok {
+		or |= uint64(t)
+	}
+	or |= or1
 	or |= or >> 32
 	or |= or >> 16
 	or |= or >> 8
