@@ -176,7 +176,8 @@ func decodeMappedChannel(src []byte, mode byte, s *signals.Samples, c int, sc *n
 // storeMapped writes channel c of dst from the warm-up values and the
 // residuals, block by block: it integrates, unzigzags, maps and stores in one
 // pass. This is the decoder's hot path, so each order and mapping has its own
-// call-free loop (scaleRun, decimalRun).
+// call-free loop (scaleRun, decimalRun), and a scaled order-1 column its own
+// reader that rebuilds the residuals in the same loop (nextScaled).
 func storeMapped[T float32 | float64](dst []T, c, ch int, warm []int64, sc *numericScratch, order int, m floatMapping) error {
 	f32 := isFloat32[T]()
 	for i, k := range warm {
