@@ -1,11 +1,14 @@
 package sampletable
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // at is a row of a batch, named in an error message only when there is
@@ -43,6 +46,12 @@ type timeConv struct {
 	decimalComma bool
 	day          string // parseISOFast: the date of the row before
 	dayStart     int64  // and its start, s since the epoch
+	// scanISO: the first 19 bytes of the row before (its date and time to
+	// the second, as three words: bytes 0–7, 8–15 and 15–18), the time
+	// they say (s since the epoch), and whether there is one.
+	secKey  [3]uint64
+	secs    int64
+	hasSecs bool
 }
 
 func newTimeConv(name, unit string, o Options) *timeConv {
@@ -223,35 +232,47 @@ func (c *timeConv) parseISOFast(s string) (int64, bool) {
 // returns it with its length; the caller checks that what follows ends the
 // cell.
 func (c *timeConv) scanISO(s string) (ns int64, n int, ok bool) {
-	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+	if len(s) < 19 {
 		return 0, 0, false
 	}
-	if s[:10] != c.day {
-		y, ok1 := digits(s[0:4])
-		mo, ok2 := digits(s[5:7])
-		d, ok3 := digits(s[8:10])
-		if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+	// A signal's rows share their second with the row before but for one
+	// in every rate: then only the fraction and the zone are read.
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	key := [3]uint64{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:]), uint64(binary.LittleEndian.Uint32(b[15:]))}
+	var secs int64
+	if c.hasSecs && key == c.secKey {
+		secs = c.secs
+	} else {
+		var ok bool
+		if secs, ok = c.isoSeconds(s); !ok {
 			return 0, 0, false
 		}
-		t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
-		if t.Day() != d { // 31 February
-			return 0, 0, false
-		}
-		c.day, c.dayStart = strings.Clone(s[:10]), t.Unix() // s may be a view of a buffer that is reused
-	}
-	h, ok1 := digits(s[11:13])
-	mi, ok2 := digits(s[14:16])
-	sec, ok3 := digits(s[17:19])
-	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
-		return 0, 0, false
+		c.secKey, c.secs, c.hasSecs = key, secs, true
 	}
 	i := 19
 	var frac int64
 	if i < len(s) && s[i] == '.' {
 		i++
 		start := i
-		for ; i < len(s) && s[i]-'0' < 10; i++ {
-			frac = frac*10 + int64(s[i]-'0')
+		if len(s)-i >= 8 {
+			// Eight digits at once, as scanFloat reads a fraction.
+			w := binary.LittleEndian.Uint64(b[i:])
+			d := w - 0x3030303030303030
+			if m := (d | (w + 0x4646464646464646)) & 0x8080808080808080; m != 0 {
+				k := bits.TrailingZeros64(m) >> 3
+				if k > 0 {
+					frac = int64(eightDigits(d << (64 - 8*k)))
+				}
+				i += k
+			} else {
+				frac = int64(eightDigits(d))
+				i += 8
+			}
+		}
+		if i-start == 8 || len(s)-start < 8 {
+			for ; i < len(s) && s[i]-'0' < 10; i++ {
+				frac = frac*10 + int64(s[i]-'0')
+			}
 		}
 		nd := i - start
 		if nd == 0 || nd > 9 {
@@ -259,38 +280,77 @@ func (c *timeConv) scanISO(s string) (ns int64, n int, ok bool) {
 		}
 		frac *= pow10i[9-nd]
 	}
-	var off int
-	if i < len(s) {
-		switch s[i] {
-		case 'Z':
-			i++
-		case '+', '-': // ±hh:mm, ±hhmm, or ±hh (DuckDB's TIMESTAMPTZ in CSV)
-			if len(s)-i < 3 {
-				return 0, 0, false
-			}
-			oh, ok1 := digits(s[i+1 : i+3])
-			om, ok2 := 0, true
-			n := 3
-			switch {
-			case len(s)-i >= 6 && s[i+3] == ':':
-				om, ok2 = digits(s[i+4 : i+6])
-				n = 6
-			case len(s)-i >= 5 && s[i+3]-'0' < 10:
-				om, ok2 = digits(s[i+3 : i+5])
-				n = 5
-			}
-			if !ok1 || !ok2 || oh > 23 || om > 59 {
-				return 0, 0, false
-			}
-			off = oh*3600 + om*60
-			if s[i] == '-' {
-				off = -off
-			}
-			i += n
-		}
+	off, n := isoZone(s[i:])
+	if n < 0 {
+		return 0, 0, false
 	}
-	secs := c.dayStart + int64(h*3600+mi*60+sec-off)
-	return secs*1e9 + frac, i, true
+	return (secs-int64(off))*1e9 + frac, i + n, true
+}
+
+// isoSeconds reads YYYY-MM-DD[T ]HH:MM:SS at the start of s (at least 19
+// bytes) as s since the epoch, the day's start kept from the row before.
+func (c *timeConv) isoSeconds(s string) (int64, bool) {
+	if s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	if s[:10] != c.day {
+		y, ok1 := digits(s[0:4])
+		mo, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > 31 {
+			return 0, false
+		}
+		t := time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC)
+		if t.Day() != d { // 31 February
+			return 0, false
+		}
+		c.day, c.dayStart = strings.Clone(s[:10]), t.Unix() // s may be a view of a buffer that is reused
+	}
+	h, ok1 := digits(s[11:13])
+	mi, ok2 := digits(s[14:16])
+	sec, ok3 := digits(s[17:19])
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	return c.dayStart + int64(h*3600+mi*60+sec), true
+}
+
+// isoZone reads the zone at the start of s: none, Z, ±hh:mm, ±hhmm or ±hh
+// (DuckDB's TIMESTAMPTZ in CSV). It returns the offset in s and the zone's
+// length, -1 when it is none of these.
+func isoZone(s string) (off, n int) {
+	if len(s) == 0 {
+		return 0, 0
+	}
+	switch s[0] {
+	case 'Z':
+		return 0, 1
+	case '+', '-':
+	default:
+		return 0, 0
+	}
+	if len(s) < 3 {
+		return 0, -1
+	}
+	oh, ok1 := digits(s[1:3])
+	om, ok2 := 0, true
+	n = 3
+	switch {
+	case len(s) >= 6 && s[3] == ':':
+		om, ok2 = digits(s[4:6])
+		n = 6
+	case len(s) >= 5 && s[3]-'0' < 10:
+		om, ok2 = digits(s[3:5])
+		n = 5
+	}
+	if !ok1 || !ok2 || oh > 23 || om > 59 {
+		return 0, -1
+	}
+	off = oh*3600 + om*60
+	if s[0] == '-' {
+		off = -off
+	}
+	return off, n
 }
 
 var pow10i = [...]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
