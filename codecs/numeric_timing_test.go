@@ -218,6 +218,34 @@ func TestTokensBelow58(t *testing.T) {
 	}
 }
 
+// TestUnpackTokensEveryWidth checks the packed token block's loop against
+// the bit reader, bit for bit, for every width (1 to 7), odd lengths and
+// offsets lo that make some tokens bad (over 64, or past 255).
+func TestUnpackTokensEveryWidth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for w := uint(1); w <= 7; w++ {
+		for _, n := range []int{1, 2, 3, 7, 8, 9, 15, 17, 100, 1023} {
+			for _, lo := range []byte{0, 1, 30, 60, 200} {
+				packed := make([]byte, (n*int(w)+7)/8)
+				for i := range packed {
+					packed[i] = byte(rng.Uint32())
+				}
+				rd := bitReader{src: packed}
+				want, got := make([]byte, n), make([]byte, n)
+				bad := false
+				for i := range want {
+					want[i] = lo + byte(rd.read56(w))
+					bad = bad || want[i] > 64 || want[i] < lo
+				}
+				most := unpackTokens(packed, w, lo, got)
+				if !slices.Equal(want, got) || (most > 64) != bad {
+					t.Fatalf("width %d, %d tokens from %d: largest %d, bad %v; tokens equal %v", w, n, lo, most, bad, slices.Equal(want, got))
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkNumericDecodePump decodes frames of the demo pump (3-axis float32
 // at 25.6 kHz, 100 ms frames as the SDK cuts them) into one column per
 // channel, as a query's batches take them: the read path's decoder.

@@ -400,13 +400,12 @@ func decodeTokenBlock(src, tok []byte, h *huff0.Scratch) ([]byte, error) {
 		if len(src) < n {
 			return nil, fmt.Errorf("%w: packed residual block truncated", ErrCorrupt)
 		}
-		rd := bitReader{src: src[:n]}
-		for i := range tok {
-			t := lo + byte(rd.read56(width))
-			if t > 64 || t < lo {
-				return nil, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+		if unpackTokens(src[:n], width, lo, tok) > 64 {
+			for _, t := range tok { // the first bad one, for the message
+				if t > 64 || t < lo {
+					return nil, fmt.Errorf("%w: residual token %d", ErrCorrupt, t)
+				}
 			}
-			tok[i] = t
 		}
 		return src[n:], nil
 	case tokHuff1, tokHuff4:
@@ -420,6 +419,37 @@ func decodeTokenBlock(src, tok []byte, h *huff0.Scratch) ([]byte, error) {
 		return src[k+int(size):], nil
 	}
 	return nil, fmt.Errorf("%w: residual block encoding %d", ErrCorrupt, enc)
+}
+
+// unpackTokens fills tok with lo plus a value of width ≤ 7 bits each from
+// packed, which holds them all (a packed token block), and returns the
+// largest sum, unwrapped: more than 64 when a token is bad. Each value is
+// read at its own bit position, as readFixed reads them, the last ones from
+// a copy of the last bytes padded with zeros.
+func unpackTokens(packed []byte, width uint, lo byte, tok []byte) uint {
+	mask := uint64(1)<<width - 1
+	most, bit, i := uint(0), uint(0), 0
+	if len(packed) >= 8 {
+		last := uint(len(packed) - 8)
+		for ; i < len(tok) && bit>>3 <= last; i++ {
+			p := bit >> 3
+			t := uint(lo) + uint(binary.LittleEndian.Uint64(packed[p:p+8])>>(bit&7)&mask)
+			most = max(most, t)
+			tok[i] = byte(t)
+			bit += width
+		}
+	}
+	var pad [16]byte
+	base := min(bit>>3, uint(len(packed)))
+	copy(pad[:8], packed[base:])
+	for ; i < len(tok); i++ {
+		p := (bit - base*8) >> 3 & 7
+		t := uint(lo) + uint(binary.LittleEndian.Uint64(pad[p:p+8])>>(bit&7)&mask)
+		most = max(most, t)
+		tok[i] = byte(t)
+		bit += width
+	}
+	return most
 }
 
 // huffDecode fills tok exactly from one huff0 block.
@@ -509,21 +539,33 @@ func readResidualBits(rd *bitReader, tok []byte, r []uint64, narrow bool) (need 
 // readFixed fills r with values of w ≤ 56 bits each from rd: the fixed
 // layout's loop. As in readResidualBitsAt, each value is read at its own bit
 // position (i·w bits on), with one load, shift and mask and no branch, while
-// 8 bytes are left from its first byte; the reader's refilling loop takes the
-// last few.
+// 8 bytes are left from its first byte; the values in the last bytes are read
+// the same way from a copy of them padded with zeros.
 func readFixed(rd *bitReader, w uint, r []uint64) {
 	packed := rd.src
 	i := 0
-	if bit := rd.bitPos(); len(packed) >= 8 && bit <= uint(len(packed))*8 {
-		last, mask := uint(len(packed)-8), uint64(1)<<w-1
-		for ; i < len(r) && bit>>3 <= last; i++ {
-			p := bit >> 3
-			r[i] = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7) & mask
+	if bit := rd.bitPos(); bit <= uint(len(packed))*8 {
+		mask := uint64(1)<<w - 1
+		if len(packed) >= 8 {
+			last := uint(len(packed) - 8)
+			for ; i < len(r) && bit>>3 <= last; i++ {
+				p := bit >> 3
+				r[i] = binary.LittleEndian.Uint64(packed[p:p+8]) >> (bit & 7) & mask
+				bit += w
+			}
+		}
+		// Fewer than 8 bytes are left: the values that end in them.
+		var pad [16]byte
+		base, end := bit>>3, uint(len(packed))*8
+		copy(pad[:8], packed[base:])
+		for ; i < len(r) && bit+w <= end; i++ {
+			p := (bit - base*8) >> 3 & 7
+			r[i] = binary.LittleEndian.Uint64(pad[p:p+8]) >> (bit & 7) & mask
 			bit += w
 		}
 		rd.seek(bit)
 	}
-	for ; i < len(r); i++ {
+	for ; i < len(r); i++ { // past the end: a stream that the caller found too short
 		r[i] = rd.read56(w)
 	}
 }
