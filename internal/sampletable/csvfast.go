@@ -37,6 +37,7 @@ var (
 type fastBlock struct {
 	data  []byte
 	line  int64 // the line the block starts on
+	lines int   // how many line ends it holds
 	batch Batch
 	err   error
 	done  chan struct{}
@@ -117,7 +118,8 @@ func (s *csvSource) startFast(br *bufio.Reader, line int64, blockBytes, workers 
 			}
 			b.data, b.line, b.done = buf[:cut], line, make(chan struct{})
 			carry = append(carry[:0], buf[cut:]...)
-			line += int64(bytes.Count(b.data, []byte{'\n'}))
+			b.lines = bytes.Count(b.data, []byte{'\n'})
+			line += int64(b.lines)
 			select {
 			case work <- b:
 			case <-f.stop:
@@ -240,7 +242,7 @@ func (s *csvSource) parseBlock(blk *fastBlock, tc *timeConv) error {
 	b := &blk.batch
 	b.path = s.path
 	data := blk.data
-	est := bytes.Count(data, []byte{'\n'}) + 1
+	est := blk.lines + 1 // the rows it holds at most
 	b.ensure(est, len(s.chans), s.timeCol >= 0)
 	if cap(b.lines) < est {
 		b.lines = make([]int64, est)
