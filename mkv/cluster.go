@@ -115,13 +115,17 @@ func (r *Reader) readUintElem(h *elemHeader) (uint64, error) {
 	return beUint(b), nil
 }
 
-// blockBody returns the body of a SimpleBlock or BlockGroup. Block.Data only
-// has to stay valid until the next call to Next, so a body that fits in the
-// read buffer is used in place, saving a copy; a larger one is read into
+// blockBody returns the body of a SimpleBlock or BlockGroup. Of an input in
+// memory (NewBytesReader) it is a slice of the input. Otherwise Block.Data
+// only has to stay valid until the next call to Next, so a body that fits in
+// the read buffer is used in place, saving a copy; a larger one is read into
 // r.buf, which is reused.
 func (r *Reader) blockBody(h *elemHeader) ([]byte, error) {
 	if h.size > r.maxSize {
 		return nil, tooLarge(h.off, h.id, h.size, r.maxSize)
+	}
+	if r.mem != nil && r.off+h.size <= int64(len(r.mem)) {
+		return r.bodyInMemory(h.size), nil
 	}
 	if h.size <= bufferSize {
 		b, err := r.peek(int(h.size), elementName(h.id))
@@ -131,9 +135,6 @@ func (r *Reader) blockBody(h *elemHeader) ([]byte, error) {
 		_, _ = r.br.Discard(len(b)) // peeked, cannot fail
 		r.off += int64(len(b))
 		return b, nil
-	}
-	if r.mem != nil && r.off+h.size <= int64(len(r.mem)) {
-		return r.bodyInMemory(h.size), nil
 	}
 	body, err := r.readAppend(r.buf[:0], h.size, elementName(h.id))
 	r.buf = body

@@ -163,10 +163,9 @@ func NewReader(r io.Reader, opts ...Option) *Reader {
 
 // NewBytesReader returns a Reader of b, a whole input in memory (a fragment
 // from the bus, a record read from the store). It reads as NewReader does,
-// but a block larger than the read buffer is handed out as a slice of b
-// instead of being copied out: a frame's Data then stays valid as long as b
-// does (rather than until the next call of Next) and, like b, must not be
-// changed.
+// but a block is handed out as a slice of b instead of being copied out: a
+// frame's Data then stays valid as long as b does (rather than until the
+// next call of Next) and, like b, must not be changed.
 func NewBytesReader(b []byte, opts ...Option) *Reader {
 	src := bytes.NewReader(b)
 	rd := NewReader(src, opts...)

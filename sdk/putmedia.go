@@ -33,8 +33,10 @@ type PutMediaInput struct {
 	// the Cluster's place in the body), so that one the store already
 	// holds under that key — re-sent after a lost acknowledgement, or left
 	// on the bus by a session that was cut — is answered PERSISTED with
-	// Duplicate set instead of being stored twice. FirstSequence 0 is 1.
-	// ProducerID: 1–128 letters, digits, '-', '_' or '.'.
+	// Duplicate set instead of being stored twice; the events name
+	// ProducerID. FirstSequence 0 is 1. ProducerID: 1–128 letters,
+	// digits, '-', '_' or '.'. On the server's bus the id is "pm." +
+	// ProducerID, apart from the ids of NATS producers.
 	ProducerID    string
 	FirstSequence uint64
 }
@@ -63,9 +65,7 @@ func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(Ac
 	}
 	if in.ProducerID != "" {
 		req.Header.Set("x-sensorium-producer-id", in.ProducerID)
-		if in.FirstSequence > 0 {
-			req.Header.Set("x-sensorium-producer-sequence", strconv.FormatUint(in.FirstSequence, 10))
-		}
+		req.Header.Set("x-sensorium-producer-sequence", strconv.FormatUint(max(in.FirstSequence, 1), 10))
 	}
 	if in.Relative {
 		req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")

@@ -299,6 +299,7 @@ type mkvFragment struct {
 	tc     int64    // the Cluster's timecode (ms): the fragment's producer time
 	data   []byte   // the fragment's MKV document
 	frames [32]byte // frameDigest of its frames
+	stored bool     // PERSISTED (the HTTP sender's bookkeeping)
 }
 
 // mkvSplitter cuts an MKV file into fragments as PutMedia cuts its body

@@ -20,11 +20,15 @@ import (
 // x-sensorium-producer-sequence for its first Cluster's place in the file),
 // so the store answers a fragment it holds under that key — left on the bus
 // by a killed run, or re-sent after a session was cut — PERSISTED,
-// Duplicate, exactly as over NATS. A session that ends early (the link
-// cut, the server restarted, its maximum duration reached, a fragment it
-// could not store) is followed by another from the first fragment without
-// PERSISTED; up to mkvRoundFragments (mkvRoundBytes) of them are held for
-// that.
+// Duplicate, exactly as over NATS. A session carries one round — up to
+// mkvRoundFragments (mkvRoundBytes) fragments, held until PERSISTED — and
+// ends its body after it, so that a proxy that passes a request on only
+// once its body has ended (nginx's default) still moves the import on. A
+// session that ends early (the link cut, the server restarted, its maximum
+// duration reached, a fragment it could not store) is followed by another
+// from the first fragment without PERSISTED: the sequences of a session
+// are its place in the body, so it sends every fragment from there on
+// again, those stored meanwhile included (answered Duplicate).
 
 // mkvTally is what an import's sender counts.
 type mkvTally struct {
@@ -52,10 +56,13 @@ type mkvHTTPSender struct {
 	stream   string
 	producer string
 
-	sp           *mkvSplitter
-	next         *mkvFragment   // the next fragment of the file, not yet sent
-	readErr      error          // why reading the file stopped before its end
-	pending      []*mkvFragment // sent, without PERSISTED, in order
+	sp      *mkvSplitter
+	next    *mkvFragment // the next fragment of the file, not yet sent
+	readErr error        // why reading the file stopped before its end
+	// pending are the fragments sent and not yet let go, in order and
+	// without a gap in their sequences: from the first without PERSISTED on
+	// (those after it may be stored, and are flagged so).
+	pending      []*mkvFragment
 	pendingBytes int
 	// between is the pause before the next session; a session without
 	// progress doubles it, up to mkvSessionPauseMax.
@@ -65,11 +72,20 @@ type mkvHTTPSender struct {
 const (
 	mkvSessionPause    = 250 * time.Millisecond // PutMedia takes 5 sessions a second per stream
 	mkvSessionPauseMax = 30 * time.Second
+	// mkvHTTPQuiet is how long a session may go without a verdict, an
+	// event of progress (BUFFERING, RECEIVED) or a byte taken from its body
+	// before it is given up: longer than over NATS, since a slow link may
+	// hold megabytes in its buffers after the last write.
+	mkvHTTPQuiet = 2 * time.Minute
 )
 
-// errSessionAgain is a session that ended before its fragments were all
-// stored, for a reason that another session may not meet.
-var errSessionAgain = errors.New("session ended early")
+var (
+	// errSessionAgain is a session that ended before its fragments were all
+	// stored, for a reason that another session may not meet.
+	errSessionAgain = errors.New("session ended early")
+	// errRoundDone is a session that sent its round and heard every verdict.
+	errRoundDone = errors.New("round done")
+)
 
 func (s *mkvHTTPSender) sendAll(sp *mkvSplitter, f *mkvFragment) (sendErr, readErr error) {
 	s.sp, s.next, s.between = sp, f, mkvSessionPause
@@ -78,7 +94,8 @@ func (s *mkvHTTPSender) sendAll(sp *mkvSplitter, f *mkvFragment) (sendErr, readE
 	for s.next != nil || len(s.pending) > 0 {
 		before := s.persisted
 		err := s.session()
-		if err == nil {
+		if err == nil || errors.Is(err, errRoundDone) {
+			since, s.between = time.Now(), mkvSessionPause
 			continue
 		}
 		if !errors.Is(err, errSessionAgain) {
@@ -122,9 +139,10 @@ func (s *mkvHTTPSender) room() bool {
 		len(s.pending) < mkvRoundFragments && s.pendingBytes+len(s.next.data) <= mkvRoundBytes)
 }
 
-// session runs one PutMedia session: the pending fragments again, then
-// new ones while there is room, until the file's end (nil: all stored),
-// a refusal, or an early end (errSessionAgain).
+// session runs one PutMedia session: the pending fragments again, then new
+// ones while there is room. It returns nil at the file's end with all
+// stored, errRoundDone after a round whose fragments are all stored, a
+// refusal, or an early end (errSessionAgain).
 func (s *mkvHTTPSender) session() error {
 	first := s.next
 	if len(s.pending) > 0 {
@@ -152,9 +170,9 @@ func (s *mkvHTTPSender) session() error {
 		done <- err
 	}()
 	// The body is written by a goroutine of its own, so that verdicts are
-	// taken while a write waits for the server to read.
-	// It writes in pieces and counts them, so that a large fragment on a
-	// slow link is seen to move.
+	// taken while a write waits for the server to read. It writes in
+	// pieces and counts them, so that a large fragment on a slow link is
+	// seen to move.
 	toWrite := make(chan []byte)
 	wrote := make(chan struct{})
 	var moved atomic.Int64
@@ -181,15 +199,20 @@ func (s *mkvHTTPSender) session() error {
 		pr.CloseWithError(errSessionAgain)
 		<-wrote
 	}()
+	endBody := func() {
+		if toWrite != nil {
+			close(toWrite)
+			toWrite = nil
+		}
+	}
 
-	queue := append([]*mkvFragment(nil), s.pending...) // to write, in order
-	stored := map[uint64]bool{}
+	queue := append([]*mkvFragment(nil), s.pending...) // to write, in order: every pending one again
 	var refused *mkvFragment
 	var refusal sdk.AckEvent
-	var again error // why the session will not store the rest
-	// quiet fires when neither a verdict came nor a byte moved for
-	// mkvAckTimeout: the session is stuck, and another goes again.
-	quiet := time.NewTimer(mkvAckTimeout)
+	var again, fatal error // why the session will not store the rest; why the import cannot go on
+	// quiet fires when neither a verdict, nor an event of progress, nor a
+	// byte of the body moved for mkvHTTPQuiet: the session is stuck.
+	quiet := time.NewTimer(mkvHTTPQuiet)
 	defer quiet.Stop()
 	lastMoved := int64(0)
 	handle := func() {
@@ -199,14 +222,24 @@ func (s *mkvHTTPSender) session() error {
 		mu.Unlock()
 		for _, ev := range evs {
 			switch ev.EventType {
-			case wire.EventPersisted:
-				f := s.pendingAt(ev.ProducerSequence)
-				if f == nil || stored[f.seq] {
-					continue
+			case wire.EventBuffering:
+				quiet.Reset(mkvHTTPQuiet)
+			case wire.EventReceived, wire.EventPersisted:
+				if ev.ProducerID != s.producer && fatal == nil {
+					// A server that ignored the key numbers the clusters of
+					// every session from 1 under an id of its own: its
+					// verdicts cannot be matched, and re-sends would be
+					// stored twice.
+					fatal = fmt.Errorf("the server at the endpoint does not take PutMedia's dedupe key (its events name producer %q, not %q): it is not a Sensorium server of this version, so the import cannot resume exactly once over HTTP; give its NATS address (--nats)",
+						ev.ProducerID, s.producer)
 				}
-				stored[f.seq] = true
-				s.stored(f.tc, ev.Duplicate)
-				quiet.Reset(mkvAckTimeout)
+				quiet.Reset(mkvHTTPQuiet)
+				if ev.EventType == wire.EventPersisted && fatal == nil {
+					if f := s.pendingAt(ev.ProducerSequence); f != nil && !f.stored {
+						f.stored = true
+						s.stored(f.tc, ev.Duplicate)
+					}
+				}
 			case wire.EventError:
 				switch ev.ErrorID {
 				case wire.ErrStreamRead, wire.ErrMaxConnectionDuration, wire.ErrInternal, wire.ErrArchival:
@@ -218,37 +251,43 @@ func (s *mkvHTTPSender) session() error {
 					if f == nil {
 						f = s.pendingAtTime(ev.FragmentTimecode)
 					}
+					if f == nil && len(s.pending) > 0 {
+						// Between Clusters, or about one let go: it stops
+						// the import at the first not stored.
+						f = s.firstUnstored()
+					}
 					if f != nil && (refused == nil || f.seq < refused.seq) {
 						refused, refusal = f, ev
+					}
+					if f == nil && fatal == nil {
+						fatal = fmt.Errorf("the server ended the session: %s (%s %d)", ev.Message, ev.ErrorCode, int(ev.ErrorID))
 					}
 				}
 			}
 		}
-		s.dropStored(stored)
+		s.dropStoredPrefix()
 	}
 	for {
 		var send chan []byte
 		var head []byte
-		if (refused != nil || again != nil) && toWrite != nil {
+		switch {
+		case refused != nil || again != nil || fatal != nil:
 			// Nothing more goes: the body ends, and the server answers
 			// what it has and ends the session.
-			close(toWrite)
-			toWrite = nil
-		}
-		if refused == nil && again == nil {
-			if len(queue) == 0 && s.room() {
-				f := s.next
-				s.pending = append(s.pending, f)
-				s.pendingBytes += len(f.data)
-				queue = append(queue, f)
-				s.readNext()
-			}
-			if len(queue) > 0 {
-				send, head = toWrite, queue[0].data
-			} else if s.next == nil && toWrite != nil {
-				close(toWrite) // all written: the body ends
-				toWrite = nil
-			}
+			endBody()
+		case len(queue) > 0:
+			send, head = toWrite, queue[0].data
+		case s.room():
+			f := s.next
+			s.pending = append(s.pending, f)
+			s.pendingBytes += len(f.data)
+			queue = append(queue, f)
+			s.readNext()
+			continue
+		default:
+			// The round is all written (or the file is): the body ends, and
+			// the session with the round's last verdict.
+			endBody()
 		}
 		select {
 		case send <- head:
@@ -258,27 +297,31 @@ func (s *mkvHTTPSender) session() error {
 		case <-quiet.C:
 			if m := moved.Load(); m != lastMoved {
 				lastMoved = m
-				quiet.Reset(mkvAckTimeout)
+				quiet.Reset(mkvHTTPQuiet)
 				continue
 			}
-			if len(s.pending) > 0 {
-				cancel()
-				return fmt.Errorf("%w: no verdict for %s", errSessionAgain, mkvAckTimeout)
+			cancel()
+			if refused != nil {
+				return s.refusalError(refused, refusal)
 			}
-			quiet.Reset(mkvAckTimeout)
+			return fmt.Errorf("%w: nothing moved for %s", errSessionAgain, mkvHTTPQuiet)
 		case err := <-done:
 			handle()
 			switch {
+			case fatal != nil:
+				return fatal
 			case refused != nil:
-				return s.refusalError(refused, refusal, stored)
+				return s.refusalError(refused, refusal)
 			case err != nil && sessionRefused(err):
 				return fmt.Errorf("PutMedia: %w", err)
 			case err != nil:
 				return fmt.Errorf("%w: %v", errSessionAgain, err)
 			case again != nil:
 				return again
-			case len(s.pending) > 0 || s.next != nil:
-				return fmt.Errorf("%w: the server ended the session", errSessionAgain)
+			case len(s.pending) > 0:
+				return fmt.Errorf("%w: the server ended the session with %d fragments without PERSISTED", errSessionAgain, len(s.pending))
+			case s.next != nil:
+				return errRoundDone
 			}
 			return nil
 		}
@@ -286,26 +329,34 @@ func (s *mkvHTTPSender) session() error {
 }
 
 // sessionRefused tells an answer that refuses the import for good (no
-// such stream, no permission) from one another session may not meet (too
-// many sessions at once, the server restarting).
+// such stream, no permission, a proxy that refuses the request) from one
+// another session may not meet (too many sessions at once, the server
+// restarting, a proxy timing out).
 func sessionRefused(err error) bool {
 	var apiErr *sdk.APIError
-	if !errors.As(err, &apiErr) {
-		return false
+	if errors.As(err, &apiErr) {
+		switch apiErr.Name {
+		case httpwire.ConnectionLimitExceeded, httpwire.ClientLimitExceeded, httpwire.ServiceUnavailable, httpwire.InternalFailure:
+			return false
+		}
+		return true
 	}
-	switch apiErr.Name {
-	case httpwire.ConnectionLimitExceeded, httpwire.ClientLimitExceeded, httpwire.ServiceUnavailable, httpwire.InternalFailure:
-		return false
+	var httpErr *sdk.HTTPError
+	if errors.As(err, &httpErr) {
+		c := httpErr.StatusCode
+		return c >= 400 && c < 500 && c != 408 && c != 429
 	}
-	return true
+	return false
 }
 
 // pendingAt is the pending fragment of seq, or nil.
 func (s *mkvHTTPSender) pendingAt(seq uint64) *mkvFragment {
-	for _, f := range s.pending {
-		if f.seq == seq {
-			return f
-		}
+	if len(s.pending) == 0 || seq < s.pending[0].seq {
+		return nil
+	}
+	// pending holds consecutive sequences from its first.
+	if i := seq - s.pending[0].seq; i < uint64(len(s.pending)) {
+		return s.pending[i]
 	}
 	return nil
 }
@@ -320,26 +371,38 @@ func (s *mkvHTTPSender) pendingAtTime(tc int64) *mkvFragment {
 	return nil
 }
 
-// dropStored lets go of the pending fragments that are stored.
-func (s *mkvHTTPSender) dropStored(stored map[uint64]bool) {
-	kept := s.pending[:0]
+// firstUnstored is the first pending fragment without PERSISTED, or nil.
+func (s *mkvHTTPSender) firstUnstored() *mkvFragment {
 	for _, f := range s.pending {
-		if stored[f.seq] {
-			s.pendingBytes -= len(f.data)
-			continue
+		if !f.stored {
+			return f
 		}
-		kept = append(kept, f)
 	}
-	clear(s.pending[len(kept):])
-	s.pending = kept
+	return nil
+}
+
+// dropStoredPrefix lets go of the pending fragments stored before the
+// first one that is not: the rest stay, so that a session that starts
+// again at the first sends consecutive sequences.
+func (s *mkvHTTPSender) dropStoredPrefix() {
+	i := 0
+	for i < len(s.pending) && s.pending[i].stored {
+		s.pendingBytes -= len(s.pending[i].data)
+		i++
+	}
+	if i > 0 {
+		n := copy(s.pending, s.pending[i:])
+		clear(s.pending[n:])
+		s.pending = s.pending[:n]
+	}
 }
 
 // refusalError says which fragment the server refused and how many after
 // it were stored all the same (the stream then lacks that one for good).
-func (s *mkvHTTPSender) refusalError(f *mkvFragment, ev sdk.AckEvent, stored map[uint64]bool) error {
+func (s *mkvHTTPSender) refusalError(f *mkvFragment, ev sdk.AckEvent) error {
 	after := 0
-	for seq := range stored {
-		if seq > f.seq {
+	for _, p := range s.pending {
+		if p.seq > f.seq && p.stored {
 			after++
 		}
 	}

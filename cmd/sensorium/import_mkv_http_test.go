@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/internal/testkit/faultproxy"
 	"github.com/sensorium-io/sensorium/sdk"
 )
@@ -115,4 +116,40 @@ func TestImportMKVOverHTTPResumesAfterKill(t *testing.T) {
 	if got := framesOf(t, c, "rec"); fragmentCount(c, "rec") != n || !slices.Equal(got, want) {
 		t.Fatalf("the stream holds %d fragments (want %d) and reads back %d frames (want %d); equal: %v", fragmentCount(c, "rec"), n, len(got), len(want), slices.Equal(got, want))
 	}
+}
+
+// Sessions that end part-way through a run — the server's maximum session
+// duration cut short to 300 ms, on a link slowed to 512 KiB/s, so that
+// every session ends with MAX_CONNECTION_DURATION_REACHED inside its round
+// — are followed by others from the first fragment without PERSISTED, and
+// the run ends with every Cluster stored once, in order, frame for frame.
+func TestImportMKVOverHTTPAcrossSessions(t *testing.T) {
+	srv, err := server.Start(context.Background(), server.Config{DataDir: t.TempDir(), NATSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		MaxPutMediaDuration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	c := sdk.NewClient(srv.HTTPURL(), nil)
+	if _, err := c.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: "rec", DataRetentionInHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.Start(strings.TrimPrefix(srv.HTTPURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	proxy.SetRate(512 << 10)
+	const n = 60
+	rec := mkvRecording(time.Now().Add(-3*time.Hour).Truncate(time.Millisecond), n, 16<<10, 4)
+	file := writeMKV(t, "rec.mkv", rec)
+	code, stdout, stderr := runCLIOut(t, "import", file, "--stream", "rec", "--endpoint", "http://"+proxy.Addr(), "--http")
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d fragments", n)) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	want := wantFrames(t, rec)
+	if got := framesOf(t, c, "rec"); fragmentCount(c, "rec") != n || !slices.Equal(got, want) {
+		t.Fatalf("the stream holds %d fragments (want %d) and reads back %d frames (want %d); equal: %v", fragmentCount(c, "rec"), n, len(got), len(want), slices.Equal(got, want))
+	}
+	t.Logf("%s", strings.TrimSpace(stdout))
 }

@@ -41,23 +41,29 @@ const (
 	// unread data is reset, which throws away what it had not yet sent, the
 	// last fragments. Refusals then go to the server log.
 	headerAcks = "x-sensorium-acks"
-	// headerProducerID and headerProducerSeq (Sensorium's) give the session
-	// the store's dedupe key of a producer that resumes: its clusters are
-	// published under that producer id, numbered from that sequence (1 by
-	// default), so that a cluster the store already holds under the key —
+	// headerProducerID and headerProducerSeq (Sensorium's, given together)
+	// give the session the store's dedupe key of a producer that resumes:
+	// its clusters are published under that producer id, numbered from that
+	// sequence, so that a cluster the store already holds under the key —
 	// one a killed session left on the bus, or one re-sent after a lost
 	// acknowledgement — is answered PERSISTED, Duplicate, and not stored
 	// twice. Without them every session has an id of its own.
 	headerProducerID  = "x-sensorium-producer-id"
 	headerProducerSeq = "x-sensorium-producer-sequence"
+	// keyedProducerPrefix is put before a given producer id on the bus: the
+	// ids PutMedia clients choose live apart from those of the SDK's and
+	// the replicator's producers, so a client allowed to put into a stream
+	// cannot take another producer's id there and have that producer's
+	// fragments answered as duplicates. The events name the id as given.
+	keyedProducerPrefix = "pm."
 )
 
 // maxProducerIDLen bounds a producer id given in headerProducerID.
 const maxProducerIDLen = 128
 
 // validProducerID reports whether id may be a PutMedia session's producer
-// id: the characters of a NATS subject token and of a message id, and not
-// the server's own "putmedia-" ids.
+// id: letters, digits and "-_." (safe in a message id and a log line), and
+// not the server's own "putmedia-" ids.
 func validProducerID(id string) bool {
 	if id == "" || len(id) > maxProducerIDLen || strings.HasPrefix(id, "putmedia-") {
 		return false
@@ -77,7 +83,8 @@ type putMediaSession struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	stream   string
-	producer string
+	producer string // the id on the bus and in the store
+	given    string // the id the client gave (headerProducerID), which its events name; "" when none
 	startMS  int64  // added to cluster timecodes when they are RELATIVE
 	firstSeq uint64 // the producer sequence of the first cluster
 	attempt  int    // the message ids' attempt number (wire.MsgID)
@@ -156,15 +163,16 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be 1–%d letters, digits, '-', '_' or '.', not starting with putmedia-; %s needs it", headerProducerID, maxProducerIDLen, headerProducerSeq))
 			return
 		}
-		if v := r.Header.Get(headerProducerSeq); v != "" {
-			n, err := strconv.ParseUint(v, 10, 63)
-			if err != nil || n == 0 {
-				writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be a whole number from 1, not %q", headerProducerSeq, v))
-				return
-			}
-			s.firstSeq = n
+		// The sequence is required: a producer that gave a lasting id and
+		// let every session number from 1 would have all but its first
+		// session's clusters answered as duplicates and dropped.
+		v := r.Header.Get(headerProducerSeq)
+		n, err := strconv.ParseUint(v, 10, 63)
+		if err != nil || n == 0 {
+			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must come with %s, the producer sequence of the session's first cluster: a whole number from 1, not %q", headerProducerID, headerProducerSeq, v))
+			return
 		}
-		s.producer = given
+		s.firstSeq, s.given, s.producer = n, given, keyedProducerPrefix+given
 		// A message id of this session's own: the bus drops a message whose
 		// id it saw in the last two minutes without the store hearing of it,
 		// so a re-send under an earlier session's id would get no verdict.
@@ -289,6 +297,7 @@ func (s *putMediaSession) onAck(m *nats.Msg) {
 	if ev.EventType != wire.EventPersisted && ev.EventType != wire.EventError {
 		return // RECEIVED is sent when the bus acknowledges the publish
 	}
+	ev.ProducerID = s.eventProducer()
 	s.send(ev)
 	s.mu.Lock()
 	delete(s.open, ev.ProducerSequence)
@@ -300,6 +309,15 @@ func (s *putMediaSession) onAck(m *nats.Msg) {
 	case s.persist <- struct{}{}:
 	default:
 	}
+}
+
+// eventProducer is the producer id the session's events name: the one the
+// client gave, else the session's own.
+func (s *putMediaSession) eventProducer() string {
+	if s.given != "" {
+		return s.given
+	}
+	return s.producer
 }
 
 // errorEvent ends the session with an ERROR event.

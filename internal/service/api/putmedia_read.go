@@ -210,7 +210,7 @@ func (s *putMediaSession) publish(ctx context.Context, seq uint64, tc int64, fra
 			return err
 		}
 	}
-	s.writeLocked(wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.producer, ProducerSequence: seq})
+	s.writeLocked(wire.AckEvent{EventType: wire.EventReceived, FragmentTimecode: tc, ProducerID: s.eventProducer(), ProducerSequence: seq})
 	return nil
 }
 

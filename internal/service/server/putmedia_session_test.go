@@ -193,10 +193,13 @@ func TestPutMediaProducerKey(t *testing.T) {
 			if ev.EventType == wire.EventPersisted {
 				seqs, dups = append(seqs, ev.ProducerSequence), append(dups, ev.Duplicate)
 			}
+			if (ev.EventType == wire.EventPersisted || ev.EventType == wire.EventReceived) && ev.ProducerID != "import-mkv-abc" {
+				t.Errorf("an event names producer %q, not the one given", ev.ProducerID)
+			}
 		}
 		return seqs, dups
 	}
-	status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "keyed", "x-sensorium-producer-id": "import-mkv-abc"},
+	status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "keyed", "x-sensorium-producer-id": "import-mkv-abc", "x-sensorium-producer-sequence": "1"},
 		opaqueMKV(at(1), at(2), at(3), at(4), at(5)))
 	seqs, dups := persisted(evs)
 	if status != http.StatusOK || !slices.Equal(seqs, []uint64{1, 2, 3, 4, 5}) || slices.Contains(dups, true) {
@@ -214,9 +217,10 @@ func TestPutMediaProducerKey(t *testing.T) {
 	}
 	for _, bad := range []map[string]string{
 		{"x-sensorium-producer-sequence": "3"},                                                      // a sequence without an id
-		{"x-sensorium-producer-id": "putmedia-1234"},                                                // the server's own ids
-		{"x-sensorium-producer-id": "a b"},                                                          // not a subject token
-		{"x-sensorium-producer-id": strings.Repeat("a", 129)},                                       // too long
+		{"x-sensorium-producer-id": "imp"},                                                          // an id without a sequence
+		{"x-sensorium-producer-id": "putmedia-1234", "x-sensorium-producer-sequence": "1"},          // the server's own ids
+		{"x-sensorium-producer-id": "a b", "x-sensorium-producer-sequence": "1"},                    // a space
+		{"x-sensorium-producer-id": strings.Repeat("a", 129), "x-sensorium-producer-sequence": "1"}, // too long
 		{"x-sensorium-producer-id": "imp", "x-sensorium-producer-sequence": "0"},                    // sequences are from 1
 		{"x-sensorium-producer-id": "imp", "x-sensorium-producer-sequence": "-1"},                   // not a number
 		{"x-sensorium-producer-id": "imp", "x-sensorium-producer-sequence": "99999999999999999999"}, // out of range
