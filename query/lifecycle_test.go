@@ -300,3 +300,60 @@ func TestFirstBatchSmall(t *testing.T) {
 		t.Fatalf("batch sizes %v: want a first of %d rows (and a frame), then growing to about 65536", sizes, first)
 	}
 }
+
+// While the first batch is handed on, no worker decodes (firstBatchPause):
+// the one that made it waits, and the others have not started, so that the
+// reader and the network have the cores. The rows are all there after.
+func TestWorkersWaitWhileFirstBatchHandedOn(t *testing.T) {
+	st, _ := newTestService(t, "w")
+	seconds(t, st, "w", 0, 100)
+	svc := New(Options{Store: st, DecodeWorkers: 2})
+	mem := &countingAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	p, err := svc.PrepareQuery(Request{Stream: "w", Start: queryBase, End: queryBase + int64(100*time.Second), Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int64
+	var during int64
+	err = svc.QueryBatches(context.Background(), p, func(rec arrow.RecordBatch) error {
+		if rows == 0 {
+			// A worker that decodes on allocates its next batch: give it
+			// time to show.
+			before := mem.n.Load()
+			for range 20 {
+				time.Sleep(5 * time.Millisecond)
+				if during = mem.n.Load() - before; during > 0 {
+					break
+				}
+			}
+		}
+		rows += rec.NumRows()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during > 0 {
+		t.Errorf("%d allocations while the first batch was handed on: a worker decoded meanwhile", during)
+	}
+	if rows != 100_000 {
+		t.Errorf("%d rows, want 100000", rows)
+	}
+	mem.AssertSize(t, 0)
+}
+
+// countingAllocator counts allocations.
+type countingAllocator struct {
+	*memory.CheckedAllocator
+	n atomic.Int64
+}
+
+func (a *countingAllocator) Allocate(n int) []byte {
+	a.n.Add(1)
+	return a.CheckedAllocator.Allocate(n)
+}
+
+func (a *countingAllocator) Reallocate(n int, b []byte) []byte {
+	a.n.Add(1)
+	return a.CheckedAllocator.Reallocate(n, b)
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -49,6 +50,17 @@ const maxJobFragments = 64
 // perhaps this one) the worker hands over the core often.
 const firstBatchBytes = 48 << 10
 
+// firstBatchPause is how long every worker waits once the first batch is
+// handed on, before decoding on. Go polls the network only when a P has
+// nothing to run, or every 10 ms (sysmon): workers that keep every P busy
+// leave the batch just written in the socket of a reader in this process
+// (14–22 ms to Flight DoGet's first batch on the bench's 2 cores, most of it
+// after the server had written it), and a remote reader's window update
+// unread. A pause lets a P idle and poll; it ends earlier in effect when the
+// network wakes the idle P (a P waits for a timer in 1 ms steps), and it is
+// paid once per query.
+const firstBatchPause = 500 * time.Microsecond
+
 // firstBatchRows is the rows of the first batch: firstBatchBytes of rows of
 // fixed width, or 4096 rows of others.
 func firstBatchRows(s *arrow.Schema) int {
@@ -88,11 +100,14 @@ type pipeline struct {
 	cut  bool // cut batches at fragment boundaries (pieces carry their fragment)
 	jobs chan *decodeJob
 	work chan *decodeJob
-	// started is closed once the first batch is handed on: until then one
-	// worker decodes, so that the first batch does not wait for a core
-	// behind the others (Go preempts a busy goroutine only every 10 ms, and
-	// the writer and the client need a core too).
-	started chan struct{}
+	// started is closed firstBatchPause after the first batch is handed
+	// on. Until then one worker decodes, so that the first batch does not
+	// wait for a core behind the others (Go preempts a busy goroutine only
+	// every 10 ms, and the writer and the client need a core too), and once
+	// it has sent that batch it waits too.
+	started   chan struct{}
+	startOnce sync.Once
+	pause     *time.Timer // closes started; set by the collector at the first batch
 	// rowsPerFragment is what the fragments decoded so far held (rows ×
 	// 1024, a running average); 0 before any. It sizes jobs of kinds whose
 	// rows a fragment's duration does not tell.
@@ -115,6 +130,9 @@ func (s *Service) decode(ctx context.Context, p *Prepared, cut bool, emit func(p
 	err := pl.collect(ctx, emit, &current)
 	cancel()
 	wg.Wait()
+	if pl.pause != nil {
+		pl.pause.Stop()
+	}
 	// Every goroutine is done: release what is left in the queues.
 	if current != nil {
 		drain(current.out)
@@ -131,7 +149,9 @@ func (pl *pipeline) collect(ctx context.Context, emit func(piece) error, current
 	inner := emit
 	emit = func(pc piece) error {
 		err := inner(pc)
-		pl.start()
+		if pl.pause == nil {
+			pl.pause = time.AfterFunc(firstBatchPause, pl.start)
+		}
 		return err
 	}
 	for j := range pl.jobs {
@@ -161,13 +181,7 @@ func (pl *pipeline) collect(ctx context.Context, emit func(piece) error, current
 }
 
 // start lets every worker decode.
-func (pl *pipeline) start() {
-	select {
-	case <-pl.started:
-	default:
-		close(pl.started)
-	}
-}
+func (pl *pipeline) start() { pl.startOnce.Do(func() { close(pl.started) }) }
 
 // drain releases the batches left in a finished job's queue.
 func drain(out chan piece) {
@@ -502,15 +516,27 @@ func (w *worker) flush(ctx context.Context, out chan piece, frag uint64) error {
 	}
 	select {
 	case out <- piece{rec: rec, frag: frag}:
-		// The collector is now runnable on this P, behind a worker that would
-		// decode on for its whole time slice (10 ms) while the other cores
-		// are busy too: let it hand the batch on first.
-		runtime.Gosched()
-		return nil
 	case <-ctx.Done():
 		rec.Release()
 		return ctx.Err()
 	}
+	select {
+	case <-w.pl.started:
+		// The collector is now runnable on this P, behind a worker that would
+		// decode on for its whole time slice (10 ms) while the other cores
+		// are busy too: let it hand the batch on first.
+		runtime.Gosched()
+	default:
+		// The query's first batch: the collector hands it on while this
+		// worker waits, and the pause after it lets the runtime poll the
+		// network.
+		select {
+		case <-w.pl.started:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // record hands out the batch and starts the next.
