@@ -342,18 +342,52 @@ func TestWorkersWaitWhileFirstBatchHandedOn(t *testing.T) {
 	mem.AssertSize(t, 0)
 }
 
-// countingAllocator counts allocations.
+// countingAllocator counts allocations, and the bytes they asked for.
 type countingAllocator struct {
 	*memory.CheckedAllocator
-	n atomic.Int64
+	n, bytes atomic.Int64
 }
 
 func (a *countingAllocator) Allocate(n int) []byte {
 	a.n.Add(1)
+	a.bytes.Add(int64(n))
 	return a.CheckedAllocator.Allocate(n)
 }
 
 func (a *countingAllocator) Reallocate(n int, b []byte) []byte {
 	a.n.Add(1)
+	a.bytes.Add(int64(max(0, n-len(b))))
 	return a.CheckedAllocator.Reallocate(n, b)
+}
+
+// The first batches are built in buffers of their own size, not in buffers
+// for a full batch: the memory a query has allocated when its first batch
+// is handed on is a few times that batch, not the 65536 rows of a full one.
+func TestFirstBatchBuffersSmall(t *testing.T) {
+	st, svc := newTestService(t, "s")
+	seconds(t, st, "s", 0, 100)
+	mem := &countingAllocator{CheckedAllocator: memory.NewCheckedAllocator(memory.NewGoAllocator())}
+	p, err := svc.PrepareQuery(Request{Stream: "s", Start: queryBase, End: queryBase + int64(100*time.Second), Allocator: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows, first, allocated int64
+	err = svc.QueryBatches(context.Background(), p, func(rec arrow.RecordBatch) error {
+		if rows == 0 {
+			first, allocated = rec.NumRows(), mem.bytes.Load()
+		}
+		rows += rec.NumRows()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A row is a timestamp and a float32.
+	if limit := 4 * 12 * first; allocated > limit {
+		t.Errorf("%d bytes allocated by the first batch of %d rows (%d bytes), want at most %d", allocated, first, 12*first, limit)
+	}
+	if rows != 100_000 {
+		t.Errorf("%d rows, want 100000", rows)
+	}
+	mem.AssertSize(t, 0)
 }

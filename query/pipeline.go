@@ -306,6 +306,7 @@ type worker struct {
 	rb    *array.RecordBuilder // the batch, unless bd builds it
 	rows  int                  // in the batch
 	limit int                  // rows that fill the batch
+	room  int                  // rows the batch's buffers were made for (setLimit)
 	// sb holds the partial statistics read from summaries (the aggregate
 	// shape), sbRows of them, handed on before the next decoded rows.
 	sb     *array.RecordBuilder
@@ -347,15 +348,30 @@ func (pl *pipeline) newWorker() (*worker, error) {
 	w := &worker{pl: pl, r: r, dec: dec}
 	if bd, ok := dec.(codecs.BatchDecoder); ok {
 		// The decoder builds the batches itself, decoding straight into
-		// their arrays' buffers.
-		bd.StartBatches(p.req.Allocator, p.decodeRows)
+		// their arrays' buffers (sized by setLimit).
 		w.bd = bd
 	} else {
 		w.rb = array.NewRecordBuilder(p.req.Allocator, dec.Schema())
-		// Each batch's buffers are sized once, not grown (and copied) by doubling.
-		w.rb.Reserve(p.decodeRows)
 	}
 	return w, nil
+}
+
+// setLimit sets the rows that fill a batch, and makes the buffers of the
+// next batch for that many: each batch's buffers are sized once, not grown
+// (and copied) by doubling, and the small first batches are not built in
+// buffers of decodeRows rows, whose allocation and first touch (a page fault
+// per 4 KiB of memory the runtime had given back to the OS) cost the first
+// batch milliseconds. Call it only between batches.
+func (w *worker) setLimit(limit int) {
+	w.limit = limit
+	if w.bd != nil {
+		if w.room != limit {
+			w.bd.StartBatches(w.pl.p.req.Allocator, limit)
+		}
+	} else if w.room < limit {
+		w.rb.Reserve(limit)
+	}
+	w.room = limit
 }
 
 func (w *worker) close() {
@@ -373,10 +389,11 @@ func (w *worker) close() {
 // job decodes a job's fragments and sends its batches.
 func (w *worker) job(ctx context.Context, j *decodeJob) error {
 	p := w.pl.p
-	w.limit = p.decodeRows
+	limit := p.decodeRows
 	if j.first {
-		w.limit = min(w.limit, firstBatchRows(p.samples))
+		limit = min(limit, firstBatchRows(p.samples))
 	}
+	w.setLimit(limit)
 	for _, info := range j.infos {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -494,7 +511,7 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 				if err := w.flush(ctx, out, f.Number); err != nil {
 					return sent, err
 				}
-				w.limit = min(2*w.limit, p.decodeRows)
+				w.setLimit(min(2*w.limit, p.decodeRows))
 			}
 		}
 	}
@@ -546,7 +563,8 @@ func (w *worker) record() arrow.RecordBatch {
 		return w.bd.NewRecordBatch()
 	}
 	rec := w.rb.NewRecordBatch()
-	w.rb.Reserve(w.pl.p.decodeRows)
+	w.rb.Reserve(w.limit)
+	w.room = w.limit
 	return rec
 }
 
