@@ -467,7 +467,7 @@ func (w *worker) fragment(ctx context.Context, out chan piece, f store.StoredFra
 	// A new context per fragment: decoders keep state across the frames of
 	// one fragment and reset it when the pointer changes.
 	fc := &codecs.FragmentContext{Number: f.Number, Tags: map[string]string{}}
-	mr := mkv.NewReader(bytes.NewReader(f.Payload))
+	mr := mkv.NewBytesReader(f.Payload) // large frames (a LIDAR sweep) decoded in place
 	sent := 0
 	for {
 		it, err := mr.Next()
