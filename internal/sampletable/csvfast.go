@@ -63,8 +63,11 @@ func (s *csvSource) startFast(br *bufio.Reader, line int64, blockBytes, workers 
 	f := &csvFast{s: s, order: make(chan *fastBlock, 2*workers), free: make(chan *fastBlock, 2*workers+2), stop: make(chan struct{})}
 	work := make(chan *fastBlock, workers)
 	for i := 0; i < workers; i++ {
+		// A worker's own copy, its ISO second cache its own, taken here:
+		// taken in the goroutine, it raced with the caller's slow path,
+		// which goes on with the original.
+		tc := *s.tc0()
 		go func() {
-			tc := *s.tc0() // a worker's own copy: its ISO day cache is its own
 			for b := range work {
 				b.err = s.parseBlock(b, &tc)
 				close(b.done)
