@@ -159,14 +159,18 @@ func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScra
 			sc.f[i] = s.F64[i*s.Channels+c]
 		}
 	}
-	m := hint.choose(sc.f, s.Type == signals.Float32)
+	f32 := s.Type == signals.Float32
+	m, exc, applied := hint.chooseApplied(sc.f, sc.k, sc.exc[:0], f32)
+	sc.exc = exc
 	switch m.mode {
 	case modeXor:
 		return appendXor(dst, s, c, sc)
 	case modeAffine:
 		return appendAffine(dst, m, s, c, sc)
 	}
-	sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], s.Type == signals.Float32)
+	if !applied {
+		sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], f32)
+	}
 	dst = append(dst, m.mode)
 	if m.mode == modeScale {
 		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(m.scale))
@@ -210,28 +214,40 @@ func appendPredicted(dst []byte, sc *numericScratch) []byte {
 }
 
 // chooseOrder returns the prediction order whose residuals take the fewest
-// bits, estimated by their bit lengths (what the residual coder pays).
+// bits, estimated by their bit lengths (what the residual coder pays). The
+// first two values, which have fewer than two before them, are counted
+// before the loop, so that it runs without branches; the sums are kept in
+// registers, where an array of them was stored back on every value. The
+// order-2 residual k[i] − (2k[i−1] − k[i−2]) is the difference of
+// neighbouring order-1 residuals, in the same wrapping arithmetic.
 func chooseOrder(k []int64) int {
-	var cost [3]int
-	for i := range k {
-		var p1, p2 int64
-		if i >= 1 {
-			p1 = k[i-1]
-		}
-		if i >= 2 {
-			p2 = 2*k[i-1] - k[i-2]
-		} else {
-			p2 = p1
-		}
-		cost[0] += bitLen(zigzag(k[i]))
-		cost[1] += bitLen(zigzag(k[i] - p1))
-		cost[2] += bitLen(zigzag(k[i] - p2))
+	var c0, c1, c2 int
+	if len(k) > 0 {
+		b := bitLen(zigzag(k[0])) // every order predicts 0 for the first
+		c0, c1, c2 = b, b, b
 	}
-	best := 0
-	for o := 1; o < 3; o++ {
-		if cost[o] < cost[best] {
-			best = o
+	if len(k) > 1 {
+		d := bitLen(zigzag(k[1] - k[0])) // order 2 predicts k[0] for the second
+		c0 += bitLen(zigzag(k[1]))
+		c1 += d
+		c2 += d
+	}
+	if len(k) > 2 {
+		prev := k[1] - k[0]
+		for i := 2; i < len(k); i++ {
+			d := k[i] - k[i-1]
+			c0 += bitLen(zigzag(k[i]))
+			c1 += bitLen(zigzag(d))
+			c2 += bitLen(zigzag(d - prev))
+			prev = d
 		}
+	}
+	best, cost := 0, c0
+	if c1 < cost {
+		best, cost = 1, c1
+	}
+	if c2 < cost {
+		best = 2
 	}
 	return best
 }

@@ -75,17 +75,117 @@ func (m floatMapping) toInt(v float64, f32 bool) (int64, bool) {
 // exc). An exception's k repeats the previous k, so it costs the predictor
 // little.
 func (m floatMapping) apply(f []float64, k []int64, exc []int, f32 bool) []int {
+	exc, _ = m.applyUpTo(f, k, exc, f32, len(f))
+	return exc
+}
+
+// applyUpTo is apply that gives up, returning false, once more than limit
+// values are exceptions; k is then only partly filled. It gives each value
+// the k and verdict toInt gives, by a faster route (mapInts).
+func (m floatMapping) applyUpTo(f []float64, k []int64, exc []int, f32 bool, limit int) ([]int, bool) {
+	if f32 {
+		return mapInts[float32](m, f, k, exc, limit, true)
+	}
+	return mapInts[float64](m, f, k, exc, limit, false)
+}
+
+// applySlow is applyUpTo value by value through toInt.
+func (m floatMapping) applySlow(f []float64, k []int64, exc []int, f32 bool, limit int) ([]int, bool) {
 	var prev int64
 	for i, v := range f {
-		x, ok := m.toInt(v, f32)
+		if x, ok := m.toInt(v, f32); ok {
+			prev = x
+		} else if exc = append(exc, i); len(exc) > limit {
+			return exc, false
+		}
+		k[i] = prev
+	}
+	return exc, true
+}
+
+// Rounding by the float adder: for |x| < 2^51, (x + roundMagic) − roundMagic
+// is x rounded to the nearest integer, ties to even, in two additions
+// (math.Round is a call of some twenty instructions on amd64).
+const (
+	roundMagic = 0x1.8p52
+	fastIntMax = 1 << 45 // |x| below which a reciprocal's quotient is close enough (mapInts)
+)
+
+// mapInts is apply's loop for one sample type T (the rounding of the check
+// is a conversion, not a branch, in each instantiation). It gives each value
+// exactly toInt's k and verdict, faster:
+//
+//   - a scale mapping's quotient v / scale is taken as v × (1 / scale). That
+//     product is within 2^-51 of |v / scale| relatively (two roundings of
+//     2^-53, the reciprocal being a normal float): below 2^45 it is off by
+//     less than 2^-6, so when it lies within 0.25 of an integer, v / scale
+//     rounds to the same integer. Otherwise (a value off the grid, a
+//     special, a huge quotient) toInt decides.
+//   - the quotient (or a decimal's product v × 10^e) is rounded by
+//     roundMagic, which differs from math.Round only on ties (x.5): those,
+//     and values too large for it, go to toInt.
+//
+// The check that k gives back v is toInt's, to the bit; f32 says T is
+// float32, for toInt.
+func mapInts[T float32 | float64](m floatMapping, f []float64, k []int64, exc []int, limit int, f32 bool) ([]int, bool) {
+	k = k[:len(f)]
+	var prev int64
+	if m.mode == modeScale {
+		s := m.scale
+		inv := 1 / s
+		if !(inv >= 0x1p-1022 && inv <= math.MaxFloat64) { // not a normal float: the bound above does not hold
+			return m.applySlow(f, k, exc, f32, limit)
+		}
+		for i, v := range f {
+			x := v * inv
+			r := (x + roundMagic) - roundMagic
+			var ok bool
+			if math.Abs(x-r) <= 0.25 && math.Abs(x) < fastIntMax {
+				kk := int64(r)
+				if ok = math.Float64bits(float64(T(float64(kk)*s))) == math.Float64bits(v); ok {
+					prev = kk
+				}
+			} else {
+				var kk int64
+				if kk, ok = m.toInt(v, f32); ok {
+					prev = kk
+				}
+			}
+			if !ok {
+				exc = append(exc, i)
+				if len(exc) > limit {
+					return exc, false
+				}
+			}
+			k[i] = prev
+		}
+		return exc, true
+	}
+	p := pow10[m.exp]
+	for i, v := range f {
+		x := v * p
+		r := (x + roundMagic) - roundMagic
+		var ok bool
+		if math.Abs(x-r) < 0.5 && math.Abs(x) < fastIntMax {
+			kk := int64(r)
+			if ok = math.Float64bits(float64(T(float64(kk)/p))) == math.Float64bits(v); ok {
+				prev = kk
+			}
+		} else {
+			var kk int64
+			if kk, ok = m.toInt(v, f32); ok {
+				prev = kk
+			}
+		}
 		if !ok {
 			exc = append(exc, i)
-			x = prev
+			if len(exc) > limit {
+				return exc, false
+			}
 		}
-		k[i] = x
-		prev = x
+		k[i] = prev
 	}
-	return exc
+	return exc, true
 }
 
 // exceptions counts the values of probe that m does not map exactly.
@@ -131,6 +231,28 @@ func (h *mappingHint) choose(f []float64, f32 bool) floatMapping {
 			return h.m
 		}
 	}
+	return h.search(f, f32)
+}
+
+// chooseApplied is choose followed, for a scale or decimal mapping, by
+// apply into k and exc: it returns the mapping, the exceptions and whether k
+// and exc hold them. A remembered scale or decimal mapping is checked by
+// applying it, which tells its exceptions as cost does, so that a frame it
+// fits (nearly every frame of a track) is mapped in one pass instead of
+// being checked in one and mapped in another. h may be nil.
+func (h *mappingHint) chooseApplied(f []float64, k []int64, exc []int, f32 bool) (floatMapping, []int, bool) {
+	if h == nil || !h.valid || h.m.mode == modeAffine {
+		return h.choose(f, f32), exc, false
+	}
+	exc, ok := h.m.applyUpTo(f, k, exc, f32, len(f)/maxHintExceptionShare)
+	if ok {
+		return h.m, exc, true
+	}
+	return h.search(f, f32), exc[:0], false
+}
+
+// search is choose once the remembered mapping (if any) has not fitted.
+func (h *mappingHint) search(f []float64, f32 bool) floatMapping {
 	if h.xor && h.since < xorRetry {
 		h.since++
 		return floatMapping{mode: modeXor}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/huff0"
@@ -76,27 +77,32 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	defer residualPool.Put(sc)
 	tok := grow(sc.tok, len(r))
 	sc.tok = tok
-	var w bitWriter
-	w.buf = sc.bits[:0]
-	width := 0
-	for i, v := range r {
-		n := bits.Len64(v)
-		tok[i] = byte(n)
-		width = max(width, n)
-		if n > 1 {
-			w.write(v, uint(n-1)) // the leading 1 is implied by the token
+	sc.bits = grow(sc.bits, 7*len(r)+8)
+	packed, or := packResidualBits(sc.bits, tok, r)
+	width := bits.Len64(or) // the widest value's
+	if width > 57 {         // rare (xor residuals of float64): packResidualBits takes up to 56 bits a value
+		var w bitWriter
+		w.buf = sc.bits[:0]
+		for _, v := range r {
+			if n := bits.Len64(v); n > 1 {
+				w.write(v, uint(n-1)) // the leading 1 is implied by the token
+			}
 		}
+		packed = w.flush()
+		sc.bits = packed[:0]
 	}
-	sc.bits = w.flush()
 	start := len(dst)
 	dst = append(dst, residualsTokens)
 	for at := 0; at < len(tok); at += residualBlock {
 		dst = appendTokenBlock(dst, tok[at:min(at+residualBlock, len(tok))], &sc.huff)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(sc.bits)))
-	dst = append(dst, sc.bits...)
+	dst = binary.AppendUvarint(dst, uint64(len(packed)))
+	dst = append(dst, packed...)
 	if fixed := 2 + (len(r)*width+7)/8; width > 0 && fixed < len(dst)-start {
 		dst = append(dst[:start], residualsFixed, byte(width))
+		if width <= 56 {
+			return appendFixed(dst, r, uint(width))
+		}
 		var fw bitWriter
 		fw.buf = dst
 		for _, v := range r {
@@ -105,6 +111,62 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 		dst = fw.flush()
 	}
 	return dst
+}
+
+// packResidualBits sets each value's token (its bit length) in tok and
+// packs the bits below its leading 1 into buf, LSB first, as bitWriter
+// would; it returns the packed bytes and the OR of the values. buf must
+// hold 7×len(r)+8 bytes. The packed bits are right only when no value has
+// more than 57 bits (the OR tells): a token's bits are found from the
+// decoder's tables (tokenLead, tokenSkip), which stop there, so that no
+// value waits for a branch on its width.
+//
+// The accumulator holds fewer than 8 bits between values, so that one of up
+// to 56 bits fits beside them: after each value its 8 bytes are stored
+// whole and the position moves on by the full bytes among them — a store
+// and a shift instead of bitWriter's branch on a full word, which the
+// residuals' varying widths made mispredict.
+func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64) {
+	tok = tok[:len(r)]
+	var or, acc uint64
+	var nacc uint
+	pos := 0
+	for i, v := range r {
+		t := bits.Len64(v)
+		tok[i] = byte(t)
+		or |= v
+		// The shifts are masked to 63, which they never exceed, so that
+		// the compiler leaves out Go's zeroing of shifts by 64 or more.
+		acc |= (v ^ tokenLead[t]) << (nacc & 63) // clears the leading 1
+		nacc += tokenSkip[t]
+		binary.LittleEndian.PutUint64(buf[pos:], acc)
+		full := nacc >> 3
+		pos += int(full)
+		acc >>= (full << 3) & 63
+		nacc &= 7
+	}
+	return buf[:pos+int(nacc+7)>>3], or
+}
+
+// appendFixed appends r in the fixed layout's bit stream, w ≤ 56 bits a
+// value (none wider), as bitWriter would, by packResidualBits' method.
+func appendFixed(dst []byte, r []uint64, w uint) []byte {
+	start := len(dst)
+	dst = slices.Grow(dst, (len(r)*int(w)+7)/8+8)
+	buf := dst[start : start+(len(r)*int(w)+7)/8+8]
+	var acc uint64
+	var nacc uint
+	pos := 0
+	for _, v := range r {
+		acc |= v << (nacc & 63)
+		nacc += w
+		binary.LittleEndian.PutUint64(buf[pos:], acc)
+		full := nacc >> 3
+		pos += int(full)
+		acc >>= (full << 3) & 63
+		nacc &= 7
+	}
+	return dst[:start+pos+int(nacc+7)>>3]
 }
 
 func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
