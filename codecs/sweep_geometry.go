@@ -100,22 +100,88 @@ func towards(r int64, d [3]float64) ([3]int64, bool) {
 
 // forwardGeometry fills r, ex, ey, ez from the stored points; false when a
 // coordinate is beyond what the transform takes.
+//
+// It computes what geometryPredictor.predict computes, operation for
+// operation, but each point's range, horizontal length, unit horizontal
+// direction and elevation share once, when it is coded, and reuses them when
+// the point is the previous or the one before (predict recomputes them: four
+// square roots and eight divisions a point instead of two and four, which
+// were most of the transform's time). The decoder keeps predict: it has the
+// coordinates only as it rebuilds them. TestForwardGeometryIsPredict holds
+// the two to the same results.
 func forwardGeometry(x, y, z []int32, ring []int16, r, ex, ey, ez []int32) bool {
 	for i := range x {
 		if max(abs32(x[i]), abs32(y[i]), abs32(z[i])) >= maxGeometryCoord {
 			return false
 		}
 	}
-	var g geometryPredictor
+	// What points p1 and p2 (predict's names) leave, computed from their
+	// coordinates as predict computes it; scalars, not a struct, since
+	// copying a struct written field by field stalls on every point.
+	var (
+		i1            int     // p1
+		r1, h1, dz1   float64 // p1's norm3, horizontal length, z/r1
+		rho1, ax1     float64 // h1/r1, x/h1
+		ay1, h2       float64 // y/h1; p2's horizontal length
+		ax2, ay2      float64 // p2's x/h2, y/h2
+		rhat1         int64   // r1 rounded
+		cr, ch        float64 // the current point's
+		cdz, crho     float64
+		cax, cay      float64
+		first, before = 0, -1 // the ring's first point, the ring before's
+	)
 	for i := range x {
-		rhat, d := g.predict(i, x, y, z, ring)
-		ri := int64(math.Round(norm3(x[i], y[i], z[i])))
+		var rhat int64
+		d := [3]float64{1, 0, 0}
+		has1, has2 := false, false
+		switch {
+		case i == 0:
+		case ring[i] != ring[i-1]:
+			// A ring's first point: predicted from where the ring before
+			// began, without a turn.
+			before, first = first, i
+			i1, has1 = before, true
+			fx, fy := float64(x[i1]), float64(y[i1])
+			r1 = norm3(x[i1], y[i1], z[i1])
+			rhat1 = int64(math.Round(r1))
+			h1 = math.Sqrt(float64(fx*fx) + float64(fy*fy))
+			if r1 != 0 {
+				dz1 = float64(z[i1]) / r1
+			}
+		default:
+			has1, has2 = true, i-1 > first
+		}
+		if has1 {
+			rhat = rhat1
+			switch {
+			case r1 == 0:
+			case has2 && h1 != 0 && h2 != 0:
+				cx, cy := float64(ax1*ax2)+float64(ay1*ay2), float64(ay1*ax2)-float64(ax1*ay2)
+				px, py := float64(ax1*cx)-float64(ay1*cy), float64(ax1*cy)+float64(ay1*cx)
+				d = [3]float64{float64(rho1 * px), float64(rho1 * py), dz1}
+			default:
+				d = [3]float64{float64(x[i1]) / r1, float64(y[i1]) / r1, dz1}
+			}
+		}
+		fx, fy := float64(x[i]), float64(y[i])
+		cr = norm3(x[i], y[i], z[i])
+		ri := int64(math.Round(cr))
+		ch = math.Sqrt(float64(fx*fx) + float64(fy*fy))
+		cax, cay, cdz, crho = 0, 0, 0, 0
+		if ch != 0 {
+			cax, cay = fx/ch, fy/ch
+		}
+		if cr != 0 {
+			cdz, crho = float64(z[i])/cr, ch/cr
+		}
 		p, ok := towards(ri, d)
 		if !ok {
 			return false
 		}
 		r[i] = int32(ri - rhat)
 		ex[i], ey[i], ez[i] = int32(int64(x[i])-p[0]), int32(int64(y[i])-p[1]), int32(int64(z[i])-p[2])
+		h2, ax2, ay2 = h1, ax1, ay1
+		i1, r1, rhat1, h1, ax1, ay1, dz1, rho1 = i, cr, ri, ch, cax, cay, cdz, crho
 	}
 	return true
 }
