@@ -135,6 +135,8 @@ func writeImageMCAP(tb testing.TB, path string, n int) int64 {
 // the import encodes with Sensorium's LIDAR codec, and camera images, which
 // it stores as they are. MCAP_BENCH_SCALE multiplies the files' size
 // (default 1: 20 sweeps, about 38 MB; 300 images, about 60 MB).
+// MCAP_BENCH_IMPORT_ONLY=1 leaves the peers out, so that a CPU profile
+// (-cpuprofile) shows the import's own costs.
 func BenchmarkMCAPImport(b *testing.B) {
 	scale := 1
 	if s, err := strconv.Atoi(os.Getenv("MCAP_BENCH_SCALE")); err == nil && s > 0 {
@@ -166,9 +168,19 @@ func benchImport(b *testing.B, path string, size int64) {
 		b.Fatal(err)
 	}
 	var importT, readT, pubT, sdkT time.Duration
+	importOnly := os.Getenv("MCAP_BENCH_IMPORT_ONLY") == "1"
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if importOnly {
+			start := time.Now()
+			var stdout, stderr bytes.Buffer
+			if code := run(b.Context(), []string{"import", path, "--stream-prefix", fmt.Sprintf("b%d.", i), "--endpoint", srv.HTTPURL(), "--nats", srv.NATSURL()}, &stdout, &stderr); code != 0 {
+				b.Fatalf("import: exit %d: %s", code, stderr.String())
+			}
+			importT += time.Since(start)
+			continue
+		}
 		start := time.Now()
 		readAllMessages(b, path, nil)
 		readT += time.Since(start)
@@ -235,6 +247,9 @@ func benchImport(b *testing.B, path string, size int64) {
 	}
 	mb := float64(size) * float64(b.N) / 1e6
 	b.ReportMetric(mb/importT.Seconds(), "import-MB/s")
+	if importOnly {
+		return
+	}
 	b.ReportMetric(mb/readT.Seconds(), "reader-MB/s")
 	b.ReportMetric(mb/pubT.Seconds(), "raw-publish-MB/s")
 	b.ReportMetric(pubT.Seconds()/importT.Seconds(), "import/publish")
