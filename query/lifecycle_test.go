@@ -391,3 +391,23 @@ func TestFirstBatchBuffersSmall(t *testing.T) {
 	}
 	mem.AssertSize(t, 0)
 }
+
+// The default number of decode workers is GOMAXPROCS as a query starts, at
+// most 4, not as the Service was made: a process cut to fewer cores (a
+// container's new CPU limit, which Go follows) decodes each query with as
+// many workers as it has cores, instead of taking the cores in turns. An
+// explicit Options.DecodeWorkers stays as given.
+func TestDecodeWorkersFollowGOMAXPROCS(t *testing.T) {
+	prev := runtime.GOMAXPROCS(4)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	auto, fixed := New(Options{}), New(Options{DecodeWorkers: 3})
+	for _, tc := range []struct{ procs, auto int }{{4, 4}, {1, 1}, {2, 2}, {8, 4}} {
+		runtime.GOMAXPROCS(tc.procs)
+		if got := auto.decodeWorkers(); got != tc.auto {
+			t.Errorf("GOMAXPROCS %d: %d workers by default, want %d", tc.procs, got, tc.auto)
+		}
+		if got := fixed.decodeWorkers(); got != 3 {
+			t.Errorf("GOMAXPROCS %d: %d workers with DecodeWorkers 3, want 3", tc.procs, got)
+		}
+	}
+}

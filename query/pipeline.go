@@ -23,7 +23,7 @@ import (
 // decode in parallel, each with its own store reader and decoder, while the
 // caller's goroutine hands the batches on in fragment order:
 //
-//	dispatcher ──jobs──► workers (Service.workers) ──batches──► collector (emit)
+//	dispatcher ──jobs──► workers (decodeWorkers) ──batches──► collector (emit)
 //	     └──────── the same jobs, in order (at most workers+1) ───────┘
 //
 // Memory is bounded whatever the range: at most workers+1 jobs are in flight
@@ -119,7 +119,7 @@ type pipeline struct {
 // batch past its return without retaining it.
 func (s *Service) decode(ctx context.Context, p *Prepared, cut bool, emit func(piece) error) error {
 	ctx, cancel := context.WithCancel(ctx)
-	workers := max(1, s.workers)
+	workers := s.decodeWorkers()
 	pl := &pipeline{s: s, p: p, cut: cut, jobs: make(chan *decodeJob, workers+1), work: make(chan *decodeJob, workers+1), started: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { pl.dispatch(ctx) })
