@@ -59,6 +59,7 @@ const (
 type numericScratch struct {
 	k       []int64  // the channel's integers
 	r       []uint64 // residuals
+	r2      []uint64 // encode: order-2 residuals, while the order is chosen
 	corr    []uint64 // affine corrections (encode)
 	corrR   []uint64 // a block of them (decode)
 	kBlock  []int64  // decode: k for the current block of corrections
@@ -151,17 +152,7 @@ func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScra
 		}
 		return appendPredicted(append(dst, modeInt), sc)
 	}
-	sc.f = resizeSlice(sc.f, n)
-	for i := range n {
-		if s.Type == signals.Float32 {
-			sc.f[i] = float64(s.F32[i*s.Channels+c])
-		} else {
-			sc.f[i] = s.F64[i*s.Channels+c]
-		}
-	}
-	f32 := s.Type == signals.Float32
-	m, exc, applied := hint.chooseApplied(sc.f, sc.k, sc.exc[:0], f32)
-	sc.exc = exc
+	m, applied := hint.chooseApplied(s, c, sc)
 	switch m.mode {
 	case modeXor:
 		return appendXor(dst, s, c, sc)
@@ -169,7 +160,7 @@ func appendNumericChannel(dst []byte, s *signals.Samples, c int, sc *numericScra
 		return appendAffine(dst, m, s, c, sc)
 	}
 	if !applied {
-		sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], f32)
+		sc.exc = m.apply(sc.f, sc.k, sc.exc[:0], s.Type == signals.Float32)
 	}
 	dst = append(dst, m.mode)
 	if m.mode == modeScale {
@@ -202,43 +193,60 @@ func appendExceptions(dst []byte, s *signals.Samples, c int, exc []int) []byte {
 // and the residual stream.
 func appendPredicted(dst []byte, sc *numericScratch) []byte {
 	k := sc.k
-	order := chooseOrder(k)
+	sc.r = resizeSlice(sc.r, len(k))
+	sc.r2 = resizeSlice(sc.r2, len(k))
+	order := chooseOrder(k, sc.r, sc.r2)
 	dst = append(dst, byte(order))
 	warm := min(order, len(k))
 	for i := range warm {
 		dst = binary.AppendUvarint(dst, zigzag(k[i]))
 	}
-	sc.r = resizeSlice(sc.r, len(k)-warm)
-	residuals(k, order, sc.r)
-	return appendResiduals(dst, sc.r)
+	var r []uint64
+	switch order {
+	case 0:
+		r = sc.r[:len(k)]
+		residuals(k, 0, r)
+	case 1:
+		r = sc.r[:len(k)-1]
+	case 2:
+		r = sc.r2[:len(k)-2]
+	}
+	return appendResiduals(dst, r)
 }
 
 // chooseOrder returns the prediction order whose residuals take the fewest
-// bits, estimated by their bit lengths (what the residual coder pays). The
-// first two values, which have fewer than two before them, are counted
-// before the loop, so that it runs without branches; the sums are kept in
-// registers, where an array of them was stored back on every value. The
-// order-2 residual k[i] − (2k[i−1] − k[i−2]) is the difference of
-// neighbouring order-1 residuals, in the same wrapping arithmetic.
-func chooseOrder(k []int64) int {
+// bits, estimated by their bit lengths (what the residual coder pays), and
+// leaves the residuals of orders 1 and 2 in r1 and r2 (as residuals writes
+// them), which need room for len(k) values: computed here anyway, they are
+// stored rather than computed again. The first two values, which have fewer
+// than two before them, are counted before the loop, so that it runs
+// without branches; the sums are kept in registers, where an array of them
+// was stored back on every value. The order-2 residual k[i] − (2k[i−1] −
+// k[i−2]) is the difference of neighbouring order-1 residuals, in the same
+// wrapping arithmetic.
+func chooseOrder(k []int64, r1, r2 []uint64) int {
 	var c0, c1, c2 int
 	if len(k) > 0 {
 		b := bitLen(zigzag(k[0])) // every order predicts 0 for the first
 		c0, c1, c2 = b, b, b
 	}
 	if len(k) > 1 {
-		d := bitLen(zigzag(k[1] - k[0])) // order 2 predicts k[0] for the second
+		z := zigzag(k[1] - k[0]) // order 2 predicts k[0] for the second
+		r1[0] = z
 		c0 += bitLen(zigzag(k[1]))
-		c1 += d
-		c2 += d
+		c1 += bitLen(z)
+		c2 += bitLen(z)
 	}
 	if len(k) > 2 {
 		prev := k[1] - k[0]
+		r1, r2 = r1[1:len(k)-1], r2[:len(k)-2]
 		for i := 2; i < len(k); i++ {
 			d := k[i] - k[i-1]
+			z1, z2 := zigzag(d), zigzag(d-prev)
+			r1[i-2], r2[i-2] = z1, z2
 			c0 += bitLen(zigzag(k[i]))
-			c1 += bitLen(zigzag(d))
-			c2 += bitLen(zigzag(d - prev))
+			c1 += bitLen(z1)
+			c2 += bitLen(z2)
 			prev = d
 		}
 	}

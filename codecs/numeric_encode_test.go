@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sensorium-io/sensorium/signals"
 )
 
 // The encoder's fast loops (mapInts, chooseOrder's, packResidualBits,
@@ -160,12 +162,40 @@ func TestMapIntsMatchesToInt(t *testing.T) {
 			}
 			t.Fatalf("trial %d (%+v, float32 %v): exceptions %v, toInt's %v", trial, m, f32, ge, we)
 		}
+		sk := make([]int64, len(f)) // the same channel read in place from interleaved samples
+		if se, ok := m.applySamples(channelSamples(rng, f, f32), 1, sk, nil, len(f)); !ok || !slices.Equal(se, we) || !slices.Equal(sk, want) {
+			t.Fatalf("trial %d (%+v, float32 %v): read in place, mapped otherwise", trial, m, f32)
+		}
 		limit := rng.IntN(len(we) + 2)
 		le, ok := m.applyUpTo(f, got, nil, f32, limit)
 		if ok != (len(we) <= limit) || !slices.Equal(le, we[:min(len(we), limit+1)]) {
 			t.Fatalf("trial %d: limit %d of %d exceptions: ok %v, %d found", trial, limit, len(we), ok, len(le))
 		}
 	}
+}
+
+// channelSamples returns samples of three channels whose channel 1 is f
+// (of the type f32 says) and the others noise.
+func channelSamples(rng *rand.Rand, f []float64, f32 bool) *signals.Samples {
+	s := &signals.Samples{}
+	if f32 {
+		s.Reset(signals.Float32, 3, len(f))
+		for i := range s.F32 {
+			s.F32[i] = float32(rng.NormFloat64())
+		}
+		for i, v := range f {
+			s.F32[i*3+1] = float32(v)
+		}
+	} else {
+		s.Reset(signals.Float64, 3, len(f))
+		for i := range s.F64 {
+			s.F64[i] = rng.NormFloat64()
+		}
+		for i, v := range f {
+			s.F64[i*3+1] = v
+		}
+	}
+	return s
 }
 
 // TestChooseAppliedMatchesChoose runs one hint through choose and apply and
@@ -194,17 +224,29 @@ func TestChooseAppliedMatchesChoose(t *testing.T) {
 					f[rng.IntN(len(f))] = math.NaN()
 				}
 			}
+			if f32 { // a float32 channel holds these values (a NaN's payload narrowed)
+				for i, v := range f {
+					f[i] = float64(float32(v))
+				}
+			}
 			ma := ha.choose(f, f32)
 			ka := make([]int64, len(f))
 			var ea []int
 			if ma.mode == modeScale || ma.mode == modeDecimal {
 				ea = refApply(ma, f, ka, nil, f32)
 			}
-			kb := make([]int64, len(f))
-			mb, eb, applied := hb.chooseApplied(f, kb, nil, f32)
-			if !applied && (mb.mode == modeScale || mb.mode == modeDecimal) {
-				eb = mb.apply(f, kb, eb[:0], f32)
+			s := channelSamples(rng, f, f32)
+			var sc numericScratch
+			mb, applied := hb.chooseApplied(s, 1, &sc)
+			if !applied {
+				if !slices.EqualFunc(sc.f, f, func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }) {
+					t.Fatalf("float32 %v, frame %d: not applied, and sc.f is not the channel", f32, frame)
+				}
+				if mb.mode == modeScale || mb.mode == modeDecimal {
+					sc.exc = mb.apply(sc.f, sc.k, sc.exc[:0], f32)
+				}
 			}
+			kb, eb := sc.k, sc.exc
 			if ma != mb || ha != hb {
 				t.Fatalf("float32 %v, frame %d: chose %+v (hint %+v), choose %+v (hint %+v)", f32, frame, mb, hb, ma, ha)
 			}
@@ -243,8 +285,16 @@ func TestChooseOrderMatchesReference(t *testing.T) {
 			}
 			k[i] = x
 		}
-		if got, want := chooseOrder(k), refChooseOrder(k); got != want {
+		r1, r2 := make([]uint64, len(k)), make([]uint64, len(k))
+		if got, want := chooseOrder(k, r1, r2), refChooseOrder(k); got != want {
 			t.Fatalf("trial %d (%d values): order %d, want %d", trial, len(k), got, want)
+		}
+		for o, r := range [][]uint64{r1, r2} {
+			want := make([]uint64, max(0, len(k)-o-1))
+			residuals(k, o+1, want)
+			if !slices.Equal(r[:len(want)], want) {
+				t.Fatalf("trial %d (%d values): the order-%d residuals differ", trial, len(k), o+1)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package codecs
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/sensorium-io/sensorium/signals"
@@ -41,4 +42,36 @@ func BenchmarkNumericEncodePump(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(frames[0].Len()), "ns/sample")
+}
+
+// BenchmarkAppendResiduals times the residual coder alone on a frame's
+// worth of residuals like the pump's (about 12 bits each).
+func BenchmarkAppendResiduals(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := make([]uint64, 2560)
+	for i := range r {
+		r[i] = zigzag(int64(rng.NormFloat64() * 1000))
+	}
+	var buf []byte
+	b.SetBytes(int64(len(r) * 8))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendResiduals(buf[:0], r)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(r)), "ns/value")
+}
+
+// BenchmarkChooseOrder times the prediction order's choice alone on a
+// frame's worth of integers like the pump's.
+func BenchmarkChooseOrder(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	k := make([]int64, 2560)
+	for i := range k {
+		k[i] = int64(rng.NormFloat64() * 1000)
+	}
+	r1, r2 := make([]uint64, len(k)), make([]uint64, len(k))
+	for b.Loop() {
+		chooseOrder(k, r1, r2)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(k)), "ns/value")
 }

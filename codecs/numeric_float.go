@@ -3,6 +3,8 @@ package codecs
 import (
 	"math"
 	"slices"
+
+	"github.com/sensorium-io/sensorium/signals"
 )
 
 // Mapping floats to integers: the part of the numeric codec that finds what
@@ -84,16 +86,26 @@ func (m floatMapping) apply(f []float64, k []int64, exc []int, f32 bool) []int {
 // the k and verdict toInt gives, by a faster route (mapInts).
 func (m floatMapping) applyUpTo(f []float64, k []int64, exc []int, f32 bool, limit int) ([]int, bool) {
 	if f32 {
-		return mapInts[float32](m, f, k, exc, limit, true)
+		return mapInts[float64, float32](m, f, 0, 1, k[:len(f)], exc, limit)
 	}
-	return mapInts[float64](m, f, k, exc, limit, false)
+	return mapInts[float64, float64](m, f, 0, 1, k[:len(f)], exc, limit)
 }
 
-// applySlow is applyUpTo value by value through toInt.
-func (m floatMapping) applySlow(f []float64, k []int64, exc []int, f32 bool, limit int) ([]int, bool) {
+// applySamples is applyUpTo on channel c of s (float32 or float64) read in
+// place: a frame that its remembered mapping fits needs no widened copy.
+func (m floatMapping) applySamples(s *signals.Samples, c int, k []int64, exc []int, limit int) ([]int, bool) {
+	if s.Type == signals.Float32 {
+		return mapInts[float32, float32](m, s.F32, c, s.Channels, k[:s.N], exc, limit)
+	}
+	return mapInts[float64, float64](m, s.F64, c, s.Channels, k[:s.N], exc, limit)
+}
+
+// mapSlow is mapInts value by value through toInt, for scales whose
+// reciprocal is not a normal float.
+func mapSlow[S float32 | float64](m floatMapping, src []S, at, stride int, k []int64, exc []int, f32 bool, limit int) ([]int, bool) {
 	var prev int64
-	for i, v := range f {
-		if x, ok := m.toInt(v, f32); ok {
+	for i, j := 0, at; i < len(k); i, j = i+1, j+stride {
+		if x, ok := m.toInt(float64(src[j]), f32); ok {
 			prev = x
 		} else if exc = append(exc, i); len(exc) > limit {
 			return exc, false
@@ -112,8 +124,10 @@ const (
 )
 
 // mapInts is apply's loop for one sample type T (the rounding of the check
-// is a conversion, not a branch, in each instantiation). It gives each value
-// exactly toInt's k and verdict, faster:
+// is a conversion, not a branch, in each instantiation), over the values
+// src[at], src[at+stride], … (len(k) of them): a channel of interleaved
+// samples read in place, or a slice. It gives each value exactly toInt's k
+// and verdict, faster:
 //
 //   - a scale mapping's quotient v / scale is taken as v × (1 / scale). That
 //     product is within 2^-51 of |v / scale| relatively (two roundings of
@@ -125,67 +139,84 @@ const (
 //     roundMagic, which differs from math.Round only on ties (x.5): those,
 //     and values too large for it, go to toInt.
 //
-// The check that k gives back v is toInt's, to the bit; f32 says T is
-// float32, for toInt.
-func mapInts[T float32 | float64](m floatMapping, f []float64, k []int64, exc []int, limit int, f32 bool) ([]int, bool) {
-	k = k[:len(f)]
-	var prev int64
-	if m.mode == modeScale {
-		s := m.scale
-		inv := 1 / s
-		if !(inv >= 0x1p-1022 && inv <= math.MaxFloat64) { // not a normal float: the bound above does not hold
-			return m.applySlow(f, k, exc, f32, limit)
-		}
-		for i, v := range f {
-			x := v * inv
-			r := (x + roundMagic) - roundMagic
-			var ok bool
-			if math.Abs(x-r) <= 0.25 && math.Abs(x) < fastIntMax {
-				kk := int64(r)
-				if ok = math.Float64bits(float64(T(float64(kk)*s))) == math.Float64bits(v); ok {
-					prev = kk
-				}
-			} else {
-				var kk int64
-				if kk, ok = m.toInt(v, f32); ok {
-					prev = kk
-				}
-			}
-			if !ok {
-				exc = append(exc, i)
-				if len(exc) > limit {
-					return exc, false
-				}
-			}
-			k[i] = prev
-		}
-		return exc, true
+// The check that k gives back v is toInt's, to the bit.
+func mapInts[S, T float32 | float64](m floatMapping, src []S, at, stride int, k []int64, exc []int, limit int) ([]int, bool) {
+	_, f32 := any(T(0)).(float32)
+	if len(k) > 0 && at+(len(k)-1)*stride >= len(src) {
+		panic("codecs: mapInts: source too short")
 	}
-	p := pow10[m.exp]
-	for i, v := range f {
-		x := v * p
-		r := (x + roundMagic) - roundMagic
-		var ok bool
-		if math.Abs(x-r) < 0.5 && math.Abs(x) < fastIntMax {
-			kk := int64(r)
-			if ok = math.Float64bits(float64(T(float64(kk)/p))) == math.Float64bits(v); ok {
-				prev = kk
-			}
+	inv, p := 1/m.scale, pow10[m.exp&31]
+	if m.mode == modeScale && !(inv >= 0x1p-1022 && inv <= math.MaxFloat64) { // not a normal float: the bound above does not hold
+		return mapSlow(m, src, at, stride, k, exc, f32, limit)
+	}
+	for i := 0; i < len(k); i++ {
+		// The runs take the values they can, and stop at one that toInt
+		// must decide or that is an exception: calls and appends stay out
+		// of their loops, which keep everything in registers.
+		if m.mode == modeScale {
+			i = scaledInts[S, T](src, at, stride, k, i, inv, m.scale)
 		} else {
-			var kk int64
-			if kk, ok = m.toInt(v, f32); ok {
-				prev = kk
-			}
+			i = decimalInts[S, T](src, at, stride, k, i, p)
 		}
+		if i == len(k) {
+			break
+		}
+		var prev int64 // an exception's k repeats the one before (which is k[i-1] also after one)
+		if i > 0 {
+			prev = k[i-1]
+		}
+		x, ok := m.toInt(float64(src[at+i*stride]), f32)
 		if !ok {
-			exc = append(exc, i)
-			if len(exc) > limit {
+			if exc = append(exc, i); len(exc) > limit {
 				return exc, false
 			}
+			x = prev
 		}
-		k[i] = prev
+		k[i] = x
 	}
 	return exc, true
+}
+
+// scaledInts maps values from the i-th on by a scale s whose reciprocal is
+// inv, as mapInts describes, into k, and returns the index of the first it
+// cannot take: one whose quotient is not within 0.25 of an integer below
+// 2^45, or an exception.
+func scaledInts[S, T float32 | float64](src []S, at, stride int, k []int64, i int, inv, s float64) int {
+	for j := at + i*stride; i < len(k); i, j = i+1, j+stride {
+		v := float64(src[j])
+		x := v * inv
+		r := (x + roundMagic) - roundMagic
+		// Compared both ways rather than by math.Abs, which amd64 does in
+		// an integer register; NaN fails every comparison.
+		if d := x - r; !(d <= 0.25 && d >= -0.25 && x < fastIntMax && x > -fastIntMax) {
+			return i
+		}
+		kk := int64(r)
+		if math.Float64bits(float64(T(float64(kk)*s))) != math.Float64bits(v) {
+			return i
+		}
+		k[i] = kk
+	}
+	return i
+}
+
+// decimalInts is scaledInts for a decimal mapping (p = 10^e): it stops at a
+// value whose product is a tie or not below 2^45, or an exception.
+func decimalInts[S, T float32 | float64](src []S, at, stride int, k []int64, i int, p float64) int {
+	for j := at + i*stride; i < len(k); i, j = i+1, j+stride {
+		v := float64(src[j])
+		x := v * p
+		r := (x + roundMagic) - roundMagic
+		if d := x - r; !(d < 0.5 && d > -0.5 && x < fastIntMax && x > -fastIntMax) {
+			return i
+		}
+		kk := int64(r)
+		if math.Float64bits(float64(T(float64(kk)/p))) != math.Float64bits(v) {
+			return i
+		}
+		k[i] = kk
+	}
+	return i
 }
 
 // exceptions counts the values of probe that m does not map exactly.
@@ -234,21 +265,39 @@ func (h *mappingHint) choose(f []float64, f32 bool) floatMapping {
 	return h.search(f, f32)
 }
 
-// chooseApplied is choose followed, for a scale or decimal mapping, by
-// apply into k and exc: it returns the mapping, the exceptions and whether k
-// and exc hold them. A remembered scale or decimal mapping is checked by
-// applying it, which tells its exceptions as cost does, so that a frame it
-// fits (nearly every frame of a track) is mapped in one pass instead of
-// being checked in one and mapped in another. h may be nil.
-func (h *mappingHint) chooseApplied(f []float64, k []int64, exc []int, f32 bool) (floatMapping, []int, bool) {
-	if h == nil || !h.valid || h.m.mode == modeAffine {
-		return h.choose(f, f32), exc, false
+// chooseApplied is choose for channel c of s (float32 or float64)
+// followed, for a scale or decimal mapping, by apply into sc.k and sc.exc;
+// it reports whether they hold the mapped channel. A remembered scale or
+// decimal mapping is checked by applying it to the samples in place, which
+// tells its exceptions as cost does, so that a frame it fits (nearly every
+// frame of a track) is mapped in one pass, without the widened copy in sc.f
+// that choosing needs; whenever it returns false, sc.f holds that copy. h
+// may be nil.
+func (h *mappingHint) chooseApplied(s *signals.Samples, c int, sc *numericScratch) (floatMapping, bool) {
+	n := s.N
+	sc.k = resizeSlice(sc.k, n)
+	if h != nil && h.valid && h.m.mode != modeAffine {
+		exc, ok := h.m.applySamples(s, c, sc.k, sc.exc[:0], n/maxHintExceptionShare)
+		sc.exc = exc
+		if ok {
+			return h.m, true
+		}
 	}
-	exc, ok := h.m.applyUpTo(f, k, exc, f32, len(f)/maxHintExceptionShare)
-	if ok {
-		return h.m, exc, true
+	sc.f = resizeSlice(sc.f, n)
+	if s.Type == signals.Float32 {
+		for i := range n {
+			sc.f[i] = float64(s.F32[i*s.Channels+c])
+		}
+	} else {
+		for i := range n {
+			sc.f[i] = s.F64[i*s.Channels+c]
+		}
 	}
-	return h.search(f, f32), exc[:0], false
+	f32 := s.Type == signals.Float32
+	if h != nil && h.valid && h.m.mode != modeAffine {
+		return h.search(sc.f, f32), false
+	}
+	return h.choose(sc.f, f32), false
 }
 
 // search is choose once the remembered mapping (if any) has not fitted.
