@@ -75,7 +75,12 @@ func refAppendResiduals(dst []byte, r []uint64) []byte {
 	start := len(dst)
 	dst = append(dst, residualsTokens)
 	for at := 0; at < len(tok); at += residualBlock {
-		dst = appendTokenBlock(dst, tok[at:min(at+residualBlock, len(tok))], &h.huff)
+		block := tok[at:min(at+residualBlock, len(tok))]
+		lo, hi := block[0], block[0]
+		for _, t := range block {
+			lo, hi = min(lo, t), max(hi, t)
+		}
+		dst = appendTokenBlock(dst, block, lo, hi, &h.huff)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(packed)))
 	dst = append(dst, packed...)

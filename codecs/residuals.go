@@ -78,7 +78,7 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	tok := grow(sc.tok, len(r))
 	sc.tok = tok
 	sc.bits = grow(sc.bits, 7*len(r)+8)
-	packed, or := packResidualBits(sc.bits, tok, r)
+	packed, or, least := packResidualBits(sc.bits, tok, r)
 	width := bits.Len64(or) // the widest value's
 	if width > 57 {         // rare (xor residuals of float64): packResidualBits takes up to 56 bits a value
 		var w bitWriter
@@ -93,8 +93,16 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	}
 	start := len(dst)
 	dst = append(dst, residualsTokens)
-	for at := 0; at < len(tok); at += residualBlock {
-		dst = appendTokenBlock(dst, tok[at:min(at+residualBlock, len(tok))], &sc.huff)
+	if len(tok) <= residualBlock { // one block: its smallest and largest token are the values'
+		if len(tok) > 0 {
+			dst = appendTokenBlock(dst, tok, byte(bits.Len64(least)), byte(width), &sc.huff)
+		}
+	} else {
+		for at := 0; at < len(tok); at += residualBlock {
+			block := tok[at:min(at+residualBlock, len(tok))]
+			lo, hi := tokenRange(block)
+			dst = appendTokenBlock(dst, block, lo, hi, &sc.huff)
+		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(packed)))
 	dst = append(dst, packed...)
@@ -115,7 +123,9 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 
 // packResidualBits sets each value's token (its bit length) in tok and
 // packs the bits below its leading 1 into buf, LSB first, as bitWriter
-// would; it returns the packed bytes and the OR of the values. buf must
+// would; it returns the packed bytes, the OR of the values (whose bit
+// length is the largest token) and the smallest value (whose bit length is
+// the smallest token, for appendTokenBlock). buf must
 // hold 7×len(r)+8 bytes. The packed bits are right only when no value has
 // more than 57 bits (the OR tells): a token's bits are found from the
 // decoder's tables (tokenLead, tokenSkip), which stop there, so that no
@@ -126,8 +136,9 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 // whole and the position moves on by the full bytes among them — a store
 // and a shift instead of bitWriter's branch on a full word, which the
 // residuals' varying widths made mispredict.
-func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64) {
+func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
 	tok = tok[:len(r)]
+	least := ^uint64(0)
 	var or, acc uint64
 	var nacc uint
 	pos := 0
@@ -135,6 +146,7 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64) {
 		t := bits.Len64(v)
 		tok[i] = byte(t)
 		or |= v
+		least = min(least, v)
 		// The shifts are masked to 63, which they never exceed, so that
 		// the compiler leaves out Go's zeroing of shifts by 64 or more.
 		acc |= (v ^ tokenLead[t]) << (nacc & 63) // clears the leading 1
@@ -145,7 +157,7 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64) {
 		acc >>= (full << 3) & 63
 		nacc &= 7
 	}
-	return buf[:pos+int(nacc+7)>>3], or
+	return buf[:pos+int(nacc+7)>>3], or, least
 }
 
 // appendFixed appends r in the fixed layout's bit stream, w ≤ 56 bits a
@@ -169,11 +181,18 @@ func appendFixed(dst []byte, r []uint64, w uint) []byte {
 	return dst[:start+pos+int(nacc+7)>>3]
 }
 
-func appendTokenBlock(dst, tok []byte, h *huff0.Scratch) []byte {
-	lo, hi := tok[0], tok[0]
+// tokenRange returns the smallest and the largest of tok (not empty).
+func tokenRange(tok []byte) (lo, hi byte) {
+	lo, hi = tok[0], tok[0]
 	for _, t := range tok {
 		lo, hi = min(lo, t), max(hi, t)
 	}
+	return lo, hi
+}
+
+// appendTokenBlock appends one block of tokens (not empty), lo and hi being
+// the smallest and the largest of them.
+func appendTokenBlock(dst, tok []byte, lo, hi byte, h *huff0.Scratch) []byte {
 	width := uint(bits.Len8(hi - lo))
 	packed := 2 + (len(tok)*int(width)+7)/8
 	h.Reuse = huff0.ReusePolicyNone
