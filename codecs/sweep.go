@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/sensorium-io/sensorium/signals"
 )
@@ -66,8 +67,16 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 	if len(s.Extra) != len(d.Extra) {
 		return dst, fmt.Errorf("codecs: sweep: %d extra columns, the description has %d", len(s.Extra), len(d.Extra))
 	}
-	order := sweepOrder(s.Points, make([]int32, n))
-	cols := make([]Column, sweepFixed, sweepFixed+len(s.Extra))
+	sc := sweepScratchPool.Get().(*sweepScratch)
+	defer sweepScratchPool.Put(sc)
+	sc.order = sweepOrder(s.Points, resizeSlice(sc.order, n))
+	order := sc.order
+	// The stored columns, then the four of the geometry transform.
+	nc := sweepFixed + len(s.Extra)
+	if len(sc.cols) < nc+4 {
+		sc.cols = append(sc.cols, make([]Column, nc+4-len(sc.cols))...)
+	}
+	cols := sc.cols[:nc:nc]
 	for i, t := range sweepStoredTypes(d)[:sweepFixed] {
 		cols[i].Reset(t, n)
 	}
@@ -84,16 +93,23 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 		cols[sweepX].I32[j], cols[sweepY].I32[j], cols[sweepZ].I32[j] = x, y, z
 		cols[sweepIntensity].I16[j], cols[sweepRing].I16[j], cols[sweepTime].I32[j] = p.Intensity, p.Ring, p.TimeOffset
 	}
-	for e, c := range s.Extra {
+	for e := range s.Extra {
+		c := &s.Extra[e]
 		if c.Type != d.Extra[e].Type || c.Len() != n {
 			return dst, fmt.Errorf("codecs: sweep: extra field %q holds %d %s values, want %d %s", d.Extra[e].Name, c.Len(), c.Type, n, d.Extra[e].Type)
 		}
-		var p Column
+		p := &cols[sweepFixed+e]
 		p.Reset(c.Type, n)
-		for j, i := range order {
-			p.CopyValue(j, &c, int(i))
+		switch c.Type {
+		case signals.Int16:
+			permute(p.I16, c.I16, order)
+		case signals.Int32:
+			permute(p.I32, c.I32, order)
+		case signals.Float32:
+			permute(p.F32, c.F32, order)
+		case signals.Float64:
+			permute(p.F64, c.F64, order)
 		}
-		cols = append(cols, p)
 	}
 	if err := checkColumnarFrame(n, cols); err != nil {
 		return dst, err
@@ -103,14 +119,14 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 	// encoded once (side by side on a big sweep) and the smaller frame kept:
 	// the transform wins on scans in beam order, a cloud in another order may
 	// do better without.
-	var gx, gy, gz, ez Column
-	for _, c := range []*Column{&gx, &gy, &gz, &ez} {
-		c.Reset(signals.Int32, n)
+	geo := sc.cols[nc : nc+4]
+	for i := range geo {
+		geo[i].Reset(signals.Int32, n)
 	}
-	geometry := forwardGeometry(cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32, cols[sweepRing].I16, gx.I32, gy.I32, gz.I32, ez.I32)
+	geometry := forwardGeometry(cols[sweepX].I32, cols[sweepY].I32, cols[sweepZ].I32, cols[sweepRing].I16, geo[0].I32, geo[1].I32, geo[2].I32, geo[3].I32)
 	all := cols
 	if geometry {
-		all = append(slices.Clip(cols), gx, gy, gz, ez)
+		all = sc.cols[:nc+4]
 	}
 	bodies, err := encodeColumns(all, true)
 	if err != nil {
@@ -129,6 +145,26 @@ func AppendSweepFrame(dst []byte, d *signals.PointCloud, s *Sweep) ([]byte, erro
 		return appendColumnarBodies(dst, FormatPointCloud, ColumnarGeometryVersion, s.Time, n, v3), nil
 	}
 	return appendColumnarBodies(dst, FormatPointCloud, ColumnarFrameVersion, s.Time, n, v1), nil
+}
+
+// sweepScratch is what AppendSweepFrame works in: the stored order and the
+// columns, megabytes for a sweep. Taken from sweepScratchPool and given back,
+// so that encoding sweep after sweep does not allocate (and clear) them
+// anew each time. Nothing of it outlives the call: the column bodies are new
+// slices.
+type sweepScratch struct {
+	order []int32
+	cols  []Column // the stored columns, then the geometry transform's four
+}
+
+var sweepScratchPool = sync.Pool{New: func() any { return new(sweepScratch) }}
+
+// permute sets dst[j] = src[order[j]].
+func permute[T any](dst, src []T, order []int32) {
+	dst = dst[:len(order)]
+	for j, i := range order {
+		dst[j] = src[i]
+	}
 }
 
 // maxCountedRing bounds the rings sweepOrder sorts by counting.
