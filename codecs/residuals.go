@@ -142,7 +142,44 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
 	var or, acc uint64
 	var nacc uint
 	pos := 0
-	for i, v := range r {
+	i := 0
+	// Four values a round are joined into one word when their bits fit in
+	// 56 (residuals of up to 15 bits each, and most of wider ones), which
+	// takes one shift into the accumulator and one store for the four.
+	for ; i+4 <= len(r); i += 4 {
+		v := r[i : i+4 : i+4]
+		v0, v1, v2, v3 := v[0], v[1], v[2], v[3]
+		t0, t1, t2, t3 := bits.Len64(v0), bits.Len64(v1), bits.Len64(v2), bits.Len64(v3)
+		t := tok[i : i+4 : i+4]
+		t[0], t[1], t[2], t[3] = byte(t0), byte(t1), byte(t2), byte(t3)
+		or |= v0 | v1 | v2 | v3
+		least = min(least, v0, v1, v2, v3)
+		s0, s1, s2, s3 := tokenSkip[t0], tokenSkip[t1], tokenSkip[t2], tokenSkip[t3]
+		x0, x1, x2, x3 := v0^tokenLead[t0], v1^tokenLead[t1], v2^tokenLead[t2], v3^tokenLead[t3]
+		s01 := s0 + s1
+		s012 := s01 + s2
+		if n := s012 + s3; n <= 56 {
+			acc |= (x0 | x1<<(s0&63) | x2<<(s01&63) | x3<<(s012&63)) << (nacc & 63)
+			nacc += n
+			binary.LittleEndian.PutUint64(buf[pos:], acc)
+			full := nacc >> 3
+			pos += int(full)
+			acc >>= (full << 3) & 63
+			nacc &= 7
+			continue
+		}
+		for j, x := range [4]uint64{x0, x1, x2, x3} {
+			acc |= x << (nacc & 63)
+			nacc += [4]uint{s0, s1, s2, s3}[j]
+			binary.LittleEndian.PutUint64(buf[pos:], acc)
+			full := nacc >> 3
+			pos += int(full)
+			acc >>= (full << 3) & 63
+			nacc &= 7
+		}
+	}
+	for ; i < len(r); i++ {
+		v := r[i]
 		t := bits.Len64(v)
 		tok[i] = byte(t)
 		or |= v
