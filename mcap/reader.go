@@ -52,7 +52,8 @@ type Reader struct {
 	chunkAt uint64 // file offset of the current chunk record, for errors
 	pos     int    // next record in chunk
 	msg     Message
-	zstd    *zstd.Decoder
+	zstd    *zstd.Decoder // for chunks with a CRC: skips zstd's own checksum
+	zstdSum *zstd.Decoder // for chunks without one: checks it
 	lz4     *lz4.Reader
 	done    bool
 }
@@ -307,15 +308,22 @@ func (r *Reader) openChunk(at uint64, content []byte) error {
 		}
 		out = append(out, src...)
 	case CompressionZSTD:
-		if r.zstd == nil {
-			if r.zstd, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(r.max)); err != nil {
+		// A chunk's CRC covers its decompressed records, as the frame's
+		// xxhash64 does, so one check is enough: the CRC (it is always
+		// computed), or zstd's when the writer left the CRC out.
+		dec := &r.zstd
+		if crc == 0 {
+			dec = &r.zstdSum
+		}
+		if *dec == nil {
+			if *dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(r.max), zstd.IgnoreChecksum(crc != 0)); err != nil {
 				return fmt.Errorf("mcap: zstd: %w", err)
 			}
 		}
 		if uint64(cap(out)) < size {
 			out = make([]byte, 0, size)
 		}
-		if out, err = r.zstd.DecodeAll(src, out); err != nil {
+		if out, err = (*dec).DecodeAll(src, out); err != nil {
 			return fmt.Errorf("mcap: chunk at %d: %w: zstd: %v", at, ErrInvalid, err)
 		}
 	case CompressionLZ4:
