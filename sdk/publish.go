@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -410,8 +411,11 @@ type Producer struct {
 	sub    *nats.Subscription
 	wake   chan struct{}
 	stop   chan struct{} // closed when Close stops the producer
-	closed chan struct{} // closed when Close has finished
-	wg     sync.WaitGroup
+	// sendTicks counts the send loop's ticks, which it takes only while it
+	// has work (sendLoop); tests read it.
+	sendTicks atomic.Int64
+	closed    chan struct{} // closed when Close has finished
+	wg        sync.WaitGroup
 }
 
 type trackState struct {

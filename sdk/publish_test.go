@@ -381,3 +381,61 @@ func TestPersistTimeoutBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An idle producer does not tick: its send loop ticks (to re-send what is
+// overdue) only while fragments wait for PERSISTED, so a gateway of
+// thousands of producers that put a fragment a second costs nothing between
+// them. A fragment put after the idle spell wakes it and is stored, and a
+// fragment whose PERSISTED is overdue is still re-sent.
+func TestIdleProducerDoesNotTick(t *testing.T) {
+	r := newRig(t, true)
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, PersistTimeout: 300 * time.Millisecond, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	put := func(i int64) {
+		t.Helper()
+		if err := p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: t0 + i*100*ms, Duration: 100 * ms, Key: true, Data: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0)
+	// The tick that finds nothing pending stops the ticker; give it one
+	// period to come, then watch for a whole second of idleness (the old
+	// loop ticked ten times a second whatever it had to do).
+	eventually(t, 5*time.Second, "the send loop going idle", func() bool {
+		before := sdk.SendTicks(p)
+		time.Sleep(250 * time.Millisecond)
+		return sdk.SendTicks(p) == before
+	})
+	idle := sdk.SendTicks(p)
+	time.Sleep(time.Second)
+	if n := sdk.SendTicks(p) - idle; n != 0 {
+		t.Fatalf("the send loop ticked %d times in a second with nothing to do", n)
+	}
+	put(1)
+	// Overdue: the ingester stops, so the next fragment's PERSISTED does not
+	// come until a re-send after the ingester is back.
+	r.stopIngest()
+	for i := int64(2); i <= 3; i++ { // the key frame 3 closes the fragment of 2
+		if err := p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: t0 + i*100*ms, Duration: 100 * ms, Key: true, Data: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "a re-send of the overdue fragment", func() bool { return p.Stats().Resent > 0 })
+	r.startIngest()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	frags, err := r.st.Fragments("s", 0, 100)
+	if err != nil || len(frags) != 4 {
+		t.Fatalf("store holds %d fragments, want 4 (%v)", len(frags), err)
+	}
+}
