@@ -9,21 +9,28 @@ import (
 )
 
 // BenchmarkNumericEncodePump encodes frames of the demo pump (3-axis float32
-// at 25.6 kHz, 100 ms frames as the SDK cuts them) with a ScalarEncoder, as
-// a SampleWriter does: past the first frames, which search for the mapping,
-// each frame checks the remembered one and codes its residuals. It isolates
-// the write path's encoder from the SDK and the store; ns/sample is per
-// sample per channel.
+// at 25.6 kHz) with a ScalarEncoder, as a SampleWriter does: past the first
+// frames, which search for the mapping, each frame checks the remembered one
+// and codes its residuals. It isolates the write path's encoder from the SDK
+// and the store; ns/sample is per sample per channel. 100ms is the frames
+// the SDK's SampleWriter cuts; 1s is one PutSamples of a second, as the
+// bench's dense-samples section puts them (two token blocks a channel, and
+// the channels encoded side by side when GOMAXPROCS > 1).
 func BenchmarkNumericEncodePump(b *testing.B) {
+	b.Run("100ms", func(b *testing.B) { benchNumericEncodePump(b, 2560) })
+	b.Run("1s", func(b *testing.B) { benchNumericEncodePump(b, 25600) })
+}
+
+func benchNumericEncodePump(b *testing.B, n int) {
 	desc := testDesc(signals.Float32, 3)
 	enc, err := NewScalarEncoder(desc, Auto)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sim := pump.New(25600, 1<<40, 1)
-	frames := make([]signals.Samples, 8) // several frames, so that the branch predictor does not learn one
+	frames := make([]signals.Samples, max(2, 20480/n)) // several frames, so that the branch predictor does not learn one
 	for i := range frames {
-		frames[i].Reset(signals.Float32, 3, 2560)
+		frames[i].Reset(signals.Float32, 3, n)
 		sim.Fill(frames[i].F32)
 	}
 	var buf []byte
@@ -45,12 +52,19 @@ func BenchmarkNumericEncodePump(b *testing.B) {
 }
 
 // BenchmarkAppendResiduals times the residual coder alone on a frame's
-// worth of residuals like the pump's (about 12 bits each).
+// worth of residuals like the pump's (about 12 bits each), and of ones like
+// a float32 channel's in the xor mode (about 30 bits), which the packer
+// takes one at a time.
 func BenchmarkAppendResiduals(b *testing.B) {
+	b.Run("12bit", func(b *testing.B) { benchAppendResiduals(b, 1000) })
+	b.Run("30bit", func(b *testing.B) { benchAppendResiduals(b, 1<<29) })
+}
+
+func benchAppendResiduals(b *testing.B, sigma float64) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	r := make([]uint64, 2560)
 	for i := range r {
-		r[i] = zigzag(int64(rng.NormFloat64() * 1000))
+		r[i] = zigzag(int64(rng.NormFloat64() * sigma))
 	}
 	var buf []byte
 	b.SetBytes(int64(len(r) * 8))

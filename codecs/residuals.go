@@ -93,15 +93,15 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	}
 	start := len(dst)
 	dst = append(dst, residualsTokens)
-	if len(tok) <= residualBlock { // one block: its smallest and largest token are the values'
+	if len(tok) <= residualBlock { // one block: its smallest and largest token are those of all the values
 		if len(tok) > 0 {
 			dst = appendTokenBlock(dst, tok, byte(bits.Len64(least)), byte(width), &sc.huff)
 		}
 	} else {
 		for at := 0; at < len(tok); at += residualBlock {
-			block := tok[at:min(at+residualBlock, len(tok))]
-			lo, hi := tokenRange(block)
-			dst = appendTokenBlock(dst, block, lo, hi, &sc.huff)
+			end := min(at+residualBlock, len(tok))
+			least, or := valueRange(r[at:end])
+			dst = appendTokenBlock(dst, tok[at:end], byte(bits.Len64(least)), byte(bits.Len64(or)), &sc.huff)
 		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(packed)))
@@ -146,7 +146,7 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
 	// Four values a round are joined into one word when their bits fit in
 	// 56 (residuals of up to 15 bits each, and most of wider ones), which
 	// takes one shift into the accumulator and one store for the four.
-	for ; i+4 <= len(r); i += 4 {
+	for i+4 <= len(r) {
 		v := r[i : i+4 : i+4]
 		v0, v1, v2, v3 := v[0], v[1], v[2], v[3]
 		t0, t1, t2, t3 := bits.Len64(v0), bits.Len64(v1), bits.Len64(v2), bits.Len64(v3)
@@ -155,28 +155,20 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
 		or |= v0 | v1 | v2 | v3
 		least = min(least, v0, v1, v2, v3)
 		s0, s1, s2, s3 := tokenSkip[t0], tokenSkip[t1], tokenSkip[t2], tokenSkip[t3]
-		x0, x1, x2, x3 := v0^tokenLead[t0], v1^tokenLead[t1], v2^tokenLead[t2], v3^tokenLead[t3]
 		s01 := s0 + s1
 		s012 := s01 + s2
 		if n := s012 + s3; n <= 56 {
-			acc |= (x0 | x1<<(s0&63) | x2<<(s01&63) | x3<<(s012&63)) << (nacc & 63)
-			nacc += n
-			binary.LittleEndian.PutUint64(buf[pos:], acc)
-			full := nacc >> 3
-			pos += int(full)
-			acc >>= (full << 3) & 63
-			nacc &= 7
+			x := v0 ^ tokenLead[t0] | (v1^tokenLead[t1])<<(s0&63) | (v2^tokenLead[t2])<<(s01&63) | (v3^tokenLead[t3])<<(s012&63)
+			pos, acc, nacc = putBits(buf, pos, acc, nacc, x, n)
+			i += 4
 			continue
 		}
-		for j, x := range [4]uint64{x0, x1, x2, x3} {
-			acc |= x << (nacc & 63)
-			nacc += [4]uint{s0, s1, s2, s3}[j]
-			binary.LittleEndian.PutUint64(buf[pos:], acc)
-			full := nacc >> 3
-			pos += int(full)
-			acc >>= (full << 3) & 63
-			nacc &= 7
-		}
+		// Wider: one at a time.
+		pos, acc, nacc = putBits(buf, pos, acc, nacc, v0^tokenLead[t0], s0)
+		pos, acc, nacc = putBits(buf, pos, acc, nacc, v1^tokenLead[t1], s1)
+		pos, acc, nacc = putBits(buf, pos, acc, nacc, v2^tokenLead[t2], s2)
+		pos, acc, nacc = putBits(buf, pos, acc, nacc, v3^tokenLead[t3], s3)
+		i += 4
 	}
 	for ; i < len(r); i++ {
 		v := r[i]
@@ -184,17 +176,22 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
 		tok[i] = byte(t)
 		or |= v
 		least = min(least, v)
-		// The shifts are masked to 63, which they never exceed, so that
-		// the compiler leaves out Go's zeroing of shifts by 64 or more.
-		acc |= (v ^ tokenLead[t]) << (nacc & 63) // clears the leading 1
-		nacc += tokenSkip[t]
-		binary.LittleEndian.PutUint64(buf[pos:], acc)
-		full := nacc >> 3
-		pos += int(full)
-		acc >>= (full << 3) & 63
-		nacc &= 7
+		pos, acc, nacc = putBits(buf, pos, acc, nacc, v^tokenLead[t], tokenSkip[t]) // v^tokenLead[t]: v without its leading 1
 	}
 	return buf[:pos+int(nacc+7)>>3], or, least
+}
+
+// putBits adds the n ≤ 56 bits of x (none above them) to the nacc < 8 bits
+// of acc, stores the 8 bytes at buf[pos] and returns the position, bits and
+// count after the full bytes among them. The shifts are masked to 63, which
+// they never exceed, so that the compiler leaves out Go's zeroing of shifts
+// by 64 or more.
+func putBits(buf []byte, pos int, acc uint64, nacc uint, x uint64, n uint) (int, uint64, uint) {
+	acc |= x << (nacc & 63)
+	nacc += n
+	binary.LittleEndian.PutUint64(buf[pos:], acc)
+	full := nacc >> 3
+	return pos + int(full), acc >> ((full << 3) & 63), nacc & 7
 }
 
 // appendFixed appends r in the fixed layout's bit stream, w ≤ 56 bits a
@@ -218,13 +215,16 @@ func appendFixed(dst []byte, r []uint64, w uint) []byte {
 	return dst[:start+pos+int(nacc+7)>>3]
 }
 
-// tokenRange returns the smallest and the largest of tok (not empty).
-func tokenRange(tok []byte) (lo, hi byte) {
-	lo, hi = tok[0], tok[0]
-	for _, t := range tok {
-		lo, hi = min(lo, t), max(hi, t)
+// valueRange returns the smallest of r and the OR of r, whose bit lengths
+// are the smallest and the largest token of r: a loop over the values, where
+// one over the tokens' bytes took several cycles a byte.
+func valueRange(r []uint64) (least, or uint64) {
+	least = ^uint64(0)
+	for _, v := range r {
+		least = min(least, v)
+		or |= v
 	}
-	return lo, hi
+	return least, or
 }
 
 // appendTokenBlock appends one block of tokens (not empty), lo and hi being
