@@ -61,9 +61,10 @@ func minResidualBytes(n int) int {
 // residualScratch holds the buffers of one encode or decode; pooled so that a
 // steady stream of frames does not allocate.
 type residualScratch struct {
-	huff huff0.Scratch
-	tok  []byte
-	bits []byte
+	huff   huff0.Scratch
+	tok    []byte
+	bits   []byte
+	ranges []blockRange // encode: each token block's
 }
 
 var residualPool = sync.Pool{New: func() any { return new(residualScratch) }}
@@ -78,7 +79,12 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	tok := grow(sc.tok, len(r))
 	sc.tok = tok
 	sc.bits = grow(sc.bits, 7*len(r)+8)
-	packed, or, least := packResidualBits(sc.bits, tok, r)
+	var packed []byte
+	packed, sc.ranges = packResidualBits(sc.bits, tok, r, sc.ranges[:0])
+	var or uint64
+	for _, b := range sc.ranges {
+		or |= b.or
+	}
 	width := bits.Len64(or) // the widest value's
 	if width > 57 {         // rare (xor residuals of float64): packResidualBits takes up to 56 bits a value
 		var w bitWriter
@@ -93,16 +99,9 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	}
 	start := len(dst)
 	dst = append(dst, residualsTokens)
-	if len(tok) <= residualBlock { // one block: its smallest and largest token are those of all the values
-		if len(tok) > 0 {
-			dst = appendTokenBlock(dst, tok, byte(bits.Len64(least)), byte(width), &sc.huff)
-		}
-	} else {
-		for at := 0; at < len(tok); at += residualBlock {
-			end := min(at+residualBlock, len(tok))
-			least, or := valueRange(r[at:end])
-			dst = appendTokenBlock(dst, tok[at:end], byte(bits.Len64(least)), byte(bits.Len64(or)), &sc.huff)
-		}
+	for i, b := range sc.ranges {
+		at := i * residualBlock
+		dst = appendTokenBlock(dst, tok[at:min(at+residualBlock, len(tok))], byte(bits.Len64(b.least)), byte(bits.Len64(b.or)), &sc.huff)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(packed)))
 	dst = append(dst, packed...)
@@ -121,27 +120,43 @@ func appendResiduals(dst []byte, r []uint64) []byte {
 	return dst
 }
 
+// blockRange is what packResidualBits tells of a token block's values:
+// the bit lengths of the smallest and of the OR are the smallest and the
+// largest token (a loop over the tokens' bytes took several cycles a byte).
+type blockRange struct{ least, or uint64 }
+
 // packResidualBits sets each value's token (its bit length) in tok and
 // packs the bits below its leading 1 into buf, LSB first, as bitWriter
-// would; it returns the packed bytes, the OR of the values (whose bit
-// length is the largest token) and the smallest value (whose bit length is
-// the smallest token, for appendTokenBlock). buf must
-// hold 7×len(r)+8 bytes. The packed bits are right only when no value has
-// more than 57 bits (the OR tells): a token's bits are found from the
-// decoder's tables (tokenLead, tokenSkip), which stop there, so that no
-// value waits for a branch on its width.
+// would; it returns the packed bytes and, appended to ranges, each token
+// block's blockRange. buf must hold 7×len(r)+8 bytes. The packed bits are
+// right only when no value has more than 57 bits (the ORs tell): a token's
+// bits are found from the decoder's tables (tokenLead, tokenSkip), which
+// stop there, so that no value waits for a branch on its width.
 //
 // The accumulator holds fewer than 8 bits between values, so that one of up
 // to 56 bits fits beside them: after each value its 8 bytes are stored
 // whole and the position moves on by the full bytes among them — a store
 // and a shift instead of bitWriter's branch on a full word, which the
 // residuals' varying widths made mispredict.
-func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
-	tok = tok[:len(r)]
-	least := ^uint64(0)
-	var or, acc uint64
+func packResidualBits(buf, tok []byte, r []uint64, ranges []blockRange) ([]byte, []blockRange) {
+	var acc uint64
 	var nacc uint
 	pos := 0
+	for at := 0; at < len(r); at += residualBlock {
+		end := min(at+residualBlock, len(r))
+		var b blockRange
+		pos, acc, nacc, b = packBlock(buf, pos, acc, nacc, tok[at:end], r[at:end])
+		ranges = append(ranges, b)
+	}
+	return buf[:pos+int(nacc+7)>>3], ranges
+}
+
+// packBlock is packResidualBits for one token block, from the bit
+// position, accumulator and count the previous one left.
+func packBlock(buf []byte, pos int, acc uint64, nacc uint, tok []byte, r []uint64) (int, uint64, uint, blockRange) {
+	tok = tok[:len(r)]
+	least := ^uint64(0)
+	var or uint64
 	i := 0
 	// Four values a round are joined into one word when their bits fit in
 	// 56 (residuals of up to 15 bits each, and most of wider ones), which
@@ -178,7 +193,7 @@ func packResidualBits(buf, tok []byte, r []uint64) ([]byte, uint64, uint64) {
 		least = min(least, v)
 		pos, acc, nacc = putBits(buf, pos, acc, nacc, v^tokenLead[t], tokenSkip[t]) // v^tokenLead[t]: v without its leading 1
 	}
-	return buf[:pos+int(nacc+7)>>3], or, least
+	return pos, acc, nacc, blockRange{least, or}
 }
 
 // putBits adds the n ≤ 56 bits of x (none above them) to the nacc < 8 bits
@@ -213,18 +228,6 @@ func appendFixed(dst []byte, r []uint64, w uint) []byte {
 		nacc &= 7
 	}
 	return dst[:start+pos+int(nacc+7)>>3]
-}
-
-// valueRange returns the smallest of r and the OR of r, whose bit lengths
-// are the smallest and the largest token of r: a loop over the values, where
-// one over the tokens' bytes took several cycles a byte.
-func valueRange(r []uint64) (least, or uint64) {
-	least = ^uint64(0)
-	for _, v := range r {
-		least = min(least, v)
-		or |= v
-	}
-	return least, or
 }
 
 // appendTokenBlock appends one block of tokens (not empty), lo and hi being
