@@ -134,7 +134,9 @@ const (
 //     2^-53, the reciprocal being a normal float): below 2^45 it is off by
 //     less than 2^-6, so when it lies within 0.25 of an integer, v / scale
 //     rounds to the same integer. Otherwise (a value off the grid, a
-//     special, a huge quotient) toInt decides.
+//     special, a huge quotient) toInt decides. The tests cannot tell a
+//     looser bound from this one (values both integers near a tie map back
+//     to are too rare to meet by chance): this bound is what keeps k.
 //   - the quotient (or a decimal's product v × 10^e) is rounded by
 //     roundMagic, which differs from math.Round only on ties (x.5): those,
 //     and values too large for it, go to toInt.
@@ -145,9 +147,13 @@ func mapInts[S, T float32 | float64](m floatMapping, src []S, at, stride int, k 
 	if len(k) > 0 && at+(len(k)-1)*stride >= len(src) {
 		panic("codecs: mapInts: source too short")
 	}
-	inv, p := 1/m.scale, pow10[m.exp&31]
-	if m.mode == modeScale && !(inv >= 0x1p-1022 && inv <= math.MaxFloat64) { // not a normal float: the bound above does not hold
-		return mapSlow(m, src, at, stride, k, exc, f32, limit)
+	var inv, p float64
+	if m.mode == modeScale {
+		if inv = 1 / m.scale; !(inv >= 0x1p-1022 && inv <= math.MaxFloat64) { // not a normal float: the bound above does not hold
+			return mapSlow(m, src, at, stride, k, exc, f32, limit)
+		}
+	} else {
+		p = pow10[m.exp]
 	}
 	for i := 0; i < len(k); i++ {
 		// The runs take the values they can, and stop at one that toInt
@@ -186,12 +192,13 @@ func scaledInts[S, T float32 | float64](src []S, at, stride int, k []int64, i in
 		v := float64(src[j])
 		x := v * inv
 		r := (x + roundMagic) - roundMagic
-		// Compared both ways rather than by math.Abs, which amd64 does in
-		// an integer register; NaN fails every comparison.
-		if d := x - r; !(d <= 0.25 && d >= -0.25 && x < fastIntMax && x > -fastIntMax) {
+		kk := int64(r)
+		// |x − r| ≤ 0.25 as a square (math.Abs goes through an integer
+		// register on amd64; NaN fails the comparison) and |k| < 2^45 as
+		// one unsigned comparison (a NaN or huge r converts to −2^63).
+		if d := x - r; !(d*d <= 0.25*0.25 && uint64(kk+fastIntMax) < 2*fastIntMax) {
 			return i
 		}
-		kk := int64(r)
 		if math.Float64bits(float64(T(float64(kk)*s))) != math.Float64bits(v) {
 			return i
 		}
@@ -207,10 +214,10 @@ func decimalInts[S, T float32 | float64](src []S, at, stride int, k []int64, i i
 		v := float64(src[j])
 		x := v * p
 		r := (x + roundMagic) - roundMagic
-		if d := x - r; !(d < 0.5 && d > -0.5 && x < fastIntMax && x > -fastIntMax) {
+		kk := int64(r)
+		if d := x - r; !(d*d < 0.5*0.5 && uint64(kk+fastIntMax) < 2*fastIntMax) {
 			return i
 		}
-		kk := int64(r)
 		if math.Float64bits(float64(T(float64(kk)/p))) != math.Float64bits(v) {
 			return i
 		}
