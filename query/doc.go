@@ -61,7 +61,7 @@
 // # Reading: the decode pipeline
 //
 // A range is read as jobs of consecutive fragments that a few workers
-// (Options.DecodeWorkers, default GOMAXPROCS up to 4) decode in parallel,
+// (Options.DecodeWorkers, default GOMAXPROCS as the query starts, up to 4) decode in parallel,
 // ahead of the writer, each into its own record batches; the batches go out
 // in fragment order (pipeline.go). Memory is bounded whatever the range — a
 // few jobs in flight, a few batches each — and the work stops when the
