@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -606,6 +607,14 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 	}
 	if p.open.empty() && !f.Key {
 		return errors.New("sdk: put frame: a fragment must start with a key frame")
+	}
+	if back := floorMS(p.open.start) - floorMS(f.Timestamp); !closes && !p.open.empty() && back > -math.MinInt16 {
+		// Its MKV block would start before its Cluster by more than the
+		// block's int16 timecode holds, and wrap around to a time in the
+		// future (a track that starts late, with a first frame from long
+		// before the other tracks' open fragment).
+		return fmt.Errorf("sdk: put frame: track %d: a frame at %d is %s before the open fragment's first frame (%d); a frame may be at most 32.768 s before it (the tracks of a producer advance together)",
+			f.Track, f.Timestamp, time.Duration(back)*time.Millisecond, p.open.start)
 	}
 	// Live first: closing a fragment encodes it, hands it to the sender (whose
 	// publish would go on the connection ahead of the frame) and, under the

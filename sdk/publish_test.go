@@ -439,3 +439,39 @@ func TestIdleProducerDoesNotTick(t *testing.T) {
 		t.Fatalf("store holds %d fragments, want 4 (%v)", len(frags), err)
 	}
 }
+
+// A frame of one track may start a little before the open fragment's first
+// frame (another track's: audio a few ms ahead of a video key frame), and
+// its block then has a negative timecode; more than an int16 of ms before,
+// the block's timecode would wrap around to a time 65 s later, so PutFrame
+// refuses it and says why.
+func TestFrameBeforeItsFragment(t *testing.T) {
+	r := newRig(t, false)
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1), opaque(2)},
+		MinFragmentDuration: 20 * time.Second, MaxFragmentDuration: 30 * time.Second, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(track uint64, ts int64) error {
+		return p.PutFrame(ctx, sdk.Frame{Track: track, Timestamp: ts, Duration: 100 * ms, Key: true, Data: []byte{byte(track)}})
+	}
+	if err := put(1, t0+40_000*ms); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(2, t0); err == nil || !strings.Contains(err.Error(), "before the open fragment's first frame") {
+		t.Fatalf("a frame 40 s before its fragment: %v", err)
+	}
+	if err := put(2, t0+40_000*ms-1500*ms); err != nil {
+		t.Fatalf("a frame 1.5 s before its fragment: %v", err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_ = p.Flush(fctx)
+	cancel()
+	var frags []parsedFragment
+	eventually(t, 5*time.Second, "the fragment", func() bool { frags = r.busFragments(); return len(frags) == 1 })
+	want := []int64{t0 + 40_000*ms, t0 + 38_500*ms}
+	if got := frags[0].times; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("block times %v, want %v", got, want)
+	}
+}
