@@ -168,5 +168,5 @@ func (t *trackState) encodeSamples(desc *signals.Scalar, s *signals.Samples, cod
 		}
 		t.encoders[codec] = enc
 	}
-	return enc.AppendFrame(nil, s)
+	return appendScalarFrame(enc, codec, nil, s)
 }

@@ -134,3 +134,99 @@ func FuzzSplitAnnexB(f *testing.F) {
 		}
 	})
 }
+
+// A slow sensor's short frames are stored compact (codec Compact2) when they
+// start on a whole millisecond — smaller, and read back exactly with their
+// block time — and as numeric frames when they do not, since a live
+// message's exact timestamp and the MKV block's whole milliseconds would then
+// give a compact frame two different starts. PutSamples does as the
+// SampleWriter does; a long frame is never tried compact.
+func TestShortFramesAreCompact(t *testing.T) {
+	r := newRig(t, false)
+	desc := &signals.Scalar{SampleRate: 1, SampleType: signals.Int16, Channels: []signals.Channel{{Name: "pressure", Unit: "count"}}}
+	var tracks []sdk.Track
+	for n := uint64(1); n <= 3; n++ {
+		track, err := sdk.ScalarTrack(n, "p", desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracks = append(tracks, track)
+	}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: tracks, MinFragmentDuration: 20 * time.Second, MaxFragmentDuration: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	value := func(i int) int16 { return int16(12000 + i/7 + (i*i)%3) } // a slowly drifting level
+	origins := map[uint64]int64{1: t0, 2: t0 + 1234}                   // track 2 starts off the millisecond
+	var writers []*sdk.SampleWriter
+	for track := uint64(1); track <= 2; track++ {
+		w, err := sdk.NewSampleWriter(p, track, desc, sdk.SampleWriterOptions{Origin: origins[track]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writers = append(writers, w)
+	}
+	for i := range 100 { // the tracks advance together
+		for _, w := range writers {
+			if err := w.WriteInt16(ctx, []int16{value(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var s signals.Samples
+	s.Reset(signals.Int16, 1, 10)
+	for i := range 10 {
+		s.I16[i] = value(i)
+	}
+	s.Start = t0 + 100*int64(time.Second) // after the writers' samples: the tracks advance together
+	if err := p.PutSamples(ctx, 3, desc, &s, 0); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_ = p.Flush(fctx)
+	cancel()
+	var frags []parsedFragment
+	eventually(t, 5*time.Second, "fragments", func() bool {
+		frags = r.busFragments()
+		n := 0
+		for _, f := range frags {
+			n += len(f.blocks)
+		}
+		return n == 21 // ten frames of ten samples on tracks 1 and 2, one on 3
+	})
+	bytes, next := map[uint64]int{}, map[uint64]int{}
+	for _, f := range frags {
+		for i, b := range f.blocks {
+			compact := b.Data[0] == byte(codecs.Compact2)
+			if wantCompact := b.Track != 2; compact != wantCompact {
+				t.Errorf("track %d: a frame of codec %d; compact: %v, want %v", b.Track, b.Data[0], compact, wantCompact)
+			}
+			var got signals.Samples
+			if err := codecs.DecodeScalarFrameAt(b.Data, f.times[i], desc, &got); err != nil {
+				t.Fatalf("track %d: %v", b.Track, err)
+			}
+			origin := origins[b.Track]
+			if b.Track == 3 {
+				origin = t0 + 100*int64(time.Second)
+			}
+			if want := desc.SampleTime(origin, next[b.Track]); got.Start != want {
+				t.Fatalf("track %d: frame at sample %d starts at %d, want %d", b.Track, next[b.Track], got.Start, want)
+			}
+			for k, v := range got.I16 {
+				if want := value(next[b.Track] + k); v != want {
+					t.Fatalf("track %d: sample %d is %d, want %d", b.Track, next[b.Track]+k, v, want)
+				}
+			}
+			next[b.Track] += got.N
+			bytes[b.Track] += len(b.Data)
+		}
+	}
+	if next[1] != 100 || next[2] != 100 || next[3] != 10 {
+		t.Fatalf("samples per track: %v", next)
+	}
+	t.Logf("100 samples in frames of 10: %d bytes compact, %d numeric", bytes[1], bytes[2])
+	if bytes[1]*2 > bytes[2] {
+		t.Errorf("compact frames take %d bytes, numeric ones %d: want at most half", bytes[1], bytes[2])
+	}
+}
