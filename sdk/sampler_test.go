@@ -54,18 +54,7 @@ func TestSampleWriter(t *testing.T) {
 	if err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	_ = p.Flush(fctx)
-	cancel()
-	var frags []parsedFragment
-	eventually(t, 5*time.Second, "fragments", func() bool {
-		frags = r.busFragments()
-		n := 0
-		for _, f := range frags {
-			n += len(f.blocks)
-		}
-		return n == 111 // 110 full frames and one of 250 samples
-	})
+	frags := flushToBus(t, r, p, 111) // 110 full frames and one of 250 samples
 	var s signals.Samples
 	next, want := 0, int16(0)
 	for _, f := range frags {
@@ -183,18 +172,7 @@ func TestShortFramesAreCompact(t *testing.T) {
 	if err := p.PutSamples(ctx, 3, desc, &s, 0); err != nil {
 		t.Fatal(err)
 	}
-	fctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	_ = p.Flush(fctx)
-	cancel()
-	var frags []parsedFragment
-	eventually(t, 5*time.Second, "fragments", func() bool {
-		frags = r.busFragments()
-		n := 0
-		for _, f := range frags {
-			n += len(f.blocks)
-		}
-		return n == 21 // ten frames of ten samples on tracks 1 and 2, one on 3
-	})
+	frags := flushToBus(t, r, p, 21) // ten frames of ten samples on tracks 1 and 2, one on 3
 	bytes, next := map[uint64]int{}, map[uint64]int{}
 	for _, f := range frags {
 		for i, b := range f.blocks {
@@ -229,4 +207,24 @@ func TestShortFramesAreCompact(t *testing.T) {
 	if bytes[1]*2 > bytes[2] {
 		t.Errorf("compact frames take %d bytes, numeric ones %d: want at most half", bytes[1], bytes[2])
 	}
+}
+
+// flushToBus closes p's open fragment (a rig without an ingester never says
+// PERSISTED, so Flush is cut short) and waits until the bus holds frames
+// frames; it returns the bus's fragments.
+func flushToBus(t *testing.T, r *rig, p *sdk.Producer, frames int) []parsedFragment {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_ = p.Flush(ctx)
+	cancel()
+	var frags []parsedFragment
+	eventually(t, 5*time.Second, "fragments", func() bool {
+		frags = r.busFragments()
+		n := 0
+		for _, f := range frags {
+			n += len(f.blocks)
+		}
+		return n == frames
+	})
+	return frags
 }
