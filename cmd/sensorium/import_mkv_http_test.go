@@ -87,36 +87,7 @@ func closedAddr(t *testing.T) string {
 // the re-run's sessions carry the same dedupe key (x-sensorium-producer-id),
 // so the store answers those duplicates, and every Cluster is in the stream
 // exactly once, in order, frame for frame.
-func TestImportMKVOverHTTPResumesAfterKill(t *testing.T) {
-	srv := startServer(t)
-	c := sdk.NewClient(srv.HTTPURL(), nil)
-	if _, err := c.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: "rec", DataRetentionInHours: 1}); err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.Start(strings.TrimPrefix(srv.HTTPURL(), "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	proxy.SetRate(1 << 20) // 1 MiB/s: the file takes seconds
-	const n = 160
-	rec := mkvRecording(time.Now().Add(-3*time.Hour).Truncate(time.Millisecond), n, 16<<10, 3)
-	file := writeMKV(t, "rec.mkv", rec)
-	args := []string{"import", file, "--stream", "rec", "--endpoint", "http://" + proxy.Addr(), "--http"}
-
-	killImport(t, c, "rec", args, 15, 50)
-	proxy.SetRate(0) // what the killed runs left in the link goes on now
-	code, stdout, stderr := runCLIOut(t, args...)
-	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d fragments", n)) || !strings.Contains(stderr, "resuming after them") {
-		t.Fatalf("the last run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
-	}
-	waitBusApplied(t, srv.NATSURL())
-	t.Logf("the store answered %d re-sent fragments as duplicates; %s", srv.IngestStats().Duplicates, strings.TrimSpace(stdout))
-	want := wantFrames(t, rec)
-	if got := framesOf(t, c, "rec"); fragmentCount(c, "rec") != n || !slices.Equal(got, want) {
-		t.Fatalf("the stream holds %d fragments (want %d) and reads back %d frames (want %d); equal: %v", fragmentCount(c, "rec"), n, len(got), len(want), slices.Equal(got, want))
-	}
-}
+func TestImportMKVOverHTTPResumesAfterKill(t *testing.T) { resumeAfterKills(t, true) }
 
 // Sessions that end part-way through a run — the server's maximum session
 // duration cut short to 300 ms, on a link slowed to 512 KiB/s, so that

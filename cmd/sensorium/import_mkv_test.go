@@ -204,14 +204,22 @@ func TestImportMKVResumesAfterTruncatedCopy(t *testing.T) {
 // in the stream exactly once, in order, frame for frame. A re-run sends
 // again what it does not find in the stream under the same keys, and the
 // store answers those the killed run left on the bus as duplicates.
-func TestImportMKVResumesAfterKill(t *testing.T) {
+func TestImportMKVResumesAfterKill(t *testing.T) { resumeAfterKills(t, false) }
+
+// resumeAfterKills is the kill test over NATS (overHTTP false: the bus link
+// slowed) or over PutMedia (overHTTP true: the HTTP link slowed, --http).
+func resumeAfterKills(t *testing.T, overHTTP bool) {
 	srv := startServer(t)
 	ep := srv.HTTPURL()
 	c := sdk.NewClient(ep, nil)
 	if _, err := c.CreateStream(context.Background(), sdk.CreateStreamInput{StreamName: "rec", DataRetentionInHours: 1}); err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := faultproxy.Start(strings.TrimPrefix(srv.NATSURL(), "nats://"))
+	target := strings.TrimPrefix(srv.NATSURL(), "nats://")
+	if overHTTP {
+		target = strings.TrimPrefix(ep, "http://")
+	}
+	proxy, err := faultproxy.Start(target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +229,11 @@ func TestImportMKVResumesAfterKill(t *testing.T) {
 	rec := mkvRecording(time.Now().Add(-3*time.Hour).Truncate(time.Millisecond), n, 16<<10, 3)
 	file := writeMKV(t, "rec.mkv", rec)
 	args := []string{"import", file, "--stream", "rec", "--endpoint", ep, "--nats", "nats://" + proxy.Addr()}
+	if overHTTP {
+		args = []string{"import", file, "--stream", "rec", "--endpoint", "http://" + proxy.Addr(), "--http"}
+	}
 	killImport(t, c, "rec", args, 15, 50)
-	proxy.SetRate(0) // what the killed runs left in the link goes on to the bus now
+	proxy.SetRate(0) // what the killed runs left in the link goes on now
 	code, stdout, stderr := runCLIOut(t, args...)
 	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d fragments", n)) || !strings.Contains(stderr, "resuming after them") {
 		t.Fatalf("the last run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
