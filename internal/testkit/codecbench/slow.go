@@ -25,9 +25,9 @@ func init() {
 		{name: "slow pressure int16 counts (1 Hz, 10/frame, 24 h)", make: slowPressureFrames, goal: 1.5},
 		{name: "slow 3 gauges f32 0.1 (1 Hz, 10/frame, 24 h)", make: slowGaugeFrames, goal: 1.5},
 	} {
-		register(d, 255, 0, 0) // as the SDK writes them today
+		register(d, 255, 0, 0) // numeric frames: the SDK's for a start off a whole millisecond
 		d.compact, d.name = true, d.name+", compact"
-		register(d, 255, d.goal, 0)
+		register(d, 255, d.goal, 0) // as the SDK writes them (sdk.appendScalarFrame)
 	}
 	register(scalarDataset{name: "slow pressure int16 counts (1 Hz, 30/frame, 24 h), compact", compact: true,
 		make: func() (*signals.Scalar, []signals.Samples) { return slowPressure(30) }}, 255, 0, 0)
