@@ -570,7 +570,10 @@ func (p *Producer) isClosing() bool {
 // frame nor than the open fragment's first frame: a fragment's producer
 // timestamp is its first frame's, and nothing in it may come before. A key
 // frame is never earlier than any frame of its track before it (H.264 IDR
-// pictures start closed groups, as encoders make them by default).
+// pictures start closed groups, as encoders make them by default). A frame
+// of one track may start before the open fragment's first frame (another
+// track's), by at most 32.768 s: an MKV block's timecode, in ms from its
+// Cluster's, is an int16.
 func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 	t := p.tracks[f.Track]
 	switch {
@@ -614,7 +617,7 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 		// future (a track that starts late, with a first frame from long
 		// before the other tracks' open fragment).
 		return fmt.Errorf("sdk: put frame: track %d: a frame at %d is %s before the open fragment's first frame (%d); a frame may be at most 32.768 s before it (the tracks of a producer advance together)",
-			f.Track, f.Timestamp, time.Duration(back)*time.Millisecond, p.open.start)
+			f.Track, f.Timestamp, time.Duration(p.open.start-f.Timestamp), p.open.start)
 	}
 	// Live first: closing a fragment encodes it, hands it to the sender (whose
 	// publish would go on the connection ahead of the frame) and, under the

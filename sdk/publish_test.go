@@ -384,9 +384,10 @@ func TestPersistTimeoutBacksOff(t *testing.T) {
 
 // An idle producer does not tick: its send loop ticks (to re-send what is
 // overdue) only while fragments wait for PERSISTED, so a gateway of
-// thousands of producers that put a fragment a second costs nothing between
-// them. A fragment put after the idle spell wakes it and is stored, and a
-// fragment whose PERSISTED is overdue is still re-sent.
+// thousands of producers that put a fragment a second costs little between
+// them (the idle-fragment check still wakes each at most once a second). A
+// fragment put after the idle spell wakes it and is stored, and a fragment
+// whose PERSISTED is overdue is still re-sent.
 func TestIdleProducerDoesNotTick(t *testing.T) {
 	r := newRig(t, true)
 	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
@@ -394,7 +395,7 @@ func TestIdleProducerDoesNotTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close(context.Background())
+	defer closeSoon(p) // a failure with the ingester stopped must not wait for PERSISTED
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	put := func(i int64) {
@@ -473,5 +474,57 @@ func TestFrameBeforeItsFragment(t *testing.T) {
 	want := []int64{t0 + 40_000*ms, t0 + 38_500*ms}
 	if got := frags[0].times; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("block times %v, want %v", got, want)
+	}
+}
+
+// A reconnect while the producer is idle calls for no re-send: nothing was
+// on the wire. The fragments put after it go out on the new connection once,
+// even when their PERSISTED takes several of the send loop's ticks.
+func TestReconnectWhileIdleResendsNothing(t *testing.T) {
+	r := newRig(t, true)
+	nc := r.client()
+	p, err := sdk.NewProducer(context.Background(), nc, sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, PersistTimeout: 10 * time.Second, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSoon(p) // a failure with the ingester stopped must not wait for PERSISTED
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	put := func(i int64) {
+		t.Helper()
+		if err := p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: t0 + i*100*ms, Duration: 100 * ms, Key: true, Data: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(0)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the send loop going idle", func() bool {
+		before := sdk.SendTicks(p)
+		time.Sleep(250 * time.Millisecond)
+		return sdk.SendTicks(p) == before
+	})
+	reconnects := nc.Stats().Reconnects
+	if err := nc.ForceReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the reconnect", func() bool { return nc.Stats().Reconnects > reconnects && nc.IsConnected() })
+	r.stopIngest() // PERSISTED waits: the send loop ticks meanwhile
+	put(1)
+	put(2) // closes the fragment of 1, which goes out
+	eventually(t, 5*time.Second, "RECEIVED", func() bool { return p.Stats().Published >= 2 })
+	ticks := sdk.SendTicks(p)
+	eventually(t, 5*time.Second, "three ticks", func() bool { return sdk.SendTicks(p) >= ticks+3 })
+	if st := p.Stats(); st.Resent != 0 {
+		t.Fatalf("%d re-sends after a reconnect while idle: %+v", st.Resent, st)
+	}
+	r.startIngest()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if frags, err := r.st.Fragments("s", 0, 100); err != nil || len(frags) != 3 {
+		t.Fatalf("store holds %d fragments, want 3 (%v)", len(frags), err)
 	}
 }

@@ -133,9 +133,14 @@ func FuzzSplitAnnexB(f *testing.F) {
 func TestShortFramesAreCompact(t *testing.T) {
 	r := newRig(t, false)
 	desc := &signals.Scalar{SampleRate: 1, SampleType: signals.Int16, Channels: []signals.Channel{{Name: "pressure", Unit: "count"}}}
+	fast := &signals.Scalar{SampleRate: 10, SampleType: signals.Int16, Channels: desc.Channels}
 	var tracks []sdk.Track
 	for n := uint64(1); n <= 3; n++ {
-		track, err := sdk.ScalarTrack(n, "p", desc)
+		d := desc
+		if n == 3 {
+			d = fast
+		}
+		track, err := sdk.ScalarTrack(n, "p", d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,26 +174,39 @@ func TestShortFramesAreCompact(t *testing.T) {
 		s.I16[i] = value(i)
 	}
 	s.Start = t0 + 100*int64(time.Second) // after the writers' samples: the tracks advance together
-	if err := p.PutSamples(ctx, 3, desc, &s, 0); err != nil {
+	if err := p.PutSamples(ctx, 3, fast, &s, 0); err != nil {
 		t.Fatal(err)
 	}
-	frags := flushToBus(t, r, p, 21) // ten frames of ten samples on tracks 1 and 2, one on 3
+	var long signals.Samples // one sample past compactFrameSamples, at 10 Hz: numeric
+	long.Reset(signals.Int16, 1, 129)
+	for i := range 129 {
+		long.I16[i] = value(10 + i)
+	}
+	long.Start = fast.SampleTime(s.Start, 10)
+	if err := p.PutSamples(ctx, 3, fast, &long, 0); err != nil {
+		t.Fatal(err)
+	}
+	frags := flushToBus(t, r, p, 22) // ten frames of ten samples on tracks 1 and 2, two on 3
 	bytes, next := map[uint64]int{}, map[uint64]int{}
 	for _, f := range frags {
 		for i, b := range f.blocks {
-			compact := b.Data[0] == byte(codecs.Compact2)
-			if wantCompact := b.Track != 2; compact != wantCompact {
-				t.Errorf("track %d: a frame of codec %d; compact: %v, want %v", b.Track, b.Data[0], compact, wantCompact)
+			d := desc
+			if b.Track == 3 {
+				d = fast
 			}
 			var got signals.Samples
-			if err := codecs.DecodeScalarFrameAt(b.Data, f.times[i], desc, &got); err != nil {
+			if err := codecs.DecodeScalarFrameAt(b.Data, f.times[i], d, &got); err != nil {
 				t.Fatalf("track %d: %v", b.Track, err)
+			}
+			compact := b.Data[0] == byte(codecs.Compact2)
+			if wantCompact := b.Track != 2 && got.N <= 128; compact != wantCompact {
+				t.Errorf("track %d: a frame of %d samples of codec %d; compact: %v, want %v", b.Track, got.N, b.Data[0], compact, wantCompact)
 			}
 			origin := origins[b.Track]
 			if b.Track == 3 {
 				origin = t0 + 100*int64(time.Second)
 			}
-			if want := desc.SampleTime(origin, next[b.Track]); got.Start != want {
+			if want := d.SampleTime(origin, next[b.Track]); got.Start != want {
 				t.Fatalf("track %d: frame at sample %d starts at %d, want %d", b.Track, next[b.Track], got.Start, want)
 			}
 			for k, v := range got.I16 {
@@ -197,10 +215,12 @@ func TestShortFramesAreCompact(t *testing.T) {
 				}
 			}
 			next[b.Track] += got.N
-			bytes[b.Track] += len(b.Data)
+			if got.N == 10 {
+				bytes[b.Track] += len(b.Data)
+			}
 		}
 	}
-	if next[1] != 100 || next[2] != 100 || next[3] != 10 {
+	if next[1] != 100 || next[2] != 100 || next[3] != 139 {
 		t.Fatalf("samples per track: %v", next)
 	}
 	t.Logf("100 samples in frames of 10: %d bytes compact, %d numeric", bytes[1], bytes[2])

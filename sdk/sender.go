@@ -38,6 +38,13 @@ func (p *Producer) sendLoop() {
 		case <-p.stop:
 			return
 		case <-p.wake:
+			if !ticking {
+				// Idle until now, so nothing was on the wire: a reconnect
+				// meanwhile calls for no re-send. Taken as seen here, not when
+				// going idle, so that one during the idle spell does not
+				// re-send the fragments about to go out on the new connection.
+				p.syncReconnects()
+			}
 		case <-tick.C:
 			p.sendTicks.Add(1)
 			p.requeue(time.Now())
@@ -55,24 +62,21 @@ func (p *Producer) sendLoop() {
 	}
 }
 
-// busy says whether the send loop must go on ticking. Going idle, it takes
-// the connection's reconnect count as seen: nothing was on the wire before a
-// reconnect from then on, so the next fragments, sent after it, need no
-// re-send for it (one put on the wire meanwhile and lost in a reconnect is
-// re-sent when its publish acknowledgement times out). A fragment added
-// after the check wakes the loop (wake has room for one signal), which then
-// ticks again.
+// busy says whether the send loop must go on ticking. A fragment added after
+// the check wakes the loop (wake has room for one signal), which then ticks
+// again.
 func (p *Producer) busy() bool {
 	p.mu.Lock()
-	busy := len(p.pending) > 0 || p.spool != nil && !p.caughtUp
+	defer p.mu.Unlock()
+	return len(p.pending) > 0 || p.spool != nil && !p.caughtUp
+}
+
+// syncReconnects takes the connection's reconnect count as seen.
+func (p *Producer) syncReconnects() {
+	reconnects := p.nc.Stats().Reconnects // its own lock: not under p.mu, as requeue
+	p.mu.Lock()
+	p.reconnects = reconnects
 	p.mu.Unlock()
-	if !busy {
-		reconnects := p.nc.Stats().Reconnects // its own lock: not under p.mu, as requeue
-		p.mu.Lock()
-		p.reconnects = reconnects
-		p.mu.Unlock()
-	}
-	return busy
 }
 
 // maxPersistBackoff caps how far a fragment's wait for PERSISTED grows:

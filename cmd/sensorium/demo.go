@@ -252,7 +252,7 @@ func demoGetMedia(ctx context.Context, c *sdk.Client, desc *signals.Scalar, orig
 		if err != nil {
 			return frames, err
 		}
-		if err := codecs.DecodeScalarFrame(f.Data, desc, &s); err != nil {
+		if err := codecs.DecodeScalarFrameAt(f.Data, f.Timestamp, desc, &s); err != nil {
 			return frames, fmt.Errorf("frame %d: %w", frames, err)
 		}
 		if s.Start != desc.SampleTime(origin.UnixNano(), int(next)) {

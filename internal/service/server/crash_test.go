@@ -241,7 +241,7 @@ func checkServedByGetMedia(t *testing.T, url, stream string) {
 		if err != nil {
 			t.Fatalf("GetMedia after crashes, frame %d: %v", frames, err)
 		}
-		if err := codecs.DecodeScalarFrame(f.Data, pumpDesc, &s); err != nil {
+		if err := codecs.DecodeScalarFrameAt(f.Data, f.Timestamp, pumpDesc, &s); err != nil {
 			t.Fatalf("GetMedia after crashes, frame %d: %v", frames, err)
 		}
 		frames++
@@ -316,7 +316,7 @@ func decodeFrames(payload []byte) (int, error) {
 			return n, err
 		}
 		if it.Kind == mkv.ItemBlock {
-			if err := codecs.DecodeScalarFrame(it.Block.Data, pumpDesc, &s); err != nil {
+			if err := codecs.DecodeScalarFrameAt(it.Block.Data, it.Time, pumpDesc, &s); err != nil {
 				return n, err
 			}
 			n++

@@ -133,7 +133,7 @@ func TestEndToEnd(t *testing.T) {
 		if f.Track.CodecID != signals.CodecIDScalar || f.Fragment.Number == "" || f.Fragment.ProducerTimestamp.IsZero() {
 			t.Fatalf("frame metadata: track %+v fragment %+v", f.Track, f.Fragment)
 		}
-		if err := codecs.DecodeScalarFrame(f.Data, desc, &s); err != nil {
+		if err := codecs.DecodeScalarFrameAt(f.Data, f.Timestamp, desc, &s); err != nil {
 			t.Fatal(err)
 		}
 		if s.Start != desc.SampleTime(origin, at/3) {

@@ -114,7 +114,7 @@ func TestNoPlaintextInDataFolder(t *testing.T) {
 		if err != nil {
 			break
 		}
-		if err := codecs.DecodeScalarFrame(f.Data, desc, &s); err != nil {
+		if err := codecs.DecodeScalarFrameAt(f.Data, f.Timestamp, desc, &s); err != nil {
 			t.Fatal(err)
 		}
 		for i, v := range s.I32 {
@@ -268,7 +268,7 @@ func TestFlippedByteThroughTheAPI(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d frames: %v", got, err)
 		}
-		if err := codecs.DecodeScalarFrame(f.Data, pumpDesc, &s); err != nil {
+		if err := codecs.DecodeScalarFrameAt(f.Data, f.Timestamp, pumpDesc, &s); err != nil {
 			t.Fatalf("frame %d served garbled: %v", got, err)
 		}
 		got++

@@ -133,7 +133,7 @@ func soakRead(t *testing.T, url, name string) soakServed {
 		if err != nil {
 			t.Fatalf("GetMedia %s, frame %d: %v", name, out.frames, err)
 		}
-		if err := codecs.DecodeScalarFrame(f.Data, pumpDesc, &s); err != nil {
+		if err := codecs.DecodeScalarFrameAt(f.Data, f.Timestamp, pumpDesc, &s); err != nil {
 			t.Fatalf("GetMedia %s, frame %d: %v", name, out.frames, err)
 		}
 		out.frames++
@@ -249,7 +249,7 @@ func decodeSamples(payload []byte) (frames, samples int, err error) {
 			return frames, samples, err
 		}
 		if it.Kind == mkv.ItemBlock {
-			if err := codecs.DecodeScalarFrame(it.Block.Data, pumpDesc, &s); err != nil {
+			if err := codecs.DecodeScalarFrameAt(it.Block.Data, it.Time, pumpDesc, &s); err != nil {
 				return frames, samples, err
 			}
 			frames++
