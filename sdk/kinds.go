@@ -168,5 +168,5 @@ func (t *trackState) encodeSamples(desc *signals.Scalar, s *signals.Samples, cod
 		}
 		t.encoders[codec] = enc
 	}
-	return appendScalarFrame(enc, codec, nil, s)
+	return appendScalarFrame(enc, codec, desc.SampleRate, nil, s)
 }

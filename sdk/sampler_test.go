@@ -248,3 +248,31 @@ func flushToBus(t *testing.T, r *rig, p *sdk.Producer, frames int) []parsedFragm
 	})
 	return frags
 }
+
+// A fast track's short frames stay numeric: compact ones decode at a third
+// of the speed, which a 1 kHz IMU's volume would feel.
+func TestFastTracksStayNumeric(t *testing.T) {
+	r := newRig(t, false)
+	desc := &signals.Scalar{SampleRate: 1000, SampleType: signals.Int16, Channels: []signals.Channel{{Name: "ax"}, {Name: "ay"}, {Name: "az"}}}
+	track, err := sdk.ScalarTrack(1, "imu", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{track}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s signals.Samples
+	s.Reset(signals.Int16, 3, 100)
+	for i := range s.I16 {
+		s.I16[i] = int16(12000 + i/21 + (i*i)%3) // a compact frame is the smaller here
+	}
+	s.Start = t0
+	if err := p.PutSamples(context.Background(), 1, desc, &s, 0); err != nil {
+		t.Fatal(err)
+	}
+	frags := flushToBus(t, r, p, 1)
+	if b := frags[0].blocks[0]; b.Data[0] == byte(codecs.Compact2) {
+		t.Fatalf("a 1 kHz frame of 100 samples was made compact")
+	}
+}
