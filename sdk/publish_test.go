@@ -411,11 +411,7 @@ func TestIdleProducerDoesNotTick(t *testing.T) {
 	// The tick that finds nothing pending stops the ticker; give it one
 	// period to come, then watch for a whole second of idleness (the old
 	// loop ticked ten times a second whatever it had to do).
-	eventually(t, 5*time.Second, "the send loop going idle", func() bool {
-		before := sdk.SendTicks(p)
-		time.Sleep(250 * time.Millisecond)
-		return sdk.SendTicks(p) == before
-	})
+	waitSendLoopIdle(t, p)
 	idle := sdk.SendTicks(p)
 	time.Sleep(time.Second)
 	if n := sdk.SendTicks(p) - idle; n != 0 {
@@ -501,11 +497,7 @@ func TestReconnectWhileIdleResendsNothing(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the send loop going idle", func() bool {
-		before := sdk.SendTicks(p)
-		time.Sleep(250 * time.Millisecond)
-		return sdk.SendTicks(p) == before
-	})
+	waitSendLoopIdle(t, p)
 	reconnects := nc.Stats().Reconnects
 	if err := nc.ForceReconnect(); err != nil {
 		t.Fatal(err)
@@ -527,4 +519,15 @@ func TestReconnectWhileIdleResendsNothing(t *testing.T) {
 	if frags, err := r.st.Fragments("s", 0, 100); err != nil || len(frags) != 3 {
 		t.Fatalf("store holds %d fragments, want 3 (%v)", len(frags), err)
 	}
+}
+
+// waitSendLoopIdle waits until p's send loop has stopped ticking: no tick in
+// 250 ms, more than two of its periods.
+func waitSendLoopIdle(t *testing.T, p *sdk.Producer) {
+	t.Helper()
+	eventually(t, 5*time.Second, "the send loop going idle", func() bool {
+		before := sdk.SendTicks(p)
+		time.Sleep(250 * time.Millisecond)
+		return sdk.SendTicks(p) == before
+	})
 }
