@@ -25,9 +25,9 @@ const sendTick = 100 * time.Millisecond
 // yet PERSISTED, or a spooled backlog not yet loaded — and otherwise sleeps
 // until a new fragment wakes it. A gateway runs a producer per sensor, most
 // of them idle between fragments: ticking always, 10,000 producers woke
-// 100,000 times a second to find nothing to do, and timers, the scheduler
-// and the connection's lock (for its reconnect count) took most of the
-// CPU their fragments cost (make bench's many-streams section).
+// 100,000 times a second to find nothing to do, and the timers, the
+// scheduler and the connection's lock (for its reconnect count) were a large
+// share of their CPU (make bench's many-streams section).
 func (p *Producer) sendLoop() {
 	defer p.wg.Done()
 	tick := time.NewTicker(sendTick)
