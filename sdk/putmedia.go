@@ -39,6 +39,13 @@ type PutMediaInput struct {
 	// ProducerID, apart from the ids of NATS producers.
 	ProducerID    string
 	FirstSequence uint64
+	// FragmentDocuments (Sensorium's) says that each EBML document of Body
+	// is one fragment with one Cluster, as GetMedia and
+	// GetMediaForFragmentList write them (x-sensorium-documents:
+	// fragments): the server then keeps each document's Info whole, its
+	// Duration included, which otherwise it drops as a recording's length.
+	// A document with a second Cluster ends the session with an ERROR.
+	FragmentDocuments bool
 }
 
 // PutMedia sends in.Body as one PutMedia session and calls onEvent, from
@@ -66,6 +73,9 @@ func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(Ac
 	if in.ProducerID != "" {
 		req.Header.Set("x-sensorium-producer-id", in.ProducerID)
 		req.Header.Set("x-sensorium-producer-sequence", strconv.FormatUint(max(in.FirstSequence, 1), 10))
+	}
+	if in.FragmentDocuments {
+		req.Header.Set("x-sensorium-documents", "fragments")
 	}
 	if in.Relative {
 		req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")

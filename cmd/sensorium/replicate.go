@@ -29,6 +29,7 @@ const defaultReplicateMetrics = "127.0.0.1:9465"
 func newReplicateCmd() *cobra.Command {
 	var (
 		from, to, toNATS, natsPrefix, streams, centrePrefix, stateDir string
+		via                                                           string
 		maxRate, schedule, metricsAddr, logLevel, logFormat, decimate string
 		fromProfile, toProfile, fromRegion, toRegion                  string
 		retention, batch                                              int
@@ -52,8 +53,9 @@ journal in --state gives each edge fragment a sequence, on disk before the
 fragment is sent, and the centre's store recognises a fragment sent again
 under that key. The edge is read over its HTTP API (--from); the centre's
 control plane is its HTTP API (--to) and fragments go to its NATS
-(--to-nats, default the --to host on port 4222). docs/REPLICATION.md has the
-details.
+(--to-nats, default the --to host on port 4222), or with --via http in
+PutMedia sessions over its HTTP API, signed like every other call, for a
+site whose only way out is HTTPS. docs/REPLICATION.md has the details.
 
 --decimate 'vib-*=10' sends the scalar tracks (sampled signals) of the
 matching streams at a tenth of their rate, each sample the mean of ten on a
@@ -82,6 +84,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 	f.StringVar(&from, "from", "", "URL of the edge server's HTTP API (required)")
 	f.StringVar(&to, "to", "", "URL of the central server's HTTP API (required)")
 	f.StringVar(&toNATS, "to-nats", "", "URL of the central server's NATS (default nats://<--to host>:4222)")
+	f.StringVar(&via, "via", replicate.ViaNATS, "how fragments reach the centre: nats (its NATS, --to-nats) or http (PutMedia over --to, for HTTPS-only links)")
 	f.StringVar(&natsPrefix, "to-nats-prefix", "sensorium", "the central server's NATS subject prefix (its serve --prefix)")
 	f.StringVar(&streams, "streams", "", "edge streams to copy: name patterns, comma separated (required)")
 	f.StringVar(&centrePrefix, "centre-prefix", "", "put before each stream's name at the centre (e.g. site3-)")
@@ -120,9 +123,20 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 		if err := replicate.CheckPatterns(patterns); err != nil {
 			return usagef("--streams: %v", err)
 		}
-		natsURL, err := centreNATS(toNATS, to)
-		if err != nil {
-			return err
+		var natsURL string
+		switch via {
+		case replicate.ViaNATS:
+			u, err := centreNATS(toNATS, to)
+			if err != nil {
+				return err
+			}
+			natsURL = u
+		case replicate.ViaHTTP:
+			if toNATS != "" {
+				return usagef("--to-nats is for --via nats; with --via http fragments go to --to")
+			}
+		default:
+			return usagef("--via %q: nats or http", via)
 		}
 		rate, err := parseRate(maxRate)
 		if err != nil {
@@ -171,7 +185,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 		eo.Credentials, co.Credentials = edgeCreds, centreCreds
 		cfg := replicate.Config{
 			Edge: sdk.NewClientWithOptions(from, eo), Centre: sdk.NewClientWithOptions(to, co),
-			CentreNATS: natsURL, CentrePrefix: natsPrefix, Streams: patterns, CentreNamePrefix: centrePrefix,
+			Via: via, CentreNATS: natsURL, CentrePrefix: natsPrefix, Streams: patterns, CentreNamePrefix: centrePrefix,
 			RetentionHours: retention, StateDir: stateDir, MaxRate: rate, Schedule: sched, Decimate: decim,
 			Poll: poll, Discover: discover, BatchFragments: batch, AckTimeout: ackTimeout, Logger: log,
 		}
@@ -193,7 +207,7 @@ Lag and backlog per stream are on --metrics (Prometheus /metrics, and
 			defer hs.Close()
 			log.Info("replicate: metrics and status", "addr", "http://"+ln.Addr().String())
 		}
-		log.Info("replicate: started", "from", from, "to", to, "nats", natsURL, "streams", strings.Join(patterns, ","),
+		log.Info("replicate: started", "from", from, "to", to, "via", via, "nats", natsURL, "streams", strings.Join(patterns, ","),
 			"schedule", sched.String(), "max_rate", rate)
 		return r.Run(ctx)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/service/replicate"
 	"github.com/sensorium-io/sensorium/internal/service/replicate/replicatetest"
 	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/internal/testkit/faultproxy"
@@ -54,6 +55,8 @@ func TestReplicateUsageErrors(t *testing.T) {
 		{"--from not a URL", with("--from", "127.0.0.1:8080"), `--from "127.0.0.1:8080" is not an http:// or https:// URL`},
 		{"--to not a URL", with("--to", "ftp://x"), `--to "ftp://x" is not an http:// or https:// URL`},
 		{"--to-nats not NATS", with("--to-nats", "http://x:4222"), `--to-nats "http://x:4222" is not a nats:// or tls:// URL`},
+		{"bad way", with("--via", "smtp"), `--via "smtp": nats or http`},
+		{"NATS URL over HTTP", with("--via", "http", "--to-nats", "nats://x:4222"), "--to-nats is for --via nats"},
 		{"bad pattern", with("--streams", "pump-[", "--metrics", ""), `--streams: stream pattern "pump-["`},
 		{"empty patterns", with("--streams", " , "), "--streams: no stream patterns"},
 		{"bad rate", with("--max-rate", "fast"), `--max-rate: "fast" is not a rate`},
@@ -227,22 +230,38 @@ func (s *serveProc) waitUp(t *testing.T) {
 // of the replicator, the centre and the edge while producers write and the
 // copy runs: at the end every edge fragment is at the centre exactly once,
 // with its producer timestamp, tags and bytes. One round of each fault by
-// default; SENSORIUM_REPLICATE_ROUNDS=N runs N rounds.
+// default; SENSORIUM_REPLICATE_ROUNDS=N runs N rounds. Over the centre's
+// NATS, and over its HTTP API only (--via http), the proxy in front of
+// whichever the replicator writes.
 func TestReplicateSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers and a replicator as processes")
 	}
+	for _, via := range []string{replicate.ViaNATS, replicate.ViaHTTP} {
+		t.Run(via, func(t *testing.T) { replicateSurvivesKill9(t, via) })
+	}
+}
+
+func replicateSurvivesKill9(t *testing.T, via string) {
 	rounds := 1
 	if n, err := strconv.Atoi(os.Getenv("SENSORIUM_REPLICATE_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
 	edge := startServe(t, "edge")
 	centre := startServe(t, "centre")
-	proxy, err := faultproxy.Start(centre.nats)
+	target := centre.nats
+	if via == replicate.ViaHTTP {
+		target = centre.http
+	}
+	proxy, err := faultproxy.Start(target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
+	way := []string{"--to", "http://" + centre.http, "--to-nats", "nats://" + proxy.Addr()}
+	if via == replicate.ViaHTTP {
+		way = []string{"--to", "http://" + proxy.Addr(), "--via", "http"}
+	}
 	ctx := context.Background()
 	for _, s := range []string{"line-1", "line-2"} {
 		if _, err := edge.client.CreateStream(ctx, sdk.CreateStreamInput{StreamName: s, DataRetentionInHours: 24}); err != nil {
@@ -271,9 +290,9 @@ func TestReplicateSurvivesKill9(t *testing.T) {
 	}
 	put(20)
 	metrics, stateDir := freeAddr(t), t.TempDir()
-	rep := startProc(t, "replicate.log", "replicate", "--from", "http://"+edge.http, "--to", "http://"+centre.http,
-		"--to-nats", "nats://"+proxy.Addr(), "--streams", "line-*", "--state", stateDir, "--metrics", metrics,
-		"--poll", "50ms", "--discover", "200ms", "--ack-timeout", "2s", "--timeout", "5s", "--log-level", "info")
+	rep := startProc(t, "replicate.log", append(append([]string{"replicate", "--from", "http://" + edge.http}, way...),
+		"--streams", "line-*", "--state", stateDir, "--metrics", metrics,
+		"--poll", "50ms", "--discover", "200ms", "--ack-timeout", "2s", "--timeout", "5s", "--log-level", "info")...)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	midCopy := func() { time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond) }
 	for round := 0; round < rounds; round++ {

@@ -211,6 +211,14 @@ func MsgID(stream, producerID string, seq uint64, attempt int) string {
 	return fmt.Sprintf("%s/%s:%d:r%d", stream, producerID, seq, attempt)
 }
 
+// PutMediaProducerPrefix is put before the producer id a PutMedia session
+// gives (x-sensorium-producer-id) to make its producer id on the bus: the
+// ids PutMedia clients choose live apart from those of the NATS producers
+// (the SDK's, the replicator's), so that a client allowed to put into a
+// stream cannot take another producer's id there and have that producer's
+// fragments answered as duplicates. The events name the id as given.
+const PutMediaProducerPrefix = "pm."
+
 // FragmentHeader returns the headers of a producer's fragment message on its
 // Frag subject: the message id (MsgID), the producer id and sequence, and,
 // when prev is not 0, the producer sequence this fragment must follow. The

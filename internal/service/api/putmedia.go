@@ -50,12 +50,12 @@ const (
 	// twice. Without them every session has an id of its own.
 	headerProducerID  = "x-sensorium-producer-id"
 	headerProducerSeq = "x-sensorium-producer-sequence"
-	// keyedProducerPrefix is put before a given producer id on the bus: the
-	// ids PutMedia clients choose live apart from those of the SDK's and
-	// the replicator's producers, so a client allowed to put into a stream
-	// cannot take another producer's id there and have that producer's
-	// fragments answered as duplicates. The events name the id as given.
-	keyedProducerPrefix = "pm."
+	// headerDocuments "fragments" (Sensorium's) says that each EBML
+	// document of the body is one fragment with one Cluster, as GetMedia
+	// writes them: its Info is then kept whole — its Duration is the
+	// fragment's — where by default only what holds for every Cluster of a
+	// recording is kept. A document with a second Cluster is refused.
+	headerDocuments = "x-sensorium-documents"
 )
 
 // maxProducerIDLen bounds a producer id given in headerProducerID.
@@ -88,6 +88,9 @@ type putMediaSession struct {
 	startMS  int64  // added to cluster timecodes when they are RELATIVE
 	firstSeq uint64 // the producer sequence of the first cluster
 	attempt  int    // the message ids' attempt number (wire.MsgID)
+	// fragmentDocs: each document is one fragment (headerDocuments), whose
+	// Info is kept whole.
+	fragmentDocs bool
 
 	deadline time.Time    // the session ends at the first cluster after it (MaxPutMediaDuration)
 	lastRead atomic.Int64 // unix ns of the body's latest bytes, for IDLE
@@ -144,6 +147,14 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be all or none, not %q", headerAcks, acks))
 		return
 	}
+	switch d := r.Header.Get(headerDocuments); d {
+	case "":
+	case "fragments":
+		s.fragmentDocs = true
+	default:
+		writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must be fragments (each EBML document one fragment), not %q", headerDocuments, d))
+		return
+	}
 	switch tt := r.Header.Get(headerTimecodeType); tt {
 	case "", "ABSOLUTE":
 	case "RELATIVE":
@@ -172,7 +183,7 @@ func (a *api) putMedia(w http.ResponseWriter, r *http.Request) {
 			writeError(w, httpwire.Errorf(httpwire.InvalidArgument, "%s must come with %s, the producer sequence of the session's first cluster: a whole number from 1, not %q", headerProducerID, headerProducerSeq, v))
 			return
 		}
-		s.firstSeq, s.given, s.producer = n, given, keyedProducerPrefix+given
+		s.firstSeq, s.given, s.producer = n, given, wire.PutMediaProducerPrefix+given
 		// A message id of this session's own: the bus drops a message whose
 		// id it saw in the last two minutes without the store hearing of it,
 		// so a re-send under an earlier session's id would get no verdict.

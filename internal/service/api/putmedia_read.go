@@ -71,6 +71,7 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 	var blocks []mkv.Block
 	var tc int64
 	last := int64(-1) // the previous cluster's timecode
+	docClusters := 0  // Clusters of the current document so far
 	seq := s.firstSeq - 1
 	for {
 		it, err := rd.Next()
@@ -96,10 +97,15 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			// of the one before, such as its read's continuation token, are
 			// not this one's.
 			tags = tags[:0]
+			docClusters = 0
 		case mkv.ItemInfo:
 			if it.Info.TimecodeScale != mkv.DefaultTimecodeScale {
 				s.fail(ctx, wire.ErrInvalidMKVData, 0, "TimecodeScale must be 1000000 (1 ms)")
 				return
+			}
+			if s.fragmentDocs {
+				info = it.Raw // the document is the fragment: its Duration is the fragment's
+				break
 			}
 			// A recording's Info may say its whole length (ffmpeg -t, or a
 			// Matroska file copied), which would be each fragment's length:
@@ -117,6 +123,10 @@ func (s *putMediaSession) run(ctx context.Context, body io.Reader) {
 			tags = append(tags, it.Raw...)
 		case mkv.ItemClusterStart:
 			tc, blocks, clusterBytes = int64(it.Timecode)+s.startMS, blocks[:0], 0
+			if docClusters++; docClusters > 1 && s.fragmentDocs {
+				s.fail(ctx, wire.ErrInvalidMKVData, tc, headerDocuments+" is fragments, but a document has a second Cluster: each document must be one fragment")
+				return
+			}
 			if time.Now().After(s.deadline) {
 				// Ended before this cluster: nothing of it was taken, so the
 				// producer re-sends it whole in its next session.

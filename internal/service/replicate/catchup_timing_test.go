@@ -16,10 +16,18 @@ import (
 // output put into the centre with PutMedia in one session, as `sensorium
 // get | sensorium import` does (which keeps no dedupe key across sessions),
 // with PutMedia's per-stream byte limit lifted for the peer.
-// It reports MB/s of each and their ratio.
+// It reports MB/s of each and their ratio. The replicator writes the
+// centre over its NATS (nats), or with PutMedia (http; its centre stream made
+// beforehand with the byte limit lifted, as the peer's).
 //
 //	go test ./internal/service/replicate -run '^$' -bench CatchUp -benchtime 3x
 func BenchmarkCatchUp(b *testing.B) {
+	for _, via := range []string{ViaNATS, ViaHTTP} {
+		b.Run(via, func(b *testing.B) { benchCatchUp(b, via) })
+	}
+}
+
+func benchCatchUp(b *testing.B, via string) {
 	const (
 		frags = 120
 		size  = 256 << 10
@@ -60,12 +68,20 @@ func BenchmarkCatchUp(b *testing.B) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// Without PutMedia's byte limit (12.5 MB/s by default, the service's),
+	// which the replicator's NATS path does not pass through.
+	noLimit := map[string]string{"sensorium:putmedia-bytes-per-second": "10000000000"}
 	var ours, peer time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		prefix := fmt.Sprintf("r%d-", i)
+		if via == ViaHTTP {
+			if _, err := centre.CreateStream(ctx, sdk.CreateStreamInput{StreamName: prefix + "pump", DataRetentionInHours: 1, Tags: noLimit}); err != nil {
+				b.Fatal(err)
+			}
+		}
 		began := time.Now()
-		r, err := New(Config{Edge: edge, Centre: centre, CentreNATS: c.NATSURL(), Streams: []string{"pump"}, CentreNamePrefix: prefix,
+		r, err := New(Config{Edge: edge, Centre: centre, Via: via, CentreNATS: c.NATSURL(), Streams: []string{"pump"}, CentreNamePrefix: prefix,
 			RetentionHours: 1, StateDir: b.TempDir(), Poll: 5 * time.Millisecond, Discover: time.Hour, Logger: testLogger(b)})
 		if err != nil {
 			b.Fatal(err)
@@ -80,9 +96,6 @@ func BenchmarkCatchUp(b *testing.B) {
 
 		peerStream := fmt.Sprintf("peer%d", i)
 		began = time.Now()
-		// Without PutMedia's byte limit (12.5 MB/s by default, the
-		// service's), which the replicator's path does not pass through.
-		noLimit := map[string]string{"sensorium:putmedia-bytes-per-second": "10000000000"}
 		if _, err := centre.CreateStream(ctx, sdk.CreateStreamInput{StreamName: peerStream, DataRetentionInHours: 1, Tags: noLimit}); err != nil {
 			b.Fatal(err)
 		}

@@ -15,7 +15,43 @@ import (
 )
 
 // Writing the centre: fragments go on its bus as a producer's do, and its
-// store's verdicts come back on the acknowledgement subject.
+// store's verdicts come back on the acknowledgement subject (centre); or,
+// where only HTTPS leaves the site, they go in PutMedia sessions over its
+// HTTP API and the verdicts come back in the sessions' responses
+// (httpCentre, centre_http.go).
+
+// centreLink is the way fragments reach the centre and its verdicts come
+// back.
+type centreLink interface {
+	// acks returns the centre's verdicts on the fragments of stream sent
+	// under producer, until the returned func is called.
+	acks(stream, producer string) (<-chan verdict, func(), error)
+	// send starts one fragment on its way without waiting; the returned
+	// sent says when the link has taken it. prev is the sequence it must
+	// follow (0: none), attempt > 0 marks a re-send, producerMS is its
+	// producer time. errNewSession: the fragment cannot go in this round
+	// (it cannot follow the one before it on the same ordered way); the
+	// round ends there and the next one sends it.
+	send(stream, producer string, seq, prev uint64, attempt int, producerMS int64, data []byte) (*sent, error)
+	// endRound says the round's last fragment of stream has been sent.
+	endRound(stream string)
+	close()
+}
+
+// verdict is what the centre says about the copy's fragments: one event
+// of its store, or (PutMedia) that a session ended. A session's fragments
+// from first to last that have no verdict by then will get none from it,
+// and are sent again; err says why it ended early (nil: it ended as it
+// should).
+type verdict struct {
+	wire.AckEvent
+	ended       bool
+	first, last uint64
+	err         error
+}
+
+// errNewSession: the fragment cannot join the round's way to the centre.
+var errNewSession = errors.New("the fragment cannot follow the round's last on its way to the centre")
 
 // centre is the connection to the central server's NATS.
 type centre struct {
@@ -91,7 +127,7 @@ const maxPublishTimeout = 15 * time.Second
 // it out of order. attempt > 0 gives the message a fresh Nats-Msg-Id, so
 // that the bus takes a re-send again and the store answers it again
 // (PERSISTED, Duplicate) instead of the bus swallowing it.
-func (c *centre) send(stream, producer string, seq, prev uint64, attempt int, data []byte) (*sent, error) {
+func (c *centre) send(stream, producer string, seq, prev uint64, attempt int, _ int64, data []byte) (*sent, error) {
 	c.mu.Lock()
 	lost := c.lost
 	c.mu.Unlock()
@@ -103,10 +139,16 @@ func (c *centre) send(stream, producer string, seq, prev uint64, attempt int, da
 	return &sent{f: f, lost: lost, seq: seq, stream: stream}, nil
 }
 
-// sent is a fragment on its way to the centre's bus.
+// endRound: each fragment went on its own.
+func (c *centre) endRound(string) {}
+
+// sent is a fragment on its way to the centre.
 type sent struct {
-	f      jetstream.PubAckFuture
-	lost   <-chan struct{} // the connection it went on dropped
+	f    jetstream.PubAckFuture // over NATS
+	lost <-chan struct{}        // the connection it went on dropped
+	// taken (over HTTP) gives nil once the session's body has taken the
+	// fragment, or why it cannot.
+	taken  <-chan error
 	seq    uint64
 	stream string
 }
@@ -116,6 +158,17 @@ type sent struct {
 // bus, or the connection it went on dropped (its acknowledgement will not
 // come; it is not waited for).
 func (s *sent) wait(ctx context.Context) (bool, error) {
+	if s.f == nil {
+		select {
+		case err := <-s.taken:
+			if err != nil {
+				return false, fmt.Errorf("put fragment %d of %s to the centre: %w", s.seq, s.stream, err)
+			}
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
 	select {
 	case ack := <-s.f.Ok():
 		return ack.Duplicate, nil
@@ -131,15 +184,15 @@ func (s *sent) wait(ctx context.Context) (bool, error) {
 // acks subscribes to the centre's acknowledgements of stream and passes
 // those of producer to the returned channel. Events are core NATS: while
 // the link is down they are lost, and the sender's timeout re-sends.
-func (c *centre) acks(stream, producer string) (<-chan wire.AckEvent, func(), error) {
-	ch := make(chan wire.AckEvent, 4096)
+func (c *centre) acks(stream, producer string) (<-chan verdict, func(), error) {
+	ch := make(chan verdict, 4096)
 	sub, err := c.nc.Subscribe(c.subj.Ack(stream), func(m *nats.Msg) {
 		var ev wire.AckEvent
 		if json.Unmarshal(m.Data, &ev) != nil || ev.ProducerID != producer {
 			return
 		}
 		select {
-		case ch <- ev:
+		case ch <- verdict{AckEvent: ev}:
 		default: // a full channel: the re-send after the timeout gets it again
 		}
 	})

@@ -90,7 +90,7 @@ func decodeStream(t *testing.T, c *sdk.Client, stream string) ([]sample, *signal
 // boundary taken from the fragment that holds their first sample, every
 // block once; the fragments keep their producer timestamps.
 func TestDecimatedCopy(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, ViaNATS)
 	r.createEdge(t, "vib-1", 1)
 	ctx := context.Background()
 	nc, err := nats.Connect(r.edgeSrv.NATSURL())

@@ -6,8 +6,11 @@
 // GetMediaForFragmentList, SigV4-signed when the edge wants it) and writes
 // the centre over its NATS bus, on the fragment subject, as any producer
 // does, with the store's own dedupe key (Sensorium-Producer-Id and
-// Sensorium-Producer-Seq) on every fragment. The centre's control plane
-// (DescribeStream, CreateStream, ListFragments) is its HTTP API.
+// Sensorium-Producer-Seq) on every fragment; or (Config.Via "http", for a
+// site whose only way out is HTTPS) in PutMedia sessions over the centre's
+// HTTP API that name the same key in Sensorium's headers (centre_http.go).
+// The centre's control plane (DescribeStream, CreateStream, ListFragments)
+// is its HTTP API.
 //
 // Exactly once. Each replicated stream has a journal in the state folder
 // (journal.go, docs/REPLICATION.md) that assigns every edge fragment a
@@ -15,9 +18,8 @@
 // After a crash of the replicator, the centre or the link, the journal's
 // unconfirmed fragments are sent again under the same keys, and the
 // centre's store answers a fragment it already holds (or is about to apply
-// from its bus) with PERSISTED and Duplicate instead of storing it twice:
-// the window the HTTP PutMedia path cannot close (its producer id is new in
-// every session), which is why the centre is written over NATS. The
+// from its bus) with PERSISTED and Duplicate instead of storing it twice,
+// a window no look at the centre's fragments could close. The
 // journal is checked against what the centre holds at start (the newest
 // fragment's origin_fragment_number), so a journal that lags the centre
 // never re-sends what the centre's dedupe may have forgotten.

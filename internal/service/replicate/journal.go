@@ -34,6 +34,12 @@ type journal struct {
 	// journal (the folder was lost) must not reuse sequences the centre
 	// already remembers under another fragment.
 	ProducerID string `json:"producer_id"`
+	// Via is how the fragments reach the centre under that id: "nats"
+	// (or absent, in journals made before there was a choice), where the
+	// centre's store knows the key as ProducerID, or "http" (PutMedia),
+	// where it knows it as wire.PutMediaProducerPrefix + ProducerID. A
+	// journal of "http" is sent on over NATS under the latter.
+	Via string `json:"via,omitempty"`
 	// NextSeq is the sequence the next new fragment gets (from 1).
 	NextSeq uint64 `json:"next_seq"`
 	// Cursor is the newest edge fragment given a sequence: the listing of

@@ -14,24 +14,23 @@ import (
 	"github.com/sensorium-io/sensorium/internal/service/replicate/replicatetest"
 	"github.com/sensorium-io/sensorium/internal/service/server"
 	"github.com/sensorium-io/sensorium/internal/testkit/poll"
+	"github.com/sensorium-io/sensorium/sdk"
 )
 
-// The centre refuses one fragment (its size limit is smaller than the
-// edge's) while the eight after it are already on their way, as they are
-// on a link with a long round trip; the centre stores those, so its copy
-// has a hole at the refused one. The copy stops there and says so: the
-// refused fragment is never confirmed — not by the PERSISTED of those
-// after it, nor at the next session's look at the centre, which finds them
-// — it is tried again, alone, after each pause; the journal, the status
-// and the metrics name it and count the fragments stored past it. An
-// operator's skip lets the copy go on without it, and the hole stays on
-// record.
-func TestRefusedFragmentStopsTheCopy(t *testing.T) {
-	r := newRig(t, func(c *server.Config) { c.Limits.MaxFragmentSize = 16 << 10 })
+// The refusal tests' edge fragments: total of them, the one at refusedK
+// too large for the centre.
+const refusedK, total = 3, 12
+
+// refusalRig is a rig whose centre takes fragments of at most 16 KiB, and
+// whose edge stream s holds total fragments of 1 KiB but for the one at
+// refusedK (64 KiB). It returns the edge's listing and put, which writes
+// the edge's fragment k.
+func refusalRig(t *testing.T, via string) (*rig, []sdk.Fragment, func(k int)) {
+	t.Helper()
+	r := newRig(t, via, func(c *server.Config) { c.Limits.MaxFragmentSize = 16 << 10 })
 	r.createEdge(t, "s", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
-	const refusedK, total = 3, 12
 	put := func(k int) {
 		size := 1 << 10
 		if k == refusedK {
@@ -48,6 +47,21 @@ func TestRefusedFragmentStopsTheCopy(t *testing.T) {
 	if err != nil || len(edge) != total {
 		t.Fatalf("the edge lists %d fragments (%v), want %d", len(edge), err, total)
 	}
+	return r, edge, put
+}
+
+// The centre refuses one fragment (its size limit is smaller than the
+// edge's) while the eight after it are already on their way, as they are
+// on a link with a long round trip; the centre stores those, so its copy
+// has a hole at the refused one. The copy stops there and says so: the
+// refused fragment is never confirmed — not by the PERSISTED of those
+// after it, nor at the next session's look at the centre, which finds them
+// — it is tried again, alone, after each pause; the journal, the status
+// and the metrics name it and count the fragments stored past it. An
+// operator's skip lets the copy go on without it, and the hole stays on
+// record.
+func TestRefusedFragmentStopsTheCopy(t *testing.T) {
+	r, edge, put := refusalRig(t, ViaNATS)
 	refused := edge[refusedK].FragmentNumber
 
 	// Outside the schedule the replicator waits with the whole backlog
@@ -185,4 +199,66 @@ func TestRefusedFragmentStopsTheCopy(t *testing.T) {
 	if js, err := ReadJournals(cfg.StateDir); err != nil || len(js) != 1 || js[0].SkippedFragments != 1 || js[0].Refused != nil || js[0].RefusedFragments != 1 {
 		t.Fatalf("journals after the skip: %+v, %v", js, err)
 	}
+}
+
+// Over HTTP, a refusal ends the PutMedia session at the refused fragment:
+// the fragments after it in the session are not stored, so the centre's
+// copy has no hole. The copy stops at it, as over NATS, and goes on in
+// order once an operator skips it.
+func TestRefusedFragmentOverHTTPLeavesNoHole(t *testing.T) {
+	r, edge, _ := refusalRig(t, ViaHTTP)
+	refused := edge[refusedK].FragmentNumber
+	cfg := r.config(t, "s")
+	rep, stop := start(t, cfg)
+	streamStatus := func() StreamStatus {
+		if st := rep.Status().Streams; len(st) == 1 {
+			return st[0]
+		}
+		return StreamStatus{}
+	}
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if s := streamStatus(); s.State != "refused" || s.Refused == nil {
+			return fmt.Errorf("status %+v; want refused", s)
+		}
+		return nil
+	})
+	want := RefusalStatus{Fragment: refused, Sequence: refusedK + 1, Code: "MAX_FRAGMENT_SIZE_REACHED"}
+	if got := *streamStatus().Refused; got.Fragment != want.Fragment || got.Sequence != want.Sequence || got.Code != want.Code || got.StoredAfter != 0 {
+		t.Errorf("the refusal in status: %+v; want %+v, nothing stored after it", got, want)
+	}
+	centreHolds := func() []string {
+		t.Helper()
+		stored, err := replicatetest.ReadAll(context.Background(), r.centre, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var origins []string
+		for _, f := range stored {
+			origins = append(origins, f.Origin)
+		}
+		return origins
+	}
+	var before, others []string
+	for k, f := range edge {
+		if k < refusedK {
+			before = append(before, f.FragmentNumber)
+		}
+		if k != refusedK {
+			others = append(others, f.FragmentNumber)
+		}
+	}
+	if got := centreHolds(); !slices.Equal(got, before) {
+		t.Fatalf("the centre holds copies of %v; want only those before the refused one: %v", got, before)
+	}
+	stop()
+	if _, err := SkipRefused(cfg.StateDir, "s"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = start(t, cfg)
+	poll.Until(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if got := centreHolds(); !slices.Equal(got, others) {
+			return fmt.Errorf("after the skip the centre holds copies of %v; want %v", got, others)
+		}
+		return nil
+	})
 }

@@ -16,31 +16,44 @@ import (
 )
 
 // rig is an edge and a central server on loopback, with a fault proxy in
-// front of the centre's NATS.
+// front of the centre's NATS, or (via ViaHTTP) of its HTTP API, which the
+// replicator then writes with PutMedia.
 type rig struct {
 	edgeSrv, centreSrv interface {
 		HTTPURL() string
 		NATSURL() string
 	}
 	edge, centre *sdk.Client
+	via          string
+	viaCentre    *sdk.Client // the centre through the proxy (ViaHTTP)
 	proxy        *faultproxy.Proxy
 	state        string
 }
 
-// newRig starts the rig; centre changes the centre's configuration.
-func newRig(t *testing.T, centre ...func(*server.Config)) *rig {
+// newRig starts the rig with the replicator's way to the centre (ViaNATS,
+// ViaHTTP); centre changes the centre's configuration.
+func newRig(t *testing.T, via string, centre ...func(*server.Config)) *rig {
 	t.Helper()
 	e := startServer(t, t.TempDir())
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
 	c := startServer(t, t.TempDir(), centre...)
 	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
-	p, err := faultproxy.Start(strings.TrimPrefix(c.NATSURL(), "nats://"))
+	target := strings.TrimPrefix(c.NATSURL(), "nats://")
+	if via == ViaHTTP {
+		target = strings.TrimPrefix(c.HTTPURL(), "http://")
+	}
+	p, err := faultproxy.Start(target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	return &rig{edgeSrv: e, centreSrv: c, edge: sdk.NewClient(e.HTTPURL(), nil), centre: sdk.NewClient(c.HTTPURL(), nil),
-		proxy: p, state: t.TempDir()}
+	r := &rig{edgeSrv: e, centreSrv: c, edge: sdk.NewClient(e.HTTPURL(), nil), centre: sdk.NewClient(c.HTTPURL(), nil),
+		via: via, proxy: p, state: t.TempDir()}
+	r.viaCentre = r.centre
+	if via == ViaHTTP {
+		r.viaCentre = sdk.NewClient("http://"+p.Addr(), nil)
+	}
+	return r
 }
 
 func (r *rig) createEdge(t *testing.T, name string, hours int) {
@@ -51,9 +64,13 @@ func (r *rig) createEdge(t *testing.T, name string, hours int) {
 }
 
 func (r *rig) config(t *testing.T, patterns ...string) Config {
-	return Config{Edge: r.edge, Centre: r.centre, CentreNATS: "nats://" + r.proxy.Addr(), Streams: patterns,
+	cfg := Config{Edge: r.edge, Centre: r.viaCentre, Via: r.via, Streams: patterns,
 		RetentionHours: -1, StateDir: r.state, Poll: 50 * time.Millisecond, Discover: 200 * time.Millisecond,
 		AckTimeout: 2 * time.Second, Logger: testLogger(t)}
+	if r.via != ViaHTTP {
+		cfg.CentreNATS = "nats://" + r.proxy.Addr()
+	}
+	return cfg
 }
 
 // start runs a replicator until the returned stop is called.
@@ -105,9 +122,15 @@ func (r *rig) waitCopied(t *testing.T, edge, centre string, timeout time.Duratio
 // fragment) and the replicator stopped and started again while producers
 // keep writing: every edge fragment is at the centre once, in order, with
 // its producer timestamp, tags and bytes; a stream that matches no pattern
-// is not copied.
+// is not copied. Over the centre's NATS, and over its HTTP API only.
 func TestReplicateThroughCutsAndRestarts(t *testing.T) {
-	r := newRig(t)
+	for _, via := range []string{ViaNATS, ViaHTTP} {
+		t.Run(via, func(t *testing.T) { replicateThroughCuts(t, via) })
+	}
+}
+
+func replicateThroughCuts(t *testing.T, via string) {
+	r := newRig(t, via)
 	r.createEdge(t, "pump-1", 24)
 	r.createEdge(t, "pump-2", 2)
 	r.createEdge(t, "other", 24)
@@ -158,7 +181,7 @@ func TestReplicateThroughCutsAndRestarts(t *testing.T) {
 // re-send after a lost acknowledgement would store it, under a new
 // producer id) is caught, and so is one the centre lacks.
 func TestCompareCatchesDuplicatesAndGaps(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, ViaNATS)
 	r.createEdge(t, "s", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10).put(5)
@@ -202,7 +225,7 @@ func TestCompareCatchesDuplicatesAndGaps(t *testing.T) {
 // predecessor, answers RETRY, and the replicator sends without naming it
 // rather than wait forever; new fragments keep arriving.
 func TestCentreStreamCreatedAgain(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, ViaNATS)
 	r.createEdge(t, "s", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
@@ -235,9 +258,15 @@ func TestCentreStreamCreatedAgain(t *testing.T) {
 // journal whose ten fragments are all at the centre but none confirmed (and
 // whose newest the look at the centre cannot match, so that only the keys
 // can tell) is resumed. Sent under other keys they would be refused (older
-// than the centre's newest) or stored twice.
+// than the centre's newest) or stored twice. Over NATS and over HTTP.
 func TestUnconfirmedResendIsDeduplicated(t *testing.T) {
-	r := newRig(t)
+	for _, via := range []string{ViaNATS, ViaHTTP} {
+		t.Run(via, func(t *testing.T) { unconfirmedResend(t, via) })
+	}
+}
+
+func unconfirmedResend(t *testing.T, via string) {
+	r := newRig(t, via)
 	r.createEdge(t, "s", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 2<<10).put(10)
@@ -284,7 +313,7 @@ func TestUnconfirmedResendIsDeduplicated(t *testing.T) {
 // counted, and the copy goes on: here the journal names a fragment number
 // the edge never had.
 func TestExpiredFragmentIsCountedAndSkipped(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, ViaNATS)
 	r.createEdge(t, "s", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
@@ -315,4 +344,98 @@ func TestExpiredFragmentIsCountedAndSkipped(t *testing.T) {
 	if j, _ := loadJournal(cfg.StateDir, "s"); j.Expired != 1 || len(j.Pending) != 0 {
 		t.Errorf("journal after: expired %d, pending %v", j.Expired, j.Pending)
 	}
+}
+
+// A journal moves between the ways to the centre: begun over NATS, with
+// its last five fragments unconfirmed when the replicator stops (as if it
+// died before their PERSISTED reached it), resumed over HTTP, whose
+// sessions give the centre another key, then over NATS again under the
+// HTTP key. Every edge fragment is at the centre once.
+func TestJournalMovesBetweenNATSAndHTTP(t *testing.T) {
+	r := newRig(t, ViaNATS)
+	r.createEdge(t, "s", 1)
+	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 4<<10)
+	natsCfg := r.config(t, "s")
+	httpCfg := natsCfg
+	httpCfg.Via, httpCfg.CentreNATS = ViaHTTP, ""
+	journal := func() *journal {
+		t.Helper()
+		j, err := loadJournal(natsCfg.StateDir, "s")
+		if err != nil || j == nil {
+			t.Fatalf("journal: %+v, %v", j, err)
+		}
+		return j
+	}
+
+	p.put(20)
+	_, stop := start(t, natsCfg)
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	stop()
+	j := journal()
+	if j.Via != ViaNATS || len(j.Pending) != 0 || j.Confirmed == nil || j.Confirmed.Seq != 20 {
+		t.Fatalf("after the NATS run: journal via %q, %d pending, confirmed %+v; want nats, none, up to 20", j.Via, len(j.Pending), j.Confirmed)
+	}
+	list, err := replicatetest.List(context.Background(), r.edge, "s")
+	if err != nil || len(list) != 20 {
+		t.Fatalf("%d edge fragments: %v", len(list), err)
+	}
+	unconfirm(j, list, 15)
+	if err := j.save(natsCfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+
+	_, stop = start(t, httpCfg)
+	p.put(5)
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	stop()
+	if j := journal(); j.Via != ViaHTTP || len(j.Pending) != 0 || j.Confirmed.Seq != 25 {
+		t.Fatalf("after the HTTP run: journal via %q, %d pending, confirmed %+v; want http, none, up to 25", j.Via, len(j.Pending), j.Confirmed)
+	}
+	checkExactlyOnce(t, r.edge, r.centre, "s", "s")
+	// The five sent over HTTP back to pending, the newest's producer time
+	// off by 1 ns so that the look at the centre cannot confirm them: only
+	// the key can tell the NATS run that the centre holds them.
+	j = journal()
+	if list, err = replicatetest.List(context.Background(), r.edge, "s"); err != nil || len(list) != 25 {
+		t.Fatalf("%d edge fragments: %v", len(list), err)
+	}
+	unconfirm(j, list, 20)
+	j.Pending[len(j.Pending)-1].ProducerTime++
+	if err := j.save(natsCfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, _ := start(t, natsCfg)
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if st := rep.Status().Streams; len(st) != 1 || st[0].State != "live" || st[0].ResentFragments != 5 {
+			return fmt.Errorf("status %+v; want live after 5 re-sends", st)
+		}
+		return nil
+	})
+	p.put(5)
+	r.waitCopied(t, "s", "s", 30*time.Second)
+	if n := checkExactlyOnce(t, r.edge, r.centre, "s", "s"); n != 30 {
+		t.Errorf("the edge holds %d fragments; the test wrote 30", n)
+	}
+	if j := journal(); j.Via != ViaHTTP || j.Confirmed.Seq != 30 {
+		t.Errorf("after the second NATS run: journal via %q, confirmed %+v; want still http (its key), up to 30", j.Via, j.Confirmed)
+	}
+}
+
+// unconfirm makes the journal's fragments after the first confirmed ones
+// pending again, as if the replicator had died before their PERSISTED
+// reached it; list is the edge's fragments, the journal's sequences from 1.
+func unconfirm(j *journal, list []sdk.Fragment, confirmed int) {
+	ref := func(k int) fragRef {
+		f := list[k]
+		return fragRef{Seq: uint64(k + 1), Number: f.FragmentNumber, ServerTime: f.ServerTimestamp.UnixNano(),
+			ProducerTime: f.ProducerTimestamp.UnixNano(), Size: f.FragmentSizeInBytes}
+	}
+	j.Pending = nil
+	for k := confirmed; k < len(list); k++ {
+		j.Pending = append(j.Pending, ref(k))
+	}
+	c := ref(confirmed - 1)
+	j.Confirmed = &c
 }

@@ -32,6 +32,10 @@ type Config struct {
 	CentreNATS        string
 	CentreNATSOptions []nats.Option
 	CentrePrefix      string
+	// Via is how fragments reach the centre: ViaNATS (the default; its
+	// NATS, CentreNATS) or ViaHTTP (PutMedia sessions over Centre, for a
+	// site whose only way out is HTTPS; centre_http.go).
+	Via string
 	// Streams are the edge stream names to copy: path.Match patterns
 	// ("pump-*", "line?.vib", "cam-7"); a stream matching any is copied.
 	Streams []string
@@ -70,7 +74,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The ways to the centre (Config.Via).
+const (
+	ViaNATS = "nats"
+	ViaHTTP = "http"
+)
+
 func (c *Config) setDefaults() {
+	if c.Via == "" {
+		c.Via = ViaNATS
+	}
 	if c.Poll <= 0 {
 		c.Poll = time.Second
 	}
@@ -129,7 +142,7 @@ func matchAny(patterns []string, name string) bool {
 // Replicator copies the matching streams until its context ends.
 type Replicator struct {
 	cfg    Config
-	centre *centre
+	centre centreLink
 	rate   *rateCap
 	// resendBase makes the message ids of re-sends unique across restarts
 	// (the bus would swallow a repeat of an id inside its window, and the
@@ -148,7 +161,9 @@ func New(cfg Config) (*Replicator, error) {
 	switch {
 	case cfg.Edge == nil || cfg.Centre == nil:
 		return nil, errors.New("replicate: the edge and the centre are both needed")
-	case cfg.CentreNATS == "":
+	case cfg.Via != ViaNATS && cfg.Via != ViaHTTP:
+		return nil, fmt.Errorf("replicate: the way to the centre is %q or %q, not %q", ViaNATS, ViaHTTP, cfg.Via)
+	case cfg.Via == ViaNATS && cfg.CentreNATS == "":
 		return nil, errors.New("replicate: the centre's NATS URL is needed")
 	case cfg.StateDir == "":
 		return nil, errors.New("replicate: a state folder is needed")
@@ -173,12 +188,20 @@ func (r *Replicator) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	c, err := dialCentre(ctx, r.cfg.CentreNATS, r.cfg.CentrePrefix, r.cfg.AckTimeout, r.cfg.CentreNATSOptions)
-	if err != nil {
-		return err
+	if r.cfg.Via == ViaHTTP {
+		r.centre = newHTTPCentre(ctx, r.cfg.Centre)
+	} else {
+		c, err := dialCentre(ctx, r.cfg.CentreNATS, r.cfg.CentrePrefix, r.cfg.AckTimeout, r.cfg.CentreNATSOptions)
+		if err != nil {
+			return err
+		}
+		if !c.nc.IsConnected() {
+			r.cfg.Logger.Warn("replicate: the centre's NATS does not answer (yet); fragments wait for it. If only HTTPS reaches the centre, replicate with --via http",
+				"nats", r.cfg.CentreNATS)
+		}
+		r.centre = c
 	}
-	defer c.close()
-	r.centre = c
+	defer r.centre.close()
 	r.mu.Lock()
 	r.started = r.cfg.Now()
 	r.mu.Unlock()

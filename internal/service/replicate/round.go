@@ -14,7 +14,7 @@ import (
 // way at once, and collects the centre's verdicts.
 type round struct {
 	w       *worker
-	acks    <-chan wire.AckEvent
+	acks    <-chan verdict
 	pending []fragRef
 	open    map[uint64]bool // sequences still without a verdict
 	// confirmedSeq is the journal's newest confirmed sequence when the
@@ -29,6 +29,9 @@ type round struct {
 	sizes    map[uint64]int
 	inBytes  int
 	sendErr  error // the first publish that failed: the rest waits for the next round
+	// sessionErr is why a PutMedia session ended with fragments that had
+	// no verdict from it (they are sent again); nil when none did.
+	sessionErr error
 }
 
 // sendPending runs one round. What is still unconfirmed after AckTimeout (or
@@ -38,7 +41,7 @@ type round struct {
 // A stream stopped at a fragment the centre refused sends that fragment
 // alone (after those before it still unconfirmed): the fragments after it
 // would be stored past it, and its hole made for good.
-func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) error {
+func (w *worker) sendPending(ctx context.Context, acks <-chan verdict) error {
 	cfg := &w.r.cfg
 	pending := w.j.Pending
 	if r := w.j.Refused; r != nil {
@@ -77,6 +80,9 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan wire.AckEvent) err
 	w.confirmDone(rd.pending)
 	if err := w.j.save(cfg.StateDir); err != nil {
 		return err
+	}
+	if refused == nil && rd.sessionErr != nil {
+		return rd.sessionErr // the next round sends the rest after a pause
 	}
 	return refused
 }
@@ -203,9 +209,12 @@ func (rd *round) send(ctx context.Context) error {
 			return err
 		}
 		rd.open[p.Seq] = true // before the send: its verdict may come before send returns
-		s, err := w.r.centre.send(w.centre, w.j.ProducerID, p.Seq, prev, w.attempt(p.Seq), c.data)
+		s, err := w.r.centre.send(w.centre, w.producer(), p.Seq, prev, w.attempt(p.Seq), floorMS(p.ProducerTime), c.data)
 		if err != nil {
 			delete(rd.open, p.Seq)
+			if errors.Is(err, errNewSession) {
+				return errStopRound // the next round starts a session with it
+			}
 			return err
 		}
 		prev = p.Seq
@@ -216,6 +225,7 @@ func (rd *round) send(ctx context.Context) error {
 		rd.drain()
 		return nil
 	})
+	w.r.centre.endRound(w.centre)
 	for len(rd.inFlight) > 0 {
 		rd.settleOldest(ctx)
 	}
@@ -301,8 +311,24 @@ func (rd *round) drain() {
 	}
 }
 
-// handle takes one acknowledgement event of the replicator's producer id.
-func (rd *round) handle(ev wire.AckEvent) {
+// handle takes one verdict on the replicator's fragments.
+func (rd *round) handle(v verdict) {
+	if v.ended {
+		// A PutMedia session ended: what it carried without a verdict gets
+		// none, and goes again in the next round.
+		lost := false
+		for seq := range rd.open {
+			if seq >= v.first && seq <= v.last {
+				delete(rd.open, seq)
+				lost = true
+			}
+		}
+		if lost && v.err != nil && rd.sessionErr == nil {
+			rd.sessionErr = v.err
+		}
+		return
+	}
+	ev := v.AckEvent
 	seq := ev.ProducerSequence
 	if !rd.open[seq] {
 		return // an earlier round's, or a re-send's second answer

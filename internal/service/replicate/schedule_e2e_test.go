@@ -23,7 +23,7 @@ func newTestClock(t time.Time) *testClock { c := &testClock{}; c.Set(t); return 
 // Outside the schedule nothing is sent and the backlog shows; when the
 // window opens the backlog goes, and when it closes sending stops again.
 func TestScheduleHoldsTheCopy(t *testing.T) {
-	r := newRig(t)
+	r := newRig(t, ViaNATS)
 	r.createEdge(t, "s", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
@@ -103,7 +103,7 @@ func TestMaxRateIsHeld(t *testing.T) {
 		size  = 64 << 10
 		cap   = 1 << 20 // bytes per second
 	)
-	r := newRig(t)
+	r := newRig(t, ViaNATS)
 	r.createEdge(t, "capped", 1)
 	r.createEdge(t, "free", 1)
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)

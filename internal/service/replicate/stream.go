@@ -44,6 +44,18 @@ func newWorker(r *Replicator, edge string) *worker {
 	return &worker{r: r, edge: edge, centre: r.cfg.CentreNamePrefix + edge, state: "starting", decimate: decimationFor(r.cfg.Decimate, edge), attempts: map[uint64]int{}, stored: map[uint64]bool{}}
 }
 
+// producer is the dedupe key's producer id as the link in use names it:
+// a PutMedia session gives the journal's id (the centre puts its prefix
+// before it), and over NATS the fragments of a journal begun over HTTP
+// carry the id with that prefix, so that the centre knows them under the
+// same key whichever way they come.
+func (w *worker) producer() string {
+	if w.r.cfg.Via != ViaHTTP && w.j.Via == ViaHTTP {
+		return wire.PutMediaProducerPrefix + w.j.ProducerID
+	}
+	return w.j.ProducerID
+}
+
 // errGone ends a worker whose edge stream was deleted.
 var errGone = errors.New("the edge stream is gone")
 
@@ -119,11 +131,16 @@ func (w *worker) session(ctx context.Context) error {
 	}
 	if j == nil {
 		j = newJournal(w.edge, info.StreamARN, w.centre)
+		j.Via = cfg.Via
 		if err := startFromCentre(ctx, cfg.Edge, w.edge, last, j); err != nil {
 			return err
 		}
 	} else if err := reconcile(ctx, cfg.Centre, w.centre, j, last); err != nil {
 		return err
+	} else if cfg.Via == ViaHTTP && j.Via != ViaHTTP {
+		if err := w.moveToHTTP(ctx, j); err != nil {
+			return err
+		}
 	}
 	if err := j.save(cfg.StateDir); err != nil {
 		return err
@@ -138,12 +155,42 @@ func (w *worker) session(ctx context.Context) error {
 	w.resumeSeq = j.NextSeq
 	w.restCount, w.restBytes, w.restOldest = 0, 0, 0
 	w.mu.Unlock()
-	acks, unsub, err := w.r.centre.acks(w.centre, j.ProducerID)
+	acks, unsub, err := w.r.centre.acks(w.centre, w.producer())
 	if err != nil {
 		return err
 	}
 	defer unsub()
 	return w.copyLoop(ctx, acks)
+}
+
+// moveToHTTP makes a journal begun over NATS go on over PutMedia, whose
+// sessions cannot give the centre the key its fragments had on the bus
+// (wire.PutMediaProducerPrefix). What the centre stored under the old key
+// is known from its listing (reconcile), but not a fragment still on its
+// bus, not yet applied, which the new key would have stored twice. So a
+// journal with pending fragments waits AckTimeout first — its centre's
+// store applies its bus in milliseconds when it runs — and looks at the
+// centre again; the rest goes under the new key.
+func (w *worker) moveToHTTP(ctx context.Context, j *journal) error {
+	cfg := &w.r.cfg
+	if len(j.Pending) > 0 {
+		cfg.Logger.Info("replicate: the journal's fragments went to the centre's NATS and now go over HTTP; waiting for the centre to apply what its bus may still hold",
+			"stream", w.edge, "pending", len(j.Pending), "wait", cfg.AckTimeout)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(cfg.AckTimeout):
+		}
+		last, err := newestAtCentre(ctx, cfg.Centre, w.centre, cfg.Now())
+		if err != nil {
+			return err
+		}
+		if err := reconcile(ctx, cfg.Centre, w.centre, j, last); err != nil {
+			return err
+		}
+	}
+	j.Via = ViaHTTP
+	return nil
 }
 
 // ensureCentre creates the centre's stream when it has none, with the edge
@@ -172,7 +219,7 @@ func (w *worker) ensureCentre(ctx context.Context, edge sdk.StreamInfo) error {
 
 // copyLoop sends what the journal has pending, then new fragments as the
 // edge persists them, in rounds of one batch.
-func (w *worker) copyLoop(ctx context.Context, acks <-chan wire.AckEvent) error {
+func (w *worker) copyLoop(ctx context.Context, acks <-chan verdict) error {
 	cfg := &w.r.cfg
 	for {
 		if err := w.waitSchedule(ctx); err != nil {

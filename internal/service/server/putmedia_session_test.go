@@ -231,3 +231,65 @@ func TestPutMediaProducerKey(t *testing.T) {
 		}
 	}
 }
+
+// With x-sensorium-documents: fragments (each EBML document one fragment,
+// as GetMedia writes them), a document's Info is kept whole: its Duration is
+// the fragment's length, as it was where the document came from. Without
+// it, a recording's Duration (its whole length) is dropped from each
+// fragment, and the length comes from the frames. A document with a second
+// Cluster is refused; so is another value of the header.
+func TestPutMediaFragmentDocuments(t *testing.T) {
+	srv := startServer(t, "")
+	client, _ := newStream(t, srv, "docs", 1)
+	t0 := uint64(time.Now().Add(-time.Hour).UnixMilli())
+	// doc is one document of Duration durationMS with a Cluster at each
+	// timecode, of two frames 10 ms apart.
+	doc := func(durationMS float64, clusters ...uint64) []byte {
+		b := mkv.AppendEBMLHeader(nil, "matroska")
+		b = mkv.AppendSegmentStart(b)
+		b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, Duration: durationMS, MuxingApp: "edge", Title: "t"})
+		b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+		for _, tc := range clusters {
+			b = mkv.AppendCluster(b, tc, []mkv.Block{{Track: 1, Keyframe: true, Data: []byte("frame")}, {Track: 1, Timecode: 10, Keyframe: true, Data: []byte("frame")}})
+		}
+		return b
+	}
+	lengths := func() []int64 {
+		t.Helper()
+		frags, _, err := client.ListFragments(context.Background(), sdk.ListFragmentsInput{Stream: sdk.ByName("docs")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(frags, func(a, b sdk.Fragment) int { return a.ProducerTimestamp.Time.Compare(b.ProducerTimestamp.Time) })
+		var ms []int64
+		for _, f := range frags {
+			ms = append(ms, f.FragmentLengthInMilliseconds)
+		}
+		return ms
+	}
+	body := append(doc(1000, t0), doc(750, t0+1000)...)
+	status, _, evs := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "docs", "x-sensorium-documents": "fragments"}, body)
+	if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventPersisted {
+		t.Fatalf("session: %d %+v", status, evs)
+	}
+	if got := lengths(); !slices.Equal(got, []int64{1000, 750}) {
+		t.Errorf("fragment lengths %v ms, want the documents' Durations [1000 750]", got)
+	}
+	// The same documents as one recording's would be: without the header
+	// the Durations are dropped, and each fragment is as long as its frames.
+	body = append(doc(60000, t0+2000), doc(60000, t0+3000)...)
+	if status, _, evs = putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "docs"}, body); status != http.StatusOK || evs[len(evs)-1].EventType != wire.EventPersisted {
+		t.Fatalf("session without the header: %d %+v", status, evs)
+	}
+	if got := lengths(); len(got) != 4 || got[2] >= 1000 || got[3] >= 1000 {
+		t.Errorf("fragment lengths %v ms; want the last two from their frames, not the recording's 60 s", got)
+	}
+	// A document with two Clusters.
+	status, _, evs = putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "docs", "x-sensorium-documents": "fragments"}, doc(100, t0+4000, t0+5000))
+	if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].EventType != wire.EventError || evs[len(evs)-1].ErrorID != wire.ErrInvalidMKVData {
+		t.Fatalf("a document of two clusters: %d %+v", status, evs)
+	}
+	if status, typ, _ := putMediaSession(t, srv, map[string]string{"x-amzn-stream-name": "docs", "x-sensorium-documents": "recording"}, doc(100, t0+6000)); status != http.StatusBadRequest || typ != httpwire.InvalidArgument {
+		t.Errorf("x-sensorium-documents: recording: %d %s, want 400 %s", status, typ, httpwire.InvalidArgument)
+	}
+}
