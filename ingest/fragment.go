@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/platform/pcmpack"
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
@@ -22,6 +23,9 @@ type Fragment struct {
 	Tracks        int
 	Frames        int
 	Tags          []mkv.SimpleTag
+	// PCM: a track is audio that pcmpack codes; without one, packing the
+	// fragment is not tried (it would parse it again to find none).
+	PCM bool
 }
 
 // FragmentError is a refusal with the seed service's numeric code.
@@ -325,6 +329,10 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 	} else {
 		payload = mkv.AppendCluster(payload, p.clusterTimecode, p.blocks)
 	}
+	pcm := false
+	for _, t := range p.trackNums {
+		pcm = pcm || pcmpack.Codable(t)
+	}
 	return &Fragment{
 		ProducerTime:  producer,
 		Duration:      dur,
@@ -333,5 +341,6 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 		Tracks:        len(p.trackNums),
 		Frames:        p.frames,
 		Tags:          tags,
+		PCM:           pcm,
 	}, nil
 }

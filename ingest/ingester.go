@@ -697,7 +697,7 @@ func (in *Ingester) apply(ctx context.Context, name string, m *busMsg) result {
 	// as packed: readers expand whatever carries it.
 	frag.Payload, frag.ClusterOffset = pcmpack.Disarm(frag.Payload, frag.ClusterOffset)
 	readSize := 0
-	if in.opts.PackPCM && info.RetentionHours > 0 && len(frag.Payload) > 0 {
+	if in.opts.PackPCM && frag.PCM && info.RetentionHours > 0 && len(frag.Payload) > 0 {
 		packed, offset, ok, err := pcmpack.Pack(frag.Payload, frag.ClusterOffset)
 		switch {
 		case err != nil:

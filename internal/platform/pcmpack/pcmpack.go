@@ -68,6 +68,14 @@ func appendMarker(dst []byte, tracks []uint64) []byte {
 }
 
 // formatOf is the codec's PCM format for a track whose PCM it can code.
+// Codable reports whether Pack codes a track's frames: PCM audio of a
+// sample format it knows. A fragment without such a track is stored as it
+// came, so Pack need not be called on it.
+func Codable(t *mkv.TrackEntry) bool {
+	_, ok := formatOf(t)
+	return ok
+}
+
 func formatOf(t *mkv.TrackEntry) (codecs.PCMFormat, bool) {
 	if t.Audio == nil || t.Audio.Channels < 1 || t.Audio.Channels > 255 || t.Number < 1 || t.Number > 255 {
 		return codecs.PCMFormat{}, false
