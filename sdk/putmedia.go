@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/awsauth"
@@ -54,13 +55,24 @@ type PutMediaInput struct {
 // the response: after the last fragment's PERSISTED, or after an ERROR,
 // which ends the session (the event says why; PutMedia then returns nil).
 // A refusal before the session starts is an *APIError. The client's timeout
-// bounds the wait for the response to start, not the session.
+// bounds the wait for the response to start, not the session; the clock
+// starts again at each byte the server takes of the body, since a proxy
+// that passes a request on only once its body has ended (nginx's default)
+// makes the response start after the last byte, however long the body
+// takes on a slow link.
 func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(AckEvent)) error {
 	const op = "putMedia"
 	url := c.base + "/" + op
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, in.Body)
+	te := &TimeoutError{Op: op, URL: url, After: c.timeout}
+	start := &startTimer{}
+	var body io.Reader = in.Body
+	if c.timeout > 0 {
+		start.t = time.AfterFunc(c.timeout, func() { cancel(te) })
+		body = &progressReader{r: in.Body, start: start, after: c.timeout}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
 	if err != nil {
 		return fmt.Errorf("sdk: %s: %w", op, err)
 	}
@@ -95,13 +107,10 @@ func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(Ac
 			return fmt.Errorf("sdk: %s: %w", op, err)
 		}
 	}
-	var timer *time.Timer
-	te := &TimeoutError{Op: op, URL: url, After: c.timeout}
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, func() { cancel(te) })
-	}
 	resp, err := c.hc.Do(req)
-	if timer != nil && !timer.Stop() { // the response did not start in time
+	// The response did not start in time (the timer may have been started
+	// again by a read that was under way when it fired).
+	if !start.stop() || context.Cause(ctx) == error(te) {
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -129,4 +138,45 @@ func (c *Client) PutMedia(ctx context.Context, in PutMediaInput, onEvent func(Ac
 		return fmt.Errorf("sdk: %s: reading acknowledgements: %w", op, err)
 	}
 	return nil
+}
+
+// startTimer is PutMedia's wait for its response to start: reset by the
+// body's progress until the response starts, then stopped for good.
+type startTimer struct {
+	mu      sync.Mutex
+	t       *time.Timer // nil: no timeout
+	stopped bool
+}
+
+// reset starts the wait again, unless the response has started.
+func (s *startTimer) reset(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.t != nil && !s.stopped {
+		s.t.Reset(d)
+	}
+}
+
+// stop ends the wait; false when the timeout fired first.
+func (s *startTimer) stop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	return s.t == nil || s.t.Stop()
+}
+
+// progressReader is a PutMedia body that restarts the wait for the
+// response at each byte the server takes.
+type progressReader struct {
+	r     io.Reader
+	start *startTimer
+	after time.Duration
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 || err == io.EOF {
+		p.start.reset(p.after)
+	}
+	return n, err
 }

@@ -46,6 +46,7 @@ type centreLink interface {
 type verdict struct {
 	wire.AckEvent
 	ended       bool
+	session     uint64 // the session that ended (sent.session)
 	first, last uint64
 	err         error
 }
@@ -147,10 +148,11 @@ type sent struct {
 	f    jetstream.PubAckFuture // over NATS
 	lost <-chan struct{}        // the connection it went on dropped
 	// taken (over HTTP) gives nil once the session's body has taken the
-	// fragment, or why it cannot.
-	taken  <-chan error
-	seq    uint64
-	stream string
+	// fragment, or why it cannot; session is that session's number.
+	taken   <-chan error
+	session uint64
+	seq     uint64
+	stream  string
 }
 
 // wait returns once the bus has the fragment (and whether it had this

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/sdk"
@@ -41,9 +42,15 @@ import (
 type httpCentre struct {
 	ctx context.Context
 	c   *sdk.Client
+	// quiet is how long a session's body may take no byte before the
+	// session is given up (Config.AckTimeout): a link that hangs without a
+	// reset would otherwise hold the stream until the kernel gives up on
+	// it, many minutes later.
+	quiet time.Duration
 
-	mu      sync.Mutex
-	streams map[string]*httpStream // by centre stream name
+	mu       sync.Mutex
+	streams  map[string]*httpStream // by centre stream name
+	sessions uint64                 // sessions started, to number them
 }
 
 // httpStream is one centre stream's sessions.
@@ -53,8 +60,8 @@ type httpStream struct {
 	inRound bool         // a round is being sent: a fragment must continue sess
 }
 
-func newHTTPCentre(ctx context.Context, c *sdk.Client) *httpCentre {
-	return &httpCentre{ctx: ctx, c: c, streams: map[string]*httpStream{}}
+func newHTTPCentre(ctx context.Context, c *sdk.Client, quiet time.Duration) *httpCentre {
+	return &httpCentre{ctx: ctx, c: c, quiet: quiet, streams: map[string]*httpStream{}}
 }
 
 func (h *httpCentre) streamLocked(name string) *httpStream {
@@ -120,7 +127,7 @@ func (h *httpCentre) send(stream, producer string, seq, _ uint64, _ int, produce
 	case <-s.done:
 		return nil, s.endErr()
 	}
-	return &sent{taken: taken, seq: seq, stream: stream}, nil
+	return &sent{taken: taken, session: s.id, seq: seq, stream: stream}, nil
 }
 
 // endRound ends the session's body: the centre answers what it holds and
@@ -163,6 +170,7 @@ func (h *httpCentre) forward(s *putSession, v verdict) {
 // putSession is one PutMedia session: a round's fragments.
 type putSession struct {
 	h        *httpCentre
+	id       uint64 // from 1, in the order sessions start
 	stream   string
 	producer string
 	cancel   context.CancelFunc
@@ -174,9 +182,12 @@ type putSession struct {
 	times       map[int64]uint64 // producer time (ms) → the first fragment's sequence at it
 	bodyEnded   bool             // writes is closed
 
-	// Written by the session's goroutine before done closes.
-	err     error // why it ended early; nil when it ended as it should
-	failure error // set from an event: why the rest of it will not be stored
+	// err is why it ended early (nil when it ended as it should); written
+	// before done closes.
+	err error
+
+	fmu     sync.Mutex
+	failure error // why the rest of it will not be stored: the first reason found (an event, the watchdog)
 }
 
 // bodyWrite is a fragment for the body; taken gives the write's result.
@@ -189,9 +200,15 @@ type bodyWrite struct {
 // worker stopped).
 var errSessionGone = errors.New("the PutMedia session was given up")
 
+// errIgnoresKey: the centre stores PutMedia's fragments under keys of its
+// own, so re-sends would be stored twice. The stream's copy stops.
+var errIgnoresKey = errors.New("the centre does not take PutMedia's dedupe key")
+
+// h.mu is held.
 func (h *httpCentre) start(stream, producer string, first uint64) *putSession {
 	ctx, cancel := context.WithCancel(h.ctx)
-	s := &putSession{h: h, stream: stream, producer: producer, cancel: cancel, writes: make(chan bodyWrite, 64),
+	h.sessions++
+	s := &putSession{h: h, id: h.sessions, stream: stream, producer: producer, cancel: cancel, writes: make(chan bodyWrite, 64),
 		done: make(chan struct{}), first: first, next: first, times: map[int64]uint64{}}
 	pr, pw := io.Pipe()
 	go s.writeBody(pw)
@@ -199,14 +216,44 @@ func (h *httpCentre) start(stream, producer string, first uint64) *putSession {
 	return s
 }
 
+// fail records why the session's rest will not be stored (the first
+// reason wins) and, with stop, ends it.
+func (s *putSession) fail(err error, stop bool) {
+	s.fmu.Lock()
+	if s.failure == nil {
+		s.failure = err
+	}
+	s.fmu.Unlock()
+	if stop {
+		s.cancel()
+	}
+}
+
+func (s *putSession) failed() error {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.failure
+}
+
+// bodyPiece is how much of a fragment is written to the body at once: the
+// watchdog sees a large fragment on a slow link move.
+const bodyPiece = 64 << 10
+
 // writeBody writes the fragments to the body as they come, and ends it
 // when the round does. A write the session can no longer take fails, and
-// so does every one after it.
+// so does every one after it. A piece the link takes nothing of for
+// h.quiet ends the session.
 func (s *putSession) writeBody(pw *io.PipeWriter) {
 	var failed error
 	for w := range s.writes {
-		if failed == nil {
-			_, failed = pw.Write(w.data)
+		for b := w.data; failed == nil && len(b) > 0; {
+			n := min(len(b), bodyPiece)
+			watchdog := time.AfterFunc(s.h.quiet, func() {
+				s.fail(fmt.Errorf("the link to the centre took nothing of the PutMedia body for %s", s.h.quiet), true)
+			})
+			_, failed = pw.Write(b[:n])
+			watchdog.Stop()
+			b = b[n:]
 		}
 		w.taken <- failed
 	}
@@ -217,17 +264,22 @@ func (s *putSession) writeBody(pw *io.PipeWriter) {
 func (s *putSession) run(ctx context.Context, body *io.PipeReader) {
 	err := s.h.c.PutMedia(ctx, sdk.PutMediaInput{Stream: sdk.ByName(s.stream), Body: body,
 		ProducerID: s.producer, FirstSequence: s.first, FragmentDocuments: true}, s.onEvent)
-	_ = body.CloseWithError(errSessionGone) // writes waiting on the body fail
-	if err == nil {
-		err = s.failure
-	} else if ctx.Err() != nil {
+	// The reason found first says more than the cancellation it caused.
+	if f := s.failed(); f != nil {
+		err = f
+	} else if err != nil && ctx.Err() != nil {
 		err = errSessionGone
 	}
+	cause := err
+	if cause == nil {
+		cause = errSessionGone
+	}
+	_ = body.CloseWithError(cause) // writes waiting on the body fail with it
 	s.err = err
 	s.h.mu.Lock()
 	first, last := s.first, s.next-1
 	s.h.mu.Unlock()
-	s.h.forward(s, verdict{ended: true, first: first, last: last, err: err})
+	s.h.forward(s, verdict{ended: true, session: s.id, first: first, last: last, err: err})
 	close(s.done)
 }
 
@@ -239,9 +291,8 @@ func (s *putSession) onEvent(ev sdk.AckEvent) {
 			// A server that ignores the key numbers each session's
 			// clusters under an id of its own: re-sends would be stored
 			// twice. Nothing is taken as stored.
-			s.failure = fmt.Errorf("the centre does not take PutMedia's dedupe key (its events name producer %q, not %q): it is not a Sensorium server of this version; replicate over its NATS (--via nats)",
-				ev.ProducerID, s.producer)
-			s.cancel()
+			s.fail(fmt.Errorf("%w (its events name producer %q, not %q): it is not a Sensorium server of this version; replicate over its NATS (--via nats)",
+				errIgnoresKey, ev.ProducerID, s.producer), true)
 			return
 		}
 		s.h.forward(s, verdict{AckEvent: ev})
@@ -250,9 +301,7 @@ func (s *putSession) onEvent(ev sdk.AckEvent) {
 		case wire.ErrStreamRead, wire.ErrMaxConnectionDuration, wire.ErrInternal, wire.ErrArchival:
 			// The session ends without storing the rest, for a reason the
 			// next one may not meet: they are sent again.
-			if s.failure == nil {
-				s.failure = fmt.Errorf("the centre ended the PutMedia session: %s (%s %d)", ev.Message, ev.ErrorCode, int(ev.ErrorID))
-			}
+			s.fail(fmt.Errorf("the centre ended the PutMedia session: %s (%s %d)", ev.Message, ev.ErrorCode, int(ev.ErrorID)), false)
 			return
 		}
 		if ev.ProducerSequence == 0 {
@@ -263,9 +312,7 @@ func (s *putSession) onEvent(ev sdk.AckEvent) {
 			s.h.mu.Unlock()
 		}
 		if ev.ProducerSequence == 0 {
-			if s.failure == nil {
-				s.failure = fmt.Errorf("the centre ended the PutMedia session: %s (%s %d)", ev.Message, ev.ErrorCode, int(ev.ErrorID))
-			}
+			s.fail(fmt.Errorf("the centre ended the PutMedia session: %s (%s %d)", ev.Message, ev.ErrorCode, int(ev.ErrorID)), false)
 			return
 		}
 		s.h.forward(s, verdict{AckEvent: ev})

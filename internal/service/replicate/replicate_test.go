@@ -98,6 +98,18 @@ func start(t *testing.T, cfg Config) (*Replicator, func()) {
 	return r, stop
 }
 
+// waitLive waits until the replicator's one stream is caught up: nothing
+// pending, so its journal on disk has every confirmation.
+func waitLive(t *testing.T, rep *Replicator) {
+	t.Helper()
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if st := rep.Status().Streams; len(st) != 1 || st[0].State != "live" || st[0].BacklogFragments != 0 {
+			return fmt.Errorf("status %+v; want live with nothing pending", st)
+		}
+		return nil
+	})
+}
+
 // waitCopied waits until the centre holds as many fragments of centre as
 // the edge of edge.
 func (r *rig) waitCopied(t *testing.T, edge, centre string, timeout time.Duration) {
@@ -271,8 +283,9 @@ func unconfirmedResend(t *testing.T, via string) {
 	origin := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 2<<10).put(10)
 	cfg := r.config(t, "s")
-	_, stop := start(t, cfg)
+	rep, stop := start(t, cfg)
 	r.waitCopied(t, "s", "s", 30*time.Second)
+	waitLive(t, rep)
 	stop()
 	j, err := loadJournal(cfg.StateDir, "s")
 	if err != nil || j == nil || j.Confirmed == nil || len(j.Pending) != 0 {
@@ -297,7 +310,7 @@ func unconfirmedResend(t *testing.T, via string) {
 	if err := j.save(cfg.StateDir); err != nil {
 		t.Fatal(err)
 	}
-	rep, _ := start(t, cfg)
+	rep, _ = start(t, cfg)
 	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		st := rep.Status()
 		if len(st.Streams) != 1 || st.Streams[0].State != "live" || st.Streams[0].ResentFragments != 10 {
@@ -319,8 +332,9 @@ func TestExpiredFragmentIsCountedAndSkipped(t *testing.T) {
 	p := newProducer(t, r.edgeSrv.NATSURL(), "s", origin, 1<<10)
 	p.put(3)
 	cfg := r.config(t, "s")
-	_, stop := start(t, cfg)
+	rep, stop := start(t, cfg)
 	r.waitCopied(t, "s", "s", 30*time.Second)
+	waitLive(t, rep)
 	stop()
 	j, err := loadJournal(cfg.StateDir, "s")
 	if err != nil || j == nil {
@@ -332,7 +346,7 @@ func TestExpiredFragmentIsCountedAndSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.put(2)
-	rep, _ := start(t, cfg)
+	rep, _ = start(t, cfg)
 	r.waitCopied(t, "s", "s", 30*time.Second)
 	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if st := rep.Status().Streams; len(st) != 1 || st[0].ExpiredFragments != 1 || st[0].State != "live" {
@@ -369,8 +383,9 @@ func TestJournalMovesBetweenNATSAndHTTP(t *testing.T) {
 	}
 
 	p.put(20)
-	_, stop := start(t, natsCfg)
+	rep, stop := start(t, natsCfg)
 	r.waitCopied(t, "s", "s", 30*time.Second)
+	waitLive(t, rep)
 	stop()
 	j := journal()
 	if j.Via != ViaNATS || len(j.Pending) != 0 || j.Confirmed == nil || j.Confirmed.Seq != 20 {
@@ -385,9 +400,10 @@ func TestJournalMovesBetweenNATSAndHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, stop = start(t, httpCfg)
+	rep, stop = start(t, httpCfg)
 	p.put(5)
 	r.waitCopied(t, "s", "s", 30*time.Second)
+	waitLive(t, rep)
 	stop()
 	if j := journal(); j.Via != ViaHTTP || len(j.Pending) != 0 || j.Confirmed.Seq != 25 {
 		t.Fatalf("after the HTTP run: journal via %q, %d pending, confirmed %+v; want http, none, up to 25", j.Via, len(j.Pending), j.Confirmed)
@@ -406,7 +422,7 @@ func TestJournalMovesBetweenNATSAndHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep, _ := start(t, natsCfg)
+	rep, _ = start(t, natsCfg)
 	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if st := rep.Status().Streams; len(st) != 1 || st[0].State != "live" || st[0].ResentFragments != 5 {
 			return fmt.Errorf("status %+v; want live after 5 re-sends", st)
@@ -415,6 +431,7 @@ func TestJournalMovesBetweenNATSAndHTTP(t *testing.T) {
 	})
 	p.put(5)
 	r.waitCopied(t, "s", "s", 30*time.Second)
+	waitLive(t, rep)
 	if n := checkExactlyOnce(t, r.edge, r.centre, "s", "s"); n != 30 {
 		t.Errorf("the edge holds %d fragments; the test wrote 30", n)
 	}

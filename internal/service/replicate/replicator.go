@@ -189,7 +189,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 	defer unlock()
 	if r.cfg.Via == ViaHTTP {
-		r.centre = newHTTPCentre(ctx, r.cfg.Centre)
+		r.centre = newHTTPCentre(ctx, r.cfg.Centre, r.cfg.AckTimeout)
 	} else {
 		c, err := dialCentre(ctx, r.cfg.CentreNATS, r.cfg.CentrePrefix, r.cfg.AckTimeout, r.cfg.CentreNATSOptions)
 		if err != nil {

@@ -32,6 +32,9 @@ type round struct {
 	// sessionErr is why a PutMedia session ended with fragments that had
 	// no verdict from it (they are sent again); nil when none did.
 	sessionErr error
+	// sessions are the PutMedia sessions of this round: the end of another
+	// (an earlier round's, heard late) says nothing of this round's sends.
+	sessions map[uint64]bool
 }
 
 // sendPending runs one round. What is still unconfirmed after AckTimeout (or
@@ -51,7 +54,8 @@ func (w *worker) sendPending(ctx context.Context, acks <-chan verdict) error {
 		}
 		pending = pending[:i]
 	}
-	rd := &round{w: w, acks: acks, pending: append([]fragRef(nil), pending...), open: map[uint64]bool{}, sizes: map[uint64]int{}}
+	rd := &round{w: w, acks: acks, pending: append([]fragRef(nil), pending...), open: map[uint64]bool{}, sizes: map[uint64]int{},
+		sessions: map[uint64]bool{}}
 	err := rd.send(ctx)
 	if errors.Is(err, sdk.ErrResourceNotFound) {
 		// A fragment expired at the edge before it was sent (an outage
@@ -218,6 +222,9 @@ func (rd *round) send(ctx context.Context) error {
 			return err
 		}
 		prev = p.Seq
+		if s.session != 0 {
+			rd.sessions[s.session] = true
+		}
 		rd.inFlight = append(rd.inFlight, s)
 		rd.sizes[p.Seq] = len(c.data)
 		rd.inBytes += len(c.data)
@@ -316,6 +323,9 @@ func (rd *round) handle(v verdict) {
 	if v.ended {
 		// A PutMedia session ended: what it carried without a verdict gets
 		// none, and goes again in the next round.
+		if !rd.sessions[v.session] {
+			return
+		}
 		lost := false
 		for seq := range rd.open {
 			if seq >= v.first && seq <= v.last {

@@ -76,6 +76,16 @@ func (w *worker) run(ctx context.Context) {
 			w.done.Store(true)
 			return
 		}
+		if errors.Is(err, errIgnoresKey) {
+			// Going on would store re-sends twice: the operator chooses
+			// (--via nats, or a centre of this version) and restarts.
+			log.Error("replicate: stopped copying the stream", "err", err)
+			w.mu.Lock()
+			w.errs++
+			w.lastErr, w.state = err.Error(), "stopped"
+			w.mu.Unlock()
+			return
+		}
 		w.mu.Lock()
 		w.errs++
 		w.lastErr = err.Error()
