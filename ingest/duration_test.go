@@ -4,12 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorium-io/sensorium/internal/platform/wire"
 	"github.com/sensorium-io/sensorium/mkv"
 )
 
 // A fragment's length is its last frame's end: with the track's
 // DefaultDuration when it has one, else (ffmpeg writes none for PCM) with
-// the gap before that frame; a fragment's Info Duration wins over both.
+// the gap before that frame; a fragment's Info Duration wins over both,
+// but never makes it end before its last frame.
 func TestFragmentDuration(t *testing.T) {
 	now := time.Now()
 	tc := uint64(now.Add(-time.Minute).UnixMilli())
@@ -24,6 +26,7 @@ func TestFragmentDuration(t *testing.T) {
 		{"no default duration: the gap", 0, 0, []int16{0, 20, 40}, 60 * time.Millisecond},
 		{"one frame, no default duration", 0, 0, []int16{0}, 0},
 		{"info duration", 0, 500, []int16{0, 20, 40}, 500 * time.Millisecond},
+		{"info duration short of the last frame", 0, 1, []int16{0, 20, 40}, 40 * time.Millisecond},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,5 +47,22 @@ func TestFragmentDuration(t *testing.T) {
 				t.Fatalf("duration %v, want %v", time.Duration(f.Duration), c.want)
 			}
 		})
+	}
+}
+
+// An Info Duration shorter than the frames does not let a fragment past
+// MaxFragmentDuration: one of frames 30 s apart that says it lasts 1 ms is
+// refused as the 30 s it spans.
+func TestInfoDurationDoesNotHideTheFrames(t *testing.T) {
+	now := time.Now()
+	b := mkv.AppendEBMLHeader(nil, "matroska")
+	b = mkv.AppendSegmentStart(b)
+	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, Duration: 1})
+	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	b = mkv.AppendCluster(b, uint64(now.Add(-time.Minute).UnixMilli()), []mkv.Block{
+		{Track: 1, Keyframe: true, Data: []byte("f")}, {Track: 1, Timecode: 30000, Keyframe: true, Data: []byte("f")}})
+	_, ferr := ParseFragment(b, Limits{MaxFragmentDuration: 20 * time.Second}, now)
+	if ferr == nil || ferr.Code != wire.ErrMaxFragmentDuration {
+		t.Fatalf("a 1 ms Info Duration over frames 30 s apart: %v, want %s", ferr, wire.ErrMaxFragmentDuration)
 	}
 }

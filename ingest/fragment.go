@@ -284,9 +284,10 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 			dur += p.trackGap[p.lastTrack]
 		}
 	}
-	if dur < 0 {
-		dur = 0
-	}
+	// However short its Info says it is, a fragment reaches its last frame:
+	// a shorter span would hide that frame from reads of time ranges, and
+	// a fragment of frames over minutes would pass MaxFragmentDuration.
+	dur = max(dur, p.lastTime-producer, 0)
 	if time.Duration(dur) > p.lim.MaxFragmentDuration {
 		return nil, refuse(wire.ErrMaxFragmentDuration, "fragment spans %s; the limit is %s", time.Duration(dur), p.lim.MaxFragmentDuration)
 	}
