@@ -124,7 +124,16 @@ func (r *Reader) blockBody(h *elemHeader) ([]byte, error) {
 	if h.size > r.maxSize {
 		return nil, tooLarge(h.off, h.id, h.size, r.maxSize)
 	}
-	if r.mem != nil && r.off+h.size <= int64(len(r.mem)) {
+	if r.mem != nil {
+		if r.off+h.size > int64(len(r.mem)) {
+			// The input ends inside the body. Say so as NewReader does: it
+			// peeks a body that fits its read buffer (consuming nothing) and
+			// reads a larger one to the input's end.
+			if h.size > bufferSize {
+				r.off = int64(len(r.mem))
+			}
+			return nil, &TruncatedError{Offset: int64(len(r.mem)), What: elementName(h.id)}
+		}
 		return r.bodyInMemory(h.size), nil
 	}
 	if h.size <= bufferSize {

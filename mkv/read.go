@@ -148,6 +148,17 @@ func NewReader(r io.Reader, opts ...Option) *Reader {
 		// was a third of ingest's CPU with many small streams.
 		size = min(size, max(l.Len(), 16))
 	}
+	return newReader(r, size, opts)
+}
+
+// memBufferSize is the read buffer of an input in memory (NewBytesReader):
+// it holds element headers (at most 12 bytes) while they are peeked, and
+// bodies are sliced from the input or read through it. A buffer the size
+// of the input was a third of the bytes a server allocated with thousands
+// of streams of 4 KiB fragments (one per fragment parsed).
+const memBufferSize = 64
+
+func newReader(r io.Reader, size int, opts []Option) *Reader {
 	rd := &Reader{
 		br:      bufio.NewReaderSize(r, size),
 		maxSize: defaultMaxElementSize,
@@ -168,7 +179,7 @@ func NewReader(r io.Reader, opts ...Option) *Reader {
 // next call of Next) and, like b, must not be changed.
 func NewBytesReader(b []byte, opts ...Option) *Reader {
 	src := bytes.NewReader(b)
-	rd := NewReader(src, opts...)
+	rd := newReader(src, memBufferSize, opts)
 	rd.mem, rd.src = b, src
 	return rd
 }
