@@ -24,9 +24,9 @@ import (
 // caller's goroutine hands the batches on in fragment order:
 //
 //	dispatcher ──jobs──► workers (decodeWorkers) ──batches──► collector (emit)
-//	     └──────── the same jobs, in order (at most workers+1) ───────┘
+//	     └──────── the same jobs, in order (at most queueDepth) ──────┘
 //
-// Memory is bounded whatever the range: at most workers+1 jobs are in flight
+// Memory is bounded whatever the range: at most queueDepth jobs are in flight
 // and a worker holds at most jobBatches finished batches of a job before the
 // collector takes them. A batch never spans two jobs, so each job ends with a
 // batch of the rows left over (batches hold about Prepared.decodeRows rows, never
@@ -39,6 +39,20 @@ const jobBatches = 4
 
 // maxJobFragments bounds a job (and is the store listing's page).
 const maxJobFragments = 64
+
+// queueDepth is how many jobs may wait for the collector besides the one it
+// hands on: one more than the workers, so that each has the next job to
+// decode while the collector waits for the oldest; but a lone worker (one
+// core) gains nothing from a second job decoded ahead, whose batches only
+// hold memory: Flight's four partitions read on one core held ~40 MB of
+// decoded batches, most of the live heap, and a read that starts from a
+// collected heap faults all of it in again (~10 µs a page on a VM).
+func queueDepth(workers int) int {
+	if workers <= 1 {
+		return 1
+	}
+	return workers + 1
+}
 
 // firstBatchBytes bounds a query's first batch, so that a reader has rows
 // (and an HTTP client its status) within a few ms of asking, whatever the
@@ -120,7 +134,8 @@ type pipeline struct {
 func (s *Service) decode(ctx context.Context, p *Prepared, cut bool, emit func(piece) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := s.decodeWorkers()
-	pl := &pipeline{s: s, p: p, cut: cut, jobs: make(chan *decodeJob, workers+1), work: make(chan *decodeJob, workers+1), started: make(chan struct{})}
+	depth := queueDepth(workers)
+	pl := &pipeline{s: s, p: p, cut: cut, jobs: make(chan *decodeJob, depth), work: make(chan *decodeJob, depth), started: make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Go(func() { pl.dispatch(ctx) })
 	for i := range workers {
