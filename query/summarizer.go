@@ -68,7 +68,7 @@ type summaryState struct {
 
 const (
 	summaryBatch    = 64               // fragments read per turn of a stream
-	idleFragments   = 16               // fragments without a summarised track before a stream is passed over
+	idleFragments   = 4                // fragments without a summarised track before a stream is passed over (each is read whole: at 10,000 slow streams, 16 were 160,000 reads after each start)
 	idleBytes       = 16 << 20         // or their bytes: the 16 fragments of a 4K camera are 500 MB to read back
 	idleRecheck     = 10 * time.Minute // how long a stream without one is passed over
 	summaryPruneGap = 5 * time.Minute  // how often a stream's files are checked against retention
