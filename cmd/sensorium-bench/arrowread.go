@@ -41,7 +41,8 @@ import (
 // query and our Flight DoGet (one partition, and four read in parallel)
 // against reading the same samples from a zstd Parquet file with pqarrow —
 // the peer a data scientist would otherwise keep on disk. Rows per second,
-// the ratio to Parquet (goal ≥ 1.0), the time to the first batch (goal
+// the ratio to Parquet (goal ≥ 1.0; ≥ 1.2 for four Flight partitions on one
+// core, goal 5 of issue 15), the time to the first batch (goal
 // ≤ 10 ms) and the peak RSS of the process while it reads.
 //
 // Fair both ways:
@@ -118,6 +119,7 @@ const arrowRounds = 5
 type arrowPath struct {
 	name string
 	read func() (int64, time.Duration, error) // rows, time to the first batch
+	goal float64                              // the ratio to Parquet it should reach; 0: 1.0
 	// results
 	rows      int64
 	took      time.Duration   // the best round
@@ -143,6 +145,11 @@ func arrowTable(ctx context.Context, cores int, rows int64, client *sdk.Client, 
 		{name: "HTTP /v1/query (Arrow IPC stream)", read: func() (int64, time.Duration, error) { return readHTTP(ctx, client, in) }},
 		{name: "Flight DoGet, 1 partition", read: func() (int64, time.Duration, error) { return readFlight(ctx, fc, start, end, 1) }},
 		{name: "Flight DoGet, 4 partitions in parallel", read: func() (int64, time.Duration, error) { return readFlight(ctx, fc, start, end, 4) }},
+	}
+	if !parallel {
+		// Goal 5 of issue 15: a client reading four partitions on one core,
+		// where the server's every copy is paid on the reader's core.
+		paths[4].goal = 1.2
 	}
 	for _, p := range paths {
 		p.took = time.Hour
@@ -194,7 +201,8 @@ func arrowTable(ctx context.Context, cores int, rows int64, client *sdk.Client, 
 		ratio := r.rate() / peer.rate()
 		note := ""
 		if !strings.HasPrefix(r.name, "Parquet") {
-			note = fmt.Sprintf("≥ 1.0 × Parquet: %s; first batch ≤ 10 ms: %s", met(ratio >= 1), met(r.first() <= 10*time.Millisecond))
+			goal := max(r.goal, 1)
+			note = fmt.Sprintf("≥ %.1f × Parquet: %s; first batch ≤ 10 ms: %s", goal, met(ratio >= goal), met(r.first() <= 10*time.Millisecond))
 		} else if r == peer {
 			note = "(the peer)"
 		}
