@@ -149,8 +149,11 @@ type ProducerConfig struct {
 	// nothing about the producer's fragments for as long; the wait doubles
 	// with each re-send of the fragment, up to 16 × PersistTimeout, which is
 	// also how long a fragment waits at most while events for others keep
-	// coming. After a reconnect every RECEIVED fragment is re-sent at once.
-	// Default 15 s.
+	// coming — unless a later fragment's PERSISTED has come: the server
+	// applies a stream's fragments in order, so this one's verdict was lost
+	// on the way (core NATS drops events to a slow consumer), and it is
+	// re-sent a quarter of PersistTimeout after. After a reconnect every
+	// RECEIVED fragment is re-sent at once. Default 15 s.
 	PersistTimeout time.Duration
 	// PublishTimeout is how long a fragment's publish waits for the bus's
 	// acknowledgement (RECEIVED) before it is sent again, plus one second
@@ -316,7 +319,10 @@ type outFragment struct {
 	gen        int // bumped on every publish, to ignore a stale failure
 	receivedAt time.Time
 	resends    int // re-sends for an overdue PERSISTED: each doubles the next wait
-	number     string
+	// overtakenAt is when a later fragment of the producer was PERSISTED
+	// while this one, RECEIVED, had no verdict: zero while none was.
+	overtakenAt time.Time
+	number      string
 	// prev is the sequence this fragment must follow on the server (sent as
 	// Sensorium-Producer-Prev); 0 once that fragment is dropped or refused.
 	prev uint64
@@ -415,6 +421,9 @@ type Producer struct {
 	// sendTicks counts the send loop's ticks, which it takes only while it
 	// has work (sendLoop); tests read it.
 	sendTicks atomic.Int64
+	// loseEvent, in tests, loses the acknowledgement events it returns true
+	// for, as a slow consumer's connection does.
+	loseEvent atomic.Pointer[func(AckEvent) bool]
 	closed    chan struct{} // closed when Close has finished
 	wg        sync.WaitGroup
 }
@@ -807,6 +816,20 @@ func (p *Producer) notifyLocked() {
 	p.changed = make(chan struct{})
 }
 
+// overtakeLocked notes that seq is PERSISTED: the RECEIVED fragments
+// before it are overtaken, their verdicts lost on the way (requeue).
+func (p *Producer) overtakeLocked(seq uint64) {
+	var now time.Time
+	for _, f := range p.pending { // short: the fragments not yet PERSISTED
+		if f.seq < seq && f.state == stateReceived && f.overtakenAt.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			f.overtakenAt = now
+		}
+	}
+}
+
 func (p *Producer) findLocked(seq uint64) (*outFragment, int) {
 	for i, f := range p.pending { // short: the fragments not yet PERSISTED
 		if f.seq == seq {
@@ -974,6 +997,9 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	if err := json.Unmarshal(m.Data, &ev); err != nil || ev.ProducerID != p.cfg.ProducerID {
 		return
 	}
+	if lose := p.loseEvent.Load(); lose != nil && (*lose)(ev) {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastEvent = time.Now() // the server is at work on this producer's fragments
@@ -1020,6 +1046,7 @@ func (p *Producer) onAckMsg(m *nats.Msg) {
 	switch ev.EventType {
 	case EventPersisted:
 		p.stats.Persisted++
+		p.overtakeLocked(f.seq)
 	case EventError:
 		kind = spool.Refused
 		p.stats.Errors++

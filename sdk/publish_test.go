@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -530,4 +531,69 @@ func waitSendLoopIdle(t *testing.T, p *sdk.Producer) {
 		time.Sleep(250 * time.Millisecond)
 		return sdk.SendTicks(p) == before
 	})
+}
+
+// A PERSISTED event lost on the way (core NATS drops events to a slow
+// consumer) while the producer keeps putting: the PERSISTED of the
+// fragments after it says the server has it, so it is re-sent a quarter of
+// PersistTimeout later and answered as a duplicate — not after 16 ×
+// PersistTimeout, which is how long a fragment waits while events for
+// others keep coming.
+func TestLostPersistedIsResentWhenOvertaken(t *testing.T) {
+	r := newRig(t, true)
+	var mu sync.Mutex
+	persisted := map[uint64]time.Time{}
+	var lostAt time.Time
+	p, err := sdk.NewProducer(context.Background(), r.client(), sdk.ProducerConfig{Stream: "s", Tracks: []sdk.Track{opaque(1)},
+		MinFragmentDuration: time.Nanosecond, PersistTimeout: 2 * time.Second, Logger: quiet(),
+		OnAck: func(ev sdk.AckEvent) {
+			if ev.EventType == sdk.EventPersisted {
+				mu.Lock()
+				persisted[ev.ProducerSequence] = time.Now()
+				mu.Unlock()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeSoon(p)
+	sdk.LoseEvents(p, func(ev sdk.AckEvent) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.EventType == sdk.EventPersisted && ev.ProducerSequence == 3 && lostAt.IsZero() {
+			lostAt = time.Now()
+			return true
+		}
+		return false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// A fragment every 50 ms for 5 s: events never stop for PersistTimeout.
+	for i := int64(0); i < 100; i++ {
+		if err := p.PutFrame(ctx, sdk.Frame{Track: 1, Timestamp: t0 + i*50*ms, Duration: 50 * ms, Key: true, Data: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	lost, at := lostAt, persisted[3]
+	mu.Unlock()
+	switch {
+	case lost.IsZero():
+		t.Fatal("fragment 3's PERSISTED never came to be lost")
+	case at.IsZero():
+		t.Fatalf("fragment 3's PERSISTED was lost %s before the producer stopped putting, and has not come again", time.Since(lost).Round(time.Millisecond))
+	case at.Sub(lost) > 2*time.Second:
+		t.Fatalf("fragment 3 was PERSISTED again %s after its event was lost; want within a quarter of PersistTimeout and a tick", at.Sub(lost))
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	frags, err := r.st.Fragments("s", 0, 1000)
+	if err != nil || len(frags) != 100 { // Flush closed the last
+		t.Fatalf("the store holds %d fragments (%v), want 100, each once", len(frags), err)
+	}
+	if s := p.Stats(); s.Resent < 1 {
+		t.Errorf("stats %+v: want the lost one re-sent", s)
+	}
 }

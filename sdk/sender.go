@@ -104,8 +104,13 @@ func (p *Producer) requeue(now time.Time) {
 		wait := p.cfg.PersistTimeout << min(f.resends, maxPersistBackoff)
 		quiet := now.Sub(f.receivedAt) >= wait && now.Sub(p.lastEvent) >= wait
 		stale := now.Sub(f.receivedAt) >= p.cfg.PersistTimeout<<maxPersistBackoff
+		// A later fragment is PERSISTED and this one is not: its verdict was
+		// lost. The grace lets events from several servers (a cluster's
+		// replicas) arrive out of order without a re-send.
+		overtaken := !f.overtakenAt.IsZero() && now.Sub(f.overtakenAt) >= p.cfg.PersistTimeout/4
 		switch {
-		case f.state == stateReceived && (reconnected || quiet || stale):
+		case f.state == stateReceived && (reconnected || quiet || stale || overtaken):
+			f.overtakenAt = time.Time{} // a later PERSISTED marks it again
 			// The bus has it; its PERSISTED was lost or the server restarted
 			// before applying it. A fresh msg id gets it past the bus's dedupe;
 			// the store answers PERSISTED (Duplicate) or stores it now. After a
