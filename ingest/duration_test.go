@@ -26,7 +26,8 @@ func TestFragmentDuration(t *testing.T) {
 		{"no default duration: the gap", 0, 0, []int16{0, 20, 40}, 60 * time.Millisecond},
 		{"one frame, no default duration", 0, 0, []int16{0}, 0},
 		{"info duration", 0, 500, []int16{0, 20, 40}, 500 * time.Millisecond},
-		{"info duration short of the last frame", 0, 1, []int16{0, 20, 40}, 40 * time.Millisecond},
+		{"info duration short of the last frame", 0, 1, []int16{0, 20, 40}, 40*time.Millisecond + 1},
+		{"info duration short of a frame before the last", 0, 1, []int16{0, 40, 20}, 40*time.Millisecond + 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -59,8 +60,11 @@ func TestInfoDurationDoesNotHideTheFrames(t *testing.T) {
 	b = mkv.AppendSegmentStart(b)
 	b = mkv.AppendInfo(b, mkv.Info{TimecodeScale: mkv.DefaultTimecodeScale, Duration: 1})
 	b = mkv.AppendTracks(b, []mkv.TrackEntry{{Number: 1, UID: 1, Type: mkv.TrackTypeMetadata, CodecID: "S_SENSORIUM/OPAQUE", CodecPrivate: []byte("x")}})
+	// The frame 30 s in is not the last one: frames need not come in time
+	// order (B-frames).
 	b = mkv.AppendCluster(b, uint64(now.Add(-time.Minute).UnixMilli()), []mkv.Block{
-		{Track: 1, Keyframe: true, Data: []byte("f")}, {Track: 1, Timecode: 30000, Keyframe: true, Data: []byte("f")}})
+		{Track: 1, Keyframe: true, Data: []byte("f")}, {Track: 1, Timecode: 30000, Keyframe: true, Data: []byte("f")},
+		{Track: 1, Timecode: 1, Keyframe: true, Data: []byte("f")}})
 	_, ferr := ParseFragment(b, Limits{MaxFragmentDuration: 20 * time.Second}, now)
 	if ferr == nil || ferr.Code != wire.ErrMaxFragmentDuration {
 		t.Fatalf("a 1 ms Info Duration over frames 30 s apart: %v, want %s", ferr, wire.ErrMaxFragmentDuration)

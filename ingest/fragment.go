@@ -118,6 +118,7 @@ type fragmentParser struct {
 	blocks               []mkv.Block // only kept when the cluster must be re-encoded
 	frames               int
 	firstTime, lastTime  int64
+	latest               int64 // the latest frame's time: frames need not come in time order (B-frames)
 	// trackLast and trackGap are, per track number below 8, the time of the
 	// track's latest frame and its gap to the one before: the last frame's
 	// length when its track has no DefaultDuration.
@@ -250,6 +251,9 @@ func (p *fragmentParser) onBlock(it mkv.Item) *FragmentError {
 		return refuse(wire.ErrMaxFragmentSize, "more than %d frames in one fragment; close fragments sooner", p.lim.MaxFragmentFrames)
 	}
 	p.lastTime, p.lastTrack = it.Time, b.Track
+	if p.frames == 1 || it.Time > p.latest {
+		p.latest = it.Time
+	}
 	if b.Track < uint64(len(p.trackLast)) {
 		if prev := p.trackLast[b.Track]; prev != 0 {
 			p.trackGap[b.Track] = it.Time - prev
@@ -284,10 +288,14 @@ func (p *fragmentParser) finish(now time.Time) (*Fragment, *FragmentError) {
 			dur += p.trackGap[p.lastTrack]
 		}
 	}
-	// However short its Info says it is, a fragment reaches its last frame:
-	// a shorter span would hide that frame from reads of time ranges, and
-	// a fragment of frames over minutes would pass MaxFragmentDuration.
-	dur = max(dur, p.lastTime-producer, 0)
+	// However short its Info says it is, a fragment's span, [producer,
+	// producer+dur), holds its latest frame: a shorter one would hide that
+	// frame from reads of time ranges, and a fragment of frames over minutes
+	// would pass MaxFragmentDuration.
+	if p.frames > 0 && p.latest > producer { // one at producer itself: a read from there finds it anyway
+		dur = max(dur, p.latest-producer+1)
+	}
+	dur = max(dur, 0)
 	if time.Duration(dur) > p.lim.MaxFragmentDuration {
 		return nil, refuse(wire.ErrMaxFragmentDuration, "fragment spans %s; the limit is %s", time.Duration(dur), p.lim.MaxFragmentDuration)
 	}

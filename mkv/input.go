@@ -46,8 +46,9 @@ func (r *Reader) peek(n int, what string) ([]byte, error) {
 	}
 	if err == bufio.ErrBufferFull {
 		// Only an input in memory has a read buffer smaller than an element
-		// (NewReader sizes it to the input): the buffer holds all that is
-		// left, fewer bytes than n, so the input ends here.
+		// (NewReader sizes it to the input; NewBytesReader's is 64 bytes,
+		// but it peeks only element headers, at most 12): the buffer holds
+		// all that is left, fewer bytes than n, so the input ends here.
 		err = io.EOF
 	}
 	if err == io.EOF {

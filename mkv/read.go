@@ -103,7 +103,8 @@ const (
 )
 
 // Reader reads a stream of Matroska documents one Item at a time. Besides a
-// 64 KiB read buffer it holds at most one element body in memory (Info,
+// read buffer (64 KiB; 64 bytes for an input in memory, NewBytesReader) it
+// holds at most one element body in memory (Info,
 // Tracks, Tags or one block); clusters are streamed block by block and
 // elements it does not decode are read and discarded. A Reader is not safe
 // for concurrent use.

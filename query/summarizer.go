@@ -67,12 +67,13 @@ type summaryState struct {
 }
 
 const (
-	summaryBatch    = 64               // fragments read per turn of a stream
-	idleFragments   = 4                // fragments without a summarised track before a stream is passed over (each is read whole: at 10,000 slow streams, 16 were 160,000 reads after each start)
-	idleBytes       = 16 << 20         // or their bytes: the 16 fragments of a 4K camera are 500 MB to read back
-	idleRecheck     = 10 * time.Minute // how long a stream without one is passed over
-	summaryPruneGap = 5 * time.Minute  // how often a stream's files are checked against retention
-	brokenRetry     = time.Minute      // how long a stream whose summaries could not be written is passed over
+	summaryBatch     = 64               // fragments read per turn of a stream
+	idleFragments    = 16               // fragments in a row without a summarised track before a stream is passed over
+	newIdleFragments = 4                // the same for a stream that never had one: each is read whole, and at 10,000 slow streams 16 were 160,000 reads after each start
+	idleBytes        = 16 << 20         // or their bytes: a 4K camera's fragments are 30 MB each to read back
+	idleRecheck      = 10 * time.Minute // how long a stream without one is passed over
+	summaryPruneGap  = 5 * time.Minute  // how often a stream's files are checked against retention
+	brokenRetry      = time.Minute      // how long a stream whose summaries could not be written is passed over
 )
 
 // NewSummarizer returns a Summarizer of the store's streams.
@@ -236,7 +237,7 @@ func (z *Summarizer) turn(name string) bool {
 	if err != nil || len(infos) == 0 {
 		return false
 	}
-	if s.idle >= idleFragments || s.idleBytes >= idleBytes {
+	if s.idle >= s.idleLimit() || s.idleBytes >= idleBytes {
 		// A stream with no summarised track: pass over what it stored and
 		// look again at its newest fragment later. Fragments passed over
 		// have no block and are decoded by the queries that read them.
@@ -244,7 +245,7 @@ func (z *Summarizer) turn(name string) bool {
 		if err == nil && ok {
 			s.next = last.Number
 		}
-		s.idle, s.idleBytes = idleFragments-1, idleBytes-1
+		s.idle, s.idleBytes = s.idleLimit()-1, idleBytes-1
 		s.skipUntil = now.Add(idleRecheck)
 		return false
 	}
@@ -275,7 +276,7 @@ func (z *Summarizer) turn(name string) bool {
 			s.idleBytes += fi.Size
 			// Enough read to tell: the next turn passes the stream over
 			// instead of reading the rest of this batch.
-			passOver = s.idle >= idleFragments || s.idleBytes >= idleBytes
+			passOver = s.idle >= s.idleLimit() || s.idleBytes >= idleBytes
 			if s.file == "" {
 				// A stream that has had no summarised track yet gets no file
 				// of blocks that say so: queries decode these fragments
@@ -307,7 +308,17 @@ func (z *Summarizer) turn(name string) bool {
 	if err := z.flush(name, s, blocks); err != nil {
 		return false
 	}
-	return len(infos) == summaryBatch || s.idle >= idleFragments || s.idleBytes >= idleBytes
+	return len(infos) == summaryBatch || s.idle >= s.idleLimit() || s.idleBytes >= idleBytes
+}
+
+// idleLimit is how many fragments in a row without a summarised track set
+// the stream aside: fewer for one that never had such a track (most slow
+// streams) than for one whose fast track pauses.
+func (s *summaryState) idleLimit() int {
+	if s.file == "" {
+		return newIdleFragments
+	}
+	return idleFragments
 }
 
 // flush appends blocks to the stream's current file.

@@ -324,15 +324,15 @@ func TestSummariesOfADeletedStreamDoNotReachItsSuccessor(t *testing.T) {
 }
 
 // A stream of slow tracks only gets no summary file: its fragments are
-// passed over and, after idleFragments of them, the stream is set aside.
+// passed over and, after newIdleFragments of them, the stream is set aside.
 func TestSlowStreamsGetNoSummaryFiles(t *testing.T) {
 	st, _ := newTestService(t, "slow")
 	temp := &refTrack{number: 1, name: "temp", frameN: 5, desc: &signals.Scalar{SampleRate: 10, SampleType: signals.Float64,
 		Channels: []signals.Channel{{Name: "temp", Unit: "°C"}}}}
 	sec := int64(time.Second)
-	for i := range idleFragments + 4 {
+	for i := range newIdleFragments + 4 {
 		from := queryBase + int64(i)*sec
-		appendShapeFragment(t, st, "slow", uint64(i+1), []*refTrack{temp}, queryBase, from, from+sec, queryBase+int64(idleFragments+4)*sec)
+		appendShapeFragment(t, st, "slow", uint64(i+1), []*refTrack{temp}, queryBase, from, from+sec, queryBase+int64(newIdleFragments+4)*sec)
 	}
 	if err := st.Sync("slow"); err != nil {
 		t.Fatal(err)
@@ -341,9 +341,9 @@ func TestSlowStreamsGetNoSummaryFiles(t *testing.T) {
 	if !z.turn("slow") {
 		t.Fatal("the first turn does not ask for the next")
 	}
-	// idleFragments read, not the four after them in the same batch.
-	if s := z.streams["slow"]; s == nil || s.next != uint64(idleFragments+1) || s.idle != idleFragments || !s.skipUntil.IsZero() {
-		t.Fatalf("after the first turn the slow stream's state is %+v: want its first %d fragments read, and no more", s, idleFragments)
+	// newIdleFragments read, not the four after them in the same batch.
+	if s := z.streams["slow"]; s == nil || s.next != uint64(newIdleFragments+1) || s.idle != newIdleFragments || !s.skipUntil.IsZero() {
+		t.Fatalf("after the first turn the slow stream's state is %+v: want its first %d fragments read, and no more", s, newIdleFragments)
 	}
 	for z.turn("slow") {
 	}
@@ -353,16 +353,16 @@ func TestSlowStreamsGetNoSummaryFiles(t *testing.T) {
 	// Then it is set aside at its newest fragment: no fragment of it is
 	// read for a while, a new one neither.
 	s := z.streams["slow"]
-	if s == nil || s.skipUntil.IsZero() || s.next != uint64(idleFragments+4) {
+	if s == nil || s.skipUntil.IsZero() || s.next != uint64(newIdleFragments+4) {
 		t.Fatalf("the slow stream's state %+v: want it set aside at its newest fragment", s)
 	}
-	from := queryBase + int64(idleFragments+4)*sec
-	appendShapeFragment(t, st, "slow", uint64(idleFragments+5), []*refTrack{temp}, queryBase, from, from+sec, from+sec)
+	from := queryBase + int64(newIdleFragments+4)*sec
+	appendShapeFragment(t, st, "slow", uint64(newIdleFragments+5), []*refTrack{temp}, queryBase, from, from+sec, from+sec)
 	if err := st.Sync("slow"); err != nil {
 		t.Fatal(err)
 	}
 	z.turn("slow")
-	if s := z.streams["slow"]; s.skipUntil.IsZero() || s.next != uint64(idleFragments+4) {
+	if s := z.streams["slow"]; s.skipUntil.IsZero() || s.next != uint64(newIdleFragments+4) {
 		t.Fatalf("the slow stream's state %+v: want it still set aside", s)
 	}
 	if names, _ := st.ListDerived("slow", ""); len(names) != 0 {
@@ -372,7 +372,7 @@ func TestSlowStreamsGetNoSummaryFiles(t *testing.T) {
 
 // A stream of large fragments without a summarised track (a camera's) is
 // set aside after idleBytes of them rather than idleFragments: deciding
-// means reading each back whole, and sixteen 4K fragments are 500 MB.
+// means reading each back whole, and a 4K camera's fragments are 30 MB each.
 func TestLargeUnsummarisedFragmentsAreSetAsideByBytes(t *testing.T) {
 	st, _ := newTestService(t, "cam")
 	const size = 6 << 20
@@ -402,5 +402,37 @@ func TestLargeUnsummarisedFragmentsAreSetAsideByBytes(t *testing.T) {
 	z.turn("cam")
 	if s := z.streams["cam"]; s.skipUntil.IsZero() || s.next != 8 {
 		t.Fatalf("the camera's state %+v: want it set aside at its newest fragment", s)
+	}
+}
+
+// A stream that has had a summarised track (1 kHz vibration) is not set
+// aside when that track pauses for a few fragments (newIdleFragments of
+// them, the slow temperature going on): the fragments after the pause are
+// summarised as they come. Only a stream that never had one is passed over
+// that soon.
+func TestPausedTrackDoesNotSetAStreamAside(t *testing.T) {
+	st, _ := newTestService(t, "rig")
+	vib := &refTrack{number: 1, name: "vib", frameN: 100, desc: &signals.Scalar{SampleRate: 1000, SampleType: signals.Float32,
+		Channels: []signals.Channel{{Name: "x", Unit: "g"}}}}
+	temp := &refTrack{number: 2, name: "temp", frameN: 5, desc: &signals.Scalar{SampleRate: 10, SampleType: signals.Float64,
+		Channels: []signals.Channel{{Name: "temp", Unit: "°C"}}}}
+	sec := int64(time.Second)
+	const n = 20
+	for i := range n {
+		from := queryBase + int64(i)*sec
+		tracks := []*refTrack{vib, temp}
+		if i >= 3 && i < 3+newIdleFragments { // the vibration sensor pauses
+			tracks = []*refTrack{temp}
+		}
+		appendShapeFragment(t, st, "rig", uint64(i+1), tracks, queryBase, from, from+sec, queryBase+n*sec)
+	}
+	if err := st.Sync("rig"); err != nil {
+		t.Fatal(err)
+	}
+	z := NewSummarizer(SummarizerOptions{Store: st, Share: 1})
+	for z.turn("rig") {
+	}
+	if s := z.streams["rig"]; !s.skipUntil.IsZero() || s.next != n+1 {
+		t.Fatalf("after a pause of %d fragments the stream's state is %+v: want every fragment summarised, not set aside", newIdleFragments, s)
 	}
 }

@@ -67,7 +67,6 @@ func appendMarker(dst []byte, tracks []uint64) []byte {
 	return dst
 }
 
-// formatOf is the codec's PCM format for a track whose PCM it can code.
 // Codable reports whether Pack codes a track's frames: PCM audio of a
 // sample format it knows. A fragment without such a track is stored as it
 // came, so Pack need not be called on it.
@@ -76,6 +75,7 @@ func Codable(t *mkv.TrackEntry) bool {
 	return ok
 }
 
+// formatOf is the codec's PCM format for a track whose PCM it can code.
 func formatOf(t *mkv.TrackEntry) (codecs.PCMFormat, bool) {
 	if t.Audio == nil || t.Audio.Channels < 1 || t.Audio.Channels > 255 || t.Number < 1 || t.Number > 255 {
 		return codecs.PCMFormat{}, false
