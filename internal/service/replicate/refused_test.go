@@ -144,25 +144,13 @@ func TestRefusedFragmentStopsTheCopy(t *testing.T) {
 			t.Errorf("/metrics lacks %q", line)
 		}
 	}
-	centreHolds := func() []string {
-		t.Helper()
-		stored, err := replicatetest.ReadAll(context.Background(), r.centre, "s")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var origins []string
-		for _, f := range stored {
-			origins = append(origins, f.Origin)
-		}
-		return origins
-	}
 	var others []string // every edge fragment but the refused one, in order
 	for _, f := range edge {
 		if f.FragmentNumber != refused {
 			others = append(others, f.FragmentNumber)
 		}
 	}
-	if got := centreHolds(); !slices.Equal(got, others) {
+	if got := centreOrigins(t, r); !slices.Equal(got, others) {
 		t.Fatalf("the centre holds copies of %v; want every edge fragment but %s, once: %v", got, refused, others)
 	}
 
@@ -193,7 +181,7 @@ func TestRefusedFragmentStopsTheCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	others = append(others, edge[total].FragmentNumber)
-	if got := centreHolds(); !slices.Equal(got, others) {
+	if got := centreOrigins(t, r); !slices.Equal(got, others) {
 		t.Fatalf("after the skip the centre holds copies of %v; want %v", got, others)
 	}
 	if js, err := ReadJournals(cfg.StateDir); err != nil || len(js) != 1 || js[0].SkippedFragments != 1 || js[0].Refused != nil || js[0].RefusedFragments != 1 {
@@ -226,18 +214,6 @@ func TestRefusedFragmentOverHTTPLeavesNoHole(t *testing.T) {
 	if got := *streamStatus().Refused; got.Fragment != want.Fragment || got.Sequence != want.Sequence || got.Code != want.Code || got.StoredAfter != 0 {
 		t.Errorf("the refusal in status: %+v; want %+v, nothing stored after it", got, want)
 	}
-	centreHolds := func() []string {
-		t.Helper()
-		stored, err := replicatetest.ReadAll(context.Background(), r.centre, "s")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var origins []string
-		for _, f := range stored {
-			origins = append(origins, f.Origin)
-		}
-		return origins
-	}
 	var before, others []string
 	for k, f := range edge {
 		if k < refusedK {
@@ -247,7 +223,7 @@ func TestRefusedFragmentOverHTTPLeavesNoHole(t *testing.T) {
 			others = append(others, f.FragmentNumber)
 		}
 	}
-	if got := centreHolds(); !slices.Equal(got, before) {
+	if got := centreOrigins(t, r); !slices.Equal(got, before) {
 		t.Fatalf("the centre holds copies of %v; want only those before the refused one: %v", got, before)
 	}
 	stop()
@@ -256,9 +232,24 @@ func TestRefusedFragmentOverHTTPLeavesNoHole(t *testing.T) {
 	}
 	_, _ = start(t, cfg)
 	poll.Until(t, 30*time.Second, 50*time.Millisecond, func() error {
-		if got := centreHolds(); !slices.Equal(got, others) {
+		if got := centreOrigins(t, r); !slices.Equal(got, others) {
 			return fmt.Errorf("after the skip the centre holds copies of %v; want %v", got, others)
 		}
 		return nil
 	})
+}
+
+// centreOrigins is the edge fragment each of the centre's fragments of s
+// is a copy of, in the centre's order.
+func centreOrigins(t *testing.T, r *rig) []string {
+	t.Helper()
+	stored, err := replicatetest.ReadAll(context.Background(), r.centre, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var origins []string
+	for _, f := range stored {
+		origins = append(origins, f.Origin)
+	}
+	return origins
 }
